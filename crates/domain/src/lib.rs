@@ -1,0 +1,16 @@
+//! Pure Secrets Manager domain rules: no I/O, no clocks, no crypto.
+//!
+//! Everything that decides *what* a secret looks like after an operation lives here, so the
+//! rules are written once and unit-tested without a server:
+//! - [`secret`]: the secret / version model shared by the store and the services;
+//! - [`labels`]: staging labels (AWSCURRENT, AWSPREVIOUS, ...) and version pruning;
+//! - [`names`]: names, ARNs, tags, tokens; [`filters`]: ListSecrets filters and sorting;
+//! - [`password`]: GetRandomPassword.
+
+pub mod filters;
+pub mod labels;
+pub mod names;
+pub mod password;
+pub mod secret;
+
+pub use secret::{Secret, Tag, ValueKind, Version};

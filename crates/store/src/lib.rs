@@ -1,0 +1,86 @@
+//! Persistence for Strongroom behind one trait, [`Store`].
+//!
+//! The store holds metadata and *sealed* values only: its API takes
+//! [`strongroom_barrier::Sealed`], which only the barrier can produce from plaintext.
+//! Multi-row changes (new version + label moves + pruning) are one [`SecretWrite`], applied
+//! atomically with an optimistic revision check, so concurrent writers never lose updates.
+//!
+//! Implementations: [`sqlite::SqliteStore`] (embedded default). PostgreSQL comes later and
+//! satisfies the same trait.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use strongroom_barrier::{Sealed, WrappedKeyMaterial};
+use strongroom_domain::secret::{Millis, Secret, ValueKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The secret changed since it was read (revision mismatch): re-read and retry.
+    #[error("concurrent modification")]
+    Conflict,
+    /// Another secret already has this name.
+    #[error("a secret with this name already exists")]
+    NameTaken,
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// A KMS key as persisted: its material wrapped by the root key.
+#[derive(Debug, Clone)]
+pub struct StoredKmsKey {
+    pub key_id: String,
+    pub arn: String,
+    pub alias: Option<String>,
+    pub description: String,
+    pub wrapped: WrappedKeyMaterial,
+    pub created_ms: Millis,
+}
+
+/// How to find a secret.
+#[derive(Debug, Clone, Copy)]
+pub enum SecretKey<'a> {
+    Arn(&'a str),
+    Name(&'a str),
+}
+
+/// A version's sealed value and what it holds.
+#[derive(Debug, Clone)]
+pub struct StoredValue {
+    pub kind: ValueKind,
+    pub sealed: Sealed,
+}
+
+/// One atomic change to one secret.
+#[derive(Debug)]
+pub struct SecretWrite {
+    /// `None` creates the secret; `Some(r)` requires the stored revision to still be `r`.
+    pub expected_revision: Option<i64>,
+    /// The complete new state. Versions absent from it are deleted; its `revision` is stored
+    /// as given (callers set `expected + 1`). `last_accessed_ms` is not written here.
+    pub secret: Secret,
+    /// Values for versions created by this change.
+    pub new_values: Vec<(String, StoredValue)>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError>;
+    async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError>;
+
+    async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError>;
+    /// Every secret (including those scheduled for deletion) with version metadata.
+    async fn secrets(&self) -> Result<Vec<Secret>, StoreError>;
+    async fn value(&self, secret_arn: &str, version_id: &str) -> Result<Option<StoredValue>, StoreError>;
+
+    async fn commit(&self, write: SecretWrite) -> Result<(), StoreError>;
+    /// Remove a secret and all its versions for good. Returns whether it existed.
+    async fn purge(&self, secret_arn: &str) -> Result<bool, StoreError>;
+    /// ARNs of secrets whose recovery window ended at or before `now`.
+    async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// Stamp LastAccessedDate (already truncated to the day) on a secret and a version.
+    async fn record_access(&self, secret_arn: &str, version_id: &str, day_ms: Millis) -> Result<(), StoreError>;
+
+    /// Flush and close; later calls fail.
+    async fn close(&self);
+}

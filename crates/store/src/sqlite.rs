@@ -1,0 +1,641 @@
+//! SQLite store: WAL, `synchronous=FULL` (an acknowledged write survives power loss), one
+//! writer connection (SQLite serialises writers anyway; one connection avoids BUSY upgrades)
+//! and a small pool of read-only connections.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use strongroom_barrier::{Sealed, WrappedKeyMaterial};
+use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
+
+use crate::{SecretKey, SecretWrite, Store, StoreError, StoredKmsKey, StoredValue};
+
+/// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+    CREATE TABLE kms_keys (
+        key_id TEXT PRIMARY KEY,
+        arn TEXT NOT NULL,
+        alias TEXT UNIQUE,
+        description TEXT NOT NULL,
+        wrapped_material BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE secrets (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        revision INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        last_accessed_ms INTEGER,
+        deletion_due_ms INTEGER,
+        meta TEXT NOT NULL
+    );
+    CREATE INDEX secrets_deletion_due ON secrets(deletion_due_ms) WHERE deletion_due_ms IS NOT NULL;
+    CREATE TABLE secret_versions (
+        secret_arn TEXT NOT NULL REFERENCES secrets(arn) ON DELETE CASCADE,
+        version_id TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        stages TEXT NOT NULL,
+        last_accessed_ms INTEGER,
+        has_value INTEGER NOT NULL,
+        kms_key_id TEXT,
+        kind TEXT,
+        wrapped_key BLOB,
+        ciphertext BLOB,
+        PRIMARY KEY (secret_arn, version_id)
+    );
+    "#,
+)];
+
+/// Secret fields kept as one JSON document: only the store's own columns are queried.
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    description: Option<String>,
+    kms_key_id: Option<String>,
+    secret_type: Option<String>,
+    tags: Vec<Tag>,
+    last_changed_ms: Millis,
+    deleted_ms: Option<Millis>,
+}
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) `strongroom.db` in `dir`.
+    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join("strongroom.db");
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(base.clone().create_if_missing(true))
+            .await
+            .map_err(backend)?;
+        let store_migrated = Self::migrate(&writer).await;
+        store_migrated?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(backend)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// An ephemeral in-memory database (`--dev`, unit tests). One connection serves all.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(backend)?
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await
+            .map_err(backend)?;
+        Self::migrate(&pool).await?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+
+    async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
+        )
+        .execute(pool)
+        .await
+        .map_err(backend)?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(pool)
+            .await
+            .map_err(backend)?;
+        for (version, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            let mut tx = pool.begin().await.map_err(backend)?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(backend)?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
+                .bind(version)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    async fn versions_of(&self, arn: &str) -> Result<Vec<Version>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
+             FROM secret_versions WHERE secret_arn = ? ORDER BY created_ms, version_id",
+        )
+        .bind(arn)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(version_from_row).collect()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn version_from_row(row: &SqliteRow) -> Result<Version, StoreError> {
+    let stages: String = row.try_get("stages").map_err(backend)?;
+    Ok(Version {
+        id: row.try_get("version_id").map_err(backend)?,
+        stages: serde_json::from_str(&stages).map_err(backend)?,
+        created_ms: row.try_get("created_ms").map_err(backend)?,
+        last_accessed_ms: row.try_get("last_accessed_ms").map_err(backend)?,
+        has_value: row.try_get::<i64, _>("has_value").map_err(backend)? != 0,
+        kms_key_id: row.try_get("kms_key_id").map_err(backend)?,
+    })
+}
+
+fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, StoreError> {
+    let meta: String = row.try_get("meta").map_err(backend)?;
+    let meta: Meta = serde_json::from_str(&meta).map_err(backend)?;
+    let deletion_due_ms: Option<i64> = row.try_get("deletion_due_ms").map_err(backend)?;
+    Ok(Secret {
+        arn: row.try_get("arn").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        description: meta.description,
+        kms_key_id: meta.kms_key_id,
+        secret_type: meta.secret_type,
+        tags: meta.tags,
+        created_ms: row.try_get("created_ms").map_err(backend)?,
+        last_changed_ms: meta.last_changed_ms,
+        last_accessed_ms: row.try_get("last_accessed_ms").map_err(backend)?,
+        deleted_ms: meta.deleted_ms,
+        deletion_due_ms,
+        revision: row.try_get("revision").map_err(backend)?,
+        versions,
+    })
+}
+
+fn meta_json(s: &Secret) -> Result<String, StoreError> {
+    serde_json::to_string(&Meta {
+        description: s.description.clone(),
+        kms_key_id: s.kms_key_id.clone(),
+        secret_type: s.secret_type.clone(),
+        tags: s.tags.clone(),
+        last_changed_ms: s.last_changed_ms,
+        deleted_ms: s.deleted_ms,
+    })
+    .map_err(backend)
+}
+
+macro_rules! select_secrets {
+    ($tail:literal) => {
+        concat!(
+            "SELECT arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta FROM secrets",
+            $tail
+        )
+    };
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, arn, alias, description, wrapped_material, created_ms FROM kms_keys ORDER BY created_ms",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredKmsKey {
+                    key_id: r.try_get("key_id").map_err(backend)?,
+                    arn: r.try_get("arn").map_err(backend)?,
+                    alias: r.try_get("alias").map_err(backend)?,
+                    description: r.try_get("description").map_err(backend)?,
+                    wrapped: WrappedKeyMaterial(r.try_get("wrapped_material").map_err(backend)?),
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO kms_keys (key_id, arn, alias, description, wrapped_material, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.key_id)
+        .bind(&key.arn)
+        .bind(&key.alias)
+        .bind(&key.description)
+        .bind(&key.wrapped.0)
+        .bind(key.created_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {
+        let (sql, arg) = match key {
+            SecretKey::Arn(a) => (select_secrets!(" WHERE arn = ?"), a),
+            SecretKey::Name(n) => (select_secrets!(" WHERE name = ?"), n),
+        };
+        let Some(row) = sqlx::query(sql)
+            .bind(arg)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let arn: String = row.try_get("arn").map_err(backend)?;
+        let versions = self.versions_of(&arn).await?;
+        secret_from_row(&row, versions).map(Some)
+    }
+
+    async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {
+        let rows = sqlx::query(select_secrets!(""))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        let vrows = sqlx::query(
+            "SELECT secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
+             FROM secret_versions ORDER BY created_ms, version_id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let mut by_secret: std::collections::HashMap<String, Vec<Version>> = Default::default();
+        for r in &vrows {
+            let arn: String = r.try_get("secret_arn").map_err(backend)?;
+            by_secret.entry(arn).or_default().push(version_from_row(r)?);
+        }
+        rows.iter()
+            .map(|r| {
+                let arn: String = r.try_get("arn").map_err(backend)?;
+                secret_from_row(r, by_secret.remove(&arn).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    async fn value(&self, secret_arn: &str, version_id: &str) -> Result<Option<StoredValue>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kms_key_id, kind, wrapped_key, ciphertext FROM secret_versions
+             WHERE secret_arn = ? AND version_id = ? AND has_value = 1",
+        )
+        .bind(secret_arn)
+        .bind(version_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind").map_err(backend)?;
+        let kind = ValueKind::parse(&kind).ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
+        Ok(Some(StoredValue {
+            kind,
+            sealed: Sealed::from_parts(
+                row.try_get("kms_key_id").map_err(backend)?,
+                row.try_get("wrapped_key").map_err(backend)?,
+                row.try_get("ciphertext").map_err(backend)?,
+            ),
+        }))
+    }
+
+    async fn commit(&self, write: SecretWrite) -> Result<(), StoreError> {
+        let s = &write.secret;
+        let meta = meta_json(s)?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        match write.expected_revision {
+            None => {
+                let res = sqlx::query(
+                    "INSERT INTO secrets (arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta)
+                     VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                )
+                .bind(&s.arn)
+                .bind(&s.name)
+                .bind(s.revision)
+                .bind(s.created_ms)
+                .bind(s.deletion_due_ms)
+                .bind(&meta)
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = res {
+                    if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                        return Err(StoreError::NameTaken);
+                    }
+                    return Err(backend(e));
+                }
+            }
+            Some(expected) => {
+                let done = sqlx::query(
+                    "UPDATE secrets SET revision = ?, deletion_due_ms = ?, meta = ? WHERE arn = ? AND revision = ?",
+                )
+                .bind(s.revision)
+                .bind(s.deletion_due_ms)
+                .bind(&meta)
+                .bind(&s.arn)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+            }
+        }
+
+        // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
+        let stored: Vec<(String, String)> =
+            sqlx::query_as("SELECT version_id, stages FROM secret_versions WHERE secret_arn = ?")
+                .bind(&s.arn)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(backend)?;
+        for (id, stages) in &stored {
+            match s.versions.iter().find(|v| &v.id == id) {
+                None => {
+                    sqlx::query("DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?")
+                        .bind(&s.arn)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                Some(v) => {
+                    let new = serde_json::to_string(&v.stages).map_err(backend)?;
+                    if &new != stages {
+                        sqlx::query("UPDATE secret_versions SET stages = ? WHERE secret_arn = ? AND version_id = ?")
+                            .bind(&new)
+                            .bind(&s.arn)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                }
+            }
+        }
+        for v in &s.versions {
+            if stored.iter().any(|(id, _)| id == &v.id) {
+                continue;
+            }
+            let value = write.new_values.iter().find(|(id, _)| id == &v.id).map(|(_, val)| val);
+            if v.has_value != value.is_some() {
+                return Err(StoreError::Backend(format!(
+                    "version {} value presence does not match its metadata",
+                    v.id
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO secret_versions
+                 (secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id, kind, wrapped_key, ciphertext)
+                 VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+            )
+            .bind(&s.arn)
+            .bind(&v.id)
+            .bind(v.created_ms)
+            .bind(serde_json::to_string(&v.stages).map_err(backend)?)
+            .bind(v.has_value as i64)
+            .bind(value.map(|x| x.sealed.key_id().to_string()).or_else(|| v.kms_key_id.clone()))
+            .bind(value.map(|x| x.kind.as_str()))
+            .bind(value.map(|x| x.sealed.wrapped_key().to_vec()))
+            .bind(value.map(|x| x.sealed.ciphertext().to_vec()))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn purge(&self, secret_arn: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM secret_versions WHERE secret_arn = ?")
+            .bind(secret_arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let n = sqlx::query("DELETE FROM secrets WHERE arn = ?")
+            .bind(secret_arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT arn FROM secrets WHERE deletion_due_ms IS NOT NULL AND deletion_due_ms <= ?")
+            .bind(now)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn record_access(&self, secret_arn: &str, version_id: &str, day_ms: Millis) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("UPDATE secrets SET last_accessed_ms = ? WHERE arn = ?")
+            .bind(day_ms)
+            .bind(secret_arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("UPDATE secret_versions SET last_accessed_ms = ? WHERE secret_arn = ? AND version_id = ?")
+            .bind(day_ms)
+            .bind(secret_arn)
+            .bind(version_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_barrier::{Barrier, RootKey, ValueBinding};
+
+    fn secret(arn: &str, name: &str) -> Secret {
+        Secret {
+            arn: arn.into(),
+            name: name.into(),
+            description: Some("d".into()),
+            kms_key_id: None,
+            secret_type: None,
+            tags: vec![Tag {
+                key: "k".into(),
+                value: "v".into(),
+            }],
+            created_ms: 1,
+            last_changed_ms: 1,
+            last_accessed_ms: None,
+            deleted_ms: None,
+            deletion_due_ms: None,
+            revision: 1,
+            versions: vec![],
+        }
+    }
+
+    fn version(id: &str, stages: &[&str]) -> Version {
+        Version {
+            id: id.into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created_ms: 5,
+            last_accessed_ms: None,
+            has_value: true,
+            kms_key_id: Some("k".into()),
+        }
+    }
+
+    async fn value_for(b: &Barrier, arn: &str, v: &str) -> StoredValue {
+        let binding = ValueBinding {
+            secret_arn: arn,
+            version_id: v,
+            kind: "string",
+        };
+        StoredValue {
+            kind: ValueKind::String,
+            sealed: b.seal("k", &binding, b"plain").unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_read_update_with_revision_check() {
+        let dir = std::env::temp_dir().join(format!("sr-store-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let b = Barrier::new(&RootKey::generate().unwrap());
+        b.create_kms_key("k").unwrap();
+
+        let mut s = secret("arn:1", "one");
+        s.versions.push(version("v1", &["AWSCURRENT"]));
+        let val = value_for(&b, "arn:1", "v1").await;
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: s.clone(),
+                new_values: vec![("v1".into(), val)],
+            })
+            .await
+            .unwrap();
+        let got = store.secret(SecretKey::Name("one")).await.unwrap().unwrap();
+        assert_eq!(got, s);
+
+        // Same name again → NameTaken.
+        let dup = secret("arn:2", "one");
+        assert!(matches!(
+            store
+                .commit(SecretWrite {
+                    expected_revision: None,
+                    secret: dup,
+                    new_values: vec![]
+                })
+                .await,
+            Err(StoreError::NameTaken)
+        ));
+
+        // Add v2, move labels; stale revision → Conflict and nothing changes.
+        let mut s2 = got.clone();
+        s2.revision = 2;
+        s2.versions[0].stages = vec!["AWSPREVIOUS".into()];
+        s2.versions.push(version("v2", &["AWSCURRENT"]));
+        let val2 = value_for(&b, "arn:1", "v2").await;
+        let stale = SecretWrite {
+            expected_revision: Some(7),
+            secret: s2.clone(),
+            new_values: vec![("v2".into(), val2.clone())],
+        };
+        assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict)));
+        assert_eq!(store.secret(SecretKey::Arn("arn:1")).await.unwrap().unwrap(), got);
+        store
+            .commit(SecretWrite {
+                expected_revision: Some(1),
+                secret: s2.clone(),
+                new_values: vec![("v2".into(), val2)],
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.secret(SecretKey::Arn("arn:1")).await.unwrap().unwrap(), s2);
+        assert_eq!(store.secrets().await.unwrap(), vec![s2.clone()]);
+
+        // Values come back sealed and open with the right binding.
+        let v = store.value("arn:1", "v2").await.unwrap().unwrap();
+        let binding = ValueBinding {
+            secret_arn: "arn:1",
+            version_id: "v2",
+            kind: "string",
+        };
+        assert_eq!(&*b.open(&v.sealed, &binding).unwrap(), b"plain");
+
+        // Dropping a version from the list deletes it.
+        let mut s3 = s2.clone();
+        s3.revision = 3;
+        s3.versions.retain(|v| v.id != "v1");
+        store
+            .commit(SecretWrite {
+                expected_revision: Some(2),
+                secret: s3.clone(),
+                new_values: vec![],
+            })
+            .await
+            .unwrap();
+        assert!(store.value("arn:1", "v1").await.unwrap().is_none());
+
+        store.record_access("arn:1", "v2", 86_400_000).await.unwrap();
+        let got = store.secret(SecretKey::Arn("arn:1")).await.unwrap().unwrap();
+        assert_eq!(got.last_accessed_ms, Some(86_400_000));
+        assert_eq!(got.versions[0].last_accessed_ms, Some(86_400_000));
+
+        // Purge.
+        let mut s4 = got.clone();
+        s4.revision = 4;
+        s4.deleted_ms = Some(10);
+        s4.deletion_due_ms = Some(100);
+        store
+            .commit(SecretWrite {
+                expected_revision: Some(3),
+                secret: s4,
+                new_values: vec![],
+            })
+            .await
+            .unwrap();
+        assert!(store.due_for_purge(99).await.unwrap().is_empty());
+        assert_eq!(store.due_for_purge(100).await.unwrap(), vec!["arn:1".to_string()]);
+        assert!(store.purge("arn:1").await.unwrap());
+        assert!(store.secret(SecretKey::Arn("arn:1")).await.unwrap().is_none());
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
