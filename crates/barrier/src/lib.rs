@@ -134,7 +134,11 @@ impl Barrier {
     }
 
     /// Unwrap a stored KMS key with the root key and keep it ready in memory.
-    pub fn load_kms_key(&self, key_id: &str, wrapped: &WrappedKeyMaterial) -> Result<(), BarrierError> {
+    pub fn load_kms_key(
+        &self,
+        key_id: &str,
+        wrapped: &WrappedKeyMaterial,
+    ) -> Result<(), BarrierError> {
         let material = open_raw(&self.root, &kms_aad(key_id), &wrapped.0)?;
         if material.len() != KEY_LEN {
             return Err(BarrierError::DecryptionFailed);
@@ -151,7 +155,12 @@ impl Barrier {
     }
 
     /// Seal a secret value under a fresh data key wrapped by `key_id`.
-    pub fn seal(&self, key_id: &str, binding: &ValueBinding<'_>, plaintext: &[u8]) -> Result<Sealed, BarrierError> {
+    pub fn seal(
+        &self,
+        key_id: &str,
+        binding: &ValueBinding<'_>,
+        plaintext: &[u8],
+    ) -> Result<Sealed, BarrierError> {
         let kek = self.kms_key(key_id)?;
         let mut dek = Zeroizing::new([0u8; KEY_LEN]);
         self.rng
@@ -168,7 +177,11 @@ impl Barrier {
     }
 
     /// Open a sealed value; any tampering (ciphertext, wrapped key, binding) fails.
-    pub fn open(&self, sealed: &Sealed, binding: &ValueBinding<'_>) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
+    pub fn open(
+        &self,
+        sealed: &Sealed,
+        binding: &ValueBinding<'_>,
+    ) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
         let kek = self.kms_key(&sealed.key_id)?;
         let aad = binding.aad();
         let dek = open_raw(&kek, &dek_aad(&sealed.key_id, &aad), &sealed.wrapped_key)?;
@@ -194,7 +207,12 @@ impl Barrier {
 
     /// nonce || ciphertext || tag, with a random 96-bit nonce (every key here encrypts few
     /// messages — a data key exactly one — so random nonces are far from the collision bound).
-    fn seal_raw(&self, key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, BarrierError> {
+    fn seal_raw(
+        &self,
+        key: &LessSafeKey,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BarrierError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut nonce)
@@ -214,12 +232,17 @@ impl Barrier {
     }
 }
 
-fn open_raw(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
+fn open_raw(
+    key: &LessSafeKey,
+    aad: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return Err(BarrierError::DecryptionFailed);
     }
     let (nonce, body) = sealed.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| BarrierError::DecryptionFailed)?;
+    let nonce =
+        Nonce::try_assume_unique_for_key(nonce).map_err(|_| BarrierError::DecryptionFailed)?;
     let mut buf = Zeroizing::new(body.to_vec());
     let len = key
         .open_in_place(nonce, Aad::from(aad), buf.as_mut_slice())
@@ -269,9 +292,14 @@ mod tests {
     #[test]
     fn round_trip_and_no_plaintext_in_sealed_bytes() {
         let b = setup();
-        let s = b.seal("k1", &binding("arn1", "v1"), b"hunter2-hunter2").unwrap();
+        let s = b
+            .seal("k1", &binding("arn1", "v1"), b"hunter2-hunter2")
+            .unwrap();
         assert!(!s.ciphertext().windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(&*b.open(&s, &binding("arn1", "v1")).unwrap(), b"hunter2-hunter2");
+        assert_eq!(
+            &*b.open(&s, &binding("arn1", "v1")).unwrap(),
+            b"hunter2-hunter2"
+        );
     }
 
     #[test]
@@ -282,13 +310,19 @@ mod tests {
             let mut ct = s.ciphertext().to_vec();
             ct[i] ^= 0x01;
             let t = Sealed::from_parts("k1".into(), s.wrapped_key().to_vec(), ct);
-            assert_eq!(b.open(&t, &binding("arn1", "v1")).unwrap_err(), BarrierError::DecryptionFailed);
+            assert_eq!(
+                b.open(&t, &binding("arn1", "v1")).unwrap_err(),
+                BarrierError::DecryptionFailed
+            );
         }
         for i in 0..s.wrapped_key().len() {
             let mut wk = s.wrapped_key().to_vec();
             wk[i] ^= 0x80;
             let t = Sealed::from_parts("k1".into(), wk, s.ciphertext().to_vec());
-            assert_eq!(b.open(&t, &binding("arn1", "v1")).unwrap_err(), BarrierError::DecryptionFailed);
+            assert_eq!(
+                b.open(&t, &binding("arn1", "v1")).unwrap_err(),
+                BarrierError::DecryptionFailed
+            );
         }
     }
 
@@ -318,8 +352,14 @@ mod tests {
         assert_eq!(&*b2.open(&s, &binding("a", "v")).unwrap(), b"x");
 
         let other = Barrier::new(&RootKey::generate().unwrap());
-        assert_eq!(other.load_kms_key("k1", &wrapped), Err(BarrierError::DecryptionFailed));
-        assert_eq!(b2.load_kms_key("k2", &wrapped), Err(BarrierError::DecryptionFailed));
+        assert_eq!(
+            other.load_kms_key("k1", &wrapped),
+            Err(BarrierError::DecryptionFailed)
+        );
+        assert_eq!(
+            b2.load_kms_key("k2", &wrapped),
+            Err(BarrierError::DecryptionFailed)
+        );
     }
 
     #[test]

@@ -49,7 +49,8 @@ impl RootKey {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Self, BarrierError> {
-        let bad = || BarrierError::RootKey(format!("root key file {} is malformed", path.display()));
+        let bad =
+            || BarrierError::RootKey(format!("root key file {} is malformed", path.display()));
         let hex = text.strip_prefix(FILE_HEADER).ok_or_else(bad)?;
         let bytes = Zeroizing::new(hex_decode(hex).ok_or_else(bad)?);
         let arr: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| bad())?;
@@ -58,7 +59,10 @@ impl RootKey {
 
     fn write_new(&self, path: &Path) -> Result<(), BarrierError> {
         let err = |e: std::io::Error| {
-            BarrierError::RootKey(format!("cannot write root key file {}: {e}", path.display()))
+            BarrierError::RootKey(format!(
+                "cannot write root key file {}: {e}",
+                path.display()
+            ))
         };
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);

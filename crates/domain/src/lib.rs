@@ -5,7 +5,7 @@
 //! - [`secret`]: the secret / version model shared by the store and the services;
 //! - [`labels`]: staging labels (AWSCURRENT, AWSPREVIOUS, ...) and version pruning;
 //! - [`names`]: names, ARNs, tags, tokens; [`filters`]: ListSecrets filters and sorting;
-//! - [`password`]: GetRandomPassword.
+//! - [`password`]: the GetRandomPassword generator.
 
 pub mod filters;
 pub mod labels;

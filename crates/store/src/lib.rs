@@ -71,7 +71,11 @@ pub trait Store: Send + Sync + 'static {
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError>;
     /// Every secret (including those scheduled for deletion) with version metadata.
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError>;
-    async fn value(&self, secret_arn: &str, version_id: &str) -> Result<Option<StoredValue>, StoreError>;
+    async fn value(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+    ) -> Result<Option<StoredValue>, StoreError>;
 
     async fn commit(&self, write: SecretWrite) -> Result<(), StoreError>;
     /// Remove a secret and all its versions for good. Returns whether it existed.
@@ -79,7 +83,12 @@ pub trait Store: Send + Sync + 'static {
     /// ARNs of secrets whose recovery window ended at or before `now`.
     async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError>;
     /// Stamp LastAccessedDate (already truncated to the day) on a secret and a version.
-    async fn record_access(&self, secret_arn: &str, version_id: &str, day_ms: Millis) -> Result<(), StoreError>;
+    async fn record_access(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+        day_ms: Millis,
+    ) -> Result<(), StoreError>;
 
     /// Flush and close; later calls fail.
     async fn close(&self);

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
 use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
@@ -135,7 +137,10 @@ impl SqliteStore {
                 continue;
             }
             let mut tx = pool.begin().await.map_err(backend)?;
-            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(backend)?;
+            sqlx::raw_sql(*sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)")
                 .bind(version)
                 .bind(now_ms())
@@ -303,7 +308,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn value(&self, secret_arn: &str, version_id: &str) -> Result<Option<StoredValue>, StoreError> {
+    async fn value(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+    ) -> Result<Option<StoredValue>, StoreError> {
         let row = sqlx::query(
             "SELECT kms_key_id, kind, wrapped_key, ciphertext FROM secret_versions
              WHERE secret_arn = ? AND version_id = ? AND has_value = 1",
@@ -315,7 +324,8 @@ impl Store for SqliteStore {
         .map_err(backend)?;
         let Some(row) = row else { return Ok(None) };
         let kind: String = row.try_get("kind").map_err(backend)?;
-        let kind = ValueKind::parse(&kind).ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
+        let kind = ValueKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
         Ok(Some(StoredValue {
             kind,
             sealed: Sealed::from_parts(
@@ -345,7 +355,9 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await;
                 if let Err(e) = res {
-                    if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                    if e.as_database_error()
+                        .is_some_and(|d| d.is_unique_violation())
+                    {
                         return Err(StoreError::NameTaken);
                     }
                     return Err(backend(e));
@@ -379,12 +391,14 @@ impl Store for SqliteStore {
         for (id, stages) in &stored {
             match s.versions.iter().find(|v| &v.id == id) {
                 None => {
-                    sqlx::query("DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?")
-                        .bind(&s.arn)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                    sqlx::query(
+                        "DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?",
+                    )
+                    .bind(&s.arn)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
                 }
                 Some(v) => {
                     let new = serde_json::to_string(&v.stages).map_err(backend)?;
@@ -404,7 +418,11 @@ impl Store for SqliteStore {
             if stored.iter().any(|(id, _)| id == &v.id) {
                 continue;
             }
-            let value = write.new_values.iter().find(|(id, _)| id == &v.id).map(|(_, val)| val);
+            let value = write
+                .new_values
+                .iter()
+                .find(|(id, _)| id == &v.id)
+                .map(|(_, val)| val);
             if v.has_value != value.is_some() {
                 return Err(StoreError::Backend(format!(
                     "version {} value presence does not match its metadata",
@@ -450,14 +468,21 @@ impl Store for SqliteStore {
     }
 
     async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar("SELECT arn FROM secrets WHERE deletion_due_ms IS NOT NULL AND deletion_due_ms <= ?")
-            .bind(now)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(backend)
+        sqlx::query_scalar(
+            "SELECT arn FROM secrets WHERE deletion_due_ms IS NOT NULL AND deletion_due_ms <= ?",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
     }
 
-    async fn record_access(&self, secret_arn: &str, version_id: &str, day_ms: Millis) -> Result<(), StoreError> {
+    async fn record_access(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+        day_ms: Millis,
+    ) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query("UPDATE secrets SET last_accessed_ms = ? WHERE arn = ?")
             .bind(day_ms)
@@ -577,8 +602,18 @@ mod tests {
             secret: s2.clone(),
             new_values: vec![("v2".into(), val2.clone())],
         };
-        assert!(matches!(store.commit(stale).await, Err(StoreError::Conflict)));
-        assert_eq!(store.secret(SecretKey::Arn("arn:1")).await.unwrap().unwrap(), got);
+        assert!(matches!(
+            store.commit(stale).await,
+            Err(StoreError::Conflict)
+        ));
+        assert_eq!(
+            store
+                .secret(SecretKey::Arn("arn:1"))
+                .await
+                .unwrap()
+                .unwrap(),
+            got
+        );
         store
             .commit(SecretWrite {
                 expected_revision: Some(1),
@@ -587,7 +622,14 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(store.secret(SecretKey::Arn("arn:1")).await.unwrap().unwrap(), s2);
+        assert_eq!(
+            store
+                .secret(SecretKey::Arn("arn:1"))
+                .await
+                .unwrap()
+                .unwrap(),
+            s2
+        );
         assert_eq!(store.secrets().await.unwrap(), vec![s2.clone()]);
 
         // Values come back sealed and open with the right binding.
@@ -613,8 +655,15 @@ mod tests {
             .unwrap();
         assert!(store.value("arn:1", "v1").await.unwrap().is_none());
 
-        store.record_access("arn:1", "v2", 86_400_000).await.unwrap();
-        let got = store.secret(SecretKey::Arn("arn:1")).await.unwrap().unwrap();
+        store
+            .record_access("arn:1", "v2", 86_400_000)
+            .await
+            .unwrap();
+        let got = store
+            .secret(SecretKey::Arn("arn:1"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(got.last_accessed_ms, Some(86_400_000));
         assert_eq!(got.versions[0].last_accessed_ms, Some(86_400_000));
 
@@ -632,9 +681,18 @@ mod tests {
             .await
             .unwrap();
         assert!(store.due_for_purge(99).await.unwrap().is_empty());
-        assert_eq!(store.due_for_purge(100).await.unwrap(), vec!["arn:1".to_string()]);
+        assert_eq!(
+            store.due_for_purge(100).await.unwrap(),
+            vec!["arn:1".to_string()]
+        );
         assert!(store.purge("arn:1").await.unwrap());
-        assert!(store.secret(SecretKey::Arn("arn:1")).await.unwrap().is_none());
+        assert!(
+            store
+                .secret(SecretKey::Arn("arn:1"))
+                .await
+                .unwrap()
+                .is_none()
+        );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }

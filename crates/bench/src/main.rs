@@ -1,0 +1,259 @@
+//! `strongroom-bench`: start a release `strongroom` server on a fresh data dir, then drive
+//! GetSecretValue and PutSecretValue with real SigV4-signed requests at several concurrency
+//! levels, reporting requests/s and p50/p99 latency as a Markdown table.
+//!
+//! Client and server share the machine: signing costs client CPU that the server then
+//! doesn't get, so figures are a floor, not a ceiling. Every run is bounded in time.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+const ACCESS_KEY: &str = "AKIABENCHROOT0000001";
+const SECRET_KEY: &str = "bench/secret/key/0123456789abcdefghijklmn";
+
+#[derive(Parser)]
+#[command(about = "Benchmark a strongroom server with real signed requests")]
+struct Args {
+    /// The strongroom binary to start (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/strongroom")]
+    server_bin: PathBuf,
+    /// Use an already running server at this endpoint instead (root credentials of the bench).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrency levels.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+    /// Operations to measure.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "GetSecretValue,PutSecretValue"
+    )]
+    operations: Vec<String>,
+}
+
+struct Server(Child, PathBuf);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.0.id().to_string())
+            .status();
+        let _ = self.0.wait();
+        let _ = std::fs::remove_dir_all(&self.1);
+    }
+}
+
+fn start_server(bin: &PathBuf) -> (Server, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("strongroom-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let child = Command::new(bin)
+        .args(["server", "--data-dir"])
+        .arg(&dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("STRONGROOM_ROOT_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("STRONGROOM_ROOT_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("STRONGROOM_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    (Server(child, dir), format!("http://127.0.0.1:{port}"))
+}
+
+#[derive(Clone)]
+struct Signer {
+    endpoint: String,
+    host: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Signer {
+    async fn call(&self, op: &str, body: &str) -> Result<(u16, Bytes), String> {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(format!("{}/", self.endpoint))
+            .header("host", &self.host)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", format!("secretsmanager.{op}"))
+            .body(body.as_bytes().to_vec())
+            .unwrap();
+        let identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "bench").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("secretsmanager")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let headers: Vec<(String, String)> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        let signable = SignableRequest::new(
+            "POST",
+            req.uri().to_string(),
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body.as_bytes()),
+        )
+        .unwrap();
+        let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+        instructions.apply_to_request_http1x(&mut req);
+        let (parts, body) = req.into_parts();
+        let req = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
+        let res = self.client.request(req).await.map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
+        Ok((status, body.to_bytes()))
+    }
+}
+
+struct Measured {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn measure(signer: &Signer, op: &str, concurrency: usize, seconds: u64) -> Measured {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..concurrency {
+        let signer = signer.clone();
+        let op = op.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let body = if op == "PutSecretValue" {
+                    i += 1;
+                    format!(r#"{{"SecretId":"bench-put-{w}","SecretString":"value-{w}-{i}"}}"#)
+                } else {
+                    r#"{"SecretId":"bench-get"}"#.to_string()
+                };
+                let t = Instant::now();
+                let ok = matches!(signer.call(&op, &body).await, Ok((200, _)));
+                lat.push(t.elapsed());
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Measured {
+        requests: all.len(),
+        errors,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let (_server, endpoint): (Option<Server>, String) = match &args.endpoint {
+        Some(e) => (None, e.clone()),
+        None => {
+            let (s, e) = start_server(&args.server_bin);
+            (Some(s), e)
+        }
+    };
+    let host = endpoint.trim_start_matches("http://").to_string();
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(256)
+        .build(connector);
+    let signer = Signer {
+        endpoint: endpoint.clone(),
+        host,
+        client,
+    };
+    // Wait for readiness.
+    let started = Instant::now();
+    loop {
+        if let Ok((200, _)) = signer.call("ListSecrets", "{}").await {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let setup = |name: &str| {
+        format!(
+            r#"{{"Name":"{name}","SecretString":"{{\"username\":\"bench\",\"password\":\"p4ssw0rd-bench\"}}"}}"#
+        )
+    };
+    let max_c = args.concurrency.iter().copied().max().unwrap_or(1);
+    let names = std::iter::once("bench-get".to_string())
+        .chain((0..max_c).map(|w| format!("bench-put-{w}")));
+    for name in names {
+        match signer.call("CreateSecret", &setup(&name)).await {
+            Ok((200, _)) => {}
+            // Already there from an earlier run against --endpoint.
+            Ok((400, body))
+                if String::from_utf8_lossy(&body).contains("ResourceExistsException") => {}
+            other => panic!("cannot create {name}: {other:?}"),
+        }
+    }
+
+    println!("| operation | connections | requests/s | p50 | p99 | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for op in &args.operations {
+        for &c in &args.concurrency {
+            let m = measure(&signer, op, c, args.seconds).await;
+            println!(
+                "| {op} | {c} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+                m.requests as f64 / m.elapsed.as_secs_f64(),
+                m.p50.as_secs_f64() * 1000.0,
+                m.p99.as_secs_f64() * 1000.0,
+                m.errors
+            );
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! Server configuration: command-line flags > `STRONGROOM_*` environment > TOML file > defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8790";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_DATA_DIR: &str = "./strongroom-data";
+/// Well-known development account id (the one AWS documentation uses).
+pub const DEV_ACCOUNT_ID: &str = "123456789012";
+
+/// `strongroom server` flags. Every flag is also read from `STRONGROOM_<FLAG>`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// TOML file with any of these settings (flags and environment win over it).
+    #[arg(long, env = "STRONGROOM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the embedded store, root key and generated credentials live.
+    #[arg(long, env = "STRONGROOM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8790].
+    #[arg(long, env = "STRONGROOM_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// AWS region this server presents as [default: us-east-1].
+    #[arg(long, env = "STRONGROOM_REGION")]
+    pub region: Option<String>,
+    /// 12-digit account id used in ARNs [default: generated at first start].
+    #[arg(long, env = "STRONGROOM_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// Ephemeral in-memory store, well-known credentials, any well-formed signature accepted.
+    #[arg(long, env = "STRONGROOM_DEV")]
+    pub dev: bool,
+    /// PEM certificate chain: serve HTTPS.
+    #[arg(long, env = "STRONGROOM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "STRONGROOM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Allow plain HTTP on a non-loopback address (secrets would cross the network in clear).
+    #[arg(long, env = "STRONGROOM_ALLOW_PLAINTEXT")]
+    pub allow_plaintext: bool,
+    /// Seconds between sweeps that purge secrets whose recovery window has ended [default: 60].
+    #[arg(long, env = "STRONGROOM_PURGE_INTERVAL_SECS")]
+    pub purge_interval_secs: Option<u64>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "STRONGROOM_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    region: Option<String>,
+    account_id: Option<String>,
+    dev: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    allow_plaintext: Option<bool>,
+    purge_interval_secs: Option<u64>,
+    log_format: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `None` in dev mode: nothing touches the disk.
+    pub data_dir: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub region: String,
+    pub account_id: Option<String>,
+    pub dev: bool,
+    pub tls: Option<TlsFiles>,
+    pub allow_plaintext: bool,
+    pub purge_interval_secs: u64,
+    pub log_json: bool,
+    /// Root credentials from the environment (both or neither).
+    pub root_credentials: Option<(String, String)>,
+}
+
+impl ServerConfig {
+    /// A persistent server on `data_dir` (used by tests and embedders).
+    pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
+        Self {
+            data_dir: Some(data_dir.into()),
+            listen,
+            region: DEFAULT_REGION.into(),
+            account_id: None,
+            dev: false,
+            tls: None,
+            allow_plaintext: false,
+            purge_interval_secs: 60,
+            log_json: false,
+            root_credentials: None,
+        }
+    }
+
+    pub fn from_args(args: ServerArgs) -> Result<Self, String> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let dev = args.dev || file.dev.unwrap_or(false);
+        let data_dir = if dev {
+            None
+        } else {
+            Some(
+                args.data_dir
+                    .or(file.data_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            )
+        };
+        let listen = match args.listen.or(file.listen) {
+            Some(a) => a,
+            None => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
+        };
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key must be given together".into()),
+        };
+        let region = args
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| DEFAULT_REGION.into());
+        validate_region(&region)?;
+        let account_id = args.account_id.or(file.account_id);
+        if let Some(a) = &account_id {
+            validate_account_id(a)?;
+        }
+        let log_format = args
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        let log_json = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => return Err(format!("--log-format must be text or json, not {other:?}")),
+        };
+        let root_credentials = match (
+            std::env::var("STRONGROOM_ROOT_ACCESS_KEY_ID").ok(),
+            std::env::var("STRONGROOM_ROOT_SECRET_ACCESS_KEY").ok(),
+        ) {
+            (Some(a), Some(s)) if !a.is_empty() && !s.is_empty() => Some((a, s)),
+            (None, None) => None,
+            _ => {
+                return Err(
+                    "set both STRONGROOM_ROOT_ACCESS_KEY_ID and STRONGROOM_ROOT_SECRET_ACCESS_KEY, or neither".into(),
+                );
+            }
+        };
+        Ok(Self {
+            data_dir,
+            listen,
+            region,
+            account_id,
+            dev,
+            tls,
+            allow_plaintext: args.allow_plaintext || file.allow_plaintext.unwrap_or(false),
+            purge_interval_secs: args
+                .purge_interval_secs
+                .or(file.purge_interval_secs)
+                .unwrap_or(60)
+                .max(1),
+            log_json,
+            root_credentials,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("invalid config file {}: {e}", path.display()))
+}
+
+pub fn validate_account_id(a: &str) -> Result<(), String> {
+    if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!("account id must be 12 digits, got {a:?}"))
+    }
+}
+
+fn validate_region(r: &str) -> Result<(), String> {
+    let ok = !r.is_empty()
+        && r.len() <= 32
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("region must look like us-east-1, got {r:?}"))
+    }
+}

@@ -1,0 +1,91 @@
+//! The AWS JSON 1.1 protocol: `POST /`, `X-Amz-Target: <prefix>.<Operation>`,
+//! `Content-Type: application/x-amz-json-1.1`, errors as `{"__type", "message"}`.
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+
+use crate::error::ApiError;
+
+pub const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// Split `secretsmanager.GetSecretValue` into its prefix and operation.
+pub fn split_target(target: &str) -> Option<(&str, &str)> {
+    let (prefix, op) = target.rsplit_once('.')?;
+    (!prefix.is_empty() && !op.is_empty()).then_some((prefix, op))
+}
+
+/// JSON 1.1 clients send `application/x-amz-json-1.1`; plain `application/json` is tolerated.
+pub fn content_type_ok(value: Option<&HeaderValue>) -> bool {
+    let Some(v) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = v
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == CONTENT_TYPE
+        || essence == "application/x-amz-json-1.0"
+        || essence == "application/json"
+}
+
+pub fn ok(body: Vec<u8>, request_id: &str) -> Response {
+    respond(StatusCode::OK, body, request_id, None)
+}
+
+pub fn error(err: &ApiError, request_id: &str) -> Response {
+    let body =
+        serde_json::to_vec(&serde_json::json!({ "__type": err.code, "message": err.message }))
+            .unwrap_or_default();
+    respond(err.status, body, request_id, Some(err.code))
+}
+
+fn respond(
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: &str,
+    error_type: Option<&str>,
+) -> Response {
+    let mut res = Response::new(Body::from(body));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(t) = error_type.and_then(|t| HeaderValue::from_str(t).ok()) {
+        h.insert("x-amzn-errortype", t);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            split_target("secretsmanager.GetSecretValue"),
+            Some(("secretsmanager", "GetSecretValue"))
+        );
+        assert_eq!(split_target("nodot"), None);
+        assert_eq!(split_target("a."), None);
+    }
+
+    #[test]
+    fn content_types() {
+        assert!(content_type_ok(Some(&HeaderValue::from_static(
+            "application/x-amz-json-1.1"
+        ))));
+        assert!(content_type_ok(Some(&HeaderValue::from_static(
+            "application/x-amz-json-1.1; charset=utf-8"
+        ))));
+        assert!(!content_type_ok(Some(&HeaderValue::from_static(
+            "text/plain"
+        ))));
+        assert!(!content_type_ok(None));
+    }
+}

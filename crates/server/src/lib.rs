@@ -1,0 +1,20 @@
+//! Strongroom: the AWS Secrets Manager API, self-hosted, in one binary.
+//!
+//! Layers (dependencies point down only):
+//! - [`http`]: one listener; JSON 1.1 codec, SigV4 authentication, request ids, limits;
+//! - [`services`]: one module per AWS service, one function per operation;
+//! - `strongroom-domain`: pure rules (labels, names, filters, passwords);
+//! - `strongroom-barrier`: envelope encryption; `strongroom-store`: persistence.
+//!
+//! [`server::start`] wires them together; `main.rs` is only the command line.
+
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod http;
+pub mod server;
+pub mod services;
+
+pub use config::ServerConfig;
+pub use server::{RunningServer, start};

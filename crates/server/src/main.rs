@@ -1,0 +1,74 @@
+//! `strongroom`: the command line. All behaviour lives in the library.
+
+use clap::{Parser, Subcommand};
+use strongroom::ServerConfig;
+use strongroom::config::ServerArgs;
+
+#[derive(Parser)]
+#[command(
+    name = "strongroom",
+    version,
+    about = "The AWS Secrets Manager API, self-hosted, in one binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Server(ServerArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => {
+            let config = match ServerConfig::from_args(args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("strongroom: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            init_logging(config.log_json);
+            let rt = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("strongroom: cannot start the async runtime: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(async {
+                match strongroom::start(config).await {
+                    Ok(server) => match server.run_until_signalled().await {
+                        Ok(()) => std::process::ExitCode::SUCCESS,
+                        Err(e) => {
+                            eprintln!("strongroom: server error: {e}");
+                            std::process::ExitCode::FAILURE
+                        }
+                    },
+                    Err(e) => {
+                        eprintln!("strongroom: {e}");
+                        std::process::ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("STRONGROOM_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,372 @@
+//! Wiring: open the store, unlock the barrier, build the services, serve, shut down cleanly.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use strongroom_barrier::{Barrier, RootKey};
+use strongroom_store::sqlite::SqliteStore;
+use strongroom_store::{Store, StoredKmsKey};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{DEV_ACCOUNT_ID, ServerConfig, validate_account_id};
+use crate::credentials::RootCredentials;
+use crate::http::auth::Authenticator;
+use crate::http::{AppState, router};
+use crate::services::secretsmanager::SecretsManager;
+
+/// How long a graceful shutdown waits for in-flight requests.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_KEY_ALIAS: &str = "aws/secretsmanager";
+
+pub struct RunningServer {
+    addr: SocketAddr,
+    tls: bool,
+    account_id: String,
+    region: String,
+    root: RootCredentials,
+    handle: Handle<SocketAddr>,
+    serve_task: JoinHandle<std::io::Result<()>>,
+    background: Vec<JoinHandle<()>>,
+    stop_background: watch::Sender<bool>,
+    store: Arc<dyn Store>,
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://127.0.0.1:PORT` (or https): what `--endpoint-url` should be.
+    pub fn endpoint(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+    pub fn root_access_key_id(&self) -> &str {
+        &self.root.access_key_id
+    }
+    pub fn root_secret_access_key(&self) -> &str {
+        &self.root.secret_access_key
+    }
+
+    /// Serve until SIGTERM or SIGINT, then shut down gracefully.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested: finishing in-flight requests");
+        self.shutdown().await
+    }
+
+    /// Stop accepting, let in-flight requests finish, stop background work, close the store.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
+        let served = self
+            .serve_task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let _ = self.stop_background.send(true);
+        for t in self.background {
+            let _ = t.await;
+        }
+        self.store.close().await;
+        tracing::info!("store closed; goodbye");
+        served
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Start a server. Errors are operator-facing messages.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
+    if config.tls.is_none() && !config.listen.ip().is_loopback() && !config.allow_plaintext {
+        return Err(format!(
+            "refusing to serve plain HTTP on non-loopback address {}: secrets would cross the network in clear. \
+             Give --tls-cert and --tls-key, or --allow-plaintext if something else (a TLS proxy, a private link) protects the traffic.",
+            config.listen
+        ));
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+
+    let (store, root_key, root, account_id): (Arc<dyn Store>, RootKey, RootCredentials, String) =
+        match &config.data_dir {
+            None => {
+                if !config.dev {
+                    return Err("a data directory is required unless --dev is given".into());
+                }
+                let store = SqliteStore::in_memory().await.map_err(|e| e.to_string())?;
+                let root = match &config.root_credentials {
+                    Some((a, s)) => RootCredentials {
+                        access_key_id: a.clone(),
+                        secret_access_key: s.clone(),
+                    },
+                    None => RootCredentials::dev(),
+                };
+                let account = config
+                    .account_id
+                    .clone()
+                    .unwrap_or_else(|| DEV_ACCOUNT_ID.into());
+                (
+                    Arc::new(store),
+                    RootKey::generate().map_err(|e| e.to_string())?,
+                    root,
+                    account,
+                )
+            }
+            Some(dir) => {
+                prepare_data_dir(dir)?;
+                let account = account_id(dir, config.account_id.as_deref())?;
+                let (root_key, created) =
+                    RootKey::load_or_create(&dir.join("root.key")).map_err(|e| e.to_string())?;
+                if created {
+                    tracing::warn!(path = %dir.join("root.key").display(), "generated a new root key: back it up; without it the data cannot be decrypted");
+                }
+                let root = match &config.root_credentials {
+                    Some((a, s)) => RootCredentials {
+                        access_key_id: a.clone(),
+                        secret_access_key: s.clone(),
+                    },
+                    None => {
+                        let (c, created) = RootCredentials::load_or_create(dir)?;
+                        if created {
+                            // Printed once, to the terminal, by design: like AWS showing a new key.
+                            eprintln!(
+                                "\nStrongroom generated root credentials (saved 0600 in {}):\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}\n",
+                                dir.join("root-credentials.json").display(),
+                                c.access_key_id,
+                                c.secret_access_key
+                            );
+                        }
+                        c
+                    }
+                };
+                let store = SqliteStore::open(dir).await.map_err(|e| e.to_string())?;
+                (Arc::new(store), root_key, root, account)
+            }
+        };
+
+    let barrier = Arc::new(Barrier::new(&root_key));
+    drop(root_key);
+    let default_key_id = unlock_keys(
+        store.as_ref(),
+        &barrier,
+        &config.region,
+        &account_id,
+        clock.now_ms(),
+    )
+    .await?;
+
+    let secretsmanager = SecretsManager::new(
+        store.clone(),
+        barrier.clone(),
+        clock.clone(),
+        config.region.clone(),
+        account_id.clone(),
+        default_key_id,
+    );
+    let state = Arc::new(AppState {
+        auth: Authenticator::new(
+            root.clone(),
+            account_id.clone(),
+            config.region.clone(),
+            config.dev,
+        ),
+        secretsmanager,
+    });
+
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let handle: Handle<SocketAddr> = Handle::new();
+    let app = router(state.clone()).into_make_service();
+    let serve_task = match &config.tls {
+        Some(tls) => {
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let tls_config = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .map_err(|e| format!("cannot load TLS certificate/key: {e}"))?;
+            let server = axum_server::from_tcp_rustls(listener, tls_config)
+                .map_err(|e| e.to_string())?
+                .handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)
+                .map_err(|e| e.to_string())?
+                .handle(handle.clone());
+            tokio::spawn(server.serve(app))
+        }
+    };
+
+    let (stop_background, stop_rx) = watch::channel(false);
+    let background = vec![tokio::spawn(purge_loop(
+        state.clone(),
+        Duration::from_secs(config.purge_interval_secs),
+        stop_rx,
+    ))];
+
+    if config.dev {
+        eprintln!(
+            "\n  ==========================================================\n  STRONGROOM DEV MODE: in-memory store, nothing is persisted,\n  ANY well-formed signature is accepted. Never use for real secrets.\n  AWS_ACCESS_KEY_ID={}  AWS_SECRET_ACCESS_KEY={}\n  ==========================================================\n",
+            root.access_key_id, root.secret_access_key
+        );
+    }
+    tracing::info!(
+        listen = %addr,
+        tls = config.tls.is_some(),
+        region = %config.region,
+        account_id = %account_id,
+        dev = config.dev,
+        "strongroom is serving"
+    );
+    Ok(RunningServer {
+        addr,
+        tls: config.tls.is_some(),
+        account_id,
+        region: config.region.clone(),
+        root,
+        handle,
+        serve_task,
+        background,
+        stop_background,
+        store,
+    })
+}
+
+async fn purge_loop(state: Arc<AppState>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = state.secretsmanager.purge_expired().await {
+            tracing::warn!(error = ?e, "purge sweep failed");
+        }
+    }
+}
+
+fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// The account id is fixed at first start: ARNs embed it, so it may not change later.
+fn account_id(dir: &Path, configured: Option<&str>) -> Result<String, String> {
+    let path: PathBuf = dir.join("account-id");
+    match std::fs::read_to_string(&path) {
+        Ok(saved) => {
+            let saved = saved.trim().to_string();
+            validate_account_id(&saved)?;
+            if let Some(c) = configured
+                && c != saved
+            {
+                return Err(format!(
+                    "this data directory belongs to account {saved}; --account-id {c} would orphan every ARN"
+                ));
+            }
+            Ok(saved)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = match configured {
+                Some(c) => c.to_string(),
+                None => random_account_id()?,
+            };
+            std::fs::write(&path, format!("{id}\n"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn random_account_id() -> Result<String, String> {
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    let mut b = [0u8; 12];
+    SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| "random generator failed".to_string())?;
+    // First digit non-zero so it never looks like a truncated number.
+    Ok(b.iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let d = if i == 0 { 1 + x % 9 } else { x % 10 };
+            char::from(b'0' + d)
+        })
+        .collect())
+}
+
+/// Load every KMS key into the barrier, creating the managed key on first start.
+async fn unlock_keys(
+    store: &dyn Store,
+    barrier: &Barrier,
+    region: &str,
+    account_id: &str,
+    now: i64,
+) -> Result<String, String> {
+    let keys = store.kms_keys().await.map_err(|e| e.to_string())?;
+    let mut default_key = None;
+    for k in &keys {
+        barrier.load_kms_key(&k.key_id, &k.wrapped).map_err(|_| {
+            format!(
+                "KMS key {} cannot be unwrapped: the root key does not match this data directory",
+                k.key_id
+            )
+        })?;
+        if k.alias.as_deref() == Some(DEFAULT_KEY_ALIAS) {
+            default_key = Some(k.key_id.clone());
+        }
+    }
+    if let Some(id) = default_key {
+        return Ok(id);
+    }
+    let key_id = uuid::Uuid::new_v4().to_string();
+    let wrapped = barrier.create_kms_key(&key_id).map_err(|e| e.to_string())?;
+    store
+        .insert_kms_key(&StoredKmsKey {
+            arn: format!("arn:aws:kms:{region}:{account_id}:key/{key_id}"),
+            key_id: key_id.clone(),
+            alias: Some(DEFAULT_KEY_ALIAS.into()),
+            description:
+                "Default key that protects my Secrets Manager data when no other key is defined"
+                    .into(),
+            wrapped,
+            created_ms: now,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(key_id)
+}

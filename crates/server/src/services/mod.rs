@@ -1,0 +1,3 @@
+//! One module per AWS service; one function per operation.
+
+pub mod secretsmanager;

@@ -1,0 +1,141 @@
+//! Secrets Manager errors, mapped to AWS `__type`s in one place.
+
+use http::StatusCode;
+use strongroom_domain::labels::LabelError;
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmError {
+    ResourceNotFound(String),
+    ResourceExists(String),
+    InvalidParameter(String),
+    InvalidRequest(String),
+    InvalidNextToken(String),
+    LimitExceeded(String),
+    DecryptionFailure(String),
+    EncryptionFailure(String),
+    /// A modeled constraint (length, range, pattern) was violated: Coral's ValidationException.
+    Validation(String),
+    /// The body is not JSON or does not fit the operation's input shape.
+    Serialization(String),
+    UnknownOperation(String),
+    Internal,
+}
+
+impl SmError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ResourceNotFound(_) => "ResourceNotFoundException",
+            Self::ResourceExists(_) => "ResourceExistsException",
+            Self::InvalidParameter(_) => "InvalidParameterException",
+            Self::InvalidRequest(_) => "InvalidRequestException",
+            Self::InvalidNextToken(_) => "InvalidNextTokenException",
+            Self::LimitExceeded(_) => "LimitExceededException",
+            Self::DecryptionFailure(_) => "DecryptionFailure",
+            Self::EncryptionFailure(_) => "EncryptionFailure",
+            Self::Validation(_) => "ValidationException",
+            Self::Serialization(_) => "SerializationException",
+            Self::UnknownOperation(_) => "UnknownOperationException",
+            Self::Internal => "InternalServiceError",
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Self::ResourceNotFound(m)
+            | Self::ResourceExists(m)
+            | Self::InvalidParameter(m)
+            | Self::InvalidRequest(m)
+            | Self::InvalidNextToken(m)
+            | Self::LimitExceeded(m)
+            | Self::DecryptionFailure(m)
+            | Self::EncryptionFailure(m)
+            | Self::Validation(m)
+            | Self::Serialization(m)
+            | Self::UnknownOperation(m) => m,
+            Self::Internal => "An error occurred on the server side.",
+        }
+    }
+
+    pub fn not_found() -> Self {
+        Self::ResourceNotFound("Secrets Manager can't find the specified secret.".into())
+    }
+
+    pub fn marked_for_deletion() -> Self {
+        Self::InvalidRequest(
+            "You can't perform this operation on the secret because it was marked for deletion."
+                .into(),
+        )
+    }
+
+    pub fn decryption_failure() -> Self {
+        Self::DecryptionFailure(
+            "Secrets Manager can't decrypt the protected secret text using the provided KMS key."
+                .into(),
+        )
+    }
+
+    /// Operations of later issues answer with this rather than a fake success.
+    pub fn not_available(op: &str, what: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "{op} is not available in this Strongroom version: {what} is not implemented yet."
+        ))
+    }
+}
+
+impl From<SmError> for ApiError {
+    fn from(e: SmError) -> Self {
+        let status = match e {
+            SmError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.code(), e.message().to_string())
+    }
+}
+
+impl From<LabelError> for SmError {
+    fn from(e: LabelError) -> Self {
+        match e {
+            LabelError::TooManyLabels(_) | LabelError::TooManyVersions => {
+                Self::LimitExceeded(e.to_string())
+            }
+            _ => Self::InvalidParameter(e.to_string()),
+        }
+    }
+}
+
+impl From<strongroom_store::StoreError> for SmError {
+    fn from(e: strongroom_store::StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        Self::Internal
+    }
+}
+
+/// Domain validation errors carry their AWS code; this maps it to the enum.
+pub(super) fn domain_error(code: &str, message: String) -> SmError {
+    match code {
+        "ValidationException" => SmError::Validation(message),
+        "LimitExceededException" => SmError::LimitExceeded(message),
+        "InvalidRequestException" => SmError::InvalidRequest(message),
+        _ => SmError::InvalidParameter(message),
+    }
+}
+
+impl From<strongroom_domain::password::PasswordError> for SmError {
+    fn from(e: strongroom_domain::password::PasswordError) -> Self {
+        domain_error(e.aws_code(), e.to_string())
+    }
+}
+
+impl From<strongroom_domain::filters::FilterError> for SmError {
+    fn from(e: strongroom_domain::filters::FilterError) -> Self {
+        domain_error(e.aws_code(), e.to_string())
+    }
+}
+
+impl From<strongroom_domain::names::NameError> for SmError {
+    fn from(e: strongroom_domain::names::NameError) -> Self {
+        domain_error(e.aws_code(), e.to_string())
+    }
+}

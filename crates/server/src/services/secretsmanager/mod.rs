@@ -1,0 +1,281 @@
+//! AWS Secrets Manager (JSON 1.1, `X-Amz-Target: secretsmanager.<Operation>`).
+//!
+//! One function per operation, grouped by family: [`secrets`] (lifecycle and metadata),
+//! [`values`] (versions and values), [`tags`], [`random`]. The rules they apply live in
+//! `strongroom-domain`; this layer validates input, loads, applies, seals and commits.
+
+mod error;
+pub mod model;
+mod paging;
+mod random;
+mod secrets;
+mod tags;
+mod validate;
+mod values;
+
+pub use error::SmError;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strongroom_barrier::{Barrier, ValueBinding};
+use strongroom_domain::names::{SecretRef, parse_secret_id};
+use strongroom_domain::secret::{Secret, ValueKind};
+use strongroom_store::{SecretKey, SecretWrite, Store, StoreError, StoredValue};
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::credentials::Principal;
+
+/// How often a write re-reads and re-applies after losing an optimistic-concurrency race.
+const COMMIT_ATTEMPTS: usize = 5;
+
+pub struct SecretsManager {
+    store: Arc<dyn Store>,
+    barrier: Arc<Barrier>,
+    clock: Arc<dyn Clock>,
+    region: String,
+    account_id: String,
+    /// Key id of the managed key `aws/secretsmanager`.
+    default_key_id: String,
+}
+
+impl SecretsManager {
+    pub fn new(
+        store: Arc<dyn Store>,
+        barrier: Arc<Barrier>,
+        clock: Arc<dyn Clock>,
+        region: String,
+        account_id: String,
+        default_key_id: String,
+    ) -> Self {
+        Self {
+            store,
+            barrier,
+            clock,
+            region,
+            account_id,
+            default_key_id,
+        }
+    }
+
+    /// Dispatch one operation. `body` is the raw JSON request.
+    pub async fn call(
+        &self,
+        operation: &str,
+        _principal: &Principal,
+        body: &[u8],
+    ) -> Result<Vec<u8>, SmError> {
+        match operation {
+            "CreateSecret" => respond(self.create_secret(parse(body)?).await),
+            "DescribeSecret" => respond(self.describe_secret(parse(body)?).await),
+            "UpdateSecret" => respond(self.update_secret(parse(body)?).await),
+            "DeleteSecret" => respond(self.delete_secret(parse(body)?).await),
+            "RestoreSecret" => respond(self.restore_secret(parse(body)?).await),
+            "ListSecrets" => respond(self.list_secrets(parse(body)?).await),
+            "GetSecretValue" => respond(self.get_secret_value(parse(body)?).await),
+            "BatchGetSecretValue" => respond(self.batch_get_secret_value(parse(body)?).await),
+            "PutSecretValue" => respond(self.put_secret_value(parse(body)?).await),
+            "UpdateSecretVersionStage" => {
+                respond(self.update_secret_version_stage(parse(body)?).await)
+            }
+            "ListSecretVersionIds" => respond(self.list_secret_version_ids(parse(body)?).await),
+            "TagResource" => respond(self.tag_resource(parse(body)?).await),
+            "UntagResource" => respond(self.untag_resource(parse(body)?).await),
+            "GetRandomPassword" => respond(self.get_random_password(parse(body)?)),
+            "RotateSecret" | "CancelRotateSecret" => {
+                Err(SmError::not_available(operation, "rotation"))
+            }
+            "PutResourcePolicy"
+            | "GetResourcePolicy"
+            | "DeleteResourcePolicy"
+            | "ValidateResourcePolicy"
+            | "ListResourcePolicies" => Err(SmError::not_available(operation, "resource policies")),
+            "ReplicateSecretToRegions"
+            | "RemoveRegionsFromReplication"
+            | "StopReplicationToReplica"
+            | "AssociateCrossAccountReplica"
+            | "DisassociateCrossAccountReplica" => {
+                Err(SmError::not_available(operation, "replication"))
+            }
+            other => Err(SmError::UnknownOperation(format!(
+                "Unknown operation secretsmanager.{other}."
+            ))),
+        }
+    }
+
+    /// Permanently remove secrets whose recovery window has ended. Returns how many.
+    pub async fn purge_expired(&self) -> Result<usize, SmError> {
+        let now = self.clock.now_ms();
+        let mut n = 0;
+        for arn in self.store.due_for_purge(now).await? {
+            if self.store.purge(&arn).await? {
+                tracing::info!(secret_arn = %arn, "purged secret after its recovery window");
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn arn_prefix(&self) -> String {
+        format!(
+            "arn:aws:secretsmanager:{}:{}:secret:",
+            self.region, self.account_id
+        )
+    }
+
+    /// Find a secret by name, full ARN or partial ARN (an ARN without the 6-character suffix);
+    /// the classification rules live in `strongroom_domain::names`.
+    async fn resolve(&self, id: &str) -> Result<Secret, SmError> {
+        strongroom_domain::names::validate_secret_id(id)?;
+        let found = match parse_secret_id(id, &self.region, &self.account_id) {
+            SecretRef::Name(name) => self.store.secret(SecretKey::Name(&name)).await?,
+            SecretRef::PartialArn { name } => self.store.secret(SecretKey::Name(&name)).await?,
+            SecretRef::FullArn(arn) => match self.store.secret(SecretKey::Arn(&arn)).await? {
+                Some(s) => Some(s),
+                // A secret whose own name ends in what looks like a suffix.
+                None => match strongroom_domain::names::arn_name_part(&arn) {
+                    Some(name) => self.store.secret(SecretKey::Name(name)).await?,
+                    None => None,
+                },
+            },
+            SecretRef::ForeignArn(_) => None,
+        };
+        found.ok_or_else(SmError::not_found)
+    }
+
+    /// Read-modify-write with optimistic concurrency: `apply` edits a fresh copy of the secret
+    /// and returns the new values to store; on a lost race the whole step runs again.
+    async fn modify<T>(
+        &self,
+        id: &str,
+        mut apply: impl FnMut(&mut Secret) -> Result<(T, Vec<(String, StoredValue)>), SmError>,
+    ) -> Result<(Secret, T), SmError> {
+        for _ in 0..COMMIT_ATTEMPTS {
+            let current = self.resolve(id).await?;
+            let mut next = current.clone();
+            let (out, new_values) = apply(&mut next)?;
+            if next == current && new_values.is_empty() {
+                return Ok((next, out));
+            }
+            next.revision = current.revision + 1;
+            let write = SecretWrite {
+                expected_revision: Some(current.revision),
+                secret: next.clone(),
+                new_values,
+            };
+            match self.store.commit(write).await {
+                Ok(()) => return Ok((next, out)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(SmError::InvalidRequest(
+            "The secret is being modified by other requests at the same time; retry.".into(),
+        ))
+    }
+
+    /// Resolve a KmsKeyId given by a caller to a key id the barrier holds.
+    fn key_id_for(&self, kms_key_id: Option<&str>) -> Result<String, SmError> {
+        let Some(given) = kms_key_id.filter(|k| !k.is_empty()) else {
+            return Ok(self.default_key_id.clone());
+        };
+        let kms_arn_prefix = format!("arn:aws:kms:{}:{}:", self.region, self.account_id);
+        let bare = given.strip_prefix(&kms_arn_prefix).unwrap_or(given);
+        if bare == "alias/aws/secretsmanager" {
+            return Ok(self.default_key_id.clone());
+        }
+        let key_id = bare.strip_prefix("key/").unwrap_or(bare);
+        if self.barrier.has_key(key_id) {
+            return Ok(key_id.to_string());
+        }
+        Err(SmError::EncryptionFailure(format!(
+            "Secrets Manager can't encrypt with the KMS key {given}: no such key. Omit KmsKeyId to use aws/secretsmanager."
+        )))
+    }
+
+    fn seal(
+        &self,
+        key_id: &str,
+        arn: &str,
+        version_id: &str,
+        value: &SecretValue,
+    ) -> Result<StoredValue, SmError> {
+        let binding = ValueBinding {
+            secret_arn: arn,
+            version_id,
+            kind: value.kind.as_str(),
+        };
+        let sealed = self
+            .barrier
+            .seal(key_id, &binding, &value.bytes)
+            .map_err(|_| {
+                SmError::EncryptionFailure("Secrets Manager can't encrypt the secret value.".into())
+            })?;
+        Ok(StoredValue {
+            kind: value.kind,
+            sealed,
+        })
+    }
+
+    async fn open(&self, arn: &str, version_id: &str) -> Result<Option<SecretValue>, SmError> {
+        let Some(stored) = self.store.value(arn, version_id).await? else {
+            return Ok(None);
+        };
+        let binding = ValueBinding {
+            secret_arn: arn,
+            version_id,
+            kind: stored.kind.as_str(),
+        };
+        let bytes = self.barrier.open(&stored.sealed, &binding).map_err(|e| {
+            tracing::error!(secret_arn = %arn, version_id, error = %e, "stored value failed authentication");
+            SmError::decryption_failure()
+        })?;
+        Ok(Some(SecretValue {
+            kind: stored.kind,
+            bytes,
+        }))
+    }
+}
+
+/// A plaintext value in memory: zeroized when dropped.
+pub(crate) struct SecretValue {
+    pub kind: ValueKind,
+    pub bytes: Zeroizing<Vec<u8>>,
+}
+
+impl PartialEq for SecretValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && aws_lc_rs::constant_time::verify_slices_are_equal(&self.bytes, &other.bytes).is_ok()
+    }
+}
+
+fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SmError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        // serde's own message can quote the offending value, which may be secret: report
+        // only where the problem is.
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            SmError::Serialization(format!(
+                "The request body is not valid JSON (line {}, column {}).",
+                inner.line(),
+                inner.column()
+            ))
+        } else {
+            SmError::Serialization(format!(
+                "The request body does not match the operation's input: member '{path}' has the wrong type or shape."
+            ))
+        }
+    })
+}
+
+fn respond<O: Serialize>(out: Result<O, SmError>) -> Result<Vec<u8>, SmError> {
+    serde_json::to_vec(&out?).map_err(|_| SmError::Internal)
+}

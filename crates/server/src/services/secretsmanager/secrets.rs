@@ -1,0 +1,423 @@
+//! Secret lifecycle and metadata: CreateSecret, DescribeSecret, UpdateSecret, DeleteSecret,
+//! RestoreSecret, ListSecrets.
+
+use std::collections::BTreeMap;
+
+use strongroom_domain::filters::{self, Filter, FilterView};
+use strongroom_domain::secret::{MS_PER_DAY, Secret};
+use strongroom_domain::{labels, names};
+use strongroom_store::{SecretKey, SecretWrite, StoreError};
+
+use super::model::*;
+use super::values::{decode_value, new_version, new_version_id};
+use super::{SecretValue, SecretsManager, SmError, paging, tags, validate};
+
+const DEFAULT_RECOVERY_WINDOW_DAYS: i64 = 30;
+
+impl SecretsManager {
+    pub(super) async fn create_secret(
+        &self,
+        input: CreateSecretInput,
+    ) -> Result<CreateSecretOutput, SmError> {
+        let name = validate::required("name", input.name)?;
+        validate::name(&name)?;
+        validate::client_request_token(input.client_request_token.as_deref())?;
+        validate::description(input.description.as_deref())?;
+        validate::kms_key_id(input.kms_key_id.as_deref())?;
+        validate::secret_type(input.secret_type.as_deref())?;
+        if input.add_replica_regions.is_some()
+            || input.cross_account_primary_arn.is_some()
+            || input.force_overwrite_replica_secret == Some(true)
+        {
+            return Err(SmError::not_available(
+                "CreateSecret with replica regions",
+                "replication",
+            ));
+        }
+        let tags = tags::from_input(input.tags.unwrap_or_default())?;
+        let value = decode_value(input.secret_string, input.secret_binary)?;
+        let key_id = self.key_id_for(input.kms_key_id.as_deref())?;
+        let token = input.client_request_token;
+
+        if let Some(existing) = self.store.secret(SecretKey::Name(&name)).await? {
+            return self
+                .create_conflict(existing, token.as_deref(), value.as_ref())
+                .await;
+        }
+        let now = self.clock.now_ms();
+        let arn = names::secret_arn(
+            &self.region,
+            &self.account_id,
+            &name,
+            &names::random_suffix(),
+        );
+        let mut secret = Secret {
+            arn: arn.clone(),
+            name: name.clone(),
+            description: input.description,
+            kms_key_id: self.stored_kms_key_id(input.kms_key_id),
+            secret_type: input.secret_type,
+            tags,
+            created_ms: now,
+            last_changed_ms: now,
+            last_accessed_ms: None,
+            deleted_ms: None,
+            deletion_due_ms: None,
+            revision: 1,
+            versions: Vec::new(),
+        };
+        let mut new_values = Vec::new();
+        let mut version_id = None;
+        if let Some(value) = &value {
+            let vid = new_version_id(token.clone());
+            secret.versions.push(new_version(&vid, now, &key_id));
+            labels::attach_to_new_version(&mut secret.versions, &vid, None)?;
+            new_values.push((vid.clone(), self.seal(&key_id, &arn, &vid, value)?));
+            version_id = Some(vid);
+        }
+        let write = SecretWrite {
+            expected_revision: None,
+            secret,
+            new_values,
+        };
+        match self.store.commit(write).await {
+            Ok(()) => Ok(CreateSecretOutput {
+                arn,
+                name,
+                version_id,
+            }),
+            Err(StoreError::NameTaken) => {
+                let existing = self
+                    .store
+                    .secret(SecretKey::Name(&name))
+                    .await?
+                    .ok_or(SmError::Internal)?;
+                self.create_conflict(existing, token.as_deref(), value.as_ref())
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// CreateSecret on a name in use: an idempotent retry (same token, same value) succeeds.
+    async fn create_conflict(
+        &self,
+        existing: Secret,
+        token: Option<&str>,
+        value: Option<&SecretValue>,
+    ) -> Result<CreateSecretOutput, SmError> {
+        if existing.is_scheduled_for_deletion() {
+            return Err(SmError::InvalidRequest(
+                "You can't create this secret because a secret with this name is already scheduled for deletion."
+                    .into(),
+            ));
+        }
+        if let (Some(token), Some(value)) = (token, value)
+            && existing.version(token).is_some()
+            && self.open(&existing.arn, token).await?.as_ref() == Some(value)
+        {
+            return Ok(CreateSecretOutput {
+                arn: existing.arn,
+                name: existing.name,
+                version_id: Some(token.to_string()),
+            });
+        }
+        Err(SmError::ResourceExists(format!(
+            "The operation failed because the secret {} already exists.",
+            existing.name
+        )))
+    }
+
+    /// The managed key is shown as "no KmsKeyId", as AWS does.
+    fn stored_kms_key_id(&self, given: Option<String>) -> Option<String> {
+        given.filter(|k| {
+            let bare = k.rsplit(':').next().unwrap_or(k);
+            !k.is_empty() && bare != "alias/aws/secretsmanager" && bare != self.default_key_id
+        })
+    }
+
+    pub(super) async fn describe_secret(
+        &self,
+        input: SecretIdInput,
+    ) -> Result<SecretDescription, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let secret = self.resolve(&id).await?;
+        let mut d = describe(&secret);
+        d.version_ids_to_stages = Some(version_map(&secret));
+        Ok(d)
+    }
+
+    pub(super) async fn update_secret(
+        &self,
+        input: UpdateSecretInput,
+    ) -> Result<CreateSecretOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        validate::client_request_token(input.client_request_token.as_deref())?;
+        validate::description(input.description.as_deref())?;
+        validate::kms_key_id(input.kms_key_id.as_deref())?;
+        validate::secret_type(input.secret_type.as_deref())?;
+        if let Some(k) = input.kms_key_id.as_deref() {
+            self.key_id_for(Some(k))?;
+        }
+        let value = decode_value(input.secret_string, input.secret_binary)?;
+        let version_id = value
+            .as_ref()
+            .map(|_| new_version_id(input.client_request_token));
+        let now = self.clock.now_ms();
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    return Err(SmError::marked_for_deletion());
+                }
+                if let Some(d) = &input.description {
+                    s.description = Some(d.clone());
+                }
+                if let Some(k) = &input.kms_key_id {
+                    s.kms_key_id = self.stored_kms_key_id(Some(k.clone()));
+                }
+                if let Some(t) = &input.secret_type {
+                    s.secret_type = Some(t.clone());
+                }
+                let mut new_values = Vec::new();
+                if let (Some(value), Some(vid)) = (&value, &version_id) {
+                    if s.version(vid).is_some() {
+                        return Err(SmError::ResourceExists(
+                            "You can't modify an existing version, you can only create a new version.".into(),
+                        ));
+                    }
+                    let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+                    s.versions.push(new_version(vid, now, &key_id));
+                    labels::attach_to_new_version(&mut s.versions, vid, None)?;
+                    labels::prune_versions(&mut s.versions, now)?;
+                    new_values.push((vid.clone(), self.seal(&key_id, &s.arn, vid, value)?));
+                }
+                s.last_changed_ms = now;
+                Ok(((), new_values))
+            })
+            .await?;
+        Ok(CreateSecretOutput {
+            arn: secret.arn,
+            name: secret.name,
+            version_id,
+        })
+    }
+
+    pub(super) async fn delete_secret(
+        &self,
+        input: DeleteSecretInput,
+    ) -> Result<DeleteSecretOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let force = input.force_delete_without_recovery.unwrap_or(false);
+        if force && input.recovery_window_in_days.is_some() {
+            return Err(SmError::InvalidParameter(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
+            ));
+        }
+        let days = input
+            .recovery_window_in_days
+            .unwrap_or(DEFAULT_RECOVERY_WINDOW_DAYS);
+        if !(7..=30).contains(&days) {
+            return Err(SmError::InvalidParameter(
+                "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).".into(),
+            ));
+        }
+        let now = self.clock.now_ms();
+        if force {
+            // AWS: forcibly deleting a deleted or nonexistent secret is not ResourceNotFound.
+            return match self.resolve(&id).await {
+                Ok(secret) => {
+                    self.store.purge(&secret.arn).await?;
+                    tracing::info!(secret_arn = %secret.arn, "secret deleted without recovery");
+                    Ok(DeleteSecretOutput {
+                        arn: secret.arn,
+                        name: secret.name,
+                        deletion_date: ts(now),
+                    })
+                }
+                Err(SmError::ResourceNotFound(_)) => {
+                    let name = id
+                        .strip_prefix(&self.arn_prefix())
+                        .unwrap_or(&id)
+                        .to_string();
+                    let arn = if id.starts_with("arn:") {
+                        id.clone()
+                    } else {
+                        format!("{}{}", self.arn_prefix(), id)
+                    };
+                    Ok(DeleteSecretOutput {
+                        arn,
+                        name,
+                        deletion_date: ts(now),
+                    })
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let due = now + days * MS_PER_DAY;
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    return Err(SmError::InvalidRequest(
+                        "You can't perform this operation on the secret because it was already scheduled for deletion."
+                            .into(),
+                    ));
+                }
+                s.deleted_ms = Some(now);
+                s.deletion_due_ms = Some(due);
+                s.last_changed_ms = now;
+                Ok(((), Vec::new()))
+            })
+            .await?;
+        Ok(DeleteSecretOutput {
+            arn: secret.arn,
+            name: secret.name,
+            deletion_date: ts(due),
+        })
+    }
+
+    pub(super) async fn restore_secret(&self, input: SecretIdInput) -> Result<ArnName, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let now = self.clock.now_ms();
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    s.deleted_ms = None;
+                    s.deletion_due_ms = None;
+                    s.last_changed_ms = now;
+                }
+                Ok(((), Vec::new()))
+            })
+            .await?;
+        Ok(ArnName {
+            arn: secret.arn,
+            name: secret.name,
+        })
+    }
+
+    pub(super) async fn list_secrets(
+        &self,
+        input: ListSecretsInput,
+    ) -> Result<ListSecretsOutput, SmError> {
+        let limit = validate::max_results(input.max_results, 100)?.unwrap_or(100);
+        let include_deleted = input.include_planned_deletion.unwrap_or(false);
+        let (filters, filter_fp) =
+            self.parse_filters(input.filters.as_deref().unwrap_or_default())?;
+        let sort_by = input
+            .sort_by
+            .as_deref()
+            .map(filters::SortBy::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let order = input
+            .sort_order
+            .as_deref()
+            .map(filters::SortOrder::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let mut secrets: Vec<Secret> = self
+            .store
+            .secrets()
+            .await?
+            .into_iter()
+            .filter(|s| {
+                (include_deleted || !s.is_scheduled_for_deletion()) && self.matches(&filters, s)
+            })
+            .collect();
+        secrets.sort_by(|a, b| filters::compare(sort_by, order, &sort_view(a), &sort_view(b)));
+        let fp = paging::fingerprint(&[
+            &filter_fp.to_string(),
+            &format!("{sort_by:?}{order:?}{include_deleted}"),
+        ]);
+        let offset = paging::decode(input.next_token.as_deref(), fp)?;
+        let (page, next_token) = paging::page(secrets, offset, limit, fp);
+        Ok(ListSecretsOutput {
+            secret_list: page
+                .iter()
+                .map(|s| {
+                    let mut d = describe(s);
+                    d.secret_versions_to_stages = Some(version_map(s));
+                    d
+                })
+                .collect(),
+            next_token,
+        })
+    }
+
+    /// Parse request filters; also returns a fingerprint of them for NextToken binding.
+    pub(super) fn parse_filters(&self, raw: &[FilterShape]) -> Result<(Vec<Filter>, u64), SmError> {
+        let pairs: Vec<(String, Vec<String>)> = raw
+            .iter()
+            .map(|f| {
+                (
+                    f.key.clone().unwrap_or_default(),
+                    f.values.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let parsed = filters::parse_filters(&pairs)?;
+        let flat: Vec<String> = pairs
+            .iter()
+            .map(|(k, vs)| format!("{k}={}", vs.join("\u{1}")))
+            .collect();
+        let refs: Vec<&str> = flat.iter().map(String::as_str).collect();
+        Ok((parsed, paging::fingerprint(&refs)))
+    }
+
+    pub(super) fn matches(&self, filters: &[Filter], s: &Secret) -> bool {
+        let tags: Vec<(String, String)> = s
+            .tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect();
+        filters::matches(
+            filters,
+            &FilterView {
+                name: &s.name,
+                description: s.description.as_deref(),
+                tags: &tags,
+                primary_region: None,
+                owning_service: None,
+            },
+        )
+    }
+}
+
+fn describe(s: &Secret) -> SecretDescription {
+    SecretDescription {
+        arn: s.arn.clone(),
+        name: s.name.clone(),
+        secret_type: s.secret_type.clone(),
+        description: s.description.clone(),
+        kms_key_id: s.kms_key_id.clone(),
+        last_changed_date: ts(s.last_changed_ms),
+        last_accessed_date: s.last_accessed_ms.map(ts),
+        deleted_date: s.deleted_ms.map(ts),
+        tags: s
+            .tags
+            .iter()
+            .map(|t| TagShape {
+                key: t.key.clone(),
+                value: t.value.clone(),
+            })
+            .collect(),
+        version_ids_to_stages: None,
+        secret_versions_to_stages: None,
+        created_date: ts(s.created_ms),
+    }
+}
+
+fn sort_view(s: &Secret) -> filters::SortView<'_> {
+    filters::SortView {
+        name: &s.name,
+        arn: &s.arn,
+        created_ms: s.created_ms,
+        last_accessed_ms: s.last_accessed_ms,
+        last_changed_ms: Some(s.last_changed_ms),
+    }
+}
+
+fn version_map(s: &Secret) -> BTreeMap<String, Vec<String>> {
+    s.labelled_versions()
+        .map(|v| (v.id.clone(), v.stages.clone()))
+        .collect()
+}

@@ -1,0 +1,392 @@
+//! Versions and values: GetSecretValue, BatchGetSecretValue, PutSecretValue,
+//! UpdateSecretVersionStage, ListSecretVersionIds.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use strongroom_domain::labels;
+use strongroom_domain::secret::{AWSCURRENT, Secret, ValueKind, Version, day_floor};
+use zeroize::Zeroizing;
+
+use super::model::*;
+use super::{SecretValue, SecretsManager, SmError, paging, validate};
+
+/// SecretString xor SecretBinary (base64 on the wire), each 1–65,536 bytes.
+pub(super) fn decode_value(
+    secret_string: Option<String>,
+    secret_binary: Option<String>,
+) -> Result<Option<SecretValue>, SmError> {
+    match (secret_string, secret_binary) {
+        (Some(_), Some(_)) => Err(SmError::InvalidParameter(
+            "You can't specify both a binary secret value and a string secret value in the same secret.".into(),
+        )),
+        (Some(s), None) => {
+            let bytes = Zeroizing::new(s.into_bytes());
+            validate::byte_length("secretString", bytes.len(), 1, 65_536)?;
+            Ok(Some(SecretValue {
+                kind: ValueKind::String,
+                bytes,
+            }))
+        }
+        (None, Some(b)) => {
+            let b = Zeroizing::new(b);
+            let bytes = Zeroizing::new(STANDARD.decode(b.as_bytes()).map_err(|_| {
+                SmError::Serialization("SecretBinary must be base64-encoded.".into())
+            })?);
+            validate::byte_length("secretBinary", bytes.len(), 1, 65_536)?;
+            Ok(Some(SecretValue {
+                kind: ValueKind::Binary,
+                bytes,
+            }))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+pub(super) fn new_version_id(token: Option<String>) -> String {
+    token.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+impl SecretsManager {
+    pub(super) async fn get_secret_value(
+        &self,
+        input: GetSecretValueInput,
+    ) -> Result<SecretValueOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        if let Some(v) = &input.version_id {
+            validate::length("versionId", v, 32, 64)?;
+        }
+        if let Some(s) = &input.version_stage {
+            validate::length("versionStage", s, 1, 256)?;
+        }
+        let secret = self.resolve(&id).await?;
+        self.read_value(
+            &secret,
+            input.version_id.as_deref(),
+            input.version_stage.as_deref(),
+        )
+        .await
+    }
+
+    /// The value of one version of a resolved secret, stamping LastAccessedDate.
+    async fn read_value(
+        &self,
+        secret: &Secret,
+        version_id: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<SecretValueOutput, SmError> {
+        if secret.is_scheduled_for_deletion() {
+            return Err(SmError::marked_for_deletion());
+        }
+        let version = select_version(secret, version_id, stage)?;
+        let value = self.open(&secret.arn, &version.id).await?.ok_or_else(|| {
+            SmError::ResourceNotFound(format!(
+                "Secrets Manager can't find the specified secret value for VersionId: {}",
+                version.id
+            ))
+        })?;
+        let today = day_floor(self.clock.now_ms());
+        if secret.last_accessed_ms != Some(today) || version.last_accessed_ms != Some(today) {
+            // Date granularity (as AWS): at most one write per secret and version per day.
+            if let Err(e) = self
+                .store
+                .record_access(&secret.arn, &version.id, today)
+                .await
+            {
+                tracing::warn!(secret_arn = %secret.arn, error = %e, "could not record LastAccessedDate");
+            }
+        }
+        let (secret_string, secret_binary) = match value.kind {
+            ValueKind::String => (
+                Some(
+                    String::from_utf8(value.bytes.to_vec())
+                        .map_err(|_| SmError::decryption_failure())?,
+                ),
+                None,
+            ),
+            ValueKind::Binary => (None, Some(STANDARD.encode(&*value.bytes))),
+        };
+        Ok(SecretValueOutput {
+            arn: secret.arn.clone(),
+            name: secret.name.clone(),
+            version_id: version.id.clone(),
+            secret_binary,
+            secret_string,
+            version_stages: version.stages.clone(),
+            created_date: ts(version.created_ms),
+        })
+    }
+
+    pub(super) async fn batch_get_secret_value(
+        &self,
+        input: BatchGetSecretValueInput,
+    ) -> Result<BatchGetSecretValueOutput, SmError> {
+        match (input.secret_id_list, input.filters) {
+            (Some(ids), None) => {
+                validate::list_len("secretIdList", ids.len(), 1, 20)?;
+                if input.max_results.is_some() || input.next_token.is_some() {
+                    return Err(SmError::InvalidParameter(
+                        "MaxResults and NextToken can only be used with Filters.".into(),
+                    ));
+                }
+                let mut out = BatchGetSecretValueOutput {
+                    secret_values: Vec::new(),
+                    next_token: None,
+                    errors: Vec::new(),
+                };
+                for id in ids {
+                    let res = match self.resolve(&id).await {
+                        Ok(secret) => self.read_value(&secret, None, None).await,
+                        Err(e) => Err(e),
+                    };
+                    match res {
+                        Ok(v) => out.secret_values.push(v),
+                        Err(SmError::Internal) => return Err(SmError::Internal),
+                        Err(e) => out.errors.push(ApiErrorShape {
+                            secret_id: id,
+                            error_code: e.code().to_string(),
+                            message: e.message().to_string(),
+                        }),
+                    }
+                }
+                Ok(out)
+            }
+            (None, Some(filters)) => {
+                let limit = validate::max_results(input.max_results, 20)?.unwrap_or(20);
+                let (filters, fp) = self.parse_filters(&filters)?;
+                let mut secrets: Vec<Secret> = self
+                    .store
+                    .secrets()
+                    .await?
+                    .into_iter()
+                    .filter(|s| !s.is_scheduled_for_deletion() && self.matches(&filters, s))
+                    .collect();
+                secrets.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.name.cmp(&b.name)));
+                let offset = paging::decode(input.next_token.as_deref(), fp)?;
+                let (page, next_token) = paging::page(secrets, offset, limit, fp);
+                let mut out = BatchGetSecretValueOutput {
+                    secret_values: Vec::new(),
+                    next_token,
+                    errors: Vec::new(),
+                };
+                for secret in page {
+                    match self.read_value(&secret, None, None).await {
+                        Ok(v) => out.secret_values.push(v),
+                        Err(SmError::Internal) => return Err(SmError::Internal),
+                        Err(e) => out.errors.push(ApiErrorShape {
+                            secret_id: secret.arn.clone(),
+                            error_code: e.code().to_string(),
+                            message: e.message().to_string(),
+                        }),
+                    }
+                }
+                Ok(out)
+            }
+            _ => Err(SmError::InvalidParameter(
+                "You must provide either SecretIdList or Filters, but not both.".into(),
+            )),
+        }
+    }
+
+    pub(super) async fn put_secret_value(
+        &self,
+        input: PutSecretValueInput,
+    ) -> Result<PutSecretValueOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        validate::client_request_token(input.client_request_token.as_deref())?;
+        if let Some(stages) = &input.version_stages {
+            validate::version_stages(stages)?;
+        }
+        let value = decode_value(input.secret_string, input.secret_binary)?.ok_or_else(|| {
+            SmError::InvalidParameter(
+                "You must provide either SecretString or SecretBinary.".into(),
+            )
+        })?;
+        let version_id = new_version_id(input.client_request_token);
+
+        // Idempotency: the same token with the same value succeeds without a new version.
+        let current = self.resolve(&id).await?;
+        if current.is_scheduled_for_deletion() {
+            return Err(SmError::marked_for_deletion());
+        }
+        if let Some(existing) = current.version(&version_id) {
+            let same = existing.has_value
+                && self.open(&current.arn, &version_id).await?.as_ref() == Some(&value);
+            if same {
+                return Ok(PutSecretValueOutput {
+                    arn: current.arn.clone(),
+                    name: current.name.clone(),
+                    version_id,
+                    version_stages: existing.stages.clone(),
+                });
+            }
+            return Err(existing_version_error());
+        }
+
+        let now = self.clock.now_ms();
+        let stages = input.version_stages;
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    return Err(SmError::marked_for_deletion());
+                }
+                if s.version(&version_id).is_some() {
+                    return Err(existing_version_error());
+                }
+                let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+                s.versions.push(new_version(&version_id, now, &key_id));
+                labels::attach_to_new_version(&mut s.versions, &version_id, stages.as_deref())?;
+                labels::prune_versions(&mut s.versions, now)?;
+                s.last_changed_ms = now;
+                let sealed = self.seal(&key_id, &s.arn, &version_id, &value)?;
+                Ok(((), vec![(version_id.clone(), sealed)]))
+            })
+            .await?;
+        let version_stages = secret
+            .version(&version_id)
+            .map(|v| v.stages.clone())
+            .unwrap_or_default();
+        Ok(PutSecretValueOutput {
+            arn: secret.arn,
+            name: secret.name,
+            version_id,
+            version_stages,
+        })
+    }
+
+    pub(super) async fn update_secret_version_stage(
+        &self,
+        input: UpdateSecretVersionStageInput,
+    ) -> Result<ArnName, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let stage = validate::required("versionStage", input.version_stage)?;
+        validate::length("versionStage", &stage, 1, 256)?;
+        for (member, v) in [
+            ("removeFromVersionId", &input.remove_from_version_id),
+            ("moveToVersionId", &input.move_to_version_id),
+        ] {
+            if let Some(v) = v {
+                validate::length(member, v, 32, 64)?;
+            }
+        }
+        let now = self.clock.now_ms();
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    return Err(SmError::marked_for_deletion());
+                }
+                let before = s.versions.clone();
+                labels::update_version_stage(
+                    &mut s.versions,
+                    &stage,
+                    input.remove_from_version_id.as_deref(),
+                    input.move_to_version_id.as_deref(),
+                )?;
+                if s.versions != before {
+                    s.last_changed_ms = now;
+                }
+                Ok(((), Vec::new()))
+            })
+            .await?;
+        Ok(ArnName {
+            arn: secret.arn,
+            name: secret.name,
+        })
+    }
+
+    pub(super) async fn list_secret_version_ids(
+        &self,
+        input: ListSecretVersionIdsInput,
+    ) -> Result<ListSecretVersionIdsOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let limit = validate::max_results(input.max_results, 100)?.unwrap_or(100);
+        let include_deprecated = input.include_deprecated.unwrap_or(false);
+        let secret = self.resolve(&id).await?;
+        let mut versions: Vec<&Version> = secret
+            .versions
+            .iter()
+            .filter(|v| include_deprecated || !v.is_deprecated())
+            .collect();
+        versions.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(a.id.cmp(&b.id)));
+        let fp = paging::fingerprint(&[&secret.arn, if include_deprecated { "d" } else { "" }]);
+        let offset = paging::decode(input.next_token.as_deref(), fp)?;
+        let (page, next_token) = paging::page(versions, offset, limit, fp);
+        let kms_arn_prefix = format!("arn:aws:kms:{}:{}:key/", self.region, self.account_id);
+        Ok(ListSecretVersionIdsOutput {
+            versions: page
+                .into_iter()
+                .map(|v| VersionEntry {
+                    version_id: v.id.clone(),
+                    version_stages: v.stages.clone(),
+                    last_accessed_date: v.last_accessed_ms.map(ts),
+                    created_date: ts(v.created_ms),
+                    kms_key_ids: match v.kms_key_id.as_deref() {
+                        // AWS names the managed key this way in version listings.
+                        Some(k) if k == self.default_key_id => vec!["DefaultEncryptionKey".into()],
+                        Some(k) => vec![format!("{kms_arn_prefix}{k}")],
+                        None => Vec::new(),
+                    },
+                })
+                .collect(),
+            next_token,
+            arn: secret.arn.clone(),
+            name: secret.name.clone(),
+        })
+    }
+}
+
+pub(super) fn new_version(id: &str, now: i64, key_id: &str) -> Version {
+    Version {
+        id: id.to_string(),
+        stages: Vec::new(),
+        created_ms: now,
+        last_accessed_ms: None,
+        has_value: true,
+        kms_key_id: Some(key_id.to_string()),
+    }
+}
+
+fn existing_version_error() -> SmError {
+    SmError::ResourceExists(
+        "You can't modify an existing version, you can only create a new version. A version with this ClientRequestToken already exists with different secret data."
+            .into(),
+    )
+}
+
+fn select_version<'a>(
+    secret: &'a Secret,
+    version_id: Option<&str>,
+    stage: Option<&str>,
+) -> Result<&'a Version, SmError> {
+    let version = match version_id {
+        Some(vid) => {
+            let v = secret.version(vid).ok_or_else(|| {
+                SmError::ResourceNotFound(format!(
+                    "Secrets Manager can't find the specified secret value for VersionId: {vid}"
+                ))
+            })?;
+            if let Some(stage) = stage
+                && !v.has_stage(stage)
+            {
+                return Err(SmError::ResourceNotFound(format!(
+                    "Secrets Manager can't find the specified secret value for VersionId: {vid} and staging label: {stage}"
+                )));
+            }
+            v
+        }
+        None => {
+            let stage = stage.unwrap_or(AWSCURRENT);
+            secret.version_with_stage(stage).ok_or_else(|| {
+                SmError::ResourceNotFound(format!(
+                    "Secrets Manager can't find the specified secret value for staging label: {stage}"
+                ))
+            })?
+        }
+    };
+    if !version.has_value {
+        return Err(SmError::ResourceNotFound(format!(
+            "Secrets Manager can't find the specified secret value for VersionId: {}",
+            version.id
+        )));
+    }
+    Ok(version)
+}
