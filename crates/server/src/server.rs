@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use strongroom_barrier::{Barrier, RootKey};
+use strongroom_store::cache::CachedStore;
 use strongroom_store::sqlite::SqliteStore;
 use strongroom_store::{Store, StoredKmsKey};
 use tokio::sync::watch;
@@ -134,7 +135,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
                     .clone()
                     .unwrap_or_else(|| DEV_ACCOUNT_ID.into());
                 (
-                    Arc::new(store),
+                    Arc::new(CachedStore::new(store)),
                     RootKey::generate().map_err(|e| e.to_string())?,
                     root,
                     account,
@@ -168,7 +169,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
                     }
                 };
                 let store = SqliteStore::open(dir).await.map_err(|e| e.to_string())?;
-                (Arc::new(store), root_key, root, account)
+                (Arc::new(CachedStore::new(store)), root_key, root, account)
             }
         };
 

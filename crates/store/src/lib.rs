@@ -8,6 +8,7 @@
 //! Implementations: [`sqlite::SqliteStore`] (embedded default). PostgreSQL comes later and
 //! satisfies the same trait.
 
+pub mod cache;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -39,6 +39,10 @@ pub struct SecretsManager {
     account_id: String,
     /// Key id of the managed key `aws/secretsmanager`.
     default_key_id: String,
+    /// Serialises read-modify-write cycles in this process: SQLite has one writer anyway, and
+    /// without it concurrent writers to one secret would burn their retries on conflicts.
+    /// The revision check still guards against other processes sharing the store.
+    write_lock: tokio::sync::Mutex<()>,
 }
 
 impl SecretsManager {
@@ -57,6 +61,7 @@ impl SecretsManager {
             region,
             account_id,
             default_key_id,
+            write_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -152,6 +157,7 @@ impl SecretsManager {
         id: &str,
         mut apply: impl FnMut(&mut Secret) -> Result<(T, Vec<(String, StoredValue)>), SmError>,
     ) -> Result<(Secret, T), SmError> {
+        let _serialised = self.write_lock.lock().await;
         for _ in 0..COMMIT_ATTEMPTS {
             let current = self.resolve(id).await?;
             let mut next = current.clone();
@@ -279,3 +285,6 @@ fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SmError> {
 fn respond<O: Serialize>(out: Result<O, SmError>) -> Result<Vec<u8>, SmError> {
     serde_json::to_vec(&out?).map_err(|_| SmError::Internal)
 }
+
+#[cfg(test)]
+mod tests;

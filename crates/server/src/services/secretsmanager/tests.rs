@@ -1,0 +1,247 @@
+//! Service tests on an in-memory store with a manual clock: the time-dependent rules
+//! (version pruning's 24-hour grace, recovery windows, LastAccessedDate) without waiting.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use strongroom_barrier::{Barrier, RootKey};
+use strongroom_domain::secret::MS_PER_DAY;
+use strongroom_store::sqlite::SqliteStore;
+
+use super::{SecretsManager, SmError};
+use crate::clock::ManualClock;
+use crate::credentials::Principal;
+
+const START: i64 = 1_700_000_000_000;
+
+async fn service() -> (SecretsManager, Arc<ManualClock>) {
+    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
+    let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
+    barrier.create_kms_key("default").unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let sm = SecretsManager::new(
+        store,
+        barrier,
+        clock.clone(),
+        "us-east-1".into(),
+        "123456789012".into(),
+        "default".into(),
+    );
+    (sm, clock)
+}
+
+async fn call(sm: &SecretsManager, op: &str, body: Value) -> Result<Value, SmError> {
+    let principal = Principal::root("123456789012", "AKIATEST");
+    let out = sm.call(op, &principal, body.to_string().as_bytes()).await?;
+    Ok(serde_json::from_slice(&out).unwrap())
+}
+
+#[tokio::test]
+async fn pruning_keeps_100_versions_but_spares_young_ones() {
+    let (sm, clock) = service().await;
+    call(
+        &sm,
+        "CreateSecret",
+        json!({"Name": "p", "SecretString": "v0"}),
+    )
+    .await
+    .unwrap();
+    // 100 versions in total are fine.
+    for i in 1..100 {
+        call(
+            &sm,
+            "PutSecretValue",
+            json!({"SecretId": "p", "SecretString": format!("v{i}")}),
+        )
+        .await
+        .unwrap();
+    }
+    // The 101st within 24 hours cannot prune anything: refused, nothing stored.
+    let err = call(
+        &sm,
+        "PutSecretValue",
+        json!({"SecretId": "p", "SecretString": "v100"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "LimitExceededException");
+    let cur = call(&sm, "GetSecretValue", json!({"SecretId": "p"}))
+        .await
+        .unwrap();
+    assert_eq!(cur["SecretString"], "v99");
+
+    // A day later the oldest deprecated version goes.
+    clock.advance(MS_PER_DAY + 1);
+    call(
+        &sm,
+        "PutSecretValue",
+        json!({"SecretId": "p", "SecretString": "v100"}),
+    )
+    .await
+    .unwrap();
+    let all = call(
+        &sm,
+        "ListSecretVersionIds",
+        json!({"SecretId": "p", "IncludeDeprecated": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(all["Versions"].as_array().unwrap().len(), 100);
+}
+
+#[tokio::test]
+async fn purge_runs_only_after_the_recovery_window() {
+    let (sm, clock) = service().await;
+    call(
+        &sm,
+        "CreateSecret",
+        json!({"Name": "gone", "SecretString": "x"}),
+    )
+    .await
+    .unwrap();
+    let d = call(
+        &sm,
+        "DeleteSecret",
+        json!({"SecretId": "gone", "RecoveryWindowInDays": 7}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        d["DeletionDate"].as_f64().unwrap(),
+        (START + 7 * MS_PER_DAY) as f64 / 1000.0
+    );
+    clock.advance(7 * MS_PER_DAY - 1);
+    assert_eq!(sm.purge_expired().await.unwrap(), 0);
+    call(&sm, "DescribeSecret", json!({"SecretId": "gone"}))
+        .await
+        .unwrap();
+    clock.advance(1);
+    assert_eq!(sm.purge_expired().await.unwrap(), 1);
+    let err = call(&sm, "DescribeSecret", json!({"SecretId": "gone"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ResourceNotFoundException");
+    // The name is free again.
+    call(
+        &sm,
+        "CreateSecret",
+        json!({"Name": "gone", "SecretString": "y"}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn dates_are_maintained() {
+    let (sm, clock) = service().await;
+    call(
+        &sm,
+        "CreateSecret",
+        json!({"Name": "d", "SecretString": "x"}),
+    )
+    .await
+    .unwrap();
+    let d = call(&sm, "DescribeSecret", json!({"SecretId": "d"}))
+        .await
+        .unwrap();
+    assert!(d.get("LastAccessedDate").is_none(), "never read yet");
+    assert_eq!(d["CreatedDate"].as_f64().unwrap(), START as f64 / 1000.0);
+
+    clock.advance(3 * MS_PER_DAY + 5_000);
+    call(&sm, "GetSecretValue", json!({"SecretId": "d"}))
+        .await
+        .unwrap();
+    let d = call(&sm, "DescribeSecret", json!({"SecretId": "d"}))
+        .await
+        .unwrap();
+    let day = strongroom_domain::secret::day_floor(START + 3 * MS_PER_DAY + 5_000);
+    assert_eq!(d["LastAccessedDate"].as_f64().unwrap(), day as f64 / 1000.0);
+    assert_eq!(
+        d["LastChangedDate"].as_f64().unwrap(),
+        START as f64 / 1000.0
+    );
+
+    call(
+        &sm,
+        "TagResource",
+        json!({"SecretId": "d", "Tags": [{"Key": "k", "Value": "v"}]}),
+    )
+    .await
+    .unwrap();
+    let d = call(&sm, "DescribeSecret", json!({"SecretId": "d"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        d["LastChangedDate"].as_f64().unwrap(),
+        (START + 3 * MS_PER_DAY + 5_000) as f64 / 1000.0
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writers_lose_no_update() {
+    let (sm, _clock) = service().await;
+    let sm = Arc::new(sm);
+    call(
+        &sm,
+        "CreateSecret",
+        json!({"Name": "c", "SecretString": "0"}),
+    )
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let sm = sm.clone();
+        tasks.push(tokio::spawn(async move {
+            call(
+                &sm,
+                "TagResource",
+                json!({"SecretId": "c", "Tags": [{"Key": format!("k{i}"), "Value": "v"}]}),
+            )
+            .await
+            .unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let d = call(&sm, "DescribeSecret", json!({"SecretId": "c"}))
+        .await
+        .unwrap();
+    assert_eq!(d["Tags"].as_array().unwrap().len(), 8);
+}
+
+#[tokio::test]
+async fn error_messages_never_echo_secret_values() {
+    let (sm, _clock) = service().await;
+    let secret = "hunter2-very-secret-value";
+    let cases = [
+        (
+            "CreateSecret",
+            json!({"Name": "bad name", "SecretString": secret}),
+        ),
+        (
+            "CreateSecret",
+            json!({"Name": "ok", "SecretString": secret, "SecretBinary": "aGk="}),
+        ),
+        (
+            "CreateSecret",
+            json!({"Name": "ok2", "SecretString": secret.repeat(3000)}),
+        ),
+        (
+            "PutSecretValue",
+            json!({"SecretId": "missing", "SecretString": secret}),
+        ),
+        (
+            "CreateSecret",
+            json!({"Name": "ok3", "SecretString": [secret]}),
+        ),
+    ];
+    for (op, body) in cases {
+        let err = call(&sm, op, body).await.unwrap_err();
+        assert!(
+            !err.message().contains("hunter2"),
+            "{op}: {}",
+            err.message()
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! A read-through cache in front of any [`Store`], for the read-dominated hot path
+//! (GetSecretValue = secret lookup + value fetch).
+//!
+//! Correct for a single node: every write in this process goes through the decorator and
+//! invalidates what it touches. Sealed values are immutable per version, so they are cached
+//! until their secret is written (a write may prune versions). A reader that loaded from the
+//! store while a write was in flight must not install its stale copy: every invalidation
+//! bumps an epoch, and a fill only lands if the epoch did not move since the read began.
+//! (A multi-node backend must add cross-node invalidation, e.g. PostgreSQL LISTEN/NOTIFY.)
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use strongroom_domain::secret::{Millis, Secret};
+
+use crate::{SecretKey, SecretWrite, Store, StoreError, StoredKmsKey, StoredValue};
+
+/// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Default)]
+struct Maps {
+    /// ARN → secret.
+    secrets: HashMap<String, Secret>,
+    /// name → ARN.
+    names: HashMap<String, String>,
+    /// (ARN, version id) → sealed value.
+    values: HashMap<(String, String), StoredValue>,
+}
+
+pub struct CachedStore<S> {
+    inner: S,
+    maps: RwLock<Maps>,
+    epoch: AtomicU64,
+}
+
+impl<S: Store> CachedStore<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            maps: RwLock::new(Maps::default()),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    fn invalidate(&self, arn: &str) {
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if let Some(s) = m.secrets.remove(arn) {
+            m.names.remove(&s.name);
+        }
+        m.values.retain(|(a, _), _| a != arn);
+    }
+
+    fn lookup(&self, key: SecretKey<'_>) -> Option<Secret> {
+        let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+        let arn = match key {
+            SecretKey::Arn(a) => a,
+            SecretKey::Name(n) => m.names.get(n)?.as_str(),
+        };
+        m.secrets.get(arn).cloned()
+    }
+
+    fn fill_secret(&self, epoch: u64, s: &Secret) {
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
+        if m.secrets.len() >= MAX_ENTRIES {
+            m.secrets.clear();
+            m.names.clear();
+        }
+        m.names.insert(s.name.clone(), s.arn.clone());
+        m.secrets.insert(s.arn.clone(), s.clone());
+    }
+}
+
+#[async_trait]
+impl<S: Store> Store for CachedStore<S> {
+    async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError> {
+        self.inner.kms_keys().await
+    }
+
+    async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError> {
+        self.inner.insert_kms_key(key).await
+    }
+
+    async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {
+        if let Some(s) = self.lookup(key) {
+            return Ok(Some(s));
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let found = self.inner.secret(key).await?;
+        if let Some(s) = &found {
+            self.fill_secret(epoch, s);
+        }
+        Ok(found)
+    }
+
+    async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {
+        self.inner.secrets().await
+    }
+
+    async fn value(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+    ) -> Result<Option<StoredValue>, StoreError> {
+        let key = (secret_arn.to_string(), version_id.to_string());
+        if let Some(v) = self
+            .maps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values
+            .get(&key)
+        {
+            return Ok(Some(v.clone()));
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let found = self.inner.value(secret_arn, version_id).await?;
+        if let Some(v) = &found {
+            let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+            if self.epoch.load(Ordering::SeqCst) == epoch {
+                if m.values.len() >= MAX_ENTRIES {
+                    m.values.clear();
+                }
+                m.values.insert(key, v.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    async fn commit(&self, write: SecretWrite) -> Result<(), StoreError> {
+        let arn = write.secret.arn.clone();
+        self.invalidate(&arn);
+        let res = self.inner.commit(write).await;
+        self.invalidate(&arn);
+        res
+    }
+
+    async fn purge(&self, secret_arn: &str) -> Result<bool, StoreError> {
+        self.invalidate(secret_arn);
+        let res = self.inner.purge(secret_arn).await;
+        self.invalidate(secret_arn);
+        res
+    }
+
+    async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.inner.due_for_purge(now).await
+    }
+
+    async fn record_access(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+        day_ms: Millis,
+    ) -> Result<(), StoreError> {
+        let res = self
+            .inner
+            .record_access(secret_arn, version_id, day_ms)
+            .await;
+        // Patch the cached copy rather than dropping it: reads stay hot across midnight.
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if res.is_ok()
+            && let Some(s) = m.secrets.get_mut(secret_arn)
+        {
+            s.last_accessed_ms = Some(day_ms);
+            if let Some(v) = s.versions.iter_mut().find(|v| v.id == version_id) {
+                v.last_accessed_ms = Some(day_ms);
+            }
+        } else if let Some(s) = m.secrets.remove(secret_arn) {
+            m.names.remove(&s.name);
+        }
+        res
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sqlite::SqliteStore;
+    use strongroom_domain::secret::Version;
+
+    fn secret(rev: i64, desc: &str) -> Secret {
+        Secret {
+            arn: "arn:c".into(),
+            name: "c".into(),
+            description: Some(desc.into()),
+            kms_key_id: None,
+            secret_type: None,
+            tags: vec![],
+            created_ms: 1,
+            last_changed_ms: 1,
+            last_accessed_ms: None,
+            deleted_ms: None,
+            deletion_due_ms: None,
+            revision: rev,
+            versions: vec![Version {
+                id: "v".into(),
+                stages: vec!["AWSCURRENT".into()],
+                created_ms: 1,
+                last_accessed_ms: None,
+                has_value: false,
+                kms_key_id: None,
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn writes_invalidate_and_access_patches() {
+        let store = CachedStore::new(SqliteStore::in_memory().await.unwrap());
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: secret(1, "one"),
+                new_values: vec![],
+            })
+            .await
+            .unwrap();
+        let a = store.secret(SecretKey::Name("c")).await.unwrap().unwrap();
+        assert_eq!(a.description.as_deref(), Some("one"));
+        store
+            .commit(SecretWrite {
+                expected_revision: Some(1),
+                secret: secret(2, "two"),
+                new_values: vec![],
+            })
+            .await
+            .unwrap();
+        let b = store
+            .secret(SecretKey::Arn("arn:c"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            b.description.as_deref(),
+            Some("two"),
+            "no stale read after a write"
+        );
+        store.record_access("arn:c", "v", 86_400_000).await.unwrap();
+        let c = store.secret(SecretKey::Name("c")).await.unwrap().unwrap();
+        assert_eq!(c.last_accessed_ms, Some(86_400_000));
+        assert_eq!(c.versions[0].last_accessed_ms, Some(86_400_000));
+        assert!(store.purge("arn:c").await.unwrap());
+        assert!(store.secret(SecretKey::Name("c")).await.unwrap().is_none());
+    }
+}
