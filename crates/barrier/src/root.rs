@@ -52,7 +52,7 @@ impl RootKey {
         let bad =
             || BarrierError::RootKey(format!("root key file {} is malformed", path.display()));
         let hex = text.strip_prefix(FILE_HEADER).ok_or_else(bad)?;
-        let bytes = Zeroizing::new(hex_decode(hex).ok_or_else(bad)?);
+        let bytes = Zeroizing::new(hex::decode(hex).map_err(|_| bad())?);
         let arr: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| bad())?;
         Ok(Self(Zeroizing::new(arr)))
     }
@@ -72,24 +72,11 @@ impl RootKey {
             opts.mode(0o600);
         }
         let mut f = opts.open(path).map_err(err)?;
-        let mut text = Zeroizing::new(String::from(FILE_HEADER));
-        for b in self.0.iter() {
-            text.push_str(&format!("{b:02x}"));
-        }
-        text.push('\n');
+        let hex = Zeroizing::new(hex::encode(self.0.as_ref()));
+        let text = Zeroizing::new(format!("{FILE_HEADER}{}\n", hex.as_str()));
         f.write_all(text.as_bytes()).map_err(err)?;
         f.sync_all().map_err(err)
     }
-}
-
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
