@@ -151,10 +151,20 @@ async fn measure(signer: &Signer, op: &str, concurrency: usize, seconds: u64) ->
             let mut lat = Vec::new();
             let mut errors = 0;
             let mut i = 0u64;
+            // AWS keeps every version younger than 24 h and refuses a 101st: move to a fresh
+            // secret every 90 versions (its creation is not measured).
+            let mut generation = 0u64;
+            let mut target = String::new();
             while Instant::now() < deadline {
                 let body = if op == "PutSecretValue" {
                     i += 1;
-                    format!(r#"{{"SecretId":"bench-put-{w}","SecretString":"value-{w}-{i}"}}"#)
+                    if i % 90 == 1 {
+                        generation += 1;
+                        target = format!("bench-put-{w}-{concurrency}-{generation}");
+                        let create = format!(r#"{{"Name":"{target}","SecretString":"initial"}}"#);
+                        let _ = signer.call("CreateSecret", &create).await;
+                    }
+                    format!(r#"{{"SecretId":"{target}","SecretString":"value-{w}-{i}"}}"#)
                 } else {
                     r#"{"SecretId":"bench-get"}"#.to_string()
                 };

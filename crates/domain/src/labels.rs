@@ -18,7 +18,9 @@ pub const PRUNE_MIN_AGE_MS: Millis = 24 * 3_600_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
     /// LimitExceededException
-    #[error("A secret version can have at most {MAX_LABELS_PER_VERSION} staging labels; version {0} would have more.")]
+    #[error(
+        "A secret version can have at most {MAX_LABELS_PER_VERSION} staging labels; version {0} would have more."
+    )]
     TooManyLabels(String),
     /// LimitExceededException
     #[error(
@@ -132,7 +134,11 @@ pub fn prune_versions(versions: &mut Vec<Version>, now: Millis) -> Result<Vec<St
         return Err(LabelError::TooManyVersions);
     }
     candidates.sort();
-    let removed: Vec<String> = candidates.into_iter().take(excess).map(|(_, id)| id).collect();
+    let removed: Vec<String> = candidates
+        .into_iter()
+        .take(excess)
+        .map(|(_, id)| id)
+        .collect();
     versions.retain(|v| !removed.contains(&v.id));
     Ok(removed)
 }
@@ -328,7 +334,11 @@ mod tests {
         let mut vs: Vec<Version> = (0..101).map(|i| v(&format!("v{i:03}"), i)).collect();
         vs[100].stages.push(AWSCURRENT.into());
         let removed = prune_versions(&mut vs, now).unwrap();
-        assert_eq!(removed, vec!["v000".to_string()], "oldest deprecated goes first");
+        assert_eq!(
+            removed,
+            vec!["v000".to_string()],
+            "oldest deprecated goes first"
+        );
         assert_eq!(vs.len(), MAX_VERSIONS);
 
         let mut young: Vec<Version> = (0..101).map(|i| v(&format!("v{i}"), now - 1000)).collect();
