@@ -206,3 +206,57 @@ fn validate_region(r: &str) -> Result<(), String> {
         Err(format!("region must look like us-east-1, got {r:?}"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let dir = std::env::temp_dir().join(format!("sr-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("strongroom.toml");
+        std::fs::write(
+            &file,
+            "data-dir = \"/srv/strongroom\"\nlisten = \"127.0.0.1:9999\"\nregion = \"eu-west-1\"\naccount-id = \"111122223333\"\n",
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(file.clone()),
+            region: Some("us-west-2".into()),
+            ..Default::default()
+        };
+        let c = ServerConfig::from_args(args).unwrap();
+        assert_eq!(c.data_dir.as_deref(), Some(Path::new("/srv/strongroom")));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(c.region, "us-west-2", "the flag beats the file");
+        assert_eq!(c.account_id.as_deref(), Some("111122223333"));
+
+        std::fs::write(&file, "no-such-setting = 1\n").unwrap();
+        let err = ServerConfig::from_args(ServerArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("no-such-setting"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let bad_account = ServerArgs {
+            account_id: Some("12345".into()),
+            ..Default::default()
+        };
+        assert!(
+            ServerConfig::from_args(bad_account)
+                .unwrap_err()
+                .contains("12 digits")
+        );
+        let bad_region = ServerArgs {
+            region: Some("US East".into()),
+            ..Default::default()
+        };
+        assert!(ServerConfig::from_args(bad_region).is_err());
+    }
+}

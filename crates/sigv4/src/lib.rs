@@ -558,8 +558,13 @@ pub fn derive_signing_key(secret_access_key: &str, scope: &CredentialScope) -> S
 /// day rather than per request. Each entry remembers a digest of the secret it came from,
 /// so a rotated secret never reuses a stale key.
 pub struct SigningKeyCache {
-    entries: RwLock<HashMap<(String, CredentialScope), ([u8; 32], SigningKey)>>,
+    entries: RwLock<HashMap<CacheKey, CacheEntry>>,
 }
+
+/// (access key id, credential scope)
+type CacheKey = (String, CredentialScope);
+/// (SHA-256 of the secret key the entry was derived from, derived key)
+type CacheEntry = ([u8; 32], SigningKey);
 
 const CACHE_LIMIT: usize = 10_000;
 
