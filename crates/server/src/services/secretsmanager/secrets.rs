@@ -314,16 +314,9 @@ impl SecretsManager {
             .map(filters::SortOrder::parse)
             .transpose()?
             .unwrap_or_default();
-        let mut secrets: Vec<Secret> = self
-            .store
-            .secrets()
-            .await?
-            .into_iter()
-            .filter(|s| {
-                (include_deleted || !s.is_scheduled_for_deletion()) && self.matches(&filters, s)
-            })
-            .collect();
-        secrets.sort_by(|a, b| filters::compare(sort_by, order, &sort_view(a), &sort_view(b)));
+        let secrets = self
+            .listing(&filters, include_deleted, sort_by, order)
+            .await?;
         let fp = paging::fingerprint(&[
             &filter_fp.to_string(),
             &format!("{sort_by:?}{order:?}{include_deleted}"),
@@ -363,7 +356,28 @@ impl SecretsManager {
         Ok((parsed, paging::fingerprint(&refs)))
     }
 
-    pub(super) fn matches(&self, filters: &[Filter], s: &Secret) -> bool {
+    /// The secrets a listing shows, filtered and in a total order (so pages are stable).
+    pub(super) async fn listing(
+        &self,
+        filters: &[Filter],
+        include_deleted: bool,
+        sort_by: filters::SortBy,
+        order: filters::SortOrder,
+    ) -> Result<Vec<Secret>, SmError> {
+        let mut secrets: Vec<Secret> = self
+            .store
+            .secrets()
+            .await?
+            .into_iter()
+            .filter(|s| {
+                (include_deleted || !s.is_scheduled_for_deletion()) && self.matches(filters, s)
+            })
+            .collect();
+        secrets.sort_by(|a, b| filters::compare(sort_by, order, &sort_view(a), &sort_view(b)));
+        Ok(secrets)
+    }
+
+    fn matches(&self, filters: &[Filter], s: &Secret) -> bool {
         let tags: Vec<(String, String)> = s
             .tags
             .iter()

@@ -10,23 +10,12 @@ fn violation(member: &str, constraint: String) -> SmError {
     ))
 }
 
+/// Lengths of strings count characters, as Coral does.
 pub fn length(member: &str, value: &str, min: usize, max: usize) -> Result<(), SmError> {
-    let n = value.chars().count();
-    if n < min {
-        return Err(violation(
-            member,
-            format!("Member must have length greater than or equal to {min}"),
-        ));
-    }
-    if n > max {
-        return Err(violation(
-            member,
-            format!("Member must have length less than or equal to {max}"),
-        ));
-    }
-    Ok(())
+    byte_length(member, value.chars().count(), min, max)
 }
 
+/// A length already measured: bytes of a value, or items of a list.
 pub fn byte_length(member: &str, len: usize, min: usize, max: usize) -> Result<(), SmError> {
     if len < min {
         return Err(violation(

@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use strongroom_domain::filters::{SortBy, SortOrder};
 use strongroom_domain::labels;
 use strongroom_domain::secret::{AWSCURRENT, Secret, ValueKind, Version, day_floor};
 use zeroize::Zeroizing;
@@ -153,14 +154,9 @@ impl SecretsManager {
             (None, Some(filters)) => {
                 let limit = validate::max_results(input.max_results, 20)?.unwrap_or(20);
                 let (filters, fp) = self.parse_filters(&filters)?;
-                let mut secrets: Vec<Secret> = self
-                    .store
-                    .secrets()
-                    .await?
-                    .into_iter()
-                    .filter(|s| !s.is_scheduled_for_deletion() && self.matches(&filters, s))
-                    .collect();
-                secrets.sort_by(|a, b| a.created_ms.cmp(&b.created_ms).then(a.name.cmp(&b.name)));
+                let secrets = self
+                    .listing(&filters, false, SortBy::CreatedDate, SortOrder::Asc)
+                    .await?;
                 let offset = paging::decode(input.next_token.as_deref(), fp)?;
                 let (page, next_token) = paging::page(secrets, offset, limit, fp);
                 let mut out = BatchGetSecretValueOutput {
