@@ -1,0 +1,322 @@
+//! AWS's policy evaluation logic for one request.
+//!
+//! 1. Any applicable explicit `Deny` — in an identity, resource, boundary or session
+//!    policy — decides: denied.
+//! 2. Otherwise the request is allowed when, within one account, an identity-based policy
+//!    allows it (and every permissions boundary / session policy present allows it too) or a
+//!    resource-based policy allows it for this principal directly; across accounts, both the
+//!    identity side and the resource policy must allow.
+//! 3. Otherwise: implicitly denied.
+//!
+//! A resource policy that names an *account* (`"AWS": "123456789012"` or `...:root`)
+//! delegates to that account's identity policies: it does not grant on its own.
+
+use crate::document::{Effect, Policy, Principals, Statement};
+use crate::matching::{self, Keys};
+
+/// Everything the evaluation looks at. Condition keys are lowercase.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// `service:Operation`, e.g. `secretsmanager:GetSecretValue`.
+    pub action: String,
+    /// The resource ARN (or `*` for actions without one).
+    pub resource: String,
+    /// The caller's ARN: a user, an assumed-role session, or the account root.
+    pub principal_arn: String,
+    /// Other ARNs the caller answers to in a `Principal` (an assumed role's role ARN).
+    pub principal_aliases: Vec<String>,
+    pub principal_account: String,
+    pub resource_account: String,
+    pub keys: Keys,
+}
+
+/// A policy with the name the decision will cite.
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a> {
+    pub name: &'a str,
+    pub policy: &'a Policy,
+}
+
+/// The policies that apply to one request.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet<'a> {
+    pub identity: Vec<Named<'a>>,
+    pub resource: Option<Named<'a>>,
+    /// `Some` when the principal has a permissions boundary.
+    pub boundary: Option<Vec<Named<'a>>>,
+    /// `Some` when the session was created with session policies.
+    pub session: Option<Vec<Named<'a>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementRef {
+    pub policy: String,
+    /// 0-based position in the policy.
+    pub index: usize,
+    pub sid: Option<String>,
+    pub effect: Effect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    ExplicitDeny,
+    ImplicitDeny,
+}
+
+/// Which kind of policy decided (for AWS's AccessDenied wording).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Identity,
+    Resource,
+    Boundary,
+    Session,
+}
+
+impl Source {
+    fn phrase(self) -> &'static str {
+        match self {
+            Source::Identity => "identity-based policy",
+            Source::Resource => "resource-based policy",
+            Source::Boundary => "permissions boundary",
+            Source::Session => "session policy",
+        }
+    }
+
+    fn article(self) -> &'static str {
+        match self {
+            Source::Identity => "an",
+            _ => "a",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The statements that decided: the denying ones, or the allowing ones.
+    pub statements: Vec<StatementRef>,
+    /// For a denial, which kind of policy is responsible (explicit) or missing (implicit).
+    pub source: Option<Source>,
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        self.outcome == Outcome::Allowed
+    }
+
+    /// The end of AWS's AccessDenied message: "because no identity-based policy allows the
+    /// secretsmanager:GetSecretValue action" / "with an explicit deny in a resource-based policy".
+    pub fn reason(&self, action: &str) -> String {
+        let source = self.source.unwrap_or(Source::Identity);
+        match self.outcome {
+            Outcome::Allowed => String::new(),
+            Outcome::ExplicitDeny => format!(
+                "with an explicit deny in {} {}",
+                source.article(),
+                source.phrase()
+            ),
+            Outcome::ImplicitDeny => {
+                format!("because no {} allows the {action} action", source.phrase())
+            }
+        }
+    }
+}
+
+/// How a statement's principal element relates to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PrincipalMatch {
+    No,
+    /// Names the caller (or everyone).
+    Direct,
+    /// Names the caller's account: a delegation, not a grant.
+    Account,
+}
+
+fn principal_match(p: &Principals, ctx: &RequestContext) -> PrincipalMatch {
+    let plain = if p.anyone {
+        PrincipalMatch::Direct
+    } else {
+        let root = format!("arn:aws:iam::{}:root", ctx.principal_account);
+        let mut m = PrincipalMatch::No;
+        for a in &p.aws {
+            if a == &ctx.principal_arn || ctx.principal_aliases.iter().any(|x| x == a) {
+                m = PrincipalMatch::Direct;
+                break;
+            }
+            if a == &ctx.principal_account || a == &root {
+                m = if ctx.principal_arn == root {
+                    PrincipalMatch::Direct
+                } else {
+                    PrincipalMatch::Account
+                };
+            }
+        }
+        if m == PrincipalMatch::No && p.service.iter().any(|s| s == &ctx.principal_arn) {
+            m = PrincipalMatch::Direct;
+        }
+        m
+    };
+    if p.negated {
+        match plain {
+            PrincipalMatch::No => PrincipalMatch::Direct,
+            _ => PrincipalMatch::No,
+        }
+    } else {
+        plain
+    }
+}
+
+/// Whether the statement's Action, Resource and Condition elements match the request.
+fn applies(st: &Statement, variables: bool, ctx: &RequestContext) -> bool {
+    let action_hit = st
+        .action
+        .values
+        .iter()
+        .any(|p| matching::action_matches(p, &ctx.action));
+    if action_hit == st.action.negated {
+        return false;
+    }
+    if let Some(r) = &st.resource {
+        let hit = r.values.iter().any(|p| {
+            matching::compile(p, &ctx.keys, variables)
+                .is_some_and(|toks| matching::arn_matches(&toks, &ctx.resource))
+        });
+        if hit == r.negated {
+            return false;
+        }
+    }
+    st.conditions.iter().all(|c| c.holds(&ctx.keys, variables))
+}
+
+#[derive(Default)]
+struct Tally {
+    deny: Vec<(StatementRef, Source)>,
+    allow: Vec<StatementRef>,
+}
+
+fn scan(
+    named: &Named<'_>,
+    ctx: &RequestContext,
+    source: Source,
+    tally: &mut Tally,
+    account_allows: &mut Vec<StatementRef>,
+) {
+    let variables = named.policy.has_variables();
+    for (index, st) in named.policy.statements.iter().enumerate() {
+        let pm = match &st.principal {
+            Some(p) => principal_match(p, ctx),
+            None => PrincipalMatch::Direct,
+        };
+        if pm == PrincipalMatch::No || !applies(st, variables, ctx) {
+            continue;
+        }
+        let r = StatementRef {
+            policy: named.name.to_string(),
+            index,
+            sid: st.sid.clone(),
+            effect: st.effect,
+        };
+        match (st.effect, pm) {
+            (Effect::Deny, _) => tally.deny.push((r, source)),
+            (Effect::Allow, PrincipalMatch::Account) => account_allows.push(r),
+            (Effect::Allow, _) => tally.allow.push(r),
+        }
+    }
+}
+
+/// Evaluate one request against the policies that apply to it.
+pub fn evaluate(ctx: &RequestContext, set: &PolicySet<'_>) -> Decision {
+    let mut deny: Vec<(StatementRef, Source)> = Vec::new();
+    let mut sink = Vec::new();
+    let mut run =
+        |policies: &[Named<'_>], source: Source, account_allows: &mut Vec<StatementRef>| {
+            let mut t = Tally::default();
+            for p in policies {
+                scan(p, ctx, source, &mut t, account_allows);
+            }
+            deny.extend(t.deny);
+            t.allow
+        };
+    let identity_allows = run(&set.identity, Source::Identity, &mut sink);
+    let mut resource_account_allows = Vec::new();
+    let resource_allows = match &set.resource {
+        Some(r) => run(
+            std::slice::from_ref(r),
+            Source::Resource,
+            &mut resource_account_allows,
+        ),
+        None => Vec::new(),
+    };
+    let boundary_allows = set
+        .boundary
+        .as_deref()
+        .map(|b| run(b, Source::Boundary, &mut sink));
+    let session_allows = set
+        .session
+        .as_deref()
+        .map(|s| run(s, Source::Session, &mut sink));
+
+    if !deny.is_empty() {
+        let source = deny.first().map(|(_, s)| *s);
+        return Decision {
+            outcome: Outcome::ExplicitDeny,
+            statements: deny.into_iter().map(|(r, _)| r).collect(),
+            source,
+        };
+    }
+
+    let denied = |source: Source| Decision {
+        outcome: Outcome::ImplicitDeny,
+        statements: Vec::new(),
+        source: Some(source),
+    };
+    let mut identity_ok = !identity_allows.is_empty();
+    let mut missing = Source::Identity;
+    if identity_ok && boundary_allows.as_ref().is_some_and(Vec::is_empty) {
+        identity_ok = false;
+        missing = Source::Boundary;
+    }
+    let session_blocks = session_allows.as_ref().is_some_and(Vec::is_empty);
+    if identity_ok && session_blocks {
+        identity_ok = false;
+        missing = Source::Session;
+    }
+    let resource_ok = !resource_allows.is_empty() && !session_blocks;
+
+    let same_account = ctx.principal_account == ctx.resource_account;
+    let mut statements = Vec::new();
+    let allowed = if same_account {
+        if identity_ok {
+            statements.extend(identity_allows);
+        }
+        if resource_ok {
+            statements.extend(resource_allows);
+        }
+        identity_ok || resource_ok
+    } else {
+        let resource_side = resource_ok || !resource_account_allows.is_empty();
+        if !identity_ok {
+            return denied(missing);
+        }
+        if !resource_side {
+            return denied(Source::Resource);
+        }
+        statements.extend(identity_allows);
+        statements.extend(resource_allows);
+        statements.extend(resource_account_allows);
+        true
+    };
+    if allowed {
+        Decision {
+            outcome: Outcome::Allowed,
+            statements,
+            source: None,
+        }
+    } else {
+        denied(missing)
+    }
+}
+
+#[cfg(test)]
+mod tests;
