@@ -99,11 +99,20 @@ impl RootCredentials {
 }
 
 /// Who a request runs as.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub account_id: String,
     pub arn: String,
     pub access_key_id: String,
+    pub kind: PrincipalKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrincipalKind {
+    /// The account root: all-powerful, as AWS's root user.
+    Root,
+    /// An IAM user: no permission unless a policy grants it.
+    User { name: String, id: String },
 }
 
 impl Principal {
@@ -112,6 +121,19 @@ impl Principal {
             account_id: account_id.to_string(),
             arn: format!("arn:aws:iam::{account_id}:root"),
             access_key_id: access_key_id.to_string(),
+            kind: PrincipalKind::Root,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.kind == PrincipalKind::Root
+    }
+
+    /// The UserId GetCallerIdentity reports (the account id for root, as AWS does).
+    pub fn user_id(&self) -> &str {
+        match &self.kind {
+            PrincipalKind::Root => &self.account_id,
+            PrincipalKind::User { id, .. } => id,
         }
     }
 }

@@ -8,11 +8,13 @@
 //!
 //! [`server::start`] wires them together; `main.rs` is only the command line.
 
+pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod identity;
 pub mod server;
 pub mod services;
 

@@ -14,11 +14,14 @@ use strongroom_store::{Store, StoredKmsKey};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::authz::Authorizer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{DEV_ACCOUNT_ID, ServerConfig, validate_account_id};
 use crate::credentials::RootCredentials;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
+use crate::identity::Directory;
+use crate::services::iam::Iam;
 use crate::services::secretsmanager::SecretsManager;
 
 /// How long a graceful shutdown waits for in-flight requests.
@@ -184,6 +187,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     )
     .await?;
 
+    let directory = Arc::new(
+        Directory::load(
+            store.clone(),
+            barrier.clone(),
+            default_key_id.clone(),
+            account_id.clone(),
+            root.clone(),
+        )
+        .await?,
+    );
     let secretsmanager = SecretsManager::new(
         store.clone(),
         barrier.clone(),
@@ -194,12 +207,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     );
     let state = Arc::new(AppState {
         auth: Authenticator::new(
-            root.clone(),
+            directory.clone(),
             account_id.clone(),
             config.region.clone(),
             config.dev,
         ),
+        authz: Authorizer::new(directory.clone()),
         secretsmanager,
+        iam: Iam::new(directory, clock.clone()),
+        clock: clock.clone(),
+        tls: config.tls.is_some(),
     });
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -207,7 +224,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let handle: Handle<SocketAddr> = Handle::new();
-    let app = router(state.clone()).into_make_service();
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let serve_task = match &config.tls {
         Some(tls) => {
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();

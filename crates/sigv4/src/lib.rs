@@ -16,6 +16,8 @@
 
 mod time;
 
+pub use time::format_amz_date;
+
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};

@@ -15,7 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use strongroom_domain::secret::{Millis, Secret};
 
-use crate::{SecretKey, SecretWrite, Store, StoreError, StoredKmsKey, StoredValue};
+use crate::{
+    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
+    StoredUserPolicy, StoredValue,
+};
 
 /// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
 const MAX_ENTRIES: usize = 10_000;
@@ -175,6 +178,42 @@ impl<S: Store> Store for CachedStore<S> {
             m.names.remove(&s.name);
         }
         res
+    }
+
+    // IAM state is held in memory by the server's directory; nothing to cache here.
+    async fn iam_users(&self) -> Result<Vec<IamUser>, StoreError> {
+        self.inner.iam_users().await
+    }
+    async fn insert_iam_user(&self, user: &IamUser) -> Result<(), StoreError> {
+        self.inner.insert_iam_user(user).await
+    }
+    async fn delete_iam_user(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_iam_user(name).await
+    }
+    async fn access_keys(&self) -> Result<Vec<StoredAccessKey>, StoreError> {
+        self.inner.access_keys().await
+    }
+    async fn insert_access_key(&self, key: &StoredAccessKey) -> Result<(), StoreError> {
+        self.inner.insert_access_key(key).await
+    }
+    async fn set_access_key_status(&self, id: &str, status: &str) -> Result<bool, StoreError> {
+        self.inner.set_access_key_status(id, status).await
+    }
+    async fn delete_access_key(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_access_key(id).await
+    }
+    async fn user_policies(&self) -> Result<Vec<StoredUserPolicy>, StoreError> {
+        self.inner.user_policies().await
+    }
+    async fn put_user_policy(&self, policy: &StoredUserPolicy) -> Result<(), StoreError> {
+        self.inner.put_user_policy(policy).await
+    }
+    async fn delete_user_policy(
+        &self,
+        user_name: &str,
+        policy_name: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.delete_user_policy(user_name, policy_name).await
     }
 
     async fn close(&self) {

@@ -38,6 +38,36 @@ pub struct StoredKmsKey {
     pub created_ms: Millis,
 }
 
+/// An IAM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamUser {
+    pub name: String,
+    /// AIDA... (AWS's unique id form).
+    pub id: String,
+    pub arn: String,
+    pub path: String,
+    pub created_ms: Millis,
+}
+
+/// An access key; its secret half is sealed by the barrier (SigV4 needs it back).
+#[derive(Debug, Clone)]
+pub struct StoredAccessKey {
+    pub id: String,
+    pub user_name: String,
+    /// "Active" or "Inactive".
+    pub status: String,
+    pub secret: Sealed,
+    pub created_ms: Millis,
+}
+
+/// An inline policy of a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUserPolicy {
+    pub user_name: String,
+    pub policy_name: String,
+    pub document: String,
+}
+
 /// How to find a secret.
 #[derive(Debug, Clone, Copy)]
 pub enum SecretKey<'a> {
@@ -90,6 +120,23 @@ pub trait Store: Send + Sync + 'static {
         version_id: &str,
         day_ms: Millis,
     ) -> Result<(), StoreError>;
+
+    async fn iam_users(&self) -> Result<Vec<IamUser>, StoreError>;
+    /// `NameTaken` when a user of that name exists.
+    async fn insert_iam_user(&self, user: &IamUser) -> Result<(), StoreError>;
+    async fn delete_iam_user(&self, name: &str) -> Result<bool, StoreError>;
+    async fn access_keys(&self) -> Result<Vec<StoredAccessKey>, StoreError>;
+    async fn insert_access_key(&self, key: &StoredAccessKey) -> Result<(), StoreError>;
+    async fn set_access_key_status(&self, id: &str, status: &str) -> Result<bool, StoreError>;
+    async fn delete_access_key(&self, id: &str) -> Result<bool, StoreError>;
+    async fn user_policies(&self) -> Result<Vec<StoredUserPolicy>, StoreError>;
+    /// Insert or replace.
+    async fn put_user_policy(&self, policy: &StoredUserPolicy) -> Result<(), StoreError>;
+    async fn delete_user_policy(
+        &self,
+        user_name: &str,
+        policy_name: &str,
+    ) -> Result<bool, StoreError>;
 
     /// Flush and close; later calls fail.
     async fn close(&self);

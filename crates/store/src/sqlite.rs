@@ -15,12 +15,16 @@ use sqlx::{Row, SqlitePool};
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
 use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
 
-use crate::{SecretKey, SecretWrite, Store, StoreError, StoredKmsKey, StoredValue};
+use crate::{
+    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
+    StoredUserPolicy, StoredValue,
+};
 
 /// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE kms_keys (
         key_id TEXT PRIMARY KEY,
         arn TEXT NOT NULL,
@@ -53,7 +57,35 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         PRIMARY KEY (secret_arn, version_id)
     );
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    CREATE TABLE iam_users (
+        name TEXT PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        arn TEXT NOT NULL,
+        path TEXT NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE iam_access_keys (
+        id TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES iam_users(name),
+        status TEXT NOT NULL,
+        kms_key_id TEXT NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        created_ms INTEGER NOT NULL
+    );
+    CREATE TABLE iam_user_policies (
+        user_name TEXT NOT NULL REFERENCES iam_users(name),
+        policy_name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (user_name, policy_name)
+    );
+    "#,
+    ),
+];
 
 /// Secret fields kept as one JSON document: only the store's own columns are queried.
 #[derive(Serialize, Deserialize)]
@@ -498,6 +530,167 @@ impl Store for SqliteStore {
             .await
             .map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn iam_users(&self) -> Result<Vec<IamUser>, StoreError> {
+        let rows =
+            sqlx::query("SELECT name, id, arn, path, created_ms FROM iam_users ORDER BY name")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(IamUser {
+                    name: r.try_get("name").map_err(backend)?,
+                    id: r.try_get("id").map_err(backend)?,
+                    arn: r.try_get("arn").map_err(backend)?,
+                    path: r.try_get("path").map_err(backend)?,
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_iam_user(&self, user: &IamUser) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO iam_users (name, id, arn, path, created_ms) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&user.name)
+        .bind(&user.id)
+        .bind(&user.arn)
+        .bind(&user.path)
+        .bind(user.created_ms)
+        .execute(&self.writer)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Err(StoreError::NameTaken)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_iam_user(&self, name: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM iam_users WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn access_keys(&self) -> Result<Vec<StoredAccessKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_name, status, kms_key_id, wrapped_key, ciphertext, created_ms FROM iam_access_keys ORDER BY created_ms",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAccessKey {
+                    id: r.try_get("id").map_err(backend)?,
+                    user_name: r.try_get("user_name").map_err(backend)?,
+                    status: r.try_get("status").map_err(backend)?,
+                    secret: Sealed::from_parts(
+                        r.try_get("kms_key_id").map_err(backend)?,
+                        r.try_get("wrapped_key").map_err(backend)?,
+                        r.try_get("ciphertext").map_err(backend)?,
+                    ),
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_access_key(&self, key: &StoredAccessKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO iam_access_keys (id, user_name, status, kms_key_id, wrapped_key, ciphertext, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(&key.user_name)
+        .bind(&key.status)
+        .bind(key.secret.key_id())
+        .bind(key.secret.wrapped_key())
+        .bind(key.secret.ciphertext())
+        .bind(key.created_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_access_key_status(&self, id: &str, status: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE iam_access_keys SET status = ? WHERE id = ?")
+            .bind(status)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn delete_access_key(&self, id: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM iam_access_keys WHERE id = ?")
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn user_policies(&self) -> Result<Vec<StoredUserPolicy>, StoreError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT user_name, policy_name, document FROM iam_user_policies ORDER BY user_name, policy_name")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_name, policy_name, document)| StoredUserPolicy {
+                user_name,
+                policy_name,
+                document,
+            })
+            .collect())
+    }
+
+    async fn put_user_policy(&self, p: &StoredUserPolicy) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO iam_user_policies (user_name, policy_name, document) VALUES (?, ?, ?)
+             ON CONFLICT (user_name, policy_name) DO UPDATE SET document = excluded.document",
+        )
+        .bind(&p.user_name)
+        .bind(&p.policy_name)
+        .bind(&p.document)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_user_policy(
+        &self,
+        user_name: &str,
+        policy_name: &str,
+    ) -> Result<bool, StoreError> {
+        let n =
+            sqlx::query("DELETE FROM iam_user_policies WHERE user_name = ? AND policy_name = ?")
+                .bind(user_name)
+                .bind(policy_name)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        Ok(n > 0)
     }
 
     async fn close(&self) {

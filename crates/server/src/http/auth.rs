@@ -5,13 +5,16 @@ use std::time::{Duration, SystemTime};
 use http::request::Parts;
 use strongroom_sigv4::{ParsedAuth, SigV4Error, SigningKeyCache};
 
-use crate::credentials::{Principal, RootCredentials};
+use std::sync::Arc;
+
+use crate::credentials::Principal;
+use crate::identity::Directory;
 
 /// AWS accepts requests signed up to 5 minutes before or after its own clock.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 pub struct Authenticator {
-    root: RootCredentials,
+    directory: Arc<Directory>,
     account_id: String,
     region: String,
     /// `--dev`: any well-formed signature is accepted, as emulators do.
@@ -19,15 +22,21 @@ pub struct Authenticator {
     keys: SigningKeyCache,
 }
 
+/// Services signed for here. IAM is global: AWS clients sign it for us-east-1 whatever
+/// region they are configured with.
+fn region_ok(service: &str, region: &str, ours: &str) -> bool {
+    region == ours || (service == "iam" && region == "us-east-1")
+}
+
 impl Authenticator {
     pub fn new(
-        root: RootCredentials,
+        directory: Arc<Directory>,
         account_id: String,
         region: String,
         permissive: bool,
     ) -> Self {
         Self {
-            root,
+            directory,
             account_id,
             region,
             permissive,
@@ -35,36 +44,51 @@ impl Authenticator {
         }
     }
 
-    /// Verify the request's signature for `service` and return who sent it.
+    /// Verify the request's signature and return who sent it and the service it was signed
+    /// for. `service` fixes the expected signing name; `None` accepts any of `allowed`.
     pub fn authenticate(
         &self,
         parts: &Parts,
         body: &[u8],
-        service: &str,
+        service: Option<&str>,
+        allowed: &[&str],
         now: SystemTime,
-    ) -> Result<Principal, SigV4Error> {
+    ) -> Result<(Principal, String), SigV4Error> {
         let auth: ParsedAuth = strongroom_sigv4::parse(&parts.method, &parts.uri, &parts.headers)?;
-        if auth.scope.service != service {
-            return Err(strongroom_sigv4::wrong_service(service));
+        let scoped = auth.scope.service.as_str();
+        match service {
+            Some(s) if s != scoped => return Err(strongroom_sigv4::wrong_service(s)),
+            None if !allowed.contains(&scoped) => {
+                return Err(strongroom_sigv4::wrong_service(
+                    allowed.first().copied().unwrap_or("sts"),
+                ));
+            }
+            _ => {}
         }
-        if auth.scope.region != self.region {
+        if !region_ok(scoped, &auth.scope.region, &self.region) {
             return Err(strongroom_sigv4::wrong_region(&auth.scope.region));
         }
         if self.permissive {
             auth.check_time(now, MAX_CLOCK_SKEW)?;
-            return Ok(Principal::root(&self.account_id, &auth.access_key_id));
+            let principal = match self.directory.credentials(&auth.access_key_id) {
+                Some((p, _)) => p,
+                None => Principal::root(&self.account_id, &auth.access_key_id),
+            };
+            return Ok((principal, scoped.to_string()));
         }
-        // Only root exists until IAM arrives; session tokens are not issued yet.
-        if auth.access_key_id != self.root.access_key_id || auth.session_token.is_some() {
+        // Session tokens are not issued yet: any token is invalid.
+        if auth.session_token.is_some() {
             return Err(strongroom_sigv4::unrecognized_client());
         }
-        let key = self.keys.get_or_derive(
-            &auth.access_key_id,
-            &self.root.secret_access_key,
-            &auth.scope,
-        );
+        let (principal, secret) = self
+            .directory
+            .credentials(&auth.access_key_id)
+            .ok_or_else(strongroom_sigv4::unrecognized_client)?;
+        let key = self
+            .keys
+            .get_or_derive(&auth.access_key_id, &secret, &auth.scope);
         auth.verify(&parts.method, &parts.uri, &parts.headers, body, &key)?;
         auth.check_time(now, MAX_CLOCK_SKEW)?;
-        Ok(Principal::root(&self.account_id, &auth.access_key_id))
+        Ok((principal, scoped.to_string()))
     }
 }

@@ -4,21 +4,28 @@
 
 pub mod auth;
 pub mod json;
+pub mod query;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::request::Parts;
 use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 
+use crate::authz::{Authorizer, RequestInfo};
+use crate::clock::Clock;
+use crate::credentials::Principal;
 use crate::error::ApiError;
+use crate::services::iam::Iam;
 use crate::services::secretsmanager::SecretsManager;
+use crate::services::{iam, sts};
 use auth::Authenticator;
 
 /// AWS's JSON APIs accept request bodies up to 1 MiB; anything larger is refused before it is
@@ -27,7 +34,12 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub struct AppState {
     pub auth: Authenticator,
+    pub authz: Authorizer,
     pub secretsmanager: SecretsManager,
+    pub iam: Iam,
+    pub clock: Arc<dyn Clock>,
+    /// Whether this listener serves TLS (aws:SecureTransport).
+    pub tls: bool,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -67,7 +79,11 @@ impl JsonService {
     }
 }
 
-async fn api(State(state): State<Arc<AppState>>, req: Request) -> Response {
+async fn api(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
     let (parts, body) = req.into_parts();
@@ -76,53 +92,88 @@ async fn api(State(state): State<Arc<AppState>>, req: Request) -> Response {
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let result = handle(&state, &parts, body, target.as_deref()).await;
+    let info = RequestInfo {
+        source_ip: Some(peer.ip()),
+        secure_transport: state.tls,
+        now_ms: state.clock.now_ms(),
+    };
+    let (result, protocol) = match target.as_deref() {
+        Some(t) => (
+            handle_json(&state, &parts, body, t, &info).await,
+            Protocol::Json,
+        ),
+        None => handle_query(&state, &parts, body, &info).await,
+    };
     let elapsed_us = started.elapsed().as_micros() as u64;
-    match result {
-        Ok(bytes) => {
-            tracing::debug!(request_id, target, elapsed_us, status = 200, "request");
-            json::ok(bytes, &request_id)
-        }
-        Err(e) => {
-            tracing::info!(
-                request_id,
-                target,
-                elapsed_us,
-                status = e.status.as_u16(),
-                error = e.code,
-                message = %e.message,
-                "request refused"
-            );
-            json::error(&e, &request_id)
-        }
+    if let Err(e) = &result {
+        tracing::info!(
+            request_id,
+            target,
+            elapsed_us,
+            status = e.status.as_u16(),
+            error = e.code,
+            message = %e.message,
+            "request refused"
+        );
+    } else {
+        tracing::debug!(request_id, target, elapsed_us, status = 200, "request");
+    }
+    match (result, protocol) {
+        (Ok(Reply::Json(bytes)), _) => json::ok(bytes, &request_id),
+        (
+            Ok(Reply::Xml {
+                action,
+                xmlns,
+                result,
+            }),
+            _,
+        ) => query::ok(&action, xmlns, result.as_deref(), &request_id),
+        (Err(e), Protocol::Json) => json::error(&e, &request_id),
+        (Err(e), Protocol::Query(xmlns)) => query::error(&e, xmlns, &request_id),
     }
 }
 
-async fn handle(
+enum Protocol {
+    Json,
+    Query(&'static str),
+}
+
+enum Reply {
+    Json(Vec<u8>),
+    Xml {
+        action: String,
+        xmlns: &'static str,
+        result: Option<String>,
+    },
+}
+
+async fn handle_json(
     state: &AppState,
     parts: &Parts,
     body: Body,
-    target: Option<&str>,
-) -> Result<Vec<u8>, ApiError> {
+    target: &str,
+    info: &RequestInfo,
+) -> Result<Reply, ApiError> {
     let body = read_body(parts, body).await?;
-    let (service, operation) = match target.and_then(json::split_target) {
+    let (service, operation) = match json::split_target(target) {
         Some((prefix, op)) => (JsonService::from_prefix(prefix), op),
         None => (None, ""),
     };
-    let signing_name = service
-        .map(JsonService::signing_name)
-        .unwrap_or("secretsmanager");
-    let principal = state
-        .auth
-        .authenticate(parts, &body, signing_name, SystemTime::now())?;
+    let signing_name = service.map(JsonService::signing_name);
+    let (principal, _) = state.auth.authenticate(
+        parts,
+        &body,
+        signing_name,
+        &["secretsmanager"],
+        SystemTime::now(),
+    )?;
 
     let Some(service) = service.filter(|_| parts.method == Method::POST) else {
         return Err(ApiError::bad_request(
             "UnknownOperationException",
-            match target {
-                Some(t) => format!("Unknown operation: X-Amz-Target {t:?} names no operation this server offers."),
-                None => "Missing X-Amz-Target header: send POST / with X-Amz-Target: secretsmanager.<Operation>.".into(),
-            },
+            format!(
+                "Unknown operation: X-Amz-Target {target:?} names no operation this server offers."
+            ),
         ));
     };
     if !json::content_type_ok(parts.headers.get(header::CONTENT_TYPE)) {
@@ -132,12 +183,87 @@ async fn handle(
         ));
     }
     match service {
-        JsonService::SecretsManager => state
-            .secretsmanager
-            .call(operation, &principal, &body)
-            .await
-            .map_err(ApiError::from),
+        JsonService::SecretsManager => {
+            let sm = &state.secretsmanager;
+            // Root may do everything: its hot path skips building the policy context.
+            if !principal.is_root() {
+                let (action, resource, keys) = sm.authorization_target(operation, &body).await;
+                state
+                    .authz
+                    .authorize(&principal, &action, &resource, keys, info)
+                    .map_err(access_denied_json)?;
+            }
+            let gate = |action: &str, resource: &str, keys| {
+                state
+                    .authz
+                    .authorize(&principal, action, resource, keys, info)
+            };
+            sm.call(operation, &principal, &body, &gate)
+                .await
+                .map(Reply::Json)
+                .map_err(ApiError::from)
+        }
     }
+}
+
+fn access_denied_json(message: String) -> ApiError {
+    ApiError::bad_request("AccessDeniedException", message)
+}
+
+/// IAM and STS: `Action=...` in a form body (or the query string), XML replies.
+async fn handle_query(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    info: &RequestInfo,
+) -> (Result<Reply, ApiError>, Protocol) {
+    let body = match read_body(parts, body).await {
+        Ok(b) => b,
+        Err(e) => return (Err(e), Protocol::Query(iam::XMLNS)),
+    };
+    let authenticated =
+        state
+            .auth
+            .authenticate(parts, &body, None, &["iam", "sts"], SystemTime::now());
+    let (principal, service) = match authenticated {
+        Ok(x) => x,
+        Err(e) => return (Err(e.into()), Protocol::Query(sts::XMLNS)),
+    };
+    let mut params = query::parse_form(parts.uri.query().unwrap_or("").as_bytes());
+    params.extend(query::parse_form(&body));
+    let action = params.get("Action").cloned().unwrap_or_default();
+    if service == "sts" {
+        let result = sts::call(&action, &principal).map(|result| Reply::Xml {
+            action: action.clone(),
+            xmlns: sts::XMLNS,
+            result,
+        });
+        return (result, Protocol::Query(sts::XMLNS));
+    }
+    (
+        query_iam(state, &principal, &action, &params, info).await,
+        Protocol::Query(iam::XMLNS),
+    )
+}
+
+async fn query_iam(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    params: &iam::Params,
+    info: &RequestInfo,
+) -> Result<Reply, ApiError> {
+    let (iam_action, resource) = state.iam.authorization_target(action, params, principal);
+    state
+        .authz
+        .authorize(principal, &iam_action, &resource, Default::default(), info)
+        .map_err(|m| ApiError::new(http::StatusCode::FORBIDDEN, "AccessDenied", m))?;
+    let result = state.iam.call(action, params, principal).await?;
+    Ok(Reply::Xml {
+        action: action.to_string(),
+        xmlns: iam::XMLNS,
+        result,
+    })
 }
 
 async fn read_body(parts: &Parts, body: Body) -> Result<Vec<u8>, ApiError> {

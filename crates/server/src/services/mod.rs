@@ -1,3 +1,5 @@
 //! One module per AWS service; one function per operation.
 
+pub mod iam;
 pub mod secretsmanager;
+pub mod sts;

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmError {
+    AccessDenied(String),
     ResourceNotFound(String),
     ResourceExists(String),
     InvalidParameter(String),
@@ -26,6 +27,7 @@ pub enum SmError {
 impl SmError {
     pub fn code(&self) -> &'static str {
         match self {
+            Self::AccessDenied(_) => "AccessDeniedException",
             Self::ResourceNotFound(_) => "ResourceNotFoundException",
             Self::ResourceExists(_) => "ResourceExistsException",
             Self::InvalidParameter(_) => "InvalidParameterException",
@@ -43,7 +45,8 @@ impl SmError {
 
     pub fn message(&self) -> &str {
         match self {
-            Self::ResourceNotFound(m)
+            Self::AccessDenied(m)
+            | Self::ResourceNotFound(m)
             | Self::ResourceExists(m)
             | Self::InvalidParameter(m)
             | Self::InvalidRequest(m)

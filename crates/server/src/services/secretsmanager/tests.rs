@@ -32,7 +32,14 @@ async fn service() -> (SecretsManager, Arc<ManualClock>) {
 
 async fn call(sm: &SecretsManager, op: &str, body: Value) -> Result<Value, SmError> {
     let principal = Principal::root("123456789012", "AKIATEST");
-    let out = sm.call(op, &principal, body.to_string().as_bytes()).await?;
+    let out = sm
+        .call(
+            op,
+            &principal,
+            body.to_string().as_bytes(),
+            &super::open_gate,
+        )
+        .await?;
     Ok(serde_json::from_slice(&out).unwrap())
 }
 

@@ -120,7 +120,17 @@ impl SecretsManager {
     pub(super) async fn batch_get_secret_value(
         &self,
         input: BatchGetSecretValueInput,
+        gate: &super::Gate<'_>,
     ) -> Result<BatchGetSecretValueOutput, SmError> {
+        // BatchGetSecretValue needs GetSecretValue on every secret it returns.
+        let allowed = |secret: &Secret| {
+            gate(
+                "secretsmanager:GetSecretValue",
+                &secret.arn,
+                Default::default(),
+            )
+            .map_err(SmError::AccessDenied)
+        };
         match (input.secret_id_list, input.filters) {
             (Some(ids), None) => {
                 validate::list_len("secretIdList", ids.len(), 1, 20)?;
@@ -136,7 +146,10 @@ impl SecretsManager {
                 };
                 for id in ids {
                     let res = match self.resolve(&id).await {
-                        Ok(secret) => self.read_value(&secret, None, None).await,
+                        Ok(secret) => match allowed(&secret) {
+                            Ok(()) => self.read_value(&secret, None, None).await,
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e),
                     };
                     match res {
@@ -153,6 +166,9 @@ impl SecretsManager {
             }
             (None, Some(filters)) => {
                 let limit = validate::max_results(input.max_results, 20)?.unwrap_or(20);
+                // Filters list secrets: that needs ListSecrets.
+                gate("secretsmanager:ListSecrets", "*", Default::default())
+                    .map_err(SmError::AccessDenied)?;
                 let (filters, fp) = self.parse_filters(&filters)?;
                 let secrets = self
                     .listing(&filters, false, SortBy::CreatedDate, SortOrder::Asc)
@@ -165,7 +181,11 @@ impl SecretsManager {
                     errors: Vec::new(),
                 };
                 for secret in page {
-                    match self.read_value(&secret, None, None).await {
+                    let res = match allowed(&secret) {
+                        Ok(()) => self.read_value(&secret, None, None).await,
+                        Err(e) => Err(e),
+                    };
+                    match res {
                         Ok(v) => out.secret_values.push(v),
                         Err(SmError::Internal) => return Err(SmError::Internal),
                         Err(e) => out.errors.push(ApiErrorShape {

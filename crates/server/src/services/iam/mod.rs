@@ -1,0 +1,301 @@
+//! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, access keys and inline
+//! user policies. Groups, roles, managed policies and SimulatePrincipalPolicy answer with an
+//! error naming what is missing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use crate::authz::iso8601;
+use crate::clock::Clock;
+use crate::credentials::{Principal, PrincipalKind};
+use crate::error::ApiError;
+use crate::http::query::escape;
+use crate::identity::{AccessKeyInfo, Directory, DirectoryError};
+use strongroom_store::IamUser;
+
+pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+
+pub type Params = HashMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IamError {
+    NoSuchEntity(String),
+    EntityAlreadyExists(String),
+    DeleteConflict(String),
+    LimitExceeded(String),
+    MalformedPolicyDocument(String),
+    Validation(String),
+    InvalidAction(String),
+    Internal,
+}
+
+impl From<IamError> for ApiError {
+    fn from(e: IamError) -> Self {
+        let (status, code, msg) = match e {
+            IamError::NoSuchEntity(m) => (StatusCode::NOT_FOUND, "NoSuchEntity", m),
+            IamError::EntityAlreadyExists(m) => (StatusCode::CONFLICT, "EntityAlreadyExists", m),
+            IamError::DeleteConflict(m) => (StatusCode::CONFLICT, "DeleteConflict", m),
+            IamError::LimitExceeded(m) => (StatusCode::CONFLICT, "LimitExceeded", m),
+            IamError::MalformedPolicyDocument(m) => {
+                (StatusCode::BAD_REQUEST, "MalformedPolicyDocument", m)
+            }
+            IamError::Validation(m) => (StatusCode::BAD_REQUEST, "ValidationError", m),
+            IamError::InvalidAction(m) => (StatusCode::BAD_REQUEST, "InvalidAction", m),
+            IamError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "ServiceFailure",
+                "The request processing has failed because of an unknown error.".to_string(),
+            ),
+        };
+        ApiError::new(status, code, msg)
+    }
+}
+
+impl From<DirectoryError> for IamError {
+    fn from(e: DirectoryError) -> Self {
+        match e {
+            DirectoryError::NoSuchEntity(m) => IamError::NoSuchEntity(m),
+            DirectoryError::EntityAlreadyExists(m) => IamError::EntityAlreadyExists(m),
+            DirectoryError::DeleteConflict(m) => IamError::DeleteConflict(m),
+            DirectoryError::LimitExceeded(m) => IamError::LimitExceeded(m),
+            DirectoryError::MalformedPolicyDocument(m) => IamError::MalformedPolicyDocument(m),
+            DirectoryError::Internal => IamError::Internal,
+        }
+    }
+}
+
+pub struct Iam {
+    directory: Arc<Directory>,
+    clock: Arc<dyn Clock>,
+}
+
+fn required<'a>(p: &'a Params, name: &str) -> Result<&'a str, IamError> {
+    p.get(name).map(String::as_str).ok_or_else(|| {
+        IamError::Validation(format!(
+            "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+            lower_first(name)
+        ))
+    })
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// IAM names: 1–64 (users) / 1–128 (policies) of `[\w+=,.@-]`.
+fn name(p: &Params, member: &str, max: usize) -> Result<String, IamError> {
+    let v = required(p, member)?;
+    let ok = !v.is_empty()
+        && v.chars().count() <= max
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if !ok {
+        return Err(IamError::Validation(format!(
+            "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must have length between 1 and {max} and satisfy regular expression pattern: [\\w+=,.@-]+",
+            lower_first(member)
+        )));
+    }
+    Ok(v.to_string())
+}
+
+fn user_xml(u: &IamUser) -> String {
+    format!(
+        "<Path>{}</Path><UserName>{}</UserName><UserId>{}</UserId><Arn>{}</Arn><CreateDate>{}</CreateDate>",
+        escape(&u.path),
+        escape(&u.name),
+        u.id,
+        escape(&u.arn),
+        iso8601(u.created_ms)
+    )
+}
+
+fn key_meta_xml(k: &AccessKeyInfo) -> String {
+    format!(
+        "<UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>{}</Status><CreateDate>{}</CreateDate>",
+        escape(&k.user_name),
+        k.id,
+        if k.active { "Active" } else { "Inactive" },
+        iso8601(k.created_ms)
+    )
+}
+
+impl Iam {
+    pub fn new(directory: Arc<Directory>, clock: Arc<dyn Clock>) -> Self {
+        Self { directory, clock }
+    }
+
+    /// The IAM action and resource ARN a request is authorized against.
+    pub fn authorization_target(
+        &self,
+        action: &str,
+        params: &Params,
+        caller: &Principal,
+    ) -> (String, String) {
+        let account = self.directory.account_id();
+        let resource = match params.get("UserName") {
+            Some(u) => format!("arn:aws:iam::{account}:user/{u}"),
+            None if action.contains("User") || action.contains("AccessKey") => caller.arn.clone(),
+            None => "*".to_string(),
+        };
+        (format!("iam:{action}"), resource)
+    }
+
+    /// The caller's own user name, for operations whose UserName defaults to the caller.
+    fn user_or_caller(&self, p: &Params, caller: &Principal) -> Result<String, IamError> {
+        match (p.get("UserName"), &caller.kind) {
+            (Some(_), _) => name(p, "UserName", 64),
+            (None, PrincipalKind::User { name, .. }) => Ok(name.clone()),
+            (None, PrincipalKind::Root) => Err(IamError::Validation(
+                "UserName is required when calling as the account root.".into(),
+            )),
+        }
+    }
+
+    /// Run one action; returns the XML inside `<{Action}Result>`, if the action has one.
+    pub async fn call(
+        &self,
+        action: &str,
+        p: &Params,
+        caller: &Principal,
+    ) -> Result<Option<String>, IamError> {
+        let now = self.clock.now_ms();
+        let d = &self.directory;
+        Ok(match action {
+            "CreateUser" => {
+                let user_name = name(p, "UserName", 64)?;
+                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
+                if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+                    return Err(IamError::Validation(
+                        "Path must begin and end with a slash (/), e.g. /division/.".into(),
+                    ));
+                }
+                let u = d.create_user(&user_name, &path, now).await?;
+                Some(format!("<User>{}</User>", user_xml(&u)))
+            }
+            "GetUser" => {
+                let u = match (p.get("UserName"), &caller.kind) {
+                    (None, PrincipalKind::Root) => {
+                        return Ok(Some(format!(
+                            "<User><UserId>{0}</UserId><Arn>{1}</Arn><CreateDate>{2}</CreateDate></User>",
+                            caller.account_id,
+                            escape(&caller.arn),
+                            iso8601(0)
+                        )));
+                    }
+                    _ => d.user(&self.user_or_caller(p, caller)?)?,
+                };
+                Some(format!("<User>{}</User>", user_xml(&u)))
+            }
+            "ListUsers" => {
+                let prefix = p.get("PathPrefix").cloned().unwrap_or_else(|| "/".into());
+                let members: String = d
+                    .users()
+                    .iter()
+                    .filter(|u| u.path.starts_with(&prefix))
+                    .map(|u| format!("<member>{}</member>", user_xml(u)))
+                    .collect();
+                Some(format!(
+                    "<Users>{members}</Users><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "DeleteUser" => {
+                d.delete_user(&name(p, "UserName", 64)?).await?;
+                None
+            }
+            "CreateAccessKey" => {
+                let user = self.user_or_caller(p, caller)?;
+                let (k, secret) = d.create_access_key(&user, now).await?;
+                Some(format!(
+                    "<AccessKey><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>Active</Status><SecretAccessKey>{}</SecretAccessKey><CreateDate>{}</CreateDate></AccessKey>",
+                    escape(&k.user_name),
+                    k.id,
+                    escape(&secret),
+                    iso8601(k.created_ms)
+                ))
+            }
+            "ListAccessKeys" => {
+                let user = self.user_or_caller(p, caller)?;
+                let members: String = d
+                    .access_keys(&user)?
+                    .iter()
+                    .map(|k| format!("<member>{}</member>", key_meta_xml(k)))
+                    .collect();
+                Some(format!(
+                    "<UserName>{}</UserName><AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>",
+                    escape(&user)
+                ))
+            }
+            "UpdateAccessKey" => {
+                let id = required(p, "AccessKeyId")?;
+                let active = match required(p, "Status")? {
+                    "Active" => true,
+                    "Inactive" => false,
+                    other => {
+                        return Err(IamError::Validation(format!(
+                            "1 validation error detected: Value '{}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]",
+                            escape(other)
+                        )));
+                    }
+                };
+                d.set_access_key_active(id, p.get("UserName").map(String::as_str), active)
+                    .await?;
+                None
+            }
+            "DeleteAccessKey" => {
+                let id = required(p, "AccessKeyId")?;
+                d.delete_access_key(id, p.get("UserName").map(String::as_str))
+                    .await?;
+                None
+            }
+            "PutUserPolicy" => {
+                let user = name(p, "UserName", 64)?;
+                let policy = name(p, "PolicyName", 128)?;
+                let doc = required(p, "PolicyDocument")?;
+                d.put_user_policy(&user, &policy, doc).await?;
+                None
+            }
+            "GetUserPolicy" => {
+                let user = name(p, "UserName", 64)?;
+                let policy = name(p, "PolicyName", 128)?;
+                let doc = d.user_policy(&user, &policy)?;
+                // IAM returns the document URL-encoded (RFC 3986); SDKs decode it.
+                let encoded =
+                    percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string();
+                Some(format!(
+                    "<UserName>{}</UserName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
+                    escape(&user),
+                    escape(&policy),
+                    escape(&encoded)
+                ))
+            }
+            "ListUserPolicies" => {
+                let user = name(p, "UserName", 64)?;
+                let members: String = d
+                    .user_policy_names(&user)?
+                    .iter()
+                    .map(|n| format!("<member>{}</member>", escape(n)))
+                    .collect();
+                Some(format!(
+                    "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "DeleteUserPolicy" => {
+                let user = name(p, "UserName", 64)?;
+                let policy = name(p, "PolicyName", 128)?;
+                d.delete_user_policy(&user, &policy).await?;
+                None
+            }
+            other => {
+                return Err(IamError::InvalidAction(format!(
+                    "IAM action {other} is not available in this Strongroom version: users, access keys and inline user policies are; groups, roles, managed policies and SimulatePrincipalPolicy are not implemented yet."
+                )));
+            }
+        })
+    }
+}
