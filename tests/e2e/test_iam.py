@@ -1,0 +1,144 @@
+"""IAM users, access keys and inline policies, enforced on Secrets Manager calls.
+
+Seed 003's Development Access Policy (region/account substituted), put with `aws iam
+put-user-policy`; seed 002's incident response: deactivating a leaked key refuses it at once.
+"""
+import json
+import os
+import tempfile
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import MARKER, aws
+
+DEV_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:UpdateSecret"],
+            "Resource": [
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:*-test-*",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:*-stage-*",
+            ],
+        }
+    ],
+}
+
+
+def client(server, service, key_id, secret):
+    return boto3.client(service, endpoint_url=server.endpoint, region_name="us-east-1",
+                        aws_access_key_id=key_id, aws_secret_access_key=secret)
+
+
+@pytest.fixture(scope="module")
+def developer(server, sm):
+    for name in ("auth-service-test-config", "payment-service-stage-api-keys", "payment-service-prod-config"):
+        sm.create_secret(Name=name, SecretString=f"{MARKER}-{name}")
+    aws(server, "iam", "create-user", "--user-name", "developer")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(DEV_POLICY, f)
+    aws(server, "iam", "put-user-policy", "--user-name", "developer",
+        "--policy-name", "DevelopmentAccess", "--policy-document", f"file://{f.name}")
+    os.unlink(f.name)
+    _, out, _ = aws(server, "iam", "create-access-key", "--user-name", "developer")
+    key = json.loads(out)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def test_development_access_policy_is_enforced(server, developer):
+    dev = client(server, "secretsmanager", *developer)
+    assert dev.get_secret_value(SecretId="auth-service-test-config")["SecretString"].endswith("test-config")
+    dev.update_secret(SecretId="payment-service-stage-api-keys", Description="rotated by dev")
+    with pytest.raises(ClientError) as e:
+        dev.get_secret_value(SecretId="payment-service-prod-config")
+    err = e.value.response["Error"]
+    assert err["Code"] == "AccessDeniedException"
+    assert err["Message"] == (
+        "User: arn:aws:iam::123456789012:user/developer is not authorized to perform: "
+        "secretsmanager:GetSecretValue on resource: "
+        + dev_arn(server, "payment-service-prod-config")
+        + " because no identity-based policy allows the secretsmanager:GetSecretValue action"
+    )
+    # Not granted at all: listing, deleting, reading values in bulk.
+    for call in (lambda: dev.list_secrets(),
+                 lambda: dev.delete_secret(SecretId="auth-service-test-config"),
+                 lambda: dev.put_secret_value(SecretId="auth-service-test-config", SecretString="x")):
+        with pytest.raises(ClientError) as e:
+            call()
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    # A denied caller cannot tell a missing secret from a forbidden one.
+    with pytest.raises(ClientError) as e:
+        dev.get_secret_value(SecretId="no-such-prod-secret")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    # CLI view of the same identity.
+    sts = client(server, "sts", *developer)
+    assert sts.get_caller_identity()["Arn"] == "arn:aws:iam::123456789012:user/developer"
+
+
+def dev_arn(server, name):
+    _, out, _ = aws(server, "secretsmanager", "describe-secret", "--secret-id", name)
+    return json.loads(out)["ARN"]
+
+
+def test_batch_get_checks_each_secret(server, sm, developer):
+    # Grant BatchGetSecretValue only; GetSecretValue still limits which values come back.
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "secretsmanager:BatchGetSecretValue", "Resource": "*"}]}
+    aws(server, "iam", "put-user-policy", "--user-name", "developer", "--policy-name", "Batch",
+        "--policy-document", json.dumps(doc))
+    dev = client(server, "secretsmanager", *developer)
+    r = dev.batch_get_secret_value(SecretIdList=["auth-service-test-config", "payment-service-prod-config"])
+    assert [v["Name"] for v in r["SecretValues"]] == ["auth-service-test-config"]
+    assert r["Errors"][0]["ErrorCode"] == "AccessDeniedException"
+    aws(server, "iam", "delete-user-policy", "--user-name", "developer", "--policy-name", "Batch")
+
+
+def test_deactivated_key_is_refused_at_once(server, developer):
+    key_id, secret = developer
+    dev = client(server, "secretsmanager", key_id, secret)
+    dev.get_secret_value(SecretId="auth-service-test-config")
+    aws(server, "iam", "update-access-key", "--user-name", "developer", "--access-key-id", key_id,
+        "--status", "Inactive")
+    with pytest.raises(ClientError) as e:
+        dev.get_secret_value(SecretId="auth-service-test-config")
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    aws(server, "iam", "update-access-key", "--user-name", "developer", "--access-key-id", key_id,
+        "--status", "Active")
+    dev.get_secret_value(SecretId="auth-service-test-config")
+
+
+def test_iam_errors(server, developer):
+    code, _, err = aws(server, "iam", "create-user", "--user-name", "developer", check=False)
+    assert code != 0 and "EntityAlreadyExists" in err
+    code, _, err = aws(server, "iam", "get-user", "--user-name", "nobody", check=False)
+    assert code != 0 and "NoSuchEntity" in err
+    code, _, err = aws(server, "iam", "put-user-policy", "--user-name", "developer", "--policy-name", "Bad",
+                       "--policy-document", '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"GetSecretValue","Resource":"*"}]}',
+                       check=False)
+    assert code != 0 and "MalformedPolicyDocument" in err and "prefaced by a vendor" in err
+    code, _, err = aws(server, "iam", "put-user-policy", "--user-name", "developer", "--policy-name", "Big",
+                       "--policy-document", json.dumps({"Version": "2012-10-17", "Statement": [
+                           {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                            "Resource": [f"arn:aws:secretsmanager:us-east-1:123456789012:secret:s{i:04d}-*" for i in range(60)]}]}),
+                       check=False)
+    assert code != 0 and "LimitExceeded" in err
+    _, out, _ = aws(server, "iam", "list-user-policies", "--user-name", "developer")
+    assert json.loads(out)["PolicyNames"] == ["DevelopmentAccess"], "refused policies are not stored"
+    code, _, err = aws(server, "iam", "delete-user", "--user-name", "developer", check=False)
+    assert code != 0 and "DeleteConflict" in err
+    _, out, _ = aws(server, "iam", "get-user-policy", "--user-name", "developer", "--policy-name", "DevelopmentAccess")
+    assert json.loads(out)["PolicyDocument"] == DEV_POLICY
+
+
+def test_users_cannot_administer_iam_without_permission(server, developer):
+    iam = client(server, "iam", *developer)
+    with pytest.raises(ClientError) as e:
+        iam.create_user(UserName="escalation")
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    with pytest.raises(ClientError) as e:
+        iam.put_user_policy(UserName="developer", PolicyName="Admin",
+                            PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}')
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
