@@ -142,3 +142,20 @@ def test_users_cannot_administer_iam_without_permission(server, developer):
         iam.put_user_policy(UserName="developer", PolicyName="Admin",
                             PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}')
     assert e.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_inline_policy_size_is_an_aggregate_per_user(server):
+    aws(server, "iam", "create-user", "--user-name", "sizer")
+
+    def doc(tag):
+        return json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": [f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{tag}{i:02d}-*" for i in range(14)]}]})
+    first = doc("a")
+    assert 1000 < len(first.replace(" ", "")) < 2048
+    aws(server, "iam", "put-user-policy", "--user-name", "sizer", "--policy-name", "One", "--policy-document", first)
+    # Replacing the same policy is measured without its old version.
+    aws(server, "iam", "put-user-policy", "--user-name", "sizer", "--policy-name", "One", "--policy-document", doc("b"))
+    code, _, err = aws(server, "iam", "put-user-policy", "--user-name", "sizer", "--policy-name", "Two",
+                       "--policy-document", doc("c"), check=False)
+    assert code != 0 and "LimitExceeded" in err

@@ -17,7 +17,13 @@ use crate::credentials::{Principal, PrincipalKind, RootCredentials};
 
 /// IAM's documented limits.
 pub const MAX_ACCESS_KEYS_PER_USER: usize = 2;
+/// "Aggregate inline policy size" for a user: all its inline policies together, whitespace
+/// not counted.
 pub const MAX_INLINE_USER_POLICY_CHARS: usize = 2048;
+
+fn policy_size(doc: &str) -> usize {
+    doc.chars().filter(|c| !c.is_whitespace()).count()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryError {
@@ -359,7 +365,14 @@ impl Directory {
         document: &str,
     ) -> Result<(), DirectoryError> {
         self.user(user_name)?;
-        if document.chars().filter(|c| !c.is_whitespace()).count() > MAX_INLINE_USER_POLICY_CHARS {
+        let others: usize = self
+            .read()
+            .policies
+            .iter()
+            .filter(|((u, p), _)| u == user_name && p != policy_name)
+            .map(|(_, (doc, _))| policy_size(doc))
+            .sum();
+        if others + policy_size(document) > MAX_INLINE_USER_POLICY_CHARS {
             return Err(DirectoryError::LimitExceeded(format!(
                 "Maximum policy size of {MAX_INLINE_USER_POLICY_CHARS} bytes exceeded for user {user_name}"
             )));
