@@ -150,7 +150,7 @@ def test_inline_policy_size_is_an_aggregate_per_user(server):
     def doc(tag):
         return json.dumps({"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-             "Resource": [f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{tag}{i:02d}-*" for i in range(14)]}]})
+             "Resource": [f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{tag}{i:02d}-*" for i in range(16)]}]})
     first = doc("a")
     assert 1000 < len(first.replace(" ", "")) < 2048
     aws(server, "iam", "put-user-policy", "--user-name", "sizer", "--policy-name", "One", "--policy-document", first)
