@@ -87,23 +87,59 @@ struct Signer {
     endpoint: String,
     host: String,
     client: Client<HttpConnector, Full<Bytes>>,
+    access_key: String,
+    secret_key: String,
 }
 
 impl Signer {
+    fn with_key(&self, access_key: &str, secret_key: &str) -> Self {
+        Self {
+            access_key: access_key.to_string(),
+            secret_key: secret_key.to_string(),
+            ..self.clone()
+        }
+    }
+
     async fn call(&self, op: &str, body: &str) -> Result<(u16, Bytes), String> {
-        let mut req = http::Request::builder()
+        let target = format!("secretsmanager.{op}");
+        self.send(
+            "secretsmanager",
+            "application/x-amz-json-1.1",
+            Some(&target),
+            body,
+        )
+        .await
+    }
+
+    /// An IAM Query-protocol action, e.g. ("CreateUser", "UserName=x").
+    async fn iam(&self, action: &str, params: &str) -> Result<(u16, Bytes), String> {
+        let body = format!("Action={action}&Version=2010-05-08&{params}");
+        self.send("iam", "application/x-www-form-urlencoded", None, &body)
+            .await
+    }
+
+    async fn send(
+        &self,
+        service: &str,
+        content_type: &str,
+        target: Option<&str>,
+        body: &str,
+    ) -> Result<(u16, Bytes), String> {
+        let mut builder = http::Request::builder()
             .method("POST")
             .uri(format!("{}/", self.endpoint))
             .header("host", &self.host)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amz-target", format!("secretsmanager.{op}"))
-            .body(body.as_bytes().to_vec())
-            .unwrap();
-        let identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "bench").into();
+            .header("content-type", content_type);
+        if let Some(t) = target {
+            builder = builder.header("x-amz-target", t);
+        }
+        let mut req = builder.body(body.as_bytes().to_vec()).unwrap();
+        let identity =
+            Credentials::new(&self.access_key, &self.secret_key, None, None, "bench").into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
-            .name("secretsmanager")
+            .name(service)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
@@ -201,6 +237,55 @@ async fn measure(signer: &Signer, op: &str, concurrency: usize, seconds: u64) ->
     }
 }
 
+/// An IAM user whose GetSecretValue must pass policy evaluation: 5 inline policies with 10
+/// statements, all with conditions, the allowing statement evaluated last. (AWS caps a
+/// user's inline policies at 2,048 characters in all, which is what fits.)
+async fn policy_bound_user(root: &Signer) -> Signer {
+    let ok = |r: Result<(u16, Bytes), String>, what: &str| match r {
+        Ok((200, body)) => body,
+        other => panic!("{what}: {other:?}"),
+    };
+    ok(
+        root.iam("CreateUser", "UserName=bench-user").await,
+        "CreateUser",
+    );
+    for i in 0..5 {
+        let last = i == 4;
+        let doc = format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":"secretsmanager:Delete*","Resource":"*","Condition":{{"StringEquals":{{"aws:username":"x{i}"}}}}}},{{"Effect":"Allow","Action":"secretsmanager:{}","Resource":"arn:aws:secretsmanager:*:*:secret:bench-*","Condition":{{"IpAddress":{{"aws:SourceIp":"127.0.0.0/8"}}}}}}]}}"#,
+            if last { "GetSecretValue" } else { "Describe*" }
+        );
+        let encoded: String = doc
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        ok(
+            root.iam(
+                "PutUserPolicy",
+                &format!("UserName=bench-user&PolicyName=p{i}&PolicyDocument={encoded}"),
+            )
+            .await,
+            "PutUserPolicy",
+        );
+    }
+    let body = ok(
+        root.iam("CreateAccessKey", "UserName=bench-user").await,
+        "CreateAccessKey",
+    );
+    let xml = String::from_utf8_lossy(&body);
+    let field = |tag: &str| {
+        let start = xml.find(&format!("<{tag}>")).expect(tag) + tag.len() + 2;
+        let end = xml[start..].find('<').expect(tag) + start;
+        xml[start..end].to_string()
+    };
+    root.with_key(&field("AccessKeyId"), &field("SecretAccessKey"))
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -221,6 +306,8 @@ async fn main() {
         endpoint: endpoint.clone(),
         host,
         client,
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
     };
     // Wait for readiness.
     let started = Instant::now();
@@ -252,11 +339,21 @@ async fn main() {
         }
     }
 
+    let user = if args.operations.iter().any(|o| o == "GetSecretValue(user)") {
+        Some(policy_bound_user(&signer).await)
+    } else {
+        None
+    };
+
     println!("| operation | connections | requests/s | p50 | p99 | errors |");
     println!("|---|---:|---:|---:|---:|---:|");
     for op in &args.operations {
         for &c in &args.concurrency {
-            let m = measure(&signer, op, c, args.seconds).await;
+            let (who, op_name) = match op.strip_suffix("(user)") {
+                Some(base) => (user.as_ref().expect("user set up"), base),
+                None => (&signer, op.as_str()),
+            };
+            let m = measure(who, op_name, c, args.seconds).await;
             println!(
                 "| {op} | {c} | {:.0} | {:.2} ms | {:.2} ms | {} |",
                 m.requests as f64 / m.elapsed.as_secs_f64(),

@@ -28,6 +28,9 @@ pub enum Effect {
 pub struct Patterns {
     pub negated: bool,
     pub values: Vec<String>,
+    /// Each value compiled once at parse time, unless it holds a policy variable (those
+    /// depend on the request and are compiled when evaluated).
+    pub compiled: Vec<Option<Vec<crate::matching::Tok>>>,
 }
 
 /// `Principal`/`NotPrincipal`.
@@ -299,9 +302,21 @@ fn strings(v: &Value, what: &str, n: usize) -> Result<Vec<String>, PolicyError> 
 }
 
 fn patterns(v: &Value, negated: bool, what: &str, n: usize) -> Result<Patterns, PolicyError> {
+    let values = strings(v, what, n)?;
+    let compiled = values
+        .iter()
+        .map(|p| {
+            if p.contains("${") {
+                None
+            } else {
+                crate::matching::compile(p, &Default::default(), false)
+            }
+        })
+        .collect();
     Ok(Patterns {
         negated,
-        values: strings(v, what, n)?,
+        values,
+        compiled,
     })
 }
 

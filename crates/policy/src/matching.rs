@@ -69,28 +69,22 @@ fn variable(inner: &str, keys: &Keys) -> Option<String> {
     }
 }
 
-/// Glob match over tokens; `fold` compares case-insensitively (actions).
+/// Glob match over tokens; `fold` compares case-insensitively (actions). Walks the text by
+/// byte offsets: no allocation on the hot path.
 pub fn matches(pattern: &[Tok], text: &str, fold: bool) -> bool {
-    let text: Vec<char> = text.chars().collect();
-    let eq = |a: char, b: char| {
-        if fold {
-            a.to_lowercase().eq(b.to_lowercase())
-        } else {
-            a == b
-        }
-    };
-    // Iterative wildcard matching with single backtrack point: linear in practice.
+    let eq = |a: char, b: char| a == b || (fold && a.to_lowercase().eq(b.to_lowercase()));
+    // Iterative wildcard matching with a single backtrack point.
     let (mut p, mut t) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);
-    while t < text.len() {
+    while let Some(c) = text[t..].chars().next() {
         match pattern.get(p) {
             Some(Tok::One) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
             }
-            Some(Tok::Lit(c)) if eq(*c, text[t]) => {
+            Some(Tok::Lit(l)) if eq(*l, c) => {
                 p += 1;
-                t += 1;
+                t += c.len_utf8();
             }
             Some(Tok::Star) => {
                 star = Some(p);
@@ -100,7 +94,7 @@ pub fn matches(pattern: &[Tok], text: &str, fold: bool) -> bool {
             _ => match star {
                 Some(s) => {
                     p = s + 1;
-                    mark += 1;
+                    mark += text[mark..].chars().next().map_or(1, char::len_utf8);
                     t = mark;
                 }
                 None => return false,

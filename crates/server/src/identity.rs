@@ -53,8 +53,8 @@ struct KeyEntry {
 struct State {
     users: BTreeMap<String, IamUser>,
     keys: HashMap<String, KeyEntry>,
-    /// (user, policy name) → (document as given, compiled policy)
-    policies: BTreeMap<(String, String), (String, Arc<Policy>)>,
+    /// (user, policy name) → (document as given, compiled policy, name decisions cite)
+    policies: BTreeMap<(String, String), (String, Arc<Policy>, Arc<str>)>,
 }
 
 pub struct Directory {
@@ -125,9 +125,10 @@ impl Directory {
                         p.user_name, p.policy_name
                     )
                 })?;
+            let cited = cited_name(&p.user_name, &p.policy_name);
             state.policies.insert(
                 (p.user_name, p.policy_name),
-                (p.document, Arc::new(compiled)),
+                (p.document, Arc::new(compiled), cited),
             );
         }
         Ok(Self {
@@ -179,7 +180,7 @@ impl Directory {
     }
 
     /// The identity-based policies of a principal, named as decisions cite them.
-    pub fn identity_policies(&self, principal: &Principal) -> Vec<(String, Arc<Policy>)> {
+    pub fn identity_policies(&self, principal: &Principal) -> Vec<(Arc<str>, Arc<Policy>)> {
         let PrincipalKind::User { name, .. } = &principal.kind else {
             return Vec::new();
         };
@@ -187,9 +188,7 @@ impl Directory {
             .policies
             .range((name.clone(), String::new())..)
             .take_while(|((u, _), _)| u == name)
-            .map(|((_, p), (_, compiled))| {
-                (format!("user/{name} inline policy {p}"), compiled.clone())
-            })
+            .map(|(_, (_, compiled, cited))| (cited.clone(), compiled.clone()))
             .collect()
     }
 
@@ -370,7 +369,7 @@ impl Directory {
             .policies
             .iter()
             .filter(|((u, p), _)| u == user_name && p != policy_name)
-            .map(|(_, (doc, _))| policy_size(doc))
+            .map(|(_, (doc, _, _))| policy_size(doc))
             .sum();
         if others + policy_size(document) > MAX_INLINE_USER_POLICY_CHARS {
             return Err(DirectoryError::LimitExceeded(format!(
@@ -388,7 +387,11 @@ impl Directory {
             .await?;
         self.write().policies.insert(
             (user_name.to_string(), policy_name.to_string()),
-            (document.to_string(), Arc::new(compiled)),
+            (
+                document.to_string(),
+                Arc::new(compiled),
+                cited_name(user_name, policy_name),
+            ),
         );
         Ok(())
     }
@@ -402,7 +405,7 @@ impl Directory {
         self.read()
             .policies
             .get(&(user_name.to_string(), policy_name.to_string()))
-            .map(|(doc, _)| doc.clone())
+            .map(|(doc, _, _)| doc.clone())
             .ok_or_else(|| {
                 DirectoryError::NoSuchEntity(format!(
                     "The user policy with name {policy_name} cannot be found."
@@ -435,6 +438,10 @@ impl Directory {
             .remove(&(user_name.to_string(), policy_name.to_string()));
         Ok(())
     }
+}
+
+fn cited_name(user: &str, policy: &str) -> Arc<str> {
+    Arc::from(format!("user/{user} inline policy {policy}"))
 }
 
 fn no_such_user(name: &str) -> DirectoryError {

@@ -171,16 +171,22 @@ fn principal_match(p: &Principals, ctx: &RequestContext) -> PrincipalMatch {
 fn applies(st: &Statement, variables: bool, ctx: &RequestContext) -> bool {
     let action_hit = st
         .action
-        .values
+        .compiled
         .iter()
-        .any(|p| matching::action_matches(p, &ctx.action));
+        .zip(&st.action.values)
+        .any(|(c, p)| match c {
+            Some(toks) => matching::matches(toks, &ctx.action, true),
+            None => matching::action_matches(p, &ctx.action),
+        });
     if action_hit == st.action.negated {
         return false;
     }
     if let Some(r) = &st.resource {
-        let hit = r.values.iter().any(|p| {
-            matching::compile(p, &ctx.keys, variables)
-                .is_some_and(|toks| matching::arn_matches(&toks, &ctx.resource))
+        let hit = r.compiled.iter().zip(&r.values).any(|(c, p)| match c {
+            // `${` is literal text in 2008-10-17 policies: compile those at evaluation too.
+            Some(toks) => matching::arn_matches(toks, &ctx.resource),
+            None => matching::compile(p, &ctx.keys, variables)
+                .is_some_and(|toks| matching::arn_matches(&toks, &ctx.resource)),
         });
         if hit == r.negated {
             return false;
