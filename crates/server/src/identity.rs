@@ -49,12 +49,30 @@ struct KeyEntry {
     created_ms: i64,
 }
 
+struct InlinePolicy {
+    /// As the caller gave it (GetUserPolicy returns it).
+    document: String,
+    compiled: Arc<Policy>,
+    /// The name decisions cite.
+    cited: Arc<str>,
+}
+
+impl InlinePolicy {
+    fn new(user: &str, name: &str, document: String, compiled: Policy) -> Self {
+        Self {
+            document,
+            compiled: Arc::new(compiled),
+            cited: Arc::from(format!("user/{user} inline policy {name}")),
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     users: BTreeMap<String, IamUser>,
     keys: HashMap<String, KeyEntry>,
-    /// (user, policy name) → (document as given, compiled policy, name decisions cite)
-    policies: BTreeMap<(String, String), (String, Arc<Policy>, Arc<str>)>,
+    /// (user, policy name) → policy
+    policies: BTreeMap<(String, String), InlinePolicy>,
 }
 
 pub struct Directory {
@@ -125,11 +143,8 @@ impl Directory {
                         p.user_name, p.policy_name
                     )
                 })?;
-            let cited = cited_name(&p.user_name, &p.policy_name);
-            state.policies.insert(
-                (p.user_name, p.policy_name),
-                (p.document, Arc::new(compiled), cited),
-            );
+            let policy = InlinePolicy::new(&p.user_name, &p.policy_name, p.document, compiled);
+            state.policies.insert((p.user_name, p.policy_name), policy);
         }
         Ok(Self {
             store,
@@ -188,7 +203,7 @@ impl Directory {
             .policies
             .range((name.clone(), String::new())..)
             .take_while(|((u, _), _)| u == name)
-            .map(|(_, (_, compiled, cited))| (cited.clone(), compiled.clone()))
+            .map(|(_, p)| (p.cited.clone(), p.compiled.clone()))
             .collect()
     }
 
@@ -369,7 +384,7 @@ impl Directory {
             .policies
             .iter()
             .filter(|((u, p), _)| u == user_name && p != policy_name)
-            .map(|(_, (doc, _, _))| policy_size(doc))
+            .map(|(_, p)| policy_size(&p.document))
             .sum();
         if others + policy_size(document) > MAX_INLINE_USER_POLICY_CHARS {
             return Err(DirectoryError::LimitExceeded(format!(
@@ -387,11 +402,7 @@ impl Directory {
             .await?;
         self.write().policies.insert(
             (user_name.to_string(), policy_name.to_string()),
-            (
-                document.to_string(),
-                Arc::new(compiled),
-                cited_name(user_name, policy_name),
-            ),
+            InlinePolicy::new(user_name, policy_name, document.to_string(), compiled),
         );
         Ok(())
     }
@@ -405,7 +416,7 @@ impl Directory {
         self.read()
             .policies
             .get(&(user_name.to_string(), policy_name.to_string()))
-            .map(|(doc, _, _)| doc.clone())
+            .map(|p| p.document.clone())
             .ok_or_else(|| {
                 DirectoryError::NoSuchEntity(format!(
                     "The user policy with name {policy_name} cannot be found."
@@ -438,10 +449,6 @@ impl Directory {
             .remove(&(user_name.to_string(), policy_name.to_string()));
         Ok(())
     }
-}
-
-fn cited_name(user: &str, policy: &str) -> Arc<str> {
-    Arc::from(format!("user/{user} inline policy {policy}"))
 }
 
 fn no_such_user(name: &str) -> DirectoryError {
