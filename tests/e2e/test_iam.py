@@ -159,3 +159,64 @@ def test_inline_policy_size_is_an_aggregate_per_user(server):
     code, _, err = aws(server, "iam", "put-user-policy", "--user-name", "sizer", "--policy-name", "Two",
                        "--policy-document", doc("c"), check=False)
     assert code != 0 and "LimitExceeded" in err
+
+
+TASK_ROLE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue", "kms:Decrypt"],
+        "Resource": ["arn:aws:secretsmanager:us-east-1:123456789012:secret:auth-service-prod-*"],
+    }],
+}
+
+
+def test_managed_policies_attach_version_detach(server, sm):
+    sm.create_secret(Name="auth-service-prod-config", SecretString=f"{MARKER}-auth-prod")
+    sm.create_secret(Name="payment-service-prod-config2", SecretString=f"{MARKER}-pay-prod")
+    aws(server, "iam", "create-user", "--user-name", "task")
+    _, out, _ = aws(server, "iam", "create-access-key", "--user-name", "task")
+    key = json.loads(out)["AccessKey"]
+    task = client(server, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+
+    _, out, _ = aws(server, "iam", "create-policy", "--policy-name", "TaskExecution",
+                    "--policy-document", json.dumps(TASK_ROLE_POLICY), "--description", "seed 003")
+    policy = json.loads(out)["Policy"]
+    assert policy["Arn"] == "arn:aws:iam::123456789012:policy/TaskExecution"
+    assert policy["DefaultVersionId"] == "v1"
+    with pytest.raises(ClientError):
+        task.get_secret_value(SecretId="auth-service-prod-config")
+
+    aws(server, "iam", "attach-user-policy", "--user-name", "task", "--policy-arn", policy["Arn"])
+    assert task.get_secret_value(SecretId="auth-service-prod-config")["SecretString"] == f"{MARKER}-auth-prod"
+    with pytest.raises(ClientError) as e:
+        task.get_secret_value(SecretId="payment-service-prod-config2")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    _, out, _ = aws(server, "iam", "list-attached-user-policies", "--user-name", "task")
+    assert json.loads(out)["AttachedPolicies"] == [{"PolicyName": "TaskExecution", "PolicyArn": policy["Arn"]}]
+    _, out, _ = aws(server, "iam", "get-policy", "--policy-arn", policy["Arn"])
+    assert json.loads(out)["Policy"]["AttachmentCount"] == 1
+
+    # A new default version takes effect at once.
+    v2 = dict(TASK_ROLE_POLICY, Statement=[dict(TASK_ROLE_POLICY["Statement"][0],
+              Resource=["arn:aws:secretsmanager:us-east-1:123456789012:secret:payment-service-prod-*"])])
+    _, out, _ = aws(server, "iam", "create-policy-version", "--policy-arn", policy["Arn"],
+                    "--policy-document", json.dumps(v2), "--set-as-default")
+    assert json.loads(out)["PolicyVersion"]["VersionId"] == "v2"
+    assert task.get_secret_value(SecretId="payment-service-prod-config2")["SecretString"].endswith("pay-prod")
+    with pytest.raises(ClientError):
+        task.get_secret_value(SecretId="auth-service-prod-config")
+    _, out, _ = aws(server, "iam", "get-policy-version", "--policy-arn", policy["Arn"], "--version-id", "v1")
+    assert json.loads(out)["PolicyVersion"]["Document"] == TASK_ROLE_POLICY
+
+    code, _, err = aws(server, "iam", "delete-policy", "--policy-arn", policy["Arn"], check=False)
+    assert code != 0 and "DeleteConflict" in err
+    aws(server, "iam", "detach-user-policy", "--user-name", "task", "--policy-arn", policy["Arn"])
+    with pytest.raises(ClientError):
+        task.get_secret_value(SecretId="payment-service-prod-config2")
+    code, _, err = aws(server, "iam", "create-policy", "--policy-name", "TaskExecution",
+                       "--policy-document", json.dumps(TASK_ROLE_POLICY), check=False)
+    assert code != 0 and "EntityAlreadyExists" in err
+    code, _, err = aws(server, "iam", "create-policy", "--policy-name", "Broken",
+                       "--policy-document", '{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}', check=False)
+    assert code != 0 and "MalformedPolicyDocument" in err

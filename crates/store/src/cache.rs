@@ -17,7 +17,7 @@ use strongroom_domain::secret::{Millis, Secret};
 
 use crate::{
     IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
-    StoredUserPolicy, StoredValue,
+    StoredManagedPolicy, StoredUserPolicy, StoredValue,
 };
 
 /// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
@@ -214,6 +214,37 @@ impl<S: Store> Store for CachedStore<S> {
         policy_name: &str,
     ) -> Result<bool, StoreError> {
         self.inner.delete_user_policy(user_name, policy_name).await
+    }
+
+    async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError> {
+        self.inner.managed_policies().await
+    }
+    async fn put_managed_policy(
+        &self,
+        policy: &StoredManagedPolicy,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        self.inner.put_managed_policy(policy, replace).await
+    }
+    async fn delete_managed_policy(&self, arn: &str) -> Result<bool, StoreError> {
+        self.inner.delete_managed_policy(arn).await
+    }
+    async fn user_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.user_attachments().await
+    }
+    async fn attach_user_policy(
+        &self,
+        user_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.attach_user_policy(user_name, policy_arn).await
+    }
+    async fn detach_user_policy(
+        &self,
+        user_name: &str,
+        policy_arn: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.detach_user_policy(user_name, policy_arn).await
     }
 
     async fn close(&self) {

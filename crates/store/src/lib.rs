@@ -68,6 +68,29 @@ pub struct StoredUserPolicy {
     pub document: String,
 }
 
+/// A customer managed policy with its versions (at most 5, as IAM).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredManagedPolicy {
+    pub arn: String,
+    pub name: String,
+    /// ANPA...
+    pub id: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub default_version: String,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+    pub versions: Vec<StoredPolicyVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredPolicyVersion {
+    /// v1, v2, ...
+    pub id: String,
+    pub document: String,
+    pub created_ms: Millis,
+}
+
 /// How to find a secret.
 #[derive(Debug, Clone, Copy)]
 pub enum SecretKey<'a> {
@@ -136,6 +159,24 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_name: &str,
         policy_name: &str,
+    ) -> Result<bool, StoreError>;
+
+    async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError>;
+    /// Insert (`NameTaken` if the name exists) or, with `replace`, overwrite.
+    async fn put_managed_policy(
+        &self,
+        policy: &StoredManagedPolicy,
+        replace: bool,
+    ) -> Result<(), StoreError>;
+    async fn delete_managed_policy(&self, arn: &str) -> Result<bool, StoreError>;
+    /// (user name, policy ARN) pairs.
+    async fn user_attachments(&self) -> Result<Vec<(String, String)>, StoreError>;
+    async fn attach_user_policy(&self, user_name: &str, policy_arn: &str)
+    -> Result<(), StoreError>;
+    async fn detach_user_policy(
+        &self,
+        user_name: &str,
+        policy_arn: &str,
     ) -> Result<bool, StoreError>;
 
     /// Flush and close; later calls fail.

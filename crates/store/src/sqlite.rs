@@ -17,7 +17,7 @@ use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
 
 use crate::{
     IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
-    StoredUserPolicy, StoredValue,
+    StoredManagedPolicy, StoredUserPolicy, StoredValue,
 };
 
 /// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
@@ -82,6 +82,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
         policy_name TEXT NOT NULL,
         document TEXT NOT NULL,
         PRIMARY KEY (user_name, policy_name)
+    );
+    "#,
+    ),
+    (
+        3,
+        r#"
+    CREATE TABLE iam_managed_policies (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE iam_user_attachments (
+        user_name TEXT NOT NULL REFERENCES iam_users(name),
+        policy_arn TEXT NOT NULL REFERENCES iam_managed_policies(arn),
+        PRIMARY KEY (user_name, policy_arn)
     );
     "#,
     ),
@@ -686,6 +701,100 @@ impl Store for SqliteStore {
             sqlx::query("DELETE FROM iam_user_policies WHERE user_name = ? AND policy_name = ?")
                 .bind(user_name)
                 .bind(policy_name)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError> {
+        let docs: Vec<String> =
+            sqlx::query_scalar("SELECT doc FROM iam_managed_policies ORDER BY name")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(backend)?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(backend))
+            .collect()
+    }
+
+    async fn put_managed_policy(
+        &self,
+        p: &StoredManagedPolicy,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(p).map_err(backend)?;
+        let res = if replace {
+            sqlx::query("UPDATE iam_managed_policies SET doc = ? WHERE arn = ?")
+                .bind(&doc)
+                .bind(&p.arn)
+                .execute(&self.writer)
+                .await
+        } else {
+            sqlx::query("INSERT INTO iam_managed_policies (arn, name, doc) VALUES (?, ?, ?)")
+                .bind(&p.arn)
+                .bind(&p.name)
+                .bind(&doc)
+                .execute(&self.writer)
+                .await
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Err(StoreError::NameTaken)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_managed_policy(&self, arn: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM iam_managed_policies WHERE arn = ?")
+            .bind(arn)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn user_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(
+            "SELECT user_name, policy_arn FROM iam_user_attachments ORDER BY user_name, policy_arn",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn attach_user_policy(
+        &self,
+        user_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO iam_user_attachments (user_name, policy_arn) VALUES (?, ?)",
+        )
+        .bind(user_name)
+        .bind(policy_arn)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn detach_user_policy(
+        &self,
+        user_name: &str,
+        policy_arn: &str,
+    ) -> Result<bool, StoreError> {
+        let n =
+            sqlx::query("DELETE FROM iam_user_attachments WHERE user_name = ? AND policy_arn = ?")
+                .bind(user_name)
+                .bind(policy_arn)
                 .execute(&self.writer)
                 .await
                 .map_err(backend)?

@@ -1,6 +1,6 @@
-//! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, access keys and inline
-//! user policies. Groups, roles, managed policies and SimulatePrincipalPolicy answer with an
-//! error naming what is missing.
+//! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, access keys, inline user
+//! policies, customer managed policies (with versions) attached to users. Groups, roles and
+//! SimulatePrincipalPolicy answer with an error naming what is missing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 use crate::http::query::escape;
 use crate::identity::{AccessKeyInfo, Directory, DirectoryError};
-use strongroom_store::IamUser;
+use strongroom_store::{IamUser, StoredManagedPolicy, StoredPolicyVersion};
 
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
@@ -124,6 +124,44 @@ fn key_meta_xml(k: &AccessKeyInfo) -> String {
     )
 }
 
+fn policy_xml(p: &StoredManagedPolicy, attachments: usize) -> String {
+    format!(
+        "<PolicyName>{}</PolicyName><PolicyId>{}</PolicyId><Arn>{}</Arn><Path>{}</Path><DefaultVersionId>{}</DefaultVersionId><AttachmentCount>{attachments}</AttachmentCount><PermissionsBoundaryUsageCount>0</PermissionsBoundaryUsageCount><IsAttachable>true</IsAttachable>{}<CreateDate>{}</CreateDate><UpdateDate>{}</UpdateDate>",
+        escape(&p.name),
+        p.id,
+        escape(&p.arn),
+        escape(&p.path),
+        p.default_version,
+        p.description
+            .as_deref()
+            .map(|d| format!("<Description>{}</Description>", escape(d)))
+            .unwrap_or_default(),
+        iso8601(p.created_ms),
+        iso8601(p.updated_ms)
+    )
+}
+
+/// IAM returns policy documents URL-encoded (RFC 3986); SDKs decode them.
+fn encoded_document(doc: &str) -> String {
+    escape(
+        &percent_encoding::utf8_percent_encode(doc, percent_encoding::NON_ALPHANUMERIC).to_string(),
+    )
+}
+
+fn version_xml(v: &StoredPolicyVersion, default: &str, with_document: bool) -> String {
+    format!(
+        "{}<VersionId>{}</VersionId><IsDefaultVersion>{}</IsDefaultVersion><CreateDate>{}</CreateDate>",
+        if with_document {
+            format!("<Document>{}</Document>", encoded_document(&v.document))
+        } else {
+            String::new()
+        },
+        v.id,
+        v.id == default,
+        iso8601(v.created_ms)
+    )
+}
+
 impl Iam {
     pub fn new(directory: Arc<Directory>, clock: Arc<dyn Clock>) -> Self {
         Self { directory, clock }
@@ -138,6 +176,14 @@ impl Iam {
     ) -> (String, String) {
         let account = self.directory.account_id();
         let resource = match params.get("UserName") {
+            _ if action == "CreatePolicy" => {
+                let path = params.get("Path").map(String::as_str).unwrap_or("/");
+                let name = params.get("PolicyName").map(String::as_str).unwrap_or("");
+                format!("arn:aws:iam::{account}:policy{path}{name}")
+            }
+            _ if !action.ends_with("UserPolicy") && params.contains_key("PolicyArn") => {
+                params["PolicyArn"].clone()
+            }
             Some(u) => format!("arn:aws:iam::{account}:user/{u}"),
             None if action.contains("User") || action.contains("AccessKey") => caller.arn.clone(),
             None => "*".to_string(),
@@ -291,9 +337,107 @@ impl Iam {
                 d.delete_user_policy(&user, &policy).await?;
                 None
             }
+            "CreatePolicy" => {
+                let policy_name = name(p, "PolicyName", 128)?;
+                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
+                if !path.starts_with('/') || !path.ends_with('/') {
+                    return Err(IamError::Validation(
+                        "Path must begin and end with a slash (/).".into(),
+                    ));
+                }
+                let doc = required(p, "PolicyDocument")?;
+                let created = d
+                    .create_policy(&policy_name, &path, p.get("Description").cloned(), doc, now)
+                    .await?;
+                Some(format!("<Policy>{}</Policy>", policy_xml(&created, 0)))
+            }
+            "GetPolicy" => {
+                let arn = required(p, "PolicyArn")?;
+                let policy = d.policy(arn)?;
+                Some(format!(
+                    "<Policy>{}</Policy>",
+                    policy_xml(&policy, d.attachment_count(arn))
+                ))
+            }
+            "ListPolicies" => {
+                // Only customer managed policies exist here (no AWS managed ones).
+                let only_attached = p.get("OnlyAttached").is_some_and(|v| v == "true");
+                let scope_aws = p.get("Scope").is_some_and(|v| v == "AWS");
+                let members: String = d
+                    .policies()
+                    .iter()
+                    .filter(|_| !scope_aws)
+                    .map(|pol| (pol, d.attachment_count(&pol.arn)))
+                    .filter(|(_, n)| !only_attached || *n > 0)
+                    .map(|(pol, n)| format!("<member>{}</member>", policy_xml(pol, n)))
+                    .collect();
+                Some(format!(
+                    "<Policies>{members}</Policies><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "DeletePolicy" => {
+                d.delete_policy(required(p, "PolicyArn")?).await?;
+                None
+            }
+            "CreatePolicyVersion" => {
+                let arn = required(p, "PolicyArn")?;
+                let doc = required(p, "PolicyDocument")?;
+                let set_default = p.get("SetAsDefault").is_some_and(|v| v == "true");
+                let v = d.create_policy_version(arn, doc, set_default, now).await?;
+                let default = d.policy(arn)?.default_version;
+                Some(format!(
+                    "<PolicyVersion>{}</PolicyVersion>",
+                    version_xml(&v, &default, false)
+                ))
+            }
+            "GetPolicyVersion" => {
+                let arn = required(p, "PolicyArn")?;
+                let vid = required(p, "VersionId")?;
+                let policy = d.policy(arn)?;
+                let v = policy
+                    .versions
+                    .iter()
+                    .find(|v| v.id == vid)
+                    .ok_or_else(|| {
+                        IamError::NoSuchEntity(format!(
+                            "Policy {arn} version {vid} does not exist or is not attachable."
+                        ))
+                    })?;
+                Some(format!(
+                    "<PolicyVersion>{}</PolicyVersion>",
+                    version_xml(v, &policy.default_version, true)
+                ))
+            }
+            "AttachUserPolicy" => {
+                d.attach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
+                    .await?;
+                None
+            }
+            "DetachUserPolicy" => {
+                d.detach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
+                    .await?;
+                None
+            }
+            "ListAttachedUserPolicies" => {
+                let user = name(p, "UserName", 64)?;
+                let members: String = d
+                    .attached_user_policies(&user)?
+                    .iter()
+                    .map(|(n, arn)| {
+                        format!(
+                            "<member><PolicyName>{}</PolicyName><PolicyArn>{}</PolicyArn></member>",
+                            escape(n),
+                            escape(arn)
+                        )
+                    })
+                    .collect();
+                Some(format!(
+                    "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
+                ))
+            }
             other => {
                 return Err(IamError::InvalidAction(format!(
-                    "IAM action {other} is not available in this Strongroom version: users, access keys and inline user policies are; groups, roles, managed policies and SimulatePrincipalPolicy are not implemented yet."
+                    "IAM action {other} is not available in this Strongroom version: users, access keys, inline user policies and managed policies attached to users are; groups, roles and SimulatePrincipalPolicy are not implemented yet."
                 )));
             }
         })
