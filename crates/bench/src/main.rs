@@ -237,9 +237,8 @@ async fn measure(signer: &Signer, op: &str, concurrency: usize, seconds: u64) ->
     }
 }
 
-/// An IAM user whose GetSecretValue must pass policy evaluation: 5 inline policies with 10
-/// statements, all with conditions, the allowing statement evaluated last. (AWS caps a
-/// user's inline policies at 2,048 characters in all, which is what fits.)
+/// An IAM user whose GetSecretValue must pass policy evaluation: 10 attached managed policies
+/// with 20 statements, all with conditions, the allowing statement evaluated last.
 async fn policy_bound_user(root: &Signer) -> Signer {
     let ok = |r: Result<(u16, Bytes), String>, what: &str| match r {
         Ok((200, body)) => body,
@@ -249,8 +248,9 @@ async fn policy_bound_user(root: &Signer) -> Signer {
         root.iam("CreateUser", "UserName=bench-user").await,
         "CreateUser",
     );
-    for i in 0..5 {
-        let last = i == 4;
+    let account = account_of(root).await;
+    for i in 0..10 {
+        let last = i == 9;
         let doc = format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Deny","Action":"secretsmanager:Delete*","Resource":"*","Condition":{{"StringEquals":{{"aws:username":"x{i}"}}}}}},{{"Effect":"Allow","Action":"secretsmanager:{}","Resource":"arn:aws:secretsmanager:*:*:secret:bench-*","Condition":{{"IpAddress":{{"aws:SourceIp":"127.0.0.0/8"}}}}}}]}}"#,
             if last { "GetSecretValue" } else { "Describe*" }
@@ -266,11 +266,20 @@ async fn policy_bound_user(root: &Signer) -> Signer {
             .collect();
         ok(
             root.iam(
-                "PutUserPolicy",
-                &format!("UserName=bench-user&PolicyName=p{i}&PolicyDocument={encoded}"),
+                "CreatePolicy",
+                &format!("PolicyName=bench-p{i}&PolicyDocument={encoded}"),
             )
             .await,
-            "PutUserPolicy",
+            "CreatePolicy",
+        );
+        let arn = format!("arn%3Aaws%3Aiam%3A%3A{account}%3Apolicy%2Fbench-p{i}");
+        ok(
+            root.iam(
+                "AttachUserPolicy",
+                &format!("UserName=bench-user&PolicyArn={arn}"),
+            )
+            .await,
+            "AttachUserPolicy",
         );
     }
     let body = ok(
@@ -284,6 +293,18 @@ async fn policy_bound_user(root: &Signer) -> Signer {
         xml[start..end].to_string()
     };
     root.with_key(&field("AccessKeyId"), &field("SecretAccessKey"))
+}
+
+/// The server's account id, from STS GetCallerIdentity.
+async fn account_of(root: &Signer) -> String {
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let (_, xml) = root
+        .send("sts", "application/x-www-form-urlencoded", None, body)
+        .await
+        .expect("GetCallerIdentity");
+    let xml = String::from_utf8_lossy(&xml);
+    let start = xml.find("<Account>").expect("Account") + "<Account>".len();
+    xml[start..start + 12].to_string()
 }
 
 #[tokio::main]
