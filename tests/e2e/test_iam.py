@@ -172,7 +172,7 @@ TASK_ROLE_POLICY = {
 
 
 def test_managed_policies_attach_version_detach(server, sm):
-    sm.create_secret(Name="auth-service-prod-config", SecretString=f"{MARKER}-auth-prod")
+    sm.create_secret(Name="auth-service-prod-mp", SecretString=f"{MARKER}-auth-prod")
     sm.create_secret(Name="payment-service-prod-config2", SecretString=f"{MARKER}-pay-prod")
     aws(server, "iam", "create-user", "--user-name", "task")
     _, out, _ = aws(server, "iam", "create-access-key", "--user-name", "task")
@@ -185,10 +185,10 @@ def test_managed_policies_attach_version_detach(server, sm):
     assert policy["Arn"] == "arn:aws:iam::123456789012:policy/TaskExecution"
     assert policy["DefaultVersionId"] == "v1"
     with pytest.raises(ClientError):
-        task.get_secret_value(SecretId="auth-service-prod-config")
+        task.get_secret_value(SecretId="auth-service-prod-mp")
 
     aws(server, "iam", "attach-user-policy", "--user-name", "task", "--policy-arn", policy["Arn"])
-    assert task.get_secret_value(SecretId="auth-service-prod-config")["SecretString"] == f"{MARKER}-auth-prod"
+    assert task.get_secret_value(SecretId="auth-service-prod-mp")["SecretString"] == f"{MARKER}-auth-prod"
     with pytest.raises(ClientError) as e:
         task.get_secret_value(SecretId="payment-service-prod-config2")
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
@@ -205,7 +205,7 @@ def test_managed_policies_attach_version_detach(server, sm):
     assert json.loads(out)["PolicyVersion"]["VersionId"] == "v2"
     assert task.get_secret_value(SecretId="payment-service-prod-config2")["SecretString"].endswith("pay-prod")
     with pytest.raises(ClientError):
-        task.get_secret_value(SecretId="auth-service-prod-config")
+        task.get_secret_value(SecretId="auth-service-prod-mp")
     _, out, _ = aws(server, "iam", "get-policy-version", "--policy-arn", policy["Arn"], "--version-id", "v1")
     assert json.loads(out)["PolicyVersion"]["Document"] == TASK_ROLE_POLICY
 
