@@ -41,11 +41,33 @@ impl Authorizer {
         if principal.is_root() {
             return Ok(());
         }
+        self.evaluate(principal, action, resource, None, extra_keys, info)
+    }
+
+    /// Evaluate with a resource-based policy too (a role's trust policy for AssumeRole, a
+    /// secret's resource policy). Root gets no bypass here.
+    pub fn evaluate(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&strongroom_policy::Policy>,
+        extra_keys: Keys,
+        info: &RequestInfo,
+    ) -> Result<(), String> {
+        let (aliases, session_policy) = match &principal.kind {
+            PrincipalKind::AssumedRole {
+                role_arn,
+                session_policy,
+                ..
+            } => (vec![role_arn.clone()], session_policy.clone()),
+            _ => (Vec::new(), None),
+        };
         let ctx = RequestContext {
             action: action.to_string(),
             resource: resource.to_string(),
             principal_arn: principal.arn.clone(),
-            principal_aliases: Vec::new(),
+            principal_aliases: aliases,
             principal_account: principal.account_id.clone(),
             resource_account: self.directory.account_id().to_string(),
             keys: context_keys(principal, extra_keys, info),
@@ -59,7 +81,17 @@ impl Authorizer {
                     policy: p.as_ref(),
                 })
                 .collect(),
-            ..Default::default()
+            resource: resource_policy.map(|p| Named {
+                name: "resource policy",
+                policy: p,
+            }),
+            session: session_policy.as_deref().map(|p| {
+                vec![Named {
+                    name: "session policy",
+                    policy: p,
+                }]
+            }),
+            boundary: None,
         };
         let decision = strongroom_policy::evaluate(&ctx, &set);
         if decision.is_allowed() {
@@ -89,9 +121,13 @@ fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Ke
     put("aws:principalarn", principal.arn.clone());
     put("aws:principalaccount", principal.account_id.clone());
     put("aws:userid", principal.user_id().to_string());
-    if let PrincipalKind::User { name, .. } = &principal.kind {
-        put("aws:username", name.clone());
-        put("aws:principaltype", "User".into());
+    match &principal.kind {
+        PrincipalKind::User { name, .. } => {
+            put("aws:username", name.clone());
+            put("aws:principaltype", "User".into());
+        }
+        PrincipalKind::AssumedRole { .. } => put("aws:principaltype", "AssumedRole".into()),
+        PrincipalKind::Root => put("aws:principaltype", "Account".into()),
     }
     put("aws:securetransport", info.secure_transport.to_string());
     put("aws:currenttime", iso8601(info.now_ms));

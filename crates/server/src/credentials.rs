@@ -113,6 +113,14 @@ pub enum PrincipalKind {
     Root,
     /// An IAM user: no permission unless a policy grants it.
     User { name: String, id: String },
+    /// A role session from STS AssumeRole: the role's policies, narrowed by the session policy.
+    AssumedRole {
+        role_name: String,
+        role_arn: String,
+        role_id: String,
+        session_name: String,
+        session_policy: Option<std::sync::Arc<strongroom_policy::Policy>>,
+    },
 }
 
 impl Principal {
@@ -134,6 +142,7 @@ impl Principal {
         match &self.kind {
             PrincipalKind::Root => &self.account_id,
             PrincipalKind::User { id, .. } => id,
+            PrincipalKind::AssumedRole { role_id, .. } => role_id,
         }
     }
 }

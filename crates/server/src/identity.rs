@@ -12,14 +12,18 @@ use strongroom_barrier::{Barrier, ValueBinding};
 use strongroom_policy::{Policy, PolicyKind};
 use strongroom_store::{
     IamUser, Store, StoreError, StoredAccessKey, StoredManagedPolicy, StoredPolicyVersion,
-    StoredUserPolicy,
+    StoredRole, StoredUserPolicy,
 };
+
+use crate::sessions::{self, Session, Subject};
 use zeroize::Zeroizing;
 
 use crate::credentials::{Principal, PrincipalKind, RootCredentials};
 
 /// IAM's documented limits.
 pub const MAX_ACCESS_KEYS_PER_USER: usize = 2;
+/// Aggregate inline policy size for a role.
+pub const MAX_INLINE_ROLE_POLICY_CHARS: usize = 10_240;
 /// Managed policy documents: 6,144 characters, whitespace not counted.
 pub const MAX_MANAGED_POLICY_CHARS: usize = 6144;
 pub const MAX_POLICY_VERSIONS: usize = 5;
@@ -100,8 +104,46 @@ impl Managed {
     }
 }
 
+struct Role {
+    stored: StoredRole,
+    trust: Arc<Policy>,
+    /// (cited name, compiled) of each inline policy.
+    inline: Vec<(Arc<str>, Arc<Policy>)>,
+}
+
+impl Role {
+    fn new(stored: StoredRole) -> Result<Self, DirectoryError> {
+        let trust = strongroom_policy::parse(&stored.trust_policy, PolicyKind::Trust)
+            .map_err(|e| DirectoryError::MalformedPolicyDocument(e.0))?;
+        let mut inline = Vec::new();
+        for (name, doc) in &stored.inline_policies {
+            let p = strongroom_policy::parse(doc, PolicyKind::Identity)
+                .map_err(|e| DirectoryError::MalformedPolicyDocument(e.0))?;
+            inline.push((
+                Arc::from(format!("role/{} inline policy {name}", stored.name)),
+                Arc::new(p),
+            ));
+        }
+        Ok(Self {
+            stored,
+            trust: Arc::new(trust),
+            inline,
+        })
+    }
+}
+
+/// Why a session token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    Invalid,
+    Expired,
+}
+
 #[derive(Default)]
 struct State {
+    roles: BTreeMap<String, Role>,
+    /// (role name, policy ARN)
+    role_attachments: std::collections::BTreeSet<(String, String)>,
     /// ARN → managed policy.
     managed: BTreeMap<String, Managed>,
     /// (user name, policy ARN)
@@ -190,6 +232,15 @@ impl Directory {
         for a in store.user_attachments().await.map_err(|e| e.to_string())? {
             state.attachments.insert(a);
         }
+        for r in store.roles().await.map_err(|e| e.to_string())? {
+            let name = r.name.clone();
+            let role =
+                Role::new(r).map_err(|e| format!("stored role {name} no longer parses: {e:?}"))?;
+            state.roles.insert(name, role);
+        }
+        for a in store.role_attachments().await.map_err(|e| e.to_string())? {
+            state.role_attachments.insert(a);
+        }
         Ok(Self {
             store,
             barrier,
@@ -240,6 +291,19 @@ impl Directory {
 
     /// The identity-based policies of a principal, named as decisions cite them.
     pub fn identity_policies(&self, principal: &Principal) -> Vec<(Arc<str>, Arc<Policy>)> {
+        if let PrincipalKind::AssumedRole { role_name, .. } = &principal.kind {
+            let state = self.read();
+            let Some(role) = state.roles.get(role_name) else {
+                return Vec::new();
+            };
+            let attached = state
+                .role_attachments
+                .range((role_name.clone(), String::new())..)
+                .take_while(|(r, _)| r == role_name)
+                .filter_map(|(_, arn)| state.managed.get(arn))
+                .map(|m| (m.cited.clone(), m.compiled.clone()));
+            return role.inline.iter().cloned().chain(attached).collect();
+        }
         let PrincipalKind::User { name, .. } = &principal.kind else {
             return Vec::new();
         };
@@ -705,6 +769,265 @@ impl Directory {
     }
 }
 
+/// Roles and STS sessions.
+impl Directory {
+    pub async fn create_role(
+        &self,
+        name: &str,
+        path: &str,
+        trust_policy: &str,
+        description: Option<String>,
+        max_session_secs: i64,
+        now: i64,
+    ) -> Result<StoredRole, DirectoryError> {
+        if self.read().roles.contains_key(name) {
+            return Err(role_exists(name));
+        }
+        let stored = StoredRole {
+            name: name.to_string(),
+            id: format!("AROA{}", random_id(17)),
+            arn: format!("arn:aws:iam::{}:role{path}{name}", self.account_id),
+            path: path.to_string(),
+            description,
+            trust_policy: trust_policy.to_string(),
+            max_session_secs,
+            created_ms: now,
+            inline_policies: Vec::new(),
+        };
+        let role = Role::new(stored.clone())?;
+        match self.store.put_role(&stored, false).await {
+            Err(StoreError::NameTaken) => return Err(role_exists(name)),
+            other => other?,
+        }
+        self.write().roles.insert(name.to_string(), role);
+        Ok(stored)
+    }
+
+    pub fn role(&self, name: &str) -> Result<StoredRole, DirectoryError> {
+        self.read()
+            .roles
+            .get(name)
+            .map(|r| r.stored.clone())
+            .ok_or_else(|| {
+                DirectoryError::NoSuchEntity(format!("The role with name {name} cannot be found."))
+            })
+    }
+
+    pub fn roles(&self) -> Vec<StoredRole> {
+        self.read()
+            .roles
+            .values()
+            .map(|r| r.stored.clone())
+            .collect()
+    }
+
+    /// Replace a role's stored form (trust or inline policies changed), validating it first.
+    async fn replace_role(&self, stored: StoredRole) -> Result<(), DirectoryError> {
+        let role = Role::new(stored.clone())?;
+        self.store.put_role(&stored, true).await?;
+        self.write().roles.insert(stored.name.clone(), role);
+        Ok(())
+    }
+
+    pub async fn update_trust_policy(
+        &self,
+        name: &str,
+        document: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut stored = self.role(name)?;
+        stored.trust_policy = document.to_string();
+        self.replace_role(stored).await
+    }
+
+    pub async fn put_role_policy(
+        &self,
+        role: &str,
+        policy: &str,
+        document: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut stored = self.role(role)?;
+        stored.inline_policies.retain(|(n, _)| n != policy);
+        let total: usize = stored
+            .inline_policies
+            .iter()
+            .map(|(_, d)| policy_size(d))
+            .sum::<usize>()
+            + policy_size(document);
+        if total > MAX_INLINE_ROLE_POLICY_CHARS {
+            return Err(DirectoryError::LimitExceeded(format!(
+                "Maximum policy size of {MAX_INLINE_ROLE_POLICY_CHARS} bytes exceeded for role {role}"
+            )));
+        }
+        stored
+            .inline_policies
+            .push((policy.to_string(), document.to_string()));
+        self.replace_role(stored).await
+    }
+
+    pub fn role_policy(&self, role: &str, policy: &str) -> Result<String, DirectoryError> {
+        self.role(role)?
+            .inline_policies
+            .into_iter()
+            .find(|(n, _)| n == policy)
+            .map(|(_, d)| d)
+            .ok_or_else(|| {
+                DirectoryError::NoSuchEntity(format!(
+                    "The role policy with name {policy} cannot be found."
+                ))
+            })
+    }
+
+    pub async fn delete_role_policy(&self, role: &str, policy: &str) -> Result<(), DirectoryError> {
+        self.role_policy(role, policy)?;
+        let mut stored = self.role(role)?;
+        stored.inline_policies.retain(|(n, _)| n != policy);
+        self.replace_role(stored).await
+    }
+
+    pub async fn attach_role_policy(&self, role: &str, arn: &str) -> Result<(), DirectoryError> {
+        self.role(role)?;
+        self.policy(arn)?;
+        self.store.attach_role_policy(role, arn).await?;
+        self.write()
+            .role_attachments
+            .insert((role.to_string(), arn.to_string()));
+        Ok(())
+    }
+
+    pub async fn detach_role_policy(&self, role: &str, arn: &str) -> Result<(), DirectoryError> {
+        self.role(role)?;
+        if !self.store.detach_role_policy(role, arn).await? {
+            return Err(DirectoryError::NoSuchEntity(format!(
+                "Policy {arn} was not found."
+            )));
+        }
+        self.write()
+            .role_attachments
+            .remove(&(role.to_string(), arn.to_string()));
+        Ok(())
+    }
+
+    pub fn attached_role_policies(
+        &self,
+        role: &str,
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        self.role(role)?;
+        let s = self.read();
+        Ok(s.role_attachments
+            .iter()
+            .filter(|(r, _)| r == role)
+            .filter_map(|(_, arn)| {
+                s.managed
+                    .get(arn)
+                    .map(|m| (m.stored.name.clone(), arn.clone()))
+            })
+            .collect())
+    }
+
+    pub async fn delete_role(&self, name: &str) -> Result<(), DirectoryError> {
+        let stored = self.role(name)?;
+        if !stored.inline_policies.is_empty()
+            || self.read().role_attachments.iter().any(|(r, _)| r == name)
+        {
+            return Err(DirectoryError::DeleteConflict(
+                "Cannot delete entity, must delete policies first.".into(),
+            ));
+        }
+        self.store.delete_role(name).await?;
+        self.write().roles.remove(name);
+        Ok(())
+    }
+
+    /// The role's trust policy, compiled.
+    pub fn trust_policy(&self, name: &str) -> Option<Arc<Policy>> {
+        self.read().roles.get(name).map(|r| r.trust.clone())
+    }
+
+    /// Issue temporary credentials: (access key id, secret, session token).
+    pub fn issue_session(
+        &self,
+        subject: Subject,
+        policy: Option<String>,
+        now: i64,
+        duration_secs: i64,
+    ) -> Result<(Session, String), DirectoryError> {
+        let creds = RootCredentials::generate().map_err(|_| DirectoryError::Internal)?;
+        let session = Session {
+            access_key_id: format!("ASIA{}", &creds.access_key_id[4..]),
+            secret_access_key: creds.secret_access_key.clone(),
+            issued_ms: now,
+            expires_ms: now + duration_secs * 1000,
+            subject,
+            policy,
+        };
+        let token = sessions::issue(&self.barrier, &self.key_id, &session)
+            .ok_or(DirectoryError::Internal)?;
+        Ok((session, token))
+    }
+
+    /// The principal and secret for temporary credentials presented with `token`.
+    pub fn session_credentials(
+        &self,
+        token: &str,
+        access_key_id: &str,
+        now_ms: i64,
+    ) -> Result<(Principal, Zeroizing<String>), SessionError> {
+        let session = sessions::open(&self.barrier, token).ok_or(SessionError::Invalid)?;
+        if session.access_key_id != access_key_id {
+            return Err(SessionError::Invalid);
+        }
+        if now_ms >= session.expires_ms {
+            return Err(SessionError::Expired);
+        }
+        let secret = Zeroizing::new(session.secret_access_key.clone());
+        let state = self.read();
+        let principal = match &session.subject {
+            Subject::User { name } => {
+                let user = state.users.get(name).ok_or(SessionError::Invalid)?;
+                Principal {
+                    account_id: self.account_id.clone(),
+                    arn: user.arn.clone(),
+                    access_key_id: access_key_id.to_string(),
+                    kind: PrincipalKind::User {
+                        name: user.name.clone(),
+                        id: user.id.clone(),
+                    },
+                }
+            }
+            Subject::Role { name, session_name } => {
+                let role = state.roles.get(name).ok_or(SessionError::Invalid)?;
+                let session_policy = match &session.policy {
+                    Some(doc) => Some(Arc::new(
+                        strongroom_policy::parse(doc, PolicyKind::Session)
+                            .map_err(|_| SessionError::Invalid)?,
+                    )),
+                    None => None,
+                };
+                Principal {
+                    account_id: self.account_id.clone(),
+                    arn: format!(
+                        "arn:aws:sts::{}:assumed-role/{name}/{session_name}",
+                        self.account_id
+                    ),
+                    access_key_id: access_key_id.to_string(),
+                    kind: PrincipalKind::AssumedRole {
+                        role_name: name.clone(),
+                        role_arn: role.stored.arn.clone(),
+                        role_id: format!("{}:{session_name}", role.stored.id),
+                        session_name: session_name.clone(),
+                        session_policy,
+                    },
+                }
+            }
+        };
+        Ok((principal, secret))
+    }
+}
+
+fn role_exists(name: &str) -> DirectoryError {
+    DirectoryError::EntityAlreadyExists(format!("Role with name {name} already exists."))
+}
+
 fn no_such_user(name: &str) -> DirectoryError {
     DirectoryError::NoSuchEntity(format!("The user with name {name} cannot be found."))
 }
@@ -723,4 +1046,100 @@ fn random_id(len: usize) -> String {
         .iter()
         .map(|b| ALPHABET[(*b & 31) as usize] as char)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strongroom_barrier::RootKey;
+    use strongroom_store::sqlite::SqliteStore;
+
+    async fn directory() -> Directory {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
+        barrier.create_kms_key("k").unwrap();
+        Directory::load(
+            store,
+            barrier,
+            "k".into(),
+            "123456789012".into(),
+            RootCredentials::dev(),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn session_tokens_expire_on_time_and_follow_the_role() {
+        let d = directory().await;
+        let trust = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}}"#;
+        d.create_role("r", "/", trust, None, 3600, 0).await.unwrap();
+        let subject = Subject::Role {
+            name: "r".into(),
+            session_name: "s".into(),
+        };
+        let (session, token) = d.issue_session(subject, None, 1_000, 900).unwrap();
+        let (p, secret) = d
+            .session_credentials(&token, &session.access_key_id, 1_000 + 899_999)
+            .unwrap();
+        assert_eq!(p.arn, "arn:aws:sts::123456789012:assumed-role/r/s");
+        assert_eq!(*secret, session.secret_access_key);
+        assert_eq!(
+            d.session_credentials(&token, &session.access_key_id, 1_000 + 900_000)
+                .unwrap_err(),
+            SessionError::Expired
+        );
+        assert_eq!(
+            d.session_credentials(&token, "ASIAOTHER", 1_000)
+                .unwrap_err(),
+            SessionError::Invalid
+        );
+        // Deleting the role invalidates its sessions.
+        d.delete_role("r").await.unwrap();
+        assert_eq!(
+            d.session_credentials(&token, &session.access_key_id, 1_000)
+                .unwrap_err(),
+            SessionError::Invalid
+        );
+    }
+
+    #[tokio::test]
+    async fn access_keys_survive_a_restart_sealed() {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
+        let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
+        barrier.create_kms_key("k").unwrap();
+        let load = || {
+            Directory::load(
+                store.clone(),
+                barrier.clone(),
+                "k".into(),
+                "123456789012".into(),
+                RootCredentials::dev(),
+            )
+        };
+        let d = load().await.unwrap();
+        d.create_user("u", "/", 0).await.unwrap();
+        let (key, secret) = d.create_access_key("u", 0).await.unwrap();
+        let stored = store.access_keys().await.unwrap();
+        assert!(
+            !stored[0]
+                .secret
+                .ciphertext()
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+            "the secret half is sealed at rest"
+        );
+        let again = load().await.unwrap();
+        let (p, s) = again.credentials(&key.id).unwrap();
+        assert_eq!(p.arn, "arn:aws:iam::123456789012:user/u");
+        assert_eq!(*s, *secret);
+        again
+            .set_access_key_active(&key.id, None, false)
+            .await
+            .unwrap();
+        assert!(
+            again.credentials(&key.id).is_none(),
+            "inactive keys are refused"
+        );
+    }
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod identity;
 pub mod server;
 pub mod services;
+pub mod sessions;
 
 pub use config::ServerConfig;
 pub use server::{RunningServer, start};

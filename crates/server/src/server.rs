@@ -214,7 +214,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         ),
         authz: Authorizer::new(directory.clone()),
         secretsmanager,
-        iam: Iam::new(directory, clock.clone()),
+        iam: Iam::new(directory.clone(), clock.clone()),
+        sts: crate::services::sts::Sts::new(directory),
         clock: clock.clone(),
         tls: config.tls.is_some(),
     });

@@ -42,6 +42,8 @@ pub enum SigV4Error {
     InvalidSignature(String),
     #[error("The security token included in the request is invalid.")]
     UnrecognizedClient,
+    #[error("The security token included in the request is expired")]
+    ExpiredToken,
 }
 
 impl SigV4Error {
@@ -52,6 +54,7 @@ impl SigV4Error {
             Self::IncompleteSignature(_) => "IncompleteSignatureException",
             Self::InvalidSignature(_) => "InvalidSignatureException",
             Self::UnrecognizedClient => "UnrecognizedClientException",
+            Self::ExpiredToken => "ExpiredTokenException",
         }
     }
 

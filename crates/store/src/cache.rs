@@ -17,7 +17,7 @@ use strongroom_domain::secret::{Millis, Secret};
 
 use crate::{
     IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
-    StoredManagedPolicy, StoredUserPolicy, StoredValue,
+    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
@@ -245,6 +245,33 @@ impl<S: Store> Store for CachedStore<S> {
         policy_arn: &str,
     ) -> Result<bool, StoreError> {
         self.inner.detach_user_policy(user_name, policy_arn).await
+    }
+
+    async fn roles(&self) -> Result<Vec<StoredRole>, StoreError> {
+        self.inner.roles().await
+    }
+    async fn put_role(&self, role: &StoredRole, replace: bool) -> Result<(), StoreError> {
+        self.inner.put_role(role, replace).await
+    }
+    async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_role(name).await
+    }
+    async fn role_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.role_attachments().await
+    }
+    async fn attach_role_policy(
+        &self,
+        role_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), StoreError> {
+        self.inner.attach_role_policy(role_name, policy_arn).await
+    }
+    async fn detach_role_policy(
+        &self,
+        role_name: &str,
+        policy_arn: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.detach_role_policy(role_name, policy_arn).await
     }
 
     async fn close(&self) {

@@ -91,6 +91,23 @@ pub struct StoredPolicyVersion {
     pub created_ms: Millis,
 }
 
+/// An IAM role, with its trust policy and inline policies (one document: they change together
+/// rarely and are always read together).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredRole {
+    pub name: String,
+    /// AROA...
+    pub id: String,
+    pub arn: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub trust_policy: String,
+    pub max_session_secs: i64,
+    pub created_ms: Millis,
+    /// (policy name, document)
+    pub inline_policies: Vec<(String, String)>,
+}
+
 /// How to find a secret.
 #[derive(Debug, Clone, Copy)]
 pub enum SecretKey<'a> {
@@ -176,6 +193,20 @@ pub trait Store: Send + Sync + 'static {
     async fn detach_user_policy(
         &self,
         user_name: &str,
+        policy_arn: &str,
+    ) -> Result<bool, StoreError>;
+
+    async fn roles(&self) -> Result<Vec<StoredRole>, StoreError>;
+    /// Insert (`NameTaken` if the name exists) or, with `replace`, overwrite.
+    async fn put_role(&self, role: &StoredRole, replace: bool) -> Result<(), StoreError>;
+    async fn delete_role(&self, name: &str) -> Result<bool, StoreError>;
+    /// (role name, policy ARN) pairs.
+    async fn role_attachments(&self) -> Result<Vec<(String, String)>, StoreError>;
+    async fn attach_role_policy(&self, role_name: &str, policy_arn: &str)
+    -> Result<(), StoreError>;
+    async fn detach_role_policy(
+        &self,
+        role_name: &str,
         policy_arn: &str,
     ) -> Result<bool, StoreError>;
 

@@ -17,7 +17,7 @@ use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
 
 use crate::{
     IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
-    StoredManagedPolicy, StoredUserPolicy, StoredValue,
+    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
@@ -97,6 +97,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
         user_name TEXT NOT NULL REFERENCES iam_users(name),
         policy_arn TEXT NOT NULL REFERENCES iam_managed_policies(arn),
         PRIMARY KEY (user_name, policy_arn)
+    );
+    "#,
+    ),
+    (
+        4,
+        r#"
+    CREATE TABLE iam_roles (
+        name TEXT PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE iam_role_attachments (
+        role_name TEXT NOT NULL REFERENCES iam_roles(name),
+        policy_arn TEXT NOT NULL REFERENCES iam_managed_policies(arn),
+        PRIMARY KEY (role_name, policy_arn)
     );
     "#,
     ),
@@ -794,6 +808,91 @@ impl Store for SqliteStore {
         let n =
             sqlx::query("DELETE FROM iam_user_attachments WHERE user_name = ? AND policy_arn = ?")
                 .bind(user_name)
+                .bind(policy_arn)
+                .execute(&self.writer)
+                .await
+                .map_err(backend)?
+                .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn roles(&self) -> Result<Vec<StoredRole>, StoreError> {
+        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM iam_roles ORDER BY name")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(backend))
+            .collect()
+    }
+
+    async fn put_role(&self, role: &StoredRole, replace: bool) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(role).map_err(backend)?;
+        let sql = if replace {
+            "UPDATE iam_roles SET doc = ?2 WHERE name = ?1"
+        } else {
+            "INSERT INTO iam_roles (name, doc) VALUES (?1, ?2)"
+        };
+        match sqlx::query(sql)
+            .bind(&role.name)
+            .bind(&doc)
+            .execute(&self.writer)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Err(StoreError::NameTaken)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query("DELETE FROM iam_roles WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn role_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(
+            "SELECT role_name, policy_arn FROM iam_role_attachments ORDER BY role_name, policy_arn",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn attach_role_policy(
+        &self,
+        role_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO iam_role_attachments (role_name, policy_arn) VALUES (?, ?)",
+        )
+        .bind(role_name)
+        .bind(policy_arn)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn detach_role_policy(
+        &self,
+        role_name: &str,
+        policy_arn: &str,
+    ) -> Result<bool, StoreError> {
+        let n =
+            sqlx::query("DELETE FROM iam_role_attachments WHERE role_name = ? AND policy_arn = ?")
+                .bind(role_name)
                 .bind(policy_arn)
                 .execute(&self.writer)
                 .await

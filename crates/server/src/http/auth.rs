@@ -8,7 +8,7 @@ use strongroom_sigv4::{ParsedAuth, SigV4Error, SigningKeyCache};
 use std::sync::Arc;
 
 use crate::credentials::Principal;
-use crate::identity::Directory;
+use crate::identity::{Directory, SessionError};
 
 /// AWS accepts requests signed up to 5 minutes before or after its own clock.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
@@ -76,14 +76,25 @@ impl Authenticator {
             };
             return Ok((principal, scoped.to_string()));
         }
-        // Session tokens are not issued yet: any token is invalid.
-        if auth.session_token.is_some() {
-            return Err(strongroom_sigv4::unrecognized_client());
-        }
-        let (principal, secret) = self
-            .directory
-            .credentials(&auth.access_key_id)
-            .ok_or_else(strongroom_sigv4::unrecognized_client)?;
+        let (principal, secret) = match &auth.session_token {
+            // Temporary credentials: the token carries the session, sealed.
+            Some(token) => {
+                let now_ms = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                self.directory
+                    .session_credentials(token, &auth.access_key_id, now_ms)
+                    .map_err(|e| match e {
+                        SessionError::Expired => SigV4Error::ExpiredToken,
+                        SessionError::Invalid => strongroom_sigv4::unrecognized_client(),
+                    })?
+            }
+            None => self
+                .directory
+                .credentials(&auth.access_key_id)
+                .ok_or_else(strongroom_sigv4::unrecognized_client)?,
+        };
         let key = self
             .keys
             .get_or_derive(&auth.access_key_id, &secret, &auth.scope);

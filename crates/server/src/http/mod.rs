@@ -37,6 +37,7 @@ pub struct AppState {
     pub authz: Authorizer,
     pub secretsmanager: SecretsManager,
     pub iam: Iam,
+    pub sts: sts::Sts,
     pub clock: Arc<dyn Clock>,
     /// Whether this listener serves TLS (aws:SecureTransport).
     pub tls: bool,
@@ -233,11 +234,14 @@ async fn handle_query(
     params.extend(query::parse_form(&body));
     let action = params.get("Action").cloned().unwrap_or_default();
     if service == "sts" {
-        let result = sts::call(&action, &principal).map(|result| Reply::Xml {
-            action: action.clone(),
-            xmlns: sts::XMLNS,
-            result,
-        });
+        let result = state
+            .sts
+            .call(&action, &params, &principal, &state.authz, info)
+            .map(|result| Reply::Xml {
+                action: action.clone(),
+                xmlns: sts::XMLNS,
+                result,
+            });
         return (result, Protocol::Query(sts::XMLNS));
     }
     (

@@ -1,6 +1,6 @@
-//! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, access keys, inline user
-//! policies, customer managed policies (with versions) attached to users. Groups, roles and
-//! SimulatePrincipalPolicy answer with an error naming what is missing.
+//! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, access keys, roles (trust
+//! policies), inline policies, customer managed policies (with versions) attached to users and
+//! roles. Groups and SimulatePrincipalPolicy answer with an error naming what is missing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 use crate::http::query::escape;
 use crate::identity::{AccessKeyInfo, Directory, DirectoryError};
-use strongroom_store::{IamUser, StoredManagedPolicy, StoredPolicyVersion};
+use strongroom_store::{IamUser, StoredManagedPolicy, StoredPolicyVersion, StoredRole};
 
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
@@ -124,6 +124,23 @@ fn key_meta_xml(k: &AccessKeyInfo) -> String {
     )
 }
 
+fn role_xml(r: &StoredRole) -> String {
+    format!(
+        "<Path>{}</Path><RoleName>{}</RoleName><RoleId>{}</RoleId><Arn>{}</Arn><CreateDate>{}</CreateDate><AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>{}<MaxSessionDuration>{}</MaxSessionDuration>",
+        escape(&r.path),
+        escape(&r.name),
+        r.id,
+        escape(&r.arn),
+        iso8601(r.created_ms),
+        encoded_document(&r.trust_policy),
+        r.description
+            .as_deref()
+            .map(|d| format!("<Description>{}</Description>", escape(d)))
+            .unwrap_or_default(),
+        r.max_session_secs
+    )
+}
+
 fn policy_xml(p: &StoredManagedPolicy, attachments: usize) -> String {
     format!(
         "<PolicyName>{}</PolicyName><PolicyId>{}</PolicyId><Arn>{}</Arn><Path>{}</Path><DefaultVersionId>{}</DefaultVersionId><AttachmentCount>{attachments}</AttachmentCount><PermissionsBoundaryUsageCount>0</PermissionsBoundaryUsageCount><IsAttachable>true</IsAttachable>{}<CreateDate>{}</CreateDate><UpdateDate>{}</UpdateDate>",
@@ -175,6 +192,12 @@ impl Iam {
         caller: &Principal,
     ) -> (String, String) {
         let account = self.directory.account_id();
+        if let Some(role) = params.get("RoleName") {
+            return (
+                format!("iam:{action}"),
+                format!("arn:aws:iam::{account}:role/{role}"),
+            );
+        }
         let resource = match params.get("UserName") {
             _ if action == "CreatePolicy" => {
                 let path = params.get("Path").map(String::as_str).unwrap_or("/");
@@ -196,8 +219,8 @@ impl Iam {
         match (p.get("UserName"), &caller.kind) {
             (Some(_), _) => name(p, "UserName", 64),
             (None, PrincipalKind::User { name, .. }) => Ok(name.clone()),
-            (None, PrincipalKind::Root) => Err(IamError::Validation(
-                "UserName is required when calling as the account root.".into(),
+            (None, _) => Err(IamError::Validation(
+                "UserName is required unless the caller is an IAM user.".into(),
             )),
         }
     }
@@ -435,9 +458,114 @@ impl Iam {
                     "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
                 ))
             }
+            "CreateRole" => {
+                let role = name(p, "RoleName", 64)?;
+                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
+                let trust = required(p, "AssumeRolePolicyDocument")?;
+                let max = match p.get("MaxSessionDuration") {
+                    None => 3600,
+                    Some(v) => match v.parse::<i64>() {
+                        Ok(d) if (3600..=43_200).contains(&d) => d,
+                        _ => {
+                            return Err(IamError::Validation(
+                                "1 validation error detected: Value at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200".into(),
+                            ));
+                        }
+                    },
+                };
+                let r = d
+                    .create_role(&role, &path, trust, p.get("Description").cloned(), max, now)
+                    .await?;
+                Some(format!("<Role>{}</Role>", role_xml(&r)))
+            }
+            "GetRole" => Some(format!(
+                "<Role>{}</Role>",
+                role_xml(&d.role(&name(p, "RoleName", 64)?)?)
+            )),
+            "ListRoles" => {
+                let members: String = d
+                    .roles()
+                    .iter()
+                    .map(|r| format!("<member>{}</member>", role_xml(r)))
+                    .collect();
+                Some(format!(
+                    "<Roles>{members}</Roles><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "DeleteRole" => {
+                d.delete_role(&name(p, "RoleName", 64)?).await?;
+                None
+            }
+            "UpdateAssumeRolePolicy" => {
+                d.update_trust_policy(&name(p, "RoleName", 64)?, required(p, "PolicyDocument")?)
+                    .await?;
+                None
+            }
+            "PutRolePolicy" => {
+                d.put_role_policy(
+                    &name(p, "RoleName", 64)?,
+                    &name(p, "PolicyName", 128)?,
+                    required(p, "PolicyDocument")?,
+                )
+                .await?;
+                None
+            }
+            "GetRolePolicy" => {
+                let role = name(p, "RoleName", 64)?;
+                let policy = name(p, "PolicyName", 128)?;
+                let doc = d.role_policy(&role, &policy)?;
+                Some(format!(
+                    "<RoleName>{}</RoleName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
+                    escape(&role),
+                    escape(&policy),
+                    encoded_document(&doc)
+                ))
+            }
+            "ListRolePolicies" => {
+                let members: String = d
+                    .role(&name(p, "RoleName", 64)?)?
+                    .inline_policies
+                    .iter()
+                    .map(|(n, _)| format!("<member>{}</member>", escape(n)))
+                    .collect();
+                Some(format!(
+                    "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "DeleteRolePolicy" => {
+                d.delete_role_policy(&name(p, "RoleName", 64)?, &name(p, "PolicyName", 128)?)
+                    .await?;
+                None
+            }
+            "AttachRolePolicy" => {
+                d.attach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
+                    .await?;
+                None
+            }
+            "DetachRolePolicy" => {
+                d.detach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
+                    .await?;
+                None
+            }
+            "ListAttachedRolePolicies" => {
+                let members: String = d
+                    .attached_role_policies(&name(p, "RoleName", 64)?)?
+                    .iter()
+                    .map(|(n, arn)| {
+                        format!(
+                            "<member><PolicyName>{}</PolicyName><PolicyArn>{}</PolicyArn></member>",
+                            escape(n),
+                            escape(arn)
+                        )
+                    })
+                    .collect();
+                Some(format!(
+                    "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
+                ))
+            }
             other => {
                 return Err(IamError::InvalidAction(format!(
-                    "IAM action {other} is not available in this Strongroom version: users, access keys, inline user policies and managed policies attached to users are; groups, roles and SimulatePrincipalPolicy are not implemented yet."
+                    "IAM action {other} is not available in this Strongroom version: users, access keys, roles, inline and managed policies are; groups and SimulatePrincipalPolicy are not implemented yet."
                 )));
             }
         })
