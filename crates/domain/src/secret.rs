@@ -86,6 +86,9 @@ pub struct Secret {
     pub deleted_ms: Option<Millis>,
     /// When the background purge may remove the secret for good.
     pub deletion_due_ms: Option<Millis>,
+    /// The resource-based policy attached with PutResourcePolicy, as given.
+    #[serde(default)]
+    pub resource_policy: Option<String>,
     /// Optimistic-concurrency counter: every committed change increments it.
     pub revision: i64,
     pub versions: Vec<Version>,

@@ -20,11 +20,65 @@ pub struct RequestInfo {
 
 pub struct Authorizer {
     directory: Arc<Directory>,
+    /// Resource policies compiled once per distinct document (they were validated when
+    /// stored; a document that no longer parses grants nothing).
+    compiled: std::sync::RwLock<
+        std::collections::HashMap<String, Option<Arc<strongroom_policy::Policy>>>,
+    >,
 }
+
+const COMPILED_LIMIT: usize = 10_000;
 
 impl Authorizer {
     pub fn new(directory: Arc<Directory>) -> Self {
-        Self { directory }
+        Self {
+            directory,
+            compiled: Default::default(),
+        }
+    }
+
+    fn resource_policy(&self, doc: &str) -> Option<Arc<strongroom_policy::Policy>> {
+        if let Some(p) = self
+            .compiled
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(doc)
+        {
+            return p.clone();
+        }
+        let parsed = strongroom_policy::parse(doc, strongroom_policy::PolicyKind::Resource)
+            .ok()
+            .map(Arc::new);
+        let mut map = self.compiled.write().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= COMPILED_LIMIT {
+            map.clear();
+        }
+        map.insert(doc.to_string(), parsed.clone());
+        parsed
+    }
+
+    /// [`Self::authorize`] for a resource that may carry a resource-based policy.
+    pub fn authorize_with(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&str>,
+        extra_keys: Keys,
+        info: &RequestInfo,
+    ) -> Result<(), String> {
+        if principal.is_root() {
+            return Ok(());
+        }
+        let compiled = resource_policy.and_then(|d| self.resource_policy(d));
+        self.evaluate(
+            principal,
+            action,
+            resource,
+            compiled.as_deref(),
+            extra_keys,
+            info,
+        )
     }
 
     /// `Ok` when allowed; otherwise AWS's AccessDenied message ("User: ARN is not authorized

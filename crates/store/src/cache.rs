@@ -298,6 +298,7 @@ mod tests {
             last_accessed_ms: None,
             deleted_ms: None,
             deletion_due_ms: None,
+            resource_policy: None,
             revision: rev,
             versions: vec![Version {
                 id: "v".into(),

@@ -125,6 +125,8 @@ struct Meta {
     tags: Vec<Tag>,
     last_changed_ms: Millis,
     deleted_ms: Option<Millis>,
+    #[serde(default)]
+    resource_policy: Option<String>,
 }
 
 pub struct SqliteStore {
@@ -261,6 +263,7 @@ fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, St
         last_accessed_ms: row.try_get("last_accessed_ms").map_err(backend)?,
         deleted_ms: meta.deleted_ms,
         deletion_due_ms,
+        resource_policy: meta.resource_policy,
         revision: row.try_get("revision").map_err(backend)?,
         versions,
     })
@@ -274,6 +277,7 @@ fn meta_json(s: &Secret) -> Result<String, StoreError> {
         tags: s.tags.clone(),
         last_changed_ms: s.last_changed_ms,
         deleted_ms: s.deleted_ms,
+        resource_policy: s.resource_policy.clone(),
     })
     .map_err(backend)
 }
@@ -928,6 +932,7 @@ mod tests {
             last_accessed_ms: None,
             deleted_ms: None,
             deletion_due_ms: None,
+            resource_policy: None,
             revision: 1,
             versions: vec![],
         }

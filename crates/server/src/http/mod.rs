@@ -188,16 +188,23 @@ async fn handle_json(
             let sm = &state.secretsmanager;
             // Root may do everything: its hot path skips building the policy context.
             if !principal.is_root() {
-                let (action, resource, keys) = sm.authorization_target(operation, &body).await;
+                let t = sm.authorization_target(operation, &body).await;
                 state
                     .authz
-                    .authorize(&principal, &action, &resource, keys, info)
+                    .authorize_with(
+                        &principal,
+                        &t.action,
+                        &t.resource,
+                        t.resource_policy.as_deref(),
+                        t.keys,
+                        info,
+                    )
                     .map_err(access_denied_json)?;
             }
-            let gate = |action: &str, resource: &str, keys| {
+            let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
                 state
                     .authz
-                    .authorize(&principal, action, resource, keys, info)
+                    .authorize_with(&principal, action, resource, policy, keys, info)
             };
             sm.call(operation, &principal, &body, &gate)
                 .await

@@ -8,6 +8,8 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmError {
     AccessDenied(String),
+    MalformedPolicyDocument(String),
+    PublicPolicy(String),
     ResourceNotFound(String),
     ResourceExists(String),
     InvalidParameter(String),
@@ -28,6 +30,8 @@ impl SmError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::AccessDenied(_) => "AccessDeniedException",
+            Self::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
+            Self::PublicPolicy(_) => "PublicPolicyException",
             Self::ResourceNotFound(_) => "ResourceNotFoundException",
             Self::ResourceExists(_) => "ResourceExistsException",
             Self::InvalidParameter(_) => "InvalidParameterException",
@@ -46,6 +50,8 @@ impl SmError {
     pub fn message(&self) -> &str {
         match self {
             Self::AccessDenied(m)
+            | Self::MalformedPolicyDocument(m)
+            | Self::PublicPolicy(m)
             | Self::ResourceNotFound(m)
             | Self::ResourceExists(m)
             | Self::InvalidParameter(m)

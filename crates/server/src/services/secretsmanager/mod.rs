@@ -7,6 +7,7 @@
 mod error;
 pub mod model;
 mod paging;
+mod policy;
 mod random;
 mod secrets;
 mod tags;
@@ -15,13 +16,22 @@ mod values;
 
 pub use error::SmError;
 
-/// An authorization check: (IAM action, resource ARN, condition keys) → allowed or the
-/// AccessDenied message.
-pub type Gate<'a> = dyn Fn(&str, &str, Keys) -> Result<(), String> + Sync + 'a;
+/// An authorization check: (IAM action, resource ARN, the resource's policy document,
+/// condition keys) → allowed or the AccessDenied message.
+pub type Gate<'a> = dyn Fn(&str, &str, Option<&str>, Keys) -> Result<(), String> + Sync + 'a;
 
 /// Let every check pass (the root principal, tests).
-pub fn open_gate(_: &str, _: &str, _: Keys) -> Result<(), String> {
+pub fn open_gate(_: &str, _: &str, _: Option<&str>, _: Keys) -> Result<(), String> {
     Ok(())
+}
+
+/// What a request is authorized against.
+pub struct AuthorizationTarget {
+    pub action: String,
+    pub resource: String,
+    /// The secret's resource policy, if it has one.
+    pub resource_policy: Option<String>,
+    pub keys: Keys,
 }
 
 use std::sync::Arc;
@@ -78,11 +88,8 @@ impl SecretsManager {
     /// The IAM action, resource ARN and condition keys a request is authorized against
     /// (the secret's ARN, its tags, the requested name and tags). Malformed bodies yield
     /// `*` here and their SerializationException from [`Self::call`].
-    pub async fn authorization_target(
-        &self,
-        operation: &str,
-        body: &[u8],
-    ) -> (String, String, Keys) {
+    pub async fn authorization_target(&self, operation: &str, body: &[u8]) -> AuthorizationTarget {
+        let mut resource_policy = None;
         let action = format!("secretsmanager:{operation}");
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let mut keys = Keys::new();
@@ -120,6 +127,7 @@ impl SecretsManager {
                 Some(id) => match self.resolve(id).await {
                     Ok(secret) => {
                         put("secretsmanager:SecretId".into(), vec![secret.arn.clone()]);
+                        resource_policy = secret.resource_policy.clone();
                         for t in &secret.tags {
                             put(
                                 format!("secretsmanager:ResourceTag/{}", t.key),
@@ -137,7 +145,12 @@ impl SecretsManager {
                 None => "*".to_string(),
             },
         };
-        (action, resource, keys)
+        AuthorizationTarget {
+            action,
+            resource,
+            resource_policy,
+            keys,
+        }
     }
 
     /// Dispatch one operation. `body` is the raw JSON request; `gate` authorizes the inner
@@ -169,11 +182,14 @@ impl SecretsManager {
             "RotateSecret" | "CancelRotateSecret" => {
                 Err(SmError::not_available(operation, "rotation"))
             }
-            "PutResourcePolicy"
-            | "GetResourcePolicy"
-            | "DeleteResourcePolicy"
-            | "ValidateResourcePolicy"
-            | "ListResourcePolicies" => Err(SmError::not_available(operation, "resource policies")),
+            "PutResourcePolicy" => respond(self.put_resource_policy(parse(body)?).await),
+            "GetResourcePolicy" => respond(self.get_resource_policy(parse(body)?).await),
+            "DeleteResourcePolicy" => respond(self.delete_resource_policy(parse(body)?).await),
+            "ValidateResourcePolicy" => respond(self.validate_resource_policy(parse(body)?).await),
+            "ListResourcePolicies" => Err(SmError::not_available(
+                operation,
+                "multiple named resource policies",
+            )),
             "ReplicateSecretToRegions"
             | "RemoveRegionsFromReplication"
             | "StopReplicationToReplica"

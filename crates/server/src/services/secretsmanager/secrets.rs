@@ -63,6 +63,7 @@ impl SecretsManager {
             last_accessed_ms: None,
             deleted_ms: None,
             deletion_due_ms: None,
+            resource_policy: None,
             revision: 1,
             versions: Vec::new(),
         };

@@ -127,6 +127,7 @@ impl SecretsManager {
             gate(
                 "secretsmanager:GetSecretValue",
                 &secret.arn,
+                secret.resource_policy.as_deref(),
                 Default::default(),
             )
             .map_err(SmError::AccessDenied)
@@ -167,7 +168,7 @@ impl SecretsManager {
             (None, Some(filters)) => {
                 let limit = validate::max_results(input.max_results, 20)?.unwrap_or(20);
                 // Filters list secrets: that needs ListSecrets.
-                gate("secretsmanager:ListSecrets", "*", Default::default())
+                gate("secretsmanager:ListSecrets", "*", None, Default::default())
                     .map_err(SmError::AccessDenied)?;
                 let (filters, fp) = self.parse_filters(&filters)?;
                 let secrets = self

@@ -1,0 +1,248 @@
+//! Resource-based policies on secrets: PutResourcePolicy, GetResourcePolicy,
+//! DeleteResourcePolicy, ValidateResourcePolicy.
+
+use serde::{Deserialize, Serialize};
+use strongroom_policy::document::{Effect, Policy, PolicyKind};
+
+use super::{SecretsManager, SmError, validate};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyInput {
+    pub secret_id: Option<String>,
+    pub resource_policy: Option<String>,
+    pub block_public_policy: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourcePolicyOutput {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_policy: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidationEntry {
+    pub check_name: String,
+    pub error_message: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ValidateOutput {
+    pub policy_validation_passed: bool,
+    pub validation_errors: Vec<ValidationEntry>,
+}
+
+fn parse(doc: &str) -> Result<Policy, SmError> {
+    validate::length("resourcePolicy", doc, 1, 20_480)?;
+    strongroom_policy::parse(doc, PolicyKind::Resource)
+        .map_err(|e| SmError::MalformedPolicyDocument(e.0))
+}
+
+/// Allow statements that reach beyond this account: `*`, NotPrincipal, or another
+/// account's principals, with no condition narrowing them.
+fn broad_grants(policy: &Policy, account: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, st) in policy.statements.iter().enumerate() {
+        if st.effect != Effect::Allow || !st.conditions.is_empty() {
+            continue;
+        }
+        let Some(p) = &st.principal else { continue };
+        let foreign = p.aws.iter().any(|a| {
+            let acct = if a.starts_with("arn:") {
+                a.split(':').nth(4).unwrap_or("")
+            } else {
+                a.as_str()
+            };
+            acct != account
+        });
+        if p.anyone || p.negated || foreign {
+            let sid = st.sid.clone().unwrap_or_else(|| format!("#{}", i + 1));
+            out.push(format!(
+                "Statement {sid} allows principals outside account {account} (a wildcard, NotPrincipal or another account) without a condition narrowing them."
+            ));
+        }
+    }
+    out
+}
+
+/// Least-privilege findings (seed 002: no wildcard actions, no wildcard resources, no
+/// public principals).
+fn findings(policy: &Policy, account: &str) -> Vec<ValidationEntry> {
+    let mut out: Vec<ValidationEntry> = broad_grants(policy, account)
+        .into_iter()
+        .map(|m| ValidationEntry {
+            check_name: "PUBLIC_ACCESS".into(),
+            error_message: m,
+        })
+        .collect();
+    for (i, st) in policy.statements.iter().enumerate() {
+        if st.effect != Effect::Allow {
+            continue;
+        }
+        let sid = st.sid.clone().unwrap_or_else(|| format!("#{}", i + 1));
+        let wild_action = st.action.negated
+            || st
+                .action
+                .values
+                .iter()
+                .any(|a| a == "*" || a.ends_with(":*"));
+        if wild_action {
+            out.push(ValidationEntry {
+                check_name: "WILDCARD_ACTION".into(),
+                error_message: format!(
+                    "Statement {sid} allows every action of a service (a wildcard or NotAction): list the actions the principal needs."
+                ),
+            });
+        }
+        let wild_resource = st.resource.as_ref().is_some_and(|r| {
+            r.negated
+                || r.values
+                    .iter()
+                    .any(|v| v != "*" && (v.contains('*') || v.contains('?')))
+        });
+        if wild_resource {
+            out.push(ValidationEntry {
+                check_name: "WILDCARD_RESOURCE".into(),
+                error_message: format!(
+                    "Statement {sid} names resources by wildcard or NotResource: in a secret's policy use \"*\" (this secret) or its ARN."
+                ),
+            });
+        }
+    }
+    out
+}
+
+impl SecretsManager {
+    pub(super) async fn put_resource_policy(
+        &self,
+        input: ResourcePolicyInput,
+    ) -> Result<ResourcePolicyOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let doc = validate::required("resourcePolicy", input.resource_policy)?;
+        let policy = parse(&doc)?;
+        if input.block_public_policy.unwrap_or(false)
+            && !broad_grants(&policy, &self.account_id).is_empty()
+        {
+            return Err(SmError::PublicPolicy(
+                "The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.".into(),
+            ));
+        }
+        let now = self.clock.now_ms();
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    return Err(SmError::marked_for_deletion());
+                }
+                s.resource_policy = Some(doc.clone());
+                s.last_changed_ms = now;
+                Ok(((), Vec::new()))
+            })
+            .await?;
+        Ok(ResourcePolicyOutput {
+            arn: secret.arn,
+            name: secret.name,
+            resource_policy: None,
+        })
+    }
+
+    pub(super) async fn get_resource_policy(
+        &self,
+        input: ResourcePolicyInput,
+    ) -> Result<ResourcePolicyOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let secret = self.resolve(&id).await?;
+        Ok(ResourcePolicyOutput {
+            arn: secret.arn,
+            name: secret.name,
+            resource_policy: secret.resource_policy,
+        })
+    }
+
+    pub(super) async fn delete_resource_policy(
+        &self,
+        input: ResourcePolicyInput,
+    ) -> Result<ResourcePolicyOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let now = self.clock.now_ms();
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.resource_policy.take().is_some() {
+                    s.last_changed_ms = now;
+                }
+                Ok(((), Vec::new()))
+            })
+            .await?;
+        Ok(ResourcePolicyOutput {
+            arn: secret.arn,
+            name: secret.name,
+            resource_policy: None,
+        })
+    }
+
+    pub(super) async fn validate_resource_policy(
+        &self,
+        input: ResourcePolicyInput,
+    ) -> Result<ValidateOutput, SmError> {
+        let doc = validate::required("resourcePolicy", input.resource_policy)?;
+        if let Some(id) = &input.secret_id {
+            self.resolve(id).await?;
+        }
+        let policy = parse(&doc)?;
+        let errors = findings(&policy, &self.account_id);
+        Ok(ValidateOutput {
+            policy_validation_passed: errors.is_empty(),
+            validation_errors: errors,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(doc: &str) -> Policy {
+        parse(doc).unwrap()
+    }
+
+    #[test]
+    fn broad_and_narrow_grants() {
+        let public = p(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
+        );
+        assert_eq!(broad_grants(&public, "123456789012").len(), 1);
+        let other = p(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
+        );
+        assert_eq!(broad_grants(&other, "123456789012").len(), 1);
+        let ours = p(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/app"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
+        );
+        assert!(broad_grants(&ours, "123456789012").is_empty());
+        assert!(findings(&ours, "123456789012").is_empty());
+        let conditioned = p(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"123456789012"}}}}"#,
+        );
+        assert!(broad_grants(&conditioned, "123456789012").is_empty());
+    }
+
+    #[test]
+    fn least_privilege_findings() {
+        let loose = p(
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"All","Effect":"Allow","Principal":"*","Action":"secretsmanager:*","Resource":"arn:aws:secretsmanager:*:*:secret:*"}]}"#,
+        );
+        let names: Vec<String> = findings(&loose, "123456789012")
+            .into_iter()
+            .map(|f| f.check_name)
+            .collect();
+        assert_eq!(
+            names,
+            vec!["PUBLIC_ACCESS", "WILDCARD_ACTION", "WILDCARD_RESOURCE"]
+        );
+    }
+}
