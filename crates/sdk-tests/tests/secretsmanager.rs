@@ -1020,11 +1020,17 @@ async fn later_issue_operations_fail_clearly() {
     assert_eq!(code(&e), "InvalidRequestException");
     assert!(message(&e).contains("rotation"), "{}", message(&e));
     let e = c
-        .get_resource_policy()
+        .replicate_secret_to_regions()
         .secret_id("r")
+        .add_replica_regions(
+            aws_sdk_secretsmanager::types::ReplicaRegionType::builder()
+                .region("eu-west-1")
+                .build(),
+        )
         .send()
         .await
         .unwrap_err();
-    assert!(message(&e).contains("resource policies"), "{}", message(&e));
+    assert_eq!(code(&e), "InvalidRequestException");
+    assert!(message(&e).contains("replication"), "{}", message(&e));
     t.stop().await;
 }
