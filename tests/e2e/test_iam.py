@@ -220,3 +220,32 @@ def test_managed_policies_attach_version_detach(server, sm):
     code, _, err = aws(server, "iam", "create-policy", "--policy-name", "Broken",
                        "--policy-document", '{"Statement":[{"Effect":"Allow","Action":"s3:*"}]}', check=False)
     assert code != 0 and "MalformedPolicyDocument" in err
+
+
+def test_groups_grant_their_members(server, sm):
+    sm.create_secret(Name="grp-team-config", SecretString=f"{MARKER}-grp")
+    aws(server, "iam", "create-user", "--user-name", "member")
+    _, out, _ = aws(server, "iam", "create-access-key", "--user-name", "member")
+    key = json.loads(out)["AccessKey"]
+    member = client(server, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+    aws(server, "iam", "create-group", "--group-name", "readers")
+    aws(server, "iam", "put-group-policy", "--group-name", "readers", "--policy-name", "read",
+        "--policy-document", json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+             "Resource": "arn:aws:secretsmanager:*:*:secret:grp-*"}]}))
+    with pytest.raises(ClientError):
+        member.get_secret_value(SecretId="grp-team-config")
+    aws(server, "iam", "add-user-to-group", "--group-name", "readers", "--user-name", "member")
+    assert member.get_secret_value(SecretId="grp-team-config")["SecretString"] == f"{MARKER}-grp"
+    _, out, _ = aws(server, "iam", "get-group", "--group-name", "readers")
+    assert [u["UserName"] for u in json.loads(out)["Users"]] == ["member"]
+    _, out, _ = aws(server, "iam", "list-groups-for-user", "--user-name", "member")
+    assert [g["GroupName"] for g in json.loads(out)["Groups"]] == ["readers"]
+    code, _, err = aws(server, "iam", "delete-group", "--group-name", "readers", check=False)
+    assert code != 0 and "DeleteConflict" in err
+    aws(server, "iam", "remove-user-from-group", "--group-name", "readers", "--user-name", "member")
+    with pytest.raises(ClientError) as e:
+        member.get_secret_value(SecretId="grp-team-config")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    aws(server, "iam", "delete-group-policy", "--group-name", "readers", "--policy-name", "read")
+    aws(server, "iam", "delete-group", "--group-name", "readers")

@@ -11,8 +11,8 @@ use std::sync::{Arc, RwLock};
 use strongroom_barrier::{Barrier, ValueBinding};
 use strongroom_policy::{Policy, PolicyKind};
 use strongroom_store::{
-    IamUser, Store, StoreError, StoredAccessKey, StoredManagedPolicy, StoredPolicyVersion,
-    StoredRole, StoredUserPolicy,
+    IamUser, Store, StoreError, StoredAccessKey, StoredGroup, StoredManagedPolicy,
+    StoredPolicyVersion, StoredRole, StoredUserPolicy,
 };
 
 use crate::sessions::{self, Session, Subject};
@@ -22,6 +22,8 @@ use crate::credentials::{Principal, PrincipalKind, RootCredentials};
 
 /// IAM's documented limits.
 pub const MAX_ACCESS_KEYS_PER_USER: usize = 2;
+/// Aggregate inline policy size for a group.
+pub const MAX_INLINE_GROUP_POLICY_CHARS: usize = 5_120;
 /// Aggregate inline policy size for a role.
 pub const MAX_INLINE_ROLE_POLICY_CHARS: usize = 10_240;
 /// Managed policy documents: 6,144 characters, whitespace not counted.
@@ -139,8 +141,33 @@ pub enum SessionError {
     Expired,
 }
 
+struct Group {
+    stored: StoredGroup,
+    inline: Vec<(Arc<str>, Arc<Policy>)>,
+}
+
+impl Group {
+    fn new(stored: StoredGroup) -> Result<Self, DirectoryError> {
+        let mut inline = Vec::new();
+        for (name, doc) in &stored.inline_policies {
+            let p = strongroom_policy::parse(doc, PolicyKind::Identity)
+                .map_err(|e| DirectoryError::MalformedPolicyDocument(e.0))?;
+            inline.push((
+                Arc::from(format!("group/{} inline policy {name}", stored.name)),
+                Arc::new(p),
+            ));
+        }
+        Ok(Self { stored, inline })
+    }
+}
+
 #[derive(Default)]
 struct State {
+    groups: BTreeMap<String, Group>,
+    /// (group, user)
+    members: std::collections::BTreeSet<(String, String)>,
+    /// (group, policy ARN)
+    group_attachments: std::collections::BTreeSet<(String, String)>,
     roles: BTreeMap<String, Role>,
     /// (role name, policy ARN)
     role_attachments: std::collections::BTreeSet<(String, String)>,
@@ -241,6 +268,18 @@ impl Directory {
         for a in store.role_attachments().await.map_err(|e| e.to_string())? {
             state.role_attachments.insert(a);
         }
+        for g in store.groups().await.map_err(|e| e.to_string())? {
+            let name = g.name.clone();
+            let group = Group::new(g)
+                .map_err(|e| format!("stored group {name} no longer parses: {e:?}"))?;
+            state.groups.insert(name, group);
+        }
+        for m in store.group_members().await.map_err(|e| e.to_string())? {
+            state.members.insert(m);
+        }
+        for a in store.group_attachments().await.map_err(|e| e.to_string())? {
+            state.group_attachments.insert(a);
+        }
         Ok(Self {
             store,
             barrier,
@@ -319,7 +358,28 @@ impl Directory {
             .take_while(|(u, _)| u == name)
             .filter_map(|(_, arn)| state.managed.get(arn))
             .map(|m| (m.cited.clone(), m.compiled.clone()));
-        inline.chain(attached).collect()
+        // Policies of the user's groups: inline and attached.
+        let groups: Vec<&String> = state
+            .members
+            .iter()
+            .filter(|(_, u)| u == name)
+            .map(|(g, _)| g)
+            .collect();
+        let group_inline = groups
+            .iter()
+            .filter_map(|g| state.groups.get(*g))
+            .flat_map(|g| g.inline.iter().cloned());
+        let group_attached = state
+            .group_attachments
+            .iter()
+            .filter(|(g, _)| groups.contains(&g))
+            .filter_map(|(_, arn)| state.managed.get(arn))
+            .map(|m| (m.cited.clone(), m.compiled.clone()));
+        inline
+            .chain(attached)
+            .chain(group_inline)
+            .chain(group_attached)
+            .collect()
     }
 
     pub fn user(&self, name: &str) -> Result<IamUser, DirectoryError> {
@@ -1021,6 +1081,215 @@ impl Directory {
             }
         };
         Ok((principal, secret))
+    }
+}
+
+/// Groups.
+impl Directory {
+    pub async fn create_group(
+        &self,
+        name: &str,
+        path: &str,
+        now: i64,
+    ) -> Result<StoredGroup, DirectoryError> {
+        let exists = || {
+            DirectoryError::EntityAlreadyExists(format!("Group with name {name} already exists."))
+        };
+        if self.read().groups.contains_key(name) {
+            return Err(exists());
+        }
+        let stored = StoredGroup {
+            name: name.to_string(),
+            id: format!("AGPA{}", random_id(17)),
+            arn: format!("arn:aws:iam::{}:group{path}{name}", self.account_id),
+            path: path.to_string(),
+            created_ms: now,
+            inline_policies: Vec::new(),
+        };
+        match self.store.put_group(&stored, false).await {
+            Err(StoreError::NameTaken) => return Err(exists()),
+            other => other?,
+        }
+        let g = Group::new(stored.clone())?;
+        self.write().groups.insert(name.to_string(), g);
+        Ok(stored)
+    }
+
+    pub fn group(&self, name: &str) -> Result<StoredGroup, DirectoryError> {
+        self.read()
+            .groups
+            .get(name)
+            .map(|g| g.stored.clone())
+            .ok_or_else(|| {
+                DirectoryError::NoSuchEntity(format!("The group with name {name} cannot be found."))
+            })
+    }
+
+    pub fn groups(&self) -> Vec<StoredGroup> {
+        self.read()
+            .groups
+            .values()
+            .map(|g| g.stored.clone())
+            .collect()
+    }
+
+    pub fn group_members(&self, name: &str) -> Result<Vec<IamUser>, DirectoryError> {
+        self.group(name)?;
+        let s = self.read();
+        Ok(s.members
+            .iter()
+            .filter(|(g, _)| g == name)
+            .filter_map(|(_, u)| s.users.get(u).cloned())
+            .collect())
+    }
+
+    pub fn groups_for_user(&self, user: &str) -> Result<Vec<StoredGroup>, DirectoryError> {
+        self.user(user)?;
+        let s = self.read();
+        Ok(s.members
+            .iter()
+            .filter(|(_, u)| u == user)
+            .filter_map(|(g, _)| s.groups.get(g).map(|g| g.stored.clone()))
+            .collect())
+    }
+
+    pub async fn add_user_to_group(&self, group: &str, user: &str) -> Result<(), DirectoryError> {
+        self.group(group)?;
+        self.user(user)?;
+        self.store.add_group_member(group, user).await?;
+        self.write()
+            .members
+            .insert((group.to_string(), user.to_string()));
+        Ok(())
+    }
+
+    pub async fn remove_user_from_group(
+        &self,
+        group: &str,
+        user: &str,
+    ) -> Result<(), DirectoryError> {
+        self.group(group)?;
+        self.user(user)?;
+        self.store.remove_group_member(group, user).await?;
+        self.write()
+            .members
+            .remove(&(group.to_string(), user.to_string()));
+        Ok(())
+    }
+
+    async fn replace_group(&self, stored: StoredGroup) -> Result<(), DirectoryError> {
+        let g = Group::new(stored.clone())?;
+        self.store.put_group(&stored, true).await?;
+        self.write().groups.insert(stored.name.clone(), g);
+        Ok(())
+    }
+
+    pub async fn put_group_policy(
+        &self,
+        group: &str,
+        policy: &str,
+        document: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut stored = self.group(group)?;
+        stored.inline_policies.retain(|(n, _)| n != policy);
+        let total: usize = stored
+            .inline_policies
+            .iter()
+            .map(|(_, d)| policy_size(d))
+            .sum::<usize>()
+            + policy_size(document);
+        if total > MAX_INLINE_GROUP_POLICY_CHARS {
+            return Err(DirectoryError::LimitExceeded(format!(
+                "Maximum policy size of {MAX_INLINE_GROUP_POLICY_CHARS} bytes exceeded for group {group}"
+            )));
+        }
+        stored
+            .inline_policies
+            .push((policy.to_string(), document.to_string()));
+        self.replace_group(stored).await
+    }
+
+    pub fn group_policy(&self, group: &str, policy: &str) -> Result<String, DirectoryError> {
+        self.group(group)?
+            .inline_policies
+            .into_iter()
+            .find(|(n, _)| n == policy)
+            .map(|(_, d)| d)
+            .ok_or_else(|| {
+                DirectoryError::NoSuchEntity(format!(
+                    "The group policy with name {policy} cannot be found."
+                ))
+            })
+    }
+
+    pub async fn delete_group_policy(
+        &self,
+        group: &str,
+        policy: &str,
+    ) -> Result<(), DirectoryError> {
+        self.group_policy(group, policy)?;
+        let mut stored = self.group(group)?;
+        stored.inline_policies.retain(|(n, _)| n != policy);
+        self.replace_group(stored).await
+    }
+
+    pub async fn attach_group_policy(&self, group: &str, arn: &str) -> Result<(), DirectoryError> {
+        self.group(group)?;
+        self.policy(arn)?;
+        self.store.attach_group_policy(group, arn).await?;
+        self.write()
+            .group_attachments
+            .insert((group.to_string(), arn.to_string()));
+        Ok(())
+    }
+
+    pub async fn detach_group_policy(&self, group: &str, arn: &str) -> Result<(), DirectoryError> {
+        self.group(group)?;
+        if !self.store.detach_group_policy(group, arn).await? {
+            return Err(DirectoryError::NoSuchEntity(format!(
+                "Policy {arn} was not found."
+            )));
+        }
+        self.write()
+            .group_attachments
+            .remove(&(group.to_string(), arn.to_string()));
+        Ok(())
+    }
+
+    pub fn attached_group_policies(
+        &self,
+        group: &str,
+    ) -> Result<Vec<(String, String)>, DirectoryError> {
+        self.group(group)?;
+        let s = self.read();
+        Ok(s.group_attachments
+            .iter()
+            .filter(|(g, _)| g == group)
+            .filter_map(|(_, arn)| {
+                s.managed
+                    .get(arn)
+                    .map(|m| (m.stored.name.clone(), arn.clone()))
+            })
+            .collect())
+    }
+
+    pub async fn delete_group(&self, name: &str) -> Result<(), DirectoryError> {
+        let stored = self.group(name)?;
+        let busy = {
+            let s = self.read();
+            !stored.inline_policies.is_empty()
+                || s.members.iter().any(|(g, _)| g == name)
+                || s.group_attachments.iter().any(|(g, _)| g == name)
+        };
+        if busy {
+            return Err(DirectoryError::DeleteConflict(
+                "Cannot delete entity, must remove users from group and delete policies first."
+                    .into(),
+            ));
+        }
+        self.store.delete_group(name).await?;
+        self.write().groups.remove(name);
+        Ok(())
     }
 }
 

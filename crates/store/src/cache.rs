@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use strongroom_domain::secret::{Millis, Secret};
 
 use crate::{
-    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
+    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredGroup, StoredKmsKey,
     StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
@@ -272,6 +272,34 @@ impl<S: Store> Store for CachedStore<S> {
         policy_arn: &str,
     ) -> Result<bool, StoreError> {
         self.inner.detach_role_policy(role_name, policy_arn).await
+    }
+
+    async fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        self.inner.groups().await
+    }
+    async fn put_group(&self, group: &StoredGroup, replace: bool) -> Result<(), StoreError> {
+        self.inner.put_group(group, replace).await
+    }
+    async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_group(name).await
+    }
+    async fn group_members(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.group_members().await
+    }
+    async fn add_group_member(&self, group: &str, user: &str) -> Result<(), StoreError> {
+        self.inner.add_group_member(group, user).await
+    }
+    async fn remove_group_member(&self, group: &str, user: &str) -> Result<bool, StoreError> {
+        self.inner.remove_group_member(group, user).await
+    }
+    async fn group_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.group_attachments().await
+    }
+    async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> Result<(), StoreError> {
+        self.inner.attach_group_policy(group, policy_arn).await
+    }
+    async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> Result<bool, StoreError> {
+        self.inner.detach_group_policy(group, policy_arn).await
     }
 
     async fn close(&self) {

@@ -108,6 +108,19 @@ pub struct StoredRole {
     pub inline_policies: Vec<(String, String)>,
 }
 
+/// An IAM group with its inline policies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredGroup {
+    pub name: String,
+    /// AGPA...
+    pub id: String,
+    pub arn: String,
+    pub path: String,
+    pub created_ms: Millis,
+    /// (policy name, document)
+    pub inline_policies: Vec<(String, String)>,
+}
+
 /// How to find a secret.
 #[derive(Debug, Clone, Copy)]
 pub enum SecretKey<'a> {
@@ -209,6 +222,19 @@ pub trait Store: Send + Sync + 'static {
         role_name: &str,
         policy_arn: &str,
     ) -> Result<bool, StoreError>;
+
+    async fn groups(&self) -> Result<Vec<StoredGroup>, StoreError>;
+    /// Insert (`NameTaken` if the name exists) or, with `replace`, overwrite.
+    async fn put_group(&self, group: &StoredGroup, replace: bool) -> Result<(), StoreError>;
+    async fn delete_group(&self, name: &str) -> Result<bool, StoreError>;
+    /// (group, user) pairs.
+    async fn group_members(&self) -> Result<Vec<(String, String)>, StoreError>;
+    async fn add_group_member(&self, group: &str, user: &str) -> Result<(), StoreError>;
+    async fn remove_group_member(&self, group: &str, user: &str) -> Result<bool, StoreError>;
+    /// (group, policy ARN) pairs.
+    async fn group_attachments(&self) -> Result<Vec<(String, String)>, StoreError>;
+    async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> Result<(), StoreError>;
+    async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> Result<bool, StoreError>;
 
     /// Flush and close; later calls fail.
     async fn close(&self);

@@ -16,7 +16,7 @@ use strongroom_barrier::{Sealed, WrappedKeyMaterial};
 use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
 
 use crate::{
-    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredKmsKey,
+    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredGroup, StoredKmsKey,
     StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
@@ -111,6 +111,25 @@ const MIGRATIONS: &[(i64, &str)] = &[
         role_name TEXT NOT NULL REFERENCES iam_roles(name),
         policy_arn TEXT NOT NULL REFERENCES iam_managed_policies(arn),
         PRIMARY KEY (role_name, policy_arn)
+    );
+    "#,
+    ),
+    (
+        5,
+        r#"
+    CREATE TABLE iam_groups (
+        name TEXT PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE iam_group_members (
+        group_name TEXT NOT NULL REFERENCES iam_groups(name),
+        user_name TEXT NOT NULL REFERENCES iam_users(name),
+        PRIMARY KEY (group_name, user_name)
+    );
+    CREATE TABLE iam_group_attachments (
+        group_name TEXT NOT NULL REFERENCES iam_groups(name),
+        policy_arn TEXT NOT NULL REFERENCES iam_managed_policies(arn),
+        PRIMARY KEY (group_name, policy_arn)
     );
     "#,
     ),
@@ -213,6 +232,18 @@ impl SqliteStore {
             tx.commit().await.map_err(backend)?;
         }
         Ok(())
+    }
+
+    /// Run a DELETE with up to two text parameters; whether a row went.
+    async fn delete_where(&self, sql: &'static str, a: &str, b: &str) -> Result<bool, StoreError> {
+        let n = sqlx::query(sql)
+            .bind(a)
+            .bind(b)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
     }
 
     async fn versions_of(&self, arn: &str) -> Result<Vec<Version>, StoreError> {
@@ -903,6 +934,103 @@ impl Store for SqliteStore {
                 .map_err(backend)?
                 .rows_affected();
         Ok(n > 0)
+    }
+
+    async fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM iam_groups ORDER BY name")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(backend))
+            .collect()
+    }
+
+    async fn put_group(&self, group: &StoredGroup, replace: bool) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(group).map_err(backend)?;
+        let sql = if replace {
+            "UPDATE iam_groups SET doc = ?2 WHERE name = ?1"
+        } else {
+            "INSERT INTO iam_groups (name, doc) VALUES (?1, ?2)"
+        };
+        match sqlx::query(sql)
+            .bind(&group.name)
+            .bind(&doc)
+            .execute(&self.writer)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Err(StoreError::NameTaken)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
+        self.delete_where("DELETE FROM iam_groups WHERE name = ?1", name, "")
+            .await
+    }
+
+    async fn group_members(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(
+            "SELECT group_name, user_name FROM iam_group_members ORDER BY group_name, user_name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn add_group_member(&self, group: &str, user: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO iam_group_members (group_name, user_name) VALUES (?, ?)",
+        )
+        .bind(group)
+        .bind(user)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn remove_group_member(&self, group: &str, user: &str) -> Result<bool, StoreError> {
+        self.delete_where(
+            "DELETE FROM iam_group_members WHERE group_name = ?1 AND user_name = ?2",
+            group,
+            user,
+        )
+        .await
+    }
+
+    async fn group_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as("SELECT group_name, policy_arn FROM iam_group_attachments ORDER BY group_name, policy_arn")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR IGNORE INTO iam_group_attachments (group_name, policy_arn) VALUES (?, ?)",
+        )
+        .bind(group)
+        .bind(policy_arn)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> Result<bool, StoreError> {
+        self.delete_where(
+            "DELETE FROM iam_group_attachments WHERE group_name = ?1 AND policy_arn = ?2",
+            group,
+            policy_arn,
+        )
+        .await
     }
 
     async fn close(&self) {

@@ -1,6 +1,7 @@
-//! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, access keys, roles (trust
-//! policies), inline policies, customer managed policies (with versions) attached to users and
-//! roles. Groups and SimulatePrincipalPolicy answer with an error naming what is missing.
+//! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, groups, access keys,
+//! roles (trust policies), inline policies, customer managed policies (with versions) attached
+//! to users, groups and roles. SimulatePrincipalPolicy and permission boundaries answer with an
+//! error naming what is missing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 use crate::http::query::escape;
 use crate::identity::{AccessKeyInfo, Directory, DirectoryError};
-use strongroom_store::{IamUser, StoredManagedPolicy, StoredPolicyVersion, StoredRole};
+use strongroom_store::{
+    IamUser, StoredGroup, StoredManagedPolicy, StoredPolicyVersion, StoredRole,
+};
 
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
@@ -124,6 +127,31 @@ fn key_meta_xml(k: &AccessKeyInfo) -> String {
     )
 }
 
+fn group_xml(g: &StoredGroup) -> String {
+    format!(
+        "<Path>{}</Path><GroupName>{}</GroupName><GroupId>{}</GroupId><Arn>{}</Arn><CreateDate>{}</CreateDate>",
+        escape(&g.path),
+        escape(&g.name),
+        g.id,
+        escape(&g.arn),
+        iso8601(g.created_ms)
+    )
+}
+
+fn attached_xml(list: &[(String, String)]) -> String {
+    let members: String = list
+        .iter()
+        .map(|(n, arn)| {
+            format!(
+                "<member><PolicyName>{}</PolicyName><PolicyArn>{}</PolicyArn></member>",
+                escape(n),
+                escape(arn)
+            )
+        })
+        .collect();
+    format!("<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>")
+}
+
 fn role_xml(r: &StoredRole) -> String {
     format!(
         "<Path>{}</Path><RoleName>{}</RoleName><RoleId>{}</RoleId><Arn>{}</Arn><CreateDate>{}</CreateDate><AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>{}<MaxSessionDuration>{}</MaxSessionDuration>",
@@ -192,6 +220,12 @@ impl Iam {
         caller: &Principal,
     ) -> (String, String) {
         let account = self.directory.account_id();
+        if let Some(group) = params.get("GroupName") {
+            return (
+                format!("iam:{action}"),
+                format!("arn:aws:iam::{account}:group/{group}"),
+            );
+        }
         if let Some(role) = params.get("RoleName") {
             return (
                 format!("iam:{action}"),
@@ -458,6 +492,110 @@ impl Iam {
                     "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
                 ))
             }
+            "CreateGroup" => {
+                let group = name(p, "GroupName", 128)?;
+                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
+                Some(format!(
+                    "<Group>{}</Group>",
+                    group_xml(&d.create_group(&group, &path, now).await?)
+                ))
+            }
+            "GetGroup" => {
+                let group = name(p, "GroupName", 128)?;
+                let g = d.group(&group)?;
+                let users: String = d
+                    .group_members(&group)?
+                    .iter()
+                    .map(|u| format!("<member>{}</member>", user_xml(u)))
+                    .collect();
+                Some(format!(
+                    "<Group>{}</Group><Users>{users}</Users><IsTruncated>false</IsTruncated>",
+                    group_xml(&g)
+                ))
+            }
+            "ListGroups" => {
+                let members: String = d
+                    .groups()
+                    .iter()
+                    .map(|g| format!("<member>{}</member>", group_xml(g)))
+                    .collect();
+                Some(format!(
+                    "<Groups>{members}</Groups><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "ListGroupsForUser" => {
+                let members: String = d
+                    .groups_for_user(&name(p, "UserName", 64)?)?
+                    .iter()
+                    .map(|g| format!("<member>{}</member>", group_xml(g)))
+                    .collect();
+                Some(format!(
+                    "<Groups>{members}</Groups><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "DeleteGroup" => {
+                d.delete_group(&name(p, "GroupName", 128)?).await?;
+                None
+            }
+            "AddUserToGroup" => {
+                d.add_user_to_group(&name(p, "GroupName", 128)?, &name(p, "UserName", 64)?)
+                    .await?;
+                None
+            }
+            "RemoveUserFromGroup" => {
+                d.remove_user_from_group(&name(p, "GroupName", 128)?, &name(p, "UserName", 64)?)
+                    .await?;
+                None
+            }
+            "PutGroupPolicy" => {
+                d.put_group_policy(
+                    &name(p, "GroupName", 128)?,
+                    &name(p, "PolicyName", 128)?,
+                    required(p, "PolicyDocument")?,
+                )
+                .await?;
+                None
+            }
+            "GetGroupPolicy" => {
+                let group = name(p, "GroupName", 128)?;
+                let policy = name(p, "PolicyName", 128)?;
+                let doc = d.group_policy(&group, &policy)?;
+                Some(format!(
+                    "<GroupName>{}</GroupName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
+                    escape(&group),
+                    escape(&policy),
+                    encoded_document(&doc)
+                ))
+            }
+            "ListGroupPolicies" => {
+                let members: String = d
+                    .group(&name(p, "GroupName", 128)?)?
+                    .inline_policies
+                    .iter()
+                    .map(|(n, _)| format!("<member>{}</member>", escape(n)))
+                    .collect();
+                Some(format!(
+                    "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
+                ))
+            }
+            "DeleteGroupPolicy" => {
+                d.delete_group_policy(&name(p, "GroupName", 128)?, &name(p, "PolicyName", 128)?)
+                    .await?;
+                None
+            }
+            "AttachGroupPolicy" => {
+                d.attach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
+                    .await?;
+                None
+            }
+            "DetachGroupPolicy" => {
+                d.detach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
+                    .await?;
+                None
+            }
+            "ListAttachedGroupPolicies" => Some(attached_xml(
+                &d.attached_group_policies(&name(p, "GroupName", 128)?)?,
+            )),
             "CreateRole" => {
                 let role = name(p, "RoleName", 64)?;
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
@@ -565,7 +703,7 @@ impl Iam {
             }
             other => {
                 return Err(IamError::InvalidAction(format!(
-                    "IAM action {other} is not available in this Strongroom version: users, access keys, roles, inline and managed policies are; groups and SimulatePrincipalPolicy are not implemented yet."
+                    "IAM action {other} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies are; SimulatePrincipalPolicy and permission boundaries are not implemented yet."
                 )));
             }
         })
