@@ -249,3 +249,33 @@ def test_groups_grant_their_members(server, sm):
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
     aws(server, "iam", "delete-group-policy", "--group-name", "readers", "--policy-name", "read")
     aws(server, "iam", "delete-group", "--group-name", "readers")
+
+
+def test_simulate_principal_policy_reports_decisions_and_statements(server, developer):
+    iam = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
+                       aws_access_key_id=server.env()["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=server.env()["AWS_SECRET_ACCESS_KEY"])
+    test_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:svc-test-config-AbCdEf"
+    prod_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:svc-prod-config-AbCdEf"
+    r = iam.simulate_principal_policy(
+        PolicySourceArn="arn:aws:iam::123456789012:user/developer",
+        ActionNames=["secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret"],
+        ResourceArns=[test_arn, prod_arn])
+    got = {(e["EvalActionName"], e["EvalResourceName"]): e for e in r["EvaluationResults"]}
+    allowed = got[("secretsmanager:GetSecretValue", test_arn)]
+    assert allowed["EvalDecision"] == "allowed"
+    assert allowed["MatchedStatements"][0]["SourcePolicyType"] == "user"
+    assert "DevelopmentAccess" in allowed["MatchedStatements"][0]["SourcePolicyId"]
+    assert got[("secretsmanager:GetSecretValue", prod_arn)]["EvalDecision"] == "implicitDeny"
+    assert got[("secretsmanager:DeleteSecret", test_arn)]["EvalDecision"] == "implicitDeny"
+    # A resource policy with an explicit deny, and context entries for conditions.
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [{"Sid": "NoTest", "Effect": "Deny",
+        "Principal": "*", "Action": "secretsmanager:GetSecretValue", "Resource": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}]})
+    r = iam.simulate_principal_policy(
+        PolicySourceArn="arn:aws:iam::123456789012:user/developer",
+        ActionNames=["secretsmanager:GetSecretValue"], ResourceArns=[test_arn], ResourcePolicy=deny,
+        ContextEntries=[{"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.1.2.3"], "ContextKeyType": "ip"}])
+    e = r["EvaluationResults"][0]
+    assert e["EvalDecision"] == "explicitDeny"
+    assert e["MatchedStatements"][0]["SourcePolicyType"] == "resource"

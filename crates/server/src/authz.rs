@@ -109,6 +109,43 @@ impl Authorizer {
         extra_keys: Keys,
         info: &RequestInfo,
     ) -> Result<(), String> {
+        let decision = self.decide(
+            principal,
+            action,
+            resource,
+            resource_policy,
+            extra_keys,
+            info,
+        );
+        if decision.is_allowed() {
+            tracing::debug!(principal = %principal.arn, action, resource, statements = ?decision.statements, "allowed");
+            return Ok(());
+        }
+        tracing::info!(
+            principal = %principal.arn,
+            action,
+            resource,
+            outcome = ?decision.outcome,
+            deciding_statements = ?decision.statements,
+            "access denied"
+        );
+        Err(format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} {}",
+            principal.arn,
+            decision.reason(action)
+        ))
+    }
+
+    /// The full decision, with the statements that made it (SimulatePrincipalPolicy).
+    pub fn decide(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&strongroom_policy::Policy>,
+        extra_keys: Keys,
+        info: &RequestInfo,
+    ) -> strongroom_policy::Decision {
         let (aliases, session_policy) = match &principal.kind {
             PrincipalKind::AssumedRole {
                 role_arn,
@@ -147,30 +184,15 @@ impl Authorizer {
             }),
             boundary: None,
         };
-        let decision = strongroom_policy::evaluate(&ctx, &set);
-        if decision.is_allowed() {
-            tracing::debug!(principal = %principal.arn, action, resource, statements = ?decision.statements, "allowed");
-            return Ok(());
-        }
-        tracing::info!(
-            principal = %principal.arn,
-            action,
-            resource,
-            outcome = ?decision.outcome,
-            deciding_statements = ?decision.statements,
-            "access denied"
-        );
-        Err(format!(
-            "User: {} is not authorized to perform: {action} on resource: {resource} {}",
-            principal.arn,
-            decision.reason(action)
-        ))
+        strongroom_policy::evaluate(&ctx, &set)
     }
 }
 
+/// The global condition keys of a request. Keys already present win: SimulatePrincipalPolicy's
+/// context entries replace the live request's facts (services never supply these names).
 fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Keys {
     let mut put = |k: &str, v: String| {
-        keys.insert(k.to_string(), vec![v]);
+        keys.entry(k.to_string()).or_insert_with(|| vec![v]);
     };
     put("aws:principalarn", principal.arn.clone());
     put("aws:principalaccount", principal.account_id.clone());

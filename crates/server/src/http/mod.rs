@@ -269,7 +269,11 @@ async fn query_iam(
         .authz
         .authorize(principal, &iam_action, &resource, Default::default(), info)
         .map_err(|m| ApiError::new(http::StatusCode::FORBIDDEN, "AccessDenied", m))?;
-    let result = state.iam.call(action, params, principal).await?;
+    let result = if action == "SimulatePrincipalPolicy" {
+        state.iam.simulate(params, &state.authz, info)?
+    } else {
+        state.iam.call(action, params, principal).await?
+    };
     Ok(Reply::Xml {
         action: action.to_string(),
         xmlns: iam::XMLNS,

@@ -1,6 +1,6 @@
 //! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, groups, access keys,
 //! roles (trust policies), inline policies, customer managed policies (with versions) attached
-//! to users, groups and roles. SimulatePrincipalPolicy and permission boundaries answer with an
+//! to users, groups and roles; SimulatePrincipalPolicy. Permission boundaries answer with an
 //! error naming what is missing.
 
 use std::collections::HashMap;
@@ -207,7 +207,149 @@ fn version_xml(v: &StoredPolicyVersion, default: &str, with_document: bool) -> S
     )
 }
 
+/// A Query list: `Prefix.member.1`, `Prefix.member.2`, ... in index order.
+fn members(p: &Params, prefix: &str) -> Vec<String> {
+    let head = format!("{prefix}.member.");
+    let mut items: Vec<(u32, String)> = p
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&head)?.parse().ok()?, v.clone())))
+        .collect();
+    items.sort();
+    items.into_iter().map(|(_, v)| v).collect()
+}
+
+/// Which kind of policy a decision cites, in SimulatePrincipalPolicy's vocabulary.
+fn source_type(cited: &str) -> &'static str {
+    if cited.starts_with("user/") {
+        "user"
+    } else if cited.starts_with("group/") {
+        "group"
+    } else if cited.starts_with("role/") {
+        "role"
+    } else if cited.starts_with("managed policy") {
+        "user-managed"
+    } else if cited.starts_with("resource") {
+        "resource"
+    } else {
+        "none"
+    }
+}
+
 impl Iam {
+    /// SimulatePrincipalPolicy: evaluate the policies of a user or role for each action and
+    /// resource, reporting the decision and the statements that made it.
+    pub fn simulate(
+        &self,
+        p: &Params,
+        authz: &crate::authz::Authorizer,
+        info: &crate::authz::RequestInfo,
+    ) -> Result<Option<String>, IamError> {
+        let source = required(p, "PolicySourceArn")?;
+        let account = self.directory.account_id();
+        let principal = if let Some(user) =
+            source.strip_prefix(&format!("arn:aws:iam::{account}:user/"))
+        {
+            let u = self
+                .directory
+                .user(user.rsplit('/').next().unwrap_or(user))?;
+            Principal {
+                account_id: account.to_string(),
+                arn: u.arn.clone(),
+                access_key_id: String::new(),
+                kind: PrincipalKind::User {
+                    name: u.name.clone(),
+                    id: u.id.clone(),
+                },
+            }
+        } else if let Some(role) = source.strip_prefix(&format!("arn:aws:iam::{account}:role/")) {
+            let r = self
+                .directory
+                .role(role.rsplit('/').next().unwrap_or(role))?;
+            Principal {
+                account_id: account.to_string(),
+                arn: format!("arn:aws:sts::{account}:assumed-role/{}/simulation", r.name),
+                access_key_id: String::new(),
+                kind: PrincipalKind::AssumedRole {
+                    role_name: r.name.clone(),
+                    role_arn: r.arn.clone(),
+                    role_id: format!("{}:simulation", r.id),
+                    session_name: "simulation".into(),
+                    session_policy: None,
+                },
+            }
+        } else {
+            return Err(IamError::Validation(format!(
+                "PolicySourceArn must be the ARN of a user or role in account {account}, not {}.",
+                escape(source)
+            )));
+        };
+        let actions = members(p, "ActionNames");
+        if actions.is_empty() {
+            return Err(IamError::Validation(
+                "ActionNames must name at least one action.".into(),
+            ));
+        }
+        let mut resources = members(p, "ResourceArns");
+        if resources.is_empty() {
+            resources.push("*".into());
+        }
+        let resource_policy = match p.get("ResourcePolicy") {
+            Some(doc) => Some(
+                strongroom_policy::parse(doc, strongroom_policy::PolicyKind::Resource)
+                    .map_err(|e| IamError::MalformedPolicyDocument(e.0))?,
+            ),
+            None => None,
+        };
+        let mut keys = strongroom_policy::matching::Keys::new();
+        for i in 1.. {
+            let Some(name) = p.get(&format!("ContextEntries.member.{i}.ContextKeyName")) else {
+                break;
+            };
+            let values = members(p, &format!("ContextEntries.member.{i}.ContextKeyValues"));
+            keys.insert(name.to_ascii_lowercase(), values);
+        }
+        let mut out = String::new();
+        for action in &actions {
+            for resource in &resources {
+                let d = authz.decide(
+                    &principal,
+                    action,
+                    resource,
+                    resource_policy.as_ref(),
+                    keys.clone(),
+                    info,
+                );
+                let decision = match d.outcome {
+                    strongroom_policy::Outcome::Allowed => "allowed",
+                    strongroom_policy::Outcome::ExplicitDeny => "explicitDeny",
+                    strongroom_policy::Outcome::ImplicitDeny => "implicitDeny",
+                };
+                let matched: String = d
+                    .statements
+                    .iter()
+                    .map(|st| {
+                        format!(
+                            "<member><SourcePolicyId>{}</SourcePolicyId><SourcePolicyType>{}</SourcePolicyType></member>",
+                            escape(&match &st.sid {
+                                Some(sid) => format!("{} statement {sid}", st.policy),
+                                None => format!("{} statement #{}", st.policy, st.index + 1),
+                            }),
+                            source_type(&st.policy)
+                        )
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    "<member><EvalActionName>{}</EvalActionName><EvalResourceName>{}</EvalResourceName><EvalDecision>{decision}</EvalDecision><MatchedStatements>{matched}</MatchedStatements><MissingContextValues/></member>",
+                    escape(action),
+                    escape(resource)
+                ));
+            }
+        }
+        Ok(Some(format!(
+            "<EvaluationResults>{out}</EvaluationResults><IsTruncated>false</IsTruncated>"
+        )))
+    }
+
     pub fn new(directory: Arc<Directory>, clock: Arc<dyn Clock>) -> Self {
         Self { directory, clock }
     }
@@ -220,6 +362,13 @@ impl Iam {
         caller: &Principal,
     ) -> (String, String) {
         let account = self.directory.account_id();
+        if action == "SimulatePrincipalPolicy" {
+            let source = params
+                .get("PolicySourceArn")
+                .cloned()
+                .unwrap_or_else(|| "*".into());
+            return (format!("iam:{action}"), source);
+        }
         if let Some(group) = params.get("GroupName") {
             return (
                 format!("iam:{action}"),
@@ -703,7 +852,7 @@ impl Iam {
             }
             other => {
                 return Err(IamError::InvalidAction(format!(
-                    "IAM action {other} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies are; SimulatePrincipalPolicy and permission boundaries are not implemented yet."
+                    "IAM action {other} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies and SimulatePrincipalPolicy are; permission boundaries are not implemented yet."
                 )));
             }
         })
