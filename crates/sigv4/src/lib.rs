@@ -1,53 +1,113 @@
 //! Server-side AWS Signature Version 4 verification, header (`Authorization`) and presigned
 //! (query string) forms.
 //!
-//! Hand-written on purpose: no maintained crate verifies SigV4 on the server side.
-//! `aws-sigv4` is a client signer whose canonical-request builder is private;
-//! `scratchstack-aws-signature` never checks `X-Amz-Expires`, forces its own principal type
-//! and pulls old dependency versions. Verification is small, and AWS documents it exactly
-//! ("Create a canonical request" in the IAM user guide); tests check it against AWS's own
-//! signer (`aws-sigv4`), botocore and the AWS CLI.
+//! # Why hand-written
 //!
-//! Use: [`parse`] the request, look up the secret key for [`ParsedAuth::access_key_id`],
-//! derive (or fetch from a [`SigningKeyCache`]) the signing key, [`ParsedAuth::verify`] the
-//! signature, then [`ParsedAuth::check_time`]. Every failure is a [`SigV4Error`] carrying
-//! AWS's error code and message. Nothing here panics on hostile input, and neither the
-//! secret key nor the derived key ever appears in an error or `Debug` output.
+//! No well-kept crate verifies SigV4 on the server side. `aws-sigv4` is a client signer: its
+//! canonical-request builder is private and it has no notion of checking a signature, a clock
+//! window or an `X-Amz-Expires`. `scratchstack-aws-signature` never checks `X-Amz-Expires`,
+//! forces its own principal types and async service stack, and pulls old dependency
+//! versions (chrono, derive_builder, tower). Verification itself is small and AWS documents
+//! it exactly ("Create a canonical request" in the IAM user guide), so it lives here, checked
+//! against AWS's own signer (`aws-sigv4`) and the AWS SigV4 test suite (see `src/tests.rs`).
+//!
+//! # Use
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use strongroom_sigv4::{ParsedAuth, SigV4Error, SigningKeyCache};
+//!
+//! fn authenticate(
+//!     parts: &http::request::Parts,
+//!     body: &[u8],
+//!     lookup_secret: impl Fn(&str) -> Option<String>,
+//!     cache: &SigningKeyCache,
+//! ) -> Result<ParsedAuth, SigV4Error> {
+//!     let auth = strongroom_sigv4::parse(&parts.method, &parts.uri, &parts.headers)?;
+//!     if auth.scope.service != "secretsmanager" {
+//!         return Err(strongroom_sigv4::wrong_service("secretsmanager"));
+//!     }
+//!     let secret = lookup_secret(&auth.access_key_id)
+//!         .ok_or_else(strongroom_sigv4::unrecognized_client)?;
+//!     let key = cache.get_or_derive(&auth.access_key_id, &secret, &auth.scope);
+//!     auth.verify(&parts.method, &parts.uri, &parts.headers, body, &key)?;
+//!     auth.check_time(SystemTime::now(), Duration::from_secs(300))?;
+//!     Ok(auth)
+//! }
+//! ```
+//!
+//! Every failure is a [`SigV4Error`] whose [`code`](SigV4Error::code), HTTP status and
+//! `Display` (the message) are AWS's own. Nothing here panics on hostile input, and neither
+//! the secret key, the derived key nor a session token ever appears in an error or `Debug`
+//! output.
+//!
+//! # Errors
+//!
+//! [`parse`] checks in the order AWS's front end does (as recorded from real responses):
+//! both forms at once; no token at all (no `Authorization`, or a scheme other than
+//! `AWS4-…`, e.g. SigV2 or `Bearer`); `key=value` syntax; missing parameters (all named in
+//! one message); the date format; `host` signed; the algorithm; the credential's shape; its
+//! terminator and date. The caller then checks region and service ([`wrong_region`],
+//! [`wrong_service`]) and the access key ([`unrecognized_client`]) before
+//! [`ParsedAuth::verify`] and [`ParsedAuth::check_time`].
+//!
+//! # Canonicalisation choices (non-S3 rules)
+//!
+//! * Path: URI-encoded once more than sent (`%20` → `%2520`), after RFC 3986 dot-segment
+//!   removal and empty-segment collapsing as botocore and `aws-sigv4` do; the path exactly as
+//!   sent (re-encoded) is tried too, for signers that do not normalise (Go, JavaScript).
+//! * Query: names and values percent-decoded, `+` read as a space (the form-encoding reading,
+//!   as `aws-sigv4` does and as the server decodes parameters), then RFC 3986-encoded and sorted.
+//! * Header values: leading/trailing spaces trimmed, runs of spaces collapsed, repeated
+//!   headers joined with `,`.
+//! * Payload: `x-amz-content-sha256` when sent (`UNSIGNED-PAYLOAD` accepted, a hash must
+//!   match the body, `STREAMING-*` refused since chunk signatures are not checked); else the
+//!   body's SHA-256; presigned requests also accept `UNSIGNED-PAYLOAD`.
+//! * Presigned: `X-Amz-Signature` left out of the query; `X-Amz-Security-Token` in or out
+//!   (some signers add it after signing); without `X-Amz-Expires` the request is held to the
+//!   clock window like a header-signed one.
 
 mod time;
 
 pub use time::format_amz_date;
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime};
 
 use aws_lc_rs::{constant_time, digest, hmac};
 use http::{HeaderMap, Method, Uri};
-use percent_encoding::percent_decode_str;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+const TERMINATOR: &str = "aws4_request";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// AWS's ceiling for presigned URLs: seven days.
 pub const MAX_PRESIGNED_EXPIRES_SECS: u64 = 604_800;
 
+/// A refused request. `Display` is AWS's message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigV4Error {
+    /// Neither an `Authorization` header nor `X-Amz-Algorithm` in the query.
     #[error("Missing Authentication Token")]
     MissingAuthenticationToken,
+    /// Malformed or incomplete authentication data.
     #[error("{0}")]
     IncompleteSignature(String),
+    /// Wrong signature, scope, or outside the time window.
     #[error("{0}")]
     InvalidSignature(String),
+    /// Unknown or inactive access key, or an invalid session token.
     #[error("The security token included in the request is invalid.")]
     UnrecognizedClient,
+    /// A session token past its expiry.
     #[error("The security token included in the request is expired")]
     ExpiredToken,
 }
 
 impl SigV4Error {
-    /// The AWS error code (JSON `__type`, Query `<Code>`).
+    /// The AWS error code of JSON-protocol services (`__type`), e.g. Secrets Manager.
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingAuthenticationToken => "MissingAuthenticationTokenException",
@@ -58,11 +118,29 @@ impl SigV4Error {
         }
     }
 
-    /// The HTTP status AWS's JSON services answer with.
+    /// The HTTP status of JSON-protocol services: 400 for all of these (Secrets Manager answers
+    /// even `MissingAuthenticationTokenException` with 400; API Gateway's 403 is its own).
     pub fn http_status(&self) -> u16 {
+        400
+    }
+
+    /// The `<Code>` Query-protocol services (IAM, STS) use for the same failure.
+    pub fn query_code(&self) -> &'static str {
         match self {
-            Self::MissingAuthenticationToken => 403,
-            _ => 400,
+            Self::MissingAuthenticationToken => "MissingAuthenticationToken",
+            Self::IncompleteSignature(_) => "IncompleteSignature",
+            Self::InvalidSignature(_) => "SignatureDoesNotMatch",
+            Self::UnrecognizedClient => "InvalidClientTokenId",
+            Self::ExpiredToken => "ExpiredToken",
+        }
+    }
+
+    /// The HTTP status Query-protocol services (IAM, STS) use: 403 but for
+    /// `IncompleteSignature` (400).
+    pub fn query_http_status(&self) -> u16 {
+        match self {
+            Self::IncompleteSignature(_) => 400,
+            _ => 403,
         }
     }
 }
@@ -93,6 +171,10 @@ fn mismatch() -> SigV4Error {
     )
 }
 
+fn incomplete(msg: String) -> SigV4Error {
+    SigV4Error::IncompleteSignature(msg)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CredentialScope {
     /// YYYYMMDD
@@ -104,271 +186,322 @@ pub struct CredentialScope {
 impl CredentialScope {
     fn string(&self) -> String {
         format!(
-            "{}/{}/{}/aws4_request",
+            "{}/{}/{}/{TERMINATOR}",
             self.date, self.region, self.service
         )
     }
 }
 
 /// A request's SigV4 authentication, parsed but not yet verified.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ParsedAuth {
     pub access_key_id: String,
     pub scope: CredentialScope,
-    /// The X-Amz-Date value, e.g. `20240102T030405Z`.
+    /// The X-Amz-Date value, e.g. `20240102T030405Z` (from the `Date` header, converted,
+    /// when the request has no `X-Amz-Date`).
     pub amz_date: String,
     /// Lowercase header names, as listed by the signer.
     pub signed_headers: Vec<String>,
     /// Hex, as sent.
     pub signature: String,
+    /// `X-Amz-Security-Token`, from the header (header form) or the query (presigned form).
     pub session_token: Option<String>,
     pub presigned: bool,
+    /// `X-Amz-Expires` of a presigned request (when given; 1..=604800).
     pub expires_secs: Option<u64>,
 }
 
-/// Parse the `Authorization` header or, failing that, the presigned query parameters.
+impl fmt::Debug for ParsedAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ParsedAuth")
+            .field("access_key_id", &self.access_key_id)
+            .field("scope", &self.scope)
+            .field("amz_date", &self.amz_date)
+            .field("signed_headers", &self.signed_headers)
+            .field("signature", &self.signature)
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("presigned", &self.presigned)
+            .field("expires_secs", &self.expires_secs)
+            .finish()
+    }
+}
+
+/// Parse the `Authorization` header or the presigned query parameters, in the order AWS
+/// checks them. Never panics.
 pub fn parse(_method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<ParsedAuth, SigV4Error> {
-    if let Some(value) = headers.get(http::header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| {
-            SigV4Error::IncompleteSignature("Authorization header is not valid ASCII.".into())
-        })?;
-        return parse_header(value, headers);
-    }
     let query = query_pairs(uri.query().unwrap_or(""));
-    if query.iter().any(|(k, _)| k == "X-Amz-Algorithm") {
-        return parse_query(&query);
+    let presigned = query.iter().any(|(k, _)| k == b"X-Amz-Algorithm");
+    match headers.get(http::header::AUTHORIZATION) {
+        Some(_) if presigned => Err(SigV4Error::InvalidSignature(
+            "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header."
+                .into(),
+        )),
+        Some(value) => parse_header(&String::from_utf8_lossy(value.as_bytes()), headers),
+        None if presigned => parse_query(&query),
+        None => Err(SigV4Error::MissingAuthenticationToken),
     }
-    Err(SigV4Error::MissingAuthenticationToken)
 }
 
 fn parse_header(value: &str, headers: &HeaderMap) -> Result<ParsedAuth, SigV4Error> {
-    let (algorithm, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if algorithm != ALGORITHM {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}'"
-        )));
+    // AWS treats any scheme but SigV4's (SigV2's "AWS ", "Bearer ", ...) as no token at all.
+    if !value.trim_start().starts_with("AWS4-") {
+        return Err(SigV4Error::MissingAuthenticationToken);
     }
-    let mut credential = None;
-    let mut signed_headers = None;
-    let mut signature = None;
-    for part in rest.split(',') {
-        let Some((k, v)) = part.trim().split_once('=') else {
-            continue;
+    let mut tokens = value.split([',', ' ']).filter(|t| !t.is_empty());
+    let algorithm = tokens.next().unwrap_or("");
+    let (mut credential, mut signed_headers, mut signature) = ("", "", "");
+    for token in tokens {
+        let Some((k, v)) = token.split_once('=') else {
+            return Err(incomplete(format!(
+                "'{token}' not a valid key=value pair (missing equal-sign) in Authorization header: '{value}'."
+            )));
         };
-        match k.trim() {
-            "Credential" => credential = Some(v.trim()),
-            "SignedHeaders" => signed_headers = Some(v.trim()),
-            "Signature" => signature = Some(v.trim()),
+        match k {
+            "Credential" => credential = v,
+            "SignedHeaders" => signed_headers = v,
+            "Signature" => signature = v,
             _ => {}
         }
     }
-    let amz_date = headers.get("x-amz-date").and_then(|v| v.to_str().ok());
+    let x_amz_date = header_str(headers, "x-amz-date");
+    let date = header_str(headers, "date");
     let mut missing = String::new();
-    for (name, present) in [
-        ("Credential", credential.is_some()),
-        ("Signature", signature.is_some()),
-        ("SignedHeaders", signed_headers.is_some()),
+    for (name, v) in [
+        ("Credential", credential),
+        ("Signature", signature),
+        ("SignedHeaders", signed_headers),
     ] {
-        if !present {
+        if v.is_empty() {
             missing.push_str(&format!(
                 "Authorization header requires '{name}' parameter. "
             ));
         }
     }
-    if amz_date.is_none() {
+    if x_amz_date.is_none() && date.is_none() {
         missing.push_str(
             "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
         );
     }
-    let (Some(credential), Some(signed_headers), Some(signature), Some(amz_date)) =
-        (credential, signed_headers, signature, amz_date)
-    else {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "{missing}Authorization={value}"
-        )));
+    if !missing.is_empty() {
+        return Err(incomplete(format!("{missing}Authorization={value}")));
+    }
+    let amz_date = match (x_amz_date, date) {
+        (Some(d), _) => checked_date(&d)?,
+        // The `Date` header (RFC 1123) stands in, converted to the basic format.
+        (None, d) => {
+            let d = d.unwrap_or_default();
+            match time::parse_http_date(&d) {
+                Some(secs) => time::format_amz_date(secs),
+                None => checked_date(&d)?,
+            }
+        }
     };
-    let (access_key_id, scope) = parse_credential(credential)?;
-    let session_token = headers
-        .get("x-amz-security-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    finish(ParsedAuth {
-        access_key_id,
-        scope,
-        amz_date: amz_date.to_string(),
-        signed_headers: signed_headers
-            .split(';')
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
-        signature: signature.to_string(),
-        session_token,
-        presigned: false,
-        expires_secs: None,
-    })
+    finish(
+        algorithm,
+        credential,
+        signed_headers,
+        signature,
+        amz_date,
+        header_str(headers, "x-amz-security-token"),
+        None,
+    )
 }
 
-fn parse_query(query: &[(String, String)]) -> Result<ParsedAuth, SigV4Error> {
+fn parse_query(query: &[(Vec<u8>, Vec<u8>)]) -> Result<ParsedAuth, SigV4Error> {
     let get = |name: &str| {
         query
             .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .find(|(k, _)| k == name.as_bytes())
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+            .filter(|v| !v.is_empty())
     };
-    let algorithm = get("X-Amz-Algorithm").unwrap_or("");
-    if algorithm != ALGORITHM {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}'"
-        )));
-    }
-    let required = [
+    let mut missing = String::new();
+    for name in [
+        "X-Amz-Algorithm",
         "X-Amz-Credential",
-        "X-Amz-Date",
-        "X-Amz-Expires",
-        "X-Amz-SignedHeaders",
         "X-Amz-Signature",
-    ];
-    let missing: Vec<&str> = required
-        .iter()
-        .copied()
-        .filter(|n| get(n).is_none())
-        .collect();
+        "X-Amz-SignedHeaders",
+        "X-Amz-Date",
+    ] {
+        if get(name).is_none() {
+            missing.push_str(&format!(
+                "AWS query-string parameters must include '{name}'. "
+            ));
+        }
+    }
     if !missing.is_empty() {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "AWS query-string parameters must include {}. Re-examine the query-string parameters.",
-            missing
-                .iter()
-                .map(|m| format!("'{m}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
+        return Err(incomplete(format!(
+            "{missing}Re-examine the query-string parameters."
         )));
     }
-    let (access_key_id, scope) = parse_credential(get("X-Amz-Credential").unwrap_or(""))?;
-    let expires: u64 = get("X-Amz-Expires")
-        .and_then(|e| e.parse().ok())
-        .filter(|e| (1..=MAX_PRESIGNED_EXPIRES_SECS).contains(e))
-        .ok_or_else(|| {
-            SigV4Error::IncompleteSignature(format!(
-                "X-Amz-Expires must be an integer from 1 to {MAX_PRESIGNED_EXPIRES_SECS} seconds."
-            ))
-        })?;
-    finish(ParsedAuth {
-        access_key_id,
-        scope,
-        amz_date: get("X-Amz-Date").unwrap_or("").to_string(),
-        signed_headers: get("X-Amz-SignedHeaders")
-            .unwrap_or("")
-            .split(';')
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
-        signature: get("X-Amz-Signature").unwrap_or("").to_string(),
-        session_token: get("X-Amz-Security-Token").map(str::to_owned),
-        presigned: true,
-        expires_secs: Some(expires),
-    })
+    let amz_date = checked_date(&get("X-Amz-Date").unwrap_or_default())?;
+    let expires = match get("X-Amz-Expires") {
+        None => None,
+        Some(e) => Some(parse_expires(&e)?),
+    };
+    finish(
+        &get("X-Amz-Algorithm").unwrap_or_default(),
+        &get("X-Amz-Credential").unwrap_or_default(),
+        &get("X-Amz-SignedHeaders").unwrap_or_default(),
+        &get("X-Amz-Signature").unwrap_or_default(),
+        amz_date,
+        get("X-Amz-Security-Token"),
+        Some(expires),
+    )
 }
 
-fn parse_credential(credential: &str) -> Result<(String, CredentialScope), SigV4Error> {
-    let parts: Vec<&str> = credential.split('/').collect();
+/// S3's messages; AWS's JSON services document none of their own.
+fn parse_expires(e: &str) -> Result<u64, SigV4Error> {
+    match e.parse::<i64>() {
+        Err(_) => Err(incomplete("X-Amz-Expires should be a number".into())),
+        Ok(n) if n < 0 => Err(incomplete("X-Amz-Expires must be non-negative".into())),
+        Ok(0) => Err(incomplete("X-Amz-Expires must be at least 1 second".into())),
+        Ok(n) if n as u64 > MAX_PRESIGNED_EXPIRES_SECS => Err(incomplete(format!(
+            "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES_SECS}"
+        ))),
+        Ok(n) => Ok(n as u64),
+    }
+}
+
+/// A header's value (lossily decoded), `None` when absent or empty.
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn checked_date(d: &str) -> Result<String, SigV4Error> {
+    match time::parse_amz_date(d) {
+        Some(_) => Ok(d.to_string()),
+        None => Err(incomplete(format!(
+            "Date must be in ISO-8601 'basic format'. Got '{d}'. See http://en.wikipedia.org/wiki/ISO_8601"
+        ))),
+    }
+}
+
+/// Checks shared by both forms, in AWS's order: host signed, algorithm, credential shape,
+/// credential scope (terminator, date; region and service are the caller's).
+fn finish(
+    algorithm: &str,
+    credential: &str,
+    signed_headers: &str,
+    signature: &str,
+    amz_date: String,
+    session_token: Option<String>,
+    presigned: Option<Option<u64>>,
+) -> Result<ParsedAuth, SigV4Error> {
+    let signed_headers: Vec<String> = signed_headers
+        .split(';')
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    if !signed_headers.iter().any(|h| h == "host") {
+        return Err(SigV4Error::InvalidSignature(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
+    }
+    if algorithm != ALGORITHM {
+        return Err(incomplete(format!(
+            "Unsupported AWS 'algorithm': '{algorithm}' (only {ALGORITHM} for now). "
+        )));
+    }
+    let parts: Vec<&str> = credential.trim_end_matches('/').split('/').collect();
     let [key, date, region, service, terminator] = parts.as_slice() else {
-        return Err(SigV4Error::IncompleteSignature(format!(
+        return Err(incomplete(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
         )));
     };
-    if *terminator != "aws4_request" {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'."
-        )));
-    }
-    if key.is_empty()
-        || date.len() != 8
-        || !date.bytes().all(|b| b.is_ascii_digit())
-        || region.is_empty()
-        || service.is_empty()
-    {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "Credential is malformed: '{credential}'."
-        )));
-    }
-    Ok((
-        key.to_string(),
-        CredentialScope {
+    let auth = ParsedAuth {
+        access_key_id: key.to_string(),
+        scope: CredentialScope {
             date: date.to_string(),
             region: region.to_string(),
             service: service.to_string(),
         },
-    ))
-}
-
-/// Checks shared by both forms.
-fn finish(auth: ParsedAuth) -> Result<ParsedAuth, SigV4Error> {
-    if !auth.signed_headers.iter().any(|h| h == "host") {
-        return Err(SigV4Error::IncompleteSignature(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        amz_date,
+        signed_headers,
+        signature: signature.to_string(),
+        session_token,
+        presigned: presigned.is_some(),
+        expires_secs: presigned.flatten(),
+    };
+    let mut errors = String::new();
+    if *terminator != TERMINATOR {
+        errors.push_str(&format!(
+            "Credential should be scoped with a valid terminator: '{TERMINATOR}', not '{terminator}'. "
         ));
     }
-    if time::parse_amz_date(&auth.amz_date).is_none() {
-        return Err(SigV4Error::IncompleteSignature(format!(
-            "X-Amz-Date must be in the ISO-8601 basic format YYYYMMDD'T'HHMMSS'Z', got '{}'.",
-            auth.amz_date
-        )));
+    if let Err(SigV4Error::InvalidSignature(e)) = auth.check_scope_date() {
+        errors.push_str(&e);
     }
-    if !auth.amz_date.starts_with(&auth.scope.date) {
-        return Err(SigV4Error::InvalidSignature(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
-            auth.scope.date,
-            auth.amz_date.get(..8).unwrap_or(""),
-            auth.amz_date
-        )));
+    if !errors.is_empty() {
+        return Err(SigV4Error::InvalidSignature(errors.trim_end().to_string()));
     }
     Ok(auth)
 }
 
 impl ParsedAuth {
-    /// Header-signed requests must be dated within ±`max_skew` of `now`; presigned ones
-    /// must not be used after X-Amz-Date + X-Amz-Expires (nor before X-Amz-Date − skew).
+    fn check_scope_date(&self) -> Result<(), SigV4Error> {
+        let day = self.amz_date.get(..8).unwrap_or("");
+        if self.scope.date == day {
+            return Ok(());
+        }
+        Err(SigV4Error::InvalidSignature(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{}'.",
+            self.scope.date, self.amz_date
+        )))
+    }
+
+    /// Clock check. Header-signed requests (and presigned ones without `X-Amz-Expires`) must
+    /// be dated within ±`max_skew` of `now`; presigned ones must not be used after
+    /// X-Amz-Date + X-Amz-Expires (1..=604800 s) nor before X-Amz-Date − `max_skew`. Also
+    /// checks the scope date is X-Amz-Date's day.
     pub fn check_time(&self, now: SystemTime, max_skew: Duration) -> Result<(), SigV4Error> {
-        let signed = time::parse_amz_date(&self.amz_date).ok_or_else(mismatch)?;
-        let now = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        let skew = max_skew.as_secs() as i64;
-        let minutes = max_skew.as_secs() / 60;
-        if signed > now + skew {
+        self.check_scope_date()?;
+        let Some(signed) = time::parse_amz_date(&self.amz_date) else {
+            return Err(checked_date(&self.amz_date).err().unwrap_or_else(mismatch));
+        };
+        let now = match now.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
+            Err(_) => 0,
+        };
+        // Ten years is beyond any sensible window and keeps the arithmetic far from overflow.
+        let skew = max_skew.as_secs().min(315_360_000) as i64;
+        if signed > now.saturating_add(skew) {
             return Err(SigV4Error::InvalidSignature(format!(
-                "Signature not yet current: {} is still later than {} ({} + {minutes} min.)",
+                "Signature not yet current: {} is still later than {} ({} + {}.)",
                 self.amz_date,
-                time::format_amz_date(now + skew),
-                time::format_amz_date(now)
+                time::format_amz_date(now.saturating_add(skew)),
+                time::format_amz_date(now),
+                window(skew)
             )));
         }
-        match self.expires_secs {
-            Some(expires) => {
-                let until = signed + expires as i64;
-                if now > until {
-                    return Err(SigV4Error::InvalidSignature(format!(
-                        "Signature expired: {} is now earlier than {} ({} + {expires} sec.)",
-                        time::format_amz_date(until),
-                        time::format_amz_date(now),
-                        self.amz_date
-                    )));
-                }
+        let allowed = match (self.presigned, self.expires_secs) {
+            (true, Some(e)) if (1..=MAX_PRESIGNED_EXPIRES_SECS).contains(&e) => e as i64,
+            (true, Some(e)) => {
+                return Err(parse_expires(&e.to_string()).err().unwrap_or_else(mismatch));
             }
-            None => {
-                if signed < now - skew {
-                    return Err(SigV4Error::InvalidSignature(format!(
-                        "Signature expired: {} is now earlier than {} ({} - {minutes} min.)",
-                        self.amz_date,
-                        time::format_amz_date(now - skew),
-                        time::format_amz_date(now)
-                    )));
-                }
-            }
+            _ => skew,
+        };
+        // A presigned URL is good up to and including amz_date + expires.
+        let earliest = now.saturating_sub(allowed);
+        if signed < earliest {
+            return Err(SigV4Error::InvalidSignature(format!(
+                "Signature expired: {} is now earlier than {} ({} - {}.)",
+                self.amz_date,
+                time::format_amz_date(earliest),
+                time::format_amz_date(now),
+                window(allowed)
+            )));
         }
         Ok(())
     }
 
     /// Recompute the signature over the canonical request and compare in constant time.
+    /// `body` is the full request body.
     pub fn verify(
         &self,
         method: &Method,
@@ -378,110 +511,167 @@ impl ParsedAuth {
         key: &SigningKey,
     ) -> Result<(), SigV4Error> {
         let provided = hex::decode(&self.signature).map_err(|_| mismatch())?;
+        let scope = self.scope.string();
+        let hmac_key = hmac::Key::new(hmac::HMAC_SHA256, &key.0);
+        // Every candidate is computed, so timing does not reveal which one matched.
+        let mut ok = false;
+        for creq in self.canonical_requests(method, uri, headers, body)? {
+            let string_to_sign = format!(
+                "{ALGORITHM}\n{}\n{scope}\n{}",
+                self.amz_date,
+                hex::encode(digest::digest(&digest::SHA256, &creq))
+            );
+            let expected = hmac::sign(&hmac_key, string_to_sign.as_bytes());
+            ok |= constant_time::verify_slices_are_equal(expected.as_ref(), &provided).is_ok();
+        }
+        if ok { Ok(()) } else { Err(mismatch()) }
+    }
+
+    /// The canonical requests the signer may have built: one per accepted payload hash and
+    /// canonical path (and, for presigned requests with a session token, whether the token was
+    /// signed): at most 8, usually 1.
+    fn canonical_requests(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Vec<Vec<u8>>, SigV4Error> {
         let body_hash = hex::encode(digest::digest(&digest::SHA256, body));
-        let declared = headers
-            .get("x-amz-content-sha256")
-            .and_then(|v| v.to_str().ok());
-        let candidates: Vec<&str> = match declared {
-            Some(UNSIGNED_PAYLOAD) => vec![UNSIGNED_PAYLOAD],
+        let query = query_pairs(uri.query().unwrap_or(""));
+        let declared = match header_str(headers, "x-amz-content-sha256") {
+            Some(h) => Some(h),
+            None if self.presigned => query
+                .iter()
+                .find(|(k, _)| k == b"X-Amz-Content-Sha256")
+                .map(|(_, v)| String::from_utf8_lossy(v).into_owned()),
+            None => None,
+        };
+        let payload_hashes: Vec<String> = match declared {
+            Some(h) if h == UNSIGNED_PAYLOAD => vec![h],
+            Some(h) if h.starts_with("STREAMING-") => {
+                return Err(SigV4Error::InvalidSignature(format!(
+                    "Unsupported 'x-amz-content-sha256' value: '{h}'. Chunked (streaming) payloads are not supported by this service."
+                )));
+            }
             Some(h) if h.eq_ignore_ascii_case(&body_hash) => vec![h],
-            Some(h) if h.starts_with("STREAMING-") => vec![h],
             Some(_) => {
                 return Err(SigV4Error::InvalidSignature(
                     "The provided 'x-amz-content-sha256' header does not match what was computed."
                         .into(),
                 ));
             }
-            None if self.presigned => vec![&body_hash, UNSIGNED_PAYLOAD],
-            None => vec![&body_hash],
+            None if self.presigned => vec![body_hash, UNSIGNED_PAYLOAD.into()],
+            None => vec![body_hash],
         };
-        let hmac_key = hmac::Key::new(hmac::HMAC_SHA256, &key.0);
-        for payload_hash in candidates {
-            let canonical = self.canonical_request(method, uri, headers, payload_hash);
-            let string_to_sign = format!(
-                "{ALGORITHM}\n{}\n{}\n{}",
-                self.amz_date,
-                self.scope.string(),
-                hex::encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
-            );
-            let expected = hmac::sign(&hmac_key, string_to_sign.as_bytes());
-            if constant_time::verify_slices_are_equal(expected.as_ref(), &provided).is_ok() {
-                return Ok(());
+        let mut queries = vec![self.canonical_query(query.clone(), false)];
+        if self.presigned && self.session_token.is_some() {
+            // Signers in "session token after" mode add the token once the URL is signed.
+            queries.push(self.canonical_query(query, true));
+        }
+        let canonical_headers = self.canonical_headers(uri, headers);
+        let signed_headers = self.signed_headers.join(";");
+        let mut out = Vec::new();
+        for path in canonical_uris(uri.path()) {
+            for canonical_query in &queries {
+                for payload_hash in &payload_hashes {
+                    let mut creq = Vec::with_capacity(256 + canonical_headers.len());
+                    for part in [
+                        method.as_str().as_bytes(),
+                        path.as_bytes(),
+                        canonical_query.as_bytes(),
+                        &canonical_headers,
+                        signed_headers.as_bytes(),
+                        payload_hash.as_bytes(),
+                    ] {
+                        creq.extend_from_slice(part);
+                        creq.push(b'\n');
+                    }
+                    creq.pop();
+                    out.push(creq);
+                }
             }
         }
-        Err(mismatch())
+        Ok(out)
     }
 
-    fn canonical_request(
-        &self,
-        method: &Method,
-        uri: &Uri,
-        headers: &HeaderMap,
-        payload_hash: &str,
-    ) -> String {
-        let mut query = query_pairs(uri.query().unwrap_or(""));
+    /// Sorted `name=value` pairs, RFC 3986-encoded; presigned requests leave out the
+    /// signature (and, if asked, the session token).
+    fn canonical_query(&self, mut query: Vec<(Vec<u8>, Vec<u8>)>, without_token: bool) -> String {
         if self.presigned {
-            query.retain(|(k, _)| k != "X-Amz-Signature");
+            query.retain(|(k, _)| {
+                k != b"X-Amz-Signature" && !(without_token && k == b"X-Amz-Security-Token")
+            });
         }
         let mut encoded: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| (uri_encode(k, true), uri_encode(v, true)))
             .collect();
         encoded.sort();
-        let canonical_query = encoded
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&");
-        let mut canonical_headers = String::new();
+        let pairs: Vec<String> = encoded.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.join("&")
+    }
+
+    /// `name:value\n` for each signed header, values trimmed and joined with `,`, followed by
+    /// the blank line the canonical request has there.
+    fn canonical_headers(&self, uri: &Uri, headers: &HeaderMap) -> Vec<u8> {
+        let mut out = Vec::new();
         for name in &self.signed_headers {
-            let mut values: Vec<String> = headers
-                .get_all(name.as_str())
-                .iter()
-                .map(|v| collapse_whitespace(&String::from_utf8_lossy(v.as_bytes())))
-                .collect();
+            let mut values: Vec<Vec<u8>> = match http::HeaderName::from_bytes(name.as_bytes()) {
+                Ok(n) => headers
+                    .get_all(n)
+                    .iter()
+                    .map(|v| trim_all(v.as_bytes()))
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
             if values.is_empty() && name == "host" {
                 // HTTP/2 carries the host in :authority.
-                values.extend(uri.authority().map(|a| a.as_str().to_string()));
+                values.extend(uri.authority().map(|a| a.as_str().as_bytes().to_vec()));
             }
-            canonical_headers.push_str(name);
-            canonical_headers.push(':');
-            canonical_headers.push_str(&values.join(","));
-            canonical_headers.push('\n');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b':');
+            out.extend_from_slice(&values.join(&b','));
+            out.push(b'\n');
         }
-        format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
-            method.as_str(),
-            canonical_uri(uri.path()),
-            canonical_query,
-            canonical_headers,
-            self.signed_headers.join(";"),
-            payload_hash
-        )
+        out
     }
 }
 
-/// Split a raw query string into percent-decoded pairs (`+` stays a literal plus, as in
-/// RFC 3986; AWS signers encode spaces as `%20`).
-fn query_pairs(query: &str) -> Vec<(String, String)> {
+fn window(secs: i64) -> String {
+    if secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} sec")
+    }
+}
+
+/// Split a raw query string into percent-decoded pairs, `+` read as a space.
+fn query_pairs(query: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let decode = |s: &str| -> Vec<u8> {
+        let plus_as_space: Vec<u8> = s
+            .bytes()
+            .map(|b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+        // Invalid UTF-8 reads as U+FFFD, as in `aws-sigv4` and the server's own decoding.
+        String::from_utf8_lossy(&bytes).into_owned().into_bytes()
+    };
     query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                percent_decode_str(k).decode_utf8_lossy().into_owned(),
-                percent_decode_str(v).decode_utf8_lossy().into_owned(),
-            )
+            (decode(k), decode(v))
         })
         .collect()
 }
 
 /// AWS's URI encoding: everything but unreserved characters as `%XX` (uppercase hex);
 /// `/` is kept when encoding a path.
-fn uri_encode(s: &str, encode_slash: bool) -> String {
+fn uri_encode(s: &[u8], encode_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+    for &b in s {
         match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
                 out.push(b as char)
@@ -493,12 +683,17 @@ fn uri_encode(s: &str, encode_slash: bool) -> String {
     out
 }
 
-/// The canonical URI for every service but S3: the path as sent, normalised (no `.`/`..`
-/// or empty segments), then URI-encoded once more — so a `%20` sent becomes `%2520`, as
-/// AWS's signers do.
-fn canonical_uri(raw_path: &str) -> String {
+/// The canonical URI for every service but S3: the path as sent, encoded once more
+/// (`%20` → `%2520`). First normalised as botocore and `aws-sigv4` do (dot segments removed,
+/// empty segments collapsed); then, if different, exactly as sent.
+fn canonical_uris(raw_path: &str) -> Vec<String> {
+    let raw = if raw_path.starts_with('/') {
+        raw_path.to_string()
+    } else {
+        format!("/{raw_path}")
+    };
     let mut segments: Vec<&str> = Vec::new();
-    for seg in raw_path.split('/') {
+    for seg in raw.split('/') {
         match seg {
             "" | "." => {}
             ".." => {
@@ -507,30 +702,41 @@ fn canonical_uri(raw_path: &str) -> String {
             s => segments.push(s),
         }
     }
-    if segments.is_empty() {
-        return "/".into();
+    let mut normalized = String::from("/");
+    normalized.push_str(&segments.join("/"));
+    let ends_with_slash = ["/", "/.", "/.."].iter().any(|s| raw.ends_with(s));
+    if ends_with_slash && !normalized.ends_with('/') {
+        normalized.push('/');
     }
-    let mut path = String::new();
-    for s in &segments {
-        path.push('/');
-        path.push_str(&uri_encode(s, true));
+    let mut out = vec![uri_encode(normalized.as_bytes(), false)];
+    let as_sent = uri_encode(raw.as_bytes(), false);
+    if as_sent != out[0] {
+        out.push(as_sent);
     }
-    if raw_path.ends_with('/') {
-        path.push('/');
-    }
-    path
+    out
 }
 
-fn collapse_whitespace(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
+/// Trim leading/trailing spaces (and tabs) and collapse runs of spaces to one.
+fn trim_all(v: &[u8]) -> Vec<u8> {
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = v.iter().position(|b| !is_ws(b)).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !is_ws(b)).map_or(start, |i| i + 1);
+    let mut out = Vec::with_capacity(end.saturating_sub(start));
+    for &b in v.get(start..end).unwrap_or(&[]) {
+        if b == b' ' && out.last() == Some(&b' ') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// The derived signing key (kSigning). Zeroized on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SigningKey([u8; 32]);
 
-impl std::fmt::Debug for SigningKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SigningKey(<redacted>)")
     }
 }
@@ -544,24 +750,25 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
 
 /// HMAC chain: "AWS4"+secret → date → region → service → "aws4_request".
 pub fn derive_signing_key(secret_access_key: &str, scope: &CredentialScope) -> SigningKey {
-    let mut seed = zeroize::Zeroizing::new(format!("AWS4{secret_access_key}").into_bytes());
+    let seed = zeroize::Zeroizing::new(format!("AWS4{secret_access_key}").into_bytes());
     let mut k = hmac_sha256(&seed, scope.date.as_bytes());
-    seed.zeroize();
     for part in [
         scope.region.as_bytes(),
         scope.service.as_bytes(),
-        b"aws4_request",
+        TERMINATOR.as_bytes(),
     ] {
         let next = hmac_sha256(&k, part);
         k.zeroize();
         k = next;
     }
-    SigningKey(k)
+    let key = SigningKey(k);
+    k.zeroize();
+    key
 }
 
 /// Derived keys by (access key, scope), so the four-HMAC derivation runs once per key per
 /// day rather than per request. Each entry remembers a digest of the secret it came from,
-/// so a rotated secret never reuses a stale key.
+/// so a rotated secret never reuses a stale key. Bounded: cleared when full.
 pub struct SigningKeyCache {
     entries: RwLock<HashMap<CacheKey, CacheEntry>>,
 }
@@ -576,6 +783,13 @@ const CACHE_LIMIT: usize = 10_000;
 impl Default for SigningKeyCache {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl fmt::Debug for SigningKeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.entries.read().map(|m| m.len()).unwrap_or(0);
+        write!(f, "SigningKeyCache({n} entries)")
     }
 }
 

@@ -20,6 +20,33 @@ pub fn parse_amz_date(s: &str) -> Option<i64> {
     Some(days_from_civil(y, m, d) * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
+/// The HTTP `Date` header's IMF-fixdate form (RFC 7231, "RFC 1123"), e.g.
+/// `Mon, 09 Sep 2011 23:36:00 GMT`. The day name is not checked against the date.
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mut parts = s.split_ascii_whitespace();
+    let (_day_name, d, mon, y, hms, zone) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    if parts.next().is_some() || zone != "GMT" || d.len() != 2 || y.len() != 4 {
+        return None;
+    }
+    let m = MONTHS.iter().position(|n| *n == mon)? + 1;
+    let h = hms.as_bytes();
+    if h.len() != 8 || h[2] != b':' || h[5] != b':' {
+        return None;
+    }
+    let time = hms.replace(':', "");
+    parse_amz_date(&format!("{y}{m:02}{d}T{time}Z"))
+}
+
 pub fn format_amz_date(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -89,6 +116,28 @@ mod tests {
             "20150830X123600Z",
         ] {
             assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 30 Aug 2015 12:36:00 GMT"),
+            Some(1_440_938_160)
+        );
+        for bad in [
+            "",
+            "Sun, 30 Aug 2015 12:36:00",
+            "Sun, 30 Aug 2015 12:36:00 UTC",
+            "Sun, 30 Fug 2015 12:36:00 GMT",
+            "Sun, 3 Aug 2015 12:36:00 GMT",
+            "Sun, 30 Aug 2015 12:36 GMT",
+            "Sun, 30 Aug 2015 12:3:600 GMT",
+            "Sun, 31 Sep 2015 12:36:00 GMT",
+            "Sun, +1 Aug 2015 12:36:00 GMT",
+            "Sun, 30 Aug 2015 12:36:00 GMT extra",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
         }
     }
 
