@@ -279,3 +279,16 @@ def test_simulate_principal_policy_reports_decisions_and_statements(server, deve
     e = r["EvaluationResults"][0]
     assert e["EvalDecision"] == "explicitDeny"
     assert e["MatchedStatements"][0]["SourcePolicyType"] == "resource"
+
+
+def test_query_protocol_auth_errors_use_iam_codes(server):
+    bad = boto3.client("iam", endpoint_url=server.endpoint, region_name="us-east-1",
+                       aws_access_key_id="AKIAUNKNOWNKEY000000", aws_secret_access_key="x" * 40)
+    with pytest.raises(ClientError) as e:
+        bad.list_users()
+    assert e.value.response["Error"]["Code"] == "InvalidClientTokenId"
+    wrong = boto3.client("sts", endpoint_url=server.endpoint, region_name="us-east-1",
+                         aws_access_key_id=server.env()["AWS_ACCESS_KEY_ID"], aws_secret_access_key="y" * 40)
+    with pytest.raises(ClientError) as e:
+        wrong.get_caller_identity()
+    assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"

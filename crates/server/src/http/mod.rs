@@ -235,7 +235,13 @@ async fn handle_query(
             .authenticate(parts, &body, None, &["iam", "sts"], SystemTime::now());
     let (principal, service) = match authenticated {
         Ok(x) => x,
-        Err(e) => return (Err(e.into()), Protocol::Query(sts::XMLNS)),
+        // IAM and STS name authentication failures differently from the JSON services.
+        Err(e) => {
+            let status = http::StatusCode::from_u16(e.query_http_status())
+                .unwrap_or(http::StatusCode::FORBIDDEN);
+            let err = ApiError::new(status, e.query_code(), e.to_string());
+            return (Err(err), Protocol::Query(sts::XMLNS));
+        }
     };
     let mut params = query::parse_form(parts.uri.query().unwrap_or("").as_bytes());
     params.extend(query::parse_form(&body));
