@@ -288,12 +288,12 @@ impl SortBy {
     }
 }
 
-/// ListSecrets' SortOrder (SortOrderType). The model gives no default; newest-first is
-/// assumed.
+/// ListSecrets' SortOrder (SortOrderType). The model gives no default; AWS lists in creation
+/// order (oldest first) when none is given, as recordings against live AWS show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SortOrder {
-    Asc,
     #[default]
+    Asc,
     Desc,
 }
 
@@ -708,7 +708,7 @@ mod tests {
             assert_eq!(SortBy::parse(by.as_str()), Ok(by));
         }
         assert_eq!(SortBy::default(), SortBy::CreatedDate);
-        assert_eq!(SortOrder::default(), SortOrder::Desc);
+        assert_eq!(SortOrder::default(), SortOrder::Asc, "AWS lists oldest first");
         assert_eq!(SortOrder::parse("asc"), Ok(SortOrder::Asc));
         assert_eq!(SortOrder::parse("desc"), Ok(SortOrder::Desc));
         let err = SortBy::parse("CreatedDate").unwrap_err();

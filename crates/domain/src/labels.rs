@@ -32,7 +32,7 @@ pub enum LabelError {
     VersionNotFound(String),
     /// InvalidParameterException
     #[error(
-        "The staging label {label} is currently attached to version {holder}, so you must specify that version in RemoveFromVersionId."
+        "The parameter RemoveFromVersionId can't be empty. Staging label {label} is currently attached to version {holder}, so you must explicitly reference that version in RemoveFromVersionId."
     )]
     AttachedElsewhere { label: String, holder: String },
     /// InvalidParameterException

@@ -673,16 +673,35 @@ async fn update_secret_metadata_and_value() {
     let map = d.version_ids_to_stages().unwrap();
     assert_eq!(map.get(&v2).unwrap(), &vec!["AWSCURRENT".to_string()]);
     assert_eq!(map.get(&v1).unwrap(), &vec!["AWSPREVIOUS".to_string()]);
-    // UpdateSecret with an existing version id is an error, per the AWS docs.
-    let e = c
+    // A retried UpdateSecret (same token, same value) succeeds without a new version, as live
+    // AWS does; the same token with another value is refused.
+    let again = c
         .update_secret()
         .secret_id("up")
         .client_request_token(&v2)
         .secret_string("2")
         .send()
         .await
+        .unwrap();
+    assert_eq!(again.version_id(), Some(v2.as_str()));
+    let all = c
+        .list_secret_version_ids()
+        .secret_id("up")
+        .include_deprecated(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(all.versions().len(), 2);
+    let e = c
+        .update_secret()
+        .secret_id("up")
+        .client_request_token(&v2)
+        .secret_string("other")
+        .send()
+        .await
         .unwrap_err();
     assert_eq!(code(&e), "ResourceExistsException");
+    assert!(message(&e).contains("already in use"), "{}", message(&e));
     let e = c
         .update_secret()
         .secret_id("nope")

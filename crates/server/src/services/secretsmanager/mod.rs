@@ -230,14 +230,9 @@ impl SecretsManager {
         let found = match parse_secret_id(id, &self.region, &self.account_id) {
             SecretRef::Name(name) => self.store.secret(SecretKey::Name(&name)).await?,
             SecretRef::PartialArn { name } => self.store.secret(SecretKey::Name(&name)).await?,
-            SecretRef::FullArn(arn) => match self.store.secret(SecretKey::Arn(&arn)).await? {
-                Some(s) => Some(s),
-                // A secret whose own name ends in what looks like a suffix.
-                None => match strongroom_domain::names::arn_name_part(&arn) {
-                    Some(name) => self.store.secret(SecretKey::Name(name)).await?,
-                    None => None,
-                },
-            },
+            // A full ARN matches exactly; AWS does not fall back to a secret whose own name
+            // ends in what looks like the random suffix.
+            SecretRef::FullArn(arn) => self.store.secret(SecretKey::Arn(&arn)).await?,
             SecretRef::ForeignArn(_) => None,
         };
         found.ok_or_else(SmError::not_found)

@@ -219,6 +219,8 @@ pub struct ListSecretVersionIdsInput {
 #[serde(rename_all = "PascalCase")]
 pub struct VersionEntry {
     pub version_id: String,
+    /// Omitted for deprecated (label-less) versions, as AWS does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub version_stages: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_accessed_date: Option<f64>,

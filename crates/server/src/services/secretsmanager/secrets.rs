@@ -54,7 +54,7 @@ impl SecretsManager {
         let mut secret = Secret {
             arn: arn.clone(),
             name: name.clone(),
-            description: input.description,
+            description: input.description.filter(|d| !d.is_empty()),
             kms_key_id: self.stored_kms_key_id(input.kms_key_id),
             secret_type: input.secret_type,
             tags,
@@ -115,13 +115,15 @@ impl SecretsManager {
         }
         if let (Some(token), Some(value)) = (token, value)
             && existing.version(token).is_some()
-            && self.open(&existing.arn, token).await?.as_ref() == Some(value)
         {
-            return Ok(CreateSecretOutput {
-                arn: existing.arn,
-                name: existing.name,
-                version_id: Some(token.to_string()),
-            });
+            if self.open(&existing.arn, token).await?.as_ref() == Some(value) {
+                return Ok(CreateSecretOutput {
+                    arn: existing.arn,
+                    name: existing.name,
+                    version_id: Some(token.to_string()),
+                });
+            }
+            return Err(super::values::existing_version_error(token, &existing.arn));
         }
         Err(SmError::ResourceExists(format!(
             "The operation failed because the secret {} already exists.",
@@ -144,7 +146,7 @@ impl SecretsManager {
         let id = validate::required("secretId", input.secret_id)?;
         let secret = self.resolve(&id).await?;
         let mut d = describe(&secret);
-        d.version_ids_to_stages = Some(version_map(&secret));
+        d.version_ids_to_stages = version_map(&secret);
         Ok(d)
     }
 
@@ -164,6 +166,21 @@ impl SecretsManager {
         let version_id = value
             .as_ref()
             .map(|_| new_version_id(input.client_request_token));
+        // A retried UpdateSecret (same token, same value) succeeds without a new version, as
+        // live AWS does (the operation docs say otherwise; clients retry with the same token).
+        if let (Some(vid), Some(v)) = (&version_id, &value) {
+            let current = self.resolve(&id).await?;
+            if current.version(vid).is_some() {
+                if self.open(&current.arn, vid).await?.as_ref() == Some(v) {
+                    return Ok(CreateSecretOutput {
+                        arn: current.arn,
+                        name: current.name,
+                        version_id: Some(vid.clone()),
+                    });
+                }
+                return Err(super::values::existing_version_error(vid, &current.arn));
+            }
+        }
         let now = self.clock.now_ms();
         let (secret, ()) = self
             .modify(&id, |s| {
@@ -171,7 +188,7 @@ impl SecretsManager {
                     return Err(SmError::marked_for_deletion());
                 }
                 if let Some(d) = &input.description {
-                    s.description = Some(d.clone());
+                    s.description = Some(d.clone()).filter(|d| !d.is_empty());
                 }
                 if let Some(k) = &input.kms_key_id {
                     s.kms_key_id = self.stored_kms_key_id(Some(k.clone()));
@@ -182,9 +199,7 @@ impl SecretsManager {
                 let mut new_values = Vec::new();
                 if let (Some(value), Some(vid)) = (&value, &version_id) {
                     if s.version(vid).is_some() {
-                        return Err(SmError::ResourceExists(
-                            "You can't modify an existing version, you can only create a new version.".into(),
-                        ));
+                        return Err(super::values::existing_version_error(vid, &s.arn));
                     }
                     let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
                     s.versions.push(new_version(vid, now, &key_id));
@@ -329,7 +344,7 @@ impl SecretsManager {
                 .iter()
                 .map(|s| {
                     let mut d = describe(s);
-                    d.secret_versions_to_stages = Some(version_map(s));
+                    d.secret_versions_to_stages = version_map(s);
                     d
                 })
                 .collect(),
@@ -431,8 +446,11 @@ fn sort_view(s: &Secret) -> filters::SortView<'_> {
     }
 }
 
-fn version_map(s: &Secret) -> BTreeMap<String, Vec<String>> {
-    s.labelled_versions()
+/// Only returned when the secret has labelled versions, as AWS does.
+fn version_map(s: &Secret) -> Option<BTreeMap<String, Vec<String>>> {
+    let map: BTreeMap<String, Vec<String>> = s
+        .labelled_versions()
         .map(|v| (v.id.clone(), v.stages.clone()))
-        .collect()
+        .collect();
+    (!map.is_empty()).then_some(map)
 }

@@ -236,7 +236,7 @@ impl SecretsManager {
                     version_stages: existing.stages.clone(),
                 });
             }
-            return Err(existing_version_error());
+            return Err(existing_version_error(&version_id, &current.arn));
         }
 
         let now = self.clock.now_ms();
@@ -247,7 +247,7 @@ impl SecretsManager {
                     return Err(SmError::marked_for_deletion());
                 }
                 if s.version(&version_id).is_some() {
-                    return Err(existing_version_error());
+                    return Err(existing_version_error(&version_id, &s.arn));
                 }
                 let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
                 s.versions.push(new_version(&version_id, now, &key_id));
@@ -362,11 +362,10 @@ pub(super) fn new_version(id: &str, now: i64, key_id: &str) -> Version {
     }
 }
 
-fn existing_version_error() -> SmError {
-    SmError::ResourceExists(
-        "You can't modify an existing version, you can only create a new version. A version with this ClientRequestToken already exists with different secret data."
-            .into(),
-    )
+pub(super) fn existing_version_error(token: &str, arn: &str) -> SmError {
+    SmError::ResourceExists(format!(
+        "You can't use ClientRequestToken {token} because that value is already in use for a version of secret {arn}."
+    ))
 }
 
 fn select_version<'a>(
@@ -384,9 +383,10 @@ fn select_version<'a>(
             if let Some(stage) = stage
                 && !v.has_stage(stage)
             {
-                return Err(SmError::ResourceNotFound(format!(
-                    "Secrets Manager can't find the specified secret value for VersionId: {vid} and staging label: {stage}"
-                )));
+                return Err(SmError::InvalidRequest(
+                    "You provided a VersionStage that is not associated to the provided VersionId."
+                        .into(),
+                ));
             }
             v
         }
