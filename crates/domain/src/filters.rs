@@ -708,7 +708,11 @@ mod tests {
             assert_eq!(SortBy::parse(by.as_str()), Ok(by));
         }
         assert_eq!(SortBy::default(), SortBy::CreatedDate);
-        assert_eq!(SortOrder::default(), SortOrder::Asc, "AWS lists oldest first");
+        assert_eq!(
+            SortOrder::default(),
+            SortOrder::Asc,
+            "AWS lists oldest first"
+        );
         assert_eq!(SortOrder::parse("asc"), Ok(SortOrder::Asc));
         assert_eq!(SortOrder::parse("desc"), Ok(SortOrder::Desc));
         let err = SortBy::parse("CreatedDate").unwrap_err();
