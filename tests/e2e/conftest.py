@@ -1,46 +1,114 @@
+"""Fixtures shared by the end-to-end suites.
+
+Run through tests/e2e/run.sh (what scripts/test does), the suites share the server run.sh
+started; run.sh stops it with SIGTERM, checks the exit code, then runs test_leaks.py over the
+logs and data dirs. Run directly (`STRONGROOM_BIN=target/debug/strongroom pytest tests/e2e`),
+the session starts its own server and does the same checks when the session ends.
+"""
+import json
 import os
 import subprocess
+import uuid
 
 import boto3
 import pytest
 
-from server import Server
+import leaks
+from leaks import MARKER, SEED_VALUES, remember, remember_fields, secret  # noqa: F401 (re-exported)
+from server import ACCESS_KEY, REGION, SECRET_KEY, AttachedServer, Server
 
-# Every secret value used by the suites carries this marker, so the leak checks can look for it.
-MARKER = "E2E-SECRET-MARKER-5b7c"
-# Values from the seed documents, used verbatim by the CLI suite.
-SEED_VALUES = ["mongodb+srv://user:pass@cluster.mongodb.net/db", "your-secret-key", "your-api-key"]
+LEAK_PHASE = os.environ.get("STRONGROOM_E2E_PHASE") == "leaks"
+
+# test_leaks.py runs on its own, after the server has been stopped; the other suites never in
+# that phase.
+if LEAK_PHASE:
+    collect_ignore_glob = ["test_[!l]*.py", "test_l[!e]*.py"]
+else:
+    collect_ignore = ["test_leaks.py"]
+    # Under run.sh the Node suite runs as its own step (plain `node`), not through pytest.
+    if os.environ.get("STRONGROOM_E2E_ENDPOINT"):
+        collect_ignore.append("test_node.py")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    leaks.save()
 
 
 @pytest.fixture(scope="session")
 def server():
-    s = Server()
+    attached = AttachedServer.from_env()
+    if attached:
+        yield attached
+        return
+    s = Server(name="session")
     yield s
     code = s.stop()
     assert code == 0, f"server exit code {code} after SIGTERM"
-    # Leak checks over everything the session's server wrote.
-    logs = s.logs()
-    for value in [MARKER, *SEED_VALUES]:
-        assert value not in logs, f"a secret value ({value[:8]}...) reached the server log"
-    for root, _, files in os.walk(s.data_dir):
-        for name in files:
-            with open(os.path.join(root, name), "rb") as f:
-                data = f.read()
-                for value in [MARKER, *SEED_VALUES]:
-                    assert value.encode() not in data, f"plaintext secret in {name}"
+    # The same scans test_leaks.py does after a run.sh run.
+    secrets = leaks.values()
+    findings = leaks.scan_logs([s.log_path], secrets + [SECRET_KEY])
+    files, scanned = leaks.scan_dirs([s.data_dir], secrets)
+    assert scanned > 0, "the data dir is empty"
+    assert not findings + files, f"secret values found: {findings + files}"
+
+
+def sm_client(server, access_key=ACCESS_KEY, secret_key=SECRET_KEY, session_token=None, **config):
+    """A boto3 Secrets Manager client for `server` that records every secret value it sends or
+    receives (for the leak scans)."""
+    c = boto3.client("secretsmanager", endpoint_url=server.endpoint, region_name=REGION,
+                     aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                     aws_session_token=session_token, **config)
+    c.meta.events.register("provide-client-params.secretsmanager.*",
+                           lambda params, **_: remember_fields(params))
+    c.meta.events.register("after-call.secretsmanager.*",
+                           lambda parsed, **_: remember_fields(parsed))
+    return c
 
 
 @pytest.fixture(scope="session")
 def sm(server):
-    return boto3.client("secretsmanager", endpoint_url=server.endpoint, region_name="us-east-1",
-                        aws_access_key_id=server.env()["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=server.env()["AWS_SECRET_ACCESS_KEY"])
+    from botocore.config import Config
+    return sm_client(server, config=Config(retries={"max_attempts": 1, "mode": "standard"}))
 
 
-def aws(server, *args, check=True):
-    """Run the AWS CLI against `server`; returns (exit code, stdout, stderr)."""
+def unique(prefix):
+    """A secret name no other test (or earlier run against the same server) uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def aws(server, *args, check=True, env=None):
+    """Run the AWS CLI against `server` with JSON output; returns (exit code, stdout, stderr).
+
+    Secret values on the command line and secret fields in the output are recorded."""
+    for i, a in enumerate(args):
+        if i and args[i - 1] in ("--secret-string",):
+            remember(a)
     cmd = ["aws", "--endpoint-url", server.endpoint, "--output", "json", *args]
-    p = subprocess.run(cmd, env=server.env(), capture_output=True, text=True, timeout=60)
+    p = subprocess.run(cmd, env=env or server.env(), capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    if p.returncode == 0 and p.stdout.strip():
+        try:
+            remember_fields(json.loads(p.stdout))
+        except ValueError:
+            pass
     if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({p.returncode}): {p.stderr}")
+        raise AssertionError(f"aws {' '.join(args)} failed ({p.returncode}): {p.stderr}")
     return p.returncode, p.stdout, p.stderr
+
+
+def aws_json(server, *args, env=None):
+    """Run the CLI, require success, and parse its JSON output."""
+    _, out, _ = aws(server, *args, env=env)
+    return json.loads(out) if out.strip() else {}
+
+
+def aws_error(server, *args, env=None):
+    """Run the CLI expecting a service error; returns the AWS error code it printed.
+
+    The AWS CLI exits 254 (v2, and v1 since 1.x on some paths) or 255 when the service answered
+    with an error, and prints `An error occurred (Code) when calling the Op operation: message`."""
+    code, out, err = aws(server, *args, check=False, env=env)
+    assert code in (254, 255), f"expected a service error, got exit {code}: {out} {err}"
+    marker = "An error occurred ("
+    assert marker in err, f"no service error in stderr: {err}"
+    return err.split(marker, 1)[1].split(")", 1)[0]
