@@ -234,6 +234,45 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Rows of an IAM table kept as one JSON document each.
+    async fn load_docs<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let docs: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(backend))
+            .collect()
+    }
+
+    /// Insert or update a JSON-document row: `sql` binds ?1 = key, ?2 = document.
+    async fn write_doc<T: Serialize>(
+        &self,
+        sql: &'static str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(value).map_err(backend)?;
+        match sqlx::query(sql)
+            .bind(key)
+            .bind(&doc)
+            .execute(&self.writer)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                Err(StoreError::NameTaken)
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     /// Run a DELETE with up to two text parameters; whether a row went.
     async fn delete_where(&self, sql: &'static str, a: &str, b: &str) -> Result<bool, StoreError> {
         let n = sqlx::query(sql)
@@ -758,14 +797,8 @@ impl Store for SqliteStore {
     }
 
     async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError> {
-        let docs: Vec<String> =
-            sqlx::query_scalar("SELECT doc FROM iam_managed_policies ORDER BY name")
-                .fetch_all(&self.reader)
-                .await
-                .map_err(backend)?;
-        docs.iter()
-            .map(|d| serde_json::from_str(d).map_err(backend))
-            .collect()
+        self.load_docs("SELECT doc FROM iam_managed_policies ORDER BY name")
+            .await
     }
 
     async fn put_managed_policy(
@@ -852,37 +885,17 @@ impl Store for SqliteStore {
     }
 
     async fn roles(&self) -> Result<Vec<StoredRole>, StoreError> {
-        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM iam_roles ORDER BY name")
-            .fetch_all(&self.reader)
+        self.load_docs("SELECT doc FROM iam_roles ORDER BY name")
             .await
-            .map_err(backend)?;
-        docs.iter()
-            .map(|d| serde_json::from_str(d).map_err(backend))
-            .collect()
     }
 
     async fn put_role(&self, role: &StoredRole, replace: bool) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(role).map_err(backend)?;
         let sql = if replace {
             "UPDATE iam_roles SET doc = ?2 WHERE name = ?1"
         } else {
             "INSERT INTO iam_roles (name, doc) VALUES (?1, ?2)"
         };
-        match sqlx::query(sql)
-            .bind(&role.name)
-            .bind(&doc)
-            .execute(&self.writer)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation()) =>
-            {
-                Err(StoreError::NameTaken)
-            }
-            Err(e) => Err(backend(e)),
-        }
+        self.write_doc(sql, &role.name, role).await
     }
 
     async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
@@ -937,37 +950,17 @@ impl Store for SqliteStore {
     }
 
     async fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
-        let docs: Vec<String> = sqlx::query_scalar("SELECT doc FROM iam_groups ORDER BY name")
-            .fetch_all(&self.reader)
+        self.load_docs("SELECT doc FROM iam_groups ORDER BY name")
             .await
-            .map_err(backend)?;
-        docs.iter()
-            .map(|d| serde_json::from_str(d).map_err(backend))
-            .collect()
     }
 
     async fn put_group(&self, group: &StoredGroup, replace: bool) -> Result<(), StoreError> {
-        let doc = serde_json::to_string(group).map_err(backend)?;
         let sql = if replace {
             "UPDATE iam_groups SET doc = ?2 WHERE name = ?1"
         } else {
             "INSERT INTO iam_groups (name, doc) VALUES (?1, ?2)"
         };
-        match sqlx::query(sql)
-            .bind(&group.name)
-            .bind(&doc)
-            .execute(&self.writer)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation()) =>
-            {
-                Err(StoreError::NameTaken)
-            }
-            Err(e) => Err(backend(e)),
-        }
+        self.write_doc(sql, &group.name, group).await
     }
 
     async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
