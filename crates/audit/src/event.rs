@@ -1,0 +1,146 @@
+//! The record: one CloudTrail event, field for field as AWS writes it, so tools that read
+//! CloudTrail (and `aws cloudtrail lookup-events`) read ours unchanged.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// CloudTrail's current record format version.
+pub const EVENT_VERSION: &str = "1.11";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub event_version: String,
+    pub user_identity: UserIdentity,
+    pub event_time: String,
+    pub event_source: String,
+    pub event_name: String,
+    pub aws_region: String,
+    #[serde(rename = "sourceIPAddress", skip_serializing_if = "Option::is_none")]
+    pub source_ip_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub request_parameters: Option<Value>,
+    pub response_elements: Option<Value>,
+    #[serde(rename = "requestID", skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+    /// `AwsApiCall` for requests, `AwsServiceEvent` for what the service does on its own.
+    pub event_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_event_details: Option<Value>,
+    pub management_event: bool,
+    pub recipient_account_id: String,
+    pub event_category: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_details: Option<TlsDetails>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    /// Root, IAMUser, AssumedRole, AWSService, or Unknown (the signature did not verify).
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_context: Option<Value>,
+    /// For service events: the service that acted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Resource {
+    #[serde(rename = "ARN")]
+    pub arn: String,
+    #[serde(rename = "accountId")]
+    pub account_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsDetails {
+    pub tls_version: String,
+    pub cipher_suite: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_provided_host_header: Option<String>,
+}
+
+impl Event {
+    /// The name LookupEvents reports and matches as `Username`: the IAM user's name, the
+    /// role session's name, or `root`.
+    pub fn username(&self) -> Option<String> {
+        let id = &self.user_identity;
+        match id.kind.as_str() {
+            "Root" => Some("root".into()),
+            "IAMUser" => id.user_name.clone(),
+            "AssumedRole" => id
+                .arn
+                .as_deref()
+                .and_then(|a| a.rsplit('/').next())
+                .map(str::to_owned),
+            _ => id.user_name.clone(),
+        }
+    }
+}
+
+/// RFC 3339 in whole seconds, as CloudTrail writes `eventTime`.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => t
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// Parses RFC 3339 (as operators type it on the command line) to epoch milliseconds.
+pub fn parse_time(s: &str) -> Option<i64> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_seconds() {
+        assert_eq!(format_time(1_700_000_000_999), "2023-11-14T22:13:20Z");
+        assert_eq!(parse_time("2023-11-14T22:13:20Z"), Some(1_700_000_000_000));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+
+    #[test]
+    fn usernames_as_lookup_events_reports_them() {
+        let mut e = crate::tests::sample_event("GetSecretValue");
+        assert_eq!(e.username().as_deref(), Some("alice"));
+        e.user_identity.kind = "AssumedRole".into();
+        e.user_identity.arn = Some("arn:aws:sts::123456789012:assumed-role/app/task-1".into());
+        assert_eq!(e.username().as_deref(), Some("task-1"));
+        e.user_identity.kind = "Root".into();
+        assert_eq!(e.username().as_deref(), Some("root"));
+    }
+}

@@ -1,0 +1,25 @@
+//! Strongroom's audit trail: one CloudTrail-shaped record per request and per service event,
+//! made durable before the response leaves, and tamper-evident.
+//!
+//! - [`event`]: the record, as CloudTrail writes it.
+//! - [`redact`]: the members that never enter a record (the models' `sensitive` ones).
+//! - [`chain`]: hash links and the verifier that names the first deleted, altered, moved,
+//!   inserted record or cut-off tail.
+//! - [`digest`]: periodic Ed25519-signed digests over the chain head.
+//! - [`log`]: the SQLite-backed log with group commit, lookups and retention.
+//! - [`export`]: JSON-lines copies for log collectors.
+
+pub mod chain;
+pub mod digest;
+pub mod event;
+pub mod export;
+pub mod log;
+pub mod redact;
+
+pub use chain::Finding;
+pub use digest::DigestSigner;
+pub use event::{Event, Resource, TlsDetails, UserIdentity};
+pub use log::{Attribute, AuditConfig, AuditError, AuditLog, Entry, Found, Lookup, VerifyReport};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! The log against real SQLite files: group commit, lookups, digests, tampering, fail-closed.
+
+use crate::event::{EVENT_VERSION, Event, Resource, UserIdentity, format_time};
+use crate::log::{Attribute, AuditConfig, AuditLog, Entry, Lookup, verify};
+use crate::{DigestSigner, Finding};
+
+pub(crate) fn sample_event(name: &str) -> Event {
+    Event {
+        event_version: EVENT_VERSION.into(),
+        user_identity: UserIdentity {
+            kind: "IAMUser".into(),
+            principal_id: Some("AIDAEXAMPLE".into()),
+            arn: Some("arn:aws:iam::123456789012:user/alice".into()),
+            account_id: Some("123456789012".into()),
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            user_name: Some("alice".into()),
+            ..Default::default()
+        },
+        event_time: format_time(0),
+        event_source: "secretsmanager.amazonaws.com".into(),
+        event_name: name.into(),
+        aws_region: "us-east-1".into(),
+        source_ip_address: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
+        error_code: None,
+        error_message: None,
+        request_parameters: Some(serde_json::json!({"secretId": "db"})),
+        response_elements: None,
+        request_id: Some("req".into()),
+        event_id: "00000000-0000-0000-0000-000000000000".into(),
+        read_only: name.starts_with("Get"),
+        resources: vec![Resource {
+            arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf".into(),
+            account_id: "123456789012".into(),
+            kind: "AWS::SecretsManager::Secret".into(),
+        }],
+        event_type: "AwsApiCall".into(),
+        service_event_details: None,
+        management_event: true,
+        recipient_account_id: "123456789012".into(),
+        event_category: "Management".into(),
+        tls_details: None,
+    }
+}
+
+fn entry(name: &str, n: i64) -> Entry {
+    let mut event = sample_event(name);
+    event.event_id = format!("id-{n}");
+    Entry {
+        event,
+        time_ms: 1_000 * n,
+        resource_short_name: Some("db".into()),
+    }
+}
+
+async fn open(dir: &std::path::Path) -> AuditLog {
+    let signer = DigestSigner::load_or_create(&dir.join("audit-signing.key")).unwrap();
+    AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.to_path_buf()),
+            ..Default::default()
+        },
+        signer,
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+async fn sqlite(dir: &std::path::Path, sql: &str) {
+    use sqlx::Connection;
+    let mut c =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("audit.db").display()))
+            .await
+            .unwrap();
+    for stmt in sql.split(';').filter(|s| !s.trim().is_empty()) {
+        sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+    c.close().await.unwrap();
+}
+
+/// 20 records appended concurrently (so they group-commit), then the log closed.
+async fn written_log() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(open(dir.path()).await);
+    let mut tasks = Vec::new();
+    for n in 1..=20 {
+        let log = log.clone();
+        let name = if n % 2 == 0 {
+            "GetSecretValue"
+        } else {
+            "PutSecretValue"
+        };
+        tasks.push(tokio::spawn(
+            async move { log.append(entry(name, n)).await },
+        ));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let log = std::sync::Arc::into_inner(log).unwrap();
+    log.close(99_000).await;
+    dir
+}
+
+async fn findings(dir: &std::path::Path) -> Vec<Finding> {
+    verify(dir, None, None).await.unwrap().findings
+}
+
+#[tokio::test]
+async fn appends_survive_restart_and_verify_clean() {
+    let dir = written_log().await;
+    let report = verify(dir.path(), None, None).await.unwrap();
+    assert_eq!(report.records, 20);
+    assert_eq!(report.digests, 1);
+    assert_eq!(report.findings, vec![]);
+    // The chain continues across a restart.
+    let log = open(dir.path()).await;
+    log.append(entry("ListSecrets", 21)).await.unwrap();
+    log.close(100_000).await;
+    let report = verify(dir.path(), None, None).await.unwrap();
+    assert_eq!((report.records, report.findings), (21, vec![]));
+}
+
+#[tokio::test]
+async fn lookups_filter_page_and_go_newest_first() {
+    let dir = written_log().await;
+    let log = open(dir.path()).await;
+    let gets = log
+        .lookup(&Lookup {
+            attribute: Some(Attribute::EventName("GetSecretValue".into())),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(gets.len(), 10);
+    assert!(gets.windows(2).all(|w| w[0].pos > w[1].pos));
+    let page = log
+        .lookup(&Lookup {
+            attribute: Some(Attribute::ResourceName("db".into())),
+            start_ms: Some(5_000),
+            end_ms: Some(9_000),
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    let rest = log
+        .lookup(&Lookup {
+            attribute: Some(Attribute::ResourceName(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf".into(),
+            )),
+            start_ms: Some(5_000),
+            end_ms: Some(9_000),
+            before_pos: Some(page[1].pos),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 3);
+    for (attr, n) in [
+        (Attribute::ReadOnly(true), 10),
+        (Attribute::Username("alice".into()), 20),
+        (Attribute::Username("bob".into()), 0),
+        (Attribute::EventId("id-7".into()), 1),
+        (Attribute::AccessKeyId("AKIAEXAMPLE".into()), 20),
+        (
+            Attribute::EventSource("secretsmanager.amazonaws.com".into()),
+            20,
+        ),
+        (
+            Attribute::ResourceType("AWS::SecretsManager::Secret".into()),
+            20,
+        ),
+    ] {
+        let found = log
+            .lookup(&Lookup {
+                attribute: Some(attr.clone()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), n, "{attr:?}");
+    }
+    log.close(100_000).await;
+}
+
+#[tokio::test]
+async fn verify_names_a_deleted_record() {
+    let dir = written_log().await;
+    sqlite(dir.path(), "DELETE FROM events WHERE seq = 7").await;
+    assert_eq!(
+        findings(dir.path()).await,
+        vec![Finding::Deleted { first: 7, last: 7 }]
+    );
+}
+
+#[tokio::test]
+async fn verify_names_an_edited_record() {
+    let dir = written_log().await;
+    sqlite(
+        dir.path(),
+        "UPDATE events SET record = replace(record, 'alice', 'mallory') WHERE seq = 4",
+    )
+    .await;
+    assert_eq!(
+        findings(dir.path()).await,
+        vec![Finding::Altered { seq: 4, pos: 4 }]
+    );
+}
+
+#[tokio::test]
+async fn verify_names_swapped_records() {
+    let dir = written_log().await;
+    sqlite(
+        dir.path(),
+        "UPDATE events SET pos = -1 WHERE pos = 10;
+         UPDATE events SET pos = 10 WHERE pos = 11;
+         UPDATE events SET pos = 11 WHERE pos = -1",
+    )
+    .await;
+    assert_eq!(
+        findings(dir.path()).await,
+        vec![Finding::Reordered { seq: 10, pos: 11 }]
+    );
+}
+
+#[tokio::test]
+async fn verify_names_a_truncated_tail() {
+    let dir = written_log().await;
+    sqlite(dir.path(), "DELETE FROM events WHERE seq > 17").await;
+    assert_eq!(
+        findings(dir.path()).await,
+        vec![Finding::Truncated {
+            last: Some(17),
+            digest_seq: 20
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_forged_digest_is_caught() {
+    let dir = written_log().await;
+    sqlite(dir.path(), "UPDATE digests SET time_ms = time_ms + 1").await;
+    assert_eq!(
+        findings(dir.path()).await,
+        vec![Finding::BadDigestSignature { digest_seq: 20 }]
+    );
+}
+
+#[tokio::test]
+async fn retention_prunes_and_the_rest_still_verifies() {
+    let dir = written_log().await;
+    let log = open(dir.path()).await;
+    assert_eq!(log.prune(10_500).await.unwrap(), 10);
+    log.append(entry("ListSecrets", 21)).await.unwrap();
+    log.close(100_000).await;
+    let report = verify(dir.path(), None, None).await.unwrap();
+    assert_eq!((report.records, report.findings), (11, vec![]));
+    // Deleting the first kept record is still caught: the anchor remembers where to start.
+    sqlite(dir.path(), "DELETE FROM events WHERE seq = 11").await;
+    assert_eq!(
+        findings(dir.path()).await,
+        vec![Finding::Deleted {
+            first: 11,
+            last: 11
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_full_log_refuses_appends_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = DigestSigner::generate().unwrap();
+    let log = AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.path().to_path_buf()),
+            max_bytes: Some(64 * 1024),
+            ..Default::default()
+        },
+        signer,
+        None,
+    )
+    .await
+    .unwrap();
+    let mut big = entry("PutSecretValue", 1);
+    big.event.request_parameters = Some(serde_json::json!({"description": "x".repeat(20_000)}));
+    let mut failed = None;
+    for _ in 0..20 {
+        if let Err(e) = log.append(big.clone()).await {
+            failed = Some(e);
+            break;
+        }
+    }
+    let e = failed.expect("a 64 KiB log must fill up");
+    assert!(e.to_string().contains("full"), "{e}");
+    assert!(!log.is_healthy());
+}
