@@ -6,7 +6,7 @@
 //! hashed `seq` no longer matches where it sits) from one that was edited (its hash no longer
 //! matches its content) or deleted (a `seq` is missing) — and say which, exactly.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aws_lc_rs::digest;
 
@@ -116,7 +116,7 @@ pub struct Verifier {
     /// Links waiting for their predecessor: predecessor seq → (seq, pos, prev).
     waiting: HashMap<i64, (i64, i64, Hash)>,
     /// Sequence numbers skipped so far (deleted unless they turn up later).
-    missing: BTreeMap<i64, ()>,
+    missing: BTreeSet<i64>,
     highest: Option<i64>,
     /// Signed digests by seq, to compare as their records pass.
     digests: HashMap<i64, Hash>,
@@ -135,7 +135,7 @@ impl Verifier {
             start_prev,
             hashes: BTreeMap::new(),
             waiting: HashMap::new(),
-            missing: BTreeMap::new(),
+            missing: BTreeSet::new(),
             highest: None,
             digests: digests.iter().copied().collect(),
             findings: Vec::new(),
@@ -172,11 +172,11 @@ impl Verifier {
         let expected = self.highest.map_or(self.start_seq, |h| h + 1);
         if row.seq > expected {
             for s in expected..row.seq {
-                self.missing.insert(s, ());
+                self.missing.insert(s);
             }
         } else if row.seq < expected {
             // A seq we skipped earlier turned up: it was moved, not deleted.
-            if self.missing.remove(&row.seq).is_some() && intact {
+            if self.missing.remove(&row.seq) && intact {
                 self.findings.push(Finding::Reordered {
                     seq: row.seq,
                     pos: row.pos,
@@ -237,7 +237,7 @@ impl Verifier {
     /// Close the walk: remaining gaps are deletions; digests beyond the end are truncation.
     pub fn finish(mut self, latest_digest: Option<i64>) -> (u64, Vec<Finding>) {
         let mut gaps: Vec<(i64, i64)> = Vec::new();
-        for (&s, _) in &self.missing {
+        for &s in &self.missing {
             match gaps.last_mut() {
                 Some((_, last)) if *last + 1 == s => *last = s,
                 _ => gaps.push((s, s)),

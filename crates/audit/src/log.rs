@@ -81,7 +81,7 @@ struct Prepared {
 }
 
 enum Msg {
-    Append(Prepared, oneshot::Sender<Result<(), String>>),
+    Append(Box<Prepared>, oneshot::Sender<Result<(), String>>),
     Digest(i64, oneshot::Sender<Result<Option<i64>, String>>),
     Prune(i64, oneshot::Sender<Result<u64, String>>),
 }
@@ -232,7 +232,7 @@ impl AuditLog {
         let prepared = prepare(entry)?;
         let (ack, done) = oneshot::channel();
         self.tx
-            .send(Msg::Append(prepared, ack))
+            .send(Msg::Append(Box::new(prepared), ack))
             .await
             .map_err(|_| AuditError::Closed)?;
         done.await
@@ -395,7 +395,7 @@ impl Writer {
         self.pool.close().await;
     }
 
-    async fn commit(&mut self, batch: Vec<(Prepared, oneshot::Sender<Result<(), String>>)>) {
+    async fn commit(&mut self, batch: Vec<(Box<Prepared>, oneshot::Sender<Result<(), String>>)>) {
         let started = Instant::now();
         let mut head = self.head;
         let mut links = Vec::with_capacity(batch.len());
@@ -460,7 +460,7 @@ impl Writer {
 
 async fn insert(
     pool: &SqlitePool,
-    batch: &[(Prepared, oneshot::Sender<Result<(), String>>)],
+    batch: &[(Box<Prepared>, oneshot::Sender<Result<(), String>>)],
     links: &[(i64, Hash, Hash)],
 ) -> Result<(), String> {
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
