@@ -80,8 +80,12 @@ struct Prepared {
     record: String,
 }
 
+type Ack = oneshot::Sender<Result<(), String>>;
+/// An append and whoever waits for its commit.
+type Waiting = (Box<Prepared>, Ack);
+
 enum Msg {
-    Append(Box<Prepared>, oneshot::Sender<Result<(), String>>),
+    Append(Box<Prepared>, Ack),
     Digest(i64, oneshot::Sender<Result<Option<i64>, String>>),
     Prune(i64, oneshot::Sender<Result<u64, String>>),
 }
@@ -395,7 +399,7 @@ impl Writer {
         self.pool.close().await;
     }
 
-    async fn commit(&mut self, batch: Vec<(Box<Prepared>, oneshot::Sender<Result<(), String>>)>) {
+    async fn commit(&mut self, batch: Vec<Waiting>) {
         let started = Instant::now();
         let mut head = self.head;
         let mut links = Vec::with_capacity(batch.len());
@@ -460,7 +464,7 @@ impl Writer {
 
 async fn insert(
     pool: &SqlitePool,
-    batch: &[(Box<Prepared>, oneshot::Sender<Result<(), String>>)],
+    batch: &[Waiting],
     links: &[(i64, Hash, Hash)],
 ) -> Result<(), String> {
     let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
