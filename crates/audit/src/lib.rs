@@ -19,7 +19,9 @@ pub mod redact;
 pub use chain::Finding;
 pub use digest::DigestSigner;
 pub use event::{Event, Resource, TlsDetails, UserIdentity};
-pub use log::{Attribute, AuditConfig, AuditError, AuditLog, Entry, Found, Lookup, VerifyReport};
+pub use log::{
+    Attribute, AuditConfig, AuditError, AuditLog, AuditReader, Entry, Found, Lookup, VerifyReport,
+};
 
 #[cfg(test)]
 mod tests;

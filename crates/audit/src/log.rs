@@ -542,6 +542,50 @@ async fn prune(pool: &SqlitePool, before_ms: i64, head: Head) -> Result<u64, Str
     Ok(deleted)
 }
 
+/// Read-only access to a log another process (the server) may be writing: for operators'
+/// `audit tail` and `audit search`.
+pub struct AuditReader {
+    pool: SqlitePool,
+}
+
+impl AuditReader {
+    pub async fn open(dir: &Path) -> Result<Self, AuditError> {
+        let path = dir.join(DB_FILE);
+        if !path.exists() {
+            return Err(AuditError::Read(format!(
+                "{} does not exist",
+                path.display()
+            )));
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options(Some(dir))?.read_only(true))
+            .await
+            .map_err(read_err)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn lookup(&self, q: &Lookup) -> Result<Vec<Found>, AuditError> {
+        lookup(&self.pool, q).await
+    }
+
+    /// Records stored after position `after`, oldest first (for following the log).
+    pub async fn after(&self, after: i64, limit: usize) -> Result<Vec<Found>, AuditError> {
+        let mut found = lookup(
+            &self.pool,
+            &Lookup {
+                after_pos: Some(after),
+                limit,
+                ascending: true,
+                ..Default::default()
+            },
+        )
+        .await?;
+        found.sort_by_key(|f| f.pos);
+        Ok(found)
+    }
+}
+
 /// What LookupEvents can search by (one attribute at a time, as AWS allows).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Attribute {
@@ -563,6 +607,10 @@ pub struct Lookup {
     pub end_ms: Option<i64>,
     /// Only records stored before this position (paging: newest first).
     pub before_pos: Option<i64>,
+    /// Only records stored after this position (following the log).
+    pub after_pos: Option<i64>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
     pub limit: usize,
 }
 
@@ -625,7 +673,15 @@ async fn lookup(pool: &SqlitePool, q: &Lookup) -> Result<Vec<Found>, AuditError>
         sql.push_str(" AND pos < ?");
         binds.push(Bind::I(p));
     }
-    sql.push_str(" ORDER BY pos DESC LIMIT ?");
+    if let Some(p) = q.after_pos {
+        sql.push_str(" AND pos > ?");
+        binds.push(Bind::I(p));
+    }
+    sql.push_str(if q.ascending {
+        " ORDER BY pos ASC LIMIT ?"
+    } else {
+        " ORDER BY pos DESC LIMIT ?"
+    });
     binds.push(Bind::I(q.limit.max(1) as i64));
     // Only fixed clauses are concatenated; every value is bound.
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -110,12 +110,29 @@ fn clean(value: Value, sensitive: &dyn Fn(&str) -> bool) -> Value {
     }
 }
 
-fn lower_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_uppercase() => c.to_ascii_lowercase().to_string() + chars.as_str(),
-        _ => s.to_string(),
-    }
+/// `SecretId` → `secretId`, and a leading acronym whole: `ARN` → `arn`, `KMSKeyId` →
+/// `kmsKeyId` (CloudTrail's spelling since 2024; it once wrote `aRN`).
+pub fn lower_first(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let upper_run = chars.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let lower = match upper_run {
+        0 => return s.to_string(),
+        n if n == chars.len() => n,
+        1 => 1,
+        // In "KMSKeyId" the K of "Key" starts the next word.
+        n => n - 1,
+    };
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < lower {
+                c.to_ascii_lowercase()
+            } else {
+                *c
+            }
+        })
+        .collect()
 }
 
 /// For flat form parameters (the Query protocol): `Tags.member.1.Key` is sensitive when any
@@ -153,6 +170,20 @@ mod tests {
             json!({"Credentials": {"AccessKeyId": "ASIA", "SecretAccessKey": "x", "SessionToken": "y"}}),
         );
         assert_eq!(sts, json!({"credentials": {"accessKeyId": "ASIA"}}));
+    }
+
+    #[test]
+    fn keys_are_camel_cased_as_cloudtrail_spells_them() {
+        for (k, want) in [
+            ("SecretId", "secretId"),
+            ("ARN", "arn"),
+            ("KMSKeyId", "kmsKeyId"),
+            ("VersionIdsToStages", "versionIdsToStages"),
+            ("name", "name"),
+            ("X", "x"),
+        ] {
+            assert_eq!(lower_first(k), want);
+        }
     }
 
     #[test]

@@ -159,6 +159,7 @@ async fn lookups_filter_page_and_go_newest_first() {
             end_ms: Some(9_000),
             before_pos: Some(page[1].pos),
             limit: 10,
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -48,6 +48,21 @@ pub struct ServerArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "STRONGROOM_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Cap on the audit database (MiB). When full, requests fail rather than go unaudited.
+    #[arg(long, env = "STRONGROOM_AUDIT_MAX_MB")]
+    pub audit_max_mb: Option<u64>,
+    /// Also write every audit record to hourly JSON-lines files in this directory.
+    #[arg(long, env = "STRONGROOM_AUDIT_EXPORT_DIR")]
+    pub audit_export_dir: Option<PathBuf>,
+    /// Also write every audit record as a JSON line to standard output (for a SIEM).
+    #[arg(long, env = "STRONGROOM_AUDIT_STDOUT")]
+    pub audit_stdout: bool,
+    /// Delete audit records older than this many days [default: keep forever].
+    #[arg(long, env = "STRONGROOM_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
+    /// Seconds between signed digests of the audit chain [default: 60].
+    #[arg(long, env = "STRONGROOM_AUDIT_DIGEST_INTERVAL_SECS")]
+    pub audit_digest_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +78,11 @@ struct FileConfig {
     allow_plaintext: Option<bool>,
     purge_interval_secs: Option<u64>,
     log_format: Option<String>,
+    audit_max_mb: Option<u64>,
+    audit_export_dir: Option<PathBuf>,
+    audit_stdout: Option<bool>,
+    audit_retention_days: Option<u64>,
+    audit_digest_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +106,28 @@ pub struct ServerConfig {
     pub log_json: bool,
     /// Root credentials from the environment (both or neither).
     pub root_credentials: Option<(String, String)>,
+    pub audit: AuditSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub max_mb: Option<u64>,
+    pub export_dir: Option<PathBuf>,
+    pub stdout: bool,
+    pub retention_days: Option<u64>,
+    pub digest_interval_secs: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            max_mb: None,
+            export_dir: None,
+            stdout: false,
+            retention_days: None,
+            digest_interval_secs: 60,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -102,6 +144,7 @@ impl ServerConfig {
             purge_interval_secs: 60,
             log_json: false,
             root_credentials: None,
+            audit: AuditSettings::default(),
         }
     }
 
@@ -177,6 +220,17 @@ impl ServerConfig {
                 .max(1),
             log_json,
             root_credentials,
+            audit: AuditSettings {
+                max_mb: args.audit_max_mb.or(file.audit_max_mb),
+                export_dir: args.audit_export_dir.or(file.audit_export_dir),
+                stdout: args.audit_stdout || file.audit_stdout.unwrap_or(false),
+                retention_days: args.audit_retention_days.or(file.audit_retention_days),
+                digest_interval_secs: args
+                    .audit_digest_interval_secs
+                    .or(file.audit_digest_interval_secs)
+                    .unwrap_or(60)
+                    .max(1),
+            },
         })
     }
 }

@@ -8,6 +8,8 @@
 //!
 //! [`server::start`] wires them together; `main.rs` is only the command line.
 
+pub mod audit;
+pub mod audit_cmd;
 pub mod authz;
 pub mod clock;
 pub mod config;

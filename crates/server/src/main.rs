@@ -19,11 +19,27 @@ struct Cli {
 enum Command {
     /// Run the server.
     Server(ServerArgs),
+    /// Inspect and verify the audit log.
+    #[command(subcommand)]
+    Audit(strongroom::audit_cmd::AuditCommand),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Audit(cmd) => {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("strongroom: cannot start the async runtime: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            std::process::ExitCode::from(rt.block_on(strongroom::audit_cmd::run(cmd)))
+        }
         Command::Server(args) => {
             let config = match ServerConfig::from_args(args) {
                 Ok(c) => c,

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use strongroom_audit::{AuditConfig, AuditLog, DigestSigner};
 use strongroom_barrier::{Barrier, RootKey};
 use strongroom_store::cache::CachedStore;
 use strongroom_store::sqlite::SqliteStore;
@@ -14,13 +15,15 @@ use strongroom_store::{Store, StoredKmsKey};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::audit::Auditor;
 use crate::authz::Authorizer;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{DEV_ACCOUNT_ID, ServerConfig, validate_account_id};
+use crate::config::{AuditSettings, DEV_ACCOUNT_ID, ServerConfig, validate_account_id};
 use crate::credentials::RootCredentials;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
 use crate::identity::Directory;
+use crate::services::cloudtrail::CloudTrail;
 use crate::services::iam::Iam;
 use crate::services::secretsmanager::SecretsManager;
 
@@ -39,6 +42,8 @@ pub struct RunningServer {
     background: Vec<JoinHandle<()>>,
     stop_background: watch::Sender<bool>,
     store: Arc<dyn Store>,
+    audit: Arc<Auditor>,
+    clock: Arc<dyn Clock>,
 }
 
 impl RunningServer {
@@ -80,6 +85,11 @@ impl RunningServer {
         let _ = self.stop_background.send(true);
         for t in self.background {
             let _ = t.await;
+        }
+        // Every request holding a reference has finished: the log can take its last digest.
+        match Arc::into_inner(self.audit) {
+            Some(a) => a.log.close(self.clock.now_ms()).await,
+            None => tracing::warn!("the audit log is still referenced at shutdown"),
         }
         self.store.close().await;
         tracing::info!("store closed; goodbye");
@@ -205,6 +215,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         account_id.clone(),
         default_key_id,
     );
+    let audit = Arc::new(Auditor::new(
+        open_audit_log(&config).await?,
+        config.region.clone(),
+        account_id.clone(),
+    ));
     let state = Arc::new(AppState {
         auth: Authenticator::new(
             directory.clone(),
@@ -216,6 +231,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         secretsmanager,
         iam: Iam::new(directory.clone(), clock.clone()),
         sts: crate::services::sts::Sts::new(directory),
+        cloudtrail: CloudTrail::new(audit.clone()),
+        audit: audit.clone(),
         clock: clock.clone(),
         tls: config.tls.is_some(),
     });
@@ -246,11 +263,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     };
 
     let (stop_background, stop_rx) = watch::channel(false);
-    let background = vec![tokio::spawn(purge_loop(
-        state.clone(),
-        Duration::from_secs(config.purge_interval_secs),
-        stop_rx,
-    ))];
+    let background = vec![
+        tokio::spawn(purge_loop(
+            state.clone(),
+            Duration::from_secs(config.purge_interval_secs),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(audit_loop(
+            audit.clone(),
+            clock.clone(),
+            config.audit.clone(),
+            stop_rx,
+        )),
+    ];
+    drop(state);
 
     if config.dev {
         eprintln!(
@@ -277,7 +303,59 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         background,
         stop_background,
         store,
+        audit,
+        clock,
     })
+}
+
+/// The audit log beside the store (`audit.db`, signing key `audit-signing.key`), or in memory
+/// for `--dev`. A server that cannot write it does not start.
+async fn open_audit_log(config: &ServerConfig) -> Result<AuditLog, String> {
+    let signer = match &config.data_dir {
+        Some(dir) => DigestSigner::load_or_create(&dir.join("audit-signing.key"))?,
+        None => DigestSigner::generate()?,
+    };
+    let settings = AuditConfig {
+        dir: config.data_dir.clone(),
+        max_bytes: config.audit.max_mb.map(|mb| mb * 1024 * 1024),
+        export_dir: config.audit.export_dir.clone(),
+        export_stdout: config.audit.stdout,
+    };
+    AuditLog::open(settings, signer, None)
+        .await
+        .map_err(|e| format!("cannot open the audit log: {e}"))
+}
+
+/// Signs a digest of the audit chain every interval and applies retention once an hour.
+async fn audit_loop(
+    audit: Arc<Auditor>,
+    clock: Arc<dyn Clock>,
+    settings: AuditSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let every = Duration::from_secs(settings.digest_interval_secs);
+    let mut last_prune: Option<i64> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now = clock.now_ms();
+        if let Err(e) = audit.log.sign_digest(now).await {
+            tracing::error!(error = %e, "could not sign an audit digest");
+        }
+        if let Some(days) = settings.retention_days
+            && last_prune.is_none_or(|t| now - t >= 3_600_000)
+        {
+            last_prune = Some(now);
+            let cutoff = now - (days as i64) * 86_400_000;
+            match audit.log.prune(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, days, "audit retention removed old records"),
+                Err(e) => tracing::error!(error = %e, "audit retention failed"),
+            }
+        }
+    }
 }
 
 async fn purge_loop(state: Arc<AppState>, every: Duration, mut stop: watch::Receiver<bool>) {
@@ -286,8 +364,28 @@ async fn purge_loop(state: Arc<AppState>, every: Duration, mut stop: watch::Rece
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        if let Err(e) = state.secretsmanager.purge_expired().await {
-            tracing::warn!(error = ?e, "purge sweep failed");
+        match state.secretsmanager.purge_expired().await {
+            Ok(purged) => {
+                for arn in purged {
+                    // AWS records the end of a secret's deletion as a service event.
+                    let resource = crate::audit::CallResource {
+                        arn: arn.clone(),
+                        kind: crate::audit::SECRET_RESOURCE_TYPE,
+                        name: None,
+                    };
+                    state
+                        .audit
+                        .service_event(
+                            "secretsmanager",
+                            "EndSecretVersionDelete",
+                            serde_json::json!({"secretArn": arn, "reason": "recovery window ended"}),
+                            Some(resource),
+                            state.clock.now_ms(),
+                        )
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = ?e, "purge sweep failed"),
         }
     }
 }

@@ -19,13 +19,15 @@ use http::request::Parts;
 use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 
+use crate::audit::{Auditor, Call, Transport, claimed_access_key, event_source};
 use crate::authz::{Authorizer, RequestInfo};
 use crate::clock::Clock;
 use crate::credentials::Principal;
 use crate::error::ApiError;
+use crate::services::cloudtrail::{self, CloudTrail};
 use crate::services::iam::Iam;
 use crate::services::secretsmanager::SecretsManager;
-use crate::services::{iam, sts};
+use crate::services::{iam, secretsmanager, sts};
 use auth::Authenticator;
 
 /// AWS's JSON APIs accept request bodies up to 1 MiB; anything larger is refused before it is
@@ -38,6 +40,8 @@ pub struct AppState {
     pub secretsmanager: SecretsManager,
     pub iam: Iam,
     pub sts: sts::Sts,
+    pub cloudtrail: CloudTrail,
+    pub audit: Arc<Auditor>,
     pub clock: Arc<dyn Clock>,
     /// Whether this listener serves TLS (aws:SecureTransport).
     pub tls: bool,
@@ -63,12 +67,14 @@ async fn health() -> Response {
 #[derive(Clone, Copy)]
 enum JsonService {
     SecretsManager,
+    CloudTrail,
 }
 
 impl JsonService {
     fn from_prefix(prefix: &str) -> Option<Self> {
         match prefix {
             "secretsmanager" => Some(Self::SecretsManager),
+            cloudtrail::TARGET_PREFIX => Some(Self::CloudTrail),
             _ => None,
         }
     }
@@ -76,9 +82,14 @@ impl JsonService {
     fn signing_name(self) -> &'static str {
         match self {
             Self::SecretsManager => "secretsmanager",
+            Self::CloudTrail => "cloudtrail",
         }
     }
 }
+
+/// Signing names accepted on JSON requests whose target names no known service (so the
+/// signature is still checked before the caller learns anything).
+const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail"];
 
 async fn api(
     State(state): State<Arc<AppState>>,
@@ -98,12 +109,50 @@ async fn api(
         secure_transport: state.tls,
         now_ms: state.clock.now_ms(),
     };
-    let (result, protocol) = match target.as_deref() {
-        Some(t) => (
-            handle_json(&state, &parts, body, t, &info).await,
-            Protocol::Json,
-        ),
-        None => handle_query(&state, &parts, body, &info).await,
+    let mut call = Call::default();
+    let protocol = match target.as_deref() {
+        Some(_) => Protocol::Json,
+        None => Protocol::Query(sts::XMLNS),
+    };
+    let (result, protocol) = if !state.audit.is_healthy() {
+        // No access without a record: while the log takes no writes, nothing is done.
+        (Err(audit_unavailable()), protocol)
+    } else {
+        match target.as_deref() {
+            Some(t) => (
+                handle_json(&state, &parts, body, t, &info, &mut call).await,
+                Protocol::Json,
+            ),
+            None => handle_query(&state, &parts, body, &info, &mut call).await,
+        }
+    };
+    let result = if state.audit.is_healthy() || result.is_ok() {
+        if call.principal.is_none() {
+            call.claimed_access_key = claimed_access_key(&parts);
+        }
+        let transport = Transport {
+            source_ip: peer.ip(),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+            request_id: &request_id,
+            tls: None,
+            time_ms: info.now_ms,
+        };
+        match state
+            .audit
+            .api_call(call, transport, result.as_ref().err())
+            .await
+        {
+            Ok(()) => result,
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "request failed: its audit record could not be written");
+                Err(audit_unavailable())
+            }
+        }
+    } else {
+        result
     };
     let elapsed_us = started.elapsed().as_micros() as u64;
     if let Err(e) = &result {
@@ -134,6 +183,16 @@ async fn api(
     }
 }
 
+/// The audit log cannot take writes: the request is refused (or, if it already changed
+/// something, reported as failed — retrying with the same ClientRequestToken is safe).
+fn audit_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalFailure",
+        "The request could not be audited, so it was refused. The audit log is unwritable; the operator has been told.",
+    )
+}
+
 enum Protocol {
     Json,
     Query(&'static str),
@@ -154,20 +213,24 @@ async fn handle_json(
     body: Body,
     target: &str,
     info: &RequestInfo,
+    call: &mut Call,
 ) -> Result<Reply, ApiError> {
-    let body = read_body(parts, body).await?;
     let (service, operation) = match json::split_target(target) {
         Some((prefix, op)) => (JsonService::from_prefix(prefix), op),
         None => (None, ""),
     };
+    call.event_source = event_source(service.map_or("unknown", JsonService::signing_name));
+    call.event_name = operation.chars().take(128).collect();
+    let body = read_body(parts, body).await?;
     let signing_name = service.map(JsonService::signing_name);
     let (principal, _) = state.auth.authenticate(
         parts,
         &body,
         signing_name,
-        &["secretsmanager"],
+        JSON_SIGNING_NAMES,
         SystemTime::now(),
     )?;
+    call.principal = Some(principal.clone());
 
     let Some(service) = service.filter(|_| parts.method == Method::POST) else {
         return Err(ApiError::bad_request(
@@ -185,33 +248,65 @@ async fn handle_json(
     }
     match service {
         JsonService::SecretsManager => {
-            let sm = &state.secretsmanager;
-            // Root may do everything: its hot path skips building the policy context.
-            if !principal.is_root() {
-                let t = sm.authorization_target(operation, &body).await;
-                state
-                    .authz
-                    .authorize_with(
-                        &principal,
-                        &t.action,
-                        &t.resource,
-                        t.resource_policy.as_deref(),
-                        t.keys,
-                        info,
-                    )
-                    .map_err(access_denied_json)?;
-            }
-            let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
-                state
-                    .authz
-                    .authorize_with(&principal, action, resource, policy, keys, info)
-            };
-            sm.call(operation, &principal, &body, &gate)
+            let result = secrets_manager(state, &principal, operation, &body, info).await;
+            secretsmanager::audit_details(
+                operation,
+                &body,
+                result.as_ref().ok().map(Vec::as_slice),
+                call,
+            );
+            result.map(Reply::Json)
+        }
+        JsonService::CloudTrail => {
+            let (action, resource) = CloudTrail::authorization_target(operation);
+            state
+                .authz
+                .authorize(&principal, &action, &resource, Default::default(), info)
+                .map_err(access_denied_json)?;
+            call.request_parameters = serde_json::from_slice(&body)
+                .ok()
+                .map(|v| strongroom_audit::redact::for_record("cloudtrail.amazonaws.com", v));
+            state
+                .cloudtrail
+                .call(operation, &body)
                 .await
                 .map(Reply::Json)
                 .map_err(ApiError::from)
         }
     }
+}
+
+async fn secrets_manager(
+    state: &AppState,
+    principal: &Principal,
+    operation: &str,
+    body: &[u8],
+    info: &RequestInfo,
+) -> Result<Vec<u8>, ApiError> {
+    let sm = &state.secretsmanager;
+    // Root may do everything: its hot path skips building the policy context.
+    if !principal.is_root() {
+        let t = sm.authorization_target(operation, body).await;
+        state
+            .authz
+            .authorize_with(
+                principal,
+                &t.action,
+                &t.resource,
+                t.resource_policy.as_deref(),
+                t.keys,
+                info,
+            )
+            .map_err(access_denied_json)?;
+    }
+    let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
+        state
+            .authz
+            .authorize_with(principal, action, resource, policy, keys, info)
+    };
+    sm.call(operation, principal, body, &gate)
+        .await
+        .map_err(ApiError::from)
 }
 
 fn access_denied_json(message: String) -> ApiError {
@@ -224,11 +319,17 @@ async fn handle_query(
     parts: &Parts,
     body: Body,
     info: &RequestInfo,
+    call: &mut Call,
 ) -> (Result<Reply, ApiError>, Protocol) {
+    call.event_source = event_source("unknown");
     let body = match read_body(parts, body).await {
         Ok(b) => b,
         Err(e) => return (Err(e), Protocol::Query(iam::XMLNS)),
     };
+    let mut params = query::parse_form(parts.uri.query().unwrap_or("").as_bytes());
+    params.extend(query::parse_form(&body));
+    let action = params.get("Action").cloned().unwrap_or_default();
+    call.event_name = action.chars().take(128).collect();
     let authenticated =
         state
             .auth
@@ -243,9 +344,9 @@ async fn handle_query(
             return (Err(err), Protocol::Query(sts::XMLNS));
         }
     };
-    let mut params = query::parse_form(parts.uri.query().unwrap_or("").as_bytes());
-    params.extend(query::parse_form(&body));
-    let action = params.get("Action").cloned().unwrap_or_default();
+    call.event_source = event_source(&service);
+    call.principal = Some(principal.clone());
+    call.request_parameters = Some(query::audit_parameters(&call.event_source, &params));
     if service == "sts" {
         let result = state
             .sts

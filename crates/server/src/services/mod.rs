@@ -1,5 +1,6 @@
 //! One module per AWS service; one function per operation.
 
+pub mod cloudtrail;
 pub mod iam;
 pub mod secretsmanager;
 pub mod sts;

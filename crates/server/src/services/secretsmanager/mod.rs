@@ -204,16 +204,17 @@ impl SecretsManager {
     }
 
     /// Permanently remove secrets whose recovery window has ended. Returns how many.
-    pub async fn purge_expired(&self) -> Result<usize, SmError> {
+    /// Delete the secrets whose recovery window has ended; returns their ARNs.
+    pub async fn purge_expired(&self) -> Result<Vec<String>, SmError> {
         let now = self.clock.now_ms();
-        let mut n = 0;
+        let mut purged = Vec::new();
         for arn in self.store.due_for_purge(now).await? {
             if self.store.purge(&arn).await? {
                 tracing::info!(secret_arn = %arn, "purged secret after its recovery window");
-                n += 1;
+                purged.push(arn);
             }
         }
-        Ok(n)
+        Ok(purged)
     }
 
     fn arn_prefix(&self) -> String {
@@ -376,3 +377,50 @@ fn respond<O: Serialize>(out: Result<O, SmError>) -> Result<Vec<u8>, SmError> {
 
 #[cfg(test)]
 mod tests;
+
+/// What the audit record says about a Secrets Manager call: its parameters and (for writes)
+/// its response, both without sensitive members, and the secret it touched.
+pub fn audit_details(operation: &str, request: &[u8], response: Option<&[u8]>, call: &mut Call) {
+    use crate::audit::{CallResource, SECRET_RESOURCE_TYPE, is_read_only};
+    use strongroom_audit::redact;
+
+    const SOURCE: &str = "secretsmanager.amazonaws.com";
+    /// Only these members are read from a response; the rest (values included) is skipped.
+    #[derive(serde::Deserialize)]
+    struct Touched {
+        #[serde(rename = "ARN")]
+        arn: Option<String>,
+        #[serde(rename = "Name")]
+        name: Option<String>,
+    }
+    let params: Option<serde_json::Value> = serde_json::from_slice(request).ok();
+    let answered = response.and_then(|r| serde_json::from_slice::<Touched>(r).ok());
+    call.resource = match answered {
+        Some(Touched {
+            arn: Some(arn),
+            name,
+        }) => Some(CallResource {
+            arn,
+            kind: SECRET_RESOURCE_TYPE,
+            name,
+        }),
+        // Refused or failed: the secret as the caller named it (an ARN, or a name).
+        _ => params
+            .as_ref()
+            .and_then(|p| p.get("SecretId").or_else(|| p.get("Name")))
+            .and_then(|v| v.as_str())
+            .map(|id| CallResource {
+                arn: id.to_string(),
+                kind: SECRET_RESOURCE_TYPE,
+                name: (!id.starts_with("arn:")).then(|| id.to_string()),
+            }),
+    };
+    call.request_parameters = params.map(|p| redact::for_record(SOURCE, p));
+    if !is_read_only(operation) {
+        call.response_elements = response
+            .and_then(|r| serde_json::from_slice(r).ok())
+            .map(|r| redact::for_record(SOURCE, r));
+    }
+}
+
+use crate::audit::Call;

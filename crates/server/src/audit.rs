@@ -1,0 +1,317 @@
+//! The server's side of the audit trail: turns a request (who, what, from where, outcome) or
+//! a service's own action into a CloudTrail record and hands it to the log. The log itself —
+//! chain, group commit, digests, lookups — is `strongroom-audit`.
+
+use std::net::IpAddr;
+
+use serde_json::{Value, json};
+use strongroom_audit::event::{EVENT_VERSION, format_time};
+use strongroom_audit::{AuditError, AuditLog, Entry, Event, Resource, TlsDetails, UserIdentity};
+
+use crate::credentials::{Principal, PrincipalKind};
+use crate::error::ApiError;
+
+pub const SECRET_RESOURCE_TYPE: &str = "AWS::SecretsManager::Secret";
+
+pub struct Auditor {
+    pub log: AuditLog,
+    region: String,
+    account_id: String,
+}
+
+/// What a request was, filled in as the request is understood.
+#[derive(Debug, Default)]
+pub struct Call {
+    /// The service's CloudTrail source, e.g. `secretsmanager.amazonaws.com`.
+    pub event_source: String,
+    pub event_name: String,
+    pub principal: Option<Principal>,
+    /// The access key the request claimed, when its signature did not verify.
+    pub claimed_access_key: Option<String>,
+    pub request_parameters: Option<Value>,
+    pub response_elements: Option<Value>,
+    pub resource: Option<CallResource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallResource {
+    pub arn: String,
+    pub kind: &'static str,
+    /// Friendly name (a secret's name) that lookups also match.
+    pub name: Option<String>,
+}
+
+/// How the request arrived.
+pub struct Transport<'a> {
+    pub source_ip: IpAddr,
+    pub user_agent: Option<&'a str>,
+    pub request_id: &'a str,
+    pub tls: Option<TlsDetails>,
+    pub time_ms: i64,
+}
+
+/// CloudTrail marks reads; the rule is the operation's verb.
+pub fn is_read_only(event_name: &str) -> bool {
+    const READ: &[&str] = &[
+        "Get", "List", "Describe", "BatchGet", "Lookup", "Simulate", "Validate",
+    ];
+    READ.iter().any(|p| event_name.starts_with(p)) || event_name == "AssumeRole"
+}
+
+pub fn event_source(service: &str) -> String {
+    format!("{service}.amazonaws.com")
+}
+
+impl Auditor {
+    pub fn new(log: AuditLog, region: String, account_id: String) -> Self {
+        Self {
+            log,
+            region,
+            account_id,
+        }
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.log.is_healthy()
+    }
+
+    /// Record one request; `Err` means it could not be made durable and the caller must fail
+    /// the request.
+    pub async fn api_call(
+        &self,
+        call: Call,
+        t: Transport<'_>,
+        error: Option<&ApiError>,
+    ) -> Result<(), AuditError> {
+        let entry = self.api_call_entry(call, t, error);
+        self.log.append(entry).await
+    }
+
+    fn api_call_entry(&self, call: Call, t: Transport<'_>, error: Option<&ApiError>) -> Entry {
+        let user_identity = match &call.principal {
+            Some(p) => identity(p),
+            None => UserIdentity {
+                kind: "Unknown".into(),
+                access_key_id: call.claimed_access_key.clone(),
+                ..Default::default()
+            },
+        };
+        let read_only = is_read_only(&call.event_name);
+        let (resources, name) = self.resources(call.resource);
+        Entry {
+            event: Event {
+                event_version: EVENT_VERSION.into(),
+                user_identity,
+                event_time: format_time(t.time_ms),
+                event_source: call.event_source,
+                event_name: call.event_name,
+                aws_region: self.region.clone(),
+                source_ip_address: Some(t.source_ip.to_string()),
+                user_agent: t.user_agent.map(|u| truncate(u, 1024)),
+                error_code: error.map(|e| e.code.to_string()),
+                error_message: error.map(|e| e.message.clone()),
+                request_parameters: call.request_parameters,
+                response_elements: call.response_elements,
+                request_id: Some(t.request_id.to_string()),
+                event_id: uuid::Uuid::new_v4().to_string(),
+                read_only,
+                resources,
+                event_type: "AwsApiCall".into(),
+                service_event_details: None,
+                management_event: true,
+                recipient_account_id: self.account_id.clone(),
+                event_category: "Management".into(),
+                tls_details: t.tls,
+            },
+            time_ms: t.time_ms,
+            resource_short_name: name,
+        }
+    }
+
+    fn resources(&self, r: Option<CallResource>) -> (Vec<Resource>, Option<String>) {
+        match r {
+            Some(r) => (
+                vec![Resource {
+                    arn: r.arn,
+                    account_id: self.account_id.clone(),
+                    kind: r.kind.into(),
+                }],
+                r.name,
+            ),
+            None => (Vec::new(), None),
+        }
+    }
+
+    /// Record something the service did on its own (a scheduled deletion, a rotation step,
+    /// an alarm changing state). It cannot fail a request, so a failure is logged loudly.
+    pub async fn service_event(
+        &self,
+        service: &str,
+        event_name: &str,
+        details: Value,
+        resource: Option<CallResource>,
+        time_ms: i64,
+    ) {
+        let (resources, name) = self.resources(resource);
+        let source = event_source(service);
+        let entry = Entry {
+            event: Event {
+                event_version: EVENT_VERSION.into(),
+                user_identity: UserIdentity {
+                    kind: "AWSService".into(),
+                    invoked_by: Some(source.clone()),
+                    ..Default::default()
+                },
+                event_time: format_time(time_ms),
+                event_source: source,
+                event_name: event_name.into(),
+                aws_region: self.region.clone(),
+                source_ip_address: None,
+                user_agent: None,
+                error_code: None,
+                error_message: None,
+                request_parameters: None,
+                response_elements: None,
+                request_id: None,
+                event_id: uuid::Uuid::new_v4().to_string(),
+                read_only: false,
+                resources,
+                event_type: "AwsServiceEvent".into(),
+                service_event_details: Some(details),
+                management_event: true,
+                recipient_account_id: self.account_id.clone(),
+                event_category: "Management".into(),
+                tls_details: None,
+            },
+            time_ms,
+            resource_short_name: name,
+        };
+        if let Err(e) = self.log.append(entry).await {
+            tracing::error!(error = %e, event_name, "a service event could not be audited");
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+fn identity(p: &Principal) -> UserIdentity {
+    let base = UserIdentity {
+        arn: Some(p.arn.clone()),
+        account_id: Some(p.account_id.clone()),
+        access_key_id: Some(p.access_key_id.clone()),
+        ..Default::default()
+    };
+    match &p.kind {
+        PrincipalKind::Root => UserIdentity {
+            kind: "Root".into(),
+            principal_id: Some(p.account_id.clone()),
+            ..base
+        },
+        PrincipalKind::User { name, id } => UserIdentity {
+            kind: "IAMUser".into(),
+            principal_id: Some(id.clone()),
+            user_name: Some(name.clone()),
+            ..base
+        },
+        PrincipalKind::AssumedRole {
+            role_name,
+            role_arn,
+            role_id,
+            session_name,
+            ..
+        } => UserIdentity {
+            kind: "AssumedRole".into(),
+            principal_id: Some(format!("{role_id}:{session_name}")),
+            session_context: Some(json!({
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": role_id,
+                    "arn": role_arn,
+                    "accountId": p.account_id,
+                    "userName": role_name,
+                },
+                "attributes": { "mfaAuthenticated": "false" },
+            })),
+            ..base
+        },
+    }
+}
+
+/// The access key id a SigV4 request names (header or presigned query), for records of
+/// requests whose signature failed. Not a secret; bounded in length.
+pub fn claimed_access_key(parts: &http::request::Parts) -> Option<String> {
+    let from_header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1));
+    let from_query = || {
+        parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("X-Amz-Credential="))
+        })
+    };
+    let cred = from_header.or_else(from_query)?;
+    let id: String = cred
+        .split(['/', '%'])
+        .next()?
+        .chars()
+        .take(128)
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    (!id.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_marked_read_only() {
+        for r in [
+            "GetSecretValue",
+            "ListSecrets",
+            "DescribeSecret",
+            "BatchGetSecretValue",
+        ] {
+            assert!(is_read_only(r), "{r}");
+        }
+        for w in [
+            "PutSecretValue",
+            "CreateSecret",
+            "DeleteSecret",
+            "TagResource",
+        ] {
+            assert!(!is_read_only(w), "{w}");
+        }
+    }
+
+    #[test]
+    fn the_claimed_key_is_read_from_either_signature_form() {
+        let req = http::Request::builder()
+            .uri("/")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=abc",
+            )
+            .body(())
+            .unwrap();
+        assert_eq!(
+            claimed_access_key(&req.into_parts().0).as_deref(),
+            Some("AKIAEXAMPLE")
+        );
+        let req = http::Request::builder()
+            .uri("/?X-Amz-Credential=AKIAQUERY%2F20260101%2Fus-east-1%2Fsts%2Faws4_request")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            claimed_access_key(&req.into_parts().0).as_deref(),
+            Some("AKIAQUERY")
+        );
+    }
+}
