@@ -45,6 +45,10 @@ struct Args {
         default_value = "GetSecretValue,PutSecretValue"
     )]
     operations: Vec<String>,
+    /// Also measure GetSecretValue on a second server with auditing off (same run), to report
+    /// what the audit trail costs.
+    #[arg(long)]
+    compare_unaudited: bool,
 }
 
 struct Server(Child, PathBuf);
@@ -60,18 +64,23 @@ impl Drop for Server {
     }
 }
 
-fn start_server(bin: &PathBuf) -> (Server, String) {
+fn start_server(bin: &PathBuf, extra: &[&str]) -> (Server, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let dir = std::env::temp_dir().join(format!("strongroom-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "strongroom-bench-{}-{}",
+        std::process::id(),
+        extra.len()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let child = Command::new(bin)
         .args(["server", "--data-dir"])
         .arg(&dir)
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
         .env("STRONGROOM_ROOT_ACCESS_KEY_ID", ACCESS_KEY)
         .env("STRONGROOM_ROOT_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("STRONGROOM_LOG", "warn")
@@ -313,10 +322,27 @@ async fn main() {
     let (_server, endpoint): (Option<Server>, String) = match &args.endpoint {
         Some(e) => (None, e.clone()),
         None => {
-            let (s, e) = start_server(&args.server_bin);
+            let (s, e) = start_server(&args.server_bin, &[]);
             (Some(s), e)
         }
     };
+    println!("| operation | connections | requests/s | p50 | p99 | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    run(&endpoint, &args.operations, &args, "").await;
+    if args.compare_unaudited {
+        let (_off, endpoint) = start_server(&args.server_bin, &["--bench-unaudited"]);
+        run(
+            &endpoint,
+            &["GetSecretValue".to_string()],
+            &args,
+            " (audit off)",
+        )
+        .await;
+    }
+}
+
+async fn run(endpoint: &str, operations: &[String], args: &Args, label: &str) {
+    let endpoint = endpoint.to_string();
     let host = endpoint.trim_start_matches("http://").to_string();
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -360,15 +386,13 @@ async fn main() {
         }
     }
 
-    let user = if args.operations.iter().any(|o| o == "GetSecretValue(user)") {
+    let user = if operations.iter().any(|o| o == "GetSecretValue(user)") {
         Some(policy_bound_user(&signer).await)
     } else {
         None
     };
 
-    println!("| operation | connections | requests/s | p50 | p99 | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for op in &args.operations {
+    for op in operations {
         for &c in &args.concurrency {
             let (who, op_name) = match op.strip_suffix("(user)") {
                 Some(base) => (user.as_ref().expect("user set up"), base),
@@ -376,7 +400,7 @@ async fn main() {
             };
             let m = measure(who, op_name, c, args.seconds).await;
             println!(
-                "| {op} | {c} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+                "| {op}{label} | {c} | {:.0} | {:.2} ms | {:.2} ms | {} |",
                 m.requests as f64 / m.elapsed.as_secs_f64(),
                 m.p50.as_secs_f64() * 1000.0,
                 m.p99.as_secs_f64() * 1000.0,

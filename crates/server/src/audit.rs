@@ -17,6 +17,8 @@ pub struct Auditor {
     pub log: AuditLog,
     region: String,
     account_id: String,
+    /// False only for `--bench-unaudited` (loopback benchmarks measuring the audit's cost).
+    enabled: bool,
 }
 
 /// What a request was, filled in as the request is understood.
@@ -63,11 +65,12 @@ pub fn event_source(service: &str) -> String {
 }
 
 impl Auditor {
-    pub fn new(log: AuditLog, region: String, account_id: String) -> Self {
+    pub fn new(log: AuditLog, region: String, account_id: String, enabled: bool) -> Self {
         Self {
             log,
             region,
             account_id,
+            enabled,
         }
     }
 
@@ -83,6 +86,9 @@ impl Auditor {
         t: Transport<'_>,
         error: Option<&ApiError>,
     ) -> Result<(), AuditError> {
+        if !self.enabled {
+            return Ok(());
+        }
         let entry = self.api_call_entry(call, t, error);
         self.log.append(entry).await
     }

@@ -63,6 +63,9 @@ pub struct ServerArgs {
     /// Seconds between signed digests of the audit chain [default: 60].
     #[arg(long, env = "STRONGROOM_AUDIT_DIGEST_INTERVAL_SECS")]
     pub audit_digest_interval_secs: Option<u64>,
+    /// Benchmarks only: skip audit records, to measure what auditing costs. Loopback only.
+    #[arg(long, hide = true)]
+    pub bench_unaudited: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,6 +119,8 @@ pub struct AuditSettings {
     pub stdout: bool,
     pub retention_days: Option<u64>,
     pub digest_interval_secs: u64,
+    /// Benchmarks only (loopback): no records are written.
+    pub disabled: bool,
 }
 
 impl Default for AuditSettings {
@@ -126,6 +131,7 @@ impl Default for AuditSettings {
             stdout: false,
             retention_days: None,
             digest_interval_secs: 60,
+            disabled: false,
         }
     }
 }
@@ -230,6 +236,7 @@ impl ServerConfig {
                     .or(file.audit_digest_interval_secs)
                     .unwrap_or(60)
                     .max(1),
+                disabled: args.bench_unaudited,
             },
         })
     }

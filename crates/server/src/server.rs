@@ -127,6 +127,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             config.listen
         ));
     }
+    if config.audit.disabled {
+        if !config.listen.ip().is_loopback() {
+            return Err("--bench-unaudited is for loopback benchmarks only".into());
+        }
+        tracing::warn!("AUDIT DISABLED (--bench-unaudited): requests leave no record; benchmarks only");
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 
     let (store, root_key, root, account_id): (Arc<dyn Store>, RootKey, RootCredentials, String) =
@@ -219,6 +225,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         open_audit_log(&config).await?,
         config.region.clone(),
         account_id.clone(),
+        !config.audit.disabled,
     ));
     let state = Arc::new(AppState {
         auth: Authenticator::new(
