@@ -131,7 +131,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         if !config.listen.ip().is_loopback() {
             return Err("--bench-unaudited is for loopback benchmarks only".into());
         }
-        tracing::warn!("AUDIT DISABLED (--bench-unaudited): requests leave no record; benchmarks only");
+        tracing::warn!(
+            "AUDIT DISABLED (--bench-unaudited): requests leave no record; benchmarks only"
+        );
     }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 

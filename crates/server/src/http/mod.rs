@@ -74,7 +74,8 @@ impl JsonService {
     fn from_prefix(prefix: &str) -> Option<Self> {
         match prefix {
             "secretsmanager" => Some(Self::SecretsManager),
-            cloudtrail::TARGET_PREFIX => Some(Self::CloudTrail),
+            // botocore sends the model's full prefix; Smithy SDKs (Rust, JS v3) the short one.
+            cloudtrail::TARGET_PREFIX | cloudtrail::SHORT_TARGET_PREFIX => Some(Self::CloudTrail),
             _ => None,
         }
     }

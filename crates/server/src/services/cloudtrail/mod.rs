@@ -14,6 +14,7 @@ use crate::audit::Auditor;
 use crate::error::ApiError;
 
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
+pub const SHORT_TARGET_PREFIX: &str = "CloudTrail_20131101";
 const DEFAULT_MAX_RESULTS: i64 = 50;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
