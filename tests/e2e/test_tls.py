@@ -68,6 +68,18 @@ def test_cli_over_tls_with_custom_ca(tls_server):
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     assert got["SecretString"] == value and got["VersionStages"] == ["AWSCURRENT"]
+    # The audit record of a request over TLS says what the handshake negotiated.
+    cmd = ["aws", "--endpoint-url", s.endpoint, "--output", "json", "cloudtrail", "lookup-events",
+           "--lookup-attributes", "AttributeKey=EventName,AttributeValue=GetSecretValue"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
+    record = json.loads(json.loads(p.stdout)["Events"][0]["CloudTrailEvent"])
+    tls = record["tlsDetails"]
+    assert tls["tlsVersion"] in ("TLSv1.2", "TLSv1.3"), tls
+    assert tls["cipherSuite"].startswith("TLS_"), tls
+    assert tls["clientProvidedHostHeader"] == s.endpoint.removeprefix("https://"), tls
+    assert value not in p.stdout
 
 
 def test_cli_without_the_ca_refuses_the_certificate(tls_server):

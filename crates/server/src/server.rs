@@ -260,6 +260,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
                 .map_err(|e| format!("cannot load TLS certificate/key: {e}"))?;
             let server = axum_server::from_tcp_rustls(listener, tls_config)
                 .map_err(|e| e.to_string())?
+                .map(crate::http::tls::TlsInfoAcceptor)
                 .handle(handle.clone());
             tokio::spawn(server.serve(app))
         }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod json;
 pub mod query;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -138,7 +139,18 @@ async fn api(
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok()),
             request_id: &request_id,
-            tls: None,
+            tls: parts
+                .extensions
+                .get::<tls::TlsInfo>()
+                .map(|t| strongroom_audit::TlsDetails {
+                    tls_version: t.version.clone(),
+                    cipher_suite: t.cipher_suite.clone(),
+                    client_provided_host_header: parts
+                        .headers
+                        .get(header::HOST)
+                        .and_then(|h| h.to_str().ok())
+                        .map(str::to_owned),
+                }),
             time_ms: info.now_ms,
         };
         match state
