@@ -303,3 +303,33 @@ async fn a_full_log_refuses_appends_and_says_so() {
     assert!(e.to_string().contains("full"), "{e}");
     assert!(!log.is_healthy());
 }
+
+/// Throughput of the log alone: `cargo test --release -p strongroom-audit -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn append_throughput() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(open(dir.path()).await);
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while started.elapsed() < std::time::Duration::from_secs(3) {
+                log.append(entry("GetSecretValue", w)).await.unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    println!(
+        "{total} appends in {:?}: {:.0}/s",
+        started.elapsed(),
+        total as f64 / started.elapsed().as_secs_f64()
+    );
+}
