@@ -63,6 +63,10 @@ pub struct ServerArgs {
     /// Seconds between signed digests of the audit chain [default: 60].
     #[arg(long, env = "STRONGROOM_AUDIT_DIGEST_INTERVAL_SECS")]
     pub audit_digest_interval_secs: Option<u64>,
+    /// Serve `GET /metrics` without authentication (otherwise it must be SigV4-signed and
+    /// allowed `cloudwatch:GetMetricData`).
+    #[arg(long, env = "STRONGROOM_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// Benchmarks only: skip audit records, to measure what auditing costs. Loopback only.
     #[arg(long, hide = true)]
     pub bench_unaudited: bool,
@@ -86,6 +90,7 @@ struct FileConfig {
     audit_stdout: Option<bool>,
     audit_retention_days: Option<u64>,
     audit_digest_interval_secs: Option<u64>,
+    metrics_public: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +115,7 @@ pub struct ServerConfig {
     /// Root credentials from the environment (both or neither).
     pub root_credentials: Option<(String, String)>,
     pub audit: AuditSettings,
+    pub metrics_public: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +157,7 @@ impl ServerConfig {
             log_json: false,
             root_credentials: None,
             audit: AuditSettings::default(),
+            metrics_public: false,
         }
     }
 
@@ -238,6 +245,7 @@ impl ServerConfig {
                     .max(1),
                 disabled: args.bench_unaudited,
             },
+            metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
         })
     }
 }

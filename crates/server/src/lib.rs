@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod server;
 pub mod services;
 pub mod sessions;

@@ -223,8 +223,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         account_id.clone(),
         default_key_id,
     );
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let audit = Arc::new(Auditor::new(
-        open_audit_log(&config).await?,
+        open_audit_log(&config, metrics.clone()).await?,
         config.region.clone(),
         account_id.clone(),
         !config.audit.disabled,
@@ -242,6 +243,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         sts: crate::services::sts::Sts::new(directory),
         cloudtrail: CloudTrail::new(audit.clone()),
         audit: audit.clone(),
+        metrics,
+        metrics_public: config.metrics_public,
         clock: clock.clone(),
         tls: config.tls.is_some(),
     });
@@ -320,7 +323,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
 
 /// The audit log beside the store (`audit.db`, signing key `audit-signing.key`), or in memory
 /// for `--dev`. A server that cannot write it does not start.
-async fn open_audit_log(config: &ServerConfig) -> Result<AuditLog, String> {
+async fn open_audit_log(
+    config: &ServerConfig,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Result<AuditLog, String> {
     let signer = match &config.data_dir {
         Some(dir) => DigestSigner::load_or_create(&dir.join("audit-signing.key"))?,
         None => DigestSigner::generate()?,
@@ -331,7 +337,9 @@ async fn open_audit_log(config: &ServerConfig) -> Result<AuditLog, String> {
         export_dir: config.audit.export_dir.clone(),
         export_stdout: config.audit.stdout,
     };
-    AuditLog::open(settings, signer, None)
+    let hook: strongroom_audit::log::CommitHook =
+        Arc::new(move |latency, records| metrics.audit_commit(latency, records));
+    AuditLog::open(settings, signer, Some(hook))
         .await
         .map_err(|e| format!("cannot open the audit log: {e}"))
 }

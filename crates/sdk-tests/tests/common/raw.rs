@@ -14,6 +14,7 @@ use hyper_util::rt::TokioExecutor;
 pub struct RawResponse {
     pub status: u16,
     pub json: serde_json::Value,
+    pub text: String,
 }
 
 impl RawResponse {
@@ -36,6 +37,8 @@ pub struct Req {
     /// Applied to the body after signing.
     pub tamper_body: Option<Vec<u8>>,
     pub service: String,
+    pub method: String,
+    pub path: String,
 }
 
 impl Req {
@@ -50,13 +53,28 @@ impl Req {
             sign: true,
             tamper_body: None,
             service: "secretsmanager".into(),
+            method: "POST".into(),
+            path: "/".into(),
+        }
+    }
+
+    /// A GET of `path` with no body or target (e.g. `/metrics`), signed for `service`.
+    pub fn get(path: &str, service: &str) -> Self {
+        Self {
+            target: None,
+            content_type: None,
+            body: Vec::new(),
+            service: service.into(),
+            method: "GET".into(),
+            path: path.into(),
+            ..Self::new("", "")
         }
     }
 
     pub async fn send(self, endpoint: &str) -> RawResponse {
         let mut builder = http::Request::builder()
-            .method("POST")
-            .uri(format!("{endpoint}/"));
+            .method(self.method.as_str())
+            .uri(format!("{endpoint}{}", self.path));
         if let Some(t) = &self.target {
             builder = builder.header("x-amz-target", t);
         }
@@ -84,7 +102,7 @@ impl Req {
                 .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
                 .collect();
             let signable = SignableRequest::new(
-                "POST",
+                &self.method,
                 req.uri().to_string(),
                 headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
                 SignableBody::Bytes(&self.body),
@@ -101,6 +119,7 @@ impl Req {
         let status = res.status().as_u16();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        RawResponse { status, json }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        RawResponse { status, json, text }
     }
 }

@@ -43,6 +43,9 @@ pub struct AppState {
     pub sts: sts::Sts,
     pub cloudtrail: CloudTrail,
     pub audit: Arc<Auditor>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Serve `/metrics` without authentication.
+    pub metrics_public: bool,
     pub clock: Arc<dyn Clock>,
     /// Whether this listener serves TLS (aws:SecureTransport).
     pub tls: bool,
@@ -51,6 +54,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .fallback(api)
         .with_state(state)
 }
@@ -60,6 +64,59 @@ async fn health() -> Response {
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         "{\"status\":\"ok\"}",
+    )
+        .into_response()
+}
+
+/// Prometheus text. Public only when configured; otherwise SigV4-signed (scope `monitoring`)
+/// and allowed `cloudwatch:GetMetricData`, like reading CloudWatch metrics.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    if !state.metrics_public {
+        let refused = |status: StatusCode, message: String| {
+            (status, [(header::CONTENT_TYPE, "text/plain")], message).into_response()
+        };
+        let principal =
+            match state
+                .auth
+                .authenticate(&parts, b"", None, &["monitoring"], SystemTime::now())
+            {
+                Ok((p, _)) => p,
+                Err(e) => return refused(StatusCode::FORBIDDEN, format!("{}: {e}\n", e.code())),
+            };
+        let info = RequestInfo {
+            source_ip: Some(peer.ip()),
+            secure_transport: state.tls,
+            now_ms: state.clock.now_ms(),
+        };
+        if let Err(m) = state.authz.authorize(
+            &principal,
+            "cloudwatch:GetMetricData",
+            "*",
+            Default::default(),
+            &info,
+        ) {
+            return refused(StatusCode::FORBIDDEN, format!("AccessDenied: {m}\n"));
+        }
+    }
+    // Gauges that are cheap to read at scrape time rather than on every request.
+    state
+        .metrics
+        .set_audit_queue_depth(state.audit.log.queue_depth());
+    if let Ok(n) = state.secretsmanager.count().await {
+        state.metrics.set_secrets(n);
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
     )
         .into_response()
 }
@@ -128,6 +185,13 @@ async fn api(
             None => handle_query(&state, &parts, body, &info, &mut call).await,
         }
     };
+    let metric_service = call
+        .event_source
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or("unknown")
+        .to_string();
+    let metric_operation = call.event_name.clone();
+    let authenticated = call.principal.is_some();
     let result = if state.audit.is_healthy() || result.is_ok() {
         if call.principal.is_none() {
             call.claimed_access_key = claimed_access_key(&parts);
@@ -167,7 +231,20 @@ async fn api(
     } else {
         result
     };
-    let elapsed_us = started.elapsed().as_micros() as u64;
+    let elapsed = started.elapsed();
+    let elapsed_us = elapsed.as_micros() as u64;
+    let error_code = result.as_ref().err().map(|e| e.code);
+    state.metrics.record_request(&crate::metrics::Outcome {
+        service: &metric_service,
+        // Label values never come from unrecognised client input.
+        operation: if recognised(authenticated, error_code) {
+            &metric_operation
+        } else {
+            "unknown"
+        },
+        error_code,
+        latency: elapsed,
+    });
     if let Err(e) = &result {
         tracing::info!(
             request_id,
@@ -194,6 +271,15 @@ async fn api(
         (Err(e), Protocol::Json) => json::error(&e, &request_id),
         (Err(e), Protocol::Query(xmlns)) => query::error(&e, xmlns, &request_id),
     }
+}
+
+/// Whether a request's operation name is one the server knows (safe as a metric label).
+fn recognised(authenticated: bool, error_code: Option<&str>) -> bool {
+    authenticated
+        && !matches!(
+            error_code,
+            Some("UnknownOperationException" | "InvalidAction" | "UnknownOperation")
+        )
 }
 
 /// The audit log cannot take writes: the request is refused (or, if it already changed

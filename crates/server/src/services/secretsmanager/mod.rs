@@ -204,6 +204,11 @@ impl SecretsManager {
     }
 
     /// Permanently remove secrets whose recovery window has ended. Returns how many.
+    /// How many secrets exist, including those scheduled for deletion (ResourceCount).
+    pub async fn count(&self) -> Result<usize, SmError> {
+        Ok(self.store.secrets().await?.len())
+    }
+
     /// Delete the secrets whose recovery window has ended; returns their ARNs.
     pub async fn purge_expired(&self) -> Result<Vec<String>, SmError> {
         let now = self.clock.now_ms();

@@ -1,0 +1,237 @@
+//! Prometheus metrics at `GET /metrics`: requests by service, operation, outcome and error
+//! code; latency histograms; access denials and signature failures; the audit log's queue and
+//! commit latency; the number of secrets (AWS's ResourceCount). One registry per server (no
+//! process-global recorder: tests run several servers in one process).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    service: String,
+    operation: String,
+    outcome: &'static str,
+    error_code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    service: String,
+    operation: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 50 µs .. ~1.6 s
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily<OperationLabels>,
+    access_denied: Counter,
+    signature_failures: Counter,
+    audit_commit_seconds: Histogram,
+    audit_batch_records: Histogram,
+    audit_queue_depth: Gauge,
+    secrets: Gauge,
+}
+
+/// A request's outcome, as the HTTP front knows it.
+pub struct Outcome<'a> {
+    /// `secretsmanager`, `iam`, ... (`unknown` when not identified).
+    pub service: &'a str,
+    /// Only operations the server recognised; anything else is `unknown` (label values must
+    /// not come from arbitrary client input).
+    pub operation: &'a str,
+    pub error_code: Option<&'static str>,
+    pub latency: Duration,
+}
+
+const SIGNATURE_ERRORS: &[&str] = &[
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignatureException",
+    "IncompleteSignature",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationTokenException",
+    "MissingAuthenticationToken",
+    "ExpiredTokenException",
+    "ExpiredToken",
+    "InvalidSignature",
+];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut r = Registry::with_prefix("strongroom");
+        let requests = Family::<RequestLabels, Counter>::default();
+        r.register(
+            "requests",
+            "API requests by service, operation, outcome and AWS error code",
+            requests.clone(),
+        );
+        let latency: HistogramFamily<OperationLabels> =
+            Family::new_with_constructor(latency_histogram);
+        r.register(
+            "request_duration_seconds",
+            "Time from request to response, audit commit included",
+            latency.clone(),
+        );
+        let access_denied = Counter::default();
+        r.register(
+            "access_denied",
+            "Requests refused by IAM policy evaluation",
+            access_denied.clone(),
+        );
+        let signature_failures = Counter::default();
+        r.register(
+            "signature_failures",
+            "Requests refused by SigV4 authentication (bad signature, unknown or expired key)",
+            signature_failures.clone(),
+        );
+        let audit_commit_seconds = latency_histogram();
+        r.register(
+            "audit_commit_duration_seconds",
+            "Duration of one audit group commit",
+            audit_commit_seconds.clone(),
+        );
+        let audit_batch_records = Histogram::new(exponential_buckets(1.0, 2.0, 11));
+        r.register(
+            "audit_commit_records",
+            "Records per audit group commit",
+            audit_batch_records.clone(),
+        );
+        let audit_queue_depth = Gauge::default();
+        r.register(
+            "audit_queue_depth",
+            "Audit records waiting for the next commit",
+            audit_queue_depth.clone(),
+        );
+        let secrets = Gauge::default();
+        r.register(
+            "secrets",
+            "Secrets stored, including those scheduled for deletion (ResourceCount)",
+            secrets.clone(),
+        );
+        Self {
+            registry: Mutex::new(r),
+            requests,
+            latency,
+            access_denied,
+            signature_failures,
+            audit_commit_seconds,
+            audit_batch_records,
+            audit_queue_depth,
+            secrets,
+        }
+    }
+
+    pub fn record_request(&self, o: &Outcome<'_>) {
+        let error_code = o.error_code.unwrap_or("");
+        self.requests
+            .get_or_create(&RequestLabels {
+                service: o.service.to_string(),
+                operation: o.operation.to_string(),
+                outcome: if o.error_code.is_some() {
+                    "error"
+                } else {
+                    "ok"
+                },
+                error_code,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&OperationLabels {
+                service: o.service.to_string(),
+                operation: o.operation.to_string(),
+            })
+            .observe(o.latency.as_secs_f64());
+        if matches!(error_code, "AccessDeniedException" | "AccessDenied") {
+            self.access_denied.inc();
+        }
+        if SIGNATURE_ERRORS.contains(&error_code) {
+            self.signature_failures.inc();
+        }
+    }
+
+    pub fn audit_commit(&self, latency: Duration, records: usize) {
+        self.audit_commit_seconds.observe(latency.as_secs_f64());
+        self.audit_batch_records.observe(records as f64);
+    }
+
+    pub fn set_audit_queue_depth(&self, n: usize) {
+        self.audit_queue_depth.set(n as i64);
+    }
+
+    pub fn set_secrets(&self, n: usize) {
+        self.secrets.set(n as i64);
+    }
+
+    /// Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_failures_are_counted_by_label() {
+        let m = Metrics::new();
+        for code in [
+            None,
+            None,
+            Some("AccessDeniedException"),
+            Some("InvalidSignatureException"),
+        ] {
+            m.record_request(&Outcome {
+                service: "secretsmanager",
+                operation: "GetSecretValue",
+                error_code: code,
+                latency: Duration::from_micros(300),
+            });
+        }
+        m.audit_commit(Duration::from_millis(1), 12);
+        m.set_secrets(3);
+        let text = m.render();
+        assert!(text.contains(
+            r#"strongroom_requests_total{service="secretsmanager",operation="GetSecretValue",outcome="ok",error_code=""} 2"#
+        ), "{text}");
+        assert!(text.contains("strongroom_access_denied_total 1"), "{text}");
+        assert!(
+            text.contains("strongroom_signature_failures_total 1"),
+            "{text}"
+        );
+        assert!(text.contains("strongroom_secrets 3"), "{text}");
+        assert!(
+            text.contains("strongroom_audit_commit_records_count 1"),
+            "{text}"
+        );
+        assert!(text.contains(
+            r#"strongroom_request_duration_seconds_count{service="secretsmanager",operation="GetSecretValue"} 4"#
+        ), "{text}");
+    }
+}
