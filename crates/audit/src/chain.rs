@@ -17,12 +17,25 @@ pub const GENESIS: Hash = [0u8; 32];
 
 const DOMAIN: &[u8] = b"strongroom-audit-v1\0";
 
+/// `H(domain ‖ seq ‖ prev ‖ H(record))`. Hashing the record itself is the expensive part and
+/// needs no chain state, so request tasks do it in parallel ([`content_hash`]); the single
+/// writer only links 80 bytes per record.
 pub fn link_hash(seq: i64, prev: &Hash, record: &str) -> Hash {
+    link(seq, prev, &content_hash(record))
+}
+
+pub fn content_hash(record: &str) -> Hash {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, record.as_bytes()).as_ref());
+    out
+}
+
+pub fn link(seq: i64, prev: &Hash, content: &Hash) -> Hash {
     let mut ctx = digest::Context::new(&digest::SHA256);
     ctx.update(DOMAIN);
     ctx.update(&seq.to_be_bytes());
     ctx.update(prev);
-    ctx.update(record.as_bytes());
+    ctx.update(content);
     let mut out = [0u8; 32];
     out.copy_from_slice(ctx.finish().as_ref());
     out

@@ -78,6 +78,8 @@ struct Prepared {
     resource_name: Option<String>,
     resource_short: Option<String>,
     record: String,
+    /// SHA-256 of `record`, computed by the appending task, off the writer's serial path.
+    content_hash: Hash,
 }
 
 type Ack = oneshot::Sender<Result<(), String>>;
@@ -304,6 +306,7 @@ fn prepare(entry: Entry) -> Result<Prepared, AuditError> {
         resource_type: first.map(|r| r.kind.clone()),
         resource_name: first.map(|r| r.arn.clone()),
         resource_short: entry.resource_short_name,
+        content_hash: chain::content_hash(&record),
         record,
     })
 }
@@ -406,7 +409,7 @@ impl Writer {
         let mut links = Vec::with_capacity(batch.len());
         for (p, _) in &batch {
             let seq = head.seq + 1;
-            let hash = chain::link_hash(seq, &head.hash, &p.record);
+            let hash = chain::link(seq, &head.hash, &p.content_hash);
             links.push((seq, head.hash, hash));
             head = Head { seq, hash };
         }

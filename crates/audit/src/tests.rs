@@ -308,8 +308,28 @@ async fn a_full_log_refuses_appends_and_says_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn append_throughput() {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
     let dir = tempfile::tempdir().unwrap();
-    let log = std::sync::Arc::new(open(dir.path()).await);
+    let stats = std::sync::Arc::new((AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)));
+    let s2 = stats.clone();
+    let hook: crate::log::CommitHook = std::sync::Arc::new(move |d, n| {
+        s2.0.fetch_add(1, Relaxed);
+        s2.1.fetch_add(n as u64, Relaxed);
+        s2.2.fetch_add(d.as_micros() as u64, Relaxed);
+    });
+    let signer = DigestSigner::generate().unwrap();
+    let log = std::sync::Arc::new(
+        AuditLog::open(
+            AuditConfig {
+                dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            },
+            signer,
+            Some(hook),
+        )
+        .await
+        .unwrap(),
+    );
     let started = std::time::Instant::now();
     let mut tasks = Vec::new();
     for w in 0..64 {
@@ -327,9 +347,16 @@ async fn append_throughput() {
     for t in tasks {
         total += t.await.unwrap();
     }
+    let (commits, records, us) = (
+        stats.0.load(Relaxed),
+        stats.1.load(Relaxed),
+        stats.2.load(Relaxed),
+    );
     println!(
-        "{total} appends in {:?}: {:.0}/s",
+        "{total} appends in {:?}: {:.0}/s; {commits} commits, {:.1} records and {:.0} µs each",
         started.elapsed(),
-        total as f64 / started.elapsed().as_secs_f64()
+        total as f64 / started.elapsed().as_secs_f64(),
+        records as f64 / commits.max(1) as f64,
+        us as f64 / commits.max(1) as f64,
     );
 }
