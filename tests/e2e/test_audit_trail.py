@@ -1,9 +1,9 @@
 """The audit trail through real clients: seed 003's `cloudtrail lookup-events` verbatim, boto3
 lookups with paging, and `strongroom audit verify` naming tampering done to a real data dir."""
 import json
+import glob
 import os
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 
@@ -105,23 +105,30 @@ def test_audit_verify_names_each_kind_of_tampering():
              for line in open(os.path.join(export, f))]
     assert [r["eventName"] for r in lines] == ["CreateSecret"] + ["GetSecretValue"] * 19
 
-    def tampered(sql, expect):
+    # The log is plain text, one record per line (seq TAB prev TAB hash TAB time TAB record):
+    # tamper with it as someone with write access to the disk would.
+    def tampered(edit, expect):
         d = tempfile.mkdtemp(prefix="audit-copy-")
-        for f in os.listdir(s.data_dir):
-            shutil.copy(os.path.join(s.data_dir, f), d)
-        db = sqlite3.connect(os.path.join(d, "audit.db"))
-        db.executescript(sql)
-        db.commit()
-        db.close()
+        shutil.copytree(s.data_dir, d, dirs_exist_ok=True)
+        segs = sorted(glob.glob(os.path.join(d, "audit", "*.log")))
+        segs = [p for p in segs if not p.endswith("digests.log")]
+        assert len(segs) == 1, segs
+        with open(segs[0]) as f:
+            lines = f.read().splitlines()
+        edit(lines)
+        with open(segs[0], "w") as f:
+            f.write("\n".join(lines) + "\n")
         code, out = verify(d)
         assert code == 1 and "TAMPERED" in out and expect in out, out
         shutil.rmtree(d)
 
-    tampered("DELETE FROM events WHERE seq = 7", "record 7 was deleted")
-    tampered("UPDATE events SET record = replace(record, 'GetSecretValue', 'ListSecrets') "
-             "WHERE seq = 4", "record 4 (stored at position 4) was altered")
-    tampered("UPDATE events SET pos = -1 WHERE pos = 10; UPDATE events SET pos = 10 WHERE pos = 11;"
-             "UPDATE events SET pos = 11 WHERE pos = -1", "record 10 was moved")
-    tampered("DELETE FROM events WHERE seq > 17",
+    def swap(lines):
+        lines[9], lines[10] = lines[10], lines[9]
+
+    tampered(lambda lines: lines.pop(6), "record 7 was deleted")
+    tampered(lambda lines: lines.__setitem__(3, lines[3].replace("GetSecretValue", "ListSecrets")),
+             "record 4 (stored at position 4) was altered")
+    tampered(swap, "record 10 was moved")
+    tampered(lambda lines: lines.__delitem__(slice(17, None)),
              "it ends at record 17 but a signed digest covers records up to 20")
     shutil.rmtree(export)

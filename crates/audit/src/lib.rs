@@ -6,7 +6,8 @@
 //! - [`chain`]: hash links and the verifier that names the first deleted, altered, moved,
 //!   inserted record or cut-off tail.
 //! - [`digest`]: periodic Ed25519-signed digests over the chain head.
-//! - [`log`]: the SQLite-backed log with group commit, lookups and retention.
+//! - [`segments`]: the durable append-only segment files.
+//! - [`log`]: the writer (group commit), the lookup index, retention, verification.
 //! - [`export`]: JSON-lines copies for log collectors.
 
 pub mod chain;
@@ -15,6 +16,7 @@ pub mod event;
 pub mod export;
 pub mod log;
 pub mod redact;
+pub mod segments;
 
 pub use chain::Finding;
 pub use digest::DigestSigner;

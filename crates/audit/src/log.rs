@@ -1,34 +1,38 @@
-//! The audit log on disk: its own SQLite database (`audit.db`, WAL, `synchronous=FULL`), apart
-//! from the secrets store so its fsyncs never wait on a secret write and it can live on its own
-//! volume.
+//! The audit log: durable append-only segments (see [`crate::segments`]) written by one
+//! thread with group commit, and a SQLite index (`audit-index.db`) for lookups, filled from
+//! the same batches just after they are durable.
 //!
-//! One writer task owns the chain head. Requests hand it a prepared record and wait; it takes
-//! everything queued, links and inserts the batch in one transaction and commits once (group
-//! commit), then answers every waiter. An acknowledged append is durable; a failed commit fails
-//! every request in the batch, and the server refuses requests while the log stays unwritable.
+//! Requests hand the writer a prepared record (serialized and hashed in the request's task)
+//! and wait. The writer takes everything queued, links the batch into the chain, writes it
+//! with one `write` + `fdatasync`, and answers every waiter: an acknowledged record is on
+//! disk. A failed write fails every request in the batch, and the server refuses requests
+//! while the log stays unwritable (fail closed). The index is a copy, rebuilt from the
+//! segments at startup if it is behind; lookups wait for it to catch up with what is durable,
+//! so a caller always finds its own earlier requests.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row as _, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::chain::{self, Finding, GENESIS, Hash, Row, Verifier};
+use crate::chain::{self, Finding, Hash, Verifier};
 use crate::digest::{DigestSigner, verify_signature};
 use crate::event::Event;
 use crate::export::Exporter;
+use crate::segments::{self, Head, SegmentLog};
 
 /// The most records one commit takes; more wait for the next.
-const MAX_BATCH: usize = ROWS_PER_STATEMENT;
+const MAX_BATCH: usize = 4096;
 /// Appends waiting beyond this apply backpressure to requests.
 const QUEUE_CAPACITY: usize = 16 * 1024;
+pub const INDEX_FILE: &str = "audit-index.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -47,14 +51,17 @@ fn read_err(e: impl std::fmt::Display) -> AuditError {
 /// Where and how the log is kept.
 #[derive(Debug, Clone, Default)]
 pub struct AuditConfig {
-    /// `audit.db` lives here; `None` keeps the log in memory (`--dev`).
+    /// The data directory (segments in `audit/`, the index beside); `None` keeps the log in
+    /// memory only (`--dev`).
     pub dir: Option<PathBuf>,
-    /// Cap on the database size: when reached, appends fail and so do requests (fail closed).
+    /// Cap on the segments' total size: when reached, appends fail and so do requests.
     pub max_bytes: Option<u64>,
     /// Also write each committed record as a JSON line to hourly files here.
     pub export_dir: Option<PathBuf>,
     /// Also write each committed record as a JSON line to standard output (for a SIEM).
     pub export_stdout: bool,
+    /// Segment size before rolling to a new file [default: 64 MiB].
+    pub segment_bytes: Option<u64>,
 }
 
 /// A record ready to append, with the columns lookups search by.
@@ -90,23 +97,45 @@ enum Msg {
     Append(Box<Prepared>, Ack),
     Digest(i64, oneshot::Sender<Result<Option<i64>, String>>),
     Prune(i64, oneshot::Sender<Result<u64, String>>),
+    /// Is the log writable again? (sent while unhealthy)
+    Probe,
+}
+
+/// Rows for the index, in chain order.
+enum IndexMsg {
+    Rows(Vec<(i64, Box<Prepared>)>),
+    /// Retention removed every record below this seq.
+    PruneBelow(i64),
 }
 
 /// Called after every commit with its latency and size (metrics).
 pub type CommitHook = Arc<dyn Fn(Duration, usize) + Send + Sync>;
 
+/// How far the log and its index have got (seq numbers), for read-your-writes lookups.
+#[derive(Default)]
+struct Progress {
+    durable: AtomicI64,
+    indexed: AtomicI64,
+    changed: Notify,
+}
+
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     reader: SqlitePool,
     healthy: Arc<AtomicBool>,
-    writer: Option<JoinHandle<()>>,
+    last_probe_ms: AtomicI64,
+    writer: Option<std::thread::JoinHandle<()>>,
+    indexer: Option<tokio::task::JoinHandle<()>>,
+    progress: Arc<Progress>,
     public_key: Vec<u8>,
 }
 
 const SCHEMA: &[&str] = &[
+    // `seq` is the chain position. No secondary indexes: the index is written off the
+    // request path, but still on the same cores; lookups walk back from the newest record,
+    // which is where LookupEvents queries look.
     "CREATE TABLE IF NOT EXISTS events (
-        pos INTEGER PRIMARY KEY,
-        seq INTEGER NOT NULL,
+        seq INTEGER PRIMARY KEY,
         time_ms INTEGER NOT NULL,
         event_id TEXT NOT NULL,
         event_name TEXT NOT NULL,
@@ -117,37 +146,18 @@ const SCHEMA: &[&str] = &[
         resource_type TEXT,
         resource_name TEXT,
         resource_short TEXT,
-        record TEXT NOT NULL,
-        prev BLOB NOT NULL,
-        hash BLOB NOT NULL)",
-    // No secondary indexes: each one roughly halved append throughput (measured with
-    // `append_throughput`). Lookups walk back from the newest record, which is where
-    // LookupEvents queries look; a miss over a very large log is a full scan.
-    "CREATE TABLE IF NOT EXISTS digests (
-        seq INTEGER PRIMARY KEY,
-        hash BLOB NOT NULL,
-        time_ms INTEGER NOT NULL,
-        public_key BLOB NOT NULL,
-        signature BLOB NOT NULL)",
-    // Where the chain starts after retention removed older records.
-    "CREATE TABLE IF NOT EXISTS anchor (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        seq INTEGER NOT NULL,
-        prev BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO probe (id, n) VALUES (1, 0)",
+        record TEXT NOT NULL)",
 ];
 
-pub const DB_FILE: &str = "audit.db";
-
-fn options(dir: Option<&Path>) -> Result<SqliteConnectOptions, AuditError> {
+fn index_options(dir: Option<&Path>) -> Result<SqliteConnectOptions, AuditError> {
     Ok(match dir {
+        // The segments are the durable copy; the index may lose its tail in a crash and is
+        // rebuilt from them, so it need not fsync every commit.
         Some(d) => SqliteConnectOptions::new()
-            .filename(d.join(DB_FILE))
+            .filename(d.join(INDEX_FILE))
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .pragma("wal_autocheckpoint", "16384"),
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10)),
         None => SqliteConnectOptions::from_str("sqlite::memory:").map_err(read_err)?,
     })
 }
@@ -158,34 +168,41 @@ impl AuditLog {
         signer: DigestSigner,
         on_commit: Option<CommitHook>,
     ) -> Result<Self, AuditError> {
-        let base = options(config.dir.as_deref())?;
-        let mut writer_opts = base.clone().create_if_missing(true);
-        if let Some(max) = config.max_bytes {
-            // SQLite's own quota: past it, writes fail with SQLITE_FULL, as on a full disk.
-            writer_opts = writer_opts.pragma("max_page_count", (max / 4096).max(16).to_string());
-        }
-        let unwritable = |e: sqlx::Error| AuditError::Unwritable(e.to_string());
-        let writer_pool = SqlitePoolOptions::new()
+        let unwritable = |e: String| AuditError::Unwritable(e);
+        let (segments, head) = match &config.dir {
+            Some(d) => {
+                let (log, head) = SegmentLog::open(
+                    &d.join(segments::DIR),
+                    config.max_bytes,
+                    config.segment_bytes.unwrap_or(segments::ROLL_BYTES),
+                )
+                .map_err(|e| unwritable(e.to_string()))?;
+                (Some(log), head)
+            }
+            None => (
+                None,
+                Head {
+                    seq: 0,
+                    hash: chain::GENESIS,
+                },
+            ),
+        };
+        let base = index_options(config.dir.as_deref())?;
+        let index_pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
-            // The writer owns this connection; a ping per batch would be a wasted round trip.
-            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(writer_opts)
+            .test_before_acquire(false)
+            .connect_with(base.clone().create_if_missing(true))
             .await
-            .map_err(unwritable)?;
+            .map_err(|e| unwritable(e.to_string()))?;
         for stmt in SCHEMA {
             sqlx::query(*stmt)
-                .execute(&writer_pool)
+                .execute(&index_pool)
                 .await
-                .map_err(unwritable)?;
+                .map_err(|e| unwritable(e.to_string()))?;
         }
-        // Prove now that the log takes writes: a server that cannot audit must not start.
-        sqlx::query("UPDATE probe SET n = n + 1")
-            .execute(&writer_pool)
-            .await
-            .map_err(unwritable)?;
         let reader = match &config.dir {
             Some(_) => SqlitePoolOptions::new()
                 .max_connections(2)
@@ -193,36 +210,64 @@ impl AuditLog {
                 .await
                 .map_err(read_err)?,
             // An in-memory database exists only inside its one connection.
-            None => writer_pool.clone(),
+            None => index_pool.clone(),
         };
-        let head = head(&writer_pool).await?;
+        let progress = Arc::new(Progress::default());
+        progress.durable.store(head.seq, Ordering::SeqCst);
+        let (index_tx, index_rx) = mpsc::unbounded_channel();
+        let indexer = Indexer {
+            pool: index_pool,
+            progress: progress.clone(),
+        };
+        let catch_up_from = config.dir.as_ref().map(|d| d.join(segments::DIR));
+        let indexer = tokio::spawn(indexer.run(index_rx, catch_up_from, head.seq));
         let exporter = Exporter::new(config.export_dir.clone(), config.export_stdout);
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let healthy = Arc::new(AtomicBool::new(true));
         let public_key = signer.public_key();
         let writer = Writer {
-            pool: writer_pool,
+            segments,
             head,
             signer,
             healthy: healthy.clone(),
             exporter,
             on_commit,
             last_digest_seq: None,
+            index: index_tx,
+            progress: progress.clone(),
         };
-        let writer = tokio::spawn(writer.run(rx));
+        // A thread of its own: the write + fdatasync block, and must not wait for a tokio
+        // worker busy serving requests.
+        let writer = std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| unwritable(e.to_string()))?;
         Ok(Self {
             tx,
             reader,
             healthy,
+            last_probe_ms: AtomicI64::new(0),
             writer: Some(writer),
+            indexer: Some(indexer),
+            progress,
             public_key,
         })
     }
 
-    /// False after a commit failed and until a probe write succeeds: callers refuse work
-    /// rather than do it unaudited.
+    /// False after a write failed and until the log takes writes again: callers refuse work
+    /// rather than do it unaudited. While false, asks the writer (at most once a second)
+    /// whether the log is writable again.
     pub fn is_healthy(&self) -> bool {
-        self.healthy.load(Ordering::Relaxed)
+        if self.healthy.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        if now - self.last_probe_ms.swap(now, Ordering::Relaxed) >= 1000 {
+            let _ = self.tx.try_send(Msg::Probe);
+        }
+        false
     }
 
     /// Appends waiting for the next commit.
@@ -259,14 +304,27 @@ impl AuditLog {
             .map_err(AuditError::Unwritable)
     }
 
+    /// Search the index, after it has caught up with every record durable now.
     pub async fn lookup(&self, q: &Lookup) -> Result<Vec<Found>, AuditError> {
+        let target = self.progress.durable.load(Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.progress.indexed.load(Ordering::SeqCst) < target {
+            let changed = self.progress.changed.notified();
+            if self.progress.indexed.load(Ordering::SeqCst) >= target {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || tokio::time::timeout(left, changed).await.is_err() {
+                tracing::warn!(target, "audit index is behind; answering from what it has");
+                break;
+            }
+        }
         lookup(&self.reader, q).await
     }
 
-    /// Remove records older than `before_ms`, keeping the chain verifiable from the first
-    /// record that remains.
+    /// Remove segments whose records are all older than `before_ms`, keeping the chain
+    /// verifiable from the first record that remains. Returns the records removed.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, AuditError> {
-        // Through the writer, so it never races the chain head.
         let (ack, done) = oneshot::channel();
         self.tx
             .send(Msg::Prune(before_ms, ack))
@@ -277,26 +335,40 @@ impl AuditLog {
             .map_err(AuditError::Unwritable)
     }
 
-    /// Sign a last digest and stop the writer once every queued append is committed.
+    /// Sign a last digest and stop once every queued append is durable and indexed.
     pub async fn close(mut self, now_ms: i64) {
         if let Err(e) = self.sign_digest(now_ms).await {
             tracing::warn!(error = %e, "could not sign the closing audit digest");
         }
         let writer = self.writer.take();
+        let indexer = self.indexer.take();
         drop(self.tx);
         if let Some(w) = writer {
-            let _ = w.await;
+            let _ = tokio::task::spawn_blocking(move || w.join()).await;
+        }
+        // The writer dropped the index sender: the indexer drains and stops.
+        if let Some(i) = indexer {
+            let _ = i.await;
         }
         self.reader.close().await;
     }
 }
 
 fn prepare(entry: Entry) -> Result<Prepared, AuditError> {
-    let e = &entry.event;
-    let record = serde_json::to_string(e).map_err(|e| AuditError::Unwritable(e.to_string()))?;
+    let record =
+        serde_json::to_string(&entry.event).map_err(|e| AuditError::Unwritable(e.to_string()))?;
+    Ok(prepared(
+        &entry.event,
+        entry.time_ms,
+        entry.resource_short_name,
+        record,
+    ))
+}
+
+fn prepared(e: &Event, time_ms: i64, short: Option<String>, record: String) -> Prepared {
     let first = e.resources.first();
-    Ok(Prepared {
-        time_ms: entry.time_ms,
+    Prepared {
+        time_ms,
         event_id: e.event_id.clone(),
         event_name: e.event_name.clone(),
         event_source: e.event_source.clone(),
@@ -305,210 +377,262 @@ fn prepare(entry: Entry) -> Result<Prepared, AuditError> {
         read_only: e.read_only,
         resource_type: first.map(|r| r.kind.clone()),
         resource_name: first.map(|r| r.arn.clone()),
-        resource_short: entry.resource_short_name,
+        resource_short: short.or_else(|| first.and_then(|r| short_name(&r.arn))),
         content_hash: chain::content_hash(&record),
         record,
-    })
-}
-
-#[derive(Clone, Copy)]
-struct Head {
-    seq: i64,
-    hash: Hash,
-}
-
-async fn head(pool: &SqlitePool) -> Result<Head, AuditError> {
-    let last = sqlx::query("SELECT seq, hash FROM events ORDER BY pos DESC LIMIT 1")
-        .fetch_optional(pool)
-        .await
-        .map_err(read_err)?;
-    if let Some(row) = last {
-        let hash: Vec<u8> = row.get(1);
-        return Ok(Head {
-            seq: row.get(0),
-            hash: hash.try_into().unwrap_or(GENESIS),
-        });
     }
-    let (seq, prev) = anchor(pool).await?;
-    Ok(Head {
-        seq: seq - 1,
-        hash: prev,
-    })
 }
 
-/// The chain's start: (first seq, the hash before it).
-async fn anchor(pool: &SqlitePool) -> Result<(i64, Hash), AuditError> {
-    let row = sqlx::query("SELECT seq, prev FROM anchor WHERE id = 1")
-        .fetch_optional(pool)
-        .await
-        .map_err(read_err)?;
-    Ok(match row {
-        Some(r) => {
-            let prev: Vec<u8> = r.get(1);
-            (r.get(0), prev.try_into().unwrap_or(GENESIS))
-        }
-        None => (1, GENESIS),
-    })
+/// A secret's name from its ARN (`...:secret:NAME-AbCdEf` → `NAME`), for records re-read
+/// from the segments.
+fn short_name(arn: &str) -> Option<String> {
+    let name = arn.split(":secret:").nth(1)?;
+    let (base, suffix) = name.rsplit_once('-')?;
+    (suffix.len() == 6).then(|| base.to_string())
 }
 
 struct Writer {
-    pool: SqlitePool,
+    /// `None` in memory mode: records go only to the (in-memory) index.
+    segments: Option<SegmentLog>,
     head: Head,
     signer: DigestSigner,
     healthy: Arc<AtomicBool>,
     exporter: Exporter,
     on_commit: Option<CommitHook>,
     last_digest_seq: Option<i64>,
+    index: mpsc::UnboundedSender<IndexMsg>,
+    progress: Arc<Progress>,
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
-        loop {
-            let first = if self.healthy.load(Ordering::Relaxed) {
-                rx.recv().await
-            } else {
-                match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
-                    Ok(m) => m,
-                    Err(_) => {
-                        self.probe().await;
-                        continue;
-                    }
-                }
-            };
-            let Some(first) = first else { break };
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(first) = rx.blocking_recv() {
             let mut appends = Vec::new();
-            let mut digests = Vec::new();
-            let mut prunes = Vec::new();
             let mut next = Some(first);
             while let Some(m) = next.take() {
                 match m {
                     Msg::Append(p, ack) => appends.push((p, ack)),
-                    Msg::Digest(t, ack) => digests.push((t, ack)),
-                    Msg::Prune(t, ack) => prunes.push((t, ack)),
+                    Msg::Digest(t, ack) => {
+                        self.commit(std::mem::take(&mut appends));
+                        let _ = ack.send(self.digest(t));
+                    }
+                    Msg::Prune(t, ack) => {
+                        self.commit(std::mem::take(&mut appends));
+                        let _ = ack.send(self.prune(t));
+                    }
+                    Msg::Probe => self.probe(),
                 }
                 if appends.len() < MAX_BATCH {
                     next = rx.try_recv().ok();
                 }
             }
-            if !appends.is_empty() {
-                self.commit(appends).await;
-            }
-            for (now_ms, ack) in digests {
-                let _ = ack.send(self.digest(now_ms).await);
-            }
-            for (before_ms, ack) in prunes {
-                let _ = ack.send(prune(&self.pool, before_ms, self.head).await);
-            }
+            self.commit(appends);
         }
-        self.pool.close().await;
     }
 
-    async fn commit(&mut self, batch: Vec<Waiting>) {
+    fn commit(&mut self, batch: Vec<Waiting>) {
+        if batch.is_empty() {
+            return;
+        }
         let started = Instant::now();
         let mut head = self.head;
-        let mut links = Vec::with_capacity(batch.len());
+        let mut lines = Vec::with_capacity(batch.iter().map(|(p, _)| p.record.len() + 180).sum());
         for (p, _) in &batch {
             let seq = head.seq + 1;
             let hash = chain::link(seq, &head.hash, &p.content_hash);
-            links.push((seq, head.hash, hash));
+            segments::format_line(&mut lines, seq, &head.hash, &hash, p.time_ms, &p.record);
             head = Head { seq, hash };
         }
-        let result = insert(&self.pool, &batch, &links).await;
-        tracing::debug!(
-            records = batch.len(),
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "audit commit"
-        );
+        let first_seq = self.head.seq + 1;
+        let result = match &mut self.segments {
+            Some(s) => s.append(&lines, first_seq),
+            None => Ok(()),
+        };
+        if let Some(hook) = &self.on_commit {
+            hook(started.elapsed(), batch.len());
+        }
         match &result {
             Ok(()) => {
                 self.head = head;
                 self.healthy.store(true, Ordering::Relaxed);
+                self.progress.durable.store(head.seq, Ordering::SeqCst);
                 self.exporter
                     .write(batch.iter().map(|(p, _)| (p.time_ms, p.record.as_str())));
             }
             Err(e) => {
                 self.healthy.store(false, Ordering::Relaxed);
-                tracing::error!(error = %e, records = batch.len(), "audit commit failed: refusing requests until the audit log is writable");
+                tracing::error!(error = %e, records = batch.len(), "audit write failed: refusing requests until the audit log is writable");
             }
         }
-        if let Some(hook) = &self.on_commit {
-            hook(started.elapsed(), batch.len());
-        }
-        for (_, ack) in batch {
+        let mut rows = Vec::with_capacity(batch.len());
+        for (i, (p, ack)) in batch.into_iter().enumerate() {
             let _ = ack.send(result.clone());
+            if result.is_ok() {
+                rows.push((first_seq + i as i64, p));
+            }
+        }
+        if !rows.is_empty() {
+            let _ = self.index.send(IndexMsg::Rows(rows));
         }
     }
 
-    async fn digest(&mut self, now_ms: i64) -> Result<Option<i64>, String> {
+    fn digest(&mut self, now_ms: i64) -> Result<Option<i64>, String> {
         if self.head.seq < 1 || self.last_digest_seq == Some(self.head.seq) {
             return Ok(None);
         }
         let sig = self.signer.sign(self.head.seq, &self.head.hash, now_ms);
-        sqlx::query(
-            "INSERT OR REPLACE INTO digests (seq, hash, time_ms, public_key, signature) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(self.head.seq)
-        .bind(self.head.hash.to_vec())
-        .bind(now_ms)
-        .bind(self.signer.public_key())
-        .bind(sig)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| e.to_string())?;
+        if let Some(s) = &mut self.segments {
+            s.append_digest(
+                self.head.seq,
+                &self.head.hash,
+                now_ms,
+                &self.signer.public_key(),
+                &sig,
+            )?;
+        }
         self.last_digest_seq = Some(self.head.seq);
         Ok(Some(self.head.seq))
     }
 
-    async fn probe(&mut self) {
-        if sqlx::query("UPDATE probe SET n = n + 1")
-            .execute(&self.pool)
-            .await
-            .is_ok()
-        {
+    fn prune(&mut self, before_ms: i64) -> Result<u64, String> {
+        let Some(s) = &mut self.segments else {
+            return Ok(0);
+        };
+        let (deleted, first_kept) = s.prune(before_ms)?;
+        if let Some(seq) = first_kept {
+            let _ = self.index.send(IndexMsg::PruneBelow(seq));
+        }
+        Ok(deleted)
+    }
+
+    fn probe(&mut self) {
+        // Writable again when a few records' worth fits and the file still syncs.
+        let ok = match &mut self.segments {
+            Some(s) => s.writable(16 * 1024),
+            None => true,
+        };
+        if ok {
             tracing::warn!("the audit log takes writes again");
             self.healthy.store(true, Ordering::Relaxed);
         }
     }
 }
 
-/// Rows per INSERT statement (14 parameters each, under SQLite's 32766). A batch that fits is
-/// one autocommit statement: one round trip to SQLite's worker thread, which matters when
-/// every core is busy serving requests and each hop waits for a time slice.
-const ROWS_PER_STATEMENT: usize = 512;
-const COLUMNS: &str = "seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, record, prev, hash";
+struct Indexer {
+    pool: SqlitePool,
+    progress: Arc<Progress>,
+}
 
-async fn insert(
-    pool: &SqlitePool,
-    batch: &[Waiting],
-    links: &[(i64, Hash, Hash)],
-) -> Result<(), String> {
-    let err = |e: sqlx::Error| e.to_string();
-    let mut conn = pool.acquire().await.map_err(err)?;
-    if batch.len() <= ROWS_PER_STATEMENT {
-        // One statement is its own atomic, durable transaction.
-        return insert_rows(&mut conn, batch, links).await.map_err(err);
+/// Rows per INSERT statement (12 parameters each, under SQLite's 32766).
+const ROWS_PER_STATEMENT: usize = 1024;
+const COLUMNS: &str = "seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, record";
+
+impl Indexer {
+    async fn run(
+        self,
+        mut rx: mpsc::UnboundedReceiver<IndexMsg>,
+        segments_dir: Option<PathBuf>,
+        head_seq: i64,
+    ) {
+        if let Some(dir) = segments_dir
+            && let Err(e) = self.catch_up(&dir, head_seq).await
+        {
+            tracing::error!(error = %e, "could not rebuild the audit index from the log");
+        }
+        self.progress.indexed.store(head_seq, Ordering::SeqCst);
+        self.progress.changed.notify_waiters();
+        while let Some(first) = rx.recv().await {
+            let mut rows = Vec::new();
+            let mut next = Some(first);
+            while let Some(m) = next.take() {
+                match m {
+                    IndexMsg::Rows(mut r) => rows.append(&mut r),
+                    IndexMsg::PruneBelow(seq) => {
+                        self.insert(std::mem::take(&mut rows)).await;
+                        if let Err(e) = sqlx::query("DELETE FROM events WHERE seq < ?")
+                            .bind(seq)
+                            .execute(&self.pool)
+                            .await
+                        {
+                            tracing::error!(error = %e, "could not prune the audit index");
+                        }
+                    }
+                }
+                next = rx.try_recv().ok();
+            }
+            self.insert(rows).await;
+        }
+        self.pool.close().await;
     }
-    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(err)?;
-    for (rows, links) in batch
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(links.chunks(ROWS_PER_STATEMENT))
-    {
-        insert_rows(&mut tx, rows, links).await.map_err(err)?;
+
+    async fn insert(&self, rows: Vec<(i64, Box<Prepared>)>) {
+        let Some(last) = rows.last().map(|(seq, _)| *seq) else {
+            return;
+        };
+        if let Err(e) = insert(&self.pool, &rows).await {
+            tracing::error!(error = %e, "could not index audit records (lookups will miss them until restart)");
+        }
+        self.progress.indexed.store(last, Ordering::SeqCst);
+        self.progress.changed.notify_waiters();
     }
-    tx.commit().await.map_err(err)
+
+    /// Index the records the log has and the index lacks (after a crash, or a deleted index).
+    async fn catch_up(&self, dir: &Path, head_seq: i64) -> Result<(), String> {
+        let indexed: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let from = indexed.unwrap_or(0);
+        if from >= head_seq {
+            return Ok(());
+        }
+        let mut batch = Vec::new();
+        for row in segments::rows(dir).map_err(|e| e.to_string())? {
+            let (row, time_ms) = row.map_err(|e| e.to_string())?;
+            if row.seq <= from {
+                continue;
+            }
+            let Ok(event) = serde_json::from_str::<Event>(&row.record) else {
+                continue;
+            };
+            let p = prepared(&event, time_ms, None, row.record);
+            batch.push((row.seq, Box::new(p)));
+            if batch.len() >= ROWS_PER_STATEMENT {
+                insert(&self.pool, &std::mem::take(&mut batch))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        insert(&self.pool, &batch)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(from, to = head_seq, "audit index rebuilt from the log");
+        Ok(())
+    }
+}
+
+async fn insert(pool: &SqlitePool, rows: &[(i64, Box<Prepared>)]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut conn = pool.acquire().await?;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        insert_rows(&mut tx, chunk).await?;
+    }
+    tx.commit().await
 }
 
 async fn insert_rows(
     conn: &mut SqliteConnection,
-    rows: &[Waiting],
-    links: &[(i64, Hash, Hash)],
+    rows: &[(i64, Box<Prepared>)],
 ) -> Result<(), sqlx::Error> {
-    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
-    // Fixed text per row count (at most ROWS_PER_STATEMENT variants, each prepared once);
-    // every value is bound.
-    let sql = format!("INSERT INTO events ({COLUMNS}) VALUES {placeholders}");
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for ((p, _), (seq, prev, hash)) in rows.iter().zip(links) {
+    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    // Fixed text per row count; every value is bound. INSERT OR REPLACE: a rebuilt index may
+    // meet rows it already has.
+    let sql = format!("INSERT OR REPLACE INTO events ({COLUMNS}) VALUES {placeholders}");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
+    for (seq, p) in rows {
         q = q
             .bind(*seq)
             .bind(p.time_ms)
@@ -521,47 +645,9 @@ async fn insert_rows(
             .bind(&p.resource_type)
             .bind(&p.resource_name)
             .bind(&p.resource_short)
-            .bind(&p.record)
-            .bind(prev.as_slice())
-            .bind(hash.as_slice());
+            .bind(&p.record);
     }
     q.execute(conn).await.map(|_| ())
-}
-
-/// Delete records older than `before_ms` and move the anchor to the first one kept.
-async fn prune(pool: &SqlitePool, before_ms: i64, head: Head) -> Result<u64, String> {
-    let err = |e: sqlx::Error| e.to_string();
-    let mut tx = pool.begin().await.map_err(err)?;
-    let first_kept =
-        sqlx::query("SELECT pos, seq, prev FROM events WHERE time_ms >= ? ORDER BY pos LIMIT 1")
-            .bind(before_ms)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(err)?;
-    let (cut_pos, seq, prev) = match first_kept {
-        Some(r) => (
-            r.get::<i64, _>(0),
-            r.get::<i64, _>(1),
-            r.get::<Vec<u8>, _>(2),
-        ),
-        None => (i64::MAX, head.seq + 1, head.hash.to_vec()),
-    };
-    let deleted = sqlx::query("DELETE FROM events WHERE pos < ?")
-        .bind(cut_pos)
-        .execute(&mut *tx)
-        .await
-        .map_err(err)?
-        .rows_affected();
-    if deleted > 0 {
-        sqlx::query("INSERT OR REPLACE INTO anchor (id, seq, prev) VALUES (1, ?, ?)")
-            .bind(seq)
-            .bind(prev)
-            .execute(&mut *tx)
-            .await
-            .map_err(err)?;
-    }
-    tx.commit().await.map_err(err)?;
-    Ok(deleted)
 }
 
 /// Read-only access to a log another process (the server) may be writing: for operators'
@@ -572,7 +658,7 @@ pub struct AuditReader {
 
 impl AuditReader {
     pub async fn open(dir: &Path) -> Result<Self, AuditError> {
-        let path = dir.join(DB_FILE);
+        let path = dir.join(INDEX_FILE);
         if !path.exists() {
             return Err(AuditError::Read(format!(
                 "{} does not exist",
@@ -581,7 +667,7 @@ impl AuditReader {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options(Some(dir))?.read_only(true))
+            .connect_with(index_options(Some(dir))?.read_only(true))
             .await
             .map_err(read_err)?;
         Ok(Self { pool })
@@ -655,7 +741,7 @@ pub struct Found {
 
 async fn lookup(pool: &SqlitePool, q: &Lookup) -> Result<Vec<Found>, AuditError> {
     let mut sql = String::from(
-        "SELECT pos, seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, record FROM events WHERE 1=1",
+        "SELECT seq, seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, record FROM events WHERE 1=1",
     );
     enum Bind {
         S(String),
@@ -692,17 +778,17 @@ async fn lookup(pool: &SqlitePool, q: &Lookup) -> Result<Vec<Found>, AuditError>
         binds.push(Bind::I(e));
     }
     if let Some(p) = q.before_pos {
-        sql.push_str(" AND pos < ?");
+        sql.push_str(" AND seq < ?");
         binds.push(Bind::I(p));
     }
     if let Some(p) = q.after_pos {
-        sql.push_str(" AND pos > ?");
+        sql.push_str(" AND seq > ?");
         binds.push(Bind::I(p));
     }
     sql.push_str(if q.ascending {
-        " ORDER BY pos ASC LIMIT ?"
+        " ORDER BY seq ASC LIMIT ?"
     } else {
-        " ORDER BY pos DESC LIMIT ?"
+        " ORDER BY seq DESC LIMIT ?"
     });
     binds.push(Bind::I(q.limit.max(1) as i64));
     // Only fixed clauses are concatenated; every value is bound.
@@ -741,108 +827,80 @@ pub struct VerifyReport {
     pub findings: Vec<Finding>,
 }
 
-/// Check the whole chain in `dir`'s audit database (opened read-only), or the records with
-/// seq in `range`.
+/// Check the whole chain in `dir` (a data directory), or the records with seq in `range`.
+/// Reads only the segments, the anchor and the digests: the index plays no part.
 pub async fn verify(
     dir: &Path,
     range: Option<(i64, i64)>,
     public_key: Option<&[u8]>,
 ) -> Result<VerifyReport, AuditError> {
-    let path = dir.join(DB_FILE);
-    if !path.exists() {
+    let dir = dir.join(segments::DIR);
+    let public_key = public_key.map(<[u8]>::to_vec);
+    tokio::task::spawn_blocking(move || verify_blocking(&dir, range, public_key.as_deref()))
+        .await
+        .map_err(read_err)?
+}
+
+fn verify_blocking(
+    dir: &Path,
+    range: Option<(i64, i64)>,
+    public_key: Option<&[u8]>,
+) -> Result<VerifyReport, AuditError> {
+    if !dir.is_dir() {
         return Err(AuditError::Read(format!(
             "{} does not exist",
-            path.display()
+            dir.display()
         )));
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options(Some(dir))?.read_only(true))
-        .await
-        .map_err(read_err)?;
-    let (anchor_seq, anchor_prev) = anchor(&pool).await?;
+    let (anchor_seq, anchor_prev) = segments::read_anchor(dir).map_err(read_err)?;
+    let digest_lines = segments::read_digests(dir).map_err(read_err)?;
     let mut findings = Vec::new();
     let mut digests = Vec::new();
-    let digest_rows =
-        sqlx::query("SELECT seq, hash, time_ms, public_key, signature FROM digests ORDER BY seq")
-            .fetch_all(&pool)
-            .await
-            .map_err(read_err)?;
     let mut latest = None;
-    for r in &digest_rows {
-        let seq: i64 = r.get(0);
-        let hash: Vec<u8> = r.get(1);
-        let time_ms: i64 = r.get(2);
-        let stored_key: Vec<u8> = r.get(3);
-        let sig: Vec<u8> = r.get(4);
+    for (seq, hash, time_ms, stored_key, sig) in &digest_lines {
         let Ok(hash) = <Hash>::try_from(hash.as_slice()) else {
-            findings.push(Finding::BadDigestSignature { digest_seq: seq });
+            findings.push(Finding::BadDigestSignature { digest_seq: *seq });
             continue;
         };
         // The operator's copy of the public key is the authority; the stored one is a hint.
-        let key = public_key.unwrap_or(&stored_key);
-        if !verify_signature(key, seq, &hash, time_ms, &sig) {
-            findings.push(Finding::BadDigestSignature { digest_seq: seq });
+        let key = public_key.unwrap_or(stored_key);
+        if !verify_signature(key, *seq, &hash, *time_ms, sig) {
+            findings.push(Finding::BadDigestSignature { digest_seq: *seq });
             continue;
         }
-        if seq < anchor_seq {
+        if *seq < anchor_seq {
             continue;
         }
-        if range.is_none_or(|(a, b)| seq >= a && seq <= b) {
-            digests.push((seq, hash));
-            latest = Some(seq);
+        if range.is_none_or(|(a, b)| *seq >= a && *seq <= b) {
+            digests.push((*seq, hash));
+            latest = latest.max(Some(*seq));
         }
     }
-    let (start_seq, start_prev, latest) = match range {
-        None => (anchor_seq, anchor_prev, latest),
-        Some((from, _)) => {
-            // A range starts from whatever its first record claims to follow.
-            let prev: Option<Vec<u8>> = sqlx::query_scalar("SELECT prev FROM events WHERE seq = ?")
-                .bind(from)
-                .fetch_optional(&pool)
-                .await
-                .map_err(read_err)?;
-            (
-                from,
-                prev.and_then(|p| p.try_into().ok()).unwrap_or(GENESIS),
-                latest,
-            )
-        }
-    };
-    let mut verifier = Verifier::new(start_seq, start_prev, &digests);
-    let mut after = i64::MIN;
     let (lo, hi) = range.unwrap_or((i64::MIN, i64::MAX));
-    loop {
-        let rows = sqlx::query(
-            "SELECT pos, seq, prev, hash, record FROM events WHERE pos > ? ORDER BY pos LIMIT 5000",
-        )
-        .bind(after)
-        .fetch_all(&pool)
-        .await
-        .map_err(read_err)?;
-        if rows.is_empty() {
-            break;
-        }
-        for r in rows {
-            let row = Row {
-                pos: r.get(0),
-                seq: r.get(1),
-                prev: r.get(2),
-                hash: r.get(3),
-                record: r.get(4),
-            };
-            after = row.pos;
-            if row.seq >= lo && row.seq <= hi {
-                verifier.feed(&row);
-            }
-        }
+    let mut verifier: Option<Verifier> = None;
+    if range.is_none() {
+        verifier = Some(Verifier::new(anchor_seq, anchor_prev, &digests));
     }
-    let (records, mut rest) = verifier.finish(latest);
+    for row in segments::rows(dir).map_err(read_err)? {
+        let (row, _) = row.map_err(read_err)?;
+        if row.seq > 0 && (row.seq < lo || row.seq > hi) {
+            continue;
+        }
+        let v = verifier.get_or_insert_with(|| {
+            // A range starts from whatever its first record claims to follow.
+            let prev = row.prev.clone().try_into().unwrap_or(chain::GENESIS);
+            Verifier::new(row.seq.max(lo), prev, &digests)
+        });
+        v.feed(&row);
+    }
+    let (records, mut rest) = match verifier {
+        Some(v) => v.finish(latest),
+        None => (0, Vec::new()),
+    };
     findings.append(&mut rest);
-    pool.close().await;
     Ok(VerifyReport {
         records,
-        digests: digest_rows.len() as u64,
+        digests: digest_lines.len() as u64,
         findings,
     })
 }

@@ -67,19 +67,20 @@ async fn open(dir: &std::path::Path) -> AuditLog {
     .unwrap()
 }
 
-async fn sqlite(dir: &std::path::Path, sql: &str) {
-    use sqlx::Connection;
-    let mut c =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", dir.join("audit.db").display()))
-            .await
-            .unwrap();
-    for stmt in sql.split(';').filter(|s| !s.trim().is_empty()) {
-        sqlx::query(sqlx::AssertSqlSafe(stmt.to_string()))
-            .execute(&mut c)
-            .await
-            .unwrap();
-    }
-    c.close().await.unwrap();
+/// Edit the (single) segment's lines as an attacker with write access to the disk would.
+fn tamper(dir: &std::path::Path, edit: impl FnOnce(&mut Vec<String>)) {
+    let segs = crate::segments::segments(&dir.join("audit")).unwrap();
+    assert_eq!(segs.len(), 1);
+    let text = std::fs::read_to_string(&segs[0]).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    edit(&mut lines);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    std::fs::write(&segs[0], out).unwrap();
+}
+
+fn seq_of(line: &str) -> i64 {
+    line.split('\t').next().unwrap().parse().unwrap()
 }
 
 /// 20 records appended concurrently (so they group-commit), then the log closed.
@@ -195,7 +196,7 @@ async fn lookups_filter_page_and_go_newest_first() {
 #[tokio::test]
 async fn verify_names_a_deleted_record() {
     let dir = written_log().await;
-    sqlite(dir.path(), "DELETE FROM events WHERE seq = 7").await;
+    tamper(dir.path(), |l| l.retain(|x| seq_of(x) != 7));
     assert_eq!(
         findings(dir.path()).await,
         vec![Finding::Deleted { first: 7, last: 7 }]
@@ -205,11 +206,7 @@ async fn verify_names_a_deleted_record() {
 #[tokio::test]
 async fn verify_names_an_edited_record() {
     let dir = written_log().await;
-    sqlite(
-        dir.path(),
-        "UPDATE events SET record = replace(record, 'alice', 'mallory') WHERE seq = 4",
-    )
-    .await;
+    tamper(dir.path(), |l| l[3] = l[3].replace("alice", "mallory"));
     assert_eq!(
         findings(dir.path()).await,
         vec![Finding::Altered { seq: 4, pos: 4 }]
@@ -219,13 +216,7 @@ async fn verify_names_an_edited_record() {
 #[tokio::test]
 async fn verify_names_swapped_records() {
     let dir = written_log().await;
-    sqlite(
-        dir.path(),
-        "UPDATE events SET pos = -1 WHERE pos = 10;
-         UPDATE events SET pos = 10 WHERE pos = 11;
-         UPDATE events SET pos = 11 WHERE pos = -1",
-    )
-    .await;
+    tamper(dir.path(), |l| l.swap(9, 10));
     assert_eq!(
         findings(dir.path()).await,
         vec![Finding::Reordered { seq: 10, pos: 11 }]
@@ -235,7 +226,7 @@ async fn verify_names_swapped_records() {
 #[tokio::test]
 async fn verify_names_a_truncated_tail() {
     let dir = written_log().await;
-    sqlite(dir.path(), "DELETE FROM events WHERE seq > 17").await;
+    tamper(dir.path(), |l| l.truncate(17));
     assert_eq!(
         findings(dir.path()).await,
         vec![Finding::Truncated {
@@ -248,7 +239,11 @@ async fn verify_names_a_truncated_tail() {
 #[tokio::test]
 async fn a_forged_digest_is_caught() {
     let dir = written_log().await;
-    sqlite(dir.path(), "UPDATE digests SET time_ms = time_ms + 1").await;
+    let digests = dir.path().join("audit/digests.log");
+    let text = std::fs::read_to_string(&digests).unwrap();
+    let mut f: Vec<String> = text.trim_end().split('\t').map(str::to_owned).collect();
+    f[2] = (f[2].parse::<i64>().unwrap() + 1).to_string();
+    std::fs::write(&digests, f.join("\t") + "\n").unwrap();
     assert_eq!(
         findings(dir.path()).await,
         vec![Finding::BadDigestSignature { digest_seq: 20 }]
@@ -256,23 +251,65 @@ async fn a_forged_digest_is_caught() {
 }
 
 #[tokio::test]
-async fn retention_prunes_and_the_rest_still_verifies() {
-    let dir = written_log().await;
-    let log = open(dir.path()).await;
-    assert_eq!(log.prune(10_500).await.unwrap(), 10);
+async fn retention_prunes_whole_segments_and_the_rest_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.path().to_path_buf()),
+            // About two records per segment.
+            segment_bytes: Some(2000),
+            ..Default::default()
+        },
+        DigestSigner::generate().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    for n in 1..=20 {
+        log.append(entry("GetSecretValue", n)).await.unwrap();
+    }
+    let removed = log.prune(10_500).await.unwrap();
+    assert!((8..=10).contains(&removed), "{removed}");
     log.append(entry("ListSecrets", 21)).await.unwrap();
+    // The index forgot the pruned records too.
+    let left = log
+        .lookup(&Lookup {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.len() as u64, 21 - removed);
     log.close(100_000).await;
     let report = verify(dir.path(), None, None).await.unwrap();
-    assert_eq!((report.records, report.findings), (11, vec![]));
-    // Deleting the first kept record is still caught: the anchor remembers where to start.
-    sqlite(dir.path(), "DELETE FROM events WHERE seq = 11").await;
-    assert_eq!(
-        findings(dir.path()).await,
-        vec![Finding::Deleted {
-            first: 11,
-            last: 11
-        }]
+    assert_eq!((report.records, report.findings), (21 - removed, vec![]));
+    // Deleting the first kept segment is still caught: the anchor remembers the start.
+    let first = crate::segments::segments(&dir.path().join("audit")).unwrap()[0].clone();
+    std::fs::remove_file(first).unwrap();
+    let f = findings(dir.path()).await;
+    assert!(
+        matches!(f.first(), Some(Finding::Deleted { first, .. }) if *first == removed as i64 + 1),
+        "{f:?}"
     );
+}
+
+#[tokio::test]
+async fn the_index_is_rebuilt_from_the_log() {
+    let dir = written_log().await;
+    std::fs::remove_file(dir.path().join("audit-index.db")).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("audit-index.db-wal"));
+    let _ = std::fs::remove_file(dir.path().join("audit-index.db-shm"));
+    let log = open(dir.path()).await;
+    let all = log
+        .lookup(&Lookup {
+            attribute: Some(Attribute::ResourceName("db".into())),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 20);
+    log.close(100_000).await;
 }
 
 #[tokio::test]
@@ -301,6 +338,9 @@ async fn a_full_log_refuses_appends_and_says_so() {
     }
     let e = failed.expect("a 64 KiB log must fill up");
     assert!(e.to_string().contains("full"), "{e}");
+    assert!(!log.is_healthy());
+    // Still full: the probe finds no room, and the log stays refused.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(!log.is_healthy());
 }
 

@@ -321,7 +321,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     })
 }
 
-/// The audit log beside the store (`audit.db`, signing key `audit-signing.key`), or in memory
+/// The audit log beside the store (segments in `audit/`, index `audit-index.db`, signing key
+/// `audit-signing.key`), or in memory
 /// for `--dev`. A server that cannot write it does not start.
 async fn open_audit_log(
     config: &ServerConfig,
@@ -336,6 +337,7 @@ async fn open_audit_log(
         max_bytes: config.audit.max_mb.map(|mb| mb * 1024 * 1024),
         export_dir: config.audit.export_dir.clone(),
         export_stdout: config.audit.stdout,
+        segment_bytes: None,
     };
     let hook: strongroom_audit::log::CommitHook =
         Arc::new(move |latency, records| metrics.audit_commit(latency, records));

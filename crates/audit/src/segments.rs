@@ -1,0 +1,385 @@
+//! The durable log: append-only text segments in `DATA_DIR/audit/`, one record per line:
+//!
+//! ```text
+//! seq <TAB> prev-hash-hex <TAB> hash-hex <TAB> time-ms <TAB> CloudTrail record JSON <LF>
+//! ```
+//!
+//! A batch is one `write` and one `fdatasync` — far cheaper than a database commit, which is
+//! what lets every request wait for its record. Segments roll at a size, so retention deletes
+//! whole files; `anchor` remembers where the remaining chain starts, `digests.log` holds the
+//! signed digests. Plain text on purpose: `grep` and `tail -f` work, and so does an auditor
+//! with nothing but `strongroom audit verify`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::chain::{GENESIS, Hash, Row};
+
+pub const DIR: &str = "audit";
+const DIGESTS: &str = "digests.log";
+const ANCHOR: &str = "anchor";
+const SEGMENT_EXT: &str = "log";
+/// Segments roll past this size by default (retention works in whole segments).
+pub const ROLL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The chain head: the last record's seq and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: Hash,
+}
+
+/// One parsed line.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub seq: i64,
+    pub prev: Vec<u8>,
+    pub hash: Vec<u8>,
+    pub time_ms: i64,
+    pub record: String,
+}
+
+pub fn format_line(
+    out: &mut Vec<u8>,
+    seq: i64,
+    prev: &Hash,
+    hash: &Hash,
+    time_ms: i64,
+    record: &str,
+) {
+    out.extend_from_slice(
+        format!(
+            "{seq}\t{}\t{}\t{time_ms}\t",
+            hex::encode(prev),
+            hex::encode(hash)
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(record.as_bytes());
+    out.push(b'\n');
+}
+
+/// Parse a line; `None` when it is not five tab-separated fields (a damaged line is then
+/// reported by the verifier as altered, through an impossible hash).
+pub fn parse_line(line: &str) -> Option<Line> {
+    let mut f = line.splitn(5, '\t');
+    let seq = f.next()?.parse().ok()?;
+    let prev = hex::decode(f.next()?).ok()?;
+    let hash = hex::decode(f.next()?).ok()?;
+    let time_ms = f.next()?.parse().ok()?;
+    let record = f.next()?.to_string();
+    Some(Line {
+        seq,
+        prev,
+        hash,
+        time_ms,
+        record,
+    })
+}
+
+fn segment_name(first_seq: i64) -> String {
+    format!("{first_seq:020}.{SEGMENT_EXT}")
+}
+
+/// Segment files in chain order (their names are their first seq, zero-padded).
+pub fn segments(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == SEGMENT_EXT)
+                && p.file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Every line of every segment, in storage order, with its position (1-based, across
+/// segments). Unparseable lines come back as rows that cannot verify.
+pub fn rows(
+    dir: &Path,
+) -> std::io::Result<impl Iterator<Item = std::io::Result<(Row, i64)>> + Send> {
+    let files = segments(dir)?;
+    let mut pos = 0i64;
+    let lines = files.into_iter().flat_map(|p| {
+        let reader = File::open(&p).map(BufReader::new);
+        let iter: Box<dyn Iterator<Item = std::io::Result<String>> + Send> = match reader {
+            Ok(r) => Box::new(r.lines()),
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        };
+        iter
+    });
+    Ok(lines.map(move |l| {
+        let l = l?;
+        pos += 1;
+        Ok(match parse_line(&l) {
+            Some(x) => (
+                Row {
+                    pos,
+                    seq: x.seq,
+                    prev: x.prev,
+                    hash: x.hash,
+                    record: x.record,
+                },
+                x.time_ms,
+            ),
+            None => (
+                Row {
+                    pos,
+                    seq: -pos,
+                    prev: Vec::new(),
+                    hash: Vec::new(),
+                    record: l,
+                },
+                0,
+            ),
+        })
+    }))
+}
+
+/// Where the chain starts: (first seq, the hash before it). Genesis unless retention moved it.
+pub fn read_anchor(dir: &Path) -> std::io::Result<(i64, Hash)> {
+    match std::fs::read_to_string(dir.join(ANCHOR)) {
+        Ok(text) => {
+            let (seq, prev) = text
+                .trim()
+                .split_once('\t')
+                .ok_or_else(|| std::io::Error::other("the audit anchor file is malformed"))?;
+            let seq = seq
+                .parse()
+                .map_err(|_| std::io::Error::other("the audit anchor file is malformed"))?;
+            let prev: Hash = hex::decode(prev)
+                .ok()
+                .and_then(|p| p.try_into().ok())
+                .ok_or_else(|| std::io::Error::other("the audit anchor file is malformed"))?;
+            Ok((seq, prev))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((1, GENESIS)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A signed digest as stored: (seq, hash, time, public key, signature).
+pub type DigestLine = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
+
+pub fn read_digests(dir: &Path) -> std::io::Result<Vec<DigestLine>> {
+    let text = match std::fs::read_to_string(dir.join(DIGESTS)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let [seq, hash, time, key, sig] = f.as_slice() else {
+                return None;
+            };
+            Some((
+                seq.parse().ok()?,
+                hex::decode(hash).ok()?,
+                time.parse().ok()?,
+                hex::decode(key).ok()?,
+                hex::decode(sig).ok()?,
+            ))
+        })
+        .collect())
+}
+
+/// The open log: the current segment for appends, and the byte budget.
+pub struct SegmentLog {
+    dir: PathBuf,
+    file: File,
+    file_bytes: u64,
+    total_bytes: u64,
+    max_bytes: Option<u64>,
+    roll_bytes: u64,
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl SegmentLog {
+    /// Open (creating) `dir`, repair a torn last line (a batch cut short by a crash was never
+    /// acknowledged), and return the chain head.
+    pub fn open(
+        dir: &Path,
+        max_bytes: Option<u64>,
+        roll_bytes: u64,
+    ) -> std::io::Result<(Self, Head)> {
+        std::fs::create_dir_all(dir)?;
+        let mut files = segments(dir)?;
+        if files.is_empty() {
+            let (seq, _) = read_anchor(dir)?;
+            let p = dir.join(segment_name(seq));
+            File::create(&p)?.sync_all()?;
+            sync_dir(dir)?;
+            files.push(p);
+        }
+        let mut total_bytes = 0;
+        for f in &files {
+            total_bytes += std::fs::metadata(f)?.len();
+        }
+        let last = files.last().cloned().unwrap_or_default();
+        let mut file = OpenOptions::new().read(true).append(true).open(&last)?;
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(0))?;
+        file.read_to_end(&mut bytes)?;
+        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if complete < bytes.len() {
+            tracing::warn!(
+                file = %last.display(),
+                bytes = bytes.len() - complete,
+                "discarding a torn audit batch (never acknowledged)"
+            );
+            file.set_len(complete as u64)?;
+            file.sync_all()?;
+            total_bytes -= (bytes.len() - complete) as u64;
+        }
+        let head = match bytes[..complete]
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(parse_line)
+        {
+            Some(l) => Head {
+                seq: l.seq,
+                hash: l.hash.try_into().unwrap_or(GENESIS),
+            },
+            // An empty last segment: the previous one (or the anchor) holds the head.
+            None => previous_head(dir, &files)?,
+        };
+        let log = Self {
+            dir: dir.to_path_buf(),
+            file,
+            file_bytes: complete as u64,
+            total_bytes,
+            max_bytes,
+            roll_bytes,
+        };
+        Ok((log, head))
+    }
+
+    /// Append a batch of formatted lines starting at `first_seq`, durably.
+    pub fn append(&mut self, lines: &[u8], first_seq: i64) -> Result<(), String> {
+        if let Some(max) = self.max_bytes
+            && self.total_bytes + lines.len() as u64 > max
+        {
+            return Err(format!(
+                "the audit log is full: {} of the {} bytes allowed (--audit-max-mb) are used",
+                self.total_bytes, max
+            ));
+        }
+        if self.file_bytes >= self.roll_bytes {
+            let p = self.dir.join(segment_name(first_seq));
+            self.file = OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&p)
+                .map_err(|e| e.to_string())?;
+            sync_dir(&self.dir).map_err(|e| e.to_string())?;
+            self.file_bytes = 0;
+        }
+        let result = self
+            .file
+            .write_all(lines)
+            .and_then(|_| self.file.sync_data());
+        if let Err(e) = result {
+            // Leave no partial batch behind: it was not acknowledged.
+            let _ = self.file.set_len(self.file_bytes);
+            return Err(e.to_string());
+        }
+        self.file_bytes += lines.len() as u64;
+        self.total_bytes += lines.len() as u64;
+        Ok(())
+    }
+
+    /// Whether appends can succeed again: `room` bytes fit the budget and the file syncs.
+    pub fn writable(&mut self, room: u64) -> bool {
+        self.max_bytes
+            .is_none_or(|max| self.total_bytes + room <= max)
+            && self.file.sync_data().is_ok()
+    }
+
+    pub fn append_digest(
+        &mut self,
+        seq: i64,
+        hash: &Hash,
+        time_ms: i64,
+        key: &[u8],
+        sig: &[u8],
+    ) -> Result<(), String> {
+        let line = format!(
+            "{seq}\t{}\t{time_ms}\t{}\t{}\n",
+            hex::encode(hash),
+            hex::encode(key),
+            hex::encode(sig)
+        );
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(DIGESTS))
+            .map_err(|e| e.to_string())?;
+        f.write_all(line.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Delete whole segments whose records are all older than `before_ms` (never the one
+    /// being written) and move the anchor to the first record kept. Returns the records
+    /// deleted and the new first seq.
+    pub fn prune(&mut self, before_ms: i64) -> Result<(u64, Option<i64>), String> {
+        let err = |e: std::io::Error| e.to_string();
+        let files = segments(&self.dir).map_err(err)?;
+        let mut deleted = 0u64;
+        let mut first_kept = None;
+        for pair in files.windows(2) {
+            let (old, next) = (&pair[0], &pair[1]);
+            let text = std::fs::read_to_string(old).map_err(err)?;
+            let newest = text.lines().filter_map(parse_line).map(|l| l.time_ms).max();
+            if newest.is_some_and(|t| t >= before_ms) {
+                break;
+            }
+            // The next segment's first record becomes the chain's start.
+            let next_text = std::fs::read_to_string(next).map_err(err)?;
+            let Some(first) = next_text.lines().next().and_then(parse_line) else {
+                break;
+            };
+            let anchor = format!("{}\t{}\n", first.seq, hex::encode(&first.prev));
+            let tmp = self.dir.join("anchor.tmp");
+            std::fs::write(&tmp, anchor).map_err(err)?;
+            File::open(&tmp).and_then(|f| f.sync_all()).map_err(err)?;
+            std::fs::rename(&tmp, self.dir.join(ANCHOR)).map_err(err)?;
+            let n = text.lines().count() as u64;
+            let size = std::fs::metadata(old).map_err(err)?.len();
+            std::fs::remove_file(old).map_err(err)?;
+            sync_dir(&self.dir).map_err(err)?;
+            deleted += n;
+            self.total_bytes = self.total_bytes.saturating_sub(size);
+            first_kept = Some(first.seq);
+        }
+        Ok((deleted, first_kept))
+    }
+}
+
+fn previous_head(dir: &Path, files: &[PathBuf]) -> std::io::Result<Head> {
+    for f in files.iter().rev().skip(1) {
+        let text = std::fs::read_to_string(f)?;
+        if let Some(l) = text.lines().rev().find_map(parse_line) {
+            return Ok(Head {
+                seq: l.seq,
+                hash: l.hash.try_into().unwrap_or(GENESIS),
+            });
+        }
+    }
+    let (seq, prev) = read_anchor(dir)?;
+    Ok(Head {
+        seq: seq - 1,
+        hash: prev,
+    })
+}
