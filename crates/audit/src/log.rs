@@ -101,9 +101,13 @@ enum Msg {
     Probe,
 }
 
+/// A row for the index: seq, the record's columns, and where the record lies in the
+/// segments (`None` in memory mode, where the index keeps the record itself).
+type IndexRow = (i64, Box<Prepared>, Option<segments::Location>);
+
 /// Rows for the index, in chain order.
 enum IndexMsg {
-    Rows(Vec<(i64, Box<Prepared>)>),
+    Rows(Vec<IndexRow>),
     /// Retention removed every record below this seq.
     PruneBelow(i64),
 }
@@ -128,6 +132,8 @@ pub struct AuditLog {
     indexer: Option<tokio::task::JoinHandle<()>>,
     progress: Arc<Progress>,
     public_key: Vec<u8>,
+    /// Where lookups read records from (`None` in memory mode).
+    segments_dir: Option<PathBuf>,
 }
 
 const SCHEMA: &[&str] = &[
@@ -146,7 +152,12 @@ const SCHEMA: &[&str] = &[
         resource_type TEXT,
         resource_name TEXT,
         resource_short TEXT,
-        record TEXT NOT NULL)",
+        -- The record itself only in memory mode; otherwise where it lies in the segments,
+        -- so the index stays small and cheap to write.
+        record TEXT,
+        segment INTEGER,
+        offset INTEGER,
+        length INTEGER)",
 ];
 
 fn index_options(dir: Option<&Path>) -> Result<SqliteConnectOptions, AuditError> {
@@ -251,6 +262,7 @@ impl AuditLog {
             indexer: Some(indexer),
             progress,
             public_key,
+            segments_dir: config.dir.as_ref().map(|d| d.join(segments::DIR)),
         })
     }
 
@@ -319,7 +331,7 @@ impl AuditLog {
                 break;
             }
         }
-        lookup(&self.reader, q).await
+        lookup(&self.reader, self.segments_dir.as_deref(), q).await
     }
 
     /// Remove segments whose records are all older than `before_ms`, keeping the chain
@@ -437,17 +449,21 @@ impl Writer {
         let started = Instant::now();
         let mut head = self.head;
         let mut lines = Vec::with_capacity(batch.iter().map(|(p, _)| p.record.len() + 180).sum());
+        let mut starts = Vec::with_capacity(batch.len());
         for (p, _) in &batch {
             let seq = head.seq + 1;
             let hash = chain::link(seq, &head.hash, &p.content_hash);
-            segments::format_line(&mut lines, seq, &head.hash, &hash, p.time_ms, &p.record);
+            starts.push(segments::format_line(
+                &mut lines, seq, &head.hash, &hash, p.time_ms, &p.record,
+            ));
             head = Head { seq, hash };
         }
         let first_seq = self.head.seq + 1;
-        let result = match &mut self.segments {
-            Some(s) => s.append(&lines, first_seq),
-            None => Ok(()),
+        let written = match &mut self.segments {
+            Some(s) => s.append(&lines, first_seq).map(Some),
+            None => Ok(None),
         };
+        let result = written.as_ref().map(|_| ()).map_err(Clone::clone);
         if let Some(hook) = &self.on_commit {
             hook(started.elapsed(), batch.len());
         }
@@ -467,8 +483,11 @@ impl Writer {
         let mut rows = Vec::with_capacity(batch.len());
         for (i, (p, ack)) in batch.into_iter().enumerate() {
             let _ = ack.send(result.clone());
-            if result.is_ok() {
-                rows.push((first_seq + i as i64, p));
+            if let Ok(at) = &written {
+                let location = at.map(|(segment, offset)| {
+                    (segment, offset + starts[i] as u64, p.record.len() as u32)
+                });
+                rows.push((first_seq + i as i64, p, location));
             }
         }
         if !rows.is_empty() {
@@ -523,9 +542,9 @@ struct Indexer {
     progress: Arc<Progress>,
 }
 
-/// Rows per INSERT statement (12 parameters each, under SQLite's 32766).
+/// Rows per INSERT statement (15 parameters each, under SQLite's 32766).
 const ROWS_PER_STATEMENT: usize = 1024;
-const COLUMNS: &str = "seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, record";
+const COLUMNS: &str = "seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, record, segment, offset, length";
 
 impl Indexer {
     async fn run(
@@ -565,8 +584,8 @@ impl Indexer {
         self.pool.close().await;
     }
 
-    async fn insert(&self, rows: Vec<(i64, Box<Prepared>)>) {
-        let Some(last) = rows.last().map(|(seq, _)| *seq) else {
+    async fn insert(&self, rows: Vec<IndexRow>) {
+        let Some(last) = rows.last().map(|(seq, _, _)| *seq) else {
             return;
         };
         if let Err(e) = insert(&self.pool, &rows).await {
@@ -588,7 +607,7 @@ impl Indexer {
         }
         let mut batch = Vec::new();
         for row in segments::rows(dir).map_err(|e| e.to_string())? {
-            let (row, time_ms) = row.map_err(|e| e.to_string())?;
+            let (row, time_ms, at) = row.map_err(|e| e.to_string())?;
             if row.seq <= from {
                 continue;
             }
@@ -596,7 +615,7 @@ impl Indexer {
                 continue;
             };
             let p = prepared(&event, time_ms, None, row.record);
-            batch.push((row.seq, Box::new(p)));
+            batch.push((row.seq, Box::new(p), Some(at)));
             if batch.len() >= ROWS_PER_STATEMENT {
                 insert(&self.pool, &std::mem::take(&mut batch))
                     .await
@@ -611,7 +630,7 @@ impl Indexer {
     }
 }
 
-async fn insert(pool: &SqlitePool, rows: &[(i64, Box<Prepared>)]) -> Result<(), sqlx::Error> {
+async fn insert(pool: &SqlitePool, rows: &[IndexRow]) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -623,16 +642,13 @@ async fn insert(pool: &SqlitePool, rows: &[(i64, Box<Prepared>)]) -> Result<(), 
     tx.commit().await
 }
 
-async fn insert_rows(
-    conn: &mut SqliteConnection,
-    rows: &[(i64, Box<Prepared>)],
-) -> Result<(), sqlx::Error> {
-    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+async fn insert_rows(conn: &mut SqliteConnection, rows: &[IndexRow]) -> Result<(), sqlx::Error> {
+    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
     // Fixed text per row count; every value is bound. INSERT OR REPLACE: a rebuilt index may
     // meet rows it already has.
     let sql = format!("INSERT OR REPLACE INTO events ({COLUMNS}) VALUES {placeholders}");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(false);
-    for (seq, p) in rows {
+    for (seq, p, at) in rows {
         q = q
             .bind(*seq)
             .bind(p.time_ms)
@@ -645,7 +661,10 @@ async fn insert_rows(
             .bind(&p.resource_type)
             .bind(&p.resource_name)
             .bind(&p.resource_short)
-            .bind(&p.record);
+            .bind(at.is_none().then_some(p.record.as_str()))
+            .bind(at.map(|a| a.0))
+            .bind(at.map(|a| a.1 as i64))
+            .bind(at.map(|a| a.2 as i64));
     }
     q.execute(conn).await.map(|_| ())
 }
@@ -654,6 +673,7 @@ async fn insert_rows(
 /// `audit tail` and `audit search`.
 pub struct AuditReader {
     pool: SqlitePool,
+    segments_dir: PathBuf,
 }
 
 impl AuditReader {
@@ -670,17 +690,21 @@ impl AuditReader {
             .connect_with(index_options(Some(dir))?.read_only(true))
             .await
             .map_err(read_err)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            segments_dir: dir.join(segments::DIR),
+        })
     }
 
     pub async fn lookup(&self, q: &Lookup) -> Result<Vec<Found>, AuditError> {
-        lookup(&self.pool, q).await
+        lookup(&self.pool, Some(&self.segments_dir), q).await
     }
 
     /// Records stored after position `after`, oldest first (for following the log).
     pub async fn after(&self, after: i64, limit: usize) -> Result<Vec<Found>, AuditError> {
         let mut found = lookup(
             &self.pool,
+            Some(&self.segments_dir),
             &Lookup {
                 after_pos: Some(after),
                 limit,
@@ -739,9 +763,14 @@ pub struct Found {
     pub record: String,
 }
 
-async fn lookup(pool: &SqlitePool, q: &Lookup) -> Result<Vec<Found>, AuditError> {
+/// `segments`: where records live when the index holds only their locations.
+async fn lookup(
+    pool: &SqlitePool,
+    segments_dir: Option<&Path>,
+    q: &Lookup,
+) -> Result<Vec<Found>, AuditError> {
     let mut sql = String::from(
-        "SELECT seq, seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, record FROM events WHERE 1=1",
+        "SELECT seq, seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, record, segment, offset, length FROM events WHERE 1=1",
     );
     enum Bind {
         S(String),
@@ -800,9 +829,24 @@ async fn lookup(pool: &SqlitePool, q: &Lookup) -> Result<Vec<Found>, AuditError>
         };
     }
     let rows = query.fetch_all(pool).await.map_err(read_err)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Found {
+    let mut found = Vec::with_capacity(rows.len());
+    for r in rows {
+        let record: Option<String> = r.get(11);
+        let record = match (record, segments_dir) {
+            (Some(text), _) => text,
+            (None, Some(dir)) => {
+                let at: (i64, i64, i64) = (r.get(12), r.get(13), r.get(14));
+                let dir = dir.to_path_buf();
+                tokio::task::spawn_blocking(move || {
+                    segments::read_record(&dir, (at.0, at.1 as u64, at.2 as u32))
+                })
+                .await
+                .map_err(read_err)?
+                .map_err(read_err)?
+            }
+            (None, None) => return Err(AuditError::Read("an index row without its record".into())),
+        };
+        found.push(Found {
             pos: r.get(0),
             seq: r.get(1),
             time_ms: r.get(2),
@@ -814,9 +858,10 @@ async fn lookup(pool: &SqlitePool, q: &Lookup) -> Result<Vec<Found>, AuditError>
             read_only: r.get(8),
             resource_type: r.get(9),
             resource_name: r.get(10),
-            record: r.get(11),
-        })
-        .collect())
+            record,
+        });
+    }
+    Ok(found)
 }
 
 /// The outcome of `audit verify`.
@@ -882,7 +927,7 @@ fn verify_blocking(
         verifier = Some(Verifier::new(anchor_seq, anchor_prev, &digests));
     }
     for row in segments::rows(dir).map_err(read_err)? {
-        let (row, _) = row.map_err(read_err)?;
+        let (row, _, _) = row.map_err(read_err)?;
         if row.seq > 0 && (row.seq < lo || row.seq > hi) {
             continue;
         }

@@ -40,6 +40,7 @@ pub struct Line {
     pub record: String,
 }
 
+/// Append one line to `out`; returns where the record starts within `out`.
 pub fn format_line(
     out: &mut Vec<u8>,
     seq: i64,
@@ -47,7 +48,7 @@ pub fn format_line(
     hash: &Hash,
     time_ms: i64,
     record: &str,
-) {
+) -> usize {
     out.extend_from_slice(
         format!(
             "{seq}\t{}\t{}\t{time_ms}\t",
@@ -56,8 +57,29 @@ pub fn format_line(
         )
         .as_bytes(),
     );
+    let at = out.len();
     out.extend_from_slice(record.as_bytes());
     out.push(b'\n');
+    at
+}
+
+/// Where a record's JSON lies: segment id (its first seq), byte offset, length.
+pub type Location = (i64, u64, u32);
+
+/// Read one record back from its segment (for lookups: the index holds only locations).
+pub fn read_record(dir: &Path, (segment, offset, len): Location) -> std::io::Result<String> {
+    use std::os::unix::fs::FileExt;
+    let f = File::open(dir.join(segment_name(segment)))?;
+    let mut buf = vec![0u8; len as usize];
+    f.read_exact_at(&mut buf, offset)?;
+    String::from_utf8(buf).map_err(std::io::Error::other)
+}
+
+fn segment_id(p: &Path) -> i64 {
+    p.file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Parse a line; `None` when it is not five tab-separated fields (a damaged line is then
@@ -99,21 +121,34 @@ pub fn segments(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Every line of every segment, in storage order, with its position (1-based, across
 /// segments). Unparseable lines come back as rows that cannot verify.
-pub fn rows(
-    dir: &Path,
-) -> std::io::Result<impl Iterator<Item = std::io::Result<(Row, i64)>> + Send> {
+pub fn rows(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<RowAt>> + Send> {
     let files = segments(dir)?;
     let mut pos = 0i64;
     let lines = files.into_iter().flat_map(|p| {
+        let id = segment_id(&p);
         let reader = File::open(&p).map(BufReader::new);
-        let iter: Box<dyn Iterator<Item = std::io::Result<String>> + Send> = match reader {
-            Ok(r) => Box::new(r.lines()),
-            Err(e) => Box::new(std::iter::once(Err(e))),
-        };
+        let mut offset = 0u64;
+        let iter: Box<dyn Iterator<Item = std::io::Result<(String, Location)>> + Send> =
+            match reader {
+                Ok(r) => Box::new(r.lines().map(move |l| {
+                    let l = l?;
+                    let start = offset;
+                    offset += l.len() as u64 + 1;
+                    // The record is the fifth field.
+                    let skip = l
+                        .splitn(5, '\t')
+                        .take(4)
+                        .map(|f| f.len() + 1)
+                        .sum::<usize>();
+                    let len = l.len().saturating_sub(skip) as u32;
+                    Ok((l, (id, start + skip as u64, len)))
+                })),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            };
         iter
     });
     Ok(lines.map(move |l| {
-        let l = l?;
+        let (l, at) = l?;
         pos += 1;
         Ok(match parse_line(&l) {
             Some(x) => (
@@ -125,6 +160,7 @@ pub fn rows(
                     record: x.record,
                 },
                 x.time_ms,
+                at,
             ),
             None => (
                 Row {
@@ -135,10 +171,14 @@ pub fn rows(
                     record: l,
                 },
                 0,
+                at,
             ),
         })
     }))
 }
+
+/// A row as stored, with its time and where its record lies.
+pub type RowAt = (Row, i64, Location);
 
 /// Where the chain starts: (first seq, the hash before it). Genesis unless retention moved it.
 pub fn read_anchor(dir: &Path) -> std::io::Result<(i64, Hash)> {
@@ -193,6 +233,8 @@ pub fn read_digests(dir: &Path) -> std::io::Result<Vec<DigestLine>> {
 pub struct SegmentLog {
     dir: PathBuf,
     file: File,
+    /// The current segment's id (the first seq it holds).
+    id: i64,
     file_bytes: u64,
     total_bytes: u64,
     max_bytes: Option<u64>,
@@ -256,6 +298,7 @@ impl SegmentLog {
         let log = Self {
             dir: dir.to_path_buf(),
             file,
+            id: segment_id(&last),
             file_bytes: complete as u64,
             total_bytes,
             max_bytes,
@@ -264,8 +307,9 @@ impl SegmentLog {
         Ok((log, head))
     }
 
-    /// Append a batch of formatted lines starting at `first_seq`, durably.
-    pub fn append(&mut self, lines: &[u8], first_seq: i64) -> Result<(), String> {
+    /// Append a batch of formatted lines starting at `first_seq`, durably. Returns the
+    /// segment written and the batch's offset in it.
+    pub fn append(&mut self, lines: &[u8], first_seq: i64) -> Result<(i64, u64), String> {
         if let Some(max) = self.max_bytes
             && self.total_bytes + lines.len() as u64 > max
         {
@@ -284,7 +328,9 @@ impl SegmentLog {
                 .map_err(|e| e.to_string())?;
             sync_dir(&self.dir).map_err(|e| e.to_string())?;
             self.file_bytes = 0;
+            self.id = first_seq;
         }
+        let at = (self.id, self.file_bytes);
         let result = self
             .file
             .write_all(lines)
@@ -296,7 +342,7 @@ impl SegmentLog {
         }
         self.file_bytes += lines.len() as u64;
         self.total_bytes += lines.len() as u64;
-        Ok(())
+        Ok(at)
     }
 
     /// Whether appends can succeed again: `room` bytes fit the budget and the file syncs.
