@@ -292,3 +292,92 @@ def test_query_protocol_auth_errors_use_iam_codes(server):
     with pytest.raises(ClientError) as e:
         wrong.get_caller_identity()
     assert e.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_permissions_boundary_caps_a_users_permissions(server, sm):
+    """A user whose own policy allows every Secrets Manager action, bounded by a managed
+    policy that allows only reads of `*-test-*`: writes and prod are denied; removing the
+    boundary restores them (boto3 `iam` client, Query protocol)."""
+    from server import ACCESS_KEY, SECRET_KEY
+    iam = client(server, "iam", ACCESS_KEY, SECRET_KEY)
+    for name in ("bounded-test-db", "bounded-prod-db"):
+        sm.create_secret(Name=name, SecretString=f"{MARKER}-{name}")
+    boundary = iam.create_policy(PolicyName="ReadTestOnly", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                       "Resource": "arn:aws:secretsmanager:*:*:secret:*-test-*"}]}))["Policy"]["Arn"]
+    # A boundary must name a policy that exists, and nothing is created otherwise.
+    with pytest.raises(ClientError) as e:
+        iam.create_user(UserName="bounded",
+                        PermissionsBoundary="arn:aws:iam::123456789012:policy/NoSuchPolicy")
+    assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+    with pytest.raises(ClientError) as e:
+        iam.get_user(UserName="bounded")
+    assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+
+    user = iam.create_user(UserName="bounded", PermissionsBoundary=boundary)["User"]
+    assert user["PermissionsBoundary"] == {"PermissionsBoundaryType": "Policy",
+                                           "PermissionsBoundaryArn": boundary}
+    iam.put_user_policy(UserName="bounded", PolicyName="Everything", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="bounded")["AccessKey"]
+    me = client(server, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+
+    assert me.get_secret_value(SecretId="bounded-test-db")["SecretString"].endswith("test-db")
+    for call in (lambda: me.get_secret_value(SecretId="bounded-prod-db"),
+                 lambda: me.update_secret(SecretId="bounded-test-db", Description="x")):
+        with pytest.raises(ClientError) as e:
+            call()
+        err = e.value.response["Error"]
+        assert err["Code"] == "AccessDeniedException"
+        assert "permissions boundary" in err["Message"], err["Message"]
+
+    iam.delete_user_permissions_boundary(UserName="bounded")
+    assert "PermissionsBoundary" not in iam.get_user(UserName="bounded")["User"]
+    assert me.get_secret_value(SecretId="bounded-prod-db")["SecretString"].endswith("prod-db")
+    iam.put_user_permissions_boundary(UserName="bounded", PermissionsBoundary=boundary)
+    with pytest.raises(ClientError):
+        me.get_secret_value(SecretId="bounded-prod-db")
+
+
+def test_permissions_boundary_applies_to_assumed_role_sessions(server, sm):
+    from server import ACCESS_KEY, SECRET_KEY
+    iam = client(server, "iam", ACCESS_KEY, SECRET_KEY)
+    sm.create_secret(Name="role-bounded-test-x", SecretString=f"{MARKER}-rb1")
+    sm.create_secret(Name="role-bounded-prod-x", SecretString=f"{MARKER}-rb2")
+    boundary = iam.create_policy(PolicyName="RoleReadTestOnly", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                       "Resource": "arn:aws:secretsmanager:*:*:secret:*-test-*"}]}))["Policy"]["Arn"]
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+        "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName="bounded-role", AssumeRolePolicyDocument=json.dumps(trust))
+    iam.put_role_policy(RoleName="bounded-role", PolicyName="All", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"}]}))
+    iam.put_role_permissions_boundary(RoleName="bounded-role", PermissionsBoundary=boundary)
+    assert iam.get_role(RoleName="bounded-role")["Role"]["PermissionsBoundary"][
+        "PermissionsBoundaryArn"] == boundary
+    # Root may not assume roles (as on AWS): a user allowed sts:AssumeRole does.
+    iam.create_user(UserName="boundary-assumer")
+    iam.put_user_policy(UserName="boundary-assumer", PolicyName="Assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                       "Resource": "arn:aws:iam::123456789012:role/bounded-role"}]}))
+    k = iam.create_access_key(UserName="boundary-assumer")["AccessKey"]
+    sts = client(server, "sts", k["AccessKeyId"], k["SecretAccessKey"])
+    creds = sts.assume_role(RoleArn="arn:aws:iam::123456789012:role/bounded-role",
+                            RoleSessionName="bounded-session")["Credentials"]
+    s = boto3.client("secretsmanager", endpoint_url=server.endpoint, region_name="us-east-1",
+                     aws_access_key_id=creds["AccessKeyId"],
+                     aws_secret_access_key=creds["SecretAccessKey"],
+                     aws_session_token=creds["SessionToken"])
+    assert s.get_secret_value(SecretId="role-bounded-test-x")["SecretString"].endswith("rb1")
+    with pytest.raises(ClientError) as e:
+        s.get_secret_value(SecretId="role-bounded-prod-x")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    iam.delete_role_permissions_boundary(RoleName="bounded-role")
+    assert "PermissionsBoundary" not in iam.get_role(RoleName="bounded-role")["Role"]
+    assert s.get_secret_value(SecretId="role-bounded-prod-x")["SecretString"].endswith("rb2")

@@ -164,6 +164,7 @@ impl Authorizer {
             keys: context_keys(principal, extra_keys, info),
         };
         let policies = self.directory.identity_policies(principal);
+        let boundary = self.directory.boundary(principal);
         let set = PolicySet {
             identity: policies
                 .iter()
@@ -182,7 +183,12 @@ impl Authorizer {
                     policy: p,
                 }]
             }),
-            boundary: None,
+            boundary: boundary.as_ref().map(|(name, p)| {
+                vec![Named {
+                    name,
+                    policy: p.as_ref(),
+                }]
+            }),
         };
         strongroom_policy::evaluate(&ctx, &set)
     }

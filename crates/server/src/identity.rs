@@ -398,10 +398,14 @@ impl Directory {
         &self,
         name: &str,
         path: &str,
+        boundary: Option<String>,
         now: i64,
     ) -> Result<IamUser, DirectoryError> {
         if self.read().users.contains_key(name) {
             return Err(user_exists(name));
+        }
+        if let Some(arn) = &boundary {
+            self.boundary_exists(arn)?;
         }
         let user = IamUser {
             name: name.to_string(),
@@ -409,6 +413,7 @@ impl Directory {
             arn: format!("arn:aws:iam::{}:user{}{}", self.account_id, path, name),
             path: path.to_string(),
             created_ms: now,
+            permissions_boundary: boundary,
         };
         match self.store.insert_iam_user(&user).await {
             Err(StoreError::NameTaken) => return Err(user_exists(name)),
@@ -416,6 +421,83 @@ impl Directory {
         }
         self.write().users.insert(name.to_string(), user.clone());
         Ok(user)
+    }
+
+    /// A permissions boundary must be a managed policy that exists.
+    fn boundary_exists(&self, arn: &str) -> Result<(), DirectoryError> {
+        if self.read().managed.contains_key(arn) {
+            Ok(())
+        } else {
+            Err(DirectoryError::NoSuchEntity(format!(
+                "Policy {arn} does not exist or is not attachable."
+            )))
+        }
+    }
+
+    /// Set (`Some`) or remove (`None`) a user's permissions boundary.
+    pub async fn set_user_boundary(
+        &self,
+        name: &str,
+        boundary: Option<String>,
+    ) -> Result<(), DirectoryError> {
+        self.user(name)?;
+        if let Some(arn) = &boundary {
+            self.boundary_exists(arn)?;
+        }
+        if !self
+            .store
+            .set_user_boundary(name, boundary.as_deref())
+            .await?
+        {
+            return Err(no_such_user(name));
+        }
+        if let Some(u) = self.write().users.get_mut(name) {
+            u.permissions_boundary = boundary;
+        }
+        Ok(())
+    }
+
+    /// Set (`Some`) or remove (`None`) a role's permissions boundary.
+    pub async fn set_role_boundary(
+        &self,
+        name: &str,
+        boundary: Option<String>,
+    ) -> Result<(), DirectoryError> {
+        let mut stored = self.role(name)?;
+        if let Some(arn) = &boundary {
+            self.boundary_exists(arn)?;
+        }
+        stored.permissions_boundary = boundary;
+        self.replace_role(stored).await
+    }
+
+    /// The managed policy bounding a principal's permissions, if it has one.
+    pub fn boundary(&self, principal: &Principal) -> Option<(Arc<str>, Arc<Policy>)> {
+        let state = self.read();
+        let arn = match &principal.kind {
+            PrincipalKind::User { name, .. } => state.users.get(name)?.permissions_boundary.clone(),
+            PrincipalKind::AssumedRole { role_name, .. } => state
+                .roles
+                .get(role_name)?
+                .stored
+                .permissions_boundary
+                .clone(),
+            PrincipalKind::Root => None,
+        }?;
+        // A boundary naming a deleted policy allows nothing (fail closed).
+        match state.managed.get(&arn) {
+            Some(m) => Some((m.cited.clone(), m.compiled.clone())),
+            None => Some((
+                Arc::from(format!("missing permissions boundary {arn}")),
+                Arc::new(
+                    strongroom_policy::parse(
+                        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+                        PolicyKind::Identity,
+                    )
+                    .expect("a fixed deny-all policy parses"),
+                ),
+            )),
+        }
     }
 
     pub async fn delete_user(&self, name: &str) -> Result<(), DirectoryError> {
@@ -838,10 +920,14 @@ impl Directory {
         trust_policy: &str,
         description: Option<String>,
         max_session_secs: i64,
+        boundary: Option<String>,
         now: i64,
     ) -> Result<StoredRole, DirectoryError> {
         if self.read().roles.contains_key(name) {
             return Err(role_exists(name));
+        }
+        if let Some(arn) = &boundary {
+            self.boundary_exists(arn)?;
         }
         let stored = StoredRole {
             name: name.to_string(),
@@ -853,6 +939,7 @@ impl Directory {
             max_session_secs,
             created_ms: now,
             inline_policies: Vec::new(),
+            permissions_boundary: boundary,
         };
         let role = Role::new(stored.clone())?;
         match self.store.put_role(&stored, false).await {

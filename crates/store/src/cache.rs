@@ -187,6 +187,13 @@ impl<S: Store> Store for CachedStore<S> {
     async fn insert_iam_user(&self, user: &IamUser) -> Result<(), StoreError> {
         self.inner.insert_iam_user(user).await
     }
+    async fn set_user_boundary(
+        &self,
+        name: &str,
+        boundary: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.inner.set_user_boundary(name, boundary).await
+    }
     async fn delete_iam_user(&self, name: &str) -> Result<bool, StoreError> {
         self.inner.delete_iam_user(name).await
     }

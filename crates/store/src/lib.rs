@@ -47,6 +47,8 @@ pub struct IamUser {
     pub arn: String,
     pub path: String,
     pub created_ms: Millis,
+    /// ARN of the managed policy that bounds this user's permissions.
+    pub permissions_boundary: Option<String>,
 }
 
 /// An access key; its secret half is sealed by the barrier (SigV4 needs it back).
@@ -106,6 +108,9 @@ pub struct StoredRole {
     pub created_ms: Millis,
     /// (policy name, document)
     pub inline_policies: Vec<(String, String)>,
+    /// ARN of the managed policy that bounds the role's permissions.
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
 }
 
 /// An IAM group with its inline policies.
@@ -178,6 +183,12 @@ pub trait Store: Send + Sync + 'static {
     /// `NameTaken` when a user of that name exists.
     async fn insert_iam_user(&self, user: &IamUser) -> Result<(), StoreError>;
     async fn delete_iam_user(&self, name: &str) -> Result<bool, StoreError>;
+    /// Set or clear a user's permissions boundary; false when there is no such user.
+    async fn set_user_boundary(
+        &self,
+        name: &str,
+        boundary: Option<&str>,
+    ) -> Result<bool, StoreError>;
     async fn access_keys(&self) -> Result<Vec<StoredAccessKey>, StoreError>;
     async fn insert_access_key(&self, key: &StoredAccessKey) -> Result<(), StoreError>;
     async fn set_access_key_status(&self, id: &str, status: &str) -> Result<bool, StoreError>;

@@ -133,6 +133,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        6,
+        r#"
+    ALTER TABLE iam_users ADD COLUMN permissions_boundary TEXT;
+    "#,
+    ),
 ];
 
 /// Secret fields kept as one JSON document: only the store's own columns are queried.
@@ -637,7 +643,7 @@ impl Store for SqliteStore {
 
     async fn iam_users(&self) -> Result<Vec<IamUser>, StoreError> {
         let rows =
-            sqlx::query("SELECT name, id, arn, path, created_ms FROM iam_users ORDER BY name")
+            sqlx::query("SELECT name, id, arn, path, created_ms, permissions_boundary FROM iam_users ORDER BY name")
                 .fetch_all(&self.reader)
                 .await
                 .map_err(backend)?;
@@ -649,6 +655,7 @@ impl Store for SqliteStore {
                     arn: r.try_get("arn").map_err(backend)?,
                     path: r.try_get("path").map_err(backend)?,
                     created_ms: r.try_get("created_ms").map_err(backend)?,
+                    permissions_boundary: r.try_get("permissions_boundary").map_err(backend)?,
                 })
             })
             .collect()
@@ -656,13 +663,14 @@ impl Store for SqliteStore {
 
     async fn insert_iam_user(&self, user: &IamUser) -> Result<(), StoreError> {
         let res = sqlx::query(
-            "INSERT INTO iam_users (name, id, arn, path, created_ms) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO iam_users (name, id, arn, path, created_ms, permissions_boundary) VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(&user.name)
         .bind(&user.id)
         .bind(&user.arn)
         .bind(&user.path)
         .bind(user.created_ms)
+        .bind(&user.permissions_boundary)
         .execute(&self.writer)
         .await;
         match res {
@@ -675,6 +683,21 @@ impl Store for SqliteStore {
             }
             Err(e) => Err(backend(e)),
         }
+    }
+
+    async fn set_user_boundary(
+        &self,
+        name: &str,
+        boundary: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE iam_users SET permissions_boundary = ? WHERE name = ?")
+            .bind(boundary)
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
     }
 
     async fn delete_iam_user(&self, name: &str) -> Result<bool, StoreError> {

@@ -108,13 +108,42 @@ fn name(p: &Params, member: &str, max: usize) -> Result<String, IamError> {
 
 fn user_xml(u: &IamUser) -> String {
     format!(
-        "<Path>{}</Path><UserName>{}</UserName><UserId>{}</UserId><Arn>{}</Arn><CreateDate>{}</CreateDate>",
+        "<Path>{}</Path><UserName>{}</UserName><UserId>{}</UserId><Arn>{}</Arn><CreateDate>{}</CreateDate>{}",
         escape(&u.path),
         escape(&u.name),
         u.id,
         escape(&u.arn),
-        iso8601(u.created_ms)
+        iso8601(u.created_ms),
+        boundary_xml(u.permissions_boundary.as_deref())
     )
+}
+
+fn boundary_xml(arn: Option<&str>) -> String {
+    arn.map(|a| {
+        format!(
+            "<PermissionsBoundary><PermissionsBoundaryType>Policy</PermissionsBoundaryType><PermissionsBoundaryArn>{}</PermissionsBoundaryArn></PermissionsBoundary>",
+            escape(a)
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// `PermissionsBoundary`: a managed policy ARN (20–2048 characters, as the model says).
+fn boundary_param(p: &Params) -> Result<Option<String>, IamError> {
+    match p.get("PermissionsBoundary") {
+        None => Ok(None),
+        Some(v) if (20..=2048).contains(&v.len()) && v.starts_with("arn:") => Ok(Some(v.clone())),
+        Some(_) => Err(IamError::Validation(
+            "1 validation error detected: Value at 'permissionsBoundary' failed to satisfy constraint: Member must be a policy ARN of 20 to 2048 characters".into(),
+        )),
+    }
+}
+
+fn missing(member: &str) -> IamError {
+    IamError::Validation(format!(
+        "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+        lower_first(member)
+    ))
 }
 
 fn key_meta_xml(k: &AccessKeyInfo) -> String {
@@ -166,7 +195,7 @@ fn role_xml(r: &StoredRole) -> String {
             .map(|d| format!("<Description>{}</Description>", escape(d)))
             .unwrap_or_default(),
         r.max_session_secs
-    )
+    ) + &boundary_xml(r.permissions_boundary.as_deref())
 }
 
 fn policy_xml(p: &StoredManagedPolicy, attachments: usize) -> String {
@@ -426,7 +455,8 @@ impl Iam {
                         "Path must begin and end with a slash (/), e.g. /division/.".into(),
                     ));
                 }
-                let u = d.create_user(&user_name, &path, now).await?;
+                let boundary = boundary_param(p)?;
+                let u = d.create_user(&user_name, &path, boundary, now).await?;
                 Some(format!("<User>{}</User>", user_xml(&u)))
             }
             "GetUser" => {
@@ -760,10 +790,39 @@ impl Iam {
                         }
                     },
                 };
+                let boundary = boundary_param(p)?;
                 let r = d
-                    .create_role(&role, &path, trust, p.get("Description").cloned(), max, now)
+                    .create_role(
+                        &role,
+                        &path,
+                        trust,
+                        p.get("Description").cloned(),
+                        max,
+                        boundary,
+                        now,
+                    )
                     .await?;
                 Some(format!("<Role>{}</Role>", role_xml(&r)))
+            }
+            "PutUserPermissionsBoundary" => {
+                let user = name(p, "UserName", 64)?;
+                let boundary = boundary_param(p)?.ok_or_else(|| missing("PermissionsBoundary"))?;
+                d.set_user_boundary(&user, Some(boundary)).await?;
+                None
+            }
+            "DeleteUserPermissionsBoundary" => {
+                d.set_user_boundary(&name(p, "UserName", 64)?, None).await?;
+                None
+            }
+            "PutRolePermissionsBoundary" => {
+                let role = name(p, "RoleName", 64)?;
+                let boundary = boundary_param(p)?.ok_or_else(|| missing("PermissionsBoundary"))?;
+                d.set_role_boundary(&role, Some(boundary)).await?;
+                None
+            }
+            "DeleteRolePermissionsBoundary" => {
+                d.set_role_boundary(&name(p, "RoleName", 64)?, None).await?;
+                None
             }
             "GetRole" => Some(format!(
                 "<Role>{}</Role>",
@@ -852,7 +911,7 @@ impl Iam {
             }
             other => {
                 return Err(IamError::InvalidAction(format!(
-                    "IAM action {other} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies and SimulatePrincipalPolicy are; permission boundaries are not implemented yet."
+                    "IAM action {other} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies, permissions boundaries and SimulatePrincipalPolicy are."
                 )));
             }
         })
