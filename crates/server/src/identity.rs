@@ -1429,7 +1429,7 @@ mod tests {
     async fn session_tokens_expire_on_time_and_follow_the_role() {
         let d = directory().await;
         let trust = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}}"#;
-        d.create_role("r", "/", trust, None, 3600, 0).await.unwrap();
+        d.create_role("r", "/", trust, None, 3600, None, 0).await.unwrap();
         let subject = Subject::Role {
             name: "r".into(),
             session_name: "s".into(),
@@ -1474,7 +1474,7 @@ mod tests {
             )
         };
         let d = load().await.unwrap();
-        d.create_user("u", "/", 0).await.unwrap();
+        d.create_user("u", "/", None, 0).await.unwrap();
         let (key, secret) = d.create_access_key("u", 0).await.unwrap();
         let stored = store.access_keys().await.unwrap();
         assert!(
