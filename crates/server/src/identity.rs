@@ -181,6 +181,16 @@ struct State {
     policies: BTreeMap<(String, String), InlinePolicy>,
 }
 
+/// What CreateRole supplies.
+pub struct NewRole<'a> {
+    pub name: &'a str,
+    pub path: &'a str,
+    pub trust_policy: &'a str,
+    pub description: Option<String>,
+    pub max_session_secs: i64,
+    pub boundary: Option<String>,
+}
+
 pub struct Directory {
     store: Arc<dyn Store>,
     barrier: Arc<Barrier>,
@@ -915,14 +925,17 @@ impl Directory {
 impl Directory {
     pub async fn create_role(
         &self,
-        name: &str,
-        path: &str,
-        trust_policy: &str,
-        description: Option<String>,
-        max_session_secs: i64,
-        boundary: Option<String>,
+        new: NewRole<'_>,
         now: i64,
     ) -> Result<StoredRole, DirectoryError> {
+        let NewRole {
+            name,
+            path,
+            trust_policy,
+            description,
+            max_session_secs,
+            boundary,
+        } = new;
         if self.read().roles.contains_key(name) {
             return Err(role_exists(name));
         }
@@ -1429,7 +1442,19 @@ mod tests {
     async fn session_tokens_expire_on_time_and_follow_the_role() {
         let d = directory().await;
         let trust = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}}"#;
-        d.create_role("r", "/", trust, None, 3600, None, 0).await.unwrap();
+        d.create_role(
+            NewRole {
+                name: "r",
+                path: "/",
+                trust_policy: trust,
+                description: None,
+                max_session_secs: 3600,
+                boundary: None,
+            },
+            0,
+        )
+        .await
+        .unwrap();
         let subject = Subject::Role {
             name: "r".into(),
             session_name: "s".into(),

@@ -793,12 +793,14 @@ impl Iam {
                 let boundary = boundary_param(p)?;
                 let r = d
                     .create_role(
-                        &role,
-                        &path,
-                        trust,
-                        p.get("Description").cloned(),
-                        max,
-                        boundary,
+                        crate::identity::NewRole {
+                            name: &role,
+                            path: &path,
+                            trust_policy: trust,
+                            description: p.get("Description").cloned(),
+                            max_session_secs: max,
+                            boundary,
+                        },
                         now,
                     )
                     .await?;
