@@ -381,3 +381,27 @@ def test_permissions_boundary_applies_to_assumed_role_sessions(server, sm):
     iam.delete_role_permissions_boundary(RoleName="bounded-role")
     assert "PermissionsBoundary" not in iam.get_role(RoleName="bounded-role")["Role"]
     assert s.get_secret_value(SecretId="role-bounded-prod-x")["SecretString"].endswith("rb2")
+
+
+def test_list_operations_page_with_marker_and_max_items(server):
+    from server import ACCESS_KEY, SECRET_KEY
+    iam = client(server, "iam", ACCESS_KEY, SECRET_KEY)
+    names = [f"paged-user-{i}" for i in range(5)]
+    for n in names:
+        iam.create_user(UserName=n, Path="/paging/")
+    first = iam.list_users(PathPrefix="/paging/", MaxItems=2)
+    assert first["IsTruncated"] is True and first["Marker"]
+    assert [u["UserName"] for u in first["Users"]] == names[:2]
+    pages = list(iam.get_paginator("list_users").paginate(
+        PathPrefix="/paging/", PaginationConfig={"PageSize": 2}))
+    assert [len(p["Users"]) for p in pages] == [2, 2, 1]
+    assert [u["UserName"] for p in pages for u in p["Users"]] == names
+    # The CLI pages through the server's markers too.
+    _, out, _ = aws(server, "iam", "list-users", "--path-prefix", "/paging/", "--page-size", "2")
+    assert [u["UserName"] for u in json.loads(out)["Users"]] == names
+    with pytest.raises(ClientError) as e:
+        iam.list_users(Marker="not-a-marker")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    with pytest.raises(ClientError) as e:
+        iam.list_users(MaxItems=1001)
+    assert e.value.response["Error"]["Code"] == "ValidationError"

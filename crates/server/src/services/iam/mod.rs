@@ -128,6 +128,103 @@ fn boundary_xml(arn: Option<&str>) -> String {
     .unwrap_or_default()
 }
 
+/// IAM's default page size, and its limit.
+const DEFAULT_MAX_ITEMS: usize = 100;
+
+/// (offset, max items) from `Marker` and `MaxItems`. Markers are opaque to clients: ours
+/// encode the offset into the (deterministically ordered) full list.
+fn page_window(p: &Params) -> Result<(usize, usize), IamError> {
+    let max = match p.get("MaxItems") {
+        None => DEFAULT_MAX_ITEMS,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(IamError::Validation(
+                    "1 validation error detected: Value at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000".into(),
+                ));
+            }
+        },
+    };
+    let offset = match p.get("Marker") {
+        None => 0,
+        Some(m) => base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, m)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| t.strip_prefix("offset:").and_then(|n| n.parse().ok()))
+            .ok_or_else(|| {
+                IamError::Validation("Invalid Marker: it was not returned by this server.".into())
+            })?,
+    };
+    Ok((offset, max))
+}
+
+/// Apply `Marker`/`MaxItems` to a List* result: its list element's `<member>`s are cut to
+/// the window and `IsTruncated`/`Marker` set. One place for every List operation.
+fn paginate(xml: String, p: &Params) -> Result<String, IamError> {
+    const FLAG: &str = "<IsTruncated>false</IsTruncated>";
+    let Some(flag_at) = xml.find(FLAG) else {
+        return Ok(xml);
+    };
+    let (offset, max) = page_window(p)?;
+    // The list element is the one closing right before the flag.
+    let head = &xml[..flag_at];
+    let Some(close_at) = head.rfind("</") else {
+        return Ok(xml);
+    };
+    let tag = &head[close_at + 2..head.len() - 1];
+    let open = format!("<{tag}>");
+    let Some(open_at) = head[..close_at].rfind(&open) else {
+        return Ok(xml);
+    };
+    let body = &head[open_at + open.len()..close_at];
+    let members = split_members(body);
+    let end = (offset + max).min(members.len());
+    let window = members
+        .get(offset.min(members.len())..end)
+        .unwrap_or(&[])
+        .concat();
+    let truncated = end < members.len();
+    let flag = if truncated {
+        let marker = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            format!("offset:{end}"),
+        );
+        format!("<IsTruncated>true</IsTruncated><Marker>{marker}</Marker>")
+    } else {
+        FLAG.to_string()
+    };
+    Ok(format!(
+        "{}{open}{window}</{tag}>{flag}{}",
+        &xml[..open_at],
+        &xml[flag_at + FLAG.len()..]
+    ))
+}
+
+/// Top-level `<member>…</member>` elements (members may nest members).
+fn split_members(body: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start, mut i) = (0usize, 0usize, 0usize);
+    while i < body.len() {
+        let rest = &body[i..];
+        if rest.starts_with("<member>") {
+            if depth == 0 {
+                start = i;
+            }
+            depth += 1;
+            i += "<member>".len();
+        } else if rest.starts_with("</member>") {
+            depth = depth.saturating_sub(1);
+            i += "</member>".len();
+            if depth == 0 {
+                out.push(&body[start..i]);
+            }
+        } else {
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    out
+}
+
 /// `PermissionsBoundary`: a managed policy ARN (20–2048 characters, as the model says).
 fn boundary_param(p: &Params) -> Result<Option<String>, IamError> {
     match p.get("PermissionsBoundary") {
@@ -439,6 +536,23 @@ impl Iam {
 
     /// Run one action; returns the XML inside `<{Action}Result>`, if the action has one.
     pub async fn call(
+        &self,
+        action: &str,
+        p: &Params,
+        caller: &Principal,
+    ) -> Result<Option<String>, IamError> {
+        if action.starts_with("List") {
+            // Validate paging input before doing anything.
+            page_window(p)?;
+        }
+        let result = self.run(action, p, caller).await?;
+        match result {
+            Some(xml) if action.starts_with("List") => paginate(xml, p).map(Some),
+            other => Ok(other),
+        }
+    }
+
+    async fn run(
         &self,
         action: &str,
         p: &Params,
@@ -917,5 +1031,45 @@ impl Iam {
                 )));
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod paging_tests {
+    use super::*;
+
+    fn params(kv: &[(&str, &str)]) -> Params {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn lists_are_cut_into_pages_with_markers() {
+        let xml = "<UserName>u</UserName><Users><member><A><member>x</member></A></member><member>2</member><member>3</member></Users><IsTruncated>false</IsTruncated>".to_string();
+        let first = paginate(xml.clone(), &params(&[("MaxItems", "2")])).unwrap();
+        assert!(
+            first.starts_with("<UserName>u</UserName><Users><member><A><member>x</member></A></member><member>2</member></Users><IsTruncated>true</IsTruncated><Marker>"),
+            "{first}"
+        );
+        let marker = first
+            .split("<Marker>")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap();
+        let second = paginate(
+            xml.clone(),
+            &params(&[("MaxItems", "2"), ("Marker", marker)]),
+        )
+        .unwrap();
+        assert_eq!(
+            second,
+            "<UserName>u</UserName><Users><member>3</member></Users><IsTruncated>false</IsTruncated>"
+        );
+        assert_eq!(paginate(xml.clone(), &params(&[])).unwrap(), xml);
+        assert!(paginate(xml.clone(), &params(&[("MaxItems", "0")])).is_err());
+        assert!(paginate(xml, &params(&[("Marker", "bogus")])).is_err());
     }
 }
