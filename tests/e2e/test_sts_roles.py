@@ -126,3 +126,48 @@ def test_refusals(server, sm, deployer):
                        "--assume-role-policy-document", json.dumps({"Version": "2012-10-17", "Statement": [
                            {"Effect": "Allow", "Action": "sts:AssumeRole"}]}), check=False)
     assert code != 0 and "MalformedPolicyDocument" in err and "Principal" in err
+
+
+def test_session_tags_become_principal_tags(server, sm, deployer):
+    """AssumeRole with Tags: the trust policy must allow sts:TagSession, and the role's
+    policy can then scope access with ${aws:PrincipalTag/team}."""
+    for name in ("payments-tagged-db", "auth-tagged-db"):
+        sm.create_secret(Name=name, SecretString=f"{MARKER}-{name}")
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:user/deployer"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
+    aws(server, "iam", "create-role", "--role-name", "team-reader",
+        "--assume-role-policy-document", json.dumps(trust))
+    aws(server, "iam", "put-role-policy", "--role-name", "team-reader", "--policy-name", "ByTeam",
+        "--policy-document", json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:${aws:PrincipalTag/team}-*"}]}))
+    sts = client(server, "sts", deployer)
+    arn = "arn:aws:iam::123456789012:role/team-reader"
+    creds = sts.assume_role(RoleArn=arn, RoleSessionName="tagged",
+                            Tags=[{"Key": "team", "Value": "payments"}])["Credentials"]
+    s = client(server, "secretsmanager", creds)
+    assert s.get_secret_value(SecretId="payments-tagged-db")["SecretString"].endswith("payments-tagged-db")
+    with pytest.raises(ClientError) as e:
+        s.get_secret_value(SecretId="auth-tagged-db")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    # Without a tag the variable resolves to nothing and nothing matches.
+    untagged = client(server, "secretsmanager", sts.assume_role(
+        RoleArn=arn, RoleSessionName="untagged")["Credentials"])
+    with pytest.raises(ClientError):
+        untagged.get_secret_value(SecretId="payments-tagged-db")
+    # Duplicate keys (case-insensitively) are refused.
+    with pytest.raises(ClientError) as e:
+        sts.assume_role(RoleArn=arn, RoleSessionName="dup",
+                        Tags=[{"Key": "team", "Value": "a"}, {"Key": "TEAM", "Value": "b"}])
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_session_tags_need_tag_session_in_the_trust_policy(server, deployer):
+    # ecs-task-execution's trust policy allows sts:AssumeRole only.
+    with pytest.raises(ClientError) as e:
+        assume(server, deployer, Tags=[{"Key": "team", "Value": "payments"}])
+    err = e.value.response["Error"]
+    assert err["Code"] == "AccessDenied"
+    assert "sts:TagSession" in err["Message"]
+    assert assume(server, deployer)["Credentials"]["AccessKeyId"].startswith("ASIA")

@@ -208,7 +208,15 @@ fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Ke
             put("aws:username", name.clone());
             put("aws:principaltype", "User".into());
         }
-        PrincipalKind::AssumedRole { .. } => put("aws:principaltype", "AssumedRole".into()),
+        PrincipalKind::AssumedRole { session_tags, .. } => {
+            put("aws:principaltype", "AssumedRole".into());
+            for (k, v) in session_tags {
+                put(
+                    &format!("aws:principaltag/{}", k.to_ascii_lowercase()),
+                    v.clone(),
+                );
+            }
+        }
         PrincipalKind::Root => put("aws:principaltype", "Account".into()),
     }
     put("aws:securetransport", info.secure_transport.to_string());

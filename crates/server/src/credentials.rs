@@ -120,6 +120,8 @@ pub enum PrincipalKind {
         role_id: String,
         session_name: String,
         session_policy: Option<std::sync::Arc<strongroom_policy::Policy>>,
+        /// Session tags given to AssumeRole: the session's `aws:PrincipalTag/*`.
+        session_tags: Vec<(String, String)>,
     },
 }
 

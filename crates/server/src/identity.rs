@@ -1108,6 +1108,7 @@ impl Directory {
         &self,
         subject: Subject,
         policy: Option<String>,
+        tags: Vec<(String, String)>,
         now: i64,
         duration_secs: i64,
     ) -> Result<(Session, String), DirectoryError> {
@@ -1119,6 +1120,7 @@ impl Directory {
             expires_ms: now + duration_secs * 1000,
             subject,
             policy,
+            tags,
         };
         let token = sessions::issue(&self.barrier, &self.key_id, &session)
             .ok_or(DirectoryError::Internal)?;
@@ -1176,6 +1178,7 @@ impl Directory {
                         role_id: format!("{}:{session_name}", role.stored.id),
                         session_name: session_name.clone(),
                         session_policy,
+                        session_tags: session.tags.clone(),
                     },
                 }
             }
@@ -1459,7 +1462,9 @@ mod tests {
             name: "r".into(),
             session_name: "s".into(),
         };
-        let (session, token) = d.issue_session(subject, None, 1_000, 900).unwrap();
+        let (session, token) = d
+            .issue_session(subject, None, Vec::new(), 1_000, 900)
+            .unwrap();
         let (p, secret) = d
             .session_credentials(&token, &session.access_key_id, 1_000 + 899_999)
             .unwrap();

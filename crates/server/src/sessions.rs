@@ -27,6 +27,9 @@ pub struct Session {
     pub subject: Subject,
     /// The inline session policy given to AssumeRole, if any.
     pub policy: Option<String>,
+    /// Session tags given to AssumeRole (key, value).
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Session {

@@ -401,6 +401,7 @@ impl Iam {
                     role_id: format!("{}:simulation", r.id),
                     session_name: "simulation".into(),
                     session_policy: None,
+                    session_tags: Vec::new(),
                 },
             }
         } else {

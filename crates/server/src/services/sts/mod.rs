@@ -90,6 +90,7 @@ impl Sts {
                     .issue_session(
                         Subject::User { name: name.clone() },
                         None,
+                        Vec::new(),
                         info.now_ms,
                         secs,
                     )
@@ -166,6 +167,25 @@ impl Sts {
                 info,
             )
             .map_err(denied)?;
+        let tags = session_tags(p)?;
+        if !tags.is_empty() {
+            // Passing session tags is its own permission, granted by the trust policy (and
+            // the caller's policies) as on AWS.
+            let mut keys = strongroom_policy::matching::Keys::new();
+            for (k, v) in &tags {
+                keys.insert(
+                    format!("aws:requesttag/{}", k.to_ascii_lowercase()),
+                    vec![v.clone()],
+                );
+            }
+            keys.insert(
+                "aws:tagkeys".into(),
+                tags.iter().map(|(k, _)| k.clone()).collect(),
+            );
+            authz
+                .evaluate(caller, "sts:TagSession", role_arn, Some(&trust), keys, info)
+                .map_err(denied)?;
+        }
         // Role chaining is limited to one hour, as in AWS.
         let max = if matches!(caller.kind, PrincipalKind::AssumedRole { .. }) {
             3600
@@ -202,6 +222,7 @@ impl Sts {
                     session_name: session_name.clone(),
                 },
                 policy,
+                tags,
                 info.now_ms,
                 secs,
             )
@@ -216,4 +237,45 @@ impl Sts {
             escape(session_name)
         ))
     }
+}
+
+/// `Tags.member.N.Key` / `.Value`: at most 50, keys 1–128 characters, values at most 256, keys
+/// unique ignoring case (AWS's session tag rules). `TransitiveTagKeys` is accepted: tags do
+/// not pass through role chaining here, so it changes nothing.
+fn session_tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
+    let mut tags = Vec::new();
+    for n in 1.. {
+        let Some(key) = p.get(&format!("Tags.member.{n}.Key")) else {
+            break;
+        };
+        let value = p
+            .get(&format!("Tags.member.{n}.Value"))
+            .cloned()
+            .unwrap_or_default();
+        if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
+            return Err(bad(
+                "ValidationError",
+                "1 validation error detected: Value at 'tags' failed to satisfy constraint: tag keys must be 1 to 128 characters and values at most 256",
+            ));
+        }
+        if tags
+            .iter()
+            .any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(key))
+        {
+            return Err(bad(
+                "InvalidParameterValue",
+                format!(
+                    "Duplicate tag keys found. Please note that Tag keys are case insensitive: {key}"
+                ),
+            ));
+        }
+        tags.push((key.clone(), value));
+    }
+    if tags.len() > 50 {
+        return Err(bad(
+            "ValidationError",
+            "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50",
+        ));
+    }
+    Ok(tags)
 }
