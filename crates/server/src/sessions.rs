@@ -96,12 +96,14 @@ mod tests {
                 session_name: "s".into(),
             },
             policy: None,
+            tags: vec![("team".into(), "payments".into())],
         };
         let t = issue(&b, "k", &s).unwrap();
         assert!(!t.contains("secret"));
         let back = open(&b, &t).unwrap();
         assert_eq!(back.subject, s.subject);
         assert_eq!(back.secret_access_key, "secret");
+        assert_eq!(back.tags, s.tags, "session tags travel sealed in the token");
         let mut bytes = t.into_bytes();
         let mid = bytes.len() / 2;
         bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
