@@ -405,3 +405,36 @@ def test_list_operations_page_with_marker_and_max_items(server):
     with pytest.raises(ClientError) as e:
         iam.list_users(MaxItems=1001)
     assert e.value.response["Error"]["Code"] == "ValidationError"
+
+
+def test_simulate_principal_policy_for_a_group_and_extra_policies(server):
+    from server import ACCESS_KEY, SECRET_KEY
+    iam = client(server, "iam", ACCESS_KEY, SECRET_KEY)
+    iam.create_group(GroupName="sim-readers")
+    iam.put_group_policy(GroupName="sim-readers", PolicyName="Read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "ReadTest", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                       "Resource": "arn:aws:secretsmanager:*:*:secret:*-test-*"}]}))
+    arn = "arn:aws:iam::123456789012:group/sim-readers"
+    test_db = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-test-AbCdEf"
+    prod_db = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-prod-AbCdEf"
+    r = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["secretsmanager:GetSecretValue"],
+                                      ResourceArns=[test_db, prod_db])["EvaluationResults"]
+    assert [x["EvalDecision"] for x in r] == ["allowed", "implicitDeny"]
+    assert "ReadTest" in r[0]["MatchedStatements"][0]["SourcePolicyId"]
+    assert r[0]["MatchedStatements"][0]["SourcePolicyType"] == "group"
+    # PolicyInputList: an extra policy evaluated with the group's (here an explicit deny).
+    deny = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]})
+    r = iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["secretsmanager:GetSecretValue"],
+                                      ResourceArns=[test_db], PolicyInputList=[deny])["EvaluationResults"]
+    assert r[0]["EvalDecision"] == "explicitDeny"
+    assert r[0]["MatchedStatements"][0]["SourcePolicyType"] == "IAM Policy"
+    with pytest.raises(ClientError) as e:
+        iam.simulate_principal_policy(PolicySourceArn=arn, ActionNames=["s3:GetObject"],
+                                      PolicyInputList=["{not json"])
+    assert e.value.response["Error"]["Code"] == "MalformedPolicyDocument"
+    with pytest.raises(ClientError) as e:
+        iam.simulate_principal_policy(PolicySourceArn="arn:aws:iam::123456789012:group/nope",
+                                      ActionNames=["s3:GetObject"])
+    assert e.value.response["Error"]["Code"] == "NoSuchEntity"

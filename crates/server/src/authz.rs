@@ -136,10 +136,34 @@ impl Authorizer {
         ))
     }
 
-    /// The full decision, with the statements that made it (SimulatePrincipalPolicy).
+    /// The full decision, with the statements that made it.
     pub fn decide(
         &self,
         principal: &Principal,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&strongroom_policy::Policy>,
+        extra_keys: Keys,
+        info: &RequestInfo,
+    ) -> strongroom_policy::Decision {
+        self.decide_with(
+            principal,
+            &[],
+            action,
+            resource,
+            resource_policy,
+            extra_keys,
+            info,
+        )
+    }
+
+    /// [`Self::decide`] with identity policies beyond the principal's own
+    /// (SimulatePrincipalPolicy's PolicyInputList, or a group's policies).
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide_with(
+        &self,
+        principal: &Principal,
+        extra_policies: &[(Arc<str>, Arc<strongroom_policy::Policy>)],
         action: &str,
         resource: &str,
         resource_policy: Option<&strongroom_policy::Policy>,
@@ -163,7 +187,8 @@ impl Authorizer {
             resource_account: self.directory.account_id().to_string(),
             keys: context_keys(principal, extra_keys, info),
         };
-        let policies = self.directory.identity_policies(principal);
+        let mut policies = self.directory.identity_policies(principal);
+        policies.extend(extra_policies.iter().cloned());
         let boundary = self.directory.boundary(principal);
         let set = PolicySet {
             identity: policies

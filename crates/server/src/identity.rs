@@ -392,6 +392,24 @@ impl Directory {
             .collect()
     }
 
+    /// A group's own policies, inline and attached (SimulatePrincipalPolicy on a group).
+    pub fn group_policies(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(Arc<str>, Arc<Policy>)>, DirectoryError> {
+        let state = self.read();
+        let group = state.groups.get(name).ok_or_else(|| {
+            DirectoryError::NoSuchEntity(format!("The group with name {name} cannot be found."))
+        })?;
+        let attached = state
+            .group_attachments
+            .iter()
+            .filter(|(g, _)| g == name)
+            .filter_map(|(_, arn)| state.managed.get(arn))
+            .map(|m| (m.cited.clone(), m.compiled.clone()));
+        Ok(group.inline.iter().cloned().chain(attached).collect())
+    }
+
     pub fn user(&self, name: &str) -> Result<IamUser, DirectoryError> {
         self.read()
             .users

@@ -356,6 +356,8 @@ fn source_type(cited: &str) -> &'static str {
         "user-managed"
     } else if cited.starts_with("resource") {
         "resource"
+    } else if cited.starts_with("PolicyInputList") {
+        "IAM Policy"
     } else {
         "none"
     }
@@ -372,6 +374,7 @@ impl Iam {
     ) -> Result<Option<String>, IamError> {
         let source = required(p, "PolicySourceArn")?;
         let account = self.directory.account_id();
+        let mut extra = Vec::new();
         let principal = if let Some(user) =
             source.strip_prefix(&format!("arn:aws:iam::{account}:user/"))
         {
@@ -404,12 +407,34 @@ impl Iam {
                     session_tags: Vec::new(),
                 },
             }
+        } else if let Some(group) = source.strip_prefix(&format!("arn:aws:iam::{account}:group/")) {
+            let g = group.rsplit('/').next().unwrap_or(group);
+            extra = self.directory.group_policies(g)?;
+            // A stand-in member: no user may have this name, so only the group's policies
+            // (added below) apply.
+            Principal {
+                account_id: account.to_string(),
+                arn: source.to_string(),
+                access_key_id: String::new(),
+                kind: PrincipalKind::User {
+                    name: format!("<group {g}>"),
+                    id: String::new(),
+                },
+            }
         } else {
             return Err(IamError::Validation(format!(
-                "PolicySourceArn must be the ARN of a user or role in account {account}, not {}.",
+                "PolicySourceArn must be the ARN of a user, group or role in account {account}, not {}.",
                 escape(source)
             )));
         };
+        for (i, doc) in members(p, "PolicyInputList").iter().enumerate() {
+            let policy = strongroom_policy::parse(doc, strongroom_policy::PolicyKind::Identity)
+                .map_err(|e| IamError::MalformedPolicyDocument(e.0))?;
+            extra.push((
+                Arc::from(format!("PolicyInputList.{}", i + 1)),
+                Arc::new(policy),
+            ));
+        }
         let actions = members(p, "ActionNames");
         if actions.is_empty() {
             return Err(IamError::Validation(
@@ -438,8 +463,9 @@ impl Iam {
         let mut out = String::new();
         for action in &actions {
             for resource in &resources {
-                let d = authz.decide(
+                let d = authz.decide_with(
                     &principal,
+                    &extra,
                     action,
                     resource,
                     resource_policy.as_ref(),
