@@ -181,6 +181,9 @@ struct State {
     policies: BTreeMap<(String, String), InlinePolicy>,
 }
 
+/// A policy with the name decisions cite it by.
+pub type CitedPolicy = (Arc<str>, Arc<Policy>);
+
 /// What CreateRole supplies.
 pub struct NewRole<'a> {
     pub name: &'a str,
@@ -393,10 +396,7 @@ impl Directory {
     }
 
     /// A group's own policies, inline and attached (SimulatePrincipalPolicy on a group).
-    pub fn group_policies(
-        &self,
-        name: &str,
-    ) -> Result<Vec<(Arc<str>, Arc<Policy>)>, DirectoryError> {
+    pub fn group_policies(&self, name: &str) -> Result<Vec<CitedPolicy>, DirectoryError> {
         let state = self.read();
         let group = state.groups.get(name).ok_or_else(|| {
             DirectoryError::NoSuchEntity(format!("The group with name {name} cannot be found."))
