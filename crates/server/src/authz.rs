@@ -222,8 +222,11 @@ impl Authorizer {
 /// The global condition keys of a request. Keys already present win: SimulatePrincipalPolicy's
 /// context entries replace the live request's facts (services never supply these names).
 fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Keys {
+    keys.reserve(10);
     let mut put = |k: &str, v: String| {
-        keys.entry(k.to_string()).or_insert_with(|| vec![v]);
+        if !keys.contains_key(k) {
+            keys.insert(k.to_string(), vec![v]);
+        }
     };
     put("aws:principalarn", principal.arn.clone());
     put("aws:principalaccount", principal.account_id.clone());
@@ -245,12 +248,27 @@ fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Ke
         PrincipalKind::Root => put("aws:principaltype", "Account".into()),
     }
     put("aws:securetransport", info.secure_transport.to_string());
-    put("aws:currenttime", iso8601(info.now_ms));
+    put("aws:currenttime", current_time(info.now_ms));
     put("aws:epochtime", (info.now_ms / 1000).to_string());
     if let Some(ip) = info.source_ip {
         put("aws:sourceip", ip.to_string());
     }
     keys
+}
+
+/// [`iso8601`] for aws:CurrentTime on every request: formatted once per second per thread.
+fn current_time(ms: i64) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let sec = ms.div_euclid(1000);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != sec {
+            *last = (sec, iso8601(ms));
+        }
+        last.1.clone()
+    })
 }
 
 /// `2024-01-02T03:04:05Z` from epoch milliseconds.
@@ -269,6 +287,13 @@ pub fn iso8601(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn current_time_is_cached_per_second_but_never_stale() {
+        assert_eq!(super::current_time(1_000), "1970-01-01T00:00:01Z");
+        assert_eq!(super::current_time(1_999), "1970-01-01T00:00:01Z");
+        assert_eq!(super::current_time(2_000), "1970-01-01T00:00:02Z");
+    }
+
     #[test]
     fn iso8601_formats() {
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
