@@ -67,6 +67,10 @@ pub struct ServerArgs {
     /// allowed `cloudwatch:GetMetricData`).
     #[arg(long, env = "STRONGROOM_METRICS_PUBLIC")]
     pub metrics_public: bool,
+    /// Seconds between CloudWatch alarm evaluations [default: 10]. Webhooks for alarm
+    /// actions are configured in the TOML file (`[[alarm-webhook]]`).
+    #[arg(long, env = "STRONGROOM_ALARM_INTERVAL_SECS")]
+    pub alarm_interval_secs: Option<u64>,
     /// Benchmarks only: skip audit records, to measure what auditing costs. Loopback only.
     #[arg(long, hide = true)]
     pub bench_unaudited: bool,
@@ -91,6 +95,10 @@ struct FileConfig {
     audit_retention_days: Option<u64>,
     audit_digest_interval_secs: Option<u64>,
     metrics_public: Option<bool>,
+    /// `[[alarm-webhook]]` tables: SNS topic ARN → webhook.
+    #[serde(default)]
+    alarm_webhook: Vec<crate::services::cloudwatch::Webhook>,
+    alarm_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +124,22 @@ pub struct ServerConfig {
     pub root_credentials: Option<(String, String)>,
     pub audit: AuditSettings,
     pub metrics_public: bool,
+    /// Where alarm actions (SNS topic ARNs) are delivered.
+    pub alarm_webhooks: Vec<crate::services::cloudwatch::Webhook>,
+    /// Seconds between alarm evaluations.
+    pub alarm_interval_secs: u64,
+    /// A clock to use instead of the system's (tests: alarm windows, deletion windows).
+    pub clock: Option<InjectedClock>,
+}
+
+/// A test clock, carried by the configuration.
+#[derive(Clone)]
+pub struct InjectedClock(pub std::sync::Arc<dyn crate::clock::Clock>);
+
+impl std::fmt::Debug for InjectedClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InjectedClock")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +182,9 @@ impl ServerConfig {
             root_credentials: None,
             audit: AuditSettings::default(),
             metrics_public: false,
+            alarm_webhooks: Vec::new(),
+            alarm_interval_secs: 10,
+            clock: None,
         }
     }
 
@@ -246,6 +273,13 @@ impl ServerConfig {
                 disabled: args.bench_unaudited,
             },
             metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
+            alarm_interval_secs: args
+                .alarm_interval_secs
+                .or(file.alarm_interval_secs)
+                .unwrap_or(10)
+                .max(1),
+            alarm_webhooks: file.alarm_webhook,
+            clock: None,
         })
     }
 }

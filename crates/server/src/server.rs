@@ -135,7 +135,10 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             "AUDIT DISABLED (--bench-unaudited): requests leave no record; benchmarks only"
         );
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = match &config.clock {
+        Some(c) => c.0.clone(),
+        None => Arc::new(SystemClock),
+    };
 
     let (store, root_key, root, account_id): (Arc<dyn Store>, RootKey, RootCredentials, String) =
         match &config.data_dir {
@@ -230,6 +233,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         account_id.clone(),
         !config.audit.disabled,
     ));
+    let cloudwatch = Arc::new(crate::services::cloudwatch::CloudWatch::new(
+        clock.clone(),
+        config.region.clone(),
+        account_id.clone(),
+        config.alarm_webhooks.clone(),
+        audit.clone(),
+    ));
     let state = Arc::new(AppState {
         auth: Authenticator::new(
             directory.clone(),
@@ -242,6 +252,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         iam: Iam::new(directory.clone(), clock.clone()),
         sts: crate::services::sts::Sts::new(directory),
         cloudtrail: CloudTrail::new(audit.clone()),
+        cloudwatch: cloudwatch.clone(),
         audit: audit.clone(),
         metrics,
         metrics_public: config.metrics_public,
@@ -280,6 +291,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         tokio::spawn(purge_loop(
             state.clone(),
             Duration::from_secs(config.purge_interval_secs),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(alarm_loop(
+            cloudwatch,
+            Duration::from_secs(config.alarm_interval_secs),
             stop_rx.clone(),
         )),
         tokio::spawn(audit_loop(
@@ -344,6 +360,21 @@ async fn open_audit_log(
     AuditLog::open(settings, signer, Some(hook))
         .await
         .map_err(|e| format!("cannot open the audit log: {e}"))
+}
+
+/// Evaluates CloudWatch alarms over their trailing windows.
+async fn alarm_loop(
+    cloudwatch: Arc<crate::services::cloudwatch::CloudWatch>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        cloudwatch.evaluate_all().await;
+    }
 }
 
 /// Signs a digest of the audit chain every interval and applies retention once an hour.

@@ -35,11 +35,32 @@ pub fn ok(body: Vec<u8>, request_id: &str) -> Response {
     respond(StatusCode::OK, body, request_id, None)
 }
 
+/// A JSON 1.0 success (CloudWatch).
+pub fn ok_10(body: Vec<u8>, request_id: &str) -> Response {
+    let mut res = respond(StatusCode::OK, body, request_id, None);
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    res
+}
+
 pub fn error(err: &ApiError, request_id: &str) -> Response {
     let body =
         serde_json::to_vec(&serde_json::json!({ "__type": err.code, "message": err.message }))
             .unwrap_or_default();
-    respond(err.status, body, request_id, Some(err.code))
+    let mut res = respond(err.status, body, request_id, Some(err.code));
+    // Query-compatible JSON services (CloudWatch) carry the Query error code here; other
+    // clients ignore it.
+    let fault = if err.status.is_server_error() {
+        "Receiver"
+    } else {
+        "Sender"
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", err.code)) {
+        res.headers_mut().insert("x-amzn-query-error", v);
+    }
+    res
 }
 
 fn respond(

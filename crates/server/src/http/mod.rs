@@ -26,6 +26,7 @@ use crate::clock::Clock;
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::services::cloudtrail::{self, CloudTrail};
+use crate::services::cloudwatch::{self, CloudWatch};
 use crate::services::iam::Iam;
 use crate::services::secretsmanager::SecretsManager;
 use crate::services::{iam, secretsmanager, sts};
@@ -42,6 +43,7 @@ pub struct AppState {
     pub iam: Iam,
     pub sts: sts::Sts,
     pub cloudtrail: CloudTrail,
+    pub cloudwatch: Arc<CloudWatch>,
     pub audit: Arc<Auditor>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Serve `/metrics` without authentication.
@@ -126,6 +128,7 @@ async fn metrics(
 enum JsonService {
     SecretsManager,
     CloudTrail,
+    CloudWatch,
 }
 
 impl JsonService {
@@ -134,6 +137,7 @@ impl JsonService {
             "secretsmanager" => Some(Self::SecretsManager),
             // botocore sends the model's full prefix; Smithy SDKs (Rust, JS v3) the short one.
             cloudtrail::TARGET_PREFIX | cloudtrail::SHORT_TARGET_PREFIX => Some(Self::CloudTrail),
+            cloudwatch::TARGET_PREFIX => Some(Self::CloudWatch),
             _ => None,
         }
     }
@@ -142,13 +146,14 @@ impl JsonService {
         match self {
             Self::SecretsManager => "secretsmanager",
             Self::CloudTrail => "cloudtrail",
+            Self::CloudWatch => "monitoring",
         }
     }
 }
 
 /// Signing names accepted on JSON requests whose target names no known service (so the
 /// signature is still checked before the caller learns anything).
-const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail"];
+const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail", "monitoring"];
 
 async fn api(
     State(state): State<Arc<AppState>>,
@@ -192,6 +197,16 @@ async fn api(
         .to_string();
     let metric_operation = call.event_name.clone();
     let authenticated = call.principal.is_some();
+    // The API-call metrics alarms watch (namespace AWS/SecretsManager, one per operation).
+    if metric_service == "secretsmanager"
+        && recognised(authenticated, result.as_ref().err().map(|e| e.code))
+    {
+        state.cloudwatch.record_call(
+            cloudwatch::NAMESPACE_SECRETS_MANAGER,
+            &metric_operation,
+            info.now_ms,
+        );
+    }
     let result = if state.audit.is_healthy() || result.is_ok() {
         if call.principal.is_none() {
             call.claimed_access_key = claimed_access_key(&parts);
@@ -260,6 +275,7 @@ async fn api(
     }
     match (result, protocol) {
         (Ok(Reply::Json(bytes)), _) => json::ok(bytes, &request_id),
+        (Ok(Reply::Json10(bytes)), _) => json::ok_10(bytes, &request_id),
         (
             Ok(Reply::Xml {
                 action,
@@ -299,6 +315,8 @@ enum Protocol {
 
 enum Reply {
     Json(Vec<u8>),
+    /// JSON 1.0 (CloudWatch).
+    Json10(Vec<u8>),
     Xml {
         action: String,
         xmlns: &'static str,
@@ -355,6 +373,22 @@ async fn handle_json(
                 call,
             );
             result.map(Reply::Json)
+        }
+        JsonService::CloudWatch => {
+            let (action, resource) = state.cloudwatch.authorization_target(operation, &body);
+            state
+                .authz
+                .authorize(&principal, &action, &resource, Default::default(), info)
+                .map_err(access_denied_json)?;
+            call.request_parameters = serde_json::from_slice(&body)
+                .ok()
+                .map(|v| strongroom_audit::redact::for_record("monitoring.amazonaws.com", v));
+            state
+                .cloudwatch
+                .call(operation, &body)
+                .await
+                .map(Reply::Json10)
+                .map_err(ApiError::from)
         }
         JsonService::CloudTrail => {
             let (action, resource) = CloudTrail::authorization_target(operation);

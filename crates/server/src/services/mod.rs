@@ -1,6 +1,7 @@
 //! One module per AWS service; one function per operation.
 
 pub mod cloudtrail;
+pub mod cloudwatch;
 pub mod iam;
 pub mod secretsmanager;
 pub mod sts;

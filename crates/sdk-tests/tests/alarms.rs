@@ -1,0 +1,209 @@
+//! Seed 003's CloudWatch alarm on an injected clock: eleven GetSecretValue calls within the
+//! period put it in ALARM, which posts a Slack payload to a local webhook; when the window
+//! passes it returns to OK. CloudWatch is driven with signed JSON 1.0 requests (what the AWS
+//! CLI sends; the e2e suite runs seed 003's command itself).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::raw::Req;
+use common::{ACCESS_KEY, SECRET_KEY};
+use strongroom::clock::{Clock, ManualClock, SystemClock};
+use strongroom::config::InjectedClock;
+use strongroom::services::cloudwatch::Webhook;
+
+fn cw(op: &str, body: serde_json::Value) -> Req {
+    Req {
+        target: Some(format!("GraniteServiceVersion20100801.{op}")),
+        content_type: Some("application/x-amz-json-1.0".into()),
+        service: "monitoring".into(),
+        ..Req::new("", &body.to_string())
+    }
+}
+
+/// A webhook receiver on a loopback port, remembering every body it is sent.
+async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use axum::routing::post;
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or_default());
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+async fn state(endpoint: &str) -> String {
+    let r = cw(
+        "DescribeAlarms",
+        serde_json::json!({"AlarmNames": ["prod-secret-access-alert"]}),
+    )
+    .send(endpoint)
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["MetricAlarms"][0]["StateValue"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn wait_for(endpoint: &str, want: &str) {
+    for _ in 0..100 {
+        if state(endpoint).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the alarm never reached {want} (it is {})",
+        state(endpoint).await
+    );
+}
+
+#[tokio::test]
+async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
+    let (url, received) = receiver().await;
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let dir = common::temp_dir("alarms");
+    let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+    config.account_id = Some("123456789012".into());
+    config.root_credentials = Some((ACCESS_KEY.into(), SECRET_KEY.into()));
+    config.alarm_interval_secs = 1;
+    config.clock = Some(InjectedClock(clock.clone()));
+    config.alarm_webhooks = vec![Webhook {
+        topic_arn: "arn:aws:sns:us-east-1:123456789012:security-alerts".into(),
+        url,
+        format: "slack".into(),
+    }];
+    let server = strongroom::start(config).await.unwrap();
+    let endpoint = server.endpoint();
+
+    // Seed 003's alarm, plus an action so the state change has somewhere to go.
+    let r = cw(
+        "PutMetricAlarm",
+        serde_json::json!({
+            "AlarmName": "prod-secret-access-alert",
+            "MetricName": "GetSecretValue",
+            "Namespace": "AWS/SecretsManager",
+            "Period": 300,
+            "Threshold": 10,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "EvaluationPeriods": 1,
+            "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:security-alerts"],
+            "OKActions": ["arn:aws:sns:us-east-1:123456789012:security-alerts"],
+        }),
+    )
+    .send(&endpoint)
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_for(&endpoint, "OK").await;
+    let d = cw("DescribeAlarms", serde_json::json!({}))
+        .send(&endpoint)
+        .await;
+    assert_eq!(
+        d.json["MetricAlarms"][0]["Statistic"], "Sum",
+        "a missing Statistic means Sum"
+    );
+
+    let sm = common::client_for(&endpoint, ACCESS_KEY, SECRET_KEY);
+    sm.create_secret()
+        .name("watched")
+        .secret_string("alarm-test-value")
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        sm.get_secret_value()
+            .secret_id("watched")
+            .send()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        state(&endpoint).await,
+        "OK",
+        "10 calls are not more than 10"
+    );
+    sm.get_secret_value()
+        .secret_id("watched")
+        .send()
+        .await
+        .unwrap();
+    wait_for(&endpoint, "ALARM").await;
+
+    // The ALARM webhook carried Slack's incoming-webhook payload.
+    let mut slack = None;
+    for _ in 0..100 {
+        slack = received.lock().unwrap().last().cloned();
+        if slack.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let slack = slack.expect("a webhook call");
+    let text = slack["text"].as_str().unwrap_or("");
+    assert!(
+        text.contains("prod-secret-access-alert") && text.contains("ALARM"),
+        "{slack}"
+    );
+    assert!(!text.contains("alarm-test-value"));
+
+    // Five minutes later the window holds no calls: OK again, and the OK action fires.
+    clock.advance(6 * 60 * 1000);
+    wait_for(&endpoint, "OK").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let calls = received.lock().unwrap().clone();
+    assert!(
+        calls.len() >= 2
+            && calls.last().unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .contains("is now OK"),
+        "{calls:?}"
+    );
+
+    // Statistics over the same metric, and bad input refused with CloudWatch's codes.
+    let now = clock.now_ms() as f64 / 1000.0;
+    let stats = cw(
+        "GetMetricStatistics",
+        serde_json::json!({
+            "Namespace": "AWS/SecretsManager", "MetricName": "GetSecretValue",
+            "StartTime": now - 900.0, "EndTime": now, "Period": 900, "Statistics": ["Sum"],
+        }),
+    )
+    .send(&endpoint)
+    .await;
+    assert_eq!(stats.json["Datapoints"][0]["Sum"], 11.0, "{}", stats.text);
+    let bad = cw(
+        "PutMetricAlarm",
+        serde_json::json!({"AlarmName": "x", "MetricName": "m", "Namespace": "n", "Period": 300,
+            "Threshold": 1, "ComparisonOperator": "Sideways", "EvaluationPeriods": 1}),
+    )
+    .send(&endpoint)
+    .await;
+    assert_eq!(bad.status, 400);
+    assert_eq!(bad.error_type(), "InvalidParameterValue", "{}", bad.text);
+    let listed = cw("DescribeAlarms", serde_json::json!({}))
+        .send(&endpoint)
+        .await;
+    assert_eq!(
+        listed.json["MetricAlarms"].as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
+    server.shutdown().await.unwrap();
+}

@@ -1,0 +1,104 @@
+//! The API-call metrics the server records about itself (namespace `AWS/SecretsManager`,
+//! metric name = operation, e.g. `GetSecretValue`): per-minute counts, kept in memory for
+//! 15 days. Pure: no I/O, no clock of its own.
+
+use std::collections::BTreeMap;
+
+/// A metric: namespace, name and dimensions (sorted by name).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct MetricKey {
+    pub namespace: String,
+    pub name: String,
+    pub dimensions: Vec<(String, String)>,
+}
+
+const MINUTE_MS: i64 = 60_000;
+const RETENTION_MS: i64 = 15 * 24 * 3600 * 1000;
+
+#[derive(Debug, Default)]
+pub struct MetricStore {
+    /// Per metric: minute start (epoch ms) → count of calls in that minute.
+    series: BTreeMap<MetricKey, BTreeMap<i64, u64>>,
+}
+
+/// Statistics over a window of per-call samples (each call counts 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    pub sample_count: u64,
+}
+
+impl Stats {
+    /// A statistic by its CloudWatch name. Every sample of a call count is 1, so Average,
+    /// Minimum and Maximum are 1 when there were calls.
+    pub fn get(&self, statistic: &str) -> Option<f64> {
+        let n = self.sample_count as f64;
+        match statistic {
+            "Sum" | "SampleCount" => Some(n),
+            "Average" | "Minimum" | "Maximum" => (self.sample_count > 0).then_some(1.0),
+            _ => None,
+        }
+    }
+}
+
+impl MetricStore {
+    pub fn record(&mut self, key: MetricKey, at_ms: i64) {
+        let minute = at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
+        *self
+            .series
+            .entry(key)
+            .or_default()
+            .entry(minute)
+            .or_default() += 1;
+    }
+
+    /// Samples in `[from_ms, to_ms)`, at minute resolution.
+    pub fn stats(&self, key: &MetricKey, from_ms: i64, to_ms: i64) -> Stats {
+        let sample_count = self
+            .series
+            .get(key)
+            .map(|s| s.range(from_ms..to_ms).map(|(_, n)| *n).sum())
+            .unwrap_or(0);
+        Stats { sample_count }
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &MetricKey> {
+        self.series.keys()
+    }
+
+    pub fn prune(&mut self, now_ms: i64) {
+        let cutoff = now_ms - RETENTION_MS;
+        for s in self.series.values_mut() {
+            *s = s.split_off(&cutoff);
+        }
+        self.series.retain(|_, s| !s.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> MetricKey {
+        MetricKey {
+            namespace: "AWS/SecretsManager".into(),
+            name: "GetSecretValue".into(),
+            dimensions: vec![],
+        }
+    }
+
+    #[test]
+    fn calls_are_counted_per_minute_and_summed_over_windows() {
+        let mut m = MetricStore::default();
+        for t in [0, 59_999, 60_000, 125_000] {
+            m.record(key(), t);
+        }
+        assert_eq!(m.stats(&key(), 0, 60_000).get("Sum"), Some(2.0));
+        assert_eq!(m.stats(&key(), 0, 180_000).get("SampleCount"), Some(4.0));
+        assert_eq!(m.stats(&key(), 180_000, 240_000).get("Sum"), Some(0.0));
+        assert_eq!(m.stats(&key(), 180_000, 240_000).get("Average"), None);
+        assert_eq!(m.stats(&key(), 0, 60_000).get("p99"), None);
+        m.prune(RETENTION_MS + 61_000);
+        assert_eq!(m.stats(&key(), 0, 60_000).get("Sum"), Some(0.0));
+        assert_eq!(m.stats(&key(), 0, 200_000).get("Sum"), Some(1.0));
+    }
+}

@@ -1,0 +1,599 @@
+//! Amazon CloudWatch, the subset Strongroom needs: alarms on its own API-call metrics
+//! (seed 003: `aws cloudwatch put-metric-alarm --metric-name GetSecretValue --namespace
+//! AWS/SecretsManager ...`). Served in the JSON 1.0 protocol (`X-Amz-Target:
+//! GraniteServiceVersion20100801.<Op>`, `x-amzn-query-mode: true`), which today's AWS CLI and
+//! boto3 send; the CBOR and Query protocols are not offered yet.
+//!
+//! [`metrics`] counts calls per minute; [`alarms`] decides states; this module holds the
+//! alarms, answers the operations, evaluates alarms on a timer and fires their actions
+//! (SNS topic ARNs mapped to webhooks in the server's configuration, Slack's payload).
+
+pub mod alarms;
+pub mod metrics;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::Auditor;
+use crate::clock::Clock;
+use crate::error::ApiError;
+use alarms::{Alarm, State};
+use metrics::{MetricKey, MetricStore};
+
+pub const TARGET_PREFIX: &str = "GraniteServiceVersion20100801";
+pub const NAMESPACE_SECRETS_MANAGER: &str = "AWS/SecretsManager";
+
+/// An SNS topic ARN and where its notifications go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Webhook {
+    pub topic_arn: String,
+    /// `http://` URL (HTTPS webhooks are not supported yet).
+    pub url: String,
+    /// `slack` (an incoming-webhook `{"text": ...}` payload) or `json` (the alarm state).
+    #[serde(default = "slack")]
+    pub format: String,
+}
+
+fn slack() -> String {
+    "slack".into()
+}
+
+#[derive(Debug)]
+pub enum CwError {
+    InvalidParameterValue(String),
+    MissingParameter(String),
+    ResourceNotFound(String),
+    Serialization(String),
+    UnknownOperation(String),
+}
+
+impl From<CwError> for ApiError {
+    fn from(e: CwError) -> Self {
+        // JSON 1.0 with awsQueryCompatible: the shape name is the __type; the Query code goes
+        // in x-amzn-query-error (set by the HTTP front from `code`).
+        let (status, code, message) = match e {
+            CwError::InvalidParameterValue(m) => (400, "InvalidParameterValue", m),
+            CwError::MissingParameter(m) => (400, "MissingParameter", m),
+            CwError::ResourceNotFound(m) => (404, "ResourceNotFound", m),
+            CwError::Serialization(m) => (400, "SerializationException", m),
+            CwError::UnknownOperation(m) => (400, "UnknownOperationException", m),
+        };
+        ApiError::new(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            message,
+        )
+    }
+}
+
+pub struct CloudWatch {
+    metrics: Mutex<MetricStore>,
+    alarms: RwLock<BTreeMap<String, Alarm>>,
+    clock: Arc<dyn Clock>,
+    region: String,
+    account_id: String,
+    webhooks: Vec<Webhook>,
+    audit: Arc<Auditor>,
+}
+
+fn invalid(m: impl Into<String>) -> CwError {
+    CwError::InvalidParameterValue(m.into())
+}
+
+fn missing(member: &str) -> CwError {
+    CwError::MissingParameter(format!("The parameter {member} is required."))
+}
+
+fn ts(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn dimensions(v: Option<&Value>) -> Result<Vec<(String, String)>, CwError> {
+    let mut out = Vec::new();
+    for d in v.and_then(Value::as_array).into_iter().flatten() {
+        let name = d
+            .get("Name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("Dimensions.Name"))?;
+        let value = d
+            .get("Value")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("Dimensions.Value"))?;
+        out.push((name.to_string(), value.to_string()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
+impl CloudWatch {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        region: String,
+        account_id: String,
+        webhooks: Vec<Webhook>,
+        audit: Arc<Auditor>,
+    ) -> Self {
+        Self {
+            metrics: Mutex::default(),
+            alarms: RwLock::default(),
+            clock,
+            region,
+            account_id,
+            webhooks,
+            audit,
+        }
+    }
+
+    /// Count one API call (the HTTP front calls this for every Secrets Manager operation).
+    pub fn record_call(&self, namespace: &str, operation: &str, at_ms: i64) {
+        let key = MetricKey {
+            namespace: namespace.to_string(),
+            name: operation.to_string(),
+            dimensions: Vec::new(),
+        };
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(key, at_ms);
+    }
+
+    /// IAM action and resource: alarms by ARN, everything else account-wide.
+    pub fn authorization_target(&self, operation: &str, body: &[u8]) -> (String, String) {
+        let resource = match operation {
+            "PutMetricAlarm" | "SetAlarmState" => serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("AlarmName")?.as_str().map(|n| self.alarm_arn(n)))
+                .unwrap_or_else(|| "*".into()),
+            _ => "*".into(),
+        };
+        (format!("cloudwatch:{operation}"), resource)
+    }
+
+    fn alarm_arn(&self, name: &str) -> String {
+        format!(
+            "arn:aws:cloudwatch:{}:{}:alarm:{name}",
+            self.region, self.account_id
+        )
+    }
+
+    pub async fn call(&self, operation: &str, body: &[u8]) -> Result<Vec<u8>, CwError> {
+        let input: Value = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| CwError::Serialization(format!("The request body is not JSON: {e}")))?
+        };
+        let out = match operation {
+            "PutMetricAlarm" => self.put_metric_alarm(&input).await?,
+            "DescribeAlarms" => self.describe_alarms(&input)?,
+            "DeleteAlarms" => self.delete_alarms(&input)?,
+            "SetAlarmState" => self.set_alarm_state(&input).await?,
+            "GetMetricStatistics" => self.get_metric_statistics(&input)?,
+            "ListMetrics" => self.list_metrics(&input),
+            other => {
+                return Err(CwError::UnknownOperation(format!(
+                    "CloudWatch operation {other} is not offered by this server (alarms on its API-call metrics are)."
+                )));
+            }
+        };
+        serde_json::to_vec(&out).map_err(|e| CwError::Serialization(e.to_string()))
+    }
+
+    async fn put_metric_alarm(&self, v: &Value) -> Result<Value, CwError> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str);
+        let name = s("AlarmName").ok_or_else(|| missing("AlarmName"))?;
+        if name.is_empty() || name.chars().count() > 255 {
+            return Err(invalid("AlarmName must be 1 to 255 characters."));
+        }
+        let metric_name = s("MetricName").ok_or_else(|| missing("MetricName"))?;
+        let namespace = s("Namespace").ok_or_else(|| missing("Namespace"))?;
+        let period = v
+            .get("Period")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| missing("Period"))?;
+        if period < 10 || (period > 30 && period % 60 != 0) {
+            return Err(invalid(
+                "The parameter Period must be 10, 20, 30 or a multiple of 60.",
+            ));
+        }
+        let evaluation_periods = v
+            .get("EvaluationPeriods")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| missing("EvaluationPeriods"))?;
+        if evaluation_periods < 1 || period * evaluation_periods > 7 * 86_400 {
+            return Err(invalid(
+                "EvaluationPeriods must be at least 1 and Period × EvaluationPeriods at most 7 days.",
+            ));
+        }
+        let threshold = v
+            .get("Threshold")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| missing("Threshold"))?;
+        let comparison = s("ComparisonOperator").ok_or_else(|| missing("ComparisonOperator"))?;
+        if !alarms::COMPARISONS.contains(&comparison) {
+            return Err(invalid(format!(
+                "Invalid value for ComparisonOperator: {comparison}; use one of {}.",
+                alarms::COMPARISONS.join(", ")
+            )));
+        }
+        // The seed omits --statistic: Sum.
+        let statistic = s("Statistic").unwrap_or("Sum");
+        if !["Sum", "SampleCount", "Average", "Minimum", "Maximum"].contains(&statistic) {
+            return Err(invalid(format!(
+                "Invalid value for Statistic: {statistic}."
+            )));
+        }
+        let now = self.clock.now_ms();
+        let previous = self.read().get(name).cloned();
+        let alarm = Alarm {
+            name: name.to_string(),
+            arn: self.alarm_arn(name),
+            description: s("AlarmDescription").map(str::to_owned),
+            actions_enabled: v
+                .get("ActionsEnabled")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            ok_actions: strings(v.get("OKActions")),
+            alarm_actions: strings(v.get("AlarmActions")),
+            insufficient_data_actions: strings(v.get("InsufficientDataActions")),
+            metric: MetricKey {
+                namespace: namespace.to_string(),
+                name: metric_name.to_string(),
+                dimensions: dimensions(v.get("Dimensions"))?,
+            },
+            statistic: statistic.to_string(),
+            period_secs: period,
+            evaluation_periods,
+            threshold,
+            comparison: comparison.to_string(),
+            treat_missing_data: s("TreatMissingData").map(str::to_owned),
+            // Updating an alarm keeps its state until the next evaluation.
+            state: previous
+                .as_ref()
+                .map_or(State::InsufficientData, |p| p.state),
+            state_reason: previous.as_ref().map_or_else(
+                || "Unchecked: Initial alarm creation".into(),
+                |p| p.state_reason.clone(),
+            ),
+            state_updated_ms: previous.as_ref().map_or(now, |p| p.state_updated_ms),
+            configuration_updated_ms: now,
+        };
+        for arn in alarm
+            .alarm_actions
+            .iter()
+            .chain(&alarm.ok_actions)
+            .chain(&alarm.insufficient_data_actions)
+        {
+            if !arn.starts_with("arn:aws:sns:") {
+                return Err(invalid(format!(
+                    "Invalid action {arn}: only SNS topic ARNs (mapped to webhooks) are supported."
+                )));
+            }
+        }
+        self.write().insert(name.to_string(), alarm);
+        // Evaluate at once, as CloudWatch does shortly after creation.
+        self.evaluate_one(name).await;
+        Ok(json!({}))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Alarm>> {
+        self.alarms.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Alarm>> {
+        self.alarms.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn describe_alarms(&self, v: &Value) -> Result<Value, CwError> {
+        let names = strings(v.get("AlarmNames"));
+        let prefix = v.get("AlarmNamePrefix").and_then(Value::as_str);
+        let state = match v.get("StateValue").and_then(Value::as_str) {
+            Some(s) => {
+                Some(State::parse(s).ok_or_else(|| invalid(format!("Invalid StateValue {s}.")))?)
+            }
+            None => None,
+        };
+        let alarms: Vec<Value> = self
+            .read()
+            .values()
+            .filter(|a| names.is_empty() || names.contains(&a.name))
+            .filter(|a| prefix.is_none_or(|p| a.name.starts_with(p)))
+            .filter(|a| state.is_none_or(|s| a.state == s))
+            .map(alarm_json)
+            .collect();
+        Ok(json!({ "MetricAlarms": alarms, "CompositeAlarms": [] }))
+    }
+
+    fn delete_alarms(&self, v: &Value) -> Result<Value, CwError> {
+        let names = strings(v.get("AlarmNames"));
+        let mut alarms = self.write();
+        if let Some(missing) = names.iter().find(|n| !alarms.contains_key(*n)) {
+            return Err(CwError::ResourceNotFound(format!(
+                "An alarm named {missing} does not exist."
+            )));
+        }
+        for n in &names {
+            alarms.remove(n);
+        }
+        Ok(json!({}))
+    }
+
+    async fn set_alarm_state(&self, v: &Value) -> Result<Value, CwError> {
+        let name = v
+            .get("AlarmName")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("AlarmName"))?;
+        let state = v
+            .get("StateValue")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("StateValue"))?;
+        let state =
+            State::parse(state).ok_or_else(|| invalid(format!("Invalid StateValue {state}.")))?;
+        let reason = v
+            .get("StateReason")
+            .and_then(Value::as_str)
+            .ok_or_else(|| missing("StateReason"))?;
+        if !self.read().contains_key(name) {
+            return Err(CwError::ResourceNotFound(format!(
+                "An alarm named {name} does not exist."
+            )));
+        }
+        self.transition(name, state, reason.to_string()).await;
+        Ok(json!({}))
+    }
+
+    fn get_metric_statistics(&self, v: &Value) -> Result<Value, CwError> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str);
+        let namespace = s("Namespace").ok_or_else(|| missing("Namespace"))?;
+        let name = s("MetricName").ok_or_else(|| missing("MetricName"))?;
+        let start = v
+            .get("StartTime")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| missing("StartTime"))?;
+        let end = v
+            .get("EndTime")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| missing("EndTime"))?;
+        let period = v
+            .get("Period")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| missing("Period"))?;
+        if period < 1 || (period >= 60 && period % 60 != 0) {
+            return Err(invalid("The parameter Period must be a multiple of 60."));
+        }
+        let statistics = strings(v.get("Statistics"));
+        if statistics.is_empty() {
+            return Err(CwError::InvalidParameterValue(
+                "Statistics or ExtendedStatistics must be specified.".into(),
+            ));
+        }
+        let (start_ms, end_ms) = ((start * 1000.0) as i64, (end * 1000.0) as i64);
+        if end_ms <= start_ms {
+            return Err(invalid(
+                "The parameter StartTime must be less than the parameter EndTime.",
+            ));
+        }
+        if (end_ms - start_ms) / (period * 1000) > 1440 {
+            return Err(invalid(
+                "You have requested up to 1,440 datapoints, which exceeds the limit of 1,440.",
+            ));
+        }
+        let key = MetricKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            dimensions: dimensions(v.get("Dimensions"))?,
+        };
+        let metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        let mut points = Vec::new();
+        let mut t = start_ms;
+        while t < end_ms {
+            let stats = metrics.stats(&key, t, (t + period * 1000).min(end_ms));
+            // Periods without calls have no datapoint, as in CloudWatch.
+            if stats.sample_count > 0 {
+                let mut p = serde_json::Map::new();
+                p.insert("Timestamp".into(), json!(ts(t)));
+                for st in &statistics {
+                    let value = stats
+                        .get(st)
+                        .ok_or_else(|| invalid(format!("Invalid statistic {st}.")))?;
+                    p.insert(st.clone(), json!(value));
+                }
+                p.insert("Unit".into(), json!("Count"));
+                points.push(Value::Object(p));
+            }
+            t += period * 1000;
+        }
+        Ok(json!({ "Label": name, "Datapoints": points }))
+    }
+
+    fn list_metrics(&self, v: &Value) -> Value {
+        let namespace = v.get("Namespace").and_then(Value::as_str);
+        let name = v.get("MetricName").and_then(Value::as_str);
+        let metrics: Vec<Value> = self
+            .metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|k| namespace.is_none_or(|n| k.namespace == n))
+            .filter(|k| name.is_none_or(|n| k.name == n))
+            .map(|k| {
+                json!({
+                    "Namespace": k.namespace,
+                    "MetricName": k.name,
+                    "Dimensions": k.dimensions.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        json!({ "Metrics": metrics })
+    }
+
+    /// Re-evaluate every alarm (the server runs this on a timer).
+    pub async fn evaluate_all(&self) {
+        let names: Vec<String> = self.read().keys().cloned().collect();
+        for n in names {
+            self.evaluate_one(&n).await;
+        }
+        let now = self.clock.now_ms();
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .prune(now);
+    }
+
+    async fn evaluate_one(&self, name: &str) {
+        let now = self.clock.now_ms();
+        let decided = {
+            let alarms = self.read();
+            let Some(a) = alarms.get(name) else { return };
+            let metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+            let (state, reason) = alarms::evaluate(a, &metrics, now);
+            (state != a.state).then_some((state, reason))
+        };
+        if let Some((state, reason)) = decided {
+            self.transition(name, state, reason).await;
+        }
+    }
+
+    /// Move an alarm to `state`: record it in the audit trail and fire the actions.
+    async fn transition(&self, name: &str, state: State, reason: String) {
+        let now = self.clock.now_ms();
+        let (alarm, old) = {
+            let mut alarms = self.write();
+            let Some(a) = alarms.get_mut(name) else {
+                return;
+            };
+            let old = a.state;
+            a.state = state;
+            a.state_reason = reason.clone();
+            a.state_updated_ms = now;
+            (a.clone(), old)
+        };
+        if old == state {
+            return;
+        }
+        tracing::info!(
+            alarm = name,
+            from = old.as_str(),
+            to = state.as_str(),
+            "alarm state changed"
+        );
+        self.audit
+            .service_event(
+                "monitoring",
+                "AlarmStateChange",
+                json!({"alarmName": name, "previousState": old.as_str(), "state": state.as_str(), "reason": reason}),
+                Some(crate::audit::CallResource {
+                    arn: alarm.arn.clone(),
+                    kind: "AWS::CloudWatch::Alarm",
+                    name: Some(name.to_string()),
+                }),
+                now,
+            )
+            .await;
+        if !alarm.actions_enabled {
+            return;
+        }
+        let actions = match state {
+            State::Alarm => &alarm.alarm_actions,
+            State::Ok => &alarm.ok_actions,
+            State::InsufficientData => &alarm.insufficient_data_actions,
+        };
+        for arn in actions {
+            for hook in self.webhooks.iter().filter(|h| &h.topic_arn == arn) {
+                let payload = match hook.format.as_str() {
+                    "json" => json!({
+                        "AlarmName": name, "AlarmArn": alarm.arn, "OldStateValue": old.as_str(),
+                        "NewStateValue": state.as_str(), "NewStateReason": reason,
+                        "Region": self.region, "AWSAccountId": self.account_id,
+                    }),
+                    _ => json!({
+                        "text": format!(
+                            ":rotating_light: CloudWatch alarm *{name}* is now {} (was {}) in {}: {reason}",
+                            state.as_str(), old.as_str(), self.region
+                        )
+                    }),
+                };
+                if let Err(e) = post_json(&hook.url, &payload).await {
+                    tracing::warn!(alarm = name, url = %hook.url, error = %e, "alarm webhook failed");
+                }
+            }
+        }
+    }
+}
+
+fn alarm_json(a: &Alarm) -> Value {
+    json!({
+        "AlarmName": a.name,
+        "AlarmArn": a.arn,
+        "AlarmDescription": a.description,
+        "AlarmConfigurationUpdatedTimestamp": ts(a.configuration_updated_ms),
+        "ActionsEnabled": a.actions_enabled,
+        "OKActions": a.ok_actions,
+        "AlarmActions": a.alarm_actions,
+        "InsufficientDataActions": a.insufficient_data_actions,
+        "StateValue": a.state.as_str(),
+        "StateReason": a.state_reason,
+        "StateUpdatedTimestamp": ts(a.state_updated_ms),
+        "StateTransitionedTimestamp": ts(a.state_updated_ms),
+        "MetricName": a.metric.name,
+        "Namespace": a.metric.namespace,
+        "Statistic": a.statistic,
+        "Dimensions": a.metric.dimensions.iter().map(|(n, v)| json!({"Name": n, "Value": v})).collect::<Vec<_>>(),
+        "Period": a.period_secs,
+        "EvaluationPeriods": a.evaluation_periods,
+        "Threshold": a.threshold,
+        "ComparisonOperator": a.comparison,
+        "TreatMissingData": a.treat_missing_data,
+    })
+}
+
+/// POST a JSON payload to an `http://` webhook, with a bounded wait.
+async fn post_json(url: &str, payload: &Value) -> Result<(), String> {
+    use http_body_util::{BodyExt, Full};
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    if uri.scheme_str() != Some("http") {
+        return Err("only http:// webhooks are supported".into());
+    }
+    let host = uri.host().ok_or("URL without host")?.to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+    let send = async {
+        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(conn);
+        let req = http::Request::post(uri.clone())
+            .header(http::header::HOST, format!("{host}:{port}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+        let status = res.status();
+        let _ = res.into_body().collect().await;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("the webhook answered {status}"))
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), send)
+        .await
+        .map_err(|_| "timed out".to_string())?
+}
