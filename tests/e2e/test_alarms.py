@@ -1,0 +1,93 @@
+"""Seed 003's CloudWatch alarm, with the AWS CLI: the command verbatim, then eleven
+GetSecretValue calls put it in ALARM, and the server posts Slack's payload to the webhook the
+TOML configuration maps the alarm's SNS topic to."""
+import http.server
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+
+from conftest import secret, sm_client
+from server import Server, free_port
+
+SEED_003_ALARM = ("aws cloudwatch put-metric-alarm --alarm-name prod-secret-access-alert "
+                  "--metric-name GetSecretValue --namespace AWS/SecretsManager --period 300 "
+                  "--threshold 10 --comparison-operator GreaterThanThreshold --evaluation-periods 1")
+
+
+def webhook_receiver():
+    got = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, got
+
+
+def cli(s, command, check=True):
+    p = subprocess.run(command.replace("aws ", f"aws --endpoint-url {s.endpoint} --output json ", 1),
+                       shell=True, env=s.env(), capture_output=True, text=True, timeout=120)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_seed_003_alarm_fires_the_slack_webhook():
+    hook, received = webhook_receiver()
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+    cfg.write('alarm-interval-secs = 1\n\n[[alarm-webhook]]\n'
+              'topic-arn = "arn:aws:sns:us-east-1:123456789012:security-alerts"\n'
+              f'url = "http://127.0.0.1:{hook.server_port}/slack"\nformat = "slack"\n')
+    cfg.close()
+    s = Server(name="alarms", extra_args=["--config", cfg.name])
+    try:
+        cli(s, SEED_003_ALARM)  # verbatim (endpoint added)
+        out = json.loads(cli(s, "aws cloudwatch describe-alarms --alarm-names prod-secret-access-alert").stdout)
+        alarm = out["MetricAlarms"][0]
+        assert alarm["Statistic"] == "Sum" and alarm["Threshold"] == 10.0
+        assert alarm["StateValue"] in ("OK", "INSUFFICIENT_DATA")
+        # Add the action (put-metric-alarm replaces the alarm's configuration).
+        cli(s, SEED_003_ALARM + " --alarm-actions arn:aws:sns:us-east-1:123456789012:security-alerts")
+        sm = sm_client(s)
+        value = secret("alarmed")
+        sm.create_secret(Name="alarmed-secret", SecretString=value)
+        for _ in range(11):
+            sm.get_secret_value(SecretId="alarmed-secret")
+        deadline = time.time() + 15
+        state = None
+        while time.time() < deadline:
+            out = json.loads(cli(s, "aws cloudwatch describe-alarms --state-value ALARM").stdout)
+            if out["MetricAlarms"]:
+                state = out["MetricAlarms"][0]
+                break
+            time.sleep(0.3)
+        assert state and state["AlarmName"] == "prod-secret-access-alert", "never went to ALARM"
+        assert "greater than the threshold" in state["StateReason"]
+        deadline = time.time() + 10
+        while not received and time.time() < deadline:
+            time.sleep(0.1)
+        assert received, "no webhook call"
+        assert "prod-secret-access-alert" in received[0]["text"] and "ALARM" in received[0]["text"]
+        assert value not in json.dumps(received)
+        stats = json.loads(cli(s, "aws cloudwatch get-metric-statistics --namespace AWS/SecretsManager "
+                                  "--metric-name GetSecretValue --statistics Sum --period 3600 "
+                                  f"--start-time {int(time.time()) - 1800} --end-time {int(time.time()) + 60}").stdout)
+        assert sum(p["Sum"] for p in stats["Datapoints"]) == 11
+        bad = cli(s, "aws cloudwatch delete-alarms --alarm-names no-such-alarm", check=False)
+        assert bad.returncode != 0 and "ResourceNotFound" in bad.stderr
+    finally:
+        assert s.stop() == 0
+        hook.shutdown()
+        os.unlink(cfg.name)
