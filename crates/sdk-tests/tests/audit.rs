@@ -195,6 +195,25 @@ async fn every_operation_leaves_one_record_without_secret_material() {
             "a secret value is in the audit trail"
         );
     }
+    // Deleting and restoring also left the service's own events.
+    for (name, count) in [
+        ("StartSecretVersionDelete", 1),
+        ("CancelSecretVersionDelete", 1),
+    ] {
+        let found: Vec<Value> = events
+            .iter()
+            .filter(|e| e.event_name() == Some(name))
+            .map(record)
+            .collect();
+        assert_eq!(found.len(), count, "{name}");
+        assert_eq!(found[0]["eventType"], "AwsServiceEvent");
+        assert_eq!(found[0]["userIdentity"]["type"], "AWSService");
+        assert_eq!(found[0]["resources"][0]["ARN"], created.arn().unwrap());
+    }
+    let events: Vec<_> = events
+        .into_iter()
+        .filter(|e| record(e)["eventType"] == "AwsApiCall")
+        .collect();
     for e in &events {
         let r = record(e);
         assert_eq!(r["eventVersion"], "1.11");

@@ -232,12 +232,22 @@ async fn api(
                 }),
             time_ms: info.now_ms,
         };
+        let deletion_event = deletion_event(&metric_service, &metric_operation, &result, &call);
         match state
             .audit
             .api_call(call, transport, result.as_ref().err())
             .await
         {
-            Ok(()) => result,
+            Ok(()) => {
+                if let Some((name, resource)) = deletion_event {
+                    let details = serde_json::json!({"secretArn": resource.arn});
+                    state
+                        .audit
+                        .service_event("secretsmanager", name, details, Some(resource), info.now_ms)
+                        .await;
+                }
+                result
+            }
             Err(e) => {
                 tracing::error!(request_id, error = %e, "request failed: its audit record could not be written");
                 Err(audit_unavailable())
@@ -287,6 +297,32 @@ async fn api(
         (Err(e), Protocol::Json) => json::error(&e, &request_id),
         (Err(e), Protocol::Query(xmlns)) => query::error(&e, xmlns, &request_id),
     }
+}
+
+/// Secrets Manager records the start, cancellation and end of a secret's deletion as service
+/// events beside the API calls that cause them.
+fn deletion_event(
+    service: &str,
+    operation: &str,
+    result: &Result<Reply, ApiError>,
+    call: &Call,
+) -> Option<(&'static str, crate::audit::CallResource)> {
+    if service != "secretsmanager" || result.is_err() {
+        return None;
+    }
+    let forced = call
+        .request_parameters
+        .as_ref()
+        .and_then(|p| p.get("forceDeleteWithoutRecovery"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
+    let name = match operation {
+        "DeleteSecret" if forced => "EndSecretVersionDelete",
+        "DeleteSecret" => "StartSecretVersionDelete",
+        "RestoreSecret" => "CancelSecretVersionDelete",
+        _ => return None,
+    };
+    Some((name, call.resource.clone()?))
 }
 
 /// Whether a request's operation name is one the server knows (safe as a metric label).
