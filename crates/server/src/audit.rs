@@ -248,6 +248,29 @@ fn identity(p: &Principal) -> UserIdentity {
     }
 }
 
+/// The service a SigV4 credential scope names (`AKIA.../DATE/REGION/SERVICE/aws4_request`), for
+/// records of Query requests whose signature failed. Only known services are returned.
+pub fn claimed_service(
+    parts: &http::request::Parts,
+    known: &[&'static str],
+) -> Option<&'static str> {
+    let cred = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("Credential=").nth(1))
+        .map(|c| c.split([',', ' ']).next().unwrap_or("").to_string())
+        .or_else(|| {
+            parts.uri.query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("X-Amz-Credential="))
+                    .map(|c| c.replace("%2F", "/").replace("%2f", "/"))
+            })
+        })?;
+    let service = cred.split('/').nth(3)?;
+    known.iter().copied().find(|k| *k == service)
+}
+
 /// The access key id a SigV4 request names (header or presigned query), for records of
 /// requests whose signature failed. Not a secret; bounded in length.
 pub fn claimed_access_key(parts: &http::request::Parts) -> Option<String> {
@@ -295,6 +318,21 @@ mod tests {
         ] {
             assert!(!is_read_only(w), "{w}");
         }
+    }
+
+    #[test]
+    fn the_claimed_service_is_read_from_the_scope() {
+        let req = http::Request::builder()
+            .uri("/")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=abc",
+            )
+            .body(())
+            .unwrap();
+        let parts = req.into_parts().0;
+        assert_eq!(claimed_service(&parts, &["iam", "sts"]), Some("sts"));
+        assert_eq!(claimed_service(&parts, &["iam"]), None);
     }
 
     #[test]

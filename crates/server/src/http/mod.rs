@@ -507,6 +507,9 @@ async fn handle_query(
         Ok(x) => x,
         // IAM and STS name authentication failures differently from the JSON services.
         Err(e) => {
+            if let Some(service) = crate::audit::claimed_service(parts, &["iam", "sts"]) {
+                call.event_source = event_source(service);
+            }
             let status = http::StatusCode::from_u16(e.query_http_status())
                 .unwrap_or(http::StatusCode::FORBIDDEN);
             let err = ApiError::new(status, e.query_code(), e.to_string());
