@@ -206,4 +206,24 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
         "nothing stored"
     );
     server.shutdown().await.unwrap();
+
+    // Alarms survive a restart (their datapoints do not).
+    let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+    config.root_credentials = Some((ACCESS_KEY.into(), SECRET_KEY.into()));
+    let server = strongroom::start(config).await.unwrap();
+    let again = cw("DescribeAlarms", serde_json::json!({}))
+        .send(&server.endpoint())
+        .await;
+    let alarm = &again.json["MetricAlarms"][0];
+    assert_eq!(
+        alarm["AlarmName"], "prod-secret-access-alert",
+        "{}",
+        again.text
+    );
+    assert_eq!(alarm["Threshold"], 10.0);
+    assert_eq!(
+        alarm["AlarmActions"][0],
+        "arn:aws:sns:us-east-1:123456789012:security-alerts"
+    );
+    server.shutdown().await.unwrap();
 }

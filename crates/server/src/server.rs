@@ -239,7 +239,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         account_id.clone(),
         config.alarm_webhooks.clone(),
         audit.clone(),
-    ));
+        config.data_dir.as_deref(),
+    )?);
     let state = Arc::new(AppState {
         auth: Authenticator::new(
             directory.clone(),

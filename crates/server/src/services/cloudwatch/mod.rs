@@ -50,6 +50,7 @@ pub enum CwError {
     ResourceNotFound(String),
     Serialization(String),
     UnknownOperation(String),
+    Internal,
 }
 
 impl From<CwError> for ApiError {
@@ -62,6 +63,7 @@ impl From<CwError> for ApiError {
             CwError::ResourceNotFound(m) => (404, "ResourceNotFound", m),
             CwError::Serialization(m) => (400, "SerializationException", m),
             CwError::UnknownOperation(m) => (400, "UnknownOperationException", m),
+            CwError::Internal => return ApiError::internal(),
         };
         ApiError::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
@@ -79,6 +81,9 @@ pub struct CloudWatch {
     account_id: String,
     webhooks: Vec<Webhook>,
     audit: Arc<Auditor>,
+    /// `alarms.json` in the data directory (`None` in dev mode): alarms survive restarts;
+    /// datapoints are in memory only.
+    file: Option<std::path::PathBuf>,
 }
 
 fn invalid(m: impl Into<String>) -> CwError {
@@ -125,16 +130,46 @@ impl CloudWatch {
         account_id: String,
         webhooks: Vec<Webhook>,
         audit: Arc<Auditor>,
-    ) -> Self {
-        Self {
+        data_dir: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
+        let file = data_dir.map(|d| d.join("alarms.json"));
+        let alarms: BTreeMap<String, Alarm> = match &file {
+            Some(f) => match std::fs::read(f) {
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{} is malformed: {e}", f.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+                Err(e) => return Err(format!("cannot read {}: {e}", f.display())),
+            },
+            None => BTreeMap::new(),
+        };
+        Ok(Self {
             metrics: Mutex::default(),
-            alarms: RwLock::default(),
+            alarms: RwLock::new(alarms),
             clock,
             region,
             account_id,
             webhooks,
             audit,
-        }
+            file,
+        })
+    }
+
+    /// Write the alarms to `alarms.json` (temp file + rename, so a crash leaves the old or
+    /// the new file, never half of one).
+    fn save(&self) -> Result<(), CwError> {
+        let Some(path) = &self.file else {
+            return Ok(());
+        };
+        let bytes = serde_json::to_vec_pretty(&*self.read())
+            .map_err(|e| CwError::Serialization(e.to_string()))?;
+        let tmp = path.with_extension("json.tmp");
+        let written = std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+            .and_then(|_| std::fs::rename(&tmp, path));
+        written.map_err(|e| {
+            tracing::error!(error = %e, "could not save alarms");
+            CwError::Internal
+        })
     }
 
     /// Count one API call (the HTTP front calls this for every Secrets Manager operation).
@@ -284,6 +319,7 @@ impl CloudWatch {
             }
         }
         self.write().insert(name.to_string(), alarm);
+        self.save()?;
         // Evaluate at once, as CloudWatch does shortly after creation.
         self.evaluate_one(name).await;
         Ok(json!({}))
@@ -328,6 +364,8 @@ impl CloudWatch {
         for n in &names {
             alarms.remove(n);
         }
+        drop(alarms);
+        self.save()?;
         Ok(json!({}))
     }
 
@@ -484,6 +522,7 @@ impl CloudWatch {
         if old == state {
             return;
         }
+        let _ = self.save();
         tracing::info!(
             alarm = name,
             from = old.as_str(),
