@@ -453,9 +453,11 @@ async fn secrets_manager(
     info: &RequestInfo,
 ) -> Result<Vec<u8>, ApiError> {
     let sm = &state.secretsmanager;
+    let mut resolved = None;
     // Root may do everything: its hot path skips building the policy context.
     if !principal.is_root() {
-        let t = sm.authorization_target(operation, body).await;
+        let mut t = sm.authorization_target(operation, body).await;
+        resolved = t.secret.take();
         state
             .authz
             .authorize_with(
@@ -473,7 +475,7 @@ async fn secrets_manager(
             .authz
             .authorize_with(principal, action, resource, policy, keys, info)
     };
-    sm.call(operation, principal, body, &gate)
+    sm.call_with(operation, principal, body, &gate, resolved)
         .await
         .map_err(ApiError::from)
 }

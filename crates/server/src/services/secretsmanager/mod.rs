@@ -32,6 +32,9 @@ pub struct AuthorizationTarget {
     /// The secret's resource policy, if it has one.
     pub resource_policy: Option<String>,
     pub keys: Keys,
+    /// The secret the request names, already resolved: the operation need not look it up
+    /// again (GetSecretValue's hot path).
+    pub secret: Option<Secret>,
 }
 
 use std::sync::Arc;
@@ -90,6 +93,7 @@ impl SecretsManager {
     /// `*` here and their SerializationException from [`Self::call`].
     pub async fn authorization_target(&self, operation: &str, body: &[u8]) -> AuthorizationTarget {
         let mut resource_policy = None;
+        let mut resolved = None;
         let action = format!("secretsmanager:{operation}");
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let mut keys = Keys::new();
@@ -135,7 +139,9 @@ impl SecretsManager {
                             );
                             put(format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()]);
                         }
-                        secret.arn
+                        let arn = secret.arn.clone();
+                        resolved = Some(secret);
+                        arn
                     }
                     // Unknown secrets are authorized against the ARN they would have, so a
                     // denied caller learns nothing about what exists.
@@ -150,6 +156,7 @@ impl SecretsManager {
             resource,
             resource_policy,
             keys,
+            secret: resolved,
         }
     }
 
@@ -158,9 +165,22 @@ impl SecretsManager {
     pub async fn call(
         &self,
         operation: &str,
+        principal: &Principal,
+        body: &[u8],
+        gate: &Gate<'_>,
+    ) -> Result<Vec<u8>, SmError> {
+        self.call_with(operation, principal, body, gate, None).await
+    }
+
+    /// [`Self::call`] with the secret authorization already resolved (see
+    /// [`AuthorizationTarget::secret`]).
+    pub async fn call_with(
+        &self,
+        operation: &str,
         _principal: &Principal,
         body: &[u8],
         gate: &Gate<'_>,
+        resolved: Option<Secret>,
     ) -> Result<Vec<u8>, SmError> {
         match operation {
             "CreateSecret" => respond(self.create_secret(parse(body)?).await),
@@ -169,7 +189,7 @@ impl SecretsManager {
             "DeleteSecret" => respond(self.delete_secret(parse(body)?).await),
             "RestoreSecret" => respond(self.restore_secret(parse(body)?).await),
             "ListSecrets" => respond(self.list_secrets(parse(body)?).await),
-            "GetSecretValue" => respond(self.get_secret_value(parse(body)?).await),
+            "GetSecretValue" => respond(self.get_secret_value(parse(body)?, resolved).await),
             "BatchGetSecretValue" => respond(self.batch_get_secret_value(parse(body)?, gate).await),
             "PutSecretValue" => respond(self.put_secret_value(parse(body)?).await),
             "UpdateSecretVersionStage" => {

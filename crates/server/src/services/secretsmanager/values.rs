@@ -51,6 +51,7 @@ impl SecretsManager {
     pub(super) async fn get_secret_value(
         &self,
         input: GetSecretValueInput,
+        resolved: Option<Secret>,
     ) -> Result<SecretValueOutput, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         if let Some(v) = &input.version_id {
@@ -59,7 +60,10 @@ impl SecretsManager {
         if let Some(s) = &input.version_stage {
             validate::length("versionStage", s, 1, 256)?;
         }
-        let secret = self.resolve(&id).await?;
+        let secret = match resolved {
+            Some(s) => s,
+            None => self.resolve(&id).await?,
+        };
         self.read_value(
             &secret,
             input.version_id.as_deref(),
