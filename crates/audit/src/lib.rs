@@ -22,7 +22,8 @@ pub use chain::Finding;
 pub use digest::DigestSigner;
 pub use event::{Event, Resource, TlsDetails, UserIdentity};
 pub use log::{
-    Attribute, AuditConfig, AuditError, AuditLog, AuditReader, Entry, Found, Lookup, VerifyReport,
+    Admission, Attribute, AuditConfig, AuditError, AuditLog, AuditReader, Entry, Found, Lookup,
+    VerifyReport,
 };
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::sqlite::{
@@ -134,6 +134,31 @@ pub struct AuditLog {
     public_key: Vec<u8>,
     /// Where lookups read records from (`None` in memory mode).
     segments_dir: Option<PathBuf>,
+    budget: Option<Budget>,
+}
+
+/// Room a request reserves in a capped log before it may do anything: more than any one
+/// request's records take (the largest, a 20 KiB resource policy, is well under it).
+pub const RESERVE_BYTES: u64 = 64 * 1024;
+
+/// The byte cap (`--audit-max-mb`) as requests see it: what the segments hold, and how many
+/// admitted requests have yet to append.
+struct Budget {
+    max: u64,
+    used: Arc<AtomicU64>,
+    in_flight: AtomicU64,
+}
+
+/// Leave to go ahead with a request: its record has room in the log. Held until the record
+/// is appended (dropping it returns the reservation).
+pub struct Admission<'a>(Option<&'a AtomicU64>);
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = self.0 {
+            n.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 const SCHEMA: &[&str] = &[
@@ -236,7 +261,19 @@ impl AuditLog {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let healthy = Arc::new(AtomicBool::new(true));
         let public_key = signer.public_key();
+        let used = Arc::new(AtomicU64::new(
+            segments.as_ref().map_or(0, SegmentLog::total_bytes),
+        ));
+        let budget = config
+            .max_bytes
+            .filter(|_| segments.is_some())
+            .map(|max| Budget {
+                max,
+                used: used.clone(),
+                in_flight: AtomicU64::new(0),
+            });
         let writer = Writer {
+            used,
             segments,
             head,
             signer,
@@ -263,7 +300,32 @@ impl AuditLog {
             progress,
             public_key,
             segments_dir: config.dir.as_ref().map(|d| d.join(segments::DIR)),
+            budget,
         })
+    }
+
+    /// May a request go ahead? Only if the log takes writes and, when capped, its record is
+    /// sure of room: a request refused here has done nothing, so a full log never holds a
+    /// change without its record. (Concurrent admissions each reserve [`RESERVE_BYTES`].)
+    pub fn admit(&self) -> Result<Admission<'_>, AuditError> {
+        if !self.is_healthy() {
+            return Err(AuditError::Unwritable(
+                "the audit log takes no writes".into(),
+            ));
+        }
+        let Some(b) = &self.budget else {
+            return Ok(Admission(None));
+        };
+        let waiting = b.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        let admission = Admission(Some(&b.in_flight));
+        let used = b.used.load(Ordering::Acquire);
+        if used + waiting * RESERVE_BYTES > b.max {
+            return Err(AuditError::Unwritable(format!(
+                "the audit log is full: {used} of the {} bytes allowed (--audit-max-mb) are used",
+                b.max
+            )));
+        }
+        Ok(admission)
     }
 
     /// False after a write failed and until the log takes writes again: callers refuse work
@@ -406,6 +468,8 @@ fn short_name(arn: &str) -> Option<String> {
 struct Writer {
     /// `None` in memory mode: records go only to the (in-memory) index.
     segments: Option<SegmentLog>,
+    /// The segments' size, published for [`AuditLog::admit`].
+    used: Arc<AtomicU64>,
     head: Head,
     signer: DigestSigner,
     healthy: Arc<AtomicBool>,
@@ -439,6 +503,10 @@ impl Writer {
                 }
             }
             self.commit(appends);
+            // Digests and pruning change the size too.
+            if let Some(s) = &self.segments {
+                self.used.store(s.total_bytes(), Ordering::Release);
+            }
         }
     }
 
@@ -464,6 +532,10 @@ impl Writer {
             None => Ok(None),
         };
         let result = written.as_ref().map(|_| ()).map_err(Clone::clone);
+        // Published before anyone is acknowledged, so no admission reads a stale size.
+        if let Some(s) = &self.segments {
+            self.used.store(s.total_bytes(), Ordering::Release);
+        }
         if let Some(hook) = &self.on_commit {
             hook(started.elapsed(), batch.len());
         }

@@ -345,6 +345,11 @@ impl SegmentLog {
         Ok(at)
     }
 
+    /// Bytes the segments hold (what `max_bytes` caps).
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes
+    }
+
     /// Whether appends can succeed again: `room` bytes fit the budget and the file syncs.
     pub fn writable(&mut self, room: u64) -> bool {
         self.max_bytes

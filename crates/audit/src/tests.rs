@@ -344,6 +344,54 @@ async fn a_full_log_refuses_appends_and_says_so() {
     assert!(!log.is_healthy());
 }
 
+#[tokio::test]
+async fn admission_reserves_room_so_an_admitted_record_always_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = 4 * crate::log::RESERVE_BYTES;
+    let log = AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.path().to_path_buf()),
+            max_bytes: Some(max),
+            ..Default::default()
+        },
+        DigestSigner::generate().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    // Four reservations fit an empty log; a fifth concurrent one does not.
+    let held: Vec<_> = (0..4)
+        .map(|_| log.admit().expect("room for four"))
+        .collect();
+    let refused = log
+        .admit()
+        .err()
+        .expect("a fifth reservation overflows the cap");
+    assert!(refused.to_string().contains("full"), "{refused}");
+    drop(held);
+    // Admitted requests append; once the log is within one reservation of its cap, nothing
+    // more is admitted, and every admitted record was written.
+    let mut big = entry("PutSecretValue", 1);
+    big.event.request_parameters = Some(serde_json::json!({"description": "x".repeat(20_000)}));
+    let mut written = 0;
+    while let Ok(admission) = log.admit() {
+        log.append(big.clone())
+            .await
+            .expect("an admitted record has room");
+        drop(admission);
+        written += 1;
+        assert!(written < 100, "the cap was never reached");
+    }
+    assert!(
+        written >= 8,
+        "only {written} records of ~20 KiB before a 256 KiB cap"
+    );
+    assert!(
+        log.is_healthy(),
+        "refusing admission is not a write failure"
+    );
+}
+
 /// Throughput of the log alone: `cargo test --release -p strongroom-audit -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]

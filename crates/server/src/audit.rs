@@ -78,6 +78,15 @@ impl Auditor {
         self.log.is_healthy()
     }
 
+    /// Leave for a request to go ahead (see [`strongroom_audit::AuditLog::admit`]); always
+    /// given when auditing is off.
+    pub fn admit(&self) -> Result<Option<strongroom_audit::Admission<'_>>, AuditError> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        self.log.admit().map(Some)
+    }
+
     /// Record one request; `Err` means it could not be made durable and the caller must fail
     /// the request.
     pub async fn api_call(
@@ -227,16 +236,15 @@ fn identity(p: &Principal) -> UserIdentity {
         PrincipalKind::AssumedRole {
             role_name,
             role_arn,
-            role_id,
-            session_name,
+            principal_id,
             ..
         } => UserIdentity {
             kind: "AssumedRole".into(),
-            principal_id: Some(format!("{role_id}:{session_name}")),
+            principal_id: Some(principal_id.clone()),
             session_context: Some(json!({
                 "sessionIssuer": {
                     "type": "Role",
-                    "principalId": role_id,
+                    "principalId": principal_id.split(':').next(),
                     "arn": role_arn,
                     "accountId": p.account_id,
                     "userName": role_name,

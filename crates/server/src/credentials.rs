@@ -117,7 +117,8 @@ pub enum PrincipalKind {
     AssumedRole {
         role_name: String,
         role_arn: String,
-        role_id: String,
+        /// `ROLEID:SESSIONNAME`, the session's aws:userid and principalId.
+        principal_id: String,
         session_name: String,
         session_policy: Option<std::sync::Arc<strongroom_policy::Policy>>,
         /// Session tags given to AssumeRole: the session's `aws:PrincipalTag/*`.
@@ -144,7 +145,7 @@ impl Principal {
         match &self.kind {
             PrincipalKind::Root => &self.account_id,
             PrincipalKind::User { id, .. } => id,
-            PrincipalKind::AssumedRole { role_id, .. } => role_id,
+            PrincipalKind::AssumedRole { principal_id, .. } => principal_id,
         }
     }
 }

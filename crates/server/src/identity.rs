@@ -1193,7 +1193,7 @@ impl Directory {
                     kind: PrincipalKind::AssumedRole {
                         role_name: name.clone(),
                         role_arn: role.stored.arn.clone(),
-                        role_id: format!("{}:{session_name}", role.stored.id),
+                        principal_id: format!("{}:{session_name}", role.stored.id),
                         session_name: session_name.clone(),
                         session_policy,
                         session_tags: session.tags.clone(),

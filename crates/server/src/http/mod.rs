@@ -178,8 +178,11 @@ async fn api(
         Some(_) => Protocol::Json,
         None => Protocol::Query(sts::XMLNS),
     };
-    let (result, protocol) = if !state.audit.is_healthy() {
-        // No access without a record: while the log takes no writes, nothing is done.
+    // No access without a record: while the log cannot take this request's record, nothing
+    // is done (and nothing is recorded). Held until the record is written.
+    let admission = state.audit.admit();
+    let (result, protocol) = if let Err(e) = &admission {
+        tracing::error!(request_id, error = %e, "request refused: the audit log cannot take its record");
         (Err(audit_unavailable()), protocol)
     } else {
         match target.as_deref() {
@@ -207,7 +210,7 @@ async fn api(
             info.now_ms,
         );
     }
-    let result = if state.audit.is_healthy() || result.is_ok() {
+    let result = if admission.is_ok() && (state.audit.is_healthy() || result.is_ok()) {
         if call.principal.is_none() {
             call.claimed_access_key = claimed_access_key(&parts);
         }
@@ -401,11 +404,17 @@ async fn handle_json(
     }
     match service {
         JsonService::SecretsManager => {
-            let result = secrets_manager(state, &principal, operation, &body, info).await;
+            let mut named = None;
+            let result =
+                secrets_manager(state, &principal, operation, &body, info, &mut named).await;
+            if named.is_none() && result.is_ok() {
+                named = state.secretsmanager.touched(operation, &body).await;
+            }
             secretsmanager::audit_details(
                 operation,
                 &body,
                 result.as_ref().ok().map(Vec::as_slice),
+                named,
                 call,
             );
             result.map(Reply::Json)
@@ -451,6 +460,7 @@ async fn secrets_manager(
     operation: &str,
     body: &[u8],
     info: &RequestInfo,
+    named: &mut Option<(String, String)>,
 ) -> Result<Vec<u8>, ApiError> {
     let sm = &state.secretsmanager;
     let mut resolved = None;
@@ -458,6 +468,8 @@ async fn secrets_manager(
     if !principal.is_root() {
         let mut t = sm.authorization_target(operation, body).await;
         resolved = t.secret.take();
+        // A refused call is still recorded against the secret it named (by its ARN).
+        *named = resolved.as_ref().map(|s| (s.arn.clone(), s.name.clone()));
         state
             .authz
             .authorize_with(

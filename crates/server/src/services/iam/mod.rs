@@ -401,7 +401,7 @@ impl Iam {
                 kind: PrincipalKind::AssumedRole {
                     role_name: r.name.clone(),
                     role_arn: r.arn.clone(),
-                    role_id: format!("{}:simulation", r.id),
+                    principal_id: format!("{}:simulation", r.id),
                     session_name: "simulation".into(),
                     session_policy: None,
                     session_tags: Vec::new(),

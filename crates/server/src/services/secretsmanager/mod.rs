@@ -251,6 +251,25 @@ impl SecretsManager {
 
     /// Find a secret by name, full ARN or partial ARN (an ARN without the 6-character suffix);
     /// the classification rules live in `strongroom_domain::names`.
+    /// The (ARN, name) of the secret a successful call whose response names none touched
+    /// (TagResource, UntagResource, ValidateResourcePolicy), for its audit record.
+    pub async fn touched(&self, operation: &str, body: &[u8]) -> Option<(String, String)> {
+        if !matches!(
+            operation,
+            "TagResource" | "UntagResource" | "ValidateResourcePolicy"
+        ) {
+            return None;
+        }
+        #[derive(serde::Deserialize)]
+        struct Named {
+            #[serde(rename = "SecretId")]
+            secret_id: Option<String>,
+        }
+        let id = serde_json::from_slice::<Named>(body).ok()?.secret_id?;
+        let secret = self.resolve(&id).await.ok()?;
+        Some((secret.arn, secret.name))
+    }
+
     async fn resolve(&self, id: &str) -> Result<Secret, SmError> {
         strongroom_domain::names::validate_secret_id(id)?;
         let found = match parse_secret_id(id, &self.region, &self.account_id) {
@@ -405,7 +424,16 @@ mod tests;
 
 /// What the audit record says about a Secrets Manager call: its parameters and (for writes)
 /// its response, both without sensitive members, and the secret it touched.
-pub fn audit_details(operation: &str, request: &[u8], response: Option<&[u8]>, call: &mut Call) {
+///
+/// `named` is the secret the request named as authorization resolved it (ARN, name): a
+/// refused or failed call is recorded against it rather than the caller's spelling.
+pub fn audit_details(
+    operation: &str,
+    request: &[u8],
+    response: Option<&[u8]>,
+    named: Option<(String, String)>,
+    call: &mut Call,
+) {
     use crate::audit::{CallResource, SECRET_RESOURCE_TYPE, is_read_only};
     use strongroom_audit::redact;
 
@@ -429,7 +457,12 @@ pub fn audit_details(operation: &str, request: &[u8], response: Option<&[u8]>, c
             kind: SECRET_RESOURCE_TYPE,
             name,
         }),
-        // Refused or failed: the secret as the caller named it (an ARN, or a name).
+        _ if named.is_some() => named.map(|(arn, name)| CallResource {
+            arn,
+            kind: SECRET_RESOURCE_TYPE,
+            name: Some(name),
+        }),
+        // Refused or failed before the secret was found: as the caller named it.
         _ => params
             .as_ref()
             .and_then(|p| p.get("SecretId").or_else(|| p.get("Name")))
