@@ -72,7 +72,15 @@ fn variable(inner: &str, keys: &Keys) -> Option<String> {
 /// Glob match over tokens; `fold` compares case-insensitively (actions). Walks the text by
 /// byte offsets: no allocation on the hot path.
 pub fn matches(pattern: &[Tok], text: &str, fold: bool) -> bool {
-    let eq = |a: char, b: char| a == b || (fold && a.to_lowercase().eq(b.to_lowercase()));
+    let eq = |a: char, b: char| {
+        a == b
+            || (fold
+                && if a.is_ascii() && b.is_ascii() {
+                    a.eq_ignore_ascii_case(&b)
+                } else {
+                    a.to_lowercase().eq(b.to_lowercase())
+                })
+    };
     // Iterative wildcard matching with a single backtrack point.
     let (mut p, mut t) = (0usize, 0usize);
     let (mut star, mut mark) = (None::<usize>, 0usize);

@@ -187,12 +187,13 @@ impl Authorizer {
             resource_account: self.directory.account_id().to_string(),
             keys: context_keys(principal, extra_keys, info),
         };
-        let mut policies = self.directory.identity_policies(principal);
-        policies.extend(extra_policies.iter().cloned());
-        let boundary = self.directory.boundary(principal);
+        let effective = self.directory.effective(principal);
+        let boundary = &effective.boundary;
         let set = PolicySet {
-            identity: policies
+            identity: effective
+                .policies
                 .iter()
+                .chain(extra_policies)
                 .map(|(name, p)| Named {
                     name,
                     policy: p.as_ref(),

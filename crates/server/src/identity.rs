@@ -179,6 +179,23 @@ struct State {
     keys: HashMap<String, KeyEntry>,
     /// (user, policy name) → policy
     policies: BTreeMap<(String, String), InlinePolicy>,
+    /// Each principal's [`Effective`] policies, computed on first use after a change (every
+    /// write clears it): requests neither walk the directory nor build vectors.
+    effective: std::sync::Mutex<EffectiveCache>,
+}
+
+#[derive(Default)]
+struct EffectiveCache {
+    users: HashMap<String, Effective>,
+    roles: HashMap<String, Effective>,
+}
+
+/// What authorizes a principal's requests: its identity-based policies (own, groups',
+/// attached) and its permissions boundary.
+#[derive(Clone, Default)]
+pub struct Effective {
+    pub policies: Arc<[CitedPolicy]>,
+    pub boundary: Option<CitedPolicy>,
 }
 
 /// A policy with the name decisions cite it by.
@@ -312,7 +329,36 @@ impl Directory {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|e| e.into_inner())
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        // Cleared under the write lock: no reader can be computing from the old state.
+        *state.effective.get_mut().unwrap_or_else(|e| e.into_inner()) = Default::default();
+        state
+    }
+
+    /// A principal's identity policies and boundary, cached until the directory changes.
+    pub fn effective(&self, principal: &Principal) -> Effective {
+        let (name, is_role) = match &principal.kind {
+            PrincipalKind::User { name, .. } => (name, false),
+            PrincipalKind::AssumedRole { role_name, .. } => (role_name, true),
+            PrincipalKind::Root => return Effective::default(),
+        };
+        let state = self.read();
+        let cached = |c: &EffectiveCache| {
+            if is_role { &c.roles } else { &c.users }
+                .get(name.as_str())
+                .cloned()
+        };
+        let lock = || state.effective.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = cached(&lock()) {
+            return e;
+        }
+        let e = Effective {
+            policies: identity_policies(&state, principal).into(),
+            boundary: boundary(&state, principal),
+        };
+        let mut c = lock();
+        if is_role { &mut c.roles } else { &mut c.users }.insert(name.clone(), e.clone());
+        e
     }
 
     /// The principal and secret key for an access key id; `None` if unknown or inactive
@@ -339,60 +385,6 @@ impl Directory {
             },
             key.secret.clone(),
         ))
-    }
-
-    /// The identity-based policies of a principal, named as decisions cite them.
-    pub fn identity_policies(&self, principal: &Principal) -> Vec<(Arc<str>, Arc<Policy>)> {
-        if let PrincipalKind::AssumedRole { role_name, .. } = &principal.kind {
-            let state = self.read();
-            let Some(role) = state.roles.get(role_name) else {
-                return Vec::new();
-            };
-            let attached = state
-                .role_attachments
-                .range((role_name.clone(), String::new())..)
-                .take_while(|(r, _)| r == role_name)
-                .filter_map(|(_, arn)| state.managed.get(arn))
-                .map(|m| (m.cited.clone(), m.compiled.clone()));
-            return role.inline.iter().cloned().chain(attached).collect();
-        }
-        let PrincipalKind::User { name, .. } = &principal.kind else {
-            return Vec::new();
-        };
-        let state = self.read();
-        let inline = state
-            .policies
-            .range((name.clone(), String::new())..)
-            .take_while(|((u, _), _)| u == name)
-            .map(|(_, p)| (p.cited.clone(), p.compiled.clone()));
-        let attached = state
-            .attachments
-            .range((name.clone(), String::new())..)
-            .take_while(|(u, _)| u == name)
-            .filter_map(|(_, arn)| state.managed.get(arn))
-            .map(|m| (m.cited.clone(), m.compiled.clone()));
-        // Policies of the user's groups: inline and attached.
-        let groups: Vec<&String> = state
-            .members
-            .iter()
-            .filter(|(_, u)| u == name)
-            .map(|(g, _)| g)
-            .collect();
-        let group_inline = groups
-            .iter()
-            .filter_map(|g| state.groups.get(*g))
-            .flat_map(|g| g.inline.iter().cloned());
-        let group_attached = state
-            .group_attachments
-            .iter()
-            .filter(|(g, _)| groups.contains(&g))
-            .filter_map(|(_, arn)| state.managed.get(arn))
-            .map(|m| (m.cited.clone(), m.compiled.clone()));
-        inline
-            .chain(attached)
-            .chain(group_inline)
-            .chain(group_attached)
-            .collect()
     }
 
     /// A group's own policies, inline and attached (SimulatePrincipalPolicy on a group).
@@ -497,35 +489,6 @@ impl Directory {
         }
         stored.permissions_boundary = boundary;
         self.replace_role(stored).await
-    }
-
-    /// The managed policy bounding a principal's permissions, if it has one.
-    pub fn boundary(&self, principal: &Principal) -> Option<(Arc<str>, Arc<Policy>)> {
-        let state = self.read();
-        let arn = match &principal.kind {
-            PrincipalKind::User { name, .. } => state.users.get(name)?.permissions_boundary.clone(),
-            PrincipalKind::AssumedRole { role_name, .. } => state
-                .roles
-                .get(role_name)?
-                .stored
-                .permissions_boundary
-                .clone(),
-            PrincipalKind::Root => None,
-        }?;
-        // A boundary naming a deleted policy allows nothing (fail closed).
-        match state.managed.get(&arn) {
-            Some(m) => Some((m.cited.clone(), m.compiled.clone())),
-            None => Some((
-                Arc::from(format!("missing permissions boundary {arn}")),
-                Arc::new(
-                    strongroom_policy::parse(
-                        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
-                        PolicyKind::Identity,
-                    )
-                    .expect("a fixed deny-all policy parses"),
-                ),
-            )),
-        }
     }
 
     pub async fn delete_user(&self, name: &str) -> Result<(), DirectoryError> {
@@ -1545,5 +1508,86 @@ mod tests {
             again.credentials(&key.id).is_none(),
             "inactive keys are refused"
         );
+    }
+}
+
+/// The identity-based policies of a principal (its own, its groups'), named as decisions
+/// cite them.
+fn identity_policies(state: &State, principal: &Principal) -> Vec<CitedPolicy> {
+    if let PrincipalKind::AssumedRole { role_name, .. } = &principal.kind {
+        let Some(role) = state.roles.get(role_name) else {
+            return Vec::new();
+        };
+        let attached = state
+            .role_attachments
+            .range((role_name.clone(), String::new())..)
+            .take_while(|(r, _)| r == role_name)
+            .filter_map(|(_, arn)| state.managed.get(arn))
+            .map(|m| (m.cited.clone(), m.compiled.clone()));
+        return role.inline.iter().cloned().chain(attached).collect();
+    }
+    let PrincipalKind::User { name, .. } = &principal.kind else {
+        return Vec::new();
+    };
+    let inline = state
+        .policies
+        .range((name.clone(), String::new())..)
+        .take_while(|((u, _), _)| u == name)
+        .map(|(_, p)| (p.cited.clone(), p.compiled.clone()));
+    let attached = state
+        .attachments
+        .range((name.clone(), String::new())..)
+        .take_while(|(u, _)| u == name)
+        .filter_map(|(_, arn)| state.managed.get(arn))
+        .map(|m| (m.cited.clone(), m.compiled.clone()));
+    // Policies of the user's groups: inline and attached.
+    let groups: Vec<&String> = state
+        .members
+        .iter()
+        .filter(|(_, u)| u == name)
+        .map(|(g, _)| g)
+        .collect();
+    let group_inline = groups
+        .iter()
+        .filter_map(|g| state.groups.get(*g))
+        .flat_map(|g| g.inline.iter().cloned());
+    let group_attached = state
+        .group_attachments
+        .iter()
+        .filter(|(g, _)| groups.contains(&g))
+        .filter_map(|(_, arn)| state.managed.get(arn))
+        .map(|m| (m.cited.clone(), m.compiled.clone()));
+    inline
+        .chain(attached)
+        .chain(group_inline)
+        .chain(group_attached)
+        .collect()
+}
+
+/// A principal's permissions boundary, if it has one.
+fn boundary(state: &State, principal: &Principal) -> Option<CitedPolicy> {
+    let arn = match &principal.kind {
+        PrincipalKind::User { name, .. } => state.users.get(name)?.permissions_boundary.clone(),
+        PrincipalKind::AssumedRole { role_name, .. } => state
+            .roles
+            .get(role_name)?
+            .stored
+            .permissions_boundary
+            .clone(),
+        PrincipalKind::Root => None,
+    }?;
+    // A boundary naming a deleted policy allows nothing (fail closed).
+    match state.managed.get(&arn) {
+        Some(m) => Some((m.cited.clone(), m.compiled.clone())),
+        None => Some((
+            Arc::from(format!("missing permissions boundary {arn}")),
+            Arc::new(
+                strongroom_policy::parse(
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+                    PolicyKind::Identity,
+                )
+                .expect("a fixed deny-all policy parses"),
+            ),
+        )),
     }
 }

@@ -4,6 +4,11 @@ use clap::{Parser, Subcommand};
 use strongroom::ServerConfig;
 use strongroom::config::ServerArgs;
 
+/// glibc's malloc took ~17% of the server's CPU under load (requests allocate on the tokio
+/// workers, the audit writer thread frees): measured in docs/performance.md.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "strongroom",
