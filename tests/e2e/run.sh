@@ -7,7 +7,8 @@
 # scripts/test installs. Starts one server (fresh data dir, free loopback port, known root
 # credentials, account 123456789012, debug logging captured), waits for /health, then runs:
 #   1. pytest: AWS CLI seed commands, boto3, raw signed HTTP, TLS, dev mode, IAM/STS/policies
-#   2. node:   seed 004's Lambda handler (aws-sdk v2) and the v3 client
+#   2. node:   seed 004's Lambda handler (aws-sdk v2) and the v3 client; CloudWatch over its
+#              three protocols (CBOR, JSON 1.0, Query) with the v3 client and aws-sdk v2
 #   3. SIGTERM: the server must exit 0
 #   4. pytest test_leaks.py: no secret value in any server log or data dir
 # Every step runs even if an earlier one failed; the exit code is non-zero if any failed.
@@ -30,7 +31,8 @@ if [ ! -x "$VENV/bin/pytest" ] || [ ! -x "$VENV/bin/aws" ]; then
   echo "e2e: no venv with pytest and the AWS CLI at $VENV (scripts/test creates it)" >&2
   exit 2
 fi
-if [ ! -d "$HERE/node/node_modules/aws-sdk" ] || [ ! -d "$HERE/node/node_modules/@aws-sdk/client-secrets-manager" ]; then
+if [ ! -d "$HERE/node/node_modules/aws-sdk" ] || [ ! -d "$HERE/node/node_modules/@aws-sdk/client-secrets-manager" ] ||
+  [ ! -d "$HERE/node/node_modules/@aws-sdk/client-cloudwatch" ]; then
   echo "e2e: tests/e2e/node/node_modules is missing (scripts/test runs npm ci there)" >&2
   exit 2
 fi
@@ -152,6 +154,7 @@ node_env() {
     node "$@"
 }
 run_step "node: seed 004 handler (aws-sdk v2) + v3 client" node_env node/seed004.test.js
+run_step "node: CloudWatch over CBOR, JSON 1.0 and Query" node_env node/cloudwatch.test.js
 
 # 3. Graceful shutdown: SIGTERM, exit code 0, within 30 s.
 stop_server() {

@@ -4,6 +4,8 @@ TOML configuration maps the alarm's SNS topic to."""
 import http.server
 import json
 import os
+import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -11,6 +13,7 @@ import time
 
 from conftest import secret, sm_client
 from server import Server, free_port
+from test_tls import make_ca_and_cert
 
 SEED_003_ALARM = ("aws cloudwatch put-metric-alarm --alarm-name prod-secret-access-alert "
                   "--metric-name GetSecretValue --namespace AWS/SecretsManager --period 300 "
@@ -91,3 +94,51 @@ def test_seed_003_alarm_fires_the_slack_webhook():
         assert s.stop() == 0
         hook.shutdown()
         os.unlink(cfg.name)
+
+
+def https_webhook_receiver(tls):
+    """The webhook receiver behind TLS, with a certificate from the test CA."""
+    srv, got = webhook_receiver()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls["cert"], tls["key"])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    return srv, got
+
+
+def test_https_webhooks_verify_the_receivers_certificate():
+    """An https:// webhook is posted over TLS, trusting the hook's `ca-file`; a hook that
+    trusts only the system's roots refuses the same self-signed receiver (nothing sent)."""
+    d = tempfile.mkdtemp(prefix="strongroom-hook-tls-")
+    tls = make_ca_and_cert(d)
+    hook, received = https_webhook_receiver(tls)
+    url = f"https://localhost:{hook.server_port}/hooks/T000/B000/XXXXSECRETPATH"
+    cfg = os.path.join(d, "strongroom.toml")
+    with open(cfg, "w") as f:
+        f.write('alarm-interval-secs = 1\n\n'
+                '[[alarm-webhook]]\ntopic-arn = "arn:aws:sns:us-east-1:123456789012:trusted"\n'
+                f'url = "{url}"\nformat = "json"\nca-file = "{tls["ca"]}"\n\n'
+                '[[alarm-webhook]]\ntopic-arn = "arn:aws:sns:us-east-1:123456789012:untrusted"\n'
+                f'url = "{url}"\nformat = "json"\n')
+    s = Server(name="alarms-https", extra_args=["--config", cfg])
+    try:
+        for name, topic in (("via-trusted", "trusted"), ("via-untrusted", "untrusted")):
+            cli(s, f"aws cloudwatch put-metric-alarm --alarm-name {name} --metric-name GetSecretValue "
+                   "--namespace AWS/SecretsManager --period 300 --threshold 1000 "
+                   "--comparison-operator GreaterThanThreshold --evaluation-periods 1 "
+                   f"--alarm-actions arn:aws:sns:us-east-1:123456789012:{topic}")
+            cli(s, f"aws cloudwatch set-alarm-state --alarm-name {name} --state-value ALARM "
+                   "--state-reason manual")
+        deadline = time.time() + 10
+        while not received and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # time for the untrusted hook's attempt too
+        assert [r["AlarmName"] for r in received] == ["via-trusted"], received
+        assert received[0]["NewStateValue"] == "ALARM" and received[0]["NewStateReason"] == "manual"
+    finally:
+        assert s.stop() == 0
+        hook.shutdown()
+    log = open(s.log_path).read()
+    assert "alarm webhook failed" in log and "via-untrusted" in log
+    # The webhook URL is a credential (Slack's are): it is never logged.
+    assert "XXXXSECRETPATH" not in log
+    shutil.rmtree(d, ignore_errors=True)

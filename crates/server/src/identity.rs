@@ -1401,6 +1401,87 @@ fn random_id(len: usize) -> String {
         .collect()
 }
 
+/// The identity-based policies of a principal (its own, its groups'), named as decisions
+/// cite them.
+fn identity_policies(state: &State, principal: &Principal) -> Vec<CitedPolicy> {
+    if let PrincipalKind::AssumedRole { role_name, .. } = &principal.kind {
+        let Some(role) = state.roles.get(role_name) else {
+            return Vec::new();
+        };
+        let attached = state
+            .role_attachments
+            .range((role_name.clone(), String::new())..)
+            .take_while(|(r, _)| r == role_name)
+            .filter_map(|(_, arn)| state.managed.get(arn))
+            .map(|m| (m.cited.clone(), m.compiled.clone()));
+        return role.inline.iter().cloned().chain(attached).collect();
+    }
+    let PrincipalKind::User { name, .. } = &principal.kind else {
+        return Vec::new();
+    };
+    let inline = state
+        .policies
+        .range((name.clone(), String::new())..)
+        .take_while(|((u, _), _)| u == name)
+        .map(|(_, p)| (p.cited.clone(), p.compiled.clone()));
+    let attached = state
+        .attachments
+        .range((name.clone(), String::new())..)
+        .take_while(|(u, _)| u == name)
+        .filter_map(|(_, arn)| state.managed.get(arn))
+        .map(|m| (m.cited.clone(), m.compiled.clone()));
+    // Policies of the user's groups: inline and attached.
+    let groups: Vec<&String> = state
+        .members
+        .iter()
+        .filter(|(_, u)| u == name)
+        .map(|(g, _)| g)
+        .collect();
+    let group_inline = groups
+        .iter()
+        .filter_map(|g| state.groups.get(*g))
+        .flat_map(|g| g.inline.iter().cloned());
+    let group_attached = state
+        .group_attachments
+        .iter()
+        .filter(|(g, _)| groups.contains(&g))
+        .filter_map(|(_, arn)| state.managed.get(arn))
+        .map(|m| (m.cited.clone(), m.compiled.clone()));
+    inline
+        .chain(attached)
+        .chain(group_inline)
+        .chain(group_attached)
+        .collect()
+}
+
+/// A principal's permissions boundary, if it has one.
+fn boundary(state: &State, principal: &Principal) -> Option<CitedPolicy> {
+    let arn = match &principal.kind {
+        PrincipalKind::User { name, .. } => state.users.get(name)?.permissions_boundary.clone(),
+        PrincipalKind::AssumedRole { role_name, .. } => state
+            .roles
+            .get(role_name)?
+            .stored
+            .permissions_boundary
+            .clone(),
+        PrincipalKind::Root => None,
+    }?;
+    // A boundary naming a deleted policy allows nothing (fail closed).
+    match state.managed.get(&arn) {
+        Some(m) => Some((m.cited.clone(), m.compiled.clone())),
+        None => Some((
+            Arc::from(format!("missing permissions boundary {arn}")),
+            Arc::new(
+                strongroom_policy::parse(
+                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+                    PolicyKind::Identity,
+                )
+                .expect("a fixed deny-all policy parses"),
+            ),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1508,86 +1589,5 @@ mod tests {
             again.credentials(&key.id).is_none(),
             "inactive keys are refused"
         );
-    }
-}
-
-/// The identity-based policies of a principal (its own, its groups'), named as decisions
-/// cite them.
-fn identity_policies(state: &State, principal: &Principal) -> Vec<CitedPolicy> {
-    if let PrincipalKind::AssumedRole { role_name, .. } = &principal.kind {
-        let Some(role) = state.roles.get(role_name) else {
-            return Vec::new();
-        };
-        let attached = state
-            .role_attachments
-            .range((role_name.clone(), String::new())..)
-            .take_while(|(r, _)| r == role_name)
-            .filter_map(|(_, arn)| state.managed.get(arn))
-            .map(|m| (m.cited.clone(), m.compiled.clone()));
-        return role.inline.iter().cloned().chain(attached).collect();
-    }
-    let PrincipalKind::User { name, .. } = &principal.kind else {
-        return Vec::new();
-    };
-    let inline = state
-        .policies
-        .range((name.clone(), String::new())..)
-        .take_while(|((u, _), _)| u == name)
-        .map(|(_, p)| (p.cited.clone(), p.compiled.clone()));
-    let attached = state
-        .attachments
-        .range((name.clone(), String::new())..)
-        .take_while(|(u, _)| u == name)
-        .filter_map(|(_, arn)| state.managed.get(arn))
-        .map(|m| (m.cited.clone(), m.compiled.clone()));
-    // Policies of the user's groups: inline and attached.
-    let groups: Vec<&String> = state
-        .members
-        .iter()
-        .filter(|(_, u)| u == name)
-        .map(|(g, _)| g)
-        .collect();
-    let group_inline = groups
-        .iter()
-        .filter_map(|g| state.groups.get(*g))
-        .flat_map(|g| g.inline.iter().cloned());
-    let group_attached = state
-        .group_attachments
-        .iter()
-        .filter(|(g, _)| groups.contains(&g))
-        .filter_map(|(_, arn)| state.managed.get(arn))
-        .map(|m| (m.cited.clone(), m.compiled.clone()));
-    inline
-        .chain(attached)
-        .chain(group_inline)
-        .chain(group_attached)
-        .collect()
-}
-
-/// A principal's permissions boundary, if it has one.
-fn boundary(state: &State, principal: &Principal) -> Option<CitedPolicy> {
-    let arn = match &principal.kind {
-        PrincipalKind::User { name, .. } => state.users.get(name)?.permissions_boundary.clone(),
-        PrincipalKind::AssumedRole { role_name, .. } => state
-            .roles
-            .get(role_name)?
-            .stored
-            .permissions_boundary
-            .clone(),
-        PrincipalKind::Root => None,
-    }?;
-    // A boundary naming a deleted policy allows nothing (fail closed).
-    match state.managed.get(&arn) {
-        Some(m) => Some((m.cited.clone(), m.compiled.clone())),
-        None => Some((
-            Arc::from(format!("missing permissions boundary {arn}")),
-            Arc::new(
-                strongroom_policy::parse(
-                    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
-                    PolicyKind::Identity,
-                )
-                .expect("a fixed deny-all policy parses"),
-            ),
-        )),
     }
 }

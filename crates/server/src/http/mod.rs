@@ -3,6 +3,7 @@
 //! result or the AWS-shaped error. Bodies and secret values are never logged.
 
 pub mod auth;
+pub mod cbor;
 pub mod json;
 pub mod query;
 pub mod tls;
@@ -174,9 +175,11 @@ async fn api(
         now_ms: state.clock.now_ms(),
     };
     let mut call = Call::default();
-    let protocol = match target.as_deref() {
-        Some(_) => Protocol::Json,
-        None => Protocol::Query(sts::XMLNS),
+    let cbor_operation = cbor::operation_path(parts.uri.path());
+    let protocol = match (&target, &cbor_operation) {
+        (Some(_), _) => Protocol::Json,
+        (None, Some(_)) => Protocol::Cbor,
+        (None, None) => Protocol::Query(sts::XMLNS),
     };
     // No access without a record: while the log cannot take this request's record, nothing
     // is done (and nothing is recorded). Held until the record is written.
@@ -185,12 +188,16 @@ async fn api(
         tracing::error!(request_id, error = %e, "request refused: the audit log cannot take its record");
         (Err(audit_unavailable()), protocol)
     } else {
-        match target.as_deref() {
-            Some(t) => (
+        match (target.as_deref(), cbor_operation) {
+            (Some(t), _) => (
                 handle_json(&state, &parts, body, t, &info, &mut call).await,
                 Protocol::Json,
             ),
-            None => handle_query(&state, &parts, body, &info, &mut call).await,
+            (None, Some(op)) => (
+                handle_cbor(&state, &parts, body, op, &info, &mut call).await,
+                Protocol::Cbor,
+            ),
+            (None, None) => handle_query(&state, &parts, body, &info, &mut call).await,
         }
     };
     let metric_service = call
@@ -289,6 +296,7 @@ async fn api(
     match (result, protocol) {
         (Ok(Reply::Json(bytes)), _) => json::ok(bytes, &request_id),
         (Ok(Reply::Json10(bytes)), _) => json::ok_10(bytes, &request_id),
+        (Ok(Reply::Cbor(bytes)), _) => cbor::ok(bytes, &request_id),
         (
             Ok(Reply::Xml {
                 action,
@@ -299,6 +307,7 @@ async fn api(
         ) => query::ok(&action, xmlns, result.as_deref(), &request_id),
         (Err(e), Protocol::Json) => json::error(&e, &request_id),
         (Err(e), Protocol::Query(xmlns)) => query::error(&e, xmlns, &request_id),
+        (Err(e), Protocol::Cbor) => cbor::error(&e, &request_id),
     }
 }
 
@@ -350,12 +359,15 @@ fn audit_unavailable() -> ApiError {
 enum Protocol {
     Json,
     Query(&'static str),
+    /// Smithy RPC v2 CBOR (CloudWatch).
+    Cbor,
 }
 
 enum Reply {
     Json(Vec<u8>),
     /// JSON 1.0 (CloudWatch).
     Json10(Vec<u8>),
+    Cbor(Vec<u8>),
     Xml {
         action: String,
         xmlns: &'static str,
@@ -419,22 +431,9 @@ async fn handle_json(
             );
             result.map(Reply::Json)
         }
-        JsonService::CloudWatch => {
-            let (action, resource) = state.cloudwatch.authorization_target(operation, &body);
-            state
-                .authz
-                .authorize(&principal, &action, &resource, Default::default(), info)
-                .map_err(access_denied_json)?;
-            call.request_parameters = serde_json::from_slice(&body)
-                .ok()
-                .map(|v| strongroom_audit::redact::for_record("monitoring.amazonaws.com", v));
-            state
-                .cloudwatch
-                .call(operation, &body)
-                .await
-                .map(Reply::Json10)
-                .map_err(ApiError::from)
-        }
+        JsonService::CloudWatch => cloudwatch_call(state, &principal, operation, &body, info, call)
+            .await
+            .map(Reply::Json10),
         JsonService::CloudTrail => {
             let (action, resource) = CloudTrail::authorization_target(operation);
             state
@@ -492,6 +491,65 @@ async fn secrets_manager(
         .map_err(ApiError::from)
 }
 
+/// A CloudWatch operation, whichever protocol carried it: `input` and the result are JSON 1.0
+/// documents (see `services::cloudwatch::protocol`).
+async fn cloudwatch_call(
+    state: &AppState,
+    principal: &Principal,
+    operation: &str,
+    input: &[u8],
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Vec<u8>, ApiError> {
+    let (action, resource) = state.cloudwatch.authorization_target(operation, input);
+    state
+        .authz
+        .authorize(principal, &action, &resource, Default::default(), info)
+        .map_err(access_denied_json)?;
+    call.request_parameters = serde_json::from_slice(input)
+        .ok()
+        .map(|v| strongroom_audit::redact::for_record("monitoring.amazonaws.com", v));
+    state
+        .cloudwatch
+        .call(operation, input)
+        .await
+        .map_err(ApiError::from)
+}
+
+/// CloudWatch over Smithy RPC v2 CBOR: `POST /service/GraniteServiceVersion20100801/operation/<Op>`.
+async fn handle_cbor(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    operation: &str,
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Reply, ApiError> {
+    call.event_source = event_source("monitoring");
+    call.event_name = operation.chars().take(128).collect();
+    let body = read_body(parts, body).await?;
+    let (principal, _) =
+        state
+            .auth
+            .authenticate(parts, &body, Some("monitoring"), &[], SystemTime::now())?;
+    call.principal = Some(principal.clone());
+    if parts.method != Method::POST || cloudwatch::protocol::operation(operation).is_none() {
+        return Err(ApiError::bad_request(
+            "UnknownOperationException",
+            format!(
+                "Unknown operation: {operation:?} is not a CloudWatch operation this server offers."
+            ),
+        ));
+    }
+    let input = cloudwatch::protocol::cbor_to_json(&body).map_err(ApiError::from)?;
+    let input = serde_json::to_vec(&input).map_err(|_| ApiError::internal())?;
+    let output = cloudwatch_call(state, &principal, operation, &input, info, call).await?;
+    let output: serde_json::Value = serde_json::from_slice(&output).unwrap_or_default();
+    Ok(Reply::Cbor(cloudwatch::protocol::json_to_cbor(
+        operation, &output,
+    )))
+}
+
 fn access_denied_json(message: String) -> ApiError {
     ApiError::bad_request("AccessDeniedException", message)
 }
@@ -513,15 +571,20 @@ async fn handle_query(
     params.extend(query::parse_form(&body));
     let action = params.get("Action").cloned().unwrap_or_default();
     call.event_name = action.chars().take(128).collect();
-    let authenticated =
-        state
-            .auth
-            .authenticate(parts, &body, None, &["iam", "sts"], SystemTime::now());
+    let authenticated = state.auth.authenticate(
+        parts,
+        &body,
+        None,
+        &["iam", "sts", "monitoring"],
+        SystemTime::now(),
+    );
     let (principal, service) = match authenticated {
         Ok(x) => x,
         // IAM and STS name authentication failures differently from the JSON services.
         Err(e) => {
-            if let Some(service) = crate::audit::claimed_service(parts, &["iam", "sts"]) {
+            if let Some(service) =
+                crate::audit::claimed_service(parts, &["iam", "sts", "monitoring"])
+            {
                 call.event_source = event_source(service);
             }
             let status = http::StatusCode::from_u16(e.query_http_status())
@@ -533,6 +596,12 @@ async fn handle_query(
     call.event_source = event_source(&service);
     call.principal = Some(principal.clone());
     call.request_parameters = Some(query::audit_parameters(&call.event_source, &params));
+    if service == "monitoring" {
+        return (
+            query_cloudwatch(state, &principal, &action, &params, info, call).await,
+            Protocol::Query(cloudwatch::protocol::XMLNS),
+        );
+    }
     if service == "sts" {
         let result = state
             .sts
@@ -548,6 +617,33 @@ async fn handle_query(
         query_iam(state, &principal, &action, &params, info).await,
         Protocol::Query(iam::XMLNS),
     )
+}
+
+/// CloudWatch over the Query protocol (the JavaScript SDK v2, older CLIs).
+async fn query_cloudwatch(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    params: &iam::Params,
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Reply, ApiError> {
+    use cloudwatch::protocol;
+    if protocol::operation(action).is_none() {
+        return Err(ApiError::bad_request(
+            "InvalidAction",
+            format!("The action {action} is not valid for this web service."),
+        ));
+    }
+    let input = protocol::query_to_json(action, params).map_err(ApiError::from)?;
+    let input = serde_json::to_vec(&input).map_err(|_| ApiError::internal())?;
+    let output = cloudwatch_call(state, principal, action, &input, info, call).await?;
+    let output: serde_json::Value = serde_json::from_slice(&output).unwrap_or_default();
+    Ok(Reply::Xml {
+        action: action.to_string(),
+        xmlns: protocol::XMLNS,
+        result: protocol::json_to_query_xml(action, &output),
+    })
 }
 
 async fn query_iam(

@@ -10,6 +10,8 @@
 
 pub mod alarms;
 pub mod metrics;
+pub mod protocol;
+mod shapes;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -32,8 +34,12 @@ pub const NAMESPACE_SECRETS_MANAGER: &str = "AWS/SecretsManager";
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Webhook {
     pub topic_arn: String,
-    /// `http://` URL (HTTPS webhooks are not supported yet).
+    /// `https://` (or, on a trusted network, `http://`) URL.
     pub url: String,
+    /// PEM certificates to trust for an `https://` URL instead of the system's roots (a
+    /// private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// `slack` (an incoming-webhook `{"text": ...}` payload) or `json` (the alarm state).
     #[serde(default = "slack")]
     pub format: String,
@@ -565,8 +571,9 @@ impl CloudWatch {
                         )
                     }),
                 };
-                if let Err(e) = post_json(&hook.url, &payload).await {
-                    tracing::warn!(alarm = name, url = %hook.url, error = %e, "alarm webhook failed");
+                if let Err(e) = post_json(hook, &payload).await {
+                    // Not the URL: a Slack webhook URL is a credential.
+                    tracing::warn!(alarm = name, topic = %hook.topic_arn, error = %e, "alarm webhook failed");
                 }
             }
         }
@@ -599,40 +606,100 @@ fn alarm_json(a: &Alarm) -> Value {
     })
 }
 
-/// POST a JSON payload to an `http://` webhook, with a bounded wait.
-async fn post_json(url: &str, payload: &Value) -> Result<(), String> {
-    use http_body_util::{BodyExt, Full};
-    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only http:// webhooks are supported".into());
-    }
+/// POST a JSON payload to a webhook (`https://`, verified against the system's roots or the
+/// hook's `ca-file`; or `http://`), with a bounded wait.
+async fn post_json(hook: &Webhook, payload: &Value) -> Result<(), String> {
+    let uri: http::Uri = hook.url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err("webhook URLs must be https:// or http://".into()),
+    };
     let host = uri.host().ok_or("URL without host")?.to_string();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let send = async {
-        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| e.to_string())?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        if tls {
+            let connector = tls_connector(hook.ca_file.as_deref())?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| format!("bad host name: {e}"))?;
+            let stream = connector
+                .connect(name, tcp)
                 .await
-                .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let req = http::Request::post(uri.clone())
-            .header(http::header::HOST, format!("{host}:{port}"))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(bytes::Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
-        let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
-        let status = res.status();
-        let _ = res.into_body().collect().await;
-        if status.is_success() {
-            Ok(())
+                .map_err(|e| format!("TLS: {e}"))?;
+            post_over(stream, &host, port, &path, body).await
         } else {
-            Err(format!("the webhook answered {status}"))
+            post_over(tcp, &host, port, &path, body).await
         }
     };
     tokio::time::timeout(std::time::Duration::from_secs(10), send)
         .await
         .map_err(|_| "timed out".to_string())?
+}
+
+/// Trust for HTTPS webhooks: the `ca-file`'s certificates, or the system's roots.
+fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            {
+                let cert = cert.map_err(|e| format!("bad PEM in {}: {e}", path.display()))?;
+                roots.add(cert).map_err(|e| e.to_string())?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+        }
+    }
+    if roots.is_empty() {
+        return Err("no trusted root certificates for an https:// webhook".into());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+async fn post_over<S>(
+    stream: S,
+    host: &str,
+    port: u16,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use http_body_util::{BodyExt, Full};
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = http::Request::post(path)
+        .header(http::header::HOST, format!("{host}:{port}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = res.status();
+    let _ = res.into_body().collect().await;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the webhook answered {status}"))
+    }
 }

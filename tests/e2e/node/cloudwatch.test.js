@@ -1,0 +1,185 @@
+// CloudWatch over each wire protocol AWS offers it in, driven by real JavaScript SDKs:
+//   - Smithy RPC v2 CBOR: @aws-sdk/client-cloudwatch v3 with AwsSmithyRpcV2CborProtocol
+//   - JSON 1.0:           @aws-sdk/client-cloudwatch v3 as shipped (its default)
+//   - Query:              @aws-sdk/client-cloudwatch v3 with AwsQueryProtocol, and aws-sdk v2
+// Each runs seed 003's alarm (PutMetricAlarm as the seed writes it), DescribeAlarms,
+// SetAlarmState, GetMetricStatistics and ListMetrics over the API-call metrics, the errors
+// clients branch on, and DeleteAlarms. Plain node + assert; exits non-zero on failure.
+//
+// Env: STRONGROOM_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION;
+// optional E2E_MARKER / E2E_REGISTRY (as seed004.test.js).
+'use strict';
+const assert = require('assert');
+const crypto = require('crypto');
+const fs = require('fs');
+
+const endpoint = process.env.STRONGROOM_ENDPOINT;
+assert.ok(endpoint, 'STRONGROOM_ENDPOINT must be set');
+const region = process.env.AWS_REGION || 'us-east-1';
+const MARKER = process.env.E2E_MARKER || 'E2E-SECRET-MARKER-5b7c';
+const unique = (prefix) => `${prefix}-${crypto.randomBytes(4).toString('hex')}`;
+function secretValue(label) {
+  const v = `${MARKER}-node-cw-${label}-${crypto.randomBytes(6).toString('hex')}`;
+  if (process.env.E2E_REGISTRY) fs.appendFileSync(process.env.E2E_REGISTRY, v + '\n');
+  return v;
+}
+
+const cw = require('@aws-sdk/client-cloudwatch');
+const { AwsSmithyRpcV2CborProtocol, AwsQueryProtocol, AwsJson1_0Protocol } = require('@aws-sdk/core/protocols');
+const sm = require('@aws-sdk/client-secrets-manager');
+const AWS = require('aws-sdk');
+
+/** Record what went over the wire, so each test proves which protocol it spoke. */
+function wireRecorder(client) {
+  const seen = [];
+  client.middlewareStack.add((next) => async (args) => {
+    const r = args.request;
+    seen.push({ path: r.path, contentType: r.headers['content-type'], target: r.headers['x-amz-target'],
+      smithy: r.headers['smithy-protocol'], body: typeof r.body === 'string' ? r.body : '' });
+    return next(args);
+  }, { step: 'finalizeRequest', name: 'wireRecorder' });
+  return seen;
+}
+
+/** The v3 client, speaking `protocol` (undefined: the client's default). */
+function v3Client(protocol) {
+  const config = { endpoint, region, maxAttempts: 1 };
+  if (protocol) {
+    const settings = {
+      defaultNamespace: 'com.amazonaws.cloudwatch',
+      xmlNamespace: 'http://monitoring.amazonaws.com/doc/2010-08-01/',
+      version: '2010-08-01',
+      serviceTarget: 'GraniteServiceVersion20100801',
+      awsQueryCompatible: true,
+    };
+    config.protocol = new protocol(settings);
+  }
+  return new cw.CloudWatchClient(config);
+}
+
+/** One interface over v3 (send(Command)) and v2 (method().promise()). */
+function v3Api(client) {
+  const call = (name) => (input) => client.send(new cw[`${name}Command`](input));
+  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'ListMetrics', 'DeleteAlarms']
+    .reduce((api, n) => ({ ...api, [n]: call(n) }), {});
+}
+function v2Api(client) {
+  const call = (name) => (input) => client[name[0].toLowerCase() + name.slice(1)](input).promise();
+  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'ListMetrics', 'DeleteAlarms']
+    .reduce((api, n) => ({ ...api, [n]: call(n) }), {});
+}
+
+function errorCode(err) {
+  return err.Code || err.code || err.name;
+}
+
+async function expectError(promise, codes) {
+  try {
+    await promise;
+  } catch (err) {
+    assert.ok(codes.includes(errorCode(err)), `expected one of ${codes}, got ${errorCode(err)}: ${err.message}`);
+    return err;
+  }
+  assert.fail(`expected ${codes}, but the call succeeded`);
+}
+
+async function exercise(label, api) {
+  const name = unique(`prod-secret-access-alert-${label}`);
+  // Seed 003's alarm, as the seed writes it (no --statistic: Sum), plus an action.
+  await api.PutMetricAlarm({
+    AlarmName: name, MetricName: 'GetSecretValue', Namespace: 'AWS/SecretsManager', Period: 300,
+    Threshold: 10, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1,
+    AlarmActions: ['arn:aws:sns:us-east-1:123456789012:security-alerts'],
+    Dimensions: [{ Name: 'Operation', Value: 'GetSecretValue' }],
+  });
+  let out = await api.DescribeAlarms({ AlarmNames: [name] });
+  assert.strictEqual(out.MetricAlarms.length, 1, `${label}: one alarm`);
+  const a = out.MetricAlarms[0];
+  assert.strictEqual(a.AlarmName, name);
+  assert.strictEqual(a.MetricName, 'GetSecretValue');
+  assert.strictEqual(a.Namespace, 'AWS/SecretsManager');
+  assert.strictEqual(a.Period, 300);
+  assert.strictEqual(a.EvaluationPeriods, 1);
+  assert.strictEqual(a.Threshold, 10);
+  assert.strictEqual(a.ComparisonOperator, 'GreaterThanThreshold');
+  assert.strictEqual(a.Statistic, 'Sum');
+  assert.strictEqual(a.ActionsEnabled, true);
+  assert.deepStrictEqual(a.AlarmActions, ['arn:aws:sns:us-east-1:123456789012:security-alerts']);
+  assert.deepStrictEqual(a.Dimensions, [{ Name: 'Operation', Value: 'GetSecretValue' }]);
+  assert.ok(['INSUFFICIENT_DATA', 'OK', 'ALARM'].includes(a.StateValue), a.StateValue);
+  assert.ok(a.AlarmArn.startsWith('arn:aws:cloudwatch:us-east-1:'), a.AlarmArn);
+  for (const t of [a.StateUpdatedTimestamp, a.AlarmConfigurationUpdatedTimestamp]) {
+    assert.ok(t instanceof Date, `${label}: timestamps are dates (${t})`);
+    assert.ok(Math.abs(Date.now() - t.getTime()) < 10 * 60 * 1000, `${label}: timestamp ${t.toISOString()} is now`);
+  }
+
+  await api.SetAlarmState({ AlarmName: name, StateValue: 'ALARM', StateReason: `${label} test` });
+  out = await api.DescribeAlarms({ AlarmNames: [name], StateValue: 'ALARM' });
+  assert.strictEqual(out.MetricAlarms.length, 1, `${label}: found by state`);
+  assert.strictEqual(out.MetricAlarms[0].StateReason, `${label} test`);
+
+  // The API-call metrics: the GetSecretValue calls made before this ran.
+  const end = new Date(Date.now() + 60 * 1000);
+  const start = new Date(Date.now() - 10 * 60 * 1000);
+  const stats = await api.GetMetricStatistics({
+    Namespace: 'AWS/SecretsManager', MetricName: 'GetSecretValue', StartTime: start, EndTime: end,
+    Period: 60, Statistics: ['Sum'],
+  });
+  assert.strictEqual(stats.Label, 'GetSecretValue');
+  const total = stats.Datapoints.reduce((s, d) => s + d.Sum, 0);
+  assert.ok(total >= 3, `${label}: at least the 3 reads made, got ${total}`);
+  for (const d of stats.Datapoints) assert.ok(d.Timestamp instanceof Date, `${label}: datapoint timestamps are dates`);
+
+  const listed = await api.ListMetrics({ Namespace: 'AWS/SecretsManager' });
+  assert.ok(listed.Metrics.some((m) => m.MetricName === 'GetSecretValue'), `${label}: ListMetrics has GetSecretValue`);
+
+  // Errors clients branch on.
+  await expectError(api.SetAlarmState({ AlarmName: `${name}-missing`, StateValue: 'OK', StateReason: 'x' }),
+    ['ResourceNotFound', 'ResourceNotFoundException']);
+  await expectError(api.PutMetricAlarm({
+    AlarmName: unique('bad'), MetricName: 'GetSecretValue', Namespace: 'AWS/SecretsManager', Period: 300,
+    Threshold: 10, ComparisonOperator: 'Sideways', EvaluationPeriods: 1,
+  }), ['ValidationError', 'InvalidParameterValue', 'ValidationException']);
+
+  await api.DeleteAlarms({ AlarmNames: [name] });
+  out = await api.DescribeAlarms({ AlarmNames: [name] });
+  assert.strictEqual(out.MetricAlarms.length, 0, `${label}: deleted`);
+  console.log(`node e2e: CloudWatch over ${label}: ok`);
+}
+
+(async () => {
+  // Some reads for the metrics to count.
+  const secrets = new sm.SecretsManagerClient({ endpoint, region, maxAttempts: 1 });
+  const secretName = unique('cw-node');
+  await secrets.send(new sm.CreateSecretCommand({ Name: secretName, SecretString: secretValue('metric') }));
+  for (let i = 0; i < 3; i++) await secrets.send(new sm.GetSecretValueCommand({ SecretId: secretName }));
+
+  const cbor = v3Client(AwsSmithyRpcV2CborProtocol);
+  const cborWire = wireRecorder(cbor);
+  await exercise('rpc-v2-cbor (v3)', v3Api(cbor));
+  assert.ok(cborWire.length > 0 && cborWire.every((r) =>
+    r.path.startsWith('/service/GraniteServiceVersion20100801/operation/') && r.smithy === 'rpc-v2-cbor'),
+  'the CBOR client spoke Smithy RPC v2 CBOR');
+
+  const json = v3Client(undefined);
+  const jsonWire = wireRecorder(json);
+  await exercise('json-1.0 (v3 default)', v3Api(json));
+  assert.ok(jsonWire.every((r) => (r.target || '').startsWith('GraniteServiceVersion20100801.')),
+    'the default client spoke JSON 1.0');
+  assert.ok(AwsJson1_0Protocol, 'the v3 default protocol class exists');
+
+  const query = v3Client(AwsQueryProtocol);
+  const queryWire = wireRecorder(query);
+  await exercise('query (v3)', v3Api(query));
+  assert.ok(queryWire.every((r) => !r.target && r.body.includes('Version=2010-08-01')), 'the Query client spoke Query');
+
+  const v2 = new AWS.CloudWatch({ endpoint, region, maxRetries: 0 });
+  assert.strictEqual(v2.api.protocol, 'query');
+  await exercise('query (aws-sdk v2)', v2Api(v2));
+
+  await secrets.send(new sm.DeleteSecretCommand({ SecretId: secretName, ForceDeleteWithoutRecovery: true }));
+  console.log('node e2e: CloudWatch ok over rpc-v2-cbor, json-1.0 and query');
+})().catch((err) => {
+  console.error('node e2e: CloudWatch FAILED:', err);
+  process.exit(1);
+});
