@@ -87,6 +87,7 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
         topic_arn: "arn:aws:sns:us-east-1:123456789012:security-alerts".into(),
         url,
         format: "slack".into(),
+        ca_file: None,
     }];
     let server = strongroom::start(config).await.unwrap();
     let endpoint = server.endpoint();

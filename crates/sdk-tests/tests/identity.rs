@@ -456,3 +456,74 @@ async fn boundaries_cap_permissions_and_lists_page() {
         (0..5).map(|i| format!("pager-{i}")).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn expired_session_tokens_are_refused() {
+    use std::sync::Arc;
+    use strongroom::clock::{Clock, ManualClock, SystemClock};
+    // The server's clock runs 16 minutes behind real time: a 15-minute session it issues has
+    // expired by the time (real time) its requests are authenticated.
+    let behind = 16 * 60 * 1000;
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms() - behind));
+    let dir = common::temp_dir("id-expired");
+    let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+    config.account_id = Some(ACCOUNT.into());
+    config.root_credentials = Some((ACCESS_KEY.into(), SECRET_KEY.into()));
+    config.clock = Some(strongroom::config::InjectedClock(clock.clone()));
+    let server = strongroom::start(config).await.unwrap();
+    let endpoint = server.endpoint();
+
+    let iam = iam(&endpoint);
+    iam.create_user().user_name("temp").send().await.unwrap();
+    iam.put_user_policy()
+        .user_name("temp")
+        .policy_name("List")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["sts:GetSessionToken","secretsmanager:ListSecrets"],"Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("temp")
+        .send()
+        .await
+        .unwrap()
+        .access_key
+        .unwrap();
+    let user = sts(
+        &endpoint,
+        key.access_key_id(),
+        key.secret_access_key(),
+        None,
+    );
+    let issued = user
+        .get_session_token()
+        .duration_seconds(900)
+        .send()
+        .await
+        .unwrap();
+    let creds = issued.credentials().unwrap();
+    let expiry = creds.expiration().secs() * 1000;
+    assert!(expiry < SystemClock.now_ms(), "issued already expired");
+    let err = session_client(&endpoint, creds)
+        .list_secrets()
+        .send()
+        .await
+        .unwrap_err();
+    assert!(code(&err).starts_with("ExpiredToken"), "{}", code(&err));
+
+    // The same kind of session, issued on time, works.
+    clock.advance(behind);
+    let fresh = user
+        .get_session_token()
+        .duration_seconds(900)
+        .send()
+        .await
+        .unwrap();
+    session_client(&endpoint, fresh.credentials().unwrap())
+        .list_secrets()
+        .send()
+        .await
+        .unwrap();
+    server.shutdown().await.unwrap();
+}
