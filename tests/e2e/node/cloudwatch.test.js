@@ -3,7 +3,7 @@
 //   - JSON 1.0:           @aws-sdk/client-cloudwatch v3 as shipped (its default)
 //   - Query:              @aws-sdk/client-cloudwatch v3 with AwsQueryProtocol, and aws-sdk v2
 // Each runs seed 003's alarm (PutMetricAlarm as the seed writes it), DescribeAlarms,
-// SetAlarmState, GetMetricStatistics and ListMetrics over the API-call metrics, the errors
+// SetAlarmState, GetMetricStatistics, GetMetricData and ListMetrics over the API-call metrics, the errors
 // clients branch on, and DeleteAlarms. Plain node + assert; exits non-zero on failure.
 //
 // Env: STRONGROOM_ENDPOINT, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION;
@@ -60,12 +60,12 @@ function v3Client(protocol) {
 /** One interface over v3 (send(Command)) and v2 (method().promise()). */
 function v3Api(client) {
   const call = (name) => (input) => client.send(new cw[`${name}Command`](input));
-  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'ListMetrics', 'DeleteAlarms']
+  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'GetMetricData', 'ListMetrics', 'DeleteAlarms']
     .reduce((api, n) => ({ ...api, [n]: call(n) }), {});
 }
 function v2Api(client) {
   const call = (name) => (input) => client[name[0].toLowerCase() + name.slice(1)](input).promise();
-  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'ListMetrics', 'DeleteAlarms']
+  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'GetMetricData', 'ListMetrics', 'DeleteAlarms']
     .reduce((api, n) => ({ ...api, [n]: call(n) }), {});
 }
 
@@ -129,6 +129,26 @@ async function exercise(label, api) {
   const total = stats.Datapoints.reduce((s, d) => s + d.Sum, 0);
   assert.ok(total >= 3, `${label}: at least the 3 reads made, got ${total}`);
   for (const d of stats.Datapoints) assert.ok(d.Timestamp instanceof Date, `${label}: datapoint timestamps are dates`);
+
+  const data = await api.GetMetricData({
+    StartTime: start, EndTime: end,
+    MetricDataQueries: [{ Id: 'reads', MetricStat: {
+      Metric: { Namespace: 'AWS/SecretsManager', MetricName: 'GetSecretValue' }, Period: 60, Stat: 'Sum' } }],
+  });
+  assert.strictEqual(data.MetricDataResults.length, 1, `${label}: one result`);
+  const r = data.MetricDataResults[0];
+  assert.strictEqual(r.Id, 'reads');
+  assert.strictEqual(r.Label, 'GetSecretValue');
+  assert.strictEqual(r.StatusCode, 'Complete');
+  assert.strictEqual(r.Timestamps.length, r.Values.length);
+  assert.ok(r.Values.reduce((x, y) => x + y, 0) >= 3, `${label}: GetMetricData counts the reads`);
+  assert.ok(r.Timestamps.every((t) => t instanceof Date), `${label}: GetMetricData timestamps are dates`);
+  for (let i = 1; i < r.Timestamps.length; i++) {
+    assert.ok(r.Timestamps[i - 1] > r.Timestamps[i], `${label}: newest first by default`);
+  }
+  await expectError(api.GetMetricData({
+    StartTime: start, EndTime: end, MetricDataQueries: [{ Id: 'total', Expression: 'SUM(METRICS())' }],
+  }), ['InvalidParameterValue']);
 
   const listed = await api.ListMetrics({ Namespace: 'AWS/SecretsManager' });
   assert.ok(listed.Metrics.some((m) => m.MetricName === 'GetSecretValue'), `${label}: ListMetrics has GetSecretValue`);

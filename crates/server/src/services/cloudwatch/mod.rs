@@ -223,6 +223,7 @@ impl CloudWatch {
             "DeleteAlarms" => self.delete_alarms(&input)?,
             "SetAlarmState" => self.set_alarm_state(&input).await?,
             "GetMetricStatistics" => self.get_metric_statistics(&input)?,
+            "GetMetricData" => self.get_metric_data(&input)?,
             "ListMetrics" => self.list_metrics(&input),
             other => {
                 return Err(CwError::UnknownOperation(format!(
@@ -461,6 +462,118 @@ impl CloudWatch {
             t += period * 1000;
         }
         Ok(json!({ "Label": name, "Datapoints": points }))
+    }
+
+    /// GetMetricData over the API-call metrics: `MetricStat` queries (metric math
+    /// expressions are refused, not approximated). Periods without calls have no value.
+    fn get_metric_data(&self, v: &Value) -> Result<Value, CwError> {
+        let time = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_f64)
+                .map(|t| (t * 1000.0) as i64)
+                .ok_or_else(|| missing(k))
+        };
+        let (start_ms, end_ms) = (time("StartTime")?, time("EndTime")?);
+        if end_ms <= start_ms {
+            return Err(invalid(
+                "The parameter StartTime must be less than the parameter EndTime.",
+            ));
+        }
+        let ascending = match v.get("ScanBy").and_then(Value::as_str) {
+            None | Some("TimestampDescending") => false,
+            Some("TimestampAscending") => true,
+            Some(other) => return Err(invalid(format!("Invalid ScanBy {other:?}."))),
+        };
+        let queries = v
+            .get("MetricDataQueries")
+            .and_then(Value::as_array)
+            .filter(|q| !q.is_empty())
+            .ok_or_else(|| missing("MetricDataQueries"))?;
+        if queries.len() > 500 {
+            return Err(invalid(
+                "The collection MetricDataQueries must not have more than 500 members.",
+            ));
+        }
+        let metrics = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        let mut results = Vec::new();
+        for q in queries {
+            let id = q
+                .get("Id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| missing("MetricDataQueries.member.N.Id"))?;
+            let mut chars = id.chars();
+            if !chars.next().is_some_and(|c| c.is_ascii_lowercase())
+                || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(invalid(format!(
+                    "The value {id} for parameter MetricDataQueries.member.N.Id is invalid: it must start with a lowercase letter and contain only letters, numbers and underscores."
+                )));
+            }
+            if q.get("Expression").is_some() {
+                return Err(invalid(format!(
+                    "Query {id}: metric math expressions are not supported by this server; use MetricStat."
+                )));
+            }
+            let stat = q.get("MetricStat").ok_or_else(|| {
+                invalid(format!(
+                    "Query {id} must have either an Expression or a MetricStat."
+                ))
+            })?;
+            let metric = stat
+                .get("Metric")
+                .ok_or_else(|| missing("MetricStat.Metric"))?;
+            let field = |k: &str| {
+                metric
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| missing(k))
+            };
+            let key = MetricKey {
+                namespace: field("Namespace")?.to_string(),
+                name: field("MetricName")?.to_string(),
+                dimensions: dimensions(metric.get("Dimensions"))?,
+            };
+            let period = stat
+                .get("Period")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| missing("MetricStat.Period"))?;
+            if period < 1 || (period >= 60 && period % 60 != 0) {
+                return Err(invalid("The parameter Period must be a multiple of 60."));
+            }
+            let name = stat
+                .get("Stat")
+                .and_then(Value::as_str)
+                .ok_or_else(|| missing("MetricStat.Stat"))?;
+            if (end_ms - start_ms) / (period * 1000) > 100_800 {
+                return Err(invalid("Too many datapoints requested."));
+            }
+            let mut points = Vec::new();
+            let mut t = start_ms;
+            while t < end_ms {
+                let stats = metrics.stats(&key, t, (t + period * 1000).min(end_ms));
+                if stats.sample_count > 0 {
+                    let value = stats
+                        .get(name)
+                        .ok_or_else(|| invalid(format!("Invalid statistic {name}.")))?;
+                    points.push((ts(t), value));
+                }
+                t += period * 1000;
+            }
+            if !ascending {
+                points.reverse();
+            }
+            if q.get("ReturnData").and_then(Value::as_bool) == Some(false) {
+                continue;
+            }
+            results.push(json!({
+                "Id": id,
+                "Label": q.get("Label").and_then(Value::as_str).unwrap_or(&key.name),
+                "Timestamps": points.iter().map(|p| p.0).collect::<Vec<_>>(),
+                "Values": points.iter().map(|p| p.1).collect::<Vec<_>>(),
+                "StatusCode": "Complete",
+            }));
+        }
+        Ok(json!({ "MetricDataResults": results, "Messages": [] }))
     }
 
     fn list_metrics(&self, v: &Value) -> Value {
