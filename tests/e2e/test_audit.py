@@ -819,6 +819,76 @@ def test_every_secrets_manager_operation_leaves_one_clean_record(server):
         assert v not in all_text
 
 
+def signed_post(server, path, body, headers, service):
+    """A SigV4-signed POST with an exact path, body and headers; (status, headers, body)."""
+    import http.client
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    req = AWSRequest(method="POST", url=f"{server.endpoint}{path}", data=body, headers=headers)
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), service, REGION).add_auth(req)
+    prepared = req.prepare()
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers=dict(prepared.headers))
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def cbor_text(s):
+    b = s.encode()
+    assert len(b) < 256
+    return (bytes([0x60 + len(b)]) if len(b) < 24 else bytes([0x78, len(b)])) + b
+
+
+def test_cloudwatch_and_cloudtrail_calls_are_recorded_in_every_protocol(server):
+    """One record per CloudWatch call whichever protocol carried it (JSON 1.0 from boto3, Query
+    and Smithy RPC v2 CBOR signed by hand), with the same requestParameters; and LookupEvents
+    leaves its own record."""
+    start = since(2)
+    name = unique("audit-cw")
+    cw = client(server, "cloudwatch")
+    cw.put_metric_alarm(AlarmName=name, MetricName="GetSecretValue",
+                        Namespace="AWS/SecretsManager", Period=300, Threshold=10,
+                        ComparisonOperator="GreaterThanThreshold", EvaluationPeriods=1)
+    rids = {"json": request_id(cw.describe_alarms(AlarmNames=[name]))}
+
+    status, headers, body = signed_post(
+        server, "/", f"Action=DescribeAlarms&Version=2010-08-01&AlarmNames.member.1={name}".encode(),
+        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}, "monitoring")
+    assert status == 200 and f"<AlarmName>{name}</AlarmName>".encode() in body, body
+    rids["query"] = re.search(rb"<RequestId>([^<]+)</RequestId>", body).group(1).decode()
+
+    cbor_body = b"\xa1" + cbor_text("AlarmNames") + b"\x81" + cbor_text(name)
+    status, headers, body = signed_post(
+        server, "/service/GraniteServiceVersion20100801/operation/DescribeAlarms", cbor_body,
+        {"Content-Type": "application/cbor", "Accept": "application/cbor",
+         "smithy-protocol": "rpc-v2-cbor"}, "monitoring")
+    assert status == 200 and headers.get("smithy-protocol") == "rpc-v2-cbor", (status, body)
+    assert name.encode() in body
+    rids["cbor"] = headers["x-amzn-requestid"]
+
+    ct = trail(server)
+    for protocol, rid in rids.items():
+        e, r = by_request_id(ct, "DescribeAlarms", rid, start)
+        assert r["eventSource"] == e["EventSource"] == "monitoring.amazonaws.com", protocol
+        assert r["requestParameters"] == {"alarmNames": [name]}, (protocol, r["requestParameters"])
+        assert r["readOnly"] is True and r["userIdentity"]["type"] == "Root", protocol
+        assert r["responseElements"] is None, protocol
+    put = [r for r in parsed(lookup_all(ct, LookupAttributes=attr("EventName", "PutMetricAlarm"),
+                                        StartTime=start))
+           if r["requestParameters"].get("alarmName") == name]
+    assert len(put) == 1 and put[0]["readOnly"] is False
+
+    # LookupEvents is itself an audited call.
+    resp = ct.lookup_events(LookupAttributes=attr("EventName", "DescribeAlarms"), MaxResults=1)
+    e, r = by_request_id(ct, "LookupEvents", request_id(resp), start)
+    assert r["eventSource"] == "cloudtrail.amazonaws.com" and r["readOnly"] is True
+    assert r["requestParameters"]["maxResults"] == 1
+
+
 def test_bad_signature_and_unknown_key_records(server):
     ct = trail(server)
     start = since(2)
