@@ -1178,10 +1178,33 @@ def test_full_audit_log_fails_closed():
 # 6. Export sinks: JSON-lines files and stdout
 
 
-def test_export_dir_and_stdout_carry_the_same_records():
+def syslog_collector():
+    """A UDP syslog collector on loopback: (port, messages received)."""
+    import socket
+    import threading
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    got = []
+
+    def serve():
+        while not getattr(sock, "_closed", False):
+            try:
+                got.append(sock.recv(65535).decode())
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, got
+
+
+def test_export_dir_stdout_and_syslog_carry_the_same_records():
     export = tempfile.mkdtemp(prefix="audit-export-", dir=work_dir("data"))
+    collector, messages = syslog_collector()
     s = Server(name="audit-export",
-               extra_args=["--audit-export-dir", export, "--audit-stdout"])
+               extra_args=["--audit-export-dir", export, "--audit-stdout",
+                           "--audit-syslog", f"udp://127.0.0.1:{collector.getsockname()[1]}"])
     values = []
     try:
         sm = sm_client(s, config=NO_RETRY)
@@ -1233,7 +1256,20 @@ def test_export_dir_and_stdout_carry_the_same_records():
             printed.append(line)
     assert printed == logged, "stdout does not carry the same records as the audit log"
 
-    text = "\n".join(exported + printed)
+    # Syslog: one RFC 5424 message per record (facility log audit, severity info).
+    deadline = time.time() + 5
+    while len(messages) < len(logged) and time.time() < deadline:
+        time.sleep(0.1)
+    collector.close()
+    sent = []
+    for m in messages:
+        match = re.fullmatch(r"<110>1 (\S+) (\S+) strongroom (\d+) cloudtrail - (\{.*\})", m, re.S)
+        assert match, f"not an RFC 5424 audit message: {m[:200]}"
+        assert match.group(1).endswith("Z") and "T" in match.group(1)
+        sent.append(match.group(4))
+    assert sent == logged, "syslog does not carry the same records as the audit log"
+
+    text = "\n".join(exported + printed + sent)
     for v in values:
         assert v not in text, "a secret value was exported"
     for line in logged:

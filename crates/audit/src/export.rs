@@ -1,5 +1,5 @@
 //! Copies of committed records for the tools that collect logs: hourly JSON-lines files (one
-//! CloudTrail record per line) and standard output. Best effort: the database is the record
+//! CloudTrail record per line), standard output and syslog ([`crate::syslog`]). Best effort: the database is the record
 //! of truth, so a failed export is logged, never a refused request.
 
 use std::fs::{File, OpenOptions};
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 pub struct Exporter {
     dir: Option<PathBuf>,
     stdout: bool,
+    syslog: Option<crate::syslog::SyslogSink>,
     /// The open hourly file and the hour (epoch ms / 3.6e6) it holds.
     current: Option<(i64, BufWriter<File>)>,
 }
@@ -16,16 +17,21 @@ pub struct Exporter {
 const HOUR_MS: i64 = 3_600_000;
 
 impl Exporter {
-    pub fn new(dir: Option<PathBuf>, stdout: bool) -> Self {
+    pub fn new(
+        dir: Option<PathBuf>,
+        stdout: bool,
+        syslog: Option<crate::syslog::SyslogSink>,
+    ) -> Self {
         Self {
             dir,
             stdout,
+            syslog,
             current: None,
         }
     }
 
     pub fn write<'a>(&mut self, records: impl Iterator<Item = (i64, &'a str)>) {
-        if self.dir.is_none() && !self.stdout {
+        if self.dir.is_none() && !self.stdout && self.syslog.is_none() {
             return;
         }
         let out = std::io::stdout();
@@ -33,6 +39,9 @@ impl Exporter {
         for (time_ms, record) in records {
             if self.stdout {
                 let _ = writeln!(out, "{record}");
+            }
+            if let Some(s) = &self.syslog {
+                s.send(time_ms, record);
             }
             if let Err(e) = self.write_file(time_ms, record) {
                 tracing::warn!(error = %e, "could not export an audit record to file");
@@ -77,7 +86,7 @@ mod tests {
     #[test]
     fn records_roll_into_hourly_files() {
         let dir = tempfile::tempdir().unwrap();
-        let mut e = Exporter::new(Some(dir.path().to_path_buf()), false);
+        let mut e = Exporter::new(Some(dir.path().to_path_buf()), false, None);
         let t0 = 1_700_000_000_000; // 2023-11-14T22:13:20Z
         e.write([(t0, "{\"a\":1}"), (t0 + 1, "{\"a\":2}")].into_iter());
         e.write([(t0 + HOUR_MS, "{\"a\":3}")].into_iter());

@@ -60,6 +60,8 @@ pub struct AuditConfig {
     pub export_dir: Option<PathBuf>,
     /// Also write each committed record as a JSON line to standard output (for a SIEM).
     pub export_stdout: bool,
+    /// Also send each committed record to a syslog collector.
+    pub export_syslog: Option<crate::syslog::SyslogTarget>,
     /// Segment size before rolling to a new file [default: 64 MiB].
     pub segment_bytes: Option<u64>,
 }
@@ -257,7 +259,13 @@ impl AuditLog {
         };
         let catch_up_from = config.dir.as_ref().map(|d| d.join(segments::DIR));
         let indexer = tokio::spawn(indexer.run(index_rx, catch_up_from, head.seq));
-        let exporter = Exporter::new(config.export_dir.clone(), config.export_stdout);
+        let syslog = match config.export_syslog.clone() {
+            Some(t) => {
+                Some(crate::syslog::SyslogSink::start(t).map_err(|e| unwritable(e.to_string()))?)
+            }
+            None => None,
+        };
+        let exporter = Exporter::new(config.export_dir.clone(), config.export_stdout, syslog);
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let healthy = Arc::new(AtomicBool::new(true));
         let public_key = signer.public_key();

@@ -57,6 +57,10 @@ pub struct ServerArgs {
     /// Also write every audit record as a JSON line to standard output (for a SIEM).
     #[arg(long, env = "STRONGROOM_AUDIT_STDOUT")]
     pub audit_stdout: bool,
+    /// Also send every audit record to syslog (RFC 5424): udp://HOST:PORT, tcp://HOST:PORT or
+    /// unix:///dev/log.
+    #[arg(long, env = "STRONGROOM_AUDIT_SYSLOG")]
+    pub audit_syslog: Option<String>,
     /// Delete audit records older than this many days [default: keep forever].
     #[arg(long, env = "STRONGROOM_AUDIT_RETENTION_DAYS")]
     pub audit_retention_days: Option<u64>,
@@ -92,6 +96,7 @@ struct FileConfig {
     audit_max_mb: Option<u64>,
     audit_export_dir: Option<PathBuf>,
     audit_stdout: Option<bool>,
+    audit_syslog: Option<String>,
     audit_retention_days: Option<u64>,
     audit_digest_interval_secs: Option<u64>,
     metrics_public: Option<bool>,
@@ -147,6 +152,7 @@ pub struct AuditSettings {
     pub max_mb: Option<u64>,
     pub export_dir: Option<PathBuf>,
     pub stdout: bool,
+    pub syslog: Option<strongroom_audit::syslog::SyslogTarget>,
     pub retention_days: Option<u64>,
     pub digest_interval_secs: u64,
     /// Benchmarks only (loopback): no records are written.
@@ -159,6 +165,7 @@ impl Default for AuditSettings {
             max_mb: None,
             export_dir: None,
             stdout: false,
+            syslog: None,
             retention_days: None,
             digest_interval_secs: 60,
             disabled: false,
@@ -264,6 +271,13 @@ impl ServerConfig {
                 max_mb: args.audit_max_mb.or(file.audit_max_mb),
                 export_dir: args.audit_export_dir.or(file.audit_export_dir),
                 stdout: args.audit_stdout || file.audit_stdout.unwrap_or(false),
+                syslog: match args.audit_syslog.or(file.audit_syslog) {
+                    Some(t) => Some(
+                        t.parse()
+                            .map_err(|e: String| format!("--audit-syslog: {e}"))?,
+                    ),
+                    None => None,
+                },
                 retention_days: args.audit_retention_days.or(file.audit_retention_days),
                 digest_interval_secs: args
                     .audit_digest_interval_secs

@@ -354,6 +354,7 @@ async fn open_audit_log(
         max_bytes: config.audit.max_mb.map(|mb| mb * 1024 * 1024),
         export_dir: config.audit.export_dir.clone(),
         export_stdout: config.audit.stdout,
+        export_syslog: config.audit.syslog.clone(),
         segment_bytes: None,
     };
     let hook: strongroom_audit::log::CommitHook =
