@@ -3,7 +3,7 @@
 //! passes it returns to OK. CloudWatch is driven with signed JSON 1.0 requests (what the AWS
 //! CLI sends; the e2e suite runs seed 003's command itself).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Authentication, encryption at rest, and bad input — each refused with an AWS-shaped error
 //! while the server keeps serving.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

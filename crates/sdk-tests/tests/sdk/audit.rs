@@ -2,7 +2,7 @@
 //! CloudTrail record without secret material, LookupEvents finds them by every attribute with
 //! time ranges and paging, and a server that cannot write its audit log refuses requests.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, SystemTime};
 

@@ -2,7 +2,7 @@
 //! calls for a user and for an assumed role, key deactivation, explicit deny, permissions
 //! boundaries, session tags, and paging.
 
-mod common;
+use crate::common;
 
 use aws_credential_types::Credentials;
 use common::{ACCESS_KEY, SECRET_KEY, TestServer, client_for, code, message};

@@ -1,7 +1,7 @@
 //! `GET /metrics`: refused unsigned unless configured public; a signed scrape by a principal
 //! allowed `cloudwatch:GetMetricData` sees request counts, denials and the audit log's commits.
 
-mod common;
+use crate::common;
 
 use common::raw::Req;
 use common::{ACCESS_KEY, SECRET_KEY, TestServer};

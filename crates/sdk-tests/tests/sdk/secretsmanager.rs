@@ -1,7 +1,7 @@
 //! Every Secrets Manager operation of the foundation, driven by the AWS SDK for Rust against a
 //! real server, including the label, idempotency, deletion and pagination edge cases.
 
-mod common;
+use crate::common;
 
 use aws_sdk_secretsmanager::primitives::Blob;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SortOrderType, Tag};

@@ -1,0 +1,14 @@
+//! The AWS SDK for Rust against a real strongroom server, one module per area. One test
+//! binary rather than one per file: each links the AWS SDK crates, and on a cold 2-core build
+//! every extra link of that size costs tens of seconds. (`logs.rs` stays apart: it installs
+//! a process-wide TRACE subscriber.)
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod alarms;
+mod audit;
+mod identity;
+mod metrics;
+mod secretsmanager;
+mod security;
