@@ -4,6 +4,7 @@
 * LookupEvents by each of the eight attribute keys (boto3, and the CLI for some), time windows,
   paging (MaxResults/NextToken by hand and boto3's paginator), tokens bound to their parameters,
   every invalid-input error, and `cloudtrail:LookupEvents` authorization;
+* IAM and STS calls recorded with the caller's identity and no credential they return;
 * one record per Secrets Manager call the server offers — root, an IAM user made with `aws iam`,
   an assumed role, a denied call, a badly signed call — with the response's request id, the
   right identity and no sensitive member;
@@ -887,6 +888,68 @@ def test_cloudwatch_and_cloudtrail_calls_are_recorded_in_every_protocol(server):
     e, r = by_request_id(ct, "LookupEvents", request_id(resp), start)
     assert r["eventSource"] == "cloudtrail.amazonaws.com" and r["readOnly"] is True
     assert r["requestParameters"]["maxResults"] == 1
+
+
+def test_iam_and_sts_calls_are_recorded_without_credentials(server):
+    """Every IAM/STS call leaves one record with the caller's identity; the secret access
+    keys and session tokens those calls return appear in no record."""
+    from leaks import remember
+    iam = boto3.client("iam", endpoint_url=server.endpoint, region_name=REGION,
+                       aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    user = unique("audited-user")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                 "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    remember(key["SecretAccessKey"])
+    role = unique("audited-role")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::123456789012:user/{user}"}, "Action": "sts:AssumeRole"}]}))
+    iam.get_user(UserName=user)
+    iam.list_users()
+    sts = boto3.client("sts", endpoint_url=server.endpoint, region_name=REGION,
+                       aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+    sts.get_caller_identity()
+    creds = sts.assume_role(RoleArn=f"arn:aws:iam::123456789012:role/{role}",
+                            RoleSessionName="audited")["Credentials"]
+    remember(creds["SecretAccessKey"])
+    remember(creds["SessionToken"])
+    iam.delete_user_policy(UserName=user, PolicyName="assume")
+
+    ct = trail(server)
+    def events(source):
+        out = []
+        for page in ct.get_paginator("lookup_events").paginate(
+                LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": source}]):
+            out += page["Events"]
+        return out
+    iam_events = events("iam.amazonaws.com")
+    sts_events = events("sts.amazonaws.com")
+    text = json.dumps(iam_events + sts_events, default=str)
+    for s in (key["SecretAccessKey"], creds["SecretAccessKey"], creds["SessionToken"]):
+        assert s not in text, "a credential is in the audit trail"
+
+    def mine(evts, name, pred=lambda r: True):
+        return [json.loads(e["CloudTrailEvent"]) for e in evts
+                if e["EventName"] == name and pred(json.loads(e["CloudTrailEvent"]))]
+
+    for name in ("CreateUser", "PutUserPolicy", "CreateAccessKey", "GetUser", "DeleteUserPolicy"):
+        recs = mine(iam_events, name, lambda r: r["requestParameters"].get("userName") == user)
+        assert len(recs) == 1, (name, recs)
+        assert recs[0]["userIdentity"]["type"] == "Root"
+        assert recs[0]["readOnly"] == name.startswith("Get")
+    assert mine(iam_events, "CreateRole", lambda r: r["requestParameters"].get("roleName") == role)
+    assert mine(iam_events, "ListUsers")
+    who = mine(sts_events, "GetCallerIdentity",
+               lambda r: r["userIdentity"].get("accessKeyId") == key["AccessKeyId"])
+    assert len(who) == 1 and who[0]["userIdentity"]["type"] == "IAMUser"
+    assert who[0]["userIdentity"]["userName"] == user
+    assumed = mine(sts_events, "AssumeRole",
+                   lambda r: r["userIdentity"].get("accessKeyId") == key["AccessKeyId"])
+    assert len(assumed) == 1
+    assert assumed[0]["requestParameters"]["roleSessionName"] == "audited"
 
 
 def test_bad_signature_and_unknown_key_records(server):
