@@ -60,6 +60,15 @@ for op, inp, out in ops:
     print(f'    ("{op}", "{inp}", {out_s}),')
 print("];")
 print()
+print("/// The offered operations' error shapes by their Query code (what `x-amzn-query-error`")
+print("/// carries), for the shape id JSON 1.0 and CBOR error bodies name in `__type`.")
+print("pub static ERRORS: &[(&str, &str)] = &[")
+errors = sorted({(shapes[e["shape"]]["error"]["code"], e["shape"])
+                 for op in OPERATIONS for e in model["operations"][op].get("errors", [])})
+for code, name in errors:
+    print(f'    ("{code}", "{name}"),')
+print("];")
+print()
 print("/// Each structure's members, in model order.")
 print("pub static STRUCTURES: &[(&str, &[(&str, Ty)])] = &[")
 for name in sorted(structs):

@@ -69,6 +69,7 @@ function v2Api(client) {
     .reduce((api, n) => ({ ...api, [n]: call(n) }), {});
 }
 
+/** The Query error code (v3 keeps it in `Code` for query-compatible services; v2 in `code`). */
 function errorCode(err) {
   return err.Code || err.code || err.name;
 }
@@ -154,12 +155,20 @@ async function exercise(label, api) {
   assert.ok(listed.Metrics.some((m) => m.MetricName === 'GetSecretValue'), `${label}: ListMetrics has GetSecretValue`);
 
   // Errors clients branch on.
-  await expectError(api.SetAlarmState({ AlarmName: `${name}-missing`, StateValue: 'OK', StateReason: 'x' }),
-    ['ResourceNotFound', 'ResourceNotFoundException']);
-  await expectError(api.PutMetricAlarm({
+  // The error codes clients branch on; v3 also maps them to the model's exception classes.
+  const missing = await expectError(api.SetAlarmState({ AlarmName: `${name}-missing`, StateValue: 'OK', StateReason: 'x' }),
+    ['ResourceNotFound']);
+  const bad = await expectError(api.PutMetricAlarm({
     AlarmName: unique('bad'), MetricName: 'GetSecretValue', Namespace: 'AWS/SecretsManager', Period: 300,
     Threshold: 10, ComparisonOperator: 'Sideways', EvaluationPeriods: 1,
-  }), ['ValidationError', 'InvalidParameterValue', 'ValidationException']);
+  }), ['InvalidParameterValue']);
+  if (label.includes('(v3')) {
+    assert.ok(missing instanceof cw.ResourceNotFound, `${label}: ${missing.constructor.name}`);
+    assert.ok(bad instanceof cw.InvalidParameterValueException, `${label}: ${bad.constructor.name}`);
+    assert.strictEqual(missing.$metadata.httpStatusCode, 404);
+  } else {
+    assert.strictEqual(missing.statusCode, 404);
+  }
 
   await api.DeleteAlarms({ AlarmNames: [name] });
   out = await api.DescribeAlarms({ AlarmNames: [name] });

@@ -63,6 +63,24 @@ pub fn error(err: &ApiError, request_id: &str) -> Response {
     res
 }
 
+/// A JSON 1.0 error (CloudWatch): `__type` is the model's shape id, the Query code rides in
+/// `x-amzn-query-error` (see [`error`]).
+pub fn error_10(err: &ApiError, request_id: &str) -> Response {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "__type": crate::services::cloudwatch::protocol::error_type(err.code),
+        "message": err.message,
+    }))
+    .unwrap_or_default();
+    let mut res = error(err, request_id);
+    *res.body_mut() = Body::from(body);
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    res
+}
+
 fn respond(
     status: StatusCode,
     body: Vec<u8>,

@@ -177,6 +177,7 @@ async fn api(
     let mut call = Call::default();
     let cbor_operation = cbor::operation_path(parts.uri.path());
     let protocol = match (&target, &cbor_operation) {
+        (Some(t), _) if t.starts_with(cloudwatch::TARGET_PREFIX) => Protocol::Json10,
         (Some(_), _) => Protocol::Json,
         (None, Some(_)) => Protocol::Cbor,
         (None, None) => Protocol::Query(sts::XMLNS),
@@ -191,7 +192,7 @@ async fn api(
         match (target.as_deref(), cbor_operation) {
             (Some(t), _) => (
                 handle_json(&state, &parts, body, t, &info, &mut call).await,
-                Protocol::Json,
+                protocol,
             ),
             (None, Some(op)) => (
                 handle_cbor(&state, &parts, body, op, &info, &mut call).await,
@@ -306,6 +307,7 @@ async fn api(
             _,
         ) => query::ok(&action, xmlns, result.as_deref(), &request_id),
         (Err(e), Protocol::Json) => json::error(&e, &request_id),
+        (Err(e), Protocol::Json10) => json::error_10(&e, &request_id),
         (Err(e), Protocol::Query(xmlns)) => query::error(&e, xmlns, &request_id),
         (Err(e), Protocol::Cbor) => cbor::error(&e, &request_id),
     }
@@ -358,6 +360,8 @@ fn audit_unavailable() -> ApiError {
 
 enum Protocol {
     Json,
+    /// JSON 1.0 (CloudWatch): errors name the model's shape ids.
+    Json10,
     Query(&'static str),
     /// Smithy RPC v2 CBOR (CloudWatch).
     Cbor,

@@ -728,8 +728,19 @@ async fn post_json(hook: &Webhook, payload: &Value) -> Result<(), String> {
         Some("http") => false,
         _ => return Err("webhook URLs must be https:// or http://".into()),
     };
-    let host = uri.host().ok_or("URL without host")?.to_string();
+    // `[::1]` in a URL; `::1` to connect to and to verify.
+    let host = uri
+        .host()
+        .ok_or("URL without host")?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    // The Host header as the URL spells it (no default port: some front ends route on it).
+    let authority = uri
+        .authority()
+        .and_then(|a| a.as_str().rsplit('@').next().map(str::to_string))
+        .unwrap_or_else(|| host.clone());
     let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let send = async {
@@ -744,9 +755,9 @@ async fn post_json(hook: &Webhook, payload: &Value) -> Result<(), String> {
                 .connect(name, tcp)
                 .await
                 .map_err(|e| format!("TLS: {e}"))?;
-            post_over(stream, &host, port, &path, body).await
+            post_over(stream, &authority, &path, body).await
         } else {
-            post_over(tcp, &host, port, &path, body).await
+            post_over(tcp, &authority, &path, body).await
         }
     };
     tokio::time::timeout(std::time::Duration::from_secs(10), send)
@@ -786,13 +797,7 @@ fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsC
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
-async fn post_over<S>(
-    stream: S,
-    host: &str,
-    port: u16,
-    path: &str,
-    body: Vec<u8>,
-) -> Result<(), String>
+async fn post_over<S>(stream: S, authority: &str, path: &str, body: Vec<u8>) -> Result<(), String>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -803,7 +808,7 @@ where
             .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let req = http::Request::post(path)
-        .header(http::header::HOST, format!("{host}:{port}"))
+        .header(http::header::HOST, authority)
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(bytes::Bytes::from(body)))
         .map_err(|e| e.to_string())?;

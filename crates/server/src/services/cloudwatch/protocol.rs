@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use super::CwError;
-use super::shapes::{OPERATIONS, STRUCTURES};
+use super::shapes::{ERRORS, OPERATIONS, STRUCTURES};
 
 /// A member's type, as the codecs need it.
 #[derive(Debug, Clone, Copy)]
@@ -303,13 +303,21 @@ pub fn json_to_cbor(operation_name: &str, output: &Value) -> Vec<u8> {
     out
 }
 
+/// The `__type` of a JSON 1.0 or CBOR error: the model's shape id for an error its Query
+/// `code` names (`InvalidParameterValue` → `…#InvalidParameterValueException`); errors the
+/// model does not list (authentication, unknown operations) keep their code.
+pub fn error_type(code: &str) -> String {
+    let shape = ERRORS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(code, |(_, shape)| shape);
+    format!("com.amazonaws.cloudwatch#{shape}")
+}
+
 /// An error reply body: `__type` (the shape id) and `message`.
 pub fn cbor_error(code: &str, message: &str) -> Vec<u8> {
     let value = ciborium::Value::Map(vec![
-        (
-            "__type".into(),
-            format!("com.amazonaws.cloudwatch#{code}").into(),
-        ),
+        ("__type".into(), error_type(code).into()),
         ("message".into(), message.into()),
     ]);
     let mut out = Vec::new();
@@ -441,6 +449,26 @@ mod tests {
              </member></MetricAlarms>"
         );
         assert_eq!(json_to_query_xml("PutMetricAlarm", &json!({})), None);
+    }
+
+    #[test]
+    fn error_types_are_the_models_shape_ids() {
+        assert_eq!(
+            error_type("InvalidParameterValue"),
+            "com.amazonaws.cloudwatch#InvalidParameterValueException"
+        );
+        assert_eq!(
+            error_type("MissingParameter"),
+            "com.amazonaws.cloudwatch#MissingRequiredParameterException"
+        );
+        assert_eq!(
+            error_type("ResourceNotFound"),
+            "com.amazonaws.cloudwatch#ResourceNotFound"
+        );
+        assert_eq!(
+            error_type("AccessDenied"),
+            "com.amazonaws.cloudwatch#AccessDenied"
+        );
     }
 
     #[test]

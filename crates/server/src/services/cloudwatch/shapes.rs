@@ -26,6 +26,23 @@ pub static OPERATIONS: &[(&str, &str, Option<&str>)] = &[
     ("ListMetrics", "ListMetricsInput", Some("ListMetricsOutput")),
 ];
 
+/// The offered operations' error shapes by their Query code (what `x-amzn-query-error`
+/// carries), for the shape id JSON 1.0 and CBOR error bodies name in `__type`.
+pub static ERRORS: &[(&str, &str)] = &[
+    ("InternalServiceError", "InternalServiceFault"),
+    ("InvalidFormat", "InvalidFormatFault"),
+    ("InvalidNextToken", "InvalidNextToken"),
+    (
+        "InvalidParameterCombination",
+        "InvalidParameterCombinationException",
+    ),
+    ("InvalidParameterValue", "InvalidParameterValueException"),
+    ("LimitExceeded", "LimitExceededFault"),
+    ("MissingParameter", "MissingRequiredParameterException"),
+    ("ResourceConflict", "ResourceConflict"),
+    ("ResourceNotFound", "ResourceNotFound"),
+];
+
 /// Each structure's members, in model order.
 pub static STRUCTURES: &[(&str, &[(&str, Ty)])] = &[
     (
