@@ -197,7 +197,14 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
     .send(&endpoint)
     .await;
     assert_eq!(bad.status, 400);
-    assert_eq!(bad.error_type(), "InvalidParameterValue", "{}", bad.text);
+    // JSON 1.0 names the model's error shape; query-compatible clients read the Query code
+    // from x-amzn-query-error (checked with real clients in tests/e2e).
+    assert_eq!(
+        bad.error_type(),
+        "com.amazonaws.cloudwatch#InvalidParameterValueException",
+        "{}",
+        bad.text
+    );
     let listed = cw("DescribeAlarms", serde_json::json!({}))
         .send(&endpoint)
         .await;
