@@ -223,7 +223,6 @@ impl SecretsManager {
         }
     }
 
-    /// Permanently remove secrets whose recovery window has ended. Returns how many.
     /// How many secrets exist, including those scheduled for deletion (ResourceCount).
     pub async fn count(&self) -> Result<usize, SmError> {
         Ok(self.store.secrets().await?.len())
@@ -249,8 +248,6 @@ impl SecretsManager {
         )
     }
 
-    /// Find a secret by name, full ARN or partial ARN (an ARN without the 6-character suffix);
-    /// the classification rules live in `strongroom_domain::names`.
     /// The (ARN, name) of the secret a successful call whose response names none touched
     /// (TagResource, UntagResource, ValidateResourcePolicy), for its audit record.
     pub async fn touched(&self, operation: &str, body: &[u8]) -> Option<(String, String)> {
@@ -270,6 +267,8 @@ impl SecretsManager {
         Some((secret.arn, secret.name))
     }
 
+    /// Find a secret by name, full ARN or partial ARN (an ARN without the 6-character suffix);
+    /// the classification rules live in `strongroom_domain::names`.
     async fn resolve(&self, id: &str) -> Result<Secret, SmError> {
         strongroom_domain::names::validate_secret_id(id)?;
         let found = match parse_secret_id(id, &self.region, &self.account_id) {
