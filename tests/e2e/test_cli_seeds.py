@@ -142,18 +142,20 @@ def test_seed_003_create_secret_with_description(server):
     assert "SecretString" not in listed[0]
 
 
-def test_seed_003_rotation_is_refused_for_now(server):
-    """Rotation is not implemented yet: the call must fail as a service error, change nothing."""
+def test_seed_003_rotation_needs_a_configured_function(server):
+    """The shared server has no rotation function for the seed's Lambda ARN: the call fails
+    as a service error naming what is missing, and changes nothing. (test_rotation.py runs
+    the same command against a server that has one, rotating a real database password.)"""
     name = unique("seed003-rotate")
     aws(server, "secretsmanager", "create-secret", "--name", name, "--secret-string", secret("rot"))
     code, out, err = seed_command(server, SEED_003_ROTATE.replace("auth-service-prod-config", name),
                                   {"${region}": "us-east-1", "${account-id}": ACCOUNT})
     assert code in (254, 255), (code, out, err)
-    assert "An error occurred (" in err and "RotateSecret" in err, err
+    assert "InvalidRequestException" in err and "RotateSecret" in err, err
+    assert "no rotation function" in err and "[[rotation-function]]" in err, err
     d = aws_json(server, "secretsmanager", "describe-secret", "--secret-id", name)
     assert not d.get("RotationEnabled", False)
     assert "RotationLambdaARN" not in d
-    assert aws_error(server, "secretsmanager", "cancel-rotate-secret", "--secret-id", name)
 
 
 def test_replication_is_refused_for_now(server):

@@ -5,12 +5,14 @@
 //! - [`secret`]: the secret / version model shared by the store and the services;
 //! - [`labels`]: staging labels (AWSCURRENT, AWSPREVIOUS, ...) and version pruning;
 //! - [`names`]: names, ARNs, tags, tokens; [`filters`]: ListSecrets filters and sorting;
-//! - [`password`]: the GetRandomPassword generator.
+//! - [`password`]: the GetRandomPassword generator;
+//! - [`rotation`]: rotation configuration, schedule and the in-progress rule.
 
 pub mod filters;
 pub mod labels;
 pub mod names;
 pub mod password;
+pub mod rotation;
 pub mod secret;
 
 pub use secret::{Secret, Tag, ValueKind, Version};

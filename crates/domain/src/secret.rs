@@ -89,6 +89,9 @@ pub struct Secret {
     /// The resource-based policy attached with PutResourcePolicy, as given.
     #[serde(default)]
     pub resource_policy: Option<String>,
+    /// RotateSecret's configuration and the rotation history.
+    #[serde(default)]
+    pub rotation: crate::rotation::Rotation,
     /// Optimistic-concurrency counter: every committed change increments it.
     pub revision: i64,
     pub versions: Vec<Version>,

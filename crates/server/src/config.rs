@@ -75,6 +75,10 @@ pub struct ServerArgs {
     /// actions are configured in the TOML file (`[[alarm-webhook]]`).
     #[arg(long, env = "STRONGROOM_ALARM_INTERVAL_SECS")]
     pub alarm_interval_secs: Option<u64>,
+    /// Seconds between checks for scheduled rotations [default: 60]. Rotation functions are
+    /// configured in the TOML file (`[[rotation-function]]`).
+    #[arg(long, env = "STRONGROOM_ROTATION_INTERVAL_SECS")]
+    pub rotation_interval_secs: Option<u64>,
     /// Benchmarks only: skip audit records, to measure what auditing costs. Loopback only.
     #[arg(long, hide = true)]
     pub bench_unaudited: bool,
@@ -104,6 +108,10 @@ struct FileConfig {
     #[serde(default)]
     alarm_webhook: Vec<crate::services::cloudwatch::Webhook>,
     alarm_interval_secs: Option<u64>,
+    /// `[[rotation-function]]` tables: Lambda ARN → local command and role.
+    #[serde(default)]
+    rotation_function: Vec<crate::rotation::RotationFunction>,
+    rotation_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -133,6 +141,10 @@ pub struct ServerConfig {
     pub alarm_webhooks: Vec<crate::services::cloudwatch::Webhook>,
     /// Seconds between alarm evaluations.
     pub alarm_interval_secs: u64,
+    /// The rotation functions RotationLambdaARNs may name.
+    pub rotation_functions: Vec<crate::rotation::RotationFunction>,
+    /// Seconds between checks for scheduled rotations.
+    pub rotation_interval_secs: u64,
     /// A clock to use instead of the system's (tests: alarm windows, deletion windows).
     pub clock: Option<InjectedClock>,
 }
@@ -191,6 +203,8 @@ impl ServerConfig {
             metrics_public: false,
             alarm_webhooks: Vec::new(),
             alarm_interval_secs: 10,
+            rotation_functions: Vec::new(),
+            rotation_interval_secs: 60,
             clock: None,
         }
     }
@@ -293,6 +307,12 @@ impl ServerConfig {
                 .unwrap_or(10)
                 .max(1),
             alarm_webhooks: file.alarm_webhook,
+            rotation_functions: file.rotation_function,
+            rotation_interval_secs: args
+                .rotation_interval_secs
+                .or(file.rotation_interval_secs)
+                .unwrap_or(60)
+                .max(1),
             clock: None,
         })
     }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod metrics;
+pub mod rotation;
 pub mod server;
 pub mod services;
 pub mod sessions;

@@ -45,6 +45,12 @@ pub struct Metrics {
     audit_batch_records: Histogram,
     audit_queue_depth: Gauge,
     secrets: Gauge,
+    rotations: Family<RotationLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RotationLabels {
+    outcome: &'static str,
 }
 
 /// A request's outcome, as the HTTP front knows it.
@@ -130,7 +136,14 @@ impl Metrics {
             "Secrets stored, including those scheduled for deletion (ResourceCount)",
             secrets.clone(),
         );
+        let rotations = Family::<RotationLabels, Counter>::default();
+        r.register(
+            "rotations",
+            "Secret rotations by outcome (succeeded, failed)",
+            rotations.clone(),
+        );
         Self {
+            rotations,
             registry: Mutex::new(r),
             requests,
             latency,
@@ -178,6 +191,14 @@ impl Metrics {
 
     pub fn set_audit_queue_depth(&self, n: usize) {
         self.audit_queue_depth.set(n as i64);
+    }
+
+    /// A rotation ended: `succeeded` or `failed`.
+    pub fn rotation(&self, succeeded: bool) {
+        let outcome = if succeeded { "succeeded" } else { "failed" };
+        self.rotations
+            .get_or_create(&RotationLabels { outcome })
+            .inc();
     }
 
     pub fn set_secrets(&self, n: usize) {

@@ -251,7 +251,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         authz: Authorizer::new(directory.clone()),
         secretsmanager,
         iam: Iam::new(directory.clone(), clock.clone()),
-        sts: crate::services::sts::Sts::new(directory),
+        sts: crate::services::sts::Sts::new(directory.clone()),
         cloudtrail: CloudTrail::new(audit.clone()),
         cloudwatch: cloudwatch.clone(),
         audit: audit.clone(),
@@ -265,6 +265,22 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let rotation_jobs = crate::rotation::connect(&state, &config.rotation_functions);
+    let runner = Arc::new(crate::rotation::Runner {
+        functions: config.rotation_functions.clone(),
+        directory,
+        endpoint: format!(
+            "{}://{}",
+            if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            own_address(addr)
+        ),
+        ca_file: config.tls.as_ref().map(|t| t.cert.clone()),
+        region: config.region.clone(),
+    });
     let handle: Handle<SocketAddr> = Handle::new();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let serve_task = match &config.tls {
@@ -297,6 +313,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         tokio::spawn(alarm_loop(
             cloudwatch,
             Duration::from_secs(config.alarm_interval_secs),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(crate::rotation::rotation_loop(
+            state.clone(),
+            runner,
+            rotation_jobs,
+            Duration::from_secs(config.rotation_interval_secs),
             stop_rx.clone(),
         )),
         tokio::spawn(audit_loop(
@@ -440,6 +463,18 @@ async fn purge_loop(state: Arc<AppState>, every: Duration, mut stop: watch::Rece
             }
             Err(e) => tracing::warn!(error = ?e, "purge sweep failed"),
         }
+    }
+}
+
+/// How the server's own processes (rotation functions) reach it: a wildcard listen address
+/// is reached on loopback.
+fn own_address(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        ip if ip.is_unspecified() => SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port())),
+        _ => addr,
     }
 }
 

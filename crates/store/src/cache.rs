@@ -334,6 +334,7 @@ mod tests {
             deleted_ms: None,
             deletion_due_ms: None,
             resource_policy: None,
+            rotation: Default::default(),
             revision: rev,
             versions: vec![Version {
                 id: "v".into(),

@@ -152,6 +152,8 @@ struct Meta {
     deleted_ms: Option<Millis>,
     #[serde(default)]
     resource_policy: Option<String>,
+    #[serde(default)]
+    rotation: strongroom_domain::rotation::Rotation,
 }
 
 pub struct SqliteStore {
@@ -340,6 +342,7 @@ fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, St
         deleted_ms: meta.deleted_ms,
         deletion_due_ms,
         resource_policy: meta.resource_policy,
+        rotation: meta.rotation,
         revision: row.try_get("revision").map_err(backend)?,
         versions,
     })
@@ -354,6 +357,7 @@ fn meta_json(s: &Secret) -> Result<String, StoreError> {
         last_changed_ms: s.last_changed_ms,
         deleted_ms: s.deleted_ms,
         resource_policy: s.resource_policy.clone(),
+        rotation: s.rotation.clone(),
     })
     .map_err(backend)
 }
@@ -523,13 +527,14 @@ impl Store for SqliteStore {
         }
 
         // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
-        let stored: Vec<(String, String)> =
-            sqlx::query_as("SELECT version_id, stages FROM secret_versions WHERE secret_arn = ?")
-                .bind(&s.arn)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(backend)?;
-        for (id, stages) in &stored {
+        let stored: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = ?",
+        )
+        .bind(&s.arn)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for (id, stages, had_value) in &stored {
             match s.versions.iter().find(|v| &v.id == id) {
                 None => {
                     sqlx::query(
@@ -542,6 +547,28 @@ impl Store for SqliteStore {
                     .map_err(backend)?;
                 }
                 Some(v) => {
+                    // A rotation's value-less AWSPENDING version gets its value once (the
+                    // rotation function's PutSecretValue); a stored value never changes.
+                    if let Some((_, val)) = write.new_values.iter().find(|(i, _)| i == id) {
+                        if *had_value != 0 || !v.has_value {
+                            return Err(StoreError::Backend(format!(
+                                "version {id} already has a value"
+                            )));
+                        }
+                        sqlx::query(
+                            "UPDATE secret_versions SET has_value = 1, kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
+                             WHERE secret_arn = ? AND version_id = ?",
+                        )
+                        .bind(val.sealed.key_id().to_string())
+                        .bind(val.kind.as_str())
+                        .bind(val.sealed.wrapped_key().to_vec())
+                        .bind(val.sealed.ciphertext().to_vec())
+                        .bind(&s.arn)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    }
                     let new = serde_json::to_string(&v.stages).map_err(backend)?;
                     if &new != stages {
                         sqlx::query("UPDATE secret_versions SET stages = ? WHERE secret_arn = ? AND version_id = ?")
@@ -556,7 +583,7 @@ impl Store for SqliteStore {
             }
         }
         for v in &s.versions {
-            if stored.iter().any(|(id, _)| id == &v.id) {
+            if stored.iter().any(|(id, _, _)| id == &v.id) {
                 continue;
             }
             let value = write
@@ -1077,6 +1104,7 @@ mod tests {
             deleted_ms: None,
             deletion_due_ms: None,
             resource_policy: None,
+            rotation: Default::default(),
             revision: 1,
             versions: vec![],
         }
@@ -1103,6 +1131,69 @@ mod tests {
             kind: ValueKind::String,
             sealed: b.seal("k", &binding, b"plain").unwrap(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_value_less_version_gets_its_value_once() {
+        let dir = std::env::temp_dir().join(format!("sr-store-fill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let b = Barrier::new(&RootKey::generate().unwrap());
+        b.create_kms_key("k").unwrap();
+        let mut s = secret("arn:p", "pending");
+        s.versions.push(version("v1", &["AWSCURRENT"]));
+        let mut pending = version("v2", &["AWSPENDING"]);
+        pending.has_value = false;
+        s.versions.push(pending);
+        let v1 = value_for(&b, "arn:p", "v1").await;
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: s.clone(),
+                new_values: vec![("v1".into(), v1)],
+            })
+            .await
+            .unwrap();
+        assert!(store.value("arn:p", "v2").await.unwrap().is_none());
+
+        // The rotation function's PutSecretValue fills it in.
+        let mut filled = s.clone();
+        filled.revision = 2;
+        filled.versions[1].has_value = true;
+        let v2 = value_for(&b, "arn:p", "v2").await;
+        store
+            .commit(SecretWrite {
+                expected_revision: Some(1),
+                secret: filled.clone(),
+                new_values: vec![("v2".into(), v2.clone())],
+            })
+            .await
+            .unwrap();
+        assert!(store.value("arn:p", "v2").await.unwrap().is_some());
+        assert_eq!(
+            store
+                .secret(SecretKey::Arn("arn:p"))
+                .await
+                .unwrap()
+                .unwrap(),
+            filled
+        );
+
+        // A stored value never changes.
+        let mut again = filled.clone();
+        again.revision = 3;
+        let refused = store
+            .commit(SecretWrite {
+                expected_revision: Some(2),
+                secret: again,
+                new_values: vec![("v2".into(), v2)],
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Backend(m)) if m.contains("already has a value"))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[tokio::test]

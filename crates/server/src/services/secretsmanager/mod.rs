@@ -9,6 +9,7 @@ pub mod model;
 mod paging;
 mod policy;
 mod random;
+pub mod rotation;
 mod secrets;
 mod tags;
 mod validate;
@@ -66,6 +67,7 @@ pub struct SecretsManager {
     /// without it concurrent writers to one secret would burn their retries on conflicts.
     /// The revision check still guards against other processes sharing the store.
     write_lock: tokio::sync::Mutex<()>,
+    rotation_queue: std::sync::OnceLock<rotation::RotationQueue>,
 }
 
 impl SecretsManager {
@@ -85,6 +87,7 @@ impl SecretsManager {
             account_id,
             default_key_id,
             write_lock: tokio::sync::Mutex::new(()),
+            rotation_queue: std::sync::OnceLock::new(),
         }
     }
 
@@ -199,9 +202,8 @@ impl SecretsManager {
             "TagResource" => respond(self.tag_resource(parse(body)?).await),
             "UntagResource" => respond(self.untag_resource(parse(body)?).await),
             "GetRandomPassword" => respond(self.get_random_password(parse(body)?)),
-            "RotateSecret" | "CancelRotateSecret" => {
-                Err(SmError::not_available(operation, "rotation"))
-            }
+            "RotateSecret" => respond(self.rotate_secret(parse(body)?).await),
+            "CancelRotateSecret" => respond(self.cancel_rotate_secret(parse(body)?).await),
             "PutResourcePolicy" => respond(self.put_resource_policy(parse(body)?).await),
             "GetResourcePolicy" => respond(self.get_resource_policy(parse(body)?).await),
             "DeleteResourcePolicy" => respond(self.delete_resource_policy(parse(body)?).await),

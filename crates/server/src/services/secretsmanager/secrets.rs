@@ -64,6 +64,7 @@ impl SecretsManager {
             deleted_ms: None,
             deletion_due_ms: None,
             resource_policy: None,
+            rotation: Default::default(),
             revision: 1,
             versions: Vec::new(),
         };
@@ -433,6 +434,7 @@ fn describe(s: &Secret) -> SecretDescription {
         version_ids_to_stages: None,
         secret_versions_to_stages: None,
         created_date: ts(s.created_ms),
+        ..super::rotation::describe(&s.rotation)
     }
 }
 

@@ -229,7 +229,9 @@ impl SecretsManager {
         if current.is_scheduled_for_deletion() {
             return Err(SmError::marked_for_deletion());
         }
-        if let Some(existing) = current.version(&version_id) {
+        // A rotation's value-less AWSPENDING version is filled in by its createSecret step.
+        let filling = current.version(&version_id).is_some_and(|v| !v.has_value);
+        if let Some(existing) = current.version(&version_id).filter(|_| !filling) {
             let same = existing.has_value
                 && self.open(&current.arn, &version_id).await?.as_ref() == Some(&value);
             if same {
@@ -250,11 +252,15 @@ impl SecretsManager {
                 if s.is_scheduled_for_deletion() {
                     return Err(SmError::marked_for_deletion());
                 }
-                if s.version(&version_id).is_some() {
-                    return Err(existing_version_error(&version_id, &s.arn));
-                }
                 let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
-                s.versions.push(new_version(&version_id, now, &key_id));
+                match s.versions.iter_mut().find(|v| v.id == version_id) {
+                    Some(v) if !v.has_value => {
+                        v.has_value = true;
+                        v.kms_key_id = Some(key_id.clone());
+                    }
+                    Some(_) => return Err(existing_version_error(&version_id, &s.arn)),
+                    None => s.versions.push(new_version(&version_id, now, &key_id)),
+                }
                 labels::attach_to_new_version(&mut s.versions, &version_id, stages.as_deref())?;
                 labels::prune_versions(&mut s.versions, now)?;
                 s.last_changed_ms = now;

@@ -1,0 +1,259 @@
+//! Rotation as AWS defines it: the configuration RotateSecret stores, the schedule it implies,
+//! and the rule that says whether a rotation is still in progress.
+//!
+//! A rotation is *in progress* while some version carries AWSPENDING without also carrying
+//! AWSCURRENT (RotateSecret's documentation): RotateSecret then refuses to start another. It
+//! starts by adding a value-less AWSPENDING version whose id is the rotation's
+//! ClientRequestToken; the rotation function's createSecret step fills it in with
+//! PutSecretValue, and its finishSecret step moves AWSCURRENT onto it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{AWSCURRENT, AWSPENDING, Millis, Version};
+
+const HOUR_MS: Millis = 3_600_000;
+const DAY_MS: Millis = 24 * HOUR_MS;
+
+/// RotationRules as given (and shown back by DescribeSecret).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRules {
+    pub automatically_after_days: Option<i64>,
+    pub duration: Option<String>,
+    pub schedule_expression: Option<String>,
+}
+
+/// A secret's rotation configuration and history.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub enabled: bool,
+    pub lambda_arn: Option<String>,
+    pub rules: Option<RotationRules>,
+    pub last_rotated_ms: Option<Millis>,
+    /// When the scheduler starts the next rotation (a failed one is retried from here too).
+    pub next_rotation_ms: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RotationError {
+    /// InvalidParameterException.
+    #[error("{0}")]
+    Invalid(String),
+    /// InvalidRequestException: a version carries AWSPENDING but not AWSCURRENT.
+    #[error("A previous rotation isn't complete. That rotation will be reattempted.")]
+    InProgress,
+    /// InvalidRequestException: the token names a version that already has a value.
+    #[error(
+        "A version with the ClientRequestToken {0} already exists and is not a pending rotation."
+    )]
+    TokenUsed(String),
+}
+
+/// The interval the rules ask for, after checking them as AWS does.
+pub fn interval_ms(rules: &RotationRules) -> Result<Millis, RotationError> {
+    let invalid = |m: &str| Err(RotationError::Invalid(m.to_string()));
+    let interval = match (rules.automatically_after_days, &rules.schedule_expression) {
+        (Some(_), Some(_)) => {
+            return invalid(
+                "You can't specify both AutomaticallyAfterDays and ScheduleExpression in RotationRules.",
+            );
+        }
+        (None, None) => {
+            return invalid("RotationRules must set AutomaticallyAfterDays or ScheduleExpression.");
+        }
+        (Some(days), None) => {
+            if !(1..=1000).contains(&days) {
+                return invalid("AutomaticallyAfterDays must be between 1 and 1000.");
+            }
+            days * DAY_MS
+        }
+        (None, Some(expr)) => schedule_interval(expr)?,
+    };
+    if let Some(d) = &rules.duration {
+        let hours = d
+            .strip_suffix('h')
+            .and_then(|n| n.parse::<i64>().ok())
+            .filter(|n| (1..=24).contains(n))
+            .ok_or_else(|| {
+                RotationError::Invalid(format!(
+                    "Duration {d:?} is not valid: give hours, 1h to 24h."
+                ))
+            })?;
+        if hours * HOUR_MS > interval {
+            return invalid("The rotation window (Duration) must not extend into the next one.");
+        }
+    }
+    Ok(interval)
+}
+
+/// `rate(N hours)` (at least 4) or `rate(N days)` (1–1000). `cron()` is refused by name: this
+/// server does not evaluate cron schedules yet.
+fn schedule_interval(expr: &str) -> Result<Millis, RotationError> {
+    let invalid = |m: String| RotationError::Invalid(m);
+    if expr.trim_start().starts_with("cron(") {
+        return Err(invalid(format!(
+            "ScheduleExpression {expr:?}: cron() schedules are not supported by this server yet; use rate() or AutomaticallyAfterDays."
+        )));
+    }
+    let inner = expr
+        .trim()
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| {
+            invalid(format!(
+                "ScheduleExpression {expr:?} is not valid: use rate(N hours) or rate(N days)."
+            ))
+        })?;
+    let (n, unit) = inner
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| invalid(format!("ScheduleExpression {expr:?} is not valid.")))?;
+    let n: i64 = n
+        .parse()
+        .map_err(|_| invalid(format!("ScheduleExpression {expr:?} is not valid.")))?;
+    match unit.trim() {
+        "hour" | "hours" if n >= 4 => Ok(n * HOUR_MS),
+        "hour" | "hours" => Err(invalid(
+            "You can rotate a secret at most every four hours: rate(4 hours) or longer.".into(),
+        )),
+        "day" | "days" if (1..=1000).contains(&n) => Ok(n * DAY_MS),
+        _ => Err(invalid(format!(
+            "ScheduleExpression {expr:?} is not valid."
+        ))),
+    }
+}
+
+/// The version of a rotation in progress, if one is.
+pub fn in_progress(versions: &[Version]) -> Option<&Version> {
+    versions
+        .iter()
+        .find(|v| v.has_stage(AWSPENDING) && !v.has_stage(AWSCURRENT))
+}
+
+/// What starting a rotation with `token` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    /// Add a value-less AWSPENDING version with this id.
+    New,
+    /// The same token's rotation is already in progress: run its steps again.
+    Resume,
+}
+
+pub fn begin(versions: &[Version], token: &str) -> Result<Begin, RotationError> {
+    if let Some(p) = in_progress(versions) {
+        return if p.id == token {
+            Ok(Begin::Resume)
+        } else {
+            Err(RotationError::InProgress)
+        };
+    }
+    if versions.iter().any(|v| v.id == token) {
+        return Err(RotationError::TokenUsed(token.to_string()));
+    }
+    Ok(Begin::New)
+}
+
+/// The value-less version a new rotation starts with.
+pub fn pending_version(token: &str, now: Millis, kms_key_id: Option<String>) -> Version {
+    Version {
+        id: token.to_string(),
+        stages: vec![AWSPENDING.to_string()],
+        created_ms: now,
+        last_accessed_ms: None,
+        has_value: false,
+        kms_key_id,
+    }
+}
+
+/// Whether a rotation with `token` finished: its version is AWSCURRENT and has a value.
+pub fn succeeded(versions: &[Version], token: &str) -> bool {
+    versions
+        .iter()
+        .any(|v| v.id == token && v.has_value && v.has_stage(AWSCURRENT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(id: &str, stages: &[&str], has_value: bool) -> Version {
+        Version {
+            id: id.into(),
+            stages: stages.iter().map(|s| s.to_string()).collect(),
+            created_ms: 0,
+            last_accessed_ms: None,
+            has_value,
+            kms_key_id: None,
+        }
+    }
+
+    fn rules(days: Option<i64>, expr: Option<&str>, duration: Option<&str>) -> RotationRules {
+        RotationRules {
+            automatically_after_days: days,
+            schedule_expression: expr.map(str::to_string),
+            duration: duration.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(interval_ms(&rules(Some(30), None, None)), Ok(30 * DAY_MS));
+        assert_eq!(
+            interval_ms(&rules(None, Some("rate(10 days)"), None)),
+            Ok(10 * DAY_MS)
+        );
+        assert_eq!(
+            interval_ms(&rules(None, Some("rate(12 hours)"), Some("2h"))),
+            Ok(12 * HOUR_MS)
+        );
+        for bad in [
+            rules(Some(0), None, None),
+            rules(Some(1001), None, None),
+            rules(Some(1), Some("rate(1 days)"), None),
+            rules(None, None, None),
+            rules(None, Some("rate(3 hours)"), None),
+            rules(None, Some("rate(ten days)"), None),
+            rules(None, Some("every day"), None),
+            rules(None, Some("rate(4 hours)"), Some("5h")),
+            rules(Some(1), None, Some("25h")),
+            rules(Some(1), None, Some("3")),
+        ] {
+            assert!(
+                matches!(interval_ms(&bad), Err(RotationError::Invalid(_))),
+                "{bad:?}"
+            );
+        }
+        let cron = interval_ms(&rules(None, Some("cron(0 16 1,15 * ? *)"), None));
+        assert!(
+            matches!(cron, Err(RotationError::Invalid(m)) if m.contains("cron() schedules are not supported"))
+        );
+    }
+
+    #[test]
+    fn a_pending_version_not_current_is_a_rotation_in_progress() {
+        let done = vec![v("a", &["AWSCURRENT", "AWSPENDING"], true)];
+        assert_eq!(in_progress(&done), None);
+        assert_eq!(begin(&done, "b"), Ok(Begin::New));
+        let going = vec![
+            v("a", &["AWSCURRENT"], true),
+            v("b", &["AWSPENDING"], false),
+        ];
+        assert_eq!(in_progress(&going).map(|v| v.id.as_str()), Some("b"));
+        assert_eq!(begin(&going, "b"), Ok(Begin::Resume));
+        assert_eq!(begin(&going, "c"), Err(RotationError::InProgress));
+        assert_eq!(begin(&done, "a"), Err(RotationError::TokenUsed("a".into())));
+    }
+
+    #[test]
+    fn success_means_the_token_version_is_current_with_a_value() {
+        let mut vs = vec![
+            v("a", &["AWSCURRENT"], true),
+            v("b", &["AWSPENDING"], false),
+        ];
+        assert!(!succeeded(&vs, "b"));
+        vs[1].has_value = true;
+        assert!(!succeeded(&vs, "b"));
+        vs[0].stages = vec!["AWSPREVIOUS".into()];
+        vs[1].stages = vec!["AWSCURRENT".into(), "AWSPENDING".into()];
+        assert!(succeeded(&vs, "b"));
+    }
+}

@@ -1,0 +1,284 @@
+//! The rotation runner. RotateSecret and the schedule start rotations (the service adds the
+//! value-less AWSPENDING version); the runner carries them out the way Secrets Manager drives
+//! a Lambda rotation function: it invokes the function once per step — `createSecret`,
+//! `setSecret`, `testSecret`, `finishSecret` — with the event `{"SecretId", "ClientRequestToken",
+//! "Step"}`, and the function does the work through the Secrets Manager API (AWS's rotation
+//! templates work this way).
+//!
+//! There is no Lambda here: a rotation function is a local command configured on the server
+//! for a Lambda ARN (`[[rotation-function]]`). It gets the event as JSON on standard input
+//! (and in `STRONGROOM_ROTATION_EVENT`), the server's endpoint (`AWS_ENDPOINT_URL`,
+//! `SECRETS_MANAGER_ENDPOINT`) and temporary credentials of its IAM role, as Lambda runs a
+//! function with its execution role — never the server's own credentials (its environment is
+//! cleared). A step fails if the command exits non-zero or outlives `timeout-secs`; the
+//! rotation succeeds only if, after finishSecret, its version is AWSCURRENT.
+//!
+//! Every rotation leaves `RotationStarted` and `RotationSucceeded`/`RotationFailed` audit
+//! events and counts in `strongroom_rotations_total{outcome}`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::audit::{CallResource, SECRET_RESOURCE_TYPE};
+use crate::http::AppState;
+use crate::identity::Directory;
+use crate::services::secretsmanager::rotation::{RotationJob, RotationQueue};
+use crate::sessions::Subject;
+
+/// A rotation function: the command run for a Lambda ARN, and the role it runs as.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RotationFunction {
+    /// The RotationLambdaARN callers name, e.g. `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+    pub arn: String,
+    /// Program and arguments.
+    pub command: Vec<String>,
+    /// The IAM role whose temporary credentials the function gets (its "execution role").
+    pub role_arn: String,
+    /// Per step [default: 60].
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Append the function's output here [default: discarded — it is the function's to keep
+    /// secret values out of it].
+    #[serde(default)]
+    pub log_file: Option<PathBuf>,
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// What the runner needs besides the service state.
+pub struct Runner {
+    pub functions: Vec<RotationFunction>,
+    pub directory: Arc<Directory>,
+    /// The server's own endpoint, as the functions reach it.
+    pub endpoint: String,
+    /// The server's certificate, for functions calling back over TLS.
+    pub ca_file: Option<PathBuf>,
+    pub region: String,
+}
+
+/// Connect RotateSecret to the runner; returns the queue's receiving end.
+pub fn connect(
+    state: &AppState,
+    functions: &[RotationFunction],
+) -> mpsc::UnboundedReceiver<RotationJob> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    state.secretsmanager.set_rotation_queue(RotationQueue {
+        functions: functions.iter().map(|f| f.arn.clone()).collect(),
+        jobs: tx,
+    });
+    rx
+}
+
+/// Run rotations as they are started, and start scheduled ones every `every`.
+pub async fn rotation_loop(
+    state: Arc<AppState>,
+    runner: Arc<Runner>,
+    mut jobs: mpsc::UnboundedReceiver<RotationJob>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            Some(job) = jobs.recv() => {
+                tokio::spawn(run(state.clone(), runner.clone(), job));
+            }
+            _ = tick.tick() => {
+                for job in state.secretsmanager.start_due_rotations().await {
+                    tokio::spawn(run(state.clone(), runner.clone(), job));
+                }
+            }
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
+    let resource = || CallResource {
+        arn: job.secret_arn.clone(),
+        kind: SECRET_RESOURCE_TYPE,
+        name: Some(job.secret_name.clone()),
+    };
+    let event = |name: &str, details: serde_json::Value| {
+        let state = state.clone();
+        let name = name.to_string();
+        let resource = resource();
+        async move {
+            state
+                .audit
+                .service_event(
+                    "secretsmanager",
+                    &name,
+                    details,
+                    Some(resource),
+                    state.clock.now_ms(),
+                )
+                .await;
+        }
+    };
+    event(
+        "RotationStarted",
+        serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token, "rotationLambdaARN": job.lambda_arn}),
+    )
+    .await;
+    let steps = run_steps(&state, &runner, &job).await;
+    let succeeded = state
+        .secretsmanager
+        .finish_rotation(&job, steps.is_ok())
+        .await;
+    state.metrics.rotation(succeeded);
+    if succeeded {
+        tracing::info!(secret_arn = %job.secret_arn, version_id = %job.token, "rotation succeeded");
+        event(
+            "RotationSucceeded",
+            serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token}),
+        )
+        .await;
+    } else {
+        let reason = match steps {
+            Err(e) => e,
+            Ok(()) => "finishSecret did not make the new version AWSCURRENT".to_string(),
+        };
+        tracing::warn!(secret_arn = %job.secret_arn, version_id = %job.token, reason, "rotation failed");
+        event(
+            "RotationFailed",
+            serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token, "reason": reason}),
+        )
+        .await;
+    }
+}
+
+/// The function's four steps, in order; `Err` names the step that failed and why (never the
+/// function's output).
+async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Result<(), String> {
+    let function = runner
+        .functions
+        .iter()
+        .find(|f| f.arn == job.lambda_arn)
+        .ok_or_else(|| format!("no rotation function {} is configured", job.lambda_arn))?;
+    let role_name = function
+        .role_arn
+        .rsplit_once(":role/")
+        .map(|(_, path)| path.rsplit('/').next().unwrap_or(path).to_string())
+        .ok_or_else(|| format!("role-arn {} is not a role ARN", function.role_arn))?;
+    // Long enough for every step to run out its timeout (AssumeRole's bounds: 15 min–12 h).
+    let duration = (function.timeout_secs as i64 * 4 + 60).clamp(900, 43_200);
+    let (session, token) = runner
+        .directory
+        .issue_session(
+            Subject::Role {
+                name: role_name,
+                session_name: "strongroom-rotation".into(),
+            },
+            None,
+            Vec::new(),
+            state.clock.now_ms(),
+            duration,
+        )
+        .map_err(|e| format!("cannot issue credentials for {}: {e:?}", function.role_arn))?;
+    for step in STEPS {
+        let event = serde_json::json!({
+            "SecretId": job.secret_arn,
+            "ClientRequestToken": job.token,
+            "Step": step,
+        })
+        .to_string();
+        invoke(
+            runner,
+            function,
+            &event,
+            &session.access_key_id,
+            &session.secret_access_key,
+            &token,
+        )
+        .await
+        .map_err(|e| format!("step {step}: {e}"))?;
+    }
+    Ok(())
+}
+
+async fn invoke(
+    runner: &Runner,
+    function: &RotationFunction,
+    event: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    session_token: &str,
+) -> Result<(), String> {
+    use std::process::Stdio;
+    use tokio::io::AsyncWriteExt;
+    let (program, args) = function
+        .command
+        .split_first()
+        .ok_or("the function's command is empty")?;
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).env_clear();
+    // Only what a program needs to start, plus the function's own settings.
+    for keep in [
+        "PATH",
+        "HOME",
+        "LANG",
+        "TMPDIR",
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+    ] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret_access_key)
+        .env("AWS_SESSION_TOKEN", session_token)
+        .env("AWS_REGION", &runner.region)
+        .env("AWS_DEFAULT_REGION", &runner.region)
+        .env("AWS_ENDPOINT_URL", &runner.endpoint)
+        .env("SECRETS_MANAGER_ENDPOINT", &runner.endpoint)
+        .env("STRONGROOM_ROTATION_EVENT", event);
+    if let Some(ca) = &runner.ca_file {
+        cmd.env("AWS_CA_BUNDLE", ca);
+    }
+    let (out, err) = match &function.log_file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log-file {}: {e}", path.display()))?;
+            let g = f.try_clone().map_err(|e| e.to_string())?;
+            (Stdio::from(f), Stdio::from(g))
+        }
+        None => (Stdio::null(), Stdio::null()),
+    };
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(out)
+        .stderr(err)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(event.as_bytes()).await;
+    }
+    match tokio::time::timeout(Duration::from_secs(function.timeout_secs), child.wait()).await {
+        Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(status)) => Err(format!("the function exited with {status}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => {
+            let _ = child.kill().await;
+            Err(format!(
+                "the function ran longer than {} s",
+                function.timeout_secs
+            ))
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! RotateSecret and CancelRotateSecret, and the bookkeeping the rotation runner
+//! (`crate::rotation`) asks of the service. The rules (schedule, in-progress) live in
+//! `strongroom_domain::rotation`; running a rotation function's steps lives in the runner.
+
+use strongroom_domain::rotation::{self, Begin, RotationError, RotationRules};
+use strongroom_domain::secret::Millis;
+
+use super::model::{
+    ArnName, RotateSecretInput, RotateSecretOutput, RotationRulesShape, SecretIdInput, ts,
+};
+use super::values::new_version_id;
+use super::{SecretsManager, SmError, validate};
+
+/// A rotation for the runner to carry out: the function's steps for this secret and token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationJob {
+    pub secret_arn: String,
+    pub secret_name: String,
+    pub token: String,
+    pub lambda_arn: String,
+}
+
+/// Failed rotations are tried again this long after the failure.
+pub const RETRY_MS: Millis = 60 * 60 * 1000;
+
+impl From<RotationError> for SmError {
+    fn from(e: RotationError) -> Self {
+        match e {
+            RotationError::Invalid(m) => SmError::InvalidParameter(m),
+            other => SmError::InvalidRequest(other.to_string()),
+        }
+    }
+}
+
+/// The rotation members of DescribeSecret / ListSecrets.
+pub(super) fn describe(r: &rotation::Rotation) -> super::model::SecretDescription {
+    let configured = r.lambda_arn.is_some();
+    super::model::SecretDescription {
+        rotation_enabled: configured.then_some(r.enabled),
+        rotation_lambda_arn: r.lambda_arn.clone(),
+        rotation_rules: r.rules.as_ref().map(|x| RotationRulesShape {
+            automatically_after_days: x.automatically_after_days,
+            duration: x.duration.clone(),
+            schedule_expression: x.schedule_expression.clone(),
+        }),
+        last_rotated_date: r.last_rotated_ms.map(ts),
+        next_rotation_date: r.next_rotation_ms.filter(|_| r.enabled).map(ts),
+        ..Default::default()
+    }
+}
+
+/// Where RotateSecret sends the rotations it starts, and which rotation functions exist
+/// (configured on the server; see `crate::rotation`).
+pub struct RotationQueue {
+    pub functions: Vec<String>,
+    pub jobs: tokio::sync::mpsc::UnboundedSender<RotationJob>,
+}
+
+impl SecretsManager {
+    /// Connect the rotation runner; until then RotateSecret names no function as known.
+    pub fn set_rotation_queue(&self, queue: RotationQueue) {
+        let _ = self.rotation_queue.set(queue);
+    }
+
+    fn rotation_function_known(&self, arn: &str) -> bool {
+        self.rotation_queue
+            .get()
+            .is_some_and(|q| q.functions.iter().any(|f| f == arn))
+    }
+
+    fn queue_rotation(&self, job: RotationJob) {
+        match self.rotation_queue.get() {
+            Some(q) => {
+                let _ = q.jobs.send(job);
+            }
+            None => {
+                tracing::warn!(secret_arn = %job.secret_arn, "no rotation runner: rotation not started")
+            }
+        }
+    }
+
+    pub(super) async fn rotate_secret(
+        &self,
+        input: RotateSecretInput,
+    ) -> Result<RotateSecretOutput, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        validate::client_request_token(input.client_request_token.as_deref())?;
+        if input.external_secret_rotation_metadata.is_some() {
+            return Err(SmError::not_available(
+                "RotateSecret",
+                "managed external rotation",
+            ));
+        }
+        let rules = input.rotation_rules.map(|r| RotationRules {
+            automatically_after_days: r.automatically_after_days,
+            duration: r.duration,
+            schedule_expression: r.schedule_expression,
+        });
+        let interval = rules.as_ref().map(rotation::interval_ms).transpose()?;
+        if let Some(arn) = &input.rotation_lambda_arn {
+            validate::length("rotationLambdaARN", arn, 1, 2048)?;
+            if !self.rotation_function_known(arn) {
+                return Err(SmError::InvalidRequest(format!(
+                    "Strongroom has no rotation function {arn}: configure it as a [[rotation-function]] in the server's config file."
+                )));
+            }
+        }
+        let immediately = input.rotate_immediately.unwrap_or(true);
+        let token = new_version_id(input.client_request_token);
+        let now = self.clock.now_ms();
+
+        let (secret, job) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    return Err(SmError::InvalidRequest(
+                        "You can't perform this operation on the secret because it was marked for deletion."
+                            .into(),
+                    ));
+                }
+                let lambda_arn = input
+                    .rotation_lambda_arn
+                    .clone()
+                    .or_else(|| s.rotation.lambda_arn.clone())
+                    .ok_or_else(|| {
+                        SmError::InvalidRequest(
+                            "No Lambda rotation function ARN is associated with this secret.".into(),
+                        )
+                    })?;
+                let rules = rules.clone().or_else(|| s.rotation.rules.clone());
+                let interval = match (interval, &rules) {
+                    (Some(i), _) => Some(i),
+                    (None, Some(r)) => Some(rotation::interval_ms(r)?),
+                    (None, None) => None,
+                };
+                s.rotation.enabled = true;
+                s.rotation.lambda_arn = Some(lambda_arn.clone());
+                s.rotation.rules = rules;
+                if !immediately {
+                    s.rotation.next_rotation_ms = interval.map(|i| now + i);
+                    return Ok((None, Vec::new()));
+                }
+                if rotation::begin(&s.versions, &token)? == Begin::New {
+                    let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+                    s.versions
+                        .push(rotation::pending_version(&token, now, Some(key_id)));
+                    strongroom_domain::labels::attach_to_new_version(
+                        &mut s.versions,
+                        &token,
+                        Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
+                    )?;
+                }
+                // Until this rotation ends; the runner sets the next one from its outcome.
+                s.rotation.next_rotation_ms = None;
+                Ok((
+                    Some(RotationJob {
+                        secret_arn: s.arn.clone(),
+                        secret_name: s.name.clone(),
+                        token: token.clone(),
+                        lambda_arn,
+                    }),
+                    Vec::new(),
+                ))
+            })
+            .await?;
+        let version_id = job.as_ref().map(|j| j.token.clone());
+        if let Some(job) = job {
+            self.queue_rotation(job);
+        }
+        Ok(RotateSecretOutput {
+            arn: secret.arn,
+            name: secret.name,
+            version_id,
+        })
+    }
+
+    pub(super) async fn cancel_rotate_secret(
+        &self,
+        input: SecretIdInput,
+    ) -> Result<ArnName, SmError> {
+        let id = validate::required("secretId", input.secret_id)?;
+        let (secret, ()) = self
+            .modify(&id, |s| {
+                if s.is_scheduled_for_deletion() {
+                    return Err(SmError::InvalidRequest(
+                        "You can't perform this operation on the secret because it was marked for deletion."
+                            .into(),
+                    ));
+                }
+                // As AWS: rotation is turned off; labels a cancelled rotation left are the
+                // caller's to tidy (DescribeSecret shows them).
+                s.rotation.enabled = false;
+                s.rotation.next_rotation_ms = None;
+                Ok(((), Vec::new()))
+            })
+            .await?;
+        Ok(ArnName {
+            arn: secret.arn,
+            name: secret.name,
+        })
+    }
+
+    /// Rotations the schedule says are due now, started (each with a new value-less AWSPENDING
+    /// version, or resuming the one a failed rotation left).
+    pub async fn start_due_rotations(&self) -> Vec<RotationJob> {
+        let now = self.clock.now_ms();
+        let Ok(all) = self.store.secrets().await else {
+            return Vec::new();
+        };
+        let mut jobs = Vec::new();
+        for s in all.into_iter().filter(|s| {
+            s.rotation.enabled
+                && !s.is_scheduled_for_deletion()
+                && s.rotation.next_rotation_ms.is_some_and(|t| t <= now)
+        }) {
+            let token = rotation::in_progress(&s.versions)
+                .map(|v| v.id.clone())
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            let started = self
+                .modify(&s.arn, |s| {
+                    let Some(lambda_arn) = s.rotation.lambda_arn.clone() else {
+                        return Ok((None, Vec::new()));
+                    };
+                    if rotation::begin(&s.versions, &token)? == Begin::New {
+                        let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+                        s.versions
+                            .push(rotation::pending_version(&token, now, Some(key_id)));
+                        strongroom_domain::labels::attach_to_new_version(
+                            &mut s.versions,
+                            &token,
+                            Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
+                        )?;
+                    }
+                    s.rotation.next_rotation_ms = None;
+                    Ok((
+                        Some(RotationJob {
+                            secret_arn: s.arn.clone(),
+                            secret_name: s.name.clone(),
+                            token: token.clone(),
+                            lambda_arn,
+                        }),
+                        Vec::new(),
+                    ))
+                })
+                .await;
+            match started {
+                Ok((_, Some(job))) => jobs.push(job),
+                Ok((_, None)) => {}
+                Err(e) => {
+                    tracing::warn!(secret_arn = %s.arn, error = ?e, "could not start a scheduled rotation")
+                }
+            }
+        }
+        jobs
+    }
+
+    /// Record how a rotation ended: whether its version became AWSCURRENT (the function's
+    /// finishSecret step), and when the next one is due. Returns whether it succeeded.
+    pub async fn finish_rotation(&self, job: &RotationJob, steps_ok: bool) -> bool {
+        let now = self.clock.now_ms();
+        let result = self
+            .modify(&job.secret_arn, |s| {
+                let ok = steps_ok && rotation::succeeded(&s.versions, &job.token);
+                let interval = s
+                    .rotation
+                    .rules
+                    .as_ref()
+                    .and_then(|r| rotation::interval_ms(r).ok());
+                if ok {
+                    s.rotation.last_rotated_ms = Some(now);
+                    s.rotation.next_rotation_ms = interval.map(|i| now + i);
+                } else if s.rotation.enabled {
+                    s.rotation.next_rotation_ms = Some(now + RETRY_MS);
+                }
+                Ok((ok, Vec::new()))
+            })
+            .await;
+        match result {
+            Ok((_, ok)) => ok,
+            Err(e) => {
+                tracing::warn!(secret_arn = %job.secret_arn, error = ?e, "could not record a rotation's outcome");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+"""Rotation end to end: seed 003's `aws secretsmanager rotate-secret` verbatim rotates a real
+MariaDB user's password through a rotation function (tests/e2e/rotation/mariadb_rotation.py,
+written to AWS's four-step contract) that runs with its IAM role's temporary credentials.
+Then: the failure path (a function that fails its setSecret step), the in-progress rule,
+CancelRotateSecret, the audit events, the metrics, and bad input."""
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+
+import boto3
+import pymysql
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import secret
+from leaks import remember
+from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server
+from test_cli_seeds import SEED_003_ROTATE, seed_command
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret-rotation"
+BROKEN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:broken-rotation"
+ROLE = "secret-rotation"
+NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+
+def client(server, service):
+    return boto3.client(service, endpoint_url=server.endpoint, region_name=REGION,
+                        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                        config=NO_RETRY)
+
+
+def root_db():
+    return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="",
+                           connect_timeout=5, autocommit=True)
+
+
+def can_login(user, password):
+    try:
+        pymysql.connect(host="127.0.0.1", port=3306, user=user, password=password,
+                        connect_timeout=5).close()
+        return True
+    except pymysql.err.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def rotating():
+    """A server with two rotation functions (one that works, one that fails setSecret), the
+    role they run as, and a MariaDB user whose password a secret holds."""
+    d = tempfile.mkdtemp(prefix="strongroom-rotation-")
+    broken = os.path.join(d, "broken.py")
+    with open(broken, "w") as f:
+        f.write("import json, sys\nevent = json.load(sys.stdin)\n"
+                "sys.exit(3 if event['Step'] == 'setSecret' else 0)\n")
+    cfg = os.path.join(d, "strongroom.toml")
+    with open(cfg, "w") as f:
+        for arn, script in ((FUNCTION_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py")),
+                            (BROKEN_ARN, broken)):
+            f.write("[[rotation-function]]\n"
+                    f'arn = "{arn}"\n'
+                    f"command = {json.dumps([sys.executable, script])}\n"
+                    f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+                    "timeout-secs = 30\n\n")
+    s = Server(name="rotation", extra_args=["--config", cfg, "--metrics-public",
+                                            "--rotation-interval-secs", "1"])
+    iam = client(s, "iam")
+    iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    # Least privilege, as AWS's rotation templates document it.
+    iam.put_role_policy(RoleName=ROLE, PolicyName="rotate", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["secretsmanager:DescribeSecret",
+                                           "secretsmanager:GetSecretValue",
+                                           "secretsmanager:PutSecretValue",
+                                           "secretsmanager:UpdateSecretVersionStage"],
+             "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*"},
+            {"Effect": "Allow", "Action": "secretsmanager:GetRandomPassword", "Resource": "*"}]}))
+
+    user = f"rot_{uuid.uuid4().hex[:10]}"
+    first = secret("db-password")
+    db = root_db()
+    with db.cursor() as c:
+        c.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (first,))
+    yield {"server": s, "user": user, "first": first}
+    assert s.stop() == 0
+    with db.cursor() as c:
+        c.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+    db.close()
+
+
+def wait_for(check, what, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def events(server, name, arn):
+    ct = client(server, "cloudtrail")
+    found = []
+    for page in ct.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}]):
+        found += [json.loads(e["CloudTrailEvent"]) for e in page["Events"]]
+    return [r for r in found if r["resources"] and r["resources"][0]["ARN"] == arn]
+
+
+def metric(server, outcome):
+    import urllib.request
+    text = urllib.request.urlopen(f"{server.endpoint}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith("strongroom_rotations_total{") and f'outcome="{outcome}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_seed_003_rotate_secret_rotates_a_real_database_password(rotating):
+    s, user, first = rotating["server"], rotating["user"], rotating["first"]
+    sm = client(s, "secretsmanager")
+    name = f"auth-service-prod-config-{uuid.uuid4().hex[:6]}"
+    doc = {"engine": "mysql", "host": "127.0.0.1", "port": 3306, "username": user,
+           "password": first}
+    created = sm.create_secret(Name=name, SecretString=json.dumps(doc))
+    arn, first_version = created["ARN"], created["VersionId"]
+    assert can_login(user, first)
+
+    # Seed 003's command, word for word (its placeholders filled, the secret's name ours).
+    code, out, err = seed_command(s, SEED_003_ROTATE.replace("auth-service-prod-config", name),
+                                  {"${region}": REGION, "${account-id}": ACCOUNT})
+    assert code == 0, err
+    started = json.loads(out)
+    assert started["ARN"] == arn and started["Name"] == name
+    token = started["VersionId"]
+
+    d = wait_for(lambda: (lambda d: d if d.get("LastRotatedDate") else None)(
+        sm.describe_secret(SecretId=name)), "the rotation to finish")
+    assert d["RotationEnabled"] is True
+    assert d["RotationLambdaARN"] == FUNCTION_ARN
+    assert d["RotationRules"] == {"AutomaticallyAfterDays": 30}
+    assert abs(d["NextRotationDate"].timestamp() - (time.time() + 30 * 86400)) < 120
+    assert "AWSCURRENT" in d["VersionIdsToStages"][token]
+    assert d["VersionIdsToStages"][first_version] == ["AWSPREVIOUS"]
+
+    new = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
+    remember(new["password"])
+    assert new["password"] != first and len(new["password"]) == 32
+    assert {k: v for k, v in new.items() if k != "password"} == \
+        {k: v for k, v in doc.items() if k != "password"}
+    assert can_login(user, new["password"]), "the database does not take the new password"
+    assert not can_login(user, first), "the database still takes the old password"
+    assert json.loads(sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")
+                      ["SecretString"])["password"] == first
+
+    # The audit trail: the rotation's service events, and the function's own calls made as
+    # the role's session.
+    assert len(events(s, "RotationStarted", arn)) == 1
+    ok = events(s, "RotationSucceeded", arn)
+    assert len(ok) == 1 and ok[0]["eventType"] == "AwsServiceEvent"
+    puts = events(s, "PutSecretValue", arn)
+    assert [p["userIdentity"]["arn"] for p in puts] == \
+        [f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE}/strongroom-rotation"]
+    for r in ok + puts:
+        assert new["password"] not in json.dumps(r) and first not in json.dumps(r)
+    assert metric(s, "succeeded") >= 1
+
+    # Rotating again: a new version, and the previous one becomes AWSPREVIOUS.
+    again = sm.rotate_secret(SecretId=name)["VersionId"]
+    wait_for(lambda: "AWSCURRENT" in sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+             .get(again, []), "the second rotation")
+    newer = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["password"]
+    remember(newer)
+    assert can_login(user, newer) and not can_login(user, new["password"])
+
+
+def test_a_failed_rotation_leaves_the_secret_current_and_blocks_the_next(rotating):
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    name = f"broken-{uuid.uuid4().hex[:6]}"
+    value = secret("broken-rotation")
+    arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+    failed_before = metric(s, "failed")
+    token = sm.rotate_secret(SecretId=name, RotationLambdaARN=BROKEN_ARN,
+                             RotationRules={"ScheduleExpression": "rate(10 days)"})["VersionId"]
+    failed = wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
+    assert "setSecret" in failed[0]["serviceEventDetails"]["reason"]
+    d = sm.describe_secret(SecretId=name)
+    # AWSCURRENT stays; the value-less AWSPENDING version is left for the retry.
+    assert d["VersionIdsToStages"][token] == ["AWSPENDING"]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == value
+    with pytest.raises(ClientError) as e:
+        sm.get_secret_value(SecretId=name, VersionStage="AWSPENDING")
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert "LastRotatedDate" not in d
+    assert metric(s, "failed") == failed_before + 1
+
+    # While that rotation is unfinished, another is refused.
+    with pytest.raises(ClientError) as e:
+        sm.rotate_secret(SecretId=name)
+    assert e.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert "previous rotation isn't complete" in e.value.response["Error"]["Message"]
+
+    sm.cancel_rotate_secret(SecretId=name)
+    d = sm.describe_secret(SecretId=name)
+    assert d["RotationEnabled"] is False and "NextRotationDate" not in d
+    assert d["RotationRules"] == {"ScheduleExpression": "rate(10 days)"}
+
+
+def test_bad_rotation_requests_change_nothing(rotating):
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    name = f"rot-bad-{uuid.uuid4().hex[:6]}"
+    sm.create_secret(Name=name, SecretString=secret("rot-bad"))
+    cases = [
+        (dict(RotationLambdaARN=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:nope"),
+         "InvalidRequestException", "no rotation function"),
+        (dict(), "InvalidRequestException", "No Lambda rotation function ARN"),
+        (dict(RotationLambdaARN=FUNCTION_ARN, RotationRules={"AutomaticallyAfterDays": 1001}),
+         "InvalidParameterException", "AutomaticallyAfterDays"),
+        (dict(RotationLambdaARN=FUNCTION_ARN,
+              RotationRules={"AutomaticallyAfterDays": 2, "ScheduleExpression": "rate(2 days)"}),
+         "InvalidParameterException", "both"),
+        (dict(RotationLambdaARN=FUNCTION_ARN, RotationRules={"ScheduleExpression": "rate(1 hours)"}),
+         "InvalidParameterException", "four hours"),
+        (dict(RotationLambdaARN=FUNCTION_ARN,
+              RotationRules={"ScheduleExpression": "cron(0 16 1,15 * ? *)"}),
+         "InvalidParameterException", "cron()"),
+    ]
+    for kwargs, code, words in cases:
+        with pytest.raises(ClientError) as e:
+            sm.rotate_secret(SecretId=name, **kwargs)
+        assert e.value.response["Error"]["Code"] == code, (kwargs, e.value.response)
+        assert words in e.value.response["Error"]["Message"], e.value.response
+        d = sm.describe_secret(SecretId=name)
+        assert "RotationEnabled" not in d and len(d["VersionIdsToStages"]) == 1, d
