@@ -721,7 +721,8 @@ def test_every_secrets_manager_operation_leaves_one_clean_record(server):
     values.append(remember(pw["RandomPassword"]))
     op("DeleteSecret", lambda: sm.delete_secret(SecretId=name, RecoveryWindowInDays=7))
     op("RestoreSecret", lambda: sm.restore_secret(SecretId=name))
-    # Refused: invalid input, not offered here (rotation, replication), not found.
+    # Refused: invalid input, rotation with no function configured, not offered here
+    # (replication), not found. CancelRotateSecret succeeds (it turns rotation off).
     op("GetRandomPassword", lambda: sm.get_random_password(PasswordLength=5000),
        on_secret=False)
     op("RotateSecret", lambda: sm.rotate_secret(SecretId=name, RotationRules={
@@ -737,7 +738,8 @@ def test_every_secrets_manager_operation_leaves_one_clean_record(server):
                "UpdateSecret", "ListSecretVersionIds", "UpdateSecretVersionStage",
                "TagResource", "UntagResource", "PutResourcePolicy", "GetResourcePolicy",
                "ValidateResourcePolicy", "DeleteResourcePolicy", "ListSecrets",
-               "BatchGetSecretValue", "GetRandomPassword", "DeleteSecret", "RestoreSecret"}
+               "BatchGetSecretValue", "GetRandomPassword", "DeleteSecret", "RestoreSecret",
+               "CancelRotateSecret"}
     succeeded = {o for o, r, _ in done if not isinstance(r, ClientError)}
     assert succeeded == offered, f"operations that failed: {offered - succeeded}"
 
