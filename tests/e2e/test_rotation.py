@@ -230,8 +230,11 @@ def test_bad_rotation_requests_change_nothing(rotating):
         (dict(RotationLambdaARN=FUNCTION_ARN, RotationRules={"ScheduleExpression": "rate(1 hours)"}),
          "InvalidParameterException", "four hours"),
         (dict(RotationLambdaARN=FUNCTION_ARN,
-              RotationRules={"ScheduleExpression": "cron(0 16 1,15 * ? *)"}),
-         "InvalidParameterException", "cron()"),
+              RotationRules={"ScheduleExpression": "cron(0 16 1,15 * 2 *)"}),
+         "InvalidParameterException", "exactly one of Day-of-month and Day-of-week"),
+        (dict(RotationLambdaARN=FUNCTION_ARN,
+              RotationRules={"ScheduleExpression": "cron(0 */2 * * ? *)"}),
+         "InvalidParameterException", "four hours"),
     ]
     for kwargs, code, words in cases:
         with pytest.raises(ClientError) as e:
@@ -240,3 +243,25 @@ def test_bad_rotation_requests_change_nothing(rotating):
         assert words in e.value.response["Error"]["Message"], e.value.response
         d = sm.describe_secret(SecretId=name)
         assert "RotationEnabled" not in d and len(d["VersionIdsToStages"]) == 1, d
+
+
+def test_cron_schedules_set_the_next_rotation(rotating):
+    """RotateImmediately=false only schedules: NextRotationDate is the cron expression's next
+    time (UTC), and nothing rotates now."""
+    import datetime as dt
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    name = f"rot-cron-{uuid.uuid4().hex[:6]}"
+    sm.create_secret(Name=name, SecretString=secret("rot-cron"))
+    sm.rotate_secret(SecretId=name, RotationLambdaARN=FUNCTION_ARN, RotateImmediately=False,
+                     RotationRules={"ScheduleExpression": "cron(0 16 1,15 * ? *)",
+                                    "Duration": "2h"})
+    d = sm.describe_secret(SecretId=name)
+    now = dt.datetime.now(dt.timezone.utc)
+    want = min(t for t in (
+        dt.datetime(now.year + (now.month // 12 if m == 1 else 0), m, day, 16, tzinfo=dt.timezone.utc)
+        for m in (now.month, now.month % 12 + 1) for day in (1, 15)) if t > now)
+    assert d["NextRotationDate"] == want, (d["NextRotationDate"], want)
+    assert d["RotationEnabled"] is True
+    assert d["RotationRules"] == {"ScheduleExpression": "cron(0 16 1,15 * ? *)", "Duration": "2h"}
+    assert len(d["VersionIdsToStages"]) == 1 and "LastRotatedDate" not in d

@@ -48,10 +48,38 @@ pub enum RotationError {
     TokenUsed(String),
 }
 
-/// The interval the rules ask for, after checking them as AWS does.
-pub fn interval_ms(rules: &RotationRules) -> Result<Millis, RotationError> {
+/// How the rules schedule rotations.
+#[derive(Debug, Clone)]
+enum Schedule {
+    Every(Millis),
+    Cron(Box<croner::Cron>),
+}
+
+/// Check the rules as AWS does (InvalidParameterException with what is wrong).
+pub fn check(rules: &RotationRules) -> Result<(), RotationError> {
+    schedule(rules).map(|_| ())
+}
+
+/// When the rotation after one at `from` is due: `from` plus the interval, or the cron
+/// expression's next time after `from` (UTC, as AWS evaluates them).
+pub fn next_after(rules: &RotationRules, from: Millis) -> Result<Millis, RotationError> {
+    match schedule(rules)? {
+        Schedule::Every(ms) => Ok(from + ms),
+        Schedule::Cron(cron) => next_cron(&cron, from).ok_or_else(|| {
+            RotationError::Invalid("The ScheduleExpression never fires again.".into())
+        }),
+    }
+}
+
+fn next_cron(cron: &croner::Cron, from: Millis) -> Option<Millis> {
+    let start = chrono::DateTime::from_timestamp_millis(from)?.naive_utc();
+    let next = cron.find_next_occurrence(&start, false).ok()?;
+    Some(next.and_utc().timestamp_millis())
+}
+
+fn schedule(rules: &RotationRules) -> Result<Schedule, RotationError> {
     let invalid = |m: &str| Err(RotationError::Invalid(m.to_string()));
-    let interval = match (rules.automatically_after_days, &rules.schedule_expression) {
+    let schedule = match (rules.automatically_after_days, &rules.schedule_expression) {
         (Some(_), Some(_)) => {
             return invalid(
                 "You can't specify both AutomaticallyAfterDays and ScheduleExpression in RotationRules.",
@@ -64,9 +92,26 @@ pub fn interval_ms(rules: &RotationRules) -> Result<Millis, RotationError> {
             if !(1..=1000).contains(&days) {
                 return invalid("AutomaticallyAfterDays must be between 1 and 1000.");
             }
-            days * DAY_MS
+            Schedule::Every(days * DAY_MS)
         }
-        (None, Some(expr)) => schedule_interval(expr)?,
+        (None, Some(expr)) if expr.trim_start().starts_with("cron(") => {
+            Schedule::Cron(Box::new(parse_cron(expr)?))
+        }
+        (None, Some(expr)) => Schedule::Every(schedule_interval(expr)?),
+    };
+    // The shortest gap between rotations, for the window check.
+    let interval = match &schedule {
+        Schedule::Every(ms) => *ms,
+        Schedule::Cron(cron) => {
+            let first = next_cron(cron, 0).unwrap_or(0);
+            let gap = next_cron(cron, first).map_or(DAY_MS, |second| second - first);
+            if gap < 4 * HOUR_MS {
+                return invalid(
+                    "You can rotate a secret at most every four hours: the cron() expression fires more often.",
+                );
+            }
+            gap
+        }
     };
     if let Some(d) = &rules.duration {
         let hours = d
@@ -82,18 +127,41 @@ pub fn interval_ms(rules: &RotationRules) -> Result<Millis, RotationError> {
             return invalid("The rotation window (Duration) must not extend into the next one.");
         }
     }
-    Ok(interval)
+    Ok(schedule)
 }
 
-/// `rate(N hours)` (at least 4) or `rate(N days)` (1–1000). `cron()` is refused by name: this
-/// server does not evaluate cron schedules yet.
+/// AWS's `cron(Minutes Hours Day-of-month Month Day-of-week Year)`: six fields, exactly one of
+/// the day fields `?`, Quartz weekday numbers (1 = Sunday), `L`, `W` and `#` allowed.
+fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
+    let invalid = |why: &str| {
+        RotationError::Invalid(format!("ScheduleExpression {expr:?} is not valid: {why}."))
+    };
+    let inner = expr
+        .trim()
+        .strip_prefix("cron(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| invalid("write cron(Minutes Hours Day-of-month Month Day-of-week Year)"))?;
+    let fields: Vec<&str> = inner.split_whitespace().collect();
+    if fields.len() != 6 {
+        return Err(invalid("a cron() expression has six fields"));
+    }
+    if (fields[2] == "?") == (fields[4] == "?") {
+        return Err(invalid(
+            "exactly one of Day-of-month and Day-of-week must be ?",
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .year(croner::parser::Year::Required)
+        .alternative_weekdays(true)
+        .build()
+        .parse(&format!("0 {inner}"))
+        .map_err(|e| invalid(&e.to_string()))
+}
+
+/// `rate(N hours)` (at least 4) or `rate(N days)` (1–1000).
 fn schedule_interval(expr: &str) -> Result<Millis, RotationError> {
     let invalid = |m: String| RotationError::Invalid(m);
-    if expr.trim_start().starts_with("cron(") {
-        return Err(invalid(format!(
-            "ScheduleExpression {expr:?}: cron() schedules are not supported by this server yet; use rate() or AutomaticallyAfterDays."
-        )));
-    }
     let inner = expr
         .trim()
         .strip_prefix("rate(")
@@ -194,16 +262,34 @@ mod tests {
         }
     }
 
+    // 2026-12-02T00:00:00Z, a Wednesday.
+    const T0: Millis = 1_796_169_600_000;
+
     #[test]
     fn schedules() {
-        assert_eq!(interval_ms(&rules(Some(30), None, None)), Ok(30 * DAY_MS));
+        let next = |r: RotationRules| next_after(&r, T0);
+        assert_eq!(next(rules(Some(30), None, None)), Ok(T0 + 30 * DAY_MS));
         assert_eq!(
-            interval_ms(&rules(None, Some("rate(10 days)"), None)),
-            Ok(10 * DAY_MS)
+            next(rules(None, Some("rate(10 days)"), None)),
+            Ok(T0 + 10 * DAY_MS)
         );
         assert_eq!(
-            interval_ms(&rules(None, Some("rate(12 hours)"), Some("2h"))),
-            Ok(12 * HOUR_MS)
+            next(rules(None, Some("rate(12 hours)"), Some("2h"))),
+            Ok(T0 + 12 * HOUR_MS)
+        );
+        // AWS's examples: 16:00 UTC on the 1st and 15th; 08:00 every Monday (2 = Monday).
+        assert_eq!(
+            next(rules(None, Some("cron(0 16 1,15 * ? *)"), None)),
+            Ok(T0 + 13 * DAY_MS + 16 * HOUR_MS)
+        );
+        assert_eq!(
+            next(rules(None, Some("cron(0 8 ? * 2 *)"), Some("3h"))),
+            Ok(T0 + 5 * DAY_MS + 8 * HOUR_MS)
+        );
+        // The last day of the month.
+        assert_eq!(
+            next(rules(None, Some("cron(0 0 L * ? *)"), None)),
+            Ok(T0 + 29 * DAY_MS)
         );
         for bad in [
             rules(Some(0), None, None),
@@ -216,16 +302,18 @@ mod tests {
             rules(None, Some("rate(4 hours)"), Some("5h")),
             rules(Some(1), None, Some("25h")),
             rules(Some(1), None, Some("3")),
+            rules(None, Some("cron(0 16 1,15 * *)"), None),
+            rules(None, Some("cron(0 16 1 * 2 *)"), None),
+            rules(None, Some("cron(0 16 ? * ? *)"), None),
+            rules(None, Some("cron(0 */2 * * ? *)"), None),
+            rules(None, Some("cron(0 99 * * ? *)"), None),
+            rules(None, Some("cron(0 16 1 * ? *"), None),
         ] {
             assert!(
-                matches!(interval_ms(&bad), Err(RotationError::Invalid(_))),
+                matches!(check(&bad), Err(RotationError::Invalid(_))),
                 "{bad:?}"
             );
         }
-        let cron = interval_ms(&rules(None, Some("cron(0 16 1,15 * ? *)"), None));
-        assert!(
-            matches!(cron, Err(RotationError::Invalid(m)) if m.contains("cron() schedules are not supported"))
-        );
     }
 
     #[test]

@@ -96,7 +96,9 @@ impl SecretsManager {
             duration: r.duration,
             schedule_expression: r.schedule_expression,
         });
-        let interval = rules.as_ref().map(rotation::interval_ms).transpose()?;
+        if let Some(r) = &rules {
+            rotation::check(r)?;
+        }
         if let Some(arn) = &input.rotation_lambda_arn {
             validate::length("rotationLambdaARN", arn, 1, 2048)?;
             if !self.rotation_function_known(arn) {
@@ -127,16 +129,15 @@ impl SecretsManager {
                         )
                     })?;
                 let rules = rules.clone().or_else(|| s.rotation.rules.clone());
-                let interval = match (interval, &rules) {
-                    (Some(i), _) => Some(i),
-                    (None, Some(r)) => Some(rotation::interval_ms(r)?),
-                    (None, None) => None,
-                };
+                let next = rules
+                    .as_ref()
+                    .map(|r| rotation::next_after(r, now))
+                    .transpose()?;
                 s.rotation.enabled = true;
                 s.rotation.lambda_arn = Some(lambda_arn.clone());
                 s.rotation.rules = rules;
                 if !immediately {
-                    s.rotation.next_rotation_ms = interval.map(|i| now + i);
+                    s.rotation.next_rotation_ms = next;
                     return Ok((None, Vec::new()));
                 }
                 if rotation::begin(&s.versions, &token)? == Begin::New {
@@ -260,14 +261,14 @@ impl SecretsManager {
         let result = self
             .modify(&job.secret_arn, |s| {
                 let ok = steps_ok && rotation::succeeded(&s.versions, &job.token);
-                let interval = s
+                let next = s
                     .rotation
                     .rules
                     .as_ref()
-                    .and_then(|r| rotation::interval_ms(r).ok());
+                    .and_then(|r| rotation::next_after(r, now).ok());
                 if ok {
                     s.rotation.last_rotated_ms = Some(now);
-                    s.rotation.next_rotation_ms = interval.map(|i| now + i);
+                    s.rotation.next_rotation_ms = next;
                 } else if s.rotation.enabled {
                     s.rotation.next_rotation_ms = Some(now + RETRY_MS);
                 }
