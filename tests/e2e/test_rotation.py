@@ -24,6 +24,7 @@ from test_cli_seeds import SEED_003_ROTATE, seed_command
 HERE = os.path.dirname(os.path.abspath(__file__))
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret-rotation"
 BROKEN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:broken-rotation"
+UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:untrusted-rotation"
 ROLE = "secret-rotation"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
@@ -59,12 +60,15 @@ def rotating():
                 "sys.exit(3 if event['Step'] == 'setSecret' else 0)\n")
     cfg = os.path.join(d, "strongroom.toml")
     with open(cfg, "w") as f:
-        for arn, script in ((FUNCTION_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py")),
-                            (BROKEN_ARN, broken)):
+        for arn, script, role in (
+                (FUNCTION_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py"), ROLE),
+                (BROKEN_ARN, broken, ROLE),
+                (UNTRUSTED_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py"),
+                 "not-for-lambda")):
             f.write("[[rotation-function]]\n"
                     f'arn = "{arn}"\n'
                     f"command = {json.dumps([sys.executable, script])}\n"
-                    f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+                    f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{role}"\n'
                     "timeout-secs = 30\n\n")
     s = Server(name="rotation", extra_args=["--config", cfg, "--metrics-public",
                                             "--rotation-interval-secs", "1"])
@@ -72,6 +76,10 @@ def rotating():
     iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
             "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    # A role Lambda may not assume: only the account can.
+    iam.create_role(RoleName="not-for-lambda", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]}))
     # Least privilege, as AWS's rotation templates document it.
     iam.put_role_policy(RoleName=ROLE, PolicyName="rotate", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [
@@ -265,3 +273,19 @@ def test_cron_schedules_set_the_next_rotation(rotating):
     assert d["RotationEnabled"] is True
     assert d["RotationRules"] == {"ScheduleExpression": "cron(0 16 1,15 * ? *)", "Duration": "2h"}
     assert len(d["VersionIdsToStages"]) == 1 and "LastRotatedDate" not in d
+
+
+def test_the_functions_role_must_trust_lambda(rotating):
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    name = f"rot-untrusted-{uuid.uuid4().hex[:6]}"
+    value = secret("rot-untrusted")
+    arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+    sm.rotate_secret(SecretId=name, RotationLambdaARN=UNTRUSTED_ARN,
+                     RotationRules={"AutomaticallyAfterDays": 7})
+    failed = wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
+    assert "does not trust lambda.amazonaws.com" in failed[0]["serviceEventDetails"]["reason"]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == value
+    # The function never ran: no call was made as that role.
+    assert not [r for r in events(s, "DescribeSecret", arn)
+                if "not-for-lambda" in r["userIdentity"].get("arn", "")]

@@ -171,6 +171,17 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
         .rsplit_once(":role/")
         .map(|(_, path)| path.rsplit('/').next().unwrap_or(path).to_string())
         .ok_or_else(|| format!("role-arn {} is not a role ARN", function.role_arn))?;
+    // As Lambda: the role must exist and trust the Lambda service to assume it.
+    let trust = runner
+        .directory
+        .trust_policy(&role_name)
+        .ok_or_else(|| format!("role {} does not exist", function.role_arn))?;
+    if !lambda_may_assume(&trust, &function.role_arn, runner.directory.account_id()) {
+        return Err(format!(
+            "role {} does not trust lambda.amazonaws.com to assume it (its trust policy must allow Principal {{\"Service\": \"lambda.amazonaws.com\"}} sts:AssumeRole)",
+            function.role_arn
+        ));
+    }
     // Long enough for every step to run out its timeout (AssumeRole's bounds: 15 min–12 h).
     let duration = (function.timeout_secs as i64 * 4 + 60).clamp(900, 43_200);
     let (session, token) = runner
@@ -205,6 +216,28 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
         .map_err(|e| format!("step {step}: {e}"))?;
     }
     Ok(())
+}
+
+/// Whether a role's trust policy lets the Lambda service assume it.
+fn lambda_may_assume(trust: &strongroom_policy::Policy, role_arn: &str, account: &str) -> bool {
+    use strongroom_policy::eval::{Named, PolicySet, RequestContext};
+    let ctx = RequestContext {
+        action: "sts:AssumeRole".into(),
+        resource: role_arn.into(),
+        principal_arn: "lambda.amazonaws.com".into(),
+        principal_aliases: Vec::new(),
+        principal_account: account.into(),
+        resource_account: account.into(),
+        keys: Default::default(),
+    };
+    let set = PolicySet {
+        resource: Some(Named {
+            name: "trust policy",
+            policy: trust,
+        }),
+        ..Default::default()
+    };
+    strongroom_policy::evaluate(&ctx, &set).is_allowed()
 }
 
 async fn invoke(
