@@ -3,8 +3,12 @@ MariaDB user's password through a rotation function (tests/e2e/rotation/mariadb_
 written to AWS's four-step contract) that runs with its IAM role's temporary credentials.
 Then: the failure path (a function that fails its setSecret step), the in-progress rule,
 CancelRotateSecret, the audit events, the metrics, and bad input."""
+import base64
+import hashlib
+import hmac
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret-rotation"
 BROKEN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:broken-rotation"
 UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:untrusted-rotation"
+MYSQL_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-builtin"
+PG_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-builtin"
 ROLE = "secret-rotation"
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
 
@@ -70,6 +76,9 @@ def rotating():
                     f"command = {json.dumps([sys.executable, script])}\n"
                     f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{role}"\n'
                     "timeout-secs = 30\n\n")
+        for arn, builtin in ((MYSQL_BUILTIN_ARN, "mysql-single-user"),
+                             (PG_BUILTIN_ARN, "postgresql-single-user")):
+            f.write(f'[[rotation-function]]\narn = "{arn}"\nbuiltin = "{builtin}"\n\n')
     s = Server(name="rotation", extra_args=["--config", cfg, "--metrics-public",
                                             "--rotation-interval-secs", "1"])
     iam = client(s, "iam")
@@ -289,3 +298,95 @@ def test_the_functions_role_must_trust_lambda(rotating):
     # The function never ran: no call was made as that role.
     assert not [r for r in events(s, "DescribeSecret", arn)
                 if "not-for-lambda" in r["userIdentity"].get("arn", "")]
+
+
+def psql(sql):
+    p = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-tAc", sql],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def scram_matches(stored, password):
+    """Whether PostgreSQL's stored SCRAM-SHA-256 verifier is for `password` (RFC 5802)."""
+    _, rest = stored.split("$", 1)
+    iterations_salt, keys = rest.split("$")
+    iterations, salt = iterations_salt.split(":")
+    stored_key = keys.split(":")[0]
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt),
+                                 int(iterations))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == stored_key
+
+
+def test_builtin_mysql_rotator_needs_no_function(rotating):
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    user = f"rotb_{uuid.uuid4().hex[:10]}"
+    first = secret("builtin-mysql")
+    db = root_db()
+    with db.cursor() as c:
+        c.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (first,))
+    try:
+        name = f"builtin-mysql-{uuid.uuid4().hex[:6]}"
+        arn = sm.create_secret(Name=name, SecretString=json.dumps(
+            {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": user,
+             "password": first}))["ARN"]
+        token = sm.rotate_secret(SecretId=name, RotationLambdaARN=MYSQL_BUILTIN_ARN,
+                                 RotationRules={"AutomaticallyAfterDays": 7})["VersionId"]
+        wait_for(lambda: events(s, "RotationSucceeded", arn) or events(s, "RotationFailed", arn),
+                 "the rotation to end")
+        assert events(s, "RotationSucceeded", arn), events(s, "RotationFailed", arn)
+        d = sm.describe_secret(SecretId=name)
+        assert "AWSCURRENT" in d["VersionIdsToStages"][token] and d.get("LastRotatedDate")
+        new = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["password"]
+        remember(new)
+        assert new != first and len(new) == 32
+        assert can_login(user, new) and not can_login(user, first)
+    finally:
+        with db.cursor() as c:
+            c.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        db.close()
+
+
+def test_builtin_postgresql_rotator_changes_the_stored_verifier(rotating):
+    """PostgreSQL here trusts every local login, so the check is the server's stored SCRAM
+    verifier: after rotation it is the new password's, not the old one's."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    role = f"rotb_{uuid.uuid4().hex[:10]}"
+    first = secret("builtin-pg")
+    psql(f"CREATE ROLE {role} LOGIN PASSWORD '{first}'")
+    try:
+        verifier = lambda: psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'")
+        assert scram_matches(verifier(), first)
+        name = f"builtin-pg-{uuid.uuid4().hex[:6]}"
+        arn = sm.create_secret(Name=name, SecretString=json.dumps(
+            {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": role,
+             "password": first, "dbname": "postgres"}))["ARN"]
+        sm.rotate_secret(SecretId=name, RotationLambdaARN=PG_BUILTIN_ARN,
+                         RotationRules={"ScheduleExpression": "rate(30 days)"})
+        wait_for(lambda: events(s, "RotationSucceeded", arn) or events(s, "RotationFailed", arn),
+                 "the rotation to end")
+        assert events(s, "RotationSucceeded", arn), events(s, "RotationFailed", arn)
+        new = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["password"]
+        remember(new)
+        assert scram_matches(verifier(), new) and not scram_matches(verifier(), first)
+    finally:
+        psql(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_builtin_rotator_failure_is_reported_without_values(rotating):
+    """A secret that is not a database login fails in createSecret, says why, leaks nothing."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    name = f"builtin-bad-{uuid.uuid4().hex[:6]}"
+    value = secret("not-json")
+    arn = sm.create_secret(Name=name, SecretString=value)["ARN"]
+    sm.rotate_secret(SecretId=name, RotationLambdaARN=MYSQL_BUILTIN_ARN,
+                     RotationRules={"AutomaticallyAfterDays": 7})
+    failed = wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
+    reason = failed[0]["serviceEventDetails"]["reason"]
+    assert reason.startswith("step createSecret:") and "not a JSON object" in reason, reason
+    assert value not in json.dumps(failed)
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == value

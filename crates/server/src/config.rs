@@ -307,7 +307,12 @@ impl ServerConfig {
                 .unwrap_or(10)
                 .max(1),
             alarm_webhooks: file.alarm_webhook,
-            rotation_functions: file.rotation_function,
+            rotation_functions: {
+                for f in &file.rotation_function {
+                    f.check()?;
+                }
+                file.rotation_function
+            },
             rotation_interval_secs: args
                 .rotation_interval_secs
                 .or(file.rotation_interval_secs)

@@ -284,3 +284,65 @@ impl SecretsManager {
         }
     }
 }
+
+/// What the built-in rotators (`crate::rotation::builtin`) do through the service, as a
+/// rotation function would through the API.
+impl SecretsManager {
+    /// The SecretString of the version with `stage` (and `version_id`, if given); `None` if
+    /// there is none (a value-less AWSPENDING version, say).
+    pub async fn rotation_value(
+        &self,
+        arn: &str,
+        version_id: Option<&str>,
+        stage: &str,
+    ) -> Result<Option<zeroize::Zeroizing<String>>, SmError> {
+        let input = super::model::GetSecretValueInput {
+            secret_id: Some(arn.to_string()),
+            version_id: version_id.map(str::to_string),
+            version_stage: Some(stage.to_string()),
+        };
+        match self.get_secret_value(input, None).await {
+            Ok(out) => Ok(out.secret_string.map(zeroize::Zeroizing::new)),
+            Err(SmError::ResourceNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fill the rotation's AWSPENDING version (createSecret).
+    pub async fn set_pending_value(
+        &self,
+        arn: &str,
+        token: &str,
+        value: &str,
+    ) -> Result<(), SmError> {
+        self.put_secret_value(super::model::PutSecretValueInput {
+            secret_id: Some(arn.to_string()),
+            client_request_token: Some(token.to_string()),
+            secret_binary: None,
+            secret_string: Some(value.to_string()),
+            version_stages: Some(vec![strongroom_domain::secret::AWSPENDING.to_string()]),
+            rotation_token: None,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Make the rotation's version AWSCURRENT (finishSecret).
+    pub async fn promote(&self, arn: &str, token: &str) -> Result<(), SmError> {
+        let secret = self.resolve(arn).await?;
+        let current = secret
+            .version_with_stage(strongroom_domain::secret::AWSCURRENT)
+            .map(|v| v.id.clone());
+        if current.as_deref() == Some(token) {
+            return Ok(());
+        }
+        self.update_secret_version_stage(super::model::UpdateSecretVersionStageInput {
+            secret_id: Some(arn.to_string()),
+            version_stage: Some(strongroom_domain::secret::AWSCURRENT.to_string()),
+            remove_from_version_id: current,
+            move_to_version_id: Some(token.to_string()),
+        })
+        .await
+        .map(|_| ())
+    }
+}

@@ -5,8 +5,9 @@
 //! "Step"}`, and the function does the work through the Secrets Manager API (AWS's rotation
 //! templates work this way).
 //!
-//! There is no Lambda here: a rotation function is a local command configured on the server
-//! for a Lambda ARN (`[[rotation-function]]`). It gets the event as JSON on standard input
+//! There is no Lambda here: a rotation function is configured on the server for a Lambda ARN
+//! (`[[rotation-function]]`) — a built-in rotator for a database user's password
+//! ([`builtin`], run in-process), or a local command. A command gets the event as JSON on standard input
 //! (and in `STRONGROOM_ROTATION_EVENT`), the server's endpoint (`AWS_ENDPOINT_URL`,
 //! `SECRETS_MANAGER_ENDPOINT`) and temporary credentials of its IAM role, as Lambda runs a
 //! function with its execution role — never the server's own credentials (its environment is
@@ -29,16 +30,23 @@ use crate::identity::Directory;
 use crate::services::secretsmanager::rotation::{RotationJob, RotationQueue};
 use crate::sessions::Subject;
 
+pub mod builtin;
+
 /// A rotation function: the command run for a Lambda ARN, and the role it runs as.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RotationFunction {
     /// The RotationLambdaARN callers name, e.g. `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
     pub arn: String,
+    /// A built-in rotator: `postgresql-single-user` or `mysql-single-user` (no command, no role).
+    #[serde(default)]
+    pub builtin: Option<String>,
     /// Program and arguments.
+    #[serde(default)]
     pub command: Vec<String>,
-    /// The IAM role whose temporary credentials the function gets (its "execution role").
-    pub role_arn: String,
+    /// The IAM role whose temporary credentials the command gets (its "execution role").
+    #[serde(default)]
+    pub role_arn: Option<String>,
     /// Per step [default: 60].
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
@@ -50,6 +58,20 @@ pub struct RotationFunction {
 
 fn default_timeout() -> u64 {
     60
+}
+
+impl RotationFunction {
+    /// A function is a builtin, or a command with a role: say which part is missing.
+    pub fn check(&self) -> Result<(), String> {
+        let what = |m: &str| Err(format!("[[rotation-function]] {}: {m}", self.arn));
+        match (&self.builtin, self.command.is_empty(), &self.role_arn) {
+            (Some(b), true, None) => builtin::Builtin::parse(b).map(|_| ()),
+            (Some(_), _, _) => what("a builtin takes no command and no role-arn"),
+            (None, true, _) => what("give a command or a builtin"),
+            (None, false, None) => what("a command needs the role-arn it runs as"),
+            (None, false, Some(_)) => Ok(()),
+        }
+    }
 }
 
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
@@ -166,20 +188,31 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
         .iter()
         .find(|f| f.arn == job.lambda_arn)
         .ok_or_else(|| format!("no rotation function {} is configured", job.lambda_arn))?;
-    let role_name = function
-        .role_arn
+    if let Some(name) = &function.builtin {
+        let kind = builtin::Builtin::parse(name)?;
+        let run = builtin::rotate(&state.secretsmanager, kind, job);
+        return tokio::time::timeout(Duration::from_secs(function.timeout_secs * 4), run)
+            .await
+            .map_err(|_| {
+                format!(
+                    "the rotation ran longer than {} s",
+                    function.timeout_secs * 4
+                )
+            })?;
+    }
+    let role_arn = function.role_arn.as_deref().unwrap_or_default();
+    let role_name = role_arn
         .rsplit_once(":role/")
         .map(|(_, path)| path.rsplit('/').next().unwrap_or(path).to_string())
-        .ok_or_else(|| format!("role-arn {} is not a role ARN", function.role_arn))?;
+        .ok_or_else(|| format!("role-arn {role_arn} is not a role ARN"))?;
     // As Lambda: the role must exist and trust the Lambda service to assume it.
     let trust = runner
         .directory
         .trust_policy(&role_name)
-        .ok_or_else(|| format!("role {} does not exist", function.role_arn))?;
-    if !lambda_may_assume(&trust, &function.role_arn, runner.directory.account_id()) {
+        .ok_or_else(|| format!("role {role_arn} does not exist"))?;
+    if !lambda_may_assume(&trust, role_arn, runner.directory.account_id()) {
         return Err(format!(
-            "role {} does not trust lambda.amazonaws.com to assume it (its trust policy must allow Principal {{\"Service\": \"lambda.amazonaws.com\"}} sts:AssumeRole)",
-            function.role_arn
+            "role {role_arn} does not trust lambda.amazonaws.com to assume it (its trust policy must allow Principal {{\"Service\": \"lambda.amazonaws.com\"}} sts:AssumeRole)",
         ));
     }
     // Long enough for every step to run out its timeout (AssumeRole's bounds: 15 min–12 h).
@@ -196,7 +229,7 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
             state.clock.now_ms(),
             duration,
         )
-        .map_err(|e| format!("cannot issue credentials for {}: {e:?}", function.role_arn))?;
+        .map_err(|e| format!("cannot issue credentials for {role_arn}: {e:?}"))?;
     for step in STEPS {
         let event = serde_json::json!({
             "SecretId": job.secret_arn,

@@ -1,0 +1,238 @@
+//! Built-in rotators: a database user's password, rotated by the server itself, with nothing
+//! to write or run — `builtin = "postgresql-single-user"` or `"mysql-single-user"` (MySQL and
+//! MariaDB) in a `[[rotation-function]]`.
+//!
+//! The secret is JSON in the shape AWS's rotation templates use: `{"engine", "host", "port",
+//! "username", "password", "dbname"?}`. "Single user", as AWS's templates of that name: the
+//! user changes its own password, signing in with its current one, so no administrator
+//! credentials are involved. The four steps are AWS's: createSecret (a new password in the
+//! AWSPENDING version), setSecret (the database takes it), testSecret (it signs in),
+//! finishSecret (AWSCURRENT moves). Each step is safe to run again after a failure.
+//!
+//! Connections prefer TLS and fall back to plain TCP, as `sslmode=prefer` does.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sqlx::Connection as _;
+use strongroom_domain::password::{PasswordSpec, generate_password};
+use strongroom_domain::secret::{AWSCURRENT, AWSPENDING};
+use zeroize::Zeroizing;
+
+use crate::services::secretsmanager::SecretsManager;
+use crate::services::secretsmanager::rotation::RotationJob;
+
+/// The database kinds the server rotates by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    Postgres,
+    Mysql,
+}
+
+impl Builtin {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "postgresql-single-user" => Ok(Self::Postgres),
+            "mysql-single-user" => Ok(Self::Mysql),
+            other => Err(format!(
+                "unknown builtin rotator {other:?}: use postgresql-single-user or mysql-single-user"
+            )),
+        }
+    }
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Characters a password never contains, so it needs no quoting care anywhere it goes.
+const EXCLUDED: &str = "/@\"'\\`$%";
+
+/// A database login, as the secret holds it.
+struct Login {
+    host: String,
+    port: u16,
+    username: String,
+    password: Zeroizing<String>,
+    dbname: Option<String>,
+}
+
+fn login(doc: &Map<String, Value>, default_port: u16) -> Result<Login, String> {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_string);
+    let port = match doc.get("port") {
+        None => default_port,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .ok_or("the secret's port is not a port number")?,
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| "the secret's port is not a port number")?,
+        Some(_) => return Err("the secret's port is not a port number".into()),
+    };
+    Ok(Login {
+        host: text("host").ok_or("the secret has no host")?,
+        port,
+        username: text("username").ok_or("the secret has no username")?,
+        password: Zeroizing::new(text("password").ok_or("the secret has no password")?),
+        dbname: text("dbname"),
+    })
+}
+
+fn parse(value: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(value) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err("the secret's value is not a JSON object with the database login".into()),
+    }
+}
+
+/// Run the four steps for `job`; `Err` says which failed and why (never a secret value).
+pub async fn rotate(sm: &SecretsManager, kind: Builtin, job: &RotationJob) -> Result<(), String> {
+    let default_port = match kind {
+        Builtin::Postgres => 5432,
+        Builtin::Mysql => 3306,
+    };
+    let arn = job.secret_arn.as_str();
+    let token = job.token.as_str();
+    let step = |name: &'static str| move |e: String| format!("step {name}: {e}");
+    let sm_err = |e: crate::services::secretsmanager::SmError| format!("{e:?}");
+
+    // createSecret
+    let current = sm
+        .rotation_value(arn, None, AWSCURRENT)
+        .await
+        .map_err(sm_err)
+        .and_then(|v| v.ok_or_else(|| "the secret has no AWSCURRENT value".to_string()))
+        .and_then(|v| parse(&v))
+        .map_err(step("createSecret"))?;
+    let current_login = login(&current, default_port).map_err(step("createSecret"))?;
+    let pending = match sm
+        .rotation_value(arn, Some(token), AWSPENDING)
+        .await
+        .map_err(|e| step("createSecret")(sm_err(e)))?
+    {
+        Some(v) => parse(&v).map_err(step("createSecret"))?,
+        None => {
+            let password = generate_password(&PasswordSpec {
+                length: Some(32),
+                exclude_characters: Some(EXCLUDED.into()),
+                ..Default::default()
+            })
+            .map_err(|e| step("createSecret")(e.to_string()))?;
+            let mut doc = current.clone();
+            doc.insert("password".into(), Value::String(password));
+            let text = Zeroizing::new(Value::Object(doc.clone()).to_string());
+            sm.set_pending_value(arn, token, &text)
+                .await
+                .map_err(|e| step("createSecret")(sm_err(e)))?;
+            doc
+        }
+    };
+    let pending_login = login(&pending, default_port).map_err(step("createSecret"))?;
+    if pending_login.password.chars().any(|c| EXCLUDED.contains(c)) {
+        return Err(step("createSecret")(
+            "the pending password has characters this rotator does not quote".into(),
+        ));
+    }
+
+    // setSecret: as the user, with its current password — or, if a retried rotation already
+    // set it, with the new one.
+    match kind {
+        Builtin::Postgres => set_postgres(&current_login, &pending_login).await,
+        Builtin::Mysql => set_mysql(&current_login, &pending_login).await,
+    }
+    .map_err(step("setSecret"))?;
+
+    // testSecret
+    match kind {
+        Builtin::Postgres => pg_connect(&pending_login).await.map(drop),
+        Builtin::Mysql => mysql_connect(&pending_login).await.map(drop),
+    }
+    .map_err(|e| step("testSecret")(format!("the new password does not sign in: {e}")))?;
+
+    // finishSecret
+    sm.promote(arn, token)
+        .await
+        .map_err(|e| step("finishSecret")(sm_err(e)))
+}
+
+async fn pg_connect(l: &Login) -> Result<sqlx::PgConnection, String> {
+    let mut opts = sqlx::postgres::PgConnectOptions::new()
+        .host(&l.host)
+        .port(l.port)
+        .username(&l.username)
+        .password(&l.password)
+        .ssl_mode(sqlx::postgres::PgSslMode::Prefer);
+    if let Some(db) = &l.dbname {
+        opts = opts.database(db);
+    }
+    tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&opts))
+        .await
+        .map_err(|_| format!("connecting to {}:{} timed out", l.host, l.port))?
+        .map_err(|e| e.to_string())
+}
+
+async fn mysql_connect(l: &Login) -> Result<sqlx::MySqlConnection, String> {
+    let mut opts = sqlx::mysql::MySqlConnectOptions::new()
+        .host(&l.host)
+        .port(l.port)
+        .username(&l.username)
+        .password(&l.password)
+        .ssl_mode(sqlx::mysql::MySqlSslMode::Preferred);
+    if let Some(db) = &l.dbname {
+        opts = opts.database(db);
+    }
+    tokio::time::timeout(CONNECT_TIMEOUT, sqlx::MySqlConnection::connect_with(&opts))
+        .await
+        .map_err(|_| format!("connecting to {}:{} timed out", l.host, l.port))?
+        .map_err(|e| e.to_string())
+}
+
+/// `ALTER ROLE` takes no bind parameters: the role is a quoted identifier, the password a
+/// literal (it never holds a quote or backslash: see [`EXCLUDED`]).
+async fn set_postgres(current: &Login, pending: &Login) -> Result<(), String> {
+    let mut conn = match pg_connect(current).await {
+        Ok(c) => c,
+        // A retry: the database already has the new password.
+        Err(first) => match pg_connect(pending).await {
+            Ok(c) => c,
+            Err(_) => return Err(format!("cannot sign in with the current password: {first}")),
+        },
+    };
+    let role = format!("\"{}\"", pending.username.replace('"', "\"\""));
+    let sql = Zeroizing::new(format!(
+        "ALTER ROLE {role} WITH PASSWORD '{}'",
+        pending.password.as_str()
+    ));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("ALTER ROLE failed: {e}"))?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// MariaDB: `SET PASSWORD = PASSWORD(...)`; MySQL: `ALTER USER CURRENT_USER() IDENTIFIED BY`.
+/// Both need no privilege for one's own account.
+async fn set_mysql(current: &Login, pending: &Login) -> Result<(), String> {
+    let mut conn = match mysql_connect(current).await {
+        Ok(c) => c,
+        Err(first) => match mysql_connect(pending).await {
+            Ok(_) => return Ok(()),
+            Err(_) => return Err(format!("cannot sign in with the current password: {first}")),
+        },
+    };
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let password = pending.password.as_str();
+    let sql = Zeroizing::new(if version.contains("MariaDB") {
+        format!("SET PASSWORD = PASSWORD('{password}')")
+    } else {
+        format!("ALTER USER CURRENT_USER() IDENTIFIED BY '{password}'")
+    });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("changing the password failed: {e}"))?;
+    let _ = conn.close().await;
+    Ok(())
+}
