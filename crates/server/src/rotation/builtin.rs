@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use sqlx::Connection as _;
+use sqlx::{ConnectOptions as _, Connection as _};
 use strongroom_domain::password::{PasswordSpec, generate_password};
 use strongroom_domain::secret::{AWSCURRENT, AWSPENDING};
 use zeroize::Zeroizing;
@@ -159,7 +159,9 @@ async fn pg_connect(l: &Login) -> Result<sqlx::PgConnection, String> {
         .port(l.port)
         .username(&l.username)
         .password(&l.password)
-        .ssl_mode(sqlx::postgres::PgSslMode::Prefer);
+        .ssl_mode(sqlx::postgres::PgSslMode::Prefer)
+        // The statements carry the new password: sqlx must not log them.
+        .disable_statement_logging();
     if let Some(db) = &l.dbname {
         opts = opts.database(db);
     }
@@ -175,7 +177,8 @@ async fn mysql_connect(l: &Login) -> Result<sqlx::MySqlConnection, String> {
         .port(l.port)
         .username(&l.username)
         .password(&l.password)
-        .ssl_mode(sqlx::mysql::MySqlSslMode::Preferred);
+        .ssl_mode(sqlx::mysql::MySqlSslMode::Preferred)
+        .disable_statement_logging();
     if let Some(db) = &l.dbname {
         opts = opts.database(db);
     }

@@ -90,6 +90,8 @@ pub struct CloudWatch {
     /// `alarms.json` in the data directory (`None` in dev mode): alarms survive restarts;
     /// datapoints are in memory only.
     file: Option<std::path::PathBuf>,
+    /// One save at a time: requests and the evaluation loop both save, through one temp file.
+    save_lock: Mutex<()>,
 }
 
 fn invalid(m: impl Into<String>) -> CwError {
@@ -157,6 +159,7 @@ impl CloudWatch {
             webhooks,
             audit,
             file,
+            save_lock: Mutex::new(()),
         })
     }
 
@@ -166,6 +169,8 @@ impl CloudWatch {
         let Some(path) = &self.file else {
             return Ok(());
         };
+        // Snapshot under the lock, so the last save writes the newest alarms.
+        let _saving = self.save_lock.lock().unwrap_or_else(|e| e.into_inner());
         let bytes = serde_json::to_vec_pretty(&*self.read())
             .map_err(|e| CwError::Serialization(e.to_string()))?;
         let tmp = path.with_extension("json.tmp");
