@@ -188,8 +188,9 @@ async fn mysql_connect(l: &Login) -> Result<sqlx::MySqlConnection, String> {
         .map_err(|e| e.to_string())
 }
 
-/// `ALTER ROLE` takes no bind parameters: the role is a quoted identifier, the password a
-/// literal (it never holds a quote or backslash: see [`EXCLUDED`]).
+/// `ALTER ROLE` takes no bind parameters: the role is a quoted identifier; the password goes
+/// as a SCRAM-SHA-256 verifier computed here (PostgreSQL stores a verifier given as the
+/// password as is), so the plaintext never reaches the database or its statement log.
 async fn set_postgres(current: &Login, pending: &Login) -> Result<(), String> {
     let mut conn = match pg_connect(current).await {
         Ok(c) => c,
@@ -200,10 +201,8 @@ async fn set_postgres(current: &Login, pending: &Login) -> Result<(), String> {
         },
     };
     let role = format!("\"{}\"", pending.username.replace('"', "\"\""));
-    let sql = Zeroizing::new(format!(
-        "ALTER ROLE {role} WITH PASSWORD '{}'",
-        pending.password.as_str()
-    ));
+    let verifier = postgres_protocol::password::scram_sha_256(pending.password.as_bytes());
+    let sql = Zeroizing::new(format!("ALTER ROLE {role} WITH PASSWORD '{verifier}'"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
         .execute(&mut conn)
         .await
