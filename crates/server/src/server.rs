@@ -280,6 +280,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         ),
         ca_file: config.tls.as_ref().map(|t| t.cert.clone()),
         region: config.region.clone(),
+        running: Default::default(),
     });
     let handle: Handle<SocketAddr> = Handle::new();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

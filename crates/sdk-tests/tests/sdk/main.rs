@@ -10,5 +10,6 @@ mod alarms;
 mod audit;
 mod identity;
 mod metrics;
+mod rotation;
 mod secretsmanager;
 mod security;

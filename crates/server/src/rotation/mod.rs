@@ -85,6 +85,22 @@ pub struct Runner {
     /// The server's certificate, for functions calling back over TLS.
     pub ca_file: Option<PathBuf>,
     pub region: String,
+    /// Secrets whose rotation is running here: one at a time per secret (a retried
+    /// RotateSecret with the same token, or the schedule, must not start a second run).
+    pub running: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// Marks a secret's rotation as running until dropped.
+struct Running<'a>(&'a Runner, String);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.1);
+    }
 }
 
 /// Connect RotateSecret to the runner; returns the queue's receiving end.
@@ -126,6 +142,16 @@ pub async fn rotation_loop(
 }
 
 async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
+    let fresh = runner
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(job.secret_arn.clone());
+    if !fresh {
+        tracing::debug!(secret_arn = %job.secret_arn, "rotation already running");
+        return;
+    }
+    let _running = Running(&runner, job.secret_arn.clone());
     let resource = || CallResource {
         arn: job.secret_arn.clone(),
         kind: SECRET_RESOURCE_TYPE,

@@ -150,8 +150,9 @@ impl SecretsManager {
                         Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
                     )?;
                 }
-                // Until this rotation ends; the runner sets the next one from its outcome.
-                s.rotation.next_rotation_ms = None;
+                // A retry time until this rotation ends (the runner then sets the next one
+                // from its outcome): if the server stops mid-rotation, the schedule resumes it.
+                s.rotation.next_rotation_ms = Some(now + RETRY_MS);
                 Ok((
                     Some(RotationJob {
                         secret_arn: s.arn.clone(),
@@ -231,7 +232,7 @@ impl SecretsManager {
                             Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
                         )?;
                     }
-                    s.rotation.next_rotation_ms = None;
+                    s.rotation.next_rotation_ms = Some(now + RETRY_MS);
                     Ok((
                         Some(RotationJob {
                             secret_arn: s.arn.clone(),
