@@ -390,3 +390,36 @@ def test_builtin_rotator_failure_is_reported_without_values(rotating):
     assert reason.startswith("step createSecret:") and "not a JSON object" in reason, reason
     assert value not in json.dumps(failed)
     assert sm.get_secret_value(SecretId=name)["SecretString"] == value
+
+
+def test_rotate_secret_needs_lambda_invoke_function(rotating):
+    """As in AWS: RotateSecret needs secretsmanager:RotateSecret on the secret and
+    lambda:InvokeFunction on the rotation function."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    name = f"rot-authz-{uuid.uuid4().hex[:6]}"
+    sm.create_secret(Name=name, SecretString=secret("rot-authz"))
+    iam = client(s, "iam")
+    user = f"rotator-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="rotate", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": ["secretsmanager:RotateSecret", "secretsmanager:DescribeSecret"],
+            "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    remember(key["SecretAccessKey"])
+    theirs = boto3.client("secretsmanager", endpoint_url=s.endpoint, region_name=REGION,
+                          aws_access_key_id=key["AccessKeyId"],
+                          aws_secret_access_key=key["SecretAccessKey"], config=NO_RETRY)
+    with pytest.raises(ClientError) as e:
+        theirs.rotate_secret(SecretId=name, RotationLambdaARN=BROKEN_ARN,
+                             RotationRules={"AutomaticallyAfterDays": 7})
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"lambda:InvokeFunction on resource: {BROKEN_ARN}" in e.value.response["Error"]["Message"]
+    assert "RotationEnabled" not in sm.describe_secret(SecretId=name)
+    iam.put_user_policy(UserName=user, PolicyName="invoke", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Action": "lambda:InvokeFunction", "Resource": BROKEN_ARN}]}))
+    theirs.rotate_secret(SecretId=name, RotationLambdaARN=BROKEN_ARN,
+                         RotationRules={"AutomaticallyAfterDays": 7})
+    assert sm.describe_secret(SecretId=name)["RotationEnabled"] is True

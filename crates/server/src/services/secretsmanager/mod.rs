@@ -202,7 +202,7 @@ impl SecretsManager {
             "TagResource" => respond(self.tag_resource(parse(body)?).await),
             "UntagResource" => respond(self.untag_resource(parse(body)?).await),
             "GetRandomPassword" => respond(self.get_random_password(parse(body)?)),
-            "RotateSecret" => respond(self.rotate_secret(parse(body)?).await),
+            "RotateSecret" => respond(self.rotate_secret(parse(body)?, gate).await),
             "CancelRotateSecret" => respond(self.cancel_rotate_secret(parse(body)?).await),
             "PutResourcePolicy" => respond(self.put_resource_policy(parse(body)?).await),
             "GetResourcePolicy" => respond(self.get_resource_policy(parse(body)?).await),

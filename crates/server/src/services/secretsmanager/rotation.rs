@@ -82,6 +82,7 @@ impl SecretsManager {
     pub(super) async fn rotate_secret(
         &self,
         input: RotateSecretInput,
+        gate: &super::Gate<'_>,
     ) -> Result<RotateSecretOutput, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         validate::client_request_token(input.client_request_token.as_deref())?;
@@ -106,6 +107,15 @@ impl SecretsManager {
                     "Strongroom has no rotation function {arn}: configure it as a [[rotation-function]] in the server's config file."
                 )));
             }
+        }
+        // As AWS: the caller also needs lambda:InvokeFunction on the rotation function.
+        let function = match &input.rotation_lambda_arn {
+            Some(arn) => Some(arn.clone()),
+            None => self.resolve(&id).await?.rotation.lambda_arn,
+        };
+        if let Some(function) = &function {
+            gate("lambda:InvokeFunction", function, None, Default::default())
+                .map_err(SmError::AccessDenied)?;
         }
         let immediately = input.rotate_immediately.unwrap_or(true);
         let token = new_version_id(input.client_request_token);
