@@ -13,6 +13,15 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// Who is at fault, as the Query protocol says it: `Receiver` for 5xx, else `Sender`.
+    pub fn fault(&self) -> &'static str {
+        if self.status.is_server_error() {
+            "Receiver"
+        } else {
+            "Sender"
+        }
+    }
+
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

@@ -23,15 +23,7 @@ pub fn ok(body: Vec<u8>, request_id: &str) -> Response {
 pub fn error(err: &ApiError, request_id: &str) -> Response {
     let body = crate::services::cloudwatch::protocol::cbor_error(err.code, &err.message);
     let mut res = respond(err.status, body, request_id);
-    // CloudWatch is Query-compatible: clients map errors to their Query codes by this header.
-    let fault = if err.status.is_server_error() {
-        "Receiver"
-    } else {
-        "Sender"
-    };
-    if let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", err.code)) {
-        res.headers_mut().insert("x-amzn-query-error", v);
-    }
+    super::json::set_query_error(&mut res, err);
     res
 }
 

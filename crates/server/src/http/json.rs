@@ -50,17 +50,16 @@ pub fn error(err: &ApiError, request_id: &str) -> Response {
         serde_json::to_vec(&serde_json::json!({ "__type": err.code, "message": err.message }))
             .unwrap_or_default();
     let mut res = respond(err.status, body, request_id, Some(err.code));
-    // Query-compatible JSON services (CloudWatch) carry the Query error code here; other
-    // clients ignore it.
-    let fault = if err.status.is_server_error() {
-        "Receiver"
-    } else {
-        "Sender"
-    };
-    if let Ok(v) = HeaderValue::from_str(&format!("{};{fault}", err.code)) {
+    set_query_error(&mut res, err);
+    res
+}
+
+/// Query-compatible services (CloudWatch, in JSON 1.0 and CBOR) carry the Query error code
+/// in `x-amzn-query-error`; other clients ignore it.
+pub fn set_query_error(res: &mut Response, err: &ApiError) {
+    if let Ok(v) = HeaderValue::from_str(&format!("{};{}", err.code, err.fault())) {
         res.headers_mut().insert("x-amzn-query-error", v);
     }
-    res
 }
 
 /// A JSON 1.0 error (CloudWatch): `__type` is the model's shape id, the Query code rides in

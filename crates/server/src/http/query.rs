@@ -53,11 +53,7 @@ pub fn ok(action: &str, xmlns: &str, result: Option<&str>, request_id: &str) -> 
 }
 
 pub fn error(err: &ApiError, xmlns: &str, request_id: &str) -> Response {
-    let kind = if err.status.is_server_error() {
-        "Receiver"
-    } else {
-        "Sender"
-    };
+    let kind = err.fault();
     let body = format!(
         "<ErrorResponse xmlns=\"{xmlns}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
         escape(err.code),

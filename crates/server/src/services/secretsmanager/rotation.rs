@@ -124,10 +124,7 @@ impl SecretsManager {
         let (secret, job) = self
             .modify(&id, |s| {
                 if s.is_scheduled_for_deletion() {
-                    return Err(SmError::InvalidRequest(
-                        "You can't perform this operation on the secret because it was marked for deletion."
-                            .into(),
-                    ));
+                    return Err(SmError::marked_for_deletion());
                 }
                 let lambda_arn = input
                     .rotation_lambda_arn
@@ -135,7 +132,8 @@ impl SecretsManager {
                     .or_else(|| s.rotation.lambda_arn.clone())
                     .ok_or_else(|| {
                         SmError::InvalidRequest(
-                            "No Lambda rotation function ARN is associated with this secret.".into(),
+                            "No Lambda rotation function ARN is associated with this secret."
+                                .into(),
                         )
                     })?;
                 let rules = rules.clone().or_else(|| s.rotation.rules.clone());
@@ -150,28 +148,8 @@ impl SecretsManager {
                     s.rotation.next_rotation_ms = next;
                     return Ok((None, Vec::new()));
                 }
-                if rotation::begin(&s.versions, &token)? == Begin::New {
-                    let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
-                    s.versions
-                        .push(rotation::pending_version(&token, now, Some(key_id)));
-                    strongroom_domain::labels::attach_to_new_version(
-                        &mut s.versions,
-                        &token,
-                        Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
-                    )?;
-                }
-                // A retry time until this rotation ends (the runner then sets the next one
-                // from its outcome): if the server stops mid-rotation, the schedule resumes it.
-                s.rotation.next_rotation_ms = Some(now + RETRY_MS);
-                Ok((
-                    Some(RotationJob {
-                        secret_arn: s.arn.clone(),
-                        secret_name: s.name.clone(),
-                        token: token.clone(),
-                        lambda_arn,
-                    }),
-                    Vec::new(),
-                ))
+                let job = self.begin_rotation(s, &token, lambda_arn, now)?;
+                Ok((Some(job), Vec::new()))
             })
             .await?;
         let version_id = job.as_ref().map(|j| j.token.clone());
@@ -185,6 +163,35 @@ impl SecretsManager {
         })
     }
 
+    /// Start (or resume) the rotation `token` on `s`: the value-less AWSPENDING version if it
+    /// is new, and a retry time until the rotation ends (the runner then sets the next one from
+    /// its outcome), so a rotation the server stopped in the middle of is resumed.
+    fn begin_rotation(
+        &self,
+        s: &mut strongroom_domain::Secret,
+        token: &str,
+        lambda_arn: String,
+        now: Millis,
+    ) -> Result<RotationJob, SmError> {
+        if rotation::begin(&s.versions, token)? == Begin::New {
+            let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+            s.versions
+                .push(rotation::pending_version(token, now, Some(key_id)));
+            strongroom_domain::labels::attach_to_new_version(
+                &mut s.versions,
+                token,
+                Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
+            )?;
+        }
+        s.rotation.next_rotation_ms = Some(now + RETRY_MS);
+        Ok(RotationJob {
+            secret_arn: s.arn.clone(),
+            secret_name: s.name.clone(),
+            token: token.to_string(),
+            lambda_arn,
+        })
+    }
+
     pub(super) async fn cancel_rotate_secret(
         &self,
         input: SecretIdInput,
@@ -193,10 +200,7 @@ impl SecretsManager {
         let (secret, ()) = self
             .modify(&id, |s| {
                 if s.is_scheduled_for_deletion() {
-                    return Err(SmError::InvalidRequest(
-                        "You can't perform this operation on the secret because it was marked for deletion."
-                            .into(),
-                    ));
+                    return Err(SmError::marked_for_deletion());
                 }
                 // As AWS: rotation is turned off; labels a cancelled rotation left are the
                 // caller's to tidy (DescribeSecret shows them).
@@ -232,26 +236,8 @@ impl SecretsManager {
                     let Some(lambda_arn) = s.rotation.lambda_arn.clone() else {
                         return Ok((None, Vec::new()));
                     };
-                    if rotation::begin(&s.versions, &token)? == Begin::New {
-                        let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
-                        s.versions
-                            .push(rotation::pending_version(&token, now, Some(key_id)));
-                        strongroom_domain::labels::attach_to_new_version(
-                            &mut s.versions,
-                            &token,
-                            Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
-                        )?;
-                    }
-                    s.rotation.next_rotation_ms = Some(now + RETRY_MS);
-                    Ok((
-                        Some(RotationJob {
-                            secret_arn: s.arn.clone(),
-                            secret_name: s.name.clone(),
-                            token: token.clone(),
-                            lambda_arn,
-                        }),
-                        Vec::new(),
-                    ))
+                    let job = self.begin_rotation(s, &token, lambda_arn, now)?;
+                    Ok((Some(job), Vec::new()))
                 })
                 .await;
             match started {
