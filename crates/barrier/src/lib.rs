@@ -107,9 +107,32 @@ impl ValueBinding<'_> {
     }
 }
 
+/// One KMS key's materials, oldest first: rotation adds one and never removes any, so
+/// everything sealed before a rotation still opens.
+#[derive(Default)]
+struct KeyRing {
+    materials: Vec<(u32, Arc<LessSafeKey>)>,
+}
+
+impl KeyRing {
+    fn newest(&self) -> Option<&(u32, Arc<LessSafeKey>)> {
+        self.materials.last()
+    }
+    fn version(&self, version: u32) -> Option<&Arc<LessSafeKey>> {
+        self.materials
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, k)| k)
+    }
+}
+
+/// Magic of a KMS ciphertext blob (what Encrypt and GenerateDataKey return):
+/// `SRK1 | key id length (u8) | key id | material version (u32 BE) | nonce | ciphertext | tag`.
+const BLOB_MAGIC: &[u8; 4] = b"SRK1";
+
 pub struct Barrier {
     root: LessSafeKey,
-    kms_keys: RwLock<HashMap<String, Arc<LessSafeKey>>>,
+    kms_keys: RwLock<HashMap<String, KeyRing>>,
     rng: SystemRandom,
 }
 
@@ -128,23 +151,67 @@ impl Barrier {
         self.rng
             .fill(material.as_mut())
             .map_err(|_| BarrierError::EncryptionFailed)?;
-        let wrapped = self.seal_raw(&self.root, &kms_aad(key_id), material.as_ref())?;
-        self.install(key_id, material.as_ref());
+        let wrapped = self.seal_raw(&self.root, &material_aad(key_id, 0), material.as_ref())?;
+        self.install(key_id, 0, material.as_ref());
         Ok(WrappedKeyMaterial(wrapped))
     }
 
-    /// Unwrap a stored KMS key with the root key and keep it ready in memory.
+    /// Unwrap a stored KMS key (its first material) with the root key and keep it ready.
     pub fn load_kms_key(
         &self,
         key_id: &str,
         wrapped: &WrappedKeyMaterial,
     ) -> Result<(), BarrierError> {
-        let material = open_raw(&self.root, &kms_aad(key_id), &wrapped.0)?;
+        self.load_kms_material(key_id, 0, wrapped)
+    }
+
+    /// Unwrap one material of a KMS key (version 0 is the original, later ones come from
+    /// rotations) and keep it ready.
+    pub fn load_kms_material(
+        &self,
+        key_id: &str,
+        version: u32,
+        wrapped: &WrappedKeyMaterial,
+    ) -> Result<(), BarrierError> {
+        let material = open_raw(&self.root, &material_aad(key_id, version), &wrapped.0)?;
         if material.len() != KEY_LEN {
             return Err(BarrierError::DecryptionFailed);
         }
-        self.install(key_id, &material);
+        self.install(key_id, version, &material);
         Ok(())
+    }
+
+    /// Give a KMS key new material (key rotation); returns its version and the material
+    /// wrapped for storage. Older materials stay, to open what they sealed.
+    pub fn rotate_kms_key(&self, key_id: &str) -> Result<(u32, WrappedKeyMaterial), BarrierError> {
+        let version = {
+            let keys = self
+                .kms_keys
+                .read()
+                .map_err(|_| BarrierError::EncryptionFailed)?;
+            let ring = keys
+                .get(key_id)
+                .ok_or_else(|| BarrierError::UnknownKey(key_id.to_string()))?;
+            ring.newest().map_or(0, |(v, _)| v + 1)
+        };
+        let mut material = Zeroizing::new([0u8; KEY_LEN]);
+        self.rng
+            .fill(material.as_mut())
+            .map_err(|_| BarrierError::EncryptionFailed)?;
+        let wrapped = self.seal_raw(
+            &self.root,
+            &material_aad(key_id, version),
+            material.as_ref(),
+        )?;
+        self.install(key_id, version, material.as_ref());
+        Ok((version, WrappedKeyMaterial(wrapped)))
+    }
+
+    /// Drop a KMS key's materials from memory (its deletion): what it sealed no longer opens.
+    pub fn forget_kms_key(&self, key_id: &str) {
+        if let Ok(mut m) = self.kms_keys.write() {
+            m.remove(key_id);
+        }
     }
 
     pub fn has_key(&self, key_id: &str) -> bool {
@@ -154,14 +221,59 @@ impl Barrier {
             .unwrap_or(false)
     }
 
-    /// Seal a secret value under a fresh data key wrapped by `key_id`.
+    /// KMS Encrypt: seal `plaintext` directly under the key's newest material, bound to the
+    /// caller's encryption context (`context`, already canonical). The blob names its key and
+    /// material, as AWS's ciphertext blobs do, so Decrypt needs no key id.
+    pub fn encrypt_blob(
+        &self,
+        key_id: &str,
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, BarrierError> {
+        let (version, key) = self.newest_material(key_id)?;
+        let id = key_id.as_bytes();
+        let id_len = u8::try_from(id.len()).map_err(|_| BarrierError::EncryptionFailed)?;
+        let mut header = Vec::with_capacity(BLOB_MAGIC.len() + 5 + id.len());
+        header.extend_from_slice(BLOB_MAGIC);
+        header.push(id_len);
+        header.extend_from_slice(id);
+        header.extend_from_slice(&version.to_be_bytes());
+        let sealed = self.seal_raw(&key, &blob_aad(&header, context), plaintext)?;
+        header.extend_from_slice(&sealed);
+        Ok(header)
+    }
+
+    /// The key id a KMS ciphertext blob names, if it is one of ours.
+    pub fn blob_key_id(blob: &[u8]) -> Option<&str> {
+        Some(parse_blob(blob)?.0)
+    }
+
+    /// KMS Decrypt of a blob from [`Self::encrypt_blob`] with the same context.
+    pub fn decrypt_blob(
+        &self,
+        blob: &[u8],
+        context: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
+        let (key_id, version, header_len) =
+            parse_blob(blob).ok_or(BarrierError::DecryptionFailed)?;
+        let key = self
+            .kms_keys
+            .read()
+            .ok()
+            .and_then(|m| m.get(key_id)?.version(version).cloned())
+            .ok_or_else(|| BarrierError::UnknownKey(key_id.to_string()))?;
+        let (header, sealed) = blob.split_at(header_len);
+        open_raw(&key, &blob_aad(header, context), sealed)
+    }
+
+    /// Seal a secret value under a fresh data key wrapped by `key_id` (its newest material).
     pub fn seal(
         &self,
         key_id: &str,
         binding: &ValueBinding<'_>,
         plaintext: &[u8],
     ) -> Result<Sealed, BarrierError> {
-        let kek = self.kms_key(key_id)?;
+        let (_, kek) = self.newest_material(key_id)?;
         let mut dek = Zeroizing::new([0u8; KEY_LEN]);
         self.rng
             .fill(dek.as_mut())
@@ -177,31 +289,57 @@ impl Barrier {
     }
 
     /// Open a sealed value; any tampering (ciphertext, wrapped key, binding) fails.
+    ///
+    /// A sealed value does not say which of its key's materials wrapped its data key: the
+    /// materials are tried newest first and AES-GCM's tag tells the right one (a key rotated
+    /// n times costs at most n failed 32-byte opens, and only for values older than the
+    /// rotation). Existing rows need no new column.
     pub fn open(
         &self,
         sealed: &Sealed,
         binding: &ValueBinding<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
-        let kek = self.kms_key(&sealed.key_id)?;
+        let keks: Vec<Arc<LessSafeKey>> = self
+            .kms_keys
+            .read()
+            .ok()
+            .and_then(|m| {
+                let ring = m.get(&sealed.key_id)?;
+                Some(
+                    ring.materials
+                        .iter()
+                        .rev()
+                        .map(|(_, k)| k.clone())
+                        .collect(),
+                )
+            })
+            .ok_or_else(|| BarrierError::UnknownKey(sealed.key_id.clone()))?;
         let aad = binding.aad();
-        let dek = open_raw(&kek, &dek_aad(&sealed.key_id, &aad), &sealed.wrapped_key)?;
+        let dek_aad = dek_aad(&sealed.key_id, &aad);
+        let dek = keks
+            .iter()
+            .find_map(|kek| open_raw(kek, &dek_aad, &sealed.wrapped_key).ok())
+            .ok_or(BarrierError::DecryptionFailed)?;
         if dek.len() != KEY_LEN {
             return Err(BarrierError::DecryptionFailed);
         }
         open_raw(&aead_key(&dek), &aad, &sealed.ciphertext)
     }
 
-    fn kms_key(&self, key_id: &str) -> Result<Arc<LessSafeKey>, BarrierError> {
+    fn newest_material(&self, key_id: &str) -> Result<(u32, Arc<LessSafeKey>), BarrierError> {
         self.kms_keys
             .read()
             .ok()
-            .and_then(|m| m.get(key_id).cloned())
+            .and_then(|m| m.get(key_id)?.newest().cloned())
             .ok_or_else(|| BarrierError::UnknownKey(key_id.to_string()))
     }
 
-    fn install(&self, key_id: &str, material: &[u8]) {
+    fn install(&self, key_id: &str, version: u32, material: &[u8]) {
         if let Ok(mut m) = self.kms_keys.write() {
-            m.insert(key_id.to_string(), Arc::new(aead_key(material)));
+            let ring = m.entry(key_id.to_string()).or_default();
+            ring.materials.retain(|(v, _)| *v != version);
+            ring.materials.push((version, Arc::new(aead_key(material))));
+            ring.materials.sort_by_key(|(v, _)| *v);
         }
     }
 
@@ -257,10 +395,35 @@ fn aead_key(bytes: &[u8]) -> LessSafeKey {
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("AES-256 key is 32 bytes"))
 }
 
-fn kms_aad(key_id: &str) -> Vec<u8> {
+/// Material 0 keeps the binding it had before keys could rotate.
+fn material_aad(key_id: &str, version: u32) -> Vec<u8> {
     let mut aad = b"strongroom:kms-key-material:v1\0".to_vec();
     aad.extend_from_slice(key_id.as_bytes());
+    if version > 0 {
+        aad.extend_from_slice(format!("#{version}").as_bytes());
+    }
     aad
+}
+
+fn blob_aad(header: &[u8], context: &[u8]) -> Vec<u8> {
+    let mut aad = b"strongroom:kms-ciphertext:v1\0".to_vec();
+    aad.extend_from_slice(&(header.len() as u32).to_be_bytes());
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(context);
+    aad
+}
+
+/// (key id, material version, header length) of a ciphertext blob.
+fn parse_blob(blob: &[u8]) -> Option<(&str, u32, usize)> {
+    let rest = blob.strip_prefix(BLOB_MAGIC.as_slice())?;
+    let (&id_len, rest) = rest.split_first()?;
+    let id_len = usize::from(id_len);
+    if rest.len() < id_len + 4 + NONCE_LEN + TAG_LEN {
+        return None;
+    }
+    let key_id = std::str::from_utf8(&rest[..id_len]).ok()?;
+    let version = u32::from_be_bytes(rest[id_len..id_len + 4].try_into().ok()?);
+    Some((key_id, version, BLOB_MAGIC.len() + 1 + id_len + 4))
 }
 
 fn dek_aad(key_id: &str, value_aad: &[u8]) -> Vec<u8> {
@@ -360,6 +523,56 @@ mod tests {
             b2.load_kms_key("k2", &wrapped),
             Err(BarrierError::DecryptionFailed)
         );
+    }
+
+    #[test]
+    fn rotation_keeps_old_values_open_and_seals_with_the_new_material() {
+        let root = RootKey::generate().unwrap();
+        let b = Barrier::new(&root);
+        let w0 = b.create_kms_key("k1").unwrap();
+        let old = b.seal("k1", &binding("a", "v1"), b"old").unwrap();
+        let old_blob = b.encrypt_blob("k1", b"ctx", b"old blob").unwrap();
+        let (version, w1) = b.rotate_kms_key("k1").unwrap();
+        assert_eq!(version, 1);
+        let new = b.seal("k1", &binding("a", "v2"), b"new").unwrap();
+        let new_blob = b.encrypt_blob("k1", b"ctx", b"new blob").unwrap();
+        assert_ne!(
+            old_blob[9..13],
+            new_blob[9..13],
+            "blobs name their material"
+        );
+
+        // A restart loads both materials from storage.
+        let b2 = Barrier::new(&root);
+        b2.load_kms_key("k1", &w0).unwrap();
+        assert!(
+            b2.load_kms_material("k1", 0, &w1).is_err(),
+            "material bound to its version"
+        );
+        b2.load_kms_material("k1", 1, &w1).unwrap();
+        assert_eq!(&*b2.open(&old, &binding("a", "v1")).unwrap(), b"old");
+        assert_eq!(&*b2.open(&new, &binding("a", "v2")).unwrap(), b"new");
+        assert_eq!(&*b2.decrypt_blob(&old_blob, b"ctx").unwrap(), b"old blob");
+        assert_eq!(&*b2.decrypt_blob(&new_blob, b"ctx").unwrap(), b"new blob");
+    }
+
+    #[test]
+    fn blobs_are_bound_to_their_context_and_detect_tampering() {
+        let b = setup();
+        let blob = b.encrypt_blob("k1", b"{\"a\":\"1\"}", b"data key").unwrap();
+        assert_eq!(Barrier::blob_key_id(&blob), Some("k1"));
+        assert_eq!(
+            b.decrypt_blob(&blob, b"{\"a\":\"2\"}").unwrap_err(),
+            BarrierError::DecryptionFailed
+        );
+        for i in 0..blob.len() {
+            let mut t = blob.clone();
+            t[i] ^= 0x01;
+            assert!(b.decrypt_blob(&t, b"{\"a\":\"1\"}").is_err(), "flip at {i}");
+        }
+        assert!(Barrier::blob_key_id(b"garbage").is_none());
+        b.forget_kms_key("k1");
+        assert!(b.decrypt_blob(&blob, b"{\"a\":\"1\"}").is_err());
     }
 
     #[test]

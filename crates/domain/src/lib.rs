@@ -6,11 +6,15 @@
 //! - [`labels`]: staging labels (AWSCURRENT, AWSPREVIOUS, ...) and version pruning;
 //! - [`names`]: names, ARNs, tags, tokens; [`filters`]: ListSecrets filters and sorting;
 //! - [`password`]: the GetRandomPassword generator;
-//! - [`rotation`]: rotation configuration, schedule and the in-progress rule.
+//! - [`rotation`]: rotation configuration, schedule and the in-progress rule;
+//! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
+//! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts.
 
 pub mod filters;
+pub mod kms;
 pub mod labels;
 pub mod names;
+pub mod parameters;
 pub mod password;
 pub mod rotation;
 pub mod secret;

@@ -12,6 +12,8 @@ use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 
 pub const SECRET_RESOURCE_TYPE: &str = "AWS::SecretsManager::Secret";
+pub const KMS_KEY_RESOURCE_TYPE: &str = "AWS::KMS::Key";
+pub const PARAMETER_RESOURCE_TYPE: &str = "AWS::SSM::Parameter";
 
 pub struct Auditor {
     pub log: AuditLog,
@@ -32,6 +34,18 @@ pub struct Call {
     pub claimed_access_key: Option<String>,
     pub request_parameters: Option<Value>,
     pub response_elements: Option<Value>,
+    pub resource: Option<CallResource>,
+    /// Service events the call caused (a key rotation), recorded after the call's own record.
+    pub service_events: Vec<ServiceEvent>,
+}
+
+/// Something a service did as a consequence of a call, recorded as its own event.
+#[derive(Debug, Clone)]
+pub struct ServiceEvent {
+    /// `kms`, `secretsmanager`, ...
+    pub service: &'static str,
+    pub name: &'static str,
+    pub details: Value,
     pub resource: Option<CallResource>,
 }
 

@@ -9,9 +9,9 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use strongroom_audit::{AuditConfig, AuditLog, DigestSigner};
 use strongroom_barrier::{Barrier, RootKey};
+use strongroom_store::Store;
 use strongroom_store::cache::CachedStore;
 use strongroom_store::sqlite::SqliteStore;
-use strongroom_store::{Store, StoredKmsKey};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -25,11 +25,11 @@ use crate::http::{AppState, router};
 use crate::identity::Directory;
 use crate::services::cloudtrail::CloudTrail;
 use crate::services::iam::Iam;
+use crate::services::kms::Kms;
 use crate::services::secretsmanager::SecretsManager;
 
 /// How long a graceful shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-const DEFAULT_KEY_ALIAS: &str = "aws/secretsmanager";
 
 pub struct RunningServer {
     addr: SocketAddr,
@@ -199,14 +199,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
 
     let barrier = Arc::new(Barrier::new(&root_key));
     drop(root_key);
-    let default_key_id = unlock_keys(
-        store.as_ref(),
-        &barrier,
-        &config.region,
-        &account_id,
-        clock.now_ms(),
-    )
-    .await?;
+    let kms = Arc::new(
+        Kms::load(
+            store.clone(),
+            barrier.clone(),
+            clock.clone(),
+            config.region.clone(),
+            account_id.clone(),
+        )
+        .await?,
+    );
+    let default_key_id = kms
+        .managed_key_id(crate::services::kms::SECRETS_MANAGER_KEY)
+        .ok_or("the managed key aws/secretsmanager is missing")?;
 
     let directory = Arc::new(
         Directory::load(
@@ -225,6 +230,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         config.region.clone(),
         account_id.clone(),
         default_key_id,
+        kms.clone(),
     );
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let audit = Arc::new(Auditor::new(
@@ -253,6 +259,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         iam: Iam::new(directory.clone(), clock.clone()),
         sts: crate::services::sts::Sts::new(directory.clone()),
         cloudtrail: CloudTrail::new(audit.clone()),
+        kms: kms.clone(),
         cloudwatch: cloudwatch.clone(),
         audit: audit.clone(),
         metrics,
@@ -464,6 +471,26 @@ async fn purge_loop(state: Arc<AppState>, every: Duration, mut stop: watch::Rece
             }
             Err(e) => tracing::warn!(error = ?e, "purge sweep failed"),
         }
+        // KMS: keys whose waiting period ended are deleted; due automatic rotations run.
+        let mut events = state.kms.delete_due().await;
+        events.extend(state.kms.rotate_due().await);
+        for e in events {
+            let resource = crate::audit::CallResource {
+                arn: e.key_arn,
+                kind: crate::audit::KMS_KEY_RESOURCE_TYPE,
+                name: None,
+            };
+            state
+                .audit
+                .service_event(
+                    "kms",
+                    e.name,
+                    e.details,
+                    Some(resource),
+                    state.clock.now_ms(),
+                )
+                .await;
+        }
     }
 }
 
@@ -533,46 +560,4 @@ fn random_account_id() -> Result<String, String> {
             char::from(b'0' + d)
         })
         .collect())
-}
-
-/// Load every KMS key into the barrier, creating the managed key on first start.
-async fn unlock_keys(
-    store: &dyn Store,
-    barrier: &Barrier,
-    region: &str,
-    account_id: &str,
-    now: i64,
-) -> Result<String, String> {
-    let keys = store.kms_keys().await.map_err(|e| e.to_string())?;
-    let mut default_key = None;
-    for k in &keys {
-        barrier.load_kms_key(&k.key_id, &k.wrapped).map_err(|_| {
-            format!(
-                "KMS key {} cannot be unwrapped: the root key does not match this data directory",
-                k.key_id
-            )
-        })?;
-        if k.alias.as_deref() == Some(DEFAULT_KEY_ALIAS) {
-            default_key = Some(k.key_id.clone());
-        }
-    }
-    if let Some(id) = default_key {
-        return Ok(id);
-    }
-    let key_id = uuid::Uuid::new_v4().to_string();
-    let wrapped = barrier.create_kms_key(&key_id).map_err(|e| e.to_string())?;
-    store
-        .insert_kms_key(&StoredKmsKey {
-            arn: format!("arn:aws:kms:{region}:{account_id}:key/{key_id}"),
-            key_id: key_id.clone(),
-            alias: Some(DEFAULT_KEY_ALIAS.into()),
-            description:
-                "Default key that protects my Secrets Manager data when no other key is defined"
-                    .into(),
-            wrapped,
-            created_ms: now,
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(key_id)
 }

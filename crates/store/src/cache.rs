@@ -15,9 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use strongroom_domain::secret::{Millis, Secret};
 
+use strongroom_barrier::Sealed;
+use strongroom_domain::kms::KeyMeta;
+use strongroom_domain::parameters::Parameter;
+
 use crate::{
-    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredGroup, StoredKmsKey,
-    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
+    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy, StoredRole,
+    StoredUserPolicy, StoredValue,
 };
 
 /// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
@@ -88,6 +93,56 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError> {
         self.inner.insert_kms_key(key).await
+    }
+
+    async fn update_kms_key(
+        &self,
+        key_id: &str,
+        meta: &KeyMeta,
+        material: Option<&StoredKmsMaterial>,
+    ) -> Result<bool, StoreError> {
+        self.inner.update_kms_key(key_id, meta, material).await
+    }
+
+    async fn delete_kms_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        self.inner.delete_kms_key(key_id).await
+    }
+
+    async fn kms_aliases(&self) -> Result<Vec<StoredAlias>, StoreError> {
+        self.inner.kms_aliases().await
+    }
+
+    async fn put_kms_alias(&self, alias: &StoredAlias, replace: bool) -> Result<(), StoreError> {
+        self.inner.put_kms_alias(alias, replace).await
+    }
+
+    async fn delete_kms_alias(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_kms_alias(name).await
+    }
+
+    // Parameters are not cached: the KMS and SSM paths are not the benchmarked hot path.
+    async fn parameter(&self, name: &str) -> Result<Option<Parameter>, StoreError> {
+        self.inner.parameter(name).await
+    }
+
+    async fn parameters(&self) -> Result<Vec<Parameter>, StoreError> {
+        self.inner.parameters().await
+    }
+
+    async fn parameter_value(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<Sealed>, StoreError> {
+        self.inner.parameter_value(name, version).await
+    }
+
+    async fn commit_parameter(&self, write: ParameterWrite) -> Result<(), StoreError> {
+        self.inner.commit_parameter(write).await
+    }
+
+    async fn delete_parameter(&self, name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_parameter(name).await
     }
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {

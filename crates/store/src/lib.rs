@@ -13,6 +13,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
+use strongroom_domain::kms::KeyMeta;
+use strongroom_domain::parameters::Parameter;
 use strongroom_domain::secret::{Millis, Secret, ValueKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +34,44 @@ pub enum StoreError {
 pub struct StoredKmsKey {
     pub key_id: String,
     pub arn: String,
+    /// Alias (without `alias/`) given at creation; also written to the alias table.
     pub alias: Option<String>,
     pub description: String,
+    /// The original material (version 0).
     pub wrapped: WrappedKeyMaterial,
     pub created_ms: Millis,
+    /// `None` for keys stored before KMS existed (the managed aws/secretsmanager key).
+    pub meta: Option<KeyMeta>,
+    /// Materials added by rotations, oldest first.
+    pub rotated: Vec<StoredKmsMaterial>,
+}
+
+/// A KMS key material added by a rotation.
+#[derive(Debug, Clone)]
+pub struct StoredKmsMaterial {
+    pub version: u32,
+    pub wrapped: WrappedKeyMaterial,
+    pub created_ms: Millis,
+}
+
+/// A KMS alias (`alias/NAME`) and the key it points to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAlias {
+    pub name: String,
+    pub key_id: String,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+}
+
+/// One atomic change to one SSM parameter.
+#[derive(Debug)]
+pub struct ParameterWrite {
+    /// `None` creates it (`NameTaken` if it exists); `Some(r)` requires revision `r`.
+    pub expected_revision: Option<i64>,
+    /// The complete new state; values of versions older than its oldest are deleted.
+    pub parameter: Parameter,
+    /// (version, sealed value) for versions this change adds.
+    pub new_values: Vec<(i64, Sealed)>,
 }
 
 /// An IAM user.
@@ -156,6 +192,28 @@ pub struct SecretWrite {
 pub trait Store: Send + Sync + 'static {
     async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError>;
     async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError>;
+    /// Replace a key's metadata, adding a rotated material with it (atomically). False when
+    /// there is no such key.
+    async fn update_kms_key(
+        &self,
+        key_id: &str,
+        meta: &KeyMeta,
+        material: Option<&StoredKmsMaterial>,
+    ) -> Result<bool, StoreError>;
+    /// Delete a key with its materials and aliases, for good.
+    async fn delete_kms_key(&self, key_id: &str) -> Result<bool, StoreError>;
+    async fn kms_aliases(&self) -> Result<Vec<StoredAlias>, StoreError>;
+    /// Insert (`NameTaken` if it exists) or, with `replace`, repoint an existing alias.
+    async fn put_kms_alias(&self, alias: &StoredAlias, replace: bool) -> Result<(), StoreError>;
+    async fn delete_kms_alias(&self, name: &str) -> Result<bool, StoreError>;
+
+    async fn parameter(&self, name: &str) -> Result<Option<Parameter>, StoreError>;
+    /// Every parameter, by name.
+    async fn parameters(&self) -> Result<Vec<Parameter>, StoreError>;
+    async fn parameter_value(&self, name: &str, version: i64)
+    -> Result<Option<Sealed>, StoreError>;
+    async fn commit_parameter(&self, write: ParameterWrite) -> Result<(), StoreError>;
+    async fn delete_parameter(&self, name: &str) -> Result<bool, StoreError>;
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError>;
     /// Every secret (including those scheduled for deletion) with version metadata.

@@ -15,9 +15,13 @@ use sqlx::{Row, SqlitePool};
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
 use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
 
+use strongroom_domain::kms::KeyMeta;
+use strongroom_domain::parameters::Parameter;
+
 use crate::{
-    IamUser, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey, StoredGroup, StoredKmsKey,
-    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
+    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy, StoredRole,
+    StoredUserPolicy, StoredValue,
 };
 
 /// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
@@ -139,6 +143,40 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE iam_users ADD COLUMN permissions_boundary TEXT;
     "#,
     ),
+    (
+        7,
+        r#"
+    ALTER TABLE kms_keys ADD COLUMN meta TEXT;
+    CREATE TABLE kms_key_materials (
+        key_id TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        wrapped_material BLOB NOT NULL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (key_id, version)
+    );
+    CREATE TABLE kms_aliases (
+        name TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    INSERT INTO kms_aliases (name, key_id, created_ms, updated_ms)
+        SELECT 'alias/' || alias, key_id, created_ms, created_ms FROM kms_keys WHERE alias IS NOT NULL;
+    CREATE TABLE ssm_parameters (
+        name TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        meta TEXT NOT NULL
+    );
+    CREATE TABLE ssm_parameter_values (
+        name TEXT NOT NULL REFERENCES ssm_parameters(name) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        kms_key_id TEXT NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        ciphertext BLOB NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    "#,
+    ),
 ];
 
 /// Secret fields kept as one JSON document: only the store's own columns are queried.
@@ -163,6 +201,18 @@ pub struct SqliteStore {
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+fn parameter_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Parameter, StoreError> {
+    let meta: String = r.try_get("meta").map_err(backend)?;
+    let mut p: Parameter = serde_json::from_str(&meta).map_err(backend)?;
+    p.revision = r.try_get("revision").map_err(backend)?;
+    Ok(p)
 }
 
 impl SqliteStore {
@@ -375,28 +425,62 @@ macro_rules! select_secrets {
 impl Store for SqliteStore {
     async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError> {
         let rows = sqlx::query(
-            "SELECT key_id, arn, alias, description, wrapped_material, created_ms FROM kms_keys ORDER BY created_ms",
+            "SELECT key_id, arn, alias, description, wrapped_material, created_ms, meta FROM kms_keys ORDER BY created_ms",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        let materials = sqlx::query(
+            "SELECT key_id, version, wrapped_material, created_ms FROM kms_key_materials ORDER BY key_id, version",
         )
         .fetch_all(&self.reader)
         .await
         .map_err(backend)?;
         rows.iter()
             .map(|r| {
+                let key_id: String = r.try_get("key_id").map_err(backend)?;
+                let meta: Option<String> = r.try_get("meta").map_err(backend)?;
+                let meta = meta
+                    .map(|m| serde_json::from_str(&m).map_err(backend))
+                    .transpose()?;
+                let mut rotated = Vec::new();
+                for m in &materials {
+                    let k: String = m.try_get("key_id").map_err(backend)?;
+                    if k == key_id {
+                        let version: i64 = m.try_get("version").map_err(backend)?;
+                        rotated.push(StoredKmsMaterial {
+                            version: u32::try_from(version).map_err(backend)?,
+                            wrapped: WrappedKeyMaterial(
+                                m.try_get("wrapped_material").map_err(backend)?,
+                            ),
+                            created_ms: m.try_get("created_ms").map_err(backend)?,
+                        });
+                    }
+                }
                 Ok(StoredKmsKey {
-                    key_id: r.try_get("key_id").map_err(backend)?,
+                    key_id,
                     arn: r.try_get("arn").map_err(backend)?,
                     alias: r.try_get("alias").map_err(backend)?,
                     description: r.try_get("description").map_err(backend)?,
                     wrapped: WrappedKeyMaterial(r.try_get("wrapped_material").map_err(backend)?),
                     created_ms: r.try_get("created_ms").map_err(backend)?,
+                    meta,
+                    rotated,
                 })
             })
             .collect()
     }
 
     async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError> {
+        let meta = key
+            .meta
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
         sqlx::query(
-            "INSERT INTO kms_keys (key_id, arn, alias, description, wrapped_material, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO kms_keys (key_id, arn, alias, description, wrapped_material, created_ms, meta) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&key.key_id)
         .bind(&key.arn)
@@ -404,10 +488,221 @@ impl Store for SqliteStore {
         .bind(&key.description)
         .bind(&key.wrapped.0)
         .bind(key.created_ms)
-        .execute(&self.writer)
+        .bind(meta)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        Ok(())
+        if let Some(alias) = &key.alias {
+            sqlx::query(
+                "INSERT INTO kms_aliases (name, key_id, created_ms, updated_ms) VALUES (?, ?, ?, ?)",
+            )
+            .bind(format!("alias/{alias}"))
+            .bind(&key.key_id)
+            .bind(key.created_ms)
+            .bind(key.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn update_kms_key(
+        &self,
+        key_id: &str,
+        meta: &KeyMeta,
+        material: Option<&StoredKmsMaterial>,
+    ) -> Result<bool, StoreError> {
+        let meta = serde_json::to_string(meta).map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let res = sqlx::query("UPDATE kms_keys SET meta = ? WHERE key_id = ?")
+            .bind(meta)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if res.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(m) = material {
+            sqlx::query(
+                "INSERT INTO kms_key_materials (key_id, version, wrapped_material, created_ms) VALUES (?, ?, ?, ?)",
+            )
+            .bind(key_id)
+            .bind(i64::from(m.version))
+            .bind(&m.wrapped.0)
+            .bind(m.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn delete_kms_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM kms_keys WHERE key_id = ?")
+            .bind(key_id)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    async fn kms_aliases(&self) -> Result<Vec<StoredAlias>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, key_id, created_ms, updated_ms FROM kms_aliases ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAlias {
+                    name: r.try_get("name").map_err(backend)?,
+                    key_id: r.try_get("key_id").map_err(backend)?,
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                    updated_ms: r.try_get("updated_ms").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_kms_alias(&self, alias: &StoredAlias, replace: bool) -> Result<(), StoreError> {
+        let sql = if replace {
+            "UPDATE kms_aliases SET key_id = ?2, updated_ms = ?4 WHERE name = ?1"
+        } else {
+            "INSERT INTO kms_aliases (name, key_id, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4)"
+        };
+        let res = sqlx::query(sql)
+            .bind(&alias.name)
+            .bind(&alias.key_id)
+            .bind(alias.created_ms)
+            .bind(alias.updated_ms)
+            .execute(&self.writer)
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameTaken),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_kms_alias(&self, name: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM kms_aliases WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(res.rows_affected() > 0)
+    }
+
+    async fn parameter(&self, name: &str) -> Result<Option<Parameter>, StoreError> {
+        let row = sqlx::query("SELECT revision, meta FROM ssm_parameters WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)?;
+        row.map(|r| parameter_from_row(&r)).transpose()
+    }
+
+    async fn parameters(&self) -> Result<Vec<Parameter>, StoreError> {
+        let rows = sqlx::query("SELECT revision, meta FROM ssm_parameters ORDER BY name")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(parameter_from_row).collect()
+    }
+
+    async fn parameter_value(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<Sealed>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kms_key_id, wrapped_key, ciphertext FROM ssm_parameter_values WHERE name = ? AND version = ?",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(backend)?;
+        row.map(|r| {
+            Ok(Sealed::from_parts(
+                r.try_get("kms_key_id").map_err(backend)?,
+                r.try_get("wrapped_key").map_err(backend)?,
+                r.try_get("ciphertext").map_err(backend)?,
+            ))
+        })
+        .transpose()
+    }
+
+    async fn commit_parameter(&self, write: ParameterWrite) -> Result<(), StoreError> {
+        let p = &write.parameter;
+        let meta = serde_json::to_string(p).map_err(backend)?;
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        let res = match write.expected_revision {
+            None => {
+                sqlx::query("INSERT INTO ssm_parameters (name, revision, meta) VALUES (?, ?, ?)")
+                    .bind(&p.name)
+                    .bind(p.revision)
+                    .bind(&meta)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            StoreError::NameTaken
+                        } else {
+                            backend(e)
+                        }
+                    })?
+            }
+            Some(expected) => sqlx::query(
+                "UPDATE ssm_parameters SET revision = ?, meta = ? WHERE name = ? AND revision = ?",
+            )
+            .bind(p.revision)
+            .bind(&meta)
+            .bind(&p.name)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?,
+        };
+        if res.rows_affected() == 0 {
+            return Err(StoreError::Conflict);
+        }
+        // Versions the history no longer holds lose their values.
+        let kept: Vec<i64> = p.versions.iter().map(|v| v.version).collect();
+        let oldest = kept.iter().copied().min().unwrap_or(i64::MAX);
+        sqlx::query("DELETE FROM ssm_parameter_values WHERE name = ? AND version < ?")
+            .bind(&p.name)
+            .bind(oldest)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for (version, sealed) in &write.new_values {
+            sqlx::query(
+                "INSERT INTO ssm_parameter_values (name, version, kms_key_id, wrapped_key, ciphertext) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&p.name)
+            .bind(version)
+            .bind(sealed.key_id())
+            .bind(sealed.wrapped_key())
+            .bind(sealed.ciphertext())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_parameter(&self, name: &str) -> Result<bool, StoreError> {
+        let res = sqlx::query("DELETE FROM ssm_parameters WHERE name = ?")
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(res.rows_affected() > 0)
     }
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {

@@ -29,6 +29,7 @@ use crate::error::ApiError;
 use crate::services::cloudtrail::{self, CloudTrail};
 use crate::services::cloudwatch::{self, CloudWatch};
 use crate::services::iam::Iam;
+use crate::services::kms::Kms;
 use crate::services::secretsmanager::SecretsManager;
 use crate::services::{iam, secretsmanager, sts};
 use auth::Authenticator;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub iam: Iam,
     pub sts: sts::Sts,
     pub cloudtrail: CloudTrail,
+    pub kms: Arc<Kms>,
     pub cloudwatch: Arc<CloudWatch>,
     pub audit: Arc<Auditor>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -130,6 +132,7 @@ enum JsonService {
     SecretsManager,
     CloudTrail,
     CloudWatch,
+    Kms,
 }
 
 impl JsonService {
@@ -139,6 +142,7 @@ impl JsonService {
             // botocore sends the model's full prefix; Smithy SDKs (Rust, JS v3) the short one.
             cloudtrail::TARGET_PREFIX | cloudtrail::SHORT_TARGET_PREFIX => Some(Self::CloudTrail),
             cloudwatch::TARGET_PREFIX => Some(Self::CloudWatch),
+            "TrentService" => Some(Self::Kms),
             _ => None,
         }
     }
@@ -148,13 +152,14 @@ impl JsonService {
             Self::SecretsManager => "secretsmanager",
             Self::CloudTrail => "cloudtrail",
             Self::CloudWatch => "monitoring",
+            Self::Kms => "kms",
         }
     }
 }
 
 /// Signing names accepted on JSON requests whose target names no known service (so the
 /// signature is still checked before the caller learns anything).
-const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail", "monitoring"];
+const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail", "monitoring", "kms"];
 
 async fn api(
     State(state): State<Arc<AppState>>,
@@ -244,12 +249,19 @@ async fn api(
             time_ms: info.now_ms,
         };
         let deletion_event = deletion_event(&metric_service, &metric_operation, &result, &call);
+        let service_events = std::mem::take(&mut call.service_events);
         match state
             .audit
             .api_call(call, transport, result.as_ref().err())
             .await
         {
             Ok(()) => {
+                for e in service_events {
+                    state
+                        .audit
+                        .service_event(e.service, e.name, e.details, e.resource, info.now_ms)
+                        .await;
+                }
                 if let Some((name, resource)) = deletion_event {
                     let details = serde_json::json!({"secretArn": resource.arn});
                     state
@@ -435,6 +447,9 @@ async fn handle_json(
             );
             result.map(Reply::Json)
         }
+        JsonService::Kms => kms_call(state, &principal, operation, &body, info, call)
+            .await
+            .map(Reply::Json),
         JsonService::CloudWatch => cloudwatch_call(state, &principal, operation, &body, info, call)
             .await
             .map(Reply::Json10),
@@ -493,6 +508,76 @@ async fn secrets_manager(
     sm.call_with(operation, principal, body, &gate, resolved)
         .await
         .map_err(ApiError::from)
+}
+
+/// A KMS operation: every check the request needs (the key, and for alias operations the
+/// alias; ReEncrypt's source and destination), then the call.
+async fn kms_call(
+    state: &AppState,
+    principal: &Principal,
+    operation: &str,
+    body: &[u8],
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Vec<u8>, ApiError> {
+    use crate::audit::{CallResource, KMS_KEY_RESOURCE_TYPE, ServiceEvent};
+    const SOURCE: &str = "kms.amazonaws.com";
+    call.request_parameters =
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .map(|mut v| {
+                // Ciphertexts are not secret but are bulky and say nothing to an auditor.
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("CiphertextBlob");
+                }
+                strongroom_audit::redact::for_record(SOURCE, v)
+            });
+    let checks = state.kms.authorization_checks(operation, body);
+    if let Some(key) = checks
+        .iter()
+        .map(|c| &c.resource)
+        .find(|r| r.contains(":key/"))
+    {
+        call.resource = Some(CallResource {
+            arn: key.clone(),
+            kind: KMS_KEY_RESOURCE_TYPE,
+            name: None,
+        });
+    }
+    for c in checks {
+        state
+            .authz
+            .authorize(principal, &c.action, &c.resource, c.keys, info)
+            .map_err(access_denied_json)?;
+    }
+    let mut events = Vec::new();
+    let out = state.kms.call(operation, body, &mut events).await?;
+    if operation == "CreateKey"
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out)
+    {
+        if let Some(arn) = v.pointer("/KeyMetadata/Arn").and_then(|a| a.as_str()) {
+            call.resource = Some(CallResource {
+                arn: arn.to_string(),
+                kind: KMS_KEY_RESOURCE_TYPE,
+                name: None,
+            });
+        }
+        call.response_elements = Some(strongroom_audit::redact::for_record(SOURCE, v));
+    }
+    call.service_events = events
+        .into_iter()
+        .map(|e| ServiceEvent {
+            service: "kms",
+            name: e.name,
+            details: e.details,
+            resource: Some(CallResource {
+                arn: e.key_arn,
+                kind: KMS_KEY_RESOURCE_TYPE,
+                name: None,
+            }),
+        })
+        .collect();
+    Ok(out)
 }
 
 /// A CloudWatch operation, whichever protocol carried it: `input` and the result are JSON 1.0

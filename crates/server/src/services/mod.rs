@@ -3,5 +3,8 @@
 pub mod cloudtrail;
 pub mod cloudwatch;
 pub mod iam;
+pub mod input;
+pub mod kms;
 pub mod secretsmanager;
+pub mod ssm;
 pub mod sts;

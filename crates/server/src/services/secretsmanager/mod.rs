@@ -51,6 +51,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::credentials::Principal;
+use crate::services::kms::{Kms, SECRETS_MANAGER_KEY, ServiceKeyError};
 
 /// How often a write re-reads and re-applies after losing an optimistic-concurrency race.
 const COMMIT_ATTEMPTS: usize = 5;
@@ -68,6 +69,8 @@ pub struct SecretsManager {
     /// The revision check still guards against other processes sharing the store.
     write_lock: tokio::sync::Mutex<()>,
     rotation_queue: std::sync::OnceLock<rotation::RotationQueue>,
+    /// The keys values are sealed under (customer keys also need the caller's KMS permission).
+    kms: Arc<Kms>,
 }
 
 impl SecretsManager {
@@ -78,6 +81,7 @@ impl SecretsManager {
         region: String,
         account_id: String,
         default_key_id: String,
+        kms: Arc<Kms>,
     ) -> Self {
         Self {
             store,
@@ -88,6 +92,7 @@ impl SecretsManager {
             default_key_id,
             write_lock: tokio::sync::Mutex::new(()),
             rotation_queue: std::sync::OnceLock::new(),
+            kms,
         }
     }
 
@@ -185,6 +190,12 @@ impl SecretsManager {
         gate: &Gate<'_>,
         resolved: Option<Secret>,
     ) -> Result<Vec<u8>, SmError> {
+        if matches!(
+            operation,
+            "CreateSecret" | "UpdateSecret" | "PutSecretValue"
+        ) {
+            self.kms_write_allowed(operation, body, gate).await?;
+        }
         match operation {
             "CreateSecret" => respond(self.create_secret(parse(body)?).await),
             "DescribeSecret" => respond(self.describe_secret(parse(body)?).await),
@@ -192,7 +203,7 @@ impl SecretsManager {
             "DeleteSecret" => respond(self.delete_secret(parse(body)?).await),
             "RestoreSecret" => respond(self.restore_secret(parse(body)?).await),
             "ListSecrets" => respond(self.list_secrets(parse(body)?).await),
-            "GetSecretValue" => respond(self.get_secret_value(parse(body)?, resolved).await),
+            "GetSecretValue" => respond(self.get_secret_value(parse(body)?, resolved, gate).await),
             "BatchGetSecretValue" => respond(self.batch_get_secret_value(parse(body)?, gate).await),
             "PutSecretValue" => respond(self.put_secret_value(parse(body)?).await),
             "UpdateSecretVersionStage" => {
@@ -316,23 +327,72 @@ impl SecretsManager {
         ))
     }
 
-    /// Resolve a KmsKeyId given by a caller to a key id the barrier holds.
+    /// Resolve a KmsKeyId given by a caller (or the managed key) to a usable key's id.
     fn key_id_for(&self, kms_key_id: Option<&str>) -> Result<String, SmError> {
-        let Some(given) = kms_key_id.filter(|k| !k.is_empty()) else {
-            return Ok(self.default_key_id.clone());
+        match self.kms.key_for_service(kms_key_id, SECRETS_MANAGER_KEY) {
+            Ok(k) => Ok(k.key_id),
+            Err(ServiceKeyError::NotFound) => Err(SmError::EncryptionFailure(format!(
+                "Secrets Manager can't encrypt with the KMS key {}: no such key. Omit KmsKeyId to use aws/secretsmanager.",
+                kms_key_id.unwrap_or_default()
+            ))),
+            Err(ServiceKeyError::Unusable(_)) => Err(SmError::EncryptionFailure(
+                "Secrets Manager can't encrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.".into(),
+            )),
+        }
+    }
+
+    /// A write that seals under a customer managed key needs the caller's
+    /// kms:GenerateDataKey on it (Secrets Manager calls KMS on the caller's behalf);
+    /// the managed aws/secretsmanager key needs nothing. Unknown keys and secrets are left
+    /// for the operation to report.
+    async fn kms_write_allowed(
+        &self,
+        operation: &str,
+        body: &[u8],
+        gate: &Gate<'_>,
+    ) -> Result<(), SmError> {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let has_value = v.get("SecretString").is_some() || v.get("SecretBinary").is_some();
+        let given = v
+            .get("KmsKeyId")
+            .and_then(|k| k.as_str())
+            .filter(|k| !k.is_empty())
+            .map(str::to_string);
+        let stored = || async {
+            let id = v.get("SecretId").and_then(|x| x.as_str())?;
+            self.resolve(id).await.ok()?.kms_key_id
         };
-        let kms_arn_prefix = format!("arn:aws:kms:{}:{}:", self.region, self.account_id);
-        let bare = given.strip_prefix(&kms_arn_prefix).unwrap_or(given);
-        if bare == "alias/aws/secretsmanager" {
-            return Ok(self.default_key_id.clone());
+        let key = match operation {
+            "CreateSecret" if has_value => given,
+            "UpdateSecret" if given.is_some() => given,
+            "UpdateSecret" | "PutSecretValue" if has_value => stored().await,
+            _ => return Ok(()),
+        };
+        let Ok(key) = self
+            .kms
+            .key_for_service(key.as_deref(), SECRETS_MANAGER_KEY)
+        else {
+            return Ok(());
+        };
+        self.kms_allowed(gate, "kms:GenerateDataKey", &key)
+    }
+
+    fn kms_allowed(
+        &self,
+        gate: &Gate<'_>,
+        action: &str,
+        key: &crate::services::kms::ServiceKey,
+    ) -> Result<(), SmError> {
+        if key.manager == strongroom_domain::kms::KeyManager::Aws {
+            return Ok(());
         }
-        let key_id = bare.strip_prefix("key/").unwrap_or(bare);
-        if self.barrier.has_key(key_id) {
-            return Ok(key_id.to_string());
-        }
-        Err(SmError::EncryptionFailure(format!(
-            "Secrets Manager can't encrypt with the KMS key {given}: no such key. Omit KmsKeyId to use aws/secretsmanager."
-        )))
+        let mut keys = Keys::new();
+        keys.insert(
+            "kms:viaservice".into(),
+            vec![format!("secretsmanager.{}.amazonaws.com", self.region)],
+        );
+        gate(action, &key.arn, None, keys)
+            .map_err(|_| SmError::AccessDenied("Access to KMS is not allowed".into()))
     }
 
     fn seal(
@@ -393,27 +453,7 @@ impl PartialEq for SecretValue {
 }
 
 fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SmError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        // serde's own message can quote the offending value, which may be secret: report
-        // only where the problem is.
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            SmError::Serialization(format!(
-                "The request body is not valid JSON (line {}, column {}).",
-                inner.line(),
-                inner.column()
-            ))
-        } else {
-            SmError::Serialization(format!(
-                "The request body does not match the operation's input: member '{path}' has the wrong type or shape."
-            ))
-        }
-    })
+    crate::services::input::parse(body).map_err(SmError::Serialization)
 }
 
 fn respond<O: Serialize>(out: Result<O, SmError>) -> Result<Vec<u8>, SmError> {

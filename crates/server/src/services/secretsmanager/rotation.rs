@@ -298,7 +298,7 @@ impl SecretsManager {
             version_id: version_id.map(str::to_string),
             version_stage: Some(stage.to_string()),
         };
-        match self.get_secret_value(input, None).await {
+        match self.get_secret_value(input, None, &super::open_gate).await {
             Ok(out) => Ok(out.secret_string.map(zeroize::Zeroizing::new)),
             Err(SmError::ResourceNotFound(_)) => Ok(None),
             Err(e) => Err(e),

@@ -52,6 +52,7 @@ impl SecretsManager {
         &self,
         input: GetSecretValueInput,
         resolved: Option<Secret>,
+        gate: &super::Gate<'_>,
     ) -> Result<SecretValueOutput, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         if let Some(v) = &input.version_id {
@@ -68,6 +69,7 @@ impl SecretsManager {
             &secret,
             input.version_id.as_deref(),
             input.version_stage.as_deref(),
+            gate,
         )
         .await
     }
@@ -78,11 +80,22 @@ impl SecretsManager {
         secret: &Secret,
         version_id: Option<&str>,
         stage: Option<&str>,
+        gate: &super::Gate<'_>,
     ) -> Result<SecretValueOutput, SmError> {
         if secret.is_scheduled_for_deletion() {
             return Err(SmError::marked_for_deletion());
         }
         let version = select_version(secret, version_id, stage)?;
+        if let Some(key_id) = version.kms_key_id.as_deref() {
+            match self.kms.usable_for_service(key_id) {
+                Ok(key) => self.kms_allowed(gate, "kms:Decrypt", &key)?,
+                Err(_) => {
+                    return Err(SmError::DecryptionFailure(
+                        "Secrets Manager can't decrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.".into(),
+                    ));
+                }
+            }
+        }
         let value = self.open(&secret.arn, &version.id).await?.ok_or_else(|| {
             SmError::ResourceNotFound(format!(
                 "Secrets Manager can't find the specified secret value for VersionId: {}",
@@ -152,7 +165,7 @@ impl SecretsManager {
                 for id in ids {
                     let res = match self.resolve(&id).await {
                         Ok(secret) => match allowed(&secret) {
-                            Ok(()) => self.read_value(&secret, None, None).await,
+                            Ok(()) => self.read_value(&secret, None, None, gate).await,
                             Err(e) => Err(e),
                         },
                         Err(e) => Err(e),
@@ -187,7 +200,7 @@ impl SecretsManager {
                 };
                 for secret in page {
                     let res = match allowed(&secret) {
-                        Ok(()) => self.read_value(&secret, None, None).await,
+                        Ok(()) => self.read_value(&secret, None, None, gate).await,
                         Err(e) => Err(e),
                     };
                     match res {

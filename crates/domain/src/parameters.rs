@@ -1,0 +1,594 @@
+//! SSM Parameter Store rules: names and hierarchies, selectors (`name:3`, `name:label`),
+//! labels, the 100-version history, path listing and DescribeParameters filters. Pure; the
+//! SSM service applies them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Millis;
+
+/// AWS keeps at most 100 versions of a parameter.
+pub const MAX_VERSIONS: usize = 100;
+pub const MAX_LABELS_PER_VERSION: usize = 10;
+pub const MAX_DEPTH: usize = 15;
+/// The name a caller may give: 1011 characters including the parameter ARN before it.
+pub const MAX_NAME_WITH_ARN: usize = 1011;
+pub const MAX_STANDARD_VALUE: usize = 4096;
+pub const MAX_ADVANCED_VALUE: usize = 8192;
+/// Parameters that name a Secrets Manager secret (`GetParameter` only, WithDecryption).
+pub const SECRETS_MANAGER_REFERENCE: &str = "/aws/reference/secretsmanager/";
+
+/// One version's metadata (its value is stored sealed, apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParameterVersion {
+    pub version: i64,
+    /// String | StringList | SecureString.
+    pub kind: String,
+    pub description: Option<String>,
+    pub allowed_pattern: Option<String>,
+    /// Key id (not ARN) of the KMS key a SecureString is encrypted with; the alias the
+    /// caller used is kept in `key_alias` to report back as AWS does.
+    pub key_id: Option<String>,
+    #[serde(default)]
+    pub key_alias: Option<String>,
+    pub tier: String,
+    pub data_type: String,
+    pub modified_ms: Millis,
+    /// ARN of the principal that wrote the version.
+    pub modified_by: String,
+    pub labels: Vec<String>,
+}
+
+/// A parameter with its version history, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Parameter {
+    pub name: String,
+    /// Optimistic-concurrency revision, as secrets have.
+    pub revision: i64,
+    pub tags: Vec<(String, String)>,
+    pub versions: Vec<ParameterVersion>,
+}
+
+impl Parameter {
+    pub fn latest(&self) -> &ParameterVersion {
+        // A stored parameter always has a version; `new_version` never removes the last.
+        self.versions
+            .last()
+            .expect("a parameter has at least one version")
+    }
+    pub fn version(&self, v: i64) -> Option<&ParameterVersion> {
+        self.versions.iter().find(|x| x.version == v)
+    }
+    pub fn labelled(&self, label: &str) -> Option<&ParameterVersion> {
+        self.versions
+            .iter()
+            .find(|x| x.labels.iter().any(|l| l == label))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParamError {
+    /// ValidationException.
+    Validation(String),
+    /// HierarchyLevelLimitExceededException.
+    HierarchyLevel(String),
+    /// ParameterMaxVersionLimitExceeded.
+    MaxVersions(String),
+    /// ParameterVersionLabelLimitExceeded.
+    LabelLimit(String),
+    /// ParameterVersionNotFound.
+    VersionNotFound(String),
+}
+
+const BAD_NAME: &str = "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_";
+
+fn name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_.-/".contains(&b)
+}
+
+/// Validate a name for a new or updated parameter (`arn_prefix` is
+/// `arn:aws:ssm:REGION:ACCOUNT:parameter`, which counts toward the length limit).
+pub fn validate_name(name: &str, arn_prefix: &str) -> Result<(), ParamError> {
+    validate_name_syntax(name)?;
+    let first = name.trim_start_matches('/');
+    let lower = first.to_ascii_lowercase();
+    if lower.starts_with("aws") || lower.starts_with("ssm") {
+        return Err(ParamError::Validation(BAD_NAME.into()));
+    }
+    let with_arn = arn_prefix.len() + if name.starts_with('/') { 0 } else { 1 } + name.len();
+    if with_arn > MAX_NAME_WITH_ARN {
+        return Err(ParamError::Validation(format!(
+            "Parameter name, including its ARN ({arn_prefix}/...), must be at most {MAX_NAME_WITH_ARN} characters."
+        )));
+    }
+    Ok(())
+}
+
+/// Characters, slashes and depth (no reserved-prefix check: reads of `/aws/reference/...`
+/// and of missing names go through this).
+pub fn validate_name_syntax(name: &str) -> Result<(), ParamError> {
+    if name.is_empty() || !name.bytes().all(name_char) {
+        return Err(ParamError::Validation(BAD_NAME.into()));
+    }
+    if name.contains('/') {
+        if !name.starts_with('/') {
+            return Err(ParamError::Validation(
+                "Parameter name must be a fully qualified name.".into(),
+            ));
+        }
+        if name.ends_with('/') || name.contains("//") {
+            return Err(ParamError::Validation(BAD_NAME.into()));
+        }
+    }
+    if depth(name) > MAX_DEPTH {
+        return Err(ParamError::HierarchyLevel(format!(
+            "A hierarchy can have a maximum of {MAX_DEPTH} levels. Parameter name {name} exceeds it."
+        )));
+    }
+    Ok(())
+}
+
+fn depth(name: &str) -> usize {
+    name.trim_start_matches('/').split('/').count()
+}
+
+/// A path for GetParametersByPath: `/` or `/a/b` (a trailing slash is allowed).
+pub fn validate_path(path: &str) -> Result<(), ParamError> {
+    if path == "/" {
+        return Ok(());
+    }
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    if !trimmed.starts_with('/') || !trimmed.bytes().all(name_char) || trimmed.contains("//") {
+        return Err(ParamError::Validation(
+            "The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\". It can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). It must use only letters, numbers, or the following symbols: . (period), - (hyphen), _ (underscore). Special characters are not allowed. All sub-paths, if specified, must use the forward slash symbol \"/\". Valid example: /get/parameters2-/by1./path0_.".into(),
+        ));
+    }
+    if depth(trimmed) > MAX_DEPTH {
+        return Err(ParamError::HierarchyLevel(format!(
+            "A hierarchy can have a maximum of {MAX_DEPTH} levels."
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `name` lies under `path`: directly (one level) or at any depth (`recursive`).
+pub fn in_path(name: &str, path: &str, recursive: bool) -> bool {
+    let prefix = if path.ends_with('/') {
+        path.to_string()
+    } else {
+        format!("{path}/")
+    };
+    let Some(rest) = name.strip_prefix(&prefix) else {
+        return false;
+    };
+    !rest.is_empty() && (recursive || !rest.contains('/'))
+}
+
+/// What a name with a selector asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Latest,
+    Version(i64),
+    Label(String),
+}
+
+/// Split `name:3` / `name:label` (names never contain ':').
+pub fn parse_selector(given: &str) -> Result<(&str, Selector), ParamError> {
+    let Some((name, sel)) = given.split_once(':') else {
+        return Ok((given, Selector::Latest));
+    };
+    if sel.is_empty() || sel.contains(':') {
+        return Err(ParamError::Validation(format!(
+            "Invalid parameter name or selector: {given}"
+        )));
+    }
+    if sel.bytes().all(|b| b.is_ascii_digit()) {
+        let v = sel
+            .parse::<i64>()
+            .map_err(|_| ParamError::VersionNotFound(format!("Version {sel} not found.")))?;
+        return Ok((name, Selector::Version(v)));
+    }
+    Ok((name, Selector::Label(sel.to_string())))
+}
+
+/// The version a selector picks, if any.
+pub fn select<'a>(p: &'a Parameter, selector: &Selector) -> Option<&'a ParameterVersion> {
+    match selector {
+        Selector::Latest => Some(p.latest()),
+        Selector::Version(v) => p.version(*v),
+        Selector::Label(l) => p.labelled(l),
+    }
+}
+
+/// AWS's label rules: 1–100 of letters, digits, `.-_`; not starting with a digit, `aws` or
+/// `ssm` (any case).
+pub fn valid_label(label: &str) -> bool {
+    let lower = label.to_ascii_lowercase();
+    !label.is_empty()
+        && label.len() <= 100
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !label.as_bytes()[0].is_ascii_digit()
+        && !lower.starts_with("aws")
+        && !lower.starts_with("ssm")
+}
+
+/// Attach `labels` to `version`, moving any already on another version. Returns the labels
+/// that broke the rules (not attached), as LabelParameterVersion's InvalidLabels.
+pub fn label_version(
+    p: &mut Parameter,
+    version: i64,
+    labels: &[String],
+) -> Result<Vec<String>, ParamError> {
+    if p.version(version).is_none() {
+        return Err(ParamError::VersionNotFound(format!(
+            "Systems Manager could not find version {version} of {}. Verify the version and try again.",
+            p.name
+        )));
+    }
+    let (valid, invalid): (Vec<&String>, Vec<&String>) =
+        labels.iter().partition(|l| valid_label(l));
+    let target = p
+        .version(version)
+        .map(|v| v.labels.clone())
+        .unwrap_or_default();
+    let mut after = target.clone();
+    for l in &valid {
+        if !after.contains(l) {
+            after.push((*l).clone());
+        }
+    }
+    if after.len() > MAX_LABELS_PER_VERSION {
+        return Err(ParamError::LabelLimit(format!(
+            "A parameter version can have maximum {MAX_LABELS_PER_VERSION} labels.Move one or more labels to another version and try again."
+        )));
+    }
+    for v in &mut p.versions {
+        if v.version == version {
+            v.labels = after.clone();
+        } else {
+            v.labels.retain(|l| !valid.contains(&l));
+        }
+    }
+    Ok(invalid.into_iter().cloned().collect())
+}
+
+/// Remove `labels` from `version`: (removed, not on that version).
+pub fn unlabel_version(
+    p: &mut Parameter,
+    version: i64,
+    labels: &[String],
+) -> Result<(Vec<String>, Vec<String>), ParamError> {
+    let name = p.name.clone();
+    let v = p
+        .versions
+        .iter_mut()
+        .find(|v| v.version == version)
+        .ok_or_else(|| {
+            ParamError::VersionNotFound(format!(
+                "Systems Manager could not find version {version} of {name}. Verify the version and try again."
+            ))
+        })?;
+    let (removed, invalid): (Vec<String>, Vec<String>) =
+        labels.iter().cloned().partition(|l| v.labels.contains(l));
+    v.labels.retain(|l| !removed.contains(l));
+    Ok((removed, invalid))
+}
+
+/// Append a version (number = previous + 1). At 100 versions the oldest goes, unless it has a
+/// label: then ParameterMaxVersionLimitExceeded, as AWS. Returns the removed version number.
+pub fn push_version(
+    p: &mut Parameter,
+    mut next: ParameterVersion,
+) -> Result<Option<i64>, ParamError> {
+    let mut removed = None;
+    if p.versions.len() >= MAX_VERSIONS {
+        let oldest = &p.versions[0];
+        if !oldest.labels.is_empty() {
+            return Err(ParamError::MaxVersions(format!(
+                "You attempted to create a new version of {} by calling the PutParameter API with the overwrite flag. Version {}, the oldest version, can't be deleted because it has a label associated with it. Move the label to another version of the parameter, and try again.",
+                p.name, oldest.version
+            )));
+        }
+        removed = Some(oldest.version);
+        p.versions.remove(0);
+    }
+    next.version = p.versions.last().map_or(1, |v| v.version + 1);
+    p.versions.push(next);
+    Ok(removed)
+}
+
+/// A ParameterStringFilter (DescribeParameters, GetParametersByPath).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub key: String,
+    pub option: Option<String>,
+    pub values: Vec<String>,
+}
+
+/// Which filter keys an operation accepts and how they fail: (error code, message).
+pub fn check_filter(f: &Filter, by_path: bool) -> Result<(), (&'static str, String)> {
+    let key_ok = matches!(
+        f.key.as_str(),
+        "Name" | "Type" | "KeyId" | "Path" | "Label" | "Tier" | "DataType"
+    ) || f.key.strip_prefix("tag:").is_some_and(|t| !t.is_empty());
+    if !key_ok || (by_path && matches!(f.key.as_str(), "Name" | "Path" | "Tier")) {
+        return Err((
+            "InvalidFilterKey",
+            format!("The following filter key is not valid: {}", f.key),
+        ));
+    }
+    if by_path && f.key == "Label" && f.option.as_deref().is_some_and(|o| o != "Equals") {
+        return Err((
+            "InvalidFilterOption",
+            "The option for the Label filter must be Equals.".into(),
+        ));
+    }
+    let allowed: &[&str] = match f.key.as_str() {
+        "Path" => &["Recursive", "OneLevel"],
+        "Name" => &["Equals", "BeginsWith", "Contains"],
+        _ => &["Equals", "BeginsWith"],
+    };
+    if let Some(o) = &f.option
+        && !allowed.contains(&o.as_str())
+    {
+        return Err((
+            "InvalidFilterOption",
+            format!(
+                "The following filter option is not valid: {o}. Valid options include: [{}].",
+                allowed.join(", ")
+            ),
+        ));
+    }
+    if f.values.is_empty() && !f.key.starts_with("tag:") {
+        return Err((
+            "InvalidFilterValue",
+            format!(
+                "The following filter values are missing : null for filter key {}.",
+                f.key
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a parameter passes a filter (values are ORed, as AWS). `key_alias` is what the
+/// latest version's key is called for the KeyId filter.
+pub fn matches(p: &Parameter, f: &Filter) -> bool {
+    let latest = p.latest();
+    let option = f.option.as_deref().unwrap_or(match f.key.as_str() {
+        "Path" => "OneLevel",
+        _ => "Equals",
+    });
+    let test = |field: &str| {
+        f.values.iter().any(|v| match option {
+            "BeginsWith" => field.starts_with(v.as_str()),
+            "Contains" => field.contains(v.as_str()),
+            _ => field == v,
+        })
+    };
+    match f.key.as_str() {
+        "Name" => {
+            // AWS matches Name with or without the leading slash.
+            let bare = p.name.trim_start_matches('/');
+            f.values.iter().any(|v| {
+                let v = v.trim_start_matches('/');
+                match option {
+                    "BeginsWith" => bare.starts_with(v),
+                    "Contains" => bare.contains(v),
+                    _ => bare == v,
+                }
+            })
+        }
+        "Type" => test(&latest.kind),
+        "Tier" => test(&latest.tier),
+        "DataType" => test(&latest.data_type),
+        "KeyId" => latest
+            .key_alias
+            .as_deref()
+            .into_iter()
+            .chain(latest.key_id.as_deref())
+            .any(test),
+        "Label" => p.versions.iter().flat_map(|v| &v.labels).any(|l| test(l)),
+        "Path" => f
+            .values
+            .iter()
+            .any(|path| in_path(&p.name, path, option == "Recursive")),
+        key => match key.strip_prefix("tag:") {
+            Some(tag) => p
+                .tags
+                .iter()
+                .any(|(k, v)| k == tag && (f.values.is_empty() || test(v))),
+            None => false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(labels: &[&str]) -> ParameterVersion {
+        ParameterVersion {
+            version: 0,
+            kind: "String".into(),
+            description: None,
+            allowed_pattern: None,
+            key_id: None,
+            key_alias: None,
+            tier: "Standard".into(),
+            data_type: "text".into(),
+            modified_ms: 0,
+            modified_by: "arn:aws:iam::123456789012:root".into(),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn param(n: usize) -> Parameter {
+        let mut p = Parameter {
+            name: "/app/db".into(),
+            revision: 0,
+            tags: vec![],
+            versions: vec![],
+        };
+        for _ in 0..n {
+            push_version(&mut p, version(&[])).unwrap();
+        }
+        p
+    }
+
+    const PREFIX: &str = "arn:aws:ssm:us-east-1:123456789012:parameter";
+
+    #[test]
+    fn names() {
+        for ok in [
+            "db",
+            "/app/db",
+            "/Dev/DBServer/MySQL/db-string13",
+            "a.b_c-d",
+        ] {
+            assert!(validate_name(ok, PREFIX).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "a b", "app/db", "/app/db/", "//x", "/a//b", "aws-x", "/AWS/x", "ssm", "/ssmx",
+            "x:1", "x$",
+        ] {
+            assert!(
+                matches!(validate_name(bad, PREFIX), Err(ParamError::Validation(_))),
+                "{bad}"
+            );
+        }
+        let fifteen = "/a".repeat(15);
+        assert!(validate_name(&fifteen, PREFIX).is_ok());
+        assert!(matches!(
+            validate_name(&format!("{fifteen}/b"), PREFIX),
+            Err(ParamError::HierarchyLevel(_))
+        ));
+        let long = format!("/{}", "a".repeat(MAX_NAME_WITH_ARN - PREFIX.len()));
+        assert!(validate_name(&long, PREFIX).is_err());
+        assert!(validate_name(&long[..long.len() - 1], PREFIX).is_ok());
+        // Reads of reserved names are syntactically fine.
+        assert!(validate_name_syntax("/aws/reference/secretsmanager/db").is_ok());
+    }
+
+    #[test]
+    fn paths() {
+        assert!(in_path("/a/b", "/a", false));
+        assert!(in_path("/a/b", "/a/", false));
+        assert!(!in_path("/a/b/c", "/a", false));
+        assert!(in_path("/a/b/c", "/a", true));
+        assert!(!in_path("/ab/c", "/a", true));
+        assert!(!in_path("/a", "/a", true));
+        assert!(in_path("/a", "/", false));
+        assert!(
+            !in_path("a", "/", true),
+            "names outside any hierarchy are not under /"
+        );
+        assert!(validate_path("/").is_ok());
+        assert!(validate_path("/a/b/").is_ok());
+        assert!(validate_path("a/b").is_err());
+    }
+
+    #[test]
+    fn selectors() {
+        assert_eq!(parse_selector("/a").unwrap(), ("/a", Selector::Latest));
+        assert_eq!(
+            parse_selector("/a:3").unwrap(),
+            ("/a", Selector::Version(3))
+        );
+        assert_eq!(
+            parse_selector("/a:prod").unwrap(),
+            ("/a", Selector::Label("prod".into()))
+        );
+        assert!(parse_selector("/a:").is_err());
+        assert!(parse_selector("/a:b:c").is_err());
+        let mut p = param(3);
+        label_version(&mut p, 2, &["prod".into()]).unwrap();
+        assert_eq!(select(&p, &Selector::Latest).unwrap().version, 3);
+        assert_eq!(select(&p, &Selector::Version(1)).unwrap().version, 1);
+        assert_eq!(
+            select(&p, &Selector::Label("prod".into())).unwrap().version,
+            2
+        );
+        assert!(select(&p, &Selector::Version(9)).is_none());
+    }
+
+    #[test]
+    fn labels_move_and_invalid_ones_are_reported() {
+        let mut p = param(3);
+        let invalid = label_version(
+            &mut p,
+            1,
+            &[
+                "prod".into(),
+                "1st".into(),
+                "awsx".into(),
+                "SSM".into(),
+                "a b".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(invalid, vec!["1st", "awsx", "SSM", "a b"]);
+        assert_eq!(p.version(1).unwrap().labels, vec!["prod"]);
+        label_version(&mut p, 3, &["prod".into()]).unwrap();
+        assert!(p.version(1).unwrap().labels.is_empty());
+        assert_eq!(p.version(3).unwrap().labels, vec!["prod"]);
+        assert!(matches!(
+            label_version(&mut p, 7, &["x".into()]),
+            Err(ParamError::VersionNotFound(_))
+        ));
+        let ten: Vec<String> = (0..10).map(|i| format!("l{i}")).collect();
+        label_version(&mut p, 2, &ten).unwrap();
+        assert!(matches!(
+            label_version(&mut p, 2, &["one-more".into()]),
+            Err(ParamError::LabelLimit(_))
+        ));
+        let (removed, invalid) = unlabel_version(&mut p, 2, &["l0".into(), "nope".into()]).unwrap();
+        assert_eq!(
+            (removed, invalid),
+            (vec!["l0".to_string()], vec!["nope".to_string()])
+        );
+    }
+
+    #[test]
+    fn history_keeps_100_and_spares_labelled_oldest() {
+        let mut p = param(100);
+        assert_eq!(push_version(&mut p, version(&[])).unwrap(), Some(1));
+        assert_eq!(p.versions.len(), 100);
+        assert_eq!(p.latest().version, 101);
+        label_version(&mut p, 2, &["keep".into()]).unwrap();
+        assert!(matches!(
+            push_version(&mut p, version(&[])),
+            Err(ParamError::MaxVersions(_))
+        ));
+        assert_eq!(p.latest().version, 101, "nothing changed");
+    }
+
+    #[test]
+    fn filters() {
+        let mut p = param(1);
+        p.tags.push(("env".into(), "prod".into()));
+        let f = |key: &str, option: Option<&str>, values: &[&str]| Filter {
+            key: key.into(),
+            option: option.map(str::to_string),
+            values: values.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(matches(&p, &f("Name", Some("BeginsWith"), &["app/"])));
+        assert!(matches(&p, &f("Name", Some("Contains"), &["db"])));
+        assert!(matches(&p, &f("Name", None, &["/app/db"])));
+        assert!(!matches(&p, &f("Name", None, &["/app"])));
+        assert!(matches(&p, &f("Type", None, &["SecureString", "String"])));
+        assert!(matches(&p, &f("Path", None, &["/app"])));
+        assert!(!matches(&p, &f("Path", None, &["/"])));
+        assert!(matches(&p, &f("Path", Some("Recursive"), &["/"])));
+        assert!(matches(&p, &f("tag:env", None, &["prod"])));
+        assert!(matches(&p, &f("tag:env", None, &[])));
+        assert!(!matches(&p, &f("tag:team", None, &[])));
+        assert!(check_filter(&f("Name", None, &["x"]), true).is_err());
+        assert!(check_filter(&f("Bogus", None, &["x"]), false).is_err());
+        assert!(check_filter(&f("Path", Some("Equals"), &["/a"]), false).is_err());
+        assert!(check_filter(&f("Label", Some("BeginsWith"), &["x"]), true).is_err());
+        assert!(check_filter(&f("Type", None, &[]), false).is_err());
+        assert!(check_filter(&f("Type", Some("Equals"), &["String"]), true).is_ok());
+    }
+}
