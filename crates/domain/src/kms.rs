@@ -173,18 +173,30 @@ pub fn validate_alias_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The rules beyond the pattern (InvalidAliasNameException when broken).
-pub fn check_customer_alias(name: &str) -> Result<(), String> {
+/// Why a customer may not use an alias name, beyond the pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AliasRule {
+    /// No `alias/` prefix (AWS: ValidationException).
+    Prefix(String),
+    /// Under `alias/aws/`, AWS managed keys' names (AWS: NotAuthorizedException).
+    Reserved(String),
+    /// Otherwise malformed (InvalidAliasNameException).
+    Invalid(String),
+}
+
+pub fn check_customer_alias(name: &str) -> Result<(), AliasRule> {
     let Some(rest) = name.strip_prefix("alias/") else {
-        return Err("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into());
+        return Err(AliasRule::Prefix("Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into()));
     };
-    if rest.is_empty() || rest.contains(':') {
-        return Err(format!("Alias {name} is not a valid alias name."));
-    }
     if name.starts_with("alias/aws/") {
-        return Err(
-            "Alias must not begin with the reserved prefix \"alias/aws/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html".into(),
-        );
+        return Err(AliasRule::Reserved(
+            "Cannot create alias with prefix 'alias/aws/'".into(),
+        ));
+    }
+    if rest.is_empty() || rest.contains(':') {
+        return Err(AliasRule::Invalid(format!(
+            "Alias {name} is not a valid alias name."
+        )));
     }
     Ok(())
 }
@@ -288,9 +300,18 @@ mod tests {
         assert!(validate_alias_name("").is_err());
         assert!(validate_alias_name(&format!("alias/{}", "a".repeat(251))).is_err());
         assert!(check_customer_alias("alias/app").is_ok());
-        assert!(check_customer_alias("app").is_err());
-        assert!(check_customer_alias("alias/").is_err());
-        assert!(check_customer_alias("alias/aws/secretsmanager").is_err());
+        assert!(matches!(
+            check_customer_alias("app"),
+            Err(AliasRule::Prefix(_))
+        ));
+        assert!(matches!(
+            check_customer_alias("alias/"),
+            Err(AliasRule::Invalid(_))
+        ));
+        assert!(matches!(
+            check_customer_alias("alias/aws/secretsmanager"),
+            Err(AliasRule::Reserved(_))
+        ));
         assert!(check_customer_alias("alias/awsome").is_ok());
     }
 

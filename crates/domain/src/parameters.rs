@@ -77,6 +77,8 @@ pub enum ParamError {
     LabelLimit(String),
     /// ParameterVersionNotFound.
     VersionNotFound(String),
+    /// The `/aws/` hierarchy belongs to AWS (AccessDeniedException).
+    Reserved(String),
 }
 
 const BAD_NAME: &str = "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_";
@@ -89,6 +91,11 @@ fn name_char(b: u8) -> bool {
 /// `arn:aws:ssm:REGION:ACCOUNT:parameter`, which counts toward the length limit).
 pub fn validate_name(name: &str, arn_prefix: &str) -> Result<(), ParamError> {
     validate_name_syntax(name)?;
+    if name.to_ascii_lowercase().starts_with("/aws/") {
+        return Err(ParamError::Reserved(format!(
+            "No access to reserved parameter name: {name}."
+        )));
+    }
     let first = name.trim_start_matches('/');
     let lower = first.to_ascii_lowercase();
     if lower.starts_with("aws") || lower.starts_with("ssm") {
@@ -312,7 +319,13 @@ pub fn check_filter(f: &Filter, by_path: bool) -> Result<(), (&'static str, Stri
         f.key.as_str(),
         "Name" | "Type" | "KeyId" | "Path" | "Label" | "Tier" | "DataType"
     ) || f.key.strip_prefix("tag:").is_some_and(|t| !t.is_empty());
-    if !key_ok || (by_path && matches!(f.key.as_str(), "Name" | "Path" | "Tier")) {
+    // GetParametersByPath takes no Name, Path or Tier filter; DescribeParameters no Label.
+    let wrong_operation = if by_path {
+        matches!(f.key.as_str(), "Name" | "Path" | "Tier")
+    } else {
+        f.key == "Label"
+    };
+    if !key_ok || wrong_operation {
         return Err((
             "InvalidFilterKey",
             format!("The following filter key is not valid: {}", f.key),
@@ -450,7 +463,7 @@ mod tests {
             assert!(validate_name(ok, PREFIX).is_ok(), "{ok}");
         }
         for bad in [
-            "", "a b", "app/db", "/app/db/", "//x", "/a//b", "aws-x", "/AWS/x", "ssm", "/ssmx",
+            "", "a b", "app/db", "/app/db/", "//x", "/a//b", "aws-x", "/AWSx", "ssm", "/ssmx",
             "x:1", "x$",
         ] {
             assert!(
@@ -467,6 +480,10 @@ mod tests {
         let long = format!("/{}", "a".repeat(MAX_NAME_WITH_ARN - PREFIX.len()));
         assert!(validate_name(&long, PREFIX).is_err());
         assert!(validate_name(&long[..long.len() - 1], PREFIX).is_ok());
+        assert!(matches!(
+            validate_name("/AWS/x", PREFIX),
+            Err(ParamError::Reserved(_))
+        ));
         // Reads of reserved names are syntactically fine.
         assert!(validate_name_syntax("/aws/reference/secretsmanager/db").is_ok());
     }
@@ -588,6 +605,8 @@ mod tests {
         assert!(check_filter(&f("Bogus", None, &["x"]), false).is_err());
         assert!(check_filter(&f("Path", Some("Equals"), &["/a"]), false).is_err());
         assert!(check_filter(&f("Label", Some("BeginsWith"), &["x"]), true).is_err());
+        assert!(check_filter(&f("Label", None, &["x"]), true).is_ok());
+        assert!(check_filter(&f("Label", None, &["x"]), false).is_err());
         assert!(check_filter(&f("Type", None, &[]), false).is_err());
         assert!(check_filter(&f("Type", Some("Equals"), &["String"]), true).is_ok());
     }

@@ -45,6 +45,8 @@ pub struct Metrics {
     audit_batch_records: Histogram,
     audit_queue_depth: Gauge,
     secrets: Gauge,
+    parameters: Gauge,
+    kms_keys: Gauge,
     rotations: Family<RotationLabels, Counter>,
 }
 
@@ -136,6 +138,18 @@ impl Metrics {
             "Secrets stored, including those scheduled for deletion (ResourceCount)",
             secrets.clone(),
         );
+        let parameters = Gauge::default();
+        r.register(
+            "parameters",
+            "SSM parameters stored (ResourceCount)",
+            parameters.clone(),
+        );
+        let kms_keys = Gauge::default();
+        r.register(
+            "kms_keys",
+            "KMS keys, including managed keys and keys pending deletion",
+            kms_keys.clone(),
+        );
         let rotations = Family::<RotationLabels, Counter>::default();
         r.register(
             "rotations",
@@ -153,6 +167,8 @@ impl Metrics {
             audit_batch_records,
             audit_queue_depth,
             secrets,
+            parameters,
+            kms_keys,
         }
     }
 
@@ -199,6 +215,14 @@ impl Metrics {
         self.rotations
             .get_or_create(&RotationLabels { outcome })
             .inc();
+    }
+
+    pub fn set_parameters(&self, n: usize) {
+        self.parameters.set(n as i64);
+    }
+
+    pub fn set_kms_keys(&self, n: usize) {
+        self.kms_keys.set(n as i64);
     }
 
     pub fn set_secrets(&self, n: usize) {

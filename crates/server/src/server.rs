@@ -223,7 +223,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         )
         .await?,
     );
-    let secretsmanager = SecretsManager::new(
+    let secretsmanager = Arc::new(SecretsManager::new(
         store.clone(),
         barrier.clone(),
         clock.clone(),
@@ -231,6 +231,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         account_id.clone(),
         default_key_id,
         kms.clone(),
+    ));
+    let ssm = crate::services::ssm::Ssm::new(
+        store.clone(),
+        barrier.clone(),
+        kms.clone(),
+        secretsmanager.clone(),
+        clock.clone(),
+        config.region.clone(),
+        account_id.clone(),
     );
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let audit = Arc::new(Auditor::new(
@@ -256,6 +265,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         ),
         authz: Authorizer::new(directory.clone()),
         secretsmanager,
+        ssm,
         iam: Iam::new(directory.clone(), clock.clone()),
         sts: crate::services::sts::Sts::new(directory.clone()),
         cloudtrail: CloudTrail::new(audit.clone()),

@@ -41,7 +41,8 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub struct AppState {
     pub auth: Authenticator,
     pub authz: Authorizer,
-    pub secretsmanager: SecretsManager,
+    pub secretsmanager: Arc<SecretsManager>,
+    pub ssm: crate::services::ssm::Ssm,
     pub iam: Iam,
     pub sts: sts::Sts,
     pub cloudtrail: CloudTrail,
@@ -115,6 +116,10 @@ async fn metrics(
     if let Ok(n) = state.secretsmanager.count().await {
         state.metrics.set_secrets(n);
     }
+    if let Ok(n) = state.ssm.count().await {
+        state.metrics.set_parameters(n);
+    }
+    state.metrics.set_kms_keys(state.kms.count());
     (
         StatusCode::OK,
         [(
@@ -133,6 +138,7 @@ enum JsonService {
     CloudTrail,
     CloudWatch,
     Kms,
+    Ssm,
 }
 
 impl JsonService {
@@ -143,6 +149,7 @@ impl JsonService {
             cloudtrail::TARGET_PREFIX | cloudtrail::SHORT_TARGET_PREFIX => Some(Self::CloudTrail),
             cloudwatch::TARGET_PREFIX => Some(Self::CloudWatch),
             "TrentService" => Some(Self::Kms),
+            "AmazonSSM" => Some(Self::Ssm),
             _ => None,
         }
     }
@@ -153,13 +160,14 @@ impl JsonService {
             Self::CloudTrail => "cloudtrail",
             Self::CloudWatch => "monitoring",
             Self::Kms => "kms",
+            Self::Ssm => "ssm",
         }
     }
 }
 
 /// Signing names accepted on JSON requests whose target names no known service (so the
 /// signature is still checked before the caller learns anything).
-const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail", "monitoring", "kms"];
+const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail", "monitoring", "kms", "ssm"];
 
 async fn api(
     State(state): State<Arc<AppState>>,
@@ -214,14 +222,17 @@ async fn api(
     let metric_operation = call.event_name.clone();
     let authenticated = call.principal.is_some();
     // The API-call metrics alarms watch (namespace AWS/SecretsManager, one per operation).
-    if metric_service == "secretsmanager"
+    let namespace = match metric_service.as_str() {
+        "secretsmanager" => Some(cloudwatch::NAMESPACE_SECRETS_MANAGER),
+        "ssm" => Some(cloudwatch::NAMESPACE_SSM),
+        _ => None,
+    };
+    if let Some(namespace) = namespace
         && recognised(authenticated, result.as_ref().err().map(|e| e.code))
     {
-        state.cloudwatch.record_call(
-            cloudwatch::NAMESPACE_SECRETS_MANAGER,
-            &metric_operation,
-            info.now_ms,
-        );
+        state
+            .cloudwatch
+            .record_call(namespace, &metric_operation, info.now_ms);
     }
     let result = if admission.is_ok() && (state.audit.is_healthy() || result.is_ok()) {
         if call.principal.is_none() {
@@ -447,6 +458,9 @@ async fn handle_json(
             );
             result.map(Reply::Json)
         }
+        JsonService::Ssm => ssm_call(state, &principal, operation, &body, info, call)
+            .await
+            .map(Reply::Json),
         JsonService::Kms => kms_call(state, &principal, operation, &body, info, call)
             .await
             .map(Reply::Json),
@@ -508,6 +522,50 @@ async fn secrets_manager(
     sm.call_with(operation, principal, body, &gate, resolved)
         .await
         .map_err(ApiError::from)
+}
+
+/// A Parameter Store operation: the operation on every parameter it names, then the call
+/// (which authorizes, through the gate, the KMS and Secrets Manager use it makes).
+async fn ssm_call(
+    state: &AppState,
+    principal: &Principal,
+    operation: &str,
+    body: &[u8],
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Vec<u8>, ApiError> {
+    use crate::audit::{CallResource, PARAMETER_RESOURCE_TYPE, is_read_only};
+    const SOURCE: &str = "ssm.amazonaws.com";
+    call.request_parameters = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .map(|v| strongroom_audit::redact::for_record(SOURCE, v));
+    let checks = state.ssm.authorization_checks(operation, body).await;
+    if let Some(c) = checks.first().filter(|c| c.resource != "*") {
+        call.resource = Some(CallResource {
+            arn: c.resource.clone(),
+            kind: PARAMETER_RESOURCE_TYPE,
+            name: None,
+        });
+    }
+    for c in checks {
+        state
+            .authz
+            .authorize(principal, &c.action, &c.resource, c.keys, info)
+            .map_err(access_denied_json)?;
+    }
+    let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
+        state
+            .authz
+            .authorize_with(principal, action, resource, policy, keys, info)
+    };
+    let out = state.ssm.call(operation, principal, body, &gate).await?;
+    if !is_read_only(operation) {
+        call.response_elements = serde_json::from_slice::<serde_json::Value>(&out)
+            .ok()
+            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+            .map(|v| strongroom_audit::redact::for_record(SOURCE, v));
+    }
+    Ok(out)
 }
 
 /// A KMS operation: every check the request needs (the key, and for alias operations the

@@ -28,6 +28,7 @@ use metrics::{MetricKey, MetricStore};
 
 pub const TARGET_PREFIX: &str = "GraniteServiceVersion20100801";
 pub const NAMESPACE_SECRETS_MANAGER: &str = "AWS/SecretsManager";
+pub const NAMESPACE_SSM: &str = "AWS/SSM";
 
 /// An SNS topic ARN and where its notifications go.
 #[derive(Debug, Clone, Deserialize)]
@@ -183,7 +184,7 @@ impl CloudWatch {
         })
     }
 
-    /// Count one API call (the HTTP front calls this for every Secrets Manager operation).
+    /// Count one API call (the HTTP front calls this for every Secrets Manager and SSM operation).
     pub fn record_call(&self, namespace: &str, operation: &str, at_ms: i64) {
         let key = MetricKey {
             namespace: namespace.to_string(),

@@ -1,7 +1,7 @@
 //! Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
 use serde::{Deserialize, Serialize};
-use strongroom_domain::kms::{KeyState, check_customer_alias, validate_alias_name};
+use strongroom_domain::kms::{AliasRule, KeyState, check_customer_alias, validate_alias_name};
 use strongroom_store::{StoreError, StoredAlias};
 
 use super::keys::{customer_managed, page};
@@ -46,7 +46,7 @@ impl Kms {
     /// The alias name rules, then the key it is to point at (a customer key not being deleted).
     fn alias_target_key(&self, input: &AliasInput) -> Result<KeyRecord, KmsError> {
         validate_alias_name(&input.alias_name).map_err(KmsError::Validation)?;
-        check_customer_alias(&input.alias_name).map_err(KmsError::InvalidAliasName)?;
+        check_customer_alias(&input.alias_name).map_err(alias_error)?;
         let target = input.target_key_id.as_deref().unwrap_or_default();
         if target.starts_with("alias/") || target.contains(":alias/") {
             return Err(KmsError::Validation(
@@ -104,7 +104,7 @@ impl Kms {
     pub(super) async fn delete_alias(&self, input: AliasInput) -> Result<Empty, KmsError> {
         let _serialised = self.write_lock.lock().await;
         validate_alias_name(&input.alias_name).map_err(KmsError::Validation)?;
-        check_customer_alias(&input.alias_name).map_err(KmsError::InvalidAliasName)?;
+        check_customer_alias(&input.alias_name).map_err(alias_error)?;
         if !self.store.delete_kms_alias(&input.alias_name).await? {
             return Err(self.alias_not_found(&input.alias_name));
         }
@@ -145,5 +145,13 @@ impl Kms {
             next_marker: truncated.then(|| end.to_string()),
             truncated,
         })
+    }
+}
+
+fn alias_error(rule: AliasRule) -> KmsError {
+    match rule {
+        AliasRule::Prefix(m) => KmsError::Validation(m),
+        AliasRule::Reserved(m) => KmsError::NotAuthorized(m),
+        AliasRule::Invalid(m) => KmsError::InvalidAliasName(m),
     }
 }

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KmsError {
     AccessDenied(String),
+    NotAuthorized(String),
     NotFound(String),
     AlreadyExists(String),
     InvalidAliasName(String),
@@ -31,6 +32,7 @@ impl KmsError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::AccessDenied(_) => "AccessDeniedException",
+            Self::NotAuthorized(_) => "NotAuthorizedException",
             Self::NotFound(_) => "NotFoundException",
             Self::AlreadyExists(_) => "AlreadyExistsException",
             Self::InvalidAliasName(_) => "InvalidAliasNameException",
@@ -55,6 +57,7 @@ impl KmsError {
     pub fn message(&self) -> &str {
         match self {
             Self::AccessDenied(m)
+            | Self::NotAuthorized(m)
             | Self::NotFound(m)
             | Self::AlreadyExists(m)
             | Self::InvalidAliasName(m)

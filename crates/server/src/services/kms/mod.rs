@@ -53,12 +53,7 @@ pub enum ServiceKeyError {
     Unusable(Unusable),
 }
 
-/// One authorization a KMS request needs: (IAM action, resource ARN, condition keys).
-pub struct Check {
-    pub action: String,
-    pub resource: String,
-    pub keys: Keys,
-}
+pub use crate::services::Check;
 
 /// Something the caller of [`Kms::call`] must record as a service event (key rotations).
 #[derive(Debug, Clone)]

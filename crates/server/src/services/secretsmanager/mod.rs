@@ -236,6 +236,20 @@ impl SecretsManager {
         }
     }
 
+    /// GetSecretValue for another service (Parameter Store's `/aws/reference/secretsmanager/`
+    /// parameters): authorized through `gate` exactly as a direct call is.
+    pub async fn get_secret_value_for(
+        &self,
+        body: &[u8],
+        gate: &Gate<'_>,
+    ) -> Result<model::SecretValueOutput, SmError> {
+        let mut t = self.authorization_target("GetSecretValue", body).await;
+        gate(&t.action, &t.resource, t.resource_policy.as_deref(), t.keys)
+            .map_err(SmError::AccessDenied)?;
+        self.get_secret_value(parse(body)?, t.secret.take(), gate)
+            .await
+    }
+
     /// How many secrets exist, including those scheduled for deletion (ResourceCount).
     pub async fn count(&self) -> Result<usize, SmError> {
         Ok(self.store.secrets().await?.len())

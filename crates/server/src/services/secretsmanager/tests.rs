@@ -17,15 +17,27 @@ const START: i64 = 1_700_000_000_000;
 async fn service() -> (SecretsManager, Arc<ManualClock>) {
     let store = Arc::new(SqliteStore::in_memory().await.unwrap());
     let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
-    barrier.create_kms_key("default").unwrap();
     let clock = Arc::new(ManualClock::new(START));
+    let kms = crate::services::kms::Kms::load(
+        store.clone(),
+        barrier.clone(),
+        clock.clone(),
+        "us-east-1".into(),
+        "123456789012".into(),
+    )
+    .await
+    .unwrap();
+    let default_key = kms
+        .managed_key_id(crate::services::kms::SECRETS_MANAGER_KEY)
+        .unwrap();
     let sm = SecretsManager::new(
         store,
         barrier,
         clock.clone(),
         "us-east-1".into(),
         "123456789012".into(),
-        "default".into(),
+        default_key,
+        Arc::new(kms),
     );
     (sm, clock)
 }

@@ -1,1 +1,335 @@
-//! placeholder
+//! AWS Systems Manager Parameter Store (JSON 1.1, `X-Amz-Target: AmazonSSM.<Operation>`):
+//! the 13 parameter and tag operations.
+//!
+//! One function per operation: [`parameters`] (put, get, list, delete, history, labels) and
+//! [`tags`]. The rules (names, selectors, labels, the 100-version history, filters) live in
+//! `strongroom_domain::parameters`. Every value — String and StringList too — is sealed by the
+//! barrier before it reaches the store: SecureString under the KMS key the caller chose
+//! (default `alias/aws/ssm`), the others under `alias/aws/ssm`.
+//!
+//! `/aws/reference/secretsmanager/NAME` parameters read Secrets Manager secrets, authorized
+//! as a GetSecretValue of the caller's.
+
+mod error;
+mod parameters;
+mod tags;
+
+pub use error::SsmError;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use strongroom_barrier::{Barrier, ValueBinding};
+use strongroom_domain::kms::KeyManager;
+use strongroom_domain::parameters::{Parameter, SECRETS_MANAGER_REFERENCE};
+use strongroom_policy::matching::Keys;
+use strongroom_store::Store;
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::credentials::Principal;
+use crate::services::Check;
+use crate::services::kms::{Kms, SSM_KEY, ServiceKey, ServiceKeyError};
+use crate::services::secretsmanager::{Gate, SecretsManager};
+
+/// How often a write re-reads and re-applies after losing an optimistic-concurrency race.
+const COMMIT_ATTEMPTS: usize = 5;
+
+pub struct Ssm {
+    store: Arc<dyn Store>,
+    barrier: Arc<Barrier>,
+    kms: Arc<Kms>,
+    secrets_manager: Arc<SecretsManager>,
+    clock: Arc<dyn Clock>,
+    region: String,
+    account_id: String,
+    /// Serialises this process's read-modify-write cycles (the revision check still guards
+    /// against other processes).
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+impl Ssm {
+    pub fn new(
+        store: Arc<dyn Store>,
+        barrier: Arc<Barrier>,
+        kms: Arc<Kms>,
+        secrets_manager: Arc<SecretsManager>,
+        clock: Arc<dyn Clock>,
+        region: String,
+        account_id: String,
+    ) -> Self {
+        Self {
+            store,
+            barrier,
+            kms,
+            secrets_manager,
+            clock,
+            region,
+            account_id,
+            write_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Dispatch one operation. `gate` authorizes what the operation does on the caller's
+    /// behalf: KMS use of customer keys, Secrets Manager reads through references.
+    pub async fn call(
+        &self,
+        operation: &str,
+        principal: &Principal,
+        body: &[u8],
+        gate: &Gate<'_>,
+    ) -> Result<Vec<u8>, SsmError> {
+        match operation {
+            "PutParameter" => respond(self.put_parameter(parse(body)?, principal, gate).await),
+            "GetParameter" => respond(self.get_parameter(parse(body)?, gate).await),
+            "GetParameters" => respond(self.get_parameters(parse(body)?, gate).await),
+            "GetParametersByPath" => respond(self.get_parameters_by_path(parse(body)?, gate).await),
+            "DeleteParameter" => respond(self.delete_parameter(parse(body)?).await),
+            "DeleteParameters" => respond(self.delete_parameters(parse(body)?).await),
+            "DescribeParameters" => respond(self.describe_parameters(parse(body)?).await),
+            "GetParameterHistory" => respond(self.get_parameter_history(parse(body)?, gate).await),
+            "LabelParameterVersion" => respond(self.label_parameter_version(parse(body)?).await),
+            "UnlabelParameterVersion" => {
+                respond(self.unlabel_parameter_version(parse(body)?).await)
+            }
+            "AddTagsToResource" => respond(self.add_tags_to_resource(parse(body)?).await),
+            "RemoveTagsFromResource" => respond(self.remove_tags_from_resource(parse(body)?).await),
+            "ListTagsForResource" => respond(self.list_tags_for_resource(parse(body)?).await),
+            other => Err(SsmError::UnknownOperation(format!(
+                "Unknown operation AmazonSSM.{other}: Strongroom offers Parameter Store's parameter and tag operations."
+            ))),
+        }
+    }
+
+    /// `arn:aws:ssm:REGION:ACCOUNT:parameter` (a name's ARN appends `/name`, its leading
+    /// slash not doubled).
+    fn arn_prefix(&self) -> String {
+        format!("arn:aws:ssm:{}:{}:parameter", self.region, self.account_id)
+    }
+
+    pub fn arn(&self, name: &str) -> String {
+        if name.starts_with('/') {
+            format!("{}{name}", self.arn_prefix())
+        } else {
+            format!("{}/{name}", self.arn_prefix())
+        }
+    }
+
+    /// What a request must be allowed: the operation on every parameter it names (tag
+    /// operations and GetParametersByPath on the named resource or path; DescribeParameters
+    /// account-wide). Selectors are stripped: `name:2` is the parameter `name`.
+    pub async fn authorization_checks(&self, operation: &str, body: &[u8]) -> Vec<Check> {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let action = format!("ssm:{operation}");
+        let mut request_keys = Keys::new();
+        if let Some(tags) = v.get("Tags").and_then(|t| t.as_array()) {
+            let pairs: Vec<(String, String)> = tags
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        t.get("Key")?.as_str()?.to_string(),
+                        t.get("Value")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect();
+            for (k, val) in &pairs {
+                request_keys.insert(
+                    format!("aws:requesttag/{}", k.to_ascii_lowercase()),
+                    vec![val.clone()],
+                );
+            }
+            request_keys.insert(
+                "aws:tagkeys".into(),
+                pairs.into_iter().map(|(k, _)| k).collect(),
+            );
+        }
+        let names: Vec<String> = match operation {
+            "DescribeParameters" => {
+                return vec![Check {
+                    action,
+                    resource: "*".into(),
+                    keys: request_keys,
+                }];
+            }
+            "GetParameters" | "DeleteParameters" => v
+                .get("Names")
+                .and_then(|n| n.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str())
+                        .map(|n| n.split(':').next().unwrap_or(n).to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            "GetParametersByPath" => {
+                let path = v.get("Path").and_then(|p| p.as_str()).unwrap_or("/");
+                vec![path.trim_end_matches('/').to_string()]
+            }
+            "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => v
+                .get("ResourceId")
+                .and_then(|p| p.as_str())
+                .map(|r| vec![self.name_of_resource(r)])
+                .unwrap_or_default(),
+            _ => v
+                .get("Name")
+                .and_then(|p| p.as_str())
+                .map(|n| vec![n.split(':').next().unwrap_or(n).to_string()])
+                .unwrap_or_default(),
+        };
+        if names.is_empty() {
+            return vec![Check {
+                action,
+                resource: "*".into(),
+                keys: request_keys,
+            }];
+        }
+        let mut checks = Vec::with_capacity(names.len());
+        for name in names {
+            let mut keys = request_keys.clone();
+            if let Ok(Some(p)) = self.store.parameter(&name).await {
+                for (k, val) in &p.tags {
+                    keys.insert(
+                        format!("aws:resourcetag/{}", k.to_ascii_lowercase()),
+                        vec![val.clone()],
+                    );
+                }
+            }
+            checks.push(Check {
+                action: action.clone(),
+                resource: if name.is_empty() {
+                    format!("{}/", self.arn_prefix())
+                } else {
+                    self.arn(&name)
+                },
+                keys,
+            });
+        }
+        checks
+    }
+
+    /// A tag operation's ResourceId: a parameter name (or its ARN).
+    fn name_of_resource(&self, id: &str) -> String {
+        match id.strip_prefix(&self.arn_prefix()) {
+            Some(rest) if rest.matches('/').count() > 1 => rest.to_string(),
+            Some(rest) => rest.trim_start_matches('/').to_string(),
+            None => id.to_string(),
+        }
+    }
+
+    /// The key a SecureString is encrypted with (the caller's KeyId, else aws/ssm), checked
+    /// usable and, for customer keys, allowed to the caller.
+    fn key_for_write(&self, key_id: Option<&str>, gate: &Gate<'_>) -> Result<ServiceKey, SsmError> {
+        let key = self
+            .kms
+            .key_for_service(key_id, SSM_KEY)
+            .map_err(|e| match e {
+                ServiceKeyError::NotFound => SsmError::InvalidKeyId(format!(
+                    "Invalid KeyId: {} does not name a KMS key.",
+                    key_id.unwrap_or_default()
+                )),
+                ServiceKeyError::Unusable(_) => SsmError::InvalidKeyId(format!(
+                    "The KMS key {} is disabled or pending deletion.",
+                    key_id.unwrap_or(SSM_KEY)
+                )),
+            })?;
+        self.kms_allowed(gate, "kms:Encrypt", &key)?;
+        Ok(key)
+    }
+
+    fn kms_allowed(&self, gate: &Gate<'_>, action: &str, key: &ServiceKey) -> Result<(), SsmError> {
+        if key.manager == KeyManager::Aws {
+            return Ok(());
+        }
+        let mut keys = Keys::new();
+        keys.insert(
+            "kms:viaservice".into(),
+            vec![format!("ssm.{}.amazonaws.com", self.region)],
+        );
+        gate(action, &key.arn, None, keys).map_err(SsmError::AccessDenied)
+    }
+
+    fn binding<'a>(arn: &'a str, version: &'a str) -> ValueBinding<'a> {
+        ValueBinding {
+            secret_arn: arn,
+            version_id: version,
+            kind: "parameter",
+        }
+    }
+
+    /// A version's plaintext value.
+    async fn open(&self, name: &str, version: i64) -> Result<Zeroizing<Vec<u8>>, SsmError> {
+        let sealed = self
+            .store
+            .parameter_value(name, version)
+            .await?
+            .ok_or(SsmError::Internal)?;
+        let arn = self.arn(name);
+        let v = version.to_string();
+        self.barrier
+            .open(&sealed, &Self::binding(&arn, &v))
+            .map_err(|e| {
+                tracing::error!(parameter = name, version, error = %e, "a parameter value does not open");
+                SsmError::Internal
+            })
+    }
+
+    fn seal(
+        &self,
+        key_id: &str,
+        name: &str,
+        version: i64,
+        value: &[u8],
+    ) -> Result<strongroom_barrier::Sealed, SsmError> {
+        let arn = self.arn(name);
+        let v = version.to_string();
+        self.barrier
+            .seal(key_id, &Self::binding(&arn, &v), value)
+            .map_err(|_| SsmError::Internal)
+    }
+
+    /// How many parameters exist (ResourceCount, for metrics).
+    pub async fn count(&self) -> Result<usize, SsmError> {
+        Ok(self.store.parameters().await?.len())
+    }
+
+    fn is_reference(name: &str) -> bool {
+        name.starts_with(SECRETS_MANAGER_REFERENCE)
+    }
+
+    async fn load(&self, name: &str) -> Result<Option<Parameter>, SsmError> {
+        Ok(self.store.parameter(name).await?)
+    }
+}
+
+/// NextToken: the name to resume at, opaque to callers.
+fn token_for(name: &str) -> String {
+    URL_SAFE_NO_PAD.encode(name)
+}
+
+fn token_start(token: Option<&str>) -> Result<Option<String>, SsmError> {
+    token
+        .map(|t| {
+            URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    SsmError::InvalidNextToken("The specified token isn't valid.".into())
+                })
+        })
+        .transpose()
+}
+
+fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SsmError> {
+    crate::services::input::parse(body).map_err(SsmError::Serialization)
+}
+
+fn respond<O: Serialize>(out: Result<O, SsmError>) -> Result<Vec<u8>, SsmError> {
+    serde_json::to_vec(&out?).map_err(|_| SsmError::Internal)
+}
+
+#[derive(Serialize)]
+struct Empty {}
