@@ -8,7 +8,8 @@
 # credentials, account 123456789012, debug logging captured), waits for /health, then runs:
 #   1. pytest: AWS CLI seed commands, boto3, raw signed HTTP, TLS, dev mode, IAM/STS/policies
 #   2. node:   seed 004's Lambda handler (aws-sdk v2) and the v3 client; CloudWatch over its
-#              three protocols (CBOR, JSON 1.0, Query) with the v3 client and aws-sdk v2
+#              three protocols (CBOR, JSON 1.0, Query) with the v3 client and aws-sdk v2;
+#              seed 000's Parameter Store reference, SSM and KMS (v3 and v2)
 #   3. SIGTERM: the server must exit 0
 #   4. pytest test_leaks.py: no secret value in any server log or data dir
 # Every step runs even if an earlier one failed; the exit code is non-zero if any failed.
@@ -32,7 +33,8 @@ if [ ! -x "$VENV/bin/pytest" ] || [ ! -x "$VENV/bin/aws" ]; then
   exit 2
 fi
 if [ ! -d "$HERE/node/node_modules/aws-sdk" ] || [ ! -d "$HERE/node/node_modules/@aws-sdk/client-secrets-manager" ] ||
-  [ ! -d "$HERE/node/node_modules/@aws-sdk/client-cloudwatch" ]; then
+  [ ! -d "$HERE/node/node_modules/@aws-sdk/client-cloudwatch" ] || [ ! -d "$HERE/node/node_modules/@aws-sdk/client-ssm" ] ||
+  [ ! -d "$HERE/node/node_modules/@aws-sdk/client-kms" ]; then
   echo "e2e: tests/e2e/node/node_modules is missing (scripts/test runs npm ci there)" >&2
   exit 2
 fi
@@ -155,6 +157,7 @@ node_env() {
 }
 run_step "node: seed 004 handler (aws-sdk v2) + v3 client" node_env node/seed004.test.js
 run_step "node: CloudWatch over CBOR, JSON 1.0 and Query" node_env node/cloudwatch.test.js
+run_step "node: seed 000 (Parameter Store reference, SSM, KMS; v3 and v2)" node_env node/seed000.test.js
 
 # 3. Graceful shutdown: SIGTERM, exit code 0, within 30 s.
 stop_server() {
