@@ -9,6 +9,7 @@ mod common;
 mod alarms;
 mod audit;
 mod identity;
+mod kms_ssm;
 mod metrics;
 mod rotation;
 mod secretsmanager;
