@@ -822,6 +822,170 @@ def test_every_secrets_manager_operation_leaves_one_clean_record(server):
         assert v not in all_text
 
 
+def _run_ops():
+    """An `op(name, fn)` that records (operation, response or error) in the returned list."""
+    done = []
+
+    def op(operation, fn):
+        try:
+            done.append((operation, fn()))
+        except ClientError as e:
+            done.append((operation, e))
+        return done[-1][1]
+    return op, done
+
+
+def _assert_clean_records(ct, done, source, start, values, offered, read_only):
+    """Every call in `done` has exactly one record: the root identity, its error if it failed,
+    readOnly as AWS marks it, lowerCamelCase members, and no sensitive member or value."""
+    succeeded = {o for o, r in done if not isinstance(r, ClientError)}
+    assert succeeded == offered, f"operations that failed: {offered - succeeded}"
+    for operation, resp in done:
+        failed = isinstance(resp, ClientError)
+        e, r = by_request_id(ct, operation, request_id(resp), start)
+        where = f"{operation} ({'refused' if failed else 'ok'})"
+        assert r["eventSource"] == e["EventSource"] == source, where
+        assert r["eventType"] == "AwsApiCall" and r["managementEvent"] is True, where
+        assert r["userIdentity"] == {"type": "Root", "principalId": ACCOUNT, "arn": ROOT_ARN,
+                                     "accountId": ACCOUNT, "accessKeyId": ACCESS_KEY}, where
+        assert r["readOnly"] is (operation in read_only), where
+        if failed:
+            assert r["errorCode"] == resp.response["Error"]["Code"], where
+        else:
+            assert "errorCode" not in r, where
+        if r["readOnly"]:
+            assert r["responseElements"] is None, f"{where}: a read's response was recorded"
+        assert isinstance(r["requestParameters"], dict), where
+        assert_camel_case(r["requestParameters"], where)
+        assert_camel_case(r["responseElements"] or {}, where)
+        assert_no_sensitive(r, *values)
+        bad = [k for k in keys_anywhere(r) if k.lower() in ("plaintext", "value", "values")]
+        assert not bad, f"{where}: {bad} recorded"
+
+
+def test_every_kms_operation_leaves_one_clean_record(server):
+    kms, ct = client(server, "kms"), trail(server)
+    start = since(2)
+    op, done = _run_ops()
+    plain = secret("kms-audit").encode()
+    values = [plain.decode(), remember(base64.b64encode(plain).decode())]
+    key = op("CreateKey", lambda: kms.create_key(Description="audited",
+                                                 Tags=[{"TagKey": "t", "TagValue": "v"}]))
+    key_id, key_arn = key["KeyMetadata"]["KeyId"], key["KeyMetadata"]["Arn"]
+    alias = f"alias/{unique('audit')}"
+    op("CreateAlias", lambda: kms.create_alias(AliasName=alias, TargetKeyId=key_id))
+    op("DescribeKey", lambda: kms.describe_key(KeyId=alias))
+    op("ListKeys", lambda: kms.list_keys(Limit=5))
+    op("ListAliases", lambda: kms.list_aliases(KeyId=key_id))
+    ct_blob = op("Encrypt", lambda: kms.encrypt(KeyId=alias, Plaintext=plain,
+                                                EncryptionContext={"purpose": "audit"}))
+    op("Decrypt", lambda: kms.decrypt(CiphertextBlob=ct_blob["CiphertextBlob"],
+                                      EncryptionContext={"purpose": "audit"}))
+    op("ReEncrypt", lambda: kms.re_encrypt(CiphertextBlob=ct_blob["CiphertextBlob"],
+                                           SourceEncryptionContext={"purpose": "audit"},
+                                           DestinationKeyId=key_id))
+    dk = op("GenerateDataKey", lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256"))
+    values.append(remember(base64.b64encode(dk["Plaintext"]).decode()))
+    op("GenerateDataKeyWithoutPlaintext",
+       lambda: kms.generate_data_key_without_plaintext(KeyId=key_id, NumberOfBytes=32))
+    rnd = op("GenerateRandom", lambda: kms.generate_random(NumberOfBytes=32))
+    values.append(remember(base64.b64encode(rnd["Plaintext"]).decode()))
+    op("EnableKeyRotation", lambda: kms.enable_key_rotation(KeyId=key_id))
+    op("GetKeyRotationStatus", lambda: kms.get_key_rotation_status(KeyId=key_id))
+    op("RotateKeyOnDemand", lambda: kms.rotate_key_on_demand(KeyId=key_id))
+    op("ListKeyRotations", lambda: kms.list_key_rotations(KeyId=key_id))
+    op("DisableKeyRotation", lambda: kms.disable_key_rotation(KeyId=key_id))
+    op("TagResource", lambda: kms.tag_resource(KeyId=key_id,
+                                               Tags=[{"TagKey": "k", "TagValue": "v"}]))
+    op("UntagResource", lambda: kms.untag_resource(KeyId=key_id, TagKeys=["k"]))
+    op("ListResourceTags", lambda: kms.list_resource_tags(KeyId=key_id))
+    op("GetKeyPolicy", lambda: kms.get_key_policy(KeyId=key_id, PolicyName="default"))
+    op("ListKeyPolicies", lambda: kms.list_key_policies(KeyId=key_id))
+    op("UpdateKeyDescription", lambda: kms.update_key_description(KeyId=key_id,
+                                                                  Description="still audited"))
+    op("DisableKey", lambda: kms.disable_key(KeyId=key_id))
+    op("Encrypt", lambda: kms.encrypt(KeyId=key_id, Plaintext=plain))  # refused: disabled
+    op("EnableKey", lambda: kms.enable_key(KeyId=key_id))
+    op("UpdateAlias", lambda: kms.update_alias(AliasName=alias, TargetKeyId=key_id))
+    op("DeleteAlias", lambda: kms.delete_alias(AliasName=alias))
+    op("ScheduleKeyDeletion", lambda: kms.schedule_key_deletion(KeyId=key_id,
+                                                                PendingWindowInDays=7))
+    op("CancelKeyDeletion", lambda: kms.cancel_key_deletion(KeyId=key_id))
+    offered = {o for o, _ in done} - set()
+    read_only = {"DescribeKey", "ListKeys", "ListAliases", "Encrypt", "Decrypt", "ReEncrypt",
+                 "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateRandom",
+                 "GetKeyRotationStatus", "ListKeyRotations", "ListResourceTags",
+                 "GetKeyPolicy", "ListKeyPolicies"}
+    _assert_clean_records(ct, done, "kms.amazonaws.com", start, values, offered, read_only)
+
+    created = by_request_id(ct, "CreateKey", request_id(key), start)[1]
+    assert created["responseElements"]["keyMetadata"]["keyId"] == key_id
+    assert created["resources"][0]["ARN"] == key_arn
+    encrypted = by_request_id(ct, "Encrypt", request_id(ct_blob), start)[1]
+    assert encrypted["requestParameters"] == {"keyId": alias,
+                                              "encryptionContext": {"purpose": "audit"}}
+    assert encrypted["resources"] == [{"ARN": key_arn, "accountId": ACCOUNT,
+                                       "type": "AWS::KMS::Key"}]
+    # The on-demand rotation is also a service event.
+    rotated = [r for r in parsed(lookup_all(ct, LookupAttributes=attr("EventName", "RotateKey"),
+                                            StartTime=start))
+               if r["resources"][0]["ARN"] == key_arn]
+    assert len(rotated) == 1 and rotated[0]["eventType"] == "AwsServiceEvent"
+    assert rotated[0]["serviceEventDetails"]["rotationType"] == "ON_DEMAND"
+
+
+def test_every_ssm_operation_leaves_one_clean_record(server):
+    ssm, ct = client(server, "ssm"), trail(server)
+    start = since(2)
+    op, done = _run_ops()
+    v1, v2 = secret("ssm-audit-1"), secret("ssm-audit-2")
+    name = f"/{unique('audit')}/db/password"
+    op("PutParameter", lambda: ssm.put_parameter(Name=name, Value=v1, Type="SecureString",
+                                                 Description="audited",
+                                                 Tags=[{"Key": "t", "Value": "v"}]))
+    op("PutParameter", lambda: ssm.put_parameter(Name=name, Value=v2, Type="SecureString",
+                                                 Overwrite=True))
+    op("PutParameter", lambda: ssm.put_parameter(Name=name, Value=v1, Type="String"))  # exists
+    op("GetParameter", lambda: ssm.get_parameter(Name=name, WithDecryption=True))
+    op("GetParameter", lambda: ssm.get_parameter(Name=name + "-missing"))  # refused
+    op("GetParameters", lambda: ssm.get_parameters(Names=[name, f"{name}:1"],
+                                                   WithDecryption=True))
+    op("GetParametersByPath", lambda: ssm.get_parameters_by_path(
+        Path=name.rsplit("/", 2)[0], Recursive=True, WithDecryption=True))
+    op("DescribeParameters", lambda: ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": [name]}]))
+    op("GetParameterHistory", lambda: ssm.get_parameter_history(Name=name, WithDecryption=True))
+    op("LabelParameterVersion", lambda: ssm.label_parameter_version(
+        Name=name, ParameterVersion=1, Labels=["stable"]))
+    op("UnlabelParameterVersion", lambda: ssm.unlabel_parameter_version(
+        Name=name, ParameterVersion=1, Labels=["stable"]))
+    op("AddTagsToResource", lambda: ssm.add_tags_to_resource(
+        ResourceType="Parameter", ResourceId=name, Tags=[{"Key": "k", "Value": "v"}]))
+    op("ListTagsForResource", lambda: ssm.list_tags_for_resource(
+        ResourceType="Parameter", ResourceId=name))
+    op("RemoveTagsFromResource", lambda: ssm.remove_tags_from_resource(
+        ResourceType="Parameter", ResourceId=name, TagKeys=["k"]))
+    op("DeleteParameters", lambda: ssm.delete_parameters(Names=[name + "-other"]))
+    op("DeleteParameter", lambda: ssm.delete_parameter(Name=name))
+    offered = {"PutParameter", "GetParameter", "GetParameters", "GetParametersByPath",
+               "DescribeParameters", "GetParameterHistory", "LabelParameterVersion",
+               "UnlabelParameterVersion", "AddTagsToResource", "ListTagsForResource",
+               "RemoveTagsFromResource", "DeleteParameters", "DeleteParameter"}
+    read_only = {"GetParameter", "GetParameters", "GetParametersByPath", "DescribeParameters",
+                 "GetParameterHistory", "ListTagsForResource"}
+    _assert_clean_records(ct, done, "ssm.amazonaws.com", start, [v1, v2], offered, read_only)
+    put = by_request_id(ct, "PutParameter", request_id(done[0][1]), start)[1]
+    arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{name}"
+    assert put["requestParameters"]["name"] == name and put["requestParameters"]["type"] == \
+        "SecureString"
+    assert put["responseElements"] == {"version": 1, "tier": "Standard"}
+    assert put["resources"] == [{"ARN": arn, "accountId": ACCOUNT, "type": "AWS::SSM::Parameter"}]
+    got = by_request_id(ct, "GetParameter", request_id(done[3][1]), start)[1]
+    assert got["requestParameters"] == {"name": name, "withDecryption": True}
+    refused = by_request_id(ct, "GetParameter", request_id(done[4][1]), start)[1]
+    assert refused["errorCode"] == "ParameterNotFound"
+
+
 def signed_post(server, path, body, headers, service):
     """A SigV4-signed POST with an exact path, body and headers; (status, headers, body)."""
     import http.client

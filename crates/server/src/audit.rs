@@ -71,7 +71,18 @@ pub fn is_read_only(event_name: &str) -> bool {
     const READ: &[&str] = &[
         "Get", "List", "Describe", "BatchGet", "Lookup", "Simulate", "Validate",
     ];
-    READ.iter().any(|p| event_name.starts_with(p)) || event_name == "AssumeRole"
+    // KMS's cryptographic operations change nothing: CloudTrail marks them read-only.
+    const KMS_READS: &[&str] = &[
+        "Encrypt",
+        "Decrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateRandom",
+    ];
+    READ.iter().any(|p| event_name.starts_with(p))
+        || event_name == "AssumeRole"
+        || KMS_READS.contains(&event_name)
 }
 
 pub fn event_source(service: &str) -> String {
