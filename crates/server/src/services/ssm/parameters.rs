@@ -686,9 +686,7 @@ impl Ssm {
                     SsmError::ParameterNotFound(_)
                     | SsmError::ParameterVersionNotFound(_)
                     | SsmError::Validation(_),
-                ) if !Self::is_reference(name) || decrypt => {
-                    invalid_parameters.push(name.clone())
-                }
+                ) if !Self::is_reference(name) || decrypt => invalid_parameters.push(name.clone()),
                 Err(e) => return Err(e),
             }
         }
