@@ -622,6 +622,43 @@ def test_secret_is_unreadable_while_its_key_is_disabled(kms, sm):
     assert sm.get_secret_value(SecretId=name)["SecretString"] == newer
 
 
+def test_update_secret_kms_key_re_encrypts_the_labelled_versions(kms, sm):
+    """As AWS documents for UpdateSecret's KmsKeyId: the new key encrypts new versions and the
+    existing AWSCURRENT, AWSPENDING and AWSPREVIOUS ones; unlabelled versions keep theirs."""
+    k = new_key(kms, "sm-rekey")
+    alias = new_alias(kms, k["KeyId"], "sm-rekey")
+    name = unique("e2e-kms-rekey")
+    v1, v2, v3 = secret("rekey-1"), secret("rekey-2"), secret("rekey-3")
+    sm.create_secret(Name=name, SecretString=v1)
+    sm.put_secret_value(SecretId=name, SecretString=v2)
+    old = sm.put_secret_value(SecretId=name, SecretString=v3)["VersionId"]
+    first = [v["VersionId"] for v in sm.list_secret_version_ids(
+        SecretId=name, IncludeDeprecated=True)["Versions"] if not v.get("VersionStages")][0]
+    sm.update_secret(SecretId=name, KmsKeyId=alias)
+    versions = {v["VersionId"]: v for v in sm.list_secret_version_ids(
+        SecretId=name, IncludeDeprecated=True)["Versions"]}
+    assert versions[old]["KmsKeyIds"] == [k["Arn"]]
+    labelled = [v for v in versions.values() if v.get("VersionStages")]
+    assert len(labelled) == 2 and all(v["KmsKeyIds"] == [k["Arn"]] for v in labelled)
+    assert versions[first]["KmsKeyIds"] == ["DefaultEncryptionKey"], "unlabelled: untouched"
+    # They really are under the new key now: unreadable while it is disabled.
+    kms.disable_key(KeyId=k["KeyId"])
+    refused(lambda: sm.get_secret_value(SecretId=name), "DecryptionFailure")
+    refused(lambda: sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS"),
+            "DecryptionFailure")
+    assert sm.get_secret_value(SecretId=name, VersionId=first)["SecretString"] == v1
+    kms.enable_key(KeyId=k["KeyId"])
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == v3
+    assert sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")["SecretString"] == v2
+    # And back to the managed key: the customer key is no longer needed.
+    sm.update_secret(SecretId=name, KmsKeyId="alias/aws/secretsmanager")
+    kms.disable_key(KeyId=k["KeyId"])
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == v3
+    assert sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")["SecretString"] == v2
+    assert "KmsKeyId" not in sm.describe_secret(SecretId=name)
+    kms.enable_key(KeyId=k["KeyId"])
+
+
 def test_iam_secret_under_a_customer_key_needs_kms_decrypt(server, kms, sm):
     k = new_key(kms, "sm-iam")
     prefix = unique("e2e-kms-iam")

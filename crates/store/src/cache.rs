@@ -410,6 +410,7 @@ mod tests {
                 expected_revision: None,
                 secret: secret(1, "one"),
                 new_values: vec![],
+                resealed: vec![],
             })
             .await
             .unwrap();
@@ -420,6 +421,7 @@ mod tests {
                 expected_revision: Some(1),
                 secret: secret(2, "two"),
                 new_values: vec![],
+                resealed: vec![],
             })
             .await
             .unwrap();

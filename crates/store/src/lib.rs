@@ -184,8 +184,11 @@ pub struct SecretWrite {
     /// The complete new state. Versions absent from it are deleted; its `revision` is stored
     /// as given (callers set `expected + 1`). `last_accessed_ms` is not written here.
     pub secret: Secret,
-    /// Values for versions created by this change.
+    /// Values for versions created by this change (or a rotation's value-less version).
     pub new_values: Vec<(String, StoredValue)>,
+    /// Existing values sealed again under another key (UpdateSecret's KmsKeyId): same
+    /// plaintext, new ciphertext. The version must already have a value.
+    pub resealed: Vec<(String, StoredValue)>,
 }
 
 #[async_trait]

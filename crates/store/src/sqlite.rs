@@ -821,6 +821,24 @@ impl Store for SqliteStore {
             }
         }
 
+        for (id, val) in &write.resealed {
+            let done = sqlx::query(
+                "UPDATE secret_versions SET kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
+                 WHERE secret_arn = ? AND version_id = ? AND has_value = 1",
+            )
+            .bind(val.sealed.key_id().to_string())
+            .bind(val.kind.as_str())
+            .bind(val.sealed.wrapped_key().to_vec())
+            .bind(val.sealed.ciphertext().to_vec())
+            .bind(&s.arn)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
         // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
         let stored: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = ?",
@@ -1447,6 +1465,7 @@ mod tests {
                 expected_revision: None,
                 secret: s.clone(),
                 new_values: vec![("v1".into(), v1)],
+                resealed: vec![],
             })
             .await
             .unwrap();
@@ -1462,6 +1481,7 @@ mod tests {
                 expected_revision: Some(1),
                 secret: filled.clone(),
                 new_values: vec![("v2".into(), v2.clone())],
+                resealed: vec![],
             })
             .await
             .unwrap();
@@ -1483,6 +1503,7 @@ mod tests {
                 expected_revision: Some(2),
                 secret: again,
                 new_values: vec![("v2".into(), v2)],
+                resealed: vec![],
             })
             .await;
         assert!(
@@ -1508,6 +1529,7 @@ mod tests {
                 expected_revision: None,
                 secret: s.clone(),
                 new_values: vec![("v1".into(), val)],
+                resealed: vec![],
             })
             .await
             .unwrap();
@@ -1521,7 +1543,8 @@ mod tests {
                 .commit(SecretWrite {
                     expected_revision: None,
                     secret: dup,
-                    new_values: vec![]
+                    new_values: vec![],
+                    resealed: vec![],
                 })
                 .await,
             Err(StoreError::NameTaken)
@@ -1537,6 +1560,7 @@ mod tests {
             expected_revision: Some(7),
             secret: s2.clone(),
             new_values: vec![("v2".into(), val2.clone())],
+            resealed: vec![],
         };
         assert!(matches!(
             store.commit(stale).await,
@@ -1555,6 +1579,7 @@ mod tests {
                 expected_revision: Some(1),
                 secret: s2.clone(),
                 new_values: vec![("v2".into(), val2)],
+                resealed: vec![],
             })
             .await
             .unwrap();
@@ -1586,6 +1611,7 @@ mod tests {
                 expected_revision: Some(2),
                 secret: s3.clone(),
                 new_values: vec![],
+                resealed: vec![],
             })
             .await
             .unwrap();
@@ -1613,6 +1639,7 @@ mod tests {
                 expected_revision: Some(3),
                 secret: s4,
                 new_values: vec![],
+                resealed: vec![],
             })
             .await
             .unwrap();

@@ -325,10 +325,15 @@ impl SecretsManager {
                 return Ok((next, out));
             }
             next.revision = current.revision + 1;
+            // A value for a version that already has one is the same value sealed again.
+            let (resealed, new_values) = new_values
+                .into_iter()
+                .partition(|(id, _)| current.version(id).is_some_and(|v| v.has_value));
             let write = SecretWrite {
                 expected_revision: Some(current.revision),
                 secret: next.clone(),
                 new_values,
+                resealed,
             };
             match self.store.commit(write).await {
                 Ok(()) => return Ok((next, out)),
@@ -376,6 +381,15 @@ impl SecretsManager {
             let id = v.get("SecretId").and_then(|x| x.as_str())?;
             self.resolve(id).await.ok()?.kms_key_id
         };
+        if operation == "UpdateSecret" && given.is_some() {
+            // Re-encrypting the labelled versions under the new key decrypts them first.
+            if let Some(Ok(old)) = stored()
+                .await
+                .map(|k| self.kms.key_for_service(Some(&k), SECRETS_MANAGER_KEY))
+            {
+                self.kms_allowed(gate, "kms:Decrypt", &old)?;
+            }
+        }
         let key = match operation {
             "CreateSecret" if has_value => given,
             "UpdateSecret" if given.is_some() => given,

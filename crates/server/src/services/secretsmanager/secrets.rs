@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use strongroom_domain::filters::{self, Filter, FilterView};
-use strongroom_domain::secret::{MS_PER_DAY, Secret};
+use strongroom_domain::secret::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, MS_PER_DAY, Secret};
 use strongroom_domain::{labels, names};
 use strongroom_store::{SecretKey, SecretWrite, StoreError};
 
@@ -81,6 +81,7 @@ impl SecretsManager {
             expected_revision: None,
             secret,
             new_values,
+            resealed: Vec::new(),
         };
         match self.store.commit(write).await {
             Ok(()) => Ok(CreateSecretOutput {
@@ -160,8 +161,23 @@ impl SecretsManager {
         validate::description(input.description.as_deref())?;
         validate::kms_key_id(input.kms_key_id.as_deref())?;
         validate::secret_type(input.secret_type.as_deref())?;
+        // A new key re-encrypts the versions labelled AWSCURRENT, AWSPENDING and AWSPREVIOUS
+        // (as AWS); their values are opened here, outside the write.
+        let mut reopened = Vec::new();
         if let Some(k) = input.kms_key_id.as_deref() {
-            self.key_id_for(Some(k))?;
+            let new_key = self.key_id_for(Some(k))?;
+            let current = self.resolve(&id).await?;
+            for v in current.versions.iter().filter(|v| {
+                v.has_value
+                    && v.kms_key_id.as_deref() != Some(new_key.as_str())
+                    && v.stages
+                        .iter()
+                        .any(|s| matches!(s.as_str(), AWSCURRENT | AWSPENDING | AWSPREVIOUS))
+            }) {
+                if let Some(value) = self.open(&current.arn, &v.id).await? {
+                    reopened.push((v.id.clone(), value));
+                }
+            }
         }
         let value = decode_value(input.secret_string, input.secret_binary)?;
         let version_id = value
@@ -191,13 +207,22 @@ impl SecretsManager {
                 if let Some(d) = &input.description {
                     s.description = Some(d.clone()).filter(|d| !d.is_empty());
                 }
+                let mut new_values = Vec::new();
                 if let Some(k) = &input.kms_key_id {
                     s.kms_key_id = self.stored_kms_key_id(Some(k.clone()));
+                    let key_id = self.key_id_for(Some(k))?;
+                    for (vid, value) in &reopened {
+                        let arn = s.arn.clone();
+                        if let Some(v) = s.versions.iter_mut().find(|v| &v.id == vid && v.has_value)
+                        {
+                            v.kms_key_id = Some(key_id.clone());
+                            new_values.push((vid.clone(), self.seal(&key_id, &arn, vid, value)?));
+                        }
+                    }
                 }
                 if let Some(t) = &input.secret_type {
                     s.secret_type = Some(t.clone());
                 }
-                let mut new_values = Vec::new();
                 if let (Some(value), Some(vid)) = (&value, &version_id) {
                     if s.version(vid).is_some() {
                         return Err(super::values::existing_version_error(vid, &s.arn));
