@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret-rotation"
 BROKEN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:broken-rotation"
 UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:untrusted-rotation"
+SLOW_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow-rotation"
 MYSQL_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-builtin"
 PG_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-builtin"
 ROLE = "secret-rotation"
@@ -64,11 +65,17 @@ def rotating():
     with open(broken, "w") as f:
         f.write("import json, sys\nevent = json.load(sys.stdin)\n"
                 "sys.exit(3 if event['Step'] == 'setSecret' else 0)\n")
+    # Takes its time over createSecret (a manual write lands meanwhile), then does nothing.
+    slow = os.path.join(d, "slow.py")
+    with open(slow, "w") as f:
+        f.write("import json, sys, time\nevent = json.load(sys.stdin)\n"
+                "time.sleep(3 if event['Step'] == 'createSecret' else 0)\n")
     cfg = os.path.join(d, "strongroom.toml")
     with open(cfg, "w") as f:
         for arn, script, role in (
                 (FUNCTION_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py"), ROLE),
                 (BROKEN_ARN, broken, ROLE),
+                (SLOW_ARN, slow, ROLE),
                 (UNTRUSTED_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py"),
                  "not-for-lambda")):
             f.write("[[rotation-function]]\n"
@@ -228,6 +235,50 @@ def test_a_failed_rotation_leaves_the_secret_current_and_blocks_the_next(rotatin
     d = sm.describe_secret(SecretId=name)
     assert d["RotationEnabled"] is False and "NextRotationDate" not in d
     assert d["RotationRules"] == {"ScheduleExpression": "rate(10 days)"}
+
+
+def test_a_manual_write_during_rotation_abandons_it(rotating):
+    """AWS's RotationAbandoned: a new AWSCURRENT written while a rotation is in progress takes
+    over; the rotation's version loses AWSPENDING, so the next rotation may start."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+
+    # 1. A failed rotation waiting for its retry, then a manual PutSecretValue.
+    name = f"abandon-{uuid.uuid4().hex[:6]}"
+    arn = sm.create_secret(Name=name, SecretString=secret("abandon-1"))["ARN"]
+    token = sm.rotate_secret(SecretId=name, RotationLambdaARN=BROKEN_ARN,
+                             RotationRules={"ScheduleExpression": "rate(10 days)"})["VersionId"]
+    wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
+    manual = secret("abandon-manual")
+    put = sm.put_secret_value(SecretId=name, SecretString=manual)
+    assert put["VersionStages"] == ["AWSCURRENT"]
+    abandoned = events(s, "RotationAbandoned", arn)
+    assert len(abandoned) == 1
+    assert abandoned[0]["eventType"] == "AwsServiceEvent"
+    assert abandoned[0]["serviceEventDetails"]["versionId"] == token
+    stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    assert token not in stages or "AWSPENDING" not in stages[token]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == manual
+    # No rotation is in progress any more: a new one starts (and fails again, here).
+    again = sm.rotate_secret(SecretId=name)["VersionId"]
+    assert again != token
+    wait_for(lambda: len(events(s, "RotationFailed", arn)) == 2, "the second rotation's end")
+    sm.cancel_rotate_secret(SecretId=name)
+
+    # 2. A rotation still running when the manual write lands ends as abandoned, not failed.
+    name = f"abandon-run-{uuid.uuid4().hex[:6]}"
+    arn = sm.create_secret(Name=name, SecretString=secret("abandon-2"))["ARN"]
+    abandoned_before, failed_before = metric(s, "abandoned"), metric(s, "failed")
+    token = sm.rotate_secret(SecretId=name, RotationLambdaARN=SLOW_ARN)["VersionId"]
+    wait_for(lambda: events(s, "RotationStarted", arn), "RotationStarted")
+    manual = secret("abandon-running")
+    sm.update_secret(SecretId=name, SecretString=manual)
+    wait_for(lambda: metric(s, "abandoned") == abandoned_before + 1, "abandoned outcome")
+    assert metric(s, "failed") == failed_before
+    assert not events(s, "RotationFailed", arn) and not events(s, "RotationSucceeded", arn)
+    assert events(s, "RotationAbandoned", arn)[0]["serviceEventDetails"]["versionId"] == token
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == manual
+    sm.cancel_rotate_secret(SecretId=name)
 
 
 def test_bad_rotation_requests_change_nothing(rotating):

@@ -239,9 +239,61 @@ pub fn succeeded(versions: &[Version], token: &str) -> bool {
         .any(|v| v.id == token && v.has_value && v.has_stage(AWSCURRENT))
 }
 
+/// A write that makes a new version AWSCURRENT while a rotation is in progress abandons the
+/// rotation (AWS's RotationAbandoned: "a manual change to a secret instead of automated
+/// rotation"): the rotation's version loses AWSPENDING, so it is no longer in progress and the
+/// rotation function's remaining steps cannot promote it. Returns the abandoned version's id.
+pub fn abandon(versions: &mut [Version], new_current: &str) -> Option<String> {
+    let current_moved = versions
+        .iter()
+        .any(|v| v.id == new_current && v.has_stage(AWSCURRENT));
+    if !current_moved {
+        return None;
+    }
+    let pending = versions
+        .iter_mut()
+        .find(|v| v.id != new_current && v.has_stage(AWSPENDING) && !v.has_stage(AWSCURRENT))?;
+    pending.stages.retain(|s| s != AWSPENDING);
+    Some(pending.id.clone())
+}
+
+/// Whether the rotation `token` was abandoned: its version no longer carries AWSPENDING and
+/// did not become AWSCURRENT.
+pub fn abandoned(versions: &[Version], token: &str) -> bool {
+    versions
+        .iter()
+        .find(|v| v.id == token)
+        .is_none_or(|v| !v.has_stage(AWSPENDING) && !v.has_stage(AWSCURRENT))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::AWSPREVIOUS;
+
+    #[test]
+    fn a_manual_write_abandons_the_rotation_in_progress() {
+        let mut vs = vec![
+            v("old", &[AWSCURRENT], true),
+            v("rot", &[AWSPENDING], false),
+            v("manual", &[], true),
+        ];
+        // Not yet current: nothing is abandoned.
+        assert_eq!(abandon(&mut vs, "manual"), None);
+        vs[0].stages = vec![AWSPREVIOUS.into()];
+        vs[2].stages = vec![AWSCURRENT.into()];
+        assert_eq!(abandon(&mut vs, "manual").as_deref(), Some("rot"));
+        assert!(vs[1].stages.is_empty());
+        assert!(abandoned(&vs, "rot"));
+        assert!(in_progress(&vs).is_none(), "a new rotation may start");
+        // The rotation's own promotion is not an abandonment.
+        let mut vs = vec![
+            v("old", &[AWSPREVIOUS], true),
+            v("rot", &[AWSCURRENT, AWSPENDING], true),
+        ];
+        assert_eq!(abandon(&mut vs, "rot"), None);
+        assert!(!abandoned(&vs, "rot"));
+    }
 
     fn v(id: &str, stages: &[&str], has_value: bool) -> Version {
         Version {

@@ -153,7 +153,7 @@ impl Metrics {
         let rotations = Family::<RotationLabels, Counter>::default();
         r.register(
             "rotations",
-            "Secret rotations by outcome (succeeded, failed)",
+            "Secret rotations by outcome (succeeded, failed, abandoned)",
             rotations.clone(),
         );
         Self {
@@ -209,9 +209,8 @@ impl Metrics {
         self.audit_queue_depth.set(n as i64);
     }
 
-    /// A rotation ended: `succeeded` or `failed`.
-    pub fn rotation(&self, succeeded: bool) {
-        let outcome = if succeeded { "succeeded" } else { "failed" };
+    /// A rotation ended: `succeeded`, `failed` or `abandoned`.
+    pub fn rotation(&self, outcome: &'static str) {
         self.rotations
             .get_or_create(&RotationLabels { outcome })
             .inc();

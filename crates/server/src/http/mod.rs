@@ -444,8 +444,18 @@ async fn handle_json(
     match service {
         JsonService::SecretsManager => {
             let mut named = None;
-            let result =
-                secrets_manager(state, &principal, operation, &body, info, &mut named).await;
+            let mut events = Vec::new();
+            let result = secrets_manager(
+                state,
+                &principal,
+                operation,
+                &body,
+                info,
+                &mut named,
+                &mut events,
+            )
+            .await;
+            call.service_events = events;
             if named.is_none() && result.is_ok() {
                 named = state.secretsmanager.touched(operation, &body).await;
             }
@@ -493,6 +503,7 @@ async fn secrets_manager(
     body: &[u8],
     info: &RequestInfo,
     named: &mut Option<(String, String)>,
+    events: &mut Vec<crate::audit::ServiceEvent>,
 ) -> Result<Vec<u8>, ApiError> {
     let sm = &state.secretsmanager;
     let mut resolved = None;
@@ -519,7 +530,7 @@ async fn secrets_manager(
             .authz
             .authorize_with(principal, action, resource, policy, keys, info)
     };
-    sm.call_with(operation, principal, body, &gate, resolved)
+    sm.call_with(operation, principal, body, &gate, resolved, events)
         .await
         .map_err(ApiError::from)
 }

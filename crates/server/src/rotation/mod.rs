@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 use crate::audit::{CallResource, SECRET_RESOURCE_TYPE};
 use crate::http::AppState;
 use crate::identity::Directory;
-use crate::services::secretsmanager::rotation::{RotationJob, RotationQueue};
+use crate::services::secretsmanager::rotation::{Outcome, RotationJob, RotationQueue};
 use crate::sessions::Subject;
 
 pub mod builtin;
@@ -180,29 +180,38 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
     )
     .await;
     let steps = run_steps(&state, &runner, &job).await;
-    let succeeded = state
+    let outcome = state
         .secretsmanager
         .finish_rotation(&job, steps.is_ok())
         .await;
-    state.metrics.rotation(succeeded);
-    if succeeded {
-        tracing::info!(secret_arn = %job.secret_arn, version_id = %job.token, "rotation succeeded");
-        event(
-            "RotationSucceeded",
-            serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token}),
-        )
-        .await;
-    } else {
-        let reason = match steps {
-            Err(e) => e,
-            Ok(()) => "finishSecret did not make the new version AWSCURRENT".to_string(),
-        };
-        tracing::warn!(secret_arn = %job.secret_arn, version_id = %job.token, reason, "rotation failed");
-        event(
-            "RotationFailed",
-            serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token, "reason": reason}),
-        )
-        .await;
+    match outcome {
+        Outcome::Succeeded => {
+            state.metrics.rotation("succeeded");
+            tracing::info!(secret_arn = %job.secret_arn, version_id = %job.token, "rotation succeeded");
+            event(
+                "RotationSucceeded",
+                serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token}),
+            )
+            .await;
+        }
+        Outcome::Abandoned => {
+            // Its RotationAbandoned event came with the write that abandoned it.
+            state.metrics.rotation("abandoned");
+            tracing::info!(secret_arn = %job.secret_arn, version_id = %job.token, "rotation abandoned by a manual change");
+        }
+        Outcome::Failed => {
+            state.metrics.rotation("failed");
+            let reason = match steps {
+                Err(e) => e,
+                Ok(()) => "finishSecret did not make the new version AWSCURRENT".to_string(),
+            };
+            tracing::warn!(secret_arn = %job.secret_arn, version_id = %job.token, reason, "rotation failed");
+            event(
+                "RotationFailed",
+                serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token, "reason": reason}),
+            )
+            .await;
+        }
     }
 }
 

@@ -49,6 +49,7 @@ use strongroom_policy::matching::Keys;
 use strongroom_store::{SecretKey, SecretWrite, Store, StoreError, StoredValue};
 use zeroize::Zeroizing;
 
+use crate::audit::ServiceEvent;
 use crate::clock::Clock;
 use crate::credentials::Principal;
 use crate::services::kms::{Kms, SECRETS_MANAGER_KEY, ServiceKeyError};
@@ -177,7 +178,8 @@ impl SecretsManager {
         body: &[u8],
         gate: &Gate<'_>,
     ) -> Result<Vec<u8>, SmError> {
-        self.call_with(operation, principal, body, gate, None).await
+        self.call_with(operation, principal, body, gate, None, &mut Vec::new())
+            .await
     }
 
     /// [`Self::call`] with the secret authorization already resolved (see
@@ -189,6 +191,7 @@ impl SecretsManager {
         body: &[u8],
         gate: &Gate<'_>,
         resolved: Option<Secret>,
+        events: &mut Vec<ServiceEvent>,
     ) -> Result<Vec<u8>, SmError> {
         if matches!(
             operation,
@@ -199,13 +202,31 @@ impl SecretsManager {
         match operation {
             "CreateSecret" => respond(self.create_secret(parse(body)?).await),
             "DescribeSecret" => respond(self.describe_secret(parse(body)?).await),
-            "UpdateSecret" => respond(self.update_secret(parse(body)?).await),
+            "UpdateSecret" => {
+                let out = self.update_secret(parse(body)?).await?;
+                abandoned(
+                    events,
+                    &out.arn,
+                    &out.name,
+                    out.abandoned_rotation.as_deref(),
+                );
+                respond(Ok(out))
+            }
             "DeleteSecret" => respond(self.delete_secret(parse(body)?).await),
             "RestoreSecret" => respond(self.restore_secret(parse(body)?).await),
             "ListSecrets" => respond(self.list_secrets(parse(body)?).await),
             "GetSecretValue" => respond(self.get_secret_value(parse(body)?, resolved, gate).await),
             "BatchGetSecretValue" => respond(self.batch_get_secret_value(parse(body)?, gate).await),
-            "PutSecretValue" => respond(self.put_secret_value(parse(body)?).await),
+            "PutSecretValue" => {
+                let out = self.put_secret_value(parse(body)?).await?;
+                abandoned(
+                    events,
+                    &out.arn,
+                    &out.name,
+                    out.abandoned_rotation.as_deref(),
+                );
+                respond(Ok(out))
+            }
             "UpdateSecretVersionStage" => {
                 respond(self.update_secret_version_stage(parse(body)?).await)
             }
@@ -478,6 +499,26 @@ impl PartialEq for SecretValue {
         self.kind == other.kind
             && aws_lc_rs::constant_time::verify_slices_are_equal(&self.bytes, &other.bytes).is_ok()
     }
+}
+
+/// The RotationAbandoned service event of a write that abandoned a rotation.
+fn abandoned(events: &mut Vec<ServiceEvent>, arn: &str, name: &str, token: Option<&str>) {
+    let Some(token) = token else { return };
+    tracing::info!(secret_arn = %arn, version_id = %token, "a manual change abandoned the rotation in progress");
+    events.push(ServiceEvent {
+        service: "secretsmanager",
+        name: "RotationAbandoned",
+        details: serde_json::json!({
+            "secretArn": arn,
+            "versionId": token,
+            "reason": "a new AWSCURRENT version was written during the rotation",
+        }),
+        resource: Some(crate::audit::CallResource {
+            arn: arn.to_string(),
+            kind: crate::audit::SECRET_RESOURCE_TYPE,
+            name: Some(name.to_string()),
+        }),
+    });
 }
 
 fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SmError> {

@@ -51,6 +51,9 @@ pub struct CreateSecretOutput {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version_id: Option<String>,
+    /// Not on the wire: the rotation this write abandoned (UpdateSecret), for its event.
+    #[serde(skip)]
+    pub abandoned_rotation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +130,9 @@ pub struct PutSecretValueOutput {
     pub name: String,
     pub version_id: String,
     pub version_stages: Vec<String>,
+    /// Not on the wire: the rotation this write abandoned, for its event.
+    #[serde(skip)]
+    pub abandoned_rotation: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -20,6 +20,15 @@ pub struct RotationJob {
     pub lambda_arn: String,
 }
 
+/// How a rotation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    /// A manual write made another version AWSCURRENT while it ran.
+    Abandoned,
+}
+
 /// Failed rotations are tried again this long after the failure.
 pub const RETRY_MS: Millis = 60 * 60 * 1000;
 
@@ -192,6 +201,24 @@ impl SecretsManager {
         })
     }
 
+    /// A write that made `new_current` AWSCURRENT during a rotation abandons it (see
+    /// `rotation::abandon`); the schedule goes back to the rules rather than the retry.
+    pub(super) fn abandon_rotation(
+        &self,
+        s: &mut strongroom_domain::Secret,
+        new_current: &str,
+        now: Millis,
+    ) -> Option<String> {
+        let token = rotation::abandon(&mut s.versions, new_current)?;
+        s.rotation.next_rotation_ms = s
+            .rotation
+            .rules
+            .as_ref()
+            .filter(|_| s.rotation.enabled)
+            .and_then(|r| rotation::next_after(r, now).ok());
+        Some(token)
+    }
+
     pub(super) async fn cancel_rotate_secret(
         &self,
         input: SecretIdInput,
@@ -252,9 +279,16 @@ impl SecretsManager {
     }
 
     /// Record how a rotation ended: whether its version became AWSCURRENT (the function's
-    /// finishSecret step), and when the next one is due. Returns whether it succeeded.
-    pub async fn finish_rotation(&self, job: &RotationJob, steps_ok: bool) -> bool {
+    /// finishSecret step), and when the next one is due.
+    pub async fn finish_rotation(&self, job: &RotationJob, steps_ok: bool) -> Outcome {
         let now = self.clock.now_ms();
+        if let Ok(s) = self.resolve(&job.secret_arn).await
+            && rotation::abandoned(&s.versions, &job.token)
+        {
+            // A manual write took over (its RotationAbandoned event is recorded); the schedule
+            // was already reset by it.
+            return Outcome::Abandoned;
+        }
         let result = self
             .modify(&job.secret_arn, |s| {
                 let ok = steps_ok && rotation::succeeded(&s.versions, &job.token);
@@ -273,10 +307,11 @@ impl SecretsManager {
             })
             .await;
         match result {
-            Ok((_, ok)) => ok,
+            Ok((_, true)) => Outcome::Succeeded,
+            Ok((_, false)) => Outcome::Failed,
             Err(e) => {
                 tracing::warn!(secret_arn = %job.secret_arn, error = ?e, "could not record a rotation's outcome");
-                false
+                Outcome::Failed
             }
         }
     }

@@ -88,6 +88,7 @@ impl SecretsManager {
                 arn,
                 name,
                 version_id,
+                abandoned_rotation: None,
             }),
             Err(StoreError::NameTaken) => {
                 let existing = self
@@ -123,6 +124,7 @@ impl SecretsManager {
                     arn: existing.arn,
                     name: existing.name,
                     version_id: Some(token.to_string()),
+                    abandoned_rotation: None,
                 });
             }
             return Err(super::values::existing_version_error(token, &existing.arn));
@@ -193,17 +195,19 @@ impl SecretsManager {
                         arn: current.arn,
                         name: current.name,
                         version_id: Some(vid.clone()),
+                        abandoned_rotation: None,
                     });
                 }
                 return Err(super::values::existing_version_error(vid, &current.arn));
             }
         }
         let now = self.clock.now_ms();
-        let (secret, ()) = self
+        let (secret, abandoned_rotation) = self
             .modify(&id, |s| {
                 if s.is_scheduled_for_deletion() {
                     return Err(SmError::marked_for_deletion());
                 }
+                let mut abandoned = None;
                 if let Some(d) = &input.description {
                     s.description = Some(d.clone()).filter(|d| !d.is_empty());
                 }
@@ -230,17 +234,19 @@ impl SecretsManager {
                     let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
                     s.versions.push(new_version(vid, now, &key_id));
                     labels::attach_to_new_version(&mut s.versions, vid, None)?;
+                    abandoned = self.abandon_rotation(s, vid, now);
                     labels::prune_versions(&mut s.versions, now)?;
                     new_values.push((vid.clone(), self.seal(&key_id, &s.arn, vid, value)?));
                 }
                 s.last_changed_ms = now;
-                Ok(((), new_values))
+                Ok((abandoned, new_values))
             })
             .await?;
         Ok(CreateSecretOutput {
             arn: secret.arn,
             name: secret.name,
             version_id,
+            abandoned_rotation,
         })
     }
 

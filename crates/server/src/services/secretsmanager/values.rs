@@ -253,6 +253,7 @@ impl SecretsManager {
                     name: current.name.clone(),
                     version_id,
                     version_stages: existing.stages.clone(),
+                    abandoned_rotation: None,
                 });
             }
             return Err(existing_version_error(&version_id, &current.arn));
@@ -260,7 +261,7 @@ impl SecretsManager {
 
         let now = self.clock.now_ms();
         let stages = input.version_stages;
-        let (secret, ()) = self
+        let (secret, abandoned_rotation) = self
             .modify(&id, |s| {
                 if s.is_scheduled_for_deletion() {
                     return Err(SmError::marked_for_deletion());
@@ -275,10 +276,11 @@ impl SecretsManager {
                     None => s.versions.push(new_version(&version_id, now, &key_id)),
                 }
                 labels::attach_to_new_version(&mut s.versions, &version_id, stages.as_deref())?;
+                let abandoned = self.abandon_rotation(s, &version_id, now);
                 labels::prune_versions(&mut s.versions, now)?;
                 s.last_changed_ms = now;
                 let sealed = self.seal(&key_id, &s.arn, &version_id, &value)?;
-                Ok(((), vec![(version_id.clone(), sealed)]))
+                Ok((abandoned, vec![(version_id.clone(), sealed)]))
             })
             .await?;
         let version_stages = secret
@@ -290,6 +292,7 @@ impl SecretsManager {
             name: secret.name,
             version_id,
             version_stages,
+            abandoned_rotation,
         })
     }
 
