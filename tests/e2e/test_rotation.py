@@ -378,6 +378,13 @@ def test_builtin_mysql_rotator_needs_no_function(rotating):
     db = root_db()
     with db.cursor() as c:
         c.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (first,))
+    # MariaDB's general query log (to a table) is on while the rotation runs: the statement
+    # that changes the password must carry its hash, never the password.
+    with db.cursor() as c:
+        c.execute("SELECT @@global.general_log, @@global.log_output")
+        log_was, output_was = c.fetchone()
+        c.execute("SET GLOBAL log_output = 'TABLE'")
+        c.execute("SET GLOBAL general_log = 1")
     try:
         name = f"builtin-mysql-{uuid.uuid4().hex[:6]}"
         arn = sm.create_secret(Name=name, SecretString=json.dumps(
@@ -387,6 +394,11 @@ def test_builtin_mysql_rotator_needs_no_function(rotating):
                                  RotationRules={"AutomaticallyAfterDays": 7})["VersionId"]
         wait_for(lambda: events(s, "RotationSucceeded", arn) or events(s, "RotationFailed", arn),
                  "the rotation to end")
+        with db.cursor() as c:
+            c.execute("SET GLOBAL general_log = %s", (log_was,))
+            c.execute("SELECT CONVERT(argument USING utf8mb4) FROM mysql.general_log "
+                      "WHERE user_host LIKE %s", (f"{user}%",))
+            logged = [r[0] for r in c.fetchall()]
         assert events(s, "RotationSucceeded", arn), events(s, "RotationFailed", arn)
         d = sm.describe_secret(SecretId=name)
         assert "AWSCURRENT" in d["VersionIdsToStages"][token] and d.get("LastRotatedDate")
@@ -394,8 +406,16 @@ def test_builtin_mysql_rotator_needs_no_function(rotating):
         remember(new)
         assert new != first and len(new) == 32
         assert can_login(user, new) and not can_login(user, first)
+        set_password = [q for q in logged if q.upper().startswith("SET PASSWORD")]
+        assert len(set_password) == 1, logged
+        assert new not in "\n".join(logged) and first not in "\n".join(logged)
+        digest = hashlib.sha1(hashlib.sha1(new.encode()).digest()).hexdigest().upper()
+        assert f"*{digest}" in set_password[0]
     finally:
         with db.cursor() as c:
+            c.execute("SET GLOBAL general_log = %s", (log_was,))
+            c.execute("SET GLOBAL log_output = %s", (output_was,))
+            c.execute("TRUNCATE TABLE mysql.general_log")
             c.execute(f"DROP USER IF EXISTS '{user}'@'%'")
         db.close()
 

@@ -211,7 +211,10 @@ async fn set_postgres(current: &Login, pending: &Login) -> Result<(), String> {
     Ok(())
 }
 
-/// MariaDB: `SET PASSWORD = PASSWORD(...)`; MySQL: `ALTER USER CURRENT_USER() IDENTIFIED BY`.
+/// MariaDB: `SET PASSWORD = '*HASH'` — the mysql_native_password hash computed here, so the
+/// plaintext never reaches the server, its general log or its binary log (and no quoting
+/// question arises). MySQL (whose default caching_sha2_password has no hash a client can
+/// compute simply): `ALTER USER CURRENT_USER() IDENTIFIED BY '…'` with the literal escaped.
 /// Both need no privilege for one's own account.
 async fn set_mysql(current: &Login, pending: &Login) -> Result<(), String> {
     let mut conn = match mysql_connect(current).await {
@@ -227,9 +230,13 @@ async fn set_mysql(current: &Login, pending: &Login) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let password = pending.password.as_str();
     let sql = Zeroizing::new(if version.contains("MariaDB") {
-        format!("SET PASSWORD = PASSWORD('{password}')")
+        format!("SET PASSWORD = '{}'", native_password_hash(password))
     } else {
-        format!("ALTER USER CURRENT_USER() IDENTIFIED BY '{password}'")
+        let escaped = Zeroizing::new(password.replace('\\', "\\\\").replace('\'', "''"));
+        format!(
+            "ALTER USER CURRENT_USER() IDENTIFIED BY '{}'",
+            escaped.as_str()
+        )
     });
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
         .execute(&mut conn)
@@ -237,4 +244,24 @@ async fn set_mysql(current: &Login, pending: &Login) -> Result<(), String> {
         .map_err(|e| format!("changing the password failed: {e}"))?;
     let _ = conn.close().await;
     Ok(())
+}
+
+/// mysql_native_password's stored form: `*` + uppercase hex of SHA1(SHA1(password)).
+fn native_password_hash(password: &str) -> String {
+    use aws_lc_rs::digest::{SHA1_FOR_LEGACY_USE_ONLY, digest};
+    let inner = digest(&SHA1_FOR_LEGACY_USE_ONLY, password.as_bytes());
+    let outer = digest(&SHA1_FOR_LEGACY_USE_ONLY, inner.as_ref());
+    format!("*{}", hex::encode_upper(outer.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn native_password_hash_matches_mysql() {
+        // SELECT PASSWORD('password') on MariaDB / MySQL 5.7.
+        assert_eq!(
+            super::native_password_hash("password"),
+            "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+        );
+    }
 }
