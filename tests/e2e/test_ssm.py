@@ -860,3 +860,52 @@ def test_reads_and_writes_are_audited_without_the_value(server, ssm):
                    "--start-time", start.strftime("%Y-%m-%dT%H:%M:%SZ"))
     assert out["Events"] and {e["EventSource"] for e in out["Events"]} == {SSM_SOURCE}
     assert MARKER not in json.dumps(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+def test_parameter_calls_are_cloudwatch_metrics_and_parameters_are_counted(server, ssm):
+    """Parameter Store calls are counted in namespace AWS/SSM (GetMetricStatistics,
+    ListMetrics), and /metrics reports how many parameters exist (ResourceCount)."""
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    cw = client(server, "cloudwatch")
+    name = f"{root('metrics')}/p"
+    ssm.put_parameter(Name=name, Value=secret("metrics"), Type="String")
+    start = dt.datetime.fromtimestamp(math.floor(time.time()) - 120, dt.timezone.utc)
+    for _ in range(3):
+        ssm.get_parameter(Name=name)
+
+    def total():
+        got = cw.get_metric_statistics(
+            Namespace="AWS/SSM", MetricName="GetParameter", StartTime=start,
+            EndTime=dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=1),
+            Period=60, Statistics=["Sum"])
+        return sum(p["Sum"] for p in got["Datapoints"])
+    assert total() >= 3
+    listed = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SSM")["Metrics"]}
+    assert {"PutParameter", "GetParameter"} <= listed
+
+    # /metrics, signed (scope monitoring) by root.
+    req = AWSRequest(method="GET", url=f"{server.endpoint}/metrics")
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "monitoring", REGION).add_auth(req)
+    prepared = req.prepare()
+    text = urllib.request.urlopen(urllib.request.Request(
+        prepared.url, headers=dict(prepared.headers)), timeout=10).read().decode()
+    counts = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith(("strongroom_parameters ", "strongroom_kms_keys "))}
+    assert counts["strongroom_parameters"] >= 1
+    assert counts["strongroom_kms_keys"] >= 2, "the managed aws/secretsmanager and aws/ssm keys"
+    before = counts["strongroom_parameters"]
+    ssm.delete_parameter(Name=name)
+    text = urllib.request.urlopen(urllib.request.Request(
+        prepared.url, headers=dict(prepared.headers)), timeout=10).read().decode()
+    after = [float(l.split()[1]) for l in text.splitlines()
+             if l.startswith("strongroom_parameters ")][0]
+    assert after == before - 1
