@@ -112,3 +112,53 @@ def aws_error(server, *args, env=None):
     marker = "An error occurred ("
     assert marker in err, f"no service error in stderr: {err}"
     return err.split(marker, 1)[1].split(")", 1)[0]
+
+
+# --- audit lookups shared by the suites that check their calls' CloudTrail records ---------
+
+
+def since(seconds_ago=2):
+    """A StartTime a little before now (whole seconds: botocore sends integer epoch seconds)."""
+    import datetime as dt
+    import math
+    import time
+    return dt.datetime.fromtimestamp(math.floor(time.time()) - seconds_ago, dt.timezone.utc)
+
+
+def request_id(resp_or_error):
+    """The request id of a boto3 response or ClientError."""
+    from botocore.exceptions import ClientError
+    meta = (resp_or_error.response if isinstance(resp_or_error, ClientError)
+            else resp_or_error)["ResponseMetadata"]
+    rid = meta.get("RequestId") or meta["HTTPHeaders"].get("x-amzn-requestid")
+    assert rid, f"no request id in {meta}"
+    return rid
+
+
+def keys_anywhere(doc):
+    """Every member name in a JSON document, at any depth."""
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield k
+            yield from keys_anywhere(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from keys_anywhere(v)
+
+
+def audit_record(server, source, event_name, rid, start):
+    """The one CloudTrail record of a call to `source` (e.g. kms.amazonaws.com), found by its
+    request id among the events since `start`."""
+    ct = boto3.client("cloudtrail", endpoint_url=server.endpoint, region_name=REGION,
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    records = []
+    for page in ct.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": source}],
+            StartTime=start):
+        records += [(e, json.loads(e["CloudTrailEvent"])) for e in page["Events"]]
+    hits = [(e, r) for e, r in records if r.get("requestID") == rid]
+    assert len(hits) == 1, f"{len(hits)} records carry requestID {rid}"
+    e, r = hits[0]
+    assert e["EventName"] == r["eventName"] == event_name
+    assert e["EventSource"] == r["eventSource"] == source
+    return r

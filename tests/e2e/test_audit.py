@@ -36,7 +36,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import aws, aws_error, aws_json, secret, sm_client, unique
+from conftest import (aws, aws_error, aws_json, keys_anywhere, request_id, secret, since,
+                      sm_client, unique)
 from leaks import remember
 from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server, binary, work_dir
 
@@ -85,19 +86,6 @@ def parsed(events):
     return [json.loads(e["CloudTrailEvent"]) for e in events]
 
 
-def since(seconds_ago=2):
-    """A StartTime a little before now (whole seconds: botocore sends integer epoch seconds)."""
-    return dt.datetime.fromtimestamp(math.floor(time.time()) - seconds_ago, dt.timezone.utc)
-
-
-def request_id(resp_or_error):
-    meta = (resp_or_error.response if isinstance(resp_or_error, ClientError)
-            else resp_or_error)["ResponseMetadata"]
-    rid = meta.get("RequestId") or meta["HTTPHeaders"].get("x-amzn-requestid")
-    assert rid, f"no request id in {meta}"
-    return rid
-
-
 def by_request_id(ct, event_name, rid, start):
     """(summary, record) of the one event with this requestID among `event_name` events since
     `start`; fails unless there is exactly one."""
@@ -107,16 +95,6 @@ def by_request_id(ct, event_name, rid, start):
     hits = [(e, r) for e, r in hits if r.get("requestID") == rid]
     assert len(hits) == 1, f"{len(hits)} {event_name} records carry requestID {rid}"
     return hits[0]
-
-
-def keys_anywhere(doc):
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield k
-            yield from keys_anywhere(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from keys_anywhere(v)
 
 
 def assert_no_sensitive(record, *values):

@@ -26,7 +26,6 @@ base64 forms are recorded instead.
 import base64
 import datetime as dt
 import json
-import math
 import time
 import uuid
 
@@ -35,7 +34,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import MARKER, aws, aws_error, aws_json, remember, secret, sm_client, unique
+from conftest import (MARKER, audit_record, aws, aws_error, aws_json, keys_anywhere, remember,
+                      request_id, secret, since, sm_client, unique)
 from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -150,44 +150,6 @@ def user_with(server, statements):
 def set_policy(server, user, statements):
     client(server, "iam").put_user_policy(UserName=user, PolicyName="p", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": statements}))
-
-
-def since(seconds_ago=2):
-    """A StartTime a little before now (whole seconds: botocore sends integer epoch seconds)."""
-    return dt.datetime.fromtimestamp(math.floor(time.time()) - seconds_ago, dt.timezone.utc)
-
-
-def request_id(resp):
-    meta = resp["ResponseMetadata"]
-    rid = meta.get("RequestId") or meta["HTTPHeaders"].get("x-amzn-requestid")
-    assert rid, f"no request id in {meta}"
-    return rid
-
-
-def keys_anywhere(doc):
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield k
-            yield from keys_anywhere(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from keys_anywhere(v)
-
-
-def audit_record(server, event_name, rid, start):
-    """The one CloudTrail record of a KMS call, found by its request id."""
-    ct = client(server, "cloudtrail")
-    records = []
-    for page in ct.get_paginator("lookup_events").paginate(
-            LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": KMS_SOURCE}],
-            StartTime=start):
-        records += [(e, json.loads(e["CloudTrailEvent"])) for e in page["Events"]]
-    hits = [(e, r) for e, r in records if r.get("requestID") == rid]
-    assert len(hits) == 1, f"{len(hits)} records carry requestID {rid}"
-    e, r = hits[0]
-    assert e["EventName"] == r["eventName"] == event_name
-    assert e["EventSource"] == r["eventSource"] == KMS_SOURCE
-    return r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -758,11 +720,11 @@ def test_kms_calls_are_audited_without_plaintext(server, kms):
     dk = kms.generate_data_key(KeyId=k["KeyId"], KeySpec="AES_256")
     dk_encoded = base64.b64encode(dk["Plaintext"]).decode()
 
-    encrypt = audit_record(server, "Encrypt", request_id(enc), start)
+    encrypt = audit_record(server, KMS_SOURCE, "Encrypt", request_id(enc), start)
     assert encrypt["requestParameters"]["keyId"] == alias
     assert encrypt["requestParameters"]["encryptionContext"] == {"purpose": "audit"}
-    decrypt = audit_record(server, "Decrypt", request_id(dec), start)
-    generate = audit_record(server, "GenerateDataKey", request_id(dk), start)
+    decrypt = audit_record(server, KMS_SOURCE, "Decrypt", request_id(dec), start)
+    generate = audit_record(server, KMS_SOURCE, "GenerateDataKey", request_id(dk), start)
     for record in (encrypt, decrypt, generate):
         assert not [key for key in keys_anywhere(record) if key.lower() == "plaintext"], record
         text = json.dumps(record)

@@ -34,7 +34,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import MARKER, aws, aws_error, aws_json, remember, secret, unique
+from conftest import (MARKER, audit_record, aws, aws_error, aws_json, keys_anywhere, remember,
+                      request_id, secret, since, unique)
 from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 
 NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
@@ -170,44 +171,6 @@ def user_with(server, statements):
     key = iam.create_access_key(UserName=name)["AccessKey"]
     remember(key["SecretAccessKey"])
     return name, key
-
-
-def since(seconds_ago=2):
-    """A StartTime a little before now (whole seconds: botocore sends integer epoch seconds)."""
-    return dt.datetime.fromtimestamp(math.floor(time.time()) - seconds_ago, dt.timezone.utc)
-
-
-def request_id(resp):
-    meta = resp["ResponseMetadata"]
-    rid = meta.get("RequestId") or meta["HTTPHeaders"].get("x-amzn-requestid")
-    assert rid, f"no request id in {meta}"
-    return rid
-
-
-def keys_anywhere(doc):
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            yield k
-            yield from keys_anywhere(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from keys_anywhere(v)
-
-
-def audit_record(server, event_name, rid, start):
-    """The one CloudTrail record of an SSM call, found by its request id."""
-    ct = client(server, "cloudtrail")
-    records = []
-    for page in ct.get_paginator("lookup_events").paginate(
-            LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": SSM_SOURCE}],
-            StartTime=start):
-        records += [(e, json.loads(e["CloudTrailEvent"])) for e in page["Events"]]
-    hits = [(e, r) for e, r in records if r.get("requestID") == rid]
-    assert len(hits) == 1, f"{len(hits)} records carry requestID {rid}"
-    e, r = hits[0]
-    assert e["EventName"] == r["eventName"] == event_name
-    assert e["EventSource"] == r["eventSource"] == SSM_SOURCE
-    return r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -845,9 +808,9 @@ def test_reads_and_writes_are_audited_without_the_value(server, ssm):
     got = ssm.get_parameter(Name=name, WithDecryption=True)
     assert got["Parameter"]["Value"] == value
 
-    read = audit_record(server, "GetParameter", request_id(got), start)
+    read = audit_record(server, SSM_SOURCE, "GetParameter", request_id(got), start)
     assert read["requestParameters"]["name"] == name
-    written = audit_record(server, "PutParameter", request_id(put), start)
+    written = audit_record(server, SSM_SOURCE, "PutParameter", request_id(put), start)
     assert written["requestParameters"]["name"] == name
     for record in (read, written):
         text = json.dumps(record)

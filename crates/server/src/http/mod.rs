@@ -558,12 +558,7 @@ async fn ssm_call(
             name: None,
         });
     }
-    for c in checks {
-        state
-            .authz
-            .authorize(principal, &c.action, &c.resource, c.keys, info)
-            .map_err(access_denied_json)?;
-    }
+    authorize_all(state, principal, checks, info)?;
     let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
         state
             .authz
@@ -613,12 +608,7 @@ async fn kms_call(
             name: None,
         });
     }
-    for c in checks {
-        state
-            .authz
-            .authorize(principal, &c.action, &c.resource, c.keys, info)
-            .map_err(access_denied_json)?;
-    }
+    authorize_all(state, principal, checks, info)?;
     let mut events = Vec::new();
     let out = state.kms.call(operation, body, &mut events).await?;
     if operation == "CreateKey"
@@ -706,6 +696,22 @@ async fn handle_cbor(
     Ok(Reply::Cbor(cloudwatch::protocol::json_to_cbor(
         operation, &output,
     )))
+}
+
+/// Every check must pass (KMS and SSM requests may need several).
+fn authorize_all(
+    state: &AppState,
+    principal: &Principal,
+    checks: Vec<crate::services::Check>,
+    info: &RequestInfo,
+) -> Result<(), ApiError> {
+    for c in checks {
+        state
+            .authz
+            .authorize(principal, &c.action, &c.resource, c.keys, info)
+            .map_err(access_denied_json)?;
+    }
+    Ok(())
 }
 
 fn access_denied_json(message: String) -> ApiError {

@@ -16,3 +16,41 @@ pub struct Check {
     pub resource: String,
     pub keys: strongroom_policy::matching::Keys,
 }
+
+/// `aws:RequestTag/KEY` for each tag a request sets and `aws:TagKeys` for all of them (keys
+/// are stored lowercased, as condition keys are matched).
+pub fn insert_request_tags(
+    keys: &mut strongroom_policy::matching::Keys,
+    tags: &[(String, String)],
+) {
+    for (k, v) in tags {
+        keys.insert(
+            format!("aws:requesttag/{}", k.to_ascii_lowercase()),
+            vec![v.clone()],
+        );
+    }
+    keys.insert(
+        "aws:tagkeys".into(),
+        tags.iter().map(|(k, _)| k.clone()).collect(),
+    );
+}
+
+/// (key, value) pairs of a request's `Tags` list, whichever member names the service uses
+/// (`Key`/`Value`, or KMS's `TagKey`/`TagValue`).
+pub fn request_tags(
+    body: &serde_json::Value,
+    key: &str,
+    value: &str,
+) -> Option<Vec<(String, String)>> {
+    let tags = body.get("Tags")?.as_array()?;
+    Some(
+        tags.iter()
+            .filter_map(|t| {
+                Some((
+                    t.get(key)?.as_str()?.to_string(),
+                    t.get(value)?.as_str()?.to_string(),
+                ))
+            })
+            .collect(),
+    )
+}

@@ -362,26 +362,8 @@ impl Kms {
         let str_of = |m: &str| v.get(m).and_then(|x| x.as_str()).map(str::to_string);
         let action = format!("kms:{operation}");
         let mut base = Keys::new();
-        if let Some(tags) = v.get("Tags").and_then(|t| t.as_array()) {
-            let pairs: Vec<(String, String)> = tags
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.get("TagKey")?.as_str()?.to_string(),
-                        t.get("TagValue")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect();
-            for (k, val) in &pairs {
-                base.insert(
-                    format!("aws:requesttag/{}", k.to_ascii_lowercase()),
-                    vec![val.clone()],
-                );
-            }
-            base.insert(
-                "aws:tagkeys".into(),
-                pairs.into_iter().map(|(k, _)| k).collect(),
-            );
+        if let Some(tags) = crate::services::request_tags(&v, "TagKey", "TagValue") {
+            crate::services::insert_request_tags(&mut base, &tags);
         }
         for member in ["EncryptionContext", "DestinationEncryptionContext"] {
             if let Some(ctx) = v.get(member).and_then(|c| c.as_object()) {

@@ -106,22 +106,12 @@ impl SecretsManager {
         let action = format!("secretsmanager:{operation}");
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let mut keys = Keys::new();
+        if let Some(tags) = crate::services::request_tags(&v, "Key", "Value") {
+            crate::services::insert_request_tags(&mut keys, &tags);
+        }
         let mut put = |k: String, vals: Vec<String>| {
             keys.insert(k.to_ascii_lowercase(), vals);
         };
-        if let Some(tags) = v.get("Tags").and_then(|t| t.as_array()) {
-            let pairs: Vec<(&str, &str)> = tags
-                .iter()
-                .filter_map(|t| Some((t.get("Key")?.as_str()?, t.get("Value")?.as_str()?)))
-                .collect();
-            for (k, val) in &pairs {
-                put(format!("aws:RequestTag/{k}"), vec![val.to_string()]);
-            }
-            put(
-                "aws:TagKeys".into(),
-                pairs.iter().map(|(k, _)| k.to_string()).collect(),
-            );
-        }
         for member in ["VersionStage", "VersionId"] {
             if let Some(x) = v.get(member).and_then(|x| x.as_str()) {
                 put(format!("secretsmanager:{member}"), vec![x.to_string()]);

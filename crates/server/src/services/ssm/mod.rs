@@ -125,26 +125,8 @@ impl Ssm {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
         let action = format!("ssm:{operation}");
         let mut request_keys = Keys::new();
-        if let Some(tags) = v.get("Tags").and_then(|t| t.as_array()) {
-            let pairs: Vec<(String, String)> = tags
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        t.get("Key")?.as_str()?.to_string(),
-                        t.get("Value")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect();
-            for (k, val) in &pairs {
-                request_keys.insert(
-                    format!("aws:requesttag/{}", k.to_ascii_lowercase()),
-                    vec![val.clone()],
-                );
-            }
-            request_keys.insert(
-                "aws:tagkeys".into(),
-                pairs.into_iter().map(|(k, _)| k).collect(),
-            );
+        if let Some(tags) = crate::services::request_tags(&v, "Key", "Value") {
+            crate::services::insert_request_tags(&mut request_keys, &tags);
         }
         let names: Vec<String> = match operation {
             "DescribeParameters" => {

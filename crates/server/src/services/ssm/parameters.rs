@@ -242,6 +242,12 @@ pub(super) struct UnlabelOutput {
     invalid_labels: Vec<String>,
 }
 
+fn too_many_updates() -> SsmError {
+    SsmError::TooManyUpdates(
+        "There are concurrent updates for a resource that supports one update at a time.".into(),
+    )
+}
+
 fn not_found(name: &str) -> SsmError {
     SsmError::ParameterNotFound(format!("Parameter {name} not found."))
 }
@@ -495,10 +501,7 @@ impl Ssm {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(SsmError::TooManyUpdates(
-            "There are concurrent updates for a resource that supports one update at a time."
-                .into(),
-        ))
+        Err(too_many_updates())
     }
 
     /// The value of `version` as the caller may see it.
@@ -889,10 +892,7 @@ impl Ssm {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(SsmError::TooManyUpdates(
-            "There are concurrent updates for a resource that supports one update at a time."
-                .into(),
-        ))
+        Err(too_many_updates())
     }
 
     pub(super) async fn label_parameter_version(
