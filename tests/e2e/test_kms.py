@@ -644,6 +644,66 @@ def test_iam_secret_under_a_customer_key_needs_kms_decrypt(server, kms, sm):
 # IAM on KMS
 
 
+def test_update_alias_needs_the_action_on_the_current_key_too(server, kms):
+    current, target = new_key(kms, "alias-current"), new_key(kms, "alias-target")
+    alias = new_alias(kms, current["KeyId"], "moving")
+    alias_arn = f"{KMS_ARN}:{alias}"
+    user, key = user_with(server, [{"Effect": "Allow", "Action": "kms:UpdateAlias",
+                                    "Resource": [alias_arn, target["Arn"]]}])
+    me = kms_client(server, key["AccessKeyId"], key["SecretAccessKey"])
+    refused(lambda: me.update_alias(AliasName=alias, TargetKeyId=target["KeyId"]),
+            "AccessDeniedException")
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == current["KeyId"]
+    set_policy(server, user, [{"Effect": "Allow", "Action": "kms:UpdateAlias",
+                               "Resource": [alias_arn, target["Arn"], current["Arn"]]}])
+    me.update_alias(AliasName=alias, TargetKeyId=target["KeyId"])
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == target["KeyId"]
+
+
+def test_secrets_manager_kms_condition_keys(server, kms, sm):
+    """Secrets Manager decrypts with the encryption context SecretARN: a kms:Decrypt grant
+    conditioned on it opens that secret only."""
+    k = new_key(kms, "sm-ctx")
+    mine, theirs = unique("e2e-ctx-mine"), unique("e2e-ctx-theirs")
+    arns = {n: sm.create_secret(Name=n, SecretString=secret("ctx"), KmsKeyId=k["Arn"])["ARN"]
+            for n in (mine, theirs)}
+    user, key = user_with(server, [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": k["Arn"],
+         "Condition": {"StringEquals": {"kms:EncryptionContext:SecretARN": arns[mine],
+                                        "kms:CallerAccount": ACCOUNT}}}])
+    me = client(server, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+    assert MARKER in me.get_secret_value(SecretId=mine)["SecretString"]
+    refused(lambda: me.get_secret_value(SecretId=theirs), "AccessDeniedException")
+
+
+def test_aws_managed_keys_cannot_be_changed(kms):
+    managed = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
+    refused(lambda: kms.disable_key(KeyId=managed["KeyId"]), "AccessDeniedException")
+    refused(lambda: kms.schedule_key_deletion(KeyId=managed["KeyId"]), "AccessDeniedException")
+    refused(lambda: kms.tag_resource(KeyId=managed["KeyId"],
+                                     Tags=[{"TagKey": "k", "TagValue": "v"}]),
+            "AccessDeniedException")
+    refused(lambda: kms.disable_key_rotation(KeyId=managed["KeyId"]),
+            "UnsupportedOperationException")
+    status = kms.get_key_rotation_status(KeyId=managed["KeyId"])
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 365
+    assert kms.describe_key(KeyId=managed["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_rotation_status_and_list_limits(kms, loose):
+    k = new_key(kms, "status")
+    kms.enable_key_rotation(KeyId=k["KeyId"])
+    kms.schedule_key_deletion(KeyId=k["KeyId"], PendingWindowInDays=7)
+    # "While a KMS key is pending deletion, its key rotation status is false."
+    assert kms.get_key_rotation_status(KeyId=k["KeyId"])["KeyRotationEnabled"] is False
+    kms.cancel_key_deletion(KeyId=k["KeyId"])
+    refused(lambda: loose.list_aliases(Limit=101), "ValidationException")
+    refused(lambda: loose.list_resource_tags(KeyId=k["KeyId"], Limit=51), "ValidationException")
+    assert loose.list_keys(Limit=1000)["Truncated"] in (True, False)
+    refused(lambda: loose.describe_key(KeyId=""), "ValidationException")
+
+
 def test_iam_user_without_kms_encrypt_is_denied(server, kms):
     k = new_key(kms, "iam")
     data = plaintext("iam-kms")

@@ -796,6 +796,76 @@ def test_iam_secure_string_under_a_customer_key_needs_kms_decrypt(server, ssm, k
     assert me.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"] == value
 
 
+def test_iam_checks_the_parameter_the_operation_reads(server, ssm):
+    """A Deny on a path holds however the name is spelled: as the parameter's ARN, with
+    surrounding spaces, or with a selector — the check and the read resolve it alike."""
+    u = uuid.uuid4().hex[:8]
+    guarded = f"/prod-{u}/db"
+    ssm.put_parameter(Name=guarded, Value=secret("guarded"), Type="String")
+    user, key = user_with(server, [
+        {"Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters",
+                                       "ssm:GetParameterHistory"], "Resource": "*"},
+        {"Effect": "Deny", "Action": "ssm:*",
+         "Resource": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/prod-{u}/*"}])
+    me = ssm_client(server, key["AccessKeyId"], key["SecretAccessKey"])
+    for spelling in (guarded, f"{PARAM_ARN}{guarded}", f"  {guarded} ", f"{guarded}:1"):
+        refused(lambda: me.get_parameter(Name=spelling), "AccessDeniedException")
+        refused(lambda: me.get_parameters(Names=[spelling]), "AccessDeniedException")
+    refused(lambda: me.get_parameter_history(Name=f"{PARAM_ARN}{guarded}"),
+            "AccessDeniedException")
+    # Root reads it by ARN, as AWS allows.
+    assert ssm.get_parameter(Name=f"{PARAM_ARN}{guarded}")["Parameter"]["Name"] == guarded
+    assert ssm.get_parameter_history(Name=f"{PARAM_ARN}{guarded}")["Parameters"][0]["Version"] == 1
+
+
+def test_kms_condition_keys_for_parameter_store(server, ssm, kms):
+    """Parameter Store decrypts with the encryption context PARAMETER_ARN: a kms:Decrypt
+    grant conditioned on kms:EncryptionContext:PARAMETER_ARN opens that parameter only."""
+    key, alias = new_key(kms, "ctx")
+    u = uuid.uuid4().hex[:8]
+    mine, theirs = f"/ctx-{u}/mine", f"/ctx-{u}/theirs"
+    for n in (mine, theirs):
+        ssm.put_parameter(Name=n, Value=secret("ctx"), Type="SecureString", KeyId=alias)
+    user, k = user_with(server, [
+        {"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"},
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key["Arn"],
+         "Condition": {"StringEquals": {"kms:EncryptionContext:PARAMETER_ARN": f"{PARAM_ARN}{mine}",
+                                        "kms:ViaService": f"ssm.{REGION}.amazonaws.com",
+                                        "kms:CallerAccount": ACCOUNT}}}])
+    me = ssm_client(server, k["AccessKeyId"], k["SecretAccessKey"])
+    assert MARKER in me.get_parameter(Name=mine, WithDecryption=True)["Parameter"]["Value"]
+    refused(lambda: me.get_parameter(Name=theirs, WithDecryption=True), "AccessDeniedException")
+
+
+def test_model_rules_for_tiers_data_types_filters_and_references(ssm):
+    u = uuid.uuid4().hex[:8]
+    big = f"/tier-{u}/p"
+    ssm.put_parameter(Name=big, Value=secret("x" * 5000), Type="String", Tier="Advanced")
+    # Intelligent-Tiering never takes a parameter back from Advanced.
+    put = ssm.put_parameter(Name=big, Value=secret("small"), Type="String", Overwrite=True,
+                            Tier="Intelligent-Tiering")
+    assert put["Tier"] == "Advanced"
+    for data_type, good, bad in (("integer", "42", "4.2"), ("boolean", "true", "yes"),
+                                 ("ipv4-address", "10.0.0.1", "10.0.0.300"),
+                                 ("aws:account:id", "210987654321", "12345")):
+        name = f"/dt-{u}/{data_type.replace(':', '-')}"
+        ssm.put_parameter(Name=name, Value=good, Type="String", DataType=data_type)
+        assert ssm.get_parameter(Name=name)["Parameter"]["DataType"] == data_type
+        refused(lambda: ssm.put_parameter(Name=name, Value=bad, Type="String", DataType=data_type,
+                                          Overwrite=True), "ValidationException")
+    refused(lambda: ssm.put_parameter(Name=f"/dt-{u}/nested", Type="String",
+                                      Value="{{ssm:/other/param}}"), "ValidationException")
+    # GetParametersByPath takes no tag or DataType filter (the model's words).
+    for key in ("tag:env", "DataType"):
+        refused(lambda: ssm.get_parameters_by_path(
+            Path=f"/dt-{u}", ParameterFilters=[{"Key": key, "Values": ["x"]}]),
+            "InvalidFilterKey")
+    # GetParameters lists what it found alphabetically.
+    names = [p["Name"] for p in ssm.get_parameters(
+        Names=[f"/dt-{u}/integer", f"/dt-{u}/boolean", f"/dt-{u}/ipv4-address"])["Parameters"]]
+    assert names == sorted(names)
+
+
 # ---------------------------------------------------------------------------------------------
 # audit
 

@@ -319,9 +319,10 @@ pub fn check_filter(f: &Filter, by_path: bool) -> Result<(), (&'static str, Stri
         f.key.as_str(),
         "Name" | "Type" | "KeyId" | "Path" | "Label" | "Tier" | "DataType"
     ) || f.key.strip_prefix("tag:").is_some_and(|t| !t.is_empty());
-    // GetParametersByPath takes no Name, Path or Tier filter; DescribeParameters no Label.
+    // GetParametersByPath takes no tag, DataType, Name, Path or Tier filter (the model's
+    // words); DescribeParameters no Label.
     let wrong_operation = if by_path {
-        matches!(f.key.as_str(), "Name" | "Path" | "Tier")
+        matches!(f.key.as_str(), "Name" | "Path" | "Tier" | "DataType") || f.key.starts_with("tag:")
     } else {
         f.key == "Label"
     };
@@ -609,5 +610,7 @@ mod tests {
         assert!(check_filter(&f("Label", None, &["x"]), false).is_err());
         assert!(check_filter(&f("Type", None, &[]), false).is_err());
         assert!(check_filter(&f("Type", Some("Equals"), &["String"]), true).is_ok());
+        assert!(check_filter(&f("tag:env", None, &["x"]), true).is_err());
+        assert!(check_filter(&f("DataType", None, &["text"]), true).is_err());
     }
 }

@@ -4,12 +4,13 @@ use serde::{Deserialize, Serialize};
 use strongroom_domain::kms::{AliasRule, KeyState, check_customer_alias, validate_alias_name};
 use strongroom_store::{StoreError, StoredAlias};
 
-use super::keys::{customer_managed, page};
+use super::keys::{ALIASES_LIMITS, customer_managed, page};
 use super::{Empty, KeyRecord, Kms, KmsError, read, write};
 use crate::services::input::epoch_seconds;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct AliasInput {
     alias_name: String,
     target_key_id: Option<String>,
@@ -17,6 +18,7 @@ pub(super) struct AliasInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct ListAliasesInput {
     key_id: Option<String>,
     limit: Option<i64>,
@@ -129,7 +131,12 @@ impl Kms {
             .filter(|a| only.as_ref().is_none_or(|k| *k == a.key_id))
             .cloned()
             .collect();
-        let (start, end) = page(input.limit, input.marker.as_deref(), all.len())?;
+        let (start, end) = page(
+            input.limit,
+            input.marker.as_deref(),
+            all.len(),
+            &ALIASES_LIMITS,
+        )?;
         let truncated = end < all.len();
         Ok(ListAliasesOutput {
             aliases: all[start..end]

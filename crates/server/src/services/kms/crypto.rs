@@ -22,6 +22,7 @@ const ALGORITHM: &str = "SYMMETRIC_DEFAULT";
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct EncryptInput {
     key_id: String,
     plaintext: Option<Zeroizing<String>>,
@@ -36,6 +37,7 @@ pub(super) struct EncryptInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct DecryptInput {
     ciphertext_blob: Option<String>,
     #[serde(default)]
@@ -50,6 +52,7 @@ pub(super) struct DecryptInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct ReEncryptInput {
     ciphertext_blob: Option<String>,
     #[serde(default)]
@@ -68,6 +71,7 @@ pub(super) struct ReEncryptInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GenerateDataKeyInput {
     key_id: String,
     #[serde(default)]
@@ -82,6 +86,7 @@ pub(super) struct GenerateDataKeyInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GenerateRandomInput {
     number_of_bytes: Option<i64>,
     custom_key_store_id: Option<String>,

@@ -13,6 +13,7 @@ const MAX_TAGS: usize = 50;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct CreateKeyInput {
     policy: Option<String>,
     description: Option<String>,
@@ -38,12 +39,14 @@ pub(super) struct TagIn {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct KeyIdInput {
     key_id: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct DescribeKeyInput {
     key_id: String,
     #[allow(dead_code)]
@@ -53,6 +56,7 @@ pub(super) struct DescribeKeyInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct ListInput {
     key_id: Option<String>,
     limit: Option<i64>,
@@ -61,6 +65,7 @@ pub(super) struct ListInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct ScheduleKeyDeletionInput {
     key_id: String,
     pending_window_in_days: Option<i64>,
@@ -68,6 +73,7 @@ pub(super) struct ScheduleKeyDeletionInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct UpdateKeyDescriptionInput {
     key_id: String,
     description: String,
@@ -75,6 +81,7 @@ pub(super) struct UpdateKeyDescriptionInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct EnableKeyRotationInput {
     key_id: String,
     rotation_period_in_days: Option<i64>,
@@ -82,6 +89,7 @@ pub(super) struct EnableKeyRotationInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct TagResourceInput {
     key_id: String,
     tags: Vec<TagIn>,
@@ -89,6 +97,7 @@ pub(super) struct TagResourceInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct UntagResourceInput {
     key_id: String,
     tag_keys: Vec<String>,
@@ -96,6 +105,7 @@ pub(super) struct UntagResourceInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GetKeyPolicyInput {
     key_id: String,
     policy_name: Option<String>,
@@ -250,11 +260,24 @@ fn not_pending_deletion(record: &KeyRecord) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// AWS managed keys are used by their services only; nobody changes them.
+/// AWS managed keys are used by their services only; nobody changes them (AWS refuses as a
+/// permission matter: their key policies allow no management).
 pub(super) fn customer_managed(record: &KeyRecord) -> Result<(), KmsError> {
     if record.meta.manager == KeyManager::Aws {
+        return Err(KmsError::AccessDenied(format!(
+            "{} is an AWS managed key: you can't change its state, deletion, description, tags or aliases.",
+            record.arn
+        )));
+    }
+    Ok(())
+}
+
+/// Rotation settings of AWS managed keys are fixed (yearly): UnsupportedOperationException,
+/// as the rotation operations model it.
+fn customer_rotation(record: &KeyRecord) -> Result<(), KmsError> {
+    if record.meta.manager == KeyManager::Aws {
         return Err(KmsError::UnsupportedOperation(format!(
-            "{} is an AWS managed key. You can't change its state, rotation, deletion, description, tags or aliases.",
+            "{} is an AWS managed key: its key material rotates every year and that can't be changed.",
             record.arn
         )));
     }
@@ -262,17 +285,39 @@ pub(super) fn customer_managed(record: &KeyRecord) -> Result<(), KmsError> {
 }
 
 /// Limit (1–1000, default 100) and the position a Marker names among `len` items.
+/// Each list operation documents its own bounds: ListKeys and ListKeyRotations 1–1000
+/// (default 100), ListAliases 1–100 (default 50), ListResourceTags 1–50 (default 50).
+pub(super) struct Limits {
+    pub max: i64,
+    pub default: usize,
+}
+
+pub(super) const KEYS_LIMITS: Limits = Limits {
+    max: 1000,
+    default: 100,
+};
+pub(super) const ALIASES_LIMITS: Limits = Limits {
+    max: 100,
+    default: 50,
+};
+const TAGS_LIMITS: Limits = Limits {
+    max: 50,
+    default: 50,
+};
+
 pub(super) fn page(
     limit: Option<i64>,
     marker: Option<&str>,
     len: usize,
+    bounds: &Limits,
 ) -> Result<(usize, usize), KmsError> {
     let limit = match limit {
-        None => 100,
-        Some(l) if (1..=1000).contains(&l) => l as usize,
+        None => bounds.default,
+        Some(l) if (1..=bounds.max).contains(&l) => l as usize,
         Some(l) => {
             return Err(KmsError::Validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value between 1 and 1000"
+                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value between 1 and {}",
+                bounds.max
             )));
         }
     };
@@ -298,7 +343,7 @@ fn next_marker(end: usize, len: usize) -> (Option<String>, bool) {
 fn check_tags(tags: &[TagIn]) -> Result<(), KmsError> {
     for t in tags {
         if t.tag_key.is_empty() || t.tag_key.len() > 128 || t.tag_value.len() > 256 {
-            return Err(KmsError::Tag(format!(
+            return Err(KmsError::Validation(format!(
                 "Tag key must be 1-128 characters and tag value at most 256: {}",
                 t.tag_key
             )));
@@ -434,7 +479,12 @@ impl Kms {
     pub(super) fn list_keys(&self, input: ListInput) -> Result<ListKeysOutput, KmsError> {
         let mut all: Vec<KeyRecord> = read(&self.keys).values().cloned().collect();
         all.sort_by(|a, b| (a.created_ms, &a.key_id).cmp(&(b.created_ms, &b.key_id)));
-        let (start, end) = page(input.limit, input.marker.as_deref(), all.len())?;
+        let (start, end) = page(
+            input.limit,
+            input.marker.as_deref(),
+            all.len(),
+            &KEYS_LIMITS,
+        )?;
         let (next_marker, truncated) = next_marker(end, all.len());
         Ok(ListKeysOutput {
             keys: all[start..end]
@@ -554,7 +604,7 @@ impl Kms {
             kms::rotation_period(input.rotation_period_in_days).map_err(KmsError::Validation)?;
         let now = self.clock.now_ms();
         self.modify(&input.key_id, |r| {
-            customer_managed(r)?;
+            customer_rotation(r)?;
             kms::usable(r.meta.state).map_err(|u| state_error(r, u))?;
             r.meta.rotation_period_days = Some(days);
             r.meta.next_rotation_ms = Some(now + days * MS_PER_DAY);
@@ -566,7 +616,7 @@ impl Kms {
 
     pub(super) async fn disable_key_rotation(&self, input: KeyIdInput) -> Result<Empty, KmsError> {
         self.modify(&input.key_id, |r| {
-            customer_managed(r)?;
+            customer_rotation(r)?;
             kms::usable(r.meta.state).map_err(|u| state_error(r, u))?;
             r.meta.rotation_period_days = None;
             r.meta.next_rotation_ms = None;
@@ -581,12 +631,17 @@ impl Kms {
         input: KeyIdInput,
     ) -> Result<RotationStatusOutput, KmsError> {
         let r = self.find(&input.key_id)?;
-        not_pending_deletion(&r)?;
+        // "While a KMS key is pending deletion, its key rotation status is false."
+        let enabled = r.meta.rotation_enabled() && r.meta.state != KeyState::PendingDeletion;
         Ok(RotationStatusOutput {
-            key_rotation_enabled: r.meta.rotation_enabled(),
+            key_rotation_enabled: enabled,
             key_id: r.arn.clone(),
-            rotation_period_in_days: r.meta.rotation_period_days,
-            next_rotation_date: r.meta.next_rotation_ms.map(epoch_seconds),
+            rotation_period_in_days: r.meta.rotation_period_days.filter(|_| enabled),
+            next_rotation_date: r
+                .meta
+                .next_rotation_ms
+                .filter(|_| enabled)
+                .map(epoch_seconds),
             on_demand_rotation_start_date: None,
         })
     }
@@ -597,7 +652,7 @@ impl Kms {
         events: &mut Vec<KeyEvent>,
     ) -> Result<KeyIdOutput, KmsError> {
         let r = self.find(&input.key_id)?;
-        customer_managed(&r)?;
+        customer_rotation(&r)?;
         kms::usable(r.meta.state).map_err(|u| state_error(&r, u))?;
         let on_demand = r
             .meta
@@ -654,7 +709,12 @@ impl Kms {
         input: ListInput,
     ) -> Result<ListKeyRotationsOutput, KmsError> {
         let r = self.find(input.key_id.as_deref().unwrap_or_default())?;
-        let (start, end) = page(input.limit, input.marker.as_deref(), r.meta.rotations.len())?;
+        let (start, end) = page(
+            input.limit,
+            input.marker.as_deref(),
+            r.meta.rotations.len(),
+            &KEYS_LIMITS,
+        )?;
         let (next_marker, truncated) = next_marker(end, r.meta.rotations.len());
         Ok(ListKeyRotationsOutput {
             rotations: r.meta.rotations[start..end]
@@ -706,7 +766,12 @@ impl Kms {
 
     pub(super) fn list_resource_tags(&self, input: ListInput) -> Result<ListTagsOutput, KmsError> {
         let r = self.find(input.key_id.as_deref().unwrap_or_default())?;
-        let (start, end) = page(input.limit, input.marker.as_deref(), r.meta.tags.len())?;
+        let (start, end) = page(
+            input.limit,
+            input.marker.as_deref(),
+            r.meta.tags.len(),
+            &TAGS_LIMITS,
+        )?;
         let (next_marker, truncated) = next_marker(end, r.meta.tags.len());
         Ok(ListTagsOutput {
             tags: r.meta.tags[start..end]

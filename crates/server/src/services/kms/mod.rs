@@ -137,8 +137,14 @@ impl Kms {
                 .map_err(fail)?;
         }
         let meta = k.meta.clone().unwrap_or_else(|| {
-            // Stored before KMS existed: the managed Secrets Manager key.
-            KeyMeta::new(k.description.clone(), KeyManager::Aws)
+            // Stored before KMS existed: the managed Secrets Manager key, which rotates yearly
+            // like every AWS managed key (counted from its creation).
+            let mut meta = KeyMeta::new(k.description.clone(), KeyManager::Aws);
+            meta.rotation_period_days = Some(365);
+            let year = 365 * strongroom_domain::secret::MS_PER_DAY;
+            let elapsed = (self.clock.now_ms() - k.created_ms).max(0);
+            meta.next_rotation_ms = Some(k.created_ms + (elapsed / year + 1) * year);
+            meta
         });
         write(&self.keys).insert(
             k.key_id.clone(),
@@ -224,6 +230,11 @@ impl Kms {
 
     /// Find the key a KeyId member names (id, key ARN, alias, alias ARN).
     pub fn find(&self, given: &str) -> Result<KeyRecord, KmsError> {
+        if given.is_empty() {
+            return Err(KmsError::Validation(
+                "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null".into(),
+            ));
+        }
         match strongroom_domain::kms::parse_key_ref(given, &self.region, &self.account_id) {
             KeyRef::Id(id) => self.record(&id).ok_or_else(|| {
                 if uuid::Uuid::parse_str(&id).is_ok() {
@@ -429,12 +440,14 @@ impl Kms {
                     resource: self.alias_arn(&alias),
                     keys: base.clone(),
                 }];
-                let target = match operation {
-                    "DeleteAlias" => self.alias_target(&alias),
-                    _ => str_of("TargetKeyId"),
-                };
-                if target.is_some() {
-                    checks.push(key_check(action, target));
+                // UpdateAlias needs the action on the alias, its current key and the new one.
+                if matches!(operation, "DeleteAlias" | "UpdateAlias")
+                    && let Some(current) = self.alias_target(&alias)
+                {
+                    checks.push(key_check(action.clone(), Some(current)));
+                }
+                if operation != "DeleteAlias" && str_of("TargetKeyId").is_some() {
+                    checks.push(key_check(action, str_of("TargetKeyId")));
                 }
                 checks
             }

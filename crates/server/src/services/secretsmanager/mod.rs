@@ -388,23 +388,25 @@ impl SecretsManager {
             .and_then(|k| k.as_str())
             .filter(|k| !k.is_empty())
             .map(str::to_string);
-        let stored = || async {
-            let id = v.get("SecretId").and_then(|x| x.as_str())?;
-            self.resolve(id).await.ok()?.kms_key_id
+        let existing = match v.get("SecretId").and_then(|x| x.as_str()) {
+            Some(id) if operation != "CreateSecret" => self.resolve(id).await.ok(),
+            _ => None,
         };
+        let secret_arn = existing.as_ref().map(|s| s.arn.as_str());
+        let stored = existing.as_ref().and_then(|s| s.kms_key_id.clone());
         if operation == "UpdateSecret" && given.is_some() {
             // Re-encrypting the labelled versions under the new key decrypts them first.
-            if let Some(Ok(old)) = stored()
-                .await
-                .map(|k| self.kms.key_for_service(Some(&k), SECRETS_MANAGER_KEY))
+            if let Ok(old) = self
+                .kms
+                .key_for_service(stored.as_deref(), SECRETS_MANAGER_KEY)
             {
-                self.kms_allowed(gate, "kms:Decrypt", &old)?;
+                self.kms_allowed(gate, "kms:Decrypt", &old, secret_arn, None)?;
             }
         }
         let key = match operation {
             "CreateSecret" if has_value => given,
             "UpdateSecret" if given.is_some() => given,
-            "UpdateSecret" | "PutSecretValue" if has_value => stored().await,
+            "UpdateSecret" | "PutSecretValue" if has_value => stored,
             _ => return Ok(()),
         };
         let Ok(key) = self
@@ -413,14 +415,19 @@ impl SecretsManager {
         else {
             return Ok(());
         };
-        self.kms_allowed(gate, "kms:GenerateDataKey", &key)
+        self.kms_allowed(gate, "kms:GenerateDataKey", &key, secret_arn, None)
     }
 
+    /// The caller's permission for KMS use on its behalf, with the condition keys AWS gives
+    /// such calls: the calling service, the caller's account, and the encryption context
+    /// Secrets Manager uses (`SecretARN`, and `SecretVersionId` when one version is read).
     fn kms_allowed(
         &self,
         gate: &Gate<'_>,
         action: &str,
         key: &crate::services::kms::ServiceKey,
+        secret_arn: Option<&str>,
+        version_id: Option<&str>,
     ) -> Result<(), SmError> {
         if key.manager == strongroom_domain::kms::KeyManager::Aws {
             return Ok(());
@@ -430,6 +437,22 @@ impl SecretsManager {
             "kms:viaservice".into(),
             vec![format!("secretsmanager.{}.amazonaws.com", self.region)],
         );
+        keys.insert("kms:calleraccount".into(), vec![self.account_id.clone()]);
+        let mut context_keys = Vec::new();
+        if let Some(arn) = secret_arn {
+            keys.insert("kms:encryptioncontext:secretarn".into(), vec![arn.into()]);
+            context_keys.push("SecretARN".to_string());
+        }
+        if let Some(v) = version_id {
+            keys.insert(
+                "kms:encryptioncontext:secretversionid".into(),
+                vec![v.into()],
+            );
+            context_keys.push("SecretVersionId".to_string());
+        }
+        if !context_keys.is_empty() {
+            keys.insert("kms:encryptioncontextkeys".into(), context_keys);
+        }
         gate(action, &key.arn, None, keys)
             .map_err(|_| SmError::AccessDenied("Access to KMS is not allowed".into()))
     }

@@ -88,7 +88,13 @@ impl SecretsManager {
         let version = select_version(secret, version_id, stage)?;
         if let Some(key_id) = version.kms_key_id.as_deref() {
             match self.kms.usable_for_service(key_id) {
-                Ok(key) => self.kms_allowed(gate, "kms:Decrypt", &key)?,
+                Ok(key) => self.kms_allowed(
+                    gate,
+                    "kms:Decrypt",
+                    &key,
+                    Some(&secret.arn),
+                    Some(&version.id),
+                )?,
                 Err(_) => {
                     return Err(SmError::DecryptionFailure(
                         "Secrets Manager can't decrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.".into(),

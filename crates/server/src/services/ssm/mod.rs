@@ -142,7 +142,7 @@ impl Ssm {
                 .map(|a| {
                     a.iter()
                         .filter_map(|x| x.as_str())
-                        .map(|n| n.split(':').next().unwrap_or(n).to_string())
+                        .map(|n| self.target_without_selector(n))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -153,12 +153,12 @@ impl Ssm {
             "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => v
                 .get("ResourceId")
                 .and_then(|p| p.as_str())
-                .map(|r| vec![self.name_of_resource(r)])
+                .map(|r| vec![self.target(r)])
                 .unwrap_or_default(),
             _ => v
                 .get("Name")
                 .and_then(|p| p.as_str())
-                .map(|n| vec![n.split(':').next().unwrap_or(n).to_string()])
+                .map(|n| vec![self.target_without_selector(n)])
                 .unwrap_or_default(),
         };
         if names.is_empty() {
@@ -192,8 +192,12 @@ impl Ssm {
         checks
     }
 
-    /// A tag operation's ResourceId: a parameter name (or its ARN).
-    fn name_of_resource(&self, id: &str) -> String {
+    /// The parameter a request names, exactly as the operation will find it: surrounding
+    /// spaces removed (as AWS does) and this account's parameter ARN reduced to the name.
+    /// Authorization uses the same function, so a check and its operation never disagree on
+    /// which parameter is meant. Any selector (`:3`, `:label`) is kept.
+    pub(super) fn target(&self, given: &str) -> String {
+        let id = given.trim();
         match id.strip_prefix(&self.arn_prefix()) {
             Some(rest) if rest.matches('/').count() > 1 => rest.to_string(),
             Some(rest) => rest.trim_start_matches('/').to_string(),
@@ -201,9 +205,23 @@ impl Ssm {
         }
     }
 
+    /// [`Self::target`] without its selector: the parameter a policy is checked against.
+    fn target_without_selector(&self, given: &str) -> String {
+        let name = self.target(given);
+        match name.split_once(':') {
+            Some((n, _)) => n.to_string(),
+            None => name,
+        }
+    }
+
     /// The key a SecureString is encrypted with (the caller's KeyId, else aws/ssm), checked
     /// usable and, for customer keys, allowed to the caller.
-    fn key_for_write(&self, key_id: Option<&str>, gate: &Gate<'_>) -> Result<ServiceKey, SsmError> {
+    fn key_for_write(
+        &self,
+        key_id: Option<&str>,
+        gate: &Gate<'_>,
+        parameter_arn: &str,
+    ) -> Result<ServiceKey, SsmError> {
         let key = self
             .kms
             .key_for_service(key_id, SSM_KEY)
@@ -217,11 +235,20 @@ impl Ssm {
                     key_id.unwrap_or(SSM_KEY)
                 )),
             })?;
-        self.kms_allowed(gate, "kms:Encrypt", &key)?;
+        self.kms_allowed(gate, "kms:Encrypt", &key, parameter_arn)?;
         Ok(key)
     }
 
-    fn kms_allowed(&self, gate: &Gate<'_>, action: &str, key: &ServiceKey) -> Result<(), SsmError> {
+    /// The caller's permission for KMS use on its behalf, with the condition keys AWS gives
+    /// such calls: the calling service, the caller's account and the encryption context
+    /// Parameter Store uses (`PARAMETER_ARN`).
+    fn kms_allowed(
+        &self,
+        gate: &Gate<'_>,
+        action: &str,
+        key: &ServiceKey,
+        parameter_arn: &str,
+    ) -> Result<(), SsmError> {
         if key.manager == KeyManager::Aws {
             return Ok(());
         }
@@ -229,6 +256,15 @@ impl Ssm {
         keys.insert(
             "kms:viaservice".into(),
             vec![format!("ssm.{}.amazonaws.com", self.region)],
+        );
+        keys.insert("kms:calleraccount".into(), vec![self.account_id.clone()]);
+        keys.insert(
+            "kms:encryptioncontext:parameter_arn".into(),
+            vec![parameter_arn.to_string()],
+        );
+        keys.insert(
+            "kms:encryptioncontextkeys".into(),
+            vec!["PARAMETER_ARN".to_string()],
         );
         gate(action, &key.arn, None, keys).map_err(SsmError::AccessDenied)
     }

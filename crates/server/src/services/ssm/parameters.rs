@@ -20,6 +20,7 @@ use crate::services::secretsmanager::Gate;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct PutParameterInput {
     name: String,
     description: Option<String>,
@@ -37,6 +38,7 @@ pub(super) struct PutParameterInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GetParameterInput {
     name: String,
     with_decryption: Option<bool>,
@@ -44,6 +46,7 @@ pub(super) struct GetParameterInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GetParametersInput {
     names: Vec<String>,
     with_decryption: Option<bool>,
@@ -51,6 +54,7 @@ pub(super) struct GetParametersInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct FilterShape {
     key: String,
     option: Option<String>,
@@ -60,6 +64,7 @@ pub(super) struct FilterShape {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct OldFilterShape {
     key: String,
     values: Vec<String>,
@@ -67,6 +72,7 @@ pub(super) struct OldFilterShape {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GetParametersByPathInput {
     path: String,
     recursive: Option<bool>,
@@ -78,18 +84,21 @@ pub(super) struct GetParametersByPathInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct NameInput {
     name: String,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct NamesInput {
     names: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct DescribeParametersInput {
     filters: Option<Vec<OldFilterShape>>,
     parameter_filters: Option<Vec<FilterShape>>,
@@ -100,6 +109,7 @@ pub(super) struct DescribeParametersInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GetParameterHistoryInput {
     name: String,
     with_decryption: Option<bool>,
@@ -109,6 +119,7 @@ pub(super) struct GetParameterHistoryInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct LabelInput {
     name: String,
     parameter_version: Option<i64>,
@@ -364,23 +375,11 @@ impl Ssm {
             ));
         }
         let data_type = input.data_type.clone().unwrap_or_else(|| "text".into());
-        match data_type.as_str() {
-            "text" => {}
-            "aws:ec2:image" => {
-                let ok = value
-                    .strip_prefix("ami-")
-                    .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric()));
-                if !ok {
-                    return Err(SsmError::Validation(
-                        "Parameter value is not a valid AMI ID (ami-...) for data type aws:ec2:image.".into(),
-                    ));
-                }
-            }
-            other => {
-                return Err(SsmError::Validation(format!(
-                    "The following data type is not supported: {other} (Data type names are all lowercase.)"
-                )));
-            }
+        check_data_type(&data_type, &value)?;
+        if value.contains("{{") && value.contains("}}") {
+            return Err(SsmError::Validation(
+                "Parameter values can't reference or nest other parameters: values wrapped in double brackets {{}} are not allowed.".into(),
+            ));
         }
         let tags = match input.tags {
             Some(t) => super::tags::from_input(t)?,
@@ -411,6 +410,10 @@ impl Ssm {
                     return Err(SsmError::Validation(
                         "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.".into(),
                     ));
+                }
+                // Never back from Advanced; up to it when the value needs it.
+                (Some("Intelligent-Tiering"), Some(p)) if p.tier == "Advanced" => {
+                    "Advanced".to_string()
                 }
                 (Some("Intelligent-Tiering"), _) if value.len() > MAX_STANDARD_VALUE => {
                     "Advanced".to_string()
@@ -459,10 +462,10 @@ impl Ssm {
                         .filter(|p| p.kind == "SecureString")
                         .and_then(|p| p.key_alias.clone())
                 });
-                let key = self.key_for_write(given.as_deref(), gate)?;
+                let key = self.key_for_write(given.as_deref(), gate, &self.arn(&name))?;
                 (key, Some(given.unwrap_or_else(|| SSM_KEY.to_string())))
             } else {
-                (self.key_for_write(None, gate)?, None)
+                (self.key_for_write(None, gate, &self.arn(&name))?, None)
             };
             let now = self.clock.now_ms();
             let mut next = current.clone().unwrap_or_else(|| Parameter {
@@ -519,15 +522,15 @@ impl Ssm {
             });
         }
         let key_id = version.key_id.as_deref().unwrap_or_default();
-        let key = self
-            .kms
-            .usable_for_service(key_id)
-            .map_err(|_| SsmError::InvalidKeyId(format!(
-                "The KMS key {} that encrypts this parameter is disabled, pending deletion or deleted.",
-                version.key_alias.as_deref().unwrap_or(key_id)
-            )))?;
         if decrypt {
-            self.kms_allowed(gate, "kms:Decrypt", &key)?;
+            // Only decryption involves the key (AWS makes no KMS call otherwise).
+            let key = self.kms.usable_for_service(key_id).map_err(|_| {
+                SsmError::InvalidKeyId(format!(
+                    "The KMS key {} that encrypts this parameter is disabled, pending deletion or deleted.",
+                    version.key_alias.as_deref().unwrap_or(key_id)
+                ))
+            })?;
+            self.kms_allowed(gate, "kms:Decrypt", &key, &self.arn(&p.name))?;
             return Ok(Shown {
                 value: Zeroizing::new(String::from_utf8_lossy(&plaintext).into_owned()),
             });
@@ -576,12 +579,11 @@ impl Ssm {
         decrypt: bool,
         gate: &Gate<'_>,
     ) -> Result<ParameterOut, SsmError> {
-        let given = given.trim();
+        let plain = self.target(given);
+        let given = plain.as_str();
         if Self::is_reference(given) {
             return self.read_reference(given, decrypt, gate).await;
         }
-        let plain = self.name_of_resource(given);
-        let given = plain.as_str();
         let (name, selector) = rules::parse_selector(given)?;
         rules::validate_name_syntax(name).map_err(|e| match e {
             ParamError::Validation(m) => SsmError::Validation(m),
@@ -693,6 +695,8 @@ impl Ssm {
                 Err(e) => return Err(e),
             }
         }
+        // AWS lists them in alphabetical order.
+        parameters.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(GetParametersOutput {
             parameters,
             invalid_parameters,
@@ -705,7 +709,12 @@ impl Ssm {
         gate: &Gate<'_>,
     ) -> Result<ParametersPage, SsmError> {
         required("path", &input.path)?;
-        rules::validate_path(&input.path)?;
+        // Too deep a path is a ValidationException here (the operation models no hierarchy
+        // error).
+        rules::validate_path(&input.path).map_err(|e| match e {
+            ParamError::HierarchyLevel(m) => SsmError::Validation(m),
+            other => other.into(),
+        })?;
         let max = max_results(input.max_results, 10)?;
         let filters = filters(input.parameter_filters, true)?;
         let recursive = input.recursive.unwrap_or(false);
@@ -735,9 +744,10 @@ impl Ssm {
 
     pub(super) async fn delete_parameter(&self, input: NameInput) -> Result<Empty, SsmError> {
         required("name", &input.name)?;
+        let name = self.target(&input.name);
         let _serialised = self.write_lock.lock().await;
-        if !self.store.delete_parameter(&input.name).await? {
-            return Err(not_found(&input.name));
+        if !self.store.delete_parameter(&name).await? {
+            return Err(not_found(&name));
         }
         Ok(Empty {})
     }
@@ -750,11 +760,12 @@ impl Ssm {
         let _serialised = self.write_lock.lock().await;
         let mut deleted_parameters = Vec::new();
         let mut invalid_parameters = Vec::new();
-        for name in input.names {
+        for given in input.names {
+            let name = self.target(&given);
             if self.store.delete_parameter(&name).await? {
-                deleted_parameters.push(name);
+                deleted_parameters.push(given);
             } else {
-                invalid_parameters.push(name);
+                invalid_parameters.push(given);
             }
         }
         Ok(DeleteParametersOutput {
@@ -829,10 +840,8 @@ impl Ssm {
         required("name", &input.name)?;
         let max = max_results(input.max_results, 50)?;
         let decrypt = input.with_decryption.unwrap_or(false);
-        let p = self
-            .load(&input.name)
-            .await?
-            .ok_or_else(|| not_found(&input.name))?;
+        let name = self.target(&input.name);
+        let p = self.load(&name).await?.ok_or_else(|| not_found(&name))?;
         // Versions are zero-padded into the token's sort key so they page in order.
         let versions: Vec<(String, &ParameterVersion)> = p
             .versions
@@ -901,9 +910,9 @@ impl Ssm {
     ) -> Result<LabelOutput, SsmError> {
         required("name", &input.name)?;
         check_labels(&input.labels)?;
-        let name = input.name.clone();
+        let name = self.target(&input.name);
         self.modify(
-            &input.name,
+            &name,
             || not_found(&name),
             |p| {
                 let version = input.parameter_version.unwrap_or(p.latest().version);
@@ -928,9 +937,9 @@ impl Ssm {
                 "1 validation error detected: Value null at 'parameterVersion' failed to satisfy constraint: Member must not be null".into(),
             )
         })?;
-        let name = input.name.clone();
+        let name = self.target(&input.name);
         self.modify(
-            &input.name,
+            &name,
             || not_found(&name),
             |p| {
                 let (removed_labels, invalid_labels) =
@@ -943,6 +952,41 @@ impl Ssm {
         )
         .await
     }
+}
+
+/// The data types PutParameter accepts (the model's list); the ones with a checkable form are
+/// checked. The value is never quoted in the error.
+fn check_data_type(data_type: &str, value: &str) -> Result<(), SsmError> {
+    let ok = match data_type {
+        "text" | "aws:ssm:integration" | "binary" | "hostname" | "email" | "url" | "jsonc" => true,
+        "aws:ec2:image" => value
+            .strip_prefix("ami-")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric())),
+        "aws:region" => {
+            value.split('-').count() >= 3
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }
+        "aws:account:id" => value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()),
+        "boolean" => matches!(value, "true" | "false"),
+        "integer" => value.parse::<i64>().is_ok(),
+        "float" => value.parse::<f64>().is_ok_and(f64::is_finite),
+        "ipv4-address" => value.parse::<std::net::Ipv4Addr>().is_ok(),
+        "ipv6-address" => value.parse::<std::net::Ipv6Addr>().is_ok(),
+        "json" => serde_json::from_str::<serde::de::IgnoredAny>(value).is_ok(),
+        other => {
+            return Err(SsmError::Validation(format!(
+                "The following data type is not supported: {other} (Data type names are all lowercase.)"
+            )));
+        }
+    };
+    if !ok {
+        return Err(SsmError::Validation(format!(
+            "The parameter value isn't valid for data type {data_type}."
+        )));
+    }
+    Ok(())
 }
 
 fn check_labels(labels: &[String]) -> Result<(), SsmError> {

@@ -8,6 +8,7 @@ const MAX_TAGS: usize = 50;
 
 #[derive(Deserialize, Serialize, Clone, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct TagShape {
     key: String,
     value: String,
@@ -15,6 +16,7 @@ pub(super) struct TagShape {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct AddTagsInput {
     resource_type: String,
     resource_id: String,
@@ -23,6 +25,7 @@ pub(super) struct AddTagsInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct RemoveTagsInput {
     resource_type: String,
     resource_id: String,
@@ -31,6 +34,7 @@ pub(super) struct RemoveTagsInput {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct ListTagsInput {
     resource_type: String,
     resource_id: String,
@@ -96,7 +100,7 @@ impl Ssm {
     ) -> Result<Empty, SsmError> {
         parameter_type(&input.resource_type)?;
         let tags = from_input(input.tags)?;
-        let name = self.name_of_resource(&input.resource_id);
+        let name = self.target(&input.resource_id);
         self.modify(&name, invalid_resource, |p| {
             for (k, v) in &tags {
                 p.tags.retain(|(key, _)| key != k);
@@ -118,7 +122,7 @@ impl Ssm {
         input: RemoveTagsInput,
     ) -> Result<Empty, SsmError> {
         parameter_type(&input.resource_type)?;
-        let name = self.name_of_resource(&input.resource_id);
+        let name = self.target(&input.resource_id);
         self.modify(&name, invalid_resource, |p| {
             p.tags.retain(|(k, _)| !input.tag_keys.contains(k));
             Ok(())
@@ -132,7 +136,7 @@ impl Ssm {
         input: ListTagsInput,
     ) -> Result<ListTagsOutput, SsmError> {
         parameter_type(&input.resource_type)?;
-        let name = self.name_of_resource(&input.resource_id);
+        let name = self.target(&input.resource_id);
         let p = self.load(&name).await?.ok_or_else(invalid_resource)?;
         Ok(ListTagsOutput {
             tag_list: p
