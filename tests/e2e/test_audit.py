@@ -1481,3 +1481,46 @@ def test_export_dir_stdout_and_syslog_carry_the_same_records():
         assert v not in text, "a secret value was exported"
     for line in logged:
         assert_no_sensitive(json.loads(line), *values)
+
+
+def test_throttled_requests_are_refused_and_recorded():
+    """--throttle-rps: beyond a caller's rate, requests fail with the protocol's throttling
+    code (which SDKs retry), each refusal is audited with the caller's identity, and another
+    caller is unaffected."""
+    s = Server(name="throttle", extra_args=["--throttle-rps", "2", "--throttle-burst", "3"])
+    # botocore's max_attempts counts retries; total_max_attempts=1 really sends once.
+    once = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    try:
+        sm = sm_client(s, config=once)
+        codes = []
+        for _ in range(8):
+            try:
+                sm.list_secrets()
+                codes.append("ok")
+            except ClientError as e:
+                assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+                codes.append(e.response["Error"]["Code"])
+                throttled = e
+        assert codes[:3] == ["ok"] * 3, codes
+        assert "ThrottlingException" in codes[3:], codes
+        assert throttled.response["Error"]["Message"] == "Rate exceeded"
+        # The Query protocol (IAM) names it Throttling.
+        iam = boto3.client("iam", endpoint_url=s.endpoint, region_name=REGION,
+                           aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                           config=once)
+        with pytest.raises(ClientError) as e:
+            for _ in range(5):
+                iam.list_users()
+        assert e.value.response["Error"]["Code"] == "Throttling"
+        time.sleep(1.6)  # 2 tokens a second: room again
+        ct = trail(s)
+        start = since(30)
+        rid = request_id(throttled)
+        records = [json.loads(x["CloudTrailEvent"]) for x in lookup_all(
+            ct, LookupAttributes=attr("EventName", "ListSecrets"), StartTime=start)]
+        hit = [r for r in records if r["requestID"] == rid]
+        assert len(hit) == 1
+        assert hit[0]["errorCode"] == "ThrottlingException"
+        assert hit[0]["userIdentity"]["accessKeyId"] == ACCESS_KEY
+    finally:
+        assert s.stop() == 0

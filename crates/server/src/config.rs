@@ -79,6 +79,13 @@ pub struct ServerArgs {
     /// configured in the TOML file (`[[rotation-function]]`).
     #[arg(long, env = "STRONGROOM_ROTATION_INTERVAL_SECS")]
     pub rotation_interval_secs: Option<u64>,
+    /// Requests per second each caller (access key) may make, sustained [default: no limit].
+    /// Beyond it requests fail with ThrottlingException (SDKs retry them) and are audited.
+    #[arg(long, env = "STRONGROOM_THROTTLE_RPS")]
+    pub throttle_rps: Option<f64>,
+    /// Requests a caller may make at once after a quiet spell [default: the rate, at least 1].
+    #[arg(long, env = "STRONGROOM_THROTTLE_BURST")]
+    pub throttle_burst: Option<f64>,
     /// Benchmarks only: skip audit records, to measure what auditing costs. Loopback only.
     #[arg(long, hide = true)]
     pub bench_unaudited: bool,
@@ -112,6 +119,8 @@ struct FileConfig {
     #[serde(default)]
     rotation_function: Vec<crate::rotation::RotationFunction>,
     rotation_interval_secs: Option<u64>,
+    throttle_rps: Option<f64>,
+    throttle_burst: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +154,8 @@ pub struct ServerConfig {
     pub rotation_functions: Vec<crate::rotation::RotationFunction>,
     /// Seconds between checks for scheduled rotations.
     pub rotation_interval_secs: u64,
+    /// Per-caller request rate limit (`None`: unlimited).
+    pub throttle: Option<crate::throttle::Limit>,
     /// A clock to use instead of the system's (tests: alarm windows, deletion windows).
     pub clock: Option<InjectedClock>,
 }
@@ -205,6 +216,7 @@ impl ServerConfig {
             alarm_interval_secs: 10,
             rotation_functions: Vec::new(),
             rotation_interval_secs: 60,
+            throttle: None,
             clock: None,
         }
     }
@@ -318,6 +330,22 @@ impl ServerConfig {
                 .or(file.rotation_interval_secs)
                 .unwrap_or(60)
                 .max(1),
+            throttle: match args.throttle_rps.or(file.throttle_rps) {
+                None => None,
+                Some(rate) if rate.is_finite() && rate > 0.0 => Some(crate::throttle::Limit {
+                    rate,
+                    burst: args
+                        .throttle_burst
+                        .or(file.throttle_burst)
+                        .unwrap_or(rate)
+                        .max(1.0),
+                }),
+                Some(rate) => {
+                    return Err(format!(
+                        "--throttle-rps must be a positive number, not {rate}"
+                    ));
+                }
+            },
             clock: None,
         })
     }

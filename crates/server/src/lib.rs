@@ -22,6 +22,7 @@ pub mod rotation;
 pub mod server;
 pub mod services;
 pub mod sessions;
+pub mod throttle;
 
 pub use config::ServerConfig;
 pub use server::{RunningServer, start};

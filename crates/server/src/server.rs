@@ -273,6 +273,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         cloudwatch: cloudwatch.clone(),
         audit: audit.clone(),
         metrics,
+        throttle: crate::throttle::Throttle::new(config.throttle),
         metrics_public: config.metrics_public,
         clock: clock.clone(),
         tls: config.tls.is_some(),

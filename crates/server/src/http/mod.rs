@@ -50,6 +50,8 @@ pub struct AppState {
     pub cloudwatch: Arc<CloudWatch>,
     pub audit: Arc<Auditor>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Per-caller rate limit (admits everything unless configured).
+    pub throttle: crate::throttle::Throttle,
     /// Serve `/metrics` without authentication.
     pub metrics_public: bool,
     pub clock: Arc<dyn Clock>,
@@ -426,6 +428,7 @@ async fn handle_json(
         SystemTime::now(),
     )?;
     call.principal = Some(principal.clone());
+    admit(state, &principal, "ThrottlingException")?;
 
     let Some(service) = service.filter(|_| parts.method == Method::POST) else {
         return Err(ApiError::bad_request(
@@ -681,6 +684,7 @@ async fn handle_cbor(
             .auth
             .authenticate(parts, &body, Some("monitoring"), &[], SystemTime::now())?;
     call.principal = Some(principal.clone());
+    admit(state, &principal, "ThrottlingException")?;
     if parts.method != Method::POST || cloudwatch::protocol::operation(operation).is_none() {
         return Err(ApiError::bad_request(
             "UnknownOperationException",
@@ -696,6 +700,16 @@ async fn handle_cbor(
     Ok(Reply::Cbor(cloudwatch::protocol::json_to_cbor(
         operation, &output,
     )))
+}
+
+/// The caller's rate limit: over it, the request is refused (and audited) with the protocol's
+/// throttling code, which every AWS SDK retries with backoff.
+fn admit(state: &AppState, principal: &Principal, code: &'static str) -> Result<(), ApiError> {
+    if state.throttle.admit(&principal.access_key_id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(code, "Rate exceeded"))
+    }
 }
 
 /// Every check must pass (KMS and SSM requests may need several).
@@ -760,6 +774,14 @@ async fn handle_query(
     call.event_source = event_source(&service);
     call.principal = Some(principal.clone());
     call.request_parameters = Some(query::audit_parameters(&call.event_source, &params));
+    if let Err(e) = admit(state, &principal, "Throttling") {
+        let xmlns = match service.as_str() {
+            "monitoring" => cloudwatch::protocol::XMLNS,
+            "sts" => sts::XMLNS,
+            _ => iam::XMLNS,
+        };
+        return (Err(e), Protocol::Query(xmlns));
+    }
     if service == "monitoring" {
         return (
             query_cloudwatch(state, &principal, &action, &params, info, call).await,
