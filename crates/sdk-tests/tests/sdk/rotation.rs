@@ -128,14 +128,15 @@ async fn a_failed_rotation_is_retried_by_the_schedule_and_resumes_its_version() 
         "the password must not have changed"
     );
 
-    // The operator fixes the stored password; an hour later the schedule resumes the same
-    // version and the rotation succeeds.
-    sm.put_secret_value()
-        .secret_id("rotating")
-        .secret_string(login(first))
-        .send()
-        .await
-        .unwrap();
+    // The operator fixes the database to match the stored password (writing the secret
+    // instead would abandon the rotation: RotationAbandoned); an hour later the schedule
+    // resumes the same version and the rotation succeeds.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER USER '{user}'@'%' IDENTIFIED BY 'not-the-password'"
+    )))
+    .execute(&mut root)
+    .await
+    .unwrap();
     clock.advance(61 * 60 * 1000);
     let mut done = None;
     for _ in 0..100 {
@@ -167,7 +168,7 @@ async fn a_failed_rotation_is_retried_by_the_schedule_and_resumes_its_version() 
         "the new password must sign in"
     );
     assert!(
-        mysql(&user, first).await.is_err(),
+        mysql(&user, "not-the-password").await.is_err(),
         "the old password must not"
     );
     // Next: a day after the rotation, by the schedule.
