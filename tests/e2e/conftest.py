@@ -68,7 +68,7 @@ def sm_client(server, access_key=ACCESS_KEY, secret_key=SECRET_KEY, session_toke
 @pytest.fixture(scope="session")
 def sm(server):
     from botocore.config import Config
-    return sm_client(server, config=Config(retries={"max_attempts": 1, "mode": "standard"}))
+    return sm_client(server, config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 def unique(prefix):

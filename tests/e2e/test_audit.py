@@ -44,7 +44,7 @@ from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server, binary, work
 SM_SOURCE = "secretsmanager.amazonaws.com"
 SECRET_TYPE = "AWS::SecretsManager::Secret"
 ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 # Members that must never be in a record, at any depth, in any spelling of their case.
 SENSITIVE = {"secretstring", "secretbinary", "randompassword", "rotationtoken", "password",
              "newpassword", "oldpassword", "secretaccesskey", "sessiontoken"}

@@ -38,7 +38,7 @@ from conftest import (MARKER, audit_record, aws, aws_error, aws_json, keys_anywh
                       request_id, secret, since, sm_client, unique)
 from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 KMS_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}"
 KMS_SOURCE = "kms.amazonaws.com"
 

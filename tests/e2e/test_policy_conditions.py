@@ -12,7 +12,7 @@ from conftest import secret, unique
 from server import ACCESS_KEY, SECRET_KEY
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret"
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def client(server, service, key=None):

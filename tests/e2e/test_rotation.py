@@ -33,7 +33,7 @@ SLOW_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow-rotation"
 MYSQL_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-builtin"
 PG_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-builtin"
 ROLE = "secret-rotation"
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 
 def client(server, service):

@@ -38,7 +38,7 @@ from conftest import (MARKER, audit_record, aws, aws_error, aws_json, keys_anywh
                       request_id, secret, since, unique)
 from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 
-NO_RETRY = Config(retries={"max_attempts": 1, "mode": "standard"})
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 PARAM_ARN = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter"
 ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
 REFERENCE = "/aws/reference/secretsmanager/"

@@ -70,6 +70,8 @@ impl TestServer {
 pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        // One attempt: a retry would hide a failed first answer.
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))

@@ -18,6 +18,8 @@ use serde_json::Value;
 fn trail(endpoint: &str) -> aws_sdk_cloudtrail::Client {
     let config = aws_sdk_cloudtrail::Config::builder()
         .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+        // One attempt: a retry would hide a failed first answer.
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
         .endpoint_url(endpoint)
         .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
         .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test"))

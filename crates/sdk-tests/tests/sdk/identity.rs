@@ -13,6 +13,8 @@ fn iam(endpoint: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::Config::builder()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            // One attempt: a retry would hide a failed first answer.
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .endpoint_url(endpoint)
             .region(aws_sdk_iam::config::Region::new("us-east-1"))
             .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
@@ -24,6 +26,8 @@ fn sts(endpoint: &str, key: &str, secret: &str, token: Option<String>) -> aws_sd
     aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::Config::builder()
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            // One attempt: a retry would hide a failed first answer.
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .endpoint_url(endpoint)
             .region(aws_sdk_sts::config::Region::new("us-east-1"))
             .credentials_provider(Credentials::new(key, secret, token, None, "t"))
@@ -38,6 +42,8 @@ fn session_client(
     aws_sdk_secretsmanager::Client::from_conf(
         aws_sdk_secretsmanager::Config::builder()
             .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+            // One attempt: a retry would hide a failed first answer.
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .endpoint_url(endpoint)
             .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
             .credentials_provider(Credentials::new(

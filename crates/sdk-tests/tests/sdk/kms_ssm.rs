@@ -20,6 +20,8 @@ fn kms(endpoint: &str, key: &str, secret: &str) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::Config::builder()
             .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            // One attempt: a retry would hide a failed first answer.
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .endpoint_url(endpoint)
             .region(aws_sdk_kms::config::Region::new("us-east-1"))
             .credentials_provider(Credentials::new(key, secret, None, None, "t"))
@@ -31,6 +33,8 @@ fn ssm(endpoint: &str, key: &str, secret: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::from_conf(
         aws_sdk_ssm::Config::builder()
             .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            // One attempt: a retry would hide a failed first answer.
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .endpoint_url(endpoint)
             .region(aws_sdk_ssm::config::Region::new("us-east-1"))
             .credentials_provider(Credentials::new(key, secret, None, None, "t"))
@@ -42,6 +46,8 @@ fn iam(endpoint: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::from_conf(
         aws_sdk_iam::Config::builder()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            // One attempt: a retry would hide a failed first answer.
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .endpoint_url(endpoint)
             .region(aws_sdk_iam::config::Region::new("us-east-1"))
             .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
@@ -326,6 +332,8 @@ fn trail(endpoint: &str) -> aws_sdk_cloudtrail::Client {
     aws_sdk_cloudtrail::Client::from_conf(
         aws_sdk_cloudtrail::Config::builder()
             .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+            // One attempt: a retry would hide a failed first answer.
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
             .endpoint_url(endpoint)
             .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
             .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
