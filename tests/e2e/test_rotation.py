@@ -32,6 +32,11 @@ UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:untrusted-rotation"
 SLOW_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow-rotation"
 MYSQL_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-builtin"
 PG_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-builtin"
+PG_VERIFIED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-verified"
+PG_UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-untrusted"
+MYSQL_TLS_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-tls-required"
+# The local PostgreSQL's certificate (Debian's snakeoil: self-signed, DNS:localhost).
+PG_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 ROLE = "secret-rotation"
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
@@ -86,6 +91,12 @@ def rotating():
         for arn, builtin in ((MYSQL_BUILTIN_ARN, "mysql-single-user"),
                              (PG_BUILTIN_ARN, "postgresql-single-user")):
             f.write(f'[[rotation-function]]\narn = "{arn}"\nbuiltin = "{builtin}"\n\n')
+        for arn, builtin, tls in (
+                (PG_VERIFIED_ARN, "postgresql-single-user",
+                 f'tls = "verify-full"\nca-file = "{PG_CERT}"'),
+                (PG_UNTRUSTED_ARN, "postgresql-single-user", 'tls = "verify-full"'),
+                (MYSQL_TLS_ARN, "mysql-single-user", 'tls = "require"')):
+            f.write(f'[[rotation-function]]\narn = "{arn}"\nbuiltin = "{builtin}"\n{tls}\n\n')
     s = Server(name="rotation", extra_args=["--config", cfg, "--metrics-public",
                                             "--rotation-interval-secs", "1"])
     iam = client(s, "iam")
@@ -445,6 +456,54 @@ def test_builtin_postgresql_rotator_changes_the_stored_verifier(rotating):
         assert scram_matches(verifier(), new) and not scram_matches(verifier(), first)
     finally:
         psql(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_builtin_rotators_enforce_the_tls_they_are_configured_with(rotating):
+    """tls = verify-full trusts only ca-file: the local PostgreSQL's certificate verifies
+    (host localhost) with it and not without; tls = require refuses MariaDB here, whose TLS
+    is off. A refused connection fails the rotation and changes nothing."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    role = f"rott_{uuid.uuid4().hex[:10]}"
+    first = secret("tls-pg")
+    psql(f"CREATE ROLE {role} LOGIN PASSWORD '{first}'")
+    verifier = lambda: psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'")
+    try:
+        def rotate(function):
+            name = f"tls-{uuid.uuid4().hex[:6]}"
+            arn = sm.create_secret(Name=name, SecretString=json.dumps(
+                {"engine": "postgres", "host": "localhost", "port": 5432, "username": role,
+                 "password": first, "dbname": "postgres"}))["ARN"]
+            sm.rotate_secret(SecretId=name, RotationLambdaARN=function,
+                             RotationRules={"AutomaticallyAfterDays": 30})
+            wait_for(lambda: events(s, "RotationSucceeded", arn) or
+                     events(s, "RotationFailed", arn), "the rotation to end")
+            return name, arn
+
+        name, arn = rotate(PG_UNTRUSTED_ARN)
+        failed = events(s, "RotationFailed", arn)
+        assert failed, events(s, "RotationSucceeded", arn)
+        reason = failed[0]["serviceEventDetails"]["reason"].lower()
+        assert "certificate" in reason or "tls" in reason or "ssl" in reason, reason
+        assert scram_matches(verifier(), first), "the password must not have changed"
+
+        name, arn = rotate(PG_VERIFIED_ARN)
+        assert events(s, "RotationSucceeded", arn), events(s, "RotationFailed", arn)
+        new = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["password"]
+        remember(new)
+        assert scram_matches(verifier(), new)
+    finally:
+        psql(f"DROP ROLE IF EXISTS {role}")
+
+    name = f"tls-my-{uuid.uuid4().hex[:6]}"
+    arn = sm.create_secret(Name=name, SecretString=json.dumps(
+        {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": "nobody",
+         "password": secret("tls-my")}))["ARN"]
+    sm.rotate_secret(SecretId=name, RotationLambdaARN=MYSQL_TLS_ARN,
+                     RotationRules={"AutomaticallyAfterDays": 30})
+    failed = wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
+    reason = failed[0]["serviceEventDetails"]["reason"].lower()
+    assert reason.startswith("step setsecret:") and ("tls" in reason or "ssl" in reason), reason
 
 
 def test_builtin_rotator_failure_is_reported_without_values(rotating):

@@ -54,6 +54,8 @@ async fn a_failed_rotation_is_retried_by_the_schedule_and_resumes_its_version() 
         role_arn: None,
         timeout_secs: 30,
         log_file: None,
+        tls: None,
+        ca_file: None,
     }];
     let server = strongroom::start(config).await.unwrap();
     let sm = client_for(&server.endpoint(), ACCESS_KEY, SECRET_KEY);

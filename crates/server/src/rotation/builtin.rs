@@ -9,7 +9,8 @@
 //! AWSPENDING version), setSecret (the database takes it), testSecret (it signs in),
 //! finishSecret (AWSCURRENT moves). Each step is safe to run again after a failure.
 //!
-//! Connections prefer TLS and fall back to plain TCP, as `sslmode=prefer` does.
+//! Connections prefer TLS and fall back to plain TCP, as `sslmode=prefer` does, unless the
+//! function's `tls` asks for `require`, `verify-ca` or `verify-full` (with `ca-file`).
 
 use std::time::Duration;
 
@@ -37,6 +38,69 @@ impl Builtin {
             other => Err(format!(
                 "unknown builtin rotator {other:?}: use postgresql-single-user or mysql-single-user"
             )),
+        }
+    }
+}
+
+/// How a built-in rotator secures its database connections (libpq's sslmode names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbTls {
+    mode: TlsMode,
+    ca_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsMode {
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl DbTls {
+    pub fn parse(mode: Option<&str>, ca_file: Option<std::path::PathBuf>) -> Result<Self, String> {
+        let mode = match mode.unwrap_or("prefer") {
+            "prefer" => TlsMode::Prefer,
+            "require" => TlsMode::Require,
+            "verify-ca" => TlsMode::VerifyCa,
+            "verify-full" => TlsMode::VerifyFull,
+            other => {
+                return Err(format!(
+                    "tls = {other:?}: use prefer, require, verify-ca or verify-full"
+                ));
+            }
+        };
+        if ca_file.is_some() && !matches!(mode, TlsMode::VerifyCa | TlsMode::VerifyFull) {
+            return Err("ca-file is only used with tls = verify-ca or verify-full".into());
+        }
+        Ok(Self { mode, ca_file })
+    }
+
+    fn postgres(&self, opts: sqlx::postgres::PgConnectOptions) -> sqlx::postgres::PgConnectOptions {
+        use sqlx::postgres::PgSslMode;
+        let opts = opts.ssl_mode(match self.mode {
+            TlsMode::Prefer => PgSslMode::Prefer,
+            TlsMode::Require => PgSslMode::Require,
+            TlsMode::VerifyCa => PgSslMode::VerifyCa,
+            TlsMode::VerifyFull => PgSslMode::VerifyFull,
+        });
+        match &self.ca_file {
+            Some(ca) => opts.ssl_root_cert(ca),
+            None => opts,
+        }
+    }
+
+    fn mysql(&self, opts: sqlx::mysql::MySqlConnectOptions) -> sqlx::mysql::MySqlConnectOptions {
+        use sqlx::mysql::MySqlSslMode;
+        let opts = opts.ssl_mode(match self.mode {
+            TlsMode::Prefer => MySqlSslMode::Preferred,
+            TlsMode::Require => MySqlSslMode::Required,
+            TlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+            TlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+        });
+        match &self.ca_file {
+            Some(ca) => opts.ssl_ca(ca),
+            None => opts,
         }
     }
 }
@@ -84,7 +148,12 @@ fn parse(value: &str) -> Result<Map<String, Value>, String> {
 }
 
 /// Run the four steps for `job`; `Err` says which failed and why (never a secret value).
-pub async fn rotate(sm: &SecretsManager, kind: Builtin, job: &RotationJob) -> Result<(), String> {
+pub async fn rotate(
+    sm: &SecretsManager,
+    kind: Builtin,
+    tls: &DbTls,
+    job: &RotationJob,
+) -> Result<(), String> {
     let default_port = match kind {
         Builtin::Postgres => 5432,
         Builtin::Mysql => 3306,
@@ -135,15 +204,15 @@ pub async fn rotate(sm: &SecretsManager, kind: Builtin, job: &RotationJob) -> Re
     // setSecret: as the user, with its current password — or, if a retried rotation already
     // set it, with the new one.
     match kind {
-        Builtin::Postgres => set_postgres(&current_login, &pending_login).await,
-        Builtin::Mysql => set_mysql(&current_login, &pending_login).await,
+        Builtin::Postgres => set_postgres(tls, &current_login, &pending_login).await,
+        Builtin::Mysql => set_mysql(tls, &current_login, &pending_login).await,
     }
     .map_err(step("setSecret"))?;
 
     // testSecret
     match kind {
-        Builtin::Postgres => pg_connect(&pending_login).await.map(drop),
-        Builtin::Mysql => mysql_connect(&pending_login).await.map(drop),
+        Builtin::Postgres => pg_connect(tls, &pending_login).await.map(drop),
+        Builtin::Mysql => mysql_connect(tls, &pending_login).await.map(drop),
     }
     .map_err(|e| step("testSecret")(format!("the new password does not sign in: {e}")))?;
 
@@ -153,15 +222,16 @@ pub async fn rotate(sm: &SecretsManager, kind: Builtin, job: &RotationJob) -> Re
         .map_err(|e| step("finishSecret")(sm_err(e)))
 }
 
-async fn pg_connect(l: &Login) -> Result<sqlx::PgConnection, String> {
-    let mut opts = sqlx::postgres::PgConnectOptions::new()
-        .host(&l.host)
-        .port(l.port)
-        .username(&l.username)
-        .password(&l.password)
-        .ssl_mode(sqlx::postgres::PgSslMode::Prefer)
-        // The statements carry the new password: sqlx must not log them.
-        .disable_statement_logging();
+async fn pg_connect(tls: &DbTls, l: &Login) -> Result<sqlx::PgConnection, String> {
+    let mut opts = tls.postgres(
+        sqlx::postgres::PgConnectOptions::new()
+            .host(&l.host)
+            .port(l.port)
+            .username(&l.username)
+            .password(&l.password)
+            // The statements carry the new password: sqlx must not log them.
+            .disable_statement_logging(),
+    );
     if let Some(db) = &l.dbname {
         opts = opts.database(db);
     }
@@ -171,14 +241,15 @@ async fn pg_connect(l: &Login) -> Result<sqlx::PgConnection, String> {
         .map_err(|e| e.to_string())
 }
 
-async fn mysql_connect(l: &Login) -> Result<sqlx::MySqlConnection, String> {
-    let mut opts = sqlx::mysql::MySqlConnectOptions::new()
-        .host(&l.host)
-        .port(l.port)
-        .username(&l.username)
-        .password(&l.password)
-        .ssl_mode(sqlx::mysql::MySqlSslMode::Preferred)
-        .disable_statement_logging();
+async fn mysql_connect(tls: &DbTls, l: &Login) -> Result<sqlx::MySqlConnection, String> {
+    let mut opts = tls.mysql(
+        sqlx::mysql::MySqlConnectOptions::new()
+            .host(&l.host)
+            .port(l.port)
+            .username(&l.username)
+            .password(&l.password)
+            .disable_statement_logging(),
+    );
     if let Some(db) = &l.dbname {
         opts = opts.database(db);
     }
@@ -191,11 +262,11 @@ async fn mysql_connect(l: &Login) -> Result<sqlx::MySqlConnection, String> {
 /// `ALTER ROLE` takes no bind parameters: the role is a quoted identifier; the password goes
 /// as a SCRAM-SHA-256 verifier computed here (PostgreSQL stores a verifier given as the
 /// password as is), so the plaintext never reaches the database or its statement log.
-async fn set_postgres(current: &Login, pending: &Login) -> Result<(), String> {
-    let mut conn = match pg_connect(current).await {
+async fn set_postgres(tls: &DbTls, current: &Login, pending: &Login) -> Result<(), String> {
+    let mut conn = match pg_connect(tls, current).await {
         Ok(c) => c,
         // A retry: the database already has the new password.
-        Err(first) => match pg_connect(pending).await {
+        Err(first) => match pg_connect(tls, pending).await {
             Ok(c) => c,
             Err(_) => return Err(format!("cannot sign in with the current password: {first}")),
         },
@@ -216,10 +287,10 @@ async fn set_postgres(current: &Login, pending: &Login) -> Result<(), String> {
 /// question arises). MySQL (whose default caching_sha2_password has no hash a client can
 /// compute simply): `ALTER USER CURRENT_USER() IDENTIFIED BY '…'` with the literal escaped.
 /// Both need no privilege for one's own account.
-async fn set_mysql(current: &Login, pending: &Login) -> Result<(), String> {
-    let mut conn = match mysql_connect(current).await {
+async fn set_mysql(tls: &DbTls, current: &Login, pending: &Login) -> Result<(), String> {
+    let mut conn = match mysql_connect(tls, current).await {
         Ok(c) => c,
-        Err(first) => match mysql_connect(pending).await {
+        Err(first) => match mysql_connect(tls, pending).await {
             Ok(_) => return Ok(()),
             Err(_) => return Err(format!("cannot sign in with the current password: {first}")),
         },

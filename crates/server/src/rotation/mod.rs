@@ -54,6 +54,13 @@ pub struct RotationFunction {
     /// secret values out of it].
     #[serde(default)]
     pub log_file: Option<PathBuf>,
+    /// Built-in rotators: TLS to the database, as libpq's sslmode — `prefer` (default),
+    /// `require`, `verify-ca` or `verify-full`.
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// Built-in rotators: the CA certificate (PEM) that verify-ca / verify-full trust.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_timeout() -> u64 {
@@ -64,8 +71,14 @@ impl RotationFunction {
     /// A function is a builtin, or a command with a role: say which part is missing.
     pub fn check(&self) -> Result<(), String> {
         let what = |m: &str| Err(format!("[[rotation-function]] {}: {m}", self.arn));
+        if self.builtin.is_none() && (self.tls.is_some() || self.ca_file.is_some()) {
+            return what("tls and ca-file are settings of built-in rotators");
+        }
         match (&self.builtin, self.command.is_empty(), &self.role_arn) {
-            (Some(b), true, None) => builtin::Builtin::parse(b).map(|_| ()),
+            (Some(b), true, None) => {
+                builtin::Builtin::parse(b)?;
+                builtin::DbTls::parse(self.tls.as_deref(), self.ca_file.clone()).map(|_| ())
+            }
             (Some(_), _, _) => what("a builtin takes no command and no role-arn"),
             (None, true, _) => what("give a command or a builtin"),
             (None, false, None) => what("a command needs the role-arn it runs as"),
@@ -225,7 +238,8 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
         .ok_or_else(|| format!("no rotation function {} is configured", job.lambda_arn))?;
     if let Some(name) = &function.builtin {
         let kind = builtin::Builtin::parse(name)?;
-        let run = builtin::rotate(&state.secretsmanager, kind, job);
+        let tls = builtin::DbTls::parse(function.tls.as_deref(), function.ca_file.clone())?;
+        let run = builtin::rotate(&state.secretsmanager, kind, &tls, job);
         return tokio::time::timeout(Duration::from_secs(function.timeout_secs * 4), run)
             .await
             .map_err(|_| {
