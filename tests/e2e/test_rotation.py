@@ -35,6 +35,8 @@ PG_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-builtin
 PG_VERIFIED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-verified"
 PG_UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-untrusted"
 MYSQL_TLS_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-tls-required"
+MYSQL_MULTI_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-alternating"
+PG_MULTI_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-alternating"
 # The local PostgreSQL's certificate (Debian's snakeoil: self-signed, DNS:localhost).
 PG_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 ROLE = "secret-rotation"
@@ -89,7 +91,9 @@ def rotating():
                     f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{role}"\n'
                     "timeout-secs = 30\n\n")
         for arn, builtin in ((MYSQL_BUILTIN_ARN, "mysql-single-user"),
-                             (PG_BUILTIN_ARN, "postgresql-single-user")):
+                             (PG_BUILTIN_ARN, "postgresql-single-user"),
+                             (MYSQL_MULTI_ARN, "mysql-multi-user"),
+                             (PG_MULTI_ARN, "postgresql-multi-user")):
             f.write(f'[[rotation-function]]\narn = "{arn}"\nbuiltin = "{builtin}"\n\n')
         for arn, builtin, tls in (
                 (PG_VERIFIED_ARN, "postgresql-single-user",
@@ -504,6 +508,89 @@ def test_builtin_rotators_enforce_the_tls_they_are_configured_with(rotating):
     failed = wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
     reason = failed[0]["serviceEventDetails"]["reason"].lower()
     assert reason.startswith("step setsecret:") and ("tls" in reason or "ssl" in reason), reason
+
+
+def rotate_and_wait(s, sm, name, function):
+    arn = sm.describe_secret(SecretId=name)["ARN"]
+    before = len(events(s, "RotationSucceeded", arn)) + len(events(s, "RotationFailed", arn))
+    sm.rotate_secret(SecretId=name, RotationLambdaARN=function,
+                     RotationRules={"AutomaticallyAfterDays": 30})
+    wait_for(lambda: len(events(s, "RotationSucceeded", arn)) +
+             len(events(s, "RotationFailed", arn)) > before, "the rotation to end")
+    assert not events(s, "RotationFailed", arn), events(s, "RotationFailed", arn)
+    current = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])
+    remember(current["password"])
+    return current
+
+
+def test_builtin_alternating_users_mariadb(rotating):
+    """mysql-multi-user: the administrator (masterarn) creates NAME_clone with NAME's grants
+    and a new password; the previous login keeps working until the next rotation, which
+    moves back to NAME with a new password."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    user, db_name = f"alt_{uuid.uuid4().hex[:8]}", f"altdb_{uuid.uuid4().hex[:8]}"
+    first = secret("alt-mysql")
+    db = root_db()
+    with db.cursor() as c:
+        c.execute(f"CREATE DATABASE {db_name}")
+        c.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (first,))
+        c.execute(f"GRANT SELECT ON {db_name}.* TO '{user}'@'%'")
+    try:
+        master = sm.create_secret(Name=f"alt-master-{uuid.uuid4().hex[:6]}", SecretString=json.dumps(
+            {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": "root",
+             "password": ""}))["ARN"]
+        name = f"alt-mysql-{uuid.uuid4().hex[:6]}"
+        sm.create_secret(Name=name, SecretString=json.dumps(
+            {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": user,
+             "password": first, "masterarn": master}))
+        one = rotate_and_wait(s, sm, name, MYSQL_MULTI_ARN)
+        assert one["username"] == f"{user}_clone" and one["masterarn"] == master
+        assert can_login(one["username"], one["password"])
+        assert can_login(user, first), "the previous login still works"
+        with db.cursor() as c:
+            c.execute(f"SHOW GRANTS FOR '{user}_clone'@'%'")
+            assert any(db_name in g[0] and "SELECT" in g[0] for g in c.fetchall())
+        two = rotate_and_wait(s, sm, name, MYSQL_MULTI_ARN)
+        assert two["username"] == user and two["password"] not in (first, one["password"])
+        assert can_login(user, two["password"]) and not can_login(user, first)
+        assert can_login(f"{user}_clone", one["password"]), "the clone keeps its login"
+    finally:
+        with db.cursor() as c:
+            c.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+            c.execute(f"DROP USER IF EXISTS '{user}_clone'@'%'")
+            c.execute(f"DROP DATABASE IF EXISTS {db_name}")
+        db.close()
+
+
+def test_builtin_alternating_users_postgresql(rotating):
+    """postgresql-multi-user: NAME_clone is created as a member of NAME (its privileges) with
+    a SCRAM verifier of the new password; NAME's own password is untouched."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    role = f"alt_{uuid.uuid4().hex[:8]}"
+    first = secret("alt-pg")
+    psql(f"CREATE ROLE {role} LOGIN PASSWORD '{first}'")
+    verifier = lambda r: psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{r}'")
+    try:
+        master = sm.create_secret(Name=f"alt-pgmaster-{uuid.uuid4().hex[:6]}", SecretString=json.dumps(
+            {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": "postgres",
+             "password": "trust-auth-here", "dbname": "postgres"}))["ARN"]
+        name = f"alt-pg-{uuid.uuid4().hex[:6]}"
+        sm.create_secret(Name=name, SecretString=json.dumps(
+            {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": role,
+             "password": first, "dbname": "postgres", "masterarn": master}))
+        one = rotate_and_wait(s, sm, name, PG_MULTI_ARN)
+        assert one["username"] == f"{role}_clone"
+        assert scram_matches(verifier(f"{role}_clone"), one["password"])
+        assert scram_matches(verifier(role), first), "the previous login is untouched"
+        assert psql(f"SELECT pg_has_role('{role}_clone', '{role}', 'MEMBER')") == "t"
+        two = rotate_and_wait(s, sm, name, PG_MULTI_ARN)
+        assert two["username"] == role and scram_matches(verifier(role), two["password"])
+        assert scram_matches(verifier(f"{role}_clone"), one["password"])
+    finally:
+        psql(f"DROP ROLE IF EXISTS {role}_clone")
+        psql(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_builtin_rotator_failure_is_reported_without_values(rotating):

@@ -23,22 +23,62 @@ use zeroize::Zeroizing;
 use crate::services::secretsmanager::SecretsManager;
 use crate::services::secretsmanager::rotation::RotationJob;
 
-/// The database kinds the server rotates by itself.
+/// The database engines the server rotates by itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Builtin {
+pub enum Engine {
     Postgres,
     Mysql,
 }
 
+/// A built-in rotator: the engine, and AWS's strategy — single user (the user changes its own
+/// password) or alternating users (an administrator, whose secret `masterarn` names, keeps two
+/// users — NAME and NAME_clone — and each rotation gives the idle one a new password and makes
+/// it current, so the previous login keeps working until the next rotation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Builtin {
+    pub engine: Engine,
+    pub alternating: bool,
+}
+
 impl Builtin {
     pub fn parse(name: &str) -> Result<Self, String> {
-        match name {
-            "postgresql-single-user" => Ok(Self::Postgres),
-            "mysql-single-user" => Ok(Self::Mysql),
-            other => Err(format!(
-                "unknown builtin rotator {other:?}: use postgresql-single-user or mysql-single-user"
-            )),
-        }
+        let (engine, alternating) = match name {
+            "postgresql-single-user" => (Engine::Postgres, false),
+            "postgresql-multi-user" => (Engine::Postgres, true),
+            "mysql-single-user" => (Engine::Mysql, false),
+            "mysql-multi-user" => (Engine::Mysql, true),
+            other => {
+                return Err(format!(
+                    "unknown builtin rotator {other:?}: use postgresql-single-user, postgresql-multi-user, mysql-single-user or mysql-multi-user"
+                ));
+            }
+        };
+        Ok(Self {
+            engine,
+            alternating,
+        })
+    }
+}
+
+/// The other user of an alternating pair (AWS's templates: NAME ↔ NAME_clone).
+fn alternate(username: &str) -> String {
+    match username.strip_suffix("_clone") {
+        Some(base) => base.to_string(),
+        None => format!("{username}_clone"),
+    }
+}
+
+/// User names go into administrator statements as identifiers: only plain ones are accepted.
+fn plain_identifier(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_$.-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err("the secret's username has characters this rotator does not quote (use letters, digits and _ $ . -)".into())
     }
 }
 
@@ -154,9 +194,9 @@ pub async fn rotate(
     tls: &DbTls,
     job: &RotationJob,
 ) -> Result<(), String> {
-    let default_port = match kind {
-        Builtin::Postgres => 5432,
-        Builtin::Mysql => 3306,
+    let default_port = match kind.engine {
+        Engine::Postgres => 5432,
+        Engine::Mysql => 3306,
     };
     let arn = job.secret_arn.as_str();
     let token = job.token.as_str();
@@ -187,6 +227,12 @@ pub async fn rotate(
             .map_err(|e| step("createSecret")(e.to_string()))?;
             let mut doc = current.clone();
             doc.insert("password".into(), Value::String(password));
+            if kind.alternating {
+                doc.insert(
+                    "username".into(),
+                    Value::String(alternate(&current_login.username)),
+                );
+            }
             let text = Zeroizing::new(Value::Object(doc.clone()).to_string());
             sm.set_pending_value(arn, token, &text)
                 .await
@@ -203,16 +249,42 @@ pub async fn rotate(
 
     // setSecret: as the user, with its current password — or, if a retried rotation already
     // set it, with the new one.
-    match kind {
-        Builtin::Postgres => set_postgres(tls, &current_login, &pending_login).await,
-        Builtin::Mysql => set_mysql(tls, &current_login, &pending_login).await,
+    if kind.alternating {
+        // As the administrator the secret's masterarn names.
+        let master = match current.get("masterarn").and_then(Value::as_str) {
+            Some(m) => sm
+                .rotation_value(m, None, AWSCURRENT)
+                .await
+                .map_err(sm_err)
+                .and_then(|v| v.ok_or_else(|| "the masterarn secret has no value".to_string()))
+                .and_then(|v| parse(&v))
+                .and_then(|d| login(&d, default_port)),
+            None => Err("an alternating-users rotation needs masterarn in the secret".into()),
+        }
+        .map_err(step("setSecret"))?;
+        plain_identifier(&current_login.username).map_err(step("setSecret"))?;
+        plain_identifier(&pending_login.username).map_err(step("setSecret"))?;
+        match kind.engine {
+            Engine::Postgres => {
+                set_postgres_alternating(tls, &master, &current_login, &pending_login).await
+            }
+            Engine::Mysql => {
+                set_mysql_alternating(tls, &master, &current_login, &pending_login).await
+            }
+        }
+        .map_err(step("setSecret"))?;
+    } else {
+        match kind.engine {
+            Engine::Postgres => set_postgres(tls, &current_login, &pending_login).await,
+            Engine::Mysql => set_mysql(tls, &current_login, &pending_login).await,
+        }
+        .map_err(step("setSecret"))?;
     }
-    .map_err(step("setSecret"))?;
 
     // testSecret
-    match kind {
-        Builtin::Postgres => pg_connect(tls, &pending_login).await.map(drop),
-        Builtin::Mysql => mysql_connect(tls, &pending_login).await.map(drop),
+    match kind.engine {
+        Engine::Postgres => pg_connect(tls, &pending_login).await.map(drop),
+        Engine::Mysql => mysql_connect(tls, &pending_login).await.map(drop),
     }
     .map_err(|e| step("testSecret")(format!("the new password does not sign in: {e}")))?;
 
@@ -247,9 +319,12 @@ async fn mysql_connect(tls: &DbTls, l: &Login) -> Result<sqlx::MySqlConnection, 
             .host(&l.host)
             .port(l.port)
             .username(&l.username)
-            .password(&l.password)
             .disable_statement_logging(),
     );
+    // An account without a password (a local administrator) gets none sent.
+    if !l.password.is_empty() {
+        opts = opts.password(&l.password);
+    }
     if let Some(db) = &l.dbname {
         opts = opts.database(db);
     }
@@ -313,6 +388,134 @@ async fn set_mysql(tls: &DbTls, current: &Login, pending: &Login) -> Result<(), 
         .execute(&mut conn)
         .await
         .map_err(|e| format!("changing the password failed: {e}"))?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// PostgreSQL, alternating users: as the administrator, create NAME_clone (a member of NAME,
+/// so it has NAME's privileges, as AWS's template does) or give the idle user its new
+/// password — a verifier computed here, as in single-user rotation.
+async fn set_postgres_alternating(
+    tls: &DbTls,
+    master: &Login,
+    current: &Login,
+    pending: &Login,
+) -> Result<(), String> {
+    let mut conn = pg_connect(tls, master)
+        .await
+        .map_err(|e| format!("cannot sign in as the administrator: {e}"))?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(&pending.username)
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let role = format!("\"{}\"", pending.username);
+    let verifier = postgres_protocol::password::scram_sha_256(pending.password.as_bytes());
+    let sql = Zeroizing::new(if exists.is_some() {
+        format!("ALTER ROLE {role} WITH PASSWORD '{verifier}'")
+    } else {
+        format!(
+            "CREATE ROLE {role} WITH LOGIN PASSWORD '{verifier}'; GRANT \"{}\" TO {role}",
+            current.username
+        )
+    });
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.as_str()))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("setting the password of {} failed: {e}", pending.username))?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
+/// MySQL/MariaDB, alternating users: as the administrator, create NAME_clone on the same host
+/// with NAME's grants (replayed from SHOW GRANTS, as AWS's template does) or give the idle user
+/// its new password (MariaDB: the mysql_native_password hash, never the password).
+async fn set_mysql_alternating(
+    tls: &DbTls,
+    master: &Login,
+    current: &Login,
+    pending: &Login,
+) -> Result<(), String> {
+    let mut conn = mysql_connect(tls, master)
+        .await
+        .map_err(|e| format!("cannot sign in as the administrator: {e}"))?;
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let host: String = sqlx::query_scalar("SELECT Host FROM mysql.user WHERE User = ? LIMIT 1")
+        .bind(&current.username)
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("the database has no user {}", current.username))?;
+    let exists: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?")
+            .bind(&pending.username)
+            .bind(&host)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    let quoted_host = host.replace('\'', "''");
+    let account = |user: &str| format!("'{user}'@'{quoted_host}'");
+    let mariadb = version.contains("MariaDB");
+    let hash = native_password_hash(&pending.password);
+    let escaped = Zeroizing::new(pending.password.replace('\\', "\\\\").replace('\'', "''"));
+    let run = |sql: Zeroizing<String>| sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
+    if exists == 0 {
+        let create = Zeroizing::new(if mariadb {
+            format!(
+                "CREATE USER {} IDENTIFIED BY PASSWORD '{hash}'",
+                account(&pending.username)
+            )
+        } else {
+            format!(
+                "CREATE USER {} IDENTIFIED BY '{}'",
+                account(&pending.username),
+                escaped.as_str()
+            )
+        });
+        run(create)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("creating {} failed: {e}", pending.username))?;
+    }
+    // The idle user gets the current user's grants (again: they may have changed).
+    let grants: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SHOW GRANTS FOR {}",
+        account(&current.username)
+    )))
+    .fetch_all(&mut conn)
+    .await
+    .map_err(|e| format!("reading the grants of {} failed: {e}", current.username))?;
+    for grant in grants {
+        let Some((what, _)) = grant.split_once(" TO ") else {
+            continue;
+        };
+        if what.starts_with("GRANT PROXY") {
+            continue;
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "{what} TO {}",
+            account(&pending.username)
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("granting {} its privileges failed: {e}", pending.username))?;
+    }
+    let set = Zeroizing::new(if mariadb {
+        format!("SET PASSWORD FOR {} = '{hash}'", account(&pending.username))
+    } else {
+        format!(
+            "ALTER USER {} IDENTIFIED BY '{}'",
+            account(&pending.username),
+            escaped.as_str()
+        )
+    });
+    run(set)
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("setting the password of {} failed: {e}", pending.username))?;
     let _ = conn.close().await;
     Ok(())
 }

@@ -38,7 +38,8 @@ pub mod builtin;
 pub struct RotationFunction {
     /// The RotationLambdaARN callers name, e.g. `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
     pub arn: String,
-    /// A built-in rotator: `postgresql-single-user` or `mysql-single-user` (no command, no role).
+    /// A built-in rotator: `postgresql-single-user`, `postgresql-multi-user`,
+    /// `mysql-single-user` or `mysql-multi-user` (no command, no role).
     #[serde(default)]
     pub builtin: Option<String>,
     /// Program and arguments.
