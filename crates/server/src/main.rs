@@ -27,24 +27,29 @@ enum Command {
     /// Inspect and verify the audit log.
     #[command(subcommand)]
     Audit(strongroom::audit_cmd::AuditCommand),
+    /// Copy a data directory consistently, while the server runs.
+    Backup(strongroom::backup::BackupArgs),
+}
+
+/// An operator command: one thread is plenty; its result is the exit code.
+fn run_tool(command: impl std::future::Future<Output = u8>) -> std::process::ExitCode {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => std::process::ExitCode::from(rt.block_on(command)),
+        Err(e) => {
+            eprintln!("strongroom: cannot start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Audit(cmd) => {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("strongroom: cannot start the async runtime: {e}");
-                    return std::process::ExitCode::FAILURE;
-                }
-            };
-            std::process::ExitCode::from(rt.block_on(strongroom::audit_cmd::run(cmd)))
-        }
+        Command::Backup(args) => run_tool(strongroom::backup::run(args)),
+        Command::Audit(cmd) => run_tool(strongroom::audit_cmd::run(cmd)),
         Command::Server(args) => {
             let config = match ServerConfig::from_args(args) {
                 Ok(c) => c,

@@ -1,0 +1,184 @@
+//! `strongroom backup`: a consistent copy of a data directory, taken while the server runs.
+//!
+//! - The store: SQLite's `VACUUM INTO` from a read transaction — one consistent snapshot,
+//!   compacted, whatever the server writes meanwhile.
+//! - The audit log: the anchor and signed digests first, then the segments, each cut at its
+//!   last complete record. Copied in that order, the segments hold at least every record a
+//!   copied digest covers, so `strongroom audit verify` passes on the copy. The lookup index is
+//!   not copied: a server rebuilds it from the segments at start.
+//! - Keys: the root key (without which nothing in the store can be decrypted), the audit
+//!   signing key and the generated root credentials are copied only with `--include-keys`,
+//!   as Vault keeps unseal keys apart from its snapshots: keep them in a different place.
+//!
+//! Restore: stop the server, put the copy (with its keys) where the data directory was, start.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use sqlx::ConnectOptions as _;
+use sqlx::Connection as _;
+
+/// Files that hold keys or credentials: copied only on request.
+const KEY_FILES: &[&str] = &["root.key", "audit-signing.key", "root-credentials.json"];
+/// Small files copied as they are.
+const PLAIN_FILES: &[&str] = &["account-id", "alarms.json"];
+
+#[derive(clap::Args, Debug)]
+pub struct BackupArgs {
+    /// The server's data directory.
+    #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "./strongroom-data")]
+    pub data_dir: PathBuf,
+    /// Where to write the copy: a new or empty directory.
+    #[arg(long)]
+    pub to: PathBuf,
+    /// Also copy the root key, the audit signing key and the generated root credentials.
+    #[arg(long)]
+    pub include_keys: bool,
+}
+
+/// Exit code: 0 done, 1 failed, 2 bad arguments.
+pub async fn run(args: BackupArgs) -> u8 {
+    match backup(&args).await {
+        Ok(summary) => {
+            println!("{summary}");
+            if !args.include_keys {
+                eprintln!(
+                    "note: the root key was not copied (--include-keys): the copy can only be restored with {} kept elsewhere",
+                    args.data_dir.join("root.key").display()
+                );
+            }
+            0
+        }
+        Err((code, message)) => {
+            eprintln!("strongroom backup: {message}");
+            code
+        }
+    }
+}
+
+async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
+    let bad = |m: String| (2u8, m);
+    let failed = |m: String| (1u8, m);
+    let db = args.data_dir.join("strongroom.db");
+    if !db.is_file() {
+        return Err(bad(format!(
+            "{} is not a Strongroom data directory (no strongroom.db)",
+            args.data_dir.display()
+        )));
+    }
+    if args.to.exists()
+        && std::fs::read_dir(&args.to)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(bad(format!(
+            "{} exists and is not empty",
+            args.to.display()
+        )));
+    }
+    create_private_dir(&args.to).map_err(failed)?;
+
+    // The store, as one snapshot.
+    let target = args.to.join("strongroom.db");
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
+        .map_err(|e| failed(e.to_string()))?
+        .read_only(true)
+        .disable_statement_logging();
+    let mut conn = opts
+        .connect()
+        .await
+        .map_err(|e| failed(format!("cannot open {}: {e}", db.display())))?;
+    let quoted = target.display().to_string().replace('\'', "''");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| failed(format!("snapshot of the store failed: {e}")))?;
+    let _ = conn.close().await;
+    set_private(&target);
+
+    let mut copied = vec!["strongroom.db".to_string()];
+    for name in PLAIN_FILES
+        .iter()
+        .chain(if args.include_keys { KEY_FILES } else { &[] })
+    {
+        let from = args.data_dir.join(name);
+        if from.is_file() {
+            let to = args.to.join(name);
+            std::fs::copy(&from, &to).map_err(|e| failed(format!("copying {name}: {e}")))?;
+            set_private(&to);
+            copied.push((*name).to_string());
+        }
+    }
+
+    // The audit log: anchor and digests, then segments (see the module docs for why).
+    let audit_from = args.data_dir.join(strongroom_audit::segments::DIR);
+    let mut records = 0usize;
+    if audit_from.is_dir() {
+        let audit_to = args.to.join(strongroom_audit::segments::DIR);
+        create_private_dir(&audit_to).map_err(failed)?;
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&audit_from)
+            .map_err(|e| failed(format!("reading {}: {e}", audit_from.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        // Not-segment files (anchor, digests) first; segments in order after them.
+        names.sort_by_key(|p| {
+            let n = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            (n.starts_with(|c: char| c.is_ascii_digit()), n)
+        });
+        for from in names {
+            let Some(name) = from.file_name() else {
+                continue;
+            };
+            let data = std::fs::read(&from)
+                .map_err(|e| failed(format!("reading {}: {e}", from.display())))?;
+            // Only complete lines: a record being appended right now is left out.
+            let complete = match data.iter().rposition(|b| *b == b'\n') {
+                Some(i) => &data[..=i],
+                None => &data[..0],
+            };
+            if name.to_string_lossy().ends_with(".log")
+                && name
+                    .to_string_lossy()
+                    .starts_with(|c: char| c.is_ascii_digit())
+            {
+                records += complete.iter().filter(|b| **b == b'\n').count();
+            }
+            let to = audit_to.join(name);
+            let mut f = std::fs::File::create(&to)
+                .map_err(|e| failed(format!("writing {}: {e}", to.display())))?;
+            f.write_all(complete)
+                .and_then(|()| f.sync_all())
+                .map_err(|e| failed(format!("writing {}: {e}", to.display())))?;
+            set_private(&to);
+        }
+        copied.push(format!("audit/ ({records} records)"));
+    }
+    Ok(format!(
+        "backup of {} written to {}: {}",
+        args.data_dir.display(),
+        args.to.display(),
+        copied.join(", ")
+    ))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    set_private(dir);
+    Ok(())
+}
+
+/// Owner-only, like the data directory itself.
+fn set_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if path.is_dir() { 0o700 } else { 0o600 };
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+    }
+}
