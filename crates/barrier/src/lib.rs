@@ -16,7 +16,7 @@
 
 mod root;
 
-pub use root::RootKey;
+pub use root::{RootKey, RootKeyFile};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -351,26 +351,35 @@ impl Barrier {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, BarrierError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng
-            .fill(&mut nonce)
-            .map_err(|_| BarrierError::EncryptionFailed)?;
-        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(plaintext);
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut out[NONCE_LEN..],
-            )
-            .map_err(|_| BarrierError::EncryptionFailed)?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(out)
+        seal_with(key, aad, plaintext)
     }
 }
 
-fn open_raw(
+/// Seal with a fresh random nonce, outside a [`Barrier`] (the root key's passphrase seal).
+pub(crate) fn seal_with(
+    key: &LessSafeKey,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, BarrierError> {
+    let rng = SystemRandom::new();
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce)
+        .map_err(|_| BarrierError::EncryptionFailed)?;
+    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let tag = key
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad),
+            &mut out[NONCE_LEN..],
+        )
+        .map_err(|_| BarrierError::EncryptionFailed)?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(out)
+}
+
+pub(crate) fn open_raw(
     key: &LessSafeKey,
     aad: &[u8],
     sealed: &[u8],
@@ -390,7 +399,7 @@ fn open_raw(
     Ok(buf)
 }
 
-fn aead_key(bytes: &[u8]) -> LessSafeKey {
+pub(crate) fn aead_key(bytes: &[u8]) -> LessSafeKey {
     // Only fails on a wrong key length; every caller passes KEY_LEN bytes.
     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("AES-256 key is 32 bytes"))
 }

@@ -79,6 +79,10 @@ pub struct ServerArgs {
     /// configured in the TOML file (`[[rotation-function]]`).
     #[arg(long, env = "STRONGROOM_ROTATION_INTERVAL_SECS")]
     pub rotation_interval_secs: Option<u64>,
+    /// A file whose first line is the passphrase sealing the root key (else the environment
+    /// variable STRONGROOM_SEAL_PASSPHRASE; neither: the root key file is plain, mode 0600).
+    #[arg(long, env = "STRONGROOM_SEAL_PASSPHRASE_FILE")]
+    pub seal_passphrase_file: Option<PathBuf>,
     /// Requests per second each caller (access key) may make, sustained [default: no limit].
     /// Beyond it requests fail with ThrottlingException (SDKs retry them) and are audited.
     #[arg(long, env = "STRONGROOM_THROTTLE_RPS")]
@@ -121,6 +125,7 @@ struct FileConfig {
     rotation_interval_secs: Option<u64>,
     throttle_rps: Option<f64>,
     throttle_burst: Option<f64>,
+    seal_passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +161,8 @@ pub struct ServerConfig {
     pub rotation_interval_secs: u64,
     /// Per-caller request rate limit (`None`: unlimited).
     pub throttle: Option<crate::throttle::Limit>,
+    /// Where the root key's passphrase is read from (the file, else STRONGROOM_SEAL_PASSPHRASE).
+    pub seal_passphrase_file: Option<PathBuf>,
     /// A clock to use instead of the system's (tests: alarm windows, deletion windows).
     pub clock: Option<InjectedClock>,
 }
@@ -217,6 +224,7 @@ impl ServerConfig {
             rotation_functions: Vec::new(),
             rotation_interval_secs: 60,
             throttle: None,
+            seal_passphrase_file: None,
             clock: None,
         }
     }
@@ -330,6 +338,7 @@ impl ServerConfig {
                 .or(file.rotation_interval_secs)
                 .unwrap_or(60)
                 .max(1),
+            seal_passphrase_file: args.seal_passphrase_file.or(file.seal_passphrase_file),
             throttle: match args.throttle_rps.or(file.throttle_rps) {
                 None => None,
                 Some(rate) if rate.is_finite() && rate > 0.0 => Some(crate::throttle::Limit {
@@ -429,4 +438,26 @@ mod tests {
         };
         assert!(ServerConfig::from_args(bad_region).is_err());
     }
+}
+
+/// The passphrase sealing the root key: the first line of `file`, else the environment
+/// variable STRONGROOM_SEAL_PASSPHRASE, else none. Never logged; zeroized when dropped.
+pub fn seal_passphrase(
+    file: Option<&std::path::Path>,
+) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    let text =
+        match file {
+            Some(f) => zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+                format!("cannot read the seal passphrase file {}: {e}", f.display())
+            })?),
+            None => match std::env::var("STRONGROOM_SEAL_PASSPHRASE") {
+                Ok(p) => zeroize::Zeroizing::new(p),
+                Err(_) => return Ok(None),
+            },
+        };
+    let first = text.lines().next().unwrap_or_default();
+    if first.is_empty() {
+        return Err("the seal passphrase is empty".into());
+    }
+    Ok(Some(zeroize::Zeroizing::new(first.to_string())))
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod metrics;
+pub mod root_key_cmd;
 pub mod rotation;
 pub mod server;
 pub mod services;

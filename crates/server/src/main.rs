@@ -29,6 +29,9 @@ enum Command {
     Audit(strongroom::audit_cmd::AuditCommand),
     /// Copy a data directory consistently, while the server runs.
     Backup(strongroom::backup::BackupArgs),
+    /// Seal the root key file with a passphrase, or unseal it.
+    #[command(subcommand)]
+    RootKey(strongroom::root_key_cmd::RootKeyCommand),
 }
 
 /// An operator command: one thread is plenty; its result is the exit code.
@@ -49,6 +52,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Backup(args) => run_tool(strongroom::backup::run(args)),
+        Command::RootKey(cmd) => std::process::ExitCode::from(strongroom::root_key_cmd::run(cmd)),
         Command::Audit(cmd) => run_tool(strongroom::audit_cmd::run(cmd)),
         Command::Server(args) => {
             let config = match ServerConfig::from_args(args) {

@@ -168,8 +168,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             Some(dir) => {
                 prepare_data_dir(dir)?;
                 let account = account_id(dir, config.account_id.as_deref())?;
-                let (root_key, created) =
-                    RootKey::load_or_create(&dir.join("root.key")).map_err(|e| e.to_string())?;
+                let passphrase =
+                    crate::config::seal_passphrase(config.seal_passphrase_file.as_deref())?;
+                let (root_key, created) = RootKey::load_or_create(
+                    &dir.join("root.key"),
+                    passphrase.as_ref().map(|p| p.as_bytes()),
+                )
+                .map_err(|e| e.to_string())?;
+                drop(passphrase);
                 if created {
                     tracing::warn!(path = %dir.join("root.key").display(), "generated a new root key: back it up; without it the data cannot be decrypted");
                 }
