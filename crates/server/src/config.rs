@@ -386,6 +386,28 @@ fn validate_region(r: &str) -> Result<(), String> {
     }
 }
 
+/// The passphrase sealing the root key: the first line of `file`, else the environment
+/// variable STRONGROOM_SEAL_PASSPHRASE, else none. Never logged; zeroized when dropped.
+pub fn seal_passphrase(
+    file: Option<&std::path::Path>,
+) -> Result<Option<zeroize::Zeroizing<String>>, String> {
+    let text =
+        match file {
+            Some(f) => zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+                format!("cannot read the seal passphrase file {}: {e}", f.display())
+            })?),
+            None => match std::env::var("STRONGROOM_SEAL_PASSPHRASE") {
+                Ok(p) => zeroize::Zeroizing::new(p),
+                Err(_) => return Ok(None),
+            },
+        };
+    let first = text.lines().next().unwrap_or_default();
+    if first.is_empty() {
+        return Err("the seal passphrase is empty".into());
+    }
+    Ok(Some(zeroize::Zeroizing::new(first.to_string())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,26 +460,4 @@ mod tests {
         };
         assert!(ServerConfig::from_args(bad_region).is_err());
     }
-}
-
-/// The passphrase sealing the root key: the first line of `file`, else the environment
-/// variable STRONGROOM_SEAL_PASSPHRASE, else none. Never logged; zeroized when dropped.
-pub fn seal_passphrase(
-    file: Option<&std::path::Path>,
-) -> Result<Option<zeroize::Zeroizing<String>>, String> {
-    let text =
-        match file {
-            Some(f) => zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
-                format!("cannot read the seal passphrase file {}: {e}", f.display())
-            })?),
-            None => match std::env::var("STRONGROOM_SEAL_PASSPHRASE") {
-                Ok(p) => zeroize::Zeroizing::new(p),
-                Err(_) => return Ok(None),
-            },
-        };
-    let first = text.lines().next().unwrap_or_default();
-    if first.is_empty() {
-        return Err("the seal passphrase is empty".into());
-    }
-    Ok(Some(zeroize::Zeroizing::new(first.to_string())))
 }
