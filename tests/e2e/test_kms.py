@@ -673,8 +673,27 @@ def test_secrets_manager_kms_condition_keys(server, kms, sm):
          "Condition": {"StringEquals": {"kms:EncryptionContext:SecretARN": arns[mine],
                                         "kms:CallerAccount": ACCOUNT}}}])
     me = client(server, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+    start = since(2)
     assert MARKER in me.get_secret_value(SecretId=mine)["SecretString"]
     refused(lambda: me.get_secret_value(SecretId=theirs), "AccessDeniedException")
+    # Each read decrypted (or was refused the key) as a KMS call Secrets Manager made for the
+    # user: recorded as CloudTrail does, invokedBy the service, with the encryption context.
+    ct = client(server, "cloudtrail")
+    records = [json.loads(e["CloudTrailEvent"]) for e in ct.lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": k["Arn"]}],
+        StartTime=start)["Events"]]
+    decrypts = {r["requestParameters"]["encryptionContext"]["SecretARN"]: r for r in records
+                if r["eventName"] == "Decrypt"}
+    assert set(decrypts) == set(arns.values()), records
+    ok, denied = decrypts[arns[mine]], decrypts[arns[theirs]]
+    for r in (ok, denied):
+        assert r["eventSource"] == "kms.amazonaws.com" and r["readOnly"] is True
+        assert r["userIdentity"]["arn"].endswith(f":user/{user}")
+        assert r["userIdentity"]["invokedBy"] == "secretsmanager.amazonaws.com"
+        assert r["sourceIPAddress"] == "secretsmanager.amazonaws.com"
+        assert r["resources"][0]["ARN"] == k["Arn"]
+        assert "SecretVersionId" in r["requestParameters"]["encryptionContext"]
+    assert "errorCode" not in ok and denied["errorCode"] == "AccessDenied"
 
 
 def test_aws_managed_keys_cannot_be_changed(kms):

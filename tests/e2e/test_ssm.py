@@ -833,8 +833,19 @@ def test_kms_condition_keys_for_parameter_store(server, ssm, kms):
                                         "kms:ViaService": f"ssm.{REGION}.amazonaws.com",
                                         "kms:CallerAccount": ACCOUNT}}}])
     me = ssm_client(server, k["AccessKeyId"], k["SecretAccessKey"])
+    start = since(2)
     assert MARKER in me.get_parameter(Name=mine, WithDecryption=True)["Parameter"]["Value"]
     refused(lambda: me.get_parameter(Name=theirs, WithDecryption=True), "AccessDeniedException")
+    # The decryptions Parameter Store made for the user are KMS events of their own.
+    ct = client(server, "cloudtrail")
+    decrypts = [json.loads(e["CloudTrailEvent"]) for e in ct.lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key["Arn"]}],
+        StartTime=start)["Events"]]
+    by_param = {r["requestParameters"]["encryptionContext"]["PARAMETER_ARN"]: r
+                for r in decrypts if r["eventName"] == "Decrypt"}
+    assert by_param[f"{PARAM_ARN}{mine}"]["userIdentity"]["invokedBy"] == "ssm.amazonaws.com"
+    assert "errorCode" not in by_param[f"{PARAM_ARN}{mine}"]
+    assert by_param[f"{PARAM_ARN}{theirs}"]["errorCode"] == "AccessDenied"
 
 
 def test_model_rules_for_tiers_data_types_filters_and_references(ssm):

@@ -37,6 +37,23 @@ pub struct Call {
     pub resource: Option<CallResource>,
     /// Service events the call caused (a key rotation), recorded after the call's own record.
     pub service_events: Vec<ServiceEvent>,
+    /// KMS calls a service made on the caller's behalf (Secrets Manager or Parameter Store
+    /// decrypting with a customer managed key), each recorded as its own KMS event.
+    pub delegated: Vec<DelegatedKms>,
+}
+
+/// A KMS operation a service performed for the caller, as CloudTrail records it: the
+/// caller's identity `invokedBy` the service, the key as resource, the encryption context.
+#[derive(Debug, Clone)]
+pub struct DelegatedKms {
+    /// `Decrypt`, `GenerateDataKey`, `Encrypt`.
+    pub operation: String,
+    pub key_arn: String,
+    /// The calling service's host, e.g. `secretsmanager.amazonaws.com`.
+    pub via: String,
+    pub encryption_context: Value,
+    /// AccessDenied when the caller was not allowed the key.
+    pub denied: Option<String>,
 }
 
 /// Something a service did as a consequence of a call, recorded as its own event.
@@ -179,6 +196,56 @@ impl Auditor {
                 r.name,
             ),
             None => (Vec::new(), None),
+        }
+    }
+
+    /// Record a KMS call a service made for `principal` (see [`DelegatedKms`]). The request
+    /// it served is already recorded; a failure here is logged loudly.
+    pub async fn delegated_kms(&self, principal: &Principal, d: DelegatedKms, time_ms: i64) {
+        if !self.enabled {
+            return;
+        }
+        let mut user_identity = identity(principal);
+        user_identity.invoked_by = Some(d.via.clone());
+        let (resources, name) = self.resources(Some(CallResource {
+            arn: d.key_arn,
+            kind: KMS_KEY_RESOURCE_TYPE,
+            name: None,
+        }));
+        let entry = Entry {
+            event: Event {
+                event_version: EVENT_VERSION.into(),
+                user_identity,
+                event_time: format_time(time_ms),
+                event_source: event_source("kms"),
+                event_name: d.operation.clone(),
+                aws_region: self.region.clone(),
+                // As CloudTrail shows calls a service makes for you.
+                source_ip_address: Some(d.via.clone()),
+                user_agent: Some(d.via),
+                error_code: d.denied.as_ref().map(|_| "AccessDenied".to_string()),
+                error_message: d.denied,
+                request_parameters: Some(json!({
+                    "encryptionContext": d.encryption_context,
+                    "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+                })),
+                response_elements: None,
+                request_id: Some(uuid::Uuid::new_v4().to_string()),
+                event_id: uuid::Uuid::new_v4().to_string(),
+                read_only: true,
+                resources,
+                event_type: "AwsApiCall".into(),
+                service_event_details: None,
+                management_event: true,
+                recipient_account_id: self.account_id.clone(),
+                event_category: "Management".into(),
+                tls_details: None,
+            },
+            time_ms,
+            resource_short_name: name,
+        };
+        if let Err(e) = self.log.append(entry).await {
+            tracing::error!(error = %e, operation = %d.operation, "could not record a KMS call made for a caller");
         }
     }
 

@@ -263,12 +263,19 @@ async fn api(
         };
         let deletion_event = deletion_event(&metric_service, &metric_operation, &result, &call);
         let service_events = std::mem::take(&mut call.service_events);
+        let delegated = std::mem::take(&mut call.delegated);
+        let caller = call.principal.clone();
         match state
             .audit
             .api_call(call, transport, result.as_ref().err())
             .await
         {
             Ok(()) => {
+                if let Some(p) = &caller {
+                    for d in delegated {
+                        state.audit.delegated_kms(p, d, info.now_ms).await;
+                    }
+                }
                 for e in service_events {
                     state
                         .audit
@@ -448,6 +455,7 @@ async fn handle_json(
         JsonService::SecretsManager => {
             let mut named = None;
             let mut events = Vec::new();
+            let mut delegated = Vec::new();
             let result = secrets_manager(
                 state,
                 &principal,
@@ -456,9 +464,11 @@ async fn handle_json(
                 info,
                 &mut named,
                 &mut events,
+                &mut delegated,
             )
             .await;
             call.service_events = events;
+            call.delegated = delegated;
             if named.is_none() && result.is_ok() {
                 named = state.secretsmanager.touched(operation, &body).await;
             }
@@ -507,6 +517,7 @@ async fn secrets_manager(
     info: &RequestInfo,
     named: &mut Option<(String, String)>,
     events: &mut Vec<crate::audit::ServiceEvent>,
+    delegated: &mut Vec<crate::audit::DelegatedKms>,
 ) -> Result<Vec<u8>, ApiError> {
     let sm = &state.secretsmanager;
     let mut resolved = None;
@@ -528,14 +539,21 @@ async fn secrets_manager(
             )
             .map_err(access_denied_json)?;
     }
+    let kms_uses = std::sync::Mutex::new(Vec::new());
     let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
-        state
-            .authz
-            .authorize_with(principal, action, resource, policy, keys, info)
+        let via = "secretsmanager.amazonaws.com";
+        recording_kms(&kms_uses, via, action, resource, &keys, || {
+            state
+                .authz
+                .authorize_with(principal, action, resource, policy, keys.clone(), info)
+        })
     };
-    sm.call_with(operation, principal, body, &gate, resolved, events)
+    let result = sm
+        .call_with(operation, principal, body, &gate, resolved, events)
         .await
-        .map_err(ApiError::from)
+        .map_err(ApiError::from);
+    *delegated = kms_uses.into_inner().unwrap_or_default();
+    result
 }
 
 /// A Parameter Store operation: the operation on every parameter it names, then the call
@@ -562,12 +580,24 @@ async fn ssm_call(
         });
     }
     authorize_all(state, principal, checks, info)?;
+    let kms_uses = std::sync::Mutex::new(Vec::new());
     let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
-        state
-            .authz
-            .authorize_with(principal, action, resource, policy, keys, info)
+        recording_kms(
+            &kms_uses,
+            "ssm.amazonaws.com",
+            action,
+            resource,
+            &keys,
+            || {
+                state
+                    .authz
+                    .authorize_with(principal, action, resource, policy, keys.clone(), info)
+            },
+        )
     };
-    let out = state.ssm.call(operation, principal, body, &gate).await?;
+    let out = state.ssm.call(operation, principal, body, &gate).await;
+    call.delegated = kms_uses.into_inner().unwrap_or_default();
+    let out = out?;
     if !is_read_only(operation) {
         call.response_elements = serde_json::from_slice::<serde_json::Value>(&out)
             .ok()
@@ -710,6 +740,41 @@ fn admit(state: &AppState, principal: &Principal, code: &'static str) -> Result<
     } else {
         Err(ApiError::bad_request(code, "Rate exceeded"))
     }
+}
+
+/// A gate check that, for KMS actions, also notes the KMS call the service makes for the
+/// caller (recorded after the request as its own KMS event, as CloudTrail does).
+fn recording_kms(
+    uses: &std::sync::Mutex<Vec<crate::audit::DelegatedKms>>,
+    via: &str,
+    action: &str,
+    resource: &str,
+    keys: &strongroom_policy::matching::Keys,
+    check: impl FnOnce() -> Result<(), String>,
+) -> Result<(), String> {
+    let result = check();
+    if let Some(operation) = action.strip_prefix("kms:") {
+        // The context's keys in their own spelling, values from the condition keys.
+        let mut context = serde_json::Map::new();
+        for k in keys.get("kms:encryptioncontextkeys").into_iter().flatten() {
+            if let Some(v) = keys
+                .get(&format!("kms:encryptioncontext:{}", k.to_ascii_lowercase()))
+                .and_then(|v| v.first())
+            {
+                context.insert(k.clone(), serde_json::Value::String(v.clone()));
+            }
+        }
+        if let Ok(mut u) = uses.lock() {
+            u.push(crate::audit::DelegatedKms {
+                operation: operation.to_string(),
+                key_arn: resource.to_string(),
+                via: via.to_string(),
+                encryption_context: serde_json::Value::Object(context),
+                denied: result.as_ref().err().cloned(),
+            });
+        }
+    }
+    result
 }
 
 /// Every check must pass (KMS and SSM requests may need several).
