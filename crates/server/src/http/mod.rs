@@ -454,21 +454,8 @@ async fn handle_json(
     match service {
         JsonService::SecretsManager => {
             let mut named = None;
-            let mut events = Vec::new();
-            let mut delegated = Vec::new();
-            let result = secrets_manager(
-                state,
-                &principal,
-                operation,
-                &body,
-                info,
-                &mut named,
-                &mut events,
-                &mut delegated,
-            )
-            .await;
-            call.service_events = events;
-            call.delegated = delegated;
+            let result =
+                secrets_manager(state, &principal, operation, &body, info, &mut named, call).await;
             if named.is_none() && result.is_ok() {
                 named = state.secretsmanager.touched(operation, &body).await;
             }
@@ -516,8 +503,7 @@ async fn secrets_manager(
     body: &[u8],
     info: &RequestInfo,
     named: &mut Option<(String, String)>,
-    events: &mut Vec<crate::audit::ServiceEvent>,
-    delegated: &mut Vec<crate::audit::DelegatedKms>,
+    call: &mut Call,
 ) -> Result<Vec<u8>, ApiError> {
     let sm = &state.secretsmanager;
     let mut resolved = None;
@@ -549,10 +535,17 @@ async fn secrets_manager(
         })
     };
     let result = sm
-        .call_with(operation, principal, body, &gate, resolved, events)
+        .call_with(
+            operation,
+            principal,
+            body,
+            &gate,
+            resolved,
+            &mut call.service_events,
+        )
         .await
         .map_err(ApiError::from);
-    *delegated = kms_uses.into_inner().unwrap_or_default();
+    call.delegated = kms_uses.into_inner().unwrap_or_default();
     result
 }
 
