@@ -37,6 +37,7 @@ PG_UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-untru
 MYSQL_TLS_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-tls-required"
 MYSQL_MULTI_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-alternating"
 PG_MULTI_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-alternating"
+MYSQL_MASTER, PG_MASTER = "rotation-admin-mariadb", "rotation-admin-postgresql"
 # The local PostgreSQL's certificate (Debian's snakeoil: self-signed, DNS:localhost).
 PG_CERT = "/etc/ssl/certs/ssl-cert-snakeoil.pem"
 ROLE = "secret-rotation"
@@ -91,10 +92,14 @@ def rotating():
                     f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{role}"\n'
                     "timeout-secs = 30\n\n")
         for arn, builtin in ((MYSQL_BUILTIN_ARN, "mysql-single-user"),
-                             (PG_BUILTIN_ARN, "postgresql-single-user"),
-                             (MYSQL_MULTI_ARN, "mysql-multi-user"),
-                             (PG_MULTI_ARN, "postgresql-multi-user")):
+                             (PG_BUILTIN_ARN, "postgresql-single-user")):
             f.write(f'[[rotation-function]]\narn = "{arn}"\nbuiltin = "{builtin}"\n\n')
+        # Alternating users: the administrator's secret is the operator's choice. (The local
+        # MariaDB has no TLS, so that function opts out of the multi-user default, require.)
+        f.write(f'[[rotation-function]]\narn = "{MYSQL_MULTI_ARN}"\nbuiltin = "mysql-multi-user"\n'
+                f'master-secret = "{MYSQL_MASTER}"\ntls = "prefer"\n\n')
+        f.write(f'[[rotation-function]]\narn = "{PG_MULTI_ARN}"\nbuiltin = "postgresql-multi-user"\n'
+                f'master-secret = "{PG_MASTER}"\n\n')
         for arn, builtin, tls in (
                 (PG_VERIFIED_ARN, "postgresql-single-user",
                  f'tls = "verify-full"\nca-file = "{PG_CERT}"'),
@@ -120,6 +125,15 @@ def rotating():
                                            "secretsmanager:UpdateSecretVersionStage"],
              "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*"},
             {"Effect": "Allow", "Action": "secretsmanager:GetRandomPassword", "Resource": "*"}]}))
+
+    # The administrators' secrets the alternating-users functions are configured with.
+    sm = client(s, "secretsmanager")
+    sm.create_secret(Name=MYSQL_MASTER, SecretString=json.dumps(
+        {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": "root",
+         "password": ""}))
+    sm.create_secret(Name=PG_MASTER, SecretString=json.dumps(
+        {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": "postgres",
+         "password": "trust-auth-here", "dbname": "postgres"}))
 
     user = f"rot_{uuid.uuid4().hex[:10]}"
     first = secret("db-password")
@@ -537,9 +551,7 @@ def test_builtin_alternating_users_mariadb(rotating):
         c.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (first,))
         c.execute(f"GRANT SELECT ON {db_name}.* TO '{user}'@'%'")
     try:
-        master = sm.create_secret(Name=f"alt-master-{uuid.uuid4().hex[:6]}", SecretString=json.dumps(
-            {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": "root",
-             "password": ""}))["ARN"]
+        master = sm.describe_secret(SecretId=MYSQL_MASTER)["ARN"]
         name = f"alt-mysql-{uuid.uuid4().hex[:6]}"
         sm.create_secret(Name=name, SecretString=json.dumps(
             {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": user,
@@ -573,9 +585,7 @@ def test_builtin_alternating_users_postgresql(rotating):
     psql(f"CREATE ROLE {role} LOGIN PASSWORD '{first}'")
     verifier = lambda r: psql(f"SELECT rolpassword FROM pg_authid WHERE rolname = '{r}'")
     try:
-        master = sm.create_secret(Name=f"alt-pgmaster-{uuid.uuid4().hex[:6]}", SecretString=json.dumps(
-            {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": "postgres",
-             "password": "trust-auth-here", "dbname": "postgres"}))["ARN"]
+        master = sm.describe_secret(SecretId=PG_MASTER)["ARN"]
         name = f"alt-pg-{uuid.uuid4().hex[:6]}"
         sm.create_secret(Name=name, SecretString=json.dumps(
             {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "username": role,
@@ -591,6 +601,71 @@ def test_builtin_alternating_users_postgresql(rotating):
     finally:
         psql(f"DROP ROLE IF EXISTS {role}_clone")
         psql(f"DROP ROLE IF EXISTS {role}")
+
+
+def rotation_refused(s, sm, doc, function):
+    """Rotate a secret holding `doc` with `function`: the rotation must fail in setSecret;
+    returns the reason."""
+    name = f"alt-evil-{uuid.uuid4().hex[:6]}"
+    arn = sm.create_secret(Name=name, SecretString=json.dumps(doc))["ARN"]
+    sm.rotate_secret(SecretId=name, RotationLambdaARN=function,
+                     RotationRules={"AutomaticallyAfterDays": 30})
+    failed = wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
+    reason = failed[0]["serviceEventDetails"]["reason"]
+    assert reason.startswith("step setSecret:"), reason
+    sm.cancel_rotate_secret(SecretId=name)
+    return reason
+
+
+def test_alternating_users_cannot_be_turned_on_the_administrator(rotating):
+    """Whoever may write a secret must not make the administrator reset or copy an
+    administrator: the administrator's secret is the function's (configured), the pair is
+    NAME/NAME_clone only, and privileged accounts are refused."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    root_hash = None
+    db = root_db()
+    with db.cursor() as c:
+        c.execute("SELECT authentication_string FROM mysql.user WHERE User='root' LIMIT 1")
+        root_hash = c.fetchone()[0]
+    mysql = {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "password": "x" * 12}
+    reason = rotation_refused(s, sm, {**mysql, "username": "root_clone"}, MYSQL_MULTI_ARN)
+    assert "administrator" in reason, reason
+    # Another administrator secret named in the value: refused.
+    other = sm.create_secret(Name=f"other-admin-{uuid.uuid4().hex[:6]}",
+                             SecretString=json.dumps({**mysql, "username": "root"}))["ARN"]
+    reason = rotation_refused(s, sm, {**mysql, "username": "app", "masterarn": other},
+                              MYSQL_MULTI_ARN)
+    assert "masterarn" in reason, reason
+    # A user with global privileges is not copied.
+    dba = f"dba_{uuid.uuid4().hex[:8]}"
+    with db.cursor() as c:
+        c.execute(f"CREATE USER '{dba}'@'%%' IDENTIFIED BY %s", (secret("dba"),))
+        c.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{dba}'@'%'")
+    try:
+        reason = rotation_refused(s, sm, {**mysql, "username": dba}, MYSQL_MULTI_ARN)
+        assert "global or grantable" in reason, reason
+        with db.cursor() as c:
+            c.execute("SELECT COUNT(*) FROM mysql.user WHERE User = %s", (f"{dba}_clone",))
+            assert c.fetchone()[0] == 0
+            c.execute("SELECT authentication_string FROM mysql.user WHERE User='root' LIMIT 1")
+            assert c.fetchone()[0] == root_hash, "root untouched"
+    finally:
+        with db.cursor() as c:
+            c.execute(f"DROP USER IF EXISTS '{dba}'@'%'")
+        db.close()
+    pg = {"engine": "postgres", "host": "127.0.0.1", "port": 5432, "password": "x" * 12,
+          "dbname": "postgres"}
+    reason = rotation_refused(s, sm, {**pg, "username": "postgres_clone"}, PG_MULTI_ARN)
+    assert "administrator" in reason, reason
+    su = f"su_{uuid.uuid4().hex[:8]}"
+    psql(f"CREATE ROLE {su} LOGIN SUPERUSER PASSWORD 'x'")
+    try:
+        reason = rotation_refused(s, sm, {**pg, "username": su}, PG_MULTI_ARN)
+        assert "administrative attributes" in reason, reason
+        assert psql(f"SELECT COUNT(*) FROM pg_roles WHERE rolname = '{su}_clone'") == "0"
+    finally:
+        psql(f"DROP ROLE IF EXISTS {su}")
 
 
 def test_builtin_rotator_failure_is_reported_without_values(rotating):

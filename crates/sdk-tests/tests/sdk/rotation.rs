@@ -56,6 +56,7 @@ async fn a_failed_rotation_is_retried_by_the_schedule_and_resumes_its_version() 
         log_file: None,
         tls: None,
         ca_file: None,
+        master_secret: None,
     }];
     let server = strongroom::start(config).await.unwrap();
     let sm = client_for(&server.endpoint(), ACCESS_KEY, SECRET_KEY);

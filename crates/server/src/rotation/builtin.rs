@@ -68,6 +68,30 @@ fn alternate(username: &str) -> String {
     }
 }
 
+/// What an alternating-users rotation may touch: the pair NAME / NAME_clone the secret holds
+/// (the pending user is exactly the current one's other), plain identifiers only, and never
+/// the administrator itself or its pair — a secret's writer must not be able to have the
+/// administrator reset or copy the administrator.
+fn check_alternating_names(master: &Login, current: &Login, pending: &Login) -> Result<(), String> {
+    plain_identifier(&current.username)?;
+    plain_identifier(&pending.username)?;
+    if pending.username != alternate(&current.username) {
+        return Err(format!(
+            "the pending user {} is not the other user of {}",
+            pending.username, current.username
+        ));
+    }
+    let base = |n: &str| n.strip_suffix("_clone").unwrap_or(n).to_ascii_lowercase();
+    let reserved = [base(&master.username), "root".into(), "postgres".into()];
+    if reserved.contains(&base(&current.username)) || base(&current.username).starts_with("pg_") {
+        return Err(format!(
+            "{} is an administrator or system account: alternating-users rotation does not touch it",
+            current.username
+        ));
+    }
+    Ok(())
+}
+
 /// User names go into administrator statements as identifiers: only plain ones are accepted.
 fn plain_identifier(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
@@ -98,8 +122,20 @@ enum TlsMode {
 }
 
 impl DbTls {
-    pub fn parse(mode: Option<&str>, ca_file: Option<std::path::PathBuf>) -> Result<Self, String> {
-        let mode = match mode.unwrap_or("prefer") {
+    /// The default is `prefer`, except for `-multi-user` rotators: they sign in as an
+    /// administrator, whose password a downgraded connection must not expose — `require`
+    /// unless the configuration says otherwise.
+    pub fn parse(
+        kind: Builtin,
+        mode: Option<&str>,
+        ca_file: Option<std::path::PathBuf>,
+    ) -> Result<Self, String> {
+        let default = if kind.alternating {
+            "require"
+        } else {
+            "prefer"
+        };
+        let mode = match mode.unwrap_or(default) {
             "prefer" => TlsMode::Prefer,
             "require" => TlsMode::Require,
             "verify-ca" => TlsMode::VerifyCa,
@@ -192,6 +228,7 @@ pub async fn rotate(
     sm: &SecretsManager,
     kind: Builtin,
     tls: &DbTls,
+    master_secret: Option<&str>,
     job: &RotationJob,
 ) -> Result<(), String> {
     let default_port = match kind.engine {
@@ -250,20 +287,33 @@ pub async fn rotate(
     // setSecret: as the user, with its current password — or, if a retried rotation already
     // set it, with the new one.
     if kind.alternating {
-        // As the administrator the secret's masterarn names.
-        let master = match current.get("masterarn").and_then(Value::as_str) {
-            Some(m) => sm
-                .rotation_value(m, None, AWSCURRENT)
-                .await
-                .map_err(sm_err)
-                .and_then(|v| v.ok_or_else(|| "the masterarn secret has no value".to_string()))
-                .and_then(|v| parse(&v))
-                .and_then(|d| login(&d, default_port)),
-            None => Err("an alternating-users rotation needs masterarn in the secret".into()),
+        // As the administrator the function's configuration names; a secret may repeat it in
+        // masterarn (AWS's templates read it there) but never choose another.
+        let configured = master_secret.ok_or_else(|| {
+            step("setSecret")("the rotation function has no master-secret configured".into())
+        })?;
+        let configured_arn = sm
+            .secret_arn(configured)
+            .await
+            .map_err(|e| step("setSecret")(format!("the master secret: {}", sm_err(e))))?;
+        if let Some(named) = current.get("masterarn").and_then(Value::as_str) {
+            let named_arn = sm.secret_arn(named).await.ok();
+            if named_arn.as_deref() != Some(configured_arn.as_str()) {
+                return Err(step("setSecret")(
+                    "the secret's masterarn is not the administrator secret this rotation function uses".into(),
+                ));
+            }
         }
-        .map_err(step("setSecret"))?;
-        plain_identifier(&current_login.username).map_err(step("setSecret"))?;
-        plain_identifier(&pending_login.username).map_err(step("setSecret"))?;
+        let master = sm
+            .rotation_value(&configured_arn, None, AWSCURRENT)
+            .await
+            .map_err(sm_err)
+            .and_then(|v| v.ok_or_else(|| "the master secret has no value".to_string()))
+            .and_then(|v| parse(&v))
+            .and_then(|d| login(&d, default_port))
+            .map_err(step("setSecret"))?;
+        check_alternating_names(&master, &current_login, &pending_login)
+            .map_err(step("setSecret"))?;
         match kind.engine {
             Engine::Postgres => {
                 set_postgres_alternating(tls, &master, &current_login, &pending_login).await
@@ -404,11 +454,50 @@ async fn set_postgres_alternating(
     let mut conn = pg_connect(tls, master)
         .await
         .map_err(|e| format!("cannot sign in as the administrator: {e}"))?;
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
-        .bind(&pending.username)
-        .fetch_optional(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
+    // Neither user of the pair may hold administrative attributes (the administrator would
+    // otherwise hand them out), and an existing clone must be the base user's member — one
+    // this rotator made, not some other role that happens to have the name.
+    let base = current
+        .username
+        .strip_suffix("_clone")
+        .unwrap_or(&current.username);
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT rolname, rolsuper OR rolcreaterole OR rolreplication OR rolbypassrls
+         FROM pg_roles WHERE rolname = $1 OR rolname = $2",
+    )
+    .bind(&current.username)
+    .bind(&pending.username)
+    .fetch_all(&mut conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    if let Some((name, _)) = rows.iter().find(|(_, privileged)| *privileged) {
+        return Err(format!(
+            "{name} has administrative attributes: alternating-users rotation does not touch it"
+        ));
+    }
+    let exists = rows
+        .iter()
+        .any(|(n, _)| *n == pending.username)
+        .then_some(());
+    let clone = if pending.username == base {
+        &current.username
+    } else {
+        &pending.username
+    };
+    let clone_exists = rows.iter().any(|(n, _)| n == clone);
+    if clone_exists {
+        let member: bool = sqlx::query_scalar("SELECT pg_has_role($1, $2, 'MEMBER')")
+            .bind(clone)
+            .bind(base)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !member {
+            return Err(format!(
+                "{clone} exists but is not a member of {base}: not a clone this rotator made"
+            ));
+        }
+    }
     let role = format!("\"{}\"", pending.username);
     let verifier = postgres_protocol::password::scram_sha_256(pending.password.as_bytes());
     let sql = Zeroizing::new(if exists.is_some() {
@@ -462,6 +551,39 @@ async fn set_mysql_alternating(
     let hash = native_password_hash(&pending.password);
     let escaped = Zeroizing::new(pending.password.replace('\\', "\\\\").replace('\'', "''"));
     let run = |sql: Zeroizing<String>| sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()));
+    // The idle user gets exactly the current user's privileges: everything revoked, then the
+    // current grants (and partial revokes) replayed. Accounts with global privileges or the
+    // right to grant are not rotated this way: the administrator would copy those powers.
+    let grants: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SHOW GRANTS FOR {}",
+        account(&current.username)
+    )))
+    .fetch_all(&mut conn)
+    .await
+    .map_err(|e| format!("reading the grants of {} failed: {e}", current.username))?;
+    // An existing idle user is checked too: its password is about to be set by the
+    // administrator.
+    let mut checked = grants.clone();
+    if exists > 0 {
+        let theirs: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SHOW GRANTS FOR {}",
+            account(&pending.username)
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .map_err(|e| format!("reading the grants of {} failed: {e}", pending.username))?;
+        checked.extend(theirs);
+    }
+    for line in &checked {
+        let upper = line.to_ascii_uppercase();
+        let global = upper.contains(" ON *.* ") && !upper.starts_with("GRANT USAGE ON *.* ");
+        if upper.contains("WITH GRANT OPTION") || upper.starts_with("GRANT PROXY") || global {
+            return Err(format!(
+                "{} or {} holds global or grantable privileges: alternating-users rotation does not touch them",
+                current.username, pending.username
+            ));
+        }
+    }
     if exists == 0 {
         let create = Zeroizing::new(if mariadb {
             format!(
@@ -480,28 +602,35 @@ async fn set_mysql_alternating(
             .await
             .map_err(|e| format!("creating {} failed: {e}", pending.username))?;
     }
-    // The idle user gets the current user's grants (again: they may have changed).
-    let grants: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SHOW GRANTS FOR {}",
-        account(&current.username)
-    )))
-    .fetch_all(&mut conn)
-    .await
-    .map_err(|e| format!("reading the grants of {} failed: {e}", current.username))?;
-    for grant in grants {
-        let Some((what, _)) = grant.split_once(" TO ") else {
-            continue;
-        };
-        if what.starts_with("GRANT PROXY") {
-            continue;
+    let mut statements = Vec::new();
+    for line in &grants {
+        let upper = line.to_ascii_uppercase();
+        // The account is at the end: cut at the last TO (grants) or FROM (partial revokes).
+        if let Some(i) = line.rfind(" TO ").filter(|_| upper.starts_with("GRANT ")) {
+            statements.push(format!("{} TO {}", &line[..i], account(&pending.username)));
+        } else if let Some(i) = line
+            .rfind(" FROM ")
+            .filter(|_| upper.starts_with("REVOKE "))
+        {
+            statements.push(format!(
+                "{} FROM {}",
+                &line[..i],
+                account(&pending.username)
+            ));
         }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "{what} TO {}",
+    }
+    statements.insert(
+        0,
+        format!(
+            "REVOKE ALL PRIVILEGES, GRANT OPTION FROM {}",
             account(&pending.username)
-        )))
-        .execute(&mut conn)
-        .await
-        .map_err(|e| format!("granting {} its privileges failed: {e}", pending.username))?;
+        ),
+    );
+    for sql in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("giving {} its privileges failed: {e}", pending.username))?;
     }
     let set = Zeroizing::new(if mariadb {
         format!("SET PASSWORD FOR {} = '{hash}'", account(&pending.username))
@@ -530,11 +659,45 @@ fn native_password_hash(password: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn login(user: &str) -> Login {
+        Login {
+            host: "db".into(),
+            port: 5432,
+            username: user.into(),
+            password: Zeroizing::new("p".into()),
+            dbname: None,
+        }
+    }
+
+    #[test]
+    fn alternating_pairs_never_reach_the_administrator() {
+        let admin = login("dbadmin");
+        assert!(check_alternating_names(&admin, &login("app"), &login("app_clone")).is_ok());
+        assert!(check_alternating_names(&admin, &login("app_clone"), &login("app")).is_ok());
+        // Not the other of the pair.
+        assert!(check_alternating_names(&admin, &login("app"), &login("other")).is_err());
+        for user in [
+            "dbadmin",
+            "dbadmin_clone",
+            "root_clone",
+            "postgres_clone",
+            "pg_monitor",
+        ] {
+            assert!(
+                check_alternating_names(&admin, &login(user), &login(&alternate(user))).is_err(),
+                "{user}"
+            );
+        }
+        assert!(check_alternating_names(&admin, &login("a'b"), &login("a'b_clone")).is_err());
+    }
+
     #[test]
     fn native_password_hash_matches_mysql() {
         // SELECT PASSWORD('password') on MariaDB / MySQL 5.7.
         assert_eq!(
-            super::native_password_hash("password"),
+            native_password_hash("password"),
             "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
         );
     }

@@ -62,6 +62,11 @@ pub struct RotationFunction {
     /// Built-in rotators: the CA certificate (PEM) that verify-ca / verify-full trust.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// `-multi-user` rotators: the ARN of the administrator's secret. Chosen here, by the
+    /// operator, never by a secret's value: whoever may write a secret must not be able to
+    /// point the rotator at other administrator credentials.
+    #[serde(default)]
+    pub master_secret: Option<String>,
 }
 
 fn default_timeout() -> u64 {
@@ -72,13 +77,22 @@ impl RotationFunction {
     /// A function is a builtin, or a command with a role: say which part is missing.
     pub fn check(&self) -> Result<(), String> {
         let what = |m: &str| Err(format!("[[rotation-function]] {}: {m}", self.arn));
-        if self.builtin.is_none() && (self.tls.is_some() || self.ca_file.is_some()) {
-            return what("tls and ca-file are settings of built-in rotators");
+        if self.builtin.is_none()
+            && (self.tls.is_some() || self.ca_file.is_some() || self.master_secret.is_some())
+        {
+            return what("tls, ca-file and master-secret are settings of built-in rotators");
         }
         match (&self.builtin, self.command.is_empty(), &self.role_arn) {
             (Some(b), true, None) => {
-                builtin::Builtin::parse(b)?;
-                builtin::DbTls::parse(self.tls.as_deref(), self.ca_file.clone()).map(|_| ())
+                let kind = builtin::Builtin::parse(b)?;
+                if kind.alternating != self.master_secret.is_some() {
+                    return what(if kind.alternating {
+                        "a -multi-user rotator needs master-secret (the administrator's secret ARN)"
+                    } else {
+                        "master-secret is for -multi-user rotators"
+                    });
+                }
+                builtin::DbTls::parse(kind, self.tls.as_deref(), self.ca_file.clone()).map(|_| ())
             }
             (Some(_), _, _) => what("a builtin takes no command and no role-arn"),
             (None, true, _) => what("give a command or a builtin"),
@@ -239,8 +253,14 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
         .ok_or_else(|| format!("no rotation function {} is configured", job.lambda_arn))?;
     if let Some(name) = &function.builtin {
         let kind = builtin::Builtin::parse(name)?;
-        let tls = builtin::DbTls::parse(function.tls.as_deref(), function.ca_file.clone())?;
-        let run = builtin::rotate(&state.secretsmanager, kind, &tls, job);
+        let tls = builtin::DbTls::parse(kind, function.tls.as_deref(), function.ca_file.clone())?;
+        let run = builtin::rotate(
+            &state.secretsmanager,
+            kind,
+            &tls,
+            function.master_secret.as_deref(),
+            job,
+        );
         return tokio::time::timeout(Duration::from_secs(function.timeout_secs * 4), run)
             .await
             .map_err(|_| {

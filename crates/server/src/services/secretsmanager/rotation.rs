@@ -340,6 +340,11 @@ impl SecretsManager {
         }
     }
 
+    /// The full ARN of the secret `id` (a name or an ARN) names.
+    pub async fn secret_arn(&self, id: &str) -> Result<String, SmError> {
+        Ok(self.resolve(id).await?.arn)
+    }
+
     /// Fill the rotation's AWSPENDING version (createSecret).
     pub async fn set_pending_value(
         &self,
@@ -367,6 +372,12 @@ impl SecretsManager {
             .map(|v| v.id.clone());
         if current.as_deref() == Some(token) {
             return Ok(());
+        }
+        // A manual write abandoned the rotation meanwhile: its version must not come back.
+        if rotation::abandoned(&secret.versions, token) {
+            return Err(SmError::InvalidRequest(
+                "the rotation was abandoned: a new AWSCURRENT version was written meanwhile".into(),
+            ));
         }
         self.update_secret_version_stage(super::model::UpdateSecretVersionStageInput {
             secret_id: Some(arn.to_string()),
