@@ -88,7 +88,7 @@ def test_backup_without_keys_and_bad_targets():
             assert not os.path.exists(os.path.join(dest, name)), name
         # A copy is never written over something.
         code, _, err = backup("--data-dir", s.data_dir, "--to", dest)
-        assert code == 2 and "not empty" in err
+        assert code == 2 and "already exists" in err
         code, _, err = backup("--data-dir", dest + "-nothing-here", "--to", dest + "-2")
         assert code == 2 and "not a Strongroom data directory" in err
         # Without the original root key the copy does not open: a new key cannot unwrap the

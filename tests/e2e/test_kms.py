@@ -612,6 +612,11 @@ def test_update_secret_kms_key_re_encrypts_the_labelled_versions(kms, sm):
     kms.enable_key(KeyId=k["KeyId"])
     assert sm.get_secret_value(SecretId=name)["SecretString"] == v3
     assert sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")["SecretString"] == v2
+    # A disabled key is not escaped by moving the secret to another key.
+    kms.disable_key(KeyId=k["KeyId"])
+    refused(lambda: sm.update_secret(SecretId=name, KmsKeyId="alias/aws/secretsmanager"),
+            "DecryptionFailure")
+    kms.enable_key(KeyId=k["KeyId"])
     # And back to the managed key: the customer key is no longer needed.
     sm.update_secret(SecretId=name, KmsKeyId="alias/aws/secretsmanager")
     kms.disable_key(KeyId=k["KeyId"])

@@ -181,9 +181,14 @@ impl Barrier {
         Ok(())
     }
 
-    /// Give a KMS key new material (key rotation); returns its version and the material
-    /// wrapped for storage. Older materials stay, to open what they sealed.
-    pub fn rotate_kms_key(&self, key_id: &str) -> Result<(u32, WrappedKeyMaterial), BarrierError> {
+    /// New material for a KMS key (its rotation): returns the next version and the material
+    /// wrapped for storage, *without* using it yet — the caller stores it, then loads it with
+    /// [`Self::load_kms_material`], so nothing is ever sealed under material that was not
+    /// saved. Older materials stay, to open what they sealed.
+    pub fn new_kms_material(
+        &self,
+        key_id: &str,
+    ) -> Result<(u32, WrappedKeyMaterial), BarrierError> {
         let version = {
             let keys = self
                 .kms_keys
@@ -203,7 +208,6 @@ impl Barrier {
             &material_aad(key_id, version),
             material.as_ref(),
         )?;
-        self.install(key_id, version, material.as_ref());
         Ok((version, WrappedKeyMaterial(wrapped)))
     }
 
@@ -541,8 +545,10 @@ mod tests {
         let w0 = b.create_kms_key("k1").unwrap();
         let old = b.seal("k1", &binding("a", "v1"), b"old").unwrap();
         let old_blob = b.encrypt_blob("k1", b"ctx", b"old blob").unwrap();
-        let (version, w1) = b.rotate_kms_key("k1").unwrap();
+        let (version, w1) = b.new_kms_material("k1").unwrap();
         assert_eq!(version, 1);
+        let unused = b.seal("k1", &binding("a", "v0"), b"still old").unwrap();
+        b.load_kms_material("k1", 1, &w1).unwrap();
         let new = b.seal("k1", &binding("a", "v2"), b"new").unwrap();
         let new_blob = b.encrypt_blob("k1", b"ctx", b"new blob").unwrap();
         assert_ne!(
@@ -561,6 +567,10 @@ mod tests {
         b2.load_kms_material("k1", 1, &w1).unwrap();
         assert_eq!(&*b2.open(&old, &binding("a", "v1")).unwrap(), b"old");
         assert_eq!(&*b2.open(&new, &binding("a", "v2")).unwrap(), b"new");
+        assert_eq!(
+            &*b2.open(&unused, &binding("a", "v0")).unwrap(),
+            b"still old"
+        );
         assert_eq!(&*b2.decrypt_blob(&old_blob, b"ctx").unwrap(), b"old blob");
         assert_eq!(&*b2.decrypt_blob(&new_blob, b"ctx").unwrap(), b"new blob");
     }

@@ -65,11 +65,19 @@ impl RootKey {
         }
     }
 
+    /// Load the root key from `path`; a missing file is an error (never a new key).
+    pub fn load(path: &Path, passphrase: Option<&[u8]>) -> Result<Self, BarrierError> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+            BarrierError::RootKey(format!("cannot read root key file {}: {e}", path.display()))
+        })?);
+        Self::read(text.trim(), path, passphrase)
+    }
+
     /// How the file at `path` keeps the key.
     pub fn file_kind(path: &Path) -> Result<RootKeyFile, BarrierError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
             BarrierError::RootKey(format!("cannot read root key file {}: {e}", path.display()))
-        })?;
+        })?);
         Ok(if text.starts_with(SEALED_HEADER) {
             RootKeyFile::Sealed
         } else {
@@ -155,6 +163,10 @@ impl RootKey {
         } else {
             path.to_path_buf()
         };
+        if replace {
+            // Left by an interrupted rewrite: ours, and possibly the key in plain form.
+            let _ = std::fs::remove_file(&target);
+        }
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
@@ -163,10 +175,25 @@ impl RootKey {
             opts.mode(0o600);
         }
         let mut f = opts.open(&target).map_err(err)?;
-        f.write_all(text.as_bytes()).map_err(err)?;
-        f.sync_all().map_err(err)?;
-        if replace {
-            std::fs::rename(&target, path).map_err(err)?;
+        let written = f
+            .write_all(text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .and_then(|()| {
+                if replace {
+                    std::fs::rename(&target, path)
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&target);
+            return Err(err(e));
+        }
+        // The rename (or the new file) is durable once its directory is.
+        if let Some(dir) = path.parent()
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         Ok(())
     }

@@ -29,7 +29,7 @@ pub struct BackupArgs {
     /// The server's data directory.
     #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "./strongroom-data")]
     pub data_dir: PathBuf,
-    /// Where to write the copy: a new or empty directory.
+    /// Where to write the copy: a directory that does not exist yet (created owner-only).
     #[arg(long)]
     pub to: PathBuf,
     /// Also copy the root key, the audit signing key and the generated root credentials.
@@ -67,15 +67,17 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
             args.data_dir.display()
         )));
     }
-    if args.to.exists()
-        && std::fs::read_dir(&args.to)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
+    // The copy's directory is made here, owner-only, and must not exist: nobody else can
+    // have planted files or links in it.
+    if args.to.symlink_metadata().is_ok() {
         return Err(bad(format!(
-            "{} exists and is not empty",
+            "{} already exists: give a new directory",
             args.to.display()
         )));
+    }
+    if let Some(parent) = args.to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| failed(format!("cannot create {}: {e}", parent.display())))?;
     }
     create_private_dir(&args.to).map_err(failed)?;
 
@@ -95,7 +97,7 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
         .await
         .map_err(|e| failed(format!("snapshot of the store failed: {e}")))?;
     let _ = conn.close().await;
-    set_private(&target);
+    set_private(&target).map_err(failed)?;
 
     let mut copied = vec!["strongroom.db".to_string()];
     for name in PLAIN_FILES
@@ -104,9 +106,10 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
     {
         let from = args.data_dir.join(name);
         if from.is_file() {
-            let to = args.to.join(name);
-            std::fs::copy(&from, &to).map_err(|e| failed(format!("copying {name}: {e}")))?;
-            set_private(&to);
+            let data = zeroize::Zeroizing::new(
+                std::fs::read(&from).map_err(|e| failed(format!("reading {name}: {e}")))?,
+            );
+            write_new(&args.to.join(name), &data).map_err(failed)?;
             copied.push((*name).to_string());
         }
     }
@@ -149,13 +152,7 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
             {
                 records += complete.iter().filter(|b| **b == b'\n').count();
             }
-            let to = audit_to.join(name);
-            let mut f = std::fs::File::create(&to)
-                .map_err(|e| failed(format!("writing {}: {e}", to.display())))?;
-            f.write_all(complete)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| failed(format!("writing {}: {e}", to.display())))?;
-            set_private(&to);
+            write_new(&audit_to.join(name), complete).map_err(failed)?;
         }
         copied.push(format!("audit/ ({records} records)"));
     }
@@ -167,18 +164,40 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
     ))
 }
 
+/// A new directory, owner-only from the start; an existing one (or a link) is refused.
 fn create_private_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    set_private(dir);
-    Ok(())
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
 
-/// Owner-only, like the data directory itself.
-fn set_private(path: &Path) {
+/// A new file, mode 0600, that must not exist yet (a planted link makes this fail).
+fn write_new(path: &Path, data: &[u8]) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("writing {}: {e}", path.display());
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).map_err(err)?;
+    f.write_all(data).and_then(|()| f.sync_all()).map_err(err)
+}
+
+/// Owner-only, like the data directory itself (the store snapshot SQLite created).
+fn set_private(path: &Path) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = if path.is_dir() { 0o700 } else { 0o600 };
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
     }
+    Ok(())
 }

@@ -83,7 +83,8 @@ pub struct ServerArgs {
     /// variable STRONGROOM_SEAL_PASSPHRASE; neither: the root key file is plain, mode 0600).
     #[arg(long, env = "STRONGROOM_SEAL_PASSPHRASE_FILE")]
     pub seal_passphrase_file: Option<PathBuf>,
-    /// Requests per second each caller (access key) may make, sustained [default: no limit].
+    /// Requests per second each identity (user, role, root) may make, sustained [default: no
+    /// limit].
     /// Beyond it requests fail with ThrottlingException (SDKs retry them) and are audited.
     #[arg(long, env = "STRONGROOM_THROTTLE_RPS")]
     pub throttle_rps: Option<f64>,

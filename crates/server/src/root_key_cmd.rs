@@ -77,8 +77,8 @@ pub fn run(cmd: RootKeyCommand) -> u8 {
             return 2;
         }
     };
-    let result = RootKey::load_or_create(&path, Some(passphrase.as_bytes()))
-        .and_then(|(key, _)| key.rewrite(&path, seal.then_some(passphrase.as_bytes())));
+    let result = RootKey::load(&path, Some(passphrase.as_bytes()))
+        .and_then(|key| key.rewrite(&path, seal.then_some(passphrase.as_bytes())));
     match result {
         Ok(()) => {
             println!(

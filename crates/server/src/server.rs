@@ -175,6 +175,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
                     passphrase.as_ref().map(|p| p.as_bytes()),
                 )
                 .map_err(|e| e.to_string())?;
+                if passphrase.is_some()
+                    && !created
+                    && strongroom_barrier::RootKey::file_kind(&dir.join("root.key"))
+                        .is_ok_and(|k| k == strongroom_barrier::RootKeyFile::Plain)
+                {
+                    tracing::warn!(path = %dir.join("root.key").display(), "a seal passphrase was given but the root key file is plain: seal it with `strongroom root-key seal`");
+                }
                 drop(passphrase);
                 if created {
                     tracing::warn!(path = %dir.join("root.key").display(), "generated a new root key: back it up; without it the data cannot be decrypted");

@@ -2,7 +2,8 @@
 //! and Region; a self-hosted server needs the same guard against one runaway client, and the
 //! audit trail records the refusals (`ThrottlingException`), as CloudTrail does.
 //!
-//! A token bucket per access key: `rate` tokens a second, at most `burst` saved up. Buckets
+//! A token bucket per identity (user, role — all its sessions — or root): `rate` tokens a
+//! second, at most `burst` saved up. Buckets
 //! idle for a minute are dropped, so the map stays as small as the set of active callers.
 
 use std::collections::HashMap;

@@ -728,7 +728,13 @@ async fn handle_cbor(
 /// The caller's rate limit: over it, the request is refused (and audited) with the protocol's
 /// throttling code, which every AWS SDK retries with backoff.
 fn admit(state: &AppState, principal: &Principal, code: &'static str) -> Result<(), ApiError> {
-    if state.throttle.admit(&principal.access_key_id) {
+    // One bucket per identity, not per access key: minting more keys or STS sessions (every
+    // session of a role shares the role's bucket) does not buy more rate.
+    let caller = match &principal.kind {
+        crate::credentials::PrincipalKind::AssumedRole { role_arn, .. } => role_arn.as_str(),
+        _ => principal.arn.as_str(),
+    };
+    if state.throttle.admit(caller) {
         Ok(())
     } else {
         Err(ApiError::bad_request(code, "Rate exceeded"))

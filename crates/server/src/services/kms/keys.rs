@@ -678,7 +678,7 @@ impl Kms {
         let now = self.clock.now_ms();
         let (version, wrapped) = self
             .barrier
-            .rotate_kms_key(&r.key_id)
+            .new_kms_material(&r.key_id)
             .map_err(|_| KmsError::Internal)?;
         r.meta.rotations.push(Rotation {
             version,
@@ -696,6 +696,10 @@ impl Kms {
             created_ms: now,
         };
         let r = self.save(r, Some(&material)).await?;
+        // Stored: only now does it seal anything.
+        self.barrier
+            .load_kms_material(&r.key_id, version, &material.wrapped)
+            .map_err(|_| KmsError::Internal)?;
         tracing::info!(key_id = %r.key_id, version, kind, "rotated KMS key material");
         Ok(KeyEvent {
             name: "RotateKey",

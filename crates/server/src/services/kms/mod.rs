@@ -510,6 +510,14 @@ impl Kms {
         let mut events = Vec::new();
         for key in due {
             let _serialised = self.write_lock.lock().await;
+            // A CancelKeyDeletion may have come in since the sweep looked.
+            let still_due = self.record(&key.key_id).is_some_and(|k| {
+                k.meta.state == KeyState::PendingDeletion
+                    && k.meta.deletion_ms.is_some_and(|t| t <= now)
+            });
+            if !still_due {
+                continue;
+            }
             match self.store.delete_kms_key(&key.key_id).await {
                 Ok(_) => {
                     self.barrier.forget_kms_key(&key.key_id);

@@ -394,13 +394,33 @@ impl SecretsManager {
         };
         let secret_arn = existing.as_ref().map(|s| s.arn.as_str());
         let stored = existing.as_ref().and_then(|s| s.kms_key_id.clone());
-        if operation == "UpdateSecret" && given.is_some() {
-            // Re-encrypting the labelled versions under the new key decrypts them first.
-            if let Ok(old) = self
-                .kms
-                .key_for_service(stored.as_deref(), SECRETS_MANAGER_KEY)
-            {
-                self.kms_allowed(gate, "kms:Decrypt", &old, secret_arn, None)?;
+        if operation == "UpdateSecret"
+            && given.is_some()
+            && let Some(secret) = &existing
+        {
+            // Re-encrypting the labelled versions under the new key decrypts each first: each
+            // version's own key must be usable and allowed to the caller, as for a read (a
+            // disabled key must not be escaped by moving the secret to another).
+            for v in secret.versions.iter().filter(|v| {
+                v.has_value
+                    && v.stages.iter().any(|s| {
+                        matches!(
+                            s.as_str(),
+                            strongroom_domain::secret::AWSCURRENT
+                                | strongroom_domain::secret::AWSPENDING
+                                | strongroom_domain::secret::AWSPREVIOUS
+                        )
+                    })
+            }) {
+                let Some(key_id) = v.kms_key_id.as_deref() else {
+                    continue;
+                };
+                let key = self.kms.usable_for_service(key_id).map_err(|_| {
+                    SmError::DecryptionFailure(
+                        "Secrets Manager can't decrypt the protected secret text using the provided KMS key. Check that the KMS key is available, enabled, and not in an invalid state.".into(),
+                    )
+                })?;
+                self.kms_allowed(gate, "kms:Decrypt", &key, secret_arn, Some(&v.id))?;
             }
         }
         let key = match operation {
