@@ -212,40 +212,67 @@ impl Auditor {
             kind: KMS_KEY_RESOURCE_TYPE,
             name: None,
         }));
+        let mut event = self.event_skeleton(
+            user_identity,
+            event_source("kms"),
+            &d.operation,
+            resources,
+            time_ms,
+        );
+        // As CloudTrail shows calls a service makes for you.
+        event.source_ip_address = Some(d.via.clone());
+        event.user_agent = Some(d.via);
+        event.error_code = d.denied.as_ref().map(|_| "AccessDenied".to_string());
+        event.error_message = d.denied;
+        event.request_parameters = Some(json!({
+            "encryptionContext": d.encryption_context,
+            "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        }));
+        event.request_id = Some(uuid::Uuid::new_v4().to_string());
+        event.read_only = true;
+        event.event_type = "AwsApiCall".into();
         let entry = Entry {
-            event: Event {
-                event_version: EVENT_VERSION.into(),
-                user_identity,
-                event_time: format_time(time_ms),
-                event_source: event_source("kms"),
-                event_name: d.operation.clone(),
-                aws_region: self.region.clone(),
-                // As CloudTrail shows calls a service makes for you.
-                source_ip_address: Some(d.via.clone()),
-                user_agent: Some(d.via),
-                error_code: d.denied.as_ref().map(|_| "AccessDenied".to_string()),
-                error_message: d.denied,
-                request_parameters: Some(json!({
-                    "encryptionContext": d.encryption_context,
-                    "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
-                })),
-                response_elements: None,
-                request_id: Some(uuid::Uuid::new_v4().to_string()),
-                event_id: uuid::Uuid::new_v4().to_string(),
-                read_only: true,
-                resources,
-                event_type: "AwsApiCall".into(),
-                service_event_details: None,
-                management_event: true,
-                recipient_account_id: self.account_id.clone(),
-                event_category: "Management".into(),
-                tls_details: None,
-            },
+            event,
             time_ms,
             resource_short_name: name,
         };
         if let Err(e) = self.log.append(entry).await {
             tracing::error!(error = %e, operation = %d.operation, "could not record a KMS call made for a caller");
+        }
+    }
+
+    /// A service event's fields (AwsServiceEvent); other kinds set what differs.
+    fn event_skeleton(
+        &self,
+        user_identity: UserIdentity,
+        source: String,
+        event_name: &str,
+        resources: Vec<Resource>,
+        time_ms: i64,
+    ) -> Event {
+        Event {
+            event_version: EVENT_VERSION.into(),
+            user_identity,
+            event_time: format_time(time_ms),
+            event_source: source,
+            event_name: event_name.into(),
+            aws_region: self.region.clone(),
+            source_ip_address: None,
+            user_agent: None,
+            error_code: None,
+            error_message: None,
+            request_parameters: None,
+            response_elements: None,
+            request_id: None,
+            event_id: uuid::Uuid::new_v4().to_string(),
+            read_only: false,
+            resources,
+            event_type: "AwsServiceEvent".into(),
+            service_event_details: None,
+            management_event: true,
+            recipient_account_id: self.account_id.clone(),
+            event_category: "Management".into(),
+            tls_details: None,
         }
     }
 
@@ -261,35 +288,15 @@ impl Auditor {
     ) {
         let (resources, name) = self.resources(resource);
         let source = event_source(service);
+        let identity = UserIdentity {
+            kind: "AWSService".into(),
+            invoked_by: Some(source.clone()),
+            ..Default::default()
+        };
+        let mut event = self.event_skeleton(identity, source, event_name, resources, time_ms);
+        event.service_event_details = Some(details);
         let entry = Entry {
-            event: Event {
-                event_version: EVENT_VERSION.into(),
-                user_identity: UserIdentity {
-                    kind: "AWSService".into(),
-                    invoked_by: Some(source.clone()),
-                    ..Default::default()
-                },
-                event_time: format_time(time_ms),
-                event_source: source,
-                event_name: event_name.into(),
-                aws_region: self.region.clone(),
-                source_ip_address: None,
-                user_agent: None,
-                error_code: None,
-                error_message: None,
-                request_parameters: None,
-                response_elements: None,
-                request_id: None,
-                event_id: uuid::Uuid::new_v4().to_string(),
-                read_only: false,
-                resources,
-                event_type: "AwsServiceEvent".into(),
-                service_event_details: Some(details),
-                management_event: true,
-                recipient_account_id: self.account_id.clone(),
-                event_category: "Management".into(),
-                tls_details: None,
-            },
+            event,
             time_ms,
             resource_short_name: name,
         };

@@ -525,14 +525,9 @@ async fn secrets_manager(
             )
             .map_err(access_denied_json)?;
     }
-    let kms_uses = std::sync::Mutex::new(Vec::new());
+    let recorder = KmsRecorder::new("secretsmanager.amazonaws.com");
     let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
-        let via = "secretsmanager.amazonaws.com";
-        recording_kms(&kms_uses, via, action, resource, &keys, || {
-            state
-                .authz
-                .authorize_with(principal, action, resource, policy, keys.clone(), info)
-        })
+        recorder.check(state, principal, info, (action, resource, policy, keys))
     };
     let result = sm
         .call_with(
@@ -545,7 +540,7 @@ async fn secrets_manager(
         )
         .await
         .map_err(ApiError::from);
-    call.delegated = kms_uses.into_inner().unwrap_or_default();
+    call.delegated = recorder.into_uses();
     result
 }
 
@@ -573,23 +568,12 @@ async fn ssm_call(
         });
     }
     authorize_all(state, principal, checks, info)?;
-    let kms_uses = std::sync::Mutex::new(Vec::new());
+    let recorder = KmsRecorder::new("ssm.amazonaws.com");
     let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
-        recording_kms(
-            &kms_uses,
-            "ssm.amazonaws.com",
-            action,
-            resource,
-            &keys,
-            || {
-                state
-                    .authz
-                    .authorize_with(principal, action, resource, policy, keys.clone(), info)
-            },
-        )
+        recorder.check(state, principal, info, (action, resource, policy, keys))
     };
     let out = state.ssm.call(operation, principal, body, &gate).await;
-    call.delegated = kms_uses.into_inner().unwrap_or_default();
+    call.delegated = recorder.into_uses();
     let out = out?;
     if !is_read_only(operation) {
         call.response_elements = serde_json::from_slice::<serde_json::Value>(&out)
@@ -741,18 +725,39 @@ fn admit(state: &AppState, principal: &Principal, code: &'static str) -> Result<
     }
 }
 
-/// A gate check that, for KMS actions, also notes the KMS call the service makes for the
-/// caller (recorded after the request as its own KMS event, as CloudTrail does).
-fn recording_kms(
-    uses: &std::sync::Mutex<Vec<crate::audit::DelegatedKms>>,
-    via: &str,
-    action: &str,
-    resource: &str,
-    keys: &strongroom_policy::matching::Keys,
-    check: impl FnOnce() -> Result<(), String>,
-) -> Result<(), String> {
-    let result = check();
-    if let Some(operation) = action.strip_prefix("kms:") {
+/// The gate a service gets for checks it makes on the caller's behalf: each KMS check is
+/// also noted as the KMS call the service makes for the caller (recorded after the request as
+/// its own KMS event, as CloudTrail does).
+struct KmsRecorder {
+    via: &'static str,
+    uses: std::sync::Mutex<Vec<crate::audit::DelegatedKms>>,
+}
+
+impl KmsRecorder {
+    fn new(via: &'static str) -> Self {
+        Self {
+            via,
+            uses: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn check(
+        &self,
+        state: &AppState,
+        principal: &Principal,
+        info: &RequestInfo,
+        (action, resource, policy, keys): (
+            &str,
+            &str,
+            Option<&str>,
+            strongroom_policy::matching::Keys,
+        ),
+    ) -> Result<(), String> {
+        let Some(operation) = action.strip_prefix("kms:") else {
+            return state
+                .authz
+                .authorize_with(principal, action, resource, policy, keys, info);
+        };
         // The context's keys in their own spelling, values from the condition keys.
         let mut context = serde_json::Map::new();
         for k in keys.get("kms:encryptioncontextkeys").into_iter().flatten() {
@@ -763,17 +768,24 @@ fn recording_kms(
                 context.insert(k.clone(), serde_json::Value::String(v.clone()));
             }
         }
-        if let Ok(mut u) = uses.lock() {
+        let result = state
+            .authz
+            .authorize_with(principal, action, resource, policy, keys, info);
+        if let Ok(mut u) = self.uses.lock() {
             u.push(crate::audit::DelegatedKms {
                 operation: operation.to_string(),
                 key_arn: resource.to_string(),
-                via: via.to_string(),
+                via: self.via.to_string(),
                 encryption_context: serde_json::Value::Object(context),
                 denied: result.as_ref().err().cloned(),
             });
         }
+        result
     }
-    result
+
+    fn into_uses(self) -> Vec<crate::audit::DelegatedKms> {
+        self.uses.into_inner().unwrap_or_default()
+    }
 }
 
 /// Every check must pass (KMS and SSM requests may need several).
