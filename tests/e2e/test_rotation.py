@@ -361,7 +361,50 @@ def test_cron_schedules_set_the_next_rotation(rotating):
     assert d["NextRotationDate"] == want, (d["NextRotationDate"], want)
     assert d["RotationEnabled"] is True
     assert d["RotationRules"] == {"ScheduleExpression": "cron(0 16 1,15 * ? *)", "Duration": "2h"}
-    assert len(d["VersionIdsToStages"]) == 1 and "LastRotatedDate" not in d
+    # The configuration test's AWSPENDING copy is removed once it ran; nothing rotated.
+    d = wait_for(lambda: (lambda d: d if len(d["VersionIdsToStages"]) == 1 else None)(
+        sm.describe_secret(SecretId=name)), "the configuration test to end")
+    assert "LastRotatedDate" not in d
+
+
+def test_rotate_immediately_false_tests_the_configuration(rotating):
+    """As AWS: RotateImmediately=false runs only testSecret, against an AWSPENDING copy of the
+    current value that is removed afterwards. A working configuration changes nothing; a broken
+    one is reported (RotationFailed, "configuration test") before the schedule finds out."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    user, first = f"rott_{uuid.uuid4().hex[:10]}", secret("config-test")
+    db = root_db()
+    with db.cursor() as c:
+        c.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (first,))
+
+    def configured(password):
+        name = f"rot-test-{uuid.uuid4().hex[:6]}"
+        arn = sm.create_secret(Name=name, SecretString=json.dumps(
+            {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": user,
+             "password": password}))["ARN"]
+        sm.rotate_secret(SecretId=name, RotationLambdaARN=MYSQL_BUILTIN_ARN,
+                         RotateImmediately=False, RotationRules={"AutomaticallyAfterDays": 30})
+        d = wait_for(lambda: (lambda d: d if len(d["VersionIdsToStages"]) == 1 else None)(
+            sm.describe_secret(SecretId=name)), "the configuration test to end")
+        return name, arn, d
+
+    name, arn, d = configured(first)
+    assert list(d["VersionIdsToStages"].values()) == [["AWSCURRENT"]]
+    assert "LastRotatedDate" not in d and d["RotationEnabled"] is True
+    assert not events(s, "RotationStarted", arn) and not events(s, "RotationFailed", arn)
+    assert can_login(user, first), "nothing rotated"
+    sm.cancel_rotate_secret(SecretId=name)
+
+    name, arn, d = configured(secret("not-the-password"))
+    failed = wait_for(lambda: events(s, "RotationFailed", arn), "RotationFailed")
+    reason = failed[0]["serviceEventDetails"]["reason"]
+    assert reason.startswith("configuration test (RotateImmediately=false): step testSecret"), reason
+    assert can_login(user, first)
+    sm.cancel_rotate_secret(SecretId=name)
+    with db.cursor() as c:
+        c.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+    db.close()
 
 
 def test_the_functions_role_must_trust_lambda(rotating):

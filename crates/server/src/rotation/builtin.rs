@@ -344,6 +344,34 @@ pub async fn rotate(
         .map_err(|e| step("finishSecret")(sm_err(e)))
 }
 
+/// The configuration test (RotateImmediately=false): testSecret alone — the AWSPENDING copy
+/// of the current value signs in.
+pub async fn test(
+    sm: &SecretsManager,
+    kind: Builtin,
+    tls: &DbTls,
+    job: &RotationJob,
+) -> Result<(), String> {
+    let default_port = match kind.engine {
+        Engine::Postgres => 5432,
+        Engine::Mysql => 3306,
+    };
+    let step = |e: String| format!("step testSecret: {e}");
+    let pending = sm
+        .rotation_value(&job.secret_arn, Some(&job.token), AWSPENDING)
+        .await
+        .map_err(|e| step(format!("{e:?}")))?
+        .ok_or_else(|| step("the AWSPENDING version has no value".into()))?;
+    let login = parse(&pending)
+        .and_then(|d| login(&d, default_port))
+        .map_err(step)?;
+    match kind.engine {
+        Engine::Postgres => pg_connect(tls, &login).await.map(drop),
+        Engine::Mysql => mysql_connect(tls, &login).await.map(drop),
+    }
+    .map_err(|e| step(format!("the password does not sign in: {e}")))
+}
+
 async fn pg_connect(tls: &DbTls, l: &Login) -> Result<sqlx::PgConnection, String> {
     let mut opts = tls.postgres(
         sqlx::postgres::PgConnectOptions::new()

@@ -202,6 +202,27 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
                 .await;
         }
     };
+    if job.test_only {
+        // RotateImmediately=false: the configuration test. Nothing rotates; a failure is
+        // recorded so the operator learns the configuration is broken before the schedule does.
+        let tested = run_steps(&state, &runner, &job).await;
+        state.secretsmanager.end_test(&job).await;
+        match tested {
+            Ok(()) => {
+                tracing::info!(secret_arn = %job.secret_arn, "rotation configuration test passed")
+            }
+            Err(reason) => {
+                tracing::warn!(secret_arn = %job.secret_arn, reason, "rotation configuration test failed");
+                event(
+                    "RotationFailed",
+                    serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token,
+                        "reason": format!("configuration test (RotateImmediately=false): {reason}")}),
+                )
+                .await;
+            }
+        }
+        return;
+    }
     event(
         "RotationStarted",
         serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token, "rotationLambdaARN": job.lambda_arn}),
@@ -254,13 +275,20 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
     if let Some(name) = &function.builtin {
         let kind = builtin::Builtin::parse(name)?;
         let tls = builtin::DbTls::parse(kind, function.tls.as_deref(), function.ca_file.clone())?;
-        let run = builtin::rotate(
-            &state.secretsmanager,
-            kind,
-            &tls,
-            function.master_secret.as_deref(),
-            job,
-        );
+        let run = async {
+            if job.test_only {
+                builtin::test(&state.secretsmanager, kind, &tls, job).await
+            } else {
+                builtin::rotate(
+                    &state.secretsmanager,
+                    kind,
+                    &tls,
+                    function.master_secret.as_deref(),
+                    job,
+                )
+                .await
+            }
+        };
         return tokio::time::timeout(Duration::from_secs(function.timeout_secs * 4), run)
             .await
             .map_err(|_| {
@@ -300,7 +328,12 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
             duration,
         )
         .map_err(|e| format!("cannot issue credentials for {role_arn}: {e:?}"))?;
-    for step in STEPS {
+    let steps: &[&str] = if job.test_only {
+        &["testSecret"]
+    } else {
+        &STEPS
+    };
+    for step in steps {
         let event = serde_json::json!({
             "SecretId": job.secret_arn,
             "ClientRequestToken": job.token,

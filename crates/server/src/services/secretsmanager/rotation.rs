@@ -18,6 +18,9 @@ pub struct RotationJob {
     pub secret_name: String,
     pub token: String,
     pub lambda_arn: String,
+    /// RotateImmediately=false: only the function's testSecret step, against an AWSPENDING
+    /// copy of the current value that is removed afterwards (AWS's configuration test).
+    pub test_only: bool,
 }
 
 /// How a rotation ended.
@@ -129,6 +132,17 @@ impl SecretsManager {
         let immediately = input.rotate_immediately.unwrap_or(true);
         let token = new_version_id(input.client_request_token);
         let now = self.clock.now_ms();
+        // Not rotating now: AWS tests the configuration by running testSecret against an
+        // AWSPENDING version holding the current value, removed afterwards.
+        let test_value = if immediately {
+            None
+        } else {
+            let current = self.resolve(&id).await?;
+            match current.version_with_stage(strongroom_domain::secret::AWSCURRENT) {
+                Some(v) => self.open(&current.arn, &v.id.clone()).await?,
+                None => None,
+            }
+        };
 
         let (secret, job) = self
             .modify(&id, |s| {
@@ -155,13 +169,36 @@ impl SecretsManager {
                 s.rotation.rules = rules;
                 if !immediately {
                     s.rotation.next_rotation_ms = next;
-                    return Ok((None, Vec::new()));
+                    let Some(value) = &test_value else {
+                        return Ok((None, Vec::new()));
+                    };
+                    rotation::begin(&s.versions, &token)?;
+                    let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+                    s.versions
+                        .push(super::values::new_version(&token, now, &key_id));
+                    strongroom_domain::labels::attach_to_new_version(
+                        &mut s.versions,
+                        &token,
+                        Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
+                    )?;
+                    let sealed = self.seal(&key_id, &s.arn, &token, value)?;
+                    let job = RotationJob {
+                        secret_arn: s.arn.clone(),
+                        secret_name: s.name.clone(),
+                        token: token.clone(),
+                        lambda_arn,
+                        test_only: true,
+                    };
+                    return Ok((Some(job), vec![(token.clone(), sealed)]));
                 }
                 let job = self.begin_rotation(s, &token, lambda_arn, now)?;
                 Ok((Some(job), Vec::new()))
             })
             .await?;
-        let version_id = job.as_ref().map(|j| j.token.clone());
+        let version_id = job
+            .as_ref()
+            .filter(|j| !j.test_only)
+            .map(|j| j.token.clone());
         if let Some(job) = job {
             self.queue_rotation(job);
         }
@@ -198,6 +235,7 @@ impl SecretsManager {
             secret_name: s.name.clone(),
             token: token.to_string(),
             lambda_arn,
+            test_only: false,
         })
     }
 
@@ -276,6 +314,26 @@ impl SecretsManager {
             }
         }
         jobs
+    }
+
+    /// After a configuration test: remove its AWSPENDING copy (unless a write made it more).
+    pub async fn end_test(&self, job: &RotationJob) {
+        let result = self
+            .modify(&job.secret_arn, |s| {
+                let only_pending = s.version(&job.token).is_some_and(|v| {
+                    v.stages
+                        .iter()
+                        .all(|st| st == strongroom_domain::secret::AWSPENDING)
+                });
+                if only_pending {
+                    s.versions.retain(|v| v.id != job.token);
+                }
+                Ok(((), Vec::new()))
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(secret_arn = %job.secret_arn, error = ?e, "could not remove a rotation test's AWSPENDING version");
+        }
     }
 
     /// Record how a rotation ended: whether its version became AWSCURRENT (the function's
