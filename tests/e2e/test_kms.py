@@ -701,6 +701,48 @@ def test_secrets_manager_kms_condition_keys(server, kms, sm):
     assert "errorCode" not in ok and denied["errorCode"] == "AccessDenied"
 
 
+def test_key_policies_grant_and_deny_with_iam(server, kms, sm):
+    """A key policy is the key's resource policy: with AWS's default statement (which
+    Strongroom requires, as the lockout safety check does), it can grant a user directly and
+    its explicit Deny beats an IAM allow — also for Secrets Manager reading through the key."""
+    user, key = user_with(server, [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}])
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/{user}"
+    root_statement = {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
+                      "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                      "Action": "kms:*", "Resource": "*"}
+    lockout = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "kms:*", "Resource": "*"}]}
+    refused(lambda: kms.create_key(Policy=json.dumps(lockout)),
+            "MalformedPolicyDocumentException")
+    refused(lambda: kms.create_key(Policy="{not json"), "MalformedPolicyDocumentException")
+    granting = {"Version": "2012-10-17", "Statement": [root_statement, {
+        "Sid": "app", "Effect": "Allow", "Principal": {"AWS": user_arn},
+        "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}]}
+    k = kms.create_key(Policy=json.dumps(granting))["KeyMetadata"]
+    assert json.loads(kms.get_key_policy(KeyId=k["KeyId"], PolicyName="default")["Policy"]) == granting
+    me = kms_client(server, key["AccessKeyId"], key["SecretAccessKey"])
+    blob = me.encrypt(KeyId=k["KeyId"], Plaintext=plaintext("policy"))["CiphertextBlob"]
+    # Secrets Manager decrypts for the user through the same policy.
+    name = unique("e2e-kms-policy")
+    sm.create_secret(Name=name, SecretString=secret("policy"), KmsKeyId=k["Arn"])
+    me_sm = client(server, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+    assert MARKER in me_sm.get_secret_value(SecretId=name)["SecretString"]
+    # An explicit Deny in the key policy beats the grant (and would beat any IAM allow).
+    denying = {"Version": "2012-10-17", "Statement": granting["Statement"] + [{
+        "Effect": "Deny", "Principal": {"AWS": user_arn}, "Action": "kms:Decrypt",
+        "Resource": "*"}]}
+    kms.put_key_policy(KeyId=k["KeyId"], PolicyName="default", Policy=json.dumps(denying))
+    refused(lambda: me.decrypt(CiphertextBlob=blob), "AccessDeniedException")
+    refused(lambda: me_sm.get_secret_value(SecretId=name), "AccessDeniedException")
+    refused(lambda: kms.put_key_policy(KeyId=k["KeyId"], PolicyName="default",
+                                       Policy=json.dumps(lockout)),
+            "MalformedPolicyDocumentException")
+    managed = kms.describe_key(KeyId="alias/aws/ssm")["KeyMetadata"]["KeyId"]
+    refused(lambda: kms.put_key_policy(KeyId=managed, PolicyName="default",
+                                       Policy=json.dumps(granting)), "AccessDeniedException")
+
+
 def test_aws_managed_keys_cannot_be_changed(kms):
     managed = kms.describe_key(KeyId="alias/aws/secretsmanager")["KeyMetadata"]
     refused(lambda: kms.disable_key(KeyId=managed["KeyId"]), "AccessDeniedException")

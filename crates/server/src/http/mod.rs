@@ -798,7 +798,14 @@ fn authorize_all(
     for c in checks {
         state
             .authz
-            .authorize(principal, &c.action, &c.resource, c.keys, info)
+            .authorize_with(
+                principal,
+                &c.action,
+                &c.resource,
+                c.policy.as_deref(),
+                c.keys,
+                info,
+            )
             .map_err(access_denied_json)?;
     }
     Ok(())

@@ -15,6 +15,8 @@ pub struct Check {
     pub action: String,
     pub resource: String,
     pub keys: strongroom_policy::matching::Keys,
+    /// The resource's own policy (a KMS key policy), evaluated as a resource policy.
+    pub policy: Option<String>,
 }
 
 /// `aws:RequestTag/KEY` for each tag a request sets and `aws:TagKeys` for all of them (keys

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KmsError {
     AccessDenied(String),
+    MalformedPolicyDocument(String),
     NotAuthorized(String),
     NotFound(String),
     AlreadyExists(String),
@@ -32,6 +33,7 @@ impl KmsError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::AccessDenied(_) => "AccessDeniedException",
+            Self::MalformedPolicyDocument(_) => "MalformedPolicyDocumentException",
             Self::NotAuthorized(_) => "NotAuthorizedException",
             Self::NotFound(_) => "NotFoundException",
             Self::AlreadyExists(_) => "AlreadyExistsException",
@@ -57,6 +59,7 @@ impl KmsError {
     pub fn message(&self) -> &str {
         match self {
             Self::AccessDenied(m)
+            | Self::MalformedPolicyDocument(m)
             | Self::NotAuthorized(m)
             | Self::NotFound(m)
             | Self::AlreadyExists(m)

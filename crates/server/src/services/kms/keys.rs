@@ -106,6 +106,17 @@ pub(super) struct UntagResourceInput {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
 #[serde(default)]
+pub(super) struct PutKeyPolicyInput {
+    key_id: String,
+    policy_name: Option<String>,
+    policy: Option<String>,
+    #[allow(dead_code)]
+    bypass_policy_lockout_safety_check: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+#[serde(default)]
 pub(super) struct GetKeyPolicyInput {
     key_id: String,
     policy_name: Option<String>,
@@ -409,10 +420,8 @@ impl Kms {
         if input.multi_region == Some(true) {
             return Err(unsupported("A multi-Region key"));
         }
-        if input.policy.is_some() {
-            return Err(KmsError::UnsupportedOperation(
-                "A key policy is not supported: every key has the default key policy, which lets IAM policies govern access to it. Omit Policy.".into(),
-            ));
+        if let Some(policy) = &input.policy {
+            self.check_key_policy(policy)?;
         }
         let description = input.description.unwrap_or_default();
         if description.len() > 8192 {
@@ -440,6 +449,7 @@ impl Kms {
             .collect();
         meta.tags.sort();
         meta.tags.dedup_by(|a, b| a.0 == b.0);
+        meta.policy = input.policy;
         let stored = StoredKmsKey {
             key_id: key_id.clone(),
             arn: self.key_arn(&key_id),
@@ -802,22 +812,97 @@ impl Kms {
                 input.policy_name.unwrap_or_default()
             )));
         }
-        let policy = serde_json::json!({
-            "Version": "2012-10-17",
-            "Id": "key-default-1",
-            "Statement": [{
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{}:root", self.account_id)},
-                "Action": "kms:*",
-                "Resource": "*"
-            }]
-        });
-        let _ = r;
+        let policy = match r.meta.policy {
+            Some(p) => p,
+            None => serde_json::to_string_pretty(&serde_json::json!({
+                "Version": "2012-10-17",
+                "Id": "key-default-1",
+                "Statement": [{
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": format!("arn:aws:iam::{}:root", self.account_id)},
+                    "Action": "kms:*",
+                    "Resource": "*"
+                }]
+            }))
+            .map_err(|_| KmsError::Internal)?,
+        };
         Ok(PolicyOutput {
-            policy: serde_json::to_string_pretty(&policy).map_err(|_| KmsError::Internal)?,
+            policy,
             policy_name: "default",
         })
+    }
+
+    pub(super) async fn put_key_policy(&self, input: PutKeyPolicyInput) -> Result<Empty, KmsError> {
+        if input.policy_name.as_deref().is_some_and(|p| p != "default") {
+            return Err(KmsError::Validation(
+                "1 validation error detected: the policy name must be default".into(),
+            ));
+        }
+        let policy = input.policy.ok_or_else(|| {
+            KmsError::Validation(
+                "1 validation error detected: Value null at 'policy' failed to satisfy constraint: Member must not be null".into(),
+            )
+        })?;
+        self.check_key_policy(&policy)?;
+        self.modify(&input.key_id, |r| {
+            customer_managed(r)?;
+            not_pending_deletion(r)?;
+            r.meta.policy = Some(policy);
+            Ok(())
+        })
+        .await?;
+        Ok(Empty {})
+    }
+
+    /// A key policy is a resource policy, evaluated with the caller's IAM policies (explicit
+    /// deny in either wins). Strongroom requires it to keep AWS's default statement — the
+    /// account (Principal `arn:aws:iam::ACCOUNT:root`) allowed `kms:*` on `*` — so IAM
+    /// policies keep governing the key, as AWS's lockout safety check insists; with it, the
+    /// same-account evaluation is AWS's exactly.
+    fn check_key_policy(&self, policy: &str) -> Result<(), KmsError> {
+        if policy.len() > 32_768 {
+            return Err(KmsError::MalformedPolicyDocument(
+                "The key policy is longer than 32 KB.".into(),
+            ));
+        }
+        strongroom_policy::parse(policy, strongroom_policy::PolicyKind::Resource)
+            .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))?;
+        let doc: serde_json::Value =
+            serde_json::from_str(policy).map_err(|_| KmsError::Internal)?;
+        let root = format!("arn:aws:iam::{}:root", self.account_id);
+        let list = |v: Option<&serde_json::Value>| -> Vec<String> {
+            match v {
+                Some(serde_json::Value::String(s)) => vec![s.clone()],
+                Some(serde_json::Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let statements = match doc.get("Statement") {
+            Some(serde_json::Value::Array(a)) => a.clone(),
+            Some(one) => vec![one.clone()],
+            None => Vec::new(),
+        };
+        let delegates = statements.iter().any(|st| {
+            st.get("Effect").and_then(|e| e.as_str()) == Some("Allow")
+                && st.get("Condition").is_none()
+                && list(st.get("Principal").and_then(|p| p.get("AWS")))
+                    .iter()
+                    .any(|p| *p == root || *p == self.account_id)
+                && list(st.get("Action"))
+                    .iter()
+                    .any(|a| a == "kms:*" || a == "*")
+                && list(st.get("Resource")).iter().any(|r| r == "*")
+        });
+        if !delegates {
+            return Err(KmsError::MalformedPolicyDocument(format!(
+                "The new key policy will not allow you to update the key policy in the future: keep the statement that allows Principal {{\"AWS\": \"{root}\"}} the action kms:* on resource * (Strongroom requires it, so IAM policies keep governing the key)."
+            )));
+        }
+        Ok(())
     }
 
     pub(super) fn list_key_policies(

@@ -44,6 +44,8 @@ pub struct ServiceKey {
     pub key_id: String,
     pub arn: String,
     pub manager: KeyManager,
+    /// A customer key's own key policy (evaluated with the caller's IAM policies).
+    pub policy: Option<String>,
 }
 
 /// Why a service cannot use a key.
@@ -272,6 +274,7 @@ impl Kms {
             key_id: record.key_id,
             arn: record.arn,
             manager: record.meta.manager,
+            policy: record.meta.policy,
         })
     }
 
@@ -287,11 +290,13 @@ impl Kms {
                 key_id: String::new(),
                 arn: String::new(),
                 manager: KeyManager::Aws,
+                policy: None,
             },
             KeyManager::Customer => ServiceKey {
                 key_id: record.key_id.clone(),
                 arn: record.arn.clone(),
                 manager: KeyManager::Customer,
+                policy: record.meta.policy.clone(),
             },
         })
     }
@@ -355,9 +360,7 @@ impl Kms {
                 respond(self.generate_data_key_without_plaintext(parse(body)?))
             }
             "GenerateRandom" => respond(self.generate_random(parse(body)?)),
-            "PutKeyPolicy" => Err(KmsError::UnsupportedOperation(
-                "PutKeyPolicy is not available in Strongroom: every key has the default key policy, which lets IAM policies govern access to it.".into(),
-            )),
+            "PutKeyPolicy" => respond(self.put_key_policy(parse(body)?).await),
             other => Err(KmsError::UnknownOperation(format!(
                 "Unknown operation TrentService.{other}."
             ))),
@@ -394,6 +397,7 @@ impl Kms {
         }
         let key_check = |action: String, given: Option<String>| -> Check {
             let mut keys = base.clone();
+            let mut policy = None;
             let resource = match given.as_deref().map(|g| self.find(g)) {
                 Some(Ok(record)) => {
                     for (k, val) in &record.meta.tags {
@@ -402,6 +406,7 @@ impl Kms {
                             vec![val.clone()],
                         );
                     }
+                    policy = record.meta.policy.clone();
                     record.arn
                 }
                 Some(Err(_)) => match given.as_deref().map(|g| {
@@ -417,6 +422,7 @@ impl Kms {
                 action,
                 resource,
                 keys,
+                policy,
             }
         };
         match operation {
@@ -424,6 +430,7 @@ impl Kms {
                 action,
                 resource: "*".into(),
                 keys: base,
+                policy: None,
             }],
             "ListAliases" => match str_of("KeyId") {
                 Some(k) => vec![key_check(action, Some(k))],
@@ -431,6 +438,7 @@ impl Kms {
                     action,
                     resource: "*".into(),
                     keys: base,
+                    policy: None,
                 }],
             },
             "CreateAlias" | "UpdateAlias" | "DeleteAlias" => {
@@ -439,6 +447,7 @@ impl Kms {
                     action: action.clone(),
                     resource: self.alias_arn(&alias),
                     keys: base.clone(),
+                    policy: None,
                 }];
                 // UpdateAlias needs the action on the alias, its current key and the new one.
                 if matches!(operation, "DeleteAlias" | "UpdateAlias")

@@ -473,7 +473,7 @@ impl SecretsManager {
         if !context_keys.is_empty() {
             keys.insert("kms:encryptioncontextkeys".into(), context_keys);
         }
-        gate(action, &key.arn, None, keys)
+        gate(action, &key.arn, key.policy.as_deref(), keys)
             .map_err(|_| SmError::AccessDenied("Access to KMS is not allowed".into()))
     }
 

@@ -134,6 +134,7 @@ impl Ssm {
                     action,
                     resource: "*".into(),
                     keys: request_keys,
+                    policy: None,
                 }];
             }
             "GetParameters" | "DeleteParameters" => v
@@ -166,6 +167,7 @@ impl Ssm {
                 action,
                 resource: "*".into(),
                 keys: request_keys,
+                policy: None,
             }];
         }
         let mut checks = Vec::with_capacity(names.len());
@@ -187,6 +189,7 @@ impl Ssm {
                     self.arn(&name)
                 },
                 keys,
+                policy: None,
             });
         }
         checks
@@ -266,7 +269,7 @@ impl Ssm {
             "kms:encryptioncontextkeys".into(),
             vec!["PARAMETER_ARN".to_string()],
         );
-        gate(action, &key.arn, None, keys).map_err(SsmError::AccessDenied)
+        gate(action, &key.arn, key.policy.as_deref(), keys).map_err(SsmError::AccessDenied)
     }
 
     fn binding<'a>(arn: &'a str, version: &'a str) -> ValueBinding<'a> {
