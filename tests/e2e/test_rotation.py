@@ -254,11 +254,16 @@ def test_a_failed_rotation_leaves_the_secret_current_and_blocks_the_next(rotatin
     assert "LastRotatedDate" not in d
     assert metric(s, "failed") == failed_before + 1
 
-    # While that rotation is unfinished, another is refused.
+    # While that rotation is unfinished, another is refused — also a configuration test
+    # naming the unfinished rotation's own version (it must not overwrite it).
     with pytest.raises(ClientError) as e:
         sm.rotate_secret(SecretId=name)
     assert e.value.response["Error"]["Code"] == "InvalidRequestException"
     assert "previous rotation isn't complete" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        sm.rotate_secret(SecretId=name, ClientRequestToken=token, RotateImmediately=False)
+    assert e.value.response["Error"]["Code"] == "InvalidRequestException"
+    assert sm.describe_secret(SecretId=name)["VersionIdsToStages"][token] == ["AWSPENDING"]
 
     sm.cancel_rotate_secret(SecretId=name)
     d = sm.describe_secret(SecretId=name)

@@ -31,6 +31,10 @@ pub struct Rotation {
     pub last_rotated_ms: Option<Millis>,
     /// When the scheduler starts the next rotation (a failed one is retried from here too).
     pub next_rotation_ms: Option<Millis>,
+    /// The AWSPENDING copy of a RotateImmediately=false configuration test, while it exists:
+    /// never a rotation in progress, and discarded wherever it is found (see [`discard_test`]).
+    #[serde(default)]
+    pub test_token: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -239,6 +243,18 @@ pub fn succeeded(versions: &[Version], token: &str) -> bool {
         .any(|v| v.id == token && v.has_value && v.has_stage(AWSCURRENT))
 }
 
+/// Remove a configuration test's AWSPENDING copy (whatever left it: the test's end, a server
+/// stopped mid-test, a write, a new rotation). Only a copy that is still nothing but a test —
+/// at most the AWSPENDING label — is removed. Returns whether a version went.
+pub fn discard_test(versions: &mut Vec<Version>, rotation: &mut Rotation) -> bool {
+    let Some(token) = rotation.test_token.take() else {
+        return false;
+    };
+    let before = versions.len();
+    versions.retain(|v| !(v.id == token && v.stages.iter().all(|s| s == AWSPENDING)));
+    versions.len() != before
+}
+
 /// A write that makes a new version AWSCURRENT while a rotation is in progress abandons the
 /// rotation (AWS's RotationAbandoned: "a manual change to a secret instead of automated
 /// rotation"): the rotation's version loses AWSPENDING, so it is no longer in progress and the
@@ -270,6 +286,30 @@ pub fn abandoned(versions: &[Version], token: &str) -> bool {
 mod tests {
     use super::*;
     use crate::secret::AWSPREVIOUS;
+
+    #[test]
+    fn a_configuration_test_copy_is_discarded_not_resumed() {
+        let mut vs = vec![
+            v("cur", &[AWSCURRENT], true),
+            v("test", &[AWSPENDING], true),
+        ];
+        let mut r = Rotation {
+            test_token: Some("test".into()),
+            ..Default::default()
+        };
+        assert!(
+            in_progress(&vs).is_some(),
+            "looks like a rotation until discarded"
+        );
+        assert!(discard_test(&mut vs, &mut r));
+        assert!(in_progress(&vs).is_none() && r.test_token.is_none());
+        assert!(!discard_test(&mut vs, &mut r), "once");
+        // A copy something else made more of (a label) stays.
+        let mut vs = vec![v("test", &[AWSPENDING, "keep"], true)];
+        r.test_token = Some("test".into());
+        assert!(!discard_test(&mut vs, &mut r));
+        assert_eq!(vs.len(), 1);
+    }
 
     #[test]
     fn a_manual_write_abandons_the_rotation_in_progress() {

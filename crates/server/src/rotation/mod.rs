@@ -177,6 +177,10 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
         .insert(job.secret_arn.clone());
     if !fresh {
         tracing::debug!(secret_arn = %job.secret_arn, "rotation already running");
+        if job.test_only {
+            // Not run: its copy must not linger as if a rotation were in progress.
+            state.secretsmanager.end_test(&job).await;
+        }
         return;
     }
     let _running = Running(&runner, job.secret_arn.clone());

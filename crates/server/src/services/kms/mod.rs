@@ -376,6 +376,8 @@ impl Kms {
         let str_of = |m: &str| v.get(m).and_then(|x| x.as_str()).map(str::to_string);
         let action = format!("kms:{operation}");
         let mut base = Keys::new();
+        // Every caller here is of this account (one account per server).
+        base.insert("kms:calleraccount".into(), vec![self.account_id.clone()]);
         if let Some(tags) = crate::services::request_tags(&v, "TagKey", "TagValue") {
             crate::services::insert_request_tags(&mut base, &tags);
         }

@@ -133,13 +133,19 @@ impl SecretsManager {
         let token = new_version_id(input.client_request_token);
         let now = self.clock.now_ms();
         // Not rotating now: AWS tests the configuration by running testSecret against an
-        // AWSPENDING version holding the current value, removed afterwards.
+        // AWSPENDING version holding the current value, removed afterwards. The value is read
+        // here and used only if AWSCURRENT has not moved meanwhile.
         let test_value = if immediately {
             None
         } else {
             let current = self.resolve(&id).await?;
             match current.version_with_stage(strongroom_domain::secret::AWSCURRENT) {
-                Some(v) => self.open(&current.arn, &v.id.clone()).await?,
+                Some(v) => {
+                    let vid = v.id.clone();
+                    self.open(&current.arn, &vid)
+                        .await?
+                        .map(|value| (vid, value))
+                }
                 None => None,
             }
         };
@@ -169,10 +175,22 @@ impl SecretsManager {
                 s.rotation.rules = rules;
                 if !immediately {
                     s.rotation.next_rotation_ms = next;
-                    let Some(value) = &test_value else {
+                    rotation::discard_test(&mut s.versions, &mut s.rotation);
+                    let current = s
+                        .version_with_stage(strongroom_domain::secret::AWSCURRENT)
+                        .map(|v| v.id.clone());
+                    let Some((_, value)) = test_value
+                        .as_ref()
+                        .filter(|(vid, _)| current.as_deref() == Some(vid.as_str()))
+                    else {
                         return Ok((None, Vec::new()));
                     };
-                    rotation::begin(&s.versions, &token)?;
+                    // Only a new version: a token naming a rotation in progress (or anything
+                    // else) must not be overwritten by the test's copy.
+                    if rotation::begin(&s.versions, &token)? != Begin::New {
+                        return Err(RotationError::InProgress.into());
+                    }
+                    s.rotation.test_token = Some(token.clone());
                     let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
                     s.versions
                         .push(super::values::new_version(&token, now, &key_id));
@@ -219,6 +237,8 @@ impl SecretsManager {
         lambda_arn: String,
         now: Millis,
     ) -> Result<RotationJob, SmError> {
+        // A configuration test's copy is not a rotation in progress.
+        rotation::discard_test(&mut s.versions, &mut s.rotation);
         if rotation::begin(&s.versions, token)? == Begin::New {
             let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
             s.versions
@@ -247,6 +267,8 @@ impl SecretsManager {
         new_current: &str,
         now: Millis,
     ) -> Option<String> {
+        // A configuration test's copy goes quietly: no rotation was abandoned.
+        rotation::discard_test(&mut s.versions, &mut s.rotation);
         let token = rotation::abandon(&mut s.versions, new_current)?;
         s.rotation.next_rotation_ms = s
             .rotation
@@ -294,6 +316,7 @@ impl SecretsManager {
                 && s.rotation.next_rotation_ms.is_some_and(|t| t <= now)
         }) {
             let token = rotation::in_progress(&s.versions)
+                .filter(|v| s.rotation.test_token.as_deref() != Some(v.id.as_str()))
                 .map(|v| v.id.clone())
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let started = self
@@ -320,13 +343,8 @@ impl SecretsManager {
     pub async fn end_test(&self, job: &RotationJob) {
         let result = self
             .modify(&job.secret_arn, |s| {
-                let only_pending = s.version(&job.token).is_some_and(|v| {
-                    v.stages
-                        .iter()
-                        .all(|st| st == strongroom_domain::secret::AWSPENDING)
-                });
-                if only_pending {
-                    s.versions.retain(|v| v.id != job.token);
+                if s.rotation.test_token.as_deref() == Some(job.token.as_str()) {
+                    rotation::discard_test(&mut s.versions, &mut s.rotation);
                 }
                 Ok(((), Vec::new()))
             })
