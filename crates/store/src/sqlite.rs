@@ -1400,6 +1400,60 @@ mod tests {
     use super::*;
     use strongroom_barrier::{Barrier, RootKey, ValueBinding};
 
+    /// A data directory from before KMS (schema 6, the managed key's alias in kms_keys.alias)
+    /// opens with its key, its alias moved to kms_aliases and no metadata (the service then
+    /// treats it as the AWS managed key it is).
+    #[tokio::test]
+    async fn migration_7_keeps_the_managed_key_of_older_data() {
+        let dir = std::env::temp_dir().join(format!("sr-mig7-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            let opts = SqliteConnectOptions::new()
+                .filename(dir.join("strongroom.db"))
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(opts)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 6) {
+                sqlx::raw_sql(*sql).execute(&pool).await.unwrap();
+                sqlx::query("INSERT INTO schema_migrations VALUES (?, 0)")
+                    .bind(version)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("INSERT INTO kms_keys (key_id, arn, alias, description, wrapped_material, created_ms) VALUES ('k1', 'arn:aws:kms:us-east-1:1:key/k1', 'aws/secretsmanager', 'managed', x'00', 5)")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        let store = SqliteStore::open(&dir).await.unwrap();
+        let keys = store.kms_keys().await.unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].meta.is_none() && keys[0].rotated.is_empty());
+        let aliases = store.kms_aliases().await.unwrap();
+        assert_eq!(
+            aliases,
+            vec![StoredAlias {
+                name: "alias/aws/secretsmanager".into(),
+                key_id: "k1".into(),
+                created_ms: 5,
+                updated_ms: 5,
+            }]
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     fn secret(arn: &str, name: &str) -> Secret {
         Secret {
             arn: arn.into(),
