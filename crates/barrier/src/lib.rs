@@ -303,27 +303,24 @@ impl Barrier {
         sealed: &Sealed,
         binding: &ValueBinding<'_>,
     ) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
-        let keks: Vec<Arc<LessSafeKey>> = self
-            .kms_keys
-            .read()
-            .ok()
-            .and_then(|m| {
-                let ring = m.get(&sealed.key_id)?;
-                Some(
-                    ring.materials
-                        .iter()
-                        .rev()
-                        .map(|(_, k)| k.clone())
-                        .collect(),
-                )
-            })
-            .ok_or_else(|| BarrierError::UnknownKey(sealed.key_id.clone()))?;
         let aad = binding.aad();
         let dek_aad = dek_aad(&sealed.key_id, &aad);
-        let dek = keks
-            .iter()
-            .find_map(|kek| open_raw(kek, &dek_aad, &sealed.wrapped_key).ok())
-            .ok_or(BarrierError::DecryptionFailed)?;
+        // Under the read lock (no copy of the ring on GetSecretValue's path): only the 32-byte
+        // data key is opened here.
+        let dek = {
+            let keys = self
+                .kms_keys
+                .read()
+                .map_err(|_| BarrierError::DecryptionFailed)?;
+            let ring = keys
+                .get(&sealed.key_id)
+                .ok_or_else(|| BarrierError::UnknownKey(sealed.key_id.clone()))?;
+            ring.materials
+                .iter()
+                .rev()
+                .find_map(|(_, kek)| open_raw(kek, &dek_aad, &sealed.wrapped_key).ok())
+                .ok_or(BarrierError::DecryptionFailed)?
+        };
         if dek.len() != KEY_LEN {
             return Err(BarrierError::DecryptionFailed);
         }

@@ -10,19 +10,10 @@
 // optional E2E_MARKER / E2E_REGISTRY (as seed004.test.js).
 'use strict';
 const assert = require('assert');
-const crypto = require('crypto');
-const fs = require('fs');
+const common = require('./common');
 
-const endpoint = process.env.STRONGROOM_ENDPOINT;
-assert.ok(endpoint, 'STRONGROOM_ENDPOINT must be set');
-const region = process.env.AWS_REGION || 'us-east-1';
-const MARKER = process.env.E2E_MARKER || 'E2E-SECRET-MARKER-5b7c';
-const unique = (prefix) => `${prefix}-${crypto.randomBytes(4).toString('hex')}`;
-function secretValue(label) {
-  const v = `${MARKER}-node-cw-${label}-${crypto.randomBytes(6).toString('hex')}`;
-  if (process.env.E2E_REGISTRY) fs.appendFileSync(process.env.E2E_REGISTRY, v + '\n');
-  return v;
-}
+const { endpoint, region, unique } = common;
+const secretValue = (label) => common.secretValue(`cw-${label}`);
 
 const cw = require('@aws-sdk/client-cloudwatch');
 const { AwsSmithyRpcV2CborProtocol, AwsQueryProtocol, AwsJson1_0Protocol } = require('@aws-sdk/core/protocols');

@@ -7,30 +7,7 @@
 // AWS_REGION, E2E_MARKER, E2E_REGISTRY).
 'use strict';
 const assert = require('assert');
-const crypto = require('crypto');
-const fs = require('fs');
-
-const endpoint = process.env.STRONGROOM_ENDPOINT;
-assert.ok(endpoint, 'STRONGROOM_ENDPOINT must be set');
-const region = process.env.AWS_REGION || 'us-east-1';
-const MARKER = process.env.E2E_MARKER || 'E2E-SECRET-MARKER-5b7c';
-
-function secretValue(label) {
-  const v = `${MARKER}-node-${label}-${crypto.randomBytes(6).toString('hex')}`;
-  if (process.env.E2E_REGISTRY) fs.appendFileSync(process.env.E2E_REGISTRY, v + '\n');
-  return v;
-}
-const unique = (prefix) => `${prefix}-${crypto.randomBytes(4).toString('hex')}`;
-
-async function expectError(promise, code) {
-  let got = null;
-  try {
-    await promise;
-  } catch (e) {
-    got = e.name || e.code;
-  }
-  assert.strictEqual(got, code, `expected ${code}, got ${got}`);
-}
+const { endpoint, region, MARKER, secretValue, unique, expectError } = require('./common');
 
 async function main() {
   const sm = require('@aws-sdk/client-secrets-manager');

@@ -19,6 +19,18 @@ pub struct Check {
     pub policy: Option<String>,
 }
 
+impl Check {
+    /// An account-wide action (resource `*`, no resource policy).
+    pub fn anywhere(action: String, keys: strongroom_policy::matching::Keys) -> Self {
+        Self {
+            action,
+            resource: "*".into(),
+            keys,
+            policy: None,
+        }
+    }
+}
+
 /// `aws:RequestTag/KEY` for each tag a request sets and `aws:TagKeys` for all of them (keys
 /// are stored lowercased, as condition keys are matched).
 pub fn insert_request_tags(

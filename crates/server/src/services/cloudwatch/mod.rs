@@ -103,9 +103,7 @@ fn missing(member: &str) -> CwError {
     CwError::MissingParameter(format!("The parameter {member} is required."))
 }
 
-fn ts(ms: i64) -> f64 {
-    ms as f64 / 1000.0
-}
+use crate::services::input::epoch_seconds as ts;
 
 fn dimensions(v: Option<&Value>) -> Result<Vec<(String, String)>, CwError> {
     let mut out = Vec::new();

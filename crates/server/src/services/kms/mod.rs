@@ -48,6 +48,30 @@ pub struct ServiceKey {
     pub policy: Option<String>,
 }
 
+impl ServiceKey {
+    /// The condition keys AWS gives a KMS call a service makes for a caller: the calling
+    /// service (`kms:ViaService`), the caller's account and the encryption context the
+    /// service uses (`(name, value)` pairs, e.g. `("SecretARN", arn)`).
+    pub fn use_keys(&self, via: String, account_id: &str, context: &[(&str, &str)]) -> Keys {
+        let mut keys = Keys::new();
+        keys.insert("kms:viaservice".into(), vec![via]);
+        keys.insert("kms:calleraccount".into(), vec![account_id.to_string()]);
+        for (name, value) in context {
+            keys.insert(
+                format!("kms:encryptioncontext:{}", name.to_ascii_lowercase()),
+                vec![value.to_string()],
+            );
+        }
+        if !context.is_empty() {
+            keys.insert(
+                "kms:encryptioncontextkeys".into(),
+                context.iter().map(|(n, _)| n.to_string()).collect(),
+            );
+        }
+        keys
+    }
+}
+
 /// Why a service cannot use a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServiceKeyError {
@@ -428,20 +452,10 @@ impl Kms {
             }
         };
         match operation {
-            "CreateKey" | "ListKeys" | "GenerateRandom" => vec![Check {
-                action,
-                resource: "*".into(),
-                keys: base,
-                policy: None,
-            }],
+            "CreateKey" | "ListKeys" | "GenerateRandom" => vec![Check::anywhere(action, base)],
             "ListAliases" => match str_of("KeyId") {
                 Some(k) => vec![key_check(action, Some(k))],
-                None => vec![Check {
-                    action,
-                    resource: "*".into(),
-                    keys: base,
-                    policy: None,
-                }],
+                None => vec![Check::anywhere(action, base)],
             },
             "CreateAlias" | "UpdateAlias" | "DeleteAlias" => {
                 let alias = str_of("AliasName").unwrap_or_default();

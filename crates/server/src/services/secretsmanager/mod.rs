@@ -452,27 +452,18 @@ impl SecretsManager {
         if key.manager == strongroom_domain::kms::KeyManager::Aws {
             return Ok(());
         }
-        let mut keys = Keys::new();
-        keys.insert(
-            "kms:viaservice".into(),
-            vec![format!("secretsmanager.{}.amazonaws.com", self.region)],
-        );
-        keys.insert("kms:calleraccount".into(), vec![self.account_id.clone()]);
-        let mut context_keys = Vec::new();
+        let mut context = Vec::new();
         if let Some(arn) = secret_arn {
-            keys.insert("kms:encryptioncontext:secretarn".into(), vec![arn.into()]);
-            context_keys.push("SecretARN".to_string());
+            context.push(("SecretARN", arn));
         }
         if let Some(v) = version_id {
-            keys.insert(
-                "kms:encryptioncontext:secretversionid".into(),
-                vec![v.into()],
-            );
-            context_keys.push("SecretVersionId".to_string());
+            context.push(("SecretVersionId", v));
         }
-        if !context_keys.is_empty() {
-            keys.insert("kms:encryptioncontextkeys".into(), context_keys);
-        }
+        let keys = key.use_keys(
+            format!("secretsmanager.{}.amazonaws.com", self.region),
+            &self.account_id,
+            &context,
+        );
         gate(action, &key.arn, key.policy.as_deref(), keys)
             .map_err(|_| SmError::AccessDenied("Access to KMS is not allowed".into()))
     }

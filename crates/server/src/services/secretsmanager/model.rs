@@ -4,12 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use strongroom_domain::secret::Millis;
 
 /// AWS JSON timestamps are epoch seconds as a number.
-pub fn ts(ms: Millis) -> f64 {
-    ms as f64 / 1000.0
-}
+pub use crate::services::input::epoch_seconds as ts;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -130,12 +130,7 @@ impl Ssm {
         }
         let names: Vec<String> = match operation {
             "DescribeParameters" => {
-                return vec![Check {
-                    action,
-                    resource: "*".into(),
-                    keys: request_keys,
-                    policy: None,
-                }];
+                return vec![Check::anywhere(action, request_keys)];
             }
             "GetParameters" | "DeleteParameters" => v
                 .get("Names")
@@ -163,12 +158,7 @@ impl Ssm {
                 .unwrap_or_default(),
         };
         if names.is_empty() {
-            return vec![Check {
-                action,
-                resource: "*".into(),
-                keys: request_keys,
-                policy: None,
-            }];
+            return vec![Check::anywhere(action, request_keys)];
         }
         let mut checks = Vec::with_capacity(names.len());
         for name in names {
@@ -255,19 +245,10 @@ impl Ssm {
         if key.manager == KeyManager::Aws {
             return Ok(());
         }
-        let mut keys = Keys::new();
-        keys.insert(
-            "kms:viaservice".into(),
-            vec![format!("ssm.{}.amazonaws.com", self.region)],
-        );
-        keys.insert("kms:calleraccount".into(), vec![self.account_id.clone()]);
-        keys.insert(
-            "kms:encryptioncontext:parameter_arn".into(),
-            vec![parameter_arn.to_string()],
-        );
-        keys.insert(
-            "kms:encryptioncontextkeys".into(),
-            vec!["PARAMETER_ARN".to_string()],
+        let keys = key.use_keys(
+            format!("ssm.{}.amazonaws.com", self.region),
+            &self.account_id,
+            &[("PARAMETER_ARN", parameter_arn)],
         );
         gate(action, &key.arn, key.policy.as_deref(), keys).map_err(SsmError::AccessDenied)
     }
