@@ -19,4 +19,6 @@ pub mod eval;
 pub mod matching;
 
 pub use document::{Effect, Policy, PolicyError, PolicyKind, Statement, parse};
-pub use eval::{Decision, Outcome, PolicySet, RequestContext, StatementRef, evaluate};
+pub use eval::{
+    Decision, Outcome, PolicySet, RequestContext, ResourceRule, StatementRef, evaluate,
+};

@@ -336,20 +336,27 @@ fn identity(p: &Principal) -> UserIdentity {
             role_name,
             role_arn,
             principal_id,
+            source_identity,
             ..
         } => UserIdentity {
             kind: "AssumedRole".into(),
             principal_id: Some(principal_id.clone()),
-            session_context: Some(json!({
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": principal_id.split(':').next(),
-                    "arn": role_arn,
-                    "accountId": p.account_id,
-                    "userName": role_name,
-                },
-                "attributes": { "mfaAuthenticated": "false" },
-            })),
+            session_context: Some({
+                let mut context = json!({
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": principal_id.split(':').next(),
+                        "arn": role_arn,
+                        "accountId": p.account_id,
+                        "userName": role_name,
+                    },
+                    "attributes": { "mfaAuthenticated": "false" },
+                });
+                if let Some(source) = source_identity {
+                    context["sourceIdentity"] = json!(source);
+                }
+                context
+            }),
             ..base
         },
     }

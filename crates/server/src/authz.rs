@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use strongroom_policy::eval::{Named, PolicySet, RequestContext};
+use strongroom_policy::eval::{Named, PolicySet, RequestContext, ResourceRule};
 use strongroom_policy::matching::Keys;
 
 use crate::credentials::{Principal, PrincipalKind};
@@ -203,6 +203,7 @@ impl Authorizer {
                 name: "resource policy",
                 policy: p,
             }),
+            resource_rule: resource_rule(resource),
             session: session_policy.as_deref().map(|p| {
                 vec![Named {
                     name: "session policy",
@@ -217,6 +218,20 @@ impl Authorizer {
             }),
         };
         strongroom_policy::evaluate(&ctx, &set)
+    }
+}
+
+/// Whether a resource's policy must allow a request itself, per AWS's rule for its service:
+/// a role's trust policy (AssumeRole, TagSession, SetSourceIdentity on `arn:aws:iam::A:role/R`)
+/// and a KMS key policy do; a secret's resource policy only adds to the identity side.
+fn resource_rule(resource: &str) -> ResourceRule {
+    let mut parts = resource.splitn(6, ':');
+    let service = parts.nth(2).unwrap_or_default();
+    let path = parts.nth(2).unwrap_or_default();
+    match service {
+        "kms" => ResourceRule::Required,
+        "iam" if path.starts_with("role/") => ResourceRule::Required,
+        _ => ResourceRule::EitherSide,
     }
 }
 
@@ -237,8 +252,15 @@ fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Ke
             put("aws:username", name.clone());
             put("aws:principaltype", "User".into());
         }
-        PrincipalKind::AssumedRole { session_tags, .. } => {
+        PrincipalKind::AssumedRole {
+            session_tags,
+            source_identity,
+            ..
+        } => {
             put("aws:principaltype", "AssumedRole".into());
+            if let Some(source) = source_identity {
+                put("aws:sourceidentity", source.clone());
+            }
             for (k, v) in session_tags {
                 put(
                     &format!("aws:principaltag/{}", k.to_ascii_lowercase()),
@@ -288,6 +310,28 @@ pub fn iso8601(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{ResourceRule, resource_rule};
+
+    #[test]
+    fn trust_and_key_policies_must_allow_themselves() {
+        assert_eq!(
+            resource_rule("arn:aws:iam::123456789012:role/app/r-trust"),
+            ResourceRule::Required
+        );
+        assert_eq!(
+            resource_rule("arn:aws:kms:us-east-1:123456789012:key/1234"),
+            ResourceRule::Required
+        );
+        assert_eq!(
+            resource_rule("arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf"),
+            ResourceRule::EitherSide
+        );
+        assert_eq!(
+            resource_rule("arn:aws:iam::123456789012:user/role/x"),
+            ResourceRule::EitherSide
+        );
+        assert_eq!(resource_rule("*"), ResourceRule::EitherSide);
+    }
     #[test]
     fn current_time_is_cached_per_second_but_never_stale() {
         assert_eq!(super::current_time(1_000), "1970-01-01T00:00:01Z");

@@ -123,6 +123,10 @@ pub enum PrincipalKind {
         session_policy: Option<std::sync::Arc<strongroom_policy::Policy>>,
         /// Session tags given to AssumeRole: the session's `aws:PrincipalTag/*`.
         session_tags: Vec<(String, String)>,
+        /// The tag keys a chained AssumeRole passes on (`sts:TransitiveTagKeys`).
+        transitive_tag_keys: Vec<String>,
+        /// AssumeRole's SourceIdentity (`aws:SourceIdentity`), kept through role chaining.
+        source_identity: Option<String>,
     },
 }
 

@@ -15,7 +15,7 @@ use strongroom_store::{
     StoredPolicyVersion, StoredRole, StoredUserPolicy,
 };
 
-use crate::sessions::{self, Session, Subject};
+use crate::sessions::{self, Session, SessionGrant, Subject};
 use zeroize::Zeroizing;
 
 use crate::credentials::{Principal, PrincipalKind, RootCredentials};
@@ -1088,8 +1088,7 @@ impl Directory {
     pub fn issue_session(
         &self,
         subject: Subject,
-        policy: Option<String>,
-        tags: Vec<(String, String)>,
+        grant: SessionGrant,
         now: i64,
         duration_secs: i64,
     ) -> Result<(Session, String), DirectoryError> {
@@ -1100,8 +1099,10 @@ impl Directory {
             issued_ms: now,
             expires_ms: now + duration_secs * 1000,
             subject,
-            policy,
-            tags,
+            policy: grant.policy,
+            tags: grant.tags,
+            transitive_tag_keys: grant.transitive_tag_keys,
+            source_identity: grant.source_identity,
         };
         let token = sessions::issue(&self.barrier, &self.key_id, &session)
             .ok_or(DirectoryError::Internal)?;
@@ -1160,6 +1161,8 @@ impl Directory {
                         session_name: session_name.clone(),
                         session_policy,
                         session_tags: session.tags.clone(),
+                        transitive_tag_keys: session.transitive_tag_keys.clone(),
+                        source_identity: session.source_identity.clone(),
                     },
                 }
             }
@@ -1525,7 +1528,7 @@ mod tests {
             session_name: "s".into(),
         };
         let (session, token) = d
-            .issue_session(subject, None, Vec::new(), 1_000, 900)
+            .issue_session(subject, Default::default(), 1_000, 900)
             .unwrap();
         let (p, secret) = d
             .session_credentials(&token, &session.access_key_id, 1_000 + 899_999)

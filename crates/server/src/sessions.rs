@@ -30,6 +30,21 @@ pub struct Session {
     /// Session tags given to AssumeRole (key, value).
     #[serde(default)]
     pub tags: Vec<(String, String)>,
+    /// The keys of `tags` that pass on to sessions this one assumes (role chaining).
+    #[serde(default)]
+    pub transitive_tag_keys: Vec<String>,
+    /// AssumeRole's SourceIdentity: set once, kept through every chained session.
+    #[serde(default)]
+    pub source_identity: Option<String>,
+}
+
+/// What a new session carries besides who it is.
+#[derive(Debug, Clone, Default)]
+pub struct SessionGrant {
+    pub policy: Option<String>,
+    pub tags: Vec<(String, String)>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
 }
 
 impl std::fmt::Debug for Session {
@@ -97,6 +112,8 @@ mod tests {
             },
             policy: None,
             tags: vec![("team".into(), "payments".into())],
+            transitive_tag_keys: vec!["team".into()],
+            source_identity: Some("alice".into()),
         };
         let t = issue(&b, "k", &s).unwrap();
         assert!(!t.contains("secret"));
@@ -104,6 +121,8 @@ mod tests {
         assert_eq!(back.subject, s.subject);
         assert_eq!(back.secret_access_key, "secret");
         assert_eq!(back.tags, s.tags, "session tags travel sealed in the token");
+        assert_eq!(back.transitive_tag_keys, s.transitive_tag_keys);
+        assert_eq!(back.source_identity, s.source_identity);
         let mut bytes = t.into_bytes();
         let mid = bytes.len() / 2;
         bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };

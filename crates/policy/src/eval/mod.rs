@@ -10,6 +10,16 @@
 //!
 //! A resource policy that names an *account* (`"AWS": "123456789012"` or `...:root`)
 //! delegates to that account's identity policies: it does not grant on its own.
+//!
+//! Some resource policies are not optional: a role's trust policy (for `sts:AssumeRole`,
+//! `sts:TagSession`, `sts:SetSourceIdentity`) and a KMS key policy must allow the request
+//! themselves, in any account ([`ResourceRule::Required`]). There an identity-policy allow is
+//! an additional requirement when the resource policy names the account, never a substitute.
+//!
+//! Which principal a resource policy named also matters (AWS's table "resource-based
+//! policies and permissions boundaries / session policies"): a grant to the user's ARN or to
+//! the exact role session ARN is not limited by a permissions boundary or a session policy;
+//! a grant to the *role* ARN a session belongs to is limited by both.
 
 use crate::document::{Effect, Policy, Principals, Statement};
 use crate::matching::{self, Keys};
@@ -37,11 +47,23 @@ pub struct Named<'a> {
     pub policy: &'a Policy,
 }
 
+/// How a resource policy combines with the identity side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ResourceRule {
+    /// A secret's resource policy: within one account, an allow from either side suffices.
+    #[default]
+    EitherSide,
+    /// A role's trust policy, a KMS key policy: the resource policy must allow — on its own
+    /// when it names the principal, with the identity side when it names the account.
+    Required,
+}
+
 /// The policies that apply to one request.
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet<'a> {
     pub identity: Vec<Named<'a>>,
     pub resource: Option<Named<'a>>,
+    pub resource_rule: ResourceRule,
     /// `Some` when the principal has a permissions boundary.
     pub boundary: Option<Vec<Named<'a>>>,
     /// `Some` when the session was created with session policies.
@@ -129,6 +151,9 @@ enum PrincipalMatch {
     No,
     /// Names the caller (or everyone).
     Direct,
+    /// Names the role the caller's session belongs to: a grant limited by the session's
+    /// policies and the role's permissions boundary.
+    Role,
     /// Names the caller's account: a delegation, not a grant.
     Account,
 }
@@ -140,9 +165,16 @@ fn principal_match(p: &Principals, ctx: &RequestContext) -> PrincipalMatch {
         let root = format!("arn:aws:iam::{}:root", ctx.principal_account);
         let mut m = PrincipalMatch::No;
         for a in &p.aws {
-            if a == &ctx.principal_arn || ctx.principal_aliases.iter().any(|x| x == a) {
+            if a == &ctx.principal_arn {
                 m = PrincipalMatch::Direct;
                 break;
+            }
+            if ctx.principal_aliases.iter().any(|x| x == a) {
+                m = PrincipalMatch::Role;
+                continue;
+            }
+            if m == PrincipalMatch::Role {
+                continue;
             }
             if a == &ctx.principal_account || a == &root {
                 m = if ctx.principal_arn == root {
@@ -198,16 +230,15 @@ fn applies(st: &Statement, variables: bool, ctx: &RequestContext) -> bool {
 #[derive(Default)]
 struct Tally {
     deny: Vec<(StatementRef, Source)>,
+    /// Allows naming the caller itself (or no principal: identity-side policies).
     allow: Vec<StatementRef>,
+    /// Allows naming the role of the caller's session.
+    role_allow: Vec<StatementRef>,
+    /// Allows naming the caller's account: delegations to its identity policies.
+    account_allow: Vec<StatementRef>,
 }
 
-fn scan(
-    named: &Named<'_>,
-    ctx: &RequestContext,
-    source: Source,
-    tally: &mut Tally,
-    account_allows: &mut Vec<StatementRef>,
-) {
+fn scan(named: &Named<'_>, ctx: &RequestContext, source: Source, tally: &mut Tally) {
     let variables = named.policy.has_variables();
     for (index, st) in named.policy.statements.iter().enumerate() {
         let pm = match &st.principal {
@@ -225,7 +256,8 @@ fn scan(
         };
         match (st.effect, pm) {
             (Effect::Deny, _) => tally.deny.push((r, source)),
-            (Effect::Allow, PrincipalMatch::Account) => account_allows.push(r),
+            (Effect::Allow, PrincipalMatch::Account) => tally.account_allow.push(r),
+            (Effect::Allow, PrincipalMatch::Role) => tally.role_allow.push(r),
             (Effect::Allow, _) => tally.allow.push(r),
         }
     }
@@ -234,34 +266,29 @@ fn scan(
 /// Evaluate one request against the policies that apply to it.
 pub fn evaluate(ctx: &RequestContext, set: &PolicySet<'_>) -> Decision {
     let mut deny: Vec<(StatementRef, Source)> = Vec::new();
-    let mut sink = Vec::new();
-    let mut run =
-        |policies: &[Named<'_>], source: Source, account_allows: &mut Vec<StatementRef>| {
-            let mut t = Tally::default();
-            for p in policies {
-                scan(p, ctx, source, &mut t, account_allows);
-            }
-            deny.extend(t.deny);
-            t.allow
-        };
-    let identity_allows = run(&set.identity, Source::Identity, &mut sink);
-    let mut resource_account_allows = Vec::new();
-    let resource_allows = match &set.resource {
-        Some(r) => run(
-            std::slice::from_ref(r),
-            Source::Resource,
-            &mut resource_account_allows,
-        ),
-        None => Vec::new(),
+    let mut run = |policies: &[Named<'_>], source: Source| {
+        let mut t = Tally::default();
+        for p in policies {
+            scan(p, ctx, source, &mut t);
+        }
+        deny.append(&mut t.deny);
+        t
     };
+    // Identity-side policies have no Principal element: everything they allow is "direct".
+    let identity_allows = run(&set.identity, Source::Identity).allow;
+    let resource = set
+        .resource
+        .as_ref()
+        .map(|r| run(std::slice::from_ref(r), Source::Resource))
+        .unwrap_or_default();
     let boundary_allows = set
         .boundary
         .as_deref()
-        .map(|b| run(b, Source::Boundary, &mut sink));
+        .map(|b| run(b, Source::Boundary).allow);
     let session_allows = set
         .session
         .as_deref()
-        .map(|s| run(s, Source::Session, &mut sink));
+        .map(|s| run(s, Source::Session).allow);
 
     if !deny.is_empty() {
         let source = deny.first().map(|(_, s)| *s);
@@ -277,50 +304,78 @@ pub fn evaluate(ctx: &RequestContext, set: &PolicySet<'_>) -> Decision {
         statements: Vec::new(),
         source: Some(source),
     };
+    let boundary_blocks = boundary_allows.as_ref().is_some_and(Vec::is_empty);
+    let session_blocks = session_allows.as_ref().is_some_and(Vec::is_empty);
     let mut identity_ok = !identity_allows.is_empty();
     let mut missing = Source::Identity;
-    if identity_ok && boundary_allows.as_ref().is_some_and(Vec::is_empty) {
+    if identity_ok && boundary_blocks {
         identity_ok = false;
         missing = Source::Boundary;
     }
-    let session_blocks = session_allows.as_ref().is_some_and(Vec::is_empty);
     if identity_ok && session_blocks {
         identity_ok = false;
         missing = Source::Session;
     }
-    let resource_ok = !resource_allows.is_empty() && !session_blocks;
+    // A grant to the caller's own ARN stands alone; one to its session's role is limited
+    // by the session policy and the boundary, as the identity side is.
+    let role_grant_ok = !resource.role_allow.is_empty() && !boundary_blocks && !session_blocks;
+    let direct_ok = !resource.allow.is_empty() || role_grant_ok;
+    let delegated = !resource.account_allow.is_empty();
 
     let same_account = ctx.principal_account == ctx.resource_account;
     let mut statements = Vec::new();
-    let allowed = if same_account {
-        if identity_ok {
-            statements.extend(identity_allows);
+    let mut grant = |identity: bool| {
+        if identity {
+            statements.extend(identity_allows.iter().cloned());
         }
-        if resource_ok {
-            statements.extend(resource_allows);
+        statements.extend(resource.allow.iter().cloned());
+        if role_grant_ok {
+            statements.extend(resource.role_allow.iter().cloned());
         }
-        identity_ok || resource_ok
-    } else {
-        let resource_side = resource_ok || !resource_account_allows.is_empty();
-        if !identity_ok {
-            return denied(missing);
+        if identity {
+            statements.extend(resource.account_allow.iter().cloned());
         }
-        if !resource_side {
-            return denied(Source::Resource);
-        }
-        statements.extend(identity_allows);
-        statements.extend(resource_allows);
-        statements.extend(resource_account_allows);
-        true
     };
-    if allowed {
-        Decision {
-            outcome: Outcome::Allowed,
-            statements,
-            source: None,
+    let allowed = match (set.resource_rule, same_account) {
+        (ResourceRule::EitherSide, true) => {
+            if identity_ok || direct_ok {
+                grant(identity_ok);
+                true
+            } else {
+                return denied(missing);
+            }
         }
-    } else {
-        denied(missing)
+        // The resource policy must allow; naming the account delegates to identity policies.
+        (ResourceRule::Required, true) => {
+            if direct_ok {
+                grant(false);
+                true
+            } else if delegated && identity_ok {
+                grant(true);
+                true
+            } else if delegated {
+                return denied(missing);
+            } else {
+                return denied(Source::Resource);
+            }
+        }
+        // Across accounts both sides must allow, whatever the resource policy's kind.
+        (_, false) => {
+            if !identity_ok {
+                return denied(missing);
+            }
+            if !(direct_ok || delegated) {
+                return denied(Source::Resource);
+            }
+            grant(true);
+            true
+        }
+    };
+    debug_assert!(allowed);
+    Decision {
+        outcome: Outcome::Allowed,
+        statements,
+        source: None,
     }
 }
 

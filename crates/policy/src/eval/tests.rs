@@ -45,6 +45,7 @@ fn decide(c: &RequestContext, ids: &[&Policy], res: Option<&Policy>) -> Decision
             name: "resource",
             policy: p,
         }),
+        resource_rule: ResourceRule::EitherSide,
         boundary: None,
         session: None,
     };
@@ -290,6 +291,7 @@ fn boundaries_and_session_policies_intersect() {
                     policy: &all,
                 }],
                 resource: None,
+                resource_rule: ResourceRule::EitherSide,
                 boundary: boundary.map(|b| {
                     vec![Named {
                         name: "boundary",
@@ -390,4 +392,184 @@ proptest! {
             prop_assert_eq!(d.outcome, Outcome::ExplicitDeny);
         }
     }
+}
+
+// ---- role trust policies and KMS key policies: the resource policy must allow ----
+
+fn role_arn(name: &str) -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+}
+
+fn trust(principal: &str) -> Policy {
+    parse(
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{principal},"Action":"sts:AssumeRole"}}}}"#
+        ),
+        PolicyKind::Trust,
+    )
+    .unwrap()
+}
+
+fn assume(c: &RequestContext, ids: &[&Policy], trust: &Policy) -> Decision {
+    let set = PolicySet {
+        identity: ids
+            .iter()
+            .map(|p| Named {
+                name: "id",
+                policy: p,
+            })
+            .collect(),
+        resource: Some(Named {
+            name: "trust policy",
+            policy: trust,
+        }),
+        resource_rule: ResourceRule::Required,
+        boundary: None,
+        session: None,
+    };
+    evaluate(c, &set)
+}
+
+fn may_assume_anything() -> Policy {
+    identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}"#,
+    )
+}
+
+#[test]
+fn an_identity_allow_never_replaces_the_trust_policy() {
+    let any = may_assume_anything();
+    let c = ctx("untrusted", "sts:AssumeRole", &role_arn("r-trust"));
+    for t in [
+        trust(&format!(
+            r#"{{"AWS":"arn:aws:iam::{ACCOUNT}:user/trusted"}}"#
+        )),
+        trust(&format!(r#"{{"AWS":"arn:aws:iam::{OTHER}:root"}}"#)),
+        trust(&format!(r#"{{"AWS":"{OTHER}"}}"#)),
+        trust(r#"{"Service":"lambda.amazonaws.com"}"#),
+    ] {
+        let d = assume(&c, &[&any], &t);
+        assert_eq!(d.outcome, Outcome::ImplicitDeny);
+        assert_eq!(d.source, Some(Source::Resource));
+    }
+}
+
+#[test]
+fn a_trust_naming_the_user_grants_alone_naming_the_account_needs_identity_too() {
+    let c = ctx("trusted", "sts:AssumeRole", &role_arn("r"));
+    let named = trust(&format!(
+        r#"{{"AWS":"arn:aws:iam::{ACCOUNT}:user/trusted"}}"#
+    ));
+    assert!(assume(&c, &[], &named).is_allowed());
+    for account in [
+        format!(r#"{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}}"#),
+        format!(r#"{{"AWS":"{ACCOUNT}"}}"#),
+    ] {
+        let t = trust(&account);
+        let d = assume(&c, &[], &t);
+        assert_eq!(d.outcome, Outcome::ImplicitDeny);
+        assert_eq!(d.source, Some(Source::Identity));
+        assert!(assume(&c, &[&may_assume_anything()], &t).is_allowed());
+    }
+    // Everyone, narrowed by a condition on the caller.
+    let star = parse(
+        &format!(r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"aws:PrincipalAccount":"{ACCOUNT}","aws:username":"trusted"}}}}}}}}"#),
+        PolicyKind::Trust,
+    )
+    .unwrap();
+    let mut c = c;
+    c.keys
+        .insert("aws:principalaccount".into(), vec![ACCOUNT.into()]);
+    assert!(assume(&c, &[], &star).is_allowed());
+    let mut other = ctx("someone", "sts:AssumeRole", &role_arn("r"));
+    other
+        .keys
+        .insert("aws:principalaccount".into(), vec![ACCOUNT.into()]);
+    assert!(!assume(&other, &[&may_assume_anything()], &star).is_allowed());
+}
+
+#[test]
+fn a_deny_in_identity_or_trust_wins_over_a_named_grant() {
+    let c = ctx("trusted", "sts:AssumeRole", &role_arn("r"));
+    let named = trust(&format!(
+        r#"{{"AWS":"arn:aws:iam::{ACCOUNT}:user/trusted"}}"#
+    ));
+    let deny = identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Deny","Action":"sts:*","Resource":"*"}}"#,
+    );
+    assert_eq!(assume(&c, &[&deny], &named).outcome, Outcome::ExplicitDeny);
+}
+
+#[test]
+fn a_grant_to_the_role_is_limited_by_the_session_policy_one_to_the_session_is_not() {
+    let session_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s1");
+    let mut c = ctx("x", "sts:AssumeRole", &role_arn("next"));
+    c.principal_arn = session_arn.clone();
+    c.principal_aliases = vec![role_arn("app")];
+    let nothing = identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#,
+    );
+    let by_role = trust(&format!(r#"{{"AWS":"{}"}}"#, role_arn("app")));
+    let by_session = trust(&format!(r#"{{"AWS":"{session_arn}"}}"#));
+    let with_session = |t: &Policy| {
+        evaluate(
+            &c,
+            &PolicySet {
+                identity: vec![],
+                resource: Some(Named {
+                    name: "trust policy",
+                    policy: t,
+                }),
+                resource_rule: ResourceRule::Required,
+                boundary: None,
+                session: Some(vec![Named {
+                    name: "session policy",
+                    policy: &nothing,
+                }]),
+            },
+        )
+    };
+    assert!(!with_session(&by_role).is_allowed());
+    assert!(with_session(&by_session).is_allowed());
+    assert!(assume(&c, &[], &by_role).is_allowed());
+}
+
+#[test]
+fn a_key_policy_delegating_to_the_account_with_a_condition_binds_iam_too() {
+    let key = format!("arn:aws:kms:us-east-1:{ACCOUNT}:key/k1");
+    let c = ctx("u", "kms:Decrypt", &key);
+    let policy = parse(
+        &format!(r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*","Condition":{{"StringEquals":{{"kms:ViaService":"secretsmanager.us-east-1.amazonaws.com"}}}}}}}}"#),
+        PolicyKind::Resource,
+    )
+    .unwrap();
+    let iam = identity(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}}"#,
+    );
+    let set = PolicySet {
+        identity: vec![Named {
+            name: "id",
+            policy: &iam,
+        }],
+        resource: Some(Named {
+            name: "key policy",
+            policy: &policy,
+        }),
+        resource_rule: ResourceRule::Required,
+        boundary: None,
+        session: None,
+    };
+    assert_eq!(evaluate(&c, &set).source, Some(Source::Resource));
+    let mut via = c.clone();
+    via.keys.insert(
+        "kms:viaservice".into(),
+        vec!["secretsmanager.us-east-1.amazonaws.com".into()],
+    );
+    assert!(evaluate(&via, &set).is_allowed());
+    // The same document as an optional resource policy would have let IAM alone decide.
+    let either = PolicySet {
+        resource_rule: ResourceRule::EitherSide,
+        ..set
+    };
+    assert!(evaluate(&c, &either).is_allowed());
 }

@@ -326,8 +326,7 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
                 name: role_name,
                 session_name: "strongroom-rotation".into(),
             },
-            None,
-            Vec::new(),
+            Default::default(),
             state.clock.now_ms(),
             duration,
         )
@@ -375,6 +374,7 @@ fn lambda_may_assume(trust: &strongroom_policy::Policy, role_arn: &str, account:
             name: "trust policy",
             policy: trust,
         }),
+        resource_rule: strongroom_policy::ResourceRule::Required,
         ..Default::default()
     };
     strongroom_policy::evaluate(&ctx, &set).is_allowed()

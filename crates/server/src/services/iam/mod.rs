@@ -405,6 +405,8 @@ impl Iam {
                     session_name: "simulation".into(),
                     session_policy: None,
                     session_tags: Vec::new(),
+                    transitive_tag_keys: Vec::new(),
+                    source_identity: None,
                 },
             }
         } else if let Some(group) = source.strip_prefix(&format!("arn:aws:iam::{account}:group/")) {

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::http::query::escape;
 use crate::identity::Directory;
 use crate::services::iam::Params;
-use crate::sessions::{Session, Subject};
+use crate::sessions::{Session, SessionGrant, Subject};
 
 pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -89,8 +89,7 @@ impl Sts {
                     .directory
                     .issue_session(
                         Subject::User { name: name.clone() },
-                        None,
-                        Vec::new(),
+                        Default::default(),
                         info.now_ms,
                         secs,
                     )
@@ -104,6 +103,12 @@ impl Sts {
         }
     }
 
+    /// AssumeRole with AWS's rules: the role's trust policy must allow the caller — naming
+    /// it (a grant on its own) or its account (then the caller's identity policies must
+    /// allow too) — for `sts:AssumeRole`, and for `sts:TagSession` when the session gets tags
+    /// and `sts:SetSourceIdentity` when it gets a source identity (also when inherited
+    /// through role chaining). An identity-policy allow is never a substitute for the trust
+    /// policy (`authz` evaluates role ARNs with `ResourceRule::Required`).
     fn assume_role(
         &self,
         p: &Params,
@@ -123,15 +128,21 @@ impl Sts {
         let session_name = p
             .get("RoleSessionName")
             .ok_or_else(|| missing("roleSessionName"))?;
-        let name_ok = (2..=64).contains(&session_name.len())
-            && session_name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
-        if !name_ok {
-            return Err(bad(
-                "ValidationError",
-                "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint: Member must have length between 2 and 64 and satisfy regular expression pattern: [\\w+=,.@-]*",
-            ));
+        validate(session_name, "roleSessionName", 2, 64, "_+=,.@-")?;
+        let external_id = p.get("ExternalId");
+        if let Some(id) = external_id {
+            validate(id, "externalId", 2, 1224, "_+=,.@:/-")?;
+        }
+        let source_identity = p.get("SourceIdentity");
+        if let Some(si) = source_identity {
+            validate(si, "sourceIdentity", 2, 64, "_+=,.@-")?;
+            // Reserved for AWS, as in AWS.
+            if si.to_ascii_lowercase().starts_with("aws:") {
+                return Err(bad(
+                    "ValidationError",
+                    "SourceIdentity cannot start with the prefix 'aws:'.",
+                ));
+            }
         }
         if caller.is_root() {
             return Err(ApiError::new(
@@ -141,38 +152,85 @@ impl Sts {
             ));
         }
         let denied = |m: String| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", m);
+        // AWS's words when the trust policy refuses (no "because ..."): the caller learns
+        // nothing about the role, not even whether it exists.
+        let not_authorized = |action: &str| {
+            denied(format!(
+                "User: {} is not authorized to perform: {action} on resource: {role_arn}",
+                caller.arn
+            ))
+        };
         let role_name = role_arn.rsplit('/').next().unwrap_or_default();
         let role = self
             .directory
             .role(role_name)
             .ok()
             .filter(|r| &r.arn == role_arn)
-            .ok_or_else(|| {
-                denied(format!(
-                    "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
-                    caller.arn
-                ))
-            })?;
+            .ok_or_else(|| not_authorized("sts:AssumeRole"))?;
         let trust = self
             .directory
             .trust_policy(role_name)
             .ok_or_else(ApiError::internal)?;
-        authz
-            .evaluate(
-                caller,
-                "sts:AssumeRole",
-                role_arn,
-                Some(&trust),
-                Default::default(),
-                info,
-            )
-            .map_err(denied)?;
-        let tags = session_tags(p)?;
-        if !tags.is_empty() {
-            // Passing session tags is its own permission, granted by the trust policy (and
-            // the caller's policies) as on AWS.
-            let mut keys = strongroom_policy::matching::Keys::new();
-            for (k, v) in &tags {
+
+        // What the new session carries: the caller's transitive tags (role chaining), the
+        // requested tags (which may not override a transitive one), and the source identity,
+        // which once set never changes.
+        let (inherited_tags, inherited_transitive, inherited_source) = match &caller.kind {
+            PrincipalKind::AssumedRole {
+                session_tags,
+                transitive_tag_keys,
+                source_identity,
+                ..
+            } => (
+                session_tags
+                    .iter()
+                    .filter(|(k, _)| {
+                        transitive_tag_keys
+                            .iter()
+                            .any(|t| t.eq_ignore_ascii_case(k))
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                transitive_tag_keys.clone(),
+                source_identity.clone(),
+            ),
+            _ => (Vec::new(), Vec::new(), None),
+        };
+        let requested = session_tags(p)?;
+        let transitive = transitive_keys(p, &requested)?;
+        if let Some((k, _)) = requested.iter().find(|(k, _)| {
+            inherited_tags
+                .iter()
+                .any(|(t, _)| t.eq_ignore_ascii_case(k))
+        }) {
+            return Err(bad(
+                "InvalidParameterValue",
+                format!(
+                    "One or more session tags conflict with transitive session tags from the role chain: {k}"
+                ),
+            ));
+        }
+        let source = match (&inherited_source, source_identity) {
+            (Some(old), Some(new)) if old != new => {
+                return Err(denied(format!(
+                    "User: {} is not authorized to perform: sts:SetSourceIdentity on resource: {role_arn}: the source identity of a role session cannot be changed",
+                    caller.arn
+                )));
+            }
+            (Some(old), _) => Some(old.clone()),
+            (None, new) => new.cloned(),
+        };
+
+        let mut keys = strongroom_policy::matching::Keys::new();
+        keys.insert("sts:rolesessionname".into(), vec![session_name.clone()]);
+        if let Some(id) = external_id {
+            keys.insert("sts:externalid".into(), vec![id.clone()]);
+        }
+        if let Some(si) = &source {
+            keys.insert("sts:sourceidentity".into(), vec![si.clone()]);
+        }
+        if !requested.is_empty() {
+            for (k, v) in &requested {
                 keys.insert(
                     format!("aws:requesttag/{}", k.to_ascii_lowercase()),
                     vec![v.clone()],
@@ -180,12 +238,52 @@ impl Sts {
             }
             keys.insert(
                 "aws:tagkeys".into(),
-                tags.iter().map(|(k, _)| k.clone()).collect(),
+                requested.iter().map(|(k, _)| k.clone()).collect(),
             );
-            authz
-                .evaluate(caller, "sts:TagSession", role_arn, Some(&trust), keys, info)
-                .map_err(denied)?;
         }
+        if !transitive.is_empty() {
+            keys.insert("sts:transitivetagkeys".into(), transitive.clone());
+        }
+        let check = |action: &str| -> Result<(), ApiError> {
+            let d = authz.decide(caller, action, role_arn, Some(&trust), keys.clone(), info);
+            if d.is_allowed() {
+                return Ok(());
+            }
+            tracing::info!(principal = %caller.arn, action, role = %role_arn, outcome = ?d.outcome, deciding_statements = ?d.statements, "access denied");
+            Err(match (d.outcome, d.source) {
+                (
+                    strongroom_policy::Outcome::ImplicitDeny,
+                    Some(strongroom_policy::eval::Source::Resource),
+                ) => not_authorized(action),
+                _ => denied(format!(
+                    "User: {} is not authorized to perform: {action} on resource: {role_arn} {}",
+                    caller.arn,
+                    d.reason(action)
+                )),
+            })
+        };
+        check("sts:AssumeRole")?;
+        let mut tags = inherited_tags;
+        tags.extend(requested);
+        if !tags.is_empty() {
+            check("sts:TagSession")?;
+        }
+        if source.is_some() {
+            check("sts:SetSourceIdentity")?;
+        }
+        let mut transitive_all = inherited_transitive;
+        for k in transitive {
+            if !transitive_all.iter().any(|t| t.eq_ignore_ascii_case(&k)) {
+                transitive_all.push(k);
+            }
+        }
+        if tags.len() > 50 {
+            return Err(bad(
+                "ValidationError",
+                "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50",
+            ));
+        }
+
         // Role chaining is limited to one hour, as in AWS.
         let max = if matches!(caller.kind, PrincipalKind::AssumedRole { .. }) {
             3600
@@ -221,27 +319,83 @@ impl Sts {
                     name: role_name.to_string(),
                     session_name: session_name.clone(),
                 },
-                policy,
-                tags,
+                SessionGrant {
+                    policy,
+                    tags,
+                    transitive_tag_keys: transitive_all,
+                    source_identity: source.clone(),
+                },
                 info.now_ms,
                 secs,
             )
             .map_err(|_| ApiError::internal())?;
         Ok(format!(
-            "{}<AssumedRoleUser><AssumedRoleId>{}:{}</AssumedRoleId><Arn>arn:aws:sts::{}:assumed-role/{}/{}</Arn></AssumedRoleUser>",
+            "{}<AssumedRoleUser><AssumedRoleId>{}:{}</AssumedRoleId><Arn>arn:aws:sts::{}:assumed-role/{}/{}</Arn></AssumedRoleUser>{}",
             credentials_xml(&session, &token),
             role.id,
             escape(session_name),
             caller.account_id,
             escape(role_name),
-            escape(session_name)
+            escape(session_name),
+            source
+                .map(|s| format!("<SourceIdentity>{}</SourceIdentity>", escape(&s)))
+                .unwrap_or_default()
         ))
     }
 }
 
+/// A string member's length and AWS's pattern `[\w<extra>]*` (`\w`: ASCII letters, digits, `_`).
+fn validate(
+    value: &str,
+    member: &str,
+    min: usize,
+    max: usize,
+    extra: &str,
+) -> Result<(), ApiError> {
+    let ok = (min..=max).contains(&value.chars().count())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    if ok {
+        return Ok(());
+    }
+    Err(bad(
+        "ValidationError",
+        format!(
+            "1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have length between {min} and {max} and satisfy regular expression pattern: [\\w{}]*",
+            extra.replace('/', "\\/")
+        ),
+    ))
+}
+
+/// `TransitiveTagKeys.member.N`: each must be one of the session tags passed (case-insensitive).
+fn transitive_keys(p: &Params, tags: &[(String, String)]) -> Result<Vec<String>, ApiError> {
+    let mut keys = Vec::new();
+    for n in 1.. {
+        let Some(key) = p.get(&format!("TransitiveTagKeys.member.{n}")) else {
+            break;
+        };
+        if !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            return Err(bad(
+                "InvalidParameterValue",
+                format!(
+                    "The transitive tag key {key} is not one of the session tags passed in the request."
+                ),
+            ));
+        }
+        keys.push(key.clone());
+    }
+    if keys.len() > 50 {
+        return Err(bad(
+            "ValidationError",
+            "1 validation error detected: Value at 'transitiveTagKeys' failed to satisfy constraint: Member must have length less than or equal to 50",
+        ));
+    }
+    Ok(keys)
+}
+
 /// `Tags.member.N.Key` / `.Value`: at most 50, keys 1–128 characters, values at most 256, keys
-/// unique ignoring case (AWS's session tag rules). `TransitiveTagKeys` is accepted: tags do
-/// not pass through role chaining here, so it changes nothing.
+/// unique ignoring case (AWS's session tag rules).
 fn session_tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
     let mut tags = Vec::new();
     for n in 1.. {
