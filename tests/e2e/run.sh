@@ -34,7 +34,7 @@ if [ ! -x "$VENV/bin/pytest" ] || [ ! -x "$VENV/bin/aws" ]; then
 fi
 if [ ! -d "$HERE/node/node_modules/aws-sdk" ] || [ ! -d "$HERE/node/node_modules/@aws-sdk/client-secrets-manager" ] ||
   [ ! -d "$HERE/node/node_modules/@aws-sdk/client-cloudwatch" ] || [ ! -d "$HERE/node/node_modules/@aws-sdk/client-ssm" ] ||
-  [ ! -d "$HERE/node/node_modules/@aws-sdk/client-kms" ]; then
+  [ ! -d "$HERE/node/node_modules/@aws-sdk/client-kms" ] || [ ! -d "$HERE/node/node_modules/@smithy/signature-v4" ]; then
   echo "e2e: tests/e2e/node/node_modules is missing (scripts/test runs npm ci there)" >&2
   exit 2
 fi
@@ -158,6 +158,7 @@ node_env() {
 run_step "node: seed 004 handler (aws-sdk v2) + v3 client" node_env node/seed004.test.js
 run_step "node: CloudWatch over CBOR, JSON 1.0 and Query" node_env node/cloudwatch.test.js
 run_step "node: seed 000 (Parameter Store reference, SSM, KMS; v3 and v2)" node_env node/seed000.test.js
+run_step "node: presigned GET URLs (@smithy/signature-v4 presign: STS, IAM)" node_env node/presign.test.js
 
 # 3. Graceful shutdown: SIGTERM, exit code 0, within 30 s.
 stop_server() {

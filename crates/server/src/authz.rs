@@ -203,7 +203,13 @@ impl Authorizer {
                 name: "resource policy",
                 policy: p,
             }),
-            resource_rule: resource_rule(resource),
+            // No policy stored (a key created without one) means AWS's default key policy,
+            // which only delegates to the account: the identity side decides.
+            resource_rule: if resource_policy.is_some() {
+                resource_rule(resource)
+            } else {
+                ResourceRule::EitherSide
+            },
             session: session_policy.as_deref().map(|p| {
                 vec![Named {
                     name: "session policy",

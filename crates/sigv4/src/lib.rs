@@ -171,6 +171,39 @@ fn mismatch() -> SigV4Error {
     )
 }
 
+/// AWS's mismatch message with what the server computed, as AWS appends it: the canonical
+/// request shows a signer what differed (e.g. a URL presigned for POST fetched with GET).
+/// Session tokens in it are redacted: error messages reach logs and audit records.
+fn mismatch_explained(canonical_request: &[u8], string_to_sign: &str) -> SigV4Error {
+    let SigV4Error::InvalidSignature(base) = mismatch() else {
+        unreachable!("mismatch() is an InvalidSignature")
+    };
+    let creq = String::from_utf8_lossy(canonical_request);
+    let redacted: Vec<String> = creq
+        .split('\n')
+        .map(|line| {
+            if line.starts_with("x-amz-security-token:") {
+                "x-amz-security-token:REDACTED".to_string()
+            } else {
+                line.split('&')
+                    .map(|pair| {
+                        if pair.starts_with("X-Amz-Security-Token=") {
+                            "X-Amz-Security-Token=REDACTED"
+                        } else {
+                            pair
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            }
+        })
+        .collect();
+    SigV4Error::InvalidSignature(format!(
+        "{base}\n\nThe Canonical String for this request should have been\n'{}'\n\nThe String-to-Sign should have been\n'{string_to_sign}'\n",
+        redacted.join("\n")
+    ))
+}
+
 fn incomplete(msg: String) -> SigV4Error {
     SigV4Error::IncompleteSignature(msg)
 }
@@ -515,6 +548,7 @@ impl ParsedAuth {
         let hmac_key = hmac::Key::new(hmac::HMAC_SHA256, &key.0);
         // Every candidate is computed, so timing does not reveal which one matched.
         let mut ok = false;
+        let mut first = None;
         for creq in self.canonical_requests(method, uri, headers, body)? {
             let string_to_sign = format!(
                 "{ALGORITHM}\n{}\n{scope}\n{}",
@@ -523,8 +557,15 @@ impl ParsedAuth {
             );
             let expected = hmac::sign(&hmac_key, string_to_sign.as_bytes());
             ok |= constant_time::verify_slices_are_equal(expected.as_ref(), &provided).is_ok();
+            first.get_or_insert((creq, string_to_sign));
         }
-        if ok { Ok(()) } else { Err(mismatch()) }
+        match (ok, first) {
+            (true, _) => Ok(()),
+            (false, None) => Err(mismatch()),
+            (false, Some((creq, string_to_sign))) => {
+                Err(mismatch_explained(&creq, &string_to_sign))
+            }
+        }
     }
 
     /// The canonical requests the signer may have built: one per accepted payload hash and

@@ -39,6 +39,10 @@ pub struct Req {
     pub service: String,
     pub method: String,
     pub path: String,
+    /// Sign in the query string (a presigned URL) valid this long, instead of headers.
+    pub presign: Option<std::time::Duration>,
+    /// Temporary credentials' session token.
+    pub session_token: Option<String>,
 }
 
 impl Req {
@@ -55,6 +59,8 @@ impl Req {
             service: "secretsmanager".into(),
             method: "POST".into(),
             path: "/".into(),
+            presign: None,
+            session_token: None,
         }
     }
 
@@ -85,14 +91,26 @@ impl Req {
         builder = builder.header("host", host);
         let mut req = builder.body(self.body.clone()).unwrap();
         if self.sign {
-            let identity =
-                Credentials::new(&self.access_key, &self.secret_key, None, None, "test").into();
+            let identity = Credentials::new(
+                &self.access_key,
+                &self.secret_key,
+                self.session_token.clone(),
+                None,
+                "test",
+            )
+            .into();
+            let mut settings = SigningSettings::default();
+            if let Some(expires) = self.presign {
+                settings.signature_location =
+                    aws_sigv4::http_request::SignatureLocation::QueryParams;
+                settings.expires_in = Some(expires);
+            }
             let params = v4::SigningParams::builder()
                 .identity(&identity)
                 .region("us-east-1")
                 .name(&self.service)
                 .time(self.time)
-                .settings(SigningSettings::default())
+                .settings(settings)
                 .build()
                 .unwrap()
                 .into();
