@@ -32,6 +32,9 @@ enum Command {
     /// Seal the root key file with a passphrase, or unseal it.
     #[command(subcommand)]
     RootKey(strongroom::root_key_cmd::RootKeyCommand),
+    /// Resolve {{resolve:secretsmanager|ssm|ssm-secure:...}} references in a text (an AWS
+    /// client: credentials, region and endpoint from the standard AWS environment and files).
+    Render(strongroom_client::render::RenderArgs),
 }
 
 /// An operator command: one thread is plenty; its result is the exit code.
@@ -54,6 +57,10 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => run_tool(strongroom::backup::run(args)),
         Command::RootKey(cmd) => std::process::ExitCode::from(strongroom::root_key_cmd::run(cmd)),
         Command::Audit(cmd) => run_tool(strongroom::audit_cmd::run(cmd)),
+        Command::Render(args) => {
+            init_client_logging();
+            run_tool(strongroom_client::render::run(args))
+        }
         Command::Server(args) => {
             let config = match ServerConfig::from_args(args) {
                 Ok(c) => c,
@@ -87,6 +94,17 @@ fn main() -> std::process::ExitCode {
             })
         }
     }
+}
+
+/// Client commands log only what STRONGROOM_LOG asks for (default: warnings), to stderr.
+fn init_client_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("STRONGROOM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn init_logging(json: bool) {
