@@ -96,11 +96,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Client commands log only what STRONGROOM_LOG asks for (default: warnings), to stderr.
+/// Client commands log only what STRONGROOM_LOG asks for (default: warnings, but not the
+/// SDK's note that an AWS_CONFIG_FILE it was pointed at does not exist, which the AWS CLI
+/// treats as silently as an absent ~/.aws), to stderr.
 fn init_client_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("STRONGROOM_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env("STRONGROOM_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,aws_runtime::env_config::source=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
