@@ -8,6 +8,7 @@ mod common;
 
 mod alarms;
 mod audit;
+mod idempotency;
 mod identity;
 mod kms_ssm;
 mod metrics;

@@ -309,3 +309,142 @@ async fn health_endpoint_answers() {
     assert_eq!(res.status(), 200);
     t.stop().await;
 }
+
+/// Swap two rows' sealed blobs (wrapped key and ciphertext) in the SQLite file of a stopped
+/// server: what someone with write access to the database could do.
+async fn swap_blobs(dir: &std::path::Path, table: &str, key_columns: &str, a: &[&str], b: &[&str]) {
+    use sqlx::{Connection, Row};
+    let url = format!("sqlite://{}", dir.join("strongroom.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let cols: Vec<&str> = key_columns.split(',').collect();
+    let filter = cols
+        .iter()
+        .map(|c| format!("{c} = ?"))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let mut blobs = Vec::new();
+    for key in [a, b] {
+        // Table and column names are this test's own constants.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT wrapped_key, ciphertext FROM {table} WHERE {filter}"
+        )))
+        .persistent(false);
+        for k in key {
+            q = q.bind(k.to_string());
+        }
+        let row = q.fetch_one(&mut conn).await.unwrap();
+        blobs.push((row.get::<Vec<u8>, _>(0), row.get::<Vec<u8>, _>(1)));
+    }
+    for (key, (wrapped, ct)) in [a, b].into_iter().zip(blobs.into_iter().rev()) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET wrapped_key = ?, ciphertext = ? WHERE {filter}"
+        )))
+        .bind(wrapped)
+        .bind(ct);
+        for k in key {
+            q = q.bind(k.to_string());
+        }
+        assert_eq!(q.execute(&mut conn).await.unwrap().rows_affected(), 1);
+    }
+    conn.close().await.unwrap();
+}
+
+/// Ciphertexts moved between versions of one parameter, or between two secrets, fail their
+/// binding (name/ARN and version are authenticated with each value): a 4xx decryption error
+/// (SSM InvalidKeyId, Secrets Manager DecryptionFailure), never the other value, never a 500.
+#[tokio::test]
+async fn swapped_ciphertexts_are_refused_as_decryption_errors() {
+    let mut t = TestServer::start("swap").await;
+    let endpoint = t.endpoint();
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .endpoint_url(&endpoint)
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                common::ACCESS_KEY,
+                common::SECRET_KEY,
+                None,
+                None,
+                "t",
+            ))
+            .build(),
+    );
+    for (i, kind) in [(1, "SecureString"), (2, "SecureString")] {
+        ssm.put_parameter()
+            .name("/swap/p")
+            .value(format!("{MARKER}-param-v{i}"))
+            .r#type(kind.into())
+            .overwrite(i > 1)
+            .send()
+            .await
+            .unwrap();
+    }
+    let c = t.client();
+    let a = c
+        .create_secret()
+        .name("swap-a")
+        .secret_string(format!("{MARKER}-a"))
+        .send()
+        .await
+        .unwrap();
+    let b = c
+        .create_secret()
+        .name("swap-b")
+        .secret_string(format!("{MARKER}-b"))
+        .send()
+        .await
+        .unwrap();
+    t.stop().await;
+    swap_blobs(
+        &t.dir,
+        "ssm_parameter_values",
+        "name,version",
+        &["/swap/p", "1"],
+        &["/swap/p", "2"],
+    )
+    .await;
+    let (a_arn, a_v) = (a.arn().unwrap(), a.version_id().unwrap());
+    let (b_arn, b_v) = (b.arn().unwrap(), b.version_id().unwrap());
+    swap_blobs(
+        &t.dir,
+        "secret_versions",
+        "secret_arn,version_id",
+        &[a_arn, a_v],
+        &[b_arn, b_v],
+    )
+    .await;
+
+    let mut t2 = TestServer::start_in(t.dir.clone()).await;
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        ssm.config()
+            .to_builder()
+            .endpoint_url(t2.endpoint())
+            .build(),
+    );
+    for name in ["/swap/p", "/swap/p:1"] {
+        let e = ssm
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .unwrap_err();
+        let raw = e.raw_response().map(|r| r.status().as_u16());
+        assert_eq!(raw, Some(400), "{name}: {e:?}");
+        assert_eq!(
+            aws_sdk_ssm::error::ProvideErrorMetadata::code(&e),
+            Some("InvalidKeyId"),
+            "{name}"
+        );
+        assert!(!format!("{e:?}").contains(MARKER));
+    }
+    let c = t2.client();
+    for id in ["swap-a", "swap-b"] {
+        let e = c.get_secret_value().secret_id(id).send().await.unwrap_err();
+        assert_eq!(code(&e), "DecryptionFailure", "{id}");
+        assert!(!format!("{e:?}").contains(MARKER));
+    }
+    t2.stop().await;
+}

@@ -187,22 +187,13 @@ impl SecretsManager {
             .map(|_| new_version_id(input.client_request_token));
         // A retried UpdateSecret (same token, same value) succeeds without a new version, as
         // live AWS does (the operation docs say otherwise; clients retry with the same token).
-        if let (Some(vid), Some(v)) = (&version_id, &value) {
-            let current = self.resolve(&id).await?;
-            if current.version(vid).is_some() {
-                if self.open(&current.arn, vid).await?.as_ref() == Some(v) {
-                    return Ok(CreateSecretOutput {
-                        arn: current.arn,
-                        name: current.name,
-                        version_id: Some(vid.clone()),
-                        abandoned_rotation: None,
-                    });
-                }
-                return Err(super::values::existing_version_error(vid, &current.arn));
-            }
+        if let (Some(vid), Some(v)) = (&version_id, &value)
+            && let Some(reply) = self.replayed_update(&id, vid, v).await?
+        {
+            return Ok(reply);
         }
         let now = self.clock.now_ms();
-        let (secret, abandoned_rotation) = self
+        let written = self
             .modify(&id, |s| {
                 if s.is_scheduled_for_deletion() {
                     return Err(SmError::marked_for_deletion());
@@ -241,13 +232,49 @@ impl SecretsManager {
                 s.last_changed_ms = now;
                 Ok((abandoned, new_values))
             })
-            .await?;
+            .await;
+        let (secret, abandoned_rotation) = match written {
+            // A retry racing its original: decide as the check above would have, now that the
+            // token's version exists (its value never changes).
+            Err(SmError::ResourceExists(m)) => {
+                if let (Some(vid), Some(v)) = (&version_id, &value)
+                    && let Some(reply) = self.replayed_update(&id, vid, v).await?
+                {
+                    return Ok(reply);
+                }
+                return Err(SmError::ResourceExists(m));
+            }
+            other => other?,
+        };
         Ok(CreateSecretOutput {
             arn: secret.arn,
             name: secret.name,
             version_id,
             abandoned_rotation,
         })
+    }
+
+    /// UpdateSecret's idempotency: `Some` reply when version `vid` already holds exactly
+    /// `value`, ResourceExistsException when it holds another, `None` when it does not exist.
+    async fn replayed_update(
+        &self,
+        id: &str,
+        vid: &str,
+        value: &SecretValue,
+    ) -> Result<Option<CreateSecretOutput>, SmError> {
+        let current = self.resolve(id).await?;
+        if current.version(vid).is_none() {
+            return Ok(None);
+        }
+        if self.open(&current.arn, vid).await?.as_ref() != Some(value) {
+            return Err(super::values::existing_version_error(vid, &current.arn));
+        }
+        Ok(Some(CreateSecretOutput {
+            arn: current.arn,
+            name: current.name,
+            version_id: Some(vid.to_string()),
+            abandoned_rotation: None,
+        }))
     }
 
     pub(super) async fn delete_secret(

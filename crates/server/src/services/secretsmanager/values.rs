@@ -248,26 +248,13 @@ impl SecretsManager {
         if current.is_scheduled_for_deletion() {
             return Err(SmError::marked_for_deletion());
         }
-        // A rotation's value-less AWSPENDING version is filled in by its createSecret step.
-        let filling = current.version(&version_id).is_some_and(|v| !v.has_value);
-        if let Some(existing) = current.version(&version_id).filter(|_| !filling) {
-            let same = existing.has_value
-                && self.open(&current.arn, &version_id).await?.as_ref() == Some(&value);
-            if same {
-                return Ok(PutSecretValueOutput {
-                    arn: current.arn.clone(),
-                    name: current.name.clone(),
-                    version_id,
-                    version_stages: existing.stages.clone(),
-                    abandoned_rotation: None,
-                });
-            }
-            return Err(existing_version_error(&version_id, &current.arn));
+        if let Some(reply) = self.replayed_put(&current, &version_id, &value).await? {
+            return Ok(reply);
         }
 
         let now = self.clock.now_ms();
         let stages = input.version_stages;
-        let (secret, abandoned_rotation) = self
+        let written = self
             .modify(&id, |s| {
                 if s.is_scheduled_for_deletion() {
                     return Err(SmError::marked_for_deletion());
@@ -288,7 +275,19 @@ impl SecretsManager {
                 let sealed = self.seal(&key_id, &s.arn, &version_id, &value)?;
                 Ok((abandoned, vec![(version_id.clone(), sealed)]))
             })
-            .await?;
+            .await;
+        let (secret, abandoned_rotation) = match written {
+            // A retry racing its original: the token's version was written after the check
+            // above. Decide now as that check would have (a version's value never changes).
+            Err(SmError::ResourceExists(_)) => {
+                let current = self.resolve(&id).await?;
+                return match self.replayed_put(&current, &version_id, &value).await? {
+                    Some(reply) => Ok(reply),
+                    None => Err(existing_version_error(&version_id, &current.arn)),
+                };
+            }
+            other => other?,
+        };
         let version_stages = secret
             .version(&version_id)
             .map(|v| v.stages.clone())
@@ -300,6 +299,31 @@ impl SecretsManager {
             version_stages,
             abandoned_rotation,
         })
+    }
+
+    /// PutSecretValue's idempotency: `Some` reply when the token's version already holds
+    /// exactly `value` (a retry), ResourceExistsException when it holds another value, `None`
+    /// when there is no such version yet — or only a rotation's value-less AWSPENDING version,
+    /// which this call fills in.
+    async fn replayed_put(
+        &self,
+        current: &Secret,
+        version_id: &str,
+        value: &SecretValue,
+    ) -> Result<Option<PutSecretValueOutput>, SmError> {
+        let Some(existing) = current.version(version_id).filter(|v| v.has_value) else {
+            return Ok(None);
+        };
+        if self.open(&current.arn, version_id).await?.as_ref() != Some(value) {
+            return Err(existing_version_error(version_id, &current.arn));
+        }
+        Ok(Some(PutSecretValueOutput {
+            arn: current.arn.clone(),
+            name: current.name.clone(),
+            version_id: version_id.to_string(),
+            version_stages: existing.stages.clone(),
+            abandoned_rotation: None,
+        }))
     }
 
     pub(super) async fn update_secret_version_stage(

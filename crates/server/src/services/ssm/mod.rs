@@ -274,7 +274,11 @@ impl Ssm {
             .open(&sealed, &Self::binding(&arn, &v))
             .map_err(|e| {
                 tracing::error!(parameter = name, version, error = %e, "a parameter value does not open");
-                SsmError::Internal
+                // As SSM reports a KMS decryption failure (a 4xx naming the cause), not a 500:
+                // a value moved or altered in the store fails its binding and is refused.
+                SsmError::InvalidKeyId(format!(
+                    "The value of parameter {name} version {version} cannot be decrypted: its ciphertext is invalid for this parameter (InvalidCiphertextException)."
+                ))
             })
     }
 
