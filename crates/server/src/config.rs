@@ -91,6 +91,28 @@ pub struct ServerArgs {
     /// Requests a caller may make at once after a quiet spell [default: the rate, at least 1].
     #[arg(long, env = "STRONGROOM_THROTTLE_BURST")]
     pub throttle_burst: Option<f64>,
+    /// Seconds a client has to send a request's head (and a TLS handshake), counted from when
+    /// the connection is ready for it — so also how long an idle keep-alive connection stays
+    /// open [default: 20].
+    #[arg(long, env = "STRONGROOM_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds without a byte moving either way, while a request is read or answered, before
+    /// the connection is closed [default: 60].
+    #[arg(long, env = "STRONGROOM_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a whole request body [default: 30].
+    #[arg(long, env = "STRONGROOM_BODY_READ_TIMEOUT_SECS")]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Open connections in all; beyond, new ones are closed at once [default: 4096].
+    #[arg(long, env = "STRONGROOM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Open connections from one source IP address [default: 512].
+    #[arg(long, env = "STRONGROOM_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Requests being processed at once; beyond, requests are refused at once with 503
+    /// ThrottlingException (Throttling in IAM/STS), which SDKs retry [default: 1024].
+    #[arg(long, env = "STRONGROOM_MAX_REQUESTS_IN_FLIGHT")]
+    pub max_requests_in_flight: Option<usize>,
     /// Benchmarks only: skip audit records, to measure what auditing costs. Loopback only.
     #[arg(long, hide = true)]
     pub bench_unaudited: bool,
@@ -127,6 +149,12 @@ struct FileConfig {
     throttle_rps: Option<f64>,
     throttle_burst: Option<f64>,
     seal_passphrase_file: Option<PathBuf>,
+    header_read_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    body_read_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_requests_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +190,7 @@ pub struct ServerConfig {
     pub rotation_interval_secs: u64,
     /// Per-caller request rate limit (`None`: unlimited).
     pub throttle: Option<crate::throttle::Limit>,
+    pub limits: ConnectionLimits,
     /// Where the root key's passphrase is read from (the file, else STRONGROOM_SEAL_PASSPHRASE).
     pub seal_passphrase_file: Option<PathBuf>,
     /// A clock to use instead of the system's (tests: alarm windows, deletion windows).
@@ -225,6 +254,7 @@ impl ServerConfig {
             rotation_functions: Vec::new(),
             rotation_interval_secs: 60,
             throttle: None,
+            limits: ConnectionLimits::default(),
             seal_passphrase_file: None,
             clock: None,
         }
@@ -356,8 +386,81 @@ impl ServerConfig {
                     ));
                 }
             },
+            limits: {
+                let d = ConnectionLimits::default();
+                let positive = |name: &str, v: u64| {
+                    if v == 0 {
+                        Err(format!("--{name} must be at least 1"))
+                    } else {
+                        Ok(v)
+                    }
+                };
+                ConnectionLimits {
+                    header_read_timeout_secs: positive(
+                        "header-read-timeout-secs",
+                        args.header_read_timeout_secs
+                            .or(file.header_read_timeout_secs)
+                            .unwrap_or(d.header_read_timeout_secs),
+                    )?,
+                    idle_timeout_secs: positive(
+                        "idle-timeout-secs",
+                        args.idle_timeout_secs
+                            .or(file.idle_timeout_secs)
+                            .unwrap_or(d.idle_timeout_secs),
+                    )?,
+                    body_read_timeout_secs: positive(
+                        "body-read-timeout-secs",
+                        args.body_read_timeout_secs
+                            .or(file.body_read_timeout_secs)
+                            .unwrap_or(d.body_read_timeout_secs),
+                    )?,
+                    max_connections: positive(
+                        "max-connections",
+                        args.max_connections
+                            .or(file.max_connections)
+                            .unwrap_or(d.max_connections) as u64,
+                    )? as usize,
+                    max_connections_per_ip: positive(
+                        "max-connections-per-ip",
+                        args.max_connections_per_ip
+                            .or(file.max_connections_per_ip)
+                            .unwrap_or(d.max_connections_per_ip) as u64,
+                    )? as usize,
+                    max_requests_in_flight: positive(
+                        "max-requests-in-flight",
+                        args.max_requests_in_flight
+                            .or(file.max_requests_in_flight)
+                            .unwrap_or(d.max_requests_in_flight) as u64,
+                    )? as usize,
+                }
+            },
             clock: None,
         })
+    }
+}
+
+/// Limits against abuse (slow or idle clients, connection floods, overload): see
+/// `http::limits` and docs/reliability.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub body_read_timeout_secs: u64,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub max_requests_in_flight: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_secs: 20,
+            idle_timeout_secs: 60,
+            body_read_timeout_secs: 30,
+            max_connections: 4096,
+            max_connections_per_ip: 512,
+            max_requests_in_flight: 1024,
+        }
     }
 }
 

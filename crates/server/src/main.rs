@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Inspect and verify the audit log.
     #[command(subcommand)]
     Audit(strongroom::audit_cmd::AuditCommand),
@@ -62,7 +62,7 @@ fn main() -> std::process::ExitCode {
             run_tool(strongroom_client::render::run(args))
         }
         Command::Server(args) => {
-            let config = match ServerConfig::from_args(args) {
+            let config = match ServerConfig::from_args(*args) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("strongroom: {e}");

@@ -118,6 +118,19 @@ async fn shutdown_signal() {
     }
 }
 
+/// Hyper's deadline for a request head: without a timer it has none, and a client trickling
+/// one header byte a second holds its connection forever. The timer starts when the connection
+/// is ready for a request, so it also ends idle keep-alive connections.
+fn slow_client_timeouts(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    header_timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+}
+
 /// Start a server. Errors are operator-facing messages.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     if config.tls.is_none() && !config.listen.ip().is_loopback() && !config.allow_plaintext {
@@ -290,6 +303,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         metrics_public: config.metrics_public,
         clock: clock.clone(),
         tls: config.tls.is_some(),
+        in_flight: tokio::sync::Semaphore::new(config.limits.max_requests_in_flight),
+        body_read_timeout: Duration::from_secs(config.limits.body_read_timeout_secs),
     });
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -315,22 +330,42 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     });
     let handle: Handle<SocketAddr> = Handle::new();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let limits = crate::http::limits::Limits {
+        max_connections: config.limits.max_connections,
+        max_connections_per_ip: config.limits.max_connections_per_ip,
+        handshake_timeout: Duration::from_secs(config.limits.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(config.limits.idle_timeout_secs),
+    };
+    let header_timeout = Duration::from_secs(config.limits.header_read_timeout_secs);
     let serve_task = match &config.tls {
         Some(tls) => {
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             let tls_config = RustlsConfig::from_pem_file(&tls.cert, &tls.key)
                 .await
                 .map_err(|e| format!("cannot load TLS certificate/key: {e}"))?;
-            let server = axum_server::from_tcp_rustls(listener, tls_config)
+            let acceptor = crate::http::limits::LimitAcceptor::new(
+                crate::http::tls::TlsInfoAcceptor(axum_server::tls_rustls::RustlsAcceptor::new(
+                    tls_config,
+                )),
+                limits,
+            );
+            let mut server = axum_server::from_tcp(listener)
                 .map_err(|e| e.to_string())?
-                .map(crate::http::tls::TlsInfoAcceptor)
+                .acceptor(acceptor)
                 .handle(handle.clone());
+            slow_client_timeouts(server.http_builder(), header_timeout);
             tokio::spawn(server.serve(app))
         }
         None => {
-            let server = axum_server::from_tcp(listener)
+            let acceptor = crate::http::limits::LimitAcceptor::new(
+                axum_server::accept::DefaultAcceptor::new(),
+                limits,
+            );
+            let mut server = axum_server::from_tcp(listener)
                 .map_err(|e| e.to_string())?
+                .acceptor(acceptor)
                 .handle(handle.clone());
+            slow_client_timeouts(server.http_builder(), header_timeout);
             tokio::spawn(server.serve(app))
         }
     };

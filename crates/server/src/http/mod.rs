@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cbor;
 pub mod json;
+pub mod limits;
 pub mod query;
 pub mod tls;
 
@@ -57,6 +58,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Whether this listener serves TLS (aws:SecureTransport).
     pub tls: bool,
+    /// Requests being processed at once (`--max-requests-in-flight`).
+    pub in_flight: tokio::sync::Semaphore,
+    /// How long a client may take to send a request body (`--body-read-timeout-secs`).
+    pub body_read_timeout: std::time::Duration,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -196,6 +201,27 @@ async fn api(
         (Some(_), _) => Protocol::Json,
         (None, Some(_)) => Protocol::Cbor,
         (None, None) => Protocol::Query(sts::XMLNS),
+    };
+    // Overload: beyond the bound on requests in flight, refuse at once — before reading the
+    // body or verifying anything — with the protocol's throttling code (SDKs back off and
+    // retry). Nothing is done, so nothing is recorded.
+    let Ok(_in_flight) = state.in_flight.try_acquire() else {
+        tracing::warn!(request_id, "request refused: too many requests in flight");
+        let code = match protocol {
+            Protocol::Query(_) => "Throttling",
+            _ => "ThrottlingException",
+        };
+        let e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code,
+            "The server is handling too many requests at once; retry with backoff.",
+        );
+        return match protocol {
+            Protocol::Json => json::error(&e, &request_id),
+            Protocol::Json10 => json::error_10(&e, &request_id),
+            Protocol::Query(xmlns) => query::error(&e, xmlns, &request_id),
+            Protocol::Cbor => cbor::error(&e, &request_id),
+        };
     };
     // No access without a record: while the log cannot take this request's record, nothing
     // is done (and nothing is recorded). Held until the record is written.
@@ -425,7 +451,7 @@ async fn handle_json(
     };
     call.event_source = event_source(service.map_or("unknown", JsonService::signing_name));
     call.event_name = operation.chars().take(128).collect();
-    let body = read_body(parts, body).await?;
+    let body = read_body(parts, body, state.body_read_timeout).await?;
     let signing_name = service.map(JsonService::signing_name);
     let (principal, _) = state.auth.authenticate(
         parts,
@@ -685,7 +711,7 @@ async fn handle_cbor(
 ) -> Result<Reply, ApiError> {
     call.event_source = event_source("monitoring");
     call.event_name = operation.chars().take(128).collect();
-    let body = read_body(parts, body).await?;
+    let body = read_body(parts, body, state.body_read_timeout).await?;
     let (principal, _) =
         state
             .auth
@@ -824,7 +850,7 @@ async fn handle_query(
     call: &mut Call,
 ) -> (Result<Reply, ApiError>, Protocol) {
     call.event_source = event_source("unknown");
-    let body = match read_body(parts, body).await {
+    let body = match read_body(parts, body, state.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => return (Err(e), Protocol::Query(iam::XMLNS)),
     };
@@ -939,7 +965,13 @@ async fn query_iam(
     })
 }
 
-async fn read_body(parts: &Parts, body: Body) -> Result<Vec<u8>, ApiError> {
+/// The whole body, within the size limit and the body read deadline (a client trickling a
+/// body holds a request slot only that long).
+async fn read_body(
+    parts: &Parts,
+    body: Body,
+    deadline: std::time::Duration,
+) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -955,7 +987,19 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Vec<u8>, ApiError> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let collected = tokio::time::timeout(deadline, Limited::new(body, MAX_BODY_BYTES).collect())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeoutException",
+                format!(
+                    "The request body was not received within {} seconds.",
+                    deadline.as_secs()
+                ),
+            )
+        })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes().to_vec()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(ApiError::bad_request(

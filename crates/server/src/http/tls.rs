@@ -6,7 +6,6 @@ use std::io;
 use std::pin::Pin;
 
 use axum_server::accept::Accept;
-use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 /// The negotiated protocol and cipher suite, named as CloudTrail names them.
@@ -19,23 +18,21 @@ pub struct TlsInfo {
 #[derive(Clone)]
 pub struct TlsInfoAcceptor<A>(pub A);
 
-type Accepted<S> = io::Result<(
-    TlsStream<TcpStream>,
-    axum::middleware::AddExtension<S, TlsInfo>,
-)>;
+type Accepted<I, S> = io::Result<(TlsStream<I>, axum::middleware::AddExtension<S, TlsInfo>)>;
 
-impl<A, S> Accept<TcpStream, S> for TlsInfoAcceptor<A>
+impl<A, I, S> Accept<I, S> for TlsInfoAcceptor<A>
 where
-    A: Accept<TcpStream, S, Stream = TlsStream<TcpStream>> + Clone + Send + 'static,
+    A: Accept<I, S, Stream = TlsStream<I>> + Clone + Send + 'static,
     A::Future: Send,
     A::Service: Send + 'static,
+    I: Send + 'static,
     S: Send + 'static,
 {
-    type Stream = TlsStream<TcpStream>;
+    type Stream = TlsStream<I>;
     type Service = axum::middleware::AddExtension<A::Service, TlsInfo>;
-    type Future = Pin<Box<dyn Future<Output = Accepted<A::Service>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Accepted<I, A::Service>> + Send>>;
 
-    fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
+    fn accept(&self, stream: I, service: S) -> Self::Future {
         let inner = self.0.accept(stream, service);
         Box::pin(async move {
             let (stream, service) = inner.await?;
