@@ -268,23 +268,22 @@ impl SegmentLog {
         }
         let last = files.last().cloned().unwrap_or_default();
         let mut file = OpenOptions::new().read(true).append(true).open(&last)?;
-        let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(0))?;
-        file.read_to_end(&mut bytes)?;
-        let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        if complete < bytes.len() {
+        // Only the tail is read: a segment may be tens of MB, and reading it whole at every
+        // start made the server's memory after a restart grow with the audit log.
+        let len = file.metadata()?.len();
+        let (complete, last_line) = last_complete_line(&mut file, len)?;
+        if complete < len {
             tracing::warn!(
                 file = %last.display(),
-                bytes = bytes.len() - complete,
+                bytes = len - complete,
                 "discarding a torn audit batch (never acknowledged)"
             );
-            file.set_len(complete as u64)?;
+            file.set_len(complete)?;
             file.sync_all()?;
-            total_bytes -= (bytes.len() - complete) as u64;
+            total_bytes -= len - complete;
         }
-        let head = match bytes[..complete]
-            .split(|b| *b == b'\n')
-            .rfind(|l| !l.is_empty())
+        let head = match last_line
+            .as_deref()
             .and_then(|l| std::str::from_utf8(l).ok())
             .and_then(parse_line)
         {
@@ -299,7 +298,7 @@ impl SegmentLog {
             dir: dir.to_path_buf(),
             file,
             id: segment_id(&last),
-            file_bytes: complete as u64,
+            file_bytes: complete,
             total_bytes,
             max_bytes,
             roll_bytes,
@@ -418,10 +417,56 @@ impl SegmentLog {
     }
 }
 
+/// The length of `file` up to its last newline, and its last complete non-empty line, read
+/// backwards in chunks (never the whole file).
+fn last_complete_line(file: &mut File, len: u64) -> std::io::Result<(u64, Option<Vec<u8>>)> {
+    const CHUNK: u64 = 64 * 1024;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut start = len;
+    let mut complete: Option<u64> = None;
+    loop {
+        // Enough read: the last newline found, and a line before it (or the file's start).
+        if let Some(end) = complete {
+            let rel_end = (end - start) as usize;
+            let body = &tail[..rel_end.saturating_sub(1)];
+            if let Some(i) = body.iter().rposition(|b| *b == b'\n') {
+                let line = body[i + 1..].to_vec();
+                if !line.is_empty() {
+                    return Ok((end, Some(line)));
+                }
+                // An empty line (should not happen): look further back.
+                complete = Some(start + i as u64 + 1);
+                continue;
+            }
+            if start == 0 {
+                let line = body.to_vec();
+                return Ok((end, (!line.is_empty()).then_some(line)));
+            }
+        } else if start == 0 {
+            return Ok((0, None));
+        }
+        let from = start.saturating_sub(CHUNK);
+        let mut chunk = vec![0u8; (start - from) as usize];
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&tail);
+        tail = chunk;
+        start = from;
+        if complete.is_none()
+            && let Some(i) = tail.iter().rposition(|b| *b == b'\n')
+        {
+            complete = Some(start + i as u64 + 1);
+        }
+    }
+}
+
 fn previous_head(dir: &Path, files: &[PathBuf]) -> std::io::Result<Head> {
     for f in files.iter().rev().skip(1) {
-        let text = std::fs::read_to_string(f)?;
-        if let Some(l) = text.lines().rev().find_map(parse_line) {
+        let mut file = File::open(f)?;
+        let len = file.metadata()?.len();
+        if let (_, Some(line)) = last_complete_line(&mut file, len)?
+            && let Some(l) = std::str::from_utf8(&line).ok().and_then(parse_line)
+        {
             return Ok(Head {
                 seq: l.seq,
                 hash: l.hash.try_into().unwrap_or(GENESIS),
@@ -433,4 +478,47 @@ fn previous_head(dir: &Path, files: &[PathBuf]) -> std::io::Result<Head> {
         seq: seq - 1,
         hash: prev,
     })
+}
+
+#[cfg(test)]
+mod tail_tests {
+    use super::last_complete_line;
+    use std::io::Write;
+
+    fn file_with(bytes: &[u8]) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!(
+            "strongroom-tail-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    fn check(bytes: &[u8]) -> (u64, Option<Vec<u8>>) {
+        let mut f = file_with(bytes);
+        last_complete_line(&mut f, bytes.len() as u64).unwrap()
+    }
+
+    #[test]
+    fn the_last_complete_line_is_found_from_the_tail() {
+        assert_eq!(check(b""), (0, None));
+        assert_eq!(check(b"torn"), (0, None));
+        assert_eq!(check(b"one\n"), (4, Some(b"one".to_vec())));
+        assert_eq!(check(b"one\ntwo\ntor"), (8, Some(b"two".to_vec())));
+        // Lines longer than the 64 KiB chunks it reads.
+        let big = vec![b'x'; 150_000];
+        let mut bytes = b"first\n".to_vec();
+        bytes.extend_from_slice(&big);
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&big[..70_000]);
+        let (len, line) = check(&bytes);
+        assert_eq!(len, 6 + 150_001);
+        assert_eq!(line.unwrap(), big);
+    }
 }

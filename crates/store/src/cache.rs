@@ -209,6 +209,14 @@ impl<S: Store> Store for CachedStore<S> {
         self.inner.due_for_purge(now).await
     }
 
+    async fn due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        self.inner.due_for_rotation(now).await
+    }
+
+    async fn secret_count(&self) -> Result<usize, StoreError> {
+        self.inner.secret_count().await
+    }
+
     async fn record_access(
         &self,
         secret_arn: &str,

@@ -232,6 +232,11 @@ pub trait Store: Send + Sync + 'static {
     async fn purge(&self, secret_arn: &str) -> Result<bool, StoreError>;
     /// ARNs of secrets whose recovery window ended at or before `now`.
     async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// ARNs of secrets with rotation on, not scheduled for deletion, whose next rotation is
+    /// due at `now`, soonest first.
+    async fn due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError>;
+    /// How many secrets exist (including those scheduled for deletion).
+    async fn secret_count(&self) -> Result<usize, StoreError>;
     /// Stamp LastAccessedDate (already truncated to the day) on a secret and a version.
     async fn record_access(
         &self,

@@ -177,6 +177,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        8,
+        r#"
+    ALTER TABLE secrets ADD COLUMN rotation_due_ms INTEGER;
+    UPDATE secrets SET rotation_due_ms = json_extract(meta, '$.rotation.next_rotation_ms')
+        WHERE json_extract(meta, '$.rotation.enabled') = 1 AND deletion_due_ms IS NULL;
+    CREATE INDEX secrets_rotation_due ON secrets(rotation_due_ms) WHERE rotation_due_ms IS NOT NULL;
+    "#,
+    ),
 ];
 
 /// Secret fields kept as one JSON document: only the store's own columns are queried.
@@ -410,6 +419,14 @@ fn meta_json(s: &Secret) -> Result<String, StoreError> {
         rotation: s.rotation.clone(),
     })
     .map_err(backend)
+}
+
+/// When the scheduler should look at a secret: its next rotation, if rotation is on and the
+/// secret is not scheduled for deletion (indexed, so the scheduler never scans every secret).
+fn rotation_due(s: &Secret) -> Option<Millis> {
+    s.rotation
+        .next_rotation_ms
+        .filter(|_| s.rotation.enabled && s.deletion_due_ms.is_none())
 }
 
 macro_rules! select_secrets {
@@ -783,8 +800,8 @@ impl Store for SqliteStore {
         match write.expected_revision {
             None => {
                 let res = sqlx::query(
-                    "INSERT INTO secrets (arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta)
-                     VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                    "INSERT INTO secrets (arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta, rotation_due_ms)
+                     VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
                 )
                 .bind(&s.arn)
                 .bind(&s.name)
@@ -792,6 +809,7 @@ impl Store for SqliteStore {
                 .bind(s.created_ms)
                 .bind(s.deletion_due_ms)
                 .bind(&meta)
+                .bind(rotation_due(s))
                 .execute(&mut *tx)
                 .await;
                 if let Err(e) = res {
@@ -805,11 +823,12 @@ impl Store for SqliteStore {
             }
             Some(expected) => {
                 let done = sqlx::query(
-                    "UPDATE secrets SET revision = ?, deletion_due_ms = ?, meta = ? WHERE arn = ? AND revision = ?",
+                    "UPDATE secrets SET revision = ?, deletion_due_ms = ?, meta = ?, rotation_due_ms = ? WHERE arn = ? AND revision = ?",
                 )
                 .bind(s.revision)
                 .bind(s.deletion_due_ms)
                 .bind(&meta)
+                .bind(rotation_due(s))
                 .bind(&s.arn)
                 .bind(expected)
                 .execute(&mut *tx)
@@ -946,6 +965,24 @@ impl Store for SqliteStore {
             .rows_affected();
         tx.commit().await.map_err(backend)?;
         Ok(n > 0)
+    }
+
+    async fn due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT arn FROM secrets WHERE rotation_due_ms IS NOT NULL AND rotation_due_ms <= ? ORDER BY rotation_due_ms",
+        )
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)
+    }
+
+    async fn secret_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(n as usize)
     }
 
     async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError> {
@@ -1683,14 +1720,38 @@ mod tests {
         assert_eq!(got.last_accessed_ms, Some(86_400_000));
         assert_eq!(got.versions[0].last_accessed_ms, Some(86_400_000));
 
+        // The rotation index: due when rotation is on and the time has come, not while the
+        // secret is scheduled for deletion.
+        assert_eq!(store.secret_count().await.unwrap(), 1);
+        assert!(store.due_for_rotation(i64::MAX).await.unwrap().is_empty());
+        let mut rotating = got.clone();
+        rotating.revision = 4;
+        rotating.rotation.enabled = true;
+        rotating.rotation.next_rotation_ms = Some(50);
+        store
+            .commit(SecretWrite {
+                expected_revision: Some(3),
+                secret: rotating.clone(),
+                new_values: vec![],
+                resealed: vec![],
+            })
+            .await
+            .unwrap();
+        assert!(store.due_for_rotation(49).await.unwrap().is_empty());
+        assert_eq!(
+            store.due_for_rotation(50).await.unwrap(),
+            vec!["arn:1".to_string()]
+        );
+        let got = rotating;
+
         // Purge.
         let mut s4 = got.clone();
-        s4.revision = 4;
+        s4.revision = 5;
         s4.deleted_ms = Some(10);
         s4.deletion_due_ms = Some(100);
         store
             .commit(SecretWrite {
-                expected_revision: Some(3),
+                expected_revision: Some(4),
                 secret: s4,
                 new_values: vec![],
                 resealed: vec![],
@@ -1698,6 +1759,10 @@ mod tests {
             .await
             .unwrap();
         assert!(store.due_for_purge(99).await.unwrap().is_empty());
+        assert!(
+            store.due_for_rotation(i64::MAX).await.unwrap().is_empty(),
+            "a secret scheduled for deletion is never due for rotation"
+        );
         assert_eq!(
             store.due_for_purge(100).await.unwrap(),
             vec!["arn:1".to_string()]

@@ -263,7 +263,7 @@ impl SecretsManager {
 
     /// How many secrets exist, including those scheduled for deletion (ResourceCount).
     pub async fn count(&self) -> Result<usize, SmError> {
-        Ok(self.store.secrets().await?.len())
+        Ok(self.store.secret_count().await?)
     }
 
     /// Delete the secrets whose recovery window has ended; returns their ARNs.

@@ -10,6 +10,7 @@ use super::model::{
 };
 use super::values::new_version_id;
 use super::{SecretsManager, SmError, validate};
+use strongroom_store::SecretKey;
 
 /// A rotation for the runner to carry out: the function's steps for this secret and token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,15 +307,21 @@ impl SecretsManager {
     /// version, or resuming the one a failed rotation left).
     pub async fn start_due_rotations(&self) -> Vec<RotationJob> {
         let now = self.clock.now_ms();
-        let Ok(all) = self.store.secrets().await else {
+        // Only the secrets the index says are due: a tick never loads every secret.
+        let Ok(due) = self.store.due_for_rotation(now).await else {
             return Vec::new();
         };
         let mut jobs = Vec::new();
-        for s in all.into_iter().filter(|s| {
-            s.rotation.enabled
+        for arn in due {
+            let Ok(Some(s)) = self.store.secret(SecretKey::Arn(&arn)).await else {
+                continue;
+            };
+            if !(s.rotation.enabled
                 && !s.is_scheduled_for_deletion()
-                && s.rotation.next_rotation_ms.is_some_and(|t| t <= now)
-        }) {
+                && s.rotation.next_rotation_ms.is_some_and(|t| t <= now))
+            {
+                continue;
+            }
             let token = rotation::in_progress(&s.versions)
                 .filter(|v| s.rotation.test_token.as_deref() != Some(v.id.as_str()))
                 .map(|v| v.id.clone())
