@@ -67,6 +67,10 @@ pub struct ServerArgs {
     /// Seconds between signed digests of the audit chain [default: 60].
     #[arg(long, env = "STRONGROOM_AUDIT_DIGEST_INTERVAL_SECS")]
     pub audit_digest_interval_secs: Option<u64>,
+    /// Also sign an audit digest every N records, so a crash leaves at most N records without
+    /// signature coverage [default: 1000].
+    #[arg(long, env = "STRONGROOM_AUDIT_DIGEST_EVERY_RECORDS")]
+    pub audit_digest_every_records: Option<u64>,
     /// Serve `GET /metrics` without authentication (otherwise it must be SigV4-signed and
     /// allowed `cloudwatch:GetMetricData`).
     #[arg(long, env = "STRONGROOM_METRICS_PUBLIC")]
@@ -137,6 +141,7 @@ struct FileConfig {
     audit_syslog: Option<String>,
     audit_retention_days: Option<u64>,
     audit_digest_interval_secs: Option<u64>,
+    audit_digest_every_records: Option<u64>,
     metrics_public: Option<bool>,
     /// `[[alarm-webhook]]` tables: SNS topic ARN → webhook.
     #[serde(default)]
@@ -215,6 +220,7 @@ pub struct AuditSettings {
     pub syslog: Option<strongroom_audit::syslog::SyslogTarget>,
     pub retention_days: Option<u64>,
     pub digest_interval_secs: u64,
+    pub digest_every_records: u64,
     /// Benchmarks only (loopback): no records are written.
     pub disabled: bool,
 }
@@ -228,6 +234,7 @@ impl Default for AuditSettings {
             syslog: None,
             retention_days: None,
             digest_interval_secs: 60,
+            digest_every_records: 1000,
             disabled: false,
         }
     }
@@ -348,6 +355,11 @@ impl ServerConfig {
                     .audit_digest_interval_secs
                     .or(file.audit_digest_interval_secs)
                     .unwrap_or(60)
+                    .max(1),
+                digest_every_records: args
+                    .audit_digest_every_records
+                    .or(file.audit_digest_every_records)
+                    .unwrap_or(1000)
                     .max(1),
                 disabled: args.bench_unaudited,
             },

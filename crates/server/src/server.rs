@@ -446,6 +446,7 @@ async fn open_audit_log(
         export_stdout: config.audit.stdout,
         export_syslog: config.audit.syslog.clone(),
         segment_bytes: None,
+        digest_every_records: Some(config.audit.digest_every_records),
     };
     let hook: strongroom_audit::log::CommitHook =
         Arc::new(move |latency, records| metrics.audit_commit(latency, records));
