@@ -351,7 +351,16 @@ impl AuditLog {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        if now - self.last_probe_ms.swap(now, Ordering::Relaxed) >= 1000 {
+        // At most one probe a second however many requests ask: the time of the last probe
+        // moves only when one is sent (a swap on every call would, under steady load, never
+        // let a second pass, and the log would never be found writable again).
+        let last = self.last_probe_ms.load(Ordering::Relaxed);
+        if now - last >= 1000
+            && self
+                .last_probe_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             let _ = self.tx.try_send(Msg::Probe);
         }
         false
