@@ -155,3 +155,59 @@ def test_the_store_locked_by_another_process_delays_but_loses_nothing():
     finally:
         assert s.stop() == 0
     audit_verify(s.data_dir)
+
+
+@pytest.fixture
+def failing_fsync_fs(tmp_path):
+    """A data dir on ext4 on a loop device whose backing file lives on a 64 MiB tmpfs: once the
+    tmpfs is full, writes still land in the page cache but writeback fails, so fsync returns an
+    error — a real fsync failure, no injection. Yields (data dir, a function that fills the
+    tmpfs)."""
+    outer = tmp_path / "outer"
+    inner = tmp_path / "inner"
+    outer.mkdir()
+    inner.mkdir()
+    mount("-t", "tmpfs", "-o", "size=64m", "tmpfs", str(outer))
+    image = outer / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(48 * 1024 * 1024)
+    p = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
+    assert p.returncode == 0, f"losetup failed: {p.stderr}"
+    loop = p.stdout.strip()
+    try:
+        p = subprocess.run(["mkfs.ext4", "-q", "-F", loop], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        mount(loop, str(inner))
+        yield str(inner / "data"), lambda: fill(str(outer))
+    finally:
+        subprocess.run(["umount", "-l", str(inner)], capture_output=True)
+        subprocess.run(["losetup", "-d", loop], capture_output=True)
+        subprocess.run(["umount", "-l", str(outer)], capture_output=True)
+
+
+def test_an_fsync_failure_is_never_acknowledged(failing_fsync_fs):
+    data, break_fsync = failing_fsync_fs
+    s = Server(name="faults-fsync", data_dir=data)
+    try:
+        sm = client(s)
+        name = f"faults-fsync-{uuid.uuid4().hex[:6]}x"
+        value = secret("faults-fsync")
+        sm.create_secret(Name=name, SecretString=value)
+        break_fsync()
+        # Writes reuse blocks the image already has for a while; new ones soon need the full
+        # tmpfs, and then writeback — and so fsync — fails.
+        refused = None
+        for i in range(300):
+            try:
+                sm.put_secret_value(SecretId=name, SecretString=secret(f"faults-fsync-{i}") + "x" * 4000)
+            except ClientError as e:
+                refused = e.response
+                break
+        assert refused, "300 writes acknowledged with the backing store full"
+        assert refused["ResponseMetadata"]["HTTPStatusCode"] == 500, refused
+        assert refused["Error"]["Code"] in ("InternalFailure", "InternalServiceError"), refused
+        logs = s.logs()
+        # SQLite's SQLITE_IOERR_FSYNC (1034) or the audit log's own failed sync.
+        assert "(code: 1034) disk I/O error" in logs or "No space left on device" in logs, "no fsync error was logged"
+    finally:
+        s.kill()
