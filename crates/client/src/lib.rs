@@ -5,9 +5,13 @@
 //! - [`reference`]: CloudFormation's `{{resolve:...}}` grammar (pure).
 //! - [`resolve`]: fetching what references name, batched (BatchGetSecretValue, GetParameters).
 //! - [`render`]: `strongroom render` — references in any text, resolved all-or-nothing.
+//! - [`value_from`], [`run`]: `strongroom run` — ECS `valueFrom` (pure), then the command
+//!   started (exec'd) with the values in its environment.
 //! - [`aws`]: the SDK configuration (credential chain, profiles, endpoints, AWS_CA_BUNDLE).
 
 pub mod aws;
 pub mod reference;
 pub mod render;
 pub mod resolve;
+pub mod run;
+pub mod value_from;

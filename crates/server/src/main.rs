@@ -35,6 +35,9 @@ enum Command {
     /// Resolve {{resolve:secretsmanager|ssm|ssm-secure:...}} references in a text (an AWS
     /// client: credentials, region and endpoint from the standard AWS environment and files).
     Render(strongroom_client::render::RenderArgs),
+    /// Start a command with secrets in its environment (ECS valueFrom, task definitions,
+    /// parameter paths); an AWS client like render.
+    Run(Box<strongroom_client::run::RunArgs>),
 }
 
 /// An operator command: one thread is plenty; its result is the exit code.
@@ -60,6 +63,10 @@ fn main() -> std::process::ExitCode {
         Command::Render(args) => {
             init_client_logging();
             run_tool(strongroom_client::render::run(args))
+        }
+        Command::Run(args) => {
+            init_client_logging();
+            run_tool(strongroom_client::run::run(*args))
         }
         Command::Server(args) => {
             let config = match ServerConfig::from_args(*args) {
