@@ -2,7 +2,7 @@
 # A/B: a base release binary (BASE_BIN, e.g. built from an older commit) vs this tree's, server pinned to CPU 0, bench to CPU 1, alternating.
 set -u
 # (pauses any running fuzz campaign meanwhile)
-pkill -STOP -f "cargo-fuzz|/fuzz/target" 2>/dev/null
+pkill -STOP -f "x86_64-unknown-linux-gnu/release/" 2>/dev/null
 for round in 1 2; do
 for which in base head; do
   bin=${BASE_BIN:?set BASE_BIN to the base release binary}; [ $which = head ] && bin=$(dirname "$0")/../target/release/strongroom
@@ -15,4 +15,4 @@ for which in base head; do
   kill $pid; wait $pid 2>/dev/null; rm -rf $d
 done
 done
-pkill -CONT -f "cargo-fuzz|/fuzz/target" 2>/dev/null
+pkill -CONT -f "x86_64-unknown-linux-gnu/release/" 2>/dev/null
