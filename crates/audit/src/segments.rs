@@ -494,7 +494,10 @@ mod tail_tests {
                 .unwrap()
                 .as_nanos()
         ));
-        std::fs::File::create(&path).unwrap().write_all(bytes).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(bytes)
+            .unwrap();
         let f = std::fs::File::open(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         f

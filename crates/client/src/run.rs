@@ -222,7 +222,13 @@ async fn resolve_all(
                     .get(r)
                     .cloned()
                     .unwrap_or_else(|| Err("not resolved".into()))
-                    .map_err(|why| format!("secret '{}': {why}{}", r.target(), partial_arn_hint(r.target(), &why)))
+                    .map_err(|why| {
+                        format!(
+                            "secret '{}': {why}{}",
+                            r.target(),
+                            partial_arn_hint(r.target(), &why)
+                        )
+                    })
             }
             ValueFrom::Parameter(n) => {
                 watched.push(Source::Parameter(n.clone()));
