@@ -175,7 +175,7 @@ def test_watch_restarts_the_child_after_put_secret_value(server):
     name = f"run-{TAG}-watched"
     first, second = secret("run-watch-1"), secret("run-watch-2")
     sm.create_secret(Name=name, SecretString=first)
-    script = 'echo "value=$V"; trap "exit 0" TERM; while :; do sleep 0.1; done'
+    script = 'trap "exit 0" TERM; echo "value=$V"; while :; do sleep 0.1; done'
     p = subprocess.Popen([BIN, "run", "--watch", "--watch-interval", "1", "--grace-period", "2",
                           "--secret", f"V={name}:", "--", "sh", "-c", script],
                          env=env_for(server), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
