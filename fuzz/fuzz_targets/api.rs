@@ -1,13 +1,11 @@
 //! Every operation's input, through the whole request pipeline of a real in-process server
 //! (`--dev`: in-memory store; any well-formed signature is accepted, so inputs reach the
-//! codecs, the operations' parsing and the services). The operations come from AWS's models
+//! codecs, the operations' parsing and the services), its router driven in-process. The operations come from AWS's models
 //! (`../shared/aws-models`, read once). Input: byte 0 picks the service and protocol, byte 1
-//! the operation, the rest is the body. Oracle: never a 5xx, never a dropped connection.
+//! the operation, the rest is the body. Oracle: never a 5xx (and no panic).
 #![no_main]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::{LazyLock, Mutex};
+use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
 
@@ -58,28 +56,32 @@ fn services() -> Vec<Service> {
 
 static SERVICES: LazyLock<Vec<Service>> = LazyLock::new(services);
 
-/// One dev server for the whole run, on its own runtime thread.
-static SERVER: LazyLock<SocketAddr> = LazyLock::new(|| {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let dir = std::env::temp_dir().join(format!("strongroom-fuzz-{}", std::process::id()));
-            let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
-            config.dev = true;
-            let server = strongroom::start(config).await.expect("dev server starts");
-            tx.send(server.local_addr()).unwrap();
-            std::future::pending::<()>().await;
-        });
-    });
-    rx.recv().unwrap()
-});
+/// One dev server for the whole run, and a runtime to drive its router in-process: no socket,
+/// so each input costs what the pipeline costs (the router is what the listener serves).
+struct Harness {
+    rt: tokio::runtime::Runtime,
+    router: axum::Router,
+    _server: strongroom::RunningServer,
+}
 
-static CONN: Mutex<Option<TcpStream>> = Mutex::new(None);
+static HARNESS: LazyLock<Harness> = LazyLock::new(|| {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(async {
+        let dir = std::env::temp_dir().join(format!("strongroom-fuzz-{}", std::process::id()));
+        let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+        config.dev = true;
+        strongroom::start(config).await.expect("dev server starts")
+    });
+    let router = server.router().expect("the server runs");
+    Harness {
+        rt,
+        router,
+        _server: server,
+    }
+});
 
 fn amz_date() -> (String, String) {
     let secs = std::time::SystemTime::now()
@@ -90,50 +92,21 @@ fn amz_date() -> (String, String) {
     (d[..8].to_string(), d)
 }
 
-/// Send one request on the kept connection (reconnecting if the server closed it); the
-/// status code, or None if the server dropped the connection without an answer.
-fn send(request: &[u8]) -> Option<u16> {
-    let mut guard = CONN.lock().unwrap();
-    for _ in 0..2 {
-        let conn = guard.get_or_insert_with(|| TcpStream::connect(*SERVER).unwrap());
-        if conn.write_all(request).is_err() {
-            *guard = None;
-            continue;
-        }
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 8192];
-        let status = loop {
-            let n = match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => break None,
-                Ok(n) => n,
-            };
-            buf.extend_from_slice(&chunk[..n]);
-            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| l.strip_prefix("content-length:"))
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(0);
-                while buf.len() < end + 4 + len {
-                    match conn.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let status = head.get(9..12).and_then(|s| s.parse().ok());
-                if head.contains("connection: close") {
-                    *guard = None;
-                }
-                break status;
-            }
-        };
-        match status {
-            Some(s) => return Some(s),
-            None => *guard = None,
-        }
-    }
-    None
+/// One request through the router; its status.
+fn send(request: http::Request<axum::body::Body>) -> u16 {
+    use tower::ServiceExt;
+    let h = &*HARNESS;
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from(([127, 0, 0, 1], 40000))));
+    h.rt.block_on(async {
+        let response = h.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status().as_u16();
+        // Drain the body as a client would.
+        let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        status
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -180,19 +153,25 @@ fuzz_target!(|data: &[u8]| {
             )
         }
     };
-    let mut request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Date: {date}\r\nAuthorization: {auth}\r\n{extra}Content-Length: {}\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    request.extend_from_slice(&body);
-    match send(&request) {
-        Some(status) => assert!(
-            status < 500,
-            "{} {operation} ({}) answered {status}",
-            service.signing,
-            service.protocol
-        ),
-        None => panic!("the server dropped {} {operation} without an answer", service.signing),
+    let mut builder = http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("x-amz-date", date)
+        .header("authorization", auth);
+    for line in extra.split("\r\n").filter(|l| !l.is_empty()) {
+        if let Some((k, v)) = line.split_once(": ") {
+            builder = builder.header(k, v);
+        }
     }
+    let Ok(request) = builder.body(axum::body::Body::from(body)) else {
+        return;
+    };
+    let status = send(request);
+    assert!(
+        status < 500,
+        "{} {operation} ({}) answered {status}",
+        service.signing,
+        service.protocol
+    );
 });

@@ -44,9 +44,18 @@ pub struct RunningServer {
     store: Arc<dyn Store>,
     audit: Arc<Auditor>,
     clock: Arc<dyn Clock>,
+    /// Weak: the running server, not this handle, keeps the state alive (shutdown relies on it).
+    state: std::sync::Weak<AppState>,
 }
 
 impl RunningServer {
+    /// The request router itself, for driving requests in-process without a socket (the
+    /// fuzz targets); `None` once the server has stopped.
+    #[doc(hidden)]
+    pub fn router(&self) -> Option<axum::Router> {
+        self.state.upgrade().map(router)
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
@@ -396,6 +405,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             stop_rx,
         )),
     ];
+    let weak_state = Arc::downgrade(&state);
     drop(state);
 
     if config.dev {
@@ -425,6 +435,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         store,
         audit,
         clock,
+        state: weak_state,
     })
 }
 
