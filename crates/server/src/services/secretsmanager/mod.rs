@@ -322,6 +322,14 @@ impl SecretsManager {
 
     /// Read-modify-write with optimistic concurrency: `apply` edits a fresh copy of the secret
     /// and returns the new values to store; on a lost race the whole step runs again.
+    ///
+    /// Writes that decide a repeated ClientRequestToken (PutSecretValue, UpdateSecret) run
+    /// this same loop themselves, with the decision inside it (it needs to open a stored
+    /// value, which `apply` cannot): the decision and the write are then one atomic step. A
+    /// retry racing its original either sees the original's version and compares values, or
+    /// commits first and the original sees the retry's. Across processes sharing a store the
+    /// same holds through the revision check: a write decided on a stale revision conflicts
+    /// and is decided again.
     async fn modify<T>(
         &self,
         id: &str,
@@ -332,29 +340,69 @@ impl SecretsManager {
             let current = self.resolve(id).await?;
             let mut next = current.clone();
             let (out, new_values) = apply(&mut next)?;
-            if next == current && new_values.is_empty() {
+            if self.commit_over(&current, &mut next, new_values).await? {
                 return Ok((next, out));
             }
-            next.revision = current.revision + 1;
-            // A value for a version that already has one is the same value sealed again.
-            let (resealed, new_values) = new_values
-                .into_iter()
-                .partition(|(id, _)| current.version(id).is_some_and(|v| v.has_value));
-            let write = SecretWrite {
-                expected_revision: Some(current.revision),
-                secret: next.clone(),
-                new_values,
-                resealed,
-            };
-            match self.store.commit(write).await {
-                Ok(()) => return Ok((next, out)),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
         }
-        Err(SmError::InvalidRequest(
-            "The secret is being modified by other requests at the same time; retry.".into(),
-        ))
+        Err(busy())
+    }
+
+    /// One attempt of a read-modify-write (under `write_lock`): store `next`, an edited copy
+    /// of `current`, and its new values if the stored secret is still at `current`'s
+    /// revision. `false`: another write came first; read again.
+    async fn commit_over(
+        &self,
+        current: &Secret,
+        next: &mut Secret,
+        new_values: Vec<(String, StoredValue)>,
+    ) -> Result<bool, SmError> {
+        if *next == *current && new_values.is_empty() {
+            return Ok(true);
+        }
+        next.revision = current.revision + 1;
+        // A value for a version that already has one is the same value sealed again.
+        let (resealed, new_values) = new_values
+            .into_iter()
+            .partition(|(id, _)| current.version(id).is_some_and(|v| v.has_value));
+        let write = SecretWrite {
+            expected_revision: Some(current.revision),
+            secret: next.clone(),
+            new_values,
+            resealed,
+        };
+        match self.store.commit(write).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// How a write's ClientRequestToken relates to the secret as it stands (decided under the write
+    /// lock, see [`Self::modify`]; CreateSecret decides on the secret its lost name race
+    /// revealed).
+    ///
+    /// The values are compared by opening the stored one (one data-key unwrap and one AES-GCM
+    /// open, on a repeated token only) and comparing plaintexts in constant time. A keyed
+    /// digest stored beside each version would avoid the open, but it is one more thing
+    /// derived from every secret value kept at rest (an oracle for guesses to whoever holds
+    /// its key), needs its own key and a migration, and the sealed value is already there.
+    async fn token_use(
+        &self,
+        current: &Secret,
+        version_id: &str,
+        value: &SecretValue,
+    ) -> Result<TokenUse, SmError> {
+        // A value-less version (a rotation's AWSPENDING before its createSecret step) is not
+        // a use of the token with a value: each write decides for itself what to do with it.
+        if !current.version(version_id).is_some_and(|v| v.has_value) {
+            return Ok(TokenUse::Unused);
+        }
+        match self.open(&current.arn, version_id).await? {
+            Some(stored) if stored == *value => Ok(TokenUse::SameValue),
+            Some(_) => Err(values::existing_version_error(version_id, &current.arn)),
+            // Removed since `current` was read (pruned, or the secret force-deleted).
+            None => Ok(TokenUse::Vanished),
+        }
     }
 
     /// Resolve a KmsKeyId given by a caller (or the managed key) to a usable key's id.
@@ -510,6 +558,23 @@ impl SecretsManager {
             bytes,
         }))
     }
+}
+
+/// A ClientRequestToken against the stored versions.
+enum TokenUse {
+    /// No version with this id holds a value.
+    Unused,
+    /// Its version holds exactly this value: a retry, answered without writing.
+    SameValue,
+    /// Its version went between reading the secret and opening the value.
+    Vanished,
+}
+
+/// A write that kept losing optimistic-concurrency races.
+fn busy() -> SmError {
+    SmError::InvalidRequest(
+        "The secret is being modified by other requests at the same time; retry.".into(),
+    )
 }
 
 /// A plaintext value in memory: zeroized when dropped.

@@ -10,7 +10,7 @@ use strongroom_store::{SecretKey, SecretWrite, StoreError};
 
 use super::model::*;
 use super::values::{decode_value, new_version, new_version_id};
-use super::{SecretValue, SecretsManager, SmError, paging, tags, validate};
+use super::{SecretValue, SecretsManager, SmError, TokenUse, paging, tags, validate};
 
 const DEFAULT_RECOVERY_WINDOW_DAYS: i64 = 30;
 
@@ -39,95 +39,111 @@ impl SecretsManager {
         let key_id = self.key_id_for(input.kms_key_id.as_deref())?;
         let token = input.client_request_token;
 
-        if let Some(existing) = self.store.secret(SecretKey::Name(&name)).await? {
-            return self
-                .create_conflict(existing, token.as_deref(), value.as_ref())
-                .await;
-        }
-        let now = self.clock.now_ms();
-        let arn = names::secret_arn(
-            &self.region,
-            &self.account_id,
-            &name,
-            &names::random_suffix(),
-        );
-        let mut secret = Secret {
-            arn: arn.clone(),
-            name: name.clone(),
-            description: input.description.filter(|d| !d.is_empty()),
-            kms_key_id: self.stored_kms_key_id(input.kms_key_id),
-            secret_type: input.secret_type,
-            tags,
-            created_ms: now,
-            last_changed_ms: now,
-            last_accessed_ms: None,
-            deleted_ms: None,
-            deletion_due_ms: None,
-            resource_policy: None,
-            rotation: Default::default(),
-            revision: 1,
-            versions: Vec::new(),
-        };
-        let mut new_values = Vec::new();
-        let mut version_id = None;
-        if let Some(value) = &value {
-            let vid = new_version_id(token.clone());
-            secret.versions.push(new_version(&vid, now, &key_id));
-            labels::attach_to_new_version(&mut secret.versions, &vid, None)?;
-            new_values.push((vid.clone(), self.seal(&key_id, &arn, &vid, value)?));
-            version_id = Some(vid);
-        }
-        let write = SecretWrite {
-            expected_revision: None,
-            secret,
-            new_values,
-            resealed: Vec::new(),
-        };
-        match self.store.commit(write).await {
-            Ok(()) => Ok(CreateSecretOutput {
-                arn,
-                name,
-                version_id,
-                abandoned_rotation: None,
-            }),
-            Err(StoreError::NameTaken) => {
-                let existing = self
-                    .store
-                    .secret(SecretKey::Name(&name))
+        let description = input.description.filter(|d| !d.is_empty());
+        let kms_key_id = self.stored_kms_key_id(input.kms_key_id);
+        // The name's uniqueness in the store is what serialises racing creates: the loser
+        // reads the winner's secret and decides on it (its versions' values never change).
+        for _ in 0..super::COMMIT_ATTEMPTS {
+            if let Some(existing) = self.store.secret(SecretKey::Name(&name)).await? {
+                match self
+                    .create_conflict(existing, token.as_deref(), value.as_ref())
                     .await?
-                    .ok_or(SmError::Internal)?;
-                self.create_conflict(existing, token.as_deref(), value.as_ref())
-                    .await
+                {
+                    Some(reply) => return Ok(reply),
+                    // The secret went meanwhile (force-deleted): try to create it again.
+                    None => continue,
+                }
             }
-            Err(e) => Err(e.into()),
+            let now = self.clock.now_ms();
+            let arn = names::secret_arn(
+                &self.region,
+                &self.account_id,
+                &name,
+                &names::random_suffix(),
+            );
+            let mut secret = Secret {
+                arn: arn.clone(),
+                name: name.clone(),
+                description: description.clone(),
+                kms_key_id: kms_key_id.clone(),
+                secret_type: input.secret_type.clone(),
+                tags: tags.clone(),
+                created_ms: now,
+                last_changed_ms: now,
+                last_accessed_ms: None,
+                deleted_ms: None,
+                deletion_due_ms: None,
+                resource_policy: None,
+                rotation: Default::default(),
+                revision: 1,
+                versions: Vec::new(),
+            };
+            let mut new_values = Vec::new();
+            let mut version_id = None;
+            if let Some(value) = &value {
+                let vid = new_version_id(token.clone());
+                secret.versions.push(new_version(&vid, now, &key_id));
+                labels::attach_to_new_version(&mut secret.versions, &vid, None)?;
+                new_values.push((vid.clone(), self.seal(&key_id, &arn, &vid, value)?));
+                version_id = Some(vid);
+            }
+            let write = SecretWrite {
+                expected_revision: None,
+                secret,
+                new_values,
+                resealed: Vec::new(),
+            };
+            match self.store.commit(write).await {
+                Ok(()) => {
+                    return Ok(CreateSecretOutput {
+                        arn,
+                        name,
+                        version_id,
+                        abandoned_rotation: None,
+                    });
+                }
+                // Another request created it first: decide on its secret (next round).
+                Err(StoreError::NameTaken) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(SmError::InvalidRequest(
+            "The secret is being created and deleted by other requests at the same time; retry."
+                .into(),
+        ))
     }
 
-    /// CreateSecret on a name in use: an idempotent retry (same token, same value) succeeds.
+    /// CreateSecret on a name in use: an idempotent retry (same token, same value) succeeds,
+    /// anything else is refused. `None`: the secret or the token's version went meanwhile.
     async fn create_conflict(
         &self,
         existing: Secret,
         token: Option<&str>,
         value: Option<&SecretValue>,
-    ) -> Result<CreateSecretOutput, SmError> {
+    ) -> Result<Option<CreateSecretOutput>, SmError> {
         if existing.is_scheduled_for_deletion() {
             return Err(SmError::InvalidRequest(
                 "You can't create this secret because a secret with this name is already scheduled for deletion."
                     .into(),
             ));
         }
-        if let (Some(token), Some(value)) = (token, value)
-            && existing.version(token).is_some()
-        {
-            if self.open(&existing.arn, token).await?.as_ref() == Some(value) {
-                return Ok(CreateSecretOutput {
-                    arn: existing.arn,
-                    name: existing.name,
-                    version_id: Some(token.to_string()),
-                    abandoned_rotation: None,
-                });
+        if let (Some(token), Some(value)) = (token, value) {
+            match self.token_use(&existing, token, value).await? {
+                TokenUse::SameValue => {
+                    return Ok(Some(CreateSecretOutput {
+                        arn: existing.arn,
+                        name: existing.name,
+                        version_id: Some(token.to_string()),
+                        abandoned_rotation: None,
+                    }));
+                }
+                TokenUse::Vanished => return Ok(None),
+                // A value-less version with this id (a rotation's) is a token in use too.
+                TokenUse::Unused if existing.version(token).is_some() => {
+                    return Err(super::values::existing_version_error(token, &existing.arn));
+                }
+                TokenUse::Unused => {}
             }
-            return Err(super::values::existing_version_error(token, &existing.arn));
         }
         Err(SmError::ResourceExists(format!(
             "The operation failed because the secret {} already exists.",
@@ -163,118 +179,94 @@ impl SecretsManager {
         validate::description(input.description.as_deref())?;
         validate::kms_key_id(input.kms_key_id.as_deref())?;
         validate::secret_type(input.secret_type.as_deref())?;
-        // A new key re-encrypts the versions labelled AWSCURRENT, AWSPENDING and AWSPREVIOUS
-        // (as AWS); their values are opened here, outside the write.
-        let mut reopened = Vec::new();
-        if let Some(k) = input.kms_key_id.as_deref() {
-            let new_key = self.key_id_for(Some(k))?;
-            let current = self.resolve(&id).await?;
-            for v in current.versions.iter().filter(|v| {
-                v.has_value
-                    && v.kms_key_id.as_deref() != Some(new_key.as_str())
-                    && v.stages
-                        .iter()
-                        .any(|s| matches!(s.as_str(), AWSCURRENT | AWSPENDING | AWSPREVIOUS))
-            }) {
-                if let Some(value) = self.open(&current.arn, &v.id).await? {
-                    reopened.push((v.id.clone(), value));
-                }
-            }
-        }
+        let new_key = input
+            .kms_key_id
+            .as_deref()
+            .map(|k| self.key_id_for(Some(k)))
+            .transpose()?;
         let value = decode_value(input.secret_string, input.secret_binary)?;
         let version_id = value
             .as_ref()
             .map(|_| new_version_id(input.client_request_token));
-        // A retried UpdateSecret (same token, same value) succeeds without a new version, as
-        // live AWS does (the operation docs say otherwise; clients retry with the same token).
-        if let (Some(vid), Some(v)) = (&version_id, &value)
-            && let Some(reply) = self.replayed_update(&id, vid, v).await?
-        {
-            return Ok(reply);
-        }
         let now = self.clock.now_ms();
-        let written = self
-            .modify(&id, |s| {
-                if s.is_scheduled_for_deletion() {
-                    return Err(SmError::marked_for_deletion());
-                }
-                let mut abandoned = None;
-                if let Some(d) = &input.description {
-                    s.description = Some(d.clone()).filter(|d| !d.is_empty());
-                }
-                let mut new_values = Vec::new();
-                if let Some(k) = &input.kms_key_id {
-                    s.kms_key_id = self.stored_kms_key_id(Some(k.clone()));
-                    let key_id = self.key_id_for(Some(k))?;
-                    for (vid, value) in &reopened {
-                        let arn = s.arn.clone();
-                        if let Some(v) = s.versions.iter_mut().find(|v| &v.id == vid && v.has_value)
-                        {
-                            v.kms_key_id = Some(key_id.clone());
-                            new_values.push((vid.clone(), self.seal(&key_id, &arn, vid, value)?));
-                        }
-                    }
-                }
-                if let Some(t) = &input.secret_type {
-                    s.secret_type = Some(t.clone());
-                }
-                if let (Some(value), Some(vid)) = (&value, &version_id) {
-                    if s.version(vid).is_some() {
-                        return Err(super::values::existing_version_error(vid, &s.arn));
-                    }
-                    let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
-                    s.versions.push(new_version(vid, now, &key_id));
-                    labels::attach_to_new_version(&mut s.versions, vid, None)?;
-                    abandoned = self.abandon_rotation(s, vid, now);
-                    labels::prune_versions(&mut s.versions, now)?;
-                    new_values.push((vid.clone(), self.seal(&key_id, &s.arn, vid, value)?));
-                }
-                s.last_changed_ms = now;
-                Ok((abandoned, new_values))
-            })
-            .await;
-        let (secret, abandoned_rotation) = match written {
-            // A retry racing its original: decide as the check above would have, now that the
-            // token's version exists (its value never changes).
-            Err(SmError::ResourceExists(m)) => {
-                if let (Some(vid), Some(v)) = (&version_id, &value)
-                    && let Some(reply) = self.replayed_update(&id, vid, v).await?
-                {
-                    return Ok(reply);
-                }
-                return Err(SmError::ResourceExists(m));
+        // The loop of `modify`, with the idempotency decision and the re-encryption's reads
+        // inside it (see there).
+        let _serialised = self.write_lock.lock().await;
+        'attempt: for _ in 0..super::COMMIT_ATTEMPTS {
+            let current = self.resolve(&id).await?;
+            if current.is_scheduled_for_deletion() {
+                return Err(SmError::marked_for_deletion());
             }
-            other => other?,
-        };
-        Ok(CreateSecretOutput {
-            arn: secret.arn,
-            name: secret.name,
-            version_id,
-            abandoned_rotation,
-        })
-    }
-
-    /// UpdateSecret's idempotency: `Some` reply when version `vid` already holds exactly
-    /// `value`, ResourceExistsException when it holds another, `None` when it does not exist.
-    async fn replayed_update(
-        &self,
-        id: &str,
-        vid: &str,
-        value: &SecretValue,
-    ) -> Result<Option<CreateSecretOutput>, SmError> {
-        let current = self.resolve(id).await?;
-        if current.version(vid).is_none() {
-            return Ok(None);
+            // A retried UpdateSecret (same token, same value) succeeds without a new version,
+            // as live AWS does (the operation docs say otherwise; clients retry with the same
+            // token).
+            if let (Some(vid), Some(v)) = (&version_id, &value) {
+                match self.token_use(&current, vid, v).await? {
+                    TokenUse::Unused => {}
+                    TokenUse::SameValue => {
+                        return Ok(CreateSecretOutput {
+                            arn: current.arn,
+                            name: current.name,
+                            version_id: Some(vid.clone()),
+                            abandoned_rotation: None,
+                        });
+                    }
+                    TokenUse::Vanished => continue,
+                }
+            }
+            let mut s = current.clone();
+            let mut abandoned_rotation = None;
+            if let Some(d) = &input.description {
+                s.description = Some(d.clone()).filter(|d| !d.is_empty());
+            }
+            let mut new_values = Vec::new();
+            if let (Some(k), Some(key_id)) = (&input.kms_key_id, &new_key) {
+                s.kms_key_id = self.stored_kms_key_id(Some(k.clone()));
+                // A new key re-encrypts the versions labelled AWSCURRENT, AWSPENDING and
+                // AWSPREVIOUS (as AWS), read from this same copy of the secret, so that a
+                // version labelled meanwhile is not left under the old key.
+                let arn = s.arn.clone();
+                for v in s.versions.iter_mut().filter(|v| {
+                    v.has_value
+                        && v.kms_key_id.as_deref() != Some(key_id.as_str())
+                        && v.stages
+                            .iter()
+                            .any(|l| matches!(l.as_str(), AWSCURRENT | AWSPENDING | AWSPREVIOUS))
+                }) {
+                    let Some(value) = self.open(&arn, &v.id).await? else {
+                        continue 'attempt;
+                    };
+                    v.kms_key_id = Some(key_id.clone());
+                    new_values.push((v.id.clone(), self.seal(key_id, &arn, &v.id, &value)?));
+                }
+            }
+            if let Some(t) = &input.secret_type {
+                s.secret_type = Some(t.clone());
+            }
+            if let (Some(value), Some(vid)) = (&value, &version_id) {
+                // Only a value-less version can be here (one with a value was answered
+                // above): the token of a rotation in progress.
+                if s.version(vid).is_some() {
+                    return Err(super::values::existing_version_error(vid, &s.arn));
+                }
+                let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+                s.versions.push(new_version(vid, now, &key_id));
+                labels::attach_to_new_version(&mut s.versions, vid, None)?;
+                abandoned_rotation = self.abandon_rotation(&mut s, vid, now);
+                labels::prune_versions(&mut s.versions, now)?;
+                new_values.push((vid.clone(), self.seal(&key_id, &s.arn, vid, value)?));
+            }
+            s.last_changed_ms = now;
+            if self.commit_over(&current, &mut s, new_values).await? {
+                return Ok(CreateSecretOutput {
+                    arn: s.arn,
+                    name: s.name,
+                    version_id,
+                    abandoned_rotation,
+                });
+            }
         }
-        if self.open(&current.arn, vid).await?.as_ref() != Some(value) {
-            return Err(super::values::existing_version_error(vid, &current.arn));
-        }
-        Ok(Some(CreateSecretOutput {
-            arn: current.arn,
-            name: current.name,
-            version_id: Some(vid.to_string()),
-            abandoned_rotation: None,
-        }))
+        Err(super::busy())
     }
 
     pub(super) async fn delete_secret(

@@ -9,7 +9,7 @@ use strongroom_domain::secret::{AWSCURRENT, Secret, ValueKind, Version, day_floo
 use zeroize::Zeroizing;
 
 use super::model::*;
-use super::{SecretValue, SecretsManager, SmError, paging, validate};
+use super::{SecretValue, SecretsManager, SmError, TokenUse, paging, validate};
 
 /// SecretString xor SecretBinary (base64 on the wire), each 1–65,536 bytes.
 pub(super) fn decode_value(
@@ -243,87 +243,67 @@ impl SecretsManager {
         })?;
         let version_id = new_version_id(input.client_request_token);
 
-        // Idempotency: the same token with the same value succeeds without a new version.
-        let current = self.resolve(&id).await?;
-        if current.is_scheduled_for_deletion() {
-            return Err(SmError::marked_for_deletion());
-        }
-        if let Some(reply) = self.replayed_put(&current, &version_id, &value).await? {
-            return Ok(reply);
-        }
-
         let now = self.clock.now_ms();
         let stages = input.version_stages;
-        let written = self
-            .modify(&id, |s| {
-                if s.is_scheduled_for_deletion() {
-                    return Err(SmError::marked_for_deletion());
-                }
-                let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
-                match s.versions.iter_mut().find(|v| v.id == version_id) {
-                    Some(v) if !v.has_value => {
-                        v.has_value = true;
-                        v.kms_key_id = Some(key_id.clone());
-                    }
-                    Some(_) => return Err(existing_version_error(&version_id, &s.arn)),
-                    None => s.versions.push(new_version(&version_id, now, &key_id)),
-                }
-                labels::attach_to_new_version(&mut s.versions, &version_id, stages.as_deref())?;
-                let abandoned = self.abandon_rotation(s, &version_id, now);
-                labels::prune_versions(&mut s.versions, now)?;
-                s.last_changed_ms = now;
-                let sealed = self.seal(&key_id, &s.arn, &version_id, &value)?;
-                Ok((abandoned, vec![(version_id.clone(), sealed)]))
-            })
-            .await;
-        let (secret, abandoned_rotation) = match written {
-            // A retry racing its original: the token's version was written after the check
-            // above. Decide now as that check would have (a version's value never changes).
-            Err(SmError::ResourceExists(_)) => {
-                let current = self.resolve(&id).await?;
-                return match self.replayed_put(&current, &version_id, &value).await? {
-                    Some(reply) => Ok(reply),
-                    None => Err(existing_version_error(&version_id, &current.arn)),
-                };
+        // The loop of `modify`, with the idempotency decision inside it (see there): the same
+        // token with the same value succeeds without a new version, with another value
+        // ResourceExistsException — decided on the copy of the secret the write commits over.
+        let _serialised = self.write_lock.lock().await;
+        for _ in 0..super::COMMIT_ATTEMPTS {
+            let current = self.resolve(&id).await?;
+            if current.is_scheduled_for_deletion() {
+                return Err(SmError::marked_for_deletion());
             }
-            other => other?,
-        };
-        let version_stages = secret
-            .version(&version_id)
-            .map(|v| v.stages.clone())
-            .unwrap_or_default();
-        Ok(PutSecretValueOutput {
-            arn: secret.arn,
-            name: secret.name,
-            version_id,
-            version_stages,
-            abandoned_rotation,
-        })
-    }
-
-    /// PutSecretValue's idempotency: `Some` reply when the token's version already holds
-    /// exactly `value` (a retry), ResourceExistsException when it holds another value, `None`
-    /// when there is no such version yet — or only a rotation's value-less AWSPENDING version,
-    /// which this call fills in.
-    async fn replayed_put(
-        &self,
-        current: &Secret,
-        version_id: &str,
-        value: &SecretValue,
-    ) -> Result<Option<PutSecretValueOutput>, SmError> {
-        let Some(existing) = current.version(version_id).filter(|v| v.has_value) else {
-            return Ok(None);
-        };
-        if self.open(&current.arn, version_id).await?.as_ref() != Some(value) {
-            return Err(existing_version_error(version_id, &current.arn));
+            match self.token_use(&current, &version_id, &value).await? {
+                TokenUse::Unused => {}
+                TokenUse::SameValue => {
+                    return Ok(PutSecretValueOutput {
+                        version_stages: current
+                            .version(&version_id)
+                            .map(|v| v.stages.clone())
+                            .unwrap_or_default(),
+                        arn: current.arn,
+                        name: current.name,
+                        version_id,
+                        abandoned_rotation: None,
+                    });
+                }
+                TokenUse::Vanished => continue,
+            }
+            let mut s = current.clone();
+            let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+            match s.versions.iter_mut().find(|v| v.id == version_id) {
+                // A rotation's value-less AWSPENDING version is filled in by its createSecret
+                // step (one with a value was answered above).
+                Some(v) => {
+                    v.has_value = true;
+                    v.kms_key_id = Some(key_id.clone());
+                }
+                None => s.versions.push(new_version(&version_id, now, &key_id)),
+            }
+            labels::attach_to_new_version(&mut s.versions, &version_id, stages.as_deref())?;
+            let abandoned_rotation = self.abandon_rotation(&mut s, &version_id, now);
+            labels::prune_versions(&mut s.versions, now)?;
+            s.last_changed_ms = now;
+            let sealed = self.seal(&key_id, &s.arn, &version_id, &value)?;
+            if !self
+                .commit_over(&current, &mut s, vec![(version_id.clone(), sealed)])
+                .await?
+            {
+                continue;
+            }
+            return Ok(PutSecretValueOutput {
+                version_stages: s
+                    .version(&version_id)
+                    .map(|v| v.stages.clone())
+                    .unwrap_or_default(),
+                arn: s.arn,
+                name: s.name,
+                version_id,
+                abandoned_rotation,
+            });
         }
-        Ok(Some(PutSecretValueOutput {
-            arn: current.arn.clone(),
-            name: current.name.clone(),
-            version_id: version_id.to_string(),
-            version_stages: existing.stages.clone(),
-            abandoned_rotation: None,
-        }))
+        Err(super::busy())
     }
 
     pub(super) async fn update_secret_version_stage(

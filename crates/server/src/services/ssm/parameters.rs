@@ -642,6 +642,9 @@ impl Ssm {
                 "ValidationException" | "InvalidParameterException" => {
                     SsmError::Validation(e.message().to_string())
                 }
+                // A value that does not decrypt (a disabled key, or a ciphertext altered or
+                // moved in the store): SSM's KMS error, as for its own SecureStrings.
+                "DecryptionFailure" => SsmError::InvalidKeyId(e.message().to_string()),
                 _ => SsmError::ParameterNotFound(e.message().to_string()),
             })?;
         let value = match (&out.secret_string, &out.secret_binary) {
