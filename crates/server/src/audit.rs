@@ -21,6 +21,8 @@ pub struct Auditor {
     account_id: String,
     /// False only for `--bench-unaudited` (loopback benchmarks measuring the audit's cost).
     enabled: bool,
+    /// The change stream (`GET /changes`): every change recorded here is published there.
+    pub changes: crate::changes::Feed,
 }
 
 /// What a request was, filled in as the request is understood.
@@ -113,6 +115,7 @@ impl Auditor {
             region,
             account_id,
             enabled,
+            changes: crate::changes::Feed::new(),
         }
     }
 
@@ -137,6 +140,7 @@ impl Auditor {
         t: Transport<'_>,
         error: Option<&ApiError>,
     ) -> Result<(), AuditError> {
+        self.changes.api_call(&call, error.is_none(), t.time_ms);
         if !self.enabled {
             return Ok(());
         }
@@ -286,6 +290,8 @@ impl Auditor {
         resource: Option<CallResource>,
         time_ms: i64,
     ) {
+        self.changes
+            .service_event(service, event_name, resource.as_ref(), time_ms);
         let (resources, name) = self.resources(resource);
         let source = event_source(service);
         let identity = UserIdentity {

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod audit_cmd;
 pub mod authz;
 pub mod backup;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod credentials;

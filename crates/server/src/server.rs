@@ -86,6 +86,8 @@ impl RunningServer {
 
     /// Stop accepting, let in-flight requests finish, stop background work, close the store.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        // Change streams never finish by themselves: end them so draining does not wait.
+        self.audit.changes.close();
         self.handle.graceful_shutdown(Some(DRAIN_TIMEOUT));
         let served = self
             .serve_task

@@ -68,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/changes", get(crate::changes::handler))
         .fallback(api)
         .with_state(state)
 }
