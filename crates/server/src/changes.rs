@@ -233,21 +233,26 @@ fn secret_change(event_name: &str, r: &CallResource, time_ms: i64) -> Change {
     }
 }
 
-/// The parameters a Parameter Store write names: `Name`, `Names` (DeleteParameters), or a tag
-/// operation's `ResourceId`, as names (an ARN's name part; no selector).
+/// The parameters a Parameter Store write names: `name`, `names` (DeleteParameters), or a tag
+/// operation's `resourceId`, as names (an ARN's name part; no selector). The record's
+/// request parameters are camelCase, as CloudTrail writes them.
 fn parameter_names(params: Option<&serde_json::Value>) -> Vec<String> {
     let Some(p) = params else {
         return Vec::new();
     };
+    let get = |k: &str| {
+        p.get(k)
+            .or_else(|| p.get(k[..1].to_ascii_uppercase() + &k[1..]))
+    };
     let mut names: Vec<&str> = Vec::new();
-    if let Some(n) = p.get("Name").and_then(|n| n.as_str()) {
+    if let Some(n) = get("name").and_then(|n| n.as_str()) {
         names.push(n);
     }
-    if let Some(list) = p.get("Names").and_then(|n| n.as_array()) {
+    if let Some(list) = get("names").and_then(|n| n.as_array()) {
         names.extend(list.iter().filter_map(|n| n.as_str()));
     }
-    if p.get("ResourceType").and_then(|t| t.as_str()) == Some("Parameter")
-        && let Some(id) = p.get("ResourceId").and_then(|n| n.as_str())
+    if get("resourceType").and_then(|t| t.as_str()) == Some("Parameter")
+        && let Some(id) = get("resourceId").and_then(|n| n.as_str())
     {
         names.push(id);
     }
@@ -615,7 +620,7 @@ mod tests {
         let ssm = Call {
             event_source: "ssm.amazonaws.com".into(),
             event_name: "DeleteParameters".into(),
-            request_parameters: Some(serde_json::json!({"Names": ["/a/b", "c"]})),
+            request_parameters: Some(serde_json::json!({"names": ["/a/b", "c"]})),
             ..Default::default()
         };
         feed.api_call(&ssm, true, 1);

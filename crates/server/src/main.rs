@@ -38,6 +38,10 @@ enum Command {
     /// Start a command with secrets in its environment (ECS valueFrom, task definitions,
     /// parameter paths); an AWS client like render.
     Run(Box<strongroom_client::run::RunArgs>),
+    /// A local caching sidecar answering AWS Secrets Manager Agent's and the Lambda
+    /// Parameters and Secrets extension's HTTP APIs on loopback; follows the server's change
+    /// stream so it never serves a rotated-away value.
+    Agent(Box<strongroom_client::agent::AgentArgs>),
 }
 
 /// An operator command: one thread is plenty; its result is the exit code.
@@ -67,6 +71,26 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => {
             init_client_logging();
             run_tool(strongroom_client::run::run(*args))
+        }
+        Command::Agent(args) => {
+            let config = match strongroom_client::agent::load_config(&args) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("strongroom agent: {e}");
+                    return std::process::ExitCode::from(1);
+                }
+            };
+            init_agent_logging(config.log_level.filter());
+            // Multi-threaded: it serves many connections (one thread per core it may use).
+            match tokio::runtime::Runtime::new() {
+                Ok(rt) => std::process::ExitCode::from(
+                    rt.block_on(strongroom_client::agent::run(*args, config)),
+                ),
+                Err(e) => {
+                    eprintln!("strongroom: cannot start the async runtime: {e}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
         }
         Command::Server(args) => {
             let config = match ServerConfig::from_args(*args) {
@@ -110,6 +134,17 @@ fn init_client_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("STRONGROOM_LOG")
         .unwrap_or_else(|_| EnvFilter::new("warn,aws_runtime::env_config::source=error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The agent logs at its config file's `log_level` (STRONGROOM_LOG overrides), to stderr.
+fn init_agent_logging(default: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("STRONGROOM_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
