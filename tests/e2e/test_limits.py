@@ -5,12 +5,17 @@ request answered within 100 ms meanwhile. Attackers connect from 127.0.0.2.. (ot
 addresses) so the per-address cap does not touch the normal client on 127.0.0.1. Bounded: each
 test runs a few seconds."""
 import socket
+import ssl
 import tempfile
 import time
 
 import boto3
 import pytest
 from botocore.config import Config
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from server import ACCESS_KEY, REGION, SECRET_KEY, Server
 from test_tls import make_ca_and_cert
@@ -185,6 +190,92 @@ def test_overload_is_refused_with_503_throttling():
         assert s.stop() == 0
 
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # + empty SETTINGS
+H2_PING = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+
+
+def pinging_h2_closed_after(sock, seconds):
+    """Send the HTTP/2 preface, then a PING every 0.25 s (the server answers each: bytes move
+    both ways, but no request ever starts). Returns the seconds after which the server closed
+    the connection, or None if it was still open after `seconds`."""
+    sock.sendall(H2_PREFACE)
+    sock.settimeout(0.05)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        try:
+            sock.sendall(H2_PING)
+            while True:
+                if sock.recv(4096) == b"":
+                    return time.monotonic() - t0
+        except (socket.timeout, ssl.SSLWantReadError):
+            pass
+        except OSError:
+            return time.monotonic() - t0
+        time.sleep(0.25)
+    return None
+
+
+def test_http2_connections_must_start_requests_too(limited):
+    """Hyper also serves HTTP/2 (h2c here), whose connections hyper's header timer does not
+    cover: one that only PINGs is still closed at the header deadline, as are idle ones, and a
+    normal request meanwhile answers within 100 ms."""
+    pinging = connect_from("127.0.0.7", limited.port, 1)[0]
+    socks = connect_from("127.0.0.7", limited.port, 20)
+    try:
+        for x in socks:
+            x.sendall(H2_PREFACE)
+        ms = normal_request_ms(limited)
+        assert ms < 100, f"a normal request took {ms:.0f} ms beside 21 HTTP/2 connections"
+        after = pinging_h2_closed_after(pinging, HEADER_TIMEOUT + 3)
+        assert after is not None, "an HTTP/2 connection that only sends PINGs is still open"
+        assert HEADER_TIMEOUT - 1.5 <= after <= HEADER_TIMEOUT + 1.5, after
+        still_open = [x for x in socks if not closed(x, 0.05)]
+        assert not still_open, f"{len(still_open)} idle HTTP/2 connections still open"
+    finally:
+        pinging.close()
+        for x in socks:
+            x.close()
+
+
+def test_a_change_stream_outlives_the_request_deadline():
+    """A long response (the change stream, a heartbeat every 15 s) is a request in progress:
+    the deadline to start a request does not cut it."""
+    s = Server(name="limits-stream", extra_args=["--header-read-timeout-secs", "1"])
+    req = AWSRequest(method="GET", url=f"{s.endpoint}/changes", headers={"Accept": "text/event-stream"})
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "secretsmanager", REGION).add_auth(req)
+    sock = socket.create_connection(("127.0.0.1", s.port))
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in req.headers.items())
+        sock.sendall(f"GET /changes HTTP/1.1\r\nHost: 127.0.0.1:{s.port}\r\n{head}\r\n".encode())
+        sock.settimeout(3)
+        first = sock.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+        time.sleep(3)
+        assert not closed(sock, 0.05), "the change stream was cut by the request deadline"
+    finally:
+        sock.close()
+        assert s.stop() == 0
+
+
+def test_a_stalled_request_is_closed_after_the_idle_timeout():
+    """No byte moving for --idle-timeout-secs while a request is read: the connection is
+    closed, well before the (here longer) body deadline."""
+    s = Server(name="limits-idle", extra_args=["--idle-timeout-secs", "2", "--body-read-timeout-secs", "30"])
+    socks = connect_from("127.0.0.8", s.port, 10)
+    try:
+        t0 = time.monotonic()
+        for x in socks:
+            x.sendall(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-amz-json-1.1\r\n"
+                      b"X-Amz-Target: secretsmanager.ListSecrets\r\nContent-Length: 100\r\n\r\n{")
+        still_open = [x for x in socks if not closed(x, 4)]
+        assert not still_open, f"{len(still_open)} stalled requests still open"
+        assert time.monotonic() - t0 < 6
+    finally:
+        for x in socks:
+            x.close()
+        assert s.stop() == 0
+
+
 def test_a_stalled_tls_handshake_is_closed():
     with tempfile.TemporaryDirectory() as d:
         tls = make_ca_and_cert(d)
@@ -197,5 +288,13 @@ def test_a_stalled_tls_handshake_is_closed():
             assert not still_open, f"{len(still_open)} stalled handshakes still open"
             for x in socks:
                 x.close()
+            # HTTP/2 negotiated by ALPN, then only PINGs: closed at the deadline as well.
+            ctx = ssl.create_default_context(cafile=tls["ca"])
+            ctx.set_alpn_protocols(["h2"])
+            raw = socket.create_connection(("127.0.0.1", s.port))
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+                assert t.selected_alpn_protocol() == "h2"
+                after = pinging_h2_closed_after(t, 4)
+                assert after is not None and after <= 2.5, f"closed after {after} s"
         finally:
             assert s.stop() == 0

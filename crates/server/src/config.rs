@@ -96,12 +96,12 @@ pub struct ServerArgs {
     #[arg(long, env = "STRONGROOM_THROTTLE_BURST")]
     pub throttle_burst: Option<f64>,
     /// Seconds a client has to send a request's head (and a TLS handshake), counted from when
-    /// the connection is ready for it — so also how long an idle keep-alive connection stays
-    /// open [default: 20].
+    /// the connection is ready for it — so also how long an idle keep-alive connection, HTTP/1.1
+    /// or HTTP/2, stays open [default: 20].
     #[arg(long, env = "STRONGROOM_HEADER_READ_TIMEOUT_SECS")]
     pub header_read_timeout_secs: Option<u64>,
     /// Seconds without a byte moving either way, while a request is read or answered, before
-    /// the connection is closed [default: 60].
+    /// the connection is closed; keep it above a change stream's 15 s heartbeat [default: 60].
     #[arg(long, env = "STRONGROOM_IDLE_TIMEOUT_SECS")]
     pub idle_timeout_secs: Option<u64>,
     /// Seconds a client has to send a whole request body [default: 30].

@@ -346,6 +346,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         max_connections_per_ip: config.limits.max_connections_per_ip,
         handshake_timeout: Duration::from_secs(config.limits.header_read_timeout_secs),
         idle_timeout: Duration::from_secs(config.limits.idle_timeout_secs),
+        request_start_timeout: Duration::from_secs(config.limits.header_read_timeout_secs),
     };
     let header_timeout = Duration::from_secs(config.limits.header_read_timeout_secs);
     let serve_task = match &config.tls {

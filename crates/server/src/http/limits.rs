@@ -1,9 +1,13 @@
 //! Limits against abuse at the connection level, around whatever acceptor serves (plain or
 //! TLS): a cap on open connections in all and per source IP, a deadline for the TLS handshake,
-//! and an inactivity deadline on every connection. Hyper's own `header_read_timeout` (set in
-//! `server.rs`) bounds a request head — counted from when the connection is ready for it, so it
-//! also closes idle keep-alive connections; the body read deadline and the bound on requests in
-//! flight are applied per request in `http::api`.
+//! an inactivity deadline on every connection, and a deadline to start a request. Hyper's own
+//! `header_read_timeout` (set in `server.rs`) bounds an HTTP/1.1 request head — counted from
+//! when the connection is ready for it, so it also closes idle keep-alive connections. Hyper
+//! also serves HTTP/2 (h2c, or ALPN under TLS), where it has no such deadline: a client sending
+//! a PING a second would hold its connection forever. So every connection, whatever its
+//! protocol, must start a request within the same deadline of being accepted or of its last
+//! request finishing ([`Activity`], counted by the [`track_requests`] middleware). The body
+//! read deadline and the bound on requests in flight are applied per request in `http::api`.
 //!
 //! Over a connection cap the connection is closed at once, before any byte is read: a client
 //! (or an attacker) holding that many connections gets no more, everyone else is unaffected.
@@ -32,6 +36,94 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// A connection on which no byte moves, either way, for this long is closed.
     pub idle_timeout: Duration,
+    /// A connection with no request in progress must start one within this (the header read
+    /// deadline).
+    pub request_start_timeout: Duration,
+}
+
+/// Requests in progress on one connection, and since when there has been none. One lock for
+/// both: a reader must never see "none in progress" with the time of an earlier idle spell.
+pub struct Activity(Mutex<ActivityState>);
+
+struct ActivityState {
+    active: usize,
+    idle_since: Instant,
+}
+
+impl Activity {
+    fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(ActivityState {
+            active: 0,
+            idle_since: Instant::now(),
+        })))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ActivityState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One request in progress, from its head to the end of its response body.
+struct Active(Arc<Activity>);
+
+impl Active {
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.lock().active += 1;
+        Self(activity.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.active -= 1;
+        if s.active == 0 {
+            s.idle_since = Instant::now();
+        }
+    }
+}
+
+/// Router middleware: counts the request as in progress on its connection until its response
+/// body is done or dropped (a change stream's long response is a request in progress).
+pub async fn track_requests(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Some(activity) = req.extensions().get::<Arc<Activity>>().cloned() else {
+        return next.run(req).await;
+    };
+    let active = Active::start(&activity);
+    next.run(req).await.map(|body| {
+        axum::body::Body::new(TrackedBody {
+            body,
+            _active: active,
+        })
+    })
+}
+
+struct TrackedBody {
+    body: axum::body::Body,
+    _active: Active,
+}
+
+impl hyper::body::Body for TrackedBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 #[derive(Default)]
@@ -98,8 +190,8 @@ where
     S: Send + 'static,
 {
     type Stream = A::Stream;
-    type Service = A::Service;
-    type Future = Pin<Box<dyn Future<Output = io::Result<(A::Stream, A::Service)>> + Send>>;
+    type Service = axum::middleware::AddExtension<A::Service, Arc<Activity>>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(A::Stream, Self::Service)>> + Send>>;
 
     fn accept(&self, stream: TcpStream, service: S) -> Self::Future {
         let limits = self.limits;
@@ -109,6 +201,7 @@ where
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let slot = take_slot(&self.counts, ip, &limits);
         let inner = self.inner.clone();
+        let activity = Activity::new();
         Box::pin(async move {
             let Some(slot) = slot else {
                 tracing::warn!(%ip, "connection refused: connection limit reached");
@@ -126,11 +219,15 @@ where
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "no request"));
                 }
             }
-            let guarded = Guarded::new(stream, slot, limits.idle_timeout);
+            let guarded = Guarded::new(stream, slot, &limits, activity.clone());
             match tokio::time::timeout(limits.handshake_timeout, inner.accept(guarded, service))
                 .await
             {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    let (stream, service) = accepted?;
+                    let service = tower_layer::Layer::layer(&axum::Extension(activity), service);
+                    Ok((stream, service))
+                }
                 Err(_) => {
                     tracing::info!(%ip, "connection closed: the handshake did not finish in time");
                     Err(io::Error::new(io::ErrorKind::TimedOut, "handshake timeout"))
@@ -141,21 +238,56 @@ where
 }
 
 /// A TCP stream that holds its connection slot and fails once no byte has moved for the idle
-/// timeout while a read or write waits.
+/// timeout while a read or write waits, or when a read waits on a connection that has had no
+/// request in progress for the request start deadline.
 pub struct Guarded {
     inner: TcpStream,
     _slot: Slot,
     idle: Duration,
     deadline: Pin<Box<Sleep>>,
+    activity: Arc<Activity>,
+    request_start: Duration,
+    request_deadline: Pin<Box<Sleep>>,
 }
 
 impl Guarded {
-    fn new(inner: TcpStream, slot: Slot, idle: Duration) -> Self {
+    fn new(inner: TcpStream, slot: Slot, limits: &Limits, activity: Arc<Activity>) -> Self {
+        let start_due = activity.lock().idle_since + limits.request_start_timeout;
         Self {
             inner,
             _slot: slot,
-            idle,
-            deadline: Box::pin(tokio::time::sleep(idle)),
+            idle: limits.idle_timeout,
+            deadline: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+            activity,
+            request_start: limits.request_start_timeout,
+            request_deadline: Box::pin(tokio::time::sleep_until(start_due)),
+        }
+    }
+
+    /// After a read said Pending: an error once no request has been in progress for the
+    /// request start deadline. While one is, nothing is armed: when it ends, the connection
+    /// reads again (the next request, or the next HTTP/2 frame) and this re-arms.
+    fn check_request_start(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        loop {
+            let due = {
+                let s = self.activity.lock();
+                if s.active > 0 {
+                    return Poll::Pending;
+                }
+                s.idle_since + self.request_start
+            };
+            if Instant::now() >= due {
+                return Poll::Ready(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no request started in time",
+                ));
+            }
+            if self.request_deadline.deadline() != due {
+                self.request_deadline.as_mut().reset(due);
+            }
+            if self.request_deadline.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
         }
     }
 
@@ -189,7 +321,10 @@ impl AsyncRead for Guarded {
                 }
                 Poll::Ready(r)
             }
-            Poll::Pending => self.check_idle(cx).map(Err),
+            Poll::Pending => match self.check_idle(cx) {
+                Poll::Ready(e) => Poll::Ready(Err(e)),
+                Poll::Pending => self.check_request_start(cx).map(Err),
+            },
         }
     }
 }
@@ -251,6 +386,7 @@ mod tests {
             max_connections_per_ip: 2,
             handshake_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            request_start_timeout: Duration::from_secs(1),
         };
         let counts = Arc::new(Mutex::new(Counts::default()));
         let a: IpAddr = "127.0.0.2".parse().unwrap();

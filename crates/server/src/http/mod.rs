@@ -71,6 +71,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/changes", get(crate::changes::handler))
         .fallback(api)
         .with_state(state)
+        .layer(axum::middleware::from_fn(limits::track_requests))
 }
 
 async fn health() -> Response {
