@@ -26,6 +26,9 @@ use aws_credential_types::provider::{self, ProvideCredentials, SharedCredentials
 use aws_smithy_http_client::tls;
 
 use crate::aws::AwsArgs;
+
+/// How long start-up waits for the change stream's first answer.
+const STREAM_WAIT: Duration = Duration::from_secs(5);
 use config::Config;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -101,7 +104,16 @@ async fn serve(args: AgentArgs, config: Config) -> Result<(), String> {
     match stream::endpoint(&sdk) {
         Some(endpoint) => {
             let follower = stream::Follower::new(&sdk, endpoint, connector()?, cache.clone())?;
-            tokio::spawn(follower.run());
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(follower.run(tx));
+            // Serve once the stream is up (or has failed once): nothing is cached before the
+            // stream could tell about changes, and nothing needs dropping when it connects.
+            match tokio::time::timeout(STREAM_WAIT, rx).await {
+                Ok(Ok(true)) => tracing::info!("change stream connected"),
+                _ => tracing::warn!(
+                    "serving without the change stream for now: cached values are dropped by TTL until it connects"
+                ),
+            }
         }
         None => tracing::warn!(
             "no endpoint URL is configured (AWS itself has no change stream): cached values are dropped by TTL only"

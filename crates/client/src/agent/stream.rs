@@ -107,14 +107,19 @@ impl Follower {
         })
     }
 
-    /// Follow the stream for as long as the agent runs.
-    pub async fn run(self) {
+    /// Follow the stream for as long as the agent runs. `first` is told when the first
+    /// connection attempt has either delivered `ready` or failed.
+    pub async fn run(self, first: tokio::sync::oneshot::Sender<bool>) {
         let mut last_id: Option<String> = None;
         let mut backoff = MIN_BACKOFF;
         let mut healthy = true;
+        let mut first = Some(first);
         loop {
             let started = Instant::now();
-            let result = self.follow(&mut last_id, &mut healthy).await;
+            let result = self.follow(&mut last_id, &mut healthy, &mut first).await;
+            if let Some(tx) = first.take() {
+                let _ = tx.send(false);
+            }
             // A stream that lived a while resets the backoff.
             if started.elapsed() > Duration::from_secs(30) {
                 backoff = MIN_BACKOFF;
@@ -139,7 +144,12 @@ impl Follower {
     }
 
     /// One connection: `Ok` when the server ended it cleanly.
-    async fn follow(&self, last_id: &mut Option<String>, healthy: &mut bool) -> Result<(), String> {
+    async fn follow(
+        &self,
+        last_id: &mut Option<String>,
+        healthy: &mut bool,
+        first: &mut Option<tokio::sync::oneshot::Sender<bool>>,
+    ) -> Result<(), String> {
         let creds = self.credentials.get().await?;
         let url = format!("{}/changes", self.endpoint);
         let uri: http::Uri = url
@@ -222,7 +232,11 @@ impl Follower {
                 continue;
             };
             for event in parser.feed(&data)? {
+                let ready = event.kind == "ready";
                 self.apply(event, last_id, healthy);
+                if ready && let Some(tx) = first.take() {
+                    let _ = tx.send(true);
+                }
             }
         }
     }
