@@ -437,6 +437,60 @@ def test_changes_reach_the_agent_within_a_second_without_refresh_now(server, dat
     assert not any(v in log for v in (v1, v2, v3, p2))
 
 
+def test_a_background_rotation_reaches_the_agent_within_a_second(tmp_path):
+    """RotateSecret with the built-in MariaDB rotator: the server rotates a real database user's
+    password on its own (no API call moves AWSCURRENT; the RotationSucceeded service event is
+    what the stream carries). The agent, at the default TTL, serves the new password within a
+    second of the SDK first seeing it — and the old one never after that."""
+    import pymysql
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:agent-mysql-builtin"
+    cfg = tmp_path / "strongroom.toml"
+    cfg.write_text(f'[[rotation-function]]\narn = "{fn}"\nbuiltin = "mysql-single-user"\n')
+    s = Server(name="agent-rotation", extra_args=["--config", str(cfg), "--rotation-interval-secs", "1"])
+    db = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5,
+                         autocommit=True)
+    user = f"agt_{uuid.uuid4().hex[:10]}"
+    first = secret("rot-first")
+    try:
+        with db.cursor() as c:
+            c.execute(f"CREATE USER '{user}'@'%%' IDENTIFIED BY %s", (first,))
+        sm = client(s, "secretsmanager")
+        name = f"agent-rotated-{TAG}"
+        sm.create_secret(Name=name, SecretString=json.dumps(
+            {"engine": "mariadb", "host": "127.0.0.1", "port": 3306, "username": user, "password": first}))
+        token = uuid.uuid4().hex
+        password = lambda v: json.loads(v)["password"]  # noqa: E731
+        with Agent(agent_env(s, AWS_TOKEN=token)) as agent:
+            assert password(agent.value(name, token)) == first
+            sm.rotate_secret(SecretId=name, RotationLambdaARN=fn, RotationRules={"AutomaticallyAfterDays": 7})
+            sdk_saw = agent_saw = None
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 60 and agent_saw is None:
+                now = time.monotonic()
+                if sdk_saw is None and password(sm.get_secret_value(SecretId=name)["SecretString"]) != first:
+                    sdk_saw = now
+                served = password(agent.value(name, token))
+                if served != first:
+                    agent_saw = time.monotonic()
+                    remember(served)
+                elif sdk_saw is not None:
+                    assert now - sdk_saw < 1.0, "the agent served the rotated-away password for over a second"
+                time.sleep(0.01)
+            assert agent_saw is not None, f"no rotation within 60 s:\n{s.logs()[-2000:]}"
+            new = password(sm.get_secret_value(SecretId=name)["SecretString"])
+            assert password(agent.value(name, token)) == new
+            assert agent_saw - (sdk_saw or agent_saw) < 1.0
+            # The new password is the database's.
+            pymysql.connect(host="127.0.0.1", port=3306, user=user, password=new, connect_timeout=5).close()
+            log = agent.logs()
+        assert first not in log and new not in log
+    finally:
+        with db.cursor() as c:
+            c.execute(f"DROP USER IF EXISTS '{user}'@'%'")
+        db.close()
+        assert s.stop() == 0
+
+
 def test_ttl_is_the_fallback_when_the_stream_shows_nothing(server, data):
     """A reader without DescribeSecret on the secret is shown none of its changes (the server
     filters its stream); with ttl_seconds = 3 it gets the new value when the TTL runs out — and
