@@ -49,6 +49,13 @@ struct Args {
     /// what the audit trail costs.
     #[arg(long)]
     compare_unaudited: bool,
+    /// A running `strongroom agent` (e.g. http://127.0.0.1:2773) for the `AgentGetSecretValue`
+    /// operation: a plain GET of `bench-get` from its cache with the SSRF token header.
+    #[arg(long)]
+    agent_endpoint: Option<String>,
+    /// The agent's SSRF token.
+    #[arg(long, default_value = "bench-agent-token")]
+    agent_token: String,
 }
 
 struct Server(Child, PathBuf);
@@ -98,6 +105,8 @@ struct Signer {
     client: Client<HttpConnector, Full<Bytes>>,
     access_key: String,
     secret_key: String,
+    /// (endpoint, token) of an agent for `AgentGetSecretValue`.
+    agent: Option<(String, String)>,
 }
 
 impl Signer {
@@ -110,6 +119,9 @@ impl Signer {
     }
 
     async fn call(&self, op: &str, body: &str) -> Result<(u16, Bytes), String> {
+        if op == "AgentGetSecretValue" {
+            return self.agent_get().await;
+        }
         let target = format!("secretsmanager.{op}");
         self.send(
             "secretsmanager",
@@ -118,6 +130,20 @@ impl Signer {
             body,
         )
         .await
+    }
+
+    /// What application code does against the agent: an unsigned GET with the token header.
+    async fn agent_get(&self) -> Result<(u16, Bytes), String> {
+        let (endpoint, token) = self.agent.as_ref().ok_or("--agent-endpoint not given")?;
+        let req = http::Request::builder()
+            .uri(format!("{endpoint}/secretsmanager/get?secretId=bench-get"))
+            .header("x-aws-parameters-secrets-token", token)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let res = self.client.request(req).await.map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let body = res.into_body().collect().await.map_err(|e| e.to_string())?;
+        Ok((status, body.to_bytes()))
     }
 
     /// An IAM Query-protocol action, e.g. ("CreateUser", "UserName=x").
@@ -355,6 +381,10 @@ async fn run(endpoint: &str, operations: &[String], args: &Args, label: &str) {
         client,
         access_key: ACCESS_KEY.into(),
         secret_key: SECRET_KEY.into(),
+        agent: args
+            .agent_endpoint
+            .clone()
+            .map(|e| (e, args.agent_token.clone())),
     };
     // Wait for readiness.
     let started = Instant::now();
@@ -400,7 +430,7 @@ async fn run(endpoint: &str, operations: &[String], args: &Args, label: &str) {
             };
             let m = measure(who, op_name, c, args.seconds).await;
             println!(
-                "| {op}{label} | {c} | {:.0} | {:.2} ms | {:.2} ms | {} |",
+                "| {op}{label} | {c} | {:.0} | {:.3} ms | {:.3} ms | {} |",
                 m.requests as f64 / m.elapsed.as_secs_f64(),
                 m.p50.as_secs_f64() * 1000.0,
                 m.p99.as_secs_f64() * 1000.0,

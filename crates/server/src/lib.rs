@@ -20,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod metrics;
+pub mod pipeline;
 pub mod root_key_cmd;
 pub mod rotation;
 pub mod server;

@@ -27,12 +27,13 @@ use crate::authz::{Authorizer, RequestInfo};
 use crate::clock::Clock;
 use crate::credentials::Principal;
 use crate::error::ApiError;
+use crate::pipeline::{self, Output, Wire};
 use crate::services::cloudtrail::{self, CloudTrail};
 use crate::services::cloudwatch::{self, CloudWatch};
 use crate::services::iam::Iam;
 use crate::services::kms::Kms;
 use crate::services::secretsmanager::SecretsManager;
-use crate::services::{iam, secretsmanager, sts};
+use crate::services::{iam, sts};
 use auth::Authenticator;
 
 /// AWS's JSON APIs accept request bodies up to 1 MiB; anything larger is refused before it is
@@ -83,39 +84,91 @@ async fn health() -> Response {
         .into_response()
 }
 
-/// Prometheus text. Public only when configured; otherwise SigV4-signed (scope `monitoring`)
-/// and allowed `cloudwatch:GetMetricData`, like reading CloudWatch metrics.
+/// Prometheus text. Public only when configured (`--metrics-public`: nothing authenticated,
+/// so nothing recorded); otherwise a scrape is an API call like any other: SigV4-signed
+/// (scope `monitoring`), allowed `cloudwatch:GetMetricData` (like reading CloudWatch
+/// metrics), and audited — allowed or refused — as `GetPrometheusMetrics` of
+/// `monitoring.amazonaws.com`. No record, no answer.
 async fn metrics(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    const EVENT_NAME: &str = "GetPrometheusMetrics";
     let (parts, _) = req.into_parts();
+    // The scrape's id, as API replies carry theirs: it finds the scrape's audit record.
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id_header = (
+        header::HeaderName::from_static("x-amzn-requestid"),
+        request_id.clone(),
+    );
+    let refused = |e: &ApiError| {
+        (
+            e.status,
+            [
+                (header::CONTENT_TYPE, "text/plain".to_string()),
+                request_id_header.clone(),
+            ],
+            format!("{}: {}\n", e.code, e.message),
+        )
+            .into_response()
+    };
     if !state.metrics_public {
-        let refused = |status: StatusCode, message: String| {
-            (status, [(header::CONTENT_TYPE, "text/plain")], message).into_response()
+        let now_ms = state.clock.now_ms();
+        let admission = state.audit.admit();
+        if admission.is_err() {
+            return refused(&audit_unavailable());
+        }
+        let mut call = Call {
+            event_source: event_source("monitoring"),
+            event_name: EVENT_NAME.into(),
+            ..Default::default()
         };
-        let principal =
+        let info = RequestInfo {
+            source_ip: Some(peer.ip()),
+            secure_transport: state.tls,
+            now_ms,
+        };
+        let decision =
             match state
                 .auth
                 .authenticate(&parts, b"", None, &["monitoring"], SystemTime::now())
             {
-                Ok((p, _)) => p,
-                Err(e) => return refused(StatusCode::FORBIDDEN, format!("{}: {e}\n", e.code())),
+                Err(e) => {
+                    call.claimed_access_key = claimed_access_key(&parts);
+                    Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        e.code(),
+                        e.to_string(),
+                    ))
+                }
+                Ok((principal, _)) => {
+                    let allowed = state.authz.authorize(
+                        &principal,
+                        "cloudwatch:GetMetricData",
+                        "*",
+                        Default::default(),
+                        &info,
+                    );
+                    call.principal = Some(principal);
+                    allowed.map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", m))
+                }
             };
-        let info = RequestInfo {
-            source_ip: Some(peer.ip()),
-            secure_transport: state.tls,
-            now_ms: state.clock.now_ms(),
-        };
-        if let Err(m) = state.authz.authorize(
-            &principal,
-            "cloudwatch:GetMetricData",
-            "*",
-            Default::default(),
-            &info,
-        ) {
-            return refused(StatusCode::FORBIDDEN, format!("AccessDenied: {m}\n"));
+        let recorded = state
+            .audit
+            .api_call(
+                call,
+                transport(&parts, peer, &request_id, now_ms),
+                decision.as_ref().err(),
+            )
+            .await;
+        drop(admission);
+        if let Err(e) = recorded {
+            tracing::error!(request_id, error = %e, "scrape refused: its audit record could not be written");
+            return refused(&audit_unavailable());
+        }
+        if let Err(e) = decision {
+            return refused(&e);
         }
     }
     // Gauges that are cheap to read at scrape time rather than on every request.
@@ -131,13 +184,46 @@ async fn metrics(
     state.metrics.set_kms_keys(state.kms.count());
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8".to_string(),
+            ),
+            request_id_header,
+        ],
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The connection facts an audit record carries.
+fn transport<'a>(
+    parts: &'a Parts,
+    peer: SocketAddr,
+    request_id: &'a str,
+    time_ms: i64,
+) -> Transport<'a> {
+    Transport {
+        source_ip: peer.ip(),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        request_id,
+        tls: parts
+            .extensions
+            .get::<tls::TlsInfo>()
+            .map(|t| strongroom_audit::TlsDetails {
+                tls_version: t.version.clone(),
+                cipher_suite: t.cipher_suite.clone(),
+                client_provided_host_header: parts
+                    .headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned),
+            }),
+        time_ms,
+    }
 }
 
 /// The services reachable through JSON 1.1 targets, by `X-Amz-Target` prefix.
@@ -268,27 +354,7 @@ async fn api(
         if call.principal.is_none() {
             call.claimed_access_key = claimed_access_key(&parts);
         }
-        let transport = Transport {
-            source_ip: peer.ip(),
-            user_agent: parts
-                .headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok()),
-            request_id: &request_id,
-            tls: parts
-                .extensions
-                .get::<tls::TlsInfo>()
-                .map(|t| strongroom_audit::TlsDetails {
-                    tls_version: t.version.clone(),
-                    cipher_suite: t.cipher_suite.clone(),
-                    client_provided_host_header: parts
-                        .headers
-                        .get(header::HOST)
-                        .and_then(|h| h.to_str().ok())
-                        .map(str::to_owned),
-                }),
-            time_ms: info.now_ms,
-        };
+        let transport = transport(&parts, peer, &request_id, info.now_ms);
         let deletion_event = deletion_event(&metric_service, &metric_operation, &result, &call);
         let service_events = std::mem::take(&mut call.service_events);
         let delegated = std::mem::take(&mut call.delegated);
@@ -479,227 +545,42 @@ async fn handle_json(
             format!("Unsupported Content-Type: send {}.", json::CONTENT_TYPE),
         ));
     }
-    match service {
+    let wire = Wire::Json(body);
+    let (p, authz) = (&principal, &state.authz);
+    let out = match service {
         JsonService::SecretsManager => {
-            let mut named = None;
-            let result =
-                secrets_manager(state, &principal, operation, &body, info, &mut named, call).await;
-            if named.is_none() && result.is_ok() {
-                named = state.secretsmanager.touched(operation, &body).await;
-            }
-            secretsmanager::audit_details(
+            pipeline::run(
+                &*state.secretsmanager,
                 operation,
-                &body,
-                result.as_ref().ok().map(Vec::as_slice),
-                named,
-                call,
-            );
-            result.map(Reply::Json)
-        }
-        JsonService::Ssm => ssm_call(state, &principal, operation, &body, info, call)
-            .await
-            .map(Reply::Json),
-        JsonService::Kms => kms_call(state, &principal, operation, &body, info, call)
-            .await
-            .map(Reply::Json),
-        JsonService::CloudWatch => cloudwatch_call(state, &principal, operation, &body, info, call)
-            .await
-            .map(Reply::Json10),
-        JsonService::CloudTrail => {
-            let (action, resource) = CloudTrail::authorization_target(operation);
-            state
-                .authz
-                .authorize(&principal, &action, &resource, Default::default(), info)
-                .map_err(access_denied_json)?;
-            call.request_parameters = serde_json::from_slice(&body)
-                .ok()
-                .map(|v| strongroom_audit::redact::for_record("cloudtrail.amazonaws.com", v));
-            state
-                .cloudtrail
-                .call(operation, &body)
-                .await
-                .map(Reply::Json)
-                .map_err(ApiError::from)
-        }
-    }
-}
-
-async fn secrets_manager(
-    state: &AppState,
-    principal: &Principal,
-    operation: &str,
-    body: &[u8],
-    info: &RequestInfo,
-    named: &mut Option<(String, String)>,
-    call: &mut Call,
-) -> Result<Vec<u8>, ApiError> {
-    let sm = &state.secretsmanager;
-    let mut resolved = None;
-    // Root may do everything: its hot path skips building the policy context.
-    if !principal.is_root() {
-        let mut t = sm.authorization_target(operation, body).await;
-        resolved = t.secret.take();
-        // A refused call is still recorded against the secret it named (by its ARN).
-        *named = resolved.as_ref().map(|s| (s.arn.clone(), s.name.clone()));
-        state
-            .authz
-            .authorize_with(
-                principal,
-                &t.action,
-                &t.resource,
-                t.resource_policy.as_deref(),
-                t.keys,
+                wire,
+                p,
                 info,
+                authz,
+                call,
             )
-            .map_err(access_denied_json)?;
-    }
-    let recorder = KmsRecorder::new("secretsmanager.amazonaws.com");
-    let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
-        recorder.check(state, principal, info, (action, resource, policy, keys))
-    };
-    let result = sm
-        .call_with(
-            operation,
-            principal,
-            body,
-            &gate,
-            resolved,
-            &mut call.service_events,
-        )
-        .await
-        .map_err(ApiError::from);
-    call.delegated = recorder.into_uses();
-    result
-}
-
-/// A Parameter Store operation: the operation on every parameter it names, then the call
-/// (which authorizes, through the gate, the KMS and Secrets Manager use it makes).
-async fn ssm_call(
-    state: &AppState,
-    principal: &Principal,
-    operation: &str,
-    body: &[u8],
-    info: &RequestInfo,
-    call: &mut Call,
-) -> Result<Vec<u8>, ApiError> {
-    use crate::audit::{CallResource, PARAMETER_RESOURCE_TYPE, is_read_only};
-    const SOURCE: &str = "ssm.amazonaws.com";
-    call.request_parameters = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .map(|v| strongroom_audit::redact::for_record(SOURCE, v));
-    let checks = state.ssm.authorization_checks(operation, body).await;
-    if let Some(c) = checks.first().filter(|c| c.resource != "*") {
-        call.resource = Some(CallResource {
-            arn: c.resource.clone(),
-            kind: PARAMETER_RESOURCE_TYPE,
-            name: None,
-        });
-    }
-    authorize_all(state, principal, checks, info)?;
-    let recorder = KmsRecorder::new("ssm.amazonaws.com");
-    let gate = |action: &str, resource: &str, policy: Option<&str>, keys| {
-        recorder.check(state, principal, info, (action, resource, policy, keys))
-    };
-    let out = state.ssm.call(operation, principal, body, &gate).await;
-    call.delegated = recorder.into_uses();
-    let out = out?;
-    if !is_read_only(operation) {
-        call.response_elements = serde_json::from_slice::<serde_json::Value>(&out)
-            .ok()
-            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
-            .map(|v| strongroom_audit::redact::for_record(SOURCE, v));
-    }
-    Ok(out)
-}
-
-/// A KMS operation: every check the request needs (the key, and for alias operations the
-/// alias; ReEncrypt's source and destination), then the call.
-async fn kms_call(
-    state: &AppState,
-    principal: &Principal,
-    operation: &str,
-    body: &[u8],
-    info: &RequestInfo,
-    call: &mut Call,
-) -> Result<Vec<u8>, ApiError> {
-    use crate::audit::{CallResource, KMS_KEY_RESOURCE_TYPE, ServiceEvent};
-    const SOURCE: &str = "kms.amazonaws.com";
-    call.request_parameters =
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .map(|mut v| {
-                // Ciphertexts are not secret but are bulky and say nothing to an auditor.
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("CiphertextBlob");
-                }
-                strongroom_audit::redact::for_record(SOURCE, v)
-            });
-    let checks = state.kms.authorization_checks(operation, body);
-    if let Some(key) = checks
-        .iter()
-        .map(|c| &c.resource)
-        .find(|r| r.contains(":key/"))
-    {
-        call.resource = Some(CallResource {
-            arn: key.clone(),
-            kind: KMS_KEY_RESOURCE_TYPE,
-            name: None,
-        });
-    }
-    authorize_all(state, principal, checks, info)?;
-    let mut events = Vec::new();
-    let out = state.kms.call(operation, body, &mut events).await?;
-    if operation == "CreateKey"
-        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out)
-    {
-        if let Some(arn) = v.pointer("/KeyMetadata/Arn").and_then(|a| a.as_str()) {
-            call.resource = Some(CallResource {
-                arn: arn.to_string(),
-                kind: KMS_KEY_RESOURCE_TYPE,
-                name: None,
-            });
+            .await
         }
-        call.response_elements = Some(strongroom_audit::redact::for_record(SOURCE, v));
-    }
-    call.service_events = events
-        .into_iter()
-        .map(|e| ServiceEvent {
-            service: "kms",
-            name: e.name,
-            details: e.details,
-            resource: Some(CallResource {
-                arn: e.key_arn,
-                kind: KMS_KEY_RESOURCE_TYPE,
-                name: None,
-            }),
-        })
-        .collect();
-    Ok(out)
+        JsonService::Ssm => pipeline::run(&state.ssm, operation, wire, p, info, authz, call).await,
+        JsonService::Kms => pipeline::run(&*state.kms, operation, wire, p, info, authz, call).await,
+        JsonService::CloudTrail => {
+            pipeline::run(&state.cloudtrail, operation, wire, p, info, authz, call).await
+        }
+        JsonService::CloudWatch => {
+            return pipeline::run(&*state.cloudwatch, operation, wire, p, info, authz, call)
+                .await
+                .map(|out| Reply::Json10(json_output(out)));
+        }
+    };
+    out.map(|out| Reply::Json(json_output(out)))
 }
 
-/// A CloudWatch operation, whichever protocol carried it: `input` and the result are JSON 1.0
-/// documents (see `services::cloudwatch::protocol`).
-async fn cloudwatch_call(
-    state: &AppState,
-    principal: &Principal,
-    operation: &str,
-    input: &[u8],
-    info: &RequestInfo,
-    call: &mut Call,
-) -> Result<Vec<u8>, ApiError> {
-    let (action, resource) = state.cloudwatch.authorization_target(operation, input);
-    state
-        .authz
-        .authorize(principal, &action, &resource, Default::default(), info)
-        .map_err(access_denied_json)?;
-    call.request_parameters = serde_json::from_slice(input)
-        .ok()
-        .map(|v| strongroom_audit::redact::for_record("monitoring.amazonaws.com", v));
-    state
-        .cloudwatch
-        .call(operation, input)
-        .await
-        .map_err(ApiError::from)
+/// A JSON service's answer.
+fn json_output(out: Output) -> Vec<u8> {
+    match out {
+        Output::Json(bytes) => bytes,
+        // Not produced by the JSON services.
+        Output::Xml(_) => b"{}".to_vec(),
+    }
 }
 
 /// CloudWatch over Smithy RPC v2 CBOR: `POST /service/GraniteServiceVersion20100801/operation/<Op>`.
@@ -720,18 +601,20 @@ async fn handle_cbor(
             .authenticate(parts, &body, Some("monitoring"), &[], SystemTime::now())?;
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
-    if parts.method != Method::POST || cloudwatch::protocol::operation(operation).is_none() {
-        return Err(ApiError::bad_request(
-            "UnknownOperationException",
-            format!(
-                "Unknown operation: {operation:?} is not a CloudWatch operation this server offers."
-            ),
-        ));
+    if parts.method != Method::POST {
+        return Err(pipeline::unknown_operation(false, "monitoring", operation));
     }
-    let input = cloudwatch::protocol::cbor_to_json(&body).map_err(ApiError::from)?;
-    let input = serde_json::to_vec(&input).map_err(|_| ApiError::internal())?;
-    let output = cloudwatch_call(state, &principal, operation, &input, info, call).await?;
-    let output: serde_json::Value = serde_json::from_slice(&output).unwrap_or_default();
+    let out = pipeline::run(
+        &*state.cloudwatch,
+        operation,
+        Wire::Cbor(body),
+        &principal,
+        info,
+        &state.authz,
+        call,
+    )
+    .await?;
+    let output: serde_json::Value = serde_json::from_slice(&json_output(out)).unwrap_or_default();
     Ok(Reply::Cbor(cloudwatch::protocol::json_to_cbor(
         operation, &output,
     )))
@@ -753,97 +636,8 @@ fn admit(state: &AppState, principal: &Principal, code: &'static str) -> Result<
     }
 }
 
-/// The gate a service gets for checks it makes on the caller's behalf: each KMS check is
-/// also noted as the KMS call the service makes for the caller (recorded after the request as
-/// its own KMS event, as CloudTrail does).
-struct KmsRecorder {
-    via: &'static str,
-    uses: std::sync::Mutex<Vec<crate::audit::DelegatedKms>>,
-}
-
-impl KmsRecorder {
-    fn new(via: &'static str) -> Self {
-        Self {
-            via,
-            uses: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    fn check(
-        &self,
-        state: &AppState,
-        principal: &Principal,
-        info: &RequestInfo,
-        (action, resource, policy, keys): (
-            &str,
-            &str,
-            Option<&str>,
-            strongroom_policy::matching::Keys,
-        ),
-    ) -> Result<(), String> {
-        let Some(operation) = action.strip_prefix("kms:") else {
-            return state
-                .authz
-                .authorize_with(principal, action, resource, policy, keys, info);
-        };
-        // The context's keys in their own spelling, values from the condition keys.
-        let mut context = serde_json::Map::new();
-        for k in keys.get("kms:encryptioncontextkeys").into_iter().flatten() {
-            if let Some(v) = keys
-                .get(&format!("kms:encryptioncontext:{}", k.to_ascii_lowercase()))
-                .and_then(|v| v.first())
-            {
-                context.insert(k.clone(), serde_json::Value::String(v.clone()));
-            }
-        }
-        let result = state
-            .authz
-            .authorize_with(principal, action, resource, policy, keys, info);
-        if let Ok(mut u) = self.uses.lock() {
-            u.push(crate::audit::DelegatedKms {
-                operation: operation.to_string(),
-                key_arn: resource.to_string(),
-                via: self.via.to_string(),
-                encryption_context: serde_json::Value::Object(context),
-                denied: result.as_ref().err().cloned(),
-            });
-        }
-        result
-    }
-
-    fn into_uses(self) -> Vec<crate::audit::DelegatedKms> {
-        self.uses.into_inner().unwrap_or_default()
-    }
-}
-
-/// Every check must pass (KMS and SSM requests may need several).
-fn authorize_all(
-    state: &AppState,
-    principal: &Principal,
-    checks: Vec<crate::services::Check>,
-    info: &RequestInfo,
-) -> Result<(), ApiError> {
-    for c in checks {
-        state
-            .authz
-            .authorize_with(
-                principal,
-                &c.action,
-                &c.resource,
-                c.policy.as_deref(),
-                c.keys,
-                info,
-            )
-            .map_err(access_denied_json)?;
-    }
-    Ok(())
-}
-
-fn access_denied_json(message: String) -> ApiError {
-    ApiError::bad_request("AccessDeniedException", message)
-}
-
-/// IAM and STS: `Action=...` in a form body (or the query string), XML replies.
+/// IAM, STS and CloudWatch's Query protocol: `Action=...` in a form body (or the query
+/// string), XML replies.
 async fn handle_query(
     state: &AppState,
     parts: &Parts,
@@ -884,87 +678,48 @@ async fn handle_query(
     };
     call.event_source = event_source(&service);
     call.principal = Some(principal.clone());
+    // Recorded also when the caller is throttled (the services' audit stage records them
+    // again, in their own form, for calls that reach them).
     call.request_parameters = Some(query::audit_parameters(&call.event_source, &params));
+    let xmlns = match service.as_str() {
+        "monitoring" => cloudwatch::protocol::XMLNS,
+        "sts" => sts::XMLNS,
+        _ => iam::XMLNS,
+    };
     if let Err(e) = admit(state, &principal, "Throttling") {
-        let xmlns = match service.as_str() {
-            "monitoring" => cloudwatch::protocol::XMLNS,
-            "sts" => sts::XMLNS,
-            _ => iam::XMLNS,
-        };
         return (Err(e), Protocol::Query(xmlns));
     }
-    if service == "monitoring" {
-        return (
-            query_cloudwatch(state, &principal, &action, &params, info, call).await,
-            Protocol::Query(cloudwatch::protocol::XMLNS),
-        );
-    }
-    if service == "sts" {
-        let result = state
-            .sts
-            .call(&action, &params, &principal, &state.authz, info)
-            .map(|result| Reply::Xml {
-                action: action.clone(),
-                xmlns: sts::XMLNS,
-                result,
-            });
-        return (result, Protocol::Query(sts::XMLNS));
-    }
-    (
-        query_iam(state, &principal, &action, &params, info).await,
-        Protocol::Query(iam::XMLNS),
-    )
-}
-
-/// CloudWatch over the Query protocol (the JavaScript SDK v2, older CLIs).
-async fn query_cloudwatch(
-    state: &AppState,
-    principal: &Principal,
-    action: &str,
-    params: &iam::Params,
-    info: &RequestInfo,
-    call: &mut Call,
-) -> Result<Reply, ApiError> {
-    use cloudwatch::protocol;
-    if protocol::operation(action).is_none() {
-        return Err(ApiError::bad_request(
-            "InvalidAction",
-            format!("The action {action} is not valid for this web service."),
-        ));
-    }
-    let input = protocol::query_to_json(action, params).map_err(ApiError::from)?;
-    let input = serde_json::to_vec(&input).map_err(|_| ApiError::internal())?;
-    let output = cloudwatch_call(state, principal, action, &input, info, call).await?;
-    let output: serde_json::Value = serde_json::from_slice(&output).unwrap_or_default();
-    Ok(Reply::Xml {
-        action: action.to_string(),
-        xmlns: protocol::XMLNS,
-        result: protocol::json_to_query_xml(action, &output),
-    })
-}
-
-async fn query_iam(
-    state: &AppState,
-    principal: &Principal,
-    action: &str,
-    params: &iam::Params,
-    info: &RequestInfo,
-) -> Result<Reply, ApiError> {
-    let (iam_action, resource) = state.iam.authorization_target(action, params, principal);
-    state
-        .authz
-        .authorize(principal, &iam_action, &resource, Default::default(), info)
-        .map_err(|m| ApiError::new(http::StatusCode::FORBIDDEN, "AccessDenied", m))?;
-    let result = if action == "SimulatePrincipalPolicy" {
-        state.iam.simulate(params, &state.authz, info)?
-    } else {
-        state.iam.call(action, params, principal).await?
+    let (p, authz) = (&principal, &state.authz);
+    let wire = Wire::Query(params);
+    let result = match service.as_str() {
+        "monitoring" => pipeline::run(&*state.cloudwatch, &action, wire, p, info, authz, call)
+            .await
+            .map(|out| {
+                let output: serde_json::Value =
+                    serde_json::from_slice(&json_output(out)).unwrap_or_default();
+                cloudwatch::protocol::json_to_query_xml(&action, &output)
+            }),
+        "sts" => pipeline::run(&state.sts, &action, wire, p, info, authz, call)
+            .await
+            .map(xml_output),
+        _ => pipeline::run(&state.iam, &action, wire, p, info, authz, call)
+            .await
+            .map(xml_output),
     };
-    Ok(Reply::Xml {
-        action: action.to_string(),
-        xmlns: iam::XMLNS,
+    let reply = result.map(|result| Reply::Xml {
+        action: action.clone(),
+        xmlns,
         result,
-    })
+    });
+    (reply, Protocol::Query(xmlns))
+}
+
+/// A Query service's answer: the inside of `<ActionResult>`.
+fn xml_output(out: Output) -> Option<String> {
+    match out {
+        Output::Xml(result) => result,
+        Output::Json(_) => None,
+    }
 }
 
 /// The whole body, within the size limit and the body read deadline (a client trickling a

@@ -2,6 +2,9 @@
 //! com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.<Operation>`): LookupEvents over the
 //! server's own audit log, newest first, one lookup attribute at a time, as AWS answers it.
 
+mod api;
+pub mod ops;
+
 use std::sync::Arc;
 
 use base64::Engine;

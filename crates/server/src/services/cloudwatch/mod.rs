@@ -9,7 +9,9 @@
 //! (SNS topic ARNs mapped to webhooks in the server's configuration, Slack's payload).
 
 pub mod alarms;
+mod api;
 pub mod metrics;
+pub mod ops;
 pub mod protocol;
 mod shapes;
 

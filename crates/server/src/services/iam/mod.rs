@@ -3,6 +3,9 @@
 //! to users, groups and roles; SimulatePrincipalPolicy. Permission boundaries answer with an
 //! error naming what is missing.
 
+pub(crate) mod api;
+pub mod ops;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -10,9 +10,11 @@
 //! resolves the key a caller named for them and checks it can be used.
 
 mod aliases;
+mod api;
 mod crypto;
 mod error;
 mod keys;
+pub mod ops;
 
 pub use error::KmsError;
 

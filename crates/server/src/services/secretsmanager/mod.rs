@@ -4,8 +4,10 @@
 //! [`values`] (versions and values), [`tags`], [`random`]. The rules they apply live in
 //! `strongroom-domain`; this layer validates input, loads, applies, seals and commits.
 
+mod api;
 mod error;
 pub mod model;
+pub mod ops;
 mod paging;
 mod policy;
 mod random;

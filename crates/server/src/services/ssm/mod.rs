@@ -10,7 +10,9 @@
 //! `/aws/reference/secretsmanager/NAME` parameters read Secrets Manager secrets, authorized
 //! as a GetSecretValue of the caller's.
 
+mod api;
 mod error;
+pub mod ops;
 mod parameters;
 mod tags;
 

@@ -2,6 +2,9 @@
 //! GetSessionToken. Temporary credentials are sealed session tokens (see `crate::sessions`),
 //! verified on every request and refused once expired.
 
+pub(crate) mod api;
+pub mod ops;
+
 use std::sync::Arc;
 
 use http::StatusCode;

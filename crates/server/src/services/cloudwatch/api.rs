@@ -1,0 +1,77 @@
+//! CloudWatch behind the request pipeline ([`crate::pipeline::Service`]), whichever protocol
+//! carried the call: its input is parsed into a JSON 1.0 document (see [`super::protocol`]),
+//! and `http/` encodes the JSON answer back into the request's protocol.
+
+use super::ops::Op;
+use super::{CloudWatch, protocol};
+use crate::audit::Call;
+use crate::credentials::Principal;
+use crate::error::ApiError;
+use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+
+impl Service for CloudWatch {
+    type Op = Op;
+    /// A JSON 1.0 document.
+    type Input = Vec<u8>;
+    type Resolved = ();
+    const EVENT_SOURCE: &'static str = "monitoring.amazonaws.com";
+
+    /// CBOR and Query inputs are converted by the offered operations' shapes; an operation
+    /// of the model that is not offered here has none, and is refused before authorization
+    /// as it was named (JSON 1.0 inputs reach the service, which refuses it).
+    fn parse(&self, op: Op, wire: Wire) -> Result<Vec<u8>, ApiError> {
+        let offered = protocol::operation(op.name()).is_some();
+        let value = match wire {
+            Wire::Json(body) => return Ok(body),
+            Wire::Cbor(_) if !offered => {
+                return Err(ApiError::bad_request(
+                    "UnknownOperationException",
+                    format!(
+                        "{} is not a CloudWatch operation this server offers.",
+                        op.name()
+                    ),
+                ));
+            }
+            Wire::Query(_) if !offered => {
+                return Err(ApiError::bad_request(
+                    "InvalidAction",
+                    format!(
+                        "The action {} is not valid for this web service.",
+                        op.name()
+                    ),
+                ));
+            }
+            Wire::Cbor(body) => protocol::cbor_to_json(&body)?,
+            Wire::Query(params) => protocol::query_to_json(op.name(), &params)?,
+        };
+        serde_json::to_vec(&value).map_err(|_| ApiError::internal())
+    }
+
+    async fn checks(&self, op: Op, input: &Vec<u8>, _principal: &Principal) -> Authorization<()> {
+        let (action, resource) = self.authorization_target(op.name(), input);
+        Authorization::one(action, resource)
+    }
+
+    async fn execute(
+        &self,
+        op: Op,
+        input: &Vec<u8>,
+        _: (),
+        _ctx: &mut Ctx<'_>,
+    ) -> Result<Output, ApiError> {
+        Ok(Output::Json(self.call(op.name(), input).await?))
+    }
+
+    /// The parameters also when the call is refused.
+    async fn audit(
+        &self,
+        _op: Op,
+        input: &Vec<u8>,
+        _result: Result<&Output, &ApiError>,
+        call: &mut Call,
+    ) {
+        call.request_parameters = serde_json::from_slice(input)
+            .ok()
+            .map(|v| strongroom_audit::redact::for_record(Self::EVENT_SOURCE, v));
+    }
+}

@@ -1,0 +1,54 @@
+//! STS behind the request pipeline ([`crate::pipeline::Service`]).
+
+use super::Sts;
+use super::ops::Op;
+use crate::audit::Call;
+use crate::credentials::Principal;
+use crate::error::ApiError;
+use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+use crate::services::iam::Params;
+
+impl Service for Sts {
+    type Op = Op;
+    type Input = Params;
+    type Resolved = ();
+    const EVENT_SOURCE: &'static str = "sts.amazonaws.com";
+
+    fn parse(&self, _op: Op, wire: Wire) -> Result<Params, ApiError> {
+        Ok(crate::services::iam::api::query_params(wire))
+    }
+
+    /// STS authorizes inside its operations: GetCallerIdentity needs no permission, and
+    /// AssumeRole's decision is the role's trust policy together with the caller's policies.
+    async fn checks(&self, _op: Op, _params: &Params, _principal: &Principal) -> Authorization<()> {
+        Authorization::none()
+    }
+
+    async fn execute(
+        &self,
+        op: Op,
+        params: &Params,
+        _: (),
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Output, ApiError> {
+        self.call(op.name(), params, ctx.principal, ctx.authz, ctx.info)
+            .map(Output::Xml)
+    }
+
+    async fn audit(
+        &self,
+        _op: Op,
+        params: &Params,
+        _result: Result<&Output, &ApiError>,
+        call: &mut Call,
+    ) {
+        call.request_parameters = Some(crate::http::query::audit_parameters(
+            Self::EVENT_SOURCE,
+            params,
+        ));
+    }
+
+    fn denied(&self, message: String) -> ApiError {
+        crate::pipeline::query_denied(message)
+    }
+}
