@@ -49,8 +49,9 @@ pub struct Parameter {
 }
 
 impl Parameter {
+    /// The newest version. A parameter always has one: `new_version` never removes the last,
+    /// and the store refuses to write or load a parameter without versions.
     pub fn latest(&self) -> &ParameterVersion {
-        // A stored parameter always has a version; `new_version` never removes the last.
         self.versions
             .last()
             .expect("a parameter has at least one version")

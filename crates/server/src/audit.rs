@@ -416,6 +416,28 @@ pub fn claimed_access_key(parts: &http::request::Parts) -> Option<String> {
     (!id.is_empty()).then_some(id)
 }
 
+/// Form parameters as an audit record's `requestParameters`: protocol fields (Action,
+/// Version, signature parts) dropped, sensitive members removed, keys in lowerCamelCase.
+pub fn form_parameters(
+    event_source: &str,
+    params: &std::collections::HashMap<String, String>,
+) -> serde_json::Value {
+    let mut keys: Vec<&String> = params
+        .keys()
+        .filter(|k| !matches!(k.as_str(), "Action" | "Version") && !k.starts_with("X-Amz-"))
+        .filter(|k| !strongroom_audit::redact::form_key_is_sensitive(event_source, k))
+        .collect();
+    keys.sort();
+    let mut out = serde_json::Map::new();
+    for k in keys {
+        out.insert(
+            strongroom_audit::redact::lower_first(k),
+            serde_json::Value::String(params[k].clone()),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ pub mod server;
 pub mod services;
 pub mod sessions;
 pub mod throttle;
+pub mod xml;
 
 pub use config::ServerConfig;
 pub use server::{RunningServer, start};

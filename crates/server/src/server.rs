@@ -322,8 +322,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let rotation_jobs = crate::rotation::connect(&state, &config.rotation_functions);
+    let rotation_jobs = crate::rotation::connect(&state.secretsmanager, &config.rotation_functions);
     let runner = Arc::new(crate::rotation::Runner {
+        secretsmanager: state.secretsmanager.clone(),
+        audit: state.audit.clone(),
+        metrics: state.metrics.clone(),
+        clock: state.clock.clone(),
         functions: config.rotation_functions.clone(),
         directory,
         endpoint: format!(
@@ -395,7 +399,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             stop_rx.clone(),
         )),
         tokio::spawn(crate::rotation::rotation_loop(
-            state.clone(),
             runner,
             rotation_jobs,
             Duration::from_secs(config.rotation_interval_secs),

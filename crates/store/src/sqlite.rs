@@ -221,6 +221,14 @@ fn parameter_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Parameter, StoreErr
     let meta: String = r.try_get("meta").map_err(backend)?;
     let mut p: Parameter = serde_json::from_str(&meta).map_err(backend)?;
     p.revision = r.try_get("revision").map_err(backend)?;
+    // Every parameter has a version (`Parameter::latest` relies on it): a row without one is
+    // damage, refused here rather than met by a request.
+    if p.versions.is_empty() {
+        return Err(StoreError::Backend(format!(
+            "parameter {:?} has no versions",
+            p.name
+        )));
+    }
     Ok(p)
 }
 
@@ -656,6 +664,12 @@ impl Store for SqliteStore {
 
     async fn commit_parameter(&self, write: ParameterWrite) -> Result<(), StoreError> {
         let p = &write.parameter;
+        if p.versions.is_empty() {
+            return Err(StoreError::Backend(format!(
+                "parameter {:?} would have no versions",
+                p.name
+            )));
+        }
         let meta = serde_json::to_string(p).map_err(backend)?;
         let mut tx = self.writer.begin().await.map_err(backend)?;
         let res = match write.expected_revision {
@@ -1436,6 +1450,22 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use strongroom_barrier::{Barrier, RootKey, ValueBinding};
+
+    /// A parameter row whose history lost every version (damage, or an edit by hand) is an
+    /// error when read — never a panic in a request that meets it.
+    #[tokio::test]
+    async fn a_parameter_without_versions_is_refused_when_loaded() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        sqlx::query("INSERT INTO ssm_parameters (name, revision, meta) VALUES (?, 1, ?)")
+            .bind("/damaged")
+            .bind(r#"{"name":"/damaged","revision":1,"tags":[],"versions":[]}"#)
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        let e = store.parameter("/damaged").await.unwrap_err();
+        assert!(e.to_string().contains("no versions"), "{e}");
+        assert!(store.parameters().await.is_err());
+    }
 
     /// A data directory from before KMS (schema 6, the managed key's alias in kms_keys.alias)
     /// opens with its key, its alias moved to kms_aliases and no metadata (the service then

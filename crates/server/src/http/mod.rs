@@ -680,7 +680,7 @@ async fn handle_query(
     call.principal = Some(principal.clone());
     // Recorded also when the caller is throttled (the services' audit stage records them
     // again, in their own form, for calls that reach them).
-    call.request_parameters = Some(query::audit_parameters(&call.event_source, &params));
+    call.request_parameters = Some(crate::audit::form_parameters(&call.event_source, &params));
     let xmlns = match service.as_str() {
         "monitoring" => cloudwatch::protocol::XMLNS,
         "sts" => sts::XMLNS,

@@ -8,6 +8,7 @@ use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
 
 use crate::error::ApiError;
+pub use crate::xml::escape;
 
 /// Decode `application/x-www-form-urlencoded` (`+` is a space here, unlike in SigV4).
 pub fn parse_form(body: &[u8]) -> HashMap<String, String> {
@@ -24,21 +25,6 @@ pub fn parse_form(body: &[u8]) -> HashMap<String, String> {
             (decode(k), decode(v))
         })
         .collect()
-}
-
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// `<{Action}Response xmlns=...><{Action}Result>{result}</...><ResponseMetadata>...`
@@ -71,25 +57,6 @@ fn respond(status: StatusCode, body: String, request_id: &str) -> Response {
         res.headers_mut().insert("x-amzn-requestid", v);
     }
     res
-}
-
-/// Form parameters as an audit record's `requestParameters`: protocol fields (Action,
-/// Version, signature parts) dropped, sensitive members removed, keys in lowerCamelCase.
-pub fn audit_parameters(event_source: &str, params: &HashMap<String, String>) -> serde_json::Value {
-    let mut keys: Vec<&String> = params
-        .keys()
-        .filter(|k| !matches!(k.as_str(), "Action" | "Version") && !k.starts_with("X-Amz-"))
-        .filter(|k| !strongroom_audit::redact::form_key_is_sensitive(event_source, k))
-        .collect();
-    keys.sort();
-    let mut out = serde_json::Map::new();
-    for k in keys {
-        out.insert(
-            strongroom_audit::redact::lower_first(k),
-            serde_json::Value::String(params[k].clone()),
-        );
-    }
-    serde_json::Value::Object(out)
 }
 
 #[cfg(test)]

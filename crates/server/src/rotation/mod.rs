@@ -24,9 +24,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
-use crate::audit::{CallResource, SECRET_RESOURCE_TYPE};
-use crate::http::AppState;
+use crate::audit::{Auditor, CallResource, SECRET_RESOURCE_TYPE};
+use crate::clock::Clock;
 use crate::identity::Directory;
+use crate::metrics::Metrics;
+use crate::services::secretsmanager::SecretsManager;
 use crate::services::secretsmanager::rotation::{Outcome, RotationJob, RotationQueue};
 use crate::sessions::Subject;
 
@@ -104,8 +106,13 @@ impl RotationFunction {
 
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
 
-/// What the runner needs besides the service state.
+/// Everything a rotation needs: the service it rotates in, where its events go, the
+/// functions and how they reach the server.
 pub struct Runner {
+    pub secretsmanager: Arc<SecretsManager>,
+    pub audit: Arc<Auditor>,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
     pub functions: Vec<RotationFunction>,
     pub directory: Arc<Directory>,
     /// The server's own endpoint, as the functions reach it.
@@ -133,11 +140,11 @@ impl Drop for Running<'_> {
 
 /// Connect RotateSecret to the runner; returns the queue's receiving end.
 pub fn connect(
-    state: &AppState,
+    secretsmanager: &SecretsManager,
     functions: &[RotationFunction],
 ) -> mpsc::UnboundedReceiver<RotationJob> {
     let (tx, rx) = mpsc::unbounded_channel();
-    state.secretsmanager.set_rotation_queue(RotationQueue {
+    secretsmanager.set_rotation_queue(RotationQueue {
         functions: functions.iter().map(|f| f.arn.clone()).collect(),
         jobs: tx,
     });
@@ -146,7 +153,6 @@ pub fn connect(
 
 /// Run rotations as they are started, and start scheduled ones every `every`.
 pub async fn rotation_loop(
-    state: Arc<AppState>,
     runner: Arc<Runner>,
     mut jobs: mpsc::UnboundedReceiver<RotationJob>,
     every: Duration,
@@ -157,11 +163,11 @@ pub async fn rotation_loop(
     loop {
         tokio::select! {
             Some(job) = jobs.recv() => {
-                tokio::spawn(run(state.clone(), runner.clone(), job));
+                tokio::spawn(run(runner.clone(), job));
             }
             _ = tick.tick() => {
-                for job in state.secretsmanager.start_due_rotations().await {
-                    tokio::spawn(run(state.clone(), runner.clone(), job));
+                for job in runner.secretsmanager.start_due_rotations().await {
+                    tokio::spawn(run(runner.clone(), job));
                 }
             }
             _ = stop.changed() => return,
@@ -169,7 +175,7 @@ pub async fn rotation_loop(
     }
 }
 
-async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
+async fn run(runner: Arc<Runner>, job: RotationJob) {
     let fresh = runner
         .running
         .lock()
@@ -179,7 +185,7 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
         tracing::debug!(secret_arn = %job.secret_arn, "rotation already running");
         if job.test_only {
             // Not run: its copy must not linger as if a rotation were in progress.
-            state.secretsmanager.end_test(&job).await;
+            runner.secretsmanager.end_test(&job).await;
         }
         return;
     }
@@ -190,18 +196,18 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
         name: Some(job.secret_name.clone()),
     };
     let event = |name: &str, details: serde_json::Value| {
-        let state = state.clone();
+        let runner = runner.clone();
         let name = name.to_string();
         let resource = resource();
         async move {
-            state
+            runner
                 .audit
                 .service_event(
                     "secretsmanager",
                     &name,
                     details,
                     Some(resource),
-                    state.clock.now_ms(),
+                    runner.clock.now_ms(),
                 )
                 .await;
         }
@@ -209,8 +215,8 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
     if job.test_only {
         // RotateImmediately=false: the configuration test. Nothing rotates; a failure is
         // recorded so the operator learns the configuration is broken before the schedule does.
-        let tested = run_steps(&state, &runner, &job).await;
-        state.secretsmanager.end_test(&job).await;
+        let tested = run_steps(&runner, &job).await;
+        runner.secretsmanager.end_test(&job).await;
         match tested {
             Ok(()) => {
                 tracing::info!(secret_arn = %job.secret_arn, "rotation configuration test passed")
@@ -232,14 +238,14 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
         serde_json::json!({"secretArn": job.secret_arn, "versionId": job.token, "rotationLambdaARN": job.lambda_arn}),
     )
     .await;
-    let steps = run_steps(&state, &runner, &job).await;
-    let outcome = state
+    let steps = run_steps(&runner, &job).await;
+    let outcome = runner
         .secretsmanager
         .finish_rotation(&job, steps.is_ok())
         .await;
     match outcome {
         Outcome::Succeeded => {
-            state.metrics.rotation("succeeded");
+            runner.metrics.rotation("succeeded");
             tracing::info!(secret_arn = %job.secret_arn, version_id = %job.token, "rotation succeeded");
             event(
                 "RotationSucceeded",
@@ -249,11 +255,11 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
         }
         Outcome::Abandoned => {
             // Its RotationAbandoned event came with the write that abandoned it.
-            state.metrics.rotation("abandoned");
+            runner.metrics.rotation("abandoned");
             tracing::info!(secret_arn = %job.secret_arn, version_id = %job.token, "rotation abandoned by a manual change");
         }
         Outcome::Failed => {
-            state.metrics.rotation("failed");
+            runner.metrics.rotation("failed");
             let reason = match steps {
                 Err(e) => e,
                 Ok(()) => "finishSecret did not make the new version AWSCURRENT".to_string(),
@@ -270,7 +276,7 @@ async fn run(state: Arc<AppState>, runner: Arc<Runner>, job: RotationJob) {
 
 /// The function's four steps, in order; `Err` names the step that failed and why (never the
 /// function's output).
-async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Result<(), String> {
+async fn run_steps(runner: &Runner, job: &RotationJob) -> Result<(), String> {
     let function = runner
         .functions
         .iter()
@@ -281,10 +287,10 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
         let tls = builtin::DbTls::parse(kind, function.tls.as_deref(), function.ca_file.clone())?;
         let run = async {
             if job.test_only {
-                builtin::test(&state.secretsmanager, kind, &tls, job).await
+                builtin::test(&runner.secretsmanager, kind, &tls, job).await
             } else {
                 builtin::rotate(
-                    &state.secretsmanager,
+                    &runner.secretsmanager,
                     kind,
                     &tls,
                     function.master_secret.as_deref(),
@@ -327,7 +333,7 @@ async fn run_steps(state: &AppState, runner: &Runner, job: &RotationJob) -> Resu
                 session_name: "strongroom-rotation".into(),
             },
             Default::default(),
-            state.clock.now_ms(),
+            runner.clock.now_ms(),
             duration,
         )
         .map_err(|e| format!("cannot issue credentials for {role_arn}: {e:?}"))?;

@@ -218,7 +218,7 @@ fn xml_value(out: &mut String, v: &Value, ty: Ty) {
         (Ty::Map(value), Value::Object(map)) => {
             for (k, item) in map {
                 out.push_str("<entry><key>");
-                out.push_str(&crate::http::query::escape(k));
+                out.push_str(&crate::xml::escape(k));
                 out.push_str("</key><value>");
                 xml_value(out, item, *value);
                 out.push_str("</value></entry>");
@@ -226,7 +226,7 @@ fn xml_value(out: &mut String, v: &Value, ty: Ty) {
         }
         (Ty::Struct(structure), Value::Object(map)) => xml_struct(out, map, structure),
         (Ty::Time, Value::Number(n)) => out.push_str(&format_iso8601(n.as_f64().unwrap_or(0.0))),
-        (_, Value::String(s)) => out.push_str(&crate::http::query::escape(s)),
+        (_, Value::String(s)) => out.push_str(&crate::xml::escape(s)),
         (_, other) => out.push_str(&other.to_string()),
     }
 }

@@ -45,10 +45,7 @@ impl Service for Iam {
         _result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {
-        call.request_parameters = Some(crate::http::query::audit_parameters(
-            Self::EVENT_SOURCE,
-            params,
-        ));
+        call.request_parameters = Some(crate::audit::form_parameters(Self::EVENT_SOURCE, params));
     }
 
     fn denied(&self, message: String) -> ApiError {

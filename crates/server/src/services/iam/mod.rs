@@ -15,8 +15,8 @@ use crate::authz::iso8601;
 use crate::clock::Clock;
 use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
-use crate::http::query::escape;
 use crate::identity::{AccessKeyInfo, Directory, DirectoryError};
+use crate::xml::escape;
 use strongroom_store::{
     IamUser, StoredGroup, StoredManagedPolicy, StoredPolicyVersion, StoredRole,
 };

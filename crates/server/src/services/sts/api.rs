@@ -33,6 +33,7 @@ impl Service for Sts {
     ) -> Result<Output, ApiError> {
         self.call(op.name(), params, ctx.principal, ctx.authz, ctx.info)
             .map(Output::Xml)
+            .map_err(ApiError::from)
     }
 
     async fn audit(
@@ -42,10 +43,7 @@ impl Service for Sts {
         _result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {
-        call.request_parameters = Some(crate::http::query::audit_parameters(
-            Self::EVENT_SOURCE,
-            params,
-        ));
+        call.request_parameters = Some(crate::audit::form_parameters(Self::EVENT_SOURCE, params));
     }
 
     fn denied(&self, message: String) -> ApiError {

@@ -3,20 +3,21 @@
 //! verified on every request and refused once expired.
 
 pub(crate) mod api;
+mod error;
 pub mod ops;
+
+pub use error::StsError;
 
 use std::sync::Arc;
 
-use http::StatusCode;
 use strongroom_policy::PolicyKind;
 
 use crate::authz::{Authorizer, RequestInfo, iso8601};
 use crate::credentials::{Principal, PrincipalKind};
-use crate::error::ApiError;
-use crate::http::query::escape;
 use crate::identity::Directory;
 use crate::services::iam::Params;
 use crate::sessions::{Session, SessionGrant, Subject};
+use crate::xml::escape;
 
 pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 
@@ -25,10 +26,6 @@ const MAX_SESSION_POLICY_CHARS: usize = 2048;
 
 pub struct Sts {
     directory: Arc<Directory>,
-}
-
-fn bad(code: &'static str, msg: impl Into<String>) -> ApiError {
-    ApiError::bad_request(code, msg)
 }
 
 fn credentials_xml(s: &Session, token: &str) -> String {
@@ -41,18 +38,15 @@ fn credentials_xml(s: &Session, token: &str) -> String {
     )
 }
 
-fn duration(p: &Params, min: i64, max: i64, default: i64) -> Result<i64, ApiError> {
+fn duration(p: &Params, min: i64, max: i64, default: i64) -> Result<i64, StsError> {
     match p.get("DurationSeconds") {
         None => Ok(default.min(max)),
         Some(v) => match v.parse::<i64>() {
             Ok(d) if (min..=max).contains(&d) => Ok(d),
-            _ => Err(bad(
-                "ValidationError",
-                format!(
-                    "1 validation error detected: Value '{}' at 'durationSeconds' failed to satisfy constraint: Member must have value between {min} and {max}",
-                    escape(v)
-                ),
-            )),
+            _ => Err(StsError::Validation(format!(
+                "1 validation error detected: Value '{}' at 'durationSeconds' failed to satisfy constraint: Member must have value between {min} and {max}",
+                escape(v)
+            ))),
         },
     }
 }
@@ -69,7 +63,7 @@ impl Sts {
         caller: &Principal,
         authz: &Authorizer,
         info: &RequestInfo,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<String>, StsError> {
         match action {
             // Needs no permission, as in AWS.
             "GetCallerIdentity" => Ok(Some(format!(
@@ -81,11 +75,7 @@ impl Sts {
             "AssumeRole" => self.assume_role(p, caller, authz, info).map(Some),
             "GetSessionToken" => {
                 let PrincipalKind::User { name, .. } = &caller.kind else {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "AccessDenied",
-                        "Cannot call GetSessionToken with session credentials or as the account root in Strongroom; call it as an IAM user.",
-                    ));
+                    return Err(StsError::AccessDenied("Cannot call GetSessionToken with session credentials or as the account root in Strongroom; call it as an IAM user.".into()));
                 };
                 let secs = duration(p, 900, 129_600, 43_200)?;
                 let (session, token) = self
@@ -96,13 +86,12 @@ impl Sts {
                         info.now_ms,
                         secs,
                     )
-                    .map_err(|_| ApiError::internal())?;
+                    .map_err(|_| StsError::Internal)?;
                 Ok(Some(credentials_xml(&session, &token)))
             }
-            other => Err(bad(
-                "InvalidAction",
-                format!("STS action {other} is not available in this Strongroom version."),
-            )),
+            other => Err(StsError::InvalidAction(format!(
+                "STS action {other} is not available in this Strongroom version."
+            ))),
         }
     }
 
@@ -118,14 +107,11 @@ impl Sts {
         caller: &Principal,
         authz: &Authorizer,
         info: &RequestInfo,
-    ) -> Result<String, ApiError> {
+    ) -> Result<String, StsError> {
         let missing = |m: &str| {
-            bad(
-                "ValidationError",
-                format!(
-                    "1 validation error detected: Value null at '{m}' failed to satisfy constraint: Member must not be null"
-                ),
-            )
+            StsError::Validation(format!(
+                "1 validation error detected: Value null at '{m}' failed to satisfy constraint: Member must not be null"
+            ))
         };
         let role_arn = p.get("RoleArn").ok_or_else(|| missing("roleArn"))?;
         let session_name = p
@@ -141,20 +127,17 @@ impl Sts {
             validate(si, "sourceIdentity", 2, 64, "_+=,.@-")?;
             // Reserved for AWS, as in AWS.
             if si.to_ascii_lowercase().starts_with("aws:") {
-                return Err(bad(
-                    "ValidationError",
-                    "SourceIdentity cannot start with the prefix 'aws:'.",
+                return Err(StsError::Validation(
+                    "SourceIdentity cannot start with the prefix 'aws:'.".into(),
                 ));
             }
         }
         if caller.is_root() {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "AccessDenied",
-                "Roles may not be assumed by root accounts.",
+            return Err(StsError::AccessDenied(
+                "Roles may not be assumed by root accounts.".into(),
             ));
         }
-        let denied = |m: String| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", m);
+        let denied = |m: String| StsError::AccessDenied(m);
         // AWS's words when the trust policy refuses (no "because ..."): the caller learns
         // nothing about the role, not even whether it exists.
         let not_authorized = |action: &str| {
@@ -173,7 +156,7 @@ impl Sts {
         let trust = self
             .directory
             .trust_policy(role_name)
-            .ok_or_else(ApiError::internal)?;
+            .ok_or(StsError::Internal)?;
 
         // What the new session carries: the caller's transitive tags (role chaining), the
         // requested tags (which may not override a transitive one), and the source identity,
@@ -206,12 +189,9 @@ impl Sts {
                 .iter()
                 .any(|(t, _)| t.eq_ignore_ascii_case(k))
         }) {
-            return Err(bad(
-                "InvalidParameterValue",
-                format!(
-                    "One or more session tags conflict with transitive session tags from the role chain: {k}"
-                ),
-            ));
+            return Err(StsError::InvalidParameterValue(format!(
+                "One or more session tags conflict with transitive session tags from the role chain: {k}"
+            )));
         }
         let source = match (&inherited_source, source_identity) {
             (Some(old), Some(new)) if old != new => {
@@ -247,7 +227,7 @@ impl Sts {
         if !transitive.is_empty() {
             keys.insert("sts:transitivetagkeys".into(), transitive.clone());
         }
-        let check = |action: &str| -> Result<(), ApiError> {
+        let check = |action: &str| -> Result<(), StsError> {
             let d = authz.decide(caller, action, role_arn, Some(&trust), keys.clone(), info);
             if d.is_allowed() {
                 return Ok(());
@@ -281,9 +261,7 @@ impl Sts {
             }
         }
         if tags.len() > 50 {
-            return Err(bad(
-                "ValidationError",
-                "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50",
+            return Err(StsError::Validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50".into(),
             ));
         }
 
@@ -295,25 +273,21 @@ impl Sts {
         };
         let secs = match p.get("DurationSeconds") {
             Some(v) if v.parse::<i64>().is_ok_and(|d| d > max && d <= 43_200) => {
-                return Err(bad(
-                    "ValidationError",
-                    format!(
-                        "The requested DurationSeconds exceeds the MaxSessionDuration set for this role ({max} seconds)."
-                    ),
-                ));
+                return Err(StsError::Validation(format!(
+                    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role ({max} seconds)."
+                )));
             }
             _ => duration(p, 900, 43_200, 3600)?,
         };
         let policy = p.get("Policy").cloned();
         if let Some(doc) = &policy {
             if doc.chars().filter(|c| !c.is_whitespace()).count() > MAX_SESSION_POLICY_CHARS {
-                return Err(bad(
-                    "PackedPolicyTooLarge",
-                    "Packed policy consumes more than 100 percent of the allotted size.",
+                return Err(StsError::PackedPolicyTooLarge(
+                    "Packed policy consumes more than 100 percent of the allotted size.".into(),
                 ));
             }
             strongroom_policy::parse(doc, PolicyKind::Session)
-                .map_err(|e| bad("MalformedPolicyDocument", e.0))?;
+                .map_err(|e| StsError::MalformedPolicyDocument(e.0))?;
         }
         let (session, token) = self
             .directory
@@ -331,7 +305,7 @@ impl Sts {
                 info.now_ms,
                 secs,
             )
-            .map_err(|_| ApiError::internal())?;
+            .map_err(|_| StsError::Internal)?;
         Ok(format!(
             "{}<AssumedRoleUser><AssumedRoleId>{}:{}</AssumedRoleId><Arn>arn:aws:sts::{}:assumed-role/{}/{}</Arn></AssumedRoleUser>{}",
             credentials_xml(&session, &token),
@@ -354,7 +328,7 @@ fn validate(
     min: usize,
     max: usize,
     extra: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), StsError> {
     let ok = (min..=max).contains(&value.chars().count())
         && value
             .chars()
@@ -362,36 +336,28 @@ fn validate(
     if ok {
         return Ok(());
     }
-    Err(bad(
-        "ValidationError",
-        format!(
-            "1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have length between {min} and {max} and satisfy regular expression pattern: [\\w{}]*",
-            extra.replace('/', "\\/")
-        ),
-    ))
+    Err(StsError::Validation(format!(
+        "1 validation error detected: Value at '{member}' failed to satisfy constraint: Member must have length between {min} and {max} and satisfy regular expression pattern: [\\w{}]*",
+        extra.replace('/', "\\/")
+    )))
 }
 
 /// `TransitiveTagKeys.member.N`: each must be one of the session tags passed (case-insensitive).
-fn transitive_keys(p: &Params, tags: &[(String, String)]) -> Result<Vec<String>, ApiError> {
+fn transitive_keys(p: &Params, tags: &[(String, String)]) -> Result<Vec<String>, StsError> {
     let mut keys = Vec::new();
     for n in 1.. {
         let Some(key) = p.get(&format!("TransitiveTagKeys.member.{n}")) else {
             break;
         };
         if !tags.iter().any(|(k, _)| k.eq_ignore_ascii_case(key)) {
-            return Err(bad(
-                "InvalidParameterValue",
-                format!(
-                    "The transitive tag key {key} is not one of the session tags passed in the request."
-                ),
-            ));
+            return Err(StsError::InvalidParameterValue(format!(
+                "The transitive tag key {key} is not one of the session tags passed in the request."
+            )));
         }
         keys.push(key.clone());
     }
     if keys.len() > 50 {
-        return Err(bad(
-            "ValidationError",
-            "1 validation error detected: Value at 'transitiveTagKeys' failed to satisfy constraint: Member must have length less than or equal to 50",
+        return Err(StsError::Validation("1 validation error detected: Value at 'transitiveTagKeys' failed to satisfy constraint: Member must have length less than or equal to 50".into(),
         ));
     }
     Ok(keys)
@@ -399,7 +365,7 @@ fn transitive_keys(p: &Params, tags: &[(String, String)]) -> Result<Vec<String>,
 
 /// `Tags.member.N.Key` / `.Value`: at most 50, keys 1–128 characters, values at most 256, keys
 /// unique ignoring case (AWS's session tag rules).
-fn session_tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
+fn session_tags(p: &Params) -> Result<Vec<(String, String)>, StsError> {
     let mut tags = Vec::new();
     for n in 1.. {
         let Some(key) = p.get(&format!("Tags.member.{n}.Key")) else {
@@ -410,28 +376,21 @@ fn session_tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
             .cloned()
             .unwrap_or_default();
         if key.is_empty() || key.chars().count() > 128 || value.chars().count() > 256 {
-            return Err(bad(
-                "ValidationError",
-                "1 validation error detected: Value at 'tags' failed to satisfy constraint: tag keys must be 1 to 128 characters and values at most 256",
+            return Err(StsError::Validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: tag keys must be 1 to 128 characters and values at most 256".into(),
             ));
         }
         if tags
             .iter()
             .any(|(k, _): &(String, String)| k.eq_ignore_ascii_case(key))
         {
-            return Err(bad(
-                "InvalidParameterValue",
-                format!(
-                    "Duplicate tag keys found. Please note that Tag keys are case insensitive: {key}"
-                ),
-            ));
+            return Err(StsError::InvalidParameterValue(format!(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive: {key}"
+            )));
         }
         tags.push((key.clone(), value));
     }
     if tags.len() > 50 {
-        return Err(bad(
-            "ValidationError",
-            "1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50",
+        return Err(StsError::Validation("1 validation error detected: Value at 'tags' failed to satisfy constraint: Member must have length less than or equal to 50".into(),
         ));
     }
     Ok(tags)
