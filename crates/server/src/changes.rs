@@ -29,7 +29,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -305,7 +305,7 @@ pub async fn handler(
                 b"",
                 None,
                 &["secretsmanager", "ssm"],
-                SystemTime::now(),
+                state.clock.now(),
             )
             .map(|(p, _)| p)
             .map_err(ApiError::from),

@@ -6,6 +6,11 @@ use strongroom_domain::secret::Millis;
 
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> Millis;
+
+    /// The same instant as a `SystemTime` (SigV4's request-time and expiry checks).
+    fn now(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.now_ms().max(0) as u64)
+    }
 }
 
 pub struct SystemClock;

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod root_key_cmd;
 pub mod rotation;
+pub mod sensitive;
 pub mod server;
 pub mod services;
 pub mod sessions;

@@ -11,7 +11,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -132,7 +132,7 @@ async fn metrics(
         let decision =
             match state
                 .auth
-                .authenticate(&parts, b"", None, &["monitoring"], SystemTime::now())
+                .authenticate(&parts, b"", None, &["monitoring"], state.clock.now())
             {
                 Err(e) => {
                     call.claimed_access_key = claimed_access_key(&parts);
@@ -526,7 +526,7 @@ async fn handle_json(
         &body,
         signing_name,
         JSON_SIGNING_NAMES,
-        SystemTime::now(),
+        state.clock.now(),
     )?;
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
@@ -598,7 +598,7 @@ async fn handle_cbor(
     let (principal, _) =
         state
             .auth
-            .authenticate(parts, &body, Some("monitoring"), &[], SystemTime::now())?;
+            .authenticate(parts, &body, Some("monitoring"), &[], state.clock.now())?;
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
     if parts.method != Method::POST {
@@ -659,7 +659,7 @@ async fn handle_query(
         &body,
         None,
         &["iam", "sts", "monitoring"],
-        SystemTime::now(),
+        state.clock.now(),
     );
     let (principal, service) = match authenticated {
         Ok(x) => x,

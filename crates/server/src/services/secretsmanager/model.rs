@@ -1,6 +1,7 @@
 //! Wire shapes of the Secrets Manager operations (secretsmanager.json), PascalCase JSON.
 //! Inputs ignore unknown members (newer SDKs may send more); outputs omit absent members.
 
+use crate::sensitive::Sensitive;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -29,8 +30,8 @@ pub struct CreateSecretInput {
     pub client_request_token: Option<String>,
     pub description: Option<String>,
     pub kms_key_id: Option<String>,
-    pub secret_binary: Option<String>,
-    pub secret_string: Option<String>,
+    pub secret_binary: Option<Sensitive>,
+    pub secret_string: Option<Sensitive>,
     pub tags: Option<Vec<TagShape>>,
     pub add_replica_regions: Option<serde_json::Value>,
     pub force_overwrite_replica_secret: Option<bool>,
@@ -75,9 +76,9 @@ pub struct SecretValueOutput {
     pub name: String,
     pub version_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_binary: Option<String>,
+    pub secret_binary: Option<Sensitive>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_string: Option<String>,
+    pub secret_string: Option<Sensitive>,
     pub version_stages: Vec<String>,
     pub created_date: f64,
 }
@@ -113,8 +114,8 @@ pub struct BatchGetSecretValueOutput {
 pub struct PutSecretValueInput {
     pub secret_id: Option<String>,
     pub client_request_token: Option<String>,
-    pub secret_binary: Option<String>,
-    pub secret_string: Option<String>,
+    pub secret_binary: Option<Sensitive>,
+    pub secret_string: Option<Sensitive>,
     pub version_stages: Option<Vec<String>>,
     pub rotation_token: Option<String>,
 }
@@ -139,8 +140,8 @@ pub struct UpdateSecretInput {
     pub client_request_token: Option<String>,
     pub description: Option<String>,
     pub kms_key_id: Option<String>,
-    pub secret_binary: Option<String>,
-    pub secret_string: Option<String>,
+    pub secret_binary: Option<Sensitive>,
+    pub secret_string: Option<Sensitive>,
     #[serde(rename = "Type")]
     pub secret_type: Option<String>,
 }
@@ -336,5 +337,5 @@ pub struct GetRandomPasswordInput {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetRandomPasswordOutput {
-    pub random_password: String,
+    pub random_password: Sensitive,
 }

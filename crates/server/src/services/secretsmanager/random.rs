@@ -21,6 +21,8 @@ impl SecretsManager {
             require_each_included_type: input.require_each_included_type,
         };
         let random_password = generate_password(&spec)?;
-        Ok(GetRandomPasswordOutput { random_password })
+        Ok(GetRandomPasswordOutput {
+            random_password: random_password.into(),
+        })
     }
 }

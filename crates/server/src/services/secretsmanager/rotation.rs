@@ -417,7 +417,9 @@ impl SecretsManager {
             version_stage: Some(stage.to_string()),
         };
         match self.get_secret_value(input, None, &super::open_gate).await {
-            Ok(out) => Ok(out.secret_string.map(zeroize::Zeroizing::new)),
+            Ok(out) => Ok(out
+                .secret_string
+                .map(|s| zeroize::Zeroizing::new(s.to_string()))),
             Err(SmError::ResourceNotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -439,7 +441,7 @@ impl SecretsManager {
             secret_id: Some(arn.to_string()),
             client_request_token: Some(token.to_string()),
             secret_binary: None,
-            secret_string: Some(value.to_string()),
+            secret_string: Some(value.to_string().into()),
             version_stages: Some(vec![strongroom_domain::secret::AWSPENDING.to_string()]),
             rotation_token: None,
         })

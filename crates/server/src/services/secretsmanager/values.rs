@@ -10,18 +10,19 @@ use zeroize::Zeroizing;
 
 use super::model::*;
 use super::{SecretValue, SecretsManager, SmError, TokenUse, paging, validate};
+use crate::sensitive::Sensitive;
 
 /// SecretString xor SecretBinary (base64 on the wire), each 1–65,536 bytes.
 pub(super) fn decode_value(
-    secret_string: Option<String>,
-    secret_binary: Option<String>,
+    secret_string: Option<Sensitive>,
+    secret_binary: Option<Sensitive>,
 ) -> Result<Option<SecretValue>, SmError> {
     match (secret_string, secret_binary) {
         (Some(_), Some(_)) => Err(SmError::InvalidParameter(
             "You can't specify both a binary secret value and a string secret value in the same secret.".into(),
         )),
         (Some(s), None) => {
-            let bytes = Zeroizing::new(s.into_bytes());
+            let bytes = s.into_bytes();
             validate::byte_length("secretString", bytes.len(), 1, 65_536)?;
             Ok(Some(SecretValue {
                 kind: ValueKind::String,
@@ -29,7 +30,6 @@ pub(super) fn decode_value(
             }))
         }
         (None, Some(b)) => {
-            let b = Zeroizing::new(b);
             let bytes = Zeroizing::new(STANDARD.decode(b.as_bytes()).map_err(|_| {
                 SmError::Serialization("SecretBinary must be base64-encoded.".into())
             })?);
@@ -121,13 +121,13 @@ impl SecretsManager {
         }
         let (secret_string, secret_binary) = match value.kind {
             ValueKind::String => (
-                Some(
+                Some(Sensitive::new(
                     String::from_utf8(value.bytes.to_vec())
                         .map_err(|_| SmError::decryption_failure())?,
-                ),
+                )),
                 None,
             ),
-            ValueKind::Binary => (None, Some(STANDARD.encode(&*value.bytes))),
+            ValueKind::Binary => (None, Some(Sensitive::new(STANDARD.encode(&*value.bytes)))),
         };
         Ok(SecretValueOutput {
             arn: secret.arn.clone(),

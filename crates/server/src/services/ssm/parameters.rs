@@ -648,8 +648,8 @@ impl Ssm {
                 _ => SsmError::ParameterNotFound(e.message().to_string()),
             })?;
         let value = match (&out.secret_string, &out.secret_binary) {
-            (Some(s), _) => s.clone(),
-            (None, Some(b)) => b.clone(),
+            (Some(s), _) => s.to_string(),
+            (None, Some(b)) => b.to_string(),
             _ => String::new(),
         };
         let source = serde_json::to_string(&out).map_err(|_| SsmError::Internal)?;
