@@ -142,3 +142,48 @@ def test_https_webhooks_verify_the_receivers_certificate():
     # The webhook URL is a credential (Slack's are): it is never logged.
     assert "XXXXSECRETPATH" not in log
     shutil.rmtree(d, ignore_errors=True)
+
+
+def test_alarms_live_in_the_store_across_restarts_and_an_old_alarms_json_is_imported():
+    """Alarms are rows of the store (no file written inside a request): one made with the CLI
+    survives a restart, a deleted one stays deleted; a data directory from before, whose
+    alarms are in alarms.json, starts with them (imported once, the file renamed)."""
+    s = Server(name="alarms-store")
+    data_dir = s.data_dir
+    try:
+        for name in ("kept-alarm", "deleted-alarm"):
+            cli(s, f"aws cloudwatch put-metric-alarm --alarm-name {name} --metric-name GetSecretValue"
+                   " --namespace AWS/SecretsManager --statistic Sum --period 300 --threshold 100"
+                   " --comparison-operator GreaterThanThreshold --evaluation-periods 1")
+        cli(s, "aws cloudwatch delete-alarms --alarm-names deleted-alarm")
+        assert not os.path.exists(os.path.join(data_dir, "alarms.json"))
+        # The old format, as an earlier version wrote it: a JSON map of name → alarm, taken
+        # from the kept alarm's stored document.
+        import sqlite3
+        db = sqlite3.connect(os.path.join(data_dir, "strongroom.db"))
+        (doc,) = db.execute("SELECT doc FROM cw_alarms WHERE name = 'kept-alarm'").fetchone()
+        db.close()
+        legacy = json.loads(doc)
+        legacy["name"] = "legacy-alarm"
+        legacy["threshold"] = 7.0
+    finally:
+        assert s.stop() == 0
+    with open(os.path.join(data_dir, "alarms.json"), "w") as f:
+        json.dump({"legacy-alarm": legacy}, f)
+    s = Server(name="alarms-store-again", data_dir=data_dir)
+    try:
+        got = json.loads(cli(s, "aws cloudwatch describe-alarms").stdout)["MetricAlarms"]
+        by_name = {a["AlarmName"]: a for a in got}
+        assert set(by_name) == {"kept-alarm", "legacy-alarm"}, sorted(by_name)
+        assert by_name["legacy-alarm"]["Threshold"] == 7.0
+        assert not os.path.exists(os.path.join(data_dir, "alarms.json"))
+        assert os.path.exists(os.path.join(data_dir, "alarms.json.imported"))
+    finally:
+        assert s.stop() == 0
+    # Imported once: the next start reads the store alone.
+    s = Server(name="alarms-store-third", data_dir=data_dir)
+    try:
+        got = json.loads(cli(s, "aws cloudwatch describe-alarms").stdout)["MetricAlarms"]
+        assert sorted(a["AlarmName"] for a in got) == ["kept-alarm", "legacy-alarm"]
+    finally:
+        assert s.stop() == 0

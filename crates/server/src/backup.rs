@@ -21,7 +21,8 @@ use sqlx::Connection as _;
 
 /// Files that hold keys or credentials: copied only on request.
 const KEY_FILES: &[&str] = &["root.key", "audit-signing.key", "root-credentials.json"];
-/// Small files copied as they are.
+/// Small files copied as they are (`alarms.json` only in a data directory no newer server has
+/// opened yet: alarms now live in the store and are imported from it at start).
 const PLAIN_FILES: &[&str] = &["account-id", "alarms.json"];
 
 #[derive(clap::Args, Debug)]

@@ -285,14 +285,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         account_id.clone(),
         !config.audit.disabled,
     ));
-    let cloudwatch = Arc::new(crate::services::cloudwatch::CloudWatch::new(
-        clock.clone(),
-        config.region.clone(),
-        account_id.clone(),
-        config.alarm_webhooks.clone(),
-        audit.clone(),
-        config.data_dir.as_deref(),
-    )?);
+    let cloudwatch = Arc::new(
+        crate::services::cloudwatch::CloudWatch::load(
+            clock.clone(),
+            config.region.clone(),
+            account_id.clone(),
+            config.alarm_webhooks.clone(),
+            audit.clone(),
+            store.clone(),
+            config.data_dir.as_deref(),
+        )
+        .await?,
+    );
     let state = Arc::new(AppState {
         auth: Authenticator::new(
             directory.clone(),

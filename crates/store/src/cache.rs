@@ -372,6 +372,18 @@ impl<S: Store> Store for CachedStore<S> {
         self.inner.detach_group_policy(group, policy_arn).await
     }
 
+    async fn alarms(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.inner.alarms().await
+    }
+
+    async fn write_alarms(
+        &self,
+        put: &[(String, String)],
+        delete: &[String],
+    ) -> Result<(), StoreError> {
+        self.inner.write_alarms(put, delete).await
+    }
+
     async fn close(&self) {
         self.inner.close().await
     }

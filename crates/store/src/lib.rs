@@ -313,6 +313,15 @@ pub trait Store: Send + Sync + 'static {
     async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> Result<(), StoreError>;
     async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> Result<bool, StoreError>;
 
+    /// CloudWatch alarms: (name, JSON document; the service owns its format), by name.
+    async fn alarms(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Insert or replace `put` and delete `delete`, in one transaction.
+    async fn write_alarms(
+        &self,
+        put: &[(String, String)],
+        delete: &[String],
+    ) -> Result<(), StoreError>;
+
     /// Flush and close; later calls fail.
     async fn close(&self);
 }

@@ -186,6 +186,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX secrets_rotation_due ON secrets(rotation_due_ms) WHERE rotation_due_ms IS NOT NULL;
     "#,
     ),
+    (
+        9,
+        r#"
+    CREATE TABLE cw_alarms (
+        name TEXT PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    "#,
+    ),
 ];
 
 /// Secret fields kept as one JSON document: only the store's own columns are queried.
@@ -1438,6 +1447,45 @@ impl Store for SqliteStore {
             policy_arn,
         )
         .await
+    }
+
+    async fn alarms(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT name, doc FROM cw_alarms ORDER BY name")
+            .fetch_all(&self.reader)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("name").map_err(backend)?,
+                    r.try_get("doc").map_err(backend)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn write_alarms(
+        &self,
+        put: &[(String, String)],
+        delete: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        for name in delete {
+            sqlx::query("DELETE FROM cw_alarms WHERE name = ?")
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        for (name, doc) in put {
+            sqlx::query("INSERT OR REPLACE INTO cw_alarms (name, doc) VALUES (?, ?)")
+                .bind(name)
+                .bind(doc)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
     }
 
     async fn close(&self) {

@@ -22,6 +22,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use strongroom_store::Store;
+
 use crate::audit::Auditor;
 use crate::clock::Clock;
 use crate::error::ApiError;
@@ -90,11 +92,11 @@ pub struct CloudWatch {
     account_id: String,
     webhooks: Vec<Webhook>,
     audit: Arc<Auditor>,
-    /// `alarms.json` in the data directory (`None` in dev mode): alarms survive restarts;
-    /// datapoints are in memory only.
-    file: Option<std::path::PathBuf>,
-    /// One save at a time: requests and the evaluation loop both save, through one temp file.
-    save_lock: Mutex<()>,
+    /// Where alarms persist (datapoints are in memory only).
+    store: Arc<dyn Store>,
+    /// One save at a time, each writing the alarms it names as they are when it runs: the
+    /// store always ends with the newest copy (requests and the evaluation loop both save).
+    save_lock: tokio::sync::Mutex<()>,
 }
 
 fn invalid(m: impl Into<String>) -> CwError {
@@ -133,24 +135,54 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 }
 
 impl CloudWatch {
-    pub fn new(
+    /// Alarms from the store. A data directory from before alarms moved into the store has
+    /// them in `alarms.json`: they are imported once (the file is then renamed
+    /// `alarms.json.imported`).
+    pub async fn load(
         clock: Arc<dyn Clock>,
         region: String,
         account_id: String,
         webhooks: Vec<Webhook>,
         audit: Arc<Auditor>,
+        store: Arc<dyn Store>,
         data_dir: Option<&std::path::Path>,
     ) -> Result<Self, String> {
-        let file = data_dir.map(|d| d.join("alarms.json"));
-        let alarms: BTreeMap<String, Alarm> = match &file {
-            Some(f) => match std::fs::read(f) {
-                Ok(bytes) => serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("{} is malformed: {e}", f.display()))?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-                Err(e) => return Err(format!("cannot read {}: {e}", f.display())),
-            },
-            None => BTreeMap::new(),
-        };
+        let mut alarms = BTreeMap::new();
+        for (name, doc) in store.alarms().await.map_err(|e| e.to_string())? {
+            let alarm: Alarm = serde_json::from_str(&doc)
+                .map_err(|e| format!("stored alarm {name:?} is malformed: {e}"))?;
+            alarms.insert(name, alarm);
+        }
+        if let Some(legacy) = data_dir.map(|d| d.join("alarms.json")) {
+            match tokio::fs::read(&legacy).await {
+                Ok(bytes) => {
+                    let old: BTreeMap<String, Alarm> = serde_json::from_slice(&bytes)
+                        .map_err(|e| format!("{} is malformed: {e}", legacy.display()))?;
+                    let mut put = Vec::new();
+                    for (name, alarm) in old {
+                        if let std::collections::btree_map::Entry::Vacant(slot) =
+                            alarms.entry(name.clone())
+                        {
+                            put.push((
+                                name,
+                                serde_json::to_string(&alarm).map_err(|e| e.to_string())?,
+                            ));
+                            slot.insert(alarm);
+                        }
+                    }
+                    store
+                        .write_alarms(&put, &[])
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    tokio::fs::rename(&legacy, legacy.with_extension("json.imported"))
+                        .await
+                        .map_err(|e| format!("cannot rename {}: {e}", legacy.display()))?;
+                    tracing::info!(alarms = put.len(), "imported alarms.json into the store");
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("cannot read {}: {e}", legacy.display())),
+            }
+        }
         Ok(Self {
             metrics: Mutex::default(),
             alarms: RwLock::new(alarms),
@@ -159,26 +191,31 @@ impl CloudWatch {
             account_id,
             webhooks,
             audit,
-            file,
-            save_lock: Mutex::new(()),
+            store,
+            save_lock: tokio::sync::Mutex::new(()),
         })
     }
 
-    /// Write the alarms to `alarms.json` (temp file + rename, so a crash leaves the old or
-    /// the new file, never half of one).
-    fn save(&self) -> Result<(), CwError> {
-        let Some(path) = &self.file else {
-            return Ok(());
+    /// Persist the named alarms as they are now (an absent one is deleted).
+    async fn save(&self, names: &[String]) -> Result<(), CwError> {
+        let _saving = self.save_lock.lock().await;
+        let (put, delete) = {
+            let alarms = self.read();
+            let mut put = Vec::new();
+            let mut delete = Vec::new();
+            for name in names {
+                match alarms.get(name) {
+                    Some(a) => put.push((
+                        name.clone(),
+                        serde_json::to_string(a)
+                            .map_err(|e| CwError::Serialization(e.to_string()))?,
+                    )),
+                    None => delete.push(name.clone()),
+                }
+            }
+            (put, delete)
         };
-        // Snapshot under the lock, so the last save writes the newest alarms.
-        let _saving = self.save_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes = serde_json::to_vec_pretty(&*self.read())
-            .map_err(|e| CwError::Serialization(e.to_string()))?;
-        let tmp = path.with_extension("json.tmp");
-        let written = std::fs::write(&tmp, bytes)
-            .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-            .and_then(|_| std::fs::rename(&tmp, path));
-        written.map_err(|e| {
+        self.store.write_alarms(&put, &delete).await.map_err(|e| {
             tracing::error!(error = %e, "could not save alarms");
             CwError::Internal
         })
@@ -226,7 +263,7 @@ impl CloudWatch {
         let out = match operation {
             "PutMetricAlarm" => self.put_metric_alarm(&input).await?,
             "DescribeAlarms" => self.describe_alarms(&input)?,
-            "DeleteAlarms" => self.delete_alarms(&input)?,
+            "DeleteAlarms" => self.delete_alarms(&input).await?,
             "SetAlarmState" => self.set_alarm_state(&input).await?,
             "GetMetricStatistics" => self.get_metric_statistics(&input)?,
             "GetMetricData" => self.get_metric_data(&input)?,
@@ -332,7 +369,7 @@ impl CloudWatch {
             }
         }
         self.write().insert(name.to_string(), alarm);
-        self.save()?;
+        self.save(&[name.to_string()]).await?;
         // Evaluate at once, as CloudWatch does shortly after creation.
         self.evaluate_one(name).await;
         Ok(json!({}))
@@ -366,19 +403,20 @@ impl CloudWatch {
         Ok(json!({ "MetricAlarms": alarms, "CompositeAlarms": [] }))
     }
 
-    fn delete_alarms(&self, v: &Value) -> Result<Value, CwError> {
+    async fn delete_alarms(&self, v: &Value) -> Result<Value, CwError> {
         let names = strings(v.get("AlarmNames"));
-        let mut alarms = self.write();
-        if let Some(missing) = names.iter().find(|n| !alarms.contains_key(*n)) {
-            return Err(CwError::ResourceNotFound(format!(
-                "An alarm named {missing} does not exist."
-            )));
+        {
+            let mut alarms = self.write();
+            if let Some(missing) = names.iter().find(|n| !alarms.contains_key(*n)) {
+                return Err(CwError::ResourceNotFound(format!(
+                    "An alarm named {missing} does not exist."
+                )));
+            }
+            for n in &names {
+                alarms.remove(n);
+            }
         }
-        for n in &names {
-            alarms.remove(n);
-        }
-        drop(alarms);
-        self.save()?;
+        self.save(&names).await?;
         Ok(json!({}))
     }
 
@@ -647,7 +685,7 @@ impl CloudWatch {
         if old == state {
             return;
         }
-        let _ = self.save();
+        let _ = self.save(&[name.to_string()]).await;
         tracing::info!(
             alarm = name,
             from = old.as_str(),
