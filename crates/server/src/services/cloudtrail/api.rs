@@ -30,7 +30,7 @@ impl Service for CloudTrail {
         _: (),
         _ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        Ok(Output::Json(self.call(op.name(), body).await?))
+        Ok(Output::Json(self.call(op, body).await?))
     }
 
     /// The parameters also when the call is refused.

@@ -5,6 +5,9 @@
 mod api;
 pub mod ops;
 
+use crate::pipeline::Operation as _;
+use ops::Op;
+
 use std::sync::Arc;
 
 use base64::Engine;
@@ -113,16 +116,17 @@ impl CloudTrail {
         (format!("cloudtrail:{operation}"), "*".to_string())
     }
 
-    pub async fn call(&self, operation: &str, body: &[u8]) -> Result<Vec<u8>, CloudTrailError> {
-        match operation {
-            "LookupEvents" => {
+    pub async fn call(&self, op: Op, body: &[u8]) -> Result<Vec<u8>, CloudTrailError> {
+        match op {
+            Op::LookupEvents => {
                 let input: LookupEventsInput = serde_json::from_slice(body)
                     .map_err(|e| CloudTrailError::Serialization(describe(&e)))?;
                 let out = self.lookup_events(input).await?;
                 serde_json::to_vec(&out).map_err(|_| CloudTrailError::Internal)
             }
             other => Err(CloudTrailError::UnknownOperation(format!(
-                "CloudTrail operation {other:?} is not offered by this server; LookupEvents is."
+                "CloudTrail operation {} is not offered by this server; LookupEvents is.",
+                other.name()
             ))),
         }
     }

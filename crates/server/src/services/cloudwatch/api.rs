@@ -59,7 +59,7 @@ impl Service for CloudWatch {
         _: (),
         _ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        Ok(Output::Json(self.call(op.name(), input).await?))
+        Ok(Output::Json(self.call(op, input).await?))
     }
 
     /// The parameters also when the call is refused.

@@ -12,6 +12,9 @@ pub mod alarms;
 mod api;
 pub mod metrics;
 pub mod ops;
+
+use crate::pipeline::Operation as _;
+use ops::Op;
 pub mod protocol;
 mod shapes;
 
@@ -253,24 +256,25 @@ impl CloudWatch {
         )
     }
 
-    pub async fn call(&self, operation: &str, body: &[u8]) -> Result<Vec<u8>, CwError> {
+    pub async fn call(&self, op: Op, body: &[u8]) -> Result<Vec<u8>, CwError> {
         let input: Value = if body.is_empty() {
             json!({})
         } else {
             serde_json::from_slice(body)
                 .map_err(|e| CwError::Serialization(format!("The request body is not JSON: {e}")))?
         };
-        let out = match operation {
-            "PutMetricAlarm" => self.put_metric_alarm(&input).await?,
-            "DescribeAlarms" => self.describe_alarms(&input)?,
-            "DeleteAlarms" => self.delete_alarms(&input).await?,
-            "SetAlarmState" => self.set_alarm_state(&input).await?,
-            "GetMetricStatistics" => self.get_metric_statistics(&input)?,
-            "GetMetricData" => self.get_metric_data(&input)?,
-            "ListMetrics" => self.list_metrics(&input),
+        let out = match op {
+            Op::PutMetricAlarm => self.put_metric_alarm(&input).await?,
+            Op::DescribeAlarms => self.describe_alarms(&input)?,
+            Op::DeleteAlarms => self.delete_alarms(&input).await?,
+            Op::SetAlarmState => self.set_alarm_state(&input).await?,
+            Op::GetMetricStatistics => self.get_metric_statistics(&input)?,
+            Op::GetMetricData => self.get_metric_data(&input)?,
+            Op::ListMetrics => self.list_metrics(&input),
             other => {
                 return Err(CwError::UnknownOperation(format!(
-                    "CloudWatch operation {other} is not offered by this server (alarms on its API-call metrics are)."
+                    "CloudWatch operation {} is not offered by this server (alarms on its API-call metrics are).",
+                    other.name()
                 )));
             }
         };

@@ -33,7 +33,7 @@ impl Service for Iam {
         let result = if op == Op::SimulatePrincipalPolicy {
             self.simulate(params, ctx.authz, ctx.info)?
         } else {
-            self.call(op.name(), params, ctx.principal).await?
+            self.call(op, params, ctx.principal).await?
         };
         Ok(Output::Xml(result))
     }

@@ -6,6 +6,9 @@
 pub(crate) mod api;
 pub mod ops;
 
+use crate::pipeline::Operation as _;
+use ops::Op;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -569,15 +572,16 @@ impl Iam {
     /// Run one action; returns the XML inside `<{Action}Result>`, if the action has one.
     pub async fn call(
         &self,
-        action: &str,
+        op: Op,
         p: &Params,
         caller: &Principal,
     ) -> Result<Option<String>, IamError> {
+        let action = op.name();
         if action.starts_with("List") {
             // Validate paging input before doing anything.
             page_window(p)?;
         }
-        let result = self.run(action, p, caller).await?;
+        let result = self.run(op, p, caller).await?;
         match result {
             Some(xml) if action.starts_with("List") => paginate(xml, p).map(Some),
             other => Ok(other),
@@ -586,14 +590,14 @@ impl Iam {
 
     async fn run(
         &self,
-        action: &str,
+        op: Op,
         p: &Params,
         caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let now = self.clock.now_ms();
         let d = &self.directory;
-        Ok(match action {
-            "CreateUser" => {
+        Ok(match op {
+            Op::CreateUser => {
                 let user_name = name(p, "UserName", 64)?;
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
                 if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
@@ -605,7 +609,7 @@ impl Iam {
                 let u = d.create_user(&user_name, &path, boundary, now).await?;
                 Some(format!("<User>{}</User>", user_xml(&u)))
             }
-            "GetUser" => {
+            Op::GetUser => {
                 let u = match (p.get("UserName"), &caller.kind) {
                     (None, PrincipalKind::Root) => {
                         return Ok(Some(format!(
@@ -619,7 +623,7 @@ impl Iam {
                 };
                 Some(format!("<User>{}</User>", user_xml(&u)))
             }
-            "ListUsers" => {
+            Op::ListUsers => {
                 let prefix = p.get("PathPrefix").cloned().unwrap_or_else(|| "/".into());
                 let members: String = d
                     .users()
@@ -631,11 +635,11 @@ impl Iam {
                     "<Users>{members}</Users><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "DeleteUser" => {
+            Op::DeleteUser => {
                 d.delete_user(&name(p, "UserName", 64)?).await?;
                 None
             }
-            "CreateAccessKey" => {
+            Op::CreateAccessKey => {
                 let user = self.user_or_caller(p, caller)?;
                 let (k, secret) = d.create_access_key(&user, now).await?;
                 Some(format!(
@@ -646,7 +650,7 @@ impl Iam {
                     iso8601(k.created_ms)
                 ))
             }
-            "ListAccessKeys" => {
+            Op::ListAccessKeys => {
                 let user = self.user_or_caller(p, caller)?;
                 let members: String = d
                     .access_keys(&user)?
@@ -658,7 +662,7 @@ impl Iam {
                     escape(&user)
                 ))
             }
-            "UpdateAccessKey" => {
+            Op::UpdateAccessKey => {
                 let id = required(p, "AccessKeyId")?;
                 let active = match required(p, "Status")? {
                     "Active" => true,
@@ -674,20 +678,20 @@ impl Iam {
                     .await?;
                 None
             }
-            "DeleteAccessKey" => {
+            Op::DeleteAccessKey => {
                 let id = required(p, "AccessKeyId")?;
                 d.delete_access_key(id, p.get("UserName").map(String::as_str))
                     .await?;
                 None
             }
-            "PutUserPolicy" => {
+            Op::PutUserPolicy => {
                 let user = name(p, "UserName", 64)?;
                 let policy = name(p, "PolicyName", 128)?;
                 let doc = required(p, "PolicyDocument")?;
                 d.put_user_policy(&user, &policy, doc).await?;
                 None
             }
-            "GetUserPolicy" => {
+            Op::GetUserPolicy => {
                 let user = name(p, "UserName", 64)?;
                 let policy = name(p, "PolicyName", 128)?;
                 let doc = d.user_policy(&user, &policy)?;
@@ -702,7 +706,7 @@ impl Iam {
                     escape(&encoded)
                 ))
             }
-            "ListUserPolicies" => {
+            Op::ListUserPolicies => {
                 let user = name(p, "UserName", 64)?;
                 let members: String = d
                     .user_policy_names(&user)?
@@ -713,13 +717,13 @@ impl Iam {
                     "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "DeleteUserPolicy" => {
+            Op::DeleteUserPolicy => {
                 let user = name(p, "UserName", 64)?;
                 let policy = name(p, "PolicyName", 128)?;
                 d.delete_user_policy(&user, &policy).await?;
                 None
             }
-            "CreatePolicy" => {
+            Op::CreatePolicy => {
                 let policy_name = name(p, "PolicyName", 128)?;
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
                 if !path.starts_with('/') || !path.ends_with('/') {
@@ -733,7 +737,7 @@ impl Iam {
                     .await?;
                 Some(format!("<Policy>{}</Policy>", policy_xml(&created, 0)))
             }
-            "GetPolicy" => {
+            Op::GetPolicy => {
                 let arn = required(p, "PolicyArn")?;
                 let policy = d.policy(arn)?;
                 Some(format!(
@@ -741,7 +745,7 @@ impl Iam {
                     policy_xml(&policy, d.attachment_count(arn))
                 ))
             }
-            "ListPolicies" => {
+            Op::ListPolicies => {
                 // Only customer managed policies exist here (no AWS managed ones).
                 let only_attached = p.get("OnlyAttached").is_some_and(|v| v == "true");
                 let scope_aws = p.get("Scope").is_some_and(|v| v == "AWS");
@@ -757,11 +761,11 @@ impl Iam {
                     "<Policies>{members}</Policies><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "DeletePolicy" => {
+            Op::DeletePolicy => {
                 d.delete_policy(required(p, "PolicyArn")?).await?;
                 None
             }
-            "CreatePolicyVersion" => {
+            Op::CreatePolicyVersion => {
                 let arn = required(p, "PolicyArn")?;
                 let doc = required(p, "PolicyDocument")?;
                 let set_default = p.get("SetAsDefault").is_some_and(|v| v == "true");
@@ -772,7 +776,7 @@ impl Iam {
                     version_xml(&v, &default, false)
                 ))
             }
-            "GetPolicyVersion" => {
+            Op::GetPolicyVersion => {
                 let arn = required(p, "PolicyArn")?;
                 let vid = required(p, "VersionId")?;
                 let policy = d.policy(arn)?;
@@ -790,17 +794,17 @@ impl Iam {
                     version_xml(v, &policy.default_version, true)
                 ))
             }
-            "AttachUserPolicy" => {
+            Op::AttachUserPolicy => {
                 d.attach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
                     .await?;
                 None
             }
-            "DetachUserPolicy" => {
+            Op::DetachUserPolicy => {
                 d.detach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
                     .await?;
                 None
             }
-            "ListAttachedUserPolicies" => {
+            Op::ListAttachedUserPolicies => {
                 let user = name(p, "UserName", 64)?;
                 let members: String = d
                     .attached_user_policies(&user)?
@@ -817,7 +821,7 @@ impl Iam {
                     "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "CreateGroup" => {
+            Op::CreateGroup => {
                 let group = name(p, "GroupName", 128)?;
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
                 Some(format!(
@@ -825,7 +829,7 @@ impl Iam {
                     group_xml(&d.create_group(&group, &path, now).await?)
                 ))
             }
-            "GetGroup" => {
+            Op::GetGroup => {
                 let group = name(p, "GroupName", 128)?;
                 let g = d.group(&group)?;
                 let users: String = d
@@ -838,7 +842,7 @@ impl Iam {
                     group_xml(&g)
                 ))
             }
-            "ListGroups" => {
+            Op::ListGroups => {
                 let members: String = d
                     .groups()
                     .iter()
@@ -848,7 +852,7 @@ impl Iam {
                     "<Groups>{members}</Groups><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "ListGroupsForUser" => {
+            Op::ListGroupsForUser => {
                 let members: String = d
                     .groups_for_user(&name(p, "UserName", 64)?)?
                     .iter()
@@ -858,21 +862,21 @@ impl Iam {
                     "<Groups>{members}</Groups><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "DeleteGroup" => {
+            Op::DeleteGroup => {
                 d.delete_group(&name(p, "GroupName", 128)?).await?;
                 None
             }
-            "AddUserToGroup" => {
+            Op::AddUserToGroup => {
                 d.add_user_to_group(&name(p, "GroupName", 128)?, &name(p, "UserName", 64)?)
                     .await?;
                 None
             }
-            "RemoveUserFromGroup" => {
+            Op::RemoveUserFromGroup => {
                 d.remove_user_from_group(&name(p, "GroupName", 128)?, &name(p, "UserName", 64)?)
                     .await?;
                 None
             }
-            "PutGroupPolicy" => {
+            Op::PutGroupPolicy => {
                 d.put_group_policy(
                     &name(p, "GroupName", 128)?,
                     &name(p, "PolicyName", 128)?,
@@ -881,7 +885,7 @@ impl Iam {
                 .await?;
                 None
             }
-            "GetGroupPolicy" => {
+            Op::GetGroupPolicy => {
                 let group = name(p, "GroupName", 128)?;
                 let policy = name(p, "PolicyName", 128)?;
                 let doc = d.group_policy(&group, &policy)?;
@@ -892,7 +896,7 @@ impl Iam {
                     encoded_document(&doc)
                 ))
             }
-            "ListGroupPolicies" => {
+            Op::ListGroupPolicies => {
                 let members: String = d
                     .group(&name(p, "GroupName", 128)?)?
                     .inline_policies
@@ -903,25 +907,25 @@ impl Iam {
                     "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "DeleteGroupPolicy" => {
+            Op::DeleteGroupPolicy => {
                 d.delete_group_policy(&name(p, "GroupName", 128)?, &name(p, "PolicyName", 128)?)
                     .await?;
                 None
             }
-            "AttachGroupPolicy" => {
+            Op::AttachGroupPolicy => {
                 d.attach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
                     .await?;
                 None
             }
-            "DetachGroupPolicy" => {
+            Op::DetachGroupPolicy => {
                 d.detach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
                     .await?;
                 None
             }
-            "ListAttachedGroupPolicies" => Some(attached_xml(
+            Op::ListAttachedGroupPolicies => Some(attached_xml(
                 &d.attached_group_policies(&name(p, "GroupName", 128)?)?,
             )),
-            "CreateRole" => {
+            Op::CreateRole => {
                 let role = name(p, "RoleName", 64)?;
                 let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
                 let trust = required(p, "AssumeRolePolicyDocument")?;
@@ -952,31 +956,31 @@ impl Iam {
                     .await?;
                 Some(format!("<Role>{}</Role>", role_xml(&r)))
             }
-            "PutUserPermissionsBoundary" => {
+            Op::PutUserPermissionsBoundary => {
                 let user = name(p, "UserName", 64)?;
                 let boundary = boundary_param(p)?.ok_or_else(|| missing("PermissionsBoundary"))?;
                 d.set_user_boundary(&user, Some(boundary)).await?;
                 None
             }
-            "DeleteUserPermissionsBoundary" => {
+            Op::DeleteUserPermissionsBoundary => {
                 d.set_user_boundary(&name(p, "UserName", 64)?, None).await?;
                 None
             }
-            "PutRolePermissionsBoundary" => {
+            Op::PutRolePermissionsBoundary => {
                 let role = name(p, "RoleName", 64)?;
                 let boundary = boundary_param(p)?.ok_or_else(|| missing("PermissionsBoundary"))?;
                 d.set_role_boundary(&role, Some(boundary)).await?;
                 None
             }
-            "DeleteRolePermissionsBoundary" => {
+            Op::DeleteRolePermissionsBoundary => {
                 d.set_role_boundary(&name(p, "RoleName", 64)?, None).await?;
                 None
             }
-            "GetRole" => Some(format!(
+            Op::GetRole => Some(format!(
                 "<Role>{}</Role>",
                 role_xml(&d.role(&name(p, "RoleName", 64)?)?)
             )),
-            "ListRoles" => {
+            Op::ListRoles => {
                 let members: String = d
                     .roles()
                     .iter()
@@ -986,16 +990,16 @@ impl Iam {
                     "<Roles>{members}</Roles><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "DeleteRole" => {
+            Op::DeleteRole => {
                 d.delete_role(&name(p, "RoleName", 64)?).await?;
                 None
             }
-            "UpdateAssumeRolePolicy" => {
+            Op::UpdateAssumeRolePolicy => {
                 d.update_trust_policy(&name(p, "RoleName", 64)?, required(p, "PolicyDocument")?)
                     .await?;
                 None
             }
-            "PutRolePolicy" => {
+            Op::PutRolePolicy => {
                 d.put_role_policy(
                     &name(p, "RoleName", 64)?,
                     &name(p, "PolicyName", 128)?,
@@ -1004,7 +1008,7 @@ impl Iam {
                 .await?;
                 None
             }
-            "GetRolePolicy" => {
+            Op::GetRolePolicy => {
                 let role = name(p, "RoleName", 64)?;
                 let policy = name(p, "PolicyName", 128)?;
                 let doc = d.role_policy(&role, &policy)?;
@@ -1015,7 +1019,7 @@ impl Iam {
                     encoded_document(&doc)
                 ))
             }
-            "ListRolePolicies" => {
+            Op::ListRolePolicies => {
                 let members: String = d
                     .role(&name(p, "RoleName", 64)?)?
                     .inline_policies
@@ -1026,22 +1030,22 @@ impl Iam {
                     "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
                 ))
             }
-            "DeleteRolePolicy" => {
+            Op::DeleteRolePolicy => {
                 d.delete_role_policy(&name(p, "RoleName", 64)?, &name(p, "PolicyName", 128)?)
                     .await?;
                 None
             }
-            "AttachRolePolicy" => {
+            Op::AttachRolePolicy => {
                 d.attach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
                     .await?;
                 None
             }
-            "DetachRolePolicy" => {
+            Op::DetachRolePolicy => {
                 d.detach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
                     .await?;
                 None
             }
-            "ListAttachedRolePolicies" => {
+            Op::ListAttachedRolePolicies => {
                 let members: String = d
                     .attached_role_policies(&name(p, "RoleName", 64)?)?
                     .iter()
@@ -1059,7 +1063,8 @@ impl Iam {
             }
             other => {
                 return Err(IamError::InvalidAction(format!(
-                    "IAM action {other} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies, permissions boundaries and SimulatePrincipalPolicy are."
+                    "IAM action {} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies, permissions boundaries and SimulatePrincipalPolicy are.",
+                    other.name()
                 )));
             }
         })

@@ -44,7 +44,7 @@ impl Service for Kms {
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let mut events = Vec::new();
-        let out = self.call(op.name(), body, &mut events).await;
+        let out = self.call(op, body, &mut events).await;
         // A key rotation or deletion the call caused, recorded after the call's own record.
         ctx.events.extend(events.into_iter().map(|e| ServiceEvent {
             service: "kms",

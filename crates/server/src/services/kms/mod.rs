@@ -16,6 +16,9 @@ mod error;
 mod keys;
 pub mod ops;
 
+use crate::pipeline::Operation as _;
+use ops::Op;
+
 pub use error::KmsError;
 
 use std::collections::{BTreeMap, HashMap};
@@ -351,44 +354,45 @@ impl Kms {
     /// Dispatch one operation; `events` receives the service events it caused.
     pub async fn call(
         &self,
-        operation: &str,
+        op: Op,
         body: &[u8],
         events: &mut Vec<KeyEvent>,
     ) -> Result<Vec<u8>, KmsError> {
-        match operation {
-            "CreateKey" => respond(self.create_key(parse(body)?).await),
-            "DescribeKey" => respond(self.describe_key(parse(body)?)),
-            "ListKeys" => respond(self.list_keys(parse(body)?)),
-            "EnableKey" => respond(self.set_enabled(parse(body)?, true).await),
-            "DisableKey" => respond(self.set_enabled(parse(body)?, false).await),
-            "ScheduleKeyDeletion" => respond(self.schedule_key_deletion(parse(body)?).await),
-            "CancelKeyDeletion" => respond(self.cancel_key_deletion(parse(body)?).await),
-            "UpdateKeyDescription" => respond(self.update_key_description(parse(body)?).await),
-            "EnableKeyRotation" => respond(self.enable_key_rotation(parse(body)?).await),
-            "DisableKeyRotation" => respond(self.disable_key_rotation(parse(body)?).await),
-            "GetKeyRotationStatus" => respond(self.get_key_rotation_status(parse(body)?)),
-            "RotateKeyOnDemand" => respond(self.rotate_key_on_demand(parse(body)?, events).await),
-            "ListKeyRotations" => respond(self.list_key_rotations(parse(body)?)),
-            "TagResource" => respond(self.tag_resource(parse(body)?).await),
-            "UntagResource" => respond(self.untag_resource(parse(body)?).await),
-            "ListResourceTags" => respond(self.list_resource_tags(parse(body)?)),
-            "GetKeyPolicy" => respond(self.get_key_policy(parse(body)?)),
-            "ListKeyPolicies" => respond(self.list_key_policies(parse(body)?)),
-            "CreateAlias" => respond(self.create_alias(parse(body)?).await),
-            "UpdateAlias" => respond(self.update_alias(parse(body)?).await),
-            "DeleteAlias" => respond(self.delete_alias(parse(body)?).await),
-            "ListAliases" => respond(self.list_aliases(parse(body)?)),
-            "Encrypt" => respond(self.encrypt(parse(body)?)),
-            "Decrypt" => respond(self.decrypt(parse(body)?)),
-            "ReEncrypt" => respond(self.re_encrypt(parse(body)?)),
-            "GenerateDataKey" => respond(self.generate_data_key(parse(body)?)),
-            "GenerateDataKeyWithoutPlaintext" => {
+        match op {
+            Op::CreateKey => respond(self.create_key(parse(body)?).await),
+            Op::DescribeKey => respond(self.describe_key(parse(body)?)),
+            Op::ListKeys => respond(self.list_keys(parse(body)?)),
+            Op::EnableKey => respond(self.set_enabled(parse(body)?, true).await),
+            Op::DisableKey => respond(self.set_enabled(parse(body)?, false).await),
+            Op::ScheduleKeyDeletion => respond(self.schedule_key_deletion(parse(body)?).await),
+            Op::CancelKeyDeletion => respond(self.cancel_key_deletion(parse(body)?).await),
+            Op::UpdateKeyDescription => respond(self.update_key_description(parse(body)?).await),
+            Op::EnableKeyRotation => respond(self.enable_key_rotation(parse(body)?).await),
+            Op::DisableKeyRotation => respond(self.disable_key_rotation(parse(body)?).await),
+            Op::GetKeyRotationStatus => respond(self.get_key_rotation_status(parse(body)?)),
+            Op::RotateKeyOnDemand => respond(self.rotate_key_on_demand(parse(body)?, events).await),
+            Op::ListKeyRotations => respond(self.list_key_rotations(parse(body)?)),
+            Op::TagResource => respond(self.tag_resource(parse(body)?).await),
+            Op::UntagResource => respond(self.untag_resource(parse(body)?).await),
+            Op::ListResourceTags => respond(self.list_resource_tags(parse(body)?)),
+            Op::GetKeyPolicy => respond(self.get_key_policy(parse(body)?)),
+            Op::ListKeyPolicies => respond(self.list_key_policies(parse(body)?)),
+            Op::CreateAlias => respond(self.create_alias(parse(body)?).await),
+            Op::UpdateAlias => respond(self.update_alias(parse(body)?).await),
+            Op::DeleteAlias => respond(self.delete_alias(parse(body)?).await),
+            Op::ListAliases => respond(self.list_aliases(parse(body)?)),
+            Op::Encrypt => respond(self.encrypt(parse(body)?)),
+            Op::Decrypt => respond(self.decrypt(parse(body)?)),
+            Op::ReEncrypt => respond(self.re_encrypt(parse(body)?)),
+            Op::GenerateDataKey => respond(self.generate_data_key(parse(body)?)),
+            Op::GenerateDataKeyWithoutPlaintext => {
                 respond(self.generate_data_key_without_plaintext(parse(body)?))
             }
-            "GenerateRandom" => respond(self.generate_random(parse(body)?)),
-            "PutKeyPolicy" => respond(self.put_key_policy(parse(body)?).await),
+            Op::GenerateRandom => respond(self.generate_random(parse(body)?)),
+            Op::PutKeyPolicy => respond(self.put_key_policy(parse(body)?).await),
             other => Err(KmsError::UnknownOperation(format!(
-                "Unknown operation TrentService.{other}."
+                "{} is a KMS operation Strongroom does not offer.",
+                other.name()
             ))),
         }
     }

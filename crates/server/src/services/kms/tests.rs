@@ -2,6 +2,7 @@
 //! the waiting period ends (and what that does to ciphertexts), and persistence across a
 //! restart (materials and aliases reload from the store).
 
+use crate::pipeline::Operation as _;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -31,7 +32,11 @@ async fn load(store: Arc<dyn Store>, root: &RootKey, clock: Arc<ManualClock>) ->
 
 async fn call(kms: &Kms, op: &str, body: Value) -> Result<Value, KmsError> {
     let out = kms
-        .call(op, body.to_string().as_bytes(), &mut Vec::new())
+        .call(
+            super::ops::Op::from_name(op).expect("a KMS operation"),
+            body.to_string().as_bytes(),
+            &mut Vec::new(),
+        )
         .await?;
     Ok(serde_json::from_slice(&out).unwrap())
 }

@@ -60,17 +60,10 @@ impl Service for SecretsManager {
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;
         let check = |a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
-        self.call_with(
-            op.name(),
-            ctx.principal,
-            body,
-            &check,
-            resolved,
-            &mut ctx.events,
-        )
-        .await
-        .map(Output::Json)
-        .map_err(ApiError::from)
+        self.call_with(op, ctx.principal, body, &check, resolved, &mut ctx.events)
+            .await
+            .map(Output::Json)
+            .map_err(ApiError::from)
     }
 
     async fn audit(

@@ -22,7 +22,6 @@ pub enum SmError {
     Validation(String),
     /// The body is not JSON or does not fit the operation's input shape.
     Serialization(String),
-    UnknownOperation(String),
     Internal,
 }
 
@@ -42,7 +41,6 @@ impl SmError {
             Self::EncryptionFailure(_) => "EncryptionFailure",
             Self::Validation(_) => "ValidationException",
             Self::Serialization(_) => "SerializationException",
-            Self::UnknownOperation(_) => "UnknownOperationException",
             Self::Internal => "InternalServiceError",
         }
     }
@@ -61,8 +59,7 @@ impl SmError {
             | Self::DecryptionFailure(m)
             | Self::EncryptionFailure(m)
             | Self::Validation(m)
-            | Self::Serialization(m)
-            | Self::UnknownOperation(m) => m,
+            | Self::Serialization(m) => m,
             Self::Internal => "An error occurred on the server side.",
         }
     }

@@ -8,6 +8,9 @@ mod api;
 mod error;
 pub mod model;
 pub mod ops;
+
+use crate::pipeline::Operation as _;
+use ops::Op;
 mod paging;
 mod policy;
 mod random;
@@ -165,12 +168,12 @@ impl SecretsManager {
     /// checks some operations need (BatchGetSecretValue's per-secret GetSecretValue).
     pub async fn call(
         &self,
-        operation: &str,
+        op: Op,
         principal: &Principal,
         body: &[u8],
         gate: &Gate<'_>,
     ) -> Result<Vec<u8>, SmError> {
-        self.call_with(operation, principal, body, gate, None, &mut Vec::new())
+        self.call_with(op, principal, body, gate, None, &mut Vec::new())
             .await
     }
 
@@ -178,23 +181,21 @@ impl SecretsManager {
     /// [`AuthorizationTarget::secret`]).
     pub async fn call_with(
         &self,
-        operation: &str,
+        op: Op,
         _principal: &Principal,
         body: &[u8],
         gate: &Gate<'_>,
         resolved: Option<Secret>,
         events: &mut Vec<ServiceEvent>,
     ) -> Result<Vec<u8>, SmError> {
-        if matches!(
-            operation,
-            "CreateSecret" | "UpdateSecret" | "PutSecretValue"
-        ) {
+        let operation = op.name();
+        if matches!(op, Op::CreateSecret | Op::UpdateSecret | Op::PutSecretValue) {
             self.kms_write_allowed(operation, body, gate).await?;
         }
-        match operation {
-            "CreateSecret" => respond(self.create_secret(parse(body)?).await),
-            "DescribeSecret" => respond(self.describe_secret(parse(body)?).await),
-            "UpdateSecret" => {
+        match op {
+            Op::CreateSecret => respond(self.create_secret(parse(body)?).await),
+            Op::DescribeSecret => respond(self.describe_secret(parse(body)?).await),
+            Op::UpdateSecret => {
                 let out = self.update_secret(parse(body)?).await?;
                 abandoned(
                     events,
@@ -204,12 +205,16 @@ impl SecretsManager {
                 );
                 respond(Ok(out))
             }
-            "DeleteSecret" => respond(self.delete_secret(parse(body)?).await),
-            "RestoreSecret" => respond(self.restore_secret(parse(body)?).await),
-            "ListSecrets" => respond(self.list_secrets(parse(body)?).await),
-            "GetSecretValue" => respond(self.get_secret_value(parse(body)?, resolved, gate).await),
-            "BatchGetSecretValue" => respond(self.batch_get_secret_value(parse(body)?, gate).await),
-            "PutSecretValue" => {
+            Op::DeleteSecret => respond(self.delete_secret(parse(body)?).await),
+            Op::RestoreSecret => respond(self.restore_secret(parse(body)?).await),
+            Op::ListSecrets => respond(self.list_secrets(parse(body)?).await),
+            Op::GetSecretValue => {
+                respond(self.get_secret_value(parse(body)?, resolved, gate).await)
+            }
+            Op::BatchGetSecretValue => {
+                respond(self.batch_get_secret_value(parse(body)?, gate).await)
+            }
+            Op::PutSecretValue => {
                 let out = self.put_secret_value(parse(body)?).await?;
                 abandoned(
                     events,
@@ -219,33 +224,32 @@ impl SecretsManager {
                 );
                 respond(Ok(out))
             }
-            "UpdateSecretVersionStage" => {
+            Op::UpdateSecretVersionStage => {
                 respond(self.update_secret_version_stage(parse(body)?).await)
             }
-            "ListSecretVersionIds" => respond(self.list_secret_version_ids(parse(body)?).await),
-            "TagResource" => respond(self.tag_resource(parse(body)?).await),
-            "UntagResource" => respond(self.untag_resource(parse(body)?).await),
-            "GetRandomPassword" => respond(self.get_random_password(parse(body)?)),
-            "RotateSecret" => respond(self.rotate_secret(parse(body)?, gate).await),
-            "CancelRotateSecret" => respond(self.cancel_rotate_secret(parse(body)?).await),
-            "PutResourcePolicy" => respond(self.put_resource_policy(parse(body)?).await),
-            "GetResourcePolicy" => respond(self.get_resource_policy(parse(body)?).await),
-            "DeleteResourcePolicy" => respond(self.delete_resource_policy(parse(body)?).await),
-            "ValidateResourcePolicy" => respond(self.validate_resource_policy(parse(body)?).await),
-            "ListResourcePolicies" => Err(SmError::not_available(
+            Op::ListSecretVersionIds => respond(self.list_secret_version_ids(parse(body)?).await),
+            Op::TagResource => respond(self.tag_resource(parse(body)?).await),
+            Op::UntagResource => respond(self.untag_resource(parse(body)?).await),
+            Op::GetRandomPassword => respond(self.get_random_password(parse(body)?)),
+            Op::RotateSecret => respond(self.rotate_secret(parse(body)?, gate).await),
+            Op::CancelRotateSecret => respond(self.cancel_rotate_secret(parse(body)?).await),
+            Op::PutResourcePolicy => respond(self.put_resource_policy(parse(body)?).await),
+            Op::GetResourcePolicy => respond(self.get_resource_policy(parse(body)?).await),
+            Op::DeleteResourcePolicy => respond(self.delete_resource_policy(parse(body)?).await),
+            Op::ValidateResourcePolicy => {
+                respond(self.validate_resource_policy(parse(body)?).await)
+            }
+            Op::ListResourcePolicies => Err(SmError::not_available(
                 operation,
                 "multiple named resource policies",
             )),
-            "ReplicateSecretToRegions"
-            | "RemoveRegionsFromReplication"
-            | "StopReplicationToReplica"
-            | "AssociateCrossAccountReplica"
-            | "DisassociateCrossAccountReplica" => {
+            Op::ReplicateSecretToRegions
+            | Op::RemoveRegionsFromReplication
+            | Op::StopReplicationToReplica
+            | Op::AssociateCrossAccountReplica
+            | Op::DisassociateCrossAccountReplica => {
                 Err(SmError::not_available(operation, "replication"))
             }
-            other => Err(SmError::UnknownOperation(format!(
-                "Unknown operation secretsmanager.{other}."
-            ))),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Service tests on an in-memory store with a manual clock: the time-dependent rules
 //! (version pruning's 24-hour grace, recovery windows, LastAccessedDate) without waiting.
 
+use crate::pipeline::Operation as _;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -46,7 +47,7 @@ async fn call(sm: &SecretsManager, op: &str, body: Value) -> Result<Value, SmErr
     let principal = Principal::root("123456789012", "AKIATEST");
     let out = sm
         .call(
-            op,
+            super::ops::Op::from_name(op).expect("a Secrets Manager operation"),
             &principal,
             body.to_string().as_bytes(),
             &super::open_gate,

@@ -49,7 +49,7 @@ impl Service for Ssm {
         let gate = ctx.gate;
         let check = |a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
         Ok(Output::Json(
-            self.call(op.name(), ctx.principal, body, &check).await?,
+            self.call(op, ctx.principal, body, &check).await?,
         ))
     }
 

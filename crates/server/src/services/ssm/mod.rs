@@ -13,6 +13,9 @@
 mod api;
 mod error;
 pub mod ops;
+
+use crate::pipeline::Operation as _;
+use ops::Op;
 mod parameters;
 mod tags;
 
@@ -79,29 +82,36 @@ impl Ssm {
     /// behalf: KMS use of customer keys, Secrets Manager reads through references.
     pub async fn call(
         &self,
-        operation: &str,
+        op: Op,
         principal: &Principal,
         body: &[u8],
         gate: &Gate<'_>,
     ) -> Result<Vec<u8>, SsmError> {
-        match operation {
-            "PutParameter" => respond(self.put_parameter(parse(body)?, principal, gate).await),
-            "GetParameter" => respond(self.get_parameter(parse(body)?, gate).await),
-            "GetParameters" => respond(self.get_parameters(parse(body)?, gate).await),
-            "GetParametersByPath" => respond(self.get_parameters_by_path(parse(body)?, gate).await),
-            "DeleteParameter" => respond(self.delete_parameter(parse(body)?).await),
-            "DeleteParameters" => respond(self.delete_parameters(parse(body)?).await),
-            "DescribeParameters" => respond(self.describe_parameters(parse(body)?).await),
-            "GetParameterHistory" => respond(self.get_parameter_history(parse(body)?, gate).await),
-            "LabelParameterVersion" => respond(self.label_parameter_version(parse(body)?).await),
-            "UnlabelParameterVersion" => {
+        match op {
+            Op::PutParameter => respond(self.put_parameter(parse(body)?, principal, gate).await),
+            Op::GetParameter => respond(self.get_parameter(parse(body)?, gate).await),
+            Op::GetParameters => respond(self.get_parameters(parse(body)?, gate).await),
+            Op::GetParametersByPath => {
+                respond(self.get_parameters_by_path(parse(body)?, gate).await)
+            }
+            Op::DeleteParameter => respond(self.delete_parameter(parse(body)?).await),
+            Op::DeleteParameters => respond(self.delete_parameters(parse(body)?).await),
+            Op::DescribeParameters => respond(self.describe_parameters(parse(body)?).await),
+            Op::GetParameterHistory => {
+                respond(self.get_parameter_history(parse(body)?, gate).await)
+            }
+            Op::LabelParameterVersion => respond(self.label_parameter_version(parse(body)?).await),
+            Op::UnlabelParameterVersion => {
                 respond(self.unlabel_parameter_version(parse(body)?).await)
             }
-            "AddTagsToResource" => respond(self.add_tags_to_resource(parse(body)?).await),
-            "RemoveTagsFromResource" => respond(self.remove_tags_from_resource(parse(body)?).await),
-            "ListTagsForResource" => respond(self.list_tags_for_resource(parse(body)?).await),
+            Op::AddTagsToResource => respond(self.add_tags_to_resource(parse(body)?).await),
+            Op::RemoveTagsFromResource => {
+                respond(self.remove_tags_from_resource(parse(body)?).await)
+            }
+            Op::ListTagsForResource => respond(self.list_tags_for_resource(parse(body)?).await),
             other => Err(SsmError::UnknownOperation(format!(
-                "Unknown operation AmazonSSM.{other}: Strongroom offers Parameter Store's parameter and tag operations."
+                "{} is a Systems Manager operation Strongroom does not offer: it offers Parameter Store's parameter and tag operations.",
+                other.name()
             ))),
         }
     }

@@ -5,7 +5,7 @@ use super::ops::Op;
 use crate::audit::Call;
 use crate::credentials::Principal;
 use crate::error::ApiError;
-use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+use crate::pipeline::{Authorization, Ctx, Output, Service, Wire};
 use crate::services::iam::Params;
 
 impl Service for Sts {
@@ -31,7 +31,7 @@ impl Service for Sts {
         _: (),
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        self.call(op.name(), params, ctx.principal, ctx.authz, ctx.info)
+        self.call(op, params, ctx.principal, ctx.authz, ctx.info)
             .map(Output::Xml)
             .map_err(ApiError::from)
     }

@@ -6,6 +6,9 @@ pub(crate) mod api;
 mod error;
 pub mod ops;
 
+use crate::pipeline::Operation as _;
+use ops::Op;
+
 pub use error::StsError;
 
 use std::sync::Arc;
@@ -58,22 +61,22 @@ impl Sts {
 
     pub fn call(
         &self,
-        action: &str,
+        op: Op,
         p: &Params,
         caller: &Principal,
         authz: &Authorizer,
         info: &RequestInfo,
     ) -> Result<Option<String>, StsError> {
-        match action {
+        match op {
             // Needs no permission, as in AWS.
-            "GetCallerIdentity" => Ok(Some(format!(
+            Op::GetCallerIdentity => Ok(Some(format!(
                 "<Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account>",
                 escape(&caller.arn),
                 escape(caller.user_id()),
                 caller.account_id
             ))),
-            "AssumeRole" => self.assume_role(p, caller, authz, info).map(Some),
-            "GetSessionToken" => {
+            Op::AssumeRole => self.assume_role(p, caller, authz, info).map(Some),
+            Op::GetSessionToken => {
                 let PrincipalKind::User { name, .. } = &caller.kind else {
                     return Err(StsError::AccessDenied("Cannot call GetSessionToken with session credentials or as the account root in Strongroom; call it as an IAM user.".into()));
                 };
@@ -90,7 +93,8 @@ impl Sts {
                 Ok(Some(credentials_xml(&session, &token)))
             }
             other => Err(StsError::InvalidAction(format!(
-                "STS action {other} is not available in this Strongroom version."
+                "STS action {} is not available in this Strongroom version.",
+                other.name()
             ))),
         }
     }
