@@ -163,7 +163,113 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         Some(c) => c.0.clone(),
         None => Arc::new(SystemClock),
     };
+    let storage = open_storage(&config).await?;
+    let (state, directory) = build_services(&config, &storage, &clock).await?;
+    let Storage {
+        store,
+        root_key,
+        root,
+        account_id,
+    } = storage;
+    drop(root_key);
+    let (audit, cloudwatch) = (state.audit.clone(), state.cloudwatch.clone());
 
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let rotation_jobs = crate::rotation::connect(&state.secretsmanager, &config.rotation_functions);
+    let runner = Arc::new(crate::rotation::Runner {
+        secretsmanager: state.secretsmanager.clone(),
+        audit: state.audit.clone(),
+        metrics: state.metrics.clone(),
+        clock: state.clock.clone(),
+        functions: config.rotation_functions.clone(),
+        directory,
+        endpoint: format!(
+            "{}://{}",
+            if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            own_address(addr)
+        ),
+        ca_file: config.tls.as_ref().map(|t| t.cert.clone()),
+        region: config.region.clone(),
+        running: Default::default(),
+    });
+    let (handle, serve_task) = serve(&config, listener, state.clone()).await?;
+
+    let (stop_background, stop_rx) = watch::channel(false);
+    let background = vec![
+        tokio::spawn(purge_loop(
+            state.clone(),
+            Duration::from_secs(config.purge_interval_secs),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(alarm_loop(
+            cloudwatch,
+            Duration::from_secs(config.alarm_interval_secs),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(crate::rotation::rotation_loop(
+            runner,
+            rotation_jobs,
+            Duration::from_secs(config.rotation_interval_secs),
+            stop_rx.clone(),
+        )),
+        tokio::spawn(audit_loop(
+            audit.clone(),
+            clock.clone(),
+            config.audit.clone(),
+            stop_rx,
+        )),
+    ];
+    let weak_state = Arc::downgrade(&state);
+    drop(state);
+
+    if config.dev {
+        eprintln!(
+            "\n  ==========================================================\n  STRONGROOM DEV MODE: in-memory store, nothing is persisted,\n  ANY well-formed signature is accepted. Never use for real secrets.\n  AWS_ACCESS_KEY_ID={}  AWS_SECRET_ACCESS_KEY={}\n  ==========================================================\n",
+            root.access_key_id, root.secret_access_key
+        );
+    }
+    tracing::info!(
+        listen = %addr,
+        tls = config.tls.is_some(),
+        region = %config.region,
+        account_id = %account_id,
+        dev = config.dev,
+        "strongroom is serving"
+    );
+    Ok(RunningServer {
+        addr,
+        tls: config.tls.is_some(),
+        account_id,
+        region: config.region.clone(),
+        root,
+        handle,
+        serve_task,
+        background,
+        stop_background,
+        store,
+        audit,
+        clock,
+        state: weak_state,
+    })
+}
+
+/// What the data directory (or `--dev`'s memory) holds: the store, the root key, the root
+/// credentials and the account id.
+struct Storage {
+    store: Arc<dyn Store>,
+    root_key: RootKey,
+    root: RootCredentials,
+    account_id: String,
+}
+
+async fn open_storage(config: &ServerConfig) -> Result<Storage, String> {
     let (store, root_key, root, account_id): (Arc<dyn Store>, RootKey, RootCredentials, String) =
         match &config.data_dir {
             None => {
@@ -233,9 +339,23 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
                 (Arc::new(CachedStore::new(store)), root_key, root, account)
             }
         };
+    Ok(Storage {
+        store,
+        root_key,
+        root,
+        account_id,
+    })
+}
 
-    let barrier = Arc::new(Barrier::new(&root_key));
-    drop(root_key);
+/// Every service over the storage, and the state the HTTP front serves them from.
+async fn build_services(
+    config: &ServerConfig,
+    storage: &Storage,
+    clock: &Arc<dyn Clock>,
+) -> Result<(Arc<AppState>, Arc<Directory>), String> {
+    let (store, account_id, root) = (&storage.store, &storage.account_id, &storage.root);
+    let clock = clock.clone();
+    let barrier = Arc::new(Barrier::new(&storage.root_key));
     let kms = Arc::new(
         Kms::load(
             store.clone(),
@@ -280,7 +400,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     );
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let audit = Arc::new(Auditor::new(
-        open_audit_log(&config, metrics.clone()).await?,
+        open_audit_log(config, metrics.clone()).await?,
         config.region.clone(),
         account_id.clone(),
         !config.audit.disabled,
@@ -321,32 +441,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         in_flight: tokio::sync::Semaphore::new(config.limits.max_requests_in_flight),
         body_read_timeout: Duration::from_secs(config.limits.body_read_timeout_secs),
     });
+    Ok((state, directory))
+}
 
-    let listener = std::net::TcpListener::bind(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let rotation_jobs = crate::rotation::connect(&state.secretsmanager, &config.rotation_functions);
-    let runner = Arc::new(crate::rotation::Runner {
-        secretsmanager: state.secretsmanager.clone(),
-        audit: state.audit.clone(),
-        metrics: state.metrics.clone(),
-        clock: state.clock.clone(),
-        functions: config.rotation_functions.clone(),
-        directory,
-        endpoint: format!(
-            "{}://{}",
-            if config.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            },
-            own_address(addr)
-        ),
-        ca_file: config.tls.as_ref().map(|t| t.cert.clone()),
-        region: config.region.clone(),
-        running: Default::default(),
-    });
+/// Serve the router on the listener (TLS or not) behind the connection limits.
+async fn serve(
+    config: &ServerConfig,
+    listener: std::net::TcpListener,
+    state: Arc<AppState>,
+) -> Result<
+    (
+        Handle<SocketAddr>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ),
+    String,
+> {
     let handle: Handle<SocketAddr> = Handle::new();
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let limits = crate::http::limits::Limits {
@@ -389,64 +498,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             tokio::spawn(server.serve(app))
         }
     };
-
-    let (stop_background, stop_rx) = watch::channel(false);
-    let background = vec![
-        tokio::spawn(purge_loop(
-            state.clone(),
-            Duration::from_secs(config.purge_interval_secs),
-            stop_rx.clone(),
-        )),
-        tokio::spawn(alarm_loop(
-            cloudwatch,
-            Duration::from_secs(config.alarm_interval_secs),
-            stop_rx.clone(),
-        )),
-        tokio::spawn(crate::rotation::rotation_loop(
-            runner,
-            rotation_jobs,
-            Duration::from_secs(config.rotation_interval_secs),
-            stop_rx.clone(),
-        )),
-        tokio::spawn(audit_loop(
-            audit.clone(),
-            clock.clone(),
-            config.audit.clone(),
-            stop_rx,
-        )),
-    ];
-    let weak_state = Arc::downgrade(&state);
-    drop(state);
-
-    if config.dev {
-        eprintln!(
-            "\n  ==========================================================\n  STRONGROOM DEV MODE: in-memory store, nothing is persisted,\n  ANY well-formed signature is accepted. Never use for real secrets.\n  AWS_ACCESS_KEY_ID={}  AWS_SECRET_ACCESS_KEY={}\n  ==========================================================\n",
-            root.access_key_id, root.secret_access_key
-        );
-    }
-    tracing::info!(
-        listen = %addr,
-        tls = config.tls.is_some(),
-        region = %config.region,
-        account_id = %account_id,
-        dev = config.dev,
-        "strongroom is serving"
-    );
-    Ok(RunningServer {
-        addr,
-        tls: config.tls.is_some(),
-        account_id,
-        region: config.region.clone(),
-        root,
-        handle,
-        serve_task,
-        background,
-        stop_background,
-        store,
-        audit,
-        clock,
-        state: weak_state,
-    })
+    Ok((handle, serve_task))
 }
 
 /// The audit log beside the store (segments in `audit/`, index `audit-index.db`, signing key
