@@ -105,6 +105,16 @@ put("references", "SLACK_BOT_TOKEN={{resolve:secretsmanager:slack-credentials:Se
 put("references", "a: {{resolve:ssm:/app/dev/host:3}} b: {{resolve:secretsmanager:arn:aws:secretsmanager:us-east-1:"
                   "123456789012:secret:db-AbCdEf:SecretString:password:AWSPREVIOUS}} c: {{resolve:ssm:/x")
 
+# value_from: ECS valueFrom strings (seed 003's, complete and partial ARNs, SSM, the convenience form)
+for v in ["arn:aws:secretsmanager:us-east-1:123456789012:secret:auth-service-prod-config:MONGODB_URI::",
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:auth-service-prod-config-AbCdEf",
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:db:password:AWSPREVIOUS:",
+          "arn:aws:ssm:us-east-1:123456789012:parameter/app/prod/db-host",
+          "/app/prod/db-password", "db-password", "slack-credentials:SLACK_BOT_TOKEN",
+          "slack-credentials:SLACK_BOT_TOKEN:AWSCURRENT:",
+          "name:key::01234567-89ab-cdef-0123-456789abcdef"]:
+    put("value_from", v)
+
 # api: byte 0 = service/protocol, byte 1 = operation (sorted model order), then the body
 order = [("secretsmanager", "json"), ("ssm", "json"), ("kms", "json"), ("cloudtrail", "json"), ("sts", "query"),
          ("iam", "query"), ("cloudwatch", "cbor"), ("cloudwatch", "json10"), ("cloudwatch", "query")]

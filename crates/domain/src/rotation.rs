@@ -149,6 +149,11 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
     if fields.len() != 6 {
         return Err(invalid("a cron() expression has six fields"));
     }
+    // `1,,2` or a lone `,` is an empty item, which the parser would take as "never" — and
+    // searching for a "never" takes seconds.
+    if fields.iter().any(|f| f.split(',').any(str::is_empty)) {
+        return Err(invalid("a list in a cron() field has an empty item"));
+    }
     if (fields[2] == "?") == (fields[4] == "?") {
         return Err(invalid(
             "exactly one of Day-of-month and Day-of-week must be ?",
@@ -284,6 +289,43 @@ pub fn abandoned(versions: &[Version], token: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// Found by the `schedule` fuzz target: a list with an empty item (`,` as Day-of-month)
+    /// parsed as "no day", and finding the next time then searched for seconds — a
+    /// RotateSecret request spinning a core. Such lists are refused; expressions that can
+    /// never fire (Feb 30) are answered at once. Each case must decide quickly.
+    #[test]
+    fn cron_expressions_that_match_nothing_are_refused_quickly() {
+        let rules = |e: &str| RotationRules {
+            automatically_after_days: None,
+            duration: None,
+            schedule_expression: Some(e.to_string()),
+        };
+        for e in [
+            "cron(1 11,15 , * ? *)",
+            "cron(1 10,12 , * ? *)",
+            "cron(0 , * * ? *)",
+            "cron(0 1, * * ? *)",
+            "cron(0 0 ? * ,MON *)",
+            "cron(0 0 1 , ? *)",
+            "cron(0 0 1 1 ? ,)",
+            "cron(0 0 30 2 ? *)",
+            "cron(0 0 31 4 ? *)",
+            "cron(0 0 1 1 ? 1999)",
+        ] {
+            let started = std::time::Instant::now();
+            let got = next_after(&rules(e), 1_700_000_000_000);
+            assert!(got.is_err(), "{e} was accepted: {got:?}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{e} took {:?}",
+                started.elapsed()
+            );
+        }
+        // Rare but real dates still work: Feb 29 (leap years), the last year AWS allows.
+        assert!(next_after(&rules("cron(0 0 29 2 ? *)"), 1_700_000_000_000).is_ok());
+        assert!(next_after(&rules("cron(0 0 1 1 ? 2199)"), 1_700_000_000_000).is_ok());
+    }
     use super::*;
     use crate::secret::AWSPREVIOUS;
 
