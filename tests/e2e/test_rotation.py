@@ -337,6 +337,10 @@ def test_bad_rotation_requests_change_nothing(rotating):
         (dict(RotationLambdaARN=FUNCTION_ARN,
               RotationRules={"ScheduleExpression": "cron(0 */2 * * ? *)"}),
          "InvalidParameterException", "four hours"),
+        # Found by fuzzing: an empty list item made the next-rotation search spin for seconds.
+        (dict(RotationLambdaARN=FUNCTION_ARN,
+              RotationRules={"ScheduleExpression": "cron(1 11,15 , * ? *)", "Duration": "2h"}),
+         "InvalidParameterException", "empty item"),
     ]
     for kwargs, code, words in cases:
         with pytest.raises(ClientError) as e:
