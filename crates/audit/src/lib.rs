@@ -17,6 +17,7 @@ pub mod export;
 pub mod log;
 pub mod redact;
 pub mod segments;
+pub mod sensitive;
 pub mod syslog;
 
 pub use chain::Finding;

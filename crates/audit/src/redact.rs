@@ -2,61 +2,14 @@
 //! (directly or through its shape), plus credentials the models leave unmarked. Matching is by
 //! member name anywhere in the tree: removing a same-named harmless member is the safe error.
 //!
-//! The lists were read from `aws-models/*.json` (botocore): for every structure member, is the
-//! member or its target shape `sensitive`? `scripts/sensitive-members.py` prints them again.
+//! The lists are generated from `aws-models/*.json` (botocore) by `scripts/gen-ops.py` into
+//! [`crate::sensitive`]: for every structure member, is the member or its target shape
+//! `sensitive`?
 
 use serde_json::{Map, Value};
 
-const SECRETSMANAGER: &[&str] = &[
-    "RandomPassword",
-    "RotationToken",
-    "SecretBinary",
-    "SecretString",
-];
-const IAM: &[&str] = &[
-    "AddPrivateKey",
-    "Base32StringSeed",
-    "NewPassword",
-    "OldPassword",
-    "Password",
-    "PrivateKey",
-    "QRCodePNG",
-    "SecretAccessKey",
-    "ServiceCredentialSecret",
-    "ServicePassword",
-];
-const STS: &[&str] = &[
-    "SAMLAssertion",
-    "SecretAccessKey",
-    "TradeInToken",
-    "WebIdentityToken",
-];
-const KMS: &[&str] = &[
-    "AccessKeyId",
-    "KeyStorePassword",
-    "Message",
-    "Plaintext",
-    "PrivateKeyPlaintext",
-    "PublicKey",
-    "RawSecretAccessKey",
-    "SharedSecret",
-];
-const SSM: &[&str] = &[
-    "Configuration",
-    "Description",
-    "IPAddress",
-    "Input",
-    "IpAddress",
-    "OwnerInformation",
-    "Parameters",
-    "Payload",
-    "SecretAccessKey",
-    "SessionToken",
-    "TaskParameters",
-    "Value",
-    "Values",
-];
-const CLOUDWATCH: &[&str] = &["Expression"];
+use crate::sensitive::{CLOUDTRAIL, CLOUDWATCH, IAM, KMS, SECRETSMANAGER, SSM, STS};
+
 /// Unmarked in the models but credentials all the same (STS returns session tokens; SigV4
 /// signatures are never useful to an auditor).
 const ALWAYS: &[&str] = &[
@@ -75,6 +28,7 @@ fn sensitive_for(event_source: &str) -> &'static [&'static str] {
         "kms.amazonaws.com" => KMS,
         "ssm.amazonaws.com" => SSM,
         "monitoring.amazonaws.com" => CLOUDWATCH,
+        "cloudtrail.amazonaws.com" => CLOUDTRAIL,
         _ => &[],
     }
 }
