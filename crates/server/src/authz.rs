@@ -294,24 +294,10 @@ fn current_time(ms: i64) -> String {
     LAST.with(|last| {
         let mut last = last.borrow_mut();
         if last.0 != sec {
-            *last = (sec, iso8601(ms));
+            *last = (sec, crate::clock::iso8601(ms));
         }
         last.1.clone()
     })
-}
-
-/// `2024-01-02T03:04:05Z` from epoch milliseconds.
-pub fn iso8601(ms: i64) -> String {
-    let basic = strongroom_sigv4::format_amz_date(ms.div_euclid(1000));
-    format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &basic[0..4],
-        &basic[4..6],
-        &basic[6..8],
-        &basic[9..11],
-        &basic[11..13],
-        &basic[13..15]
-    )
 }
 
 #[cfg(test)]
@@ -343,11 +329,5 @@ mod tests {
         assert_eq!(super::current_time(1_000), "1970-01-01T00:00:01Z");
         assert_eq!(super::current_time(1_999), "1970-01-01T00:00:01Z");
         assert_eq!(super::current_time(2_000), "1970-01-01T00:00:02Z");
-    }
-
-    #[test]
-    fn iso8601_formats() {
-        assert_eq!(super::iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::iso8601(1_440_938_160_999), "2015-08-30T12:36:00Z");
     }
 }

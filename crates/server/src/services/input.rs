@@ -26,7 +26,4 @@ pub fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, String> {
     })
 }
 
-/// Epoch seconds (float), as AWS JSON protocols render timestamps.
-pub fn epoch_seconds(ms: i64) -> f64 {
-    ms as f64 / 1000.0
-}
+pub use crate::clock::epoch_seconds;

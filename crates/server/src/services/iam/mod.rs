@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use crate::authz::iso8601;
 use crate::clock::Clock;
+use crate::clock::iso8601;
 use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 use crate::identity::{AccessKeyInfo, Directory, DirectoryError};

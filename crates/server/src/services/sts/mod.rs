@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use strongroom_policy::PolicyKind;
 
-use crate::authz::{Authorizer, RequestInfo, iso8601};
+use crate::authz::{Authorizer, RequestInfo};
+use crate::clock::iso8601;
 use crate::credentials::{Principal, PrincipalKind};
 use crate::identity::Directory;
 use crate::services::iam::Params;
