@@ -305,7 +305,7 @@ pub async fn handler(
                 b"",
                 None,
                 &["secretsmanager", "ssm"],
-                state.clock.now(),
+                std::time::SystemTime::now(),
             )
             .map(|(p, _)| p)
             .map_err(ApiError::from),

@@ -1,4 +1,4 @@
-//! Time: the clock (injectable, so deletion windows, version ages and signature expiry can be
+//! Time: the clock (injectable, so deletion windows, version ages and session expiry can be
 //! tested without waiting) and the formats AWS's protocols render it in.
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -7,11 +7,6 @@ use strongroom_domain::secret::Millis;
 
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> Millis;
-
-    /// The same instant as a `SystemTime` (SigV4's request-time and expiry checks).
-    fn now(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.now_ms().max(0) as u64)
-    }
 }
 
 /// `2024-01-02T03:04:05Z` from epoch milliseconds.

@@ -129,31 +129,33 @@ async fn metrics(
             secure_transport: state.tls,
             now_ms,
         };
-        let decision =
-            match state
-                .auth
-                .authenticate(&parts, b"", None, &["monitoring"], state.clock.now())
-            {
-                Err(e) => {
-                    call.claimed_access_key = claimed_access_key(&parts);
-                    Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        e.code(),
-                        e.to_string(),
-                    ))
-                }
-                Ok((principal, _)) => {
-                    let allowed = state.authz.authorize(
-                        &principal,
-                        "cloudwatch:GetMetricData",
-                        "*",
-                        Default::default(),
-                        &info,
-                    );
-                    call.principal = Some(principal);
-                    allowed.map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", m))
-                }
-            };
+        let decision = match state.auth.authenticate(
+            &parts,
+            b"",
+            None,
+            &["monitoring"],
+            std::time::SystemTime::now(),
+        ) {
+            Err(e) => {
+                call.claimed_access_key = claimed_access_key(&parts);
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    e.code(),
+                    e.to_string(),
+                ))
+            }
+            Ok((principal, _)) => {
+                let allowed = state.authz.authorize(
+                    &principal,
+                    "cloudwatch:GetMetricData",
+                    "*",
+                    Default::default(),
+                    &info,
+                );
+                call.principal = Some(principal);
+                allowed.map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", m))
+            }
+        };
         let recorded = state
             .audit
             .api_call(
@@ -526,7 +528,7 @@ async fn handle_json(
         &body,
         signing_name,
         JSON_SIGNING_NAMES,
-        state.clock.now(),
+        std::time::SystemTime::now(),
     )?;
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
@@ -595,10 +597,13 @@ async fn handle_cbor(
     call.event_source = event_source("monitoring");
     call.event_name = operation.chars().take(128).collect();
     let body = read_body(parts, body, state.body_read_timeout).await?;
-    let (principal, _) =
-        state
-            .auth
-            .authenticate(parts, &body, Some("monitoring"), &[], state.clock.now())?;
+    let (principal, _) = state.auth.authenticate(
+        parts,
+        &body,
+        Some("monitoring"),
+        &[],
+        std::time::SystemTime::now(),
+    )?;
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
     if parts.method != Method::POST {
@@ -659,7 +664,7 @@ async fn handle_query(
         &body,
         None,
         &["iam", "sts", "monitoring"],
-        state.clock.now(),
+        std::time::SystemTime::now(),
     );
     let (principal, service) = match authenticated {
         Ok(x) => x,

@@ -4,7 +4,12 @@
 //! error naming what is missing.
 
 pub(crate) mod api;
+mod groups;
+mod keys;
 pub mod ops;
+mod policies;
+mod roles;
+mod users;
 
 use crate::pipeline::Operation as _;
 use ops::Op;
@@ -588,486 +593,75 @@ impl Iam {
         }
     }
 
+    /// One action: each is its own function, in the file of its family (users, keys,
+    /// policies, groups, roles).
     async fn run(
         &self,
         op: Op,
         p: &Params,
         caller: &Principal,
     ) -> Result<Option<String>, IamError> {
-        let now = self.clock.now_ms();
-        let d = &self.directory;
-        Ok(match op {
-            Op::CreateUser => {
-                let user_name = name(p, "UserName", 64)?;
-                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
-                if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
-                    return Err(IamError::Validation(
-                        "Path must begin and end with a slash (/), e.g. /division/.".into(),
-                    ));
-                }
-                let boundary = boundary_param(p)?;
-                let u = d.create_user(&user_name, &path, boundary, now).await?;
-                Some(format!("<User>{}</User>", user_xml(&u)))
-            }
-            Op::GetUser => {
-                let u = match (p.get("UserName"), &caller.kind) {
-                    (None, PrincipalKind::Root) => {
-                        return Ok(Some(format!(
-                            "<User><UserId>{0}</UserId><Arn>{1}</Arn><CreateDate>{2}</CreateDate></User>",
-                            caller.account_id,
-                            escape(&caller.arn),
-                            iso8601(0)
-                        )));
-                    }
-                    _ => d.user(&self.user_or_caller(p, caller)?)?,
-                };
-                Some(format!("<User>{}</User>", user_xml(&u)))
-            }
-            Op::ListUsers => {
-                let prefix = p.get("PathPrefix").cloned().unwrap_or_else(|| "/".into());
-                let members: String = d
-                    .users()
-                    .iter()
-                    .filter(|u| u.path.starts_with(&prefix))
-                    .map(|u| format!("<member>{}</member>", user_xml(u)))
-                    .collect();
-                Some(format!(
-                    "<Users>{members}</Users><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::DeleteUser => {
-                d.delete_user(&name(p, "UserName", 64)?).await?;
-                None
-            }
-            Op::CreateAccessKey => {
-                let user = self.user_or_caller(p, caller)?;
-                let (k, secret) = d.create_access_key(&user, now).await?;
-                Some(format!(
-                    "<AccessKey><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>Active</Status><SecretAccessKey>{}</SecretAccessKey><CreateDate>{}</CreateDate></AccessKey>",
-                    escape(&k.user_name),
-                    k.id,
-                    escape(&secret),
-                    iso8601(k.created_ms)
-                ))
-            }
-            Op::ListAccessKeys => {
-                let user = self.user_or_caller(p, caller)?;
-                let members: String = d
-                    .access_keys(&user)?
-                    .iter()
-                    .map(|k| format!("<member>{}</member>", key_meta_xml(k)))
-                    .collect();
-                Some(format!(
-                    "<UserName>{}</UserName><AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>",
-                    escape(&user)
-                ))
-            }
-            Op::UpdateAccessKey => {
-                let id = required(p, "AccessKeyId")?;
-                let active = match required(p, "Status")? {
-                    "Active" => true,
-                    "Inactive" => false,
-                    other => {
-                        return Err(IamError::Validation(format!(
-                            "1 validation error detected: Value '{}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]",
-                            escape(other)
-                        )));
-                    }
-                };
-                d.set_access_key_active(id, p.get("UserName").map(String::as_str), active)
-                    .await?;
-                None
-            }
-            Op::DeleteAccessKey => {
-                let id = required(p, "AccessKeyId")?;
-                d.delete_access_key(id, p.get("UserName").map(String::as_str))
-                    .await?;
-                None
-            }
-            Op::PutUserPolicy => {
-                let user = name(p, "UserName", 64)?;
-                let policy = name(p, "PolicyName", 128)?;
-                let doc = required(p, "PolicyDocument")?;
-                d.put_user_policy(&user, &policy, doc).await?;
-                None
-            }
-            Op::GetUserPolicy => {
-                let user = name(p, "UserName", 64)?;
-                let policy = name(p, "PolicyName", 128)?;
-                let doc = d.user_policy(&user, &policy)?;
-                // IAM returns the document URL-encoded (RFC 3986); SDKs decode it.
-                let encoded =
-                    percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC)
-                        .to_string();
-                Some(format!(
-                    "<UserName>{}</UserName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
-                    escape(&user),
-                    escape(&policy),
-                    escape(&encoded)
-                ))
-            }
-            Op::ListUserPolicies => {
-                let user = name(p, "UserName", 64)?;
-                let members: String = d
-                    .user_policy_names(&user)?
-                    .iter()
-                    .map(|n| format!("<member>{}</member>", escape(n)))
-                    .collect();
-                Some(format!(
-                    "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::DeleteUserPolicy => {
-                let user = name(p, "UserName", 64)?;
-                let policy = name(p, "PolicyName", 128)?;
-                d.delete_user_policy(&user, &policy).await?;
-                None
-            }
-            Op::CreatePolicy => {
-                let policy_name = name(p, "PolicyName", 128)?;
-                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
-                if !path.starts_with('/') || !path.ends_with('/') {
-                    return Err(IamError::Validation(
-                        "Path must begin and end with a slash (/).".into(),
-                    ));
-                }
-                let doc = required(p, "PolicyDocument")?;
-                let created = d
-                    .create_policy(&policy_name, &path, p.get("Description").cloned(), doc, now)
-                    .await?;
-                Some(format!("<Policy>{}</Policy>", policy_xml(&created, 0)))
-            }
-            Op::GetPolicy => {
-                let arn = required(p, "PolicyArn")?;
-                let policy = d.policy(arn)?;
-                Some(format!(
-                    "<Policy>{}</Policy>",
-                    policy_xml(&policy, d.attachment_count(arn))
-                ))
-            }
-            Op::ListPolicies => {
-                // Only customer managed policies exist here (no AWS managed ones).
-                let only_attached = p.get("OnlyAttached").is_some_and(|v| v == "true");
-                let scope_aws = p.get("Scope").is_some_and(|v| v == "AWS");
-                let members: String = d
-                    .policies()
-                    .iter()
-                    .filter(|_| !scope_aws)
-                    .map(|pol| (pol, d.attachment_count(&pol.arn)))
-                    .filter(|(_, n)| !only_attached || *n > 0)
-                    .map(|(pol, n)| format!("<member>{}</member>", policy_xml(pol, n)))
-                    .collect();
-                Some(format!(
-                    "<Policies>{members}</Policies><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::DeletePolicy => {
-                d.delete_policy(required(p, "PolicyArn")?).await?;
-                None
-            }
-            Op::CreatePolicyVersion => {
-                let arn = required(p, "PolicyArn")?;
-                let doc = required(p, "PolicyDocument")?;
-                let set_default = p.get("SetAsDefault").is_some_and(|v| v == "true");
-                let v = d.create_policy_version(arn, doc, set_default, now).await?;
-                let default = d.policy(arn)?.default_version;
-                Some(format!(
-                    "<PolicyVersion>{}</PolicyVersion>",
-                    version_xml(&v, &default, false)
-                ))
-            }
-            Op::GetPolicyVersion => {
-                let arn = required(p, "PolicyArn")?;
-                let vid = required(p, "VersionId")?;
-                let policy = d.policy(arn)?;
-                let v = policy
-                    .versions
-                    .iter()
-                    .find(|v| v.id == vid)
-                    .ok_or_else(|| {
-                        IamError::NoSuchEntity(format!(
-                            "Policy {arn} version {vid} does not exist or is not attachable."
-                        ))
-                    })?;
-                Some(format!(
-                    "<PolicyVersion>{}</PolicyVersion>",
-                    version_xml(v, &policy.default_version, true)
-                ))
-            }
-            Op::AttachUserPolicy => {
-                d.attach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
-                    .await?;
-                None
-            }
-            Op::DetachUserPolicy => {
-                d.detach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
-                    .await?;
-                None
-            }
-            Op::ListAttachedUserPolicies => {
-                let user = name(p, "UserName", 64)?;
-                let members: String = d
-                    .attached_user_policies(&user)?
-                    .iter()
-                    .map(|(n, arn)| {
-                        format!(
-                            "<member><PolicyName>{}</PolicyName><PolicyArn>{}</PolicyArn></member>",
-                            escape(n),
-                            escape(arn)
-                        )
-                    })
-                    .collect();
-                Some(format!(
-                    "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::CreateGroup => {
-                let group = name(p, "GroupName", 128)?;
-                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
-                Some(format!(
-                    "<Group>{}</Group>",
-                    group_xml(&d.create_group(&group, &path, now).await?)
-                ))
-            }
-            Op::GetGroup => {
-                let group = name(p, "GroupName", 128)?;
-                let g = d.group(&group)?;
-                let users: String = d
-                    .group_members(&group)?
-                    .iter()
-                    .map(|u| format!("<member>{}</member>", user_xml(u)))
-                    .collect();
-                Some(format!(
-                    "<Group>{}</Group><Users>{users}</Users><IsTruncated>false</IsTruncated>",
-                    group_xml(&g)
-                ))
-            }
-            Op::ListGroups => {
-                let members: String = d
-                    .groups()
-                    .iter()
-                    .map(|g| format!("<member>{}</member>", group_xml(g)))
-                    .collect();
-                Some(format!(
-                    "<Groups>{members}</Groups><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::ListGroupsForUser => {
-                let members: String = d
-                    .groups_for_user(&name(p, "UserName", 64)?)?
-                    .iter()
-                    .map(|g| format!("<member>{}</member>", group_xml(g)))
-                    .collect();
-                Some(format!(
-                    "<Groups>{members}</Groups><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::DeleteGroup => {
-                d.delete_group(&name(p, "GroupName", 128)?).await?;
-                None
-            }
-            Op::AddUserToGroup => {
-                d.add_user_to_group(&name(p, "GroupName", 128)?, &name(p, "UserName", 64)?)
-                    .await?;
-                None
-            }
-            Op::RemoveUserFromGroup => {
-                d.remove_user_from_group(&name(p, "GroupName", 128)?, &name(p, "UserName", 64)?)
-                    .await?;
-                None
-            }
-            Op::PutGroupPolicy => {
-                d.put_group_policy(
-                    &name(p, "GroupName", 128)?,
-                    &name(p, "PolicyName", 128)?,
-                    required(p, "PolicyDocument")?,
-                )
-                .await?;
-                None
-            }
-            Op::GetGroupPolicy => {
-                let group = name(p, "GroupName", 128)?;
-                let policy = name(p, "PolicyName", 128)?;
-                let doc = d.group_policy(&group, &policy)?;
-                Some(format!(
-                    "<GroupName>{}</GroupName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
-                    escape(&group),
-                    escape(&policy),
-                    encoded_document(&doc)
-                ))
-            }
-            Op::ListGroupPolicies => {
-                let members: String = d
-                    .group(&name(p, "GroupName", 128)?)?
-                    .inline_policies
-                    .iter()
-                    .map(|(n, _)| format!("<member>{}</member>", escape(n)))
-                    .collect();
-                Some(format!(
-                    "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::DeleteGroupPolicy => {
-                d.delete_group_policy(&name(p, "GroupName", 128)?, &name(p, "PolicyName", 128)?)
-                    .await?;
-                None
-            }
-            Op::AttachGroupPolicy => {
-                d.attach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
-                    .await?;
-                None
-            }
-            Op::DetachGroupPolicy => {
-                d.detach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
-                    .await?;
-                None
-            }
-            Op::ListAttachedGroupPolicies => Some(attached_xml(
-                &d.attached_group_policies(&name(p, "GroupName", 128)?)?,
-            )),
-            Op::CreateRole => {
-                let role = name(p, "RoleName", 64)?;
-                let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
-                let trust = required(p, "AssumeRolePolicyDocument")?;
-                let max = match p.get("MaxSessionDuration") {
-                    None => 3600,
-                    Some(v) => match v.parse::<i64>() {
-                        Ok(d) if (3600..=43_200).contains(&d) => d,
-                        _ => {
-                            return Err(IamError::Validation(
-                                "1 validation error detected: Value at 'maxSessionDuration' failed to satisfy constraint: Member must have value between 3600 and 43200".into(),
-                            ));
-                        }
-                    },
-                };
-                let boundary = boundary_param(p)?;
-                let r = d
-                    .create_role(
-                        crate::identity::NewRole {
-                            name: &role,
-                            path: &path,
-                            trust_policy: trust,
-                            description: p.get("Description").cloned(),
-                            max_session_secs: max,
-                            boundary,
-                        },
-                        now,
-                    )
-                    .await?;
-                Some(format!("<Role>{}</Role>", role_xml(&r)))
-            }
-            Op::PutUserPermissionsBoundary => {
-                let user = name(p, "UserName", 64)?;
-                let boundary = boundary_param(p)?.ok_or_else(|| missing("PermissionsBoundary"))?;
-                d.set_user_boundary(&user, Some(boundary)).await?;
-                None
-            }
+        match op {
+            Op::CreateUser => self.create_user(p, caller).await,
+            Op::GetUser => self.get_user(p, caller).await,
+            Op::ListUsers => self.list_users(p, caller).await,
+            Op::DeleteUser => self.delete_user(p, caller).await,
+            Op::CreateAccessKey => self.create_access_key(p, caller).await,
+            Op::ListAccessKeys => self.list_access_keys(p, caller).await,
+            Op::UpdateAccessKey => self.update_access_key(p, caller).await,
+            Op::DeleteAccessKey => self.delete_access_key(p, caller).await,
+            Op::PutUserPolicy => self.put_user_policy(p, caller).await,
+            Op::GetUserPolicy => self.get_user_policy(p, caller).await,
+            Op::ListUserPolicies => self.list_user_policies(p, caller).await,
+            Op::DeleteUserPolicy => self.delete_user_policy(p, caller).await,
+            Op::CreatePolicy => self.create_policy(p, caller).await,
+            Op::GetPolicy => self.get_policy(p, caller).await,
+            Op::ListPolicies => self.list_policies(p, caller).await,
+            Op::DeletePolicy => self.delete_policy(p, caller).await,
+            Op::CreatePolicyVersion => self.create_policy_version(p, caller).await,
+            Op::GetPolicyVersion => self.get_policy_version(p, caller).await,
+            Op::AttachUserPolicy => self.attach_user_policy(p, caller).await,
+            Op::DetachUserPolicy => self.detach_user_policy(p, caller).await,
+            Op::ListAttachedUserPolicies => self.list_attached_user_policies(p, caller).await,
+            Op::CreateGroup => self.create_group(p, caller).await,
+            Op::GetGroup => self.get_group(p, caller).await,
+            Op::ListGroups => self.list_groups(p, caller).await,
+            Op::ListGroupsForUser => self.list_groups_for_user(p, caller).await,
+            Op::DeleteGroup => self.delete_group(p, caller).await,
+            Op::AddUserToGroup => self.add_user_to_group(p, caller).await,
+            Op::RemoveUserFromGroup => self.remove_user_from_group(p, caller).await,
+            Op::PutGroupPolicy => self.put_group_policy(p, caller).await,
+            Op::GetGroupPolicy => self.get_group_policy(p, caller).await,
+            Op::ListGroupPolicies => self.list_group_policies(p, caller).await,
+            Op::DeleteGroupPolicy => self.delete_group_policy(p, caller).await,
+            Op::AttachGroupPolicy => self.attach_group_policy(p, caller).await,
+            Op::DetachGroupPolicy => self.detach_group_policy(p, caller).await,
+            Op::ListAttachedGroupPolicies => self.list_attached_group_policies(p, caller).await,
+            Op::CreateRole => self.create_role(p, caller).await,
+            Op::PutUserPermissionsBoundary => self.put_user_permissions_boundary(p, caller).await,
             Op::DeleteUserPermissionsBoundary => {
-                d.set_user_boundary(&name(p, "UserName", 64)?, None).await?;
-                None
+                self.delete_user_permissions_boundary(p, caller).await
             }
-            Op::PutRolePermissionsBoundary => {
-                let role = name(p, "RoleName", 64)?;
-                let boundary = boundary_param(p)?.ok_or_else(|| missing("PermissionsBoundary"))?;
-                d.set_role_boundary(&role, Some(boundary)).await?;
-                None
-            }
+            Op::PutRolePermissionsBoundary => self.put_role_permissions_boundary(p, caller).await,
             Op::DeleteRolePermissionsBoundary => {
-                d.set_role_boundary(&name(p, "RoleName", 64)?, None).await?;
-                None
+                self.delete_role_permissions_boundary(p, caller).await
             }
-            Op::GetRole => Some(format!(
-                "<Role>{}</Role>",
-                role_xml(&d.role(&name(p, "RoleName", 64)?)?)
-            )),
-            Op::ListRoles => {
-                let members: String = d
-                    .roles()
-                    .iter()
-                    .map(|r| format!("<member>{}</member>", role_xml(r)))
-                    .collect();
-                Some(format!(
-                    "<Roles>{members}</Roles><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::DeleteRole => {
-                d.delete_role(&name(p, "RoleName", 64)?).await?;
-                None
-            }
-            Op::UpdateAssumeRolePolicy => {
-                d.update_trust_policy(&name(p, "RoleName", 64)?, required(p, "PolicyDocument")?)
-                    .await?;
-                None
-            }
-            Op::PutRolePolicy => {
-                d.put_role_policy(
-                    &name(p, "RoleName", 64)?,
-                    &name(p, "PolicyName", 128)?,
-                    required(p, "PolicyDocument")?,
-                )
-                .await?;
-                None
-            }
-            Op::GetRolePolicy => {
-                let role = name(p, "RoleName", 64)?;
-                let policy = name(p, "PolicyName", 128)?;
-                let doc = d.role_policy(&role, &policy)?;
-                Some(format!(
-                    "<RoleName>{}</RoleName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
-                    escape(&role),
-                    escape(&policy),
-                    encoded_document(&doc)
-                ))
-            }
-            Op::ListRolePolicies => {
-                let members: String = d
-                    .role(&name(p, "RoleName", 64)?)?
-                    .inline_policies
-                    .iter()
-                    .map(|(n, _)| format!("<member>{}</member>", escape(n)))
-                    .collect();
-                Some(format!(
-                    "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            Op::DeleteRolePolicy => {
-                d.delete_role_policy(&name(p, "RoleName", 64)?, &name(p, "PolicyName", 128)?)
-                    .await?;
-                None
-            }
-            Op::AttachRolePolicy => {
-                d.attach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
-                    .await?;
-                None
-            }
-            Op::DetachRolePolicy => {
-                d.detach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
-                    .await?;
-                None
-            }
-            Op::ListAttachedRolePolicies => {
-                let members: String = d
-                    .attached_role_policies(&name(p, "RoleName", 64)?)?
-                    .iter()
-                    .map(|(n, arn)| {
-                        format!(
-                            "<member><PolicyName>{}</PolicyName><PolicyArn>{}</PolicyArn></member>",
-                            escape(n),
-                            escape(arn)
-                        )
-                    })
-                    .collect();
-                Some(format!(
-                    "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
-                ))
-            }
-            other => {
-                return Err(IamError::InvalidAction(format!(
-                    "IAM action {} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies, permissions boundaries and SimulatePrincipalPolicy are.",
-                    other.name()
-                )));
-            }
-        })
+            Op::GetRole => self.get_role(p, caller).await,
+            Op::ListRoles => self.list_roles(p, caller).await,
+            Op::DeleteRole => self.delete_role(p, caller).await,
+            Op::UpdateAssumeRolePolicy => self.update_assume_role_policy(p, caller).await,
+            Op::PutRolePolicy => self.put_role_policy(p, caller).await,
+            Op::GetRolePolicy => self.get_role_policy(p, caller).await,
+            Op::ListRolePolicies => self.list_role_policies(p, caller).await,
+            Op::DeleteRolePolicy => self.delete_role_policy(p, caller).await,
+            Op::AttachRolePolicy => self.attach_role_policy(p, caller).await,
+            Op::DetachRolePolicy => self.detach_role_policy(p, caller).await,
+            Op::ListAttachedRolePolicies => self.list_attached_role_policies(p, caller).await,
+            other => Err(IamError::InvalidAction(format!(
+                "IAM action {} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies, permissions boundaries and SimulatePrincipalPolicy are.",
+                other.name()
+            ))),
+        }
     }
 }
 
