@@ -159,6 +159,15 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
             "exactly one of Day-of-month and Day-of-week must be ?",
         ));
     }
+    // A lone `L` as Day-of-week is AWS's "last day of the week", Saturday; croner reads it
+    // as "no day" and its search then runs for seconds (found by fuzzing).
+    let inner = if fields[4] == "L" {
+        let mut f = fields.clone();
+        f[4] = "SAT";
+        f.join(" ")
+    } else {
+        inner.to_string()
+    };
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .year(croner::parser::Year::Required)
@@ -321,6 +330,23 @@ mod tests {
                 "{e} took {:?}",
                 started.elapsed()
             );
+        }
+        // AWS's `L` (last day of the week, or of the month) and `nL` (the last weekday n of
+        // the month) fire; the fuzzer's lone `L` as Day-of-week in January hung the search.
+        for e in [
+            "cron(0 0 ? 1 L *)",
+            "cron(0 0 ? * L *)",
+            "cron(0 0 ? * 6L *)",
+            "cron(0 0 L * ? *)",
+        ] {
+            let started = std::time::Instant::now();
+            let got = next_after(&rules(e), 1_700_000_000_000);
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{e} took {:?}",
+                started.elapsed()
+            );
+            assert!(got.is_ok(), "{e}: {got:?}");
         }
         // Rare but real dates still work: Feb 29 (leap years), the last year AWS allows.
         assert!(next_after(&rules("cron(0 0 29 2 ? *)"), 1_700_000_000_000).is_ok());

@@ -19,6 +19,7 @@
 use std::future::Future;
 
 use http::StatusCode;
+use zeroize::Zeroizing;
 
 use crate::audit::{Call, CallResource, DelegatedKms, ServiceEvent};
 use crate::authz::{Authorizer, RequestInfo};
@@ -37,10 +38,10 @@ pub trait Operation: Copy + Send + Sync + 'static {
 
 /// A request body as a wire codec decoded it.
 pub enum Wire {
-    /// A JSON document (JSON 1.1 and 1.0 protocols).
-    Json(Vec<u8>),
+    /// A JSON document (JSON 1.1 and 1.0 protocols). Zeroizing: it may carry a secret value.
+    Json(Zeroizing<Vec<u8>>),
     /// Smithy RPC v2 CBOR.
-    Cbor(Vec<u8>),
+    Cbor(Zeroizing<Vec<u8>>),
     /// Query protocol form fields (body and query string), `Action` and `Version` included.
     Query(Params),
 }
@@ -53,8 +54,9 @@ impl Wire {
 
 /// What an operation answers, for `http/` to encode in the request's protocol.
 pub enum Output {
-    /// A JSON document (encoded as is, or to CBOR / Query XML for CloudWatch).
-    Json(Vec<u8>),
+    /// A JSON document (encoded as is, or to CBOR / Query XML for CloudWatch). Zeroizing: a
+    /// GetSecretValue answer carries the value.
+    Json(Zeroizing<Vec<u8>>),
     /// Query protocol: the inside of `<ActionResult>`, if the action has one.
     Xml(Option<String>),
 }
@@ -310,10 +312,10 @@ impl<'a> KmsGate<'a> {
 }
 
 /// JSON input for the JSON services: the body as sent (an empty body is `{}`).
-pub fn json_body(wire: Wire) -> Vec<u8> {
+pub fn json_body(wire: Wire) -> Zeroizing<Vec<u8>> {
     match wire {
         Wire::Json(b) | Wire::Cbor(b) => b,
-        Wire::Query(_) => b"{}".to_vec(),
+        Wire::Query(_) => Zeroizing::new(b"{}".to_vec()),
     }
 }
 
@@ -372,15 +374,20 @@ mod tests {
 
     impl Service for Fake {
         type Op = FakeOp;
-        type Input = Vec<u8>;
+        type Input = Zeroizing<Vec<u8>>;
         type Resolved = ();
         const EVENT_SOURCE: &'static str = "fake.amazonaws.com";
 
-        fn parse(&self, _op: FakeOp, wire: Wire) -> Result<Vec<u8>, ApiError> {
+        fn parse(&self, _op: FakeOp, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
             self.parsed.fetch_add(1, Ordering::SeqCst);
             Ok(json_body(wire))
         }
-        async fn checks(&self, op: FakeOp, _: &Vec<u8>, _: &Principal) -> Authorization<()> {
+        async fn checks(
+            &self,
+            op: FakeOp,
+            _: &Zeroizing<Vec<u8>>,
+            _: &Principal,
+        ) -> Authorization<()> {
             let mut a = Authorization::one(
                 format!("fake:{}", op.name()),
                 format!("arn:aws:fake:us-east-1:{ACCOUNT}:thing/t"),
@@ -395,7 +402,7 @@ mod tests {
         async fn execute(
             &self,
             _op: FakeOp,
-            _: &Vec<u8>,
+            _: &Zeroizing<Vec<u8>>,
             _: (),
             ctx: &mut Ctx<'_>,
         ) -> Result<Output, ApiError> {
@@ -406,12 +413,12 @@ mod tests {
                 details: serde_json::json!({}),
                 resource: None,
             });
-            Ok(Output::Json(b"{\"Done\":true}".to_vec()))
+            Ok(Output::Json(Zeroizing::new(b"{\"Done\":true}".to_vec())))
         }
         async fn audit(
             &self,
             _op: FakeOp,
-            input: &Vec<u8>,
+            input: &Zeroizing<Vec<u8>>,
             _result: Result<&Output, &ApiError>,
             call: &mut Call,
         ) {
@@ -462,8 +469,14 @@ mod tests {
         let authz = authorizer().await;
         let fake = Fake::default();
         for (wire, code) in [
-            (Wire::Json(b"{}".to_vec()), "UnknownOperationException"),
-            (Wire::Cbor(b"{}".to_vec()), "UnknownOperationException"),
+            (
+                Wire::Json(Zeroizing::new(b"{}".to_vec())),
+                "UnknownOperationException",
+            ),
+            (
+                Wire::Cbor(Zeroizing::new(b"{}".to_vec())),
+                "UnknownOperationException",
+            ),
             (Wire::Query(Params::new()), "InvalidAction"),
         ] {
             let mut call = Call::default();
@@ -484,7 +497,7 @@ mod tests {
         let authz = authorizer().await;
         let fake = Fake::default();
         let mut call = Call::default();
-        let body = br#"{"Thing":"t"}"#.to_vec();
+        let body = Zeroizing::new(br#"{"Thing":"t"}"#.to_vec());
         let e = run(
             &fake,
             "Write",
@@ -518,7 +531,7 @@ mod tests {
         let out = run(
             &fake,
             "Read",
-            Wire::Json(b"{}".to_vec()),
+            Wire::Json(Zeroizing::new(b"{}".to_vec())),
             &root,
             &info(),
             &authz,
@@ -526,7 +539,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert!(matches!(out, Output::Json(b) if b == b"{\"Done\":true}"));
+        assert!(matches!(out, Output::Json(b) if b.as_slice() == b"{\"Done\":true}"));
         assert_eq!(fake.parsed.load(Ordering::SeqCst), 1);
         assert_eq!(fake.executed.load(Ordering::SeqCst), 1);
         assert_eq!(fake.audited.load(Ordering::SeqCst), 1);

@@ -54,6 +54,35 @@ impl<'de> Deserialize<'de> for Sensitive {
     }
 }
 
+/// `value` as JSON in a zeroizing buffer. Growing a `Vec` while serializing would leave
+/// copies of earlier, shorter prefixes (a secret value among them) in freed memory; this
+/// buffer wipes each one it outgrows.
+pub fn to_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Zeroizing<Vec<u8>>> {
+    let mut w = ZeroizingWriter(Zeroizing::new(Vec::with_capacity(256)));
+    serde_json::to_writer(&mut w, value)?;
+    Ok(w.0)
+}
+
+struct ZeroizingWriter(Zeroizing<Vec<u8>>);
+
+impl std::io::Write for ZeroizingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let needed = self.0.len() + buf.len();
+        if needed > self.0.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(needed.max(self.0.capacity() * 2)));
+            bigger.extend_from_slice(&self.0);
+            // The old buffer is wiped as it is dropped here.
+            self.0 = bigger;
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +103,20 @@ mod tests {
         );
         let bytes = i.secret_string.unwrap().into_bytes();
         assert_eq!(&bytes[..], b"hunter2-value");
+    }
+
+    #[test]
+    fn to_json_matches_serde_json_for_large_and_small_values() {
+        let big = "x".repeat(70_000);
+        for v in [
+            serde_json::json!({}),
+            serde_json::json!({"SecretString": "s3cr3t", "Name": "n"}),
+            serde_json::json!({"SecretString": big}),
+        ] {
+            assert_eq!(
+                &to_json(&v).unwrap()[..],
+                &serde_json::to_vec(&v).unwrap()[..]
+            );
+        }
     }
 }

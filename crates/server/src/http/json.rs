@@ -3,7 +3,9 @@
 
 use axum::body::Body;
 use axum::response::Response;
+use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
+use zeroize::Zeroizing;
 
 use crate::error::ApiError;
 
@@ -31,13 +33,15 @@ pub fn content_type_ok(value: Option<&HeaderValue>) -> bool {
         || essence == "application/json"
 }
 
-pub fn ok(body: Vec<u8>, request_id: &str) -> Response {
-    respond(StatusCode::OK, body, request_id, None)
+/// A success. The body is handed to hyper as is (no copy) and wiped when hyper drops it: a
+/// GetSecretValue answer carries the value.
+pub fn ok(body: Zeroizing<Vec<u8>>, request_id: &str) -> Response {
+    respond(StatusCode::OK, Bytes::from_owner(body), request_id, None)
 }
 
 /// A JSON 1.0 success (CloudWatch).
-pub fn ok_10(body: Vec<u8>, request_id: &str) -> Response {
-    let mut res = respond(StatusCode::OK, body, request_id, None);
+pub fn ok_10(body: Zeroizing<Vec<u8>>, request_id: &str) -> Response {
+    let mut res = respond(StatusCode::OK, Bytes::from_owner(body), request_id, None);
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-amz-json-1.0"),
@@ -82,11 +86,11 @@ pub fn error_10(err: &ApiError, request_id: &str) -> Response {
 
 fn respond(
     status: StatusCode,
-    body: Vec<u8>,
+    body: impl Into<Bytes>,
     request_id: &str,
     error_type: Option<&str>,
 ) -> Response {
-    let mut res = Response::new(Body::from(body));
+    let mut res = Response::new(Body::from(body.into()));
     *res.status_mut() = status;
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));

@@ -21,6 +21,7 @@ use axum::routing::get;
 use http::request::Parts;
 use http::{Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
+use zeroize::Zeroizing;
 
 use crate::audit::{Auditor, Call, Transport, claimed_access_key, event_source};
 use crate::authz::{Authorizer, RequestInfo};
@@ -496,9 +497,10 @@ enum Protocol {
 }
 
 enum Reply {
-    Json(Vec<u8>),
+    /// Zeroizing: a GetSecretValue answer carries the value.
+    Json(Zeroizing<Vec<u8>>),
     /// JSON 1.0 (CloudWatch).
-    Json10(Vec<u8>),
+    Json10(Zeroizing<Vec<u8>>),
     Cbor(Vec<u8>),
     Xml {
         action: String,
@@ -577,11 +579,11 @@ async fn handle_json(
 }
 
 /// A JSON service's answer.
-fn json_output(out: Output) -> Vec<u8> {
+fn json_output(out: Output) -> Zeroizing<Vec<u8>> {
     match out {
         Output::Json(bytes) => bytes,
         // Not produced by the JSON services.
-        Output::Xml(_) => b"{}".to_vec(),
+        Output::Xml(_) => Zeroizing::new(b"{}".to_vec()),
     }
 }
 
@@ -733,7 +735,7 @@ async fn read_body(
     parts: &Parts,
     body: Body,
     deadline: std::time::Duration,
-) -> Result<Vec<u8>, ApiError> {
+) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -762,7 +764,8 @@ async fn read_body(
             )
         })?;
     match collected {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        // Zeroizing: a PutSecretValue body carries the value.
+        Ok(collected) => Ok(Zeroizing::new(collected.to_bytes().to_vec())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(ApiError::bad_request(
             "SerializationException",

@@ -6,19 +6,25 @@ use crate::audit::Call;
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+use zeroize::Zeroizing;
 
 impl Service for CloudTrail {
     type Op = Op;
     /// The JSON body as sent.
-    type Input = Vec<u8>;
+    type Input = Zeroizing<Vec<u8>>;
     type Resolved = ();
     const EVENT_SOURCE: &'static str = "cloudtrail.amazonaws.com";
 
-    fn parse(&self, _op: Op, wire: Wire) -> Result<Vec<u8>, ApiError> {
+    fn parse(&self, _op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         Ok(crate::pipeline::json_body(wire))
     }
 
-    async fn checks(&self, op: Op, _body: &Vec<u8>, _principal: &Principal) -> Authorization<()> {
+    async fn checks(
+        &self,
+        op: Op,
+        _body: &Zeroizing<Vec<u8>>,
+        _principal: &Principal,
+    ) -> Authorization<()> {
         let (action, resource) = CloudTrail::authorization_target(op.name());
         Authorization::one(action, resource)
     }
@@ -26,18 +32,18 @@ impl Service for CloudTrail {
     async fn execute(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         _: (),
         _ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        Ok(Output::Json(self.call(op, body).await?))
+        Ok(Output::Json(Zeroizing::new(self.call(op, body).await?)))
     }
 
     /// The parameters also when the call is refused.
     async fn audit(
         &self,
         _op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         _result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {

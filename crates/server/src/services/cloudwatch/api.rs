@@ -8,18 +8,19 @@ use crate::audit::Call;
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+use zeroize::Zeroizing;
 
 impl Service for CloudWatch {
     type Op = Op;
     /// A JSON 1.0 document.
-    type Input = Vec<u8>;
+    type Input = Zeroizing<Vec<u8>>;
     type Resolved = ();
     const EVENT_SOURCE: &'static str = "monitoring.amazonaws.com";
 
     /// CBOR and Query inputs are converted by the offered operations' shapes; an operation
     /// of the model that is not offered here has none, and is refused before authorization
     /// as it was named (JSON 1.0 inputs reach the service, which refuses it).
-    fn parse(&self, op: Op, wire: Wire) -> Result<Vec<u8>, ApiError> {
+    fn parse(&self, op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         let offered = protocol::operation(op.name()).is_some();
         let value = match wire {
             Wire::Json(body) => return Ok(body),
@@ -44,10 +45,17 @@ impl Service for CloudWatch {
             Wire::Cbor(body) => protocol::cbor_to_json(&body)?,
             Wire::Query(params) => protocol::query_to_json(op.name(), &params)?,
         };
-        serde_json::to_vec(&value).map_err(|_| ApiError::internal())
+        serde_json::to_vec(&value)
+            .map(Zeroizing::new)
+            .map_err(|_| ApiError::internal())
     }
 
-    async fn checks(&self, op: Op, input: &Vec<u8>, _principal: &Principal) -> Authorization<()> {
+    async fn checks(
+        &self,
+        op: Op,
+        input: &Zeroizing<Vec<u8>>,
+        _principal: &Principal,
+    ) -> Authorization<()> {
         let (action, resource) = self.authorization_target(op.name(), input);
         Authorization::one(action, resource)
     }
@@ -55,18 +63,18 @@ impl Service for CloudWatch {
     async fn execute(
         &self,
         op: Op,
-        input: &Vec<u8>,
+        input: &Zeroizing<Vec<u8>>,
         _: (),
         _ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        Ok(Output::Json(self.call(op, input).await?))
+        Ok(Output::Json(Zeroizing::new(self.call(op, input).await?)))
     }
 
     /// The parameters also when the call is refused.
     async fn audit(
         &self,
         _op: Op,
-        input: &Vec<u8>,
+        input: &Zeroizing<Vec<u8>>,
         _result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {

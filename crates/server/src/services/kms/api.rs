@@ -1,6 +1,7 @@
 //! KMS behind the request pipeline ([`crate::pipeline::Service`]).
 
 use strongroom_audit::redact;
+use zeroize::Zeroizing;
 
 use super::Kms;
 use super::ops::Op;
@@ -12,17 +13,22 @@ use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
 impl Service for Kms {
     type Op = Op;
     /// The JSON body as sent: each operation deserializes its own typed input.
-    type Input = Vec<u8>;
+    type Input = Zeroizing<Vec<u8>>;
     type Resolved = ();
     const EVENT_SOURCE: &'static str = "kms.amazonaws.com";
 
-    fn parse(&self, _op: Op, wire: Wire) -> Result<Vec<u8>, ApiError> {
+    fn parse(&self, _op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         Ok(crate::pipeline::json_body(wire))
     }
 
     /// Every check the request needs: the key, and for alias operations the alias;
     /// ReEncrypt's source and destination.
-    async fn checks(&self, op: Op, body: &Vec<u8>, _principal: &Principal) -> Authorization<()> {
+    async fn checks(
+        &self,
+        op: Op,
+        body: &Zeroizing<Vec<u8>>,
+        _principal: &Principal,
+    ) -> Authorization<()> {
         let checks = self.authorization_checks(op.name(), body);
         let resource = checks
             .iter()
@@ -39,7 +45,7 @@ impl Service for Kms {
     async fn execute(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         _: (),
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
@@ -58,7 +64,7 @@ impl Service for Kms {
     async fn audit(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {

@@ -18,6 +18,7 @@ pub mod ops;
 
 use crate::pipeline::Operation as _;
 use ops::Op;
+use zeroize::Zeroizing;
 
 pub use error::KmsError;
 
@@ -357,7 +358,7 @@ impl Kms {
         op: Op,
         body: &[u8],
         events: &mut Vec<KeyEvent>,
-    ) -> Result<Vec<u8>, KmsError> {
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         match op {
             Op::CreateKey => respond(self.create_key(parse(body)?).await),
             Op::DescribeKey => respond(self.describe_key(parse(body)?)),
@@ -587,8 +588,8 @@ fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, KmsError> {
     crate::services::input::parse(body).map_err(KmsError::Serialization)
 }
 
-fn respond<O: Serialize>(out: Result<O, KmsError>) -> Result<Vec<u8>, KmsError> {
-    serde_json::to_vec(&out?).map_err(|_| KmsError::Internal)
+fn respond<O: Serialize>(out: Result<O, KmsError>) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    crate::sensitive::to_json(&out?).map_err(|_| KmsError::Internal)
 }
 
 /// An empty JSON object (operations that return nothing).

@@ -1,6 +1,7 @@
 //! Secrets Manager behind the request pipeline ([`crate::pipeline::Service`]).
 
 use strongroom_domain::secret::Secret;
+use zeroize::Zeroizing;
 
 use super::SecretsManager;
 use super::ops::Op;
@@ -13,19 +14,19 @@ use crate::services::Check;
 impl Service for SecretsManager {
     type Op = Op;
     /// The JSON body as sent: each operation deserializes its own typed input.
-    type Input = Vec<u8>;
+    type Input = Zeroizing<Vec<u8>>;
     /// The secret the request names, resolved while authorizing (read once).
     type Resolved = Option<Secret>;
     const EVENT_SOURCE: &'static str = "secretsmanager.amazonaws.com";
 
-    fn parse(&self, _op: Op, wire: Wire) -> Result<Vec<u8>, ApiError> {
+    fn parse(&self, _op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         Ok(crate::pipeline::json_body(wire))
     }
 
     async fn checks(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         principal: &Principal,
     ) -> Authorization<Option<Secret>> {
         // Root may do everything: its hot path skips building the policy context.
@@ -54,7 +55,7 @@ impl Service for SecretsManager {
     async fn execute(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         resolved: Option<Secret>,
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
@@ -69,7 +70,7 @@ impl Service for SecretsManager {
     async fn audit(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {

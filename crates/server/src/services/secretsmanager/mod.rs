@@ -172,7 +172,7 @@ impl SecretsManager {
         principal: &Principal,
         body: &[u8],
         gate: &Gate<'_>,
-    ) -> Result<Vec<u8>, SmError> {
+    ) -> Result<Zeroizing<Vec<u8>>, SmError> {
         self.call_with(op, principal, body, gate, None, &mut Vec::new())
             .await
     }
@@ -187,7 +187,7 @@ impl SecretsManager {
         gate: &Gate<'_>,
         resolved: Option<Secret>,
         events: &mut Vec<ServiceEvent>,
-    ) -> Result<Vec<u8>, SmError> {
+    ) -> Result<Zeroizing<Vec<u8>>, SmError> {
         let operation = op.name();
         if matches!(op, Op::CreateSecret | Op::UpdateSecret | Op::PutSecretValue) {
             self.kms_write_allowed(operation, body, gate).await?;
@@ -620,8 +620,8 @@ fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SmError> {
     crate::services::input::parse(body).map_err(SmError::Serialization)
 }
 
-fn respond<O: Serialize>(out: Result<O, SmError>) -> Result<Vec<u8>, SmError> {
-    serde_json::to_vec(&out?).map_err(|_| SmError::Internal)
+fn respond<O: Serialize>(out: Result<O, SmError>) -> Result<Zeroizing<Vec<u8>>, SmError> {
+    crate::sensitive::to_json(&out?).map_err(|_| SmError::Internal)
 }
 
 #[cfg(test)]

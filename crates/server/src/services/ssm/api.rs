@@ -1,6 +1,7 @@
 //! Parameter Store behind the request pipeline ([`crate::pipeline::Service`]).
 
 use strongroom_audit::redact;
+use zeroize::Zeroizing;
 
 use super::Ssm;
 use super::ops::Op;
@@ -12,16 +13,21 @@ use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
 impl Service for Ssm {
     type Op = Op;
     /// The JSON body as sent: each operation deserializes its own typed input.
-    type Input = Vec<u8>;
+    type Input = Zeroizing<Vec<u8>>;
     type Resolved = ();
     const EVENT_SOURCE: &'static str = "ssm.amazonaws.com";
 
-    fn parse(&self, _op: Op, wire: Wire) -> Result<Vec<u8>, ApiError> {
+    fn parse(&self, _op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
         Ok(crate::pipeline::json_body(wire))
     }
 
     /// The operation on every parameter it names (GetParameters: each of them).
-    async fn checks(&self, op: Op, body: &Vec<u8>, _principal: &Principal) -> Authorization<()> {
+    async fn checks(
+        &self,
+        op: Op,
+        body: &Zeroizing<Vec<u8>>,
+        _principal: &Principal,
+    ) -> Authorization<()> {
         let checks = self.authorization_checks(op.name(), body).await;
         let resource = checks
             .first()
@@ -42,7 +48,7 @@ impl Service for Ssm {
     async fn execute(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         _: (),
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
@@ -56,7 +62,7 @@ impl Service for Ssm {
     async fn audit(
         &self,
         op: Op,
-        body: &Vec<u8>,
+        body: &Zeroizing<Vec<u8>>,
         result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {

@@ -86,7 +86,7 @@ impl Ssm {
         principal: &Principal,
         body: &[u8],
         gate: &Gate<'_>,
-    ) -> Result<Vec<u8>, SsmError> {
+    ) -> Result<Zeroizing<Vec<u8>>, SsmError> {
         match op {
             Op::PutParameter => respond(self.put_parameter(parse(body)?, principal, gate).await),
             Op::GetParameter => respond(self.get_parameter(parse(body)?, gate).await),
@@ -345,8 +345,8 @@ fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SsmError> {
     crate::services::input::parse(body).map_err(SsmError::Serialization)
 }
 
-fn respond<O: Serialize>(out: Result<O, SsmError>) -> Result<Vec<u8>, SsmError> {
-    serde_json::to_vec(&out?).map_err(|_| SsmError::Internal)
+fn respond<O: Serialize>(out: Result<O, SsmError>) -> Result<Zeroizing<Vec<u8>>, SsmError> {
+    crate::sensitive::to_json(&out?).map_err(|_| SsmError::Internal)
 }
 
 #[derive(Serialize)]
