@@ -197,7 +197,11 @@ fn schedule_interval(expr: &str) -> Result<Millis, RotationError> {
         .parse()
         .map_err(|_| invalid(format!("ScheduleExpression {expr:?} is not valid.")))?;
     match unit.trim() {
-        "hour" | "hours" if n >= 4 => Ok(n * HOUR_MS),
+        // At most 1000 days, as AutomaticallyAfterDays (an unbounded N overflowed; fuzzing).
+        "hour" | "hours" if (4..=24_000).contains(&n) => Ok(n * HOUR_MS),
+        "hour" | "hours" if n > 24_000 => Err(invalid(format!(
+            "ScheduleExpression {expr:?} is not valid: at most rate(24000 hours)."
+        ))),
         "hour" | "hours" => Err(invalid(
             "You can rotate a secret at most every four hours: rate(4 hours) or longer.".into(),
         )),
