@@ -4,11 +4,7 @@ use super::*;
 
 impl Iam {
     /// CreateGroup.
-    pub(super) async fn create_group(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn create_group(&self, p: &Params) -> Result<Option<String>, IamError> {
         let now = self.clock.now_ms();
         let d = &self.directory;
         Ok({
@@ -22,11 +18,7 @@ impl Iam {
     }
 
     /// GetGroup.
-    pub(super) async fn get_group(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_group(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let group = name(p, "GroupName", 128)?;
@@ -66,7 +58,6 @@ impl Iam {
     pub(super) async fn list_groups_for_user(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
@@ -82,11 +73,7 @@ impl Iam {
     }
 
     /// DeleteGroup.
-    pub(super) async fn delete_group(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_group(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.delete_group(&name(p, "GroupName", 128)?).await?;
@@ -95,11 +82,7 @@ impl Iam {
     }
 
     /// AddUserToGroup.
-    pub(super) async fn add_user_to_group(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn add_user_to_group(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.add_user_to_group(&name(p, "GroupName", 128)?, &name(p, "UserName", 64)?)
@@ -112,7 +95,6 @@ impl Iam {
     pub(super) async fn remove_user_from_group(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
@@ -123,11 +105,7 @@ impl Iam {
     }
 
     /// PutGroupPolicy.
-    pub(super) async fn put_group_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn put_group_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.put_group_policy(
@@ -141,11 +119,7 @@ impl Iam {
     }
 
     /// GetGroupPolicy.
-    pub(super) async fn get_group_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_group_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let group = name(p, "GroupName", 128)?;
@@ -161,11 +135,7 @@ impl Iam {
     }
 
     /// ListGroupPolicies.
-    pub(super) async fn list_group_policies(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn list_group_policies(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let members: String = d
@@ -181,11 +151,7 @@ impl Iam {
     }
 
     /// DeleteGroupPolicy.
-    pub(super) async fn delete_group_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_group_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.delete_group_policy(&name(p, "GroupName", 128)?, &name(p, "PolicyName", 128)?)
@@ -195,11 +161,7 @@ impl Iam {
     }
 
     /// AttachGroupPolicy.
-    pub(super) async fn attach_group_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn attach_group_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.attach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
@@ -209,11 +171,7 @@ impl Iam {
     }
 
     /// DetachGroupPolicy.
-    pub(super) async fn detach_group_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn detach_group_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.detach_group_policy(&name(p, "GroupName", 128)?, required(p, "PolicyArn")?)
@@ -226,7 +184,6 @@ impl Iam {
     pub(super) async fn list_attached_group_policies(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok(Some(attached_xml(&d.attached_group_policies(&name(

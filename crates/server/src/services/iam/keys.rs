@@ -46,11 +46,7 @@ impl Iam {
     }
 
     /// UpdateAccessKey.
-    pub(super) async fn update_access_key(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn update_access_key(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let id = required(p, "AccessKeyId")?;
@@ -71,11 +67,7 @@ impl Iam {
     }
 
     /// DeleteAccessKey.
-    pub(super) async fn delete_access_key(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_access_key(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let id = required(p, "AccessKeyId")?;

@@ -4,11 +4,7 @@ use super::*;
 
 impl Iam {
     /// CreatePolicy.
-    pub(super) async fn create_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn create_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let now = self.clock.now_ms();
         let d = &self.directory;
         Ok({
@@ -28,11 +24,7 @@ impl Iam {
     }
 
     /// GetPolicy.
-    pub(super) async fn get_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let arn = required(p, "PolicyArn")?;
@@ -45,11 +37,7 @@ impl Iam {
     }
 
     /// ListPolicies.
-    pub(super) async fn list_policies(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn list_policies(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             // Only customer managed policies exist here (no AWS managed ones).
@@ -70,11 +58,7 @@ impl Iam {
     }
 
     /// DeletePolicy.
-    pub(super) async fn delete_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.delete_policy(required(p, "PolicyArn")?).await?;
@@ -86,7 +70,6 @@ impl Iam {
     pub(super) async fn create_policy_version(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let now = self.clock.now_ms();
         let d = &self.directory;
@@ -104,11 +87,7 @@ impl Iam {
     }
 
     /// GetPolicyVersion.
-    pub(super) async fn get_policy_version(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_policy_version(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let arn = required(p, "PolicyArn")?;

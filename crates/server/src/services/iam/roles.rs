@@ -4,11 +4,7 @@ use super::*;
 
 impl Iam {
     /// CreateRole.
-    pub(super) async fn create_role(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn create_role(&self, p: &Params) -> Result<Option<String>, IamError> {
         let now = self.clock.now_ms();
         let d = &self.directory;
         Ok({
@@ -48,7 +44,6 @@ impl Iam {
     pub(super) async fn put_role_permissions_boundary(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
@@ -63,7 +58,6 @@ impl Iam {
     pub(super) async fn delete_role_permissions_boundary(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
@@ -73,11 +67,7 @@ impl Iam {
     }
 
     /// GetRole.
-    pub(super) async fn get_role(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_role(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok(Some(format!(
             "<Role>{}</Role>",
@@ -105,11 +95,7 @@ impl Iam {
     }
 
     /// DeleteRole.
-    pub(super) async fn delete_role(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_role(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.delete_role(&name(p, "RoleName", 64)?).await?;
@@ -121,7 +107,6 @@ impl Iam {
     pub(super) async fn update_assume_role_policy(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
@@ -132,11 +117,7 @@ impl Iam {
     }
 
     /// PutRolePolicy.
-    pub(super) async fn put_role_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn put_role_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.put_role_policy(
@@ -150,11 +131,7 @@ impl Iam {
     }
 
     /// GetRolePolicy.
-    pub(super) async fn get_role_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_role_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let role = name(p, "RoleName", 64)?;
@@ -170,11 +147,7 @@ impl Iam {
     }
 
     /// ListRolePolicies.
-    pub(super) async fn list_role_policies(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn list_role_policies(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let members: String = d
@@ -190,11 +163,7 @@ impl Iam {
     }
 
     /// DeleteRolePolicy.
-    pub(super) async fn delete_role_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_role_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.delete_role_policy(&name(p, "RoleName", 64)?, &name(p, "PolicyName", 128)?)
@@ -204,11 +173,7 @@ impl Iam {
     }
 
     /// AttachRolePolicy.
-    pub(super) async fn attach_role_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn attach_role_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.attach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
@@ -218,11 +183,7 @@ impl Iam {
     }
 
     /// DetachRolePolicy.
-    pub(super) async fn detach_role_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn detach_role_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.detach_role_policy(&name(p, "RoleName", 64)?, required(p, "PolicyArn")?)
@@ -235,7 +196,6 @@ impl Iam {
     pub(super) async fn list_attached_role_policies(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({

@@ -4,11 +4,7 @@ use super::*;
 
 impl Iam {
     /// CreateUser.
-    pub(super) async fn create_user(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn create_user(&self, p: &Params) -> Result<Option<String>, IamError> {
         let now = self.clock.now_ms();
         let d = &self.directory;
         Ok({
@@ -49,11 +45,7 @@ impl Iam {
     }
 
     /// ListUsers.
-    pub(super) async fn list_users(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn list_users(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let prefix = p.get("PathPrefix").cloned().unwrap_or_else(|| "/".into());
@@ -70,11 +62,7 @@ impl Iam {
     }
 
     /// DeleteUser.
-    pub(super) async fn delete_user(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_user(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.delete_user(&name(p, "UserName", 64)?).await?;
@@ -83,11 +71,7 @@ impl Iam {
     }
 
     /// PutUserPolicy.
-    pub(super) async fn put_user_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn put_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let user = name(p, "UserName", 64)?;
@@ -99,11 +83,7 @@ impl Iam {
     }
 
     /// GetUserPolicy.
-    pub(super) async fn get_user_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let user = name(p, "UserName", 64)?;
@@ -123,11 +103,7 @@ impl Iam {
     }
 
     /// ListUserPolicies.
-    pub(super) async fn list_user_policies(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn list_user_policies(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let user = name(p, "UserName", 64)?;
@@ -143,11 +119,7 @@ impl Iam {
     }
 
     /// DeleteUserPolicy.
-    pub(super) async fn delete_user_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn delete_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             let user = name(p, "UserName", 64)?;
@@ -158,11 +130,7 @@ impl Iam {
     }
 
     /// AttachUserPolicy.
-    pub(super) async fn attach_user_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn attach_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.attach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
@@ -172,11 +140,7 @@ impl Iam {
     }
 
     /// DetachUserPolicy.
-    pub(super) async fn detach_user_policy(
-        &self,
-        p: &Params,
-        _caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    pub(super) async fn detach_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
             d.detach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
@@ -189,7 +153,6 @@ impl Iam {
     pub(super) async fn list_attached_user_policies(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
@@ -215,7 +178,6 @@ impl Iam {
     pub(super) async fn put_user_permissions_boundary(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
@@ -230,7 +192,6 @@ impl Iam {
     pub(super) async fn delete_user_permissions_boundary(
         &self,
         p: &Params,
-        _caller: &Principal,
     ) -> Result<Option<String>, IamError> {
         let d = &self.directory;
         Ok({
