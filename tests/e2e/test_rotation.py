@@ -341,6 +341,10 @@ def test_bad_rotation_requests_change_nothing(rotating):
         (dict(RotationLambdaARN=FUNCTION_ARN,
               RotationRules={"ScheduleExpression": "cron(1 11,15 , * ? *)", "Duration": "2h"}),
          "InvalidParameterException", "empty item"),
+        # Found by fuzzing: a huge hour count overflowed the interval (next rotation before now).
+        (dict(RotationLambdaARN=FUNCTION_ARN,
+              RotationRules={"ScheduleExpression": "rate(30000000000002 hours)"}),
+         "InvalidParameterException", "at most rate(24000 hours)"),
     ]
     for kwargs, code, words in cases:
         with pytest.raises(ClientError) as e:

@@ -7,6 +7,7 @@ pub mod cbor;
 pub mod json;
 pub mod limits;
 pub mod query;
+pub mod shapes;
 pub mod tls;
 
 use std::net::SocketAddr;

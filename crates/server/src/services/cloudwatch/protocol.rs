@@ -10,42 +10,20 @@
 //!   `Name.member.N`, nested members as `Outer.Inner`, timestamps ISO 8601. Sent by older
 //!   SDKs and CLIs (the JavaScript SDK v2, botocore before CloudWatch moved to JSON).
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::CwError;
-use super::shapes::{ERRORS, OPERATIONS, STRUCTURES};
-
-/// A member's type, as the codecs need it.
-#[derive(Debug, Clone, Copy)]
-pub enum Ty {
-    Str,
-    Int,
-    Float,
-    Bool,
-    /// Epoch seconds in JSON, tag 1 in CBOR, ISO 8601 in Query.
-    Time,
-    List(&'static Ty),
-    /// String keys.
-    Map(&'static Ty),
-    Struct(&'static str),
-}
+use super::shapes::MODEL;
+use crate::http::shapes::{ShapeError, Ty};
 
 /// The XML namespace of CloudWatch's Query replies.
 pub const XMLNS: &str = "http://monitoring.amazonaws.com/doc/2010-08-01/";
 
-fn members(structure: &str) -> &'static [(&'static str, Ty)] {
-    STRUCTURES
-        .iter()
-        .find(|(name, _)| *name == structure)
-        .map_or(&[], |(_, m)| m)
-}
-
 /// The input and output structures of an operation this server offers.
-pub fn operation(name: &str) -> Option<(&'static str, Option<&'static str>)> {
-    OPERATIONS
-        .iter()
-        .find(|(op, _, _)| *op == name)
-        .map(|(_, input, output)| (*input, *output))
+pub fn operation(name: &str) -> Option<(Option<&'static str>, Option<&'static str>)> {
+    MODEL.operation(name)
 }
 
 // ------------------------------------------------------------------------------ Query
@@ -53,182 +31,28 @@ pub fn operation(name: &str) -> Option<(&'static str, Option<&'static str>)> {
 /// A Query request's parameters as the JSON document the operation reads.
 pub fn query_to_json(
     operation_name: &str,
-    params: &std::collections::HashMap<String, String>,
+    params: &HashMap<String, String>,
 ) -> Result<Value, CwError> {
-    let Some((input, _)) = operation(operation_name) else {
-        return Ok(Value::Object(Map::new()));
-    };
-    Ok(Value::Object(query_struct(params, "", input)?))
-}
-
-fn query_struct(
-    params: &std::collections::HashMap<String, String>,
-    prefix: &str,
-    structure: &str,
-) -> Result<Map<String, Value>, CwError> {
-    let mut out = Map::new();
-    for (name, ty) in members(structure) {
-        let key = format!("{prefix}{name}");
-        if let Some(v) = query_value(params, &key, *ty)? {
-            out.insert((*name).to_string(), v);
-        }
-    }
-    Ok(out)
-}
-
-fn present(params: &std::collections::HashMap<String, String>, key: &str) -> bool {
-    params.contains_key(key) || {
-        let dotted = format!("{key}.");
-        params.keys().any(|k| k.starts_with(&dotted))
-    }
-}
-
-fn query_value(
-    params: &std::collections::HashMap<String, String>,
-    key: &str,
-    ty: Ty,
-) -> Result<Option<Value>, CwError> {
-    let invalid = |what: &str, v: &str| {
-        CwError::InvalidParameterValue(format!(
-            "The value {v:?} of parameter {key} is not a valid {what}."
-        ))
-    };
-    Ok(Some(match ty {
-        Ty::Str | Ty::Int | Ty::Float | Ty::Bool | Ty::Time => {
-            let Some(v) = params.get(key) else {
-                return Ok(None);
-            };
-            match ty {
-                Ty::Str => Value::String(v.clone()),
-                Ty::Int => Value::from(v.parse::<i64>().map_err(|_| invalid("integer", v))?),
-                Ty::Float => v
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(Value::Number)
-                    .ok_or_else(|| invalid("number", v))?,
-                Ty::Bool => match v.as_str() {
-                    "true" => Value::Bool(true),
-                    "false" => Value::Bool(false),
-                    _ => return Err(invalid("boolean", v)),
-                },
-                _ => Value::from(parse_iso8601(v).ok_or_else(|| invalid("timestamp", v))?),
+    MODEL
+        .query_to_json(operation_name, params)
+        .map_err(|e| match e {
+            ShapeError::Invalid {
+                member,
+                value,
+                expected,
+            } => CwError::InvalidParameterValue(format!(
+                "The value {value:?} of parameter {member} is not a valid {expected}."
+            )),
+            missing @ ShapeError::Missing { .. } => {
+                CwError::InvalidParameterValue(missing.validation_message())
             }
-        }
-        Ty::List(member) => {
-            if !present(params, key) {
-                return Ok(None);
-            }
-            // `Name=` (no members) is how Query sends an empty list.
-            let mut items = Vec::new();
-            for n in 1.. {
-                let item_key = format!("{key}.member.{n}");
-                match query_value(params, &item_key, *member)? {
-                    Some(v) => items.push(v),
-                    None => break,
-                }
-            }
-            Value::Array(items)
-        }
-        Ty::Map(value) => {
-            if !present(params, key) {
-                return Ok(None);
-            }
-            let mut map = Map::new();
-            for n in 1.. {
-                let entry = format!("{key}.entry.{n}");
-                let Some(k) = params.get(&format!("{entry}.key")) else {
-                    break;
-                };
-                if let Some(v) = query_value(params, &format!("{entry}.value"), *value)? {
-                    map.insert(k.clone(), v);
-                }
-            }
-            Value::Object(map)
-        }
-        Ty::Struct(structure) => {
-            if !present(params, key) {
-                return Ok(None);
-            }
-            Value::Object(query_struct(params, &format!("{key}."), structure)?)
-        }
-    }))
-}
-
-/// ISO 8601 / RFC 3339 (what Query clients send) to epoch seconds.
-fn parse_iso8601(s: &str) -> Option<f64> {
-    use time::format_description::well_known::Rfc3339;
-    let t = time::OffsetDateTime::parse(s, &Rfc3339)
-        // Some clients leave out the zone: UTC, as AWS reads it.
-        .or_else(|_| time::OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339))
-        .ok()?;
-    Some(t.unix_timestamp_nanos() as f64 / 1e9)
-}
-
-fn format_iso8601(secs: f64) -> String {
-    // Milliseconds first: `secs * 1e9` loses the last digits of a 2026 timestamp.
-    let nanos = (secs * 1e3).round() as i128 * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
-            .ok()
         })
-        .unwrap_or_default()
 }
 
 /// An operation's JSON output as the inside of its Query `<OpResult>` element (`None` for
 /// operations without output).
 pub fn json_to_query_xml(operation_name: &str, output: &Value) -> Option<String> {
-    let (_, Some(structure)) = operation(operation_name)? else {
-        return None;
-    };
-    let mut xml = String::new();
-    if let Value::Object(map) = output {
-        xml_struct(&mut xml, map, structure);
-    }
-    Some(xml)
-}
-
-fn xml_struct(out: &mut String, map: &Map<String, Value>, structure: &str) {
-    for (name, ty) in members(structure) {
-        if let Some(v) = map.get(*name).filter(|v| !v.is_null()) {
-            out.push('<');
-            out.push_str(name);
-            out.push('>');
-            xml_value(out, v, *ty);
-            out.push_str("</");
-            out.push_str(name);
-            out.push('>');
-        }
-    }
-}
-
-fn xml_value(out: &mut String, v: &Value, ty: Ty) {
-    match (ty, v) {
-        (Ty::List(member), Value::Array(items)) => {
-            for item in items {
-                out.push_str("<member>");
-                xml_value(out, item, *member);
-                out.push_str("</member>");
-            }
-        }
-        (Ty::Map(value), Value::Object(map)) => {
-            for (k, item) in map {
-                out.push_str("<entry><key>");
-                out.push_str(&crate::xml::escape(k));
-                out.push_str("</key><value>");
-                xml_value(out, item, *value);
-                out.push_str("</value></entry>");
-            }
-        }
-        (Ty::Struct(structure), Value::Object(map)) => xml_struct(out, map, structure),
-        (Ty::Time, Value::Number(n)) => out.push_str(&format_iso8601(n.as_f64().unwrap_or(0.0))),
-        (_, Value::String(s)) => out.push_str(&crate::xml::escape(s)),
-        (_, other) => out.push_str(&other.to_string()),
-    }
+    MODEL.json_to_xml(operation_name, output)
 }
 
 // ------------------------------------------------------------------------------ CBOR
@@ -307,10 +131,7 @@ pub fn json_to_cbor(operation_name: &str, output: &Value) -> Vec<u8> {
 /// `code` names (`InvalidParameterValue` → `…#InvalidParameterValueException`); errors the
 /// model does not list (authentication, unknown operations) keep their code.
 pub fn error_type(code: &str) -> String {
-    let shape = ERRORS
-        .iter()
-        .find(|(c, _)| *c == code)
-        .map_or(code, |(_, shape)| shape);
+    let shape = MODEL.error_shape(code).unwrap_or(code);
     format!("com.amazonaws.cloudwatch#{shape}")
 }
 
@@ -326,7 +147,8 @@ pub fn cbor_error(code: &str, message: &str) -> Vec<u8> {
 }
 
 fn cbor_struct(map: &Map<String, Value>, structure: &str) -> ciborium::Value {
-    let entries = members(structure)
+    let entries = MODEL
+        .structure(structure)
         .iter()
         .filter_map(|(name, ty)| {
             let v = map.get(*name).filter(|v| !v.is_null())?;

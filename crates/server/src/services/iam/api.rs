@@ -30,11 +30,9 @@ impl Service for Iam {
         _: (),
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        let result = if op == Op::SimulatePrincipalPolicy {
-            self.simulate(params, ctx.authz, ctx.info)?
-        } else {
-            self.call(op, params, ctx.principal).await?
-        };
+        let result = self
+            .call(op, params, ctx.principal, ctx.authz, ctx.info)
+            .await?;
         Ok(Output::Xml(result))
     }
 

@@ -1,79 +1,80 @@
 //! Access keys: create, list, activate/deactivate, delete.
 
 use super::*;
+use crate::sensitive::Sensitive;
 
 impl Iam {
-    /// CreateAccessKey.
+    /// CreateAccessKey. The secret is in the answer once, and never again.
     pub(super) async fn create_access_key(
         &self,
-        p: &Params,
+        i: CreateAccessKeyRequest,
         caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
+    ) -> Result<CreateAccessKeyResponse, IamError> {
+        let user = self.user_or_caller(i.user_name.as_deref(), caller)?;
         let now = self.clock.now_ms();
-        let d = &self.directory;
-        Ok({
-            let user = self.user_or_caller(p, caller)?;
-            let (k, secret) = d.create_access_key(&user, now).await?;
-            Some(format!(
-                "<AccessKey><UserName>{}</UserName><AccessKeyId>{}</AccessKeyId><Status>Active</Status><SecretAccessKey>{}</SecretAccessKey><CreateDate>{}</CreateDate></AccessKey>",
-                escape(&k.user_name),
-                k.id,
-                escape(&secret),
-                iso8601(k.created_ms)
-            ))
+        let (k, secret) = self.directory.create_access_key(&user, now).await?;
+        Ok(CreateAccessKeyResponse {
+            access_key: AccessKey {
+                user_name: k.user_name.clone(),
+                access_key_id: k.id.clone(),
+                status: "Active".into(),
+                secret_access_key: Sensitive::new(secret.as_str().to_owned()),
+                create_date: Some(Timestamp(k.created_ms)),
+            },
         })
     }
 
     /// ListAccessKeys.
     pub(super) async fn list_access_keys(
         &self,
-        p: &Params,
+        i: ListAccessKeysRequest,
         caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let user = self.user_or_caller(p, caller)?;
-            let members: String = d
-                .access_keys(&user)?
-                .iter()
-                .map(|k| format!("<member>{}</member>", key_meta_xml(k)))
-                .collect();
-            Some(format!(
-                "<UserName>{}</UserName><AccessKeyMetadata>{members}</AccessKeyMetadata><IsTruncated>false</IsTruncated>",
-                escape(&user)
-            ))
+    ) -> Result<ListAccessKeysResponse, IamError> {
+        let user = self.user_or_caller(i.user_name.as_deref(), caller)?;
+        let keys = self
+            .directory
+            .access_keys(&user)?
+            .iter()
+            .map(key_meta)
+            .collect();
+        let (access_key_metadata, is_truncated, marker) =
+            page(keys, i.marker.as_deref(), i.max_items)?;
+        Ok(ListAccessKeysResponse {
+            access_key_metadata,
+            is_truncated,
+            marker,
         })
     }
 
     /// UpdateAccessKey.
-    pub(super) async fn update_access_key(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let id = required(p, "AccessKeyId")?;
-            let active = match required(p, "Status")? {
-                "Active" => true,
-                "Inactive" => false,
-                other => {
-                    return Err(IamError::Validation(format!(
-                        "1 validation error detected: Value '{}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]",
-                        escape(other)
-                    )));
-                }
-            };
-            d.set_access_key_active(id, p.get("UserName").map(String::as_str), active)
-                .await?;
-            None
-        })
+    pub(super) async fn update_access_key(
+        &self,
+        i: UpdateAccessKeyRequest,
+    ) -> Result<(), IamError> {
+        let active = match i.status.as_str() {
+            "Active" => true,
+            "Inactive" => false,
+            other => {
+                return Err(IamError::Validation(format!(
+                    "1 validation error detected: Value '{}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]",
+                    other
+                )));
+            }
+        };
+        self.directory
+            .set_access_key_active(&i.access_key_id, i.user_name.as_deref(), active)
+            .await?;
+        Ok(())
     }
 
     /// DeleteAccessKey.
-    pub(super) async fn delete_access_key(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let id = required(p, "AccessKeyId")?;
-            d.delete_access_key(id, p.get("UserName").map(String::as_str))
-                .await?;
-            None
-        })
+    pub(super) async fn delete_access_key(
+        &self,
+        i: DeleteAccessKeyRequest,
+    ) -> Result<(), IamError> {
+        self.directory
+            .delete_access_key(&i.access_key_id, i.user_name.as_deref())
+            .await?;
+        Ok(())
     }
 }

@@ -4,108 +4,100 @@ use super::*;
 
 impl Iam {
     /// CreatePolicy.
-    pub(super) async fn create_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
+    pub(super) async fn create_policy(
+        &self,
+        i: CreatePolicyRequest,
+    ) -> Result<CreatePolicyResponse, IamError> {
+        let policy_name = name(&i.policy_name, "PolicyName", 128)?;
+        let path = path(i.path.as_deref())?;
         let now = self.clock.now_ms();
-        let d = &self.directory;
-        Ok({
-            let policy_name = name(p, "PolicyName", 128)?;
-            let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
-            if !path.starts_with('/') || !path.ends_with('/') {
-                return Err(IamError::Validation(
-                    "Path must begin and end with a slash (/).".into(),
-                ));
-            }
-            let doc = required(p, "PolicyDocument")?;
-            let created = d
-                .create_policy(&policy_name, &path, p.get("Description").cloned(), doc, now)
-                .await?;
-            Some(format!("<Policy>{}</Policy>", policy_xml(&created, 0)))
+        let created = self
+            .directory
+            .create_policy(&policy_name, &path, i.description, &i.policy_document, now)
+            .await?;
+        Ok(CreatePolicyResponse {
+            policy: Some(policy(&created, 0)),
         })
     }
 
     /// GetPolicy.
-    pub(super) async fn get_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
+    pub(super) async fn get_policy(
+        &self,
+        i: GetPolicyRequest,
+    ) -> Result<GetPolicyResponse, IamError> {
         let d = &self.directory;
-        Ok({
-            let arn = required(p, "PolicyArn")?;
-            let policy = d.policy(arn)?;
-            Some(format!(
-                "<Policy>{}</Policy>",
-                policy_xml(&policy, d.attachment_count(arn))
-            ))
+        let found = d.policy(&i.policy_arn)?;
+        Ok(GetPolicyResponse {
+            policy: Some(policy(&found, d.attachment_count(&i.policy_arn))),
         })
     }
 
-    /// ListPolicies.
-    pub(super) async fn list_policies(&self, p: &Params) -> Result<Option<String>, IamError> {
+    /// ListPolicies. Only customer managed policies exist here (no AWS managed ones).
+    pub(super) async fn list_policies(
+        &self,
+        i: ListPoliciesRequest,
+    ) -> Result<ListPoliciesResponse, IamError> {
         let d = &self.directory;
-        Ok({
-            // Only customer managed policies exist here (no AWS managed ones).
-            let only_attached = p.get("OnlyAttached").is_some_and(|v| v == "true");
-            let scope_aws = p.get("Scope").is_some_and(|v| v == "AWS");
-            let members: String = d
-                .policies()
-                .iter()
-                .filter(|_| !scope_aws)
-                .map(|pol| (pol, d.attachment_count(&pol.arn)))
-                .filter(|(_, n)| !only_attached || *n > 0)
-                .map(|(pol, n)| format!("<member>{}</member>", policy_xml(pol, n)))
-                .collect();
-            Some(format!(
-                "<Policies>{members}</Policies><IsTruncated>false</IsTruncated>"
-            ))
+        let only_attached = i.only_attached == Some(true);
+        let scope_aws = i.scope.as_deref() == Some("AWS");
+        let prefix = i.path_prefix.as_deref().unwrap_or("/");
+        let policies = d
+            .policies()
+            .iter()
+            .filter(|p| !scope_aws && p.path.starts_with(prefix))
+            .map(|p| (p, d.attachment_count(&p.arn)))
+            .filter(|(_, n)| !only_attached || *n > 0)
+            .map(|(p, n)| policy(p, n))
+            .collect();
+        let (policies, is_truncated, marker) = page(policies, i.marker.as_deref(), i.max_items)?;
+        Ok(ListPoliciesResponse {
+            policies: Some(policies),
+            is_truncated,
+            marker,
         })
     }
 
     /// DeletePolicy.
-    pub(super) async fn delete_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            d.delete_policy(required(p, "PolicyArn")?).await?;
-            None
-        })
+    pub(super) async fn delete_policy(&self, i: DeletePolicyRequest) -> Result<(), IamError> {
+        self.directory.delete_policy(&i.policy_arn).await?;
+        Ok(())
     }
 
     /// CreatePolicyVersion.
     pub(super) async fn create_policy_version(
         &self,
-        p: &Params,
-    ) -> Result<Option<String>, IamError> {
-        let now = self.clock.now_ms();
+        i: CreatePolicyVersionRequest,
+    ) -> Result<CreatePolicyVersionResponse, IamError> {
         let d = &self.directory;
-        Ok({
-            let arn = required(p, "PolicyArn")?;
-            let doc = required(p, "PolicyDocument")?;
-            let set_default = p.get("SetAsDefault").is_some_and(|v| v == "true");
-            let v = d.create_policy_version(arn, doc, set_default, now).await?;
-            let default = d.policy(arn)?.default_version;
-            Some(format!(
-                "<PolicyVersion>{}</PolicyVersion>",
-                version_xml(&v, &default, false)
-            ))
+        let set_default = i.set_as_default == Some(true);
+        let now = self.clock.now_ms();
+        let v = d
+            .create_policy_version(&i.policy_arn, &i.policy_document, set_default, now)
+            .await?;
+        let default = d.policy(&i.policy_arn)?.default_version;
+        Ok(CreatePolicyVersionResponse {
+            policy_version: Some(version(&v, &default, false)),
         })
     }
 
     /// GetPolicyVersion.
-    pub(super) async fn get_policy_version(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let arn = required(p, "PolicyArn")?;
-            let vid = required(p, "VersionId")?;
-            let policy = d.policy(arn)?;
-            let v = policy
-                .versions
-                .iter()
-                .find(|v| v.id == vid)
-                .ok_or_else(|| {
-                    IamError::NoSuchEntity(format!(
-                        "Policy {arn} version {vid} does not exist or is not attachable."
-                    ))
-                })?;
-            Some(format!(
-                "<PolicyVersion>{}</PolicyVersion>",
-                version_xml(v, &policy.default_version, true)
-            ))
+    pub(super) async fn get_policy_version(
+        &self,
+        i: GetPolicyVersionRequest,
+    ) -> Result<GetPolicyVersionResponse, IamError> {
+        let found = self.directory.policy(&i.policy_arn)?;
+        let v = found
+            .versions
+            .iter()
+            .find(|v| v.id == i.version_id)
+            .ok_or_else(|| {
+                IamError::NoSuchEntity(format!(
+                    "Policy {} version {} does not exist or is not attachable.",
+                    i.policy_arn, i.version_id
+                ))
+            })?;
+        Ok(GetPolicyVersionResponse {
+            policy_version: Some(version(v, &found.default_version, true)),
         })
     }
 }

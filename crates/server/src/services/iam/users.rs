@@ -4,199 +4,187 @@ use super::*;
 
 impl Iam {
     /// CreateUser.
-    pub(super) async fn create_user(&self, p: &Params) -> Result<Option<String>, IamError> {
+    pub(super) async fn create_user(
+        &self,
+        i: CreateUserRequest,
+    ) -> Result<CreateUserResponse, IamError> {
+        let user_name = name(&i.user_name, "UserName", 64)?;
+        let path = path(i.path.as_deref())?;
+        let boundary = boundary_param(i.permissions_boundary.as_deref())?;
         let now = self.clock.now_ms();
-        let d = &self.directory;
-        Ok({
-            let user_name = name(p, "UserName", 64)?;
-            let path = p.get("Path").cloned().unwrap_or_else(|| "/".into());
-            if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
-                return Err(IamError::Validation(
-                    "Path must begin and end with a slash (/), e.g. /division/.".into(),
-                ));
-            }
-            let boundary = boundary_param(p)?;
-            let u = d.create_user(&user_name, &path, boundary, now).await?;
-            Some(format!("<User>{}</User>", user_xml(&u)))
+        let u = self
+            .directory
+            .create_user(&user_name, &path, boundary, now)
+            .await?;
+        Ok(CreateUserResponse {
+            user: Some(user(&u)),
         })
     }
 
-    /// GetUser.
+    /// GetUser: the named user, or the caller.
     pub(super) async fn get_user(
         &self,
-        p: &Params,
+        i: GetUserRequest,
         caller: &Principal,
-    ) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let u = match (p.get("UserName"), &caller.kind) {
-                (None, PrincipalKind::Root) => {
-                    return Ok(Some(format!(
-                        "<User><UserId>{0}</UserId><Arn>{1}</Arn><CreateDate>{2}</CreateDate></User>",
-                        caller.account_id,
-                        escape(&caller.arn),
-                        iso8601(0)
-                    )));
-                }
-                _ => d.user(&self.user_or_caller(p, caller)?)?,
-            };
-            Some(format!("<User>{}</User>", user_xml(&u)))
-        })
+    ) -> Result<GetUserReply, IamError> {
+        if i.user_name.is_none() && matches!(caller.kind, PrincipalKind::Root) {
+            return Ok(GetUserReply::Root(serde_json::json!({"User": {
+                "UserId": caller.account_id,
+                "Arn": caller.arn,
+                "CreateDate": 0,
+            }})));
+        }
+        let u = self
+            .directory
+            .user(&self.user_or_caller(i.user_name.as_deref(), caller)?)?;
+        Ok(GetUserReply::User(GetUserResponse { user: user(&u) }))
     }
 
     /// ListUsers.
-    pub(super) async fn list_users(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let prefix = p.get("PathPrefix").cloned().unwrap_or_else(|| "/".into());
-            let members: String = d
-                .users()
-                .iter()
-                .filter(|u| u.path.starts_with(&prefix))
-                .map(|u| format!("<member>{}</member>", user_xml(u)))
-                .collect();
-            Some(format!(
-                "<Users>{members}</Users><IsTruncated>false</IsTruncated>"
-            ))
+    pub(super) async fn list_users(
+        &self,
+        i: ListUsersRequest,
+    ) -> Result<ListUsersResponse, IamError> {
+        let prefix = i.path_prefix.as_deref().unwrap_or("/");
+        let users: Vec<User> = self
+            .directory
+            .users()
+            .iter()
+            .filter(|u| u.path.starts_with(prefix))
+            .map(user)
+            .collect();
+        let (users, is_truncated, marker) = page(users, i.marker.as_deref(), i.max_items)?;
+        Ok(ListUsersResponse {
+            users,
+            is_truncated,
+            marker,
         })
     }
 
     /// DeleteUser.
-    pub(super) async fn delete_user(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            d.delete_user(&name(p, "UserName", 64)?).await?;
-            None
-        })
+    pub(super) async fn delete_user(&self, i: DeleteUserRequest) -> Result<(), IamError> {
+        self.directory
+            .delete_user(&name(&i.user_name, "UserName", 64)?)
+            .await?;
+        Ok(())
     }
 
     /// PutUserPolicy.
-    pub(super) async fn put_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let user = name(p, "UserName", 64)?;
-            let policy = name(p, "PolicyName", 128)?;
-            let doc = required(p, "PolicyDocument")?;
-            d.put_user_policy(&user, &policy, doc).await?;
-            None
-        })
+    pub(super) async fn put_user_policy(&self, i: PutUserPolicyRequest) -> Result<(), IamError> {
+        let user = name(&i.user_name, "UserName", 64)?;
+        let policy = name(&i.policy_name, "PolicyName", 128)?;
+        self.directory
+            .put_user_policy(&user, &policy, &i.policy_document)
+            .await?;
+        Ok(())
     }
 
     /// GetUserPolicy.
-    pub(super) async fn get_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let user = name(p, "UserName", 64)?;
-            let policy = name(p, "PolicyName", 128)?;
-            let doc = d.user_policy(&user, &policy)?;
-            // IAM returns the document URL-encoded (RFC 3986); SDKs decode it.
-            let encoded =
-                percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string();
-            Some(format!(
-                "<UserName>{}</UserName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
-                escape(&user),
-                escape(&policy),
-                escape(&encoded)
-            ))
+    pub(super) async fn get_user_policy(
+        &self,
+        i: GetUserPolicyRequest,
+    ) -> Result<GetUserPolicyResponse, IamError> {
+        let user = name(&i.user_name, "UserName", 64)?;
+        let policy = name(&i.policy_name, "PolicyName", 128)?;
+        let doc = self.directory.user_policy(&user, &policy)?;
+        Ok(GetUserPolicyResponse {
+            user_name: user,
+            policy_name: policy,
+            policy_document: encoded(&doc),
         })
     }
 
     /// ListUserPolicies.
-    pub(super) async fn list_user_policies(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let user = name(p, "UserName", 64)?;
-            let members: String = d
-                .user_policy_names(&user)?
-                .iter()
-                .map(|n| format!("<member>{}</member>", escape(n)))
-                .collect();
-            Some(format!(
-                "<PolicyNames>{members}</PolicyNames><IsTruncated>false</IsTruncated>"
-            ))
+    pub(super) async fn list_user_policies(
+        &self,
+        i: ListUserPoliciesRequest,
+    ) -> Result<ListUserPoliciesResponse, IamError> {
+        let user = name(&i.user_name, "UserName", 64)?;
+        let names = self.directory.user_policy_names(&user)?;
+        let (policy_names, is_truncated, marker) = page(names, i.marker.as_deref(), i.max_items)?;
+        Ok(ListUserPoliciesResponse {
+            policy_names,
+            is_truncated,
+            marker,
         })
     }
 
     /// DeleteUserPolicy.
-    pub(super) async fn delete_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let user = name(p, "UserName", 64)?;
-            let policy = name(p, "PolicyName", 128)?;
-            d.delete_user_policy(&user, &policy).await?;
-            None
-        })
+    pub(super) async fn delete_user_policy(
+        &self,
+        i: DeleteUserPolicyRequest,
+    ) -> Result<(), IamError> {
+        let user = name(&i.user_name, "UserName", 64)?;
+        let policy = name(&i.policy_name, "PolicyName", 128)?;
+        self.directory.delete_user_policy(&user, &policy).await?;
+        Ok(())
     }
 
     /// AttachUserPolicy.
-    pub(super) async fn attach_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            d.attach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
-                .await?;
-            None
-        })
+    pub(super) async fn attach_user_policy(
+        &self,
+        i: AttachUserPolicyRequest,
+    ) -> Result<(), IamError> {
+        self.directory
+            .attach_user_policy(&name(&i.user_name, "UserName", 64)?, &i.policy_arn)
+            .await?;
+        Ok(())
     }
 
     /// DetachUserPolicy.
-    pub(super) async fn detach_user_policy(&self, p: &Params) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            d.detach_user_policy(&name(p, "UserName", 64)?, required(p, "PolicyArn")?)
-                .await?;
-            None
-        })
+    pub(super) async fn detach_user_policy(
+        &self,
+        i: DetachUserPolicyRequest,
+    ) -> Result<(), IamError> {
+        self.directory
+            .detach_user_policy(&name(&i.user_name, "UserName", 64)?, &i.policy_arn)
+            .await?;
+        Ok(())
     }
 
     /// ListAttachedUserPolicies.
     pub(super) async fn list_attached_user_policies(
         &self,
-        p: &Params,
-    ) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let user = name(p, "UserName", 64)?;
-            let members: String = d
-                .attached_user_policies(&user)?
-                .iter()
-                .map(|(n, arn)| {
-                    format!(
-                        "<member><PolicyName>{}</PolicyName><PolicyArn>{}</PolicyArn></member>",
-                        escape(n),
-                        escape(arn)
-                    )
-                })
-                .collect();
-            Some(format!(
-                "<AttachedPolicies>{members}</AttachedPolicies><IsTruncated>false</IsTruncated>"
-            ))
+        i: ListAttachedUserPoliciesRequest,
+    ) -> Result<ListAttachedUserPoliciesResponse, IamError> {
+        let user = name(&i.user_name, "UserName", 64)?;
+        let list = attached(&self.directory.attached_user_policies(&user)?);
+        let (list, is_truncated, marker) = page(list, i.marker.as_deref(), i.max_items)?;
+        Ok(ListAttachedUserPoliciesResponse {
+            attached_policies: Some(list),
+            is_truncated,
+            marker,
         })
     }
 
     /// PutUserPermissionsBoundary.
     pub(super) async fn put_user_permissions_boundary(
         &self,
-        p: &Params,
-    ) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            let user = name(p, "UserName", 64)?;
-            let boundary = boundary_param(p)?.ok_or_else(|| missing("PermissionsBoundary"))?;
-            d.set_user_boundary(&user, Some(boundary)).await?;
-            None
-        })
+        i: PutUserPermissionsBoundaryRequest,
+    ) -> Result<(), IamError> {
+        let user = name(&i.user_name, "UserName", 64)?;
+        let boundary = boundary_param(Some(&i.permissions_boundary))?;
+        self.directory.set_user_boundary(&user, boundary).await?;
+        Ok(())
     }
 
     /// DeleteUserPermissionsBoundary.
     pub(super) async fn delete_user_permissions_boundary(
         &self,
-        p: &Params,
-    ) -> Result<Option<String>, IamError> {
-        let d = &self.directory;
-        Ok({
-            d.set_user_boundary(&name(p, "UserName", 64)?, None).await?;
-            None
-        })
+        i: DeleteUserPermissionsBoundaryRequest,
+    ) -> Result<(), IamError> {
+        self.directory
+            .set_user_boundary(&name(&i.user_name, "UserName", 64)?, None)
+            .await?;
+        Ok(())
     }
+}
+
+/// GetUser's answer. For the account root AWS answers only `UserId`, `Arn` and `CreateDate`,
+/// although the model marks a user's `Path` and `UserName` required.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub(super) enum GetUserReply {
+    User(GetUserResponse),
+    Root(serde_json::Value),
 }
