@@ -159,15 +159,17 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
             "exactly one of Day-of-month and Day-of-week must be ?",
         ));
     }
-    // A lone `L` as Day-of-week is AWS's "last day of the week", Saturday; croner reads it
-    // as "no day" and its search then runs for seconds (found by fuzzing).
-    let inner = if fields[4] == "L" {
-        let mut f = fields.clone();
-        f[4] = "SAT";
-        f.join(" ")
-    } else {
-        inner.to_string()
-    };
+    // Names and `L` in any case (the parser would read a lowercase `l` as something else).
+    let mut fields: Vec<String> = fields.iter().map(|f| f.to_ascii_uppercase()).collect();
+    // A lone `L` as a Day-of-week item is AWS's "last day of the week", Saturday; croner
+    // reads it as "no day" and its search then runs for seconds (found by fuzzing: `L`, then
+    // `l`).
+    fields[4] = fields[4]
+        .split(',')
+        .map(|item| if item == "L" { "SAT" } else { item })
+        .collect::<Vec<_>>()
+        .join(",");
+    let inner = fields.join(" ");
     croner::parser::CronParser::builder()
         .seconds(croner::parser::Seconds::Required)
         .year(croner::parser::Year::Required)
@@ -340,6 +342,10 @@ mod tests {
         for e in [
             "cron(0 0 ? 1 L *)",
             "cron(0 0 ? * L *)",
+            // Lowercase too (fourth fuzz finding), and `L` as one item of a list.
+            "cron(0 0 ? 2 l *)",
+            "cron(0 0 ? * mon,l *)",
+            "cron(0 0 ? jan sat *)",
             "cron(0 0 ? * 6L *)",
             "cron(0 0 L * ? *)",
         ] {
