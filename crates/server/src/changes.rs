@@ -300,13 +300,7 @@ pub async fn handler(
         )),
         Ok(_) => state
             .auth
-            .authenticate(
-                &parts,
-                b"",
-                None,
-                &["secretsmanager", "ssm"],
-                std::time::SystemTime::now(),
-            )
+            .authenticate(&parts, b"", None, &["secretsmanager", "ssm"])
             .map(|(p, _)| p)
             .map_err(ApiError::from),
     };

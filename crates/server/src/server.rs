@@ -423,6 +423,7 @@ async fn build_services(
             account_id.clone(),
             config.region.clone(),
             config.dev,
+            clock.clone(),
         ),
         authz: Authorizer::new(directory.clone()),
         secretsmanager,

@@ -67,6 +67,38 @@ impl TestServer {
     }
 }
 
+/// A server's injected clock as the SDK's time source: a client built with it signs at the
+/// server's "now" (the server judges request times and session expiry by its own clock), so
+/// a test can move time by days.
+#[derive(Clone)]
+pub struct SdkClock(pub std::sync::Arc<strongroom::clock::ManualClock>);
+
+impl std::fmt::Debug for SdkClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SdkClock")
+    }
+}
+
+impl aws_smithy_async::time::TimeSource for SdkClock {
+    fn now(&self) -> SystemTime {
+        use strongroom::clock::Clock;
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(self.0.now_ms() as u64)
+    }
+}
+
+/// A Secrets Manager client signing at `clock`'s time.
+pub fn client_at(endpoint: &str, access_key: &str, secret_key: &str, clock: &SdkClock) -> Client {
+    let config = aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(access_key, secret_key, None, None, "test"))
+        .time_source(clock.clone())
+        .build();
+    Client::from_conf(config)
+}
+
 pub fn client_for(endpoint: &str, access_key: &str, secret_key: &str) -> Client {
     let config = aws_sdk_secretsmanager::Config::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -14,11 +14,14 @@ use strongroom::clock::{Clock, ManualClock, SystemClock};
 use strongroom::config::InjectedClock;
 use strongroom::services::cloudwatch::Webhook;
 
-fn cw(op: &str, body: serde_json::Value) -> Req {
+/// A CloudWatch JSON 1.0 request signed at `clock`'s time (the server judges signatures by
+/// its own clock, which this test moves).
+fn cw(op: &str, body: serde_json::Value, clock: &ManualClock) -> Req {
     Req {
         target: Some(format!("GraniteServiceVersion20100801.{op}")),
         content_type: Some("application/x-amz-json-1.0".into()),
         service: "monitoring".into(),
+        time: std::time::UNIX_EPOCH + Duration::from_millis(clock.now_ms() as u64),
         ..Req::new("", &body.to_string())
     }
 }
@@ -46,10 +49,11 @@ async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     (url, got)
 }
 
-async fn state(endpoint: &str) -> String {
+async fn state(endpoint: &str, clock: &ManualClock) -> String {
     let r = cw(
         "DescribeAlarms",
         serde_json::json!({"AlarmNames": ["prod-secret-access-alert"]}),
+        clock,
     )
     .send(endpoint)
     .await;
@@ -60,16 +64,16 @@ async fn state(endpoint: &str) -> String {
         .to_string()
 }
 
-async fn wait_for(endpoint: &str, want: &str) {
+async fn wait_for(endpoint: &str, want: &str, clock: &ManualClock) {
     for _ in 0..100 {
-        if state(endpoint).await == want {
+        if state(endpoint, clock).await == want {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!(
         "the alarm never reached {want} (it is {})",
-        state(endpoint).await
+        state(endpoint, clock).await
     );
 }
 
@@ -106,12 +110,13 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
             "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:security-alerts"],
             "OKActions": ["arn:aws:sns:us-east-1:123456789012:security-alerts"],
         }),
+        &clock,
     )
     .send(&endpoint)
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    wait_for(&endpoint, "OK").await;
-    let d = cw("DescribeAlarms", serde_json::json!({}))
+    wait_for(&endpoint, "OK", &clock).await;
+    let d = cw("DescribeAlarms", serde_json::json!({}), &clock)
         .send(&endpoint)
         .await;
     assert_eq!(
@@ -135,7 +140,7 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        state(&endpoint).await,
+        state(&endpoint, &clock).await,
         "OK",
         "10 calls are not more than 10"
     );
@@ -144,7 +149,7 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
         .send()
         .await
         .unwrap();
-    wait_for(&endpoint, "ALARM").await;
+    wait_for(&endpoint, "ALARM", &clock).await;
 
     // The ALARM webhook carried Slack's incoming-webhook payload.
     let mut slack = None;
@@ -165,7 +170,7 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
 
     // Five minutes later the window holds no calls: OK again, and the OK action fires.
     clock.advance(6 * 60 * 1000);
-    wait_for(&endpoint, "OK").await;
+    wait_for(&endpoint, "OK", &clock).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let calls = received.lock().unwrap().clone();
     assert!(
@@ -185,6 +190,7 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
             "Namespace": "AWS/SecretsManager", "MetricName": "GetSecretValue",
             "StartTime": now - 900.0, "EndTime": now, "Period": 900, "Statistics": ["Sum"],
         }),
+        &clock,
     )
     .send(&endpoint)
     .await;
@@ -193,6 +199,7 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
         "PutMetricAlarm",
         serde_json::json!({"AlarmName": "x", "MetricName": "m", "Namespace": "n", "Period": 300,
             "Threshold": 1, "ComparisonOperator": "Sideways", "EvaluationPeriods": 1}),
+        &clock,
     )
     .send(&endpoint)
     .await;
@@ -205,7 +212,7 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
         "{}",
         bad.text
     );
-    let listed = cw("DescribeAlarms", serde_json::json!({}))
+    let listed = cw("DescribeAlarms", serde_json::json!({}), &clock)
         .send(&endpoint)
         .await;
     assert_eq!(
@@ -219,7 +226,8 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
     let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
     config.root_credentials = Some((ACCESS_KEY.into(), SECRET_KEY.into()));
     let server = strongroom::start(config).await.unwrap();
-    let again = cw("DescribeAlarms", serde_json::json!({}))
+    let real_time = ManualClock::new(SystemClock.now_ms());
+    let again = cw("DescribeAlarms", serde_json::json!({}), &real_time)
         .send(&server.endpoint())
         .await;
     let alarm = &again.json["MetricAlarms"][0];

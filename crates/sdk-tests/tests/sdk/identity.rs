@@ -467,10 +467,10 @@ async fn boundaries_cap_permissions_and_lists_page() {
 async fn expired_session_tokens_are_refused() {
     use std::sync::Arc;
     use strongroom::clock::{Clock, ManualClock, SystemClock};
-    // The server's clock runs 16 minutes behind real time: a 15-minute session it issues has
-    // expired by the time (real time) its requests are authenticated.
-    let behind = 16 * 60 * 1000;
-    let clock = Arc::new(ManualClock::new(SystemClock.now_ms() - behind));
+    // The server judges request times and session expiry by its own (injected) clock; the
+    // clients here sign at that clock's time, which the test moves past a session's end.
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let sdk_clock = crate::common::SdkClock(clock.clone());
     let dir = common::temp_dir("id-expired");
     let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
     config.account_id = Some(ACCOUNT.into());
@@ -496,41 +496,74 @@ async fn expired_session_tokens_are_refused() {
         .unwrap()
         .access_key
         .unwrap();
-    let user = sts(
-        &endpoint,
-        key.access_key_id(),
-        key.secret_access_key(),
-        None,
+    let user = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .endpoint_url(&endpoint)
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                key.access_key_id(),
+                key.secret_access_key(),
+                None,
+                None,
+                "t",
+            ))
+            .time_source(sdk_clock.clone())
+            .build(),
     );
+    let session_at = |c: &aws_sdk_sts::types::Credentials| {
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::Config::builder()
+                .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+                .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+                .endpoint_url(&endpoint)
+                .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+                .credentials_provider(Credentials::new(
+                    c.access_key_id(),
+                    c.secret_access_key(),
+                    Some(c.session_token().to_string()),
+                    None,
+                    "t",
+                ))
+                .time_source(sdk_clock.clone())
+                .build(),
+        )
+    };
     let issued = user
         .get_session_token()
         .duration_seconds(900)
         .send()
         .await
         .unwrap();
-    let creds = issued.credentials().unwrap();
-    let expiry = creds.expiration().secs() * 1000;
-    assert!(expiry < SystemClock.now_ms(), "issued already expired");
-    let err = session_client(&endpoint, creds)
-        .list_secrets()
-        .send()
-        .await
-        .unwrap_err();
+    let creds = issued.credentials().unwrap().clone();
+    // Valid now...
+    session_at(&creds).list_secrets().send().await.unwrap();
+    // ...and refused sixteen minutes on, by the server's clock.
+    clock.advance(16 * 60 * 1000);
+    assert!(creds.expiration().secs() * 1000 < clock.now_ms());
+    let err = session_at(&creds).list_secrets().send().await.unwrap_err();
     assert!(code(&err).starts_with("ExpiredToken"), "{}", code(&err));
 
-    // The same kind of session, issued on time, works.
-    clock.advance(behind);
+    // A session issued at the new time works: the server's "now" moved, not a skew.
     let fresh = user
         .get_session_token()
         .duration_seconds(900)
         .send()
         .await
         .unwrap();
-    session_client(&endpoint, fresh.credentials().unwrap())
+    session_at(fresh.credentials().unwrap())
         .list_secrets()
         .send()
         .await
         .unwrap();
+    // A client signing at real time is now 16 minutes behind the server: refused as skewed.
+    let skewed = session_client(&endpoint, fresh.credentials().unwrap())
+        .list_secrets()
+        .send()
+        .await
+        .unwrap_err();
+    assert!(code(&skewed).contains("Signature"), "{}", code(&skewed));
     server.shutdown().await.unwrap();
 }
 

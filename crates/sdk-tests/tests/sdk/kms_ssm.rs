@@ -17,16 +17,17 @@ const ACCOUNT: &str = "123456789012";
 const DAY_MS: i64 = 86_400_000;
 
 fn kms(endpoint: &str, key: &str, secret: &str) -> aws_sdk_kms::Client {
-    aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::Config::builder()
-            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
-            // One attempt: a retry would hide a failed first answer.
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_kms::config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(key, secret, None, None, "t"))
-            .build(),
-    )
+    aws_sdk_kms::Client::from_conf(kms_config(endpoint, key, secret).build())
+}
+
+fn kms_config(endpoint: &str, key: &str, secret: &str) -> aws_sdk_kms::config::Builder {
+    aws_sdk_kms::Config::builder()
+        .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+        // One attempt: a retry would hide a failed first answer.
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_kms::config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, secret, None, None, "t"))
 }
 
 fn ssm(endpoint: &str, key: &str, secret: &str) -> aws_sdk_ssm::Client {
@@ -268,7 +269,13 @@ async fn key_rotation_and_deletion_are_audited_service_events() {
     config.purge_interval_secs = 1;
     let server = strongroom::start(config).await.unwrap();
     let ep = server.endpoint();
-    let kms = kms(&ep, ACCESS_KEY, SECRET_KEY);
+    // Requests are signed at the server's time, which the test moves by days.
+    let sdk_clock = common::SdkClock(clock.clone());
+    let kms = aws_sdk_kms::Client::from_conf(
+        kms_config(&ep, ACCESS_KEY, SECRET_KEY)
+            .time_source(sdk_clock.clone())
+            .build(),
+    );
 
     let rotating = kms.create_key().send().await.unwrap();
     let rotating = rotating.key_metadata().unwrap().arn().unwrap().to_string();
@@ -299,7 +306,8 @@ async fn key_rotation_and_deletion_are_audited_service_events() {
 
     // Seven days on: the doomed key is deleted. Ninety: the other one rotates.
     clock.advance(7 * DAY_MS + 1000);
-    let ct = trail(&ep);
+    let ct =
+        aws_sdk_cloudtrail::Client::from_conf(trail_config(&ep).time_source(sdk_clock).build());
     let deleted = wait_for_event(&ct, "DeleteKey").await;
     assert_eq!(deleted["eventSource"], "kms.amazonaws.com");
     assert_eq!(deleted["eventType"], "AwsServiceEvent");
@@ -329,16 +337,17 @@ async fn key_rotation_and_deletion_are_audited_service_events() {
 }
 
 fn trail(endpoint: &str) -> aws_sdk_cloudtrail::Client {
-    aws_sdk_cloudtrail::Client::from_conf(
-        aws_sdk_cloudtrail::Config::builder()
-            .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
-            // One attempt: a retry would hide a failed first answer.
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
-            .build(),
-    )
+    aws_sdk_cloudtrail::Client::from_conf(trail_config(endpoint).build())
+}
+
+fn trail_config(endpoint: &str) -> aws_sdk_cloudtrail::config::Builder {
+    aws_sdk_cloudtrail::Config::builder()
+        .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+        // One attempt: a retry would hide a failed first answer.
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_cloudtrail::config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
 }
 
 /// The newest event named `name`, waiting (bounded) for the background sweep to record it.

@@ -10,7 +10,7 @@ use strongroom::clock::{Clock, ManualClock, SystemClock};
 use strongroom::config::InjectedClock;
 use strongroom::rotation::RotationFunction;
 
-use crate::common::{self, ACCESS_KEY, SECRET_KEY, client_for};
+use crate::common::{self, ACCESS_KEY, SECRET_KEY};
 
 const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:mysql-builtin";
 
@@ -59,7 +59,13 @@ async fn a_failed_rotation_is_retried_by_the_schedule_and_resumes_its_version() 
         master_secret: None,
     }];
     let server = strongroom::start(config).await.unwrap();
-    let sm = client_for(&server.endpoint(), ACCESS_KEY, SECRET_KEY);
+    // Requests are signed at the server's time, which the test moves.
+    let sm = common::client_at(
+        &server.endpoint(),
+        ACCESS_KEY,
+        SECRET_KEY,
+        &common::SdkClock(clock.clone()),
+    );
     let login = |password: &str| {
         serde_json::json!({"engine": "mariadb", "host": "127.0.0.1", "port": 3306,
                            "username": user, "password": password})

@@ -1,12 +1,13 @@
 //! Request authentication: SigV4 (header or presigned) against known credentials.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use http::request::Parts;
 use strongroom_sigv4::{ParsedAuth, SigV4Error, SigningKeyCache};
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::credentials::Principal;
 use crate::identity::{Directory, SessionError};
 
@@ -20,6 +21,9 @@ pub struct Authenticator {
     /// `--dev`: any well-formed signature is accepted, as emulators do.
     permissive: bool,
     keys: SigningKeyCache,
+    /// The server's clock (tests inject one): request times and session expiry are judged
+    /// by it, like everything else that depends on "now".
+    clock: Arc<dyn Clock>,
 }
 
 /// Services signed for here. IAM is global: AWS clients sign it for us-east-1 whatever
@@ -34,6 +38,7 @@ impl Authenticator {
         account_id: String,
         region: String,
         permissive: bool,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             directory,
@@ -41,6 +46,7 @@ impl Authenticator {
             region,
             permissive,
             keys: SigningKeyCache::new(),
+            clock,
         }
     }
 
@@ -52,8 +58,9 @@ impl Authenticator {
         body: &[u8],
         service: Option<&str>,
         allowed: &[&str],
-        now: SystemTime,
     ) -> Result<(Principal, String), SigV4Error> {
+        let now_ms = self.clock.now_ms();
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now_ms.max(0) as u64);
         let auth: ParsedAuth = strongroom_sigv4::parse(&parts.method, &parts.uri, &parts.headers)?;
         let scoped = auth.scope.service.as_str();
         match service {
@@ -78,18 +85,13 @@ impl Authenticator {
         }
         let (principal, secret) = match &auth.session_token {
             // Temporary credentials: the token carries the session, sealed.
-            Some(token) => {
-                let now_ms = now
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0);
-                self.directory
-                    .session_credentials(token, &auth.access_key_id, now_ms)
-                    .map_err(|e| match e {
-                        SessionError::Expired => SigV4Error::ExpiredToken,
-                        SessionError::Invalid => strongroom_sigv4::unrecognized_client(),
-                    })?
-            }
+            Some(token) => self
+                .directory
+                .session_credentials(token, &auth.access_key_id, now_ms)
+                .map_err(|e| match e {
+                    SessionError::Expired => SigV4Error::ExpiredToken,
+                    SessionError::Invalid => strongroom_sigv4::unrecognized_client(),
+                })?,
             None => self
                 .directory
                 .credentials(&auth.access_key_id)

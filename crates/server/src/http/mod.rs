@@ -73,8 +73,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/changes", get(crate::changes::handler))
         .fallback(api)
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            date_header,
+        ))
         .with_state(state)
         .layer(axum::middleware::from_fn(limits::track_requests))
+}
+
+/// Every answer's `Date` is the server's clock — the clock it judges request signatures and
+/// session expiry by. AWS SDKs correct their own clock by this header (and re-sign), so it
+/// must be the same "now" (with an injected clock in tests they otherwise disagree).
+async fn date_header(State(state): State<Arc<AppState>>, mut res: Response) -> Response {
+    let now = std::time::UNIX_EPOCH
+        + std::time::Duration::from_millis(state.clock.now_ms().max(0) as u64);
+    if let Ok(v) = header::HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
+        res.headers_mut().insert(header::DATE, v);
+    }
+    res
 }
 
 async fn health() -> Response {
@@ -131,13 +147,7 @@ async fn metrics(
             secure_transport: state.tls,
             now_ms,
         };
-        let decision = match state.auth.authenticate(
-            &parts,
-            b"",
-            None,
-            &["monitoring"],
-            std::time::SystemTime::now(),
-        ) {
+        let decision = match state.auth.authenticate(&parts, b"", None, &["monitoring"]) {
             Err(e) => {
                 call.claimed_access_key = claimed_access_key(&parts);
                 Err(ApiError::new(
@@ -359,7 +369,6 @@ async fn api(
             call.claimed_access_key = claimed_access_key(&parts);
         }
         let transport = transport(&parts, peer, &request_id, info.now_ms);
-        let deletion_event = deletion_event(&metric_service, &metric_operation, &result, &call);
         let service_events = std::mem::take(&mut call.service_events);
         let delegated = std::mem::take(&mut call.delegated);
         let caller = call.principal.clone();
@@ -378,13 +387,6 @@ async fn api(
                     state
                         .audit
                         .service_event(e.service, e.name, e.details, e.resource, info.now_ms)
-                        .await;
-                }
-                if let Some((name, resource)) = deletion_event {
-                    let details = serde_json::json!({"secretArn": resource.arn});
-                    state
-                        .audit
-                        .service_event("secretsmanager", name, details, Some(resource), info.now_ms)
                         .await;
                 }
                 result
@@ -441,32 +443,6 @@ async fn api(
         (Err(e), Protocol::Query(xmlns)) => query::error(&e, xmlns, &request_id),
         (Err(e), Protocol::Cbor) => cbor::error(&e, &request_id),
     }
-}
-
-/// Secrets Manager records the start, cancellation and end of a secret's deletion as service
-/// events beside the API calls that cause them.
-fn deletion_event(
-    service: &str,
-    operation: &str,
-    result: &Result<Reply, ApiError>,
-    call: &Call,
-) -> Option<(&'static str, crate::audit::CallResource)> {
-    if service != "secretsmanager" || result.is_err() {
-        return None;
-    }
-    let forced = call
-        .request_parameters
-        .as_ref()
-        .and_then(|p| p.get("forceDeleteWithoutRecovery"))
-        .and_then(serde_json::Value::as_bool)
-        == Some(true);
-    let name = match operation {
-        "DeleteSecret" if forced => "EndSecretVersionDelete",
-        "DeleteSecret" => "StartSecretVersionDelete",
-        "RestoreSecret" => "CancelSecretVersionDelete",
-        _ => return None,
-    };
-    Some((name, call.resource.clone()?))
 }
 
 /// Whether a request's operation name is one the server knows (safe as a metric label).
@@ -526,13 +502,9 @@ async fn handle_json(
     call.event_name = operation.chars().take(128).collect();
     let body = read_body(parts, body, state.body_read_timeout).await?;
     let signing_name = service.map(JsonService::signing_name);
-    let (principal, _) = state.auth.authenticate(
-        parts,
-        &body,
-        signing_name,
-        JSON_SIGNING_NAMES,
-        std::time::SystemTime::now(),
-    )?;
+    let (principal, _) = state
+        .auth
+        .authenticate(parts, &body, signing_name, JSON_SIGNING_NAMES)?;
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
 
@@ -600,13 +572,9 @@ async fn handle_cbor(
     call.event_source = event_source("monitoring");
     call.event_name = operation.chars().take(128).collect();
     let body = read_body(parts, body, state.body_read_timeout).await?;
-    let (principal, _) = state.auth.authenticate(
-        parts,
-        &body,
-        Some("monitoring"),
-        &[],
-        std::time::SystemTime::now(),
-    )?;
+    let (principal, _) = state
+        .auth
+        .authenticate(parts, &body, Some("monitoring"), &[])?;
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
     if parts.method != Method::POST {
@@ -662,13 +630,9 @@ async fn handle_query(
     params.extend(query::parse_form(&body));
     let action = params.get("Action").cloned().unwrap_or_default();
     call.event_name = action.chars().take(128).collect();
-    let authenticated = state.auth.authenticate(
-        parts,
-        &body,
-        None,
-        &["iam", "sts", "monitoring"],
-        std::time::SystemTime::now(),
-    );
+    let authenticated = state
+        .auth
+        .authenticate(parts, &body, None, &["iam", "sts", "monitoring"]);
     let (principal, service) = match authenticated {
         Ok(x) => x,
         // IAM and STS name authentication failures differently from the JSON services.

@@ -61,10 +61,14 @@ impl Service for SecretsManager {
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;
         let check = |a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
-        self.call_with(op, ctx.principal, body, &check, resolved, &mut ctx.events)
+        let out = self
+            .call_with(op, ctx.principal, body, &check, resolved, &mut ctx.events)
             .await
-            .map(Output::Json)
-            .map_err(ApiError::from)
+            .map_err(ApiError::from)?;
+        if let Some(event) = deletion_event(op, body, &out) {
+            ctx.events.push(event);
+        }
+        Ok(Output::Json(out))
     }
 
     async fn audit(
@@ -87,4 +91,48 @@ impl Service for SecretsManager {
         };
         super::audit_details(op.name(), body, response, named, call);
     }
+}
+
+/// Secrets Manager records the start, cancellation and end of a secret's deletion as service
+/// events beside the API calls that cause them: StartSecretVersionDelete (DeleteSecret with a
+/// recovery window), EndSecretVersionDelete (forced), CancelSecretVersionDelete (RestoreSecret).
+fn deletion_event(op: Op, body: &[u8], out: &[u8]) -> Option<crate::audit::ServiceEvent> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "PascalCase", default)]
+    struct Forced {
+        force_delete_without_recovery: Option<bool>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Named {
+        #[serde(rename = "ARN")]
+        arn: String,
+        #[serde(rename = "Name")]
+        name: String,
+    }
+    let name = match op {
+        Op::DeleteSecret => {
+            let forced = serde_json::from_slice::<Forced>(body)
+                .unwrap_or_default()
+                .force_delete_without_recovery
+                == Some(true);
+            if forced {
+                "EndSecretVersionDelete"
+            } else {
+                "StartSecretVersionDelete"
+            }
+        }
+        Op::RestoreSecret => "CancelSecretVersionDelete",
+        _ => return None,
+    };
+    let secret: Named = serde_json::from_slice(out).ok()?;
+    Some(crate::audit::ServiceEvent {
+        service: "secretsmanager",
+        name,
+        details: serde_json::json!({"secretArn": secret.arn}),
+        resource: Some(CallResource {
+            arn: secret.arn,
+            kind: SECRET_RESOURCE_TYPE,
+            name: Some(secret.name),
+        }),
+    })
 }
