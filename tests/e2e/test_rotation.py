@@ -345,6 +345,10 @@ def test_bad_rotation_requests_change_nothing(rotating):
         (dict(RotationLambdaARN=FUNCTION_ARN,
               RotationRules={"ScheduleExpression": "rate(30000000000002 hours)"}),
          "InvalidParameterException", "at most rate(24000 hours)"),
+        # Found by fuzzing: syntax outside AWS's cron grammar that the parser took as "never".
+        (dict(RotationLambdaARN=FUNCTION_ARN,
+              RotationRules={"ScheduleExpression": "cron(0 0 ? * + *)"}),
+         "InvalidParameterException", "not in cron()'s syntax"),
     ]
     for kwargs, code, words in cases:
         with pytest.raises(ClientError) as e:

@@ -161,9 +161,35 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
     }
     // Names and `L` in any case (the parser would read a lowercase `l` as something else).
     let mut fields: Vec<String> = fields.iter().map(|f| f.to_ascii_uppercase()).collect();
+    // Only AWS's grammar reaches the parser: it accepts more (`+`, stray names), and some of
+    // what it accepts never fires, which made the next-rotation search run for seconds
+    // (found by fuzzing, four times).
+    if let Some(why) = fields
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| bad_cron_field(i, f))
+    {
+        return Err(invalid(&why));
+    }
     // A lone `L` as a Day-of-week item is AWS's "last day of the week", Saturday; croner
     // reads it as "no day" and its search then runs for seconds (found by fuzzing: `L`, then
     // `l`).
+    // AWS's `N/step` ("from N, every step") is `N-last/step` to the parser.
+    const LAST: [u32; 6] = [59, 23, 31, 12, 7, 2199];
+    for (field, last) in fields.iter_mut().zip(LAST) {
+        *field = field
+            .split(',')
+            .map(|item| match item.split_once('/') {
+                Some((from, step))
+                    if !from.is_empty() && from.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    format!("{from}-{last}/{step}")
+                }
+                _ => item.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     fields[4] = fields[4]
         .split(',')
         .map(|item| if item == "L" { "SAT" } else { item })
@@ -177,6 +203,49 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
         .build()
         .parse(&format!("0 {inner}"))
         .map_err(|e| invalid(&e.to_string()))
+}
+
+/// Why field `index` (0 Minutes … 5 Year, upper-cased) is outside AWS's cron grammar: digits
+/// and `, - * /` everywhere; `?` in Day-of-month and Day-of-week; `L`, `W` in Day-of-month;
+/// `L`, `#` and SUN–SAT in Day-of-week; JAN–DEC in Month.
+fn bad_cron_field(index: usize, field: &str) -> Option<String> {
+    const NAMES: [&str; 6] = [
+        "Minutes",
+        "Hours",
+        "Day-of-month",
+        "Month",
+        "Day-of-week",
+        "Year",
+    ];
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    let extra = match index {
+        2 => "?LW",
+        4 => "?L#",
+        _ => "",
+    };
+    let symbols_ok = field.chars().all(|c| {
+        c.is_ascii_digit() || ",-*/".contains(c) || extra.contains(c) || c.is_ascii_uppercase()
+    });
+    // Letters: a month or day name where those fields allow names, else only the field's
+    // special letters.
+    let words_ok = field
+        .split(|c: char| !c.is_ascii_uppercase())
+        .filter(|w| !w.is_empty())
+        .all(|w| match index {
+            3 => MONTHS.contains(&w),
+            4 => DAYS.contains(&w) || w == "L",
+            2 => matches!(w, "L" | "W" | "LW"),
+            _ => false,
+        });
+    (!symbols_ok || !words_ok).then(|| {
+        format!(
+            "{} field {field:?} is not in cron()'s syntax",
+            NAMES.get(index).copied().unwrap_or("a")
+        )
+    })
 }
 
 /// `rate(N hours)` (at least 4) or `rate(N days)` (1–1000).
@@ -327,6 +396,14 @@ mod tests {
             "cron(0 0 30 2 ? *)",
             "cron(0 0 31 4 ? *)",
             "cron(0 0 1 1 ? 1999)",
+            // Outside AWS's grammar (the fifth fuzz finding was `+` as Day-of-week).
+            "cron(0 0 ? * + *)",
+            "cron(0 0 ? * \u{b}+ *)",
+            "cron(0 0 ? * FOO *)",
+            "cron(0 0 ? MON * *)",
+            "cron(0 0 W * ? *)",
+            "cron(0 0 ? * MON L)",
+            "cron(0 0 1 1 ? 2026%)",
         ] {
             let started = std::time::Instant::now();
             let got = next_after(&rules(e), 1_700_000_000_000);
@@ -342,10 +419,16 @@ mod tests {
         for e in [
             "cron(0 0 ? 1 L *)",
             "cron(0 0 ? * L *)",
-            // Lowercase too (fourth fuzz finding), and `L` as one item of a list.
+            // Lowercase too (fourth fuzz finding), and `L` as one item of a list; names.
             "cron(0 0 ? 2 l *)",
             "cron(0 0 ? * mon,l *)",
             "cron(0 0 ? jan sat *)",
+            "cron(0 0 ? * MON-FRI *)",
+            "cron(0 0 ? * 6#3 *)",
+            "cron(0 0 LW * ? *)",
+            "cron(0 0 15W * ? *)",
+            // AWS's "from N, every step".
+            "cron(15 0/6 1-5 JAN-MAR ? 2026-2030)",
             "cron(0 0 ? * 6L *)",
             "cron(0 0 L * ? *)",
         ] {
