@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Write, from botocore's models (`../shared/aws-models/<svc>.json`), each service's typed
-operation enum, `crates/server/src/services/<svc>/ops.rs`, and the members the models mark
+operation enum, `crates/server/src/services/<svc>/ops.rs` (IAM, STS: `iam/service/`, `iam/sts/`), and the members the models mark
 `sensitive` (the audit records' redaction), `crates/audit/src/sensitive.rs`:
 
     scripts/gen-ops.py [MODELS_DIR]
@@ -20,6 +20,12 @@ import sys
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(__file__), ".."))
 MODELS = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "..", "shared", "aws-models")
+
+
+def service_dir(service):
+    """Where a service's wiring lives: IAM and STS with the directory and authorization in
+    `iam/`, the others in `services/<svc>/`."""
+    return {"iam": ("iam", "service"), "sts": ("iam", "sts")}.get(service, ("services", service))
 SERVICES = ["secretsmanager", "ssm", "kms", "cloudtrail", "cloudwatch", "iam", "sts"]
 
 READ_PREFIXES = ("Get", "List", "Describe", "BatchGet", "Lookup", "Simulate", "Validate")
@@ -71,7 +77,7 @@ def generate(service):
     else:
         out.append("        false")
     out += ["    }", "}", ""]
-    path = os.path.join(ROOT, "crates", "server", "src", "services", service, "ops.rs")
+    path = os.path.join(ROOT, "crates", "server", "src", *service_dir(service), "ops.rs")
     with open(path, "w") as f:
         f.write("\n".join(out))
     print(f"{path}: {len(ops)} operations, {len(reads)} read-only")

@@ -25,6 +25,12 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 MODELS = os.path.join(ROOT, "..", "shared", "aws-models")
 
+
+def service_dir(service):
+    """Where a service's wiring lives: IAM and STS with the directory and authorization in
+    `iam/`, the others in `services/<svc>/`."""
+    return {"iam": ("iam", "service"), "sts": ("iam", "sts")}.get(service, ("services", service))
+
 SERVICES = {
     "iam": dict(typed=True, milliseconds=False, operations=[
         "CreateUser", "GetUser", "ListUsers", "DeleteUser",
@@ -191,7 +197,7 @@ def main(service):
     text = "\n".join(w) + "\n"
     text = subprocess.run(["rustfmt", "--edition", "2024", "--emit", "stdout"], input=text,
                           capture_output=True, text=True, check=True).stdout
-    path = os.path.join(ROOT, "crates", "server", "src", "services", service, "shapes.rs")
+    path = os.path.join(ROOT, "crates", "server", "src", *service_dir(service), "shapes.rs")
     open(path, "w").write(text)
     print(f"wrote {path} ({len(structs)} structures, {len(ops)} operations)")
 

@@ -40,10 +40,10 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::audit::{Call, CallResource, Transport, claimed_access_key, event_source, is_read_only};
-use crate::authz::RequestInfo;
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::http::AppState;
+use crate::iam::authz::RequestInfo;
 
 /// Changes kept for readers that reconnect (and the broadcast buffer: a reader further behind
 /// than this is told to resync).

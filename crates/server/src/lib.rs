@@ -2,7 +2,9 @@
 //!
 //! Layers (dependencies point down only):
 //! - [`http`]: one listener; JSON 1.1 codec, SigV4 authentication, request ids, limits;
+//! - [`pipeline`]: the one request pipeline every API call passes through;
 //! - [`services`]: one module per AWS service, one function per operation;
+//! - [`iam`]: the IAM directory, authorization, and the IAM and STS APIs;
 //! - `strongroom-domain`: pure rules (labels, names, filters, passwords);
 //! - `strongroom-barrier`: envelope encryption; `strongroom-store`: persistence.
 //!
@@ -10,7 +12,6 @@
 
 pub mod audit;
 pub mod audit_cmd;
-pub mod authz;
 pub mod backup;
 pub mod changes;
 pub mod clock;
@@ -18,7 +19,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod http;
-pub mod identity;
+pub mod iam;
 pub mod metrics;
 pub mod pipeline;
 pub mod root_key_cmd;
@@ -26,7 +27,6 @@ pub mod rotation;
 pub mod sensitive;
 pub mod server;
 pub mod services;
-pub mod sessions;
 pub mod throttle;
 pub mod xml;
 

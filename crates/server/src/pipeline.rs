@@ -22,11 +22,11 @@ use http::StatusCode;
 use zeroize::Zeroizing;
 
 use crate::audit::{Call, CallResource, DelegatedKms, ServiceEvent};
-use crate::authz::{Authorizer, RequestInfo};
 use crate::credentials::Principal;
 use crate::error::ApiError;
+use crate::http::query::Params;
+use crate::iam::authz::{Authorizer, RequestInfo};
 use crate::services::Check;
-use crate::services::iam::Params;
 
 /// A service's operations, generated from its AWS model.
 pub trait Operation: Copy + Send + Sync + 'static {
@@ -335,7 +335,7 @@ mod tests {
 
     use super::*;
     use crate::credentials::{PrincipalKind, RootCredentials};
-    use crate::identity::Directory;
+    use crate::iam::directory::Directory;
 
     const ACCOUNT: &str = "123456789012";
 

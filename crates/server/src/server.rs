@@ -16,15 +16,15 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::Auditor;
-use crate::authz::Authorizer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{AuditSettings, DEV_ACCOUNT_ID, ServerConfig, validate_account_id};
 use crate::credentials::RootCredentials;
 use crate::http::auth::Authenticator;
 use crate::http::{AppState, router};
-use crate::identity::Directory;
+use crate::iam::authz::Authorizer;
+use crate::iam::directory::Directory;
+use crate::iam::service::Iam;
 use crate::services::cloudtrail::CloudTrail;
-use crate::services::iam::Iam;
 use crate::services::kms::Kms;
 use crate::services::secretsmanager::SecretsManager;
 
@@ -429,7 +429,7 @@ async fn build_services(
         secretsmanager,
         ssm,
         iam: Iam::new(directory.clone(), clock.clone()),
-        sts: crate::services::sts::Sts::new(directory.clone()),
+        sts: crate::iam::sts::Sts::new(directory.clone()),
         cloudtrail: CloudTrail::new(audit.clone()),
         kms: kms.clone(),
         cloudwatch: cloudwatch.clone(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::credentials::Principal;
-use crate::identity::{Directory, SessionError};
+use crate::iam::directory::{Directory, SessionError};
 
 /// AWS accepts requests signed up to 5 minutes before or after its own clock.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);

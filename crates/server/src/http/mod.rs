@@ -25,17 +25,17 @@ use http_body_util::{BodyExt, Limited};
 use zeroize::Zeroizing;
 
 use crate::audit::{Auditor, Call, Transport, claimed_access_key, event_source};
-use crate::authz::{Authorizer, RequestInfo};
 use crate::clock::Clock;
 use crate::credentials::Principal;
 use crate::error::ApiError;
+use crate::iam::authz::{Authorizer, RequestInfo};
+use crate::iam::service::Iam;
+use crate::iam::{service as iam, sts};
 use crate::pipeline::{self, Output, Wire};
 use crate::services::cloudtrail::{self, CloudTrail};
 use crate::services::cloudwatch::{self, CloudWatch};
-use crate::services::iam::Iam;
 use crate::services::kms::Kms;
 use crate::services::secretsmanager::SecretsManager;
-use crate::services::{iam, sts};
 use auth::Authenticator;
 
 /// AWS's JSON APIs accept request bodies up to 1 MiB; anything larger is refused before it is

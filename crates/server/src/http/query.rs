@@ -10,6 +10,9 @@ use http::{HeaderValue, StatusCode, header};
 use crate::error::ApiError;
 pub use crate::xml::escape;
 
+/// A Query request's form fields (body and query string), `Action` and `Version` included.
+pub type Params = HashMap<String, String>;
+
 /// Decode `application/x-www-form-urlencoded` (`+` is a space here, unlike in SigV4).
 pub fn parse_form(body: &[u8]) -> HashMap<String, String> {
     let text = String::from_utf8_lossy(body);

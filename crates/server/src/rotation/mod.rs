@@ -26,11 +26,11 @@ use tokio::sync::{mpsc, watch};
 
 use crate::audit::{Auditor, CallResource, SECRET_RESOURCE_TYPE};
 use crate::clock::Clock;
-use crate::identity::Directory;
+use crate::iam::directory::Directory;
+use crate::iam::sessions::Subject;
 use crate::metrics::Metrics;
 use crate::services::secretsmanager::SecretsManager;
 use crate::services::secretsmanager::rotation::{Outcome, RotationJob, RotationQueue};
-use crate::sessions::Subject;
 
 pub mod builtin;
 

@@ -8,7 +8,7 @@ use strongroom_policy::eval::{Named, PolicySet, RequestContext, ResourceRule};
 use strongroom_policy::matching::Keys;
 
 use crate::credentials::{Principal, PrincipalKind};
-use crate::identity::Directory;
+use crate::iam::directory::Directory;
 
 /// Facts about the connection that policies can test (aws:SourceIp, aws:SecureTransport).
 #[derive(Debug, Clone)]

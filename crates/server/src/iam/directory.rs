@@ -15,7 +15,7 @@ use strongroom_store::{
     StoredPolicyVersion, StoredRole, StoredUserPolicy,
 };
 
-use crate::sessions::{self, Session, SessionGrant, Subject};
+use crate::iam::sessions::{self, Session, SessionGrant, Subject};
 use zeroize::Zeroizing;
 
 use crate::credentials::{Principal, PrincipalKind, RootCredentials};

@@ -1,5 +1,5 @@
 //! AWS STS (Query protocol, `Version=2011-06-15`): GetCallerIdentity, AssumeRole,
-//! GetSessionToken. Temporary credentials are sealed session tokens (see `crate::sessions`),
+//! GetSessionToken. Temporary credentials are sealed session tokens (see `crate::iam::sessions`),
 //! verified on every request and refused once expired. Inputs and outputs are the model's
 //! shapes (`shapes.rs`, generated).
 
@@ -18,13 +18,13 @@ use std::sync::Arc;
 
 use strongroom_policy::PolicyKind;
 
-use crate::authz::{Authorizer, RequestInfo};
 use crate::credentials::{Principal, PrincipalKind};
+use crate::http::query::Params;
 use crate::http::shapes::Timestamp;
-use crate::identity::Directory;
+use crate::iam::authz::{Authorizer, RequestInfo};
+use crate::iam::directory::Directory;
+use crate::iam::sessions::{Session, SessionGrant, Subject};
 use crate::sensitive::Sensitive;
-use crate::services::iam::Params;
-use crate::sessions::{Session, SessionGrant, Subject};
 
 pub const XMLNS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 

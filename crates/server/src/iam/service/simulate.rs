@@ -3,7 +3,7 @@
 
 use super::*;
 
-use crate::authz::{Authorizer, RequestInfo};
+use crate::iam::authz::{Authorizer, RequestInfo};
 use strongroom_policy::{Outcome, PolicyKind};
 
 /// The policies a simulation adds to the subject's own: (name cited in answers, policy).

@@ -24,7 +24,7 @@ impl Iam {
         let r = self
             .directory
             .create_role(
-                crate::identity::NewRole {
+                crate::iam::directory::NewRole {
                     name: &name,
                     path: &path,
                     trust_policy: &i.assume_role_policy_document,

@@ -16,7 +16,6 @@ mod users;
 use crate::pipeline::Operation as _;
 use ops::Op;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -25,7 +24,7 @@ use crate::clock::Clock;
 use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 use crate::http::shapes::{Timestamp, lower_first};
-use crate::identity::{AccessKeyInfo, Directory, DirectoryError};
+use crate::iam::directory::{AccessKeyInfo, Directory, DirectoryError};
 use shapes::*;
 use strongroom_store::{
     IamUser, StoredGroup, StoredManagedPolicy, StoredPolicyVersion, StoredRole,
@@ -33,7 +32,7 @@ use strongroom_store::{
 
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
-pub type Params = HashMap<String, String>;
+pub use crate::http::query::Params;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IamError {
@@ -351,8 +350,8 @@ impl Iam {
         op: Op,
         p: &Params,
         caller: &Principal,
-        authz: &crate::authz::Authorizer,
-        info: &crate::authz::RequestInfo,
+        authz: &crate::iam::authz::Authorizer,
+        info: &crate::iam::authz::RequestInfo,
     ) -> Result<Option<String>, IamError> {
         let none = |()| None;
         Ok(match op {

@@ -5,8 +5,8 @@ use super::ops::Op;
 use crate::audit::Call;
 use crate::credentials::Principal;
 use crate::error::ApiError;
+use crate::http::query::Params;
 use crate::pipeline::{Authorization, Ctx, Output, Service, Wire};
-use crate::services::iam::Params;
 
 impl Service for Sts {
     type Op = Op;
@@ -15,7 +15,7 @@ impl Service for Sts {
     const EVENT_SOURCE: &'static str = "sts.amazonaws.com";
 
     fn parse(&self, _op: Op, wire: Wire) -> Result<Params, ApiError> {
-        Ok(crate::services::iam::api::query_params(wire))
+        Ok(crate::iam::service::api::query_params(wire))
     }
 
     /// STS authorizes inside its operations: GetCallerIdentity needs no permission, and
