@@ -42,7 +42,8 @@ pub enum BarrierError {
 }
 
 /// A value sealed under a KMS key. Only [`Barrier::seal`] makes new ones; the store rebuilds
-/// them from its columns with [`Sealed::from_parts`]. There is no way to hand the store plaintext.
+/// them from its columns with [`Sealed::from_stored_parts`]. The store accepts values only as
+/// `Sealed`, so plaintext cannot reach it by mistake.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sealed {
     key_id: String,
@@ -60,7 +61,11 @@ impl std::fmt::Debug for Sealed {
 }
 
 impl Sealed {
-    pub fn from_parts(key_id: String, wrapped_key: Vec<u8>, ciphertext: Vec<u8>) -> Self {
+    /// What a store (or a session token) kept of a sealed value, rebuilt for
+    /// [`Barrier::open`]. Public because the store crate sits below the barrier, but not a way
+    /// to smuggle plaintext: anything not sealed by the barrier fails `open`'s authentication
+    /// (a `DecryptionFailure`), so it can never be served as a value.
+    pub fn from_stored_parts(key_id: String, wrapped_key: Vec<u8>, ciphertext: Vec<u8>) -> Self {
         Self {
             key_id,
             wrapped_key,
@@ -482,7 +487,7 @@ mod tests {
         for i in 0..s.ciphertext().len() {
             let mut ct = s.ciphertext().to_vec();
             ct[i] ^= 0x01;
-            let t = Sealed::from_parts("k1".into(), s.wrapped_key().to_vec(), ct);
+            let t = Sealed::from_stored_parts("k1".into(), s.wrapped_key().to_vec(), ct);
             assert_eq!(
                 b.open(&t, &binding("arn1", "v1")).unwrap_err(),
                 BarrierError::DecryptionFailed
@@ -491,7 +496,7 @@ mod tests {
         for i in 0..s.wrapped_key().len() {
             let mut wk = s.wrapped_key().to_vec();
             wk[i] ^= 0x80;
-            let t = Sealed::from_parts("k1".into(), wk, s.ciphertext().to_vec());
+            let t = Sealed::from_stored_parts("k1".into(), wk, s.ciphertext().to_vec());
             assert_eq!(
                 b.open(&t, &binding("arn1", "v1")).unwrap_err(),
                 BarrierError::DecryptionFailed

@@ -662,7 +662,7 @@ impl Store for SqliteStore {
         .await
         .map_err(backend)?;
         row.map(|r| {
-            Ok(Sealed::from_parts(
+            Ok(Sealed::from_stored_parts(
                 r.try_get("kms_key_id").map_err(backend)?,
                 r.try_get("wrapped_key").map_err(backend)?,
                 r.try_get("ciphertext").map_err(backend)?,
@@ -808,7 +808,7 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
         Ok(Some(StoredValue {
             kind,
-            sealed: Sealed::from_parts(
+            sealed: Sealed::from_stored_parts(
                 row.try_get("kms_key_id").map_err(backend)?,
                 row.try_get("wrapped_key").map_err(backend)?,
                 row.try_get("ciphertext").map_err(backend)?,
@@ -1123,7 +1123,7 @@ impl Store for SqliteStore {
                     id: r.try_get("id").map_err(backend)?,
                     user_name: r.try_get("user_name").map_err(backend)?,
                     status: r.try_get("status").map_err(backend)?,
-                    secret: Sealed::from_parts(
+                    secret: Sealed::from_stored_parts(
                         r.try_get("kms_key_id").map_err(backend)?,
                         r.try_get("wrapped_key").map_err(backend)?,
                         r.try_get("ciphertext").map_err(backend)?,

@@ -87,7 +87,7 @@ pub fn open(barrier: &Barrier, token: &str) -> Option<Session> {
     };
     let key_id = String::from_utf8(take()?).ok()?;
     let wrapped = take()?;
-    let sealed = Sealed::from_parts(key_id, wrapped, rest.to_vec());
+    let sealed = Sealed::from_stored_parts(key_id, wrapped, rest.to_vec());
     let json = barrier.open(&sealed, &BINDING).ok()?;
     serde_json::from_slice(&json).ok()
 }
