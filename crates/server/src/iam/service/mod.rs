@@ -4,6 +4,7 @@
 //! error naming what is missing.
 
 pub(crate) mod api;
+mod error;
 mod groups;
 mod keys;
 pub mod ops;
@@ -16,15 +17,14 @@ mod users;
 use crate::pipeline::Operation as _;
 use ops::Op;
 
-use std::sync::Arc;
+pub use error::IamError;
 
-use http::StatusCode;
+use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::credentials::{Principal, PrincipalKind};
-use crate::error::ApiError;
 use crate::http::shapes::{Timestamp, lower_first};
-use crate::iam::directory::{AccessKeyInfo, Directory, DirectoryError};
+use crate::iam::directory::{AccessKeyInfo, Directory};
 use shapes::*;
 use strongroom_store::{
     IamUser, StoredGroup, StoredManagedPolicy, StoredPolicyVersion, StoredRole,
@@ -33,53 +33,6 @@ use strongroom_store::{
 pub const XMLNS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 pub use crate::http::query::Params;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IamError {
-    NoSuchEntity(String),
-    EntityAlreadyExists(String),
-    DeleteConflict(String),
-    LimitExceeded(String),
-    MalformedPolicyDocument(String),
-    Validation(String),
-    InvalidAction(String),
-    Internal,
-}
-
-impl From<IamError> for ApiError {
-    fn from(e: IamError) -> Self {
-        let (status, code, msg) = match e {
-            IamError::NoSuchEntity(m) => (StatusCode::NOT_FOUND, "NoSuchEntity", m),
-            IamError::EntityAlreadyExists(m) => (StatusCode::CONFLICT, "EntityAlreadyExists", m),
-            IamError::DeleteConflict(m) => (StatusCode::CONFLICT, "DeleteConflict", m),
-            IamError::LimitExceeded(m) => (StatusCode::CONFLICT, "LimitExceeded", m),
-            IamError::MalformedPolicyDocument(m) => {
-                (StatusCode::BAD_REQUEST, "MalformedPolicyDocument", m)
-            }
-            IamError::Validation(m) => (StatusCode::BAD_REQUEST, "ValidationError", m),
-            IamError::InvalidAction(m) => (StatusCode::BAD_REQUEST, "InvalidAction", m),
-            IamError::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "ServiceFailure",
-                "The request processing has failed because of an unknown error.".to_string(),
-            ),
-        };
-        ApiError::new(status, code, msg)
-    }
-}
-
-impl From<DirectoryError> for IamError {
-    fn from(e: DirectoryError) -> Self {
-        match e {
-            DirectoryError::NoSuchEntity(m) => IamError::NoSuchEntity(m),
-            DirectoryError::EntityAlreadyExists(m) => IamError::EntityAlreadyExists(m),
-            DirectoryError::DeleteConflict(m) => IamError::DeleteConflict(m),
-            DirectoryError::LimitExceeded(m) => IamError::LimitExceeded(m),
-            DirectoryError::MalformedPolicyDocument(m) => IamError::MalformedPolicyDocument(m),
-            DirectoryError::Internal => IamError::Internal,
-        }
-    }
-}
 
 pub struct Iam {
     directory: Arc<Directory>,

@@ -3,6 +3,8 @@
 //! server's own audit log, newest first, one lookup attribute at a time, as AWS answers it.
 
 mod api;
+mod error;
+pub use error::CloudTrailError;
 pub mod ops;
 
 use crate::pipeline::Operation as _;
@@ -12,45 +14,14 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use strongroom_audit::{Attribute, Found, Lookup};
 
 use crate::audit::Auditor;
-use crate::error::ApiError;
 
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
 pub const SHORT_TARGET_PREFIX: &str = "CloudTrail_20131101";
 const DEFAULT_MAX_RESULTS: i64 = 50;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CloudTrailError {
-    InvalidLookupAttributes(String),
-    InvalidTimeRange(String),
-    InvalidMaxResults(String),
-    InvalidNextToken(String),
-    InvalidEventCategory(String),
-    Serialization(String),
-    UnknownOperation(String),
-    Internal,
-}
-
-impl From<CloudTrailError> for ApiError {
-    fn from(e: CloudTrailError) -> Self {
-        use CloudTrailError::*;
-        let (code, message) = match e {
-            InvalidLookupAttributes(m) => ("InvalidLookupAttributesException", m),
-            InvalidTimeRange(m) => ("InvalidTimeRangeException", m),
-            InvalidMaxResults(m) => ("InvalidMaxResultsException", m),
-            InvalidNextToken(m) => ("InvalidNextTokenException", m),
-            InvalidEventCategory(m) => ("InvalidEventCategoryException", m),
-            Serialization(m) => ("SerializationException", m),
-            UnknownOperation(m) => ("UnknownOperationException", m),
-            Internal => return ApiError::internal(),
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]

@@ -9,6 +9,8 @@
 //! (SNS topic ARNs mapped to webhooks in the server's configuration, Slack's payload).
 
 pub mod alarms;
+mod error;
+pub use error::CwError;
 mod api;
 pub mod metrics;
 pub mod ops;
@@ -21,7 +23,6 @@ mod shapes;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
-use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,7 +30,6 @@ use strongroom_store::Store;
 
 use crate::audit::Auditor;
 use crate::clock::Clock;
-use crate::error::ApiError;
 use alarms::{Alarm, State};
 use metrics::{MetricKey, MetricStore};
 
@@ -55,36 +55,6 @@ pub struct Webhook {
 
 fn slack() -> String {
     "slack".into()
-}
-
-#[derive(Debug)]
-pub enum CwError {
-    InvalidParameterValue(String),
-    MissingParameter(String),
-    ResourceNotFound(String),
-    Serialization(String),
-    UnknownOperation(String),
-    Internal,
-}
-
-impl From<CwError> for ApiError {
-    fn from(e: CwError) -> Self {
-        // JSON 1.0 with awsQueryCompatible: the shape name is the __type; the Query code goes
-        // in x-amzn-query-error (set by the HTTP front from `code`).
-        let (status, code, message) = match e {
-            CwError::InvalidParameterValue(m) => (400, "InvalidParameterValue", m),
-            CwError::MissingParameter(m) => (400, "MissingParameter", m),
-            CwError::ResourceNotFound(m) => (404, "ResourceNotFound", m),
-            CwError::Serialization(m) => (400, "SerializationException", m),
-            CwError::UnknownOperation(m) => (400, "UnknownOperationException", m),
-            CwError::Internal => return ApiError::internal(),
-        };
-        ApiError::new(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-            code,
-            message,
-        )
-    }
 }
 
 pub struct CloudWatch {
