@@ -16,6 +16,8 @@
 //! service implements [`Service`] in its own `services/<svc>/api.rs`; its operations are the
 //! generated `services/<svc>/ops.rs` enum (`scripts/gen-ops.py`, from AWS's models).
 
+pub mod front;
+
 use std::future::Future;
 
 use http::StatusCode;

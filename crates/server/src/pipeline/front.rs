@@ -1,0 +1,610 @@
+//! The front of the request pipeline: everything a request goes through around
+//! [`super::run`], whatever its service and protocol —
+//!
+//! ```text
+//! requests in flight → audit admission → protocol (from the request's shape) → body →
+//! SigV4 → throttle → decode → run (parse, checks, authorize, execute, audit details) →
+//! CloudWatch API-call metric → audit record (+ delegated KMS and service events) →
+//! Prometheus counters → encode the reply or the AWS-shaped error
+//! ```
+//!
+//! plus `/metrics`, which is an API call like any other (authenticated, authorized, audited).
+//! The transport (`http/`) hands requests here and owns only connections, bodies and the wire
+//! codecs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{Method, StatusCode, header};
+use zeroize::Zeroizing;
+
+use crate::audit::{Call, claimed_access_key, event_source};
+use crate::credentials::Principal;
+use crate::error::ApiError;
+use crate::http::{AppState, cbor, json, query, read_body, transport};
+use crate::iam::authz::RequestInfo;
+use crate::iam::{service as iam, sts};
+use crate::pipeline::{self, Output, Wire};
+use crate::services::cloudtrail;
+use crate::services::cloudwatch;
+
+/// Prometheus text. Public only when configured (`--metrics-public`: nothing authenticated,
+/// so nothing recorded); otherwise a scrape is an API call like any other: SigV4-signed
+/// (scope `monitoring`), allowed `cloudwatch:GetMetricData` (like reading CloudWatch
+/// metrics), and audited — allowed or refused — as `GetPrometheusMetrics` of
+/// `monitoring.amazonaws.com`. No record, no answer.
+pub async fn metrics(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    const EVENT_NAME: &str = "GetPrometheusMetrics";
+    let (parts, _) = req.into_parts();
+    // The scrape's id, as API replies carry theirs: it finds the scrape's audit record.
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id_header = (
+        header::HeaderName::from_static("x-amzn-requestid"),
+        request_id.clone(),
+    );
+    let refused = |e: &ApiError| {
+        (
+            e.status,
+            [
+                (header::CONTENT_TYPE, "text/plain".to_string()),
+                request_id_header.clone(),
+            ],
+            format!("{}: {}\n", e.code, e.message),
+        )
+            .into_response()
+    };
+    if !state.metrics_public {
+        let now_ms = state.clock.now_ms();
+        let admission = state.audit.admit();
+        if admission.is_err() {
+            return refused(&audit_unavailable());
+        }
+        let mut call = Call {
+            event_source: event_source("monitoring"),
+            event_name: EVENT_NAME.into(),
+            ..Default::default()
+        };
+        let info = RequestInfo {
+            source_ip: Some(peer.ip()),
+            secure_transport: state.tls,
+            now_ms,
+        };
+        let decision = match state.auth.authenticate(&parts, b"", None, &["monitoring"]) {
+            Err(e) => {
+                call.claimed_access_key = claimed_access_key(&parts);
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    e.code(),
+                    e.to_string(),
+                ))
+            }
+            Ok((principal, _)) => {
+                let allowed = state.authz.authorize(
+                    &principal,
+                    "cloudwatch:GetMetricData",
+                    "*",
+                    Default::default(),
+                    &info,
+                );
+                call.principal = Some(principal);
+                allowed.map_err(|m| ApiError::new(StatusCode::FORBIDDEN, "AccessDenied", m))
+            }
+        };
+        let recorded = state
+            .audit
+            .api_call(
+                call,
+                transport(&parts, peer, &request_id, now_ms),
+                decision.as_ref().err(),
+            )
+            .await;
+        drop(admission);
+        if let Err(e) = recorded {
+            tracing::error!(request_id, error = %e, "scrape refused: its audit record could not be written");
+            return refused(&audit_unavailable());
+        }
+        if let Err(e) = decision {
+            return refused(&e);
+        }
+    }
+    // Gauges that are cheap to read at scrape time rather than on every request.
+    state
+        .metrics
+        .set_audit_queue_depth(state.audit.log.queue_depth());
+    if let Ok(n) = state.secretsmanager.count().await {
+        state.metrics.set_secrets(n);
+    }
+    if let Ok(n) = state.ssm.count().await {
+        state.metrics.set_parameters(n);
+    }
+    state.metrics.set_kms_keys(state.kms.count());
+    (
+        StatusCode::OK,
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8".to_string(),
+            ),
+            request_id_header,
+        ],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The services reachable through JSON 1.1 targets, by `X-Amz-Target` prefix.
+#[derive(Clone, Copy)]
+enum JsonService {
+    SecretsManager,
+    CloudTrail,
+    CloudWatch,
+    Kms,
+    Ssm,
+}
+
+impl JsonService {
+    fn from_prefix(prefix: &str) -> Option<Self> {
+        match prefix {
+            "secretsmanager" => Some(Self::SecretsManager),
+            // botocore sends the model's full prefix; Smithy SDKs (Rust, JS v3) the short one.
+            cloudtrail::TARGET_PREFIX | cloudtrail::SHORT_TARGET_PREFIX => Some(Self::CloudTrail),
+            cloudwatch::TARGET_PREFIX => Some(Self::CloudWatch),
+            "TrentService" => Some(Self::Kms),
+            "AmazonSSM" => Some(Self::Ssm),
+            _ => None,
+        }
+    }
+    /// The SigV4 service name the credential scope must carry.
+    fn signing_name(self) -> &'static str {
+        match self {
+            Self::SecretsManager => "secretsmanager",
+            Self::CloudTrail => "cloudtrail",
+            Self::CloudWatch => "monitoring",
+            Self::Kms => "kms",
+            Self::Ssm => "ssm",
+        }
+    }
+}
+
+/// Signing names accepted on JSON requests whose target names no known service (so the
+/// signature is still checked before the caller learns anything).
+const JSON_SIGNING_NAMES: &[&str] = &["secretsmanager", "cloudtrail", "monitoring", "kms", "ssm"];
+
+pub async fn api(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let info = RequestInfo {
+        source_ip: Some(peer.ip()),
+        secure_transport: state.tls,
+        now_ms: state.clock.now_ms(),
+    };
+    let mut call = Call::default();
+    let cbor_operation = cbor::operation_path(parts.uri.path());
+    let protocol = match (&target, &cbor_operation) {
+        (Some(t), _) if t.starts_with(cloudwatch::TARGET_PREFIX) => Protocol::Json10,
+        (Some(_), _) => Protocol::Json,
+        (None, Some(_)) => Protocol::Cbor,
+        (None, None) => Protocol::Query(sts::XMLNS),
+    };
+    // Overload: beyond the bound on requests in flight, refuse at once — before reading the
+    // body or verifying anything — with the protocol's throttling code (SDKs back off and
+    // retry). Nothing is done, so nothing is recorded.
+    let Ok(_in_flight) = state.in_flight.try_acquire() else {
+        tracing::warn!(request_id, "request refused: too many requests in flight");
+        return encode(Err(overloaded(&protocol)), protocol, &request_id);
+    };
+    // No access without a record: while the log cannot take this request's record, nothing
+    // is done (and nothing is recorded). Held until the record is written.
+    let admission = state.audit.admit();
+    let (result, protocol) = if let Err(e) = &admission {
+        tracing::error!(request_id, error = %e, "request refused: the audit log cannot take its record");
+        (Err(audit_unavailable()), protocol)
+    } else {
+        match (target.as_deref(), cbor_operation) {
+            (Some(t), _) => (
+                handle_json(&state, &parts, body, t, &info, &mut call).await,
+                protocol,
+            ),
+            (None, Some(op)) => (
+                handle_cbor(&state, &parts, body, op, &info, &mut call).await,
+                Protocol::Cbor,
+            ),
+            (None, None) => handle_query(&state, &parts, body, &info, &mut call).await,
+        }
+    };
+    let service = call
+        .event_source
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or("unknown")
+        .to_string();
+    let operation = call.event_name.clone();
+    let recognised = recognised(
+        call.principal.is_some(),
+        result.as_ref().err().map(|e| e.code),
+    );
+    count_api_call(&state, &service, &operation, recognised, info.now_ms);
+    let result = if admission.is_ok() && (state.audit.is_healthy() || result.is_ok()) {
+        if call.principal.is_none() {
+            call.claimed_access_key = claimed_access_key(&parts);
+        }
+        let transport = transport(&parts, peer, &request_id, info.now_ms);
+        record(&state, call, transport, result, info.now_ms).await
+    } else {
+        result
+    };
+    let elapsed = started.elapsed();
+    let error_code = result.as_ref().err().map(|e| e.code);
+    state.metrics.record_request(&crate::metrics::Outcome {
+        service: &service,
+        // Label values never come from unrecognised client input.
+        operation: if recognised { &operation } else { "unknown" },
+        error_code,
+        latency: elapsed,
+    });
+    let elapsed_us = elapsed.as_micros() as u64;
+    if let Err(e) = &result {
+        tracing::info!(
+            request_id,
+            target,
+            elapsed_us,
+            status = e.status.as_u16(),
+            error = e.code,
+            message = %e.message,
+            "request refused"
+        );
+    } else {
+        tracing::debug!(request_id, target, elapsed_us, status = 200, "request");
+    }
+    encode(result, protocol, &request_id)
+}
+
+/// The protocol's throttling error for a server at its bound on requests in flight.
+fn overloaded(protocol: &Protocol) -> ApiError {
+    let code = match protocol {
+        Protocol::Query(_) => "Throttling",
+        _ => "ThrottlingException",
+    };
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code,
+        "The server is handling too many requests at once; retry with backoff.",
+    )
+}
+
+/// The API-call metrics alarms watch (namespace AWS/SecretsManager or AWS/SSM, one per
+/// operation), for recognised operations only.
+fn count_api_call(state: &AppState, service: &str, operation: &str, recognised: bool, now_ms: i64) {
+    let namespace = match service {
+        "secretsmanager" => cloudwatch::NAMESPACE_SECRETS_MANAGER,
+        "ssm" => cloudwatch::NAMESPACE_SSM,
+        _ => return,
+    };
+    if recognised {
+        state.cloudwatch.record_call(namespace, operation, now_ms);
+    }
+}
+
+/// The call's audit record, then the KMS uses made on the caller's behalf and the service
+/// events it caused, each its own record. If the call's record cannot be written the caller
+/// gets InternalFailure, never an unaudited success.
+async fn record(
+    state: &AppState,
+    mut call: Call,
+    transport: crate::audit::Transport<'_>,
+    result: Result<Reply, ApiError>,
+    now_ms: i64,
+) -> Result<Reply, ApiError> {
+    let service_events = std::mem::take(&mut call.service_events);
+    let delegated = std::mem::take(&mut call.delegated);
+    let caller = call.principal.clone();
+    let request_id = transport.request_id.to_string();
+    if let Err(e) = state
+        .audit
+        .api_call(call, transport, result.as_ref().err())
+        .await
+    {
+        tracing::error!(request_id, error = %e, "request failed: its audit record could not be written");
+        return Err(audit_unavailable());
+    }
+    if let Some(p) = &caller {
+        for d in delegated {
+            state.audit.delegated_kms(p, d, now_ms).await;
+        }
+    }
+    for e in service_events {
+        state
+            .audit
+            .service_event(e.service, e.name, e.details, e.resource, now_ms)
+            .await;
+    }
+    result
+}
+
+/// The reply or the AWS-shaped error, in the request's protocol.
+fn encode(result: Result<Reply, ApiError>, protocol: Protocol, request_id: &str) -> Response {
+    match (result, protocol) {
+        (Ok(Reply::Json(bytes)), _) => json::ok(bytes, request_id),
+        (Ok(Reply::Json10(bytes)), _) => json::ok_10(bytes, request_id),
+        (Ok(Reply::Cbor(bytes)), _) => cbor::ok(bytes, request_id),
+        (
+            Ok(Reply::Xml {
+                action,
+                xmlns,
+                result,
+            }),
+            _,
+        ) => query::ok(&action, xmlns, result.as_deref(), request_id),
+        (Err(e), Protocol::Json) => json::error(&e, request_id),
+        (Err(e), Protocol::Json10) => json::error_10(&e, request_id),
+        (Err(e), Protocol::Query(xmlns)) => query::error(&e, xmlns, request_id),
+        (Err(e), Protocol::Cbor) => cbor::error(&e, request_id),
+    }
+}
+
+/// Whether a request's operation name is one the server knows (safe as a metric label).
+fn recognised(authenticated: bool, error_code: Option<&str>) -> bool {
+    authenticated
+        && !matches!(
+            error_code,
+            Some("UnknownOperationException" | "InvalidAction" | "UnknownOperation")
+        )
+}
+
+/// The audit log cannot take writes: the request is refused (or, if it already changed
+/// something, reported as failed — retrying with the same ClientRequestToken is safe).
+fn audit_unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalFailure",
+        "The request could not be audited, so it was refused. The audit log is unwritable; the operator has been told.",
+    )
+}
+
+enum Protocol {
+    Json,
+    /// JSON 1.0 (CloudWatch): errors name the model's shape ids.
+    Json10,
+    Query(&'static str),
+    /// Smithy RPC v2 CBOR (CloudWatch).
+    Cbor,
+}
+
+enum Reply {
+    /// Zeroizing: a GetSecretValue answer carries the value.
+    Json(Zeroizing<Vec<u8>>),
+    /// JSON 1.0 (CloudWatch).
+    Json10(Zeroizing<Vec<u8>>),
+    Cbor(Vec<u8>),
+    Xml {
+        action: String,
+        xmlns: &'static str,
+        result: Option<String>,
+    },
+}
+
+async fn handle_json(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    target: &str,
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Reply, ApiError> {
+    let (service, operation) = match json::split_target(target) {
+        Some((prefix, op)) => (JsonService::from_prefix(prefix), op),
+        None => (None, ""),
+    };
+    call.event_source = event_source(service.map_or("unknown", JsonService::signing_name));
+    call.event_name = operation.chars().take(128).collect();
+    let body = read_body(parts, body, state.body_read_timeout).await?;
+    let signing_name = service.map(JsonService::signing_name);
+    let (principal, _) = state
+        .auth
+        .authenticate(parts, &body, signing_name, JSON_SIGNING_NAMES)?;
+    call.principal = Some(principal.clone());
+    admit(state, &principal, "ThrottlingException")?;
+
+    let Some(service) = service.filter(|_| parts.method == Method::POST) else {
+        return Err(ApiError::bad_request(
+            "UnknownOperationException",
+            format!(
+                "Unknown operation: X-Amz-Target {target:?} names no operation this server offers."
+            ),
+        ));
+    };
+    if !json::content_type_ok(parts.headers.get(header::CONTENT_TYPE)) {
+        return Err(ApiError::bad_request(
+            "SerializationException",
+            format!("Unsupported Content-Type: send {}.", json::CONTENT_TYPE),
+        ));
+    }
+    let wire = Wire::Json(body);
+    let (p, authz) = (&principal, &state.authz);
+    let out = match service {
+        JsonService::SecretsManager => {
+            pipeline::run(
+                &*state.secretsmanager,
+                operation,
+                wire,
+                p,
+                info,
+                authz,
+                call,
+            )
+            .await
+        }
+        JsonService::Ssm => pipeline::run(&state.ssm, operation, wire, p, info, authz, call).await,
+        JsonService::Kms => pipeline::run(&*state.kms, operation, wire, p, info, authz, call).await,
+        JsonService::CloudTrail => {
+            pipeline::run(&state.cloudtrail, operation, wire, p, info, authz, call).await
+        }
+        JsonService::CloudWatch => {
+            return pipeline::run(&*state.cloudwatch, operation, wire, p, info, authz, call)
+                .await
+                .map(|out| Reply::Json10(json_output(out)));
+        }
+    };
+    out.map(|out| Reply::Json(json_output(out)))
+}
+
+/// A JSON service's answer.
+fn json_output(out: Output) -> Zeroizing<Vec<u8>> {
+    match out {
+        Output::Json(bytes) => bytes,
+        // Not produced by the JSON services.
+        Output::Xml(_) => Zeroizing::new(b"{}".to_vec()),
+    }
+}
+
+/// CloudWatch over Smithy RPC v2 CBOR: `POST /service/GraniteServiceVersion20100801/operation/<Op>`.
+async fn handle_cbor(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    operation: &str,
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Reply, ApiError> {
+    call.event_source = event_source("monitoring");
+    call.event_name = operation.chars().take(128).collect();
+    let body = read_body(parts, body, state.body_read_timeout).await?;
+    let (principal, _) = state
+        .auth
+        .authenticate(parts, &body, Some("monitoring"), &[])?;
+    call.principal = Some(principal.clone());
+    admit(state, &principal, "ThrottlingException")?;
+    if parts.method != Method::POST {
+        return Err(pipeline::unknown_operation(false, "monitoring", operation));
+    }
+    let out = pipeline::run(
+        &*state.cloudwatch,
+        operation,
+        Wire::Cbor(body),
+        &principal,
+        info,
+        &state.authz,
+        call,
+    )
+    .await?;
+    let output: serde_json::Value = serde_json::from_slice(&json_output(out)).unwrap_or_default();
+    Ok(Reply::Cbor(cloudwatch::protocol::json_to_cbor(
+        operation, &output,
+    )))
+}
+
+/// The caller's rate limit: over it, the request is refused (and audited) with the protocol's
+/// throttling code, which every AWS SDK retries with backoff.
+fn admit(state: &AppState, principal: &Principal, code: &'static str) -> Result<(), ApiError> {
+    // One bucket per identity, not per access key: minting more keys or STS sessions (every
+    // session of a role shares the role's bucket) does not buy more rate.
+    let caller = match &principal.kind {
+        crate::credentials::PrincipalKind::AssumedRole { role_arn, .. } => role_arn.as_str(),
+        _ => principal.arn.as_str(),
+    };
+    if state.throttle.admit(caller) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(code, "Rate exceeded"))
+    }
+}
+
+/// IAM, STS and CloudWatch's Query protocol: `Action=...` in a form body (or the query
+/// string), XML replies.
+async fn handle_query(
+    state: &AppState,
+    parts: &Parts,
+    body: Body,
+    info: &RequestInfo,
+    call: &mut Call,
+) -> (Result<Reply, ApiError>, Protocol) {
+    call.event_source = event_source("unknown");
+    let body = match read_body(parts, body, state.body_read_timeout).await {
+        Ok(b) => b,
+        Err(e) => return (Err(e), Protocol::Query(iam::XMLNS)),
+    };
+    let mut params = query::parse_form(parts.uri.query().unwrap_or("").as_bytes());
+    params.extend(query::parse_form(&body));
+    let action = params.get("Action").cloned().unwrap_or_default();
+    call.event_name = action.chars().take(128).collect();
+    let authenticated = state
+        .auth
+        .authenticate(parts, &body, None, &["iam", "sts", "monitoring"]);
+    let (principal, service) = match authenticated {
+        Ok(x) => x,
+        // IAM and STS name authentication failures differently from the JSON services.
+        Err(e) => {
+            if let Some(service) =
+                crate::audit::claimed_service(parts, &["iam", "sts", "monitoring"])
+            {
+                call.event_source = event_source(service);
+            }
+            let status = http::StatusCode::from_u16(e.query_http_status())
+                .unwrap_or(http::StatusCode::FORBIDDEN);
+            let err = ApiError::new(status, e.query_code(), e.to_string());
+            return (Err(err), Protocol::Query(sts::XMLNS));
+        }
+    };
+    call.event_source = event_source(&service);
+    call.principal = Some(principal.clone());
+    // Recorded also when the caller is throttled (the services' audit stage records them
+    // again, in their own form, for calls that reach them).
+    call.request_parameters = Some(crate::audit::form_parameters(&call.event_source, &params));
+    let xmlns = match service.as_str() {
+        "monitoring" => cloudwatch::protocol::XMLNS,
+        "sts" => sts::XMLNS,
+        _ => iam::XMLNS,
+    };
+    if let Err(e) = admit(state, &principal, "Throttling") {
+        return (Err(e), Protocol::Query(xmlns));
+    }
+    let (p, authz) = (&principal, &state.authz);
+    let wire = Wire::Query(params);
+    let result = match service.as_str() {
+        "monitoring" => pipeline::run(&*state.cloudwatch, &action, wire, p, info, authz, call)
+            .await
+            .map(|out| {
+                let output: serde_json::Value =
+                    serde_json::from_slice(&json_output(out)).unwrap_or_default();
+                cloudwatch::protocol::json_to_query_xml(&action, &output)
+            }),
+        "sts" => pipeline::run(&state.sts, &action, wire, p, info, authz, call)
+            .await
+            .map(xml_output),
+        _ => pipeline::run(&state.iam, &action, wire, p, info, authz, call)
+            .await
+            .map(xml_output),
+    };
+    let reply = result.map(|result| Reply::Xml {
+        action: action.clone(),
+        xmlns,
+        result,
+    });
+    (reply, Protocol::Query(xmlns))
+}
+
+/// A Query service's answer: the inside of `<ActionResult>`.
+fn xml_output(out: Output) -> Option<String> {
+    match out {
+        Output::Xml(result) => result,
+        Output::Json(_) => None,
+    }
+}
