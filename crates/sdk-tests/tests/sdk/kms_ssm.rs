@@ -336,10 +336,6 @@ async fn key_rotation_and_deletion_are_audited_service_events() {
     server.shutdown().await.unwrap();
 }
 
-fn trail(endpoint: &str) -> aws_sdk_cloudtrail::Client {
-    aws_sdk_cloudtrail::Client::from_conf(trail_config(endpoint).build())
-}
-
 fn trail_config(endpoint: &str) -> aws_sdk_cloudtrail::config::Builder {
     aws_sdk_cloudtrail::Config::builder()
         .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
