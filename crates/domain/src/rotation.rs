@@ -174,6 +174,17 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
     // A lone `L` as a Day-of-week item is AWS's "last day of the week", Saturday; croner
     // reads it as "no day" and its search then runs for seconds (found by fuzzing: `L`, then
     // `l`).
+    // AWS's years end at 2199: a `*` Year is that range, so the next-rotation search of an
+    // expression that never fires (31W in April, found by fuzzing) ends there, not at the
+    // parser's own far limit.
+    fields[5] = fields[5]
+        .split(',')
+        .map(|item| match item.strip_prefix('*') {
+            Some(rest) => format!("1970-2199{rest}"),
+            None => item.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",");
     // AWS's `N/step` ("from N, every step") is `N-last/step` to the parser.
     const LAST: [u32; 6] = [59, 23, 31, 12, 7, 2199];
     for (field, last) in fields.iter_mut().zip(LAST) {
@@ -205,9 +216,11 @@ fn parse_cron(expr: &str) -> Result<croner::Cron, RotationError> {
         .map_err(|e| invalid(&e.to_string()))
 }
 
-/// Why field `index` (0 Minutes … 5 Year, upper-cased) is outside AWS's cron grammar: digits
-/// and `, - * /` everywhere; `?` in Day-of-month and Day-of-week; `L`, `W` in Day-of-month;
-/// `L`, `#` and SUN–SAT in Day-of-week; JAN–DEC in Month.
+/// Why field `index` (0 Minutes … 5 Year, upper-cased) is outside AWS's cron grammar, item by
+/// item: `*`, a value, `a-b`, each optionally `/step`; `?` alone in Day-of-month or
+/// Day-of-week; `L`, `LW` and `nW` in Day-of-month; `L`, `nL` and `n#k` in Day-of-week; month
+/// names JAN–DEC and day names SUN–SAT as values; every number within its field's range (Year
+/// 1970–2199, as AWS).
 fn bad_cron_field(index: usize, field: &str) -> Option<String> {
     const NAMES: [&str; 6] = [
         "Minutes",
@@ -217,30 +230,56 @@ fn bad_cron_field(index: usize, field: &str) -> Option<String> {
         "Day-of-week",
         "Year",
     ];
+    const RANGES: [(u32, u32); 6] = [(0, 59), (0, 23), (1, 31), (1, 12), (1, 7), (1970, 2199)];
     const MONTHS: [&str; 12] = [
         "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
     ];
     const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
-    let extra = match index {
-        2 => "?LW",
-        4 => "?L#",
-        _ => "",
+    let (lo, hi) = RANGES[index.min(5)];
+    let number = |t: &str| -> bool {
+        !t.is_empty()
+            && t.len() <= 4
+            && t.bytes().all(|b| b.is_ascii_digit())
+            && t.parse::<u32>().is_ok_and(|n| (lo..=hi).contains(&n))
     };
-    let symbols_ok = field.chars().all(|c| {
-        c.is_ascii_digit() || ",-*/".contains(c) || extra.contains(c) || c.is_ascii_uppercase()
-    });
-    // Letters: a month or day name where those fields allow names, else only the field's
-    // special letters.
-    let words_ok = field
-        .split(|c: char| !c.is_ascii_uppercase())
-        .filter(|w| !w.is_empty())
-        .all(|w| match index {
-            3 => MONTHS.contains(&w),
-            4 => DAYS.contains(&w) || w == "L",
-            2 => matches!(w, "L" | "W" | "LW"),
-            _ => false,
-        });
-    (!symbols_ok || !words_ok).then(|| {
+    let value = |t: &str| -> bool {
+        number(t) || (index == 3 && MONTHS.contains(&t)) || (index == 4 && DAYS.contains(&t))
+    };
+    let range = |t: &str| -> bool {
+        t == "*" || value(t) || t.split_once('-').is_some_and(|(a, b)| value(a) && value(b))
+    };
+    let item_ok = |item: &str| -> bool {
+        match (index, item) {
+            (2 | 4, "?") | (2, "L" | "LW") | (4, "L") => return true,
+            _ => {}
+        }
+        if index == 2
+            && let Some(day) = item.strip_suffix('W')
+        {
+            return number(day);
+        }
+        if index == 4 {
+            if let Some(day) = item.strip_suffix('L') {
+                return value(day);
+            }
+            if let Some((day, nth)) = item.split_once('#') {
+                return value(day) && matches!(nth, "1" | "2" | "3" | "4" | "5");
+            }
+        }
+        match item.split_once('/') {
+            Some((base, step)) => {
+                range(base)
+                    && !step.is_empty()
+                    && step.len() <= 4
+                    && step.bytes().all(|b| b.is_ascii_digit())
+                    && step.parse::<u32>().is_ok_and(|n| n >= 1)
+            }
+            None => range(item),
+        }
+    };
+    let items: Vec<&str> = field.split(',').collect();
+    let ok = items.iter().all(|i| item_ok(i)) && (items.len() == 1 || !items.contains(&"?"));
+    (!ok).then(|| {
         format!(
             "{} field {field:?} is not in cron()'s syntax",
             NAMES.get(index).copied().unwrap_or("a")
@@ -404,6 +443,17 @@ mod tests {
             "cron(0 0 W * ? *)",
             "cron(0 0 ? * MON L)",
             "cron(0 0 1 1 ? 2026%)",
+            // Sixth finding: `31W****` as Day-of-month; and forms that are valid syntax but
+            // never fire, which the search must give up on quickly (years end at 2199).
+            "cron(0 5 31W**** 4 ? */1)",
+            "cron(0 5 31W 4 ? *)",
+            "cron(0 5 31 4 ? */1)",
+            "cron(0 0 30 FEB ? */1)",
+            "cron(0 0 1 1 ? 2200)",
+            "cron(0 0 1 13 ? *)",
+            "cron(0 0 ?,1 * ? *)",
+            "cron(0 0 ? * 8 *)",
+            "cron(0 0 ? * 1#6 *)",
         ] {
             let started = std::time::Instant::now();
             let got = next_after(&rules(e), 1_700_000_000_000);
@@ -429,6 +479,9 @@ mod tests {
             "cron(0 0 15W * ? *)",
             // AWS's "from N, every step".
             "cron(15 0/6 1-5 JAN-MAR ? 2026-2030)",
+            "cron(0 12 ? * MON#1 *)",
+            "cron(0 12 ? * 5L *)",
+            "cron(0 12 1,15 * ? */2)",
             "cron(0 0 ? * 6L *)",
             "cron(0 0 L * ? *)",
         ] {
