@@ -83,12 +83,29 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// session expiry by. AWS SDKs correct their own clock by this header (and re-sign), so it
 /// must be the same "now" (with an injected clock in tests they otherwise disagree).
 async fn date_header(State(state): State<Arc<AppState>>, mut res: Response) -> Response {
-    let now = std::time::UNIX_EPOCH
-        + std::time::Duration::from_millis(state.clock.now_ms().max(0) as u64);
-    if let Ok(v) = header::HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
-        res.headers_mut().insert(header::DATE, v);
-    }
+    res.headers_mut()
+        .insert(header::DATE, http_date(state.clock.now_ms()));
     res
+}
+
+/// The IMF-fixdate for a time, formatted once per second (as hyper does for its own).
+fn http_date(now_ms: i64) -> header::HeaderValue {
+    static CACHE: std::sync::Mutex<Option<(i64, header::HeaderValue)>> =
+        std::sync::Mutex::new(None);
+    let secs = now_ms.div_euclid(1000);
+    let mut cached = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    match &*cached {
+        Some((at, value)) if *at == secs => value.clone(),
+        _ => {
+            let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.max(0) as u64);
+            let value = header::HeaderValue::from_str(&httpdate::fmt_http_date(when))
+                .unwrap_or_else(|_| {
+                    header::HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT")
+                });
+            *cached = Some((secs, value.clone()));
+            value
+        }
+    }
 }
 
 async fn health() -> Response {
