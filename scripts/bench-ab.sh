@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B: a base release binary (BASE_BIN, e.g. built from an older commit) vs this tree's, server pinned to CPU 0, bench to CPU 1, alternating.
 set -u
-# (pauses any running fuzz campaign meanwhile)
+# (pauses any running fuzz campaign meanwhile — libFuzzer's wall-clock -timeout then fires
+# falsely when it resumes: do not benchmark during a campaign with a short -timeout)
 pkill -STOP -f "x86_64-unknown-linux-gnu/release/" 2>/dev/null
 for round in $(seq 1 ${ROUNDS:-2}); do
 for which in base head; do
