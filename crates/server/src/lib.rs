@@ -27,6 +27,8 @@ pub mod rotation;
 pub mod sensitive;
 pub mod server;
 pub mod services;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod throttle;
 pub mod xml;
 

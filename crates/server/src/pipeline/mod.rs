@@ -331,15 +331,9 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use strongroom_barrier::{Barrier, RootKey};
-    use strongroom_store::Store;
-    use strongroom_store::sqlite::SqliteStore;
-
     use super::*;
-    use crate::credentials::{PrincipalKind, RootCredentials};
-    use crate::iam::directory::Directory;
-
-    const ACCOUNT: &str = "123456789012";
+    use crate::credentials::PrincipalKind;
+    use crate::test_support::ACCOUNT;
 
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum FakeOp {
@@ -430,18 +424,8 @@ mod tests {
     }
 
     async fn authorizer() -> Authorizer {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-        let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
-        barrier.create_kms_key("k").unwrap();
-        let directory = Directory::load(
-            store,
-            barrier,
-            "k".into(),
-            ACCOUNT.into(),
-            RootCredentials::dev(),
-        )
-        .await
-        .unwrap();
+        use crate::test_support as ts;
+        let directory = ts::directory(ts::store().await, ts::barrier()).await;
         Authorizer::new(Arc::new(directory))
     }
 

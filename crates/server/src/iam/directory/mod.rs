@@ -518,22 +518,10 @@ fn boundary(state: &State, principal: &Principal) -> Option<CitedPolicy> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strongroom_barrier::RootKey;
-    use strongroom_store::sqlite::SqliteStore;
 
     async fn directory() -> Directory {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-        let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
-        barrier.create_kms_key("k").unwrap();
-        Directory::load(
-            store,
-            barrier,
-            "k".into(),
-            "123456789012".into(),
-            RootCredentials::dev(),
-        )
-        .await
-        .unwrap()
+        use crate::test_support as ts;
+        ts::directory(ts::store().await, ts::barrier()).await
     }
 
     #[tokio::test]
@@ -586,19 +574,10 @@ mod tests {
 
     #[tokio::test]
     async fn access_keys_survive_a_restart_sealed() {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-        let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
-        barrier.create_kms_key("k").unwrap();
-        let load = || {
-            Directory::load(
-                store.clone(),
-                barrier.clone(),
-                "k".into(),
-                "123456789012".into(),
-                RootCredentials::dev(),
-            )
-        };
-        let d = load().await.unwrap();
+        use crate::test_support as ts;
+        let (store, barrier) = (ts::store().await, ts::barrier());
+        let load = || ts::directory(store.clone(), barrier.clone());
+        let d = load().await;
         d.create_user("u", "/", None, 0).await.unwrap();
         let (key, secret) = d.create_access_key("u", 0).await.unwrap();
         let stored = store.access_keys().await.unwrap();
@@ -610,7 +589,7 @@ mod tests {
                 .any(|w| w == secret.as_bytes()),
             "the secret half is sealed at rest"
         );
-        let again = load().await.unwrap();
+        let again = load().await;
         let (p, s) = again.credentials(&key.id).unwrap();
         assert_eq!(p.arn, "arn:aws:iam::123456789012:user/u");
         assert_eq!(*s, *secret);

@@ -11,20 +11,19 @@ use serde_json::{Value, json};
 use strongroom_barrier::{Barrier, RootKey};
 use strongroom_domain::secret::MS_PER_DAY;
 use strongroom_store::Store;
-use strongroom_store::sqlite::SqliteStore;
 
 use super::{Kms, KmsError};
 use crate::clock::{Clock, ManualClock};
 
-const START: i64 = 1_700_000_000_000;
+use crate::test_support as ts;
 
 async fn load(store: Arc<dyn Store>, root: &RootKey, clock: Arc<ManualClock>) -> Kms {
     Kms::load(
         store,
         Arc::new(Barrier::new(root)),
         clock,
-        "us-east-1".into(),
-        "123456789012".into(),
+        ts::REGION.into(),
+        ts::ACCOUNT.into(),
     )
     .await
     .unwrap()
@@ -62,8 +61,7 @@ async fn decrypt(kms: &Kms, blob: &str) -> Result<String, KmsError> {
 #[tokio::test]
 async fn managed_keys_exist_once_and_survive_a_restart_with_rotations_and_aliases() {
     let root = RootKey::generate().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let clock = Arc::new(ManualClock::new(START));
+    let (store, clock) = (ts::store().await, ts::clock());
     let kms = load(store.clone(), &root, clock.clone()).await;
     assert_eq!(kms.count(), 2, "aws/secretsmanager and aws/ssm");
     let key = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"]
@@ -103,8 +101,7 @@ async fn managed_keys_exist_once_and_survive_a_restart_with_rotations_and_aliase
 #[tokio::test]
 async fn automatic_rotation_runs_when_due_and_reschedules() {
     let root = RootKey::generate().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let clock = Arc::new(ManualClock::new(START));
+    let (store, clock) = (ts::store().await, ts::clock());
     let kms = load(store, &root, clock.clone()).await;
     let key = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["Arn"]
         .as_str()
@@ -145,8 +142,7 @@ async fn automatic_rotation_runs_when_due_and_reschedules() {
 #[tokio::test]
 async fn a_key_is_deleted_when_its_waiting_period_ends_not_before() {
     let root = RootKey::generate().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let clock = Arc::new(ManualClock::new(START));
+    let (store, clock) = (ts::store().await, ts::clock());
     let kms = load(store.clone(), &root, clock.clone()).await;
     let key = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"]
         .as_str()

@@ -5,26 +5,21 @@ use crate::pipeline::Operation as _;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use strongroom_barrier::{Barrier, RootKey};
 use strongroom_domain::secret::MS_PER_DAY;
-use strongroom_store::sqlite::SqliteStore;
 
 use super::{SecretsManager, SmError};
 use crate::clock::ManualClock;
 use crate::credentials::Principal;
-
-const START: i64 = 1_700_000_000_000;
+use crate::test_support::{self as ts, START};
 
 async fn service() -> (SecretsManager, Arc<ManualClock>) {
-    let store = Arc::new(SqliteStore::in_memory().await.unwrap());
-    let barrier = Arc::new(Barrier::new(&RootKey::generate().unwrap()));
-    let clock = Arc::new(ManualClock::new(START));
+    let (store, barrier, clock) = (ts::store().await, ts::barrier(), ts::clock());
     let kms = crate::services::kms::Kms::load(
         store.clone(),
         barrier.clone(),
         clock.clone(),
-        "us-east-1".into(),
-        "123456789012".into(),
+        ts::REGION.into(),
+        ts::ACCOUNT.into(),
     )
     .await
     .unwrap();
@@ -35,8 +30,8 @@ async fn service() -> (SecretsManager, Arc<ManualClock>) {
         store,
         barrier,
         clock.clone(),
-        "us-east-1".into(),
-        "123456789012".into(),
+        ts::REGION.into(),
+        ts::ACCOUNT.into(),
         default_key,
         Arc::new(kms),
     );
