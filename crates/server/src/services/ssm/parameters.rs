@@ -337,55 +337,19 @@ struct Shown {
 impl Ssm {
     pub(super) async fn put_parameter(
         &self,
-        input: PutParameterInput,
+        mut input: PutParameterInput,
         principal: &Principal,
         gate: &Gate<'_>,
     ) -> Result<PutParameterOutput, SsmError> {
         let name = input.name.trim().to_string();
         required("name", &name)?;
         rules::validate_name(&name, &self.arn_prefix())?;
-        let value = input.value.ok_or_else(|| {
-            SsmError::Validation(
-                "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null".into(),
-            )
-        })?;
-        if input.policies.as_deref().is_some_and(|p| !p.is_empty()) {
-            return Err(SsmError::Validation(
-                "Parameter policies are not supported by Strongroom.".into(),
-            ));
-        }
-        if let Some(k) = input.kind.as_deref()
-            && !matches!(k, "String" | "StringList" | "SecureString")
-        {
-            return Err(SsmError::Validation(format!(
-                "1 validation error detected: Value '{k}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]"
-            )));
-        }
-        let overwrite = input.overwrite.unwrap_or(false);
-        if overwrite && input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(SsmError::Validation(
-                "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.".into(),
-            ));
-        }
-        if let Some(d) = &input.description
-            && d.len() > 1024
-        {
-            return Err(SsmError::Validation(
-                "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1024".into(),
-            ));
-        }
-        let data_type = input.data_type.clone().unwrap_or_else(|| "text".into());
-        check_data_type(&data_type, &value)?;
-        if value.contains("{{") && value.contains("}}") {
-            return Err(SsmError::Validation(
-                "Parameter values can't reference or nest other parameters: values wrapped in double brackets {{}} are not allowed.".into(),
-            ));
-        }
-        let tags = match input.tags {
-            Some(t) => super::tags::from_input(t)?,
-            None => Vec::new(),
-        };
-
+        let Checked {
+            value,
+            overwrite,
+            data_type,
+            tags,
+        } = check_put(&mut input)?;
         let _serialised = self.write_lock.lock().await;
         for _ in 0..COMMIT_ATTEMPTS {
             let current = self.load(&name).await?;
@@ -404,44 +368,8 @@ impl Ssm {
                     ));
                 }
             };
-            let tier = match (input.tier.as_deref(), &previous) {
-                (Some("Advanced"), _) => "Advanced".to_string(),
-                (Some("Standard"), Some(p)) if p.tier == "Advanced" => {
-                    return Err(SsmError::Validation(
-                        "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.".into(),
-                    ));
-                }
-                // Never back from Advanced; up to it when the value needs it.
-                (Some("Intelligent-Tiering"), Some(p)) if p.tier == "Advanced" => {
-                    "Advanced".to_string()
-                }
-                (Some("Intelligent-Tiering"), _) if value.len() > MAX_STANDARD_VALUE => {
-                    "Advanced".to_string()
-                }
-                (None, Some(p)) => p.tier.clone(),
-                (Some("Standard" | "Intelligent-Tiering") | None, _) => "Standard".to_string(),
-                (Some(other), _) => {
-                    return Err(SsmError::Validation(format!(
-                        "1 validation error detected: Value '{other}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]"
-                    )));
-                }
-            };
-            let limit = if tier == "Advanced" {
-                MAX_ADVANCED_VALUE
-            } else {
-                MAX_STANDARD_VALUE
-            };
-            if value.is_empty() || value.len() > limit {
-                return Err(SsmError::Validation(if tier == "Standard" {
-                    format!(
-                        "Standard tier parameters support a maximum parameter value of {MAX_STANDARD_VALUE} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier."
-                    )
-                } else {
-                    format!(
-                        "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length between 1 and {MAX_ADVANCED_VALUE}"
-                    )
-                }));
-            }
+            let tier = tier(input.tier.as_deref(), previous.as_ref(), &value)?;
+            check_value_size(&tier, &value)?;
             let description = input
                 .description
                 .clone()
@@ -1023,6 +951,117 @@ fn check_pattern(pattern: &str, value: &str) -> Result<(), SsmError> {
         return Err(SsmError::ParameterPatternMismatch(format!(
             "Parameter value, cannot be validated against allowedPattern: {pattern}"
         )));
+    }
+    Ok(())
+}
+
+/// What PutParameter's input says on its own, checked before anything is read.
+struct Checked {
+    /// Zeroizing: a SecureString's plaintext.
+    value: zeroize::Zeroizing<String>,
+    overwrite: bool,
+    data_type: String,
+    tags: Vec<(String, String)>,
+}
+
+/// PutParameter's stateless checks, in AWS's order: value present, no policies, a known type,
+/// tags only on creation, description length, data type, no `{{…}}` references in values.
+fn check_put(input: &mut PutParameterInput) -> Result<Checked, SsmError> {
+    let value = input.value.take().ok_or_else(|| {
+        SsmError::Validation(
+            "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null".into(),
+        )
+    })?;
+    if input.policies.as_deref().is_some_and(|p| !p.is_empty()) {
+        return Err(SsmError::Validation(
+            "Parameter policies are not supported by Strongroom.".into(),
+        ));
+    }
+    if let Some(k) = input.kind.as_deref()
+        && !matches!(k, "String" | "StringList" | "SecureString")
+    {
+        return Err(SsmError::Validation(format!(
+            "1 validation error detected: Value '{k}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]"
+        )));
+    }
+    let overwrite = input.overwrite.unwrap_or(false);
+    if overwrite && input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
+        return Err(SsmError::Validation(
+            "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.".into(),
+        ));
+    }
+    if let Some(d) = &input.description
+        && d.len() > 1024
+    {
+        return Err(SsmError::Validation(
+            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1024".into(),
+        ));
+    }
+    let data_type = input.data_type.clone().unwrap_or_else(|| "text".into());
+    check_data_type(&data_type, &value)?;
+    if value.contains("{{") && value.contains("}}") {
+        return Err(SsmError::Validation(
+            "Parameter values can't reference or nest other parameters: values wrapped in double brackets {{}} are not allowed.".into(),
+        ));
+    }
+    let tags = match input.tags.take() {
+        Some(t) => super::tags::from_input(t)?,
+        None => Vec::new(),
+    };
+    Ok(Checked {
+        value,
+        overwrite,
+        data_type,
+        tags,
+    })
+}
+
+/// The tier a write gets: as asked, or as before (never down from Advanced), Intelligent-
+/// Tiering choosing Advanced when the value needs it.
+fn tier(
+    requested: Option<&str>,
+    previous: Option<&ParameterVersion>,
+    value: &str,
+) -> Result<String, SsmError> {
+    Ok(match (requested, previous) {
+        (Some("Advanced"), _) => "Advanced".to_string(),
+        (Some("Standard"), Some(p)) if p.tier == "Advanced" => {
+            return Err(SsmError::Validation(
+                "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.".into(),
+            ));
+        }
+        // Never back from Advanced; up to it when the value needs it.
+        (Some("Intelligent-Tiering"), Some(p)) if p.tier == "Advanced" => "Advanced".to_string(),
+        (Some("Intelligent-Tiering"), _) if value.len() > MAX_STANDARD_VALUE => {
+            "Advanced".to_string()
+        }
+        (None, Some(p)) => p.tier.clone(),
+        (Some("Standard" | "Intelligent-Tiering") | None, _) => "Standard".to_string(),
+        (Some(other), _) => {
+            return Err(SsmError::Validation(format!(
+                "1 validation error detected: Value '{other}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]"
+            )));
+        }
+    })
+}
+
+/// A value's size within its tier's limit (AWS words the two limits differently).
+fn check_value_size(tier: &str, value: &str) -> Result<(), SsmError> {
+    let limit = if tier == "Advanced" {
+        MAX_ADVANCED_VALUE
+    } else {
+        MAX_STANDARD_VALUE
+    };
+    if value.is_empty() || value.len() > limit {
+        return Err(SsmError::Validation(if tier == "Standard" {
+            format!(
+                "Standard tier parameters support a maximum parameter value of {MAX_STANDARD_VALUE} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier."
+            )
+        } else {
+            format!(
+                "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length between 1 and {MAX_ADVANCED_VALUE}"
+            )
+        }));
     }
     Ok(())
 }
