@@ -69,6 +69,9 @@ pub struct RotationQueue {
     pub jobs: tokio::sync::mpsc::UnboundedSender<RotationJob>,
 }
 
+/// Values a write seals: (version id, sealed value).
+type NewValues = Vec<(String, strongroom_store::StoredValue)>;
+
 impl SecretsManager {
     /// Connect the rotation runner; until then RotateSecret names no function as known.
     pub fn set_rotation_queue(&self, queue: RotationQueue) {
@@ -176,39 +179,7 @@ impl SecretsManager {
                 s.rotation.rules = rules;
                 if !immediately {
                     s.rotation.next_rotation_ms = next;
-                    rotation::discard_test(&mut s.versions, &mut s.rotation);
-                    let current = s
-                        .version_with_stage(strongroom_domain::secret::AWSCURRENT)
-                        .map(|v| v.id.clone());
-                    let Some((_, value)) = test_value
-                        .as_ref()
-                        .filter(|(vid, _)| current.as_deref() == Some(vid.as_str()))
-                    else {
-                        return Ok((None, Vec::new()));
-                    };
-                    // Only a new version: a token naming a rotation in progress (or anything
-                    // else) must not be overwritten by the test's copy.
-                    if rotation::begin(&s.versions, &token)? != Begin::New {
-                        return Err(RotationError::InProgress.into());
-                    }
-                    s.rotation.test_token = Some(token.clone());
-                    let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
-                    s.versions
-                        .push(super::values::new_version(&token, now, &key_id));
-                    strongroom_domain::labels::attach_to_new_version(
-                        &mut s.versions,
-                        &token,
-                        Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
-                    )?;
-                    let sealed = self.seal(&key_id, &s.arn, &token, value)?;
-                    let job = RotationJob {
-                        secret_arn: s.arn.clone(),
-                        secret_name: s.name.clone(),
-                        token: token.clone(),
-                        lambda_arn,
-                        test_only: true,
-                    };
-                    return Ok((Some(job), vec![(token.clone(), sealed)]));
+                    return self.begin_test(s, &token, lambda_arn, test_value.as_ref(), now);
                 }
                 let job = self.begin_rotation(s, &token, lambda_arn, now)?;
                 Ok((Some(job), Vec::new()))
@@ -226,6 +197,51 @@ impl SecretsManager {
             name: secret.name,
             version_id,
         })
+    }
+
+    /// RotateImmediately=false: the schedule is set, and AWS tests the configuration by running
+    /// testSecret against an AWSPENDING copy of the current value (`test_value`, read before
+    /// the write and used only if AWSCURRENT has not moved meanwhile), removed afterwards.
+    fn begin_test(
+        &self,
+        s: &mut strongroom_domain::Secret,
+        token: &str,
+        lambda_arn: String,
+        test_value: Option<&(String, super::SecretValue)>,
+        now: Millis,
+    ) -> Result<(Option<RotationJob>, NewValues), SmError> {
+        rotation::discard_test(&mut s.versions, &mut s.rotation);
+        let current = s
+            .version_with_stage(strongroom_domain::secret::AWSCURRENT)
+            .map(|v| v.id.clone());
+        let Some((_, value)) =
+            test_value.filter(|(vid, _)| current.as_deref() == Some(vid.as_str()))
+        else {
+            return Ok((None, Vec::new()));
+        };
+        // Only a new version: a token naming a rotation in progress (or anything else) must
+        // not be overwritten by the test's copy.
+        if rotation::begin(&s.versions, token)? != Begin::New {
+            return Err(RotationError::InProgress.into());
+        }
+        s.rotation.test_token = Some(token.to_string());
+        let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
+        s.versions
+            .push(super::values::new_version(token, now, &key_id));
+        strongroom_domain::labels::attach_to_new_version(
+            &mut s.versions,
+            token,
+            Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
+        )?;
+        let sealed = self.seal(&key_id, &s.arn, token, value)?;
+        let job = RotationJob {
+            secret_arn: s.arn.clone(),
+            secret_name: s.name.clone(),
+            token: token.to_string(),
+            lambda_arn,
+            test_only: true,
+        };
+        Ok((Some(job), vec![(token.to_string(), sealed)]))
     }
 
     /// Start (or resume) the rotation `token` on `s`: the value-less AWSPENDING version if it
