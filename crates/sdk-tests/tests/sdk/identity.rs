@@ -23,38 +23,49 @@ fn iam(endpoint: &str) -> aws_sdk_iam::Client {
 }
 
 fn sts(endpoint: &str, key: &str, secret: &str, token: Option<String>) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            // One attempt: a retry would hide a failed first answer.
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(key, secret, token, None, "t"))
-            .build(),
-    )
+    aws_sdk_sts::Client::from_conf(sts_config(endpoint, key, secret, token).build())
+}
+
+fn sts_config(
+    endpoint: &str,
+    key: &str,
+    secret: &str,
+    token: Option<String>,
+) -> aws_sdk_sts::config::Builder {
+    aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        // One attempt: a retry would hide a failed first answer.
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_sts::config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(key, secret, token, None, "t"))
 }
 
 fn session_client(
     endpoint: &str,
     c: &aws_sdk_sts::types::Credentials,
 ) -> aws_sdk_secretsmanager::Client {
-    aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::Config::builder()
-            .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-            // One attempt: a retry would hide a failed first answer.
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-            .endpoint_url(endpoint)
-            .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                c.access_key_id(),
-                c.secret_access_key(),
-                Some(c.session_token().to_string()),
-                None,
-                "t",
-            ))
-            .build(),
-    )
+    aws_sdk_secretsmanager::Client::from_conf(session_config(endpoint, c).build())
+}
+
+/// A Secrets Manager client's configuration with a session's temporary credentials.
+fn session_config(
+    endpoint: &str,
+    c: &aws_sdk_sts::types::Credentials,
+) -> aws_sdk_secretsmanager::config::Builder {
+    aws_sdk_secretsmanager::Config::builder()
+        .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+        // One attempt: a retry would hide a failed first answer.
+        .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+        .endpoint_url(endpoint)
+        .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_string()),
+            None,
+            "t",
+        ))
 }
 
 /// Seed 003's Development Access Policy, region and account substituted.
@@ -497,35 +508,18 @@ async fn expired_session_tokens_are_refused() {
         .access_key
         .unwrap();
     let user = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-            .endpoint_url(&endpoint)
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                key.access_key_id(),
-                key.secret_access_key(),
-                None,
-                None,
-                "t",
-            ))
-            .time_source(sdk_clock.clone())
-            .build(),
+        sts_config(
+            &endpoint,
+            key.access_key_id(),
+            key.secret_access_key(),
+            None,
+        )
+        .time_source(sdk_clock.clone())
+        .build(),
     );
     let session_at = |c: &aws_sdk_sts::types::Credentials| {
         aws_sdk_secretsmanager::Client::from_conf(
-            aws_sdk_secretsmanager::Config::builder()
-                .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
-                .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
-                .endpoint_url(&endpoint)
-                .region(aws_sdk_secretsmanager::config::Region::new("us-east-1"))
-                .credentials_provider(Credentials::new(
-                    c.access_key_id(),
-                    c.secret_access_key(),
-                    Some(c.session_token().to_string()),
-                    None,
-                    "t",
-                ))
+            session_config(&endpoint, c)
                 .time_source(sdk_clock.clone())
                 .build(),
         )
