@@ -125,18 +125,6 @@ pub enum FilterError {
     UnknownSortOrder(String),
 }
 
-impl FilterError {
-    /// The AWS error code the server should answer with.
-    pub fn aws_code(&self) -> &'static str {
-        match self {
-            FilterError::MissingKey | FilterError::MissingValues { .. } => {
-                "InvalidParameterException"
-            }
-            _ => "ValidationException",
-        }
-    }
-}
-
 /// FilterValueStringType's pattern, by hand: the optional leading `!` is redundant with `!`
 /// being in the class, so this is just a character set.
 fn is_filter_value_char(c: char) -> bool {
@@ -427,7 +415,6 @@ mod tests {
                 key: "Name".into()
             }
         );
-        assert_eq!(err.aws_code(), "ValidationException");
         assert!(err.to_string().contains("'filters.2.member.key'"));
         assert!(err.to_string().contains("owning-service"));
         assert_eq!(
@@ -439,7 +426,6 @@ mod tests {
             err.to_string(),
             "Invalid filter values for key: description"
         );
-        assert_eq!(err.aws_code(), "InvalidParameterException");
         let eleven: Vec<(String, Vec<String>)> = (0..11).map(|_| raw("name", &["a"])).collect();
         assert_eq!(parse_filters(&eleven), Err(FilterError::TooManyFilters));
         assert!(parse_filters(&eleven[..10]).is_ok());
@@ -716,7 +702,6 @@ mod tests {
         assert_eq!(SortOrder::parse("asc"), Ok(SortOrder::Asc));
         assert_eq!(SortOrder::parse("desc"), Ok(SortOrder::Desc));
         let err = SortBy::parse("CreatedDate").unwrap_err();
-        assert_eq!(err.aws_code(), "ValidationException");
         assert!(err.to_string().contains("'sortBy'"));
         assert!(SortOrder::parse("DESC").is_err());
     }

@@ -65,20 +65,6 @@ pub enum NameError {
     TooManyTags { count: usize },
 }
 
-impl NameError {
-    /// The AWS error code the server should answer with.
-    pub fn aws_code(&self) -> &'static str {
-        match self {
-            NameError::TooShort { .. }
-            | NameError::TooLong { .. }
-            | NameError::InvalidNameCharacters => "ValidationException",
-            NameError::ReservedTagKey(_) | NameError::TooManyTags { .. } => {
-                "InvalidParameterException"
-            }
-        }
-    }
-}
-
 /// Characters are counted as Unicode scalar values.
 fn check_len(member: &'static str, s: &str, min: usize, max: usize) -> Result<(), NameError> {
     let n = s.chars().count();
@@ -359,10 +345,6 @@ mod tests {
             INVALID_NAME_MESSAGE
         );
         assert_eq!(
-            NameError::InvalidNameCharacters.aws_code(),
-            "ValidationException"
-        );
-        assert_eq!(
             NameError::TooLong {
                 member: "name",
                 max: 512
@@ -526,7 +508,6 @@ mod tests {
         for reserved in ["aws:cloudformation:stack-name", "AWS:x", "Aws:"] {
             let err = validate_tags([(reserved, "v")]).unwrap_err();
             assert_eq!(err, NameError::ReservedTagKey(reserved.into()));
-            assert_eq!(err.aws_code(), "InvalidParameterException");
         }
         assert_eq!(validate_tags([("aws", "v"), ("awsx:y", "v")]), Ok(()));
         assert_eq!(

@@ -129,20 +129,6 @@ pub enum PasswordError {
     TooShortForRequiredTypes { length: i64, required: usize },
 }
 
-impl PasswordError {
-    /// The AWS error code the server should answer with.
-    pub fn aws_code(&self) -> &'static str {
-        match self {
-            PasswordError::LengthTooSmall(_)
-            | PasswordError::LengthTooLarge(_)
-            | PasswordError::ExcludeCharactersTooLong => "ValidationException",
-            PasswordError::RequiredClassExcluded { .. }
-            | PasswordError::EmptyPool
-            | PasswordError::TooShortForRequiredTypes { .. } => "InvalidParameterException",
-        }
-    }
-}
-
 /// What a validated spec draws from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Plan {
@@ -326,10 +312,6 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(generate_password(&full).unwrap().chars().count(), 4096);
-        assert_eq!(
-            PasswordError::LengthTooSmall(0).aws_code(),
-            "ValidationException"
-        );
         assert!(
             PasswordError::LengthTooSmall(0)
                 .to_string()
@@ -425,10 +407,6 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(generate_password(&spec), Err(PasswordError::EmptyPool));
-        assert_eq!(
-            PasswordError::EmptyPool.aws_code(),
-            "InvalidParameterException"
-        );
         // IncludeSpace taken back by ExcludeCharacters.
         let spec = PasswordSpec {
             exclude_characters: Some(" ".into()),

@@ -1,7 +1,10 @@
 //! Secrets Manager errors, mapped to AWS `__type`s in one place.
 
 use http::StatusCode;
+use strongroom_domain::filters::FilterError;
 use strongroom_domain::labels::LabelError;
+use strongroom_domain::names::NameError;
+use strongroom_domain::password::PasswordError;
 
 use crate::error::ApiError;
 
@@ -118,30 +121,85 @@ impl From<strongroom_store::StoreError> for SmError {
     }
 }
 
-/// Domain validation errors carry their AWS code; this maps it to the enum.
-pub(super) fn domain_error(code: &str, message: String) -> SmError {
-    match code {
-        "ValidationException" => SmError::Validation(message),
-        "LimitExceededException" => SmError::LimitExceeded(message),
-        "InvalidRequestException" => SmError::InvalidRequest(message),
-        _ => SmError::InvalidParameter(message),
+// The domain crate's errors are typed; which AWS code each answers with is decided here.
+
+impl From<PasswordError> for SmError {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::LengthTooSmall(_)
+            | PasswordError::LengthTooLarge(_)
+            | PasswordError::ExcludeCharactersTooLong => Self::Validation(e.to_string()),
+            PasswordError::RequiredClassExcluded { .. }
+            | PasswordError::EmptyPool
+            | PasswordError::TooShortForRequiredTypes { .. } => {
+                Self::InvalidParameter(e.to_string())
+            }
+        }
     }
 }
 
-impl From<strongroom_domain::password::PasswordError> for SmError {
-    fn from(e: strongroom_domain::password::PasswordError) -> Self {
-        domain_error(e.aws_code(), e.to_string())
+impl From<FilterError> for SmError {
+    fn from(e: FilterError) -> Self {
+        match e {
+            FilterError::MissingKey | FilterError::MissingValues { .. } => {
+                Self::InvalidParameter(e.to_string())
+            }
+            FilterError::TooManyFilters
+            | FilterError::UnknownKey { .. }
+            | FilterError::TooManyValues { .. }
+            | FilterError::InvalidValue { .. }
+            | FilterError::UnknownSortBy(_)
+            | FilterError::UnknownSortOrder(_) => Self::Validation(e.to_string()),
+        }
     }
 }
 
-impl From<strongroom_domain::filters::FilterError> for SmError {
-    fn from(e: strongroom_domain::filters::FilterError) -> Self {
-        domain_error(e.aws_code(), e.to_string())
+impl From<NameError> for SmError {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::TooShort { .. }
+            | NameError::TooLong { .. }
+            | NameError::InvalidNameCharacters => Self::Validation(e.to_string()),
+            NameError::ReservedTagKey(_) | NameError::TooManyTags { .. } => {
+                Self::InvalidParameter(e.to_string())
+            }
+        }
     }
 }
 
-impl From<strongroom_domain::names::NameError> for SmError {
-    fn from(e: strongroom_domain::names::NameError) -> Self {
-        domain_error(e.aws_code(), e.to_string())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(e: SmError) -> &'static str {
+        ApiError::from(e).code
+    }
+
+    #[test]
+    fn domain_errors_answer_with_aws_codes() {
+        assert_eq!(
+            code(PasswordError::LengthTooSmall(0).into()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(PasswordError::EmptyPool.into()),
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            code(FilterError::MissingKey.into()),
+            "InvalidParameterException"
+        );
+        assert_eq!(
+            code(FilterError::UnknownSortBy("CreatedDate".into()).into()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(NameError::InvalidNameCharacters.into()),
+            "ValidationException"
+        );
+        assert_eq!(
+            code(NameError::ReservedTagKey("aws:x".into()).into()),
+            "InvalidParameterException"
+        );
     }
 }
