@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Generate a Query-protocol service's shapes from botocore's model (issue 15: shapes from the
-models, not by hand). Output is committed, so the normal build needs no generator:
+"""Generate a service's shapes from botocore's model (issue 15: shapes from the models, not by
+hand). Output is committed, so the normal build needs no generator:
 
-    scripts/gen-shapes.py iam        # crates/server/src/services/iam/shapes.rs
-    scripts/gen-shapes.py sts        # crates/server/src/services/sts/shapes.rs
-    scripts/gen-shapes.py cloudwatch # crates/server/src/services/cloudwatch/shapes.rs
+    scripts/gen-shapes.py            # every service below
+    scripts/gen-shapes.py iam        # crates/server/src/iam/service/shapes.rs
+    scripts/gen-shapes.py kms        # crates/server/src/services/kms/shapes.rs
 
 For the operations Strongroom offers (OPERATIONS below), each file holds:
 - `MODEL`: every structure's members in model order with their wire types, which the
@@ -15,6 +15,13 @@ For the operations Strongroom offers (OPERATIONS below), each file holds:
   its documentation's first sentence as rustdoc. Required members are plain fields (a missing
   one is AWS's "Value null at 'x'" validation error, decided once in the codec); others are
   `Option`. Members the model marks `sensitive` are `Sensitive` (zeroized, redacted in Debug).
+
+JSON-protocol services (Secrets Manager, SSM, KMS, CloudTrail) get no `MODEL` table (serde
+alone reads and writes their JSON) but an `Input` enum: one variant per offered operation,
+parsed once by the pipeline (`Input::parse`). Their timestamps are epoch seconds (`f64`), blobs
+base64 text. Top-level requests have every member optional: these services check required
+members themselves, in their own order and with their own error codes; nested structures
+follow the model's `required`.
 """
 import json
 import os
@@ -51,6 +58,7 @@ SERVICES = {
         "SimulatePrincipalPolicy",
     ]),
     "sts": dict(typed=True, milliseconds=False, operations=["GetCallerIdentity", "AssumeRole", "GetSessionToken"]),
+    "cloudtrail": dict(typed=True, json=True, operations=["LookupEvents"]),
     "cloudwatch": dict(typed=False, milliseconds=True, operations=[
         "PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState",
         "GetMetricStatistics", "GetMetricData", "ListMetrics",
@@ -85,6 +93,7 @@ def first_sentence(doc):
 
 def main(service):
     cfg = SERVICES[service]
+    json_protocol = cfg.get("json", False)
     model = json.load(open(os.path.join(MODELS, f"{service}.json")))
     shapes = model["shapes"]
     structs = {}
@@ -109,8 +118,10 @@ def main(service):
         name = ref["shape"]
         s = shapes[name]
         t = s["type"]
-        if t == "string" and (ref.get("sensitive") or s.get("sensitive")):
+        if t in ("string", "blob") and (ref.get("sensitive") or s.get("sensitive")):
             return "Sensitive"
+        if json_protocol and t == "timestamp":
+            return "f64"
         if t in RUST_SCALARS:
             return RUST_SCALARS[t]
         if t == "list":
@@ -141,10 +152,16 @@ def main(service):
         w.append("")
         w.append("use serde::{Deserialize, Serialize};")
         w.append("")
-        w.append("use crate::http::shapes::Timestamp;")
+        if json_protocol:
+            w.append("use super::ops::Op;")
+        else:
+            w.append("use crate::http::shapes::Timestamp;")
         w.append("use crate::sensitive::Sensitive;")
-    w.append("use crate::http::shapes::{Model, Ty};")
+    if not json_protocol:
+        w.append("use crate::http::shapes::{Model, Ty};")
     w.append("")
+    table = []
+    w, table = table, w
     w.append("/// The offered operations and every structure they reach, in model order.")
     w.append("pub static MODEL: Model = Model {")
     w.append("    operations: &[")
@@ -167,13 +184,48 @@ def main(service):
             w.append(f'            ("{m}", {t}),')
         w.append("        ]),")
     w.append("    ],")
-    w.append(f"    milliseconds: {'true' if cfg['milliseconds'] else 'false'},")
+    w.append(f"    milliseconds: {'true' if cfg.get('milliseconds') else 'false'},")
     w.append("};")
+    w, table = table, w
+    if not json_protocol:
+        w.extend(table)
+    else:
+        w.append("/// An offered operation's input, parsed once by the pipeline.")
+        w.append("#[derive(Debug)]")
+        w.append("pub enum Input {")
+        for op, inp, out in ops:
+            w.append(f"    {op}({type_name(inp)}),")
+        w.append("}")
+        w.append("")
+        w.append("impl Input {")
+        w.append("    /// The operation's input from its JSON body; `None` for an operation of the model")
+        w.append("    /// this server does not offer.")
+        w.append("    pub fn parse(op: Op, body: &[u8]) -> Result<Option<Input>, String> {")
+        w.append("        use crate::services::input::parse;")
+        w.append("        Ok(Some(match op {")
+        for op, inp, out in ops:
+            w.append(f"            Op::{op} => Input::{op}(parse(body)?),")
+        if len(ops) < len(model["operations"]):
+            w.append("            _ => return Ok(None),")
+        w.append("        }))")
+        w.append("    }")
+        w.append("")
+        w.append("    /// The input as a JSON document (sensitive members included: redact before recording).")
+        w.append("    pub fn to_json(&self) -> serde_json::Value {")
+        w.append("        match self {")
+        for op, inp, out in ops:
+            w.append(f"            Input::{op}(i) => serde_json::to_value(i),")
+        w.append("        }")
+        w.append("        .unwrap_or_default()")
+        w.append("    }")
+        w.append("}")
 
     if cfg["typed"]:
         for name in sorted(structs):
             s = shapes[name]
             required = set(s.get("required", []))
+            if json_protocol and name in {inp for _, inp, _ in ops}:
+                required = set()
             w.append("")
             doc = first_sentence(s.get("documentation"))
             if doc:

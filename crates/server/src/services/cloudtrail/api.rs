@@ -1,54 +1,63 @@
 //! CloudTrail's event history behind the request pipeline ([`crate::pipeline::Service`]).
 
-use super::CloudTrail;
 use super::ops::Op;
+use super::shapes::Input;
+use super::{CloudTrail, CloudTrailError};
 use crate::audit::Call;
 use crate::credentials::Principal;
 use crate::error::ApiError;
-use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire, json_body};
 use zeroize::Zeroizing;
 
 impl Service for CloudTrail {
     type Op = Op;
-    /// The JSON body as sent.
-    type Input = Zeroizing<Vec<u8>>;
+    type Input = Input;
     type Resolved = ();
     const EVENT_SOURCE: &'static str = "cloudtrail.amazonaws.com";
 
-    fn parse(&self, _op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        Ok(crate::pipeline::json_body(wire))
+    fn parse(&self, op: Op, wire: Wire) -> Result<Input, ApiError> {
+        match Input::parse(op, &json_body(wire)) {
+            Ok(Some(input)) => Ok(input),
+            Ok(None) => Err(CloudTrailError::UnknownOperation(format!(
+                "CloudTrail operation {} is not offered by this server; LookupEvents is.",
+                op.name()
+            ))
+            .into()),
+            Err(message) => Err(CloudTrailError::Serialization(message).into()),
+        }
     }
 
-    async fn checks(
-        &self,
-        op: Op,
-        _body: &Zeroizing<Vec<u8>>,
-        _principal: &Principal,
-    ) -> Authorization<()> {
-        let (action, resource) = CloudTrail::authorization_target(op.name());
-        Authorization::one(action, resource)
+    /// Event history is account-wide.
+    async fn checks(&self, op: Op, _input: &Input, _principal: &Principal) -> Authorization<()> {
+        Authorization::one(format!("cloudtrail:{}", op.name()), "*".to_string())
     }
 
     async fn execute(
         &self,
-        op: Op,
-        body: &Zeroizing<Vec<u8>>,
+        _op: Op,
+        input: &Input,
         _: (),
         _ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        Ok(Output::Json(Zeroizing::new(self.call(op, body).await?)))
+        let out = match input {
+            Input::LookupEvents(i) => serde_json::to_vec(&self.lookup_events(i).await?),
+        };
+        Ok(Output::Json(Zeroizing::new(
+            out.map_err(|_| CloudTrailError::Internal)?,
+        )))
     }
 
     /// The parameters also when the call is refused.
     async fn audit(
         &self,
         _op: Op,
-        body: &Zeroizing<Vec<u8>>,
+        input: &Input,
         _result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {
-        call.request_parameters = serde_json::from_slice(body)
-            .ok()
-            .map(|v| strongroom_audit::redact::for_record(Self::EVENT_SOURCE, v));
+        call.request_parameters = Some(strongroom_audit::redact::for_record(
+            Self::EVENT_SOURCE,
+            input.to_json(),
+        ));
     }
 }

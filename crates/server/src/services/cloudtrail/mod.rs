@@ -6,15 +6,14 @@ mod api;
 mod error;
 pub use error::CloudTrailError;
 pub mod ops;
+pub mod shapes;
 
-use crate::pipeline::Operation as _;
-use ops::Op;
+use shapes::{Event, LookupAttribute, LookupEventsRequest, LookupEventsResponse, Resource};
 
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 use strongroom_audit::{Attribute, Found, Lookup};
 
 use crate::audit::Auditor;
@@ -22,56 +21,6 @@ use crate::audit::Auditor;
 pub const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
 pub const SHORT_TARGET_PREFIX: &str = "CloudTrail_20131101";
 const DEFAULT_MAX_RESULTS: i64 = 50;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-struct LookupEventsInput {
-    #[serde(default)]
-    lookup_attributes: Vec<LookupAttributeInput>,
-    start_time: Option<f64>,
-    end_time: Option<f64>,
-    event_category: Option<String>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct LookupAttributeInput {
-    attribute_key: String,
-    attribute_value: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct LookupEventsOutput {
-    events: Vec<EventOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_token: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct EventOut {
-    event_id: String,
-    event_name: String,
-    read_only: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    access_key_id: Option<String>,
-    event_time: f64,
-    event_source: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    username: Option<String>,
-    resources: Vec<ResourceOut>,
-    cloud_trail_event: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct ResourceOut {
-    resource_type: String,
-    resource_name: String,
-}
 
 pub struct CloudTrail {
     audit: Arc<Auditor>,
@@ -87,26 +36,12 @@ impl CloudTrail {
         (format!("cloudtrail:{operation}"), "*".to_string())
     }
 
-    pub async fn call(&self, op: Op, body: &[u8]) -> Result<Vec<u8>, CloudTrailError> {
-        match op {
-            Op::LookupEvents => {
-                let input: LookupEventsInput = serde_json::from_slice(body)
-                    .map_err(|e| CloudTrailError::Serialization(describe(&e)))?;
-                let out = self.lookup_events(input).await?;
-                serde_json::to_vec(&out).map_err(|_| CloudTrailError::Internal)
-            }
-            other => Err(CloudTrailError::UnknownOperation(format!(
-                "CloudTrail operation {} is not offered by this server; LookupEvents is.",
-                other.name()
-            ))),
-        }
-    }
-
-    async fn lookup_events(
+    pub(crate) async fn lookup_events(
         &self,
-        input: LookupEventsInput,
-    ) -> Result<LookupEventsOutput, CloudTrailError> {
-        let attribute = attribute(&input.lookup_attributes)?;
+        input: &LookupEventsRequest,
+    ) -> Result<LookupEventsResponse, CloudTrailError> {
+        let attributes = input.lookup_attributes.as_deref().unwrap_or_default();
+        let attribute = attribute(attributes)?;
         let max = input.max_results.unwrap_or(DEFAULT_MAX_RESULTS);
         if !(1..=50).contains(&max) {
             return Err(CloudTrailError::InvalidMaxResults(format!(
@@ -126,8 +61,8 @@ impl CloudTrail {
             None => {}
             // Insights events are about unusual API activity; this server records none.
             Some("insight") => {
-                return Ok(LookupEventsOutput {
-                    events: Vec::new(),
+                return Ok(LookupEventsResponse {
+                    events: Some(Vec::new()),
                     next_token: None,
                 });
             }
@@ -137,7 +72,7 @@ impl CloudTrail {
                 )));
             }
         }
-        let fingerprint = fingerprint(&input.lookup_attributes, start_ms, end_ms);
+        let fingerprint = fingerprint(attributes, start_ms, end_ms);
         let before_pos = match &input.next_token {
             Some(t) => Some(parse_token(t, &fingerprint)?),
             None => None,
@@ -164,22 +99,18 @@ impl CloudTrail {
             let last = found.last().map_or(0, |f| f.pos);
             URL_SAFE_NO_PAD.encode(format!("{last}:{fingerprint}"))
         });
-        Ok(LookupEventsOutput {
-            events: found.into_iter().map(event_out).collect(),
+        Ok(LookupEventsResponse {
+            events: Some(found.into_iter().map(event_out).collect()),
             next_token,
         })
     }
-}
-
-fn describe(e: &serde_json::Error) -> String {
-    format!("The request body does not match LookupEventsRequest: {e}")
 }
 
 fn to_ms(secs: f64) -> i64 {
     (secs * 1000.0).round() as i64
 }
 
-fn attribute(list: &[LookupAttributeInput]) -> Result<Option<Attribute>, CloudTrailError> {
+fn attribute(list: &[LookupAttribute]) -> Result<Option<Attribute>, CloudTrailError> {
     let invalid = |m: String| Err(CloudTrailError::InvalidLookupAttributes(m));
     let a = match list {
         [] => return Ok(None),
@@ -216,7 +147,7 @@ fn attribute(list: &[LookupAttributeInput]) -> Result<Option<Attribute>, CloudTr
 }
 
 /// A token is valid only with the parameters that produced it, as AWS's are.
-fn fingerprint(list: &[LookupAttributeInput], start: Option<i64>, end: Option<i64>) -> String {
+fn fingerprint(list: &[LookupAttribute], start: Option<i64>, end: Option<i64>) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for a in list {
         ctx.update(a.attribute_key.as_bytes());
@@ -247,23 +178,23 @@ fn parse_token(token: &str, fingerprint: &str) -> Result<i64, CloudTrailError> {
     pos.parse().map_err(|_| invalid())
 }
 
-fn event_out(f: Found) -> EventOut {
-    EventOut {
-        event_id: f.event_id,
-        event_name: f.event_name,
-        read_only: f.read_only.to_string(),
+fn event_out(f: Found) -> Event {
+    Event {
+        event_id: Some(f.event_id),
+        event_name: Some(f.event_name),
+        read_only: Some(f.read_only.to_string()),
         access_key_id: f.access_key_id,
-        event_time: (f.time_ms / 1000) as f64,
-        event_source: f.event_source,
+        event_time: Some((f.time_ms / 1000) as f64),
+        event_source: Some(f.event_source),
         username: f.username,
-        resources: match (f.resource_type, f.resource_name) {
-            (Some(t), Some(n)) => vec![ResourceOut {
-                resource_type: t,
-                resource_name: n,
+        resources: Some(match (f.resource_type, f.resource_name) {
+            (Some(t), Some(n)) => vec![Resource {
+                resource_type: Some(t),
+                resource_name: Some(n),
             }],
             _ => Vec::new(),
-        },
-        cloud_trail_event: f.record,
+        }),
+        cloud_trail_event: Some(f.record),
     }
 }
 
@@ -271,8 +202,8 @@ fn event_out(f: Found) -> EventOut {
 mod tests {
     use super::*;
 
-    fn attr(k: &str, v: &str) -> LookupAttributeInput {
-        LookupAttributeInput {
+    fn attr(k: &str, v: &str) -> LookupAttribute {
+        LookupAttribute {
             attribute_key: k.into(),
             attribute_value: v.into(),
         }
