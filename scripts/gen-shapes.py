@@ -59,6 +59,28 @@ SERVICES = {
     ]),
     "sts": dict(typed=True, milliseconds=False, operations=["GetCallerIdentity", "AssumeRole", "GetSessionToken"]),
     "cloudtrail": dict(typed=True, json=True, operations=["LookupEvents"]),
+    "secretsmanager": dict(typed=True, json=True, operations=[
+        "CreateSecret", "DescribeSecret", "UpdateSecret", "DeleteSecret", "RestoreSecret",
+        "ListSecrets", "GetSecretValue", "BatchGetSecretValue", "PutSecretValue",
+        "UpdateSecretVersionStage", "ListSecretVersionIds", "TagResource", "UntagResource",
+        "GetRandomPassword", "RotateSecret", "CancelRotateSecret", "PutResourcePolicy",
+        "GetResourcePolicy", "DeleteResourcePolicy", "ValidateResourcePolicy",
+    ]),
+    "ssm": dict(typed=True, json=True, operations=[
+        "PutParameter", "GetParameter", "GetParameters", "GetParametersByPath",
+        "DeleteParameter", "DeleteParameters", "DescribeParameters", "GetParameterHistory",
+        "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
+        "RemoveTagsFromResource", "ListTagsForResource",
+    ]),
+    "kms": dict(typed=True, json=True, operations=[
+        "CreateKey", "DescribeKey", "ListKeys", "EnableKey", "DisableKey",
+        "ScheduleKeyDeletion", "CancelKeyDeletion", "UpdateKeyDescription",
+        "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand",
+        "ListKeyRotations", "TagResource", "UntagResource", "ListResourceTags", "GetKeyPolicy",
+        "ListKeyPolicies", "CreateAlias", "UpdateAlias", "DeleteAlias", "ListAliases",
+        "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+        "GenerateRandom", "PutKeyPolicy",
+    ]),
     "cloudwatch": dict(typed=False, milliseconds=True, operations=[
         "PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState",
         "GetMetricStatistics", "GetMetricData", "ListMetrics",

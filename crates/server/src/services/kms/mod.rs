@@ -15,6 +15,7 @@ mod crypto;
 mod error;
 mod keys;
 pub mod ops;
+pub mod shapes;
 
 use crate::pipeline::Operation as _;
 use ops::Op;

@@ -8,6 +8,7 @@ mod api;
 mod error;
 pub mod model;
 pub mod ops;
+pub mod shapes;
 
 use crate::pipeline::Operation as _;
 use ops::Op;

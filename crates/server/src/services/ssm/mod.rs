@@ -13,6 +13,7 @@
 mod api;
 mod error;
 pub mod ops;
+pub mod shapes;
 
 use crate::pipeline::Operation as _;
 use ops::Op;
