@@ -17,8 +17,8 @@ For the operations Strongroom offers (OPERATIONS below), each file holds:
   `Option`. Members the model marks `sensitive` are `Sensitive` (zeroized, redacted in Debug).
 
 JSON-protocol services (Secrets Manager, SSM, KMS, CloudTrail) get no `MODEL` table (serde
-alone reads and writes their JSON) but an `Input` enum: one variant per offered operation,
-parsed once by the pipeline (`Input::parse`). Their timestamps are epoch seconds (`f64`), blobs
+alone reads and writes their JSON) but an `Input` enum: one variant per offered operation
+and `NotOffered` for the model's others, parsed once by the pipeline (`Input::parse`). Their timestamps are epoch seconds (`f64`), blobs
 base64 text. Top-level requests have every member optional: these services check required
 members themselves, in their own order and with their own error codes; nested structures
 follow the model's `required`.
@@ -212,24 +212,38 @@ def main(service):
     if not json_protocol:
         w.extend(table)
     else:
-        w.append("/// An offered operation's input, parsed once by the pipeline.")
+        partial = len(ops) < len(model["operations"])
+        w.append("/// An operation's input, parsed once by the pipeline.")
         w.append("#[derive(Debug)]")
         w.append("pub enum Input {")
         for op, inp, out in ops:
             w.append(f"    {op}({type_name(inp)}),")
+        if partial:
+            w.append("    /// An operation of the model this server does not offer, with its request as sent")
+            w.append("    /// (for authorization and the audit record of its refusal).")
+            w.append("    NotOffered(Op, serde_json::Value),")
         w.append("}")
         w.append("")
         w.append("impl Input {")
-        w.append("    /// The operation's input from its JSON body; `None` for an operation of the model")
-        w.append("    /// this server does not offer.")
-        w.append("    pub fn parse(op: Op, body: &[u8]) -> Result<Option<Input>, String> {")
+        w.append("    /// The operation's input from its JSON body (an empty body is the empty input).")
+        w.append("    pub fn parse(op: Op, body: &[u8]) -> Result<Input, String> {")
         w.append("        use crate::services::input::parse;")
-        w.append("        Ok(Some(match op {")
+        w.append("        Ok(match op {")
         for op, inp, out in ops:
             w.append(f"            Op::{op} => Input::{op}(parse(body)?),")
-        if len(ops) < len(model["operations"]):
-            w.append("            _ => return Ok(None),")
-        w.append("        }))")
+        if partial:
+            w.append("            other => Input::NotOffered(other, parse(body)?),")
+        w.append("        })")
+        w.append("    }")
+        w.append("")
+        w.append("    /// The operation this is the input of.")
+        w.append("    pub fn op(&self) -> Op {")
+        w.append("        match self {")
+        for op, inp, out in ops:
+            w.append(f"            Input::{op}(_) => Op::{op},")
+        if partial:
+            w.append("            Input::NotOffered(op, _) => *op,")
+        w.append("        }")
         w.append("    }")
         w.append("")
         w.append("    /// The input as a JSON document (sensitive members included: redact before recording).")
@@ -237,6 +251,8 @@ def main(service):
         w.append("        match self {")
         for op, inp, out in ops:
             w.append(f"            Input::{op}(i) => serde_json::to_value(i),")
+        if partial:
+            w.append("            Input::NotOffered(_, v) => Ok(v.clone()),")
         w.append("        }")
         w.append("        .unwrap_or_default()")
         w.append("    }")

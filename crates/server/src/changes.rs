@@ -475,10 +475,13 @@ async fn visible(state: &AppState, principal: &Principal, info: &RequestInfo, c:
             let Some(id) = c.arn.as_deref().or(c.name.as_deref()) else {
                 return false;
             };
-            let body = serde_json::json!({ "SecretId": id }).to_string();
             let t = state
                 .secretsmanager
-                .authorization_target("DescribeSecret", body.as_bytes())
+                .authorization_target(&crate::services::secretsmanager::TargetRequest {
+                    operation: "DescribeSecret",
+                    secret_id: Some(id),
+                    ..Default::default()
+                })
                 .await;
             state
                 .authz

@@ -16,15 +16,7 @@ impl Service for CloudTrail {
     const EVENT_SOURCE: &'static str = "cloudtrail.amazonaws.com";
 
     fn parse(&self, op: Op, wire: Wire) -> Result<Input, ApiError> {
-        match Input::parse(op, &json_body(wire)) {
-            Ok(Some(input)) => Ok(input),
-            Ok(None) => Err(CloudTrailError::UnknownOperation(format!(
-                "CloudTrail operation {} is not offered by this server; LookupEvents is.",
-                op.name()
-            ))
-            .into()),
-            Err(message) => Err(CloudTrailError::Serialization(message).into()),
-        }
+        Input::parse(op, &json_body(wire)).map_err(|m| CloudTrailError::Serialization(m).into())
     }
 
     /// Event history is account-wide.
@@ -41,6 +33,13 @@ impl Service for CloudTrail {
     ) -> Result<Output, ApiError> {
         let out = match input {
             Input::LookupEvents(i) => serde_json::to_vec(&self.lookup_events(i).await?),
+            Input::NotOffered(op, _) => {
+                return Err(CloudTrailError::UnknownOperation(format!(
+                    "CloudTrail operation {} is not offered by this server; LookupEvents is.",
+                    op.name()
+                ))
+                .into());
+            }
         };
         Ok(Output::Json(Zeroizing::new(
             out.map_err(|_| CloudTrailError::Internal)?,

@@ -10,27 +10,38 @@ use serde::{Deserialize, Serialize};
 use super::ops::Op;
 use crate::sensitive::Sensitive;
 
-/// An offered operation's input, parsed once by the pipeline.
+/// An operation's input, parsed once by the pipeline.
 #[derive(Debug)]
 pub enum Input {
     LookupEvents(LookupEventsRequest),
+    /// An operation of the model this server does not offer, with its request as sent
+    /// (for authorization and the audit record of its refusal).
+    NotOffered(Op, serde_json::Value),
 }
 
 impl Input {
-    /// The operation's input from its JSON body; `None` for an operation of the model
-    /// this server does not offer.
-    pub fn parse(op: Op, body: &[u8]) -> Result<Option<Input>, String> {
+    /// The operation's input from its JSON body (an empty body is the empty input).
+    pub fn parse(op: Op, body: &[u8]) -> Result<Input, String> {
         use crate::services::input::parse;
-        Ok(Some(match op {
+        Ok(match op {
             Op::LookupEvents => Input::LookupEvents(parse(body)?),
-            _ => return Ok(None),
-        }))
+            other => Input::NotOffered(other, parse(body)?),
+        })
+    }
+
+    /// The operation this is the input of.
+    pub fn op(&self) -> Op {
+        match self {
+            Input::LookupEvents(_) => Op::LookupEvents,
+            Input::NotOffered(op, _) => *op,
+        }
     }
 
     /// The input as a JSON document (sensitive members included: redact before recording).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Input::LookupEvents(i) => serde_json::to_value(i),
+            Input::NotOffered(_, v) => Ok(v.clone()),
         }
         .unwrap_or_default()
     }

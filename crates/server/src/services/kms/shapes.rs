@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::ops::Op;
 use crate::sensitive::Sensitive;
 
-/// An offered operation's input, parsed once by the pipeline.
+/// An operation's input, parsed once by the pipeline.
 #[derive(Debug)]
 pub enum Input {
     CreateKey(CreateKeyRequest),
@@ -42,14 +42,16 @@ pub enum Input {
     GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextRequest),
     GenerateRandom(GenerateRandomRequest),
     PutKeyPolicy(PutKeyPolicyRequest),
+    /// An operation of the model this server does not offer, with its request as sent
+    /// (for authorization and the audit record of its refusal).
+    NotOffered(Op, serde_json::Value),
 }
 
 impl Input {
-    /// The operation's input from its JSON body; `None` for an operation of the model
-    /// this server does not offer.
-    pub fn parse(op: Op, body: &[u8]) -> Result<Option<Input>, String> {
+    /// The operation's input from its JSON body (an empty body is the empty input).
+    pub fn parse(op: Op, body: &[u8]) -> Result<Input, String> {
         use crate::services::input::parse;
-        Ok(Some(match op {
+        Ok(match op {
             Op::CreateKey => Input::CreateKey(parse(body)?),
             Op::DescribeKey => Input::DescribeKey(parse(body)?),
             Op::ListKeys => Input::ListKeys(parse(body)?),
@@ -81,8 +83,44 @@ impl Input {
             }
             Op::GenerateRandom => Input::GenerateRandom(parse(body)?),
             Op::PutKeyPolicy => Input::PutKeyPolicy(parse(body)?),
-            _ => return Ok(None),
-        }))
+            other => Input::NotOffered(other, parse(body)?),
+        })
+    }
+
+    /// The operation this is the input of.
+    pub fn op(&self) -> Op {
+        match self {
+            Input::CreateKey(_) => Op::CreateKey,
+            Input::DescribeKey(_) => Op::DescribeKey,
+            Input::ListKeys(_) => Op::ListKeys,
+            Input::EnableKey(_) => Op::EnableKey,
+            Input::DisableKey(_) => Op::DisableKey,
+            Input::ScheduleKeyDeletion(_) => Op::ScheduleKeyDeletion,
+            Input::CancelKeyDeletion(_) => Op::CancelKeyDeletion,
+            Input::UpdateKeyDescription(_) => Op::UpdateKeyDescription,
+            Input::EnableKeyRotation(_) => Op::EnableKeyRotation,
+            Input::DisableKeyRotation(_) => Op::DisableKeyRotation,
+            Input::GetKeyRotationStatus(_) => Op::GetKeyRotationStatus,
+            Input::RotateKeyOnDemand(_) => Op::RotateKeyOnDemand,
+            Input::ListKeyRotations(_) => Op::ListKeyRotations,
+            Input::TagResource(_) => Op::TagResource,
+            Input::UntagResource(_) => Op::UntagResource,
+            Input::ListResourceTags(_) => Op::ListResourceTags,
+            Input::GetKeyPolicy(_) => Op::GetKeyPolicy,
+            Input::ListKeyPolicies(_) => Op::ListKeyPolicies,
+            Input::CreateAlias(_) => Op::CreateAlias,
+            Input::UpdateAlias(_) => Op::UpdateAlias,
+            Input::DeleteAlias(_) => Op::DeleteAlias,
+            Input::ListAliases(_) => Op::ListAliases,
+            Input::Encrypt(_) => Op::Encrypt,
+            Input::Decrypt(_) => Op::Decrypt,
+            Input::ReEncrypt(_) => Op::ReEncrypt,
+            Input::GenerateDataKey(_) => Op::GenerateDataKey,
+            Input::GenerateDataKeyWithoutPlaintext(_) => Op::GenerateDataKeyWithoutPlaintext,
+            Input::GenerateRandom(_) => Op::GenerateRandom,
+            Input::PutKeyPolicy(_) => Op::PutKeyPolicy,
+            Input::NotOffered(op, _) => *op,
+        }
     }
 
     /// The input as a JSON document (sensitive members included: redact before recording).
@@ -117,6 +155,7 @@ impl Input {
             Input::GenerateDataKeyWithoutPlaintext(i) => serde_json::to_value(i),
             Input::GenerateRandom(i) => serde_json::to_value(i),
             Input::PutKeyPolicy(i) => serde_json::to_value(i),
+            Input::NotOffered(_, v) => Ok(v.clone()),
         }
         .unwrap_or_default()
     }

@@ -1,39 +1,38 @@
 //! Secrets Manager behind the request pipeline ([`crate::pipeline::Service`]).
 
 use strongroom_domain::secret::Secret;
-use zeroize::Zeroizing;
 
-use super::SecretsManager;
 use super::ops::Op;
+use super::shapes::Input;
+use super::{SecretsManager, SmError, TargetRequest};
 use crate::audit::{Call, CallResource, SECRET_RESOURCE_TYPE};
 use crate::credentials::Principal;
 use crate::error::ApiError;
-use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire, json_body};
 use crate::services::Check;
 
 impl Service for SecretsManager {
     type Op = Op;
-    /// The JSON body as sent: each operation deserializes its own typed input.
-    type Input = Zeroizing<Vec<u8>>;
+    type Input = Input;
     /// The secret the request names, resolved while authorizing (read once).
     type Resolved = Option<Secret>;
     const EVENT_SOURCE: &'static str = "secretsmanager.amazonaws.com";
 
-    fn parse(&self, _op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        Ok(crate::pipeline::json_body(wire))
+    fn parse(&self, op: Op, wire: Wire) -> Result<Input, ApiError> {
+        Input::parse(op, &json_body(wire)).map_err(|m| SmError::Serialization(m).into())
     }
 
     async fn checks(
         &self,
         op: Op,
-        body: &Zeroizing<Vec<u8>>,
+        input: &Input,
         principal: &Principal,
     ) -> Authorization<Option<Secret>> {
         // Root may do everything: its hot path skips building the policy context.
         if principal.is_root() {
             return Authorization::none();
         }
-        let mut t = self.authorization_target(op.name(), body).await;
+        let mut t = self.authorization_target(&target(op, input)).await;
         let secret = t.secret.take();
         Authorization {
             checks: vec![Check {
@@ -54,18 +53,18 @@ impl Service for SecretsManager {
 
     async fn execute(
         &self,
-        op: Op,
-        body: &Zeroizing<Vec<u8>>,
+        _op: Op,
+        input: &Input,
         resolved: Option<Secret>,
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;
         let check = |a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
         let out = self
-            .call_with(op, ctx.principal, body, &check, resolved, &mut ctx.events)
+            .call(input, &check, resolved, &mut ctx.events)
             .await
             .map_err(ApiError::from)?;
-        if let Some(event) = deletion_event(op, body, &out) {
+        if let Some(event) = deletion_event(input, &out) {
             ctx.events.push(event);
         }
         Ok(Output::Json(out))
@@ -74,7 +73,7 @@ impl Service for SecretsManager {
     async fn audit(
         &self,
         op: Op,
-        body: &Zeroizing<Vec<u8>>,
+        input: &Input,
         result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {
@@ -83,25 +82,63 @@ impl Service for SecretsManager {
             .take()
             .map(|r| (r.arn, r.name.unwrap_or_default()));
         if named.is_none() && result.is_ok() {
-            named = self.touched(op.name(), body).await;
+            named = self.touched(input).await;
         }
         let response = match result {
             Ok(Output::Json(b)) => Some(b.as_slice()),
             _ => None,
         };
-        super::audit_details(op.name(), body, response, named, call);
+        super::audit_details(op.name(), input.to_json(), response, named, call);
     }
+}
+
+/// The members of a request its authorization depends on.
+fn target<'a>(op: Op, input: &'a Input) -> TargetRequest<'a> {
+    let mut t = TargetRequest {
+        operation: op.name(),
+        ..Default::default()
+    };
+    match input {
+        Input::CreateSecret(i) => {
+            t.name = i.name.as_deref();
+            t.tags = i.tags.as_deref();
+        }
+        Input::TagResource(i) => {
+            t.secret_id = i.secret_id.as_deref();
+            t.tags = i.tags.as_deref();
+        }
+        Input::GetSecretValue(i) => {
+            t.secret_id = i.secret_id.as_deref();
+            t.version_id = i.version_id.as_deref();
+            t.version_stage = i.version_stage.as_deref();
+        }
+        Input::UpdateSecretVersionStage(i) => {
+            t.secret_id = i.secret_id.as_deref();
+            t.version_stage = i.version_stage.as_deref();
+        }
+        Input::DescribeSecret(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::UpdateSecret(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::DeleteSecret(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::RestoreSecret(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::PutSecretValue(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::ListSecretVersionIds(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::UntagResource(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::RotateSecret(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::CancelRotateSecret(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::PutResourcePolicy(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::GetResourcePolicy(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::DeleteResourcePolicy(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::ValidateResourcePolicy(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::NotOffered(_, v) => t.secret_id = v.get("SecretId").and_then(|id| id.as_str()),
+        Input::ListSecrets(_) | Input::BatchGetSecretValue(_) | Input::GetRandomPassword(_) => {}
+    }
+    t
 }
 
 /// Secrets Manager records the start, cancellation and end of a secret's deletion as service
 /// events beside the API calls that cause them: StartSecretVersionDelete (DeleteSecret with a
 /// recovery window), EndSecretVersionDelete (forced), CancelSecretVersionDelete (RestoreSecret).
-fn deletion_event(op: Op, body: &[u8], out: &[u8]) -> Option<crate::audit::ServiceEvent> {
-    #[derive(serde::Deserialize, Default)]
-    #[serde(rename_all = "PascalCase", default)]
-    struct Forced {
-        force_delete_without_recovery: Option<bool>,
-    }
+fn deletion_event(input: &Input, out: &[u8]) -> Option<crate::audit::ServiceEvent> {
     #[derive(serde::Deserialize)]
     struct Named {
         #[serde(rename = "ARN")]
@@ -109,19 +146,12 @@ fn deletion_event(op: Op, body: &[u8], out: &[u8]) -> Option<crate::audit::Servi
         #[serde(rename = "Name")]
         name: String,
     }
-    let name = match op {
-        Op::DeleteSecret => {
-            let forced = serde_json::from_slice::<Forced>(body)
-                .unwrap_or_default()
-                .force_delete_without_recovery
-                == Some(true);
-            if forced {
-                "EndSecretVersionDelete"
-            } else {
-                "StartSecretVersionDelete"
-            }
+    let name = match input {
+        Input::DeleteSecret(i) if i.force_delete_without_recovery == Some(true) => {
+            "EndSecretVersionDelete"
         }
-        Op::RestoreSecret => "CancelSecretVersionDelete",
+        Input::DeleteSecret(_) => "StartSecretVersionDelete",
+        Input::RestoreSecret(_) => "CancelSecretVersionDelete",
         _ => return None,
     };
     let secret: Named = serde_json::from_slice(out).ok()?;

@@ -6,12 +6,11 @@
 
 mod api;
 mod error;
-pub mod model;
 pub mod ops;
 pub mod shapes;
 
 use crate::pipeline::Operation as _;
-use ops::Op;
+use shapes::Input;
 mod paging;
 mod policy;
 mod random;
@@ -32,6 +31,21 @@ pub fn open_gate(_: &str, _: &str, _: Option<&str>, _: Keys) -> Result<(), Strin
     Ok(())
 }
 
+/// AWS JSON timestamps are epoch seconds as a number.
+pub(crate) use crate::clock::epoch_seconds as ts;
+
+/// The members of a request that decide its authorization.
+#[derive(Default)]
+pub struct TargetRequest<'a> {
+    pub operation: &'a str,
+    pub secret_id: Option<&'a str>,
+    /// CreateSecret's name.
+    pub name: Option<&'a str>,
+    pub tags: Option<&'a [shapes::Tag]>,
+    pub version_id: Option<&'a str>,
+    pub version_stage: Option<&'a str>,
+}
+
 /// What a request is authorized against.
 pub struct AuthorizationTarget {
     pub action: String,
@@ -47,7 +61,6 @@ pub struct AuthorizationTarget {
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use strongroom_barrier::{Barrier, ValueBinding};
 use strongroom_domain::names::{SecretRef, parse_secret_id};
 use strongroom_domain::secret::{Secret, ValueKind};
@@ -57,7 +70,6 @@ use zeroize::Zeroizing;
 
 use crate::audit::ServiceEvent;
 use crate::clock::Clock;
-use crate::credentials::Principal;
 use crate::services::kms::{Kms, SECRETS_MANAGER_KEY, ServiceKeyError};
 
 /// How often a write re-reads and re-applies after losing an optimistic-concurrency race.
@@ -104,35 +116,38 @@ impl SecretsManager {
     }
 
     /// The IAM action, resource ARN and condition keys a request is authorized against
-    /// (the secret's ARN, its tags, the requested name and tags). Malformed bodies yield
-    /// `*` here and their SerializationException from [`Self::call`].
-    pub async fn authorization_target(&self, operation: &str, body: &[u8]) -> AuthorizationTarget {
+    /// (the secret's ARN, its tags, the requested name and tags).
+    pub async fn authorization_target(&self, r: &TargetRequest<'_>) -> AuthorizationTarget {
         let mut resource_policy = None;
         let mut resolved = None;
-        let action = format!("secretsmanager:{operation}");
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let action = format!("secretsmanager:{}", r.operation);
         let mut keys = Keys::new();
-        if let Some(tags) = crate::services::request_tags(&v, "Key", "Value") {
-            crate::services::insert_request_tags(&mut keys, &tags);
+        if let Some(tags) = r.tags {
+            let pairs: Vec<(String, String)> = tags
+                .iter()
+                .filter_map(|t| Some((t.key.clone()?, t.value.clone()?)))
+                .collect();
+            crate::services::insert_request_tags(&mut keys, &pairs);
         }
         let mut put = |k: String, vals: Vec<String>| {
             keys.insert(k.to_ascii_lowercase(), vals);
         };
-        for member in ["VersionStage", "VersionId"] {
-            if let Some(x) = v.get(member).and_then(|x| x.as_str()) {
-                put(format!("secretsmanager:{member}"), vec![x.to_string()]);
-            }
+        if let Some(x) = r.version_stage {
+            put("secretsmanager:VersionStage".into(), vec![x.to_string()]);
         }
-        let resource = match operation {
+        if let Some(x) = r.version_id {
+            put("secretsmanager:VersionId".into(), vec![x.to_string()]);
+        }
+        let resource = match r.operation {
             "CreateSecret" => {
-                let name = v.get("Name").and_then(|n| n.as_str()).unwrap_or_default();
+                let name = r.name.unwrap_or_default();
                 put("secretsmanager:Name".into(), vec![name.to_string()]);
                 // The random suffix does not exist yet: policies see six placeholder
                 // characters, so `NAME-*` and `NAME-??????` both match.
                 format!("{}{name}-??????", self.arn_prefix())
             }
             "ListSecrets" | "GetRandomPassword" | "BatchGetSecretValue" => "*".to_string(),
-            _ => match v.get("SecretId").and_then(|x| x.as_str()) {
+            _ => match r.secret_id {
                 Some(id) => match self.resolve(id).await {
                     Ok(secret) => {
                         put("secretsmanager:SecretId".into(), vec![secret.arn.clone()]);
@@ -165,92 +180,65 @@ impl SecretsManager {
         }
     }
 
-    /// Dispatch one operation. `body` is the raw JSON request; `gate` authorizes the inner
-    /// checks some operations need (BatchGetSecretValue's per-secret GetSecretValue).
+    /// Run one (authorized) operation; `gate` authorizes the inner checks some operations
+    /// need (KMS use on the caller's behalf, BatchGetSecretValue's per-secret
+    /// GetSecretValue). `resolved`: the secret authorization already read.
     pub async fn call(
         &self,
-        op: Op,
-        principal: &Principal,
-        body: &[u8],
-        gate: &Gate<'_>,
-    ) -> Result<Zeroizing<Vec<u8>>, SmError> {
-        self.call_with(op, principal, body, gate, None, &mut Vec::new())
-            .await
-    }
-
-    /// [`Self::call`] with the secret authorization already resolved (see
-    /// [`AuthorizationTarget::secret`]).
-    pub async fn call_with(
-        &self,
-        op: Op,
-        _principal: &Principal,
-        body: &[u8],
+        input: &Input,
         gate: &Gate<'_>,
         resolved: Option<Secret>,
         events: &mut Vec<ServiceEvent>,
     ) -> Result<Zeroizing<Vec<u8>>, SmError> {
-        let operation = op.name();
-        if matches!(op, Op::CreateSecret | Op::UpdateSecret | Op::PutSecretValue) {
-            self.kms_write_allowed(operation, body, gate).await?;
+        if matches!(
+            input,
+            Input::CreateSecret(_) | Input::UpdateSecret(_) | Input::PutSecretValue(_)
+        ) {
+            self.kms_write_allowed(input, gate).await?;
         }
-        match op {
-            Op::CreateSecret => respond(self.create_secret(parse(body)?).await),
-            Op::DescribeSecret => respond(self.describe_secret(parse(body)?).await),
-            Op::UpdateSecret => {
-                let out = self.update_secret(parse(body)?).await?;
-                abandoned(
-                    events,
-                    &out.arn,
-                    &out.name,
-                    out.abandoned_rotation.as_deref(),
-                );
+        match input {
+            Input::CreateSecret(i) => respond(self.create_secret(i.clone()).await),
+            Input::DescribeSecret(i) => respond(self.describe_secret(i.clone()).await),
+            Input::UpdateSecret(i) => {
+                let (out, abandoned_rotation) = self.update_secret(i.clone()).await?;
+                abandoned(events, &out.arn, &out.name, abandoned_rotation.as_deref());
                 respond(Ok(out))
             }
-            Op::DeleteSecret => respond(self.delete_secret(parse(body)?).await),
-            Op::RestoreSecret => respond(self.restore_secret(parse(body)?).await),
-            Op::ListSecrets => respond(self.list_secrets(parse(body)?).await),
-            Op::GetSecretValue => {
-                respond(self.get_secret_value(parse(body)?, resolved, gate).await)
+            Input::DeleteSecret(i) => respond(self.delete_secret(i.clone()).await),
+            Input::RestoreSecret(i) => respond(self.restore_secret(i.clone()).await),
+            Input::ListSecrets(i) => respond(self.list_secrets(i.clone()).await),
+            Input::GetSecretValue(i) => {
+                respond(self.get_secret_value(i.clone(), resolved, gate).await)
             }
-            Op::BatchGetSecretValue => {
-                respond(self.batch_get_secret_value(parse(body)?, gate).await)
+            Input::BatchGetSecretValue(i) => {
+                respond(self.batch_get_secret_value(i.clone(), gate).await)
             }
-            Op::PutSecretValue => {
-                let out = self.put_secret_value(parse(body)?).await?;
-                abandoned(
-                    events,
-                    &out.arn,
-                    &out.name,
-                    out.abandoned_rotation.as_deref(),
-                );
+            Input::PutSecretValue(i) => {
+                let (out, abandoned_rotation) = self.put_secret_value(i.clone()).await?;
+                abandoned(events, &out.arn, &out.name, abandoned_rotation.as_deref());
                 respond(Ok(out))
             }
-            Op::UpdateSecretVersionStage => {
-                respond(self.update_secret_version_stage(parse(body)?).await)
+            Input::UpdateSecretVersionStage(i) => {
+                respond(self.update_secret_version_stage(i.clone()).await)
             }
-            Op::ListSecretVersionIds => respond(self.list_secret_version_ids(parse(body)?).await),
-            Op::TagResource => respond(self.tag_resource(parse(body)?).await),
-            Op::UntagResource => respond(self.untag_resource(parse(body)?).await),
-            Op::GetRandomPassword => respond(self.get_random_password(parse(body)?)),
-            Op::RotateSecret => respond(self.rotate_secret(parse(body)?, gate).await),
-            Op::CancelRotateSecret => respond(self.cancel_rotate_secret(parse(body)?).await),
-            Op::PutResourcePolicy => respond(self.put_resource_policy(parse(body)?).await),
-            Op::GetResourcePolicy => respond(self.get_resource_policy(parse(body)?).await),
-            Op::DeleteResourcePolicy => respond(self.delete_resource_policy(parse(body)?).await),
-            Op::ValidateResourcePolicy => {
-                respond(self.validate_resource_policy(parse(body)?).await)
+            Input::ListSecretVersionIds(i) => {
+                respond(self.list_secret_version_ids(i.clone()).await)
             }
-            Op::ListResourcePolicies => Err(SmError::not_available(
-                operation,
-                "multiple named resource policies",
-            )),
-            Op::ReplicateSecretToRegions
-            | Op::RemoveRegionsFromReplication
-            | Op::StopReplicationToReplica
-            | Op::AssociateCrossAccountReplica
-            | Op::DisassociateCrossAccountReplica => {
-                Err(SmError::not_available(operation, "replication"))
+            Input::TagResource(i) => self.tag_resource(i.clone()).await.map(|()| empty()),
+            Input::UntagResource(i) => self.untag_resource(i.clone()).await.map(|()| empty()),
+            Input::GetRandomPassword(i) => respond(self.get_random_password(i.clone())),
+            Input::RotateSecret(i) => respond(self.rotate_secret(i.clone(), gate).await),
+            Input::CancelRotateSecret(i) => respond(self.cancel_rotate_secret(i.clone()).await),
+            Input::PutResourcePolicy(i) => respond(self.put_resource_policy(i.clone()).await),
+            Input::GetResourcePolicy(i) => respond(self.get_resource_policy(i.clone()).await),
+            Input::DeleteResourcePolicy(i) => respond(self.delete_resource_policy(i.clone()).await),
+            Input::ValidateResourcePolicy(i) => {
+                respond(self.validate_resource_policy(i.clone()).await)
             }
+            Input::NotOffered(op, _) if *op == ops::Op::ListResourcePolicies => Err(
+                SmError::not_available(op.name(), "multiple named resource policies"),
+            ),
+            Input::NotOffered(op, _) => Err(SmError::not_available(op.name(), "replication")),
         }
     }
 
@@ -258,14 +246,21 @@ impl SecretsManager {
     /// parameters): authorized through `gate` exactly as a direct call is.
     pub async fn get_secret_value_for(
         &self,
-        body: &[u8],
+        input: shapes::GetSecretValueRequest,
         gate: &Gate<'_>,
-    ) -> Result<model::SecretValueOutput, SmError> {
-        let mut t = self.authorization_target("GetSecretValue", body).await;
+    ) -> Result<shapes::GetSecretValueResponse, SmError> {
+        let mut t = self
+            .authorization_target(&TargetRequest {
+                operation: "GetSecretValue",
+                secret_id: input.secret_id.as_deref(),
+                version_id: input.version_id.as_deref(),
+                version_stage: input.version_stage.as_deref(),
+                ..Default::default()
+            })
+            .await;
         gate(&t.action, &t.resource, t.resource_policy.as_deref(), t.keys)
             .map_err(SmError::AccessDenied)?;
-        self.get_secret_value(parse(body)?, t.secret.take(), gate)
-            .await
+        self.get_secret_value(input, t.secret.take(), gate).await
     }
 
     /// How many secrets exist, including those scheduled for deletion (ResourceCount).
@@ -295,20 +290,14 @@ impl SecretsManager {
 
     /// The (ARN, name) of the secret a successful call whose response names none touched
     /// (TagResource, UntagResource, ValidateResourcePolicy), for its audit record.
-    pub async fn touched(&self, operation: &str, body: &[u8]) -> Option<(String, String)> {
-        if !matches!(
-            operation,
-            "TagResource" | "UntagResource" | "ValidateResourcePolicy"
-        ) {
-            return None;
-        }
-        #[derive(serde::Deserialize)]
-        struct Named {
-            #[serde(rename = "SecretId")]
-            secret_id: Option<String>,
-        }
-        let id = serde_json::from_slice::<Named>(body).ok()?.secret_id?;
-        let secret = self.resolve(&id).await.ok()?;
+    pub async fn touched(&self, input: &Input) -> Option<(String, String)> {
+        let id = match input {
+            Input::TagResource(i) => i.secret_id.as_deref(),
+            Input::UntagResource(i) => i.secret_id.as_deref(),
+            Input::ValidateResourcePolicy(i) => i.secret_id.as_deref(),
+            _ => None,
+        }?;
+        let secret = self.resolve(id).await.ok()?;
         Some((secret.arn, secret.name))
     }
 
@@ -430,22 +419,32 @@ impl SecretsManager {
     /// kms:GenerateDataKey on it (Secrets Manager calls KMS on the caller's behalf);
     /// the managed aws/secretsmanager key needs nothing. Unknown keys and secrets are left
     /// for the operation to report.
-    async fn kms_write_allowed(
-        &self,
-        operation: &str,
-        body: &[u8],
-        gate: &Gate<'_>,
-    ) -> Result<(), SmError> {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let has_value = v.get("SecretString").is_some() || v.get("SecretBinary").is_some();
-        let given = v
-            .get("KmsKeyId")
-            .and_then(|k| k.as_str())
-            .filter(|k| !k.is_empty())
-            .map(str::to_string);
-        let existing = match v.get("SecretId").and_then(|x| x.as_str()) {
-            Some(id) if operation != "CreateSecret" => self.resolve(id).await.ok(),
-            _ => None,
+    async fn kms_write_allowed(&self, input: &Input, gate: &Gate<'_>) -> Result<(), SmError> {
+        let (operation, has_value, given, secret_id) = match input {
+            Input::CreateSecret(i) => (
+                "CreateSecret",
+                i.secret_string.is_some() || i.secret_binary.is_some(),
+                i.kms_key_id.as_deref(),
+                None,
+            ),
+            Input::UpdateSecret(i) => (
+                "UpdateSecret",
+                i.secret_string.is_some() || i.secret_binary.is_some(),
+                i.kms_key_id.as_deref(),
+                i.secret_id.as_deref(),
+            ),
+            Input::PutSecretValue(i) => (
+                "PutSecretValue",
+                i.secret_string.is_some() || i.secret_binary.is_some(),
+                None,
+                i.secret_id.as_deref(),
+            ),
+            _ => return Ok(()),
+        };
+        let given = given.filter(|k| !k.is_empty()).map(str::to_string);
+        let existing = match secret_id {
+            Some(id) => self.resolve(id).await.ok(),
+            None => None,
         };
         let secret_arn = existing.as_ref().map(|s| s.arn.as_str());
         let stored = existing.as_ref().and_then(|s| s.kms_key_id.clone());
@@ -598,8 +597,15 @@ impl PartialEq for SecretValue {
 }
 
 /// The RotationAbandoned service event of a write that abandoned a rotation.
-fn abandoned(events: &mut Vec<ServiceEvent>, arn: &str, name: &str, token: Option<&str>) {
-    let Some(token) = token else { return };
+fn abandoned(
+    events: &mut Vec<ServiceEvent>,
+    arn: &Option<String>,
+    name: &Option<String>,
+    token: Option<&str>,
+) {
+    let (Some(token), Some(arn), Some(name)) = (token, arn, name) else {
+        return;
+    };
     tracing::info!(secret_arn = %arn, version_id = %token, "a manual change abandoned the rotation in progress");
     events.push(ServiceEvent {
         service: "secretsmanager",
@@ -617,12 +623,13 @@ fn abandoned(events: &mut Vec<ServiceEvent>, arn: &str, name: &str, token: Optio
     });
 }
 
-fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SmError> {
-    crate::services::input::parse(body).map_err(SmError::Serialization)
-}
-
 fn respond<O: Serialize>(out: Result<O, SmError>) -> Result<Zeroizing<Vec<u8>>, SmError> {
     crate::sensitive::to_json(&out?).map_err(|_| SmError::Internal)
+}
+
+/// The answer of an operation without output members.
+fn empty() -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(b"{}".to_vec())
 }
 
 #[cfg(test)]
@@ -635,7 +642,7 @@ mod tests;
 /// refused or failed call is recorded against it rather than the caller's spelling.
 pub fn audit_details(
     operation: &str,
-    request: &[u8],
+    params: serde_json::Value,
     response: Option<&[u8]>,
     named: Option<(String, String)>,
     call: &mut Call,
@@ -652,7 +659,7 @@ pub fn audit_details(
         #[serde(rename = "Name")]
         name: Option<String>,
     }
-    let params: Option<serde_json::Value> = serde_json::from_slice(request).ok();
+    let params = Some(params);
     let answered = response.and_then(|r| serde_json::from_slice::<Touched>(r).ok());
     call.resource = match answered {
         Some(Touched {

@@ -1,41 +1,20 @@
 //! Resource-based policies on secrets: PutResourcePolicy, GetResourcePolicy,
 //! DeleteResourcePolicy, ValidateResourcePolicy.
 
-use serde::{Deserialize, Serialize};
 use strongroom_policy::document::{Effect, Policy, PolicyKind};
 
+use super::shapes::{
+    DeleteResourcePolicyRequest, DeleteResourcePolicyResponse, GetResourcePolicyRequest,
+    GetResourcePolicyResponse, PutResourcePolicyRequest, PutResourcePolicyResponse,
+    ValidateResourcePolicyRequest, ValidateResourcePolicyResponse, ValidationErrorsEntry,
+};
 use super::{SecretsManager, SmError, validate};
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ResourcePolicyInput {
-    pub secret_id: Option<String>,
-    pub resource_policy: Option<String>,
-    pub block_public_policy: Option<bool>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ResourcePolicyOutput {
-    #[serde(rename = "ARN")]
-    pub arn: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resource_policy: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ValidationEntry {
-    pub check_name: String,
-    pub error_message: String,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ValidateOutput {
-    pub policy_validation_passed: bool,
-    pub validation_errors: Vec<ValidationEntry>,
+fn finding(check: &str, message: String) -> ValidationErrorsEntry {
+    ValidationErrorsEntry {
+        check_name: Some(check.into()),
+        error_message: Some(message),
+    }
 }
 
 fn parse(doc: &str) -> Result<Policy, SmError> {
@@ -73,13 +52,10 @@ fn broad_grants(policy: &Policy, account: &str) -> Vec<String> {
 
 /// Least-privilege findings (seed 002: no wildcard actions, no wildcard resources, no
 /// public principals).
-fn findings(policy: &Policy, account: &str) -> Vec<ValidationEntry> {
-    let mut out: Vec<ValidationEntry> = broad_grants(policy, account)
+fn findings(policy: &Policy, account: &str) -> Vec<ValidationErrorsEntry> {
+    let mut out: Vec<ValidationErrorsEntry> = broad_grants(policy, account)
         .into_iter()
-        .map(|m| ValidationEntry {
-            check_name: "PUBLIC_ACCESS".into(),
-            error_message: m,
-        })
+        .map(|m| finding("PUBLIC_ACCESS", m))
         .collect();
     for (i, st) in policy.statements.iter().enumerate() {
         if st.effect != Effect::Allow {
@@ -93,12 +69,12 @@ fn findings(policy: &Policy, account: &str) -> Vec<ValidationEntry> {
                 .iter()
                 .any(|a| a == "*" || a.ends_with(":*"));
         if wild_action {
-            out.push(ValidationEntry {
-                check_name: "WILDCARD_ACTION".into(),
-                error_message: format!(
+            out.push(finding(
+                "WILDCARD_ACTION",
+                format!(
                     "Statement {sid} allows every action of a service (a wildcard or NotAction): list the actions the principal needs."
                 ),
-            });
+            ));
         }
         let wild_resource = st.resource.as_ref().is_some_and(|r| {
             r.negated
@@ -107,12 +83,12 @@ fn findings(policy: &Policy, account: &str) -> Vec<ValidationEntry> {
                     .any(|v| v != "*" && (v.contains('*') || v.contains('?')))
         });
         if wild_resource {
-            out.push(ValidationEntry {
-                check_name: "WILDCARD_RESOURCE".into(),
-                error_message: format!(
+            out.push(finding(
+                "WILDCARD_RESOURCE",
+                format!(
                     "Statement {sid} names resources by wildcard or NotResource: in a secret's policy use \"*\" (this secret) or its ARN."
                 ),
-            });
+            ));
         }
     }
     out
@@ -121,8 +97,8 @@ fn findings(policy: &Policy, account: &str) -> Vec<ValidationEntry> {
 impl SecretsManager {
     pub(super) async fn put_resource_policy(
         &self,
-        input: ResourcePolicyInput,
-    ) -> Result<ResourcePolicyOutput, SmError> {
+        input: PutResourcePolicyRequest,
+    ) -> Result<PutResourcePolicyResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let doc = validate::required("resourcePolicy", input.resource_policy)?;
         let policy = parse(&doc)?;
@@ -144,30 +120,31 @@ impl SecretsManager {
                 Ok(((), Vec::new()))
             })
             .await?;
-        Ok(ResourcePolicyOutput {
-            arn: secret.arn,
-            name: secret.name,
-            resource_policy: None,
+        Ok(PutResourcePolicyResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
+            policy_name: None,
         })
     }
 
     pub(super) async fn get_resource_policy(
         &self,
-        input: ResourcePolicyInput,
-    ) -> Result<ResourcePolicyOutput, SmError> {
+        input: GetResourcePolicyRequest,
+    ) -> Result<GetResourcePolicyResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let secret = self.resolve(&id).await?;
-        Ok(ResourcePolicyOutput {
-            arn: secret.arn,
-            name: secret.name,
+        Ok(GetResourcePolicyResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
             resource_policy: secret.resource_policy,
+            policy_name: None,
         })
     }
 
     pub(super) async fn delete_resource_policy(
         &self,
-        input: ResourcePolicyInput,
-    ) -> Result<ResourcePolicyOutput, SmError> {
+        input: DeleteResourcePolicyRequest,
+    ) -> Result<DeleteResourcePolicyResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let now = self.clock.now_ms();
         let (secret, ()) = self
@@ -178,26 +155,26 @@ impl SecretsManager {
                 Ok(((), Vec::new()))
             })
             .await?;
-        Ok(ResourcePolicyOutput {
-            arn: secret.arn,
-            name: secret.name,
-            resource_policy: None,
+        Ok(DeleteResourcePolicyResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
+            policy_name: None,
         })
     }
 
     pub(super) async fn validate_resource_policy(
         &self,
-        input: ResourcePolicyInput,
-    ) -> Result<ValidateOutput, SmError> {
+        input: ValidateResourcePolicyRequest,
+    ) -> Result<ValidateResourcePolicyResponse, SmError> {
         let doc = validate::required("resourcePolicy", input.resource_policy)?;
         if let Some(id) = &input.secret_id {
             self.resolve(id).await?;
         }
         let policy = parse(&doc)?;
         let errors = findings(&policy, &self.account_id);
-        Ok(ValidateOutput {
-            policy_validation_passed: errors.is_empty(),
-            validation_errors: errors,
+        Ok(ValidateResourcePolicyResponse {
+            policy_validation_passed: Some(errors.is_empty()),
+            validation_errors: Some(errors),
         })
     }
 }
@@ -238,7 +215,7 @@ mod tests {
         );
         let names: Vec<String> = findings(&loose, "123456789012")
             .into_iter()
-            .map(|f| f.check_name)
+            .filter_map(|f| f.check_name)
             .collect();
         assert_eq!(
             names,

@@ -2,14 +2,14 @@
 
 use strongroom_domain::password::{PasswordSpec, generate_password};
 
-use super::model::*;
+use super::shapes::{GetRandomPasswordRequest, GetRandomPasswordResponse};
 use super::{SecretsManager, SmError};
 
 impl SecretsManager {
     pub(super) fn get_random_password(
         &self,
-        input: GetRandomPasswordInput,
-    ) -> Result<GetRandomPasswordOutput, SmError> {
+        input: GetRandomPasswordRequest,
+    ) -> Result<GetRandomPasswordResponse, SmError> {
         let spec = PasswordSpec {
             length: input.password_length,
             exclude_characters: input.exclude_characters,
@@ -21,8 +21,8 @@ impl SecretsManager {
             require_each_included_type: input.require_each_included_type,
         };
         let random_password = generate_password(&spec)?;
-        Ok(GetRandomPasswordOutput {
-            random_password: random_password.into(),
+        Ok(GetRandomPasswordResponse {
+            random_password: Some(random_password.into()),
         })
     }
 }

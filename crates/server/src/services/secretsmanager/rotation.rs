@@ -5,9 +5,12 @@
 use strongroom_domain::rotation::{self, Begin, RotationError, RotationRules};
 use strongroom_domain::secret::Millis;
 
-use super::model::{
-    ArnName, RotateSecretInput, RotateSecretOutput, RotationRulesShape, SecretIdInput, ts,
+use super::shapes::{
+    CancelRotateSecretRequest, CancelRotateSecretResponse, DescribeSecretResponse,
+    GetSecretValueRequest, PutSecretValueRequest, RotateSecretRequest, RotateSecretResponse,
+    RotationRulesType, UpdateSecretVersionStageRequest,
 };
+use super::ts;
 use super::values::new_version_id;
 use super::{SecretsManager, SmError, validate};
 use strongroom_store::SecretKey;
@@ -46,12 +49,12 @@ impl From<RotationError> for SmError {
 }
 
 /// The rotation members of DescribeSecret / ListSecrets.
-pub(super) fn describe(r: &rotation::Rotation) -> super::model::SecretDescription {
+pub(super) fn describe(r: &rotation::Rotation) -> DescribeSecretResponse {
     let configured = r.lambda_arn.is_some();
-    super::model::SecretDescription {
+    DescribeSecretResponse {
         rotation_enabled: configured.then_some(r.enabled),
         rotation_lambda_arn: r.lambda_arn.clone(),
-        rotation_rules: r.rules.as_ref().map(|x| RotationRulesShape {
+        rotation_rules: r.rules.as_ref().map(|x| RotationRulesType {
             automatically_after_days: x.automatically_after_days,
             duration: x.duration.clone(),
             schedule_expression: x.schedule_expression.clone(),
@@ -97,9 +100,9 @@ impl SecretsManager {
 
     pub(super) async fn rotate_secret(
         &self,
-        input: RotateSecretInput,
+        input: RotateSecretRequest,
         gate: &super::Gate<'_>,
-    ) -> Result<RotateSecretOutput, SmError> {
+    ) -> Result<RotateSecretResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         validate::client_request_token(input.client_request_token.as_deref())?;
         if input.external_secret_rotation_metadata.is_some() {
@@ -192,9 +195,9 @@ impl SecretsManager {
         if let Some(job) = job {
             self.queue_rotation(job);
         }
-        Ok(RotateSecretOutput {
-            arn: secret.arn,
-            name: secret.name,
+        Ok(RotateSecretResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
             version_id,
         })
     }
@@ -298,8 +301,8 @@ impl SecretsManager {
 
     pub(super) async fn cancel_rotate_secret(
         &self,
-        input: SecretIdInput,
-    ) -> Result<ArnName, SmError> {
+        input: CancelRotateSecretRequest,
+    ) -> Result<CancelRotateSecretResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let (secret, ()) = self
             .modify(&id, |s| {
@@ -313,9 +316,10 @@ impl SecretsManager {
                 Ok(((), Vec::new()))
             })
             .await?;
-        Ok(ArnName {
-            arn: secret.arn,
-            name: secret.name,
+        Ok(CancelRotateSecretResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
+            version_id: None,
         })
     }
 
@@ -427,7 +431,7 @@ impl SecretsManager {
         version_id: Option<&str>,
         stage: &str,
     ) -> Result<Option<zeroize::Zeroizing<String>>, SmError> {
-        let input = super::model::GetSecretValueInput {
+        let input = GetSecretValueRequest {
             secret_id: Some(arn.to_string()),
             version_id: version_id.map(str::to_string),
             version_stage: Some(stage.to_string()),
@@ -453,13 +457,12 @@ impl SecretsManager {
         token: &str,
         value: &str,
     ) -> Result<(), SmError> {
-        self.put_secret_value(super::model::PutSecretValueInput {
+        self.put_secret_value(PutSecretValueRequest {
             secret_id: Some(arn.to_string()),
             client_request_token: Some(token.to_string()),
-            secret_binary: None,
             secret_string: Some(value.to_string().into()),
             version_stages: Some(vec![strongroom_domain::secret::AWSPENDING.to_string()]),
-            rotation_token: None,
+            ..Default::default()
         })
         .await
         .map(|_| ())
@@ -480,7 +483,7 @@ impl SecretsManager {
                 "the rotation was abandoned: a new AWSCURRENT version was written meanwhile".into(),
             ));
         }
-        self.update_secret_version_stage(super::model::UpdateSecretVersionStageInput {
+        self.update_secret_version_stage(UpdateSecretVersionStageRequest {
             secret_id: Some(arn.to_string()),
             version_stage: Some(strongroom_domain::secret::AWSCURRENT.to_string()),
             remove_from_version_id: current,

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use strongroom_domain::filters::{self, Filter, FilterView};
+use strongroom_domain::filters::{self, FilterView};
 use strongroom_domain::secret::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, MS_PER_DAY, Secret};
 use strongroom_domain::{labels, names};
 use strongroom_store::{SecretKey, SecretWrite, StoreError};
 
-use super::model::*;
+use super::shapes::*;
+use super::ts;
 use super::values::{decode_value, new_version, new_version_id};
 use super::{SecretValue, SecretsManager, SmError, TokenUse, paging, tags, validate};
 
@@ -17,14 +18,14 @@ const DEFAULT_RECOVERY_WINDOW_DAYS: i64 = 30;
 impl SecretsManager {
     pub(super) async fn create_secret(
         &self,
-        input: CreateSecretInput,
-    ) -> Result<CreateSecretOutput, SmError> {
+        input: CreateSecretRequest,
+    ) -> Result<CreateSecretResponse, SmError> {
         let name = validate::required("name", input.name)?;
         validate::name(&name)?;
         validate::client_request_token(input.client_request_token.as_deref())?;
         validate::description(input.description.as_deref())?;
         validate::kms_key_id(input.kms_key_id.as_deref())?;
-        validate::secret_type(input.secret_type.as_deref())?;
+        validate::secret_type(input.type_.as_deref())?;
         if input.add_replica_regions.is_some()
             || input.cross_account_primary_arn.is_some()
             || input.force_overwrite_replica_secret == Some(true)
@@ -66,7 +67,7 @@ impl SecretsManager {
                 name: name.clone(),
                 description: description.clone(),
                 kms_key_id: kms_key_id.clone(),
-                secret_type: input.secret_type.clone(),
+                secret_type: input.type_.clone(),
                 tags: tags.clone(),
                 created_ms: now,
                 last_changed_ms: now,
@@ -95,11 +96,11 @@ impl SecretsManager {
             };
             match self.store.commit(write).await {
                 Ok(()) => {
-                    return Ok(CreateSecretOutput {
-                        arn,
-                        name,
+                    return Ok(CreateSecretResponse {
+                        arn: Some(arn),
+                        name: Some(name),
                         version_id,
-                        abandoned_rotation: None,
+                        replication_status: None,
                     });
                 }
                 // Another request created it first: decide on its secret (next round).
@@ -120,7 +121,7 @@ impl SecretsManager {
         existing: Secret,
         token: Option<&str>,
         value: Option<&SecretValue>,
-    ) -> Result<Option<CreateSecretOutput>, SmError> {
+    ) -> Result<Option<CreateSecretResponse>, SmError> {
         if existing.is_scheduled_for_deletion() {
             return Err(SmError::InvalidRequest(
                 "You can't create this secret because a secret with this name is already scheduled for deletion."
@@ -130,11 +131,11 @@ impl SecretsManager {
         if let (Some(token), Some(value)) = (token, value) {
             match self.token_use(&existing, token, value).await? {
                 TokenUse::SameValue => {
-                    return Ok(Some(CreateSecretOutput {
-                        arn: existing.arn,
-                        name: existing.name,
+                    return Ok(Some(CreateSecretResponse {
+                        arn: Some(existing.arn),
+                        name: Some(existing.name),
                         version_id: Some(token.to_string()),
-                        abandoned_rotation: None,
+                        replication_status: None,
                     }));
                 }
                 TokenUse::Vanished => return Ok(None),
@@ -161,8 +162,8 @@ impl SecretsManager {
 
     pub(super) async fn describe_secret(
         &self,
-        input: SecretIdInput,
-    ) -> Result<SecretDescription, SmError> {
+        input: DescribeSecretRequest,
+    ) -> Result<DescribeSecretResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let secret = self.resolve(&id).await?;
         let mut d = describe(&secret);
@@ -172,13 +173,13 @@ impl SecretsManager {
 
     pub(super) async fn update_secret(
         &self,
-        input: UpdateSecretInput,
-    ) -> Result<CreateSecretOutput, SmError> {
+        input: UpdateSecretRequest,
+    ) -> Result<(UpdateSecretResponse, Option<String>), SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         validate::client_request_token(input.client_request_token.as_deref())?;
         validate::description(input.description.as_deref())?;
         validate::kms_key_id(input.kms_key_id.as_deref())?;
-        validate::secret_type(input.secret_type.as_deref())?;
+        validate::secret_type(input.type_.as_deref())?;
         let new_key = input
             .kms_key_id
             .as_deref()
@@ -204,12 +205,12 @@ impl SecretsManager {
                 match self.token_use(&current, vid, v).await? {
                     TokenUse::Unused => {}
                     TokenUse::SameValue => {
-                        return Ok(CreateSecretOutput {
-                            arn: current.arn,
-                            name: current.name,
+                        let out = UpdateSecretResponse {
+                            arn: Some(current.arn),
+                            name: Some(current.name),
                             version_id: Some(vid.clone()),
-                            abandoned_rotation: None,
-                        });
+                        };
+                        return Ok((out, None));
                     }
                     TokenUse::Vanished => continue,
                 }
@@ -240,7 +241,7 @@ impl SecretsManager {
                     new_values.push((v.id.clone(), self.seal(key_id, &arn, &v.id, &value)?));
                 }
             }
-            if let Some(t) = &input.secret_type {
+            if let Some(t) = &input.type_ {
                 s.secret_type = Some(t.clone());
             }
             if let (Some(value), Some(vid)) = (&value, &version_id) {
@@ -258,12 +259,12 @@ impl SecretsManager {
             }
             s.last_changed_ms = now;
             if self.commit_over(&current, &mut s, new_values).await? {
-                return Ok(CreateSecretOutput {
-                    arn: s.arn,
-                    name: s.name,
+                let out = UpdateSecretResponse {
+                    arn: Some(s.arn),
+                    name: Some(s.name),
                     version_id,
-                    abandoned_rotation,
-                });
+                };
+                return Ok((out, abandoned_rotation));
             }
         }
         Err(super::busy())
@@ -271,8 +272,8 @@ impl SecretsManager {
 
     pub(super) async fn delete_secret(
         &self,
-        input: DeleteSecretInput,
-    ) -> Result<DeleteSecretOutput, SmError> {
+        input: DeleteSecretRequest,
+    ) -> Result<DeleteSecretResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let force = input.force_delete_without_recovery.unwrap_or(false);
         if force && input.recovery_window_in_days.is_some() {
@@ -295,10 +296,10 @@ impl SecretsManager {
                 Ok(secret) => {
                     self.store.purge(&secret.arn).await?;
                     tracing::info!(secret_arn = %secret.arn, "secret deleted without recovery");
-                    Ok(DeleteSecretOutput {
-                        arn: secret.arn,
-                        name: secret.name,
-                        deletion_date: ts(now),
+                    Ok(DeleteSecretResponse {
+                        arn: Some(secret.arn),
+                        name: Some(secret.name),
+                        deletion_date: Some(ts(now)),
                     })
                 }
                 Err(SmError::ResourceNotFound(_)) => {
@@ -311,10 +312,10 @@ impl SecretsManager {
                     } else {
                         format!("{}{}", self.arn_prefix(), id)
                     };
-                    Ok(DeleteSecretOutput {
-                        arn,
-                        name,
-                        deletion_date: ts(now),
+                    Ok(DeleteSecretResponse {
+                        arn: Some(arn),
+                        name: Some(name),
+                        deletion_date: Some(ts(now)),
                     })
                 }
                 Err(e) => Err(e),
@@ -335,14 +336,17 @@ impl SecretsManager {
                 Ok(((), Vec::new()))
             })
             .await?;
-        Ok(DeleteSecretOutput {
-            arn: secret.arn,
-            name: secret.name,
-            deletion_date: ts(due),
+        Ok(DeleteSecretResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
+            deletion_date: Some(ts(due)),
         })
     }
 
-    pub(super) async fn restore_secret(&self, input: SecretIdInput) -> Result<ArnName, SmError> {
+    pub(super) async fn restore_secret(
+        &self,
+        input: RestoreSecretRequest,
+    ) -> Result<RestoreSecretResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let now = self.clock.now_ms();
         let (secret, ()) = self
@@ -355,16 +359,16 @@ impl SecretsManager {
                 Ok(((), Vec::new()))
             })
             .await?;
-        Ok(ArnName {
-            arn: secret.arn,
-            name: secret.name,
+        Ok(RestoreSecretResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
         })
     }
 
     pub(super) async fn list_secrets(
         &self,
-        input: ListSecretsInput,
-    ) -> Result<ListSecretsOutput, SmError> {
+        input: ListSecretsRequest,
+    ) -> Result<ListSecretsResponse, SmError> {
         let limit = validate::max_results(input.max_results, 100)?.unwrap_or(100);
         let include_deleted = input.include_planned_deletion.unwrap_or(false);
         let (filters, filter_fp) =
@@ -390,21 +394,17 @@ impl SecretsManager {
         ]);
         let offset = paging::decode(input.next_token.as_deref(), fp)?;
         let (page, next_token) = paging::page(secrets, offset, limit, fp);
-        Ok(ListSecretsOutput {
-            secret_list: page
-                .iter()
-                .map(|s| {
-                    let mut d = describe(s);
-                    d.secret_versions_to_stages = version_map(s);
-                    d
-                })
-                .collect(),
+        Ok(ListSecretsResponse {
+            secret_list: Some(page.iter().map(list_entry).collect()),
             next_token,
         })
     }
 
     /// Parse request filters; also returns a fingerprint of them for NextToken binding.
-    pub(super) fn parse_filters(&self, raw: &[FilterShape]) -> Result<(Vec<Filter>, u64), SmError> {
+    pub(super) fn parse_filters(
+        &self,
+        raw: &[Filter],
+    ) -> Result<(Vec<filters::Filter>, u64), SmError> {
         let pairs: Vec<(String, Vec<String>)> = raw
             .iter()
             .map(|f| {
@@ -426,7 +426,7 @@ impl SecretsManager {
     /// The secrets a listing shows, filtered and in a total order (so pages are stable).
     pub(super) async fn listing(
         &self,
-        filters: &[Filter],
+        filters: &[filters::Filter],
         include_deleted: bool,
         sort_by: filters::SortBy,
         order: filters::SortOrder,
@@ -444,7 +444,7 @@ impl SecretsManager {
         Ok(secrets)
     }
 
-    fn matches(&self, filters: &[Filter], s: &Secret) -> bool {
+    fn matches(&self, filters: &[filters::Filter], s: &Secret) -> bool {
         let tags: Vec<(String, String)> = s
             .tags
             .iter()
@@ -463,28 +463,48 @@ impl SecretsManager {
     }
 }
 
-fn describe(s: &Secret) -> SecretDescription {
-    SecretDescription {
-        arn: s.arn.clone(),
-        name: s.name.clone(),
-        secret_type: s.secret_type.clone(),
+/// DescribeSecret's answer, without VersionIdsToStages.
+fn describe(s: &Secret) -> DescribeSecretResponse {
+    DescribeSecretResponse {
+        arn: Some(s.arn.clone()),
+        name: Some(s.name.clone()),
+        type_: s.secret_type.clone(),
         description: s.description.clone(),
         kms_key_id: s.kms_key_id.clone(),
-        last_changed_date: ts(s.last_changed_ms),
+        last_changed_date: Some(ts(s.last_changed_ms)),
         last_accessed_date: s.last_accessed_ms.map(ts),
         deleted_date: s.deleted_ms.map(ts),
-        tags: s
-            .tags
-            .iter()
-            .map(|t| TagShape {
-                key: t.key.clone(),
-                value: t.value.clone(),
-            })
-            .collect(),
-        version_ids_to_stages: None,
-        secret_versions_to_stages: None,
-        created_date: ts(s.created_ms),
+        tags: (!s.tags.is_empty()).then(|| tags::to_output(&s.tags)),
+        created_date: Some(ts(s.created_ms)),
         ..super::rotation::describe(&s.rotation)
+    }
+}
+
+/// ListSecrets shows the members DescribeSecret does, its version map named
+/// SecretVersionsToStages.
+fn list_entry(s: &Secret) -> SecretListEntry {
+    let d = describe(s);
+    SecretListEntry {
+        arn: d.arn,
+        name: d.name,
+        type_: d.type_,
+        description: d.description,
+        kms_key_id: d.kms_key_id,
+        rotation_enabled: d.rotation_enabled,
+        rotation_lambda_arn: d.rotation_lambda_arn,
+        rotation_rules: d.rotation_rules,
+        external_secret_rotation_metadata: d.external_secret_rotation_metadata,
+        external_secret_rotation_role_arn: d.external_secret_rotation_role_arn,
+        last_rotated_date: d.last_rotated_date,
+        last_changed_date: d.last_changed_date,
+        last_accessed_date: d.last_accessed_date,
+        deleted_date: d.deleted_date,
+        next_rotation_date: d.next_rotation_date,
+        tags: d.tags,
+        secret_versions_to_stages: version_map(s),
+        owning_service: d.owning_service,
+        created_date: d.created_date,
+        primary_region: d.primary_region,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::ops::Op;
 use crate::sensitive::Sensitive;
 
-/// An offered operation's input, parsed once by the pipeline.
+/// An operation's input, parsed once by the pipeline.
 #[derive(Debug)]
 pub enum Input {
     CreateSecret(CreateSecretRequest),
@@ -33,14 +33,16 @@ pub enum Input {
     GetResourcePolicy(GetResourcePolicyRequest),
     DeleteResourcePolicy(DeleteResourcePolicyRequest),
     ValidateResourcePolicy(ValidateResourcePolicyRequest),
+    /// An operation of the model this server does not offer, with its request as sent
+    /// (for authorization and the audit record of its refusal).
+    NotOffered(Op, serde_json::Value),
 }
 
 impl Input {
-    /// The operation's input from its JSON body; `None` for an operation of the model
-    /// this server does not offer.
-    pub fn parse(op: Op, body: &[u8]) -> Result<Option<Input>, String> {
+    /// The operation's input from its JSON body (an empty body is the empty input).
+    pub fn parse(op: Op, body: &[u8]) -> Result<Input, String> {
         use crate::services::input::parse;
-        Ok(Some(match op {
+        Ok(match op {
             Op::CreateSecret => Input::CreateSecret(parse(body)?),
             Op::DescribeSecret => Input::DescribeSecret(parse(body)?),
             Op::UpdateSecret => Input::UpdateSecret(parse(body)?),
@@ -61,8 +63,35 @@ impl Input {
             Op::GetResourcePolicy => Input::GetResourcePolicy(parse(body)?),
             Op::DeleteResourcePolicy => Input::DeleteResourcePolicy(parse(body)?),
             Op::ValidateResourcePolicy => Input::ValidateResourcePolicy(parse(body)?),
-            _ => return Ok(None),
-        }))
+            other => Input::NotOffered(other, parse(body)?),
+        })
+    }
+
+    /// The operation this is the input of.
+    pub fn op(&self) -> Op {
+        match self {
+            Input::CreateSecret(_) => Op::CreateSecret,
+            Input::DescribeSecret(_) => Op::DescribeSecret,
+            Input::UpdateSecret(_) => Op::UpdateSecret,
+            Input::DeleteSecret(_) => Op::DeleteSecret,
+            Input::RestoreSecret(_) => Op::RestoreSecret,
+            Input::ListSecrets(_) => Op::ListSecrets,
+            Input::GetSecretValue(_) => Op::GetSecretValue,
+            Input::BatchGetSecretValue(_) => Op::BatchGetSecretValue,
+            Input::PutSecretValue(_) => Op::PutSecretValue,
+            Input::UpdateSecretVersionStage(_) => Op::UpdateSecretVersionStage,
+            Input::ListSecretVersionIds(_) => Op::ListSecretVersionIds,
+            Input::TagResource(_) => Op::TagResource,
+            Input::UntagResource(_) => Op::UntagResource,
+            Input::GetRandomPassword(_) => Op::GetRandomPassword,
+            Input::RotateSecret(_) => Op::RotateSecret,
+            Input::CancelRotateSecret(_) => Op::CancelRotateSecret,
+            Input::PutResourcePolicy(_) => Op::PutResourcePolicy,
+            Input::GetResourcePolicy(_) => Op::GetResourcePolicy,
+            Input::DeleteResourcePolicy(_) => Op::DeleteResourcePolicy,
+            Input::ValidateResourcePolicy(_) => Op::ValidateResourcePolicy,
+            Input::NotOffered(op, _) => *op,
+        }
     }
 
     /// The input as a JSON document (sensitive members included: redact before recording).
@@ -88,6 +117,7 @@ impl Input {
             Input::GetResourcePolicy(i) => serde_json::to_value(i),
             Input::DeleteResourcePolicy(i) => serde_json::to_value(i),
             Input::ValidateResourcePolicy(i) => serde_json::to_value(i),
+            Input::NotOffered(_, v) => Ok(v.clone()),
         }
         .unwrap_or_default()
     }

@@ -2,25 +2,32 @@
 
 use strongroom_domain::secret::Tag;
 
-use super::model::*;
+use super::shapes::{self, TagResourceRequest, UntagResourceRequest};
 use super::{SecretsManager, SmError, validate};
 
-/// Validate tags from a request (duplicates: the last value wins, as a map would).
-pub(super) fn from_input(tags: Vec<TagShape>) -> Result<Vec<Tag>, SmError> {
+/// Validate tags from a request (duplicates: the last value wins, as a map would). A tag
+/// without Key or Value is one with an empty one (the model requires neither member; the
+/// length constraints decide).
+pub(super) fn from_input(tags: Vec<shapes::Tag>) -> Result<Vec<Tag>, SmError> {
     let mut out: Vec<Tag> = Vec::with_capacity(tags.len());
     for t in tags {
-        validate::length("tags.member.key", &t.key, 1, 128)?;
-        validate::length("tags.member.value", &t.value, 0, 256)?;
-        merge(
-            &mut out,
-            Tag {
-                key: t.key,
-                value: t.value,
-            },
-        );
+        let (key, value) = (t.key.unwrap_or_default(), t.value.unwrap_or_default());
+        validate::length("tags.member.key", &key, 1, 128)?;
+        validate::length("tags.member.value", &value, 0, 256)?;
+        merge(&mut out, Tag { key, value });
     }
     check(&out)?;
     Ok(out)
+}
+
+/// A secret's tags as the wire shows them.
+pub(super) fn to_output(tags: &[Tag]) -> Vec<shapes::Tag> {
+    tags.iter()
+        .map(|t| shapes::Tag {
+            key: Some(t.key.clone()),
+            value: Some(t.value.clone()),
+        })
+        .collect()
 }
 
 fn merge(tags: &mut Vec<Tag>, tag: Tag) {
@@ -38,7 +45,7 @@ fn check(tags: &[Tag]) -> Result<(), SmError> {
 }
 
 impl SecretsManager {
-    pub(super) async fn tag_resource(&self, input: TagResourceInput) -> Result<Empty, SmError> {
+    pub(super) async fn tag_resource(&self, input: TagResourceRequest) -> Result<(), SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let new_tags = from_input(validate::required("tags", input.tags)?)?;
         let now = self.clock.now_ms();
@@ -54,10 +61,10 @@ impl SecretsManager {
             Ok(((), Vec::new()))
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
-    pub(super) async fn untag_resource(&self, input: UntagResourceInput) -> Result<Empty, SmError> {
+    pub(super) async fn untag_resource(&self, input: UntagResourceRequest) -> Result<(), SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let keys = validate::required("tagKeys", input.tag_keys)?;
         strongroom_domain::names::validate_untag_keys(keys.iter().map(String::as_str))?;
@@ -71,6 +78,6 @@ impl SecretsManager {
             Ok(((), Vec::new()))
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 }

@@ -9,7 +9,6 @@ use strongroom_domain::secret::MS_PER_DAY;
 
 use super::{SecretsManager, SmError};
 use crate::clock::ManualClock;
-use crate::credentials::Principal;
 use crate::test_support::{self as ts, START};
 
 async fn service() -> (SecretsManager, Arc<ManualClock>) {
@@ -39,14 +38,11 @@ async fn service() -> (SecretsManager, Arc<ManualClock>) {
 }
 
 async fn call(sm: &SecretsManager, op: &str, body: Value) -> Result<Value, SmError> {
-    let principal = Principal::root("123456789012", "AKIATEST");
+    let op = super::ops::Op::from_name(op).expect("a Secrets Manager operation");
+    let input = super::shapes::Input::parse(op, body.to_string().as_bytes())
+        .map_err(SmError::Serialization)?;
     let out = sm
-        .call(
-            super::ops::Op::from_name(op).expect("a Secrets Manager operation"),
-            &principal,
-            body.to_string().as_bytes(),
-            &super::open_gate,
-        )
+        .call(&input, &super::open_gate, None, &mut Vec::new())
         .await?;
     Ok(serde_json::from_slice(&out).unwrap())
 }

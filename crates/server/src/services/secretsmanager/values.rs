@@ -8,7 +8,8 @@ use strongroom_domain::labels;
 use strongroom_domain::secret::{AWSCURRENT, Secret, ValueKind, Version, day_floor};
 use zeroize::Zeroizing;
 
-use super::model::*;
+use super::shapes::*;
+use super::ts;
 use super::{SecretValue, SecretsManager, SmError, TokenUse, paging, validate};
 use crate::sensitive::Sensitive;
 
@@ -50,10 +51,10 @@ pub(super) fn new_version_id(token: Option<String>) -> String {
 impl SecretsManager {
     pub(super) async fn get_secret_value(
         &self,
-        input: GetSecretValueInput,
+        input: GetSecretValueRequest,
         resolved: Option<Secret>,
         gate: &super::Gate<'_>,
-    ) -> Result<SecretValueOutput, SmError> {
+    ) -> Result<GetSecretValueResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         if let Some(v) = &input.version_id {
             validate::length("versionId", v, 32, 64)?;
@@ -81,7 +82,7 @@ impl SecretsManager {
         version_id: Option<&str>,
         stage: Option<&str>,
         gate: &super::Gate<'_>,
-    ) -> Result<SecretValueOutput, SmError> {
+    ) -> Result<GetSecretValueResponse, SmError> {
         if secret.is_scheduled_for_deletion() {
             return Err(SmError::marked_for_deletion());
         }
@@ -129,22 +130,22 @@ impl SecretsManager {
             ),
             ValueKind::Binary => (None, Some(Sensitive::new(STANDARD.encode(&*value.bytes)))),
         };
-        Ok(SecretValueOutput {
-            arn: secret.arn.clone(),
-            name: secret.name.clone(),
-            version_id: version.id.clone(),
+        Ok(GetSecretValueResponse {
+            arn: Some(secret.arn.clone()),
+            name: Some(secret.name.clone()),
+            version_id: Some(version.id.clone()),
             secret_binary,
             secret_string,
-            version_stages: version.stages.clone(),
-            created_date: ts(version.created_ms),
+            version_stages: Some(version.stages.clone()),
+            created_date: Some(ts(version.created_ms)),
         })
     }
 
     pub(super) async fn batch_get_secret_value(
         &self,
-        input: BatchGetSecretValueInput,
+        input: BatchGetSecretValueRequest,
         gate: &super::Gate<'_>,
-    ) -> Result<BatchGetSecretValueOutput, SmError> {
+    ) -> Result<BatchGetSecretValueResponse, SmError> {
         // BatchGetSecretValue needs GetSecretValue on every secret it returns.
         let allowed = |secret: &Secret| {
             gate(
@@ -163,11 +164,7 @@ impl SecretsManager {
                         "MaxResults and NextToken can only be used with Filters.".into(),
                     ));
                 }
-                let mut out = BatchGetSecretValueOutput {
-                    secret_values: Vec::new(),
-                    next_token: None,
-                    errors: Vec::new(),
-                };
+                let mut out = Batch::default();
                 for id in ids {
                     let res = match self.resolve(&id).await {
                         Ok(secret) => match allowed(&secret) {
@@ -176,17 +173,9 @@ impl SecretsManager {
                         },
                         Err(e) => Err(e),
                     };
-                    match res {
-                        Ok(v) => out.secret_values.push(v),
-                        Err(SmError::Internal) => return Err(SmError::Internal),
-                        Err(e) => out.errors.push(ApiErrorShape {
-                            secret_id: id,
-                            error_code: e.code().to_string(),
-                            message: e.message().to_string(),
-                        }),
-                    }
+                    out.add(id, res)?;
                 }
-                Ok(out)
+                Ok(out.response(None))
             }
             (None, Some(filters)) => {
                 let limit = validate::max_results(input.max_results, 20)?.unwrap_or(20);
@@ -199,27 +188,15 @@ impl SecretsManager {
                     .await?;
                 let offset = paging::decode(input.next_token.as_deref(), fp)?;
                 let (page, next_token) = paging::page(secrets, offset, limit, fp);
-                let mut out = BatchGetSecretValueOutput {
-                    secret_values: Vec::new(),
-                    next_token,
-                    errors: Vec::new(),
-                };
+                let mut out = Batch::default();
                 for secret in page {
                     let res = match allowed(&secret) {
                         Ok(()) => self.read_value(&secret, None, None, gate).await,
                         Err(e) => Err(e),
                     };
-                    match res {
-                        Ok(v) => out.secret_values.push(v),
-                        Err(SmError::Internal) => return Err(SmError::Internal),
-                        Err(e) => out.errors.push(ApiErrorShape {
-                            secret_id: secret.arn.clone(),
-                            error_code: e.code().to_string(),
-                            message: e.message().to_string(),
-                        }),
-                    }
+                    out.add(secret.arn.clone(), res)?;
                 }
-                Ok(out)
+                Ok(out.response(next_token))
             }
             _ => Err(SmError::InvalidParameter(
                 "You must provide either SecretIdList or Filters, but not both.".into(),
@@ -229,8 +206,8 @@ impl SecretsManager {
 
     pub(super) async fn put_secret_value(
         &self,
-        input: PutSecretValueInput,
-    ) -> Result<PutSecretValueOutput, SmError> {
+        input: PutSecretValueRequest,
+    ) -> Result<(PutSecretValueResponse, Option<String>), SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         validate::client_request_token(input.client_request_token.as_deref())?;
         if let Some(stages) = &input.version_stages {
@@ -257,16 +234,16 @@ impl SecretsManager {
             match self.token_use(&current, &version_id, &value).await? {
                 TokenUse::Unused => {}
                 TokenUse::SameValue => {
-                    return Ok(PutSecretValueOutput {
-                        version_stages: current
-                            .version(&version_id)
-                            .map(|v| v.stages.clone())
-                            .unwrap_or_default(),
-                        arn: current.arn,
-                        name: current.name,
-                        version_id,
-                        abandoned_rotation: None,
-                    });
+                    let stages = current.version(&version_id).map(|v| v.stages.clone());
+                    return Ok((
+                        PutSecretValueResponse {
+                            version_stages: Some(stages.unwrap_or_default()),
+                            arn: Some(current.arn),
+                            name: Some(current.name),
+                            version_id: Some(version_id),
+                        },
+                        None,
+                    ));
                 }
                 TokenUse::Vanished => continue,
             }
@@ -292,24 +269,24 @@ impl SecretsManager {
             {
                 continue;
             }
-            return Ok(PutSecretValueOutput {
-                version_stages: s
-                    .version(&version_id)
-                    .map(|v| v.stages.clone())
-                    .unwrap_or_default(),
-                arn: s.arn,
-                name: s.name,
-                version_id,
+            let stages = s.version(&version_id).map(|v| v.stages.clone());
+            return Ok((
+                PutSecretValueResponse {
+                    version_stages: Some(stages.unwrap_or_default()),
+                    arn: Some(s.arn),
+                    name: Some(s.name),
+                    version_id: Some(version_id),
+                },
                 abandoned_rotation,
-            });
+            ));
         }
         Err(super::busy())
     }
 
     pub(super) async fn update_secret_version_stage(
         &self,
-        input: UpdateSecretVersionStageInput,
-    ) -> Result<ArnName, SmError> {
+        input: UpdateSecretVersionStageRequest,
+    ) -> Result<UpdateSecretVersionStageResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let stage = validate::required("versionStage", input.version_stage)?;
         validate::length("versionStage", &stage, 1, 256)?;
@@ -340,16 +317,16 @@ impl SecretsManager {
                 Ok(((), Vec::new()))
             })
             .await?;
-        Ok(ArnName {
-            arn: secret.arn,
-            name: secret.name,
+        Ok(UpdateSecretVersionStageResponse {
+            arn: Some(secret.arn),
+            name: Some(secret.name),
         })
     }
 
     pub(super) async fn list_secret_version_ids(
         &self,
-        input: ListSecretVersionIdsInput,
-    ) -> Result<ListSecretVersionIdsOutput, SmError> {
+        input: ListSecretVersionIdsRequest,
+    ) -> Result<ListSecretVersionIdsResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let limit = validate::max_results(input.max_results, 100)?.unwrap_or(100);
         let include_deprecated = input.include_deprecated.unwrap_or(false);
@@ -364,26 +341,73 @@ impl SecretsManager {
         let offset = paging::decode(input.next_token.as_deref(), fp)?;
         let (page, next_token) = paging::page(versions, offset, limit, fp);
         let kms_arn_prefix = format!("arn:aws:kms:{}:{}:key/", self.region, self.account_id);
-        Ok(ListSecretVersionIdsOutput {
-            versions: page
-                .into_iter()
-                .map(|v| VersionEntry {
-                    version_id: v.id.clone(),
-                    version_stages: v.stages.clone(),
-                    last_accessed_date: v.last_accessed_ms.map(ts),
-                    created_date: ts(v.created_ms),
-                    kms_key_ids: match v.kms_key_id.as_deref() {
-                        // AWS names the managed key this way in version listings.
-                        Some(k) if k == self.default_key_id => vec!["DefaultEncryptionKey".into()],
-                        Some(k) => vec![format!("{kms_arn_prefix}{k}")],
-                        None => Vec::new(),
-                    },
-                })
-                .collect(),
+        Ok(ListSecretVersionIdsResponse {
+            versions: Some(
+                page.into_iter()
+                    .map(|v| SecretVersionsListEntry {
+                        version_id: Some(v.id.clone()),
+                        // Omitted for deprecated (label-less) versions, as AWS does.
+                        version_stages: (!v.stages.is_empty()).then(|| v.stages.clone()),
+                        last_accessed_date: v.last_accessed_ms.map(ts),
+                        created_date: Some(ts(v.created_ms)),
+                        kms_key_ids: Some(match v.kms_key_id.as_deref() {
+                            // AWS names the managed key this way in version listings.
+                            Some(k) if k == self.default_key_id => {
+                                vec!["DefaultEncryptionKey".into()]
+                            }
+                            Some(k) => vec![format!("{kms_arn_prefix}{k}")],
+                            None => Vec::new(),
+                        }),
+                    })
+                    .collect(),
+            ),
             next_token,
-            arn: secret.arn.clone(),
-            name: secret.name.clone(),
+            arn: Some(secret.arn.clone()),
+            name: Some(secret.name.clone()),
         })
+    }
+}
+
+/// BatchGetSecretValue's answer as it is gathered: each secret's value or its error.
+#[derive(Default)]
+struct Batch {
+    values: Vec<SecretValueEntry>,
+    errors: Vec<APIErrorType>,
+}
+
+impl Batch {
+    /// A failure to read one secret is reported beside the others, except an internal one.
+    fn add(
+        &mut self,
+        secret_id: String,
+        read: Result<GetSecretValueResponse, SmError>,
+    ) -> Result<(), SmError> {
+        match read {
+            Ok(v) => self.values.push(SecretValueEntry {
+                arn: v.arn,
+                name: v.name,
+                version_id: v.version_id,
+                secret_binary: v.secret_binary,
+                secret_string: v.secret_string,
+                version_stages: v.version_stages,
+                created_date: v.created_date,
+            }),
+            Err(SmError::Internal) => return Err(SmError::Internal),
+            Err(e) => self.errors.push(APIErrorType {
+                secret_id: Some(secret_id),
+                error_code: Some(e.code().to_string()),
+                message: Some(e.message().to_string()),
+            }),
+        }
+        Ok(())
+    }
+
+    fn response(self, next_token: Option<String>) -> BatchGetSecretValueResponse {
+        BatchGetSecretValueResponse {
+            secret_values: Some(self.values),
+            next_token,
+            errors: Some(self.errors),
+        }
     }
 }
 

@@ -550,19 +550,21 @@ impl Ssm {
             Some((id, sel)) => (id, Some(sel)),
             None => (rest, None),
         };
-        let mut input = serde_json::json!({ "SecretId": secret_id });
+        let mut input = crate::services::secretsmanager::shapes::GetSecretValueRequest {
+            secret_id: Some(secret_id.to_string()),
+            ..Default::default()
+        };
         if let Some(sel) = selector {
             // Version ids are UUID-like (32–64 characters); anything else names a stage.
-            let member = if (32..=64).contains(&sel.len()) && sel.contains('-') {
-                "VersionId"
+            if (32..=64).contains(&sel.len()) && sel.contains('-') {
+                input.version_id = Some(sel.to_string());
             } else {
-                "VersionStage"
-            };
-            input[member] = serde_json::Value::String(sel.to_string());
+                input.version_stage = Some(sel.to_string());
+            }
         }
         let out = self
             .secrets_manager
-            .get_secret_value_for(input.to_string().as_bytes(), gate)
+            .get_secret_value_for(input, gate)
             .await
             .map_err(|e| match e.code() {
                 "ResourceNotFoundException" => not_found(given),
@@ -588,8 +590,8 @@ impl Ssm {
             version: 0,
             selector: selector.map(|s| format!(":{s}")),
             source_result: Some(Zeroizing::new(source)),
-            last_modified_date: out.created_date,
-            arn: out.arn.clone(),
+            last_modified_date: out.created_date.unwrap_or_default(),
+            arn: out.arn.clone().unwrap_or_default(),
             data_type: "text".into(),
         })
     }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::ops::Op;
 use crate::sensitive::Sensitive;
 
-/// An offered operation's input, parsed once by the pipeline.
+/// An operation's input, parsed once by the pipeline.
 #[derive(Debug)]
 pub enum Input {
     PutParameter(PutParameterRequest),
@@ -26,14 +26,16 @@ pub enum Input {
     AddTagsToResource(AddTagsToResourceRequest),
     RemoveTagsFromResource(RemoveTagsFromResourceRequest),
     ListTagsForResource(ListTagsForResourceRequest),
+    /// An operation of the model this server does not offer, with its request as sent
+    /// (for authorization and the audit record of its refusal).
+    NotOffered(Op, serde_json::Value),
 }
 
 impl Input {
-    /// The operation's input from its JSON body; `None` for an operation of the model
-    /// this server does not offer.
-    pub fn parse(op: Op, body: &[u8]) -> Result<Option<Input>, String> {
+    /// The operation's input from its JSON body (an empty body is the empty input).
+    pub fn parse(op: Op, body: &[u8]) -> Result<Input, String> {
         use crate::services::input::parse;
-        Ok(Some(match op {
+        Ok(match op {
             Op::PutParameter => Input::PutParameter(parse(body)?),
             Op::GetParameter => Input::GetParameter(parse(body)?),
             Op::GetParameters => Input::GetParameters(parse(body)?),
@@ -47,8 +49,28 @@ impl Input {
             Op::AddTagsToResource => Input::AddTagsToResource(parse(body)?),
             Op::RemoveTagsFromResource => Input::RemoveTagsFromResource(parse(body)?),
             Op::ListTagsForResource => Input::ListTagsForResource(parse(body)?),
-            _ => return Ok(None),
-        }))
+            other => Input::NotOffered(other, parse(body)?),
+        })
+    }
+
+    /// The operation this is the input of.
+    pub fn op(&self) -> Op {
+        match self {
+            Input::PutParameter(_) => Op::PutParameter,
+            Input::GetParameter(_) => Op::GetParameter,
+            Input::GetParameters(_) => Op::GetParameters,
+            Input::GetParametersByPath(_) => Op::GetParametersByPath,
+            Input::DeleteParameter(_) => Op::DeleteParameter,
+            Input::DeleteParameters(_) => Op::DeleteParameters,
+            Input::DescribeParameters(_) => Op::DescribeParameters,
+            Input::GetParameterHistory(_) => Op::GetParameterHistory,
+            Input::LabelParameterVersion(_) => Op::LabelParameterVersion,
+            Input::UnlabelParameterVersion(_) => Op::UnlabelParameterVersion,
+            Input::AddTagsToResource(_) => Op::AddTagsToResource,
+            Input::RemoveTagsFromResource(_) => Op::RemoveTagsFromResource,
+            Input::ListTagsForResource(_) => Op::ListTagsForResource,
+            Input::NotOffered(op, _) => *op,
+        }
     }
 
     /// The input as a JSON document (sensitive members included: redact before recording).
@@ -67,6 +89,7 @@ impl Input {
             Input::AddTagsToResource(i) => serde_json::to_value(i),
             Input::RemoveTagsFromResource(i) => serde_json::to_value(i),
             Input::ListTagsForResource(i) => serde_json::to_value(i),
+            Input::NotOffered(_, v) => Ok(v.clone()),
         }
         .unwrap_or_default()
     }
