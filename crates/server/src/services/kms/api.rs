@@ -1,35 +1,39 @@
 //! KMS behind the request pipeline ([`crate::pipeline::Service`]).
 
+use serde::Serialize;
 use strongroom_audit::redact;
 use zeroize::Zeroizing;
 
-use super::Kms;
 use super::ops::Op;
+use super::shapes::Input;
+use super::{KeyEvent, Kms, KmsError};
 use crate::audit::{Call, CallResource, KMS_KEY_RESOURCE_TYPE, ServiceEvent};
 use crate::credentials::Principal;
 use crate::error::ApiError;
-use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
+use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire, json_body};
 
 impl Service for Kms {
     type Op = Op;
-    /// The JSON body as sent: each operation deserializes its own typed input.
-    type Input = Zeroizing<Vec<u8>>;
+    type Input = Input;
     type Resolved = ();
     const EVENT_SOURCE: &'static str = "kms.amazonaws.com";
 
-    fn parse(&self, _op: Op, wire: Wire) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        Ok(crate::pipeline::json_body(wire))
+    fn parse(&self, op: Op, wire: Wire) -> Result<Input, ApiError> {
+        match Input::parse(op, &json_body(wire)) {
+            Ok(Some(input)) => Ok(input),
+            Ok(None) => Err(KmsError::UnknownOperation(format!(
+                "{} is a KMS operation Strongroom does not offer.",
+                op.name()
+            ))
+            .into()),
+            Err(message) => Err(KmsError::Serialization(message).into()),
+        }
     }
 
     /// Every check the request needs: the key, and for alias operations the alias;
     /// ReEncrypt's source and destination.
-    async fn checks(
-        &self,
-        op: Op,
-        body: &Zeroizing<Vec<u8>>,
-        _principal: &Principal,
-    ) -> Authorization<()> {
-        let checks = self.authorization_checks(op.name(), body);
+    async fn checks(&self, op: Op, input: &Input, _principal: &Principal) -> Authorization<()> {
+        let checks = self.authorization_checks(op, input);
         let resource = checks
             .iter()
             .map(|c| &c.resource)
@@ -44,13 +48,13 @@ impl Service for Kms {
 
     async fn execute(
         &self,
-        op: Op,
-        body: &Zeroizing<Vec<u8>>,
+        _op: Op,
+        input: &Input,
         _: (),
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let mut events = Vec::new();
-        let out = self.call(op, body, &mut events).await;
+        let out = self.dispatch(input, &mut events).await;
         // A key rotation or deletion the call caused, recorded after the call's own record.
         ctx.events.extend(events.into_iter().map(|e| ServiceEvent {
             service: "kms",
@@ -64,20 +68,16 @@ impl Service for Kms {
     async fn audit(
         &self,
         op: Op,
-        body: &Zeroizing<Vec<u8>>,
+        input: &Input,
         result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {
-        call.request_parameters =
-            serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .map(|mut v| {
-                    // Ciphertexts are not secret but are bulky and say nothing to an auditor.
-                    if let Some(o) = v.as_object_mut() {
-                        o.remove("CiphertextBlob");
-                    }
-                    redact::for_record(Self::EVENT_SOURCE, v)
-                });
+        let mut parameters = input.to_json();
+        // Ciphertexts are not secret but are bulky and say nothing to an auditor.
+        if let Some(o) = parameters.as_object_mut() {
+            o.remove("CiphertextBlob");
+        }
+        call.request_parameters = Some(redact::for_record(Self::EVENT_SOURCE, parameters));
         if op == Op::CreateKey
             && let Ok(Output::Json(out)) = result
             && let Ok(v) = serde_json::from_slice::<serde_json::Value>(out)
@@ -88,6 +88,62 @@ impl Service for Kms {
             call.response_elements = Some(redact::for_record(Self::EVENT_SOURCE, v));
         }
     }
+}
+
+impl Kms {
+    /// Run one operation on its parsed input: its answer as JSON (`{}` for an operation
+    /// without output); `events` receives the service events it caused.
+    pub(crate) async fn dispatch(
+        &self,
+        input: &Input,
+        events: &mut Vec<KeyEvent>,
+    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+        match input {
+            Input::CreateKey(i) => respond(self.create_key(i).await),
+            Input::DescribeKey(i) => respond(self.describe_key(i)),
+            Input::ListKeys(i) => respond(self.list_keys(i)),
+            Input::EnableKey(i) => empty(self.enable_key(i).await),
+            Input::DisableKey(i) => empty(self.disable_key(i).await),
+            Input::ScheduleKeyDeletion(i) => respond(self.schedule_key_deletion(i).await),
+            Input::CancelKeyDeletion(i) => respond(self.cancel_key_deletion(i).await),
+            Input::UpdateKeyDescription(i) => empty(self.update_key_description(i).await),
+            Input::EnableKeyRotation(i) => empty(self.enable_key_rotation(i).await),
+            Input::DisableKeyRotation(i) => empty(self.disable_key_rotation(i).await),
+            Input::GetKeyRotationStatus(i) => respond(self.get_key_rotation_status(i)),
+            Input::RotateKeyOnDemand(i) => respond(self.rotate_key_on_demand(i, events).await),
+            Input::ListKeyRotations(i) => respond(self.list_key_rotations(i)),
+            Input::TagResource(i) => empty(self.tag_resource(i).await),
+            Input::UntagResource(i) => empty(self.untag_resource(i).await),
+            Input::ListResourceTags(i) => respond(self.list_resource_tags(i)),
+            Input::GetKeyPolicy(i) => respond(self.get_key_policy(i)),
+            Input::ListKeyPolicies(i) => respond(self.list_key_policies(i)),
+            Input::PutKeyPolicy(i) => empty(self.put_key_policy(i).await),
+            Input::CreateAlias(i) => empty(self.create_alias(i).await),
+            Input::UpdateAlias(i) => empty(self.update_alias(i).await),
+            Input::DeleteAlias(i) => empty(self.delete_alias(i).await),
+            Input::ListAliases(i) => respond(self.list_aliases(i)),
+            Input::Encrypt(i) => respond(self.encrypt(i)),
+            Input::Decrypt(i) => respond(self.decrypt(i)),
+            Input::ReEncrypt(i) => respond(self.re_encrypt(i)),
+            Input::GenerateDataKey(i) => respond(self.generate_data_key(i)),
+            Input::GenerateDataKeyWithoutPlaintext(i) => {
+                respond(self.generate_data_key_without_plaintext(i))
+            }
+            Input::GenerateRandom(i) => respond(self.generate_random(i)),
+        }
+    }
+}
+
+/// An operation's output shape as JSON, in a zeroizing buffer (Decrypt, GenerateDataKey and
+/// GenerateRandom answer plaintext).
+fn respond<O: Serialize>(out: Result<O, KmsError>) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    crate::sensitive::to_json(&out?).map_err(|_| KmsError::Internal)
+}
+
+/// An operation without an output shape answers `{}`.
+fn empty(out: Result<(), KmsError>) -> Result<Zeroizing<Vec<u8>>, KmsError> {
+    out?;
+    Ok(Zeroizing::new(b"{}".to_vec()))
 }
 
 fn key_resource(arn: String) -> CallResource {

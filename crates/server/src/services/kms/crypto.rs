@@ -10,127 +10,42 @@ use std::collections::BTreeMap;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::{Deserialize, Serialize};
 use strongroom_barrier::Barrier;
 use strongroom_domain::kms::{self, KeyManager};
 use zeroize::Zeroizing;
 
-use super::keys::state_error;
+use super::keys::{key_id, state_error};
+use super::shapes::{
+    DecryptRequest, DecryptResponse, EncryptRequest, EncryptResponse, GenerateDataKeyRequest,
+    GenerateDataKeyResponse, GenerateDataKeyWithoutPlaintextRequest,
+    GenerateDataKeyWithoutPlaintextResponse, GenerateRandomRequest, GenerateRandomResponse,
+    ReEncryptRequest, ReEncryptResponse,
+};
 use super::{KeyRecord, Kms, KmsError};
+use crate::sensitive::Sensitive;
 
 const ALGORITHM: &str = "SYMMETRIC_DEFAULT";
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct EncryptInput {
-    key_id: String,
-    plaintext: Option<Zeroizing<String>>,
-    #[serde(default)]
-    encryption_context: BTreeMap<String, String>,
-    encryption_algorithm: Option<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    grant_tokens: Vec<String>,
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct DecryptInput {
-    ciphertext_blob: Option<String>,
-    #[serde(default)]
-    encryption_context: BTreeMap<String, String>,
-    key_id: Option<String>,
-    encryption_algorithm: Option<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    grant_tokens: Vec<String>,
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct ReEncryptInput {
-    ciphertext_blob: Option<String>,
-    #[serde(default)]
-    source_encryption_context: BTreeMap<String, String>,
-    source_key_id: Option<String>,
-    destination_key_id: String,
-    #[serde(default)]
-    destination_encryption_context: BTreeMap<String, String>,
-    source_encryption_algorithm: Option<String>,
-    destination_encryption_algorithm: Option<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    grant_tokens: Vec<String>,
-    dry_run: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct GenerateDataKeyInput {
-    key_id: String,
-    #[serde(default)]
-    encryption_context: BTreeMap<String, String>,
+/// What GenerateDataKey and GenerateDataKeyWithoutPlaintext have in common.
+struct DataKeyRequest<'a> {
+    key_id: &'a str,
+    context: &'a BTreeMap<String, String>,
     number_of_bytes: Option<i64>,
-    key_spec: Option<String>,
-    #[allow(dead_code)]
-    #[serde(default)]
-    grant_tokens: Vec<String>,
+    key_spec: Option<&'a str>,
     dry_run: Option<bool>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct GenerateRandomInput {
-    number_of_bytes: Option<i64>,
-    custom_key_store_id: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct EncryptOutput {
+struct DataKey {
     ciphertext_blob: String,
-    key_id: String,
-    encryption_algorithm: &'static str,
+    key_arn: String,
+    plaintext: Zeroizing<Vec<u8>>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct DecryptOutput {
-    key_id: String,
-    plaintext: Zeroizing<String>,
-    encryption_algorithm: &'static str,
-}
+static NO_CONTEXT: BTreeMap<String, String> = BTreeMap::new();
 
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ReEncryptOutput {
-    ciphertext_blob: String,
-    source_key_id: String,
-    key_id: String,
-    source_encryption_algorithm: &'static str,
-    destination_encryption_algorithm: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct DataKeyOutput {
-    ciphertext_blob: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    plaintext: Option<Zeroizing<String>>,
-    key_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct RandomOutput {
-    plaintext: Zeroizing<String>,
+/// An encryption context member; absent is the empty context.
+fn context(given: &Option<BTreeMap<String, String>>) -> &BTreeMap<String, String> {
+    given.as_ref().unwrap_or(&NO_CONTEXT)
 }
 
 fn check_algorithm(given: Option<&str>) -> Result<(), KmsError> {
@@ -162,8 +77,9 @@ fn decode(member: &str, b64: Option<&str>) -> Result<Zeroizing<Vec<u8>>, KmsErro
         .map_err(|_| KmsError::Serialization(format!("{member} is not valid base64.")))
 }
 
-fn b64(bytes: &[u8]) -> Zeroizing<String> {
-    Zeroizing::new(B64.encode(bytes))
+/// Plaintext for an answer (base64 encodes into one exact allocation, which it hands over).
+fn b64(bytes: &[u8]) -> Sensitive {
+    Sensitive::new(B64.encode(bytes))
 }
 
 fn random_bytes(n: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
@@ -227,96 +143,129 @@ impl Kms {
         Ok((key, plaintext))
     }
 
-    pub(super) fn encrypt(&self, input: EncryptInput) -> Result<EncryptOutput, KmsError> {
+    pub(super) fn encrypt(&self, input: &EncryptRequest) -> Result<EncryptResponse, KmsError> {
         check_algorithm(input.encryption_algorithm.as_deref())?;
-        let plaintext = decode("plaintext", input.plaintext.as_deref().map(String::as_str))?;
+        let plaintext = decode("plaintext", input.plaintext.as_deref())?;
         if plaintext.is_empty() || plaintext.len() > kms::MAX_PLAINTEXT {
             return Err(KmsError::Validation(format!(
                 "1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and {}",
                 kms::MAX_PLAINTEXT
             )));
         }
-        let key = self.usable_key(&input.key_id)?;
+        let key = self.usable_key(key_id(&input.key_id))?;
         dry_run(input.dry_run)?;
-        Ok(EncryptOutput {
-            ciphertext_blob: self.seal_blob(&key, &input.encryption_context, &plaintext)?,
-            key_id: key.arn,
-            encryption_algorithm: ALGORITHM,
+        Ok(EncryptResponse {
+            ciphertext_blob: Some(self.seal_blob(
+                &key,
+                context(&input.encryption_context),
+                &plaintext,
+            )?),
+            key_id: Some(key.arn),
+            encryption_algorithm: Some(ALGORITHM.into()),
         })
     }
 
-    pub(super) fn decrypt(&self, input: DecryptInput) -> Result<DecryptOutput, KmsError> {
+    pub(super) fn decrypt(&self, input: &DecryptRequest) -> Result<DecryptResponse, KmsError> {
         check_algorithm(input.encryption_algorithm.as_deref())?;
         let blob = decode("ciphertextBlob", input.ciphertext_blob.as_deref())?;
-        let (key, plaintext) =
-            self.open_blob(&blob, &input.encryption_context, input.key_id.as_deref())?;
+        let (key, plaintext) = self.open_blob(
+            &blob,
+            context(&input.encryption_context),
+            input.key_id.as_deref(),
+        )?;
         dry_run(input.dry_run)?;
-        Ok(DecryptOutput {
-            key_id: key.arn,
-            plaintext: b64(&plaintext),
-            encryption_algorithm: ALGORITHM,
+        Ok(DecryptResponse {
+            key_id: Some(key.arn),
+            plaintext: Some(b64(&plaintext)),
+            encryption_algorithm: Some(ALGORITHM.into()),
+            ..DecryptResponse::default()
         })
     }
 
-    pub(super) fn re_encrypt(&self, input: ReEncryptInput) -> Result<ReEncryptOutput, KmsError> {
+    pub(super) fn re_encrypt(
+        &self,
+        input: &ReEncryptRequest,
+    ) -> Result<ReEncryptResponse, KmsError> {
         check_algorithm(input.source_encryption_algorithm.as_deref())?;
         check_algorithm(input.destination_encryption_algorithm.as_deref())?;
         let blob = decode("ciphertextBlob", input.ciphertext_blob.as_deref())?;
         let (source, plaintext) = self.open_blob(
             &blob,
-            &input.source_encryption_context,
+            context(&input.source_encryption_context),
             input.source_key_id.as_deref(),
         )?;
-        let destination = self.usable_key(&input.destination_key_id)?;
+        let destination = self.usable_key(key_id(&input.destination_key_id))?;
         dry_run(input.dry_run)?;
-        Ok(ReEncryptOutput {
-            ciphertext_blob: self.seal_blob(
+        Ok(ReEncryptResponse {
+            ciphertext_blob: Some(self.seal_blob(
                 &destination,
-                &input.destination_encryption_context,
+                context(&input.destination_encryption_context),
                 &plaintext,
-            )?,
-            source_key_id: source.arn,
-            key_id: destination.arn,
-            source_encryption_algorithm: ALGORITHM,
-            destination_encryption_algorithm: ALGORITHM,
+            )?),
+            source_key_id: Some(source.arn),
+            key_id: Some(destination.arn),
+            source_encryption_algorithm: Some(ALGORITHM.into()),
+            destination_encryption_algorithm: Some(ALGORITHM.into()),
+            ..ReEncryptResponse::default()
         })
     }
 
-    fn data_key(
-        &self,
-        input: GenerateDataKeyInput,
-        with_plaintext: bool,
-    ) -> Result<DataKeyOutput, KmsError> {
-        let len = kms::data_key_len(input.key_spec.as_deref(), input.number_of_bytes)
+    /// A new data key sealed under the named key: (the ciphertext blob, the key's ARN, the
+    /// data key itself).
+    fn data_key(&self, input: DataKeyRequest<'_>) -> Result<DataKey, KmsError> {
+        let len = kms::data_key_len(input.key_spec, input.number_of_bytes)
             .map_err(KmsError::Validation)?;
-        let key = self.usable_key(&input.key_id)?;
+        let key = self.usable_key(input.key_id)?;
         dry_run(input.dry_run)?;
         let data_key = random_bytes(len)?;
-        Ok(DataKeyOutput {
-            ciphertext_blob: self.seal_blob(&key, &input.encryption_context, &data_key)?,
-            plaintext: with_plaintext.then(|| b64(&data_key)),
-            key_id: key.arn,
+        Ok(DataKey {
+            ciphertext_blob: self.seal_blob(&key, input.context, &data_key)?,
+            key_arn: key.arn,
+            plaintext: data_key,
         })
     }
 
     pub(super) fn generate_data_key(
         &self,
-        input: GenerateDataKeyInput,
-    ) -> Result<DataKeyOutput, KmsError> {
-        self.data_key(input, true)
+        input: &GenerateDataKeyRequest,
+    ) -> Result<GenerateDataKeyResponse, KmsError> {
+        let key = self.data_key(DataKeyRequest {
+            key_id: key_id(&input.key_id),
+            context: context(&input.encryption_context),
+            number_of_bytes: input.number_of_bytes,
+            key_spec: input.key_spec.as_deref(),
+            dry_run: input.dry_run,
+        })?;
+        Ok(GenerateDataKeyResponse {
+            ciphertext_blob: Some(key.ciphertext_blob),
+            plaintext: Some(b64(&key.plaintext)),
+            key_id: Some(key.key_arn),
+            ..GenerateDataKeyResponse::default()
+        })
     }
 
     pub(super) fn generate_data_key_without_plaintext(
         &self,
-        input: GenerateDataKeyInput,
-    ) -> Result<DataKeyOutput, KmsError> {
-        self.data_key(input, false)
+        input: &GenerateDataKeyWithoutPlaintextRequest,
+    ) -> Result<GenerateDataKeyWithoutPlaintextResponse, KmsError> {
+        let key = self.data_key(DataKeyRequest {
+            key_id: key_id(&input.key_id),
+            context: context(&input.encryption_context),
+            number_of_bytes: input.number_of_bytes,
+            key_spec: input.key_spec.as_deref(),
+            dry_run: input.dry_run,
+        })?;
+        Ok(GenerateDataKeyWithoutPlaintextResponse {
+            ciphertext_blob: Some(key.ciphertext_blob),
+            key_id: Some(key.key_arn),
+            ..GenerateDataKeyWithoutPlaintextResponse::default()
+        })
     }
 
     pub(super) fn generate_random(
         &self,
-        input: GenerateRandomInput,
-    ) -> Result<RandomOutput, KmsError> {
+        input: &GenerateRandomRequest,
+    ) -> Result<GenerateRandomResponse, KmsError> {
         if input.custom_key_store_id.is_some() {
             return Err(KmsError::UnsupportedOperation(
                 "Custom key stores are not supported.".into(),
@@ -328,8 +277,9 @@ impl Kms {
                 "1 validation error detected: Value '{n}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and 1024"
             )));
         }
-        Ok(RandomOutput {
-            plaintext: b64(&random_bytes(n as usize)?),
+        Ok(GenerateRandomResponse {
+            plaintext: Some(b64(&random_bytes(n as usize)?)),
+            ciphertext_for_recipient: None,
         })
     }
 }

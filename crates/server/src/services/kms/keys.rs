@@ -1,255 +1,26 @@
 //! Key lifecycle: CreateKey, DescribeKey, ListKeys, EnableKey/DisableKey, deletion, rotation,
 //! description, tags and the (default) key policy.
 
-use serde::{Deserialize, Serialize};
 use strongroom_domain::kms::{self, KeyManager, KeyMeta, KeyState, Rotation, Unusable};
 use strongroom_domain::secret::MS_PER_DAY;
 use strongroom_store::{StoredKmsKey, StoredKmsMaterial};
 
-use super::{Empty, KeyEvent, KeyRecord, Kms, KmsError, read, write};
+use super::shapes::{
+    CancelKeyDeletionRequest, CancelKeyDeletionResponse, CreateKeyRequest, CreateKeyResponse,
+    DescribeKeyRequest, DescribeKeyResponse, DisableKeyRequest, DisableKeyRotationRequest,
+    EnableKeyRequest, EnableKeyRotationRequest, GetKeyPolicyRequest, GetKeyPolicyResponse,
+    GetKeyRotationStatusRequest, GetKeyRotationStatusResponse, KeyListEntry, KeyMetadata,
+    ListKeyPoliciesRequest, ListKeyPoliciesResponse, ListKeyRotationsRequest,
+    ListKeyRotationsResponse, ListKeysRequest, ListKeysResponse, ListResourceTagsRequest,
+    ListResourceTagsResponse, PutKeyPolicyRequest, RotateKeyOnDemandRequest,
+    RotateKeyOnDemandResponse, RotationsListEntry, ScheduleKeyDeletionRequest,
+    ScheduleKeyDeletionResponse, Tag, TagResourceRequest, UntagResourceRequest,
+    UpdateKeyDescriptionRequest,
+};
+use super::{KeyEvent, KeyRecord, Kms, KmsError, read, write};
 use crate::services::input::epoch_seconds;
 
 const MAX_TAGS: usize = 50;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct CreateKeyInput {
-    policy: Option<String>,
-    description: Option<String>,
-    key_usage: Option<String>,
-    customer_master_key_spec: Option<String>,
-    key_spec: Option<String>,
-    origin: Option<String>,
-    custom_key_store_id: Option<String>,
-    #[allow(dead_code)]
-    bypass_policy_lockout_safety_check: Option<bool>,
-    #[serde(default)]
-    tags: Vec<TagIn>,
-    multi_region: Option<bool>,
-    xks_key_id: Option<String>,
-}
-
-#[derive(Deserialize, Serialize, Clone)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct TagIn {
-    tag_key: String,
-    tag_value: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct KeyIdInput {
-    key_id: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct DescribeKeyInput {
-    key_id: String,
-    #[allow(dead_code)]
-    #[serde(default)]
-    grant_tokens: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct ListInput {
-    key_id: Option<String>,
-    limit: Option<i64>,
-    marker: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct ScheduleKeyDeletionInput {
-    key_id: String,
-    pending_window_in_days: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct UpdateKeyDescriptionInput {
-    key_id: String,
-    description: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct EnableKeyRotationInput {
-    key_id: String,
-    rotation_period_in_days: Option<i64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct TagResourceInput {
-    key_id: String,
-    tags: Vec<TagIn>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct UntagResourceInput {
-    key_id: String,
-    tag_keys: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct PutKeyPolicyInput {
-    key_id: String,
-    policy_name: Option<String>,
-    policy: Option<String>,
-    #[allow(dead_code)]
-    bypass_policy_lockout_safety_check: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct GetKeyPolicyInput {
-    key_id: String,
-    policy_name: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct KeyMetadataOutput {
-    key_metadata: KeyMetadata,
-}
-
-#[derive(Serialize)]
-pub(super) struct KeyMetadata {
-    #[serde(rename = "AWSAccountId")]
-    aws_account_id: String,
-    #[serde(rename = "KeyId")]
-    key_id: String,
-    #[serde(rename = "Arn")]
-    arn: String,
-    #[serde(rename = "CreationDate")]
-    creation_date: f64,
-    #[serde(rename = "Enabled")]
-    enabled: bool,
-    #[serde(rename = "Description")]
-    description: String,
-    #[serde(rename = "KeyUsage")]
-    key_usage: &'static str,
-    #[serde(rename = "KeyState")]
-    key_state: &'static str,
-    #[serde(rename = "DeletionDate", skip_serializing_if = "Option::is_none")]
-    deletion_date: Option<f64>,
-    #[serde(rename = "Origin")]
-    origin: &'static str,
-    #[serde(rename = "KeyManager")]
-    key_manager: &'static str,
-    #[serde(rename = "CustomerMasterKeySpec")]
-    customer_master_key_spec: &'static str,
-    #[serde(rename = "KeySpec")]
-    key_spec: &'static str,
-    #[serde(rename = "EncryptionAlgorithms")]
-    encryption_algorithms: [&'static str; 1],
-    #[serde(rename = "MultiRegion")]
-    multi_region: bool,
-    #[serde(
-        rename = "PendingDeletionWindowInDays",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pending_deletion_window_in_days: Option<i64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ListKeysOutput {
-    keys: Vec<KeyListEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
-    truncated: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct KeyListEntry {
-    key_id: String,
-    key_arn: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ScheduleKeyDeletionOutput {
-    key_id: String,
-    deletion_date: f64,
-    key_state: &'static str,
-    pending_window_in_days: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct KeyIdOutput {
-    key_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct RotationStatusOutput {
-    key_rotation_enabled: bool,
-    key_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rotation_period_in_days: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_rotation_date: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    on_demand_rotation_start_date: Option<f64>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ListKeyRotationsOutput {
-    rotations: Vec<RotationEntry>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
-    truncated: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct RotationEntry {
-    key_id: String,
-    rotation_date: f64,
-    rotation_type: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ListTagsOutput {
-    tags: Vec<TagIn>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_marker: Option<String>,
-    truncated: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct PolicyOutput {
-    policy: String,
-    policy_name: &'static str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ListPoliciesOutput {
-    policy_names: [&'static str; 1],
-    truncated: bool,
-}
 
 /// The errors a key in a state other than Enabled gives to an operation that needs it.
 pub(super) fn state_error(record: &KeyRecord, unusable: Unusable) -> KmsError {
@@ -351,7 +122,13 @@ fn next_marker(end: usize, len: usize) -> (Option<String>, bool) {
     }
 }
 
-fn check_tags(tags: &[TagIn]) -> Result<(), KmsError> {
+/// The KeyId member as given; absent is the empty name, which [`Kms::find`] refuses as AWS
+/// refuses a null keyId.
+pub(super) fn key_id(given: &Option<String>) -> &str {
+    given.as_deref().unwrap_or_default()
+}
+
+fn check_tags(tags: &[Tag]) -> Result<(), KmsError> {
     for t in tags {
         if t.tag_key.is_empty() || t.tag_key.len() > 128 || t.tag_value.len() > 256 {
             return Err(KmsError::Validation(format!(
@@ -371,29 +148,30 @@ fn check_tags(tags: &[TagIn]) -> Result<(), KmsError> {
 impl Kms {
     pub(super) fn metadata(&self, r: &KeyRecord) -> KeyMetadata {
         KeyMetadata {
-            aws_account_id: self.account_id.clone(),
+            aws_account_id: Some(self.account_id.clone()),
             key_id: r.key_id.clone(),
-            arn: r.arn.clone(),
-            creation_date: epoch_seconds(r.created_ms),
-            enabled: r.meta.state == KeyState::Enabled,
-            description: r.meta.description.clone(),
-            key_usage: "ENCRYPT_DECRYPT",
-            key_state: r.meta.state.as_str(),
+            arn: Some(r.arn.clone()),
+            creation_date: Some(epoch_seconds(r.created_ms)),
+            enabled: Some(r.meta.state == KeyState::Enabled),
+            description: Some(r.meta.description.clone()),
+            key_usage: Some("ENCRYPT_DECRYPT".into()),
+            key_state: Some(r.meta.state.as_str().into()),
             deletion_date: r.meta.deletion_ms.map(epoch_seconds),
-            origin: "AWS_KMS",
-            key_manager: r.meta.manager.as_str(),
-            customer_master_key_spec: "SYMMETRIC_DEFAULT",
-            key_spec: "SYMMETRIC_DEFAULT",
-            encryption_algorithms: ["SYMMETRIC_DEFAULT"],
-            multi_region: false,
+            origin: Some("AWS_KMS".into()),
+            key_manager: Some(r.meta.manager.as_str().into()),
+            customer_master_key_spec: Some("SYMMETRIC_DEFAULT".into()),
+            key_spec: Some("SYMMETRIC_DEFAULT".into()),
+            encryption_algorithms: Some(vec!["SYMMETRIC_DEFAULT".into()]),
+            multi_region: Some(false),
             pending_deletion_window_in_days: r.meta.pending_window_days,
+            ..KeyMetadata::default()
         }
     }
 
     pub(super) async fn create_key(
         &self,
-        input: CreateKeyInput,
-    ) -> Result<KeyMetadataOutput, KmsError> {
+        input: &CreateKeyRequest,
+    ) -> Result<CreateKeyResponse, KmsError> {
         let unsupported = |what: &str| {
             KmsError::UnsupportedOperation(format!(
                 "{what} is not supported: Strongroom offers symmetric AWS_KMS keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)."
@@ -423,14 +201,15 @@ impl Kms {
         if let Some(policy) = &input.policy {
             self.check_key_policy(policy)?;
         }
-        let description = input.description.unwrap_or_default();
+        let description = input.description.clone().unwrap_or_default();
         if description.len() > 8192 {
             return Err(KmsError::Validation(
                 "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192".into(),
             ));
         }
-        check_tags(&input.tags)?;
-        if input.tags.len() > MAX_TAGS {
+        let tags = input.tags.as_deref().unwrap_or_default();
+        check_tags(tags)?;
+        if tags.len() > MAX_TAGS {
             return Err(KmsError::Tag(format!(
                 "A key can have at most {MAX_TAGS} tags."
             )));
@@ -442,14 +221,13 @@ impl Kms {
             .create_kms_key(&key_id)
             .map_err(|_| KmsError::Internal)?;
         let mut meta = KeyMeta::new(description.clone(), KeyManager::Customer);
-        meta.tags = input
-            .tags
-            .into_iter()
-            .map(|t| (t.tag_key, t.tag_value))
+        meta.tags = tags
+            .iter()
+            .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
             .collect();
         meta.tags.sort();
         meta.tags.dedup_by(|a, b| a.0 == b.0);
-        meta.policy = input.policy;
+        meta.policy = input.policy.clone();
         let stored = StoredKmsKey {
             key_id: key_id.clone(),
             arn: self.key_arn(&key_id),
@@ -471,22 +249,22 @@ impl Kms {
             meta,
         };
         write(&self.keys).insert(key_id, record.clone());
-        Ok(KeyMetadataOutput {
-            key_metadata: self.metadata(&record),
+        Ok(CreateKeyResponse {
+            key_metadata: Some(self.metadata(&record)),
         })
     }
 
     pub(super) fn describe_key(
         &self,
-        input: DescribeKeyInput,
-    ) -> Result<KeyMetadataOutput, KmsError> {
-        let record = self.find(&input.key_id)?;
-        Ok(KeyMetadataOutput {
-            key_metadata: self.metadata(&record),
+        input: &DescribeKeyRequest,
+    ) -> Result<DescribeKeyResponse, KmsError> {
+        let record = self.find(key_id(&input.key_id))?;
+        Ok(DescribeKeyResponse {
+            key_metadata: Some(self.metadata(&record)),
         })
     }
 
-    pub(super) fn list_keys(&self, input: ListInput) -> Result<ListKeysOutput, KmsError> {
+    pub(super) fn list_keys(&self, input: &ListKeysRequest) -> Result<ListKeysResponse, KmsError> {
         let mut all: Vec<KeyRecord> = read(&self.keys).values().cloned().collect();
         all.sort_by(|a, b| (a.created_ms, &a.key_id).cmp(&(b.created_ms, &b.key_id)));
         let (start, end) = page(
@@ -496,16 +274,18 @@ impl Kms {
             &KEYS_LIMITS,
         )?;
         let (next_marker, truncated) = next_marker(end, all.len());
-        Ok(ListKeysOutput {
-            keys: all[start..end]
-                .iter()
-                .map(|k| KeyListEntry {
-                    key_id: k.key_id.clone(),
-                    key_arn: k.arn.clone(),
-                })
-                .collect(),
+        Ok(ListKeysResponse {
+            keys: Some(
+                all[start..end]
+                    .iter()
+                    .map(|k| KeyListEntry {
+                        key_id: Some(k.key_id.clone()),
+                        key_arn: Some(k.arn.clone()),
+                    })
+                    .collect(),
+            ),
             next_marker,
-            truncated,
+            truncated: Some(truncated),
         })
     }
 
@@ -521,12 +301,16 @@ impl Kms {
         self.save(record, None).await
     }
 
-    pub(super) async fn set_enabled(
-        &self,
-        input: KeyIdInput,
-        enabled: bool,
-    ) -> Result<Empty, KmsError> {
-        self.modify(&input.key_id, |r| {
+    pub(super) async fn enable_key(&self, input: &EnableKeyRequest) -> Result<(), KmsError> {
+        self.set_enabled(key_id(&input.key_id), true).await
+    }
+
+    pub(super) async fn disable_key(&self, input: &DisableKeyRequest) -> Result<(), KmsError> {
+        self.set_enabled(key_id(&input.key_id), false).await
+    }
+
+    async fn set_enabled(&self, given: &str, enabled: bool) -> Result<(), KmsError> {
+        self.modify(given, |r| {
             customer_managed(r)?;
             not_pending_deletion(r)?;
             r.meta.state = if enabled {
@@ -537,18 +321,18 @@ impl Kms {
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
     pub(super) async fn schedule_key_deletion(
         &self,
-        input: ScheduleKeyDeletionInput,
-    ) -> Result<ScheduleKeyDeletionOutput, KmsError> {
+        input: &ScheduleKeyDeletionRequest,
+    ) -> Result<ScheduleKeyDeletionResponse, KmsError> {
         let days =
             kms::pending_window(input.pending_window_in_days).map_err(KmsError::Validation)?;
         let now = self.clock.now_ms();
         let r = self
-            .modify(&input.key_id, |r| {
+            .modify(key_id(&input.key_id), |r| {
                 customer_managed(r)?;
                 not_pending_deletion(r)?;
                 r.meta.state = KeyState::PendingDeletion;
@@ -557,20 +341,20 @@ impl Kms {
                 Ok(())
             })
             .await?;
-        Ok(ScheduleKeyDeletionOutput {
-            key_id: r.arn,
-            deletion_date: epoch_seconds(r.meta.deletion_ms.unwrap_or(now)),
-            key_state: r.meta.state.as_str(),
-            pending_window_in_days: days,
+        Ok(ScheduleKeyDeletionResponse {
+            key_id: Some(r.arn),
+            deletion_date: Some(epoch_seconds(r.meta.deletion_ms.unwrap_or(now))),
+            key_state: Some(r.meta.state.as_str().into()),
+            pending_window_in_days: Some(days),
         })
     }
 
     pub(super) async fn cancel_key_deletion(
         &self,
-        input: KeyIdInput,
-    ) -> Result<KeyIdOutput, KmsError> {
+        input: &CancelKeyDeletionRequest,
+    ) -> Result<CancelKeyDeletionResponse, KmsError> {
         let r = self
-            .modify(&input.key_id, |r| {
+            .modify(key_id(&input.key_id), |r| {
                 if r.meta.state != KeyState::PendingDeletion {
                     return Err(KmsError::InvalidState(format!(
                         "{} is not pending deletion.",
@@ -584,36 +368,39 @@ impl Kms {
                 Ok(())
             })
             .await?;
-        Ok(KeyIdOutput { key_id: r.arn })
+        Ok(CancelKeyDeletionResponse {
+            key_id: Some(r.arn),
+        })
     }
 
     pub(super) async fn update_key_description(
         &self,
-        input: UpdateKeyDescriptionInput,
-    ) -> Result<Empty, KmsError> {
-        if input.description.len() > 8192 {
+        input: &UpdateKeyDescriptionRequest,
+    ) -> Result<(), KmsError> {
+        let description = input.description.clone().unwrap_or_default();
+        if description.len() > 8192 {
             return Err(KmsError::Validation(
                 "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192".into(),
             ));
         }
-        self.modify(&input.key_id, |r| {
+        self.modify(key_id(&input.key_id), |r| {
             customer_managed(r)?;
             not_pending_deletion(r)?;
-            r.meta.description = input.description;
+            r.meta.description = description;
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
     pub(super) async fn enable_key_rotation(
         &self,
-        input: EnableKeyRotationInput,
-    ) -> Result<Empty, KmsError> {
+        input: &EnableKeyRotationRequest,
+    ) -> Result<(), KmsError> {
         let days =
             kms::rotation_period(input.rotation_period_in_days).map_err(KmsError::Validation)?;
         let now = self.clock.now_ms();
-        self.modify(&input.key_id, |r| {
+        self.modify(key_id(&input.key_id), |r| {
             customer_rotation(r)?;
             kms::usable(r.meta.state).map_err(|u| state_error(r, u))?;
             r.meta.rotation_period_days = Some(days);
@@ -621,11 +408,14 @@ impl Kms {
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
-    pub(super) async fn disable_key_rotation(&self, input: KeyIdInput) -> Result<Empty, KmsError> {
-        self.modify(&input.key_id, |r| {
+    pub(super) async fn disable_key_rotation(
+        &self,
+        input: &DisableKeyRotationRequest,
+    ) -> Result<(), KmsError> {
+        self.modify(key_id(&input.key_id), |r| {
             customer_rotation(r)?;
             kms::usable(r.meta.state).map_err(|u| state_error(r, u))?;
             r.meta.rotation_period_days = None;
@@ -633,19 +423,19 @@ impl Kms {
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
     pub(super) fn get_key_rotation_status(
         &self,
-        input: KeyIdInput,
-    ) -> Result<RotationStatusOutput, KmsError> {
-        let r = self.find(&input.key_id)?;
+        input: &GetKeyRotationStatusRequest,
+    ) -> Result<GetKeyRotationStatusResponse, KmsError> {
+        let r = self.find(key_id(&input.key_id))?;
         // "While a KMS key is pending deletion, its key rotation status is false."
         let enabled = r.meta.rotation_enabled() && r.meta.state != KeyState::PendingDeletion;
-        Ok(RotationStatusOutput {
-            key_rotation_enabled: enabled,
-            key_id: r.arn.clone(),
+        Ok(GetKeyRotationStatusResponse {
+            key_rotation_enabled: Some(enabled),
+            key_id: Some(r.arn.clone()),
             rotation_period_in_days: r.meta.rotation_period_days.filter(|_| enabled),
             next_rotation_date: r
                 .meta
@@ -658,10 +448,10 @@ impl Kms {
 
     pub(super) async fn rotate_key_on_demand(
         &self,
-        input: KeyIdInput,
+        input: &RotateKeyOnDemandRequest,
         events: &mut Vec<KeyEvent>,
-    ) -> Result<KeyIdOutput, KmsError> {
-        let r = self.find(&input.key_id)?;
+    ) -> Result<RotateKeyOnDemandResponse, KmsError> {
+        let r = self.find(key_id(&input.key_id))?;
         customer_rotation(&r)?;
         kms::usable(r.meta.state).map_err(|u| state_error(&r, u))?;
         let on_demand = r
@@ -678,7 +468,9 @@ impl Kms {
             )));
         }
         events.push(self.rotate(&r.key_id, "ON_DEMAND").await?);
-        Ok(KeyIdOutput { key_id: r.arn })
+        Ok(RotateKeyOnDemandResponse {
+            key_id: Some(r.arn),
+        })
     }
 
     /// Give a key new material (kept with the old ones) and record the rotation.
@@ -720,9 +512,9 @@ impl Kms {
 
     pub(super) fn list_key_rotations(
         &self,
-        input: ListInput,
-    ) -> Result<ListKeyRotationsOutput, KmsError> {
-        let r = self.find(input.key_id.as_deref().unwrap_or_default())?;
+        input: &ListKeyRotationsRequest,
+    ) -> Result<ListKeyRotationsResponse, KmsError> {
+        let r = self.find(key_id(&input.key_id))?;
         let (start, end) = page(
             input.limit,
             input.marker.as_deref(),
@@ -730,28 +522,32 @@ impl Kms {
             &KEYS_LIMITS,
         )?;
         let (next_marker, truncated) = next_marker(end, r.meta.rotations.len());
-        Ok(ListKeyRotationsOutput {
-            rotations: r.meta.rotations[start..end]
-                .iter()
-                .map(|x| RotationEntry {
-                    key_id: r.key_id.clone(),
-                    rotation_date: epoch_seconds(x.at_ms),
-                    rotation_type: x.kind.clone(),
-                })
-                .collect(),
+        Ok(ListKeyRotationsResponse {
+            rotations: Some(
+                r.meta.rotations[start..end]
+                    .iter()
+                    .map(|x| RotationsListEntry {
+                        key_id: Some(r.key_id.clone()),
+                        rotation_date: Some(epoch_seconds(x.at_ms)),
+                        rotation_type: Some(x.kind.clone()),
+                        ..RotationsListEntry::default()
+                    })
+                    .collect(),
+            ),
             next_marker,
-            truncated,
+            truncated: Some(truncated),
         })
     }
 
-    pub(super) async fn tag_resource(&self, input: TagResourceInput) -> Result<Empty, KmsError> {
-        check_tags(&input.tags)?;
-        self.modify(&input.key_id, |r| {
+    pub(super) async fn tag_resource(&self, input: &TagResourceRequest) -> Result<(), KmsError> {
+        let tags = input.tags.as_deref().unwrap_or_default();
+        check_tags(tags)?;
+        self.modify(key_id(&input.key_id), |r| {
             customer_managed(r)?;
             not_pending_deletion(r)?;
-            for t in input.tags {
+            for t in tags {
                 r.meta.tags.retain(|(k, _)| *k != t.tag_key);
-                r.meta.tags.push((t.tag_key, t.tag_value));
+                r.meta.tags.push((t.tag_key.clone(), t.tag_value.clone()));
             }
             if r.meta.tags.len() > MAX_TAGS {
                 return Err(KmsError::Tag(format!(
@@ -761,25 +557,29 @@ impl Kms {
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
     pub(super) async fn untag_resource(
         &self,
-        input: UntagResourceInput,
-    ) -> Result<Empty, KmsError> {
-        self.modify(&input.key_id, |r| {
+        input: &UntagResourceRequest,
+    ) -> Result<(), KmsError> {
+        let tag_keys = input.tag_keys.as_deref().unwrap_or_default();
+        self.modify(key_id(&input.key_id), |r| {
             customer_managed(r)?;
             not_pending_deletion(r)?;
-            r.meta.tags.retain(|(k, _)| !input.tag_keys.contains(k));
+            r.meta.tags.retain(|(k, _)| !tag_keys.contains(k));
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
-    pub(super) fn list_resource_tags(&self, input: ListInput) -> Result<ListTagsOutput, KmsError> {
-        let r = self.find(input.key_id.as_deref().unwrap_or_default())?;
+    pub(super) fn list_resource_tags(
+        &self,
+        input: &ListResourceTagsRequest,
+    ) -> Result<ListResourceTagsResponse, KmsError> {
+        let r = self.find(key_id(&input.key_id))?;
         let (start, end) = page(
             input.limit,
             input.marker.as_deref(),
@@ -787,30 +587,29 @@ impl Kms {
             &TAGS_LIMITS,
         )?;
         let (next_marker, truncated) = next_marker(end, r.meta.tags.len());
-        Ok(ListTagsOutput {
-            tags: r.meta.tags[start..end]
-                .iter()
-                .map(|(k, v)| TagIn {
-                    tag_key: k.clone(),
-                    tag_value: v.clone(),
-                })
-                .collect(),
+        Ok(ListResourceTagsResponse {
+            tags: Some(
+                r.meta.tags[start..end]
+                    .iter()
+                    .map(|(k, v)| Tag {
+                        tag_key: k.clone(),
+                        tag_value: v.clone(),
+                    })
+                    .collect(),
+            ),
             next_marker,
-            truncated,
+            truncated: Some(truncated),
         })
     }
 
     /// Every key has AWS's default key policy: the account (hence IAM policies) governs it.
     pub(super) fn get_key_policy(
         &self,
-        input: GetKeyPolicyInput,
-    ) -> Result<PolicyOutput, KmsError> {
-        let r = self.find(&input.key_id)?;
-        if input.policy_name.as_deref().is_some_and(|p| p != "default") {
-            return Err(KmsError::NotFound(format!(
-                "No such policy exists: {}",
-                input.policy_name.unwrap_or_default()
-            )));
+        input: &GetKeyPolicyRequest,
+    ) -> Result<GetKeyPolicyResponse, KmsError> {
+        let r = self.find(key_id(&input.key_id))?;
+        if let Some(name) = input.policy_name.as_deref().filter(|p| *p != "default") {
+            return Err(KmsError::NotFound(format!("No such policy exists: {name}")));
         }
         let policy = match r.meta.policy {
             Some(p) => p,
@@ -827,32 +626,32 @@ impl Kms {
             }))
             .map_err(|_| KmsError::Internal)?,
         };
-        Ok(PolicyOutput {
-            policy,
-            policy_name: "default",
+        Ok(GetKeyPolicyResponse {
+            policy: Some(policy),
+            policy_name: Some("default".into()),
         })
     }
 
-    pub(super) async fn put_key_policy(&self, input: PutKeyPolicyInput) -> Result<Empty, KmsError> {
+    pub(super) async fn put_key_policy(&self, input: &PutKeyPolicyRequest) -> Result<(), KmsError> {
         if input.policy_name.as_deref().is_some_and(|p| p != "default") {
             return Err(KmsError::Validation(
                 "1 validation error detected: the policy name must be default".into(),
             ));
         }
-        let policy = input.policy.ok_or_else(|| {
+        let policy = input.policy.clone().ok_or_else(|| {
             KmsError::Validation(
                 "1 validation error detected: Value null at 'policy' failed to satisfy constraint: Member must not be null".into(),
             )
         })?;
         self.check_key_policy(&policy)?;
-        self.modify(&input.key_id, |r| {
+        self.modify(key_id(&input.key_id), |r| {
             customer_managed(r)?;
             not_pending_deletion(r)?;
             r.meta.policy = Some(policy);
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(())
     }
 
     /// A key policy is a resource policy, evaluated with the caller's IAM policies (explicit
@@ -907,12 +706,13 @@ impl Kms {
 
     pub(super) fn list_key_policies(
         &self,
-        input: ListInput,
-    ) -> Result<ListPoliciesOutput, KmsError> {
-        self.find(input.key_id.as_deref().unwrap_or_default())?;
-        Ok(ListPoliciesOutput {
-            policy_names: ["default"],
-            truncated: false,
+        input: &ListKeyPoliciesRequest,
+    ) -> Result<ListKeyPoliciesResponse, KmsError> {
+        self.find(key_id(&input.key_id))?;
+        Ok(ListKeyPoliciesResponse {
+            policy_names: Some(vec!["default".into()]),
+            next_marker: None,
+            truncated: Some(false),
         })
     }
 }

@@ -19,15 +19,13 @@ pub mod shapes;
 
 use crate::pipeline::Operation as _;
 use ops::Op;
-use zeroize::Zeroizing;
+use shapes::Input;
 
 pub use error::KmsError;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use strongroom_barrier::Barrier;
 use strongroom_domain::kms::{KeyManager, KeyMeta, KeyRef, KeyState, Unusable};
 use strongroom_domain::secret::Millis;
@@ -88,7 +86,7 @@ pub enum ServiceKeyError {
 
 pub use crate::services::Check;
 
-/// Something the caller of [`Kms::call`] must record as a service event (key rotations).
+/// Something the caller of an operation must record as a service event (key rotations).
 #[derive(Debug, Clone)]
 pub struct KeyEvent {
     pub name: &'static str,
@@ -353,86 +351,51 @@ impl Kms {
         Ok(record)
     }
 
-    /// Dispatch one operation; `events` receives the service events it caused.
-    pub async fn call(
-        &self,
-        op: Op,
-        body: &[u8],
-        events: &mut Vec<KeyEvent>,
-    ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-        match op {
-            Op::CreateKey => respond(self.create_key(parse(body)?).await),
-            Op::DescribeKey => respond(self.describe_key(parse(body)?)),
-            Op::ListKeys => respond(self.list_keys(parse(body)?)),
-            Op::EnableKey => respond(self.set_enabled(parse(body)?, true).await),
-            Op::DisableKey => respond(self.set_enabled(parse(body)?, false).await),
-            Op::ScheduleKeyDeletion => respond(self.schedule_key_deletion(parse(body)?).await),
-            Op::CancelKeyDeletion => respond(self.cancel_key_deletion(parse(body)?).await),
-            Op::UpdateKeyDescription => respond(self.update_key_description(parse(body)?).await),
-            Op::EnableKeyRotation => respond(self.enable_key_rotation(parse(body)?).await),
-            Op::DisableKeyRotation => respond(self.disable_key_rotation(parse(body)?).await),
-            Op::GetKeyRotationStatus => respond(self.get_key_rotation_status(parse(body)?)),
-            Op::RotateKeyOnDemand => respond(self.rotate_key_on_demand(parse(body)?, events).await),
-            Op::ListKeyRotations => respond(self.list_key_rotations(parse(body)?)),
-            Op::TagResource => respond(self.tag_resource(parse(body)?).await),
-            Op::UntagResource => respond(self.untag_resource(parse(body)?).await),
-            Op::ListResourceTags => respond(self.list_resource_tags(parse(body)?)),
-            Op::GetKeyPolicy => respond(self.get_key_policy(parse(body)?)),
-            Op::ListKeyPolicies => respond(self.list_key_policies(parse(body)?)),
-            Op::CreateAlias => respond(self.create_alias(parse(body)?).await),
-            Op::UpdateAlias => respond(self.update_alias(parse(body)?).await),
-            Op::DeleteAlias => respond(self.delete_alias(parse(body)?).await),
-            Op::ListAliases => respond(self.list_aliases(parse(body)?)),
-            Op::Encrypt => respond(self.encrypt(parse(body)?)),
-            Op::Decrypt => respond(self.decrypt(parse(body)?)),
-            Op::ReEncrypt => respond(self.re_encrypt(parse(body)?)),
-            Op::GenerateDataKey => respond(self.generate_data_key(parse(body)?)),
-            Op::GenerateDataKeyWithoutPlaintext => {
-                respond(self.generate_data_key_without_plaintext(parse(body)?))
-            }
-            Op::GenerateRandom => respond(self.generate_random(parse(body)?)),
-            Op::PutKeyPolicy => respond(self.put_key_policy(parse(body)?).await),
-            other => Err(KmsError::UnknownOperation(format!(
-                "{} is a KMS operation Strongroom does not offer.",
-                other.name()
-            ))),
-        }
-    }
-
     /// What a request must be allowed: the action on the key it names (CreateAlias and
     /// friends also on the alias; ReEncrypt From the source key and To the destination).
     /// Unresolvable keys are checked against `*`-free placeholders so a refused caller learns
     /// nothing; the operation then reports NotFound to an allowed one.
-    pub fn authorization_checks(&self, operation: &str, body: &[u8]) -> Vec<Check> {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let str_of = |m: &str| v.get(m).and_then(|x| x.as_str()).map(str::to_string);
-        let action = format!("kms:{operation}");
+    pub fn authorization_checks(&self, op: Op, input: &Input) -> Vec<Check> {
+        let action = format!("kms:{}", op.name());
         let mut base = Keys::new();
         // Every caller here is of this account (one account per server).
         base.insert("kms:calleraccount".into(), vec![self.account_id.clone()]);
-        if let Some(tags) = crate::services::request_tags(&v, "TagKey", "TagValue") {
+        let tags = match input {
+            Input::CreateKey(i) => i.tags.as_deref(),
+            Input::TagResource(i) => i.tags.as_deref(),
+            _ => None,
+        };
+        if let Some(tags) = tags {
+            let tags: Vec<(String, String)> = tags
+                .iter()
+                .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+                .collect();
             crate::services::insert_request_tags(&mut base, &tags);
         }
-        for member in ["EncryptionContext", "DestinationEncryptionContext"] {
-            if let Some(ctx) = v.get(member).and_then(|c| c.as_object()) {
-                for (k, val) in ctx {
-                    if let Some(val) = val.as_str() {
-                        base.insert(
-                            format!("kms:encryptioncontext:{}", k.to_ascii_lowercase()),
-                            vec![val.to_string()],
-                        );
-                    }
-                }
+        let context = match input {
+            Input::Encrypt(i) => i.encryption_context.as_ref(),
+            Input::Decrypt(i) => i.encryption_context.as_ref(),
+            Input::GenerateDataKey(i) => i.encryption_context.as_ref(),
+            Input::GenerateDataKeyWithoutPlaintext(i) => i.encryption_context.as_ref(),
+            Input::ReEncrypt(i) => i.destination_encryption_context.as_ref(),
+            _ => None,
+        };
+        if let Some(ctx) = context {
+            for (k, val) in ctx {
                 base.insert(
-                    "kms:encryptioncontextkeys".into(),
-                    ctx.keys().cloned().collect(),
+                    format!("kms:encryptioncontext:{}", k.to_ascii_lowercase()),
+                    vec![val.clone()],
                 );
             }
+            base.insert(
+                "kms:encryptioncontextkeys".into(),
+                ctx.keys().cloned().collect(),
+            );
         }
-        let key_check = |action: String, given: Option<String>| -> Check {
+        let key_check = |action: String, given: Option<&str>| -> Check {
             let mut keys = base.clone();
             let mut policy = None;
-            let resource = match given.as_deref().map(|g| self.find(g)) {
+            let resource = match given.map(|g| self.find(g)) {
                 Some(Ok(record)) => {
                     for (k, val) in &record.meta.tags {
                         keys.insert(
@@ -443,12 +406,12 @@ impl Kms {
                     policy = record.meta.policy.clone();
                     record.arn
                 }
-                Some(Err(_)) => match given.as_deref().map(|g| {
+                Some(Err(_)) => match given.map(|g| {
                     strongroom_domain::kms::parse_key_ref(g, &self.region, &self.account_id)
                 }) {
                     Some(KeyRef::Id(id)) => self.key_arn(&id),
                     Some(KeyRef::Alias(a)) => self.alias_arn(&a),
-                    _ => given.clone().unwrap_or_default(),
+                    _ => given.unwrap_or_default().to_string(),
                 },
                 None => "*".into(),
             };
@@ -459,53 +422,74 @@ impl Kms {
                 policy,
             }
         };
-        match operation {
-            "CreateKey" | "ListKeys" | "GenerateRandom" => vec![Check::anywhere(action, base)],
-            "ListAliases" => match str_of("KeyId") {
+        // The alias, then (UpdateAlias, DeleteAlias) the key it points at now, then
+        // (CreateAlias, UpdateAlias) the key it is to point at.
+        let alias_checks = |alias: &Option<String>, current: bool, target: Option<&str>| {
+            let alias = alias.as_deref().unwrap_or_default();
+            let mut checks = vec![Check {
+                action: action.clone(),
+                resource: self.alias_arn(alias),
+                keys: base.clone(),
+                policy: None,
+            }];
+            if current && let Some(current) = self.alias_target(alias) {
+                checks.push(key_check(action.clone(), Some(&current)));
+            }
+            if target.is_some() {
+                checks.push(key_check(action.clone(), target));
+            }
+            checks
+        };
+        let key = |given: &Option<String>| vec![key_check(action.clone(), given.as_deref())];
+        match input {
+            Input::CreateKey(_) | Input::ListKeys(_) | Input::GenerateRandom(_) => {
+                vec![Check::anywhere(action, base)]
+            }
+            Input::ListAliases(i) => match i.key_id.as_deref() {
                 Some(k) => vec![key_check(action, Some(k))],
                 None => vec![Check::anywhere(action, base)],
             },
-            "CreateAlias" | "UpdateAlias" | "DeleteAlias" => {
-                let alias = str_of("AliasName").unwrap_or_default();
-                let mut checks = vec![Check {
-                    action: action.clone(),
-                    resource: self.alias_arn(&alias),
-                    keys: base.clone(),
-                    policy: None,
-                }];
-                // UpdateAlias needs the action on the alias, its current key and the new one.
-                if matches!(operation, "DeleteAlias" | "UpdateAlias")
-                    && let Some(current) = self.alias_target(&alias)
-                {
-                    checks.push(key_check(action.clone(), Some(current)));
-                }
-                if operation != "DeleteAlias" && str_of("TargetKeyId").is_some() {
-                    checks.push(key_check(action, str_of("TargetKeyId")));
-                }
-                checks
+            Input::CreateAlias(i) => alias_checks(&i.alias_name, false, i.target_key_id.as_deref()),
+            Input::UpdateAlias(i) => alias_checks(&i.alias_name, true, i.target_key_id.as_deref()),
+            Input::DeleteAlias(i) => alias_checks(&i.alias_name, true, None),
+            Input::Decrypt(i) => {
+                let key = match i.key_id.as_deref() {
+                    Some(k) => Some(k.to_string()),
+                    None => blob_key(i.ciphertext_blob.as_deref()),
+                };
+                vec![key_check(action, key.as_deref())]
             }
-            "Decrypt" => {
-                let key = str_of("KeyId").or_else(|| self.blob_key(&v, "CiphertextBlob"));
-                vec![key_check(action, key)]
-            }
-            "ReEncrypt" => {
-                let source = str_of("SourceKeyId").or_else(|| self.blob_key(&v, "CiphertextBlob"));
+            Input::ReEncrypt(i) => {
+                let source = match i.source_key_id.as_deref() {
+                    Some(k) => Some(k.to_string()),
+                    None => blob_key(i.ciphertext_blob.as_deref()),
+                };
                 vec![
-                    key_check("kms:ReEncryptFrom".into(), source),
-                    key_check("kms:ReEncryptTo".into(), str_of("DestinationKeyId")),
+                    key_check("kms:ReEncryptFrom".into(), source.as_deref()),
+                    key_check("kms:ReEncryptTo".into(), i.destination_key_id.as_deref()),
                 ]
             }
-            _ => vec![key_check(action, str_of("KeyId"))],
+            Input::DescribeKey(i) => key(&i.key_id),
+            Input::EnableKey(i) => key(&i.key_id),
+            Input::DisableKey(i) => key(&i.key_id),
+            Input::ScheduleKeyDeletion(i) => key(&i.key_id),
+            Input::CancelKeyDeletion(i) => key(&i.key_id),
+            Input::UpdateKeyDescription(i) => key(&i.key_id),
+            Input::EnableKeyRotation(i) => key(&i.key_id),
+            Input::DisableKeyRotation(i) => key(&i.key_id),
+            Input::GetKeyRotationStatus(i) => key(&i.key_id),
+            Input::RotateKeyOnDemand(i) => key(&i.key_id),
+            Input::ListKeyRotations(i) => key(&i.key_id),
+            Input::TagResource(i) => key(&i.key_id),
+            Input::UntagResource(i) => key(&i.key_id),
+            Input::ListResourceTags(i) => key(&i.key_id),
+            Input::GetKeyPolicy(i) => key(&i.key_id),
+            Input::ListKeyPolicies(i) => key(&i.key_id),
+            Input::PutKeyPolicy(i) => key(&i.key_id),
+            Input::Encrypt(i) => key(&i.key_id),
+            Input::GenerateDataKey(i) => key(&i.key_id),
+            Input::GenerateDataKeyWithoutPlaintext(i) => key(&i.key_id),
         }
-    }
-
-    fn blob_key(&self, v: &serde_json::Value, member: &str) -> Option<String> {
-        use base64::Engine;
-        let blob = v.get(member)?.as_str()?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(blob)
-            .ok()?;
-        Barrier::blob_key_id(&bytes).map(str::to_string)
     }
 
     /// Rotate keys whose automatic rotation is due; returns their RotateKey events.
@@ -585,17 +569,14 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, KmsError> {
-    crate::services::input::parse(body).map_err(KmsError::Serialization)
+/// The key a ciphertext blob (base64, as sent) names.
+fn blob_key(blob: Option<&str>) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob?)
+        .ok()?;
+    Barrier::blob_key_id(&bytes).map(str::to_string)
 }
-
-fn respond<O: Serialize>(out: Result<O, KmsError>) -> Result<Zeroizing<Vec<u8>>, KmsError> {
-    crate::sensitive::to_json(&out?).map_err(|_| KmsError::Internal)
-}
-
-/// An empty JSON object (operations that return nothing).
-#[derive(Serialize)]
-pub(crate) struct Empty {}
 
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ use strongroom_barrier::{Barrier, RootKey};
 use strongroom_domain::secret::MS_PER_DAY;
 use strongroom_store::Store;
 
+use super::shapes::Input;
 use super::{Kms, KmsError};
 use crate::clock::{Clock, ManualClock};
 
@@ -30,13 +31,11 @@ async fn load(store: Arc<dyn Store>, root: &RootKey, clock: Arc<ManualClock>) ->
 }
 
 async fn call(kms: &Kms, op: &str, body: Value) -> Result<Value, KmsError> {
-    let out = kms
-        .call(
-            super::ops::Op::from_name(op).expect("a KMS operation"),
-            body.to_string().as_bytes(),
-            &mut Vec::new(),
-        )
-        .await?;
+    let op = super::ops::Op::from_name(op).expect("a KMS operation");
+    let input = Input::parse(op, body.to_string().as_bytes())
+        .map_err(KmsError::Serialization)?
+        .expect("an offered operation");
+    let out = kms.dispatch(&input, &mut Vec::new()).await?;
     Ok(serde_json::from_slice(&out).unwrap())
 }
 
