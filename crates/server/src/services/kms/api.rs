@@ -19,15 +19,7 @@ impl Service for Kms {
     const EVENT_SOURCE: &'static str = "kms.amazonaws.com";
 
     fn parse(&self, op: Op, wire: Wire) -> Result<Input, ApiError> {
-        match Input::parse(op, &json_body(wire)) {
-            Ok(Some(input)) => Ok(input),
-            Ok(None) => Err(KmsError::UnknownOperation(format!(
-                "{} is a KMS operation Strongroom does not offer.",
-                op.name()
-            ))
-            .into()),
-            Err(message) => Err(KmsError::Serialization(message).into()),
-        }
+        Input::parse(op, &json_body(wire)).map_err(|m| KmsError::Serialization(m).into())
     }
 
     /// Every check the request needs: the key, and for alias operations the alias;
@@ -99,6 +91,10 @@ impl Kms {
         events: &mut Vec<KeyEvent>,
     ) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         match input {
+            Input::NotOffered(op, _) => Err(KmsError::UnknownOperation(format!(
+                "{} is a KMS operation Strongroom does not offer.",
+                op.name()
+            ))),
             Input::CreateKey(i) => respond(self.create_key(i).await),
             Input::DescribeKey(i) => respond(self.describe_key(i)),
             Input::ListKeys(i) => respond(self.list_keys(i)),

@@ -469,6 +469,11 @@ impl Kms {
                     key_check("kms:ReEncryptTo".into(), i.destination_key_id.as_deref()),
                 ]
             }
+            // Authorized as the key it names, then refused by `dispatch`.
+            Input::NotOffered(_, v) => {
+                let named = v.get("KeyId").and_then(|k| k.as_str());
+                vec![key_check(action, named)]
+            }
             Input::DescribeKey(i) => key(&i.key_id),
             Input::EnableKey(i) => key(&i.key_id),
             Input::DisableKey(i) => key(&i.key_id),

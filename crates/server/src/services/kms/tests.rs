@@ -32,9 +32,7 @@ async fn load(store: Arc<dyn Store>, root: &RootKey, clock: Arc<ManualClock>) ->
 
 async fn call(kms: &Kms, op: &str, body: Value) -> Result<Value, KmsError> {
     let op = super::ops::Op::from_name(op).expect("a KMS operation");
-    let input = Input::parse(op, body.to_string().as_bytes())
-        .map_err(KmsError::Serialization)?
-        .expect("an offered operation");
+    let input = Input::parse(op, body.to_string().as_bytes()).map_err(KmsError::Serialization)?;
     let out = kms.dispatch(&input, &mut Vec::new()).await?;
     Ok(serde_json::from_slice(&out).unwrap())
 }
