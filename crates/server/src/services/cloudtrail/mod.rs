@@ -31,11 +31,6 @@ impl CloudTrail {
         Self { audit }
     }
 
-    /// IAM action and resource for authorization: event history is account-wide.
-    pub fn authorization_target(operation: &str) -> (String, String) {
-        (format!("cloudtrail:{operation}"), "*".to_string())
-    }
-
     pub(crate) async fn lookup_events(
         &self,
         input: &LookupEventsRequest,
