@@ -90,6 +90,7 @@ struct Prepared {
     resource_type: Option<String>,
     resource_name: Option<String>,
     resource_short: Option<String>,
+    region: String,
     record: String,
     /// SHA-256 of `record`, computed by the appending task, off the writer's serial path.
     content_hash: Hash,
@@ -183,6 +184,8 @@ const SCHEMA: &[&str] = &[
         resource_type TEXT,
         resource_name TEXT,
         resource_short TEXT,
+        -- The record's awsRegion (LookupEvents is per region).
+        region TEXT,
         -- The record itself only in memory mode; otherwise where it lies in the segments,
         -- so the index stays small and cheap to write.
         record TEXT,
@@ -239,6 +242,27 @@ impl AuditLog {
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(|e| unwritable(e.to_string()))?;
+        // An index from before regions lacks the column: it is only a cache of the segments,
+        // so it is dropped and rebuilt from them (the catch-up below).
+        let has_region: Option<i64> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'region'",
+        )
+        .fetch_optional(&index_pool)
+        .await
+        .map_err(|e| unwritable(e.to_string()))?;
+        let table_exists: Option<i64> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+        )
+        .fetch_optional(&index_pool)
+        .await
+        .map_err(|e| unwritable(e.to_string()))?;
+        if table_exists == Some(1) && has_region == Some(0) {
+            tracing::info!("rebuilding the audit index from the log (it gains the region column)");
+            sqlx::query("DROP TABLE events")
+                .execute(&index_pool)
+                .await
+                .map_err(|e| unwritable(e.to_string()))?;
+        }
         for stmt in SCHEMA {
             sqlx::query(*stmt)
                 .execute(&index_pool)
@@ -474,6 +498,7 @@ fn prepared(e: &Event, time_ms: i64, short: Option<String>, record: String) -> P
         resource_type: first.map(|r| r.kind.clone()),
         resource_name: first.map(|r| r.arn.clone()),
         resource_short: short.or_else(|| first.and_then(|r| short_name(&r.arn))),
+        region: e.aws_region.clone(),
         content_hash: chain::content_hash(&record),
         record,
     }
@@ -647,14 +672,14 @@ struct Indexer {
     progress: Arc<Progress>,
 }
 
-/// Rows per INSERT statement (15 parameters each). Many rows per statement amortise its cost,
+/// Rows per INSERT statement (16 parameters each). Many rows per statement amortise its cost,
 /// but the memory SQLite takes to compile one grows with its parameters: at 1024 rows (15,360
 /// parameters) a start that caught the index up peaked ~30 MiB higher, and the allocator kept
 /// most of it. Full-size statements are prepared once per connection and cached.
 const ROWS_PER_STATEMENT: usize = 64;
 /// Rows per transaction when catching the index up from the segments.
 const ROWS_PER_TRANSACTION: usize = 1024;
-const COLUMNS: &str = "seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, record, segment, offset, length";
+const COLUMNS: &str = "seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, region, record, segment, offset, length";
 
 impl Indexer {
     async fn run(
@@ -753,7 +778,8 @@ async fn insert(pool: &SqlitePool, rows: &[IndexRow]) -> Result<(), sqlx::Error>
 }
 
 async fn insert_rows(conn: &mut SqliteConnection, rows: &[IndexRow]) -> Result<(), sqlx::Error> {
-    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+    let placeholders =
+        vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
     // Fixed text per row count; every value is bound. INSERT OR REPLACE: a rebuilt index may
     // meet rows it already has.
     let sql = format!("INSERT OR REPLACE INTO events ({COLUMNS}) VALUES {placeholders}");
@@ -771,6 +797,7 @@ async fn insert_rows(conn: &mut SqliteConnection, rows: &[IndexRow]) -> Result<(
             .bind(&p.resource_type)
             .bind(&p.resource_name)
             .bind(&p.resource_short)
+            .bind(&p.region)
             .bind(at.is_none().then_some(p.record.as_str()))
             .bind(at.map(|a| a.0))
             .bind(at.map(|a| a.1 as i64))
@@ -854,6 +881,8 @@ pub struct Lookup {
     /// Oldest first instead of newest first.
     pub ascending: bool,
     pub limit: usize,
+    /// Only records of this AWS region (CloudTrail's event history is per region).
+    pub region: Option<String>,
 }
 
 /// One record found, with the columns LookupEvents reports beside the record itself.
@@ -907,6 +936,10 @@ async fn lookup(
         };
         sql.push_str(clause);
         binds.push(bind);
+    }
+    if let Some(r) = &q.region {
+        sql.push_str(" AND region = ?");
+        binds.push(Bind::S(r.clone()));
     }
     if let Some(s) = q.start_ms {
         sql.push_str(" AND time_ms >= ?");

@@ -448,3 +448,47 @@ async fn append_throughput() {
         us as f64 / commits.max(1) as f64,
     );
 }
+
+#[tokio::test]
+async fn lookups_are_per_region_and_an_index_from_before_regions_is_rebuilt() {
+    let dir = written_log().await;
+    // An index as written before regions: the same table without the region column.
+    {
+        let pool = sqlx::SqlitePool::connect(&format!(
+            "sqlite://{}",
+            dir.path().join(crate::log::INDEX_FILE).display()
+        ))
+        .await
+        .unwrap();
+        sqlx::query("ALTER TABLE events DROP COLUMN region")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let log = open(dir.path()).await;
+    let mut west = entry("GetSecretValue", 21);
+    west.event.aws_region = "us-west-2".into();
+    log.append(west).await.unwrap();
+    let in_region = |region: &str| Lookup {
+        region: Some(region.into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let east = log.lookup(&in_region("us-east-1")).await.unwrap();
+    assert_eq!(
+        east.len(),
+        20,
+        "the rebuilt index knows the old records' region"
+    );
+    let west = log.lookup(&in_region("us-west-2")).await.unwrap();
+    assert_eq!(west.len(), 1);
+    assert!(west[0].record.contains("\"awsRegion\":\"us-west-2\""));
+    assert!(
+        log.lookup(&in_region("eu-west-1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    log.close(100_000).await;
+}

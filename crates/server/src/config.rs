@@ -27,6 +27,11 @@ pub struct ServerArgs {
     /// AWS region this server presents as [default: us-east-1].
     #[arg(long, env = "STRONGROOM_REGION")]
     pub region: Option<String>,
+    /// Several regions, comma-separated, the first the home region (IAM's, and where an
+    /// existing single-region data directory's contents stay); each has its own secrets,
+    /// parameters, KMS keys, alarms and metrics. `--region R` is the one-region form.
+    #[arg(long, env = "STRONGROOM_REGIONS", value_delimiter = ',')]
+    pub regions: Option<Vec<String>>,
     /// 12-digit account id used in ARNs [default: generated at first start].
     #[arg(long, env = "STRONGROOM_ACCOUNT_ID")]
     pub account_id: Option<String>,
@@ -128,6 +133,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     listen: Option<SocketAddr>,
     region: Option<String>,
+    regions: Option<Vec<String>>,
     account_id: Option<String>,
     dev: Option<bool>,
     tls_cert: Option<PathBuf>,
@@ -174,7 +180,10 @@ pub struct ServerConfig {
     /// `None` in dev mode: nothing touches the disk.
     pub data_dir: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// The home region: the first of `regions`.
     pub region: String,
+    /// Every region served, the home region first, no duplicates.
+    pub regions: Vec<String>,
     pub account_id: Option<String>,
     pub dev: bool,
     pub tls: Option<TlsFiles>,
@@ -247,6 +256,7 @@ impl ServerConfig {
             data_dir: Some(data_dir.into()),
             listen,
             region: DEFAULT_REGION.into(),
+            regions: vec![DEFAULT_REGION.into()],
             account_id: None,
             dev: false,
             tls: None,
@@ -294,11 +304,8 @@ impl ServerConfig {
             (None, None) => None,
             _ => return Err("--tls-cert and --tls-key must be given together".into()),
         };
-        let region = args
-            .region
-            .or(file.region)
-            .unwrap_or_else(|| DEFAULT_REGION.into());
-        validate_region(&region)?;
+        let (region, regions) =
+            regions(args.region.or(file.region), args.regions.or(file.regions))?;
         let account_id = args.account_id.or(file.account_id);
         if let Some(a) = &account_id {
             validate_account_id(a)?;
@@ -328,6 +335,7 @@ impl ServerConfig {
             data_dir,
             listen,
             region,
+            regions,
             account_id,
             dev,
             tls,
@@ -488,6 +496,39 @@ pub fn validate_account_id(a: &str) -> Result<(), String> {
     } else {
         Err(format!("account id must be 12 digits, got {a:?}"))
     }
+}
+
+/// The home region and every region served, from `--region` and `--regions`.
+fn regions(
+    region: Option<String>,
+    regions: Option<Vec<String>>,
+) -> Result<(String, Vec<String>), String> {
+    let list = match (region, regions) {
+        (Some(r), None) => vec![r],
+        (None, None) => vec![DEFAULT_REGION.to_string()],
+        (r, Some(list)) => {
+            if list.is_empty() {
+                return Err("--regions needs at least one region".into());
+            }
+            if let Some(r) = r
+                && r != list[0]
+            {
+                return Err(format!(
+                    "--region {r} and --regions disagree: the home region is the first of --regions ({})",
+                    list[0]
+                ));
+            }
+            list
+        }
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &list {
+        validate_region(r)?;
+        if !seen.insert(r.as_str()) {
+            return Err(format!("region {r} is listed twice"));
+        }
+    }
+    Ok((list[0].clone(), list))
 }
 
 fn validate_region(r: &str) -> Result<(), String> {
