@@ -31,6 +31,8 @@ pub struct Call {
     /// The service's CloudTrail source, e.g. `secretsmanager.amazonaws.com`.
     pub event_source: String,
     pub event_name: String,
+    /// The region the request was served in (its SigV4 scope's); `None`: the home region.
+    pub region: Option<String>,
     pub principal: Option<Principal>,
     /// The access key the request claimed, when its signature did not verify.
     pub claimed_access_key: Option<String>,
@@ -166,7 +168,7 @@ impl Auditor {
                 event_time: format_time(t.time_ms),
                 event_source: call.event_source,
                 event_name: call.event_name,
-                aws_region: self.region.clone(),
+                aws_region: call.region.unwrap_or_else(|| self.region.clone()),
                 source_ip_address: Some(t.source_ip.to_string()),
                 user_agent: t.user_agent.map(|u| truncate(u, 1024)),
                 error_code: error.map(|e| e.code.to_string()),
@@ -205,7 +207,13 @@ impl Auditor {
 
     /// Record a KMS call a service made for `principal` (see [`DelegatedKms`]). The request
     /// it served is already recorded; a failure here is logged loudly.
-    pub async fn delegated_kms(&self, principal: &Principal, d: DelegatedKms, time_ms: i64) {
+    pub async fn delegated_kms(
+        &self,
+        region: &str,
+        principal: &Principal,
+        d: DelegatedKms,
+        time_ms: i64,
+    ) {
         if !self.enabled {
             return;
         }
@@ -217,6 +225,7 @@ impl Auditor {
             name: None,
         }));
         let mut event = self.event_skeleton(
+            region,
             user_identity,
             event_source("kms"),
             &d.operation,
@@ -248,6 +257,7 @@ impl Auditor {
     /// A service event's fields (AwsServiceEvent); other kinds set what differs.
     fn event_skeleton(
         &self,
+        region: &str,
         user_identity: UserIdentity,
         source: String,
         event_name: &str,
@@ -260,7 +270,7 @@ impl Auditor {
             event_time: format_time(time_ms),
             event_source: source,
             event_name: event_name.into(),
-            aws_region: self.region.clone(),
+            aws_region: region.to_string(),
             source_ip_address: None,
             user_agent: None,
             error_code: None,
@@ -284,6 +294,7 @@ impl Auditor {
     /// an alarm changing state). It cannot fail a request, so a failure is logged loudly.
     pub async fn service_event(
         &self,
+        region: &str,
         service: &str,
         event_name: &str,
         details: Value,
@@ -299,7 +310,7 @@ impl Auditor {
             invoked_by: Some(source.clone()),
             ..Default::default()
         };
-        let mut event = self.event_skeleton(identity, source, event_name, resources, time_ms);
+        let mut event = self.event_skeleton(region, identity, source, event_name, resources, time_ms);
         event.service_event_details = Some(details);
         let entry = Entry {
             event,

@@ -301,7 +301,7 @@ pub async fn handler(
         Ok(_) => state
             .auth
             .authenticate(&parts, b"", None, &["secretsmanager", "ssm"])
-            .map(|(p, _)| p)
+            .map(|signed| signed.principal)
             .map_err(ApiError::from),
     };
     match &result {
@@ -476,6 +476,8 @@ async fn visible(state: &AppState, principal: &Principal, info: &RequestInfo, c:
                 return false;
             };
             let t = state
+                .regions
+                .home()
                 .secretsmanager
                 .authorization_target(&crate::services::secretsmanager::TargetRequest {
                     operation: "DescribeSecret",
@@ -503,6 +505,8 @@ async fn visible(state: &AppState, principal: &Principal, info: &RequestInfo, c:
             };
             let body = serde_json::json!({ "Name": name }).to_string();
             let checks = state
+                .regions
+                .home()
                 .ssm
                 .authorization_checks("GetParameter", body.as_bytes())
                 .await;

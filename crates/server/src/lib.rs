@@ -22,6 +22,7 @@ pub mod http;
 pub mod iam;
 pub mod metrics;
 pub mod pipeline;
+pub mod regions;
 pub mod root_key_cmd;
 pub mod rotation;
 pub mod sensitive;

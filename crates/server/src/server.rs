@@ -24,9 +24,7 @@ use crate::http::{AppState, router};
 use crate::iam::authz::Authorizer;
 use crate::iam::directory::Directory;
 use crate::iam::service::Iam;
-use crate::services::cloudtrail::CloudTrail;
-use crate::services::kms::Kms;
-use crate::services::secretsmanager::SecretsManager;
+use crate::regions::{Region, Regions};
 
 /// How long a graceful shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -172,60 +170,66 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         account_id,
     } = storage;
     drop(root_key);
-    let (audit, cloudwatch) = (state.audit.clone(), state.cloudwatch.clone());
+    let audit = state.audit.clone();
 
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let rotation_jobs = crate::rotation::connect(&state.secretsmanager, &config.rotation_functions);
-    let runner = Arc::new(crate::rotation::Runner {
-        secretsmanager: state.secretsmanager.clone(),
-        audit: state.audit.clone(),
-        metrics: state.metrics.clone(),
-        clock: state.clock.clone(),
-        functions: config.rotation_functions.clone(),
-        directory,
-        endpoint: format!(
-            "{}://{}",
-            if config.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            },
-            own_address(addr)
-        ),
-        ca_file: config.tls.as_ref().map(|t| t.cert.clone()),
-        region: config.region.clone(),
-        running: Default::default(),
-    });
     let (handle, serve_task) = serve(&config, listener, state.clone()).await?;
 
     let (stop_background, stop_rx) = watch::channel(false);
-    let background = vec![
-        tokio::spawn(purge_loop(
-            state.clone(),
+    let endpoint = format!(
+        "{}://{}",
+        if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        own_address(addr)
+    );
+    let mut background = vec![tokio::spawn(audit_loop(
+        audit.clone(),
+        clock.clone(),
+        config.audit.clone(),
+        stop_rx.clone(),
+    ))];
+    // Each region's background work: deletion purge and KMS key schedules, alarms, rotation.
+    for region in state.regions.iter() {
+        background.push(tokio::spawn(purge_loop(
+            region.clone(),
+            state.audit.clone(),
+            state.clock.clone(),
             Duration::from_secs(config.purge_interval_secs),
             stop_rx.clone(),
-        )),
-        tokio::spawn(alarm_loop(
-            cloudwatch,
+        )));
+        background.push(tokio::spawn(alarm_loop(
+            region.cloudwatch.clone(),
             Duration::from_secs(config.alarm_interval_secs),
             stop_rx.clone(),
-        )),
-        tokio::spawn(crate::rotation::rotation_loop(
+        )));
+        let rotation_jobs =
+            crate::rotation::connect(&region.secretsmanager, &config.rotation_functions);
+        let runner = Arc::new(crate::rotation::Runner {
+            secretsmanager: region.secretsmanager.clone(),
+            audit: state.audit.clone(),
+            metrics: state.metrics.clone(),
+            clock: state.clock.clone(),
+            functions: config.rotation_functions.clone(),
+            directory: directory.clone(),
+            endpoint: endpoint.clone(),
+            ca_file: config.tls.as_ref().map(|t| t.cert.clone()),
+            region: region.name.clone(),
+            running: Default::default(),
+        });
+        background.push(tokio::spawn(crate::rotation::rotation_loop(
             runner,
             rotation_jobs,
             Duration::from_secs(config.rotation_interval_secs),
             stop_rx.clone(),
-        )),
-        tokio::spawn(audit_loop(
-            audit.clone(),
-            clock.clone(),
-            config.audit.clone(),
-            stop_rx,
-        )),
-    ];
+        )));
+    }
+    drop(stop_rx);
     let weak_state = Arc::downgrade(&state);
     drop(state);
 
@@ -356,48 +360,6 @@ async fn build_services(
     let (store, account_id, root) = (&storage.store, &storage.account_id, &storage.root);
     let clock = clock.clone();
     let barrier = Arc::new(Barrier::new(&storage.root_key));
-    let kms = Arc::new(
-        Kms::load(
-            store.clone(),
-            barrier.clone(),
-            clock.clone(),
-            config.region.clone(),
-            account_id.clone(),
-        )
-        .await?,
-    );
-    let default_key_id = kms
-        .managed_key_id(crate::services::kms::SECRETS_MANAGER_KEY)
-        .ok_or("the managed key aws/secretsmanager is missing")?;
-
-    let directory = Arc::new(
-        Directory::load(
-            store.clone(),
-            barrier.clone(),
-            default_key_id.clone(),
-            account_id.clone(),
-            root.clone(),
-        )
-        .await?,
-    );
-    let secretsmanager = Arc::new(SecretsManager::new(
-        store.clone(),
-        barrier.clone(),
-        clock.clone(),
-        config.region.clone(),
-        account_id.clone(),
-        default_key_id,
-        kms.clone(),
-    ));
-    let ssm = crate::services::ssm::Ssm::new(
-        store.clone(),
-        barrier.clone(),
-        kms.clone(),
-        secretsmanager.clone(),
-        clock.clone(),
-        config.region.clone(),
-        account_id.clone(),
-    );
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let audit = Arc::new(Auditor::new(
         open_audit_log(config, metrics.clone()).await?,
@@ -405,15 +367,37 @@ async fn build_services(
         account_id.clone(),
         !config.audit.disabled,
     ));
-    let cloudwatch = Arc::new(
-        crate::services::cloudwatch::CloudWatch::load(
-            clock.clone(),
-            config.region.clone(),
-            account_id.clone(),
-            config.alarm_webhooks.clone(),
-            audit.clone(),
+    let shared = crate::regions::Shared {
+        barrier: &barrier,
+        clock: &clock,
+        account_id,
+        audit: &audit,
+        webhooks: &config.alarm_webhooks,
+    };
+    let home = Region::open(
+        &config.region,
+        store.clone(),
+        &shared,
+        config.data_dir.as_deref(),
+    )
+    .await?;
+    let mut others = Vec::new();
+    for name in config.regions.iter().skip(1) {
+        let store = crate::regions::open_store(config.data_dir.as_deref(), name).await?;
+        others.push(Region::open(name, store, &shared, None).await?);
+    }
+    // IAM is global: its directory seals under the home region's managed key.
+    let default_key_id = home
+        .kms
+        .managed_key_id(crate::services::kms::SECRETS_MANAGER_KEY)
+        .ok_or("the managed key aws/secretsmanager is missing")?;
+    let directory = Arc::new(
+        Directory::load(
             store.clone(),
-            config.data_dir.as_deref(),
+            barrier.clone(),
+            default_key_id,
+            account_id.clone(),
+            root.clone(),
         )
         .await?,
     );
@@ -421,18 +405,14 @@ async fn build_services(
         auth: Authenticator::new(
             directory.clone(),
             account_id.clone(),
-            config.region.clone(),
+            config.regions.clone(),
             config.dev,
             clock.clone(),
         ),
         authz: Authorizer::new(directory.clone()),
-        secretsmanager,
-        ssm,
+        regions: Regions::new(home, others),
         iam: Iam::new(directory.clone(), clock.clone()),
         sts: crate::iam::sts::Sts::new(directory.clone()),
-        cloudtrail: CloudTrail::new(audit.clone()),
-        kms: kms.clone(),
-        cloudwatch: cloudwatch.clone(),
         audit: audit.clone(),
         metrics,
         throttle: crate::throttle::Throttle::new(config.throttle),
@@ -576,13 +556,19 @@ async fn audit_loop(
     }
 }
 
-async fn purge_loop(state: Arc<AppState>, every: Duration, mut stop: watch::Receiver<bool>) {
+async fn purge_loop(
+    region: Arc<Region>,
+    audit: Arc<Auditor>,
+    clock: Arc<dyn Clock>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        match state.secretsmanager.purge_expired().await {
+        match region.secretsmanager.purge_expired().await {
             Ok(purged) => {
                 for arn in purged {
                     // AWS records the end of a secret's deletion as a service event.
@@ -591,37 +577,37 @@ async fn purge_loop(state: Arc<AppState>, every: Duration, mut stop: watch::Rece
                         kind: crate::audit::SECRET_RESOURCE_TYPE,
                         name: None,
                     };
-                    state
-                        .audit
+                    audit
                         .service_event(
+                            &region.name,
                             "secretsmanager",
                             "EndSecretVersionDelete",
                             serde_json::json!({"secretArn": arn, "reason": "recovery window ended"}),
                             Some(resource),
-                            state.clock.now_ms(),
+                            clock.now_ms(),
                         )
                         .await;
                 }
             }
-            Err(e) => tracing::warn!(error = ?e, "purge sweep failed"),
+            Err(e) => tracing::warn!(error = ?e, region = %region.name, "purge sweep failed"),
         }
         // KMS: keys whose waiting period ended are deleted; due automatic rotations run.
-        let mut events = state.kms.delete_due().await;
-        events.extend(state.kms.rotate_due().await);
+        let mut events = region.kms.delete_due().await;
+        events.extend(region.kms.rotate_due().await);
         for e in events {
             let resource = crate::audit::CallResource {
                 arn: e.key_arn,
                 kind: crate::audit::KMS_KEY_RESOURCE_TYPE,
                 name: None,
             };
-            state
-                .audit
+            audit
                 .service_event(
+                    &region.name,
                     "kms",
                     e.name,
                     e.details,
                     Some(resource),
-                    state.clock.now_ms(),
+                    clock.now_ms(),
                 )
                 .await;
         }

@@ -17,7 +17,8 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 pub struct Authenticator {
     directory: Arc<Directory>,
     account_id: String,
-    region: String,
+    /// The regions served (`--regions`): a request signed for another is refused.
+    regions: Vec<String>,
     /// `--dev`: any well-formed signature is accepted, as emulators do.
     permissive: bool,
     keys: SigningKeyCache,
@@ -28,22 +29,31 @@ pub struct Authenticator {
 
 /// Services signed for here. IAM is global: AWS clients sign it for us-east-1 whatever
 /// region they are configured with.
-fn region_ok(service: &str, region: &str, ours: &str) -> bool {
-    region == ours || (service == "iam" && region == "us-east-1")
+fn region_ok(service: &str, region: &str, ours: &[String]) -> bool {
+    ours.iter().any(|r| r == region) || (service == "iam" && region == "us-east-1")
+}
+
+/// Who sent a request, and the service and region it was signed for.
+pub struct Signed {
+    pub principal: Principal,
+    /// The SigV4 scope's service, e.g. `secretsmanager`.
+    pub service: String,
+    /// The SigV4 scope's region: where the request is served.
+    pub region: String,
 }
 
 impl Authenticator {
     pub fn new(
         directory: Arc<Directory>,
         account_id: String,
-        region: String,
+        regions: Vec<String>,
         permissive: bool,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             directory,
             account_id,
-            region,
+            regions,
             permissive,
             keys: SigningKeyCache::new(),
             clock,
@@ -58,7 +68,7 @@ impl Authenticator {
         body: &[u8],
         service: Option<&str>,
         allowed: &[&str],
-    ) -> Result<(Principal, String), SigV4Error> {
+    ) -> Result<Signed, SigV4Error> {
         let now_ms = self.clock.now_ms();
         let now = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now_ms.max(0) as u64);
         let auth: ParsedAuth = strongroom_sigv4::parse(&parts.method, &parts.uri, &parts.headers)?;
@@ -72,7 +82,7 @@ impl Authenticator {
             }
             _ => {}
         }
-        if !region_ok(scoped, &auth.scope.region, &self.region) {
+        if !region_ok(scoped, &auth.scope.region, &self.regions) {
             return Err(strongroom_sigv4::wrong_region(&auth.scope.region));
         }
         if self.permissive {
@@ -81,7 +91,11 @@ impl Authenticator {
                 Some((p, _)) => p,
                 None => Principal::root(&self.account_id, &auth.access_key_id),
             };
-            return Ok((principal, scoped.to_string()));
+            return Ok(Signed {
+                principal,
+                service: scoped.to_string(),
+                region: auth.scope.region.clone(),
+            });
         }
         let (principal, secret) = match &auth.session_token {
             // Temporary credentials: the token carries the session, sealed.
@@ -102,6 +116,10 @@ impl Authenticator {
             .get_or_derive(&auth.access_key_id, &secret, &auth.scope);
         auth.verify(&parts.method, &parts.uri, &parts.headers, body, &key)?;
         auth.check_time(now, MAX_CLOCK_SKEW)?;
-        Ok((principal, scoped.to_string()))
+        Ok(Signed {
+            principal,
+            service: scoped.to_string(),
+            region: auth.scope.region.clone(),
+        })
     }
 }

@@ -30,10 +30,6 @@ use crate::error::ApiError;
 use crate::iam::authz::Authorizer;
 use crate::iam::service::Iam;
 use crate::iam::sts;
-use crate::services::cloudtrail::CloudTrail;
-use crate::services::cloudwatch::CloudWatch;
-use crate::services::kms::Kms;
-use crate::services::secretsmanager::SecretsManager;
 use auth::Authenticator;
 
 /// AWS's JSON APIs accept request bodies up to 1 MiB; anything larger is refused before it is
@@ -43,13 +39,11 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 pub struct AppState {
     pub auth: Authenticator,
     pub authz: Authorizer,
-    pub secretsmanager: Arc<SecretsManager>,
-    pub ssm: crate::services::ssm::Ssm,
+    /// Each region's services (Secrets Manager, SSM, KMS, CloudWatch, CloudTrail).
+    pub regions: crate::regions::Regions,
+    /// Global, as in AWS.
     pub iam: Iam,
     pub sts: sts::Sts,
-    pub cloudtrail: CloudTrail,
-    pub kms: Arc<Kms>,
-    pub cloudwatch: Arc<CloudWatch>,
     pub audit: Arc<Auditor>,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Per-caller rate limit (admits everything unless configured).

@@ -87,7 +87,8 @@ pub async fn metrics(
                     e.to_string(),
                 ))
             }
-            Ok((principal, _)) => {
+            Ok(signed) => {
+                let principal = signed.principal;
                 let allowed = state.authz.authorize(
                     &principal,
                     "cloudwatch:GetMetricData",
@@ -120,13 +121,15 @@ pub async fn metrics(
     state
         .metrics
         .set_audit_queue_depth(state.audit.log.queue_depth());
-    if let Ok(n) = state.secretsmanager.count().await {
-        state.metrics.set_secrets(n);
+    let (mut secrets, mut parameters, mut keys) = (0, 0, 0);
+    for region in state.regions.iter() {
+        secrets += region.secretsmanager.count().await.unwrap_or(0);
+        parameters += region.ssm.count().await.unwrap_or(0);
+        keys += region.kms.count();
     }
-    if let Ok(n) = state.ssm.count().await {
-        state.metrics.set_parameters(n);
-    }
-    state.metrics.set_kms_keys(state.kms.count());
+    state.metrics.set_secrets(secrets);
+    state.metrics.set_parameters(parameters);
+    state.metrics.set_kms_keys(keys);
     (
         StatusCode::OK,
         [
@@ -241,7 +244,15 @@ pub async fn api(
         call.principal.is_some(),
         result.as_ref().err().map(|e| e.code),
     );
-    count_api_call(&state, &service, &operation, recognised, info.now_ms);
+    let region = call.region.clone();
+    count_api_call(
+        &state,
+        region.as_deref(),
+        &service,
+        &operation,
+        recognised,
+        info.now_ms,
+    );
     let result = if admission.is_ok() && (state.audit.is_healthy() || result.is_ok()) {
         if call.principal.is_none() {
             call.claimed_access_key = claimed_access_key(&parts);
@@ -292,14 +303,22 @@ fn overloaded(protocol: &Protocol) -> ApiError {
 
 /// The API-call metrics alarms watch (namespace AWS/SecretsManager or AWS/SSM, one per
 /// operation), for recognised operations only.
-fn count_api_call(state: &AppState, service: &str, operation: &str, recognised: bool, now_ms: i64) {
+fn count_api_call(
+    state: &AppState,
+    region: Option<&str>,
+    service: &str,
+    operation: &str,
+    recognised: bool,
+    now_ms: i64,
+) {
     let namespace = match service {
         "secretsmanager" => cloudwatch::NAMESPACE_SECRETS_MANAGER,
         "ssm" => cloudwatch::NAMESPACE_SSM,
         _ => return,
     };
     if recognised {
-        state.cloudwatch.record_call(namespace, operation, now_ms);
+        let region = state.regions.for_request(region.unwrap_or_default());
+        region.cloudwatch.record_call(namespace, operation, now_ms);
     }
 }
 
@@ -316,6 +335,10 @@ async fn record(
     let service_events = std::mem::take(&mut call.service_events);
     let delegated = std::mem::take(&mut call.delegated);
     let caller = call.principal.clone();
+    let region = call
+        .region
+        .clone()
+        .unwrap_or_else(|| state.regions.home().name.clone());
     let request_id = transport.request_id.to_string();
     if let Err(e) = state
         .audit
@@ -327,13 +350,13 @@ async fn record(
     }
     if let Some(p) = &caller {
         for d in delegated {
-            state.audit.delegated_kms(p, d, now_ms).await;
+            state.audit.delegated_kms(&region, p, d, now_ms).await;
         }
     }
     for e in service_events {
         state
             .audit
-            .service_event(e.service, e.name, e.details, e.resource, now_ms)
+            .service_event(&region, e.service, e.name, e.details, e.resource, now_ms)
             .await;
     }
     result
@@ -417,9 +440,12 @@ async fn handle_json(
     call.event_name = operation.chars().take(128).collect();
     let body = read_body(parts, body, state.body_read_timeout).await?;
     let signing_name = service.map(JsonService::signing_name);
-    let (principal, _) = state
+    let signed = state
         .auth
         .authenticate(parts, &body, signing_name, JSON_SIGNING_NAMES)?;
+    let principal = signed.principal;
+    let region = state.regions.for_request(&signed.region);
+    call.region = Some(region.name.clone());
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
 
@@ -442,7 +468,7 @@ async fn handle_json(
     let out = match service {
         JsonService::SecretsManager => {
             pipeline::run(
-                &*state.secretsmanager,
+                &*region.secretsmanager,
                 operation,
                 wire,
                 p,
@@ -452,13 +478,13 @@ async fn handle_json(
             )
             .await
         }
-        JsonService::Ssm => pipeline::run(&state.ssm, operation, wire, p, info, authz, call).await,
-        JsonService::Kms => pipeline::run(&*state.kms, operation, wire, p, info, authz, call).await,
+        JsonService::Ssm => pipeline::run(&region.ssm, operation, wire, p, info, authz, call).await,
+        JsonService::Kms => pipeline::run(&*region.kms, operation, wire, p, info, authz, call).await,
         JsonService::CloudTrail => {
-            pipeline::run(&state.cloudtrail, operation, wire, p, info, authz, call).await
+            pipeline::run(&region.cloudtrail, operation, wire, p, info, authz, call).await
         }
         JsonService::CloudWatch => {
-            return pipeline::run(&*state.cloudwatch, operation, wire, p, info, authz, call)
+            return pipeline::run(&*region.cloudwatch, operation, wire, p, info, authz, call)
                 .await
                 .map(|out| Reply::Json10(json_output(out)));
         }
@@ -487,16 +513,19 @@ async fn handle_cbor(
     call.event_source = event_source("monitoring");
     call.event_name = operation.chars().take(128).collect();
     let body = read_body(parts, body, state.body_read_timeout).await?;
-    let (principal, _) = state
+    let signed = state
         .auth
         .authenticate(parts, &body, Some("monitoring"), &[])?;
+    let principal = signed.principal;
+    let region = state.regions.for_request(&signed.region);
+    call.region = Some(region.name.clone());
     call.principal = Some(principal.clone());
     admit(state, &principal, "ThrottlingException")?;
     if parts.method != Method::POST {
         return Err(pipeline::unknown_operation(false, "monitoring", operation));
     }
     let out = pipeline::run(
-        &*state.cloudwatch,
+        &*region.cloudwatch,
         operation,
         Wire::Cbor(body),
         &principal,
@@ -548,8 +577,8 @@ async fn handle_query(
     let authenticated = state
         .auth
         .authenticate(parts, &body, None, &["iam", "sts", "monitoring"]);
-    let (principal, service) = match authenticated {
-        Ok(x) => x,
+    let (principal, service, region) = match authenticated {
+        Ok(s) => (s.principal, s.service, s.region),
         // IAM and STS name authentication failures differently from the JSON services.
         Err(e) => {
             if let Some(service) =
@@ -564,6 +593,10 @@ async fn handle_query(
         }
     };
     call.event_source = event_source(&service);
+    // IAM is global (signed for us-east-1): recorded in the home region, as AWS records it
+    // in us-east-1.
+    let region = state.regions.for_request(&region);
+    call.region = Some(region.name.clone());
     call.principal = Some(principal.clone());
     // Recorded also when the caller is throttled (the services' audit stage records them
     // again, in their own form, for calls that reach them).
@@ -579,7 +612,7 @@ async fn handle_query(
     let (p, authz) = (&principal, &state.authz);
     let wire = Wire::Query(params);
     let result = match service.as_str() {
-        "monitoring" => pipeline::run(&*state.cloudwatch, &action, wire, p, info, authz, call)
+        "monitoring" => pipeline::run(&*region.cloudwatch, &action, wire, p, info, authz, call)
             .await
             .map(|out| {
                 let output: serde_json::Value =

@@ -203,6 +203,7 @@ async fn run(runner: Arc<Runner>, job: RotationJob) {
             runner
                 .audit
                 .service_event(
+                    &runner.region,
                     "secretsmanager",
                     &name,
                     details,

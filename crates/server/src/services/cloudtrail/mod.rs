@@ -24,11 +24,13 @@ const DEFAULT_MAX_RESULTS: i64 = 50;
 
 pub struct CloudTrail {
     audit: Arc<Auditor>,
+    /// Event history is per region, as in AWS: lookups see this region's records only.
+    region: String,
 }
 
 impl CloudTrail {
-    pub fn new(audit: Arc<Auditor>) -> Self {
-        Self { audit }
+    pub fn new(audit: Arc<Auditor>, region: String) -> Self {
+        Self { audit, region }
     }
 
     pub(crate) async fn lookup_events(
@@ -82,6 +84,7 @@ impl CloudTrail {
                 end_ms,
                 before_pos,
                 limit: limit + 1,
+                region: Some(self.region.clone()),
                 ..Default::default()
             })
             .await

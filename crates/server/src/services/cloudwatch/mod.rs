@@ -668,6 +668,7 @@ impl CloudWatch {
         );
         self.audit
             .service_event(
+                &self.region,
                 "monitoring",
                 "AlarmStateChange",
                 json!({"alarmName": name, "previousState": old.as_str(), "state": state.as_str(), "reason": reason}),
