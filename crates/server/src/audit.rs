@@ -310,7 +310,8 @@ impl Auditor {
             invoked_by: Some(source.clone()),
             ..Default::default()
         };
-        let mut event = self.event_skeleton(region, identity, source, event_name, resources, time_ms);
+        let mut event =
+            self.event_skeleton(region, identity, source, event_name, resources, time_ms);
         event.service_event_details = Some(details);
         let entry = Entry {
             event,

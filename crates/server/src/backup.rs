@@ -1,7 +1,8 @@
 //! `strongroom backup`: a consistent copy of a data directory, taken while the server runs.
 //!
 //! - The store: SQLite's `VACUUM INTO` from a read transaction — one consistent snapshot,
-//!   compacted, whatever the server writes meanwhile.
+//!   compacted, whatever the server writes meanwhile; each region's store (`regions/<name>/`)
+//!   the same way, one after the other (regions share no transactions).
 //! - The audit log: the anchor and signed digests first, then the segments, each cut at its
 //!   last complete record. Copied in that order, the segments hold at least every record a
 //!   copied digest covers, so `strongroom audit verify` passes on the copy. The lookup index is
@@ -82,25 +83,35 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
     }
     create_private_dir(&args.to).map_err(failed)?;
 
-    // The store, as one snapshot.
-    let target = args.to.join("strongroom.db");
-    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
-        .map_err(|e| failed(e.to_string()))?
-        .read_only(true)
-        .disable_statement_logging();
-    let mut conn = opts
-        .connect()
+    // The store, as one snapshot; then each other region's (`regions/<name>/`).
+    snapshot(&db, &args.to.join("strongroom.db"))
         .await
-        .map_err(|e| failed(format!("cannot open {}: {e}", db.display())))?;
-    let quoted = target.display().to_string().replace('\'', "''");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))
-        .execute(&mut conn)
-        .await
-        .map_err(|e| failed(format!("snapshot of the store failed: {e}")))?;
-    let _ = conn.close().await;
-    set_private(&target).map_err(failed)?;
-
+        .map_err(failed)?;
     let mut copied = vec!["strongroom.db".to_string()];
+    let regions = args.data_dir.join("regions");
+    if regions.is_dir() {
+        let mut names: Vec<String> = std::fs::read_dir(&regions)
+            .map_err(|e| failed(format!("reading {}: {e}", regions.display())))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("strongroom.db").is_file())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        if !names.is_empty() {
+            create_private_dir(&args.to.join("regions")).map_err(failed)?;
+        }
+        for name in names {
+            let to = args.to.join("regions").join(&name);
+            create_private_dir(&to).map_err(failed)?;
+            snapshot(
+                &regions.join(&name).join("strongroom.db"),
+                &to.join("strongroom.db"),
+            )
+            .await
+            .map_err(failed)?;
+            copied.push(format!("regions/{name}/strongroom.db"));
+        }
+    }
     for name in PLAIN_FILES
         .iter()
         .chain(if args.include_keys { KEY_FILES } else { &[] })
@@ -163,6 +174,25 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
         args.to.display(),
         copied.join(", ")
     ))
+}
+
+/// One consistent snapshot of the SQLite store `db` at `target` (owner-only).
+async fn snapshot(db: &Path, target: &Path) -> Result<(), String> {
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
+        .map_err(|e| e.to_string())?
+        .read_only(true)
+        .disable_statement_logging();
+    let mut conn = opts
+        .connect()
+        .await
+        .map_err(|e| format!("cannot open {}: {e}", db.display()))?;
+    let quoted = target.display().to_string().replace('\'', "''");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("snapshot of {} failed: {e}", db.display()))?;
+    let _ = conn.close().await;
+    set_private(target)
 }
 
 /// A new directory, owner-only from the start; an existing one (or a link) is refused.

@@ -66,7 +66,9 @@ impl Region {
         );
         let default_key_id = kms
             .managed_key_id(crate::services::kms::SECRETS_MANAGER_KEY)
-            .ok_or_else(|| format!("region {name}: the managed key aws/secretsmanager is missing"))?;
+            .ok_or_else(|| {
+                format!("region {name}: the managed key aws/secretsmanager is missing")
+            })?;
         let secretsmanager = Arc::new(SecretsManager::new(
             store.clone(),
             shared.barrier.clone(),

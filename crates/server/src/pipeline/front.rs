@@ -479,7 +479,9 @@ async fn handle_json(
             .await
         }
         JsonService::Ssm => pipeline::run(&region.ssm, operation, wire, p, info, authz, call).await,
-        JsonService::Kms => pipeline::run(&*region.kms, operation, wire, p, info, authz, call).await,
+        JsonService::Kms => {
+            pipeline::run(&*region.kms, operation, wire, p, info, authz, call).await
+        }
         JsonService::CloudTrail => {
             pipeline::run(&region.cloudtrail, operation, wire, p, info, authz, call).await
         }
