@@ -1,14 +1,25 @@
 //! The wire codecs: Query forms (IAM/STS bodies), XML escaping, Smithy RPC v2 CBOR
-//! (CloudWatch) both ways, and JSON 1.1 bodies into Secrets Manager's typed inputs. The first
-//! byte picks the codec.
+//! (CloudWatch) both ways, and JSON 1.1 bodies into the JSON services' generated inputs
+//! (`Input::parse`, then back to JSON for the audit record). The first byte picks the codec.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strongroom::services::secretsmanager::model as sm;
+use strongroom::pipeline::Operation;
+use strongroom::services::{kms, secretsmanager as sm, ssm};
 
-fn json<T: serde::de::DeserializeOwned>(body: &[u8]) {
-    let _ = serde_json::from_slice::<T>(body);
-}
+/// Every operation the services offer (and a few they do not), as the pipeline parses them.
+const SM_OPS: &[&str] = &[
+    "CreateSecret", "DescribeSecret", "GetSecretValue", "BatchGetSecretValue", "PutSecretValue",
+    "UpdateSecret", "UpdateSecretVersionStage", "RotateSecret", "ListSecrets",
+    "ListSecretVersionIds", "DeleteSecret", "TagResource", "UntagResource", "GetRandomPassword",
+    "PutResourcePolicy", "ValidateResourcePolicy", "ReplicateSecretToRegions",
+    "ListResourcePolicies",
+];
+const OTHER_OPS: &[&str] = &[
+    "PutParameter", "GetParameters", "GetParametersByPath", "DescribeParameters",
+    "LabelParameterVersion", "AddTagsToResource", "Encrypt", "Decrypt", "ReEncrypt",
+    "CreateKey", "CreateAlias", "GenerateDataKey", "ListGrants",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, body)) = data.split_first() else {
@@ -30,22 +41,27 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         2 => {
-            json::<sm::CreateSecretInput>(body);
-            json::<sm::SecretIdInput>(body);
-            json::<sm::GetSecretValueInput>(body);
-            json::<sm::BatchGetSecretValueInput>(body);
-            json::<sm::PutSecretValueInput>(body);
-            json::<sm::UpdateSecretInput>(body);
-            json::<sm::UpdateSecretVersionStageInput>(body);
+            for name in SM_OPS {
+                let op = sm::ops::Op::from_name(name).expect("a Secrets Manager operation");
+                if let Ok(input) = sm::shapes::Input::parse(op, body) {
+                    assert_eq!(input.op(), op);
+                    let _ = input.to_json();
+                }
+            }
         }
         _ => {
-            json::<sm::RotateSecretInput>(body);
-            json::<sm::ListSecretsInput>(body);
-            json::<sm::ListSecretVersionIdsInput>(body);
-            json::<sm::DeleteSecretInput>(body);
-            json::<sm::TagResourceInput>(body);
-            json::<sm::UntagResourceInput>(body);
-            json::<sm::GetRandomPasswordInput>(body);
+            for name in OTHER_OPS {
+                if let Some(op) = kms::ops::Op::from_name(name)
+                    && let Ok(input) = kms::shapes::Input::parse(op, body)
+                {
+                    let _ = input.to_json();
+                }
+                if let Some(op) = ssm::ops::Op::from_name(name)
+                    && let Ok(input) = ssm::shapes::Input::parse(op, body)
+                {
+                    let _ = input.to_json();
+                }
+            }
         }
     }
 });
