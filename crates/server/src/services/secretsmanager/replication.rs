@@ -338,7 +338,9 @@ impl SecretsManager {
             .key_id_for(r.kms_key_id.as_deref())
             .map_err(|e| e.message().to_string())?;
         let arn = replication::replica_arn(&primary.arn, &r.region);
-        let _serialised = peer.write_lock.lock().await;
+        // No lock of the replica region's: two regions replicating to each other would take
+        // each other's in opposite orders. Only replication writes a replica, and a write that
+        // lost a race to another fails on the revision and is retried by the sweep.
         let existing = match peer.store.secret(SecretKey::Name(&primary.name)).await {
             Ok(x) => x,
             Err(e) => return Err(format!("The replica region's store failed: {e}")),
