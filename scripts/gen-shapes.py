@@ -65,6 +65,7 @@ SERVICES = {
         "UpdateSecretVersionStage", "ListSecretVersionIds", "TagResource", "UntagResource",
         "GetRandomPassword", "RotateSecret", "CancelRotateSecret", "PutResourcePolicy",
         "GetResourcePolicy", "DeleteResourcePolicy", "ValidateResourcePolicy",
+        "ReplicateSecretToRegions", "RemoveRegionsFromReplication", "StopReplicationToReplica",
     ]),
     "ssm": dict(typed=True, json=True, operations=[
         "PutParameter", "GetParameter", "GetParameters", "GetParametersByPath",

@@ -7,6 +7,7 @@
 //! - [`names`]: names, ARNs, tags, tokens; [`filters`]: ListSecrets filters and sorting;
 //! - [`password`]: the GetRandomPassword generator;
 //! - [`rotation`]: rotation configuration, schedule and the in-progress rule;
+//! - [`replication`]: multi-Region secrets (replica regions, replica ARNs);
 //! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
 //! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts.
 
@@ -16,6 +17,7 @@ pub mod labels;
 pub mod names;
 pub mod parameters;
 pub mod password;
+pub mod replication;
 pub mod rotation;
 pub mod secret;
 

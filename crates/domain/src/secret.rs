@@ -92,6 +92,9 @@ pub struct Secret {
     /// RotateSecret's configuration and the rotation history.
     #[serde(default)]
     pub rotation: crate::rotation::Rotation,
+    /// Multi-Region secrets: a primary's replicas, or a replica's primary region.
+    #[serde(default)]
+    pub replication: crate::replication::Replication,
     /// Optimistic-concurrency counter: every committed change increments it.
     pub revision: i64,
     pub versions: Vec<Version>,

@@ -401,6 +401,14 @@ async fn build_services(
         )
         .await?,
     );
+    let regions = Regions::new(home, others);
+    // Replication reaches the other regions' Secrets Managers.
+    crate::services::secretsmanager::SecretsManager::connect_regions(
+        &regions
+            .iter()
+            .map(|r| r.secretsmanager.clone())
+            .collect::<Vec<_>>(),
+    );
     let state = Arc::new(AppState {
         auth: Authenticator::new(
             directory.clone(),
@@ -410,7 +418,7 @@ async fn build_services(
             clock.clone(),
         ),
         authz: Authorizer::new(directory.clone()),
-        regions: Regions::new(home, others),
+        regions,
         iam: Iam::new(directory.clone(), clock.clone()),
         sts: crate::iam::sts::Sts::new(directory.clone()),
         audit: audit.clone(),
@@ -591,6 +599,8 @@ async fn purge_loop(
             }
             Err(e) => tracing::warn!(error = ?e, region = %region.name, "purge sweep failed"),
         }
+        // Replicas that could not be brought up to date are tried again.
+        region.secretsmanager.retry_replication().await;
         // KMS: keys whose waiting period ended are deleted; due automatic rotations run.
         let mut events = region.kms.delete_due().await;
         events.extend(region.kms.rotate_due().await);

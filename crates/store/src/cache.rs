@@ -410,6 +410,7 @@ mod tests {
             deletion_due_ms: None,
             resource_policy: None,
             rotation: Default::default(),
+            replication: Default::default(),
             revision: rev,
             versions: vec![Version {
                 id: "v".into(),

@@ -210,6 +210,8 @@ struct Meta {
     resource_policy: Option<String>,
     #[serde(default)]
     rotation: strongroom_domain::rotation::Rotation,
+    #[serde(default)]
+    replication: strongroom_domain::replication::Replication,
 }
 
 pub struct SqliteStore {
@@ -419,6 +421,7 @@ fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, St
         deletion_due_ms,
         resource_policy: meta.resource_policy,
         rotation: meta.rotation,
+        replication: meta.replication,
         revision: row.try_get("revision").map_err(backend)?,
         versions,
     })
@@ -434,6 +437,7 @@ fn meta_json(s: &Secret) -> Result<String, StoreError> {
         deleted_ms: s.deleted_ms,
         resource_policy: s.resource_policy.clone(),
         rotation: s.rotation.clone(),
+        replication: s.replication.clone(),
     })
     .map_err(backend)
 }
@@ -1587,6 +1591,7 @@ mod tests {
             deletion_due_ms: None,
             resource_policy: None,
             rotation: Default::default(),
+            replication: Default::default(),
             revision: 1,
             versions: vec![],
         }

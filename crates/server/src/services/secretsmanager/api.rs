@@ -129,6 +129,9 @@ fn target<'a>(op: Op, input: &'a Input) -> TargetRequest<'a> {
         Input::GetResourcePolicy(i) => t.secret_id = i.secret_id.as_deref(),
         Input::DeleteResourcePolicy(i) => t.secret_id = i.secret_id.as_deref(),
         Input::ValidateResourcePolicy(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::ReplicateSecretToRegions(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::RemoveRegionsFromReplication(i) => t.secret_id = i.secret_id.as_deref(),
+        Input::StopReplicationToReplica(i) => t.secret_id = i.secret_id.as_deref(),
         Input::NotOffered(_, v) => t.secret_id = v.get("SecretId").and_then(|id| id.as_str()),
         Input::ListSecrets(_) | Input::BatchGetSecretValue(_) | Input::GetRandomPassword(_) => {}
     }

@@ -14,6 +14,7 @@ use shapes::Input;
 mod paging;
 mod policy;
 mod random;
+mod replication;
 pub mod rotation;
 mod secrets;
 mod tags;
@@ -90,6 +91,8 @@ pub struct SecretsManager {
     rotation_queue: std::sync::OnceLock<rotation::RotationQueue>,
     /// The keys values are sealed under (customer keys also need the caller's KMS permission).
     kms: Arc<Kms>,
+    /// The other regions' Secrets Managers (replication), connected once at start.
+    peers: std::sync::OnceLock<Vec<std::sync::Weak<SecretsManager>>>,
 }
 
 impl SecretsManager {
@@ -112,6 +115,7 @@ impl SecretsManager {
             write_lock: tokio::sync::Mutex::new(()),
             rotation_queue: std::sync::OnceLock::new(),
             kms,
+            peers: std::sync::OnceLock::new(),
         }
     }
 
@@ -235,10 +239,22 @@ impl SecretsManager {
             Input::ValidateResourcePolicy(i) => {
                 respond(self.validate_resource_policy(i.clone()).await)
             }
+            Input::ReplicateSecretToRegions(i) => {
+                respond(self.replicate_secret_to_regions(i.clone()).await)
+            }
+            Input::RemoveRegionsFromReplication(i) => {
+                respond(self.remove_regions_from_replication(i.clone()).await)
+            }
+            Input::StopReplicationToReplica(i) => {
+                respond(self.stop_replication_to_replica(i.clone()).await)
+            }
             Input::NotOffered(op, _) if *op == ops::Op::ListResourcePolicies => Err(
                 SmError::not_available(op.name(), "multiple named resource policies"),
             ),
-            Input::NotOffered(op, _) => Err(SmError::not_available(op.name(), "replication")),
+            Input::NotOffered(op, _) => Err(SmError::not_available(
+                op.name(),
+                "cross-account replication",
+            )),
         }
     }
 
@@ -352,6 +368,9 @@ impl SecretsManager {
         next: &mut Secret,
         new_values: Vec<(String, StoredValue)>,
     ) -> Result<bool, SmError> {
+        if current.replication.is_replica() {
+            return Err(strongroom_domain::replication::ReplicationError::IsReplica.into());
+        }
         if *next == *current && new_values.is_empty() {
             return Ok(true);
         }
@@ -367,7 +386,13 @@ impl SecretsManager {
             resealed,
         };
         match self.store.commit(write).await {
-            Ok(()) => Ok(true),
+            Ok(()) => {
+                // A primary's replicas follow every change, in the same request.
+                if !next.replication.replicas.is_empty() {
+                    *next = self.sync_replicas(next.clone(), false, None).await;
+                }
+                Ok(true)
+            }
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
         }

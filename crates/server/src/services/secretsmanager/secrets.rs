@@ -16,7 +16,36 @@ use super::{SecretValue, SecretsManager, SmError, TokenUse, paging, tags, valida
 const DEFAULT_RECOVERY_WINDOW_DAYS: i64 = 30;
 
 impl SecretsManager {
+    /// CreateSecret, then its AddReplicaRegions (checked first, so a refused region creates
+    /// nothing).
     pub(super) async fn create_secret(
+        &self,
+        mut input: CreateSecretRequest,
+    ) -> Result<CreateSecretResponse, SmError> {
+        if input.cross_account_primary_arn.is_some() {
+            return Err(SmError::not_available(
+                "CreateSecret with CrossAccountPrimaryARN",
+                "cross-account replication",
+            ));
+        }
+        let replicas = input.add_replica_regions.take();
+        if let Some(r) = &replicas {
+            strongroom_domain::replication::check_new_regions(
+                r.iter().map(|x| x.region.as_deref().unwrap_or_default()),
+                &self.region,
+                &self.served_regions(),
+            )?;
+        }
+        let force = input.force_overwrite_replica_secret == Some(true);
+        let mut out = self.create_primary(input).await?;
+        if let (Some(regions), Some(arn)) = (replicas, out.arn.clone()) {
+            let (_, statuses) = self.add_replicas(&arn, &regions, force).await?;
+            out.replication_status = Some(statuses);
+        }
+        Ok(out)
+    }
+
+    async fn create_primary(
         &self,
         input: CreateSecretRequest,
     ) -> Result<CreateSecretResponse, SmError> {
@@ -26,15 +55,6 @@ impl SecretsManager {
         validate::description(input.description.as_deref())?;
         validate::kms_key_id(input.kms_key_id.as_deref())?;
         validate::secret_type(input.type_.as_deref())?;
-        if input.add_replica_regions.is_some()
-            || input.cross_account_primary_arn.is_some()
-            || input.force_overwrite_replica_secret == Some(true)
-        {
-            return Err(SmError::not_available(
-                "CreateSecret with replica regions",
-                "replication",
-            ));
-        }
         let tags = tags::from_input(input.tags.unwrap_or_default())?;
         let value = decode_value(input.secret_string, input.secret_binary)?;
         let key_id = self.key_id_for(input.kms_key_id.as_deref())?;
@@ -76,6 +96,7 @@ impl SecretsManager {
                 deletion_due_ms: None,
                 resource_policy: None,
                 rotation: Default::default(),
+                replication: Default::default(),
                 revision: 1,
                 versions: Vec::new(),
             };
@@ -168,6 +189,9 @@ impl SecretsManager {
         let secret = self.resolve(&id).await?;
         let mut d = describe(&secret);
         d.version_ids_to_stages = version_map(&secret);
+        if !secret.replication.replicas.is_empty() {
+            d.replication_status = Some(self.replication_status(&secret).await);
+        }
         Ok(d)
     }
 
@@ -290,6 +314,9 @@ impl SecretsManager {
             ));
         }
         let now = self.clock.now_ms();
+        if let Ok(secret) = self.resolve(&id).await {
+            check_deletable(&secret)?;
+        }
         if force {
             // AWS: forcibly deleting a deleted or nonexistent secret is not ResourceNotFound.
             return match self.resolve(&id).await {
@@ -324,6 +351,7 @@ impl SecretsManager {
         let due = now + days * MS_PER_DAY;
         let (secret, ()) = self
             .modify(&id, |s| {
+                check_deletable(s)?;
                 if s.is_scheduled_for_deletion() {
                     return Err(SmError::InvalidRequest(
                         "You can't perform this operation on the secret because it was already scheduled for deletion."
@@ -456,10 +484,42 @@ impl SecretsManager {
                 name: &s.name,
                 description: s.description.as_deref(),
                 tags: &tags,
-                primary_region: None,
+                primary_region: primary_region(s).as_deref(),
                 owning_service: None,
             },
         )
+    }
+}
+
+/// A replica is removed from its primary, and a primary only once it has no replicas.
+fn check_deletable(s: &Secret) -> Result<(), SmError> {
+    use strongroom_domain::replication::ReplicationError;
+    if s.replication.is_replica() {
+        return Err(ReplicationError::IsReplica.into());
+    }
+    if !s.replication.replicas.is_empty() {
+        return Err(ReplicationError::HasReplicas {
+            arn: s.arn.clone(),
+            regions: s
+                .replication
+                .replicas
+                .iter()
+                .map(|r| r.region.clone())
+                .collect(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The region a secret's PrimaryRegion names: a replica's primary's, a replicated primary's
+/// own; none for a secret that is not replicated.
+fn primary_region(s: &Secret) -> Option<String> {
+    let own = s.arn.split(':').nth(3).map(str::to_string);
+    match &s.replication.primary_region {
+        Some(r) => Some(r.clone()),
+        None if !s.replication.replicas.is_empty() => own,
+        None => None,
     }
 }
 
@@ -476,6 +536,7 @@ fn describe(s: &Secret) -> DescribeSecretResponse {
         deleted_date: s.deleted_ms.map(ts),
         tags: (!s.tags.is_empty()).then(|| tags::to_output(&s.tags)),
         created_date: Some(ts(s.created_ms)),
+        primary_region: primary_region(s),
         ..super::rotation::describe(&s.rotation)
     }
 }

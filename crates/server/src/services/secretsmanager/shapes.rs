@@ -33,6 +33,9 @@ pub enum Input {
     GetResourcePolicy(GetResourcePolicyRequest),
     DeleteResourcePolicy(DeleteResourcePolicyRequest),
     ValidateResourcePolicy(ValidateResourcePolicyRequest),
+    ReplicateSecretToRegions(ReplicateSecretToRegionsRequest),
+    RemoveRegionsFromReplication(RemoveRegionsFromReplicationRequest),
+    StopReplicationToReplica(StopReplicationToReplicaRequest),
     /// An operation of the model this server does not offer, with its request as sent
     /// (for authorization and the audit record of its refusal).
     NotOffered(Op, serde_json::Value),
@@ -63,6 +66,9 @@ impl Input {
             Op::GetResourcePolicy => Input::GetResourcePolicy(parse(body)?),
             Op::DeleteResourcePolicy => Input::DeleteResourcePolicy(parse(body)?),
             Op::ValidateResourcePolicy => Input::ValidateResourcePolicy(parse(body)?),
+            Op::ReplicateSecretToRegions => Input::ReplicateSecretToRegions(parse(body)?),
+            Op::RemoveRegionsFromReplication => Input::RemoveRegionsFromReplication(parse(body)?),
+            Op::StopReplicationToReplica => Input::StopReplicationToReplica(parse(body)?),
             other => Input::NotOffered(other, parse(body)?),
         })
     }
@@ -90,6 +96,9 @@ impl Input {
             Input::GetResourcePolicy(_) => Op::GetResourcePolicy,
             Input::DeleteResourcePolicy(_) => Op::DeleteResourcePolicy,
             Input::ValidateResourcePolicy(_) => Op::ValidateResourcePolicy,
+            Input::ReplicateSecretToRegions(_) => Op::ReplicateSecretToRegions,
+            Input::RemoveRegionsFromReplication(_) => Op::RemoveRegionsFromReplication,
+            Input::StopReplicationToReplica(_) => Op::StopReplicationToReplica,
             Input::NotOffered(op, _) => *op,
         }
     }
@@ -117,6 +126,9 @@ impl Input {
             Input::GetResourcePolicy(i) => serde_json::to_value(i),
             Input::DeleteResourcePolicy(i) => serde_json::to_value(i),
             Input::ValidateResourcePolicy(i) => serde_json::to_value(i),
+            Input::ReplicateSecretToRegions(i) => serde_json::to_value(i),
+            Input::RemoveRegionsFromReplication(i) => serde_json::to_value(i),
+            Input::StopReplicationToReplica(i) => serde_json::to_value(i),
             Input::NotOffered(_, v) => Ok(v.clone()),
         }
         .unwrap_or_default()
@@ -943,6 +955,34 @@ pub struct PutSecretValueResponse {
     pub version_stages: Option<Vec<String>>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RemoveRegionsFromReplicationRequest {
+    /// The ARN or name of the secret.
+    #[serde(rename = "SecretId", default, skip_serializing_if = "Option::is_none")]
+    pub secret_id: Option<String>,
+    /// The Regions of the replicas to remove.
+    #[serde(
+        rename = "RemoveReplicaRegions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub remove_replica_regions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RemoveRegionsFromReplicationResponse {
+    /// The ARN of the primary secret.
+    #[serde(rename = "ARN", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The status of replicas for this secret after you remove Regions.
+    #[serde(
+        rename = "ReplicationStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub replication_status: Option<Vec<ReplicationStatusType>>,
+}
+
 /// A custom type that specifies a Region and the KmsKeyId for a replica secret.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ReplicaRegionType {
@@ -952,6 +992,41 @@ pub struct ReplicaRegionType {
     /// The ARN, key ID, or alias of the KMS key to encrypt the secret.
     #[serde(rename = "KmsKeyId", default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplicateSecretToRegionsRequest {
+    /// The ARN or name of the secret to replicate.
+    #[serde(rename = "SecretId", default, skip_serializing_if = "Option::is_none")]
+    pub secret_id: Option<String>,
+    /// A list of Regions in which to replicate the secret.
+    #[serde(
+        rename = "AddReplicaRegions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub add_replica_regions: Option<Vec<ReplicaRegionType>>,
+    /// Specifies whether to overwrite a secret with the same name in the destination Region.
+    #[serde(
+        rename = "ForceOverwriteReplicaSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub force_overwrite_replica_secret: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplicateSecretToRegionsResponse {
+    /// The ARN of the primary secret.
+    #[serde(rename = "ARN", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The status of replication.
+    #[serde(
+        rename = "ReplicationStatus",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub replication_status: Option<Vec<ReplicationStatusType>>,
 }
 
 /// A replication object consisting of a RegionReplicationStatus object and includes a Region, KMSKeyId, status, and status message.
@@ -1280,6 +1355,20 @@ pub struct SecretVersionsListEntry {
     /// The KMS keys used to encrypt the secret version.
     #[serde(rename = "KmsKeyIds", default, skip_serializing_if = "Option::is_none")]
     pub kms_key_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StopReplicationToReplicaRequest {
+    /// The ARN or name of the replica secret.
+    #[serde(rename = "SecretId", default, skip_serializing_if = "Option::is_none")]
+    pub secret_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StopReplicationToReplicaResponse {
+    /// The ARN of the promoted secret.
+    #[serde(rename = "ARN", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
 }
 
 /// A structure that contains information about a tag.
