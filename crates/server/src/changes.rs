@@ -470,14 +470,17 @@ async fn visible(state: &AppState, principal: &Principal, info: &RequestInfo, c:
     if principal.is_root() {
         return true;
     }
+    // Checked in the region the secret or parameter lives in (its ARN's).
+    let region = match c.arn.as_deref().and_then(|a| a.split(':').nth(3)) {
+        Some(r) => state.regions.for_request(r),
+        None => state.regions.home(),
+    };
     match c.service {
         "secretsmanager" => {
             let Some(id) = c.arn.as_deref().or(c.name.as_deref()) else {
                 return false;
             };
-            let t = state
-                .regions
-                .home()
+            let t = region
                 .secretsmanager
                 .authorization_target(&crate::services::secretsmanager::TargetRequest {
                     operation: "DescribeSecret",
@@ -504,9 +507,7 @@ async fn visible(state: &AppState, principal: &Principal, info: &RequestInfo, c:
                 _ => return false,
             };
             let body = serde_json::json!({ "Name": name }).to_string();
-            let checks = state
-                .regions
-                .home()
+            let checks = region
                 .ssm
                 .authorization_checks("GetParameter", body.as_bytes())
                 .await;
