@@ -162,3 +162,51 @@ def test_region_configuration_errors_are_refused_at_start():
         p = subprocess.run([binary(), "server", "--dev", *args], capture_output=True, text=True,
                            timeout=30)
         assert p.returncode != 0 and message in p.stderr, (args, p.stderr)
+
+
+def test_the_change_stream_shows_each_region_by_the_readers_permissions_there():
+    """A reader allowed DescribeSecret on secrets tagged team=west (only us-west-2's is) sees
+    that region's changes on GET /changes and not the home region's: each change is checked
+    in the region its ARN names, where the secret and its tags are."""
+    import requests
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    s = Server(name="regions-changes", extra_args=["--regions", f"{HOME},{WEST}"])
+    try:
+        iam = client(s, "iam", HOME)
+        user = unique("reg-reader")
+        iam.create_user(UserName=user)
+        # By the secret's tag: only the region that holds the secret knows its tags.
+        iam.put_user_policy(UserName=user, PolicyName="west", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "secretsmanager:DescribeSecret",
+                           "Resource": "*", "Condition": {"StringEquals": {
+                               "secretsmanager:ResourceTag/team": "west"}}}]}))
+        k = iam.create_access_key(UserName=user)["AccessKey"]
+        name = unique("reg-chg")
+        sm_home, sm_west = client(s, "secretsmanager", HOME), client(s, "secretsmanager", WEST)
+        sm_home.create_secret(Name=name, SecretString=secret("chg-home"))
+        sm_west.create_secret(Name=name, SecretString=secret("chg-west"),
+                              Tags=[{"Key": "team", "Value": "west"}])
+
+        req = AWSRequest(method="GET", url=f"{s.endpoint}/changes",
+                         headers={"Accept": "text/event-stream"})
+        SigV4Auth(Credentials(k["AccessKeyId"], k["SecretAccessKey"]), "secretsmanager",
+                  WEST).add_auth(req)
+        stream = requests.get(req.url, headers=dict(req.headers), stream=True, timeout=10)
+        assert stream.status_code == 200, stream.text
+        sm_home.put_secret_value(SecretId=name, SecretString=secret("chg-home-2"))
+        sm_west.put_secret_value(SecretId=name, SecretString=secret("chg-west-2"))
+        seen = []
+        for line in stream.iter_lines(decode_unicode=True):
+            if line and line.startswith("data:"):
+                change = json.loads(line[len("data:"):])
+                if change.get("eventName") == "PutSecretValue":
+                    seen.append(change["arn"])
+                    break
+        stream.close()
+        assert len(seen) == 1 and f":{WEST}:" in seen[0], seen
+    finally:
+        assert s.stop() == 0
