@@ -7,12 +7,18 @@
 //!
 //! There is no Lambda here: a rotation function is configured on the server for a Lambda ARN
 //! (`[[rotation-function]]`) — a built-in rotator for a database user's password
-//! ([`builtin`], run in-process), or a local command. A command gets the event as JSON on standard input
-//! (and in `STRONGROOM_ROTATION_EVENT`), the server's endpoint (`AWS_ENDPOINT_URL`,
-//! `SECRETS_MANAGER_ENDPOINT`) and temporary credentials of its IAM role, as Lambda runs a
-//! function with its execution role — never the server's own credentials (its environment is
-//! cleared). A step fails if the command exits non-zero or outlives `timeout-secs`; the
-//! rotation succeeds only if, after finishSecret, its version is AWSCURRENT.
+//! ([`builtin`], run in-process), a Lambda handler (`python-handler` / `node-handler`, run as
+//! Lambda runs one: AWS's rotation templates run unchanged), or a local command. A command gets the
+//! event as JSON on standard input (and in `STRONGROOM_ROTATION_EVENT`); a handler is called
+//! `handler(event, context)` by a small runtime (`lambda_bootstrap.py` / `.js`) with Lambda's
+//! context object and environment (`AWS_LAMBDA_FUNCTION_NAME`, `_HANDLER`, `LAMBDA_TASK_ROOT`,
+//! …). Both get the server's endpoint (`AWS_ENDPOINT_URL`, `SECRETS_MANAGER_ENDPOINT`) and
+//! temporary credentials of the function's IAM role, as Lambda runs a function with its
+//! execution role — never the server's own credentials (the environment is cleared). A step
+//! fails if the function exits non-zero, raises, or outlives `timeout-secs`; the rotation
+//! succeeds only if, after finishSecret, its version is AWSCURRENT. A handler's exception is
+//! recorded by its type only (its message and traceback go to the function's log-file, as
+//! Lambda's go to its log group): the audit record never holds text a function wrote.
 //!
 //! Every rotation leaves `RotationStarted` and `RotationSucceeded`/`RotationFailed` audit
 //! events and counts in `strongroom_rotations_total{outcome}`.
@@ -47,6 +53,23 @@ pub struct RotationFunction {
     /// Program and arguments.
     #[serde(default)]
     pub command: Vec<String>,
+    /// A Python Lambda handler, `DIR:module.function` (e.g. AWS's
+    /// `…/SecretsManagerRDSPostgreSQLRotationSingleUser:lambda_function.lambda_handler`).
+    #[serde(default)]
+    pub python_handler: Option<String>,
+    /// The interpreter for `python-handler`, e.g. the function's virtualenv's
+    /// `bin/python` with the template's dependencies [default: `python3`].
+    #[serde(default)]
+    pub python: Option<PathBuf>,
+    /// A Node.js Lambda handler, `DIR:file.export` (CommonJS).
+    #[serde(default)]
+    pub node_handler: Option<String>,
+    /// The `node` for `node-handler` [default: `node`].
+    #[serde(default)]
+    pub node: Option<PathBuf>,
+    /// `node_modules` directory the handler's dependencies come from (NODE_PATH).
+    #[serde(default)]
+    pub node_path: Option<PathBuf>,
     /// The IAM role whose temporary credentials the command gets (its "execution role").
     #[serde(default)]
     pub role_arn: Option<String>,
@@ -84,6 +107,27 @@ impl RotationFunction {
         {
             return what("tls, ca-file and master-secret are settings of built-in rotators");
         }
+        let kinds = [
+            self.builtin.is_some(),
+            !self.command.is_empty(),
+            self.python_handler.is_some(),
+            self.node_handler.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() > 1 {
+            return what("give one of builtin, command, python-handler and node-handler");
+        }
+        if self.python.is_some() && self.python_handler.is_none()
+            || (self.node.is_some() || self.node_path.is_some()) && self.node_handler.is_none()
+        {
+            return what("python goes with python-handler, node and node-path with node-handler");
+        }
+        if let Some(h) = self.python_handler.as_ref().or(self.node_handler.as_ref()) {
+            Handler::parse(h).map_err(|m| format!("[[rotation-function]] {}: {m}", self.arn))?;
+            if self.role_arn.is_none() {
+                return what("a handler needs the role-arn it runs as (its execution role)");
+            }
+            return Ok(());
+        }
         match (&self.builtin, self.command.is_empty(), &self.role_arn) {
             (Some(b), true, None) => {
                 let kind = builtin::Builtin::parse(b)?;
@@ -105,6 +149,114 @@ impl RotationFunction {
 }
 
 pub const STEPS: [&str; 4] = ["createSecret", "setSecret", "testSecret", "finishSecret"];
+
+/// The Lambda runtimes' entry points (`_HANDLER` in `LAMBDA_TASK_ROOT`, as Lambda sets them).
+const PYTHON_BOOTSTRAP: &str = include_str!("lambda_bootstrap.py");
+const NODE_BOOTSTRAP: &str = include_str!("lambda_bootstrap.js");
+
+/// A handler setting: the function's directory and `module.function` in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handler {
+    pub dir: PathBuf,
+    pub name: String,
+}
+
+impl Handler {
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let (dir, name) = spec
+            .rsplit_once(':')
+            .ok_or_else(|| format!("handler {spec:?}: write DIR:module.function"))?;
+        let ok = name
+            .rsplit_once('.')
+            .is_some_and(|(m, f)| !m.is_empty() && !f.is_empty());
+        if dir.is_empty() || !ok {
+            return Err(format!("handler {spec:?}: write DIR:module.function"));
+        }
+        Ok(Self {
+            dir: PathBuf::from(dir),
+            name: name.to_string(),
+        })
+    }
+}
+
+/// How a function is started: program, arguments and the environment it adds.
+struct Launch {
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Where a handler's runtime writes a failure's type.
+    result: Option<PathBuf>,
+    /// A handler runs in its directory, as Lambda runs one in its task root.
+    dir: Option<PathBuf>,
+}
+
+impl Launch {
+    fn for_function(f: &RotationFunction, step_timeout: Duration) -> Result<Self, String> {
+        let handler = |spec: &str, runtime: &str| -> Result<Vec<(String, String)>, String> {
+            let h = Handler::parse(spec)?;
+            let name = f.arn.rsplit(':').next().unwrap_or(&f.arn).to_string();
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                + step_timeout;
+            Ok(vec![
+                ("_HANDLER".into(), h.name),
+                ("LAMBDA_TASK_ROOT".into(), h.dir.display().to_string()),
+                ("AWS_LAMBDA_FUNCTION_NAME".into(), name.clone()),
+                ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(), "128".into()),
+                (
+                    "AWS_LAMBDA_LOG_GROUP_NAME".into(),
+                    format!("/aws/lambda/{name}"),
+                ),
+                ("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")),
+                ("STRONGROOM_LAMBDA_ARN".into(), f.arn.clone()),
+                (
+                    "STRONGROOM_LAMBDA_DEADLINE_MS".into(),
+                    deadline.as_millis().to_string(),
+                ),
+            ])
+        };
+        let result = || {
+            std::env::temp_dir().join(format!("strongroom-lambda-{}.json", uuid::Uuid::new_v4()))
+        };
+        if let Some(spec) = &f.python_handler {
+            let mut env = handler(spec, "python3")?;
+            env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+            return Ok(Self {
+                program: f.python.clone().unwrap_or_else(|| "python3".into()),
+                args: vec!["-c".into(), PYTHON_BOOTSTRAP.into()],
+                env,
+                result: Some(result()),
+                dir: Some(Handler::parse(spec)?.dir),
+            });
+        }
+        if let Some(spec) = &f.node_handler {
+            let mut env = handler(spec, "nodejs")?;
+            if let Some(p) = &f.node_path {
+                env.push(("NODE_PATH".into(), p.display().to_string()));
+            }
+            return Ok(Self {
+                program: f.node.clone().unwrap_or_else(|| "node".into()),
+                args: vec!["-e".into(), NODE_BOOTSTRAP.into()],
+                env,
+                result: Some(result()),
+                dir: Some(Handler::parse(spec)?.dir),
+            });
+        }
+        let (program, args) = f
+            .command
+            .split_first()
+            .ok_or("the function's command is empty")?;
+        Ok(Self {
+            program: program.into(),
+            args: args.to_vec(),
+            env: Vec::new(),
+            result: None,
+            dir: None,
+        })
+    }
+}
 
 /// Everything a rotation needs: the service it rotates in, where its events go, the
 /// functions and how they reach the server.
@@ -364,6 +516,52 @@ async fn run_steps(runner: &Runner, job: &RotationJob) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(test)]
+mod handler_tests {
+    use super::*;
+
+    fn function(toml: &str) -> RotationFunction {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn handlers_are_dir_module_function() {
+        assert_eq!(
+            Handler::parse("/opt/fn:lambda_function.lambda_handler"),
+            Ok(Handler {
+                dir: "/opt/fn".into(),
+                name: "lambda_function.lambda_handler".into()
+            })
+        );
+        for bad in [
+            "lambda_function.lambda_handler",
+            "/opt/fn:handler",
+            ":m.f",
+            "/d:.f",
+        ] {
+            assert!(Handler::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_handler_needs_its_role_and_is_the_only_kind() {
+        let ok = function(
+            "arn = \"a\"\npython-handler = \"/d:m.f\"\nrole-arn = \"arn:aws:iam::1:role/r\"\n",
+        );
+        assert_eq!(ok.check(), Ok(()));
+        let no_role = function("arn = \"a\"\nnode-handler = \"/d:index.handler\"\n");
+        assert!(no_role.check().unwrap_err().contains("role-arn"));
+        let two = function(
+            "arn = \"a\"\npython-handler = \"/d:m.f\"\ncommand = [\"x\"]\nrole-arn = \"r\"\n",
+        );
+        assert!(two.check().unwrap_err().contains("one of"));
+        let stray = function(
+            "arn = \"a\"\ncommand = [\"x\"]\npython = \"/v/bin/python\"\nrole-arn = \"r\"\n",
+        );
+        assert!(stray.check().unwrap_err().contains("python goes with"));
+    }
+}
+
 /// Whether a role's trust policy lets the Lambda service assume it.
 fn lambda_may_assume(trust: &strongroom_policy::Policy, role_arn: &str, account: &str) -> bool {
     use strongroom_policy::eval::{Named, PolicySet, RequestContext};
@@ -397,12 +595,10 @@ async fn invoke(
 ) -> Result<(), String> {
     use std::process::Stdio;
     use tokio::io::AsyncWriteExt;
-    let (program, args) = function
-        .command
-        .split_first()
-        .ok_or("the function's command is empty")?;
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).env_clear();
+    let launch = Launch::for_function(function, Duration::from_secs(function.timeout_secs))?;
+    let program = launch.program.display().to_string();
+    let mut cmd = tokio::process::Command::new(&launch.program);
+    cmd.args(&launch.args).env_clear();
     // Only what a program needs to start, plus the function's own settings.
     for keep in [
         "PATH",
@@ -423,7 +619,14 @@ async fn invoke(
         .env("AWS_DEFAULT_REGION", &runner.region)
         .env("AWS_ENDPOINT_URL", &runner.endpoint)
         .env("SECRETS_MANAGER_ENDPOINT", &runner.endpoint)
-        .env("STRONGROOM_ROTATION_EVENT", event);
+        .env("STRONGROOM_ROTATION_EVENT", event)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    if let Some(path) = &launch.result {
+        cmd.env("STRONGROOM_LAMBDA_RESULT", path);
+    }
+    if let Some(dir) = &launch.dir {
+        cmd.current_dir(dir);
+    }
     if let Some(ca) = &runner.ca_file {
         cmd.env("AWS_CA_BUNDLE", ca);
     }
@@ -449,8 +652,27 @@ async fn invoke(
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(event.as_bytes()).await;
     }
-    match tokio::time::timeout(Duration::from_secs(function.timeout_secs), child.wait()).await {
+    let waited =
+        tokio::time::timeout(Duration::from_secs(function.timeout_secs), child.wait()).await;
+    // A handler's runtime names the exception that failed it (only its type: see the module
+    // docs).
+    let raised = match &launch.result {
+        Some(path) => {
+            let kind = std::fs::read(path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v.get("errorType")?.as_str().map(str::to_string));
+            let _ = std::fs::remove_file(path);
+            kind
+        }
+        None => None,
+    };
+    match waited {
         Ok(Ok(status)) if status.success() => Ok(()),
+        Ok(Ok(_)) if raised.is_some() => Err(format!(
+            "the handler raised {} (its traceback is in the function's log)",
+            raised.unwrap_or_default()
+        )),
         Ok(Ok(status)) => Err(format!("the function exited with {status}")),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => {

@@ -1,0 +1,65 @@
+# Strongroom's Lambda runtime for Python rotation functions: calls `handler(event, context)`
+# as AWS Lambda does. Given by the runner: _HANDLER ("module.function"), LAMBDA_TASK_ROOT (the
+# function's directory), the event on standard input, STRONGROOM_LAMBDA_DEADLINE_MS and
+# STRONGROOM_LAMBDA_RESULT (where a failure's type is written). The handler's output and a
+# failure's traceback go to standard output/error: the function's log.
+import importlib
+import json
+import logging
+import os
+import sys
+import time
+import traceback
+import uuid
+
+
+class LambdaContext:
+    def __init__(self):
+        name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_name = name
+        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.invoked_function_arn = os.environ["STRONGROOM_LAMBDA_ARN"]
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{name}")
+        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "strongroom")
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = int(os.environ["STRONGROOM_LAMBDA_DEADLINE_MS"])
+
+    def get_remaining_time_in_millis(self):
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def fail(kind):
+    with open(os.environ["STRONGROOM_LAMBDA_RESULT"], "w") as f:
+        json.dump({"errorType": kind}, f)
+    sys.exit(1)
+
+
+def main():
+    # As Lambda's runtime: the root logger writes to the function's log; the handler picks
+    # the level (AWS's templates call logger.setLevel(logging.INFO)).
+    log = logging.StreamHandler(sys.stdout)
+    log.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
+    logging.getLogger().addHandler(log)
+    sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
+    module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
+    event = json.loads(sys.stdin.read())
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+        handler = getattr(module, function_name)
+    except Exception as e:  # noqa: BLE001 - reported as Lambda reports an import error
+        traceback.print_exc()
+        fail(f"Runtime.ImportModuleError ({type(e).__name__})")
+    try:
+        handler(event, LambdaContext())
+    except Exception as e:  # noqa: BLE001 - any exception fails the step, as in Lambda
+        traceback.print_exc()
+        fail(type(e).__name__)
+    finally:
+        logging.shutdown()
+    sys.stdout.flush()
+
+
+main()
