@@ -516,52 +516,6 @@ async fn run_steps(runner: &Runner, job: &RotationJob) -> Result<(), String> {
     Ok(())
 }
 
-#[cfg(test)]
-mod handler_tests {
-    use super::*;
-
-    fn function(toml: &str) -> RotationFunction {
-        toml::from_str(toml).unwrap()
-    }
-
-    #[test]
-    fn handlers_are_dir_module_function() {
-        assert_eq!(
-            Handler::parse("/opt/fn:lambda_function.lambda_handler"),
-            Ok(Handler {
-                dir: "/opt/fn".into(),
-                name: "lambda_function.lambda_handler".into()
-            })
-        );
-        for bad in [
-            "lambda_function.lambda_handler",
-            "/opt/fn:handler",
-            ":m.f",
-            "/d:.f",
-        ] {
-            assert!(Handler::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_handler_needs_its_role_and_is_the_only_kind() {
-        let ok = function(
-            "arn = \"a\"\npython-handler = \"/d:m.f\"\nrole-arn = \"arn:aws:iam::1:role/r\"\n",
-        );
-        assert_eq!(ok.check(), Ok(()));
-        let no_role = function("arn = \"a\"\nnode-handler = \"/d:index.handler\"\n");
-        assert!(no_role.check().unwrap_err().contains("role-arn"));
-        let two = function(
-            "arn = \"a\"\npython-handler = \"/d:m.f\"\ncommand = [\"x\"]\nrole-arn = \"r\"\n",
-        );
-        assert!(two.check().unwrap_err().contains("one of"));
-        let stray = function(
-            "arn = \"a\"\ncommand = [\"x\"]\npython = \"/v/bin/python\"\nrole-arn = \"r\"\n",
-        );
-        assert!(stray.check().unwrap_err().contains("python goes with"));
-    }
-}
-
 /// Whether a role's trust policy lets the Lambda service assume it.
 fn lambda_may_assume(trust: &strongroom_policy::Policy, role_arn: &str, account: &str) -> bool {
     use strongroom_policy::eval::{Named, PolicySet, RequestContext};
@@ -682,5 +636,51 @@ async fn invoke(
                 function.timeout_secs
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod handler_tests {
+    use super::*;
+
+    fn function(toml: &str) -> RotationFunction {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn handlers_are_dir_module_function() {
+        assert_eq!(
+            Handler::parse("/opt/fn:lambda_function.lambda_handler"),
+            Ok(Handler {
+                dir: "/opt/fn".into(),
+                name: "lambda_function.lambda_handler".into()
+            })
+        );
+        for bad in [
+            "lambda_function.lambda_handler",
+            "/opt/fn:handler",
+            ":m.f",
+            "/d:.f",
+        ] {
+            assert!(Handler::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_handler_needs_its_role_and_is_the_only_kind() {
+        let ok = function(
+            "arn = \"a\"\npython-handler = \"/d:m.f\"\nrole-arn = \"arn:aws:iam::1:role/r\"\n",
+        );
+        assert_eq!(ok.check(), Ok(()));
+        let no_role = function("arn = \"a\"\nnode-handler = \"/d:index.handler\"\n");
+        assert!(no_role.check().unwrap_err().contains("role-arn"));
+        let two = function(
+            "arn = \"a\"\npython-handler = \"/d:m.f\"\ncommand = [\"x\"]\nrole-arn = \"r\"\n",
+        );
+        assert!(two.check().unwrap_err().contains("one of"));
+        let stray = function(
+            "arn = \"a\"\ncommand = [\"x\"]\npython = \"/v/bin/python\"\nrole-arn = \"r\"\n",
+        );
+        assert!(stray.check().unwrap_err().contains("python goes with"));
     }
 }
