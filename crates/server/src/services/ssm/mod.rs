@@ -19,6 +19,8 @@ use crate::pipeline::Operation as _;
 use ops::Op;
 mod parameters;
 mod tags;
+#[cfg(test)]
+mod tests;
 
 use shapes::Input;
 
