@@ -14,7 +14,8 @@ For the operations Strongroom offers (OPERATIONS below), each file holds:
 - with `typed`, a Rust struct per input/output structure (serde, the model's member names),
   its documentation's first sentence as rustdoc. Required members are plain fields (a missing
   one is AWS's "Value null at 'x'" validation error, decided once in the codec); others are
-  `Option`. Members the model marks `sensitive` are `Sensitive` (zeroized, redacted in Debug).
+  `Option`. Members the model marks `sensitive` are `Sensitive` (zeroized, redacted in Debug),
+  as are those a service's `sensitive` list names (secrets the model leaves unmarked).
 
 JSON-protocol services (Secrets Manager, SSM, KMS, CloudTrail) get no `MODEL` table (serde
 alone reads and writes their JSON) but an `Input` enum: one variant per offered operation
@@ -67,7 +68,9 @@ SERVICES = {
         "GetResourcePolicy", "DeleteResourcePolicy", "ValidateResourcePolicy",
         "ReplicateSecretToRegions", "RemoveRegionsFromReplication", "StopReplicationToReplica",
     ]),
-    "ssm": dict(typed=True, json=True, operations=[
+    # `sensitive`: members that carry a secret though the model does not mark them (SSM's
+    # SourceResult is the referenced secret's GetSecretValue answer, SecretString included).
+    "ssm": dict(typed=True, json=True, sensitive=["Parameter.SourceResult"], operations=[
         "PutParameter", "GetParameter", "GetParameters", "GetParametersByPath",
         "DeleteParameter", "DeleteParameters", "DescribeParameters", "GetParameterHistory",
         "LabelParameterVersion", "UnlabelParameterVersion", "AddTagsToResource",
@@ -276,6 +279,8 @@ def main(service):
                 if doc:
                     w.append(f"    /// {doc}")
                 t = rust(ref)
+                if f"{name}.{m}" in cfg.get("sensitive", ()):
+                    t = "Sensitive"
                 if m in required:
                     w.append(f'    #[serde(rename = "{m}")]')
                     w.append(f"    pub {snake(m)}: {t},")

@@ -44,6 +44,7 @@ use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::iam::authz::RequestInfo;
+use crate::services::ssm;
 
 /// Changes kept for readers that reconnect (and the broadcast buffer: a reader further behind
 /// than this is told to resync).
@@ -506,10 +507,13 @@ async fn visible(state: &AppState, principal: &Principal, info: &RequestInfo, c:
                 (None, Some(a)) => parameter_name(a),
                 _ => return false,
             };
-            let body = serde_json::json!({ "Name": name }).to_string();
+            let input = ssm::shapes::Input::GetParameter(ssm::shapes::GetParameterRequest {
+                name: Some(name),
+                ..Default::default()
+            });
             let checks = region
                 .ssm
-                .authorization_checks("GetParameter", body.as_bytes())
+                .authorization_checks(ssm::ops::Op::GetParameter, &input)
                 .await;
             !checks.is_empty()
                 && checks.into_iter().all(|ch| {

@@ -19,6 +19,10 @@ use crate::pipeline::Operation as _;
 use ops::Op;
 mod parameters;
 mod tags;
+#[cfg(test)]
+mod tests;
+
+use shapes::Input;
 
 pub use error::SsmError;
 
@@ -26,8 +30,6 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use strongroom_barrier::{Barrier, ValueBinding};
 use strongroom_domain::kms::KeyManager;
 use strongroom_domain::parameters::{Parameter, SECRETS_MANAGER_REFERENCE};
@@ -36,7 +38,6 @@ use strongroom_store::Store;
 use zeroize::Zeroizing;
 
 use crate::clock::Clock;
-use crate::credentials::Principal;
 use crate::services::Check;
 use crate::services::kms::{Kms, SSM_KEY, ServiceKey, ServiceKeyError};
 use crate::services::secretsmanager::{Gate, SecretsManager};
@@ -79,44 +80,6 @@ impl Ssm {
         }
     }
 
-    /// Dispatch one operation. `gate` authorizes what the operation does on the caller's
-    /// behalf: KMS use of customer keys, Secrets Manager reads through references.
-    pub async fn call(
-        &self,
-        op: Op,
-        principal: &Principal,
-        body: &[u8],
-        gate: &Gate<'_>,
-    ) -> Result<Zeroizing<Vec<u8>>, SsmError> {
-        match op {
-            Op::PutParameter => respond(self.put_parameter(parse(body)?, principal, gate).await),
-            Op::GetParameter => respond(self.get_parameter(parse(body)?, gate).await),
-            Op::GetParameters => respond(self.get_parameters(parse(body)?, gate).await),
-            Op::GetParametersByPath => {
-                respond(self.get_parameters_by_path(parse(body)?, gate).await)
-            }
-            Op::DeleteParameter => respond(self.delete_parameter(parse(body)?).await),
-            Op::DeleteParameters => respond(self.delete_parameters(parse(body)?).await),
-            Op::DescribeParameters => respond(self.describe_parameters(parse(body)?).await),
-            Op::GetParameterHistory => {
-                respond(self.get_parameter_history(parse(body)?, gate).await)
-            }
-            Op::LabelParameterVersion => respond(self.label_parameter_version(parse(body)?).await),
-            Op::UnlabelParameterVersion => {
-                respond(self.unlabel_parameter_version(parse(body)?).await)
-            }
-            Op::AddTagsToResource => respond(self.add_tags_to_resource(parse(body)?).await),
-            Op::RemoveTagsFromResource => {
-                respond(self.remove_tags_from_resource(parse(body)?).await)
-            }
-            Op::ListTagsForResource => respond(self.list_tags_for_resource(parse(body)?).await),
-            other => Err(SsmError::UnknownOperation(format!(
-                "{} is a Systems Manager operation Strongroom does not offer: it offers Parameter Store's parameter and tag operations.",
-                other.name()
-            ))),
-        }
-    }
-
     /// `arn:aws:ssm:REGION:ACCOUNT:parameter` (a name's ARN appends `/name`, its leading
     /// slash not doubled).
     fn arn_prefix(&self) -> String {
@@ -134,41 +97,61 @@ impl Ssm {
     /// What a request must be allowed: the operation on every parameter it names (tag
     /// operations and GetParametersByPath on the named resource or path; DescribeParameters
     /// account-wide). Selectors are stripped: `name:2` is the parameter `name`.
-    pub async fn authorization_checks(&self, operation: &str, body: &[u8]) -> Vec<Check> {
-        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let action = format!("ssm:{operation}");
+    pub async fn authorization_checks(&self, op: Op, input: &Input) -> Vec<Check> {
+        let action = format!("ssm:{}", op.name());
         let mut request_keys = Keys::new();
-        if let Some(tags) = crate::services::request_tags(&v, "Key", "Value") {
+        let tags = match input {
+            Input::PutParameter(i) => i.tags.as_deref(),
+            Input::AddTagsToResource(i) => i.tags.as_deref(),
+            _ => None,
+        };
+        if let Some(tags) = tags {
+            let tags: Vec<(String, String)> = tags
+                .iter()
+                .map(|t| (t.key.clone(), t.value.clone()))
+                .collect();
             crate::services::insert_request_tags(&mut request_keys, &tags);
         }
-        let names: Vec<String> = match operation {
-            "DescribeParameters" => {
+        let name = |n: &Option<String>| {
+            n.as_deref()
+                .map(|n| vec![self.target_without_selector(n)])
+                .unwrap_or_default()
+        };
+        let names = |n: &Option<Vec<String>>| {
+            n.as_deref()
+                .unwrap_or_default()
+                .iter()
+                .map(|n| self.target_without_selector(n))
+                .collect()
+        };
+        let resource = |r: &Option<String>| {
+            r.as_deref()
+                .map(|r| vec![self.target(r)])
+                .unwrap_or_default()
+        };
+        let names: Vec<String> = match input {
+            Input::DescribeParameters(_) => {
                 return vec![Check::anywhere(action, request_keys)];
             }
-            "GetParameters" | "DeleteParameters" => v
-                .get("Names")
-                .and_then(|n| n.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str())
-                        .map(|n| self.target_without_selector(n))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            "GetParametersByPath" => {
-                let path = v.get("Path").and_then(|p| p.as_str()).unwrap_or("/");
+            Input::GetParameters(i) => names(&i.names),
+            Input::DeleteParameters(i) => names(&i.names),
+            Input::GetParametersByPath(i) => {
+                let path = i.path.as_deref().unwrap_or("/");
                 vec![path.trim_end_matches('/').to_string()]
             }
-            "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => v
-                .get("ResourceId")
-                .and_then(|p| p.as_str())
-                .map(|r| vec![self.target(r)])
-                .unwrap_or_default(),
-            _ => v
-                .get("Name")
-                .and_then(|p| p.as_str())
-                .map(|n| vec![self.target_without_selector(n)])
-                .unwrap_or_default(),
+            Input::AddTagsToResource(i) => resource(&i.resource_id),
+            Input::RemoveTagsFromResource(i) => resource(&i.resource_id),
+            Input::ListTagsForResource(i) => resource(&i.resource_id),
+            Input::PutParameter(i) => name(&i.name),
+            Input::GetParameter(i) => name(&i.name),
+            Input::DeleteParameter(i) => name(&i.name),
+            Input::GetParameterHistory(i) => name(&i.name),
+            Input::LabelParameterVersion(i) => name(&i.name),
+            Input::UnlabelParameterVersion(i) => name(&i.name),
+            // Authorized as the parameter it names, then refused by `execute`.
+            Input::NotOffered(_, v) => {
+                name(&v.get("Name").and_then(|n| n.as_str()).map(str::to_string))
+            }
         };
         if names.is_empty() {
             return vec![Check::anywhere(action, request_keys)];
@@ -341,14 +324,3 @@ fn token_start(token: Option<&str>) -> Result<Option<String>, SsmError> {
         })
         .transpose()
 }
-
-fn parse<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, SsmError> {
-    crate::services::input::parse(body).map_err(SsmError::Serialization)
-}
-
-fn respond<O: Serialize>(out: Result<O, SsmError>) -> Result<Zeroizing<Vec<u8>>, SsmError> {
-    crate::sensitive::to_json(&out?).map_err(|_| SsmError::Internal)
-}
-
-#[derive(Serialize)]
-struct Empty {}

@@ -4,254 +4,27 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::{Deserialize, Serialize};
 use strongroom_domain::parameters::{
     self as rules, Filter, MAX_ADVANCED_VALUE, MAX_STANDARD_VALUE, ParamError, Parameter,
     ParameterVersion, SECRETS_MANAGER_REFERENCE, Selector,
 };
 use strongroom_store::{ParameterWrite, StoreError};
-use zeroize::Zeroizing;
 
-use super::{COMMIT_ATTEMPTS, Empty, Ssm, SsmError, token_for, token_start};
+use super::shapes::{
+    self, DeleteParameterRequest, DeleteParameterResult, DeleteParametersRequest,
+    DeleteParametersResult, DescribeParametersRequest, DescribeParametersResult,
+    GetParameterHistoryRequest, GetParameterHistoryResult, GetParameterRequest, GetParameterResult,
+    GetParametersByPathRequest, GetParametersByPathResult, GetParametersRequest,
+    GetParametersResult, LabelParameterVersionRequest, LabelParameterVersionResult,
+    ParameterHistory, ParameterMetadata, ParameterStringFilter, PutParameterRequest,
+    PutParameterResult, UnlabelParameterVersionRequest, UnlabelParameterVersionResult,
+};
+use super::{COMMIT_ATTEMPTS, Ssm, SsmError, token_for, token_start};
 use crate::credentials::Principal;
+use crate::sensitive::Sensitive;
 use crate::services::input::epoch_seconds;
 use crate::services::kms::SSM_KEY;
 use crate::services::secretsmanager::Gate;
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct PutParameterInput {
-    name: String,
-    description: Option<String>,
-    value: Option<Zeroizing<String>>,
-    #[serde(rename = "Type")]
-    kind: Option<String>,
-    key_id: Option<String>,
-    overwrite: Option<bool>,
-    allowed_pattern: Option<String>,
-    tags: Option<Vec<super::tags::TagShape>>,
-    tier: Option<String>,
-    policies: Option<String>,
-    data_type: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct GetParameterInput {
-    name: String,
-    with_decryption: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct GetParametersInput {
-    names: Vec<String>,
-    with_decryption: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct FilterShape {
-    key: String,
-    option: Option<String>,
-    #[serde(default)]
-    values: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct OldFilterShape {
-    key: String,
-    values: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct GetParametersByPathInput {
-    path: String,
-    recursive: Option<bool>,
-    parameter_filters: Option<Vec<FilterShape>>,
-    with_decryption: Option<bool>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct NameInput {
-    name: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct NamesInput {
-    names: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct DescribeParametersInput {
-    filters: Option<Vec<OldFilterShape>>,
-    parameter_filters: Option<Vec<FilterShape>>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-    shared: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct GetParameterHistoryInput {
-    name: String,
-    with_decryption: Option<bool>,
-    max_results: Option<i64>,
-    next_token: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct LabelInput {
-    name: String,
-    parameter_version: Option<i64>,
-    labels: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct PutParameterOutput {
-    version: i64,
-    tier: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ParameterOut {
-    name: String,
-    #[serde(rename = "Type")]
-    kind: String,
-    value: Zeroizing<String>,
-    version: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    selector: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    source_result: Option<Zeroizing<String>>,
-    last_modified_date: f64,
-    #[serde(rename = "ARN")]
-    arn: String,
-    data_type: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct GetParameterOutput {
-    parameter: ParameterOut,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct GetParametersOutput {
-    parameters: Vec<ParameterOut>,
-    invalid_parameters: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ParametersPage {
-    parameters: Vec<ParameterOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_token: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct DeleteParametersOutput {
-    deleted_parameters: Vec<String>,
-    invalid_parameters: Vec<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct MetadataOut {
-    name: String,
-    #[serde(rename = "ARN")]
-    arn: String,
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_id: Option<String>,
-    last_modified_date: f64,
-    last_modified_user: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allowed_pattern: Option<String>,
-    version: i64,
-    tier: String,
-    policies: Vec<()>,
-    data_type: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct DescribeParametersOutput {
-    parameters: Vec<MetadataOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_token: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct HistoryOut {
-    name: String,
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key_id: Option<String>,
-    last_modified_date: f64,
-    last_modified_user: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-    value: Zeroizing<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    allowed_pattern: Option<String>,
-    version: i64,
-    labels: Vec<String>,
-    tier: String,
-    policies: Vec<()>,
-    data_type: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct HistoryOutput {
-    parameters: Vec<HistoryOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_token: Option<String>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct LabelOutput {
-    invalid_labels: Vec<String>,
-    parameter_version: i64,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct UnlabelOutput {
-    removed_labels: Vec<String>,
-    invalid_labels: Vec<String>,
-}
 
 fn too_many_updates() -> SsmError {
     SsmError::TooManyUpdates(
@@ -292,14 +65,17 @@ fn names_list(names: &[String]) -> Result<(), SsmError> {
     Ok(())
 }
 
-fn filters(given: Option<Vec<FilterShape>>, by_path: bool) -> Result<Vec<Filter>, SsmError> {
+fn filters(
+    given: Option<&[ParameterStringFilter]>,
+    by_path: bool,
+) -> Result<Vec<Filter>, SsmError> {
     let out: Vec<Filter> = given
         .unwrap_or_default()
-        .into_iter()
+        .iter()
         .map(|f| Filter {
-            key: f.key,
-            option: f.option,
-            values: f.values,
+            key: f.key.clone(),
+            option: f.option.clone(),
+            values: f.values.clone().unwrap_or_default(),
         })
         .collect();
     for f in &out {
@@ -331,17 +107,17 @@ fn page<T>(
 /// The value a caller sees: plaintext, or for a SecureString read without decryption a KMS
 /// ciphertext of it (bound to the parameter's ARN, as AWS), which `kms decrypt` opens.
 struct Shown {
-    value: Zeroizing<String>,
+    value: Sensitive,
 }
 
 impl Ssm {
     pub(super) async fn put_parameter(
         &self,
-        mut input: PutParameterInput,
+        input: &PutParameterRequest,
         principal: &Principal,
         gate: &Gate<'_>,
-    ) -> Result<PutParameterOutput, SsmError> {
-        let name = input.name.trim().to_string();
+    ) -> Result<PutParameterResult, SsmError> {
+        let name = input.name.as_deref().unwrap_or_default().trim().to_string();
         required("name", &name)?;
         rules::validate_name(&name, &self.arn_prefix())?;
         let Checked {
@@ -349,7 +125,7 @@ impl Ssm {
             overwrite,
             data_type,
             tags,
-        } = check_put(&mut input)?;
+        } = check_put(input)?;
         let _serialised = self.write_lock.lock().await;
         for _ in 0..COMMIT_ATTEMPTS {
             let current = self.load(&name).await?;
@@ -359,7 +135,7 @@ impl Ssm {
                 ));
             }
             let previous = current.as_ref().map(|p| p.latest().clone());
-            let kind = match (&input.kind, &previous) {
+            let kind = match (&input.type_, &previous) {
                 (Some(k), _) => k.clone(),
                 (None, Some(p)) => p.kind.clone(),
                 (None, None) => {
@@ -368,8 +144,8 @@ impl Ssm {
                     ));
                 }
             };
-            let tier = tier(input.tier.as_deref(), previous.as_ref(), &value)?;
-            check_value_size(&tier, &value)?;
+            let tier = tier(input.tier.as_deref(), previous.as_ref(), value)?;
+            check_value_size(&tier, value)?;
             let description = input
                 .description
                 .clone()
@@ -380,7 +156,7 @@ impl Ssm {
                 .or_else(|| previous.as_ref().and_then(|p| p.allowed_pattern.clone()))
                 .filter(|p| !p.is_empty());
             if let Some(pattern) = &allowed_pattern {
-                check_pattern(pattern, &value)?;
+                check_pattern(pattern, value)?;
             }
             // SecureString: the caller's key (or the one it used before); others: aws/ssm.
             let (key, key_alias) = if kind == "SecureString" {
@@ -427,7 +203,12 @@ impl Ssm {
                 new_values: vec![(version, sealed)],
             };
             match self.store.commit_parameter(write).await {
-                Ok(()) => return Ok(PutParameterOutput { version, tier }),
+                Ok(()) => {
+                    return Ok(PutParameterResult {
+                        version: Some(version),
+                        tier: Some(tier),
+                    });
+                }
                 Err(StoreError::Conflict | StoreError::NameTaken) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -446,7 +227,7 @@ impl Ssm {
         let plaintext = self.open(&p.name, version.version).await?;
         if version.kind != "SecureString" {
             return Ok(Shown {
-                value: Zeroizing::new(String::from_utf8_lossy(&plaintext).into_owned()),
+                value: Sensitive::new(String::from_utf8_lossy(&plaintext).into_owned()),
             });
         }
         let key_id = version.key_id.as_deref().unwrap_or_default();
@@ -460,7 +241,7 @@ impl Ssm {
             })?;
             self.kms_allowed(gate, "kms:Decrypt", &key, &self.arn(&p.name))?;
             return Ok(Shown {
-                value: Zeroizing::new(String::from_utf8_lossy(&plaintext).into_owned()),
+                value: Sensitive::new(String::from_utf8_lossy(&plaintext).into_owned()),
             });
         }
         let mut context = std::collections::BTreeMap::new();
@@ -474,7 +255,7 @@ impl Ssm {
             )
             .map_err(|_| SsmError::Internal)?;
         Ok(Shown {
-            value: Zeroizing::new(B64.encode(blob)),
+            value: Sensitive::new(B64.encode(blob)),
         })
     }
 
@@ -485,18 +266,18 @@ impl Ssm {
         selector: Option<String>,
         decrypt: bool,
         gate: &Gate<'_>,
-    ) -> Result<ParameterOut, SsmError> {
+    ) -> Result<shapes::Parameter, SsmError> {
         let shown = self.shown(p, version, decrypt, gate).await?;
-        Ok(ParameterOut {
-            name: p.name.clone(),
-            kind: version.kind.clone(),
-            value: shown.value,
-            version: version.version,
+        Ok(shapes::Parameter {
+            name: Some(p.name.clone()),
+            type_: Some(version.kind.clone()),
+            value: Some(shown.value),
+            version: Some(version.version),
             selector,
             source_result: None,
-            last_modified_date: epoch_seconds(version.modified_ms),
-            arn: self.arn(&p.name),
-            data_type: version.data_type.clone(),
+            last_modified_date: Some(epoch_seconds(version.modified_ms)),
+            arn: Some(self.arn(&p.name)),
+            data_type: Some(version.data_type.clone()),
         })
     }
 
@@ -506,7 +287,7 @@ impl Ssm {
         given: &str,
         decrypt: bool,
         gate: &Gate<'_>,
-    ) -> Result<ParameterOut, SsmError> {
+    ) -> Result<shapes::Parameter, SsmError> {
         let plain = self.target(given);
         let given = plain.as_str();
         if Self::is_reference(given) {
@@ -539,7 +320,7 @@ impl Ssm {
         given: &str,
         decrypt: bool,
         gate: &Gate<'_>,
-    ) -> Result<ParameterOut, SsmError> {
+    ) -> Result<shapes::Parameter, SsmError> {
         if !decrypt {
             return Err(SsmError::Validation(
                 "WithDecryption flag must be True for retrieving a Secret Manager secret.".into(),
@@ -578,46 +359,53 @@ impl Ssm {
                 _ => SsmError::ParameterNotFound(e.message().to_string()),
             })?;
         let value = match (&out.secret_string, &out.secret_binary) {
-            (Some(s), _) => s.to_string(),
-            (None, Some(b)) => b.to_string(),
-            _ => String::new(),
+            (Some(s), _) => s.clone(),
+            (None, Some(b)) => b.clone(),
+            _ => Sensitive::default(),
         };
-        let source = serde_json::to_string(&out).map_err(|_| SsmError::Internal)?;
-        Ok(ParameterOut {
-            name: given.split(':').next().unwrap_or(given).to_string(),
-            kind: "SecureString".into(),
-            value: Zeroizing::new(value),
-            version: 0,
+        // Serialized into a zeroizing buffer and moved, not copied, into the answer.
+        let mut source = crate::sensitive::to_json(&out).map_err(|_| SsmError::Internal)?;
+        let source =
+            String::from_utf8(std::mem::take(&mut *source)).map_err(|_| SsmError::Internal)?;
+        Ok(shapes::Parameter {
+            name: Some(given.split(':').next().unwrap_or(given).to_string()),
+            type_: Some("SecureString".into()),
+            value: Some(value),
+            version: Some(0),
             selector: selector.map(|s| format!(":{s}")),
-            source_result: Some(Zeroizing::new(source)),
-            last_modified_date: out.created_date.unwrap_or_default(),
-            arn: out.arn.clone().unwrap_or_default(),
-            data_type: "text".into(),
+            source_result: Some(Sensitive::new(source)),
+            last_modified_date: out.created_date,
+            arn: out.arn.clone(),
+            data_type: Some("text".into()),
         })
     }
 
     pub(super) async fn get_parameter(
         &self,
-        input: GetParameterInput,
+        input: &GetParameterRequest,
         gate: &Gate<'_>,
-    ) -> Result<GetParameterOutput, SsmError> {
-        required("name", &input.name)?;
+    ) -> Result<GetParameterResult, SsmError> {
+        let name = input.name.as_deref().unwrap_or_default();
+        required("name", name)?;
         let parameter = self
-            .read_one(&input.name, input.with_decryption.unwrap_or(false), gate)
+            .read_one(name, input.with_decryption.unwrap_or(false), gate)
             .await?;
-        Ok(GetParameterOutput { parameter })
+        Ok(GetParameterResult {
+            parameter: Some(parameter),
+        })
     }
 
     pub(super) async fn get_parameters(
         &self,
-        input: GetParametersInput,
+        input: &GetParametersRequest,
         gate: &Gate<'_>,
-    ) -> Result<GetParametersOutput, SsmError> {
-        names_list(&input.names)?;
+    ) -> Result<GetParametersResult, SsmError> {
+        let names = input.names.as_deref().unwrap_or_default();
+        names_list(names)?;
         let decrypt = input.with_decryption.unwrap_or(false);
         let mut parameters = Vec::new();
         let mut invalid_parameters = Vec::new();
-        for name in &input.names {
+        for name in names {
             match self.read_one(name, decrypt, gate).await {
                 Ok(p) => parameters.push(p),
                 Err(
@@ -630,26 +418,27 @@ impl Ssm {
         }
         // AWS lists them in alphabetical order.
         parameters.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(GetParametersOutput {
-            parameters,
-            invalid_parameters,
+        Ok(GetParametersResult {
+            parameters: Some(parameters),
+            invalid_parameters: Some(invalid_parameters),
         })
     }
 
     pub(super) async fn get_parameters_by_path(
         &self,
-        input: GetParametersByPathInput,
+        input: &GetParametersByPathRequest,
         gate: &Gate<'_>,
-    ) -> Result<ParametersPage, SsmError> {
-        required("path", &input.path)?;
+    ) -> Result<GetParametersByPathResult, SsmError> {
+        let path = input.path.as_deref().unwrap_or_default();
+        required("path", path)?;
         // Too deep a path is a ValidationException here (the operation models no hierarchy
         // error).
-        rules::validate_path(&input.path).map_err(|e| match e {
+        rules::validate_path(path).map_err(|e| match e {
             ParamError::HierarchyLevel(m) => SsmError::Validation(m),
             other => other.into(),
         })?;
         let max = max_results(input.max_results, 10)?;
-        let filters = filters(input.parameter_filters, true)?;
+        let filters = filters(input.parameter_filters.as_deref(), true)?;
         let recursive = input.recursive.unwrap_or(false);
         let decrypt = input.with_decryption.unwrap_or(false);
         let matching: Vec<(String, Parameter)> = self
@@ -657,7 +446,7 @@ impl Ssm {
             .parameters()
             .await?
             .into_iter()
-            .filter(|p| rules::in_path(&p.name, &input.path, recursive))
+            .filter(|p| rules::in_path(&p.name, path, recursive))
             .filter(|p| filters.iter().all(|f| rules::matches(p, f)))
             .map(|p| (p.name.clone(), p))
             .collect();
@@ -669,66 +458,71 @@ impl Ssm {
                     .await?,
             );
         }
-        Ok(ParametersPage {
-            parameters,
+        Ok(GetParametersByPathResult {
+            parameters: Some(parameters),
             next_token,
         })
     }
 
-    pub(super) async fn delete_parameter(&self, input: NameInput) -> Result<Empty, SsmError> {
-        required("name", &input.name)?;
-        let name = self.target(&input.name);
+    pub(super) async fn delete_parameter(
+        &self,
+        input: &DeleteParameterRequest,
+    ) -> Result<DeleteParameterResult, SsmError> {
+        let given = input.name.as_deref().unwrap_or_default();
+        required("name", given)?;
+        let name = self.target(given);
         let _serialised = self.write_lock.lock().await;
         if !self.store.delete_parameter(&name).await? {
             return Err(not_found(&name));
         }
-        Ok(Empty {})
+        Ok(DeleteParameterResult {})
     }
 
     pub(super) async fn delete_parameters(
         &self,
-        input: NamesInput,
-    ) -> Result<DeleteParametersOutput, SsmError> {
-        names_list(&input.names)?;
+        input: &DeleteParametersRequest,
+    ) -> Result<DeleteParametersResult, SsmError> {
+        let names = input.names.as_deref().unwrap_or_default();
+        names_list(names)?;
         let _serialised = self.write_lock.lock().await;
         let mut deleted_parameters = Vec::new();
         let mut invalid_parameters = Vec::new();
-        for given in input.names {
-            let name = self.target(&given);
+        for given in names {
+            let name = self.target(given);
             if self.store.delete_parameter(&name).await? {
-                deleted_parameters.push(given);
+                deleted_parameters.push(given.clone());
             } else {
-                invalid_parameters.push(given);
+                invalid_parameters.push(given.clone());
             }
         }
-        Ok(DeleteParametersOutput {
-            deleted_parameters,
-            invalid_parameters,
+        Ok(DeleteParametersResult {
+            deleted_parameters: Some(deleted_parameters),
+            invalid_parameters: Some(invalid_parameters),
         })
     }
 
-    fn metadata(&self, p: &Parameter) -> MetadataOut {
+    fn metadata(&self, p: &Parameter) -> ParameterMetadata {
         let v = p.latest();
-        MetadataOut {
-            name: p.name.clone(),
-            arn: self.arn(&p.name),
-            kind: v.kind.clone(),
+        ParameterMetadata {
+            name: Some(p.name.clone()),
+            arn: Some(self.arn(&p.name)),
+            type_: Some(v.kind.clone()),
             key_id: v.key_alias.clone(),
-            last_modified_date: epoch_seconds(v.modified_ms),
-            last_modified_user: v.modified_by.clone(),
+            last_modified_date: Some(epoch_seconds(v.modified_ms)),
+            last_modified_user: Some(v.modified_by.clone()),
             description: v.description.clone(),
             allowed_pattern: v.allowed_pattern.clone(),
-            version: v.version,
-            tier: v.tier.clone(),
-            policies: Vec::new(),
-            data_type: v.data_type.clone(),
+            version: Some(v.version),
+            tier: Some(v.tier.clone()),
+            policies: Some(Vec::new()),
+            data_type: Some(v.data_type.clone()),
         }
     }
 
     pub(super) async fn describe_parameters(
         &self,
-        input: DescribeParametersInput,
-    ) -> Result<DescribeParametersOutput, SsmError> {
+        input: &DescribeParametersRequest,
+    ) -> Result<DescribeParametersResult, SsmError> {
         if input.filters.is_some() && input.parameter_filters.is_some() {
             return Err(SsmError::Validation(
                 "You can use either Filters or ParameterFilters in a single request.".into(),
@@ -736,8 +530,8 @@ impl Ssm {
         }
         let _ = input.shared;
         let max = max_results(input.max_results, 50)?;
-        let mut all_filters = filters(input.parameter_filters, false)?;
-        for f in input.filters.unwrap_or_default() {
+        let mut all_filters = filters(input.parameter_filters.as_deref(), false)?;
+        for f in input.filters.as_deref().unwrap_or_default() {
             if !matches!(f.key.as_str(), "Name" | "Type" | "KeyId") {
                 return Err(SsmError::InvalidFilterKey(format!(
                     "The following filter key is not valid: {}",
@@ -745,9 +539,9 @@ impl Ssm {
                 )));
             }
             all_filters.push(Filter {
-                key: f.key,
+                key: f.key.clone(),
                 option: Some("Equals".into()),
-                values: f.values,
+                values: f.values.clone(),
             });
         }
         let matching: Vec<(String, Parameter)> = self
@@ -759,21 +553,22 @@ impl Ssm {
             .map(|p| (p.name.clone(), p))
             .collect();
         let (found, next_token) = page(matching, input.next_token.as_deref(), max)?;
-        Ok(DescribeParametersOutput {
-            parameters: found.iter().map(|p| self.metadata(p)).collect(),
+        Ok(DescribeParametersResult {
+            parameters: Some(found.iter().map(|p| self.metadata(p)).collect()),
             next_token,
         })
     }
 
     pub(super) async fn get_parameter_history(
         &self,
-        input: GetParameterHistoryInput,
+        input: &GetParameterHistoryRequest,
         gate: &Gate<'_>,
-    ) -> Result<HistoryOutput, SsmError> {
-        required("name", &input.name)?;
+    ) -> Result<GetParameterHistoryResult, SsmError> {
+        let given = input.name.as_deref().unwrap_or_default();
+        required("name", given)?;
         let max = max_results(input.max_results, 50)?;
         let decrypt = input.with_decryption.unwrap_or(false);
-        let name = self.target(&input.name);
+        let name = self.target(given);
         let p = self.load(&name).await?.ok_or_else(|| not_found(&name))?;
         // Versions are zero-padded into the token's sort key so they page in order.
         let versions: Vec<(String, &ParameterVersion)> = p
@@ -785,24 +580,24 @@ impl Ssm {
         let mut parameters = Vec::with_capacity(found.len());
         for v in found {
             let shown = self.shown(&p, v, decrypt, gate).await?;
-            parameters.push(HistoryOut {
-                name: p.name.clone(),
-                kind: v.kind.clone(),
+            parameters.push(ParameterHistory {
+                name: Some(p.name.clone()),
+                type_: Some(v.kind.clone()),
                 key_id: v.key_alias.clone(),
-                last_modified_date: epoch_seconds(v.modified_ms),
-                last_modified_user: v.modified_by.clone(),
+                last_modified_date: Some(epoch_seconds(v.modified_ms)),
+                last_modified_user: Some(v.modified_by.clone()),
                 description: v.description.clone(),
-                value: shown.value,
+                value: Some(shown.value),
                 allowed_pattern: v.allowed_pattern.clone(),
-                version: v.version,
-                labels: v.labels.clone(),
-                tier: v.tier.clone(),
-                policies: Vec::new(),
-                data_type: v.data_type.clone(),
+                version: Some(v.version),
+                labels: Some(v.labels.clone()),
+                tier: Some(v.tier.clone()),
+                policies: Some(Vec::new()),
+                data_type: Some(v.data_type.clone()),
             });
         }
-        Ok(HistoryOutput {
-            parameters,
+        Ok(GetParameterHistoryResult {
+            parameters: Some(parameters),
             next_token,
         })
     }
@@ -839,20 +634,22 @@ impl Ssm {
 
     pub(super) async fn label_parameter_version(
         &self,
-        input: LabelInput,
-    ) -> Result<LabelOutput, SsmError> {
-        required("name", &input.name)?;
-        check_labels(&input.labels)?;
-        let name = self.target(&input.name);
+        input: &LabelParameterVersionRequest,
+    ) -> Result<LabelParameterVersionResult, SsmError> {
+        let given = input.name.as_deref().unwrap_or_default();
+        required("name", given)?;
+        let labels = input.labels.as_deref().unwrap_or_default();
+        check_labels(labels)?;
+        let name = self.target(given);
         self.modify(
             &name,
             || not_found(&name),
             |p| {
                 let version = input.parameter_version.unwrap_or(p.latest().version);
-                let invalid_labels = rules::label_version(p, version, &input.labels)?;
-                Ok(LabelOutput {
-                    invalid_labels,
-                    parameter_version: version,
+                let invalid_labels = rules::label_version(p, version, labels)?;
+                Ok(LabelParameterVersionResult {
+                    invalid_labels: Some(invalid_labels),
+                    parameter_version: Some(version),
                 })
             },
         )
@@ -861,25 +658,26 @@ impl Ssm {
 
     pub(super) async fn unlabel_parameter_version(
         &self,
-        input: LabelInput,
-    ) -> Result<UnlabelOutput, SsmError> {
-        required("name", &input.name)?;
-        check_labels(&input.labels)?;
+        input: &UnlabelParameterVersionRequest,
+    ) -> Result<UnlabelParameterVersionResult, SsmError> {
+        let given = input.name.as_deref().unwrap_or_default();
+        required("name", given)?;
+        let labels = input.labels.as_deref().unwrap_or_default();
+        check_labels(labels)?;
         let version = input.parameter_version.ok_or_else(|| {
             SsmError::Validation(
                 "1 validation error detected: Value null at 'parameterVersion' failed to satisfy constraint: Member must not be null".into(),
             )
         })?;
-        let name = self.target(&input.name);
+        let name = self.target(given);
         self.modify(
             &name,
             || not_found(&name),
             |p| {
-                let (removed_labels, invalid_labels) =
-                    rules::unlabel_version(p, version, &input.labels)?;
-                Ok(UnlabelOutput {
-                    removed_labels,
-                    invalid_labels,
+                let (removed_labels, invalid_labels) = rules::unlabel_version(p, version, labels)?;
+                Ok(UnlabelParameterVersionResult {
+                    removed_labels: Some(removed_labels),
+                    invalid_labels: Some(invalid_labels),
                 })
             },
         )
@@ -958,9 +756,9 @@ fn check_pattern(pattern: &str, value: &str) -> Result<(), SsmError> {
 }
 
 /// What PutParameter's input says on its own, checked before anything is read.
-struct Checked {
-    /// Zeroizing: a SecureString's plaintext.
-    value: zeroize::Zeroizing<String>,
+struct Checked<'a> {
+    /// A SecureString's plaintext, borrowed from the (zeroizing) input: never copied.
+    value: &'a str,
     overwrite: bool,
     data_type: String,
     tags: Vec<(String, String)>,
@@ -968,8 +766,8 @@ struct Checked {
 
 /// PutParameter's stateless checks, in AWS's order: value present, no policies, a known type,
 /// tags only on creation, description length, data type, no `{{…}}` references in values.
-fn check_put(input: &mut PutParameterInput) -> Result<Checked, SsmError> {
-    let value = input.value.take().ok_or_else(|| {
+fn check_put(input: &PutParameterRequest) -> Result<Checked<'_>, SsmError> {
+    let value: &str = input.value.as_deref().ok_or_else(|| {
         SsmError::Validation(
             "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null".into(),
         )
@@ -979,7 +777,7 @@ fn check_put(input: &mut PutParameterInput) -> Result<Checked, SsmError> {
             "Parameter policies are not supported by Strongroom.".into(),
         ));
     }
-    if let Some(k) = input.kind.as_deref()
+    if let Some(k) = input.type_.as_deref()
         && !matches!(k, "String" | "StringList" | "SecureString")
     {
         return Err(SsmError::Validation(format!(
@@ -1000,13 +798,13 @@ fn check_put(input: &mut PutParameterInput) -> Result<Checked, SsmError> {
         ));
     }
     let data_type = input.data_type.clone().unwrap_or_else(|| "text".into());
-    check_data_type(&data_type, &value)?;
+    check_data_type(&data_type, value)?;
     if value.contains("{{") && value.contains("}}") {
         return Err(SsmError::Validation(
             "Parameter values can't reference or nest other parameters: values wrapped in double brackets {{}} are not allowed.".into(),
         ));
     }
-    let tags = match input.tags.take() {
+    let tags = match &input.tags {
         Some(t) => super::tags::from_input(t)?,
         None => Vec::new(),
     };

@@ -418,7 +418,7 @@ pub struct Parameter {
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub source_result: Option<String>,
+    pub source_result: Option<Sensitive>,
     /// Date the parameter was last changed or updated and the parameter version was created.
     #[serde(
         rename = "LastModifiedDate",

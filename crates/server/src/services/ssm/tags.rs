@@ -1,53 +1,15 @@
 //! AddTagsToResource, RemoveTagsFromResource, ListTagsForResource (ResourceType Parameter).
 
-use serde::{Deserialize, Serialize};
-
-use super::{Empty, Ssm, SsmError};
+use super::shapes::{
+    AddTagsToResourceRequest, AddTagsToResourceResult, ListTagsForResourceRequest,
+    ListTagsForResourceResult, RemoveTagsFromResourceRequest, RemoveTagsFromResourceResult, Tag,
+};
+use super::{Ssm, SsmError};
 
 const MAX_TAGS: usize = 50;
 
-#[derive(Deserialize, Serialize, Clone, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct TagShape {
-    key: String,
-    value: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct AddTagsInput {
-    resource_type: String,
-    resource_id: String,
-    tags: Vec<TagShape>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct RemoveTagsInput {
-    resource_type: String,
-    resource_id: String,
-    tag_keys: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-#[serde(default)]
-pub(super) struct ListTagsInput {
-    resource_type: String,
-    resource_id: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ListTagsOutput {
-    tag_list: Vec<TagShape>,
-}
-
 /// Validate tags as given (keys 1–128, values ≤ 256, `aws:` reserved), later duplicates win.
-pub(super) fn from_input(tags: Vec<TagShape>) -> Result<Vec<(String, String)>, SsmError> {
+pub(super) fn from_input(tags: &[Tag]) -> Result<Vec<(String, String)>, SsmError> {
     let mut out: Vec<(String, String)> = Vec::new();
     for t in tags {
         if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
@@ -62,7 +24,7 @@ pub(super) fn from_input(tags: Vec<TagShape>) -> Result<Vec<(String, String)>, S
             ));
         }
         out.retain(|(k, _)| *k != t.key);
-        out.push((t.key, t.value));
+        out.push((t.key.clone(), t.value.clone()));
     }
     if out.len() > MAX_TAGS {
         return Err(SsmError::TooManyTags(format!(
@@ -96,11 +58,11 @@ fn invalid_resource() -> SsmError {
 impl Ssm {
     pub(super) async fn add_tags_to_resource(
         &self,
-        input: AddTagsInput,
-    ) -> Result<Empty, SsmError> {
-        parameter_type(&input.resource_type)?;
-        let tags = from_input(input.tags)?;
-        let name = self.target(&input.resource_id);
+        input: &AddTagsToResourceRequest,
+    ) -> Result<AddTagsToResourceResult, SsmError> {
+        parameter_type(input.resource_type.as_deref().unwrap_or_default())?;
+        let tags = from_input(input.tags.as_deref().unwrap_or_default())?;
+        let name = self.target(input.resource_id.as_deref().unwrap_or_default());
         self.modify(&name, invalid_resource, |p| {
             for (k, v) in &tags {
                 p.tags.retain(|(key, _)| key != k);
@@ -114,36 +76,38 @@ impl Ssm {
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(AddTagsToResourceResult {})
     }
 
     pub(super) async fn remove_tags_from_resource(
         &self,
-        input: RemoveTagsInput,
-    ) -> Result<Empty, SsmError> {
-        parameter_type(&input.resource_type)?;
-        let name = self.target(&input.resource_id);
+        input: &RemoveTagsFromResourceRequest,
+    ) -> Result<RemoveTagsFromResourceResult, SsmError> {
+        parameter_type(input.resource_type.as_deref().unwrap_or_default())?;
+        let name = self.target(input.resource_id.as_deref().unwrap_or_default());
+        let tag_keys = input.tag_keys.as_deref().unwrap_or_default();
         self.modify(&name, invalid_resource, |p| {
-            p.tags.retain(|(k, _)| !input.tag_keys.contains(k));
+            p.tags.retain(|(k, _)| !tag_keys.contains(k));
             Ok(())
         })
         .await?;
-        Ok(Empty {})
+        Ok(RemoveTagsFromResourceResult {})
     }
 
     pub(super) async fn list_tags_for_resource(
         &self,
-        input: ListTagsInput,
-    ) -> Result<ListTagsOutput, SsmError> {
-        parameter_type(&input.resource_type)?;
-        let name = self.target(&input.resource_id);
+        input: &ListTagsForResourceRequest,
+    ) -> Result<ListTagsForResourceResult, SsmError> {
+        parameter_type(input.resource_type.as_deref().unwrap_or_default())?;
+        let name = self.target(input.resource_id.as_deref().unwrap_or_default());
         let p = self.load(&name).await?.ok_or_else(invalid_resource)?;
-        Ok(ListTagsOutput {
-            tag_list: p
-                .tags
-                .into_iter()
-                .map(|(key, value)| TagShape { key, value })
-                .collect(),
+        Ok(ListTagsForResourceResult {
+            tag_list: Some(
+                p.tags
+                    .into_iter()
+                    .map(|(key, value)| Tag { key, value })
+                    .collect(),
+            ),
         })
     }
 }
