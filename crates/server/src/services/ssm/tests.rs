@@ -85,10 +85,11 @@ async fn unparsable_and_not_offered_inputs_keep_their_errors() {
     assert_eq!(e.code, "SerializationException");
     assert!(e.message.contains("Name"), "{}", e.message);
     assert!(rec.request_parameters.is_none());
-    let e = ssm
-        .parse(Op::SendCommand, Wire::Json(Zeroizing::new(b"{}".to_vec())))
-        .err()
-        .unwrap();
+    // Parsed as NotOffered (so its refusal is authorized and audited like any call), then
+    // refused by execute.
+    let (e, rec) = call(&ssm, &authz, "SendCommand", r#"{"InstanceIds": ["i-1"]}"#).await;
+    let e = e.unwrap_err();
+    assert!(rec.request_parameters.is_some());
     assert_eq!(e.code, "UnknownOperationException");
     assert_eq!(
         e.message,
