@@ -11,7 +11,7 @@ use crate::audit::Call;
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::iam::authz::{Authorizer, RequestInfo};
-use crate::pipeline::{self, Output, Service, Wire};
+use crate::pipeline::{self, Output, Wire};
 use crate::services::ssm::ops::Op;
 use crate::services::ssm::shapes::Input;
 use crate::test_support::{self as ts, ACCOUNT, REGION};
