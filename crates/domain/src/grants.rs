@@ -242,7 +242,10 @@ pub fn check_constraints(c: &Constraints) -> Result<(), String> {
                 "A grant constraint can include at most {MAX_CONSTRAINT_PAIRS} encryption context pairs."
             ));
         }
-        if ctx.values().any(|v| v.chars().count() > MAX_CONSTRAINT_VALUE) {
+        if ctx
+            .values()
+            .any(|v| v.chars().count() > MAX_CONSTRAINT_VALUE)
+        {
             return Err(format!(
                 "An encryption context value in a grant constraint cannot exceed {MAX_CONSTRAINT_VALUE} characters."
             ));
@@ -413,10 +416,7 @@ mod tests {
         assert!(g.may_create(&ops(&["Decrypt"]), Some(&equals(&[("app", "x")]))));
         assert!(!g.may_create(&ops(&["Decrypt"]), None));
         assert!(!g.may_create(&ops(&["Decrypt"]), Some(&subset(&[("app", "y")]))));
-        assert!(!g.may_create(
-            &ops(&["GenerateDataKey"]),
-            Some(&subset(&[("app", "x")]))
-        ));
+        assert!(!g.may_create(&ops(&["GenerateDataKey"]), Some(&subset(&[("app", "x")]))));
         let eq = grant(&["CreateGrant", "Decrypt"], Some(equals(&[("a", "1")])));
         assert!(eq.may_create(&ops(&["Decrypt"]), Some(&equals(&[("a", "1")]))));
         assert!(!eq.may_create(&ops(&["Decrypt"]), Some(&subset(&[("a", "1")]))));

@@ -91,6 +91,7 @@ impl<R: Default> Authorization<R> {
                 resource,
                 keys: Default::default(),
                 policy: None,
+                grantees: Vec::new(),
             }],
             resource: None,
             resolved: R::default(),
@@ -214,11 +215,12 @@ pub async fn run<S: Service>(
     };
     let mut result = Ok(());
     for c in authorization.checks {
-        if let Err(m) = authz.authorize_with(
+        if let Err(m) = authz.authorize_granted(
             principal,
             &c.action,
             &c.resource,
             c.policy.as_deref(),
+            &c.grantees,
             c.keys,
             info,
         ) {

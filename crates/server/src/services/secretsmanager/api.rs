@@ -40,6 +40,7 @@ impl Service for SecretsManager {
                 resource: t.resource,
                 keys: t.keys,
                 policy: t.resource_policy,
+                grantees: Vec::new(),
             }],
             // A refused call is still recorded against the secret it named (by its ARN).
             resource: secret.as_ref().map(|s| CallResource {

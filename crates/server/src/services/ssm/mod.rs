@@ -193,6 +193,7 @@ impl Ssm {
                 },
                 keys,
                 policy: None,
+                grantees: Vec::new(),
             });
         }
         checks
