@@ -15,7 +15,7 @@ What each test asserts is what the botocore model (kms.json) and the KMS develop
 """
 import json
 
-from conftest import audit_record, aws_json, request_id, since, unique
+from conftest import MARKER, audit_record, aws_json, request_id, secret, since, sm_client, unique
 from server import ACCOUNT
 from test_kms import (KMS_SOURCE, kms, kms_client, loose, new_key, plaintext, refused,  # noqa: F401
                       user_with)
@@ -281,3 +281,27 @@ def test_grant_calls_are_audited(server, kms):
     used = audit_record(server, KMS_SOURCE, "Encrypt", request_id(enc), start)
     assert used["userIdentity"]["arn"] == user_arn and "errorCode" not in used
     audit_record(server, KMS_SOURCE, "ListGrants", request_id(listed), start)
+
+
+def test_secrets_manager_decrypts_for_a_grantee(server, kms):
+    """Secrets Manager uses the key on the caller's behalf: a grant to the caller (constrained
+    to the secret's SecretARN context) is what lets it read a secret under a key whose policy
+    and IAM give it no kms:Decrypt."""
+    k = root_only_key(kms)
+    sm = sm_client(server)
+    name = unique("e2e-grant-secret")
+    arn = sm.create_secret(Name=name, SecretString=secret("grant-secret"), KmsKeyId=k["Arn"])["ARN"]
+    user, key = user_with(server, [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}])
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/{user}"
+    me = sm_client(server, key["AccessKeyId"], key["SecretAccessKey"])
+    refused(lambda: me.get_secret_value(SecretId=name), "AccessDeniedException")
+    other = sm.create_secret(Name=unique("e2e-grant-other"), SecretString=secret("grant-other"),
+                             KmsKeyId=k["Arn"])["ARN"]
+    g = kms.create_grant(KeyId=k["KeyId"], GranteePrincipal=user_arn, Operations=["Decrypt"],
+                         Constraints={"EncryptionContextSubset": {"SecretARN": arn}})
+    assert MARKER in me.get_secret_value(SecretId=name)["SecretString"]
+    # The constraint names this secret only.
+    refused(lambda: me.get_secret_value(SecretId=other), "AccessDeniedException")
+    kms.revoke_grant(KeyId=k["KeyId"], GrantId=g["GrantId"])
+    refused(lambda: me.get_secret_value(SecretId=name), "AccessDeniedException")

@@ -52,9 +52,29 @@ pub struct ServiceKey {
     pub manager: KeyManager,
     /// A customer key's own key policy (evaluated with the caller's IAM policies).
     pub policy: Option<String>,
+    /// A customer key's grants (they allow their grantees the service's use too).
+    pub grants: Vec<strongroom_domain::grants::Grant>,
 }
 
 impl ServiceKey {
+    /// The principals the key's grants allow `action` (`kms:Decrypt`, ...) with the
+    /// encryption context the service uses.
+    pub fn grantees(&self, action: &str, context: &[(&str, &str)]) -> Vec<String> {
+        if self.grants.is_empty() {
+            return Vec::new();
+        }
+        let operation = action.strip_prefix("kms:").unwrap_or(action);
+        let context: BTreeMap<String, String> = context
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.grants
+            .iter()
+            .filter(|g| g.allows(operation, &context))
+            .filter_map(|g| g.grantee_principal.clone())
+            .collect()
+    }
+
     /// The condition keys AWS gives a KMS call a service makes for a caller: the calling
     /// service (`kms:ViaService`), the caller's account and the encryption context the
     /// service uses (`(name, value)` pairs, e.g. `("SecretARN", arn)`).
@@ -305,6 +325,7 @@ impl Kms {
             arn: record.arn,
             manager: record.meta.manager,
             policy: record.meta.policy,
+            grants: record.meta.grants,
         })
     }
 
@@ -321,12 +342,14 @@ impl Kms {
                 arn: String::new(),
                 manager: KeyManager::Aws,
                 policy: None,
+                grants: Vec::new(),
             },
             KeyManager::Customer => ServiceKey {
                 key_id: record.key_id.clone(),
                 arn: record.arn.clone(),
                 manager: KeyManager::Customer,
                 policy: record.meta.policy.clone(),
+                grants: record.meta.grants.clone(),
             },
         })
     }

@@ -60,7 +60,7 @@ impl Service for SecretsManager {
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;
-        let check = |a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
+        let check = |a: &str, r: &str, p: Option<&str>, k, g: &[String]| gate.check(a, r, p, k, g);
         let out = self
             .call(input, &check, resolved, &mut ctx.events)
             .await

@@ -53,7 +53,7 @@ impl Service for Ssm {
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;
-        let check = |a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
+        let check = |a: &str, r: &str, p: Option<&str>, k, g: &[String]| gate.check(a, r, p, k, g);
         Ok(Output::Json(
             self.call(op, ctx.principal, body, &check).await?,
         ))
