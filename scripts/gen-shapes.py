@@ -83,7 +83,8 @@ SERVICES = {
         "ListKeyRotations", "TagResource", "UntagResource", "ListResourceTags", "GetKeyPolicy",
         "ListKeyPolicies", "CreateAlias", "UpdateAlias", "DeleteAlias", "ListAliases",
         "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-        "GenerateRandom", "PutKeyPolicy",
+        "GenerateRandom", "PutKeyPolicy", "CreateGrant", "ListGrants", "RetireGrant", "RevokeGrant",
+        "ListRetirableGrants",
     ]),
     "cloudwatch": dict(typed=False, milliseconds=True, operations=[
         "PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState",

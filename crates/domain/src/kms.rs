@@ -83,6 +83,9 @@ pub struct KeyMeta {
     pub tags: Vec<(String, String)>,
     #[serde(default)]
     pub policy: Option<String>,
+    /// The key's grants, oldest first (absent in keys stored before grants existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<crate::grants::Grant>,
 }
 
 impl KeyMeta {
@@ -98,6 +101,7 @@ impl KeyMeta {
             rotations: Vec::new(),
             tags: Vec::new(),
             policy: None,
+            grants: Vec::new(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts.
 
 pub mod filters;
+pub mod grants;
 pub mod kms;
 pub mod labels;
 pub mod names;

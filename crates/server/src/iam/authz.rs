@@ -67,18 +67,57 @@ impl Authorizer {
         extra_keys: Keys,
         info: &RequestInfo,
     ) -> Result<(), String> {
+        self.authorize_granted(
+            principal,
+            action,
+            resource,
+            resource_policy,
+            &[],
+            extra_keys,
+            info,
+        )
+    }
+
+    /// [`Self::authorize_with`] for a KMS key with grants: `grantees` are the principals a
+    /// grant allows this request. As in AWS KMS, a grant allows what the key policy and IAM
+    /// do not, but never what a policy explicitly denies.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorize_granted(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&str>,
+        grantees: &[String],
+        extra_keys: Keys,
+        info: &RequestInfo,
+    ) -> Result<(), String> {
         if principal.is_root() {
             return Ok(());
         }
         let compiled = resource_policy.and_then(|d| self.resource_policy(d));
-        self.evaluate(
+        let decision = self.decide(
             principal,
             action,
             resource,
             compiled.as_deref(),
             extra_keys,
             info,
-        )
+        );
+        if !decision.is_allowed()
+            && decision.outcome != strongroom_policy::Outcome::ExplicitDeny
+            && grantees.iter().any(|g| {
+                strongroom_domain::grants::principal_matches(
+                    g,
+                    &principal.arn,
+                    &principal_aliases(principal),
+                )
+            })
+        {
+            tracing::debug!(principal = %principal.arn, action, resource, "allowed by a KMS grant");
+            return Ok(());
+        }
+        self.verdict(principal, action, resource, decision)
     }
 
     /// `Ok` when allowed; otherwise AWS's AccessDenied message ("User: ARN is not authorized
@@ -117,6 +156,18 @@ impl Authorizer {
             extra_keys,
             info,
         );
+        self.verdict(principal, action, resource, decision)
+    }
+
+    /// `Ok` for an allowing decision, else AWS's AccessDenied message (the deciding
+    /// statements logged for the operator).
+    fn verdict(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        decision: strongroom_policy::Decision,
+    ) -> Result<(), String> {
         if decision.is_allowed() {
             tracing::debug!(principal = %principal.arn, action, resource, statements = ?decision.statements, "allowed");
             return Ok(());
@@ -170,13 +221,10 @@ impl Authorizer {
         extra_keys: Keys,
         info: &RequestInfo,
     ) -> strongroom_policy::Decision {
-        let (aliases, session_policy) = match &principal.kind {
-            PrincipalKind::AssumedRole {
-                role_arn,
-                session_policy,
-                ..
-            } => (vec![role_arn.clone()], session_policy.clone()),
-            _ => (Vec::new(), None),
+        let aliases = principal_aliases(principal);
+        let session_policy = match &principal.kind {
+            PrincipalKind::AssumedRole { session_policy, .. } => session_policy.clone(),
+            _ => None,
         };
         let ctx = RequestContext {
             action: action.to_string(),
@@ -224,6 +272,15 @@ impl Authorizer {
             }),
         };
         strongroom_policy::evaluate(&ctx, &set)
+    }
+}
+
+/// The ARNs a principal also answers to in policies and grants: an assumed-role session's
+/// role.
+fn principal_aliases(principal: &Principal) -> Vec<String> {
+    match &principal.kind {
+        PrincipalKind::AssumedRole { role_arn, .. } => vec![role_arn.clone()],
+        _ => Vec::new(),
     }
 }
 

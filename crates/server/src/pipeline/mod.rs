@@ -91,6 +91,7 @@ impl<R: Default> Authorization<R> {
                 resource,
                 keys: Default::default(),
                 policy: None,
+                grantees: Vec::new(),
             }],
             resource: None,
             resolved: R::default(),
@@ -118,8 +119,9 @@ impl Ctx<'_> {
         resource: &str,
         policy: Option<&str>,
         keys: strongroom_policy::matching::Keys,
+        grantees: &[String],
     ) -> Result<(), String> {
-        self.gate.check(action, resource, policy, keys)
+        self.gate.check(action, resource, policy, keys, grantees)
     }
 }
 
@@ -214,11 +216,12 @@ pub async fn run<S: Service>(
     };
     let mut result = Ok(());
     for c in authorization.checks {
-        if let Err(m) = authz.authorize_with(
+        if let Err(m) = authz.authorize_granted(
             principal,
             &c.action,
             &c.resource,
             c.policy.as_deref(),
+            &c.grantees,
             c.keys,
             info,
         ) {
@@ -272,6 +275,7 @@ impl<'a> KmsGate<'a> {
         resource: &str,
         policy: Option<&str>,
         keys: strongroom_policy::matching::Keys,
+        grantees: &[String],
     ) -> Result<(), String> {
         let Some(operation) = action.strip_prefix("kms:") else {
             return self.authz.authorize_with(
@@ -293,9 +297,15 @@ impl<'a> KmsGate<'a> {
                 context.insert(k.clone(), serde_json::Value::String(v.clone()));
             }
         }
-        let result =
-            self.authz
-                .authorize_with(self.principal, action, resource, policy, keys, self.info);
+        let result = self.authz.authorize_granted(
+            self.principal,
+            action,
+            resource,
+            policy,
+            grantees,
+            keys,
+            self.info,
+        );
         if let Ok(mut u) = self.uses.lock() {
             u.push(DelegatedKms {
                 operation: operation.to_string(),

@@ -15,6 +15,9 @@ pub struct Check {
     pub keys: strongroom_policy::matching::Keys,
     /// The resource's own policy (a KMS key policy), evaluated as a resource policy.
     pub policy: Option<String>,
+    /// Principals a KMS grant on the key allows this request (its operation and constraints
+    /// already matched): allowed unless a policy denies explicitly.
+    pub grantees: Vec<String>,
 }
 
 impl Check {
@@ -25,6 +28,7 @@ impl Check {
             resource: "*".into(),
             keys,
             policy: None,
+            grantees: Vec::new(),
         }
     }
 }

@@ -79,6 +79,15 @@ impl Service for Kms {
             }
             call.response_elements = Some(redact::for_record(Self::EVENT_SOURCE, v));
         }
+        // CloudTrail records CreateGrant's grant id; its token only identifies the grant
+        // (permission always comes from the caller's identity) and is left out as AWS does.
+        if op == Op::CreateGrant
+            && let Ok(Output::Json(out)) = result
+            && let Ok(v) = serde_json::from_slice::<serde_json::Value>(out)
+            && let Some(id) = v.get("GrantId")
+        {
+            call.response_elements = Some(serde_json::json!({ "grantId": id }));
+        }
     }
 }
 
@@ -126,6 +135,11 @@ impl Kms {
                 respond(self.generate_data_key_without_plaintext(i))
             }
             Input::GenerateRandom(i) => respond(self.generate_random(i)),
+            Input::CreateGrant(i) => respond(self.create_grant(i).await),
+            Input::ListGrants(i) => respond(self.list_grants(i)),
+            Input::ListRetirableGrants(i) => respond(self.list_retirable_grants(i)),
+            Input::RetireGrant(i) => empty(self.retire_grant(i).await),
+            Input::RevokeGrant(i) => empty(self.revoke_grant(i).await),
         }
     }
 }

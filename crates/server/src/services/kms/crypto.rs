@@ -57,7 +57,7 @@ fn check_algorithm(given: Option<&str>) -> Result<(), KmsError> {
     }
 }
 
-fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
+pub(super) fn dry_run(flag: Option<bool>) -> Result<(), KmsError> {
     if flag == Some(true) {
         return Err(KmsError::DryRun(
             "The request would have succeeded, but the DryRun option is set.".into(),

@@ -17,6 +17,8 @@ pub enum KmsError {
     IncorrectKey(String),
     InvalidKeyUsage(String),
     InvalidMarker(String),
+    InvalidGrantId(String),
+    InvalidGrantToken(String),
     Disabled(String),
     InvalidState(String),
     LimitExceeded(String),
@@ -43,6 +45,8 @@ impl KmsError {
             Self::IncorrectKey(_) => "IncorrectKeyException",
             Self::InvalidKeyUsage(_) => "InvalidKeyUsageException",
             Self::InvalidMarker(_) => "InvalidMarkerException",
+            Self::InvalidGrantId(_) => "InvalidGrantIdException",
+            Self::InvalidGrantToken(_) => "InvalidGrantTokenException",
             Self::Disabled(_) => "DisabledException",
             Self::InvalidState(_) => "KMSInvalidStateException",
             Self::LimitExceeded(_) => "LimitExceededException",
@@ -69,6 +73,8 @@ impl KmsError {
             | Self::IncorrectKey(m)
             | Self::InvalidKeyUsage(m)
             | Self::InvalidMarker(m)
+            | Self::InvalidGrantId(m)
+            | Self::InvalidGrantToken(m)
             | Self::Disabled(m)
             | Self::InvalidState(m)
             | Self::LimitExceeded(m)

@@ -13,6 +13,7 @@ mod aliases;
 mod api;
 mod crypto;
 mod error;
+mod grants;
 mod keys;
 pub mod ops;
 pub mod shapes;
@@ -51,9 +52,29 @@ pub struct ServiceKey {
     pub manager: KeyManager,
     /// A customer key's own key policy (evaluated with the caller's IAM policies).
     pub policy: Option<String>,
+    /// A customer key's grants (they allow their grantees the service's use too).
+    pub grants: Vec<strongroom_domain::grants::Grant>,
 }
 
 impl ServiceKey {
+    /// The principals the key's grants allow `action` (`kms:Decrypt`, ...) with the
+    /// encryption context the service uses.
+    pub fn grantees(&self, action: &str, context: &[(&str, &str)]) -> Vec<String> {
+        if self.grants.is_empty() {
+            return Vec::new();
+        }
+        let operation = action.strip_prefix("kms:").unwrap_or(action);
+        let context: BTreeMap<String, String> = context
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.grants
+            .iter()
+            .filter(|g| g.allows(operation, &context))
+            .filter_map(|g| g.grantee_principal.clone())
+            .collect()
+    }
+
     /// The condition keys AWS gives a KMS call a service makes for a caller: the calling
     /// service (`kms:ViaService`), the caller's account and the encryption context the
     /// service uses (`(name, value)` pairs, e.g. `("SecretARN", arn)`).
@@ -304,6 +325,7 @@ impl Kms {
             arn: record.arn,
             manager: record.meta.manager,
             policy: record.meta.policy,
+            grants: record.meta.grants,
         })
     }
 
@@ -320,12 +342,14 @@ impl Kms {
                 arn: String::new(),
                 manager: KeyManager::Aws,
                 policy: None,
+                grants: Vec::new(),
             },
             KeyManager::Customer => ServiceKey {
                 key_id: record.key_id.clone(),
                 arn: record.arn.clone(),
                 manager: KeyManager::Customer,
                 policy: record.meta.policy.clone(),
+                grants: record.meta.grants.clone(),
             },
         })
     }
@@ -392,11 +416,92 @@ impl Kms {
                 ctx.keys().cloned().collect(),
             );
         }
+        if let Input::CreateGrant(i) = input {
+            base.insert(
+                "kms:grantoperations".into(),
+                i.operations.clone().unwrap_or_default(),
+            );
+            if let Some(p) = &i.grantee_principal {
+                base.insert("kms:granteeprincipal".into(), vec![p.clone()]);
+            }
+            if let Some(p) = &i.retiring_principal {
+                base.insert("kms:retiringprincipal".into(), vec![p.clone()]);
+            }
+            if let Some(c) = grants::constraints(i.constraints.as_ref()) {
+                let mut types = Vec::new();
+                if c.subset.is_some() {
+                    types.push("EncryptionContextSubset".to_string());
+                }
+                if c.equals.is_some() {
+                    types.push("EncryptionContextEquals".to_string());
+                }
+                if !types.is_empty() {
+                    base.insert("kms:grantconstrainttype".into(), types);
+                }
+            }
+        }
+        if matches!(
+            input,
+            Input::CreateGrant(_) | Input::ListGrants(_) | Input::RevokeGrant(_)
+        ) {
+            // Strongroom's services never create grants for their callers: every grant
+            // request is the caller's own.
+            base.insert("kms:grantisforawsresource".into(), vec!["false".into()]);
+        }
+        let no_context = BTreeMap::new();
+        // Which grants on the key allow this request: their grantees.
+        let grantees = |record: &KeyRecord, action: &str| -> Vec<String> {
+            let operation = action.strip_prefix("kms:").unwrap_or(action);
+            let grants = &record.meta.grants;
+            let names = |g: &strongroom_domain::grants::Grant| g.grantee_principal.clone();
+            match input {
+                Input::CreateGrant(i) => {
+                    let ops = i.operations.clone().unwrap_or_default();
+                    let c = grants::constraints(i.constraints.as_ref());
+                    grants
+                        .iter()
+                        .filter(|g| g.may_create(&ops, c.as_ref()))
+                        .filter_map(names)
+                        .collect()
+                }
+                Input::RetireGrant(i) => {
+                    let target = self.retire_target(i).ok().map(|(_, g)| g);
+                    grants
+                        .iter()
+                        .filter(|g| Some(&g.grant_id) == target.as_ref())
+                        .flat_map(|g| {
+                            let mut who: Vec<String> =
+                                g.retiring_principal.iter().cloned().collect();
+                            if g.operations.iter().any(|o| o == "RetireGrant") {
+                                who.extend(g.grantee_principal.iter().cloned());
+                            }
+                            who
+                        })
+                        .collect()
+                }
+                _ => {
+                    let context = match (input, operation) {
+                        (Input::ReEncrypt(i), "ReEncryptFrom") => {
+                            i.source_encryption_context.as_ref()
+                        }
+                        _ => context,
+                    }
+                    .unwrap_or(&no_context);
+                    grants
+                        .iter()
+                        .filter(|g| g.allows(operation, context))
+                        .filter_map(names)
+                        .collect()
+                }
+            }
+        };
         let key_check = |action: String, given: Option<&str>| -> Check {
             let mut keys = base.clone();
             let mut policy = None;
+            let mut allowed = Vec::new();
             let resource = match given.map(|g| self.find(g)) {
                 Some(Ok(record)) => {
+                    allowed = grantees(&record, &action);
                     for (k, val) in &record.meta.tags {
                         keys.insert(
                             format!("aws:resourcetag/{}", k.to_ascii_lowercase()),
@@ -420,6 +525,7 @@ impl Kms {
                 resource,
                 keys,
                 policy,
+                grantees: allowed,
             }
         };
         // The alias, then (UpdateAlias, DeleteAlias) the key it points at now, then
@@ -431,6 +537,7 @@ impl Kms {
                 resource: self.alias_arn(alias),
                 keys: base.clone(),
                 policy: None,
+                grantees: Vec::new(),
             }];
             if current && let Some(current) = self.alias_target(alias) {
                 checks.push(key_check(action.clone(), Some(&current)));
@@ -442,7 +549,10 @@ impl Kms {
         };
         let key = |given: &Option<String>| vec![key_check(action.clone(), given.as_deref())];
         match input {
-            Input::CreateKey(_) | Input::ListKeys(_) | Input::GenerateRandom(_) => {
+            Input::CreateKey(_)
+            | Input::ListKeys(_)
+            | Input::GenerateRandom(_)
+            | Input::ListRetirableGrants(_) => {
                 vec![Check::anywhere(action, base)]
             }
             Input::ListAliases(i) => match i.key_id.as_deref() {
@@ -494,6 +604,15 @@ impl Kms {
             Input::Encrypt(i) => key(&i.key_id),
             Input::GenerateDataKey(i) => key(&i.key_id),
             Input::GenerateDataKeyWithoutPlaintext(i) => key(&i.key_id),
+            Input::CreateGrant(i) => key(&i.key_id),
+            Input::ListGrants(i) => key(&i.key_id),
+            Input::RevokeGrant(i) => key(&i.key_id),
+            // The key the grant token names, or KeyId; a token that names nothing needs no
+            // permission to be refused (InvalidGrantTokenException).
+            Input::RetireGrant(i) => match self.retire_target(i) {
+                Ok((k, _)) => vec![key_check(action, Some(&k))],
+                Err(_) => Vec::new(),
+            },
         }
     }
 

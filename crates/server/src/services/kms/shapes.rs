@@ -42,6 +42,11 @@ pub enum Input {
     GenerateDataKeyWithoutPlaintext(GenerateDataKeyWithoutPlaintextRequest),
     GenerateRandom(GenerateRandomRequest),
     PutKeyPolicy(PutKeyPolicyRequest),
+    CreateGrant(CreateGrantRequest),
+    ListGrants(ListGrantsRequest),
+    RetireGrant(RetireGrantRequest),
+    RevokeGrant(RevokeGrantRequest),
+    ListRetirableGrants(ListRetirableGrantsRequest),
     /// An operation of the model this server does not offer, with its request as sent
     /// (for authorization and the audit record of its refusal).
     NotOffered(Op, serde_json::Value),
@@ -83,6 +88,11 @@ impl Input {
             }
             Op::GenerateRandom => Input::GenerateRandom(parse(body)?),
             Op::PutKeyPolicy => Input::PutKeyPolicy(parse(body)?),
+            Op::CreateGrant => Input::CreateGrant(parse(body)?),
+            Op::ListGrants => Input::ListGrants(parse(body)?),
+            Op::RetireGrant => Input::RetireGrant(parse(body)?),
+            Op::RevokeGrant => Input::RevokeGrant(parse(body)?),
+            Op::ListRetirableGrants => Input::ListRetirableGrants(parse(body)?),
             other => Input::NotOffered(other, parse(body)?),
         })
     }
@@ -119,6 +129,11 @@ impl Input {
             Input::GenerateDataKeyWithoutPlaintext(_) => Op::GenerateDataKeyWithoutPlaintext,
             Input::GenerateRandom(_) => Op::GenerateRandom,
             Input::PutKeyPolicy(_) => Op::PutKeyPolicy,
+            Input::CreateGrant(_) => Op::CreateGrant,
+            Input::ListGrants(_) => Op::ListGrants,
+            Input::RetireGrant(_) => Op::RetireGrant,
+            Input::RevokeGrant(_) => Op::RevokeGrant,
+            Input::ListRetirableGrants(_) => Op::ListRetirableGrants,
             Input::NotOffered(op, _) => *op,
         }
     }
@@ -155,6 +170,11 @@ impl Input {
             Input::GenerateDataKeyWithoutPlaintext(i) => serde_json::to_value(i),
             Input::GenerateRandom(i) => serde_json::to_value(i),
             Input::PutKeyPolicy(i) => serde_json::to_value(i),
+            Input::CreateGrant(i) => serde_json::to_value(i),
+            Input::ListGrants(i) => serde_json::to_value(i),
+            Input::RetireGrant(i) => serde_json::to_value(i),
+            Input::RevokeGrant(i) => serde_json::to_value(i),
+            Input::ListRetirableGrants(i) => serde_json::to_value(i),
             Input::NotOffered(_, v) => Ok(v.clone()),
         }
         .unwrap_or_default()
@@ -219,6 +239,82 @@ pub struct CreateAliasRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub target_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateGrantRequest {
+    /// Identifies the KMS key for the grant.
+    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The identity that gets the permissions specified in the grant.
+    #[serde(
+        rename = "GranteePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grantee_principal: Option<String>,
+    /// The principal that has permission to use the RetireGrant operation to retire the grant.
+    #[serde(
+        rename = "RetiringPrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retiring_principal: Option<String>,
+    /// A list of operations that the grant permits.
+    #[serde(
+        rename = "Operations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub operations: Option<Vec<String>>,
+    /// Specifies a grant constraint.
+    #[serde(
+        rename = "Constraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub constraints: Option<GrantConstraints>,
+    /// A list of grant tokens.
+    #[serde(
+        rename = "GrantTokens",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grant_tokens: Option<Vec<String>>,
+    /// A friendly name for the grant.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Checks if your request will succeed.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+    /// The Amazon Web Services service principal that gets the permissions specified in the grant.
+    #[serde(
+        rename = "GranteeServicePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grantee_service_principal: Option<String>,
+    /// The Amazon Web Services service principal that has permission to use the RetireGrant operation to retire the grant.
+    #[serde(
+        rename = "RetiringServicePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retiring_service_principal: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateGrantResponse {
+    /// The grant token.
+    #[serde(
+        rename = "GrantToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grant_token: Option<String>,
+    /// The unique identifier for the grant.
+    #[serde(rename = "GrantId", default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -718,6 +814,98 @@ pub struct GetKeyRotationStatusResponse {
     pub on_demand_rotation_start_date: Option<f64>,
 }
 
+/// Use this structure to allow cryptographic operations in the grant only when the operation request meets the specified constraints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GrantConstraints {
+    /// A list of key-value pairs that must be included in the encryption context of the cryptographic operation request.
+    #[serde(
+        rename = "EncryptionContextSubset",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub encryption_context_subset: Option<BTreeMap<String, String>>,
+    /// A list of key-value pairs that must match the encryption context in the cryptographic operation request.
+    #[serde(
+        rename = "EncryptionContextEquals",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub encryption_context_equals: Option<BTreeMap<String, String>>,
+    /// The Amazon Resource Name (ARN) of an Amazon Web Services resource on behalf of which the request is made.
+    #[serde(rename = "SourceArn", default, skip_serializing_if = "Option::is_none")]
+    pub source_arn: Option<String>,
+}
+
+/// Contains information about a grant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GrantListEntry {
+    /// The unique identifier for the KMS key to which the grant applies.
+    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The unique identifier for the grant.
+    #[serde(rename = "GrantId", default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// The friendly name that identifies the grant.
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The date and time when the grant was created.
+    #[serde(
+        rename = "CreationDate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub creation_date: Option<f64>,
+    /// The identity that gets the permissions in the grant.
+    #[serde(
+        rename = "GranteePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grantee_principal: Option<String>,
+    /// The principal that can retire the grant.
+    #[serde(
+        rename = "RetiringPrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retiring_principal: Option<String>,
+    /// The Amazon Web Services account under which the grant was issued.
+    #[serde(
+        rename = "IssuingAccount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub issuing_account: Option<String>,
+    /// The list of operations permitted by the grant.
+    #[serde(
+        rename = "Operations",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub operations: Option<Vec<String>>,
+    /// The constraints on the grant, such as encryption context pairs or a SourceArn, that restrict the subsequent operations the grant allows.
+    #[serde(
+        rename = "Constraints",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub constraints: Option<GrantConstraints>,
+    /// The Amazon Web Services service principal that gets the permissions in the grant.
+    #[serde(
+        rename = "GranteeServicePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grantee_service_principal: Option<String>,
+    /// The Amazon Web Services service principal that can retire the grant.
+    #[serde(
+        rename = "RetiringServicePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retiring_service_principal: Option<String>,
+}
+
 /// Contains information about each entry in the key list.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyListEntry {
@@ -922,6 +1110,53 @@ pub struct ListAliasesResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListGrantsRequest {
+    /// Use this parameter to specify the maximum number of items to return.
+    #[serde(rename = "Limit", default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Use this parameter in a subsequent request after you receive a response with truncated results.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Returns only grants for the specified KMS key.
+    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Returns only the grant with the specified grant ID.
+    #[serde(rename = "GrantId", default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// Returns only grants where the specified principal is the grantee principal for the grant.
+    #[serde(
+        rename = "GranteePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grantee_principal: Option<String>,
+    /// Returns only grants where the specified Amazon Web Services service principal is the grantee service principal for the grant.
+    #[serde(
+        rename = "GranteeServicePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grantee_service_principal: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListGrantsResponse {
+    /// A list of grants.
+    #[serde(rename = "Grants", default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<Vec<GrantListEntry>>,
+    /// When Truncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent request.
+    #[serde(
+        rename = "NextMarker",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_marker: Option<String>,
+    /// A flag that indicates whether there are more items in the list.
+    #[serde(rename = "Truncated", default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListKeyPoliciesRequest {
     /// Gets the names of key policies for the specified KMS key.
     #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
@@ -1054,6 +1289,30 @@ pub struct ListResourceTagsResponse {
     /// A flag that indicates whether there are more items in the list.
     #[serde(rename = "Truncated", default, skip_serializing_if = "Option::is_none")]
     pub truncated: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListRetirableGrantsRequest {
+    /// Use this parameter to specify the maximum number of items to return.
+    #[serde(rename = "Limit", default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// Use this parameter in a subsequent request after you receive a response with truncated results.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// The retiring principal for which to list grants.
+    #[serde(
+        rename = "RetiringPrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retiring_principal: Option<String>,
+    /// The retiring service principal for which to list grants.
+    #[serde(
+        rename = "RetiringServicePrincipal",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retiring_service_principal: Option<String>,
 }
 
 /// Describes the configuration of this multi-Region key.
@@ -1253,6 +1512,39 @@ pub struct RecipientInfo {
         skip_serializing_if = "Option::is_none"
     )]
     pub attestation_document: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RetireGrantRequest {
+    /// Identifies the grant to be retired.
+    #[serde(
+        rename = "GrantToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub grant_token: Option<String>,
+    /// The key ARN KMS key associated with the grant.
+    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Identifies the grant to retire.
+    #[serde(rename = "GrantId", default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// Checks if your request will succeed.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RevokeGrantRequest {
+    /// A unique identifier for the KMS key associated with the grant.
+    #[serde(rename = "KeyId", default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Identifies the grant to revoke.
+    #[serde(rename = "GrantId", default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// Checks if your request will succeed.
+    #[serde(rename = "DryRun", default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -195,3 +195,70 @@ async fn a_key_is_deleted_when_its_waiting_period_ends_not_before() {
     let restarted = load(store, &root, clock).await;
     assert_eq!(restarted.count(), 2);
 }
+
+#[tokio::test]
+async fn grants_survive_a_restart_and_name_their_grantees_in_the_checks() {
+    let root = RootKey::generate().unwrap();
+    let (store, clock) = (ts::store().await, ts::clock());
+    let kms = load(store.clone(), &root, clock.clone()).await;
+    let key = call(&kms, "CreateKey", json!({})).await.unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = format!("arn:aws:iam::{}:user/app", ts::ACCOUNT);
+    let g = call(
+        &kms,
+        "CreateGrant",
+        json!({"KeyId": key, "GranteePrincipal": user, "Operations": ["Encrypt"],
+               "Constraints": {"EncryptionContextEquals": {"app": "x"}}}),
+    )
+    .await
+    .unwrap();
+    let kms = load(store, &root, clock).await;
+    let listed = call(&kms, "ListGrants", json!({"KeyId": key}))
+        .await
+        .unwrap();
+    assert_eq!(listed["Grants"][0]["GrantId"], g["GrantId"]);
+    assert_eq!(listed["Grants"][0]["GranteePrincipal"], json!(user));
+
+    let grantees = |body: Value| {
+        let input = Input::parse(super::ops::Op::Encrypt, body.to_string().as_bytes()).unwrap();
+        kms.authorization_checks(super::ops::Op::Encrypt, &input)
+            .remove(0)
+            .grantees
+    };
+    let plaintext = B64.encode("x");
+    assert_eq!(
+        grantees(json!({"KeyId": key, "Plaintext": plaintext,
+                        "EncryptionContext": {"app": "x"}})),
+        vec![user.clone()]
+    );
+    assert!(grantees(json!({"KeyId": key, "Plaintext": plaintext})).is_empty());
+    assert!(
+        grantees(json!({"KeyId": key, "Plaintext": plaintext,
+                        "EncryptionContext": {"app": "x", "more": "y"}}))
+        .is_empty()
+    );
+    // Revoked: gone from the checks at once.
+    call(
+        &kms,
+        "RevokeGrant",
+        json!({"KeyId": key, "GrantId": g["GrantId"]}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        grantees(json!({"KeyId": key, "Plaintext": plaintext,
+                        "EncryptionContext": {"app": "x"}}))
+        .is_empty()
+    );
+    assert!(matches!(
+        call(
+            &kms,
+            "RevokeGrant",
+            json!({"KeyId": key, "GrantId": g["GrantId"]})
+        )
+        .await,
+        Err(KmsError::NotFound(_))
+    ));
+}

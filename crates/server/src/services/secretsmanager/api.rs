@@ -40,6 +40,7 @@ impl Service for SecretsManager {
                 resource: t.resource,
                 keys: t.keys,
                 policy: t.resource_policy,
+                grantees: Vec::new(),
             }],
             // A refused call is still recorded against the secret it named (by its ARN).
             resource: secret.as_ref().map(|s| CallResource {
@@ -59,7 +60,7 @@ impl Service for SecretsManager {
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;
-        let check = |a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
+        let check = |a: &str, r: &str, p: Option<&str>, k, g: &[String]| gate.check(a, r, p, k, g);
         let out = self
             .call(input, &check, resolved, &mut ctx.events)
             .await

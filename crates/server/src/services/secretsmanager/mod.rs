@@ -24,11 +24,13 @@ mod values;
 pub use error::SmError;
 
 /// An authorization check: (IAM action, resource ARN, the resource's policy document,
-/// condition keys) → allowed or the AccessDenied message.
-pub type Gate<'a> = dyn Fn(&str, &str, Option<&str>, Keys) -> Result<(), String> + Sync + 'a;
+/// condition keys, the principals a KMS grant allows the use) → allowed or the AccessDenied
+/// message.
+pub type Gate<'a> =
+    dyn Fn(&str, &str, Option<&str>, Keys, &[String]) -> Result<(), String> + Sync + 'a;
 
 /// Let every check pass (the root principal, tests).
-pub fn open_gate(_: &str, _: &str, _: Option<&str>, _: Keys) -> Result<(), String> {
+pub fn open_gate(_: &str, _: &str, _: Option<&str>, _: Keys, _: &[String]) -> Result<(), String> {
     Ok(())
 }
 
@@ -274,8 +276,14 @@ impl SecretsManager {
                 ..Default::default()
             })
             .await;
-        gate(&t.action, &t.resource, t.resource_policy.as_deref(), t.keys)
-            .map_err(SmError::AccessDenied)?;
+        gate(
+            &t.action,
+            &t.resource,
+            t.resource_policy.as_deref(),
+            t.keys,
+            &[],
+        )
+        .map_err(SmError::AccessDenied)?;
         self.get_secret_value(input, t.secret.take(), gate).await
     }
 
@@ -543,7 +551,8 @@ impl SecretsManager {
             &self.account_id,
             &context,
         );
-        gate(action, &key.arn, key.policy.as_deref(), keys)
+        let grantees = key.grantees(action, &context);
+        gate(action, &key.arn, key.policy.as_deref(), keys, &grantees)
             .map_err(|_| SmError::AccessDenied("Access to KMS is not allowed".into()))
     }
 

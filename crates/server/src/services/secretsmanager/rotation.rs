@@ -133,8 +133,14 @@ impl SecretsManager {
             None => self.resolve(&id).await?.rotation.lambda_arn,
         };
         if let Some(function) = &function {
-            gate("lambda:InvokeFunction", function, None, Default::default())
-                .map_err(SmError::AccessDenied)?;
+            gate(
+                "lambda:InvokeFunction",
+                function,
+                None,
+                Default::default(),
+                &[],
+            )
+            .map_err(SmError::AccessDenied)?;
         }
         let immediately = input.rotate_immediately.unwrap_or(true);
         let token = new_version_id(input.client_request_token);

@@ -153,6 +153,7 @@ impl SecretsManager {
                 &secret.arn,
                 secret.resource_policy.as_deref(),
                 Default::default(),
+                &[],
             )
             .map_err(SmError::AccessDenied)
         };
@@ -180,8 +181,14 @@ impl SecretsManager {
             (None, Some(filters)) => {
                 let limit = validate::max_results(input.max_results, 20)?.unwrap_or(20);
                 // Filters list secrets: that needs ListSecrets.
-                gate("secretsmanager:ListSecrets", "*", None, Default::default())
-                    .map_err(SmError::AccessDenied)?;
+                gate(
+                    "secretsmanager:ListSecrets",
+                    "*",
+                    None,
+                    Default::default(),
+                    &[],
+                )
+                .map_err(SmError::AccessDenied)?;
                 let (filters, fp) = self.parse_filters(&filters)?;
                 let secrets = self
                     .listing(&filters, false, SortBy::CreatedDate, SortOrder::Asc)

@@ -49,7 +49,7 @@ impl Service for Ssm {
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;
-        let gate = &|a: &str, r: &str, p: Option<&str>, k| gate.check(a, r, p, k);
+        let gate = &|a: &str, r: &str, p: Option<&str>, k, g: &[String]| gate.check(a, r, p, k, g);
         let out = match input {
             Input::NotOffered(op, _) => {
                 return Err(SsmError::UnknownOperation(format!(

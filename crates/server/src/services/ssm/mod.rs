@@ -176,6 +176,7 @@ impl Ssm {
                 },
                 keys,
                 policy: None,
+                grantees: Vec::new(),
             });
         }
         checks
@@ -241,12 +242,15 @@ impl Ssm {
         if key.manager == KeyManager::Aws {
             return Ok(());
         }
+        let context = [("PARAMETER_ARN", parameter_arn)];
         let keys = key.use_keys(
             format!("ssm.{}.amazonaws.com", self.region),
             &self.account_id,
-            &[("PARAMETER_ARN", parameter_arn)],
+            &context,
         );
-        gate(action, &key.arn, key.policy.as_deref(), keys).map_err(SsmError::AccessDenied)
+        let grantees = key.grantees(action, &context);
+        gate(action, &key.arn, key.policy.as_deref(), keys, &grantees)
+            .map_err(SsmError::AccessDenied)
     }
 
     fn binding<'a>(arn: &'a str, version: &'a str) -> ValueBinding<'a> {
