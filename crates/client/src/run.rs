@@ -515,6 +515,13 @@ async fn watch(
         eprintln!("strongroom run: cannot install signal handlers");
         return 1;
     };
+    // The versions are read before the values the command gets, never after: a change that
+    // lands between the two is then seen at the first check (at worst one needless restart),
+    // instead of being taken as the starting point and missed.
+    let mut seen = versions(resolver, &resolved.watched).await;
+    if let Ok(fresh) = resolve_all(args, resolver, sts, region).await {
+        resolved = fresh;
+    }
     let mut child = match spawn(args, &resolved.env) {
         Ok(c) => c,
         Err(e) => {
@@ -526,7 +533,6 @@ async fn watch(
             };
         }
     };
-    let mut seen = versions(resolver, &resolved.watched).await;
     let mut tick = tokio::time::interval(Duration::from_secs(args.watch_interval.max(1)));
     tick.tick().await;
     loop {
@@ -547,7 +553,8 @@ async fn watch(
                         eprintln!("strongroom run: an injected secret changed; restarting {}", args.command[0]);
                         stop(&mut child, grace).await;
                         resolved = fresh;
-                        seen = versions(resolver, &resolved.watched).await;
+                        // Read before `fresh` was resolved (see above).
+                        seen = now;
                         child = match spawn(args, &resolved.env) {
                             Ok(c) => c,
                             Err(e) => {
