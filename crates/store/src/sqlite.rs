@@ -204,6 +204,9 @@ struct Meta {
     kms_key_id: Option<String>,
     secret_type: Option<String>,
     tags: Vec<Tag>,
+    /// Absent in data written before it existed: then a secret with tags has had them.
+    #[serde(default)]
+    tagged: bool,
     last_changed_ms: Millis,
     deleted_ms: Option<Millis>,
     #[serde(default)]
@@ -411,6 +414,7 @@ fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, St
         description: meta.description,
         kms_key_id: meta.kms_key_id,
         secret_type: meta.secret_type,
+        tagged: meta.tagged || !meta.tags.is_empty(),
         tags: meta.tags,
         created_ms: row.try_get("created_ms").map_err(backend)?,
         last_changed_ms: meta.last_changed_ms,
@@ -430,6 +434,7 @@ fn meta_json(s: &Secret) -> Result<String, StoreError> {
         kms_key_id: s.kms_key_id.clone(),
         secret_type: s.secret_type.clone(),
         tags: s.tags.clone(),
+        tagged: s.tagged || !s.tags.is_empty(),
         last_changed_ms: s.last_changed_ms,
         deleted_ms: s.deleted_ms,
         resource_policy: s.resource_policy.clone(),
@@ -1580,6 +1585,7 @@ mod tests {
                 key: "k".into(),
                 value: "v".into(),
             }],
+            tagged: true,
             created_ms: 1,
             last_changed_ms: 1,
             last_accessed_ms: None,

@@ -244,7 +244,7 @@ fn resource_rule(resource: &str) -> ResourceRule {
 /// The global condition keys of a request. Keys already present win: SimulatePrincipalPolicy's
 /// context entries replace the live request's facts (services never supply these names).
 fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Keys {
-    keys.reserve(10);
+    keys.reserve(14);
     let mut put = |k: &str, v: String| {
         if !keys.contains_key(k) {
             keys.insert(k.to_string(), vec![v]);
@@ -276,6 +276,28 @@ fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Ke
         }
         PrincipalKind::Root => put("aws:principaltype", "Account".into()),
     }
+    // Temporary credentials (AssumeRole, GetSessionToken) carry their issue time, the key of
+    // AWS's "revoke active sessions" (a Deny on `DateLessThan aws:TokenIssueTime`), and
+    // aws:MultiFactorAuthPresent, false as Strongroom issues no session with MFA. AWS's
+    // "AWS global condition context keys" page: MultiFactorAuthPresent "is not present when
+    // an API or CLI command is called with long-term credentials", so neither is set for
+    // access keys. The issue time keeps its milliseconds (the policy side may have them:
+    // the IAM console writes `new Date().toISOString()`), so a session issued just before
+    // the Deny in the same second is cut off too.
+    if let Some(issued) = principal.session_issued_ms {
+        put(
+            "aws:tokenissuetime",
+            format!(
+                "{}.{:03}Z",
+                crate::clock::iso8601(issued).trim_end_matches('Z'),
+                issued.rem_euclid(1000)
+            ),
+        );
+        put("aws:multifactorauthpresent", "false".into());
+    }
+    // Present on every request (AWS: "always included in the request context"); true only
+    // for the checks a service makes with the caller's identity (the KmsGate sets it).
+    put("aws:viaawsservice", "false".into());
     put("aws:securetransport", info.secure_transport.to_string());
     put("aws:currenttime", current_time(info.now_ms));
     put("aws:epochtime", (info.now_ms / 1000).to_string());
