@@ -1504,6 +1504,22 @@ mod tests {
     use super::*;
     use strongroom_barrier::{Barrier, RootKey, ValueBinding};
 
+    /// Secret metadata written before `tagged` existed still loads; a secret with tags then
+    /// counts as tagged (so it keeps `Tags: []` once they are removed).
+    #[test]
+    fn metadata_without_the_tagged_flag_loads() {
+        let old = r#"{"description":null,"kms_key_id":null,"secret_type":null,"tags":[],"last_changed_ms":1,"deleted_ms":null}"#;
+        let m: Meta = serde_json::from_str(old).unwrap();
+        assert!(!m.tagged);
+        let old = r#"{"description":null,"kms_key_id":null,"secret_type":null,"tags":[{"key":"k","value":"v"}],"last_changed_ms":1,"deleted_ms":null}"#;
+        let m: Meta = serde_json::from_str(old).unwrap();
+        assert!(!m.tagged && !m.tags.is_empty());
+        let mut s = secret("arn:t", "t");
+        s.tagged = false;
+        let back: Meta = serde_json::from_str(&meta_json(&s).unwrap()).unwrap();
+        assert!(back.tagged, "a secret with tags is written as tagged");
+    }
+
     /// A parameter row whose history lost every version (damage, or an edit by hand) is an
     /// error when read — never a panic in a request that meets it.
     #[tokio::test]

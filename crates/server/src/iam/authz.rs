@@ -347,6 +347,67 @@ mod tests {
         assert_eq!(resource_rule("*"), ResourceRule::EitherSide);
     }
     #[test]
+    fn global_keys_by_principal() {
+        use crate::credentials::{Principal, PrincipalKind};
+        let info = super::RequestInfo {
+            source_ip: None,
+            secure_transport: false,
+            now_ms: 1_700_000_000_000,
+        };
+        let get =
+            |k: &strongroom_policy::matching::Keys, name: &str| k.get(name).map(|v| v.join(","));
+        let root = super::context_keys(
+            &Principal::root("123456789012", "AKIAROOT"),
+            Default::default(),
+            &info,
+        );
+        assert_eq!(get(&root, "aws:userid").as_deref(), Some("123456789012"));
+        assert_eq!(get(&root, "aws:principaltype").as_deref(), Some("Account"));
+        assert_eq!(
+            get(&root, "aws:principalaccount").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(get(&root, "aws:viaawsservice").as_deref(), Some("false"));
+        assert_eq!(get(&root, "aws:tokenissuetime"), None);
+        assert_eq!(get(&root, "aws:multifactorauthpresent"), None);
+
+        let mut user = Principal {
+            account_id: "123456789012".into(),
+            arn: "arn:aws:iam::123456789012:user/u".into(),
+            access_key_id: "AKIAUSER".into(),
+            kind: PrincipalKind::User {
+                name: "u".into(),
+                id: "AIDAUSER".into(),
+            },
+            session_issued_ms: None,
+        };
+        let long_term = super::context_keys(&user, Default::default(), &info);
+        assert_eq!(get(&long_term, "aws:userid").as_deref(), Some("AIDAUSER"));
+        assert_eq!(
+            get(&long_term, "aws:principaltype").as_deref(),
+            Some("User")
+        );
+        assert_eq!(get(&long_term, "aws:tokenissuetime"), None);
+        assert_eq!(get(&long_term, "aws:multifactorauthpresent"), None);
+
+        user.session_issued_ms = Some(1_579_814_279_042);
+        let session = super::context_keys(&user, Default::default(), &info);
+        assert_eq!(
+            get(&session, "aws:tokenissuetime").as_deref(),
+            Some("2020-01-23T21:17:59.042Z")
+        );
+        assert_eq!(
+            get(&session, "aws:multifactorauthpresent").as_deref(),
+            Some("false")
+        );
+        // A key a caller supplies (SimulatePrincipalPolicy's context entries) wins.
+        let mut given = strongroom_policy::matching::Keys::new();
+        given.insert("aws:viaawsservice".into(), vec!["true".into()]);
+        let via = super::context_keys(&user, given, &info);
+        assert_eq!(get(&via, "aws:viaawsservice").as_deref(), Some("true"));
+    }
+
+    #[test]
     fn current_time_is_cached_per_second_but_never_stale() {
         assert_eq!(super::current_time(1_000), "1970-01-01T00:00:01Z");
         assert_eq!(super::current_time(1_999), "1970-01-01T00:00:01Z");

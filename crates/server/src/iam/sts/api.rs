@@ -3,8 +3,8 @@
 use super::Sts;
 use super::ops::Op;
 use crate::audit::{Call, CallResource, ROLE_RESOURCE_TYPE, USER_RESOURCE_TYPE};
-use crate::credentials::PrincipalKind;
 use crate::credentials::Principal;
+use crate::credentials::PrincipalKind;
 use crate::error::ApiError;
 use crate::http::query::Params;
 use crate::pipeline::{Authorization, Ctx, Output, Service, Wire};
@@ -35,13 +35,13 @@ impl Service for Sts {
                     kind: ROLE_RESOURCE_TYPE,
                     name: None,
                 }),
-            Op::GetSessionToken => matches!(principal.kind, PrincipalKind::User { .. }).then(|| {
-                CallResource {
+            Op::GetSessionToken => {
+                matches!(principal.kind, PrincipalKind::User { .. }).then(|| CallResource {
                     arn: principal.arn.clone(),
                     kind: USER_RESOURCE_TYPE,
                     name: None,
-                }
-            }),
+                })
+            }
             _ => None,
         };
         a
@@ -63,7 +63,7 @@ impl Service for Sts {
             &mut ctx.response_elements,
         )
         .map(Output::Xml)
-            .map_err(ApiError::from)
+        .map_err(ApiError::from)
     }
 
     async fn audit(
