@@ -79,6 +79,10 @@ pub struct Secret {
     pub kms_key_id: Option<String>,
     pub secret_type: Option<String>,
     pub tags: Vec<Tag>,
+    /// Whether the secret has ever had a tag: AWS then answers `Tags: []` once the last one is
+    /// removed, while a secret never tagged has no Tags member.
+    #[serde(default)]
+    pub tagged: bool,
     pub created_ms: Millis,
     pub last_changed_ms: Millis,
     pub last_accessed_ms: Option<Millis>,

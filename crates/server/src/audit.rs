@@ -14,6 +14,8 @@ use crate::error::ApiError;
 pub const SECRET_RESOURCE_TYPE: &str = "AWS::SecretsManager::Secret";
 pub const KMS_KEY_RESOURCE_TYPE: &str = "AWS::KMS::Key";
 pub const PARAMETER_RESOURCE_TYPE: &str = "AWS::SSM::Parameter";
+pub const ROLE_RESOURCE_TYPE: &str = "AWS::IAM::Role";
+pub const USER_RESOURCE_TYPE: &str = "AWS::IAM::User";
 
 pub struct Auditor {
     pub log: AuditLog,

@@ -105,6 +105,9 @@ pub struct Principal {
     pub arn: String,
     pub access_key_id: String,
     pub kind: PrincipalKind,
+    /// When the temporary credentials the request was signed with were issued (ms since the
+    /// epoch): `aws:TokenIssueTime`. `None` for long-term access keys.
+    pub session_issued_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +140,7 @@ impl Principal {
             arn: format!("arn:aws:iam::{account_id}:root"),
             access_key_id: access_key_id.to_string(),
             kind: PrincipalKind::Root,
+            session_issued_ms: None,
         }
     }
 

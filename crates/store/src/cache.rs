@@ -403,6 +403,7 @@ mod tests {
             kms_key_id: None,
             secret_type: None,
             tags: vec![],
+            tagged: false,
             created_ms: 1,
             last_changed_ms: 1,
             last_accessed_ms: None,

@@ -204,6 +204,9 @@ struct Meta {
     kms_key_id: Option<String>,
     secret_type: Option<String>,
     tags: Vec<Tag>,
+    /// Absent in data written before it existed: then a secret with tags has had them.
+    #[serde(default)]
+    tagged: bool,
     last_changed_ms: Millis,
     deleted_ms: Option<Millis>,
     #[serde(default)]
@@ -413,6 +416,7 @@ fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, St
         description: meta.description,
         kms_key_id: meta.kms_key_id,
         secret_type: meta.secret_type,
+        tagged: meta.tagged || !meta.tags.is_empty(),
         tags: meta.tags,
         created_ms: row.try_get("created_ms").map_err(backend)?,
         last_changed_ms: meta.last_changed_ms,
@@ -433,6 +437,7 @@ fn meta_json(s: &Secret) -> Result<String, StoreError> {
         kms_key_id: s.kms_key_id.clone(),
         secret_type: s.secret_type.clone(),
         tags: s.tags.clone(),
+        tagged: s.tagged || !s.tags.is_empty(),
         last_changed_ms: s.last_changed_ms,
         deleted_ms: s.deleted_ms,
         resource_policy: s.resource_policy.clone(),
@@ -1503,6 +1508,22 @@ mod tests {
     use super::*;
     use strongroom_barrier::{Barrier, RootKey, ValueBinding};
 
+    /// Secret metadata written before `tagged` existed still loads; a secret with tags then
+    /// counts as tagged (so it keeps `Tags: []` once they are removed).
+    #[test]
+    fn metadata_without_the_tagged_flag_loads() {
+        let old = r#"{"description":null,"kms_key_id":null,"secret_type":null,"tags":[],"last_changed_ms":1,"deleted_ms":null}"#;
+        let m: Meta = serde_json::from_str(old).unwrap();
+        assert!(!m.tagged);
+        let old = r#"{"description":null,"kms_key_id":null,"secret_type":null,"tags":[{"key":"k","value":"v"}],"last_changed_ms":1,"deleted_ms":null}"#;
+        let m: Meta = serde_json::from_str(old).unwrap();
+        assert!(!m.tagged && !m.tags.is_empty());
+        let mut s = secret("arn:t", "t");
+        s.tagged = false;
+        let back: Meta = serde_json::from_str(&meta_json(&s).unwrap()).unwrap();
+        assert!(back.tagged, "a secret with tags is written as tagged");
+    }
+
     /// A parameter row whose history lost every version (damage, or an edit by hand) is an
     /// error when read — never a panic in a request that meets it.
     #[tokio::test]
@@ -1584,6 +1605,7 @@ mod tests {
                 key: "k".into(),
                 value: "v".into(),
             }],
+            tagged: true,
             created_ms: 1,
             last_changed_ms: 1,
             last_accessed_ms: None,

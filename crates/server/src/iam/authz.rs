@@ -301,7 +301,7 @@ fn resource_rule(resource: &str) -> ResourceRule {
 /// The global condition keys of a request. Keys already present win: SimulatePrincipalPolicy's
 /// context entries replace the live request's facts (services never supply these names).
 fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Keys {
-    keys.reserve(10);
+    keys.reserve(14);
     let mut put = |k: &str, v: String| {
         if !keys.contains_key(k) {
             keys.insert(k.to_string(), vec![v]);
@@ -333,6 +333,28 @@ fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Ke
         }
         PrincipalKind::Root => put("aws:principaltype", "Account".into()),
     }
+    // Temporary credentials (AssumeRole, GetSessionToken) carry their issue time, the key of
+    // AWS's "revoke active sessions" (a Deny on `DateLessThan aws:TokenIssueTime`), and
+    // aws:MultiFactorAuthPresent, false as Strongroom issues no session with MFA. AWS's
+    // "AWS global condition context keys" page: MultiFactorAuthPresent "is not present when
+    // an API or CLI command is called with long-term credentials", so neither is set for
+    // access keys. The issue time keeps its milliseconds (the policy side may have them:
+    // the IAM console writes `new Date().toISOString()`), so a session issued just before
+    // the Deny in the same second is cut off too.
+    if let Some(issued) = principal.session_issued_ms {
+        put(
+            "aws:tokenissuetime",
+            format!(
+                "{}.{:03}Z",
+                crate::clock::iso8601(issued).trim_end_matches('Z'),
+                issued.rem_euclid(1000)
+            ),
+        );
+        put("aws:multifactorauthpresent", "false".into());
+    }
+    // Present on every request (AWS: "always included in the request context"); true only
+    // for the checks a service makes with the caller's identity (the KmsGate sets it).
+    put("aws:viaawsservice", "false".into());
     put("aws:securetransport", info.secure_transport.to_string());
     put("aws:currenttime", current_time(info.now_ms));
     put("aws:epochtime", (info.now_ms / 1000).to_string());
@@ -381,6 +403,67 @@ mod tests {
         );
         assert_eq!(resource_rule("*"), ResourceRule::EitherSide);
     }
+    #[test]
+    fn global_keys_by_principal() {
+        use crate::credentials::{Principal, PrincipalKind};
+        let info = super::RequestInfo {
+            source_ip: None,
+            secure_transport: false,
+            now_ms: 1_700_000_000_000,
+        };
+        let get =
+            |k: &strongroom_policy::matching::Keys, name: &str| k.get(name).map(|v| v.join(","));
+        let root = super::context_keys(
+            &Principal::root("123456789012", "AKIAROOT"),
+            Default::default(),
+            &info,
+        );
+        assert_eq!(get(&root, "aws:userid").as_deref(), Some("123456789012"));
+        assert_eq!(get(&root, "aws:principaltype").as_deref(), Some("Account"));
+        assert_eq!(
+            get(&root, "aws:principalaccount").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(get(&root, "aws:viaawsservice").as_deref(), Some("false"));
+        assert_eq!(get(&root, "aws:tokenissuetime"), None);
+        assert_eq!(get(&root, "aws:multifactorauthpresent"), None);
+
+        let mut user = Principal {
+            account_id: "123456789012".into(),
+            arn: "arn:aws:iam::123456789012:user/u".into(),
+            access_key_id: "AKIAUSER".into(),
+            kind: PrincipalKind::User {
+                name: "u".into(),
+                id: "AIDAUSER".into(),
+            },
+            session_issued_ms: None,
+        };
+        let long_term = super::context_keys(&user, Default::default(), &info);
+        assert_eq!(get(&long_term, "aws:userid").as_deref(), Some("AIDAUSER"));
+        assert_eq!(
+            get(&long_term, "aws:principaltype").as_deref(),
+            Some("User")
+        );
+        assert_eq!(get(&long_term, "aws:tokenissuetime"), None);
+        assert_eq!(get(&long_term, "aws:multifactorauthpresent"), None);
+
+        user.session_issued_ms = Some(1_579_814_279_042);
+        let session = super::context_keys(&user, Default::default(), &info);
+        assert_eq!(
+            get(&session, "aws:tokenissuetime").as_deref(),
+            Some("2020-01-23T21:17:59.042Z")
+        );
+        assert_eq!(
+            get(&session, "aws:multifactorauthpresent").as_deref(),
+            Some("false")
+        );
+        // A key a caller supplies (SimulatePrincipalPolicy's context entries) wins.
+        let mut given = strongroom_policy::matching::Keys::new();
+        given.insert("aws:viaawsservice".into(), vec!["true".into()]);
+        let via = super::context_keys(&user, given, &info);
+        assert_eq!(get(&via, "aws:viaawsservice").as_deref(), Some("true"));
+    }
+
     #[test]
     fn current_time_is_cached_per_second_but_never_stale() {
         assert_eq!(super::current_time(1_000), "1970-01-01T00:00:01Z");

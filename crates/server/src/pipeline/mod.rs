@@ -109,6 +109,9 @@ pub struct Ctx<'a> {
     pub gate: &'a KmsGate<'a>,
     /// Service events the call caused, recorded after the call's own record.
     pub events: Vec<ServiceEvent>,
+    /// The record's `responseElements`, when the operation builds them itself (STS: never
+    /// the credentials' secrets). `Service::audit` may still replace them.
+    pub response_elements: Option<serde_json::Value>,
 }
 
 impl Ctx<'_> {
@@ -213,6 +216,7 @@ pub async fn run<S: Service>(
         authz,
         gate: &gate,
         events: Vec::new(),
+        response_elements: None,
     };
     let mut result = Ok(());
     for c in authorization.checks {
@@ -237,6 +241,9 @@ pub async fn run<S: Service>(
         Err(e) => Err(e),
     };
     call.service_events.append(&mut ctx.events);
+    if let Some(r) = ctx.response_elements.take() {
+        call.response_elements = Some(r);
+    }
     call.delegated = gate.into_uses();
     svc.audit(op, &input, result.as_ref(), call).await;
     result
@@ -274,9 +281,17 @@ impl<'a> KmsGate<'a> {
         action: &str,
         resource: &str,
         policy: Option<&str>,
-        keys: strongroom_policy::matching::Keys,
+        mut keys: strongroom_policy::matching::Keys,
         grantees: &[String],
     ) -> Result<(), String> {
+        // A request this service makes to another with the caller's identity (AWS's forward
+        // access sessions: KMS for Secrets Manager or Parameter Store, Secrets Manager for a
+        // Parameter Store reference) has aws:ViaAWSService true. A check of the service's own
+        // action (BatchGetSecretValue's GetSecretValue per secret) is the caller's own call.
+        let own = self.via.strip_suffix(".amazonaws.com").unwrap_or(self.via);
+        if action.split_once(':').map(|(svc, _)| svc) != Some(own) {
+            keys.insert("aws:viaawsservice".into(), vec!["true".into()]);
+        }
         let Some(operation) = action.strip_prefix("kms:") else {
             return self.authz.authorize_with(
                 self.principal,
@@ -457,6 +472,7 @@ mod tests {
                 name: "nobody".into(),
                 id: "AIDANOBODY".into(),
             },
+            session_issued_ms: None,
         }
     }
 

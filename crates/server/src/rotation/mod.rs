@@ -526,7 +526,11 @@ fn lambda_may_assume(trust: &strongroom_policy::Policy, role_arn: &str, account:
         principal_aliases: Vec::new(),
         principal_account: account.into(),
         resource_account: account.into(),
-        keys: Default::default(),
+        // A service principal acting for the resource owner passes its account
+        // (aws:SourceAccount; AWS's own Lambda trust policy examples test it).
+        keys: [("aws:sourceaccount".to_string(), vec![account.to_string()])]
+            .into_iter()
+            .collect(),
     };
     let set = PolicySet {
         resource: Some(Named {
@@ -682,5 +686,32 @@ mod handler_tests {
             "arn = \"a\"\ncommand = [\"x\"]\npython = \"/v/bin/python\"\nrole-arn = \"r\"\n",
         );
         assert!(stray.check().unwrap_err().contains("python goes with"));
+    }
+}
+
+#[cfg(test)]
+mod trust_tests {
+    #[test]
+    fn lambda_assumes_with_its_source_account() {
+        let trust = |account: &str| {
+            strongroom_policy::parse(
+                &format!(
+                    r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"lambda.amazonaws.com"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"aws:SourceAccount":"{account}"}}}}}}]}}"#
+                ),
+                strongroom_policy::PolicyKind::Trust,
+            )
+            .unwrap()
+        };
+        let role = "arn:aws:iam::123456789012:role/rotation";
+        assert!(super::lambda_may_assume(
+            &trust("123456789012"),
+            role,
+            "123456789012"
+        ));
+        assert!(!super::lambda_may_assume(
+            &trust("210987654321"),
+            role,
+            "123456789012"
+        ));
     }
 }

@@ -389,6 +389,7 @@ impl Directory {
                     name: user.name.clone(),
                     id: user.id.clone(),
                 },
+                session_issued_ms: None,
             },
             key.secret.clone(),
         ))

@@ -235,6 +235,7 @@ impl Directory {
                         name: user.name.clone(),
                         id: user.id.clone(),
                     },
+                    session_issued_ms: Some(session.issued_ms),
                 }
             }
             Subject::Role { name, session_name } => {
@@ -263,6 +264,7 @@ impl Directory {
                         transitive_tag_keys: session.transitive_tag_keys.clone(),
                         source_identity: session.source_identity.clone(),
                     },
+                    session_issued_ms: Some(session.issued_ms),
                 }
             }
         };

@@ -107,6 +107,7 @@ impl Iam {
             arn,
             access_key_id: String::new(),
             kind,
+            session_issued_ms: None,
         };
         let last = |path: &'_ str| path.rsplit('/').next().unwrap_or(path).to_string();
         if let Some(user) = source.strip_prefix(&format!("arn:aws:iam::{account}:user/")) {

@@ -2,8 +2,9 @@
 
 use super::Sts;
 use super::ops::Op;
-use crate::audit::Call;
+use crate::audit::{Call, CallResource, ROLE_RESOURCE_TYPE, USER_RESOURCE_TYPE};
 use crate::credentials::Principal;
+use crate::credentials::PrincipalKind;
 use crate::error::ApiError;
 use crate::http::query::Params;
 use crate::pipeline::{Authorization, Ctx, Output, Service, Wire};
@@ -20,8 +21,30 @@ impl Service for Sts {
 
     /// STS authorizes inside its operations: GetCallerIdentity needs no permission, and
     /// AssumeRole's decision is the role's trust policy together with the caller's policies.
-    async fn checks(&self, _op: Op, _params: &Params, _principal: &Principal) -> Authorization<()> {
-        Authorization::none()
+    /// The record names the role AssumeRole asks for (also when refused) and the user whose
+    /// session GetSessionToken issues, as CloudTrail's `resources` do, so lookups by
+    /// ResourceName find them.
+    async fn checks(&self, op: Op, params: &Params, principal: &Principal) -> Authorization<()> {
+        let mut a = Authorization::none();
+        a.resource = match op {
+            Op::AssumeRole => params
+                .get("RoleArn")
+                .filter(|arn| !arn.is_empty())
+                .map(|arn| CallResource {
+                    arn: arn.clone(),
+                    kind: ROLE_RESOURCE_TYPE,
+                    name: None,
+                }),
+            Op::GetSessionToken => {
+                matches!(principal.kind, PrincipalKind::User { .. }).then(|| CallResource {
+                    arn: principal.arn.clone(),
+                    kind: USER_RESOURCE_TYPE,
+                    name: None,
+                })
+            }
+            _ => None,
+        };
+        a
     }
 
     async fn execute(
@@ -31,9 +54,16 @@ impl Service for Sts {
         _: (),
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
-        self.call(op, params, ctx.principal, ctx.authz, ctx.info)
-            .map(Output::Xml)
-            .map_err(ApiError::from)
+        self.call(
+            op,
+            params,
+            ctx.principal,
+            ctx.authz,
+            ctx.info,
+            &mut ctx.response_elements,
+        )
+        .map(Output::Xml)
+        .map_err(ApiError::from)
     }
 
     async fn audit(

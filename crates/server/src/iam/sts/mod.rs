@@ -56,6 +56,72 @@ fn credentials(s: &Session, token: &str) -> Credentials {
     }
 }
 
+/// The audit record's `responseElements` of AssumeRole and GetSessionToken, as CloudTrail
+/// writes them (IAM User Guide, "Logging IAM and AWS STS API calls with AWS CloudTrail",
+/// its AssumeRole example): the access key id and expiration of the credentials, the assumed
+/// role user. Never the secret access key, and not the session token (AWS's example shows it;
+/// Strongroom's token is a bearer credential together with the key id and is kept out).
+fn response_elements(
+    credentials: Option<&Credentials>,
+    assumed: Option<&AssumedRoleUser>,
+    source_identity: Option<&str>,
+) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if let Some(c) = credentials {
+        out.insert(
+            "credentials".into(),
+            serde_json::json!({
+                "accessKeyId": c.access_key_id,
+                "expiration": cloudtrail_time(c.expiration.0),
+            }),
+        );
+    }
+    if let Some(a) = assumed {
+        out.insert(
+            "assumedRoleUser".into(),
+            serde_json::json!({
+                "assumedRoleId": a.assumed_role_id,
+                "arn": a.arn,
+            }),
+        );
+    }
+    if let Some(si) = source_identity {
+        out.insert("sourceIdentity".into(), si.into());
+    }
+    serde_json::Value::Object(out)
+}
+
+/// CloudTrail's rendering of STS credential expirations in `responseElements`
+/// (`"Jan 23, 2020, 9:17:59 PM"`, UTC, as in AWS's AssumeRole record examples).
+fn cloudtrail_time(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // 2020-01-23T21:17:59Z
+    let iso = crate::clock::iso8601(ms);
+    let num = |r: std::ops::Range<usize>| iso.get(r).and_then(|s| s.parse::<usize>().ok());
+    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) = (
+        num(0..4),
+        num(5..7),
+        num(8..10),
+        num(11..13),
+        num(14..16),
+        num(17..19),
+    ) else {
+        return iso;
+    };
+    let (h12, half) = match h {
+        0 => (12, "AM"),
+        1..=11 => (h, "AM"),
+        12 => (12, "PM"),
+        _ => (h - 12, "PM"),
+    };
+    format!(
+        "{} {d}, {y}, {h12}:{mi:02}:{s:02} {half}",
+        MONTHS[(mo.clamp(1, 12)) - 1]
+    )
+}
+
 fn duration(requested: Option<i64>, min: i64, max: i64, default: i64) -> Result<i64, StsError> {
     match requested {
         None => Ok(default.min(max)),
@@ -89,6 +155,7 @@ impl Sts {
         caller: &Principal,
         authz: &Authorizer,
         info: &RequestInfo,
+        record: &mut Option<serde_json::Value>,
     ) -> Result<Option<String>, StsError> {
         Ok(match op {
             // Needs no permission, as in AWS.
@@ -100,8 +167,20 @@ impl Sts {
                     arn: Some(caller.arn.clone()),
                 },
             ),
-            Op::AssumeRole => xml(op, self.assume_role(input(op, p)?, caller, authz, info)?),
-            Op::GetSessionToken => xml(op, self.get_session_token(input(op, p)?, caller, info)?),
+            Op::AssumeRole => {
+                let out = self.assume_role(input(op, p)?, caller, authz, info)?;
+                *record = Some(response_elements(
+                    out.credentials.as_ref(),
+                    out.assumed_role_user.as_ref(),
+                    out.source_identity.as_deref(),
+                ));
+                xml(op, out)
+            }
+            Op::GetSessionToken => {
+                let out = self.get_session_token(input(op, p)?, caller, info)?;
+                *record = Some(response_elements(out.credentials.as_ref(), None, None));
+                xml(op, out)
+            }
             other => {
                 return Err(StsError::InvalidAction(format!(
                     "STS action {} is not available in this Strongroom version.",
@@ -444,4 +523,21 @@ fn session_tags(requested: &[Tag]) -> Result<Vec<(String, String)>, StsError> {
         ));
     }
     Ok(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cloudtrail_renders_expirations_as_aws_does() {
+        // 2020-01-23T21:17:59Z
+        assert_eq!(
+            super::cloudtrail_time(1_579_814_279_000),
+            "Jan 23, 2020, 9:17:59 PM"
+        );
+        assert_eq!(super::cloudtrail_time(0), "Jan 1, 1970, 12:00:00 AM");
+        assert_eq!(
+            super::cloudtrail_time(43_200_000 + 5_000),
+            "Jan 1, 1970, 12:00:05 PM"
+        );
+    }
 }

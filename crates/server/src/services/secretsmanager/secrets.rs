@@ -89,6 +89,7 @@ impl SecretsManager {
                 kms_key_id: kms_key_id.clone(),
                 secret_type: input.type_.clone(),
                 tags: tags.clone(),
+                tagged: !tags.is_empty(),
                 created_ms: now,
                 last_changed_ms: now,
                 last_accessed_ms: None,
@@ -300,17 +301,19 @@ impl SecretsManager {
     ) -> Result<DeleteSecretResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
         let force = input.force_delete_without_recovery.unwrap_or(false);
-        if force && input.recovery_window_in_days.is_some() {
-            return Err(SmError::InvalidParameter(
-                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
-            ));
-        }
+        // AWS checks the window's range first: ForceDeleteWithoutRecovery with an
+        // out-of-range RecoveryWindowInDays is the range error, not the combination one.
         let days = input
             .recovery_window_in_days
             .unwrap_or(DEFAULT_RECOVERY_WINDOW_DAYS);
         if !(7..=30).contains(&days) {
             return Err(SmError::InvalidParameter(
                 "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).".into(),
+            ));
+        }
+        if force && input.recovery_window_in_days.is_some() {
+            return Err(SmError::InvalidParameter(
+                "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.".into(),
             ));
         }
         let now = self.clock.now_ms();
@@ -534,7 +537,8 @@ fn describe(s: &Secret) -> DescribeSecretResponse {
         last_changed_date: Some(ts(s.last_changed_ms)),
         last_accessed_date: s.last_accessed_ms.map(ts),
         deleted_date: s.deleted_ms.map(ts),
-        tags: (!s.tags.is_empty()).then(|| tags::to_output(&s.tags)),
+        // `[]` once the last tag is removed, as AWS answers (absent if never tagged).
+        tags: (s.tagged || !s.tags.is_empty()).then(|| tags::to_output(&s.tags)),
         created_date: Some(ts(s.created_ms)),
         primary_region: primary_region(s),
         ..super::rotation::describe(&s.rotation)

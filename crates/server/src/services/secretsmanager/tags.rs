@@ -57,6 +57,7 @@ impl SecretsManager {
                 merge(&mut s.tags, t.clone());
             }
             check(&s.tags)?;
+            s.tagged |= !s.tags.is_empty();
             s.last_changed_ms = now;
             Ok(((), Vec::new()))
         })

@@ -220,10 +220,12 @@ impl SecretsManager {
         if let Some(stages) = &input.version_stages {
             validate::version_stages(stages)?;
         }
+        // AWS's code and words for a PutSecretValue without a value: InvalidRequestException,
+        // as moto's tests record it (put_secret_value with neither member)
+        // and quoted from live Terraform applies ("InvalidRequestException: You must provide
+        // either SecretString or SecretBinary.").
         let value = decode_value(input.secret_string, input.secret_binary)?.ok_or_else(|| {
-            SmError::InvalidParameter(
-                "You must provide either SecretString or SecretBinary.".into(),
-            )
+            SmError::InvalidRequest("You must provide either SecretString or SecretBinary.".into())
         })?;
         let version_id = new_version_id(input.client_request_token);
 
