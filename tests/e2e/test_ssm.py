@@ -956,3 +956,11 @@ def test_parameter_calls_are_cloudwatch_metrics_and_parameters_are_counted(serve
     after = [float(l.split()[1]) for l in text.splitlines()
              if l.startswith("strongroom_parameters ")][0]
     assert after == before - 1
+
+
+def test_get_parameters_answers_a_name_given_twice_once(ssm):
+    name, missing = f"/dup/{uuid.uuid4().hex[:8]}", f"/dup/{uuid.uuid4().hex[:8]}-missing"
+    ssm.put_parameter(Name=name, Value="v", Type="String")
+    out = ssm.get_parameters(Names=[name, name, missing, missing])
+    assert [p["Name"] for p in out["Parameters"]] == [name]
+    assert out["InvalidParameters"] == [missing]

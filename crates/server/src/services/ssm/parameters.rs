@@ -405,7 +405,9 @@ impl Ssm {
         let decrypt = input.with_decryption.unwrap_or(false);
         let mut parameters = Vec::new();
         let mut invalid_parameters = Vec::new();
-        for name in names {
+        // A name given twice is answered once, as AWS does (issue 14 §4).
+        let mut seen = std::collections::HashSet::new();
+        for name in names.iter().filter(|n| seen.insert(n.as_str())) {
             match self.read_one(name, decrypt, gate).await {
                 Ok(p) => parameters.push(p),
                 Err(
