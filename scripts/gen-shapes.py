@@ -187,35 +187,37 @@ def main(service):
     if not json_protocol:
         w.append("use crate::http::shapes::{Model, Ty};")
     w.append("")
-    table = []
-    w, table = table, w
-    w.append("/// The offered operations and every structure they reach, in model order.")
-    w.append("pub static MODEL: Model = Model {")
-    w.append("    operations: &[")
-    for op, inp, out in ops:
-        out_s = f'Some("{out}")' if out else "None"
-        inp_s = f'Some("{inp}")' if inp else "None"
-        w.append(f'        ("{op}", {inp_s}, {out_s}),')
-    w.append("    ],")
-    errors = sorted({(shapes[e["shape"]].get("error", {}).get("code", e["shape"]), e["shape"])
-                     for op in cfg["operations"]
-                     for e in model["operations"][op].get("errors", [])})
-    w.append("    errors: &[")
-    for code, name in errors:
-        w.append(f'        ("{code}", "{name}"),')
-    w.append("    ],")
-    w.append("    structures: &[")
-    for name in sorted(structs):
-        w.append(f'        ("{name}", &[')
-        for m, t in structs[name]:
-            w.append(f'            ("{m}", {t}),')
-        w.append("        ]),")
-    w.append("    ],")
-    w.append(f"    milliseconds: {'true' if cfg.get('milliseconds') else 'false'},")
-    w.append("};")
-    w, table = table, w
+    def model_table():
+        """`MODEL`, the wire-type tables the Query and CBOR codecs read."""
+        w = []
+        w.append("/// The offered operations and every structure they reach, in model order.")
+        w.append("pub static MODEL: Model = Model {")
+        w.append("    operations: &[")
+        for op, inp, out in ops:
+            out_s = f'Some("{out}")' if out else "None"
+            inp_s = f'Some("{inp}")' if inp else "None"
+            w.append(f'        ("{op}", {inp_s}, {out_s}),')
+        w.append("    ],")
+        errors = sorted({(shapes[e["shape"]].get("error", {}).get("code", e["shape"]), e["shape"])
+                         for op in cfg["operations"]
+                         for e in model["operations"][op].get("errors", [])})
+        w.append("    errors: &[")
+        for code, name in errors:
+            w.append(f'        ("{code}", "{name}"),')
+        w.append("    ],")
+        w.append("    structures: &[")
+        for name in sorted(structs):
+            w.append(f'        ("{name}", &[')
+            for m, t in structs[name]:
+                w.append(f'            ("{m}", {t}),')
+            w.append("        ]),")
+        w.append("    ],")
+        w.append(f"    milliseconds: {'true' if cfg.get('milliseconds') else 'false'},")
+        w.append("};")
+        return w
+
     if not json_protocol:
-        w.extend(table)
+        w.extend(model_table())
     else:
         partial = len(ops) < len(model["operations"])
         w.append("/// An operation's input, parsed once by the pipeline.")
