@@ -116,17 +116,11 @@ impl Region {
 pub async fn open_store(data_dir: Option<&Path>, name: &str) -> Result<Arc<dyn Store>, String> {
     let store = match data_dir {
         Some(dir) => {
-            let dir = dir.join("regions").join(name);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                for d in [dir.parent().unwrap_or(&dir), dir.as_path()] {
-                    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
-                        .map_err(|e| format!("cannot restrict {}: {e}", d.display()))?;
-                }
-            }
+            // Owner-only, as the data directory itself.
+            let regions = dir.join("regions");
+            crate::server::prepare_data_dir(&regions)?;
+            let dir = regions.join(name);
+            crate::server::prepare_data_dir(&dir)?;
             SqliteStore::open(&dir).await
         }
         None => SqliteStore::in_memory().await,

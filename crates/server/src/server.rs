@@ -636,7 +636,7 @@ fn own_address(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn prepare_data_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn prepare_data_dir(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir)
         .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
     #[cfg(unix)]
