@@ -14,6 +14,8 @@ generator. Run `cargo fmt` after.
 """
 import html
 import json
+
+import aws_model
 import os
 import re
 import sys
@@ -47,7 +49,7 @@ def first_sentence(doc):
 
 
 def generate(service):
-    model = json.load(open(os.path.join(MODELS, f"{service}.json")))
+    model = aws_model.load(MODELS, service)
     full = model["metadata"].get("serviceFullName", service)
     ops = sorted(model["operations"])
     out = [
@@ -85,7 +87,7 @@ def generate(service):
 
 def sensitive_members(service):
     """Every structure member that is, or whose target shape is, `sensitive`."""
-    shapes = json.load(open(os.path.join(MODELS, f"{service}.json")))["shapes"]
+    shapes = aws_model.load(MODELS, service)["shapes"]
     out = set()
     for shape in shapes.values():
         if shape.get("type") != "structure":

@@ -25,6 +25,8 @@ members themselves, in their own order and with their own error codes; nested st
 follow the model's `required`.
 """
 import json
+
+import aws_model
 import os
 import re
 import subprocess
@@ -67,6 +69,8 @@ SERVICES = {
         "GetRandomPassword", "RotateSecret", "CancelRotateSecret", "PutResourcePolicy",
         "GetResourcePolicy", "DeleteResourcePolicy", "ValidateResourcePolicy",
         "ReplicateSecretToRegions", "RemoveRegionsFromReplication", "StopReplicationToReplica",
+        # Strongroom's own (scripts/extensions/secretsmanager.json): replicas in a peer deployment.
+        "PutReplicaSecret", "DeleteReplicaSecret",
     ]),
     # `sensitive`: members that carry a secret though the model does not mark them (SSM's
     # SourceResult is the referenced secret's GetSecretValue answer, SecretString included).
@@ -121,7 +125,7 @@ def first_sentence(doc):
 def main(service):
     cfg = SERVICES[service]
     json_protocol = cfg.get("json", False)
-    model = json.load(open(os.path.join(MODELS, f"{service}.json")))
+    model = aws_model.load(MODELS, service)
     shapes = model["shapes"]
     structs = {}
 

@@ -80,9 +80,10 @@ class Server:
     """A strongroom process of our own. Raises if it does not answer /health within 30 s."""
 
     def __init__(self, extra_args=(), tls=None, data_dir=None, name="server", env=None,
-                 listen_host="127.0.0.1", root_credentials=(ACCESS_KEY, SECRET_KEY)):
+                 listen_host="127.0.0.1", root_credentials=(ACCESS_KEY, SECRET_KEY), port=None):
         self.bin = binary()
-        self.port = free_port()
+        # `port`: a restart on the address others were configured with.
+        self.port = port or free_port()
         self.data_dir = data_dir or tempfile.mkdtemp(prefix=f"{name}-", dir=work_dir("data"))
         self.log_path = os.path.join(work_dir("logs"), f"{name}-{self.port}.log")
         self.tls = tls

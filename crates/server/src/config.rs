@@ -157,6 +157,10 @@ struct FileConfig {
     #[serde(default)]
     rotation_function: Vec<crate::rotation::RotationFunction>,
     rotation_interval_secs: Option<u64>,
+    /// `[[peer-region]]` tables: regions served by other Strongroom deployments, to replicate
+    /// secrets to.
+    #[serde(default)]
+    peer_region: Vec<crate::services::secretsmanager::remote::PeerRegion>,
     throttle_rps: Option<f64>,
     throttle_burst: Option<f64>,
     seal_passphrase_file: Option<PathBuf>,
@@ -202,6 +206,8 @@ pub struct ServerConfig {
     pub rotation_functions: Vec<crate::rotation::RotationFunction>,
     /// Seconds between checks for scheduled rotations.
     pub rotation_interval_secs: u64,
+    /// Regions of other Strongroom deployments replicas may live in.
+    pub peer_regions: Vec<crate::services::secretsmanager::remote::PeerRegion>,
     /// Per-caller request rate limit (`None`: unlimited).
     pub throttle: Option<crate::throttle::Limit>,
     pub limits: ConnectionLimits,
@@ -269,6 +275,7 @@ impl ServerConfig {
             alarm_webhooks: Vec::new(),
             alarm_interval_secs: 10,
             rotation_functions: Vec::new(),
+            peer_regions: Vec::new(),
             rotation_interval_secs: 60,
             throttle: None,
             limits: ConnectionLimits::default(),
@@ -331,6 +338,19 @@ impl ServerConfig {
                 );
             }
         };
+        let peer_regions = {
+            let mut seen: Vec<&str> = Vec::new();
+            for p in &file.peer_region {
+                if regions.contains(&p.region) || seen.contains(&p.region.as_str()) {
+                    return Err(format!(
+                        "[[peer-region]] {}: the region is served here or named twice; a peer region is another deployment's",
+                        p.region
+                    ));
+                }
+                seen.push(&p.region);
+            }
+            file.peer_region
+        };
         Ok(Self {
             data_dir,
             listen,
@@ -384,6 +404,7 @@ impl ServerConfig {
                 }
                 file.rotation_function
             },
+            peer_regions,
             rotation_interval_secs: args
                 .rotation_interval_secs
                 .or(file.rotation_interval_secs)

@@ -203,6 +203,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             Duration::from_secs(config.purge_interval_secs),
             stop_rx.clone(),
         )));
+        if !config.peer_regions.is_empty() {
+            background.push(tokio::spawn(
+                region
+                    .secretsmanager
+                    .clone()
+                    .deliver_to_peers(stop_rx.clone()),
+            ));
+        }
         background.push(tokio::spawn(alarm_loop(
             region.cloudwatch.clone(),
             Duration::from_secs(config.alarm_interval_secs),
@@ -409,6 +417,15 @@ async fn build_services(
             .map(|r| r.secretsmanager.clone())
             .collect::<Vec<_>>(),
     );
+    // ...and the regions of peer deployments, over their APIs.
+    let peers = config
+        .peer_regions
+        .iter()
+        .map(|p| p.connect().map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    for region in regions.iter() {
+        region.secretsmanager.connect_peers(peers.clone());
+    }
     let state = Arc::new(AppState {
         auth: Authenticator::new(
             directory.clone(),

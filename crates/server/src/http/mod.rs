@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cbor;
+pub mod client;
 pub mod json;
 pub mod limits;
 pub mod query;

@@ -741,99 +741,21 @@ fn alarm_json(a: &Alarm) -> Value {
 /// POST a JSON payload to a webhook (`https://`, verified against the system's roots or the
 /// hook's `ca-file`; or `http://`), with a bounded wait.
 async fn post_json(hook: &Webhook, payload: &Value) -> Result<(), String> {
-    let uri: http::Uri = hook.url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    let tls = match uri.scheme_str() {
-        Some("https") => true,
-        Some("http") => false,
-        _ => return Err("webhook URLs must be https:// or http://".into()),
-    };
-    // `[::1]` in a URL; `::1` to connect to and to verify.
-    let host = uri
-        .host()
-        .ok_or("URL without host")?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    // The Host header as the URL spells it (no default port: some front ends route on it).
-    let authority = uri
-        .authority()
-        .and_then(|a| a.as_str().rsplit('@').next().map(str::to_string))
-        .unwrap_or_else(|| host.clone());
+    use crate::http::client::{Target, send};
+    let target = Target::parse(&hook.url).map_err(|e| format!("webhook: {e}"))?;
     let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let send = async {
-        let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| e.to_string())?;
-        if tls {
-            let connector = tls_connector(hook.ca_file.as_deref())?;
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| format!("bad host name: {e}"))?;
-            let stream = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS: {e}"))?;
-            post_over(stream, &authority, &path, body).await
-        } else {
-            post_over(tcp, &authority, &path, body).await
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), send)
-        .await
-        .map_err(|_| "timed out".to_string())?
-}
-
-/// Trust for HTTPS webhooks: the `ca-file`'s certificates, or the system's roots.
-fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            for cert in CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-            {
-                let cert = cert.map_err(|e| format!("bad PEM in {}: {e}", path.display()))?;
-                roots.add(cert).map_err(|e| e.to_string())?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(found.certs);
-        }
-    }
-    if roots.is_empty() {
-        return Err("no trusted root certificates for an https:// webhook".into());
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
-}
-
-async fn post_over<S>(stream: S, authority: &str, path: &str, body: Vec<u8>) -> Result<(), String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    use http_body_util::{BodyExt, Full};
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let req = http::Request::post(path)
-        .header(http::header::HOST, authority)
+    let req = http::Request::post(target.path.as_str())
+        .header(http::header::HOST, target.authority.as_str())
         .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(bytes::Bytes::from(body)))
+        .body(bytes::Bytes::from(body))
         .map_err(|e| e.to_string())?;
-    let res = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = res.status();
-    let _ = res.into_body().collect().await;
+    let (status, _) = send(
+        &target,
+        hook.ca_file.as_deref(),
+        req,
+        std::time::Duration::from_secs(10),
+    )
+    .await?;
     if status.is_success() {
         Ok(())
     } else {

@@ -133,6 +133,9 @@ fn target<'a>(op: Op, input: &'a Input) -> TargetRequest<'a> {
         Input::ReplicateSecretToRegions(i) => t.secret_id = i.secret_id.as_deref(),
         Input::RemoveRegionsFromReplication(i) => t.secret_id = i.secret_id.as_deref(),
         Input::StopReplicationToReplica(i) => t.secret_id = i.secret_id.as_deref(),
+        // A peer deployment's delivery names the replica by its name.
+        Input::PutReplicaSecret(i) => t.secret_id = i.name.as_deref(),
+        Input::DeleteReplicaSecret(i) => t.secret_id = i.name.as_deref(),
         Input::NotOffered(_, v) => t.secret_id = v.get("SecretId").and_then(|id| id.as_str()),
         Input::ListSecrets(_) | Input::BatchGetSecretValue(_) | Input::GetRandomPassword(_) => {}
     }

@@ -14,6 +14,7 @@ use shapes::Input;
 mod paging;
 mod policy;
 mod random;
+pub mod remote;
 mod replication;
 pub mod rotation;
 mod secrets;
@@ -95,6 +96,8 @@ pub struct SecretsManager {
     kms: Arc<Kms>,
     /// The other regions' Secrets Managers (replication), connected once at start.
     peers: std::sync::OnceLock<Vec<std::sync::Weak<SecretsManager>>>,
+    /// Regions of peer deployments this region replicates to ([`remote`]).
+    outbox: std::sync::OnceLock<remote::Outbox>,
 }
 
 impl SecretsManager {
@@ -118,6 +121,7 @@ impl SecretsManager {
             rotation_queue: std::sync::OnceLock::new(),
             kms,
             peers: std::sync::OnceLock::new(),
+            outbox: std::sync::OnceLock::new(),
         }
     }
 
@@ -250,6 +254,8 @@ impl SecretsManager {
             Input::StopReplicationToReplica(i) => {
                 respond(self.stop_replication_to_replica(i.clone()).await)
             }
+            Input::PutReplicaSecret(i) => respond(self.put_replica_secret(i).await),
+            Input::DeleteReplicaSecret(i) => respond(self.delete_replica_secret(i).await),
             Input::NotOffered(op, _) if *op == ops::Op::ListResourcePolicies => Err(
                 SmError::not_available(op.name(), "multiple named resource policies"),
             ),

@@ -12,6 +12,8 @@ pub enum Op {
     CancelRotateSecret,
     /// Creates a new secret.
     CreateSecret,
+    /// Strongroom: deletes the replica of a primary secret of another deployment (RemoveRegionsFromReplication in the primary's region).
+    DeleteReplicaSecret,
     /// Deletes the resource-based permission policy attached to the secret.
     DeleteResourcePolicy,
     /// Deletes a secret and all of its versions.
@@ -32,6 +34,8 @@ pub enum Op {
     ListSecretVersionIds,
     /// Lists the secrets that are stored by Secrets Manager in the Amazon Web Services account, not including secrets that are marked for deletion.
     ListSecrets,
+    /// Strongroom: creates or replaces the read-only replica of a primary secret of another deployment, from the primary's whole state.
+    PutReplicaSecret,
     /// Attaches a resource-based permission policy to a secret.
     PutResourcePolicy,
     /// Creates a new version of your secret by creating a new encrypted value and attaching it to the secret.
@@ -65,6 +69,7 @@ impl crate::pipeline::Operation for Op {
             Op::BatchGetSecretValue => "BatchGetSecretValue",
             Op::CancelRotateSecret => "CancelRotateSecret",
             Op::CreateSecret => "CreateSecret",
+            Op::DeleteReplicaSecret => "DeleteReplicaSecret",
             Op::DeleteResourcePolicy => "DeleteResourcePolicy",
             Op::DeleteSecret => "DeleteSecret",
             Op::DescribeSecret => "DescribeSecret",
@@ -75,6 +80,7 @@ impl crate::pipeline::Operation for Op {
             Op::ListResourcePolicies => "ListResourcePolicies",
             Op::ListSecretVersionIds => "ListSecretVersionIds",
             Op::ListSecrets => "ListSecrets",
+            Op::PutReplicaSecret => "PutReplicaSecret",
             Op::PutResourcePolicy => "PutResourcePolicy",
             Op::PutSecretValue => "PutSecretValue",
             Op::RemoveRegionsFromReplication => "RemoveRegionsFromReplication",
@@ -96,6 +102,7 @@ impl crate::pipeline::Operation for Op {
             "BatchGetSecretValue" => Op::BatchGetSecretValue,
             "CancelRotateSecret" => Op::CancelRotateSecret,
             "CreateSecret" => Op::CreateSecret,
+            "DeleteReplicaSecret" => Op::DeleteReplicaSecret,
             "DeleteResourcePolicy" => Op::DeleteResourcePolicy,
             "DeleteSecret" => Op::DeleteSecret,
             "DescribeSecret" => Op::DescribeSecret,
@@ -106,6 +113,7 @@ impl crate::pipeline::Operation for Op {
             "ListResourcePolicies" => Op::ListResourcePolicies,
             "ListSecretVersionIds" => Op::ListSecretVersionIds,
             "ListSecrets" => Op::ListSecrets,
+            "PutReplicaSecret" => Op::PutReplicaSecret,
             "PutResourcePolicy" => Op::PutResourcePolicy,
             "PutSecretValue" => Op::PutSecretValue,
             "RemoveRegionsFromReplication" => Op::RemoveRegionsFromReplication,

@@ -25,7 +25,10 @@ use super::{SecretsManager, SmError, ts, validate};
 
 impl From<ReplicationError> for SmError {
     fn from(e: ReplicationError) -> Self {
-        SmError::InvalidParameter(e.to_string())
+        match e {
+            ReplicationError::NameTaken => SmError::ResourceExists(e.to_string()),
+            e => SmError::InvalidParameter(e.to_string()),
+        }
     }
 }
 
@@ -50,7 +53,8 @@ impl SecretsManager {
             .find(|p| p.region == region)
     }
 
-    pub(super) fn served_regions(&self) -> Vec<String> {
+    /// This deployment's regions.
+    pub(super) fn local_regions(&self) -> Vec<String> {
         let mut all = vec![self.region.clone()];
         if let Some(peers) = self.peers.get() {
             all.extend(
@@ -60,6 +64,13 @@ impl SecretsManager {
                     .map(|p| p.region.clone()),
             );
         }
+        all
+    }
+
+    /// The regions a secret here may be replicated to: this deployment's and its peers'.
+    pub(super) fn served_regions(&self) -> Vec<String> {
+        let mut all = self.local_regions();
+        all.extend(self.remote_regions().map(str::to_string));
         all
     }
 
@@ -105,13 +116,10 @@ impl SecretsManager {
                     return Err(SmError::marked_for_deletion());
                 }
                 for (name, r) in names.iter().zip(regions) {
-                    let replica = Replica {
-                        region: name.clone(),
-                        kms_key_id: r.kms_key_id.clone().filter(|k| !k.is_empty()),
-                        status: ReplicaStatus::InProgress,
-                        status_message: None,
-                        synced_ms: None,
-                    };
+                    let mut replica =
+                        Replica::new(name.clone(), r.kms_key_id.clone().filter(|k| !k.is_empty()));
+                    // A peer's replica is created later, asynchronously: remember the choice.
+                    replica.overwrite = force && self.remote(name).is_some();
                     match s
                         .replication
                         .replicas
@@ -138,6 +146,15 @@ impl SecretsManager {
         let id = validate::required("secretId", input.secret_id)?;
         let regions = validate::required("removeReplicaRegions", input.remove_replica_regions)?;
         validate::list_len("removeReplicaRegions", regions.len(), 1, 10)?;
+        // A peer deletes its replica first: one it cannot reach stays listed.
+        let current = self.resolve(&id).await?;
+        if !current.replication.is_replica() {
+            for r in &regions {
+                if let (Some(_), Some(peer)) = (current.replication.replica(r), self.remote(r)) {
+                    self.remove_from_peer(&current, peer).await?;
+                }
+            }
+        }
         let (secret, ()) = self
             .modify(&id, |s| {
                 if s.replication.is_replica() {
@@ -225,6 +242,10 @@ impl SecretsManager {
     pub(super) async fn replication_status(&self, s: &Secret) -> Vec<ReplicationStatusType> {
         let mut out = Vec::with_capacity(s.replication.replicas.len());
         for r in &s.replication.replicas {
+            let status = match self.remote(&r.region) {
+                Some(_) => self.remote_status(s, r),
+                None => r.status,
+            };
             let last_accessed = match self.peer(&r.region) {
                 Some(peer) => {
                     let arn = replication::replica_arn(&s.arn, &r.region);
@@ -233,7 +254,7 @@ impl SecretsManager {
                         _ => None,
                     }
                 }
-                None => None,
+                None => r.last_accessed_ms,
             };
             out.push(ReplicationStatusType {
                 region: Some(r.region.clone()),
@@ -242,7 +263,7 @@ impl SecretsManager {
                         .clone()
                         .unwrap_or_else(|| "alias/aws/secretsmanager".into()),
                 ),
-                status: Some(r.status.as_str().into()),
+                status: Some(status.as_str().into()),
                 status_message: r.status_message.clone(),
                 last_accessed_date: last_accessed.map(ts),
             });
@@ -264,7 +285,14 @@ impl SecretsManager {
             return primary;
         }
         let mut statuses = Vec::new();
+        let mut to_peers = false;
         for r in &primary.replication.replicas {
+            if self.remote(&r.region).is_some() {
+                // Delivered asynchronously by the region's delivery loop.
+                to_peers = true;
+                statuses.push(r.clone());
+                continue;
+            }
             if only.is_some_and(|o| !o.contains(&r.region)) {
                 statuses.push(r.clone());
                 continue;
@@ -285,12 +313,15 @@ impl SecretsManager {
             }
             statuses.push(r);
         }
+        if to_peers {
+            self.enqueue(&primary.arn);
+        }
         self.record_statuses(primary, statuses).await
     }
 
     /// Store the replicas' statuses on the primary, if they changed (a plain commit: this is
     /// bookkeeping, not a change of the secret to replicate).
-    async fn record_statuses(&self, primary: Secret, statuses: Vec<Replica>) -> Secret {
+    pub(super) async fn record_statuses(&self, primary: Secret, statuses: Vec<Replica>) -> Secret {
         for _ in 0..super::COMMIT_ATTEMPTS {
             let Ok(current) = self.resolve(&primary.arn).await else {
                 return primary;
@@ -367,7 +398,7 @@ impl SecretsManager {
         replica.kms_key_id = r.kms_key_id.clone();
         replica.replication = replication::Replication {
             primary_region: Some(self.region.clone()),
-            replicas: Vec::new(),
+            ..Default::default()
         };
         // Rotation runs on the primary; the replica shows its configuration only.
         replica.rotation.next_rotation_ms = None;

@@ -36,6 +36,8 @@ pub enum Input {
     ReplicateSecretToRegions(ReplicateSecretToRegionsRequest),
     RemoveRegionsFromReplication(RemoveRegionsFromReplicationRequest),
     StopReplicationToReplica(StopReplicationToReplicaRequest),
+    PutReplicaSecret(PutReplicaSecretRequest),
+    DeleteReplicaSecret(DeleteReplicaSecretRequest),
     /// An operation of the model this server does not offer, with its request as sent
     /// (for authorization and the audit record of its refusal).
     NotOffered(Op, serde_json::Value),
@@ -69,6 +71,8 @@ impl Input {
             Op::ReplicateSecretToRegions => Input::ReplicateSecretToRegions(parse(body)?),
             Op::RemoveRegionsFromReplication => Input::RemoveRegionsFromReplication(parse(body)?),
             Op::StopReplicationToReplica => Input::StopReplicationToReplica(parse(body)?),
+            Op::PutReplicaSecret => Input::PutReplicaSecret(parse(body)?),
+            Op::DeleteReplicaSecret => Input::DeleteReplicaSecret(parse(body)?),
             other => Input::NotOffered(other, parse(body)?),
         })
     }
@@ -99,6 +103,8 @@ impl Input {
             Input::ReplicateSecretToRegions(_) => Op::ReplicateSecretToRegions,
             Input::RemoveRegionsFromReplication(_) => Op::RemoveRegionsFromReplication,
             Input::StopReplicationToReplica(_) => Op::StopReplicationToReplica,
+            Input::PutReplicaSecret(_) => Op::PutReplicaSecret,
+            Input::DeleteReplicaSecret(_) => Op::DeleteReplicaSecret,
             Input::NotOffered(op, _) => *op,
         }
     }
@@ -129,6 +135,8 @@ impl Input {
             Input::ReplicateSecretToRegions(i) => serde_json::to_value(i),
             Input::RemoveRegionsFromReplication(i) => serde_json::to_value(i),
             Input::StopReplicationToReplica(i) => serde_json::to_value(i),
+            Input::PutReplicaSecret(i) => serde_json::to_value(i),
+            Input::DeleteReplicaSecret(i) => serde_json::to_value(i),
             Input::NotOffered(_, v) => Ok(v.clone()),
         }
         .unwrap_or_default()
@@ -352,6 +360,28 @@ pub struct CrossAccountReplicaEntry {
         skip_serializing_if = "Option::is_none"
     )]
     pub status_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteReplicaSecretRequest {
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        rename = "PrimaryRegion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub primary_region: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteReplicaSecretResponse {
+    #[serde(rename = "ARN", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Deleted", default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -849,6 +879,54 @@ pub struct ListSecretsResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PutReplicaSecretRequest {
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(
+        rename = "PrimaryRegion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub primary_region: Option<String>,
+    #[serde(rename = "Sequence", default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
+    #[serde(rename = "KmsKeyId", default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+    #[serde(
+        rename = "ForceOverwriteReplicaSecret",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub force_overwrite_replica_secret: Option<bool>,
+    #[serde(rename = "State", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(rename = "Values", default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<ReplicaValueType>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PutReplicaSecretResponse {
+    #[serde(rename = "ARN", default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "Applied", default, skip_serializing_if = "Option::is_none")]
+    pub applied: Option<bool>,
+    #[serde(
+        rename = "LastAccessedDate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_accessed_date: Option<f64>,
+    #[serde(
+        rename = "MissingValues",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub missing_values: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PutResourcePolicyRequest {
     /// The ARN or name of the secret to attach the resource-based policy.
     #[serde(rename = "SecretId", default, skip_serializing_if = "Option::is_none")]
@@ -992,6 +1070,24 @@ pub struct ReplicaRegionType {
     /// The ARN, key ID, or alias of the KMS key to encrypt the secret.
     #[serde(rename = "KmsKeyId", default, skip_serializing_if = "Option::is_none")]
     pub kms_key_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplicaValueType {
+    #[serde(rename = "VersionId")]
+    pub version_id: String,
+    #[serde(
+        rename = "SecretBinary",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secret_binary: Option<Sensitive>,
+    #[serde(
+        rename = "SecretString",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub secret_string: Option<Sensitive>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
