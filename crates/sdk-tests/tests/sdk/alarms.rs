@@ -153,7 +153,8 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
 
     // The ALARM webhook carried Slack's incoming-webhook payload.
     let mut slack = None;
-    for _ in 0..100 {
+    // Up to 15 s: the notification is posted by the alarm loop, slow on a loaded machine.
+    for _ in 0..300 {
         slack = received.lock().unwrap().last().cloned();
         if slack.is_some() {
             break;
