@@ -31,6 +31,21 @@ pub fn partition_of(region: &str) -> &'static str {
         .map_or(AWS, |(partition, _)| partition)
 }
 
+/// The region a partition's global services (IAM) are signed for — the SDKs' IAM
+/// `credentialScope` (`implicitGlobalRegion` in `partitions.json`).
+pub fn global_region(partition: &str) -> &'static str {
+    match partition {
+        "aws-cn" => "cn-north-1",
+        "aws-us-gov" => "us-gov-west-1",
+        "aws-iso" => "us-iso-east-1",
+        "aws-iso-b" => "us-isob-east-1",
+        "aws-iso-e" => "eu-isoe-west-1",
+        "aws-iso-f" => "us-isof-south-1",
+        "aws-eusc" => "eusc-de-east-1",
+        _ => "us-east-1",
+    }
+}
+
 /// The partition field of an ARN (`arn:PARTITION:...`), if `arn` has one.
 pub fn arn_partition(arn: &str) -> Option<&str> {
     let mut fields = arn.splitn(3, ':');
@@ -73,6 +88,15 @@ mod tests {
         ] {
             assert_eq!(partition_of(region), partition, "{region}");
         }
+    }
+
+    #[test]
+    fn global_regions_are_in_their_partition() {
+        for p in PREFIXED.iter().map(|(p, _)| *p).chain([AWS]) {
+            assert_eq!(partition_of(global_region(p)), p);
+        }
+        assert_eq!(global_region("aws-cn"), "cn-north-1");
+        assert_eq!(global_region("aws"), "us-east-1");
     }
 
     #[test]

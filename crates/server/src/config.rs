@@ -522,10 +522,19 @@ fn regions(
         }
     };
     let mut seen = std::collections::BTreeSet::new();
+    let home_partition = strongroom_domain::partition_of(&list[0]);
     for r in &list {
         validate_region(r)?;
         if !seen.insert(r.as_str()) {
             return Err(format!("region {r} is listed twice"));
+        }
+        // IAM is per partition in AWS: one directory cannot serve two.
+        let partition = strongroom_domain::partition_of(r);
+        if partition != home_partition {
+            return Err(format!(
+                "region {r} is in partition {partition}, the home region {} in {home_partition}: one deployment serves the regions of one partition",
+                list[0]
+            ));
         }
     }
     Ok((list[0].clone(), list))
@@ -616,5 +625,28 @@ mod tests {
             ..Default::default()
         };
         assert!(ServerConfig::from_args(bad_region).is_err());
+    }
+
+    #[test]
+    fn regions_of_two_partitions_are_refused() {
+        let mixed = ServerArgs {
+            regions: Some(vec!["us-east-1".into(), "cn-north-1".into()]),
+            ..Default::default()
+        };
+        let e = ServerConfig::from_args(mixed).unwrap_err();
+        assert!(
+            e.contains("cn-north-1 is in partition aws-cn")
+                && e.contains("us-east-1 in aws")
+                && e.contains("one partition"),
+            "{e}"
+        );
+        let china = ServerArgs {
+            regions: Some(vec!["cn-north-1".into(), "cn-northwest-1".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            ServerConfig::from_args(china).unwrap().regions,
+            ["cn-north-1", "cn-northwest-1"]
+        );
     }
 }
