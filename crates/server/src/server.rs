@@ -397,6 +397,7 @@ async fn build_services(
             barrier.clone(),
             default_key_id,
             account_id.clone(),
+            strongroom_domain::partition_of(&config.region),
             root.clone(),
         )
         .await?,
