@@ -522,22 +522,32 @@ fn regions(
         }
     };
     let mut seen = std::collections::BTreeSet::new();
-    let home_partition = strongroom_domain::partition_of(&list[0]);
     for r in &list {
         validate_region(r)?;
         if !seen.insert(r.as_str()) {
             return Err(format!("region {r} is listed twice"));
         }
-        // IAM is per partition in AWS: one directory cannot serve two.
+    }
+    one_partition(&list)?;
+    Ok((list[0].clone(), list))
+}
+
+/// The regions served are all in the home region's partition: IAM is per partition in AWS,
+/// and one deployment has one IAM directory.
+pub fn one_partition(regions: &[String]) -> Result<(), String> {
+    let Some(home) = regions.first() else {
+        return Ok(());
+    };
+    let home_partition = strongroom_domain::partition_of(home);
+    for r in regions {
         let partition = strongroom_domain::partition_of(r);
         if partition != home_partition {
             return Err(format!(
-                "region {r} is in partition {partition}, the home region {} in {home_partition}: one deployment serves the regions of one partition",
-                list[0]
+                "region {r} is in partition {partition}, the home region {home} in {home_partition}: one deployment serves the regions of one partition"
             ));
         }
     }
-    Ok((list[0].clone(), list))
+    Ok(())
 }
 
 fn validate_region(r: &str) -> Result<(), String> {

@@ -149,6 +149,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             config.listen
         ));
     }
+    crate::config::one_partition(&config.regions)?;
     if config.audit.disabled {
         if !config.listen.ip().is_loopback() {
             return Err("--bench-unaudited is for loopback benchmarks only".into());
