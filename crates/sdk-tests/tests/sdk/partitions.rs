@@ -362,6 +362,18 @@ async fn govcloud_speaks_aws_us_gov() {
         assumed.assumed_role_user().unwrap().arn(),
         format!("arn:aws-us-gov:sts::{ACCOUNT}:assumed-role/ops/s1")
     );
+    // The role's ARN in the `aws` partition is no role here.
+    let e = dev_sts
+        .assume_role()
+        .role_arn(role_arn.replacen("arn:aws-us-gov:", "arn:aws:", 1))
+        .role_session_name("s2")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_sts::error::ProvideErrorMetadata::code(&e),
+        Some("AccessDenied")
+    );
     server.shutdown().await.expect("clean shutdown");
 }
 
