@@ -386,6 +386,33 @@ mod tests {
     }
 
     #[test]
+    fn references_to_arns_of_another_partition() {
+        let arn = "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:db-AbCdEf";
+        assert_eq!(
+            parse(&format!(
+                "{{{{resolve:secretsmanager:{arn}:SecretString:k}}}}"
+            )),
+            Ok(Reference::Secret {
+                secret_id: arn.into(),
+                json_key: Some("k".into()),
+                version: SecretVersion::default(),
+            })
+        );
+        assert_eq!(
+            parse("{{resolve:ssm:arn:aws-us-gov:ssm:us-gov-west-1:123456789012:parameter/x:3}}"),
+            Ok(Reference::Parameter {
+                name: "arn:aws-us-gov:ssm:us-gov-west-1:123456789012:parameter/x".into(),
+                version: Some(3),
+                secure: false
+            })
+        );
+        assert!(
+            parse("{{resolve:secretsmanager:arn:aws-cn:ssm:cn-north-1:123456789012:parameter/x}}")
+                .is_err()
+        );
+    }
+
+    #[test]
     fn references_are_found_with_their_line_and_column() {
         let text = "host: {{resolve:ssm:/h}}\npassword: \"{{resolve:secretsmanager:db::password}}\"\n  é {{resolve:nope:x}} {{resolve:ssm:/open";
         let found = find_all(text);

@@ -370,5 +370,11 @@ mod tests {
             full
         ));
         assert!(!partial_arn_of("app-config", full));
+        let cn = "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:app-config";
+        assert!(partial_arn_of(cn, &format!("{cn}-AbCdEf")));
+        assert!(!partial_arn_of(
+            &cn.replace("arn:aws-cn:", "arn:aws:"),
+            &format!("{cn}-AbCdEf")
+        ));
     }
 }

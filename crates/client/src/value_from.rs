@@ -171,4 +171,19 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("arn:aws:s3:::bucket").is_err());
     }
+
+    #[test]
+    fn arns_of_every_partition_are_read_alike() {
+        // The server decides whether the partition is its own; the forms are the same.
+        for partition in ["aws-cn", "aws-us-gov"] {
+            let base = format!("arn:{partition}:secretsmanager:cn-north-1:123456789012:secret:app");
+            assert_eq!(
+                parse(&format!("{base}:k::")),
+                Ok(secret_ref(&base, Some("k"), SecretVersion::default()))
+            );
+            let param = format!("arn:{partition}:ssm:cn-north-1:123456789012:parameter/app/db");
+            assert_eq!(parse(&param), Ok(ValueFrom::Parameter(param.clone())));
+            assert!(parse(&format!("arn:{partition}:s3:::bucket")).is_err());
+        }
+    }
 }

@@ -124,7 +124,7 @@ pub struct Grant {
     pub retiring_principal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retiring_service_principal: Option<String>,
-    /// The account that created the grant (`arn:aws:iam::ACCOUNT:root`).
+    /// The account that created the grant (`arn:PARTITION:iam::ACCOUNT:root`).
     pub issuing_account: String,
     pub operations: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

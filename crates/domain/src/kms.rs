@@ -141,7 +141,8 @@ pub enum KeyRef {
 
 pub fn parse_key_ref(given: &str, region: &str, account_id: &str) -> KeyRef {
     if let Some(rest) = given.strip_prefix("arn:") {
-        let prefix = format!("aws:kms:{region}:{account_id}:");
+        let partition = crate::partition_of(region);
+        let prefix = format!("{partition}:kms:{region}:{account_id}:");
         return match rest.strip_prefix(&prefix) {
             Some(r) if r.starts_with("alias/") => KeyRef::Alias(r.to_string()),
             Some(r) => match r.strip_prefix("key/") {
@@ -295,6 +296,33 @@ mod tests {
         ] {
             assert!(matches!(parse_key_ref(foreign, r, a), KeyRef::Foreign(_)));
         }
+    }
+
+    #[test]
+    fn key_refs_in_another_partition() {
+        let (r, a) = ("cn-north-1", "123456789012");
+        assert_eq!(
+            parse_key_ref("arn:aws-cn:kms:cn-north-1:123456789012:key/abc", r, a),
+            KeyRef::Id("abc".into())
+        );
+        assert_eq!(
+            parse_key_ref("arn:aws-cn:kms:cn-north-1:123456789012:alias/app", r, a),
+            KeyRef::Alias("alias/app".into())
+        );
+        for foreign in [
+            "arn:aws:kms:cn-north-1:123456789012:key/abc",
+            "arn:aws:kms:cn-north-1:123456789012:alias/app",
+        ] {
+            assert!(matches!(parse_key_ref(foreign, r, a), KeyRef::Foreign(_)));
+        }
+        assert!(matches!(
+            parse_key_ref(
+                "arn:aws-cn:kms:us-east-1:123456789012:key/abc",
+                "us-east-1",
+                a
+            ),
+            KeyRef::Foreign(_)
+        ));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - [`rotation`]: rotation configuration, schedule and the in-progress rule;
 //! - [`replication`]: multi-Region secrets (replica regions, replica ARNs);
 //! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
-//! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts.
+//! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
+//! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry.
 
 pub mod filters;
 pub mod grants;
@@ -17,9 +18,11 @@ pub mod kms;
 pub mod labels;
 pub mod names;
 pub mod parameters;
+pub mod partition;
 pub mod password;
 pub mod replication;
 pub mod rotation;
 pub mod secret;
 
+pub use partition::partition_of;
 pub use secret::{Secret, Tag, ValueKind, Version};

@@ -4,7 +4,7 @@
 //! - a name (NameType) is 1–512 characters of ASCII letters, digits and `/_+=.@-`;
 //!   AWS advises against ending a name with `-` plus six characters (it confuses partial-ARN
 //!   lookup) but accepts such names, and so do we;
-//! - a secret's ARN is `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`, `XXXXXX`
+//! - a secret's ARN is `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-XXXXXX`, `XXXXXX`
 //!   being six random characters that keep a re-created secret from inheriting the ARN (and
 //!   so the IAM grants) of a deleted one of the same name;
 //! - a SecretId (SecretIdType, 1–2048) is a name, a full ARN or a partial ARN (see
@@ -123,9 +123,10 @@ pub fn random_suffix_with<R: CryptoRng + ?Sized>(rng: &mut R) -> String {
         .collect()
 }
 
-/// `arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX`.
+/// `arn:PARTITION:secretsmanager:REGION:ACCOUNT:secret:NAME-SUFFIX`, the partition the region's.
 pub fn secret_arn(region: &str, account: &str, name: &str, suffix: &str) -> String {
-    format!("arn:aws:secretsmanager:{region}:{account}:secret:{name}-{suffix}")
+    let partition = crate::partition_of(region);
+    format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{name}-{suffix}")
 }
 
 /// The six-character random suffix: `-` then six ASCII alphanumerics at the end of `s`, with
@@ -198,7 +199,7 @@ pub enum SecretRef {
 ///   longer name.
 ///
 /// `region` and `account` are this server's: an ARN for anything else is
-/// [`SecretRef::ForeignArn`]. Only the `aws` partition is served.
+/// [`SecretRef::ForeignArn`], and so is an ARN of another partition than the region's.
 pub fn parse_secret_id(id: &str, region: &str, account: &str) -> SecretRef {
     if !id.starts_with("arn:") {
         return SecretRef::Name(id.to_string());
@@ -206,8 +207,8 @@ pub fn parse_secret_id(id: &str, region: &str, account: &str) -> SecretRef {
     let parts: Vec<&str> = id.splitn(7, ':').collect();
     let local = matches!(
         parts.as_slice(),
-        ["arn", "aws", "secretsmanager", r, a, "secret", rest]
-            if *r == region && *a == account && !rest.is_empty()
+        ["arn", p, "secretsmanager", r, a, "secret", rest]
+            if *p == crate::partition_of(region) && *r == region && *a == account && !rest.is_empty()
     );
     if !local {
         return SecretRef::ForeignArn(id.to_string());
@@ -479,6 +480,47 @@ mod tests {
                 SecretRef::ForeignArn(foreign.clone())
             );
         }
+    }
+
+    #[test]
+    fn secret_arns_carry_the_partition_of_their_region() {
+        let cn = secret_arn("cn-north-1", A, "db", "AbC123");
+        assert_eq!(
+            cn,
+            "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:db-AbC123"
+        );
+        assert_eq!(
+            parse_secret_id(&cn, "cn-north-1", A),
+            SecretRef::FullArn(cn.clone())
+        );
+        assert_eq!(
+            parse_secret_id(
+                "arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:db",
+                "cn-north-1",
+                A
+            ),
+            SecretRef::PartialArn { name: "db".into() }
+        );
+        // The same ARN in the `aws` partition names nothing in China, and the reverse.
+        let aws = cn.replace("arn:aws-cn:", "arn:aws:");
+        assert_eq!(
+            parse_secret_id(&aws, "cn-north-1", A),
+            SecretRef::ForeignArn(aws.clone())
+        );
+        let gov = secret_arn("us-gov-west-1", A, "db", "AbC123");
+        assert!(gov.starts_with("arn:aws-us-gov:secretsmanager:us-gov-west-1:"));
+        assert!(matches!(
+            parse_secret_id(&gov, "us-gov-west-1", A),
+            SecretRef::FullArn(_)
+        ));
+        assert!(matches!(
+            parse_secret_id(
+                &gov.replace("arn:aws-us-gov:", "arn:aws:"),
+                "us-gov-west-1",
+                A
+            ),
+            SecretRef::ForeignArn(_)
+        ));
     }
 
     #[test]

@@ -89,7 +89,7 @@ fn name_char(b: u8) -> bool {
 }
 
 /// Validate a name for a new or updated parameter (`arn_prefix` is
-/// `arn:aws:ssm:REGION:ACCOUNT:parameter`, which counts toward the length limit).
+/// `arn:PARTITION:ssm:REGION:ACCOUNT:parameter`, which counts toward the length limit).
 pub fn validate_name(name: &str, arn_prefix: &str) -> Result<(), ParamError> {
     validate_name_syntax(name)?;
     if name.to_ascii_lowercase().starts_with("/aws/") {

@@ -549,7 +549,26 @@ fn regions(
             return Err(format!("region {r} is listed twice"));
         }
     }
+    one_partition(&list)?;
     Ok((list[0].clone(), list))
+}
+
+/// The regions served are all in the home region's partition: IAM is per partition in AWS,
+/// and one deployment has one IAM directory.
+pub fn one_partition(regions: &[String]) -> Result<(), String> {
+    let Some(home) = regions.first() else {
+        return Ok(());
+    };
+    let home_partition = strongroom_domain::partition_of(home);
+    for r in regions {
+        let partition = strongroom_domain::partition_of(r);
+        if partition != home_partition {
+            return Err(format!(
+                "region {r} is in partition {partition}, the home region {home} in {home_partition}: one deployment serves the regions of one partition"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn validate_region(r: &str) -> Result<(), String> {
@@ -637,5 +656,28 @@ mod tests {
             ..Default::default()
         };
         assert!(ServerConfig::from_args(bad_region).is_err());
+    }
+
+    #[test]
+    fn regions_of_two_partitions_are_refused() {
+        let mixed = ServerArgs {
+            regions: Some(vec!["us-east-1".into(), "cn-north-1".into()]),
+            ..Default::default()
+        };
+        let e = ServerConfig::from_args(mixed).unwrap_err();
+        assert!(
+            e.contains("cn-north-1 is in partition aws-cn")
+                && e.contains("us-east-1 in aws")
+                && e.contains("one partition"),
+            "{e}"
+        );
+        let china = ServerArgs {
+            regions: Some(vec!["cn-north-1".into(), "cn-northwest-1".into()]),
+            ..Default::default()
+        };
+        assert_eq!(
+            ServerConfig::from_args(china).unwrap().regions,
+            ["cn-north-1", "cn-northwest-1"]
+        );
     }
 }

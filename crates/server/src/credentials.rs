@@ -134,14 +134,21 @@ pub enum PrincipalKind {
 }
 
 impl Principal {
-    pub fn root(account_id: &str, access_key_id: &str) -> Self {
+    /// The account root in `partition` (IAM's: the home region's).
+    pub fn root_in(partition: &str, account_id: &str, access_key_id: &str) -> Self {
         Self {
             account_id: account_id.to_string(),
-            arn: format!("arn:aws:iam::{account_id}:root"),
+            arn: format!("arn:{partition}:iam::{account_id}:root"),
             access_key_id: access_key_id.to_string(),
             kind: PrincipalKind::Root,
             session_issued_ms: None,
         }
+    }
+
+    /// The root of an `aws` partition account, for tests.
+    #[cfg(test)]
+    pub fn root(account_id: &str, access_key_id: &str) -> Self {
+        Self::root_in("aws", account_id, access_key_id)
     }
 
     pub fn is_root(&self) -> bool {

@@ -149,6 +149,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             config.listen
         ));
     }
+    crate::config::one_partition(&config.regions)?;
     if config.audit.disabled {
         if !config.listen.ip().is_loopback() {
             return Err("--bench-unaudited is for loopback benchmarks only".into());
@@ -405,6 +406,7 @@ async fn build_services(
             barrier.clone(),
             default_key_id,
             account_id.clone(),
+            strongroom_domain::partition_of(&config.region),
             root.clone(),
         )
         .await?,

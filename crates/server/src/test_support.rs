@@ -42,6 +42,7 @@ pub async fn directory(store: Arc<dyn Store>, barrier: Arc<Barrier>) -> Director
         barrier,
         "k".into(),
         ACCOUNT.into(),
+        "aws",
         RootCredentials::dev(),
     )
     .await

@@ -158,11 +158,24 @@ enum PrincipalMatch {
     Account,
 }
 
+/// The partition field of a principal ARN; `aws` for a service principal, which has none.
+fn partition_of_arn(arn: &str) -> &str {
+    match arn.split(':').nth(1) {
+        Some(p) if arn.starts_with("arn:") && !p.is_empty() => p,
+        _ => "aws",
+    }
+}
+
 fn principal_match(p: &Principals, ctx: &RequestContext) -> PrincipalMatch {
     let plain = if p.anyone {
         PrincipalMatch::Direct
     } else {
-        let root = format!("arn:aws:iam::{}:root", ctx.principal_account);
+        // The account shorthand means the account's root in the caller's partition.
+        let root = format!(
+            "arn:{}:iam::{}:root",
+            partition_of_arn(&ctx.principal_arn),
+            ctx.principal_account
+        );
         let mut m = PrincipalMatch::No;
         for a in &p.aws {
             if a == &ctx.principal_arn {

@@ -573,3 +573,74 @@ fn a_key_policy_delegating_to_the_account_with_a_condition_binds_iam_too() {
     };
     assert!(evaluate(&c, &either).is_allowed());
 }
+
+// ---- partitions: the same account in `aws-cn` is not the one in `aws` ----
+
+#[test]
+fn principals_and_resources_match_in_their_partition_only() {
+    let cn = |arn: String| arn.replacen("arn:aws:", "arn:aws-cn:", 1);
+    let mut c = ctx("trusted", "sts:AssumeRole", &cn(role_arn("r")));
+    c.principal_arn = cn(c.principal_arn);
+    let any = may_assume_anything();
+    // The account shorthand and the account root ARN of the caller's partition delegate.
+    for account in [
+        format!(r#"{{"AWS":"{ACCOUNT}"}}"#),
+        format!(r#"{{"AWS":"arn:aws-cn:iam::{ACCOUNT}:root"}}"#),
+    ] {
+        assert!(
+            assume(&c, &[&any], &trust(&account)).is_allowed(),
+            "{account}"
+        );
+    }
+    // The same account's root, user and role in `aws` are someone else.
+    for other in [
+        format!(r#"{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}}"#),
+        format!(r#"{{"AWS":"arn:aws:iam::{ACCOUNT}:user/trusted"}}"#),
+    ] {
+        assert!(!assume(&c, &[&any], &trust(&other)).is_allowed(), "{other}");
+    }
+    assert!(
+        assume(
+            &c,
+            &[],
+            &trust(&format!(
+                r#"{{"AWS":"arn:aws-cn:iam::{ACCOUNT}:user/trusted"}}"#
+            ))
+        )
+        .is_allowed()
+    );
+    // The account root calling is the shorthand's principal itself.
+    let mut root = c.clone();
+    root.principal_arn = format!("arn:aws-cn:iam::{ACCOUNT}:root");
+    assert!(assume(&root, &[], &trust(&format!(r#"{{"AWS":"{ACCOUNT}"}}"#))).is_allowed());
+
+    // Resources: `arn:aws:` never matches an `arn:aws-cn:` ARN; `arn:*:` matches both.
+    let mut read = ctx("app", "secretsmanager:GetSecretValue", &cn(secret("db")));
+    read.principal_arn = cn(read.principal_arn);
+    let allow = |resource: &str| {
+        identity(&format!(
+            r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"{resource}"}}}}"#
+        ))
+    };
+    for (resource, allowed) in [
+        (
+            format!("arn:aws-cn:secretsmanager:us-east-1:{ACCOUNT}:secret:db-*"),
+            true,
+        ),
+        (
+            format!("arn:*:secretsmanager:us-east-1:{ACCOUNT}:secret:db-*"),
+            true,
+        ),
+        (
+            format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:db-*"),
+            false,
+        ),
+        ("arn:aws:secretsmanager:*:*:secret:*".to_string(), false),
+    ] {
+        assert_eq!(
+            decide(&read, &[&allow(&resource)], None).is_allowed(),
+            allowed,
+            "{resource}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ mod idempotency;
 mod identity;
 mod kms_ssm;
 mod metrics;
+mod partitions;
 mod regions;
 mod rotation;
 mod secretsmanager;

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use http::request::Parts;
+use strongroom_domain::partition;
 use strongroom_sigv4::{ParsedAuth, SigV4Error, SigningKeyCache};
 
 use std::sync::Arc;
@@ -27,10 +28,14 @@ pub struct Authenticator {
     clock: Arc<dyn Clock>,
 }
 
-/// Services signed for here. IAM is global: AWS clients sign it for us-east-1 whatever
-/// region they are configured with.
+/// Services signed for here. IAM is global: AWS clients sign it for the partition's global
+/// region (us-east-1, cn-north-1, us-gov-west-1, ...) whatever region they are configured with.
 fn region_ok(service: &str, region: &str, ours: &[String]) -> bool {
-    ours.iter().any(|r| r == region) || (service == "iam" && region == "us-east-1")
+    ours.iter().any(|r| r == region)
+        || (service == "iam"
+            && ours.first().is_some_and(|home| {
+                region == partition::global_region(partition::partition_of(home))
+            }))
 }
 
 /// Who sent a request, and the service and region it was signed for.
@@ -89,7 +94,11 @@ impl Authenticator {
             auth.check_time(now, MAX_CLOCK_SKEW)?;
             let principal = match self.directory.credentials(&auth.access_key_id) {
                 Some((p, _)) => p,
-                None => Principal::root(&self.account_id, &auth.access_key_id),
+                None => Principal::root_in(
+                    self.directory.partition(),
+                    &self.account_id,
+                    &auth.access_key_id,
+                ),
             };
             return Ok(Signed {
                 principal,
@@ -121,5 +130,27 @@ impl Authenticator {
             service: scoped.to_string(),
             region: auth.scope.region.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::region_ok;
+
+    #[test]
+    fn iam_is_signed_for_the_partitions_global_region() {
+        let aws = ["us-west-2".to_string()];
+        assert!(region_ok("iam", "us-east-1", &aws));
+        assert!(!region_ok("secretsmanager", "us-east-1", &aws));
+        assert!(!region_ok("iam", "cn-north-1", &aws));
+        let china = ["cn-northwest-1".to_string()];
+        assert!(region_ok("iam", "cn-north-1", &china));
+        assert!(region_ok("sts", "cn-northwest-1", &china));
+        assert!(!region_ok("iam", "us-east-1", &china));
+        assert!(region_ok(
+            "iam",
+            "us-gov-west-1",
+            &["us-gov-east-1".to_string()]
+        ));
     }
 }

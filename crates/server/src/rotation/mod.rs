@@ -44,7 +44,7 @@ pub mod builtin;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RotationFunction {
-    /// The RotationLambdaARN callers name, e.g. `arn:aws:lambda:REGION:ACCOUNT:function:NAME`.
+    /// The RotationLambdaARN callers name, e.g. `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME`.
     pub arn: String,
     /// A built-in rotator: `postgresql-single-user`, `postgresql-multi-user`,
     /// `mysql-single-user` or `mysql-multi-user` (no command, no role).
@@ -466,6 +466,10 @@ async fn run_steps(runner: &Runner, job: &RotationJob) -> Result<(), String> {
         .rsplit_once(":role/")
         .map(|(_, path)| path.rsplit('/').next().unwrap_or(path).to_string())
         .ok_or_else(|| format!("role-arn {role_arn} is not a role ARN"))?;
+    // IAM is per partition: a role ARN of another one names no role here.
+    if strongroom_domain::partition::arn_partition(role_arn) != Some(runner.directory.partition()) {
+        return Err(format!("role {role_arn} does not exist"));
+    }
     // As Lambda: the role must exist and trust the Lambda service to assume it.
     let trust = runner
         .directory

@@ -18,7 +18,10 @@ impl Directory {
         let stored = StoredGroup {
             name: name.to_string(),
             id: format!("AGPA{}", random_id(17)),
-            arn: format!("arn:aws:iam::{}:group{path}{name}", self.account_id),
+            arn: format!(
+                "arn:{}:iam::{}:group{path}{name}",
+                self.partition, self.account_id
+            ),
             path: path.to_string(),
             created_ms: now,
             inline_policies: Vec::new(),

@@ -223,6 +223,8 @@ pub struct Directory {
     barrier: Arc<Barrier>,
     key_id: String,
     account_id: String,
+    /// The home region's partition: IAM's ARNs carry it.
+    partition: &'static str,
     root: RootCredentials,
     state: RwLock<State>,
 }
@@ -250,6 +252,7 @@ impl Directory {
         barrier: Arc<Barrier>,
         key_id: String,
         account_id: String,
+        partition: &'static str,
         root: RootCredentials,
     ) -> Result<Self, String> {
         let mut state = State::default();
@@ -322,6 +325,7 @@ impl Directory {
             barrier,
             key_id,
             account_id,
+            partition,
             root,
             state: RwLock::new(state),
         })
@@ -329,6 +333,10 @@ impl Directory {
 
     pub fn account_id(&self) -> &str {
         &self.account_id
+    }
+
+    pub fn partition(&self) -> &'static str {
+        self.partition
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -373,7 +381,7 @@ impl Directory {
     pub fn credentials(&self, access_key_id: &str) -> Option<(Principal, Zeroizing<String>)> {
         if access_key_id == self.root.access_key_id {
             return Some((
-                Principal::root(&self.account_id, access_key_id),
+                Principal::root_in(self.partition, &self.account_id, access_key_id),
                 Zeroizing::new(self.root.secret_access_key.clone()),
             ));
         }

@@ -22,7 +22,10 @@ impl Directory {
         now: i64,
     ) -> Result<StoredManagedPolicy, DirectoryError> {
         Self::parse_managed(document)?;
-        let arn = format!("arn:aws:iam::{}:policy{path}{name}", self.account_id);
+        let arn = format!(
+            "arn:{}:iam::{}:policy{path}{name}",
+            self.partition, self.account_id
+        );
         if self.read().managed.values().any(|m| m.stored.name == name) {
             return Err(DirectoryError::EntityAlreadyExists(format!(
                 "A policy called {name} already exists. Duplicate names are not allowed."

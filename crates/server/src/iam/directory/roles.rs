@@ -25,7 +25,10 @@ impl Directory {
         let stored = StoredRole {
             name: name.to_string(),
             id: format!("AROA{}", random_id(17)),
-            arn: format!("arn:aws:iam::{}:role{path}{name}", self.account_id),
+            arn: format!(
+                "arn:{}:iam::{}:role{path}{name}",
+                self.partition, self.account_id
+            ),
             path: path.to_string(),
             description,
             trust_policy: trust_policy.to_string(),
@@ -250,8 +253,8 @@ impl Directory {
                 Principal {
                     account_id: self.account_id.clone(),
                     arn: format!(
-                        "arn:aws:sts::{}:assumed-role/{name}/{session_name}",
-                        self.account_id
+                        "arn:{}:sts::{}:assumed-role/{name}/{session_name}",
+                        self.partition, self.account_id
                     ),
                     access_key_id: access_key_id.to_string(),
                     kind: PrincipalKind::AssumedRole {

@@ -31,7 +31,10 @@ impl Directory {
         let user = IamUser {
             name: name.to_string(),
             id: format!("AIDA{}", random_id(16)),
-            arn: format!("arn:aws:iam::{}:user{}{}", self.account_id, path, name),
+            arn: format!(
+                "arn:{}:iam::{}:user{}{}",
+                self.partition, self.account_id, path, name
+            ),
             path: path.to_string(),
             created_ms: now,
             permissions_boundary: boundary,

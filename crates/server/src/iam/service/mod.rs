@@ -249,7 +249,7 @@ impl Iam {
         params: &Params,
         caller: &Principal,
     ) -> (String, String) {
-        let account = self.directory.account_id();
+        let (partition, account) = (self.directory.partition(), self.directory.account_id());
         if action == "SimulatePrincipalPolicy" {
             let source = params
                 .get("PolicySourceArn")
@@ -260,25 +260,25 @@ impl Iam {
         if let Some(group) = params.get("GroupName") {
             return (
                 format!("iam:{action}"),
-                format!("arn:aws:iam::{account}:group/{group}"),
+                format!("arn:{partition}:iam::{account}:group/{group}"),
             );
         }
         if let Some(role) = params.get("RoleName") {
             return (
                 format!("iam:{action}"),
-                format!("arn:aws:iam::{account}:role/{role}"),
+                format!("arn:{partition}:iam::{account}:role/{role}"),
             );
         }
         let resource = match params.get("UserName") {
             _ if action == "CreatePolicy" => {
                 let path = params.get("Path").map(String::as_str).unwrap_or("/");
                 let name = params.get("PolicyName").map(String::as_str).unwrap_or("");
-                format!("arn:aws:iam::{account}:policy{path}{name}")
+                format!("arn:{partition}:iam::{account}:policy{path}{name}")
             }
             _ if !action.ends_with("UserPolicy") && params.contains_key("PolicyArn") => {
                 params["PolicyArn"].clone()
             }
-            Some(u) => format!("arn:aws:iam::{account}:user/{u}"),
+            Some(u) => format!("arn:{partition}:iam::{account}:user/{u}"),
             None if action.contains("User") || action.contains("AccessKey") => caller.arn.clone(),
             None => "*".to_string(),
         };

@@ -101,7 +101,7 @@ impl Iam {
 
     /// The principal a simulation evaluates, and the policies it adds (a group's).
     fn simulated_principal(&self, source: &str) -> Result<(Principal, ExtraPolicies), IamError> {
-        let account = self.directory.account_id();
+        let (partition, account) = (self.directory.partition(), self.directory.account_id());
         let principal = |arn: String, kind: PrincipalKind| Principal {
             account_id: account.to_string(),
             arn,
@@ -110,7 +110,7 @@ impl Iam {
             session_issued_ms: None,
         };
         let last = |path: &'_ str| path.rsplit('/').next().unwrap_or(path).to_string();
-        if let Some(user) = source.strip_prefix(&format!("arn:aws:iam::{account}:user/")) {
+        if let Some(user) = source.strip_prefix(&format!("arn:{partition}:iam::{account}:user/")) {
             let u = self.directory.user(&last(user))?;
             let kind = PrincipalKind::User {
                 name: u.name.clone(),
@@ -118,7 +118,7 @@ impl Iam {
             };
             return Ok((principal(u.arn.clone(), kind), Vec::new()));
         }
-        if let Some(role) = source.strip_prefix(&format!("arn:aws:iam::{account}:role/")) {
+        if let Some(role) = source.strip_prefix(&format!("arn:{partition}:iam::{account}:role/")) {
             let r = self.directory.role(&last(role))?;
             let kind = PrincipalKind::AssumedRole {
                 role_name: r.name.clone(),
@@ -130,10 +130,14 @@ impl Iam {
                 transitive_tag_keys: Vec::new(),
                 source_identity: None,
             };
-            let arn = format!("arn:aws:sts::{account}:assumed-role/{}/simulation", r.name);
+            let arn = format!(
+                "arn:{partition}:sts::{account}:assumed-role/{}/simulation",
+                r.name
+            );
             return Ok((principal(arn, kind), Vec::new()));
         }
-        if let Some(group) = source.strip_prefix(&format!("arn:aws:iam::{account}:group/")) {
+        if let Some(group) = source.strip_prefix(&format!("arn:{partition}:iam::{account}:group/"))
+        {
             let g = last(group);
             let policies = self.directory.group_policies(&g)?;
             // A stand-in member: no user may have this name, so only the group's policies

@@ -325,7 +325,8 @@ impl Sts {
             assumed_role_user: Some(AssumedRoleUser {
                 assumed_role_id: format!("{}:{session_name}", role.id),
                 arn: format!(
-                    "arn:aws:sts::{}:assumed-role/{role_name}/{session_name}",
+                    "arn:{}:sts::{}:assumed-role/{role_name}/{session_name}",
+                    self.directory.partition(),
                     caller.account_id
                 ),
             }),

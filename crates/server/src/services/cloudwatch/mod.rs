@@ -221,8 +221,10 @@ impl CloudWatch {
 
     fn alarm_arn(&self, name: &str) -> String {
         format!(
-            "arn:aws:cloudwatch:{}:{}:alarm:{name}",
-            self.region, self.account_id
+            "arn:{}:cloudwatch:{}:{}:alarm:{name}",
+            strongroom_domain::partition_of(&self.region),
+            self.region,
+            self.account_id
         )
     }
 
@@ -336,7 +338,9 @@ impl CloudWatch {
             .chain(&alarm.ok_actions)
             .chain(&alarm.insufficient_data_actions)
         {
-            if !arn.starts_with("arn:aws:sns:") {
+            // A topic of this region's partition, as AWS accepts no other.
+            let sns = format!("arn:{}:sns:", strongroom_domain::partition_of(&self.region));
+            if !arn.starts_with(&sns) {
                 return Err(invalid(format!(
                     "Invalid action {arn}: only SNS topic ARNs (mapped to webhooks) are supported."
                 )));

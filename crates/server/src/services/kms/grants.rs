@@ -203,7 +203,7 @@ impl Kms {
             grantee_service_principal: input.grantee_service_principal.clone(),
             retiring_principal: input.retiring_principal.clone(),
             retiring_service_principal: input.retiring_service_principal.clone(),
-            issuing_account: format!("arn:aws:iam::{}:root", self.account_id),
+            issuing_account: self.account_root(),
             operations,
             constraints,
         };

@@ -619,7 +619,7 @@ impl Kms {
                 "Statement": [{
                     "Sid": "Enable IAM User Permissions",
                     "Effect": "Allow",
-                    "Principal": {"AWS": format!("arn:aws:iam::{}:root", self.account_id)},
+                    "Principal": {"AWS": self.account_root()},
                     "Action": "kms:*",
                     "Resource": "*"
                 }]
@@ -656,7 +656,7 @@ impl Kms {
 
     /// A key policy is a resource policy, evaluated with the caller's IAM policies (explicit
     /// deny in either wins). Strongroom requires it to keep AWS's default statement — the
-    /// account (Principal `arn:aws:iam::ACCOUNT:root`) allowed `kms:*` on `*` — so IAM
+    /// account (Principal `arn:PARTITION:iam::ACCOUNT:root`) allowed `kms:*` on `*` — so IAM
     /// policies keep governing the key, as AWS's lockout safety check insists; with it, the
     /// same-account evaluation is AWS's exactly.
     fn check_key_policy(&self, policy: &str) -> Result<(), KmsError> {
@@ -669,7 +669,7 @@ impl Kms {
             .map_err(|e| KmsError::MalformedPolicyDocument(e.to_string()))?;
         let doc: serde_json::Value =
             serde_json::from_str(policy).map_err(|_| KmsError::Internal)?;
-        let root = format!("arn:aws:iam::{}:root", self.account_id);
+        let root = self.account_root();
         let list = |v: Option<&serde_json::Value>| -> Vec<String> {
             match v {
                 Some(serde_json::Value::String(s)) => vec![s.clone()],

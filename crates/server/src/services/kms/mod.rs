@@ -267,13 +267,30 @@ impl Kms {
 
     pub fn key_arn(&self, key_id: &str) -> String {
         format!(
-            "arn:aws:kms:{}:{}:key/{key_id}",
-            self.region, self.account_id
+            "arn:{}:kms:{}:{}:key/{key_id}",
+            self.partition(),
+            self.region,
+            self.account_id
         )
     }
 
     pub fn alias_arn(&self, alias: &str) -> String {
-        format!("arn:aws:kms:{}:{}:{alias}", self.region, self.account_id)
+        format!(
+            "arn:{}:kms:{}:{}:{alias}",
+            self.partition(),
+            self.region,
+            self.account_id
+        )
+    }
+
+    fn partition(&self) -> &'static str {
+        strongroom_domain::partition_of(&self.region)
+    }
+
+    /// The account's root (`arn:PARTITION:iam::ACCOUNT:root`): the default key policy's
+    /// principal and every grant's issuing account.
+    fn account_root(&self) -> String {
+        format!("arn:{}:iam::{}:root", self.partition(), self.account_id)
     }
 
     pub fn record(&self, key_id: &str) -> Option<KeyRecord> {

@@ -311,10 +311,16 @@ impl SecretsManager {
         Ok(purged)
     }
 
+    fn partition(&self) -> &'static str {
+        strongroom_domain::partition_of(&self.region)
+    }
+
     fn arn_prefix(&self) -> String {
         format!(
-            "arn:aws:secretsmanager:{}:{}:secret:",
-            self.region, self.account_id
+            "arn:{}:secretsmanager:{}:{}:secret:",
+            self.partition(),
+            self.region,
+            self.account_id
         )
     }
 

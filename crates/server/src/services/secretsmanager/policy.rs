@@ -24,8 +24,9 @@ fn parse(doc: &str) -> Result<Policy, SmError> {
 }
 
 /// Allow statements that reach beyond this account: `*`, NotPrincipal, or another
-/// account's principals, with no condition narrowing them.
-fn broad_grants(policy: &Policy, account: &str) -> Vec<String> {
+/// account's principals (an ARN of another partition is another account), with no
+/// condition narrowing them.
+fn broad_grants(policy: &Policy, partition: &str, account: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (i, st) in policy.statements.iter().enumerate() {
         if st.effect != Effect::Allow || !st.conditions.is_empty() {
@@ -33,12 +34,13 @@ fn broad_grants(policy: &Policy, account: &str) -> Vec<String> {
         }
         let Some(p) = &st.principal else { continue };
         let foreign = p.aws.iter().any(|a| {
-            let acct = if a.starts_with("arn:") {
-                a.split(':').nth(4).unwrap_or("")
+            let (part, acct) = if a.starts_with("arn:") {
+                let mut f = a.split(':');
+                (f.nth(1).unwrap_or(""), f.nth(2).unwrap_or(""))
             } else {
-                a.as_str()
+                (partition, a.as_str())
             };
-            acct != account
+            part != partition || acct != account
         });
         if p.anyone || p.negated || foreign {
             let sid = st.sid.clone().unwrap_or_else(|| format!("#{}", i + 1));
@@ -52,8 +54,8 @@ fn broad_grants(policy: &Policy, account: &str) -> Vec<String> {
 
 /// Least-privilege findings (seed 002: no wildcard actions, no wildcard resources, no
 /// public principals).
-fn findings(policy: &Policy, account: &str) -> Vec<ValidationErrorsEntry> {
-    let mut out: Vec<ValidationErrorsEntry> = broad_grants(policy, account)
+fn findings(policy: &Policy, partition: &str, account: &str) -> Vec<ValidationErrorsEntry> {
+    let mut out: Vec<ValidationErrorsEntry> = broad_grants(policy, partition, account)
         .into_iter()
         .map(|m| finding("PUBLIC_ACCESS", m))
         .collect();
@@ -103,7 +105,7 @@ impl SecretsManager {
         let doc = validate::required("resourcePolicy", input.resource_policy)?;
         let policy = parse(&doc)?;
         if input.block_public_policy.unwrap_or(false)
-            && !broad_grants(&policy, &self.account_id).is_empty()
+            && !broad_grants(&policy, self.partition(), &self.account_id).is_empty()
         {
             return Err(SmError::PublicPolicy(
                 "The BlockPublicPolicy parameter is set to true, and the resource policy did not prevent broad access to the secret.".into(),
@@ -171,7 +173,7 @@ impl SecretsManager {
             self.resolve(id).await?;
         }
         let policy = parse(&doc)?;
-        let errors = findings(&policy, &self.account_id);
+        let errors = findings(&policy, self.partition(), &self.account_id);
         Ok(ValidateResourcePolicyResponse {
             policy_validation_passed: Some(errors.is_empty()),
             validation_errors: Some(errors),
@@ -192,20 +194,26 @@ mod tests {
         let public = p(
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
         );
-        assert_eq!(broad_grants(&public, "123456789012").len(), 1);
+        assert_eq!(broad_grants(&public, "aws", "123456789012").len(), 1);
         let other = p(
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::210987654321:root"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
         );
-        assert_eq!(broad_grants(&other, "123456789012").len(), 1);
+        assert_eq!(broad_grants(&other, "aws", "123456789012").len(), 1);
         let ours = p(
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:user/app"},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
         );
-        assert!(broad_grants(&ours, "123456789012").is_empty());
-        assert!(findings(&ours, "123456789012").is_empty());
+        assert!(broad_grants(&ours, "aws", "123456789012").is_empty());
+        assert!(findings(&ours, "aws", "123456789012").is_empty());
         let conditioned = p(
             r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":"*","Action":"secretsmanager:GetSecretValue","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"123456789012"}}}}"#,
         );
-        assert!(broad_grants(&conditioned, "123456789012").is_empty());
+        assert!(broad_grants(&conditioned, "aws", "123456789012").is_empty());
+        // The same account in another partition is another account.
+        assert_eq!(broad_grants(&ours, "aws-cn", "123456789012").len(), 1);
+        let china = p(
+            r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":["arn:aws-cn:iam::123456789012:user/app","123456789012"]},"Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
+        );
+        assert!(broad_grants(&china, "aws-cn", "123456789012").is_empty());
     }
 
     #[test]
@@ -213,7 +221,7 @@ mod tests {
         let loose = p(
             r#"{"Version":"2012-10-17","Statement":[{"Sid":"All","Effect":"Allow","Principal":"*","Action":"secretsmanager:*","Resource":"arn:aws:secretsmanager:*:*:secret:*"}]}"#,
         );
-        let names: Vec<String> = findings(&loose, "123456789012")
+        let names: Vec<String> = findings(&loose, "aws", "123456789012")
             .into_iter()
             .filter_map(|f| f.check_name)
             .collect();

@@ -349,7 +349,12 @@ impl SecretsManager {
         let fp = paging::fingerprint(&[&secret.arn, if include_deprecated { "d" } else { "" }]);
         let offset = paging::decode(input.next_token.as_deref(), fp)?;
         let (page, next_token) = paging::page(versions, offset, limit, fp);
-        let kms_arn_prefix = format!("arn:aws:kms:{}:{}:key/", self.region, self.account_id);
+        let kms_arn_prefix = format!(
+            "arn:{}:kms:{}:{}:key/",
+            self.partition(),
+            self.region,
+            self.account_id
+        );
         Ok(ListSecretVersionIdsResponse {
             versions: Some(
                 page.into_iter()

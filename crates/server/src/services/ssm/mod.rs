@@ -80,10 +80,14 @@ impl Ssm {
         }
     }
 
-    /// `arn:aws:ssm:REGION:ACCOUNT:parameter` (a name's ARN appends `/name`, its leading
-    /// slash not doubled).
+    /// `arn:PARTITION:ssm:REGION:ACCOUNT:parameter` (a name's ARN appends `/name`, its leading
+    /// slash not doubled), the partition the region's.
     fn arn_prefix(&self) -> String {
-        format!("arn:aws:ssm:{}:{}:parameter", self.region, self.account_id)
+        let partition = strongroom_domain::partition_of(&self.region);
+        format!(
+            "arn:{partition}:ssm:{}:{}:parameter",
+            self.region, self.account_id
+        )
     }
 
     pub fn arn(&self, name: &str) -> String {
