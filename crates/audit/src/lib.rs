@@ -9,12 +9,14 @@
 //! - [`segments`]: the durable append-only segment files.
 //! - [`log`]: the writer (group commit), the lookup index, retention, verification.
 //! - [`export`]: JSON-lines copies for log collectors.
+//! - [`mirror`]: several nodes' chains in one PostgreSQL database (clusters).
 
 pub mod chain;
 pub mod digest;
 pub mod event;
 pub mod export;
 pub mod log;
+pub mod mirror;
 pub mod redact;
 pub mod segments;
 pub mod sensitive;
@@ -28,5 +30,7 @@ pub use log::{
     VerifyReport,
 };
 
+#[cfg(test)]
+mod mirror_tests;
 #[cfg(test)]
 mod tests;

@@ -68,6 +68,9 @@ pub struct AuditConfig {
     /// the interval), so a crash leaves at most this many records without signature coverage.
     /// `None`: on the interval only.
     pub digest_every_records: Option<u64>,
+    /// Several nodes: also keep every record in the cluster's PostgreSQL database, before the
+    /// request is answered ([`crate::mirror`]); lookups then search every node's records.
+    pub mirror: Option<crate::mirror::MirrorConfig>,
 }
 
 /// A record ready to append, with the columns lookups search by.
@@ -133,6 +136,8 @@ struct Progress {
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
     reader: SqlitePool,
+    /// Several nodes: lookups search the cluster's table instead of the local index.
+    cluster: Option<sqlx::PgPool>,
     healthy: Arc<AtomicBool>,
     last_probe_ms: AtomicI64,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -294,6 +299,15 @@ impl AuditLog {
             None => None,
         };
         let exporter = Exporter::new(config.export_dir.clone(), config.export_stdout, syslog);
+        let mirror = match &config.mirror {
+            Some(m) => Some(
+                open_mirror(m, &signer.public_key(), config.dir.as_deref(), head.seq)
+                    .await
+                    .map_err(unwritable)?,
+            ),
+            None => None,
+        };
+        let cluster = mirror.as_ref().map(crate::mirror::Mirror::pool);
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         let healthy = Arc::new(AtomicBool::new(true));
         let public_key = signer.public_key();
@@ -320,6 +334,7 @@ impl AuditLog {
             digest_every: config.digest_every_records.filter(|n| *n > 0),
             index: index_tx,
             progress: progress.clone(),
+            mirror,
         };
         // A thread of its own: the write + fdatasync block, and must not wait for a tokio
         // worker busy serving requests.
@@ -330,6 +345,7 @@ impl AuditLog {
         Ok(Self {
             tx,
             reader,
+            cluster,
             healthy,
             last_probe_ms: AtomicI64::new(0),
             writer: Some(writer),
@@ -426,6 +442,10 @@ impl AuditLog {
 
     /// Search the index, after it has caught up with every record durable now.
     pub async fn lookup(&self, q: &Lookup) -> Result<Vec<Found>, AuditError> {
+        // The cluster's table has every acknowledged record of every node.
+        if let Some(pool) = &self.cluster {
+            return crate::mirror::lookup(pool, q).await;
+        }
         let target = self.progress.durable.load(Ordering::SeqCst);
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.progress.indexed.load(Ordering::SeqCst) < target {
@@ -512,6 +532,74 @@ fn short_name(arn: &str) -> Option<String> {
     (suffix.len() == 6).then(|| base.to_string())
 }
 
+/// The cluster table's copy of a chain record.
+fn mirror_row(seq: i64, prev: Hash, hash: Hash, p: &Prepared) -> crate::mirror::MirrorRow {
+    crate::mirror::MirrorRow {
+        seq,
+        prev,
+        hash,
+        time_ms: p.time_ms,
+        event_id: p.event_id.clone(),
+        event_name: p.event_name.clone(),
+        event_source: p.event_source.clone(),
+        username: p.username.clone(),
+        access_key_id: p.access_key_id.clone(),
+        read_only: p.read_only,
+        resource_type: p.resource_type.clone(),
+        resource_name: p.resource_name.clone(),
+        resource_short: p.resource_short.clone(),
+        region: p.region.clone(),
+        record: p.record.clone(),
+    }
+}
+
+/// Join the cluster's audit history and replay into it what the local log has beyond it.
+async fn open_mirror(
+    config: &crate::mirror::MirrorConfig,
+    public_key: &[u8],
+    dir: Option<&Path>,
+    head_seq: i64,
+) -> Result<crate::mirror::Mirror, String> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (mirror, mirrored) = crate::mirror::Mirror::open(config, public_key, now_ms).await?;
+    if mirrored > head_seq {
+        return Err(format!(
+            "the cluster's audit history has records of node {} up to {mirrored}, beyond this data dir's log ({head_seq}): this data dir is older than the node it belongs to",
+            config.node
+        ));
+    }
+    if mirrored < head_seq
+        && let Some(dir) = dir
+    {
+        let mut batch = Vec::new();
+        for row in segments::rows(&dir.join(segments::DIR)).map_err(|e| e.to_string())? {
+            let (row, time_ms, _) = row.map_err(|e| e.to_string())?;
+            if row.seq <= mirrored {
+                continue;
+            }
+            let event: Event = serde_json::from_str(&row.record).map_err(|e| e.to_string())?;
+            let (prev, hash) = (
+                row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
+                row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
+            );
+            let p = prepared(&event, time_ms, None, row.record);
+            batch.push(mirror_row(row.seq, prev, hash, &p));
+            if batch.len() >= 1024 {
+                mirror.replay(&std::mem::take(&mut batch)).await?;
+            }
+        }
+        mirror.replay(&batch).await?;
+        tracing::info!(
+            from = mirrored,
+            to = head_seq,
+            "local audit records replayed into the cluster's history"
+        );
+    }
+    Ok(mirror)
+}
+
 struct Writer {
     /// `None` in memory mode: records go only to the (in-memory) index.
     segments: Option<SegmentLog>,
@@ -525,6 +613,7 @@ struct Writer {
     last_digest_seq: Option<i64>,
     digest_every: Option<u64>,
     index: mpsc::UnboundedSender<IndexMsg>,
+    mirror: Option<crate::mirror::Mirror>,
     progress: Arc<Progress>,
 }
 
@@ -566,12 +655,20 @@ impl Writer {
         let mut head = self.head;
         let mut lines = Vec::with_capacity(batch.iter().map(|(p, _)| p.record.len() + 180).sum());
         let mut starts = Vec::with_capacity(batch.len());
+        let mut links = Vec::with_capacity(if self.mirror.is_some() {
+            batch.len()
+        } else {
+            0
+        });
         for (p, _) in &batch {
             let seq = head.seq + 1;
             let hash = chain::link(seq, &head.hash, &p.content_hash);
             starts.push(segments::format_line(
                 &mut lines, seq, &head.hash, &hash, p.time_ms, &p.record,
             ));
+            if self.mirror.is_some() {
+                links.push((head.hash, hash));
+            }
             head = Head { seq, hash };
         }
         let first_seq = self.head.seq + 1;
@@ -579,7 +676,23 @@ impl Writer {
             Some(s) => s.append(&lines, first_seq).map(Some),
             None => Ok(None),
         };
-        let result = written.as_ref().map(|_| ()).map_err(Clone::clone);
+        let mut result = written.as_ref().map(|_| ()).map_err(Clone::clone);
+        // Several nodes: the batch is answered only once the cluster's table has it too.
+        if written.is_ok()
+            && let Some(m) = &mut self.mirror
+        {
+            let rows = batch
+                .iter()
+                .zip(&links)
+                .enumerate()
+                .map(|(i, ((p, _), (prev, hash)))| {
+                    mirror_row(first_seq + i as i64, *prev, *hash, p)
+                })
+                .collect();
+            if let Err(e) = m.push(rows) {
+                result = Err(e);
+            }
+        }
         // Published before anyone is acknowledged, so no admission reads a stale size.
         if let Some(s) = &self.segments {
             self.used.store(s.total_bytes(), Ordering::Release);
@@ -587,11 +700,15 @@ impl Writer {
         if let Some(hook) = &self.on_commit {
             hook(started.elapsed(), batch.len());
         }
+        if written.is_ok() {
+            // The local chain has the batch even if the cluster's table does not yet (its
+            // rows wait in the mirror and go first next time).
+            self.head = head;
+            self.progress.durable.store(head.seq, Ordering::SeqCst);
+        }
         match &result {
             Ok(()) => {
-                self.head = head;
                 self.healthy.store(true, Ordering::Relaxed);
-                self.progress.durable.store(head.seq, Ordering::SeqCst);
                 self.exporter
                     .write(batch.iter().map(|(p, _)| (p.time_ms, p.record.as_str())));
             }
@@ -639,6 +756,9 @@ impl Writer {
                 &sig,
             )?;
         }
+        if let Some(m) = &mut self.mirror {
+            m.push_digest(self.head.seq, self.head.hash, now_ms, sig)?;
+        }
         self.last_digest_seq = Some(self.head.seq);
         Ok(Some(self.head.seq))
     }
@@ -650,6 +770,9 @@ impl Writer {
         let (deleted, first_kept) = s.prune(before_ms)?;
         if let Some(seq) = first_kept {
             let _ = self.index.send(IndexMsg::PruneBelow(seq));
+            if let Some(m) = &mut self.mirror {
+                m.prune_below(seq)?;
+            }
         }
         Ok(deleted)
     }
@@ -659,7 +782,7 @@ impl Writer {
         let ok = match &mut self.segments {
             Some(s) => s.writable(16 * 1024),
             None => true,
-        };
+        } && self.mirror.as_mut().is_none_or(|m| m.flush().is_ok());
         if ok {
             tracing::warn!("the audit log takes writes again");
             self.healthy.store(true, Ordering::Relaxed);
