@@ -42,6 +42,10 @@ pub struct VerifyArgs {
     /// Without it the key stored beside each digest is trusted.
     #[arg(long)]
     pub public_key: Option<String>,
+    /// Verify a cluster's whole history instead: every node's chain in this PostgreSQL
+    /// database (the nodes' `--store`), each against the digest key it joined with.
+    #[arg(long, value_name = "POSTGRES_URL", conflicts_with_all = ["from", "to", "public_key"])]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +107,9 @@ pub async fn run(cmd: AuditCommand) -> u8 {
 }
 
 async fn verify(a: VerifyArgs) -> Result<u8, String> {
+    if let Some(url) = &a.cluster {
+        return verify_cluster(url).await;
+    }
     let key = match &a.public_key {
         Some(h) => Some(hex::decode(h.trim()).map_err(|_| "--public-key must be hex")?),
         None => None,
@@ -128,6 +135,38 @@ async fn verify(a: VerifyArgs) -> Result<u8, String> {
         println!("  - {f}");
     }
     Ok(1)
+}
+
+async fn verify_cluster(url: &str) -> Result<u8, String> {
+    let nodes = strongroom_audit::mirror::verify_cluster(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    if nodes.is_empty() {
+        return Err("the database holds no audit history".into());
+    }
+    let mut code = 0;
+    for n in &nodes {
+        let r = &n.report;
+        if r.findings.is_empty() {
+            println!(
+                "OK: node {}: {} records form an unbroken chain; {} signed digests verified.",
+                n.node, r.records, r.digests
+            );
+        } else {
+            code = 1;
+            println!(
+                "TAMPERED: node {}: {} problem(s) in {} records ({} digests):",
+                n.node,
+                r.findings.len(),
+                r.records,
+                r.digests
+            );
+            for f in &r.findings {
+                println!("  - {f}");
+            }
+        }
+    }
+    Ok(code)
 }
 
 fn public_key(dir: &Path) -> Result<u8, String> {
