@@ -528,6 +528,8 @@ async fn open_audit_log(
         export_syslog: config.audit.syslog.clone(),
         segment_bytes: None,
         digest_every_records: Some(config.audit.digest_every_records),
+        // Set once the server runs as several nodes on PostgreSQL (issue 11).
+        mirror: None,
     };
     let hook: strongroom_audit::log::CommitHook =
         Arc::new(move |latency, records| metrics.audit_commit(latency, records));
