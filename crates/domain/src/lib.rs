@@ -9,7 +9,8 @@
 //! - [`rotation`]: rotation configuration, schedule and the in-progress rule;
 //! - [`replication`]: multi-Region secrets (replica regions, replica ARNs);
 //! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
-//! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts.
+//! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
+//! - [`validation`]: the messages of violated model constraints (ValidationException).
 
 pub mod filters;
 pub mod grants;
@@ -21,5 +22,6 @@ pub mod password;
 pub mod replication;
 pub mod rotation;
 pub mod secret;
+pub mod validation;
 
 pub use secret::{Secret, Tag, ValueKind, Version};
