@@ -306,3 +306,49 @@ def test_valid_filters_still_select(ssm):
     got = ssm.get_parameters_by_path(Path=top, ParameterFilters=[
         {"Key": "Label", "Option": "Equals", "Values": ["live"]}])["Parameters"]
     assert names_of(got) == [f"{top}/b"]
+
+
+# ---------------------------------------------------------------------------------------------
+# 7: parameter policies (validation, storage and display; the enforcing sweep is not built yet)
+
+
+EXPIRE = '{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"2099-01-02T00:00:00.000Z"}}'
+WARN = '{"Type":"ExpirationNotification","Version":"1.0","Attributes":{"Before":"2","Unit":"Days"}}'
+STALE = '{"Type":"NoChangeNotification","Version":"1.0","Attributes":{"After":"30","Unit":"Days"}}'
+
+
+def test_policies_are_validated_stored_and_shown(ssm, server):
+    name = "/" + unique("e2e-pol") + "/p"
+    policies = f"[{EXPIRE},{WARN},{STALE}]"
+    # Standard tier parameters take no policies.
+    err = refused(lambda: ssm.put_parameter(Name=name, Value=secret("pol"), Type="String",
+                                            Policies=policies), "ValidationException")
+    assert "advanced" in message(err)
+    for bad, code in (('[{"Type":"Rotate","Version":"1.0","Attributes":{}}]',
+                       "InvalidPolicyTypeException"),
+                      ('[{"Type":"Expiration","Version":"1.0","Attributes":{"Timestamp":"soon"}}]',
+                       "InvalidPolicyAttributeException"),
+                      (f"[{WARN}]", "InvalidPolicyAttributeException"),
+                      (f"[{','.join([EXPIRE] * 11)}]", "PoliciesLimitExceededException")):
+        refused(lambda: ssm.put_parameter(Name=name, Value=secret("pol"), Type="String",
+                                          Tier="Advanced", Policies=bad), code)
+    refused(lambda: ssm.get_parameter(Name=name), "ParameterNotFound")
+
+    # Intelligent-Tiering picks Advanced for a parameter with policies.
+    put = ssm.put_parameter(Name=name, Value=secret("pol"), Type="String",
+                            Tier="Intelligent-Tiering", Policies=policies)
+    assert put["Tier"] == "Advanced"
+    meta = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": [name]}])["Parameters"][0]
+    shown = {p["PolicyType"]: p for p in meta["Policies"]}
+    assert set(shown) == {"Expiration", "ExpirationNotification", "NoChangeNotification"}
+    assert {p["PolicyStatus"] for p in shown.values()} == {"Pending"}
+    assert '"2099-01-02T00:00:00.000Z"' in shown["Expiration"]["PolicyText"]
+    # A new version keeps them (the CLI writes it); `[]` removes them.
+    aws(server, "ssm", "put-parameter", "--name", name, "--value", secret("pol2"),
+        "--overwrite")
+    hist = ssm.get_parameter_history(Name=name)["Parameters"]
+    assert [len(h["Policies"]) for h in hist] == [3, 3]
+    ssm.put_parameter(Name=name, Value=secret("pol3"), Overwrite=True, Policies="[]")
+    hist = ssm.get_parameter_history(Name=name)["Parameters"]
+    assert [len(h["Policies"]) for h in hist] == [3, 3, 0]

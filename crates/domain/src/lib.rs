@@ -9,6 +9,7 @@
 //! - [`rotation`]: rotation configuration, schedule and the in-progress rule;
 //! - [`replication`]: multi-Region secrets (replica regions, replica ARNs);
 //! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
+//!   [`parameter_policies`]: their Expiration / notification policies;
 //! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
 //! - [`validation`]: the messages of violated model constraints (ValidationException).
 
@@ -17,6 +18,7 @@ pub mod grants;
 pub mod kms;
 pub mod labels;
 pub mod names;
+pub mod parameter_policies;
 pub mod parameters;
 pub mod password;
 pub mod replication;

@@ -37,6 +37,14 @@ pub struct ParameterVersion {
     /// ARN of the principal that wrote the version.
     pub modified_by: String,
     pub labels: Vec<String>,
+    /// Parameter policies in force from this version on (advanced parameters; absent in data
+    /// written before policies existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<crate::parameter_policies::Policy>,
+    /// The notification policies already acted on for this version (type names), so a sweep
+    /// announces each once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies_done: Vec<String>,
 }
 
 /// A parameter with its version history, oldest first.
@@ -612,6 +620,8 @@ mod tests {
             modified_ms: 0,
             modified_by: "arn:aws:iam::123456789012:root".into(),
             labels: labels.iter().map(|s| s.to_string()).collect(),
+            policies: Vec::new(),
+            policies_done: Vec::new(),
         }
     }
 
@@ -777,6 +787,14 @@ mod tests {
             (removed, invalid),
             (vec!["l0".to_string()], vec!["nope".to_string()])
         );
+    }
+
+    #[test]
+    fn versions_written_before_policies_still_load() {
+        let old = r#"{"version":1,"kind":"String","description":null,"allowed_pattern":null,"key_id":null,"tier":"Standard","data_type":"text","modified_ms":5,"modified_by":"x","labels":[]}"#;
+        let v: ParameterVersion = serde_json::from_str(old).unwrap();
+        assert!(v.policies.is_empty() && v.policies_done.is_empty());
+        assert!(!serde_json::to_string(&v).unwrap().contains("policies"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use strongroom_domain::parameter_policies::{self as policy_rules, Policy, PolicyError};
 use strongroom_domain::parameters::{
     self as rules, Filter, FilterError, MAX_ADVANCED_VALUE, MAX_STANDARD_VALUE, ParamError,
     Parameter, ParameterVersion, RawFilter, SECRETS_MANAGER_REFERENCE, Selector,
@@ -92,6 +93,7 @@ impl Ssm {
             overwrite,
             data_type,
             tags,
+            policies,
         } = check_put(input)?;
         let _serialised = self.write_lock.lock().await;
         for _ in 0..COMMIT_ATTEMPTS {
@@ -111,7 +113,27 @@ impl Ssm {
                     ));
                 }
             };
-            let tier = tier(input.tier.as_deref(), previous.as_ref(), value)?;
+            // Policies not given stay as they were ("updating a parameter doesn't affect the
+            // expiration date or time of the policy attached to it", the user guide).
+            let (policies, policies_done) = match (&policies, &previous) {
+                (Some(given), _) => (given.clone(), Vec::new()),
+                (None, Some(p)) => (
+                    p.policies.clone(),
+                    // A new version restarts NoChangeNotification's wait.
+                    p.policies_done
+                        .iter()
+                        .filter(|d| *d != "NoChangeNotification")
+                        .cloned()
+                        .collect(),
+                ),
+                (None, None) => (Vec::new(), Vec::new()),
+            };
+            let tier = tier(
+                input.tier.as_deref(),
+                previous.as_ref(),
+                value,
+                !policies.is_empty(),
+            )?;
             check_value_size(&tier, value)?;
             let description = input
                 .description
@@ -159,6 +181,8 @@ impl Ssm {
                     modified_ms: now,
                     modified_by: principal.arn.clone(),
                     labels: Vec::new(),
+                    policies,
+                    policies_done,
                 },
             )?;
             let version = next.latest().version;
@@ -505,7 +529,7 @@ impl Ssm {
             allowed_pattern: v.allowed_pattern.clone(),
             version: Some(v.version),
             tier: Some(v.tier.clone()),
-            policies: Some(Vec::new()),
+            policies: Some(inline_policies(v)),
             data_type: Some(v.data_type.clone()),
         }
     }
@@ -582,7 +606,7 @@ impl Ssm {
                 version: Some(v.version),
                 labels: Some(v.labels.clone()),
                 tier: Some(v.tier.clone()),
-                policies: Some(Vec::new()),
+                policies: Some(inline_policies(v)),
                 data_type: Some(v.data_type.clone()),
             });
         }
@@ -669,6 +693,29 @@ impl Ssm {
     }
 }
 
+/// A version's policies as DescribeParameters and GetParameterHistory show them: Pending until
+/// acted on, then Finished.
+fn inline_policies(v: &ParameterVersion) -> Vec<shapes::ParameterInlinePolicy> {
+    v.policies
+        .iter()
+        .map(|p| {
+            let kind = p.kind.type_name();
+            shapes::ParameterInlinePolicy {
+                policy_text: Some(p.text.clone()),
+                policy_type: Some(kind.to_string()),
+                policy_status: Some(
+                    if v.policies_done.iter().any(|d| d == kind) {
+                        "Finished"
+                    } else {
+                        "Pending"
+                    }
+                    .to_string(),
+                ),
+            }
+        })
+        .collect()
+}
+
 /// The data types PutParameter accepts (the model's list); the ones with a checkable form are
 /// checked. The value is never quoted in the error.
 fn check_data_type(data_type: &str, value: &str) -> Result<(), SsmError> {
@@ -727,18 +774,26 @@ struct Checked<'a> {
     overwrite: bool,
     data_type: String,
     tags: Vec<(String, String)>,
+    /// As given (`Some(vec![])`: `[]`, which removes them); `None`: the previous version's.
+    policies: Option<Vec<Policy>>,
 }
 
-/// PutParameter's stateless checks, in AWS's order: value present, no policies, a known type,
+/// PutParameter's stateless checks, in AWS's order: value present, policies well formed, a known type,
 /// tags only on creation, description length, data type, no `{{…}}` references in values.
 fn check_put(input: &PutParameterRequest) -> Result<Checked<'_>, SsmError> {
     // Present: the model's constraints were checked first (validate::put_parameter).
     let value: &str = input.value.as_deref().unwrap_or_default();
-    if input.policies.as_deref().is_some_and(|p| !p.is_empty()) {
-        return Err(SsmError::Validation(
-            "Parameter policies are not supported by Strongroom.".into(),
-        ));
-    }
+    let policies = input
+        .policies
+        .as_deref()
+        .map(policy_rules::parse)
+        .transpose()
+        .map_err(|e| match e {
+            PolicyError::Type(m) => SsmError::InvalidPolicyType(m),
+            PolicyError::Attribute(m) => SsmError::InvalidPolicyAttribute(m),
+            PolicyError::Limit(m) => SsmError::PoliciesLimitExceeded(m),
+            PolicyError::Validation(m) => SsmError::Validation(m),
+        })?;
     let overwrite = input.overwrite.unwrap_or(false);
     if overwrite && input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(SsmError::Validation(
@@ -761,6 +816,7 @@ fn check_put(input: &PutParameterRequest) -> Result<Checked<'_>, SsmError> {
         overwrite,
         data_type,
         tags,
+        policies,
     })
 }
 
@@ -770,6 +826,22 @@ fn tier(
     requested: Option<&str>,
     previous: Option<&ParameterVersion>,
     value: &str,
+    has_policies: bool,
+) -> Result<String, SsmError> {
+    let tier = tier_for_value(requested, previous, value, has_policies)?;
+    // Policies are an advanced-tier feature (the user guide); Intelligent-Tiering chose
+    // Advanced for them already.
+    if has_policies && tier != "Advanced" {
+        return Err(SsmError::Validation(policy_rules::STANDARD_TIER.into()));
+    }
+    Ok(tier)
+}
+
+fn tier_for_value(
+    requested: Option<&str>,
+    previous: Option<&ParameterVersion>,
+    value: &str,
+    has_policies: bool,
 ) -> Result<String, SsmError> {
     Ok(match (requested, previous) {
         (Some("Advanced"), _) => "Advanced".to_string(),
@@ -780,7 +852,7 @@ fn tier(
         }
         // Never back from Advanced; up to it when the value needs it.
         (Some("Intelligent-Tiering"), Some(p)) if p.tier == "Advanced" => "Advanced".to_string(),
-        (Some("Intelligent-Tiering"), _) if value.len() > MAX_STANDARD_VALUE => {
+        (Some("Intelligent-Tiering"), _) if value.len() > MAX_STANDARD_VALUE || has_policies => {
             "Advanced".to_string()
         }
         (None, Some(p)) => p.tier.clone(),
