@@ -9,20 +9,24 @@
 //! - [`rotation`]: rotation configuration, schedule and the in-progress rule;
 //! - [`replication`]: multi-Region secrets (replica regions, replica ARNs);
 //! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
+//!   [`parameter_policies`]: their Expiration / notification policies;
 //! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
-//! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry.
+//! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry;
+//! - [`validation`]: the messages of violated model constraints (ValidationException).
 
 pub mod filters;
 pub mod grants;
 pub mod kms;
 pub mod labels;
 pub mod names;
+pub mod parameter_policies;
 pub mod parameters;
 pub mod partition;
 pub mod password;
 pub mod replication;
 pub mod rotation;
 pub mod secret;
+pub mod validation;
 
 pub use partition::partition_of;
 pub use secret::{Secret, Tag, ValueKind, Version};

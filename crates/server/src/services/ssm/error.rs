@@ -18,6 +18,9 @@ pub enum SsmError {
     ParameterPatternMismatch(String),
     UnsupportedParameterType(String),
     InvalidKeyId(String),
+    InvalidPolicyType(String),
+    InvalidPolicyAttribute(String),
+    PoliciesLimitExceeded(String),
     InvalidFilterKey(String),
     InvalidFilterOption(String),
     InvalidFilterValue(String),
@@ -46,6 +49,9 @@ impl SsmError {
             Self::ParameterPatternMismatch(_) => "ParameterPatternMismatchException",
             Self::UnsupportedParameterType(_) => "UnsupportedParameterType",
             Self::InvalidKeyId(_) => "InvalidKeyId",
+            Self::InvalidPolicyType(_) => "InvalidPolicyTypeException",
+            Self::InvalidPolicyAttribute(_) => "InvalidPolicyAttributeException",
+            Self::PoliciesLimitExceeded(_) => "PoliciesLimitExceededException",
             Self::InvalidFilterKey(_) => "InvalidFilterKey",
             Self::InvalidFilterOption(_) => "InvalidFilterOption",
             Self::InvalidFilterValue(_) => "InvalidFilterValue",
@@ -74,6 +80,9 @@ impl SsmError {
             | Self::ParameterPatternMismatch(m)
             | Self::UnsupportedParameterType(m)
             | Self::InvalidKeyId(m)
+            | Self::InvalidPolicyType(m)
+            | Self::InvalidPolicyAttribute(m)
+            | Self::PoliciesLimitExceeded(m)
             | Self::InvalidFilterKey(m)
             | Self::InvalidFilterOption(m)
             | Self::InvalidFilterValue(m)

@@ -21,6 +21,7 @@ mod parameters;
 mod tags;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 use shapes::Input;
 
@@ -163,7 +164,7 @@ impl Ssm {
         let mut checks = Vec::with_capacity(names.len());
         for name in names {
             let mut keys = request_keys.clone();
-            if let Ok(Some(p)) = self.store.parameter(&name).await {
+            if let Ok(Some(p)) = self.load(&name).await {
                 for (k, val) in &p.tags {
                     keys.insert(
                         format!("aws:resourcetag/{}", k.to_ascii_lowercase()),
@@ -187,10 +188,18 @@ impl Ssm {
     }
 
     /// The parameter a request names, exactly as the operation will find it: surrounding
-    /// spaces removed (as AWS does) and this account's parameter ARN reduced to the name.
-    /// Authorization uses the same function, so a check and its operation never disagree on
-    /// which parameter is meant. Any selector (`:3`, `:label`) is kept.
+    /// spaces removed (as AWS does), this account's parameter ARN reduced to the name, and a
+    /// one-level name without its leading slash (`/name` is `name`,
+    /// [`strongroom_domain::parameters::canonical`]). Authorization uses the same function,
+    /// so a check and its operation never disagree on which parameter is meant. Any selector
+    /// (`:3`, `:label`) is kept.
     pub(super) fn target(&self, given: &str) -> String {
+        strongroom_domain::parameters::canonical(&self.named(given)).to_string()
+    }
+
+    /// The name as the caller wrote it (spaces and this account's ARN prefix removed, a
+    /// leading slash kept): what GetParameter and GetParameters answer as the Name.
+    pub(super) fn named(&self, given: &str) -> String {
         let id = given.trim();
         match id.strip_prefix(&self.arn_prefix()) {
             Some(rest) if rest.matches('/').count() > 1 => rest.to_string(),
@@ -309,8 +318,17 @@ impl Ssm {
         name.starts_with(SECRETS_MANAGER_REFERENCE)
     }
 
+    /// The parameter under its canonical name. A one-level parameter an earlier Strongroom
+    /// stored as `/name` is found as well: it is the same parameter, and writes keep it under
+    /// the name it is stored by (its `name` field).
     async fn load(&self, name: &str) -> Result<Option<Parameter>, SsmError> {
-        Ok(self.store.parameter(name).await?)
+        if let Some(p) = self.store.parameter(name).await? {
+            return Ok(Some(p));
+        }
+        if name.is_empty() || name.contains('/') {
+            return Ok(None);
+        }
+        Ok(self.store.parameter(&format!("/{name}")).await?)
     }
 }
 

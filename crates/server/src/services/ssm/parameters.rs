@@ -4,10 +4,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use strongroom_domain::parameter_policies::{self as policy_rules, Policy, PolicyError};
 use strongroom_domain::parameters::{
-    self as rules, Filter, MAX_ADVANCED_VALUE, MAX_STANDARD_VALUE, ParamError, Parameter,
-    ParameterVersion, SECRETS_MANAGER_REFERENCE, Selector,
+    self as rules, Filter, FilterError, MAX_ADVANCED_VALUE, MAX_STANDARD_VALUE, ParamError,
+    Parameter, ParameterVersion, RawFilter, SECRETS_MANAGER_REFERENCE, Selector,
 };
+use strongroom_domain::validation as v;
 use strongroom_store::{ParameterWrite, StoreError};
 
 use super::shapes::{
@@ -16,10 +18,10 @@ use super::shapes::{
     GetParameterHistoryRequest, GetParameterHistoryResult, GetParameterRequest, GetParameterResult,
     GetParametersByPathRequest, GetParametersByPathResult, GetParametersRequest,
     GetParametersResult, LabelParameterVersionRequest, LabelParameterVersionResult,
-    ParameterHistory, ParameterMetadata, ParameterStringFilter, PutParameterRequest,
-    PutParameterResult, UnlabelParameterVersionRequest, UnlabelParameterVersionResult,
+    ParameterHistory, ParameterMetadata, PutParameterRequest, PutParameterResult,
+    UnlabelParameterVersionRequest, UnlabelParameterVersionResult,
 };
-use super::{COMMIT_ATTEMPTS, Ssm, SsmError, token_for, token_start};
+use super::{COMMIT_ATTEMPTS, Ssm, SsmError, token_for, token_start, validate};
 use crate::credentials::Principal;
 use crate::sensitive::Sensitive;
 use crate::services::input::epoch_seconds;
@@ -36,56 +38,18 @@ fn not_found(name: &str) -> SsmError {
     SsmError::ParameterNotFound(format!("Parameter {name} not found."))
 }
 
-fn required(member: &str, value: &str) -> Result<(), SsmError> {
-    if value.is_empty() {
-        return Err(SsmError::Validation(format!(
-            "1 validation error detected: Value '' at '{member}' failed to satisfy constraint: Member must have length greater than or equal to 1"
-        )));
-    }
-    Ok(())
+fn max_results(given: Option<i64>, max: i64) -> usize {
+    given.map_or(max, |n| n.clamp(1, max)) as usize
 }
 
-fn max_results(given: Option<i64>, max: i64) -> Result<usize, SsmError> {
-    match given {
-        None => Ok(max as usize),
-        Some(n) if (1..=max).contains(&n) => Ok(n as usize),
-        Some(n) => Err(SsmError::Validation(format!(
-            "1 validation error detected: Value '{n}' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to {max}"
-        ))),
-    }
-}
-
-fn names_list(names: &[String]) -> Result<(), SsmError> {
-    if names.is_empty() || names.len() > 10 {
-        return Err(SsmError::Validation(format!(
-            "1 validation error detected: Value at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1 (got {})",
-            names.len()
-        )));
-    }
-    Ok(())
-}
-
-fn filters(
-    given: Option<&[ParameterStringFilter]>,
-    by_path: bool,
-) -> Result<Vec<Filter>, SsmError> {
-    let out: Vec<Filter> = given
-        .unwrap_or_default()
-        .iter()
-        .map(|f| Filter {
-            key: f.key.clone(),
-            option: f.option.clone(),
-            values: f.values.clone().unwrap_or_default(),
-        })
-        .collect();
-    for f in &out {
-        rules::check_filter(f, by_path).map_err(|(code, m)| match code {
-            "InvalidFilterKey" => SsmError::InvalidFilterKey(m),
-            "InvalidFilterOption" => SsmError::InvalidFilterOption(m),
-            _ => SsmError::InvalidFilterValue(m),
-        })?;
-    }
-    Ok(out)
+/// Filters whose model constraints held ([`super::validate`]), checked as AWS does.
+fn filters(raw: &[RawFilter], by_path: bool) -> Result<Vec<Filter>, SsmError> {
+    rules::check_filters(raw, by_path).map_err(|e| match e {
+        FilterError::Validation(m) => SsmError::Validation(m),
+        FilterError::Key(m) => SsmError::InvalidFilterKey(m),
+        FilterError::Option(m) => SsmError::InvalidFilterOption(m),
+        FilterError::Value(m) => SsmError::InvalidFilterValue(m),
+    })
 }
 
 /// `(items from the token on, next token)`, names sorted.
@@ -95,6 +59,8 @@ fn page<T>(
     max: usize,
 ) -> Result<(Vec<T>, Option<String>), SsmError> {
     let start = token_start(token)?;
+    let mut items = items;
+    items.sort_by(|a, b| a.0.cmp(&b.0));
     let mut rest: Vec<(String, T)> = items
         .into_iter()
         .filter(|(n, _)| start.as_ref().is_none_or(|s| n >= s))
@@ -117,14 +83,17 @@ impl Ssm {
         principal: &Principal,
         gate: &Gate<'_>,
     ) -> Result<PutParameterResult, SsmError> {
-        let name = input.name.as_deref().unwrap_or_default().trim().to_string();
-        required("name", &name)?;
-        rules::validate_name(&name, &self.arn_prefix())?;
+        validate::put_parameter(input)?;
+        let given = input.name.as_deref().unwrap_or_default().trim();
+        rules::validate_name(given, &self.arn_prefix())?;
+        // `/name` and `name` are one parameter, kept as `name`.
+        let name = rules::canonical(given).to_string();
         let Checked {
             value,
             overwrite,
             data_type,
             tags,
+            policies,
         } = check_put(input)?;
         let _serialised = self.write_lock.lock().await;
         for _ in 0..COMMIT_ATTEMPTS {
@@ -144,7 +113,27 @@ impl Ssm {
                     ));
                 }
             };
-            let tier = tier(input.tier.as_deref(), previous.as_ref(), value)?;
+            // Policies not given stay as they were ("updating a parameter doesn't affect the
+            // expiration date or time of the policy attached to it", the user guide).
+            let (policies, policies_done) = match (&policies, &previous) {
+                (Some(given), _) => (given.clone(), Vec::new()),
+                (None, Some(p)) => (
+                    p.policies.clone(),
+                    // A new version restarts NoChangeNotification's wait.
+                    p.policies_done
+                        .iter()
+                        .filter(|d| *d != "NoChangeNotification")
+                        .cloned()
+                        .collect(),
+                ),
+                (None, None) => (Vec::new(), Vec::new()),
+            };
+            let tier = tier(
+                input.tier.as_deref(),
+                previous.as_ref(),
+                value,
+                !policies.is_empty(),
+            )?;
             check_value_size(&tier, value)?;
             let description = input
                 .description
@@ -192,6 +181,8 @@ impl Ssm {
                     modified_ms: now,
                     modified_by: principal.arn.clone(),
                     labels: Vec::new(),
+                    policies,
+                    policies_done,
                 },
             )?;
             let version = next.latest().version;
@@ -269,7 +260,7 @@ impl Ssm {
     ) -> Result<shapes::Parameter, SsmError> {
         let shown = self.shown(p, version, decrypt, gate).await?;
         Ok(shapes::Parameter {
-            name: Some(p.name.clone()),
+            name: Some(rules::canonical(&p.name).to_string()),
             type_: Some(version.kind.clone()),
             value: Some(shown.value),
             version: Some(version.version),
@@ -288,17 +279,18 @@ impl Ssm {
         decrypt: bool,
         gate: &Gate<'_>,
     ) -> Result<shapes::Parameter, SsmError> {
-        let plain = self.target(given);
-        let given = plain.as_str();
-        if Self::is_reference(given) {
-            return self.read_reference(given, decrypt, gate).await;
+        let named = self.named(given);
+        if Self::is_reference(&named) {
+            return self.read_reference(&named, decrypt, gate).await;
         }
-        let (name, selector) = rules::parse_selector(given)?;
-        rules::validate_name_syntax(name).map_err(|e| match e {
+        let (as_named, selector) = rules::parse_selector(&named)?;
+        rules::validate_name_syntax(as_named).map_err(|e| match e {
             ParamError::Validation(m) => SsmError::Validation(m),
-            _ => not_found(name),
+            _ => not_found(as_named),
         })?;
-        let p = self.load(name).await?.ok_or_else(|| not_found(name))?;
+        let name = rules::canonical(as_named);
+        let given = named.as_str();
+        let p = self.load(name).await?.ok_or_else(|| not_found(as_named))?;
         let version = rules::select(&p, &selector).ok_or_else(|| {
             SsmError::ParameterVersionNotFound(format!(
                 "Systems Manager could not find version {} of {name}. Verify the version and try again.",
@@ -309,8 +301,13 @@ impl Ssm {
             Selector::Latest => None,
             _ => given.split_once(':').map(|(_, s)| format!(":{s}")),
         };
-        self.parameter_out(&p, version, selector, decrypt, gate)
-            .await
+        // AWS answers the name as the request wrote it (`/name` or `name`): GetParameter's Name
+        // "always preserves the leading slash" (hashicorp/terraform-provider-aws#49339).
+        let mut out = self
+            .parameter_out(&p, version, selector, decrypt, gate)
+            .await?;
+        out.name = Some(as_named.to_string());
+        Ok(out)
     }
 
     /// `/aws/reference/secretsmanager/NAME[:stage-or-version-id]`: the secret's value,
@@ -348,7 +345,14 @@ impl Ssm {
             .get_secret_value_for(input, gate)
             .await
             .map_err(|e| match e.code() {
-                "ResourceNotFoundException" => not_found(given),
+                // AWS wraps Secrets Manager's answer and names the reference without its
+                // leading slash, e.g. "... Secret aws/reference/secretsmanager/x not found."
+                // (aws/aws-cli#10518, aws/aws-dotnet-extensions-configuration#199; both also
+                // show a stray "null" after the name, an AWS defect not reproduced here).
+                "ResourceNotFoundException" => SsmError::ParameterNotFound(format!(
+                    "An error occurred (ParameterNotFound) when referencing Secrets Manager: Secret {} not found.",
+                    given.trim_start_matches('/')
+                )),
                 "AccessDeniedException" => SsmError::AccessDenied(e.message().to_string()),
                 "ValidationException" | "InvalidParameterException" => {
                     SsmError::Validation(e.message().to_string())
@@ -385,8 +389,8 @@ impl Ssm {
         input: &GetParameterRequest,
         gate: &Gate<'_>,
     ) -> Result<GetParameterResult, SsmError> {
+        validate::get_parameter(input)?;
         let name = input.name.as_deref().unwrap_or_default();
-        required("name", name)?;
         let parameter = self
             .read_one(name, input.with_decryption.unwrap_or(false), gate)
             .await?;
@@ -400,8 +404,8 @@ impl Ssm {
         input: &GetParametersRequest,
         gate: &Gate<'_>,
     ) -> Result<GetParametersResult, SsmError> {
+        validate::get_parameters(input)?;
         let names = input.names.as_deref().unwrap_or_default();
-        names_list(names)?;
         let decrypt = input.with_decryption.unwrap_or(false);
         let mut parameters = Vec::new();
         let mut invalid_parameters = Vec::new();
@@ -431,16 +435,16 @@ impl Ssm {
         input: &GetParametersByPathRequest,
         gate: &Gate<'_>,
     ) -> Result<GetParametersByPathResult, SsmError> {
+        let raw_filters = validate::get_parameters_by_path(input)?;
         let path = input.path.as_deref().unwrap_or_default();
-        required("path", path)?;
         // Too deep a path is a ValidationException here (the operation models no hierarchy
         // error).
         rules::validate_path(path).map_err(|e| match e {
             ParamError::HierarchyLevel(m) => SsmError::Validation(m),
             other => other.into(),
         })?;
-        let max = max_results(input.max_results, 10)?;
-        let filters = filters(input.parameter_filters.as_deref(), true)?;
+        let max = max_results(input.max_results, 10);
+        let filters = filters(&raw_filters, true)?;
         let recursive = input.recursive.unwrap_or(false);
         let decrypt = input.with_decryption.unwrap_or(false);
         let matching: Vec<(String, Parameter)> = self
@@ -450,7 +454,7 @@ impl Ssm {
             .into_iter()
             .filter(|p| rules::in_path(&p.name, path, recursive))
             .filter(|p| filters.iter().all(|f| rules::matches(p, f)))
-            .map(|p| (p.name.clone(), p))
+            .map(|p| (rules::canonical(&p.name).to_string(), p))
             .collect();
         let (found, next_token) = page(matching, input.next_token.as_deref(), max)?;
         let mut parameters = Vec::with_capacity(found.len());
@@ -470,28 +474,36 @@ impl Ssm {
         &self,
         input: &DeleteParameterRequest,
     ) -> Result<DeleteParameterResult, SsmError> {
+        validate::delete_parameter(input)?;
         let given = input.name.as_deref().unwrap_or_default();
-        required("name", given)?;
         let name = self.target(given);
         let _serialised = self.write_lock.lock().await;
-        if !self.store.delete_parameter(&name).await? {
-            return Err(not_found(&name));
+        if !self.delete_stored(&name).await? {
+            return Err(not_found(&self.named(given)));
         }
         Ok(DeleteParameterResult {})
+    }
+
+    /// Delete the parameter `name` (canonical) under the name it is stored by.
+    async fn delete_stored(&self, name: &str) -> Result<bool, SsmError> {
+        match self.load(name).await? {
+            Some(p) => Ok(self.store.delete_parameter(&p.name).await?),
+            None => Ok(false),
+        }
     }
 
     pub(super) async fn delete_parameters(
         &self,
         input: &DeleteParametersRequest,
     ) -> Result<DeleteParametersResult, SsmError> {
+        validate::delete_parameters(input)?;
         let names = input.names.as_deref().unwrap_or_default();
-        names_list(names)?;
         let _serialised = self.write_lock.lock().await;
         let mut deleted_parameters = Vec::new();
         let mut invalid_parameters = Vec::new();
         for given in names {
             let name = self.target(given);
-            if self.store.delete_parameter(&name).await? {
+            if self.delete_stored(&name).await? {
                 deleted_parameters.push(given.clone());
             } else {
                 invalid_parameters.push(given.clone());
@@ -506,7 +518,8 @@ impl Ssm {
     fn metadata(&self, p: &Parameter) -> ParameterMetadata {
         let v = p.latest();
         ParameterMetadata {
-            name: Some(p.name.clone()),
+            // The name AWS keeps: `name` for a parameter created as `/name`.
+            name: Some(rules::canonical(&p.name).to_string()),
             arn: Some(self.arn(&p.name)),
             type_: Some(v.kind.clone()),
             key_id: v.key_alias.clone(),
@@ -516,7 +529,7 @@ impl Ssm {
             allowed_pattern: v.allowed_pattern.clone(),
             version: Some(v.version),
             tier: Some(v.tier.clone()),
-            policies: Some(Vec::new()),
+            policies: Some(inline_policies(v)),
             data_type: Some(v.data_type.clone()),
         }
     }
@@ -525,21 +538,16 @@ impl Ssm {
         &self,
         input: &DescribeParametersRequest,
     ) -> Result<DescribeParametersResult, SsmError> {
+        let raw_filters = validate::describe_parameters(input)?;
         if input.filters.is_some() && input.parameter_filters.is_some() {
             return Err(SsmError::Validation(
                 "You can use either Filters or ParameterFilters in a single request.".into(),
             ));
         }
         let _ = input.shared;
-        let max = max_results(input.max_results, 50)?;
-        let mut all_filters = filters(input.parameter_filters.as_deref(), false)?;
+        let max = max_results(input.max_results, 50);
+        let mut all_filters = filters(&raw_filters, false)?;
         for f in input.filters.as_deref().unwrap_or_default() {
-            if !matches!(f.key.as_str(), "Name" | "Type" | "KeyId") {
-                return Err(SsmError::InvalidFilterKey(format!(
-                    "The following filter key is not valid: {}",
-                    f.key
-                )));
-            }
             all_filters.push(Filter {
                 key: f.key.clone(),
                 option: Some("Equals".into()),
@@ -552,7 +560,7 @@ impl Ssm {
             .await?
             .into_iter()
             .filter(|p| all_filters.iter().all(|f| rules::matches(p, f)))
-            .map(|p| (p.name.clone(), p))
+            .map(|p| (rules::canonical(&p.name).to_string(), p))
             .collect();
         let (found, next_token) = page(matching, input.next_token.as_deref(), max)?;
         Ok(DescribeParametersResult {
@@ -566,12 +574,15 @@ impl Ssm {
         input: &GetParameterHistoryRequest,
         gate: &Gate<'_>,
     ) -> Result<GetParameterHistoryResult, SsmError> {
+        validate::get_parameter_history(input)?;
         let given = input.name.as_deref().unwrap_or_default();
-        required("name", given)?;
-        let max = max_results(input.max_results, 50)?;
+        let max = max_results(input.max_results, 50);
         let decrypt = input.with_decryption.unwrap_or(false);
         let name = self.target(given);
-        let p = self.load(&name).await?.ok_or_else(|| not_found(&name))?;
+        let p = self
+            .load(&name)
+            .await?
+            .ok_or_else(|| not_found(&self.named(given)))?;
         // Versions are zero-padded into the token's sort key so they page in order.
         let versions: Vec<(String, &ParameterVersion)> = p
             .versions
@@ -583,7 +594,8 @@ impl Ssm {
         for v in found {
             let shown = self.shown(&p, v, decrypt, gate).await?;
             parameters.push(ParameterHistory {
-                name: Some(p.name.clone()),
+                // The name AWS keeps, as DescribeParameters shows it.
+                name: Some(rules::canonical(&p.name).to_string()),
                 type_: Some(v.kind.clone()),
                 key_id: v.key_alias.clone(),
                 last_modified_date: Some(epoch_seconds(v.modified_ms)),
@@ -594,7 +606,7 @@ impl Ssm {
                 version: Some(v.version),
                 labels: Some(v.labels.clone()),
                 tier: Some(v.tier.clone()),
-                policies: Some(Vec::new()),
+                policies: Some(inline_policies(v)),
                 data_type: Some(v.data_type.clone()),
             });
         }
@@ -638,14 +650,13 @@ impl Ssm {
         &self,
         input: &LabelParameterVersionRequest,
     ) -> Result<LabelParameterVersionResult, SsmError> {
+        validate::label_parameter_version(input)?;
         let given = input.name.as_deref().unwrap_or_default();
-        required("name", given)?;
         let labels = input.labels.as_deref().unwrap_or_default();
-        check_labels(labels)?;
         let name = self.target(given);
         self.modify(
             &name,
-            || not_found(&name),
+            || not_found(&self.named(given)),
             |p| {
                 let version = input.parameter_version.unwrap_or(p.latest().version);
                 let invalid_labels = rules::label_version(p, version, labels)?;
@@ -662,19 +673,14 @@ impl Ssm {
         &self,
         input: &UnlabelParameterVersionRequest,
     ) -> Result<UnlabelParameterVersionResult, SsmError> {
+        validate::unlabel_parameter_version(input)?;
         let given = input.name.as_deref().unwrap_or_default();
-        required("name", given)?;
         let labels = input.labels.as_deref().unwrap_or_default();
-        check_labels(labels)?;
-        let version = input.parameter_version.ok_or_else(|| {
-            SsmError::Validation(
-                "1 validation error detected: Value null at 'parameterVersion' failed to satisfy constraint: Member must not be null".into(),
-            )
-        })?;
+        let version = input.parameter_version.unwrap_or_default();
         let name = self.target(given);
         self.modify(
             &name,
-            || not_found(&name),
+            || not_found(&self.named(given)),
             |p| {
                 let (removed_labels, invalid_labels) = rules::unlabel_version(p, version, labels)?;
                 Ok(UnlabelParameterVersionResult {
@@ -685,6 +691,29 @@ impl Ssm {
         )
         .await
     }
+}
+
+/// A version's policies as DescribeParameters and GetParameterHistory show them: Pending until
+/// acted on, then Finished.
+fn inline_policies(v: &ParameterVersion) -> Vec<shapes::ParameterInlinePolicy> {
+    v.policies
+        .iter()
+        .map(|p| {
+            let kind = p.kind.type_name();
+            shapes::ParameterInlinePolicy {
+                policy_text: Some(p.text.clone()),
+                policy_type: Some(kind.to_string()),
+                policy_status: Some(
+                    if v.policies_done.iter().any(|d| d == kind) {
+                        "Finished"
+                    } else {
+                        "Pending"
+                    }
+                    .to_string(),
+                ),
+            }
+        })
+        .collect()
 }
 
 /// The data types PutParameter accepts (the model's list); the ones with a checkable form are
@@ -722,28 +751,9 @@ fn check_data_type(data_type: &str, value: &str) -> Result<(), SsmError> {
     Ok(())
 }
 
-fn check_labels(labels: &[String]) -> Result<(), SsmError> {
-    if labels.is_empty() || labels.len() > 10 {
-        return Err(SsmError::Validation(
-            "1 validation error detected: Value at 'labels' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1".into(),
-        ));
-    }
-    if let Some(l) = labels.iter().find(|l| l.is_empty() || l.len() > 100) {
-        return Err(SsmError::Validation(format!(
-            "1 validation error detected: Value '{l}' at 'labels' failed to satisfy constraint: Member must have length less than or equal to 100 and greater than or equal to 1"
-        )));
-    }
-    Ok(())
-}
-
 /// AllowedPattern is a regular expression the whole value must match. The pattern is not
 /// secret; the value is never quoted.
 fn check_pattern(pattern: &str, value: &str) -> Result<(), SsmError> {
-    if pattern.len() > 1024 {
-        return Err(SsmError::Validation(
-            "1 validation error detected: Value at 'allowedPattern' failed to satisfy constraint: Member must have length less than or equal to 1024".into(),
-        ));
-    }
     let re = regex_lite::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
         SsmError::InvalidAllowedPattern(format!(
             "The allowed pattern {pattern} is not a valid regular expression."
@@ -764,39 +774,30 @@ struct Checked<'a> {
     overwrite: bool,
     data_type: String,
     tags: Vec<(String, String)>,
+    /// As given (`Some(vec![])`: `[]`, which removes them); `None`: the previous version's.
+    policies: Option<Vec<Policy>>,
 }
 
-/// PutParameter's stateless checks, in AWS's order: value present, no policies, a known type,
+/// PutParameter's stateless checks, in AWS's order: value present, policies well formed, a known type,
 /// tags only on creation, description length, data type, no `{{…}}` references in values.
 fn check_put(input: &PutParameterRequest) -> Result<Checked<'_>, SsmError> {
-    let value: &str = input.value.as_deref().ok_or_else(|| {
-        SsmError::Validation(
-            "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null".into(),
-        )
-    })?;
-    if input.policies.as_deref().is_some_and(|p| !p.is_empty()) {
-        return Err(SsmError::Validation(
-            "Parameter policies are not supported by Strongroom.".into(),
-        ));
-    }
-    if let Some(k) = input.type_.as_deref()
-        && !matches!(k, "String" | "StringList" | "SecureString")
-    {
-        return Err(SsmError::Validation(format!(
-            "1 validation error detected: Value '{k}' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]"
-        )));
-    }
+    // Present: the model's constraints were checked first (validate::put_parameter).
+    let value: &str = input.value.as_deref().unwrap_or_default();
+    let policies = input
+        .policies
+        .as_deref()
+        .map(policy_rules::parse)
+        .transpose()
+        .map_err(|e| match e {
+            PolicyError::Type(m) => SsmError::InvalidPolicyType(m),
+            PolicyError::Attribute(m) => SsmError::InvalidPolicyAttribute(m),
+            PolicyError::Limit(m) => SsmError::PoliciesLimitExceeded(m),
+            PolicyError::Validation(m) => SsmError::Validation(m),
+        })?;
     let overwrite = input.overwrite.unwrap_or(false);
     if overwrite && input.tags.as_ref().is_some_and(|t| !t.is_empty()) {
         return Err(SsmError::Validation(
             "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.".into(),
-        ));
-    }
-    if let Some(d) = &input.description
-        && d.len() > 1024
-    {
-        return Err(SsmError::Validation(
-            "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 1024".into(),
         ));
     }
     let data_type = input.data_type.clone().unwrap_or_else(|| "text".into());
@@ -815,6 +816,7 @@ fn check_put(input: &PutParameterRequest) -> Result<Checked<'_>, SsmError> {
         overwrite,
         data_type,
         tags,
+        policies,
     })
 }
 
@@ -824,6 +826,22 @@ fn tier(
     requested: Option<&str>,
     previous: Option<&ParameterVersion>,
     value: &str,
+    has_policies: bool,
+) -> Result<String, SsmError> {
+    let tier = tier_for_value(requested, previous, value, has_policies)?;
+    // Policies are an advanced-tier feature (the user guide); Intelligent-Tiering chose
+    // Advanced for them already.
+    if has_policies && tier != "Advanced" {
+        return Err(SsmError::Validation(policy_rules::STANDARD_TIER.into()));
+    }
+    Ok(tier)
+}
+
+fn tier_for_value(
+    requested: Option<&str>,
+    previous: Option<&ParameterVersion>,
+    value: &str,
+    has_policies: bool,
 ) -> Result<String, SsmError> {
     Ok(match (requested, previous) {
         (Some("Advanced"), _) => "Advanced".to_string(),
@@ -834,14 +852,16 @@ fn tier(
         }
         // Never back from Advanced; up to it when the value needs it.
         (Some("Intelligent-Tiering"), Some(p)) if p.tier == "Advanced" => "Advanced".to_string(),
-        (Some("Intelligent-Tiering"), _) if value.len() > MAX_STANDARD_VALUE => {
+        (Some("Intelligent-Tiering"), _) if value.len() > MAX_STANDARD_VALUE || has_policies => {
             "Advanced".to_string()
         }
         (None, Some(p)) => p.tier.clone(),
         (Some("Standard" | "Intelligent-Tiering") | None, _) => "Standard".to_string(),
         (Some(other), _) => {
-            return Err(SsmError::Validation(format!(
-                "1 validation error detected: Value '{other}' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]"
+            return Err(SsmError::Validation(v::one(
+                v::Shown::text(other),
+                "tier",
+                v::one_of(&["Advanced", "Intelligent-Tiering", "Standard"]),
             )));
         }
     })
@@ -854,15 +874,13 @@ fn check_value_size(tier: &str, value: &str) -> Result<(), SsmError> {
     } else {
         MAX_STANDARD_VALUE
     };
-    if value.is_empty() || value.len() > limit {
+    if value.len() > limit {
         return Err(SsmError::Validation(if tier == "Standard" {
             format!(
                 "Standard tier parameters support a maximum parameter value of {MAX_STANDARD_VALUE} characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier."
             )
         } else {
-            format!(
-                "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length between 1 and {MAX_ADVANCED_VALUE}"
-            )
+            v::one(v::Shown::Hidden, "value", v::max_length(MAX_ADVANCED_VALUE))
         }));
     }
     Ok(())

@@ -8,16 +8,11 @@ use super::{Ssm, SsmError};
 
 const MAX_TAGS: usize = 50;
 
-/// Validate tags as given (keys 1–128, values ≤ 256, `aws:` reserved), later duplicates win.
+/// Tags as given (their lengths and characters were checked with the model's constraints,
+/// `super::validate`): `aws:` is reserved, later duplicates win.
 pub(super) fn from_input(tags: &[Tag]) -> Result<Vec<(String, String)>, SsmError> {
     let mut out: Vec<(String, String)> = Vec::new();
     for t in tags {
-        if t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256 {
-            return Err(SsmError::Validation(format!(
-                "1 validation error detected: Tag key must be 1-128 characters and its value at most 256: {}",
-                t.key
-            )));
-        }
         if t.key.to_ascii_lowercase().starts_with("aws:") {
             return Err(SsmError::Validation(
                 "Tag keys beginning with \"aws:\" are reserved.".into(),
@@ -34,17 +29,13 @@ pub(super) fn from_input(tags: &[Tag]) -> Result<Vec<(String, String)>, SsmError
     Ok(out)
 }
 
+/// A resource type of the model's set (checked first, `super::validate`): only parameters
+/// are tagged here.
 fn parameter_type(given: &str) -> Result<(), SsmError> {
     match given {
         "Parameter" => Ok(()),
-        "Document" | "ManagedInstance" | "MaintenanceWindow" | "PatchBaseline" | "OpsItem"
-        | "OpsMetadata" | "Automation" | "Association" | "CloudConnector" => {
-            Err(SsmError::InvalidResourceType(format!(
-                "Strongroom's Parameter Store tags parameters only, not {given}."
-            )))
-        }
-        other => Err(SsmError::Validation(format!(
-            "1 validation error detected: Value '{other}' at 'resourceType' failed to satisfy constraint: Member must satisfy enum value set"
+        other => Err(SsmError::InvalidResourceType(format!(
+            "Strongroom's Parameter Store tags parameters only, not {other}."
         ))),
     }
 }
@@ -60,6 +51,7 @@ impl Ssm {
         &self,
         input: &AddTagsToResourceRequest,
     ) -> Result<AddTagsToResourceResult, SsmError> {
+        super::validate::add_tags_to_resource(input)?;
         parameter_type(input.resource_type.as_deref().unwrap_or_default())?;
         let tags = from_input(input.tags.as_deref().unwrap_or_default())?;
         let name = self.target(input.resource_id.as_deref().unwrap_or_default());
@@ -83,6 +75,7 @@ impl Ssm {
         &self,
         input: &RemoveTagsFromResourceRequest,
     ) -> Result<RemoveTagsFromResourceResult, SsmError> {
+        super::validate::remove_tags_from_resource(input)?;
         parameter_type(input.resource_type.as_deref().unwrap_or_default())?;
         let name = self.target(input.resource_id.as_deref().unwrap_or_default());
         let tag_keys = input.tag_keys.as_deref().unwrap_or_default();
@@ -98,6 +91,7 @@ impl Ssm {
         &self,
         input: &ListTagsForResourceRequest,
     ) -> Result<ListTagsForResourceResult, SsmError> {
+        super::validate::list_tags_for_resource(input)?;
         parameter_type(input.resource_type.as_deref().unwrap_or_default())?;
         let name = self.target(input.resource_id.as_deref().unwrap_or_default());
         let p = self.load(&name).await?.ok_or_else(invalid_resource)?;
