@@ -9,12 +9,14 @@
 //! - [`rotation`]: rotation configuration, schedule and the in-progress rule;
 //! - [`replication`]: multi-Region secrets (replica regions, replica ARNs);
 //! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
-//! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts.
+//! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
+//! - [`lambda`]: a rotation function's environment variables, as Lambda checks them.
 
 pub mod filters;
 pub mod grants;
 pub mod kms;
 pub mod labels;
+pub mod lambda;
 pub mod names;
 pub mod parameters;
 pub mod password;
