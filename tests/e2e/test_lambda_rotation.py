@@ -6,6 +6,7 @@ that raises, runs out its time or exits is a RotationFailed with the reason, and
 function wrote reaches the audit record."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,12 @@ def server():
                 f'python-handler = "{FUNCTIONS}:failing.sleeps"\n{python}{role}timeout-secs = 2\n\n')
         f.write(f'[[rotation-function]]\narn = "{arn("node-rotation")}"\n'
                 f'node-handler = "{FUNCTIONS}:index.handler"\nnode-path = "{NODE_MODULES}"\n{role}\n')
+        # Configured through its environment, as AWS's templates are.
+        f.write(f'[[rotation-function]]\narn = "{arn("token-env")}"\n'
+                f'python-handler = "{FUNCTIONS}:token_rotation.lambda_handler"\n{python}'
+                f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+                f'log-file = "{os.path.join(d, "token-env.log")}"\n'
+                'environment = { PASSWORD_LENGTH = "40", EXCLUDE_PUNCTUATION = "true" }\n\n')
     s = Server(name="lambda-rotation", extra_args=["--config", cfg,
                                                    "--rotation-interval-secs", "1"])
     iam = client(s, "iam")
@@ -68,7 +75,7 @@ def server():
                                            "secretsmanager:UpdateSecretVersionStage"],
              "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*"},
             {"Effect": "Allow", "Action": "secretsmanager:GetRandomPassword", "Resource": "*"}]}))
-    yield {"server": s, "log": log}
+    yield {"server": s, "log": log, "token_log": os.path.join(d, "token-env.log")}
     assert s.stop() == 0
 
 
@@ -201,3 +208,40 @@ def test_a_failing_handler_is_a_rotation_failed_with_its_reason(server, function
         assert "the database refused the new password" in open(server["log"]).read()
     assert "AWSCURRENT" not in sm.describe_secret(SecretId=name)["VersionIdsToStages"].get(
         token, [])
+
+
+def test_a_handler_gets_its_functions_environment_and_logs_as_lambda(server):
+    """AWS's templates read their settings (PASSWORD_LENGTH, EXCLUDE_CHARACTERS, …) from the
+    function's environment variables; Lambda runs them in UTC and prefixes each log line with
+    the invocation's request id, between START and END lines."""
+    s = server["server"]
+    sm = client(s, "secretsmanager")
+    name, first = f"lambda-env-{uuid.uuid4().hex[:6]}", secret("lambda-env")
+    sm.create_secret(Name=name, SecretString=json.dumps({"token": first}))
+    token = rotate_with_cli(s, name, "token-env")
+    rotated(sm, name, token)
+    new = json.loads(sm.get_secret_value(SecretId=name)["SecretString"])["token"]
+    assert len(new) == 40 and new.isalnum(), "PASSWORD_LENGTH / EXCLUDE_PUNCTUATION not applied"
+    text = open(server["token_log"]).read()
+    assert new not in text and first not in text
+    line = re.search(r"^\[INFO\]\t\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t([0-9a-f-]{36})\t"
+                     r"createSecret done for \S+ \(TZ=:UTC\)$", text, re.M)
+    assert line, text
+    request = line.group(1)
+    assert f"START RequestId: {request} Version: $LATEST" in text
+    assert f"END RequestId: {request}" in text
+
+
+def test_a_reserved_environment_key_is_refused_at_start(tmp_path):
+    """As Lambda refuses them: the runtime sets these keys itself. The error names the key,
+    never its value."""
+    cfg = tmp_path / "strongroom.toml"
+    cfg.write_text(f'[[rotation-function]]\narn = "{arn("reserved")}"\n'
+                   f'python-handler = "{FUNCTIONS}:token_rotation.lambda_handler"\n'
+                   f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+                   'environment = { AWS_REGION = "eu-west-3", PASSWORD_LENGTH = "40" }\n')
+    with pytest.raises(RuntimeError) as refused:
+        Server(name="lambda-reserved-env", extra_args=["--config", str(cfg)])
+    text = str(refused.value)
+    assert "reserved keys" in text and "AWS_REGION" in text, text
+    assert "eu-west-3" not in text and "PASSWORD_LENGTH" not in text, text

@@ -11,6 +11,7 @@
 //! - [`parameters`]: SSM parameter names, selectors, labels, history and filters;
 //!   [`parameter_policies`]: their Expiration / notification policies;
 //! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
+//! - [`lambda`]: a rotation function's environment variables, as Lambda checks them;
 //! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry;
 //! - [`validation`]: the messages of violated model constraints (ValidationException).
 
@@ -18,6 +19,7 @@ pub mod filters;
 pub mod grants;
 pub mod kms;
 pub mod labels;
+pub mod lambda;
 pub mod names;
 pub mod parameter_policies;
 pub mod parameters;

@@ -56,6 +56,7 @@ async fn a_failed_rotation_is_retried_by_the_schedule_and_resumes_its_version() 
         node_handler: None,
         node: None,
         node_path: None,
+        environment: Default::default(),
         role_arn: None,
         timeout_secs: 30,
         log_file: None,

@@ -37,12 +37,30 @@ def fail(kind):
     sys.exit(1)
 
 
+class RequestId(logging.Filter):
+    def __init__(self, request_id):
+        super().__init__()
+        self.request_id = request_id
+
+    def filter(self, record):
+        record.aws_request_id = self.request_id
+        return True
+
+
 def main():
-    # As Lambda's runtime: the root logger writes to the function's log; the handler picks
-    # the level (AWS's templates call logger.setLevel(logging.INFO)).
+    context = LambdaContext()
+    # As Lambda's runtime: the root logger writes to the function's log in Lambda's format
+    # (UTC time, the invocation's request id: it ties a step's lines together); the handler
+    # picks the level (AWS's templates call logger.setLevel(logging.INFO)).
     log = logging.StreamHandler(sys.stdout)
-    log.setFormatter(logging.Formatter("[%(levelname)s]\t%(asctime)s\t%(message)s"))
+    fmt = logging.Formatter("[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+                            "%Y-%m-%dT%H:%M:%S")
+    fmt.converter = time.gmtime
+    log.setFormatter(fmt)
+    log.addFilter(RequestId(context.aws_request_id))
     logging.getLogger().addHandler(log)
+    print(f"START RequestId: {context.aws_request_id} Version: {context.function_version}",
+          flush=True)
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
     event = json.loads(sys.stdin.read())
@@ -53,12 +71,13 @@ def main():
         traceback.print_exc()
         fail(f"Runtime.ImportModuleError ({type(e).__name__})")
     try:
-        handler(event, LambdaContext())
+        handler(event, context)
     except Exception as e:  # noqa: BLE001 - any exception fails the step, as in Lambda
         traceback.print_exc()
         fail(type(e).__name__)
     finally:
         logging.shutdown()
+        print(f"END RequestId: {context.aws_request_id}", flush=True)
     sys.stdout.flush()
 
 

@@ -70,6 +70,11 @@ pub struct RotationFunction {
     /// `node_modules` directory the handler's dependencies come from (NODE_PATH).
     #[serde(default)]
     pub node_path: Option<PathBuf>,
+    /// The function's own environment variables (Lambda's `Environment.Variables`), e.g. the
+    /// `EXCLUDE_CHARACTERS` or `PASSWORD_LENGTH` AWS's templates read. Lambda's reserved keys
+    /// are refused: the runtime sets those.
+    #[serde(default)]
+    pub environment: std::collections::BTreeMap<String, String>,
     /// The IAM role whose temporary credentials the command gets (its "execution role").
     #[serde(default)]
     pub role_arn: Option<String>,
@@ -107,6 +112,11 @@ impl RotationFunction {
         {
             return what("tls, ca-file and master-secret are settings of built-in rotators");
         }
+        if self.builtin.is_some() && !self.environment.is_empty() {
+            return what("environment is for handlers and commands, not built-in rotators");
+        }
+        strongroom_domain::lambda::check_environment(&self.environment)
+            .map_err(|m| format!("[[rotation-function]] {}: {m}", self.arn))?;
         let kinds = [
             self.builtin.is_some(),
             !self.command.is_empty(),
@@ -210,6 +220,8 @@ impl Launch {
                     format!("/aws/lambda/{name}"),
                 ),
                 ("AWS_EXECUTION_ENV".into(), format!("AWS_Lambda_{runtime}")),
+                // Lambda runs functions in UTC.
+                ("TZ".into(), ":UTC".into()),
                 ("STRONGROOM_LAMBDA_ARN".into(), f.arn.clone()),
                 (
                     "STRONGROOM_LAMBDA_DEADLINE_MS".into(),
@@ -574,6 +586,9 @@ async fn invoke(
             cmd.env(keep, v);
         }
     }
+    // The function's own variables first: what the runtime sets below can't be overridden
+    // (the reserved keys are refused when the configuration is read, as Lambda refuses them).
+    cmd.envs(&function.environment);
     cmd.env("AWS_ACCESS_KEY_ID", access_key_id)
         .env("AWS_SECRET_ACCESS_KEY", secret_access_key)
         .env("AWS_SESSION_TOKEN", session_token)
@@ -690,6 +705,39 @@ mod handler_tests {
             "arn = \"a\"\ncommand = [\"x\"]\npython = \"/v/bin/python\"\nrole-arn = \"r\"\n",
         );
         assert!(stray.check().unwrap_err().contains("python goes with"));
+    }
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use super::*;
+
+    fn function(toml: &str) -> RotationFunction {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn a_functions_environment_follows_lambdas_rules() {
+        let base =
+            "arn = \"a\"\npython-handler = \"/d:m.f\"\nrole-arn = \"arn:aws:iam::1:role/r\"\n";
+        let ok = function(&format!(
+            "{base}[environment]\nPASSWORD_LENGTH = \"40\"\nEXCLUDE_CHARACTERS = \"/@\"\n"
+        ));
+        assert_eq!(ok.check(), Ok(()));
+        assert_eq!(ok.environment["PASSWORD_LENGTH"], "40");
+        let reserved = function(&format!(
+            "{base}[environment]\nAWS_REGION = \"eu-west-1\"\n"
+        ));
+        let err = reserved.check().unwrap_err();
+        assert!(
+            err.contains("reserved keys") && err.contains("AWS_REGION"),
+            "{err}"
+        );
+        assert!(!err.contains("eu-west-1"), "{err}");
+        let builtin = function(
+            "arn = \"a\"\nbuiltin = \"postgresql-single-user\"\n[environment]\nX_Y = \"1\"\n",
+        );
+        assert!(builtin.check().unwrap_err().contains("not built-in"));
     }
 }
 
