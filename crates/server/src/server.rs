@@ -622,6 +622,32 @@ async fn purge_loop(
         }
         // Replicas that could not be brought up to date are tried again.
         region.secretsmanager.retry_replication().await;
+        // Parameter policies: expirations delete, notifications are announced once.
+        for a in region.ssm.sweep_policies().await {
+            let now = clock.now_ms();
+            region.cloudwatch.record_call(
+                crate::services::cloudwatch::NAMESPACE_SSM,
+                a.policy_type,
+                now,
+            );
+            let resource = crate::audit::CallResource {
+                arn: a.arn.clone(),
+                kind: crate::audit::PARAMETER_RESOURCE_TYPE,
+                name: Some(a.name.clone()),
+            };
+            let expires = a.expires_ms.map(strongroom_audit::event::format_time);
+            audit
+                .service_event(
+                    &region.name,
+                    "ssm",
+                    a.policy_type,
+                    serde_json::json!({"parameterName": a.name, "policyType": a.policy_type,
+                        "parameterVersion": a.version, "expirationTime": expires}),
+                    Some(resource),
+                    now,
+                )
+                .await;
+        }
         // KMS: keys whose waiting period ended are deleted; due automatic rotations run.
         let mut events = region.kms.delete_due().await;
         events.extend(region.kms.rotate_due().await);

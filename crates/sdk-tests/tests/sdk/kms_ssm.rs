@@ -368,3 +368,161 @@ async fn wait_for_event(ct: &aws_sdk_cloudtrail::Client, name: &str) -> serde_js
     }
     panic!("no {name} event within 10 s");
 }
+
+/// Parameter policies on an injected clock: NoChangeNotification and ExpirationNotification
+/// are announced once each (audit service events, AWS/SSM metrics, PolicyStatus Finished),
+/// and Expiration deletes the parameter on time.
+#[tokio::test]
+async fn parameter_policies_notify_once_and_expire_on_time() {
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms()));
+    let dir = common::temp_dir("ssm-policies");
+    let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+    config.account_id = Some(ACCOUNT.into());
+    config.root_credentials = Some((ACCESS_KEY.into(), SECRET_KEY.into()));
+    config.clock = Some(InjectedClock(clock.clone()));
+    config.purge_interval_secs = 1;
+    let server = strongroom::start(config).await.unwrap();
+    let ep = server.endpoint();
+    let sdk_clock = common::SdkClock(clock.clone());
+    let ssm = aws_sdk_ssm::Client::from_conf(
+        aws_sdk_ssm::Config::builder()
+            .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
+            .retry_config(aws_smithy_types::retry::RetryConfig::disabled())
+            .endpoint_url(&ep)
+            .region(aws_sdk_ssm::config::Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "t"))
+            .time_source(sdk_clock.clone())
+            .build(),
+    );
+    let ct =
+        aws_sdk_cloudtrail::Client::from_conf(trail_config(&ep).time_source(sdk_clock).build());
+
+    // Expires in 10 days; told 2 days before; told after 3 days without a change.
+    let expires = time::OffsetDateTime::from_unix_timestamp((clock.now_ms() + 10 * DAY_MS) / 1000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let policies = format!(
+        r#"[{{"Type":"Expiration","Version":"1.0","Attributes":{{"Timestamp":"{expires}"}}}},
+            {{"Type":"ExpirationNotification","Version":"1.0","Attributes":{{"Before":"2","Unit":"Days"}}}},
+            {{"Type":"NoChangeNotification","Version":"1.0","Attributes":{{"After":"3","Unit":"Days"}}}}]"#
+    );
+    ssm.put_parameter()
+        .name("/app/expiring")
+        .value("v1")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .tier(aws_sdk_ssm::types::ParameterTier::Advanced)
+        .policies(&policies)
+        .send()
+        .await
+        .unwrap();
+    let statuses = |d: &aws_sdk_ssm::operation::describe_parameters::DescribeParametersOutput| {
+        d.parameters()[0]
+            .policies()
+            .iter()
+            .map(|p| {
+                (
+                    p.policy_type().unwrap_or_default().to_string(),
+                    p.policy_status().unwrap_or_default().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let describe = || {
+        ssm.describe_parameters()
+            .parameter_filters(
+                aws_sdk_ssm::types::ParameterStringFilter::builder()
+                    .key("Name")
+                    .values("/app/expiring")
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+    };
+    let d = describe().await.unwrap();
+    assert!(statuses(&d).iter().all(|(_, s)| s == "Pending"), "{d:?}");
+
+    // Day 4: no change for 3 days.
+    clock.advance(4 * DAY_MS);
+    let e = wait_for_event(&ct, "NoChangeNotification").await;
+    assert_eq!(e["eventSource"], "ssm.amazonaws.com");
+    assert_eq!(e["eventType"], "AwsServiceEvent");
+    assert_eq!(
+        e["resources"][0]["ARN"],
+        format!("arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/app/expiring")
+    );
+    assert_eq!(e["serviceEventDetails"]["parameterName"], "/app/expiring");
+    let d = describe().await.unwrap();
+    assert!(
+        statuses(&d).contains(&("NoChangeNotification".into(), "Finished".into())),
+        "{d:?}"
+    );
+
+    // Day 9: within 2 days of the expiration.
+    clock.advance(5 * DAY_MS);
+    let e = wait_for_event(&ct, "ExpirationNotification").await;
+    assert_eq!(e["serviceEventDetails"]["expirationTime"], expires.as_str());
+    assert!(
+        ssm.get_parameter()
+            .name("/app/expiring")
+            .send()
+            .await
+            .is_ok()
+    );
+
+    // Day 11: expired and deleted.
+    clock.advance(2 * DAY_MS);
+    let e = wait_for_event(&ct, "Expiration").await;
+    assert_eq!(e["serviceEventDetails"]["policyType"], "Expiration");
+    let gone = ssm
+        .get_parameter()
+        .name("/app/expiring")
+        .send()
+        .await
+        .unwrap_err();
+    use aws_sdk_ssm::error::ProvideErrorMetadata;
+    assert_eq!(gone.code(), Some("ParameterNotFound"));
+
+    // Each announced once: one event per policy type, and one AWS/SSM datapoint each.
+    for name in [
+        "NoChangeNotification",
+        "ExpirationNotification",
+        "Expiration",
+    ] {
+        let found = ct
+            .lookup_events()
+            .lookup_attributes(
+                LookupAttribute::builder()
+                    .attribute_key(LookupAttributeKey::EventName)
+                    .attribute_value(name)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(found.events().len(), 1, "{name}");
+        let now = clock.now_ms() as f64 / 1000.0;
+        let stats = common::raw::Req {
+            target: Some("GraniteServiceVersion20100801.GetMetricStatistics".into()),
+            content_type: Some("application/x-amz-json-1.0".into()),
+            service: "monitoring".into(),
+            time: std::time::UNIX_EPOCH + Duration::from_millis(clock.now_ms() as u64),
+            ..common::raw::Req::new(
+                "",
+                &serde_json::json!({"Namespace": "AWS/SSM", "MetricName": name,
+                    "StartTime": now - 12.0 * 86_400.0, "EndTime": now + 60.0, "Period": 86_400 * 13,
+                    "Statistics": ["Sum"]})
+                .to_string(),
+            )
+        }
+        .send(&ep)
+        .await;
+        assert_eq!(
+            stats.json["Datapoints"][0]["Sum"], 1.0,
+            "{name}: {}",
+            stats.text
+        );
+    }
+    server.shutdown().await.unwrap();
+}

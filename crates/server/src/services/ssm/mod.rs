@@ -18,6 +18,7 @@ pub mod shapes;
 use crate::pipeline::Operation as _;
 use ops::Op;
 mod parameters;
+pub mod policies;
 mod tags;
 #[cfg(test)]
 mod tests;
