@@ -14,5 +14,6 @@ mod kms_ssm;
 mod metrics;
 mod regions;
 mod rotation;
+mod seal;
 mod secretsmanager;
 mod security;
