@@ -202,6 +202,11 @@ def test_the_root_key_moves_between_seals_and_the_data_stays_readable():
                   env={**hsm.env(), "STRONGROOM_SEAL_PASSPHRASE": "a-passphrase-too"})
         code, out = root_key("seal", "--data-dir", data, "--seal", spec, env=hsm.env())
         assert code == 2 and "already sealed by" in out, out
+        # --from-seal replaces what the file records; a key that did not wrap it changes nothing.
+        code, out = root_key("unseal", "--data-dir", data, "--from-seal", other, env=hsm.env())
+        assert code == 1 and "label=another-key" in out and "does not open the root key" in out, out
+        assert "sealed by the PKCS#11 key label=strongroom-root" in root_key(
+            "status", "--data-dir", data)[1]
 
         # → AWS KMS of another Strongroom: opened by the HSM (its PIN from the environment),
         # wrapped by KMS Encrypt.

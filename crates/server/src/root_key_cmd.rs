@@ -127,9 +127,16 @@ fn passphrase(args: &RootKeyArgs) -> Result<Option<zeroize::Zeroizing<String>>, 
 
 async fn open_spec(spec: &str, what: &str, data_dir: &Path) -> Result<Box<dyn Seal>, Failed> {
     let spec = SealSpec::parse(spec).map_err(|e| usage(format!("{what}: {e}")))?;
-    seal::open_spec(&spec, &deployment(data_dir)?)
-        .await
-        .map_err(failed)
+    open_parsed(&spec, data_dir).await
+}
+
+async fn open_parsed(spec: &SealSpec, data_dir: &Path) -> Result<Box<dyn Seal>, Failed> {
+    // Only a KMS encryption context names the deployment.
+    let deployment = match spec {
+        SealSpec::AwsKms(_) => deployment(data_dir)?,
+        SealSpec::Pkcs11(_) => String::new(),
+    };
+    seal::open_spec(spec, &deployment).await.map_err(failed)
 }
 
 /// The seal that opens the key as it is now (`info`).
@@ -146,9 +153,7 @@ async fn current_seal(args: &RootKeyArgs, info: &SealInfo) -> Result<Box<dyn Sea
         };
     }
     match info.spec() {
-        Some(spec) => seal::open_spec(&spec, &deployment(&args.data_dir)?)
-            .await
-            .map_err(failed),
+        Some(spec) => open_parsed(&spec, &args.data_dir).await,
         None => Err(usage(format!(
             "the root key is sealed by {info}: {}",
             info.how_to_open()
