@@ -1,8 +1,9 @@
 //! The encryption barrier: nothing crosses it toward the store in plaintext.
 //!
 //! Key hierarchy (Vault/OpenBao style, AWS KMS shaped):
-//! - the **root key** (256-bit) lives outside the store — today in a 0600 file in the data dir;
-//!   later seals (passphrase, Shamir, HSM, external KMS) only change how it is obtained;
+//! - the **root key** (256-bit) lives outside the store — in a 0600 file in the data dir,
+//!   plain or wrapped by a [`seal::Seal`] (passphrase, PKCS#11 HSM, external KMS), which only
+//!   changes how it is obtained;
 //! - each **KMS key** (e.g. the managed `aws/secretsmanager`) has 256-bit material stored
 //!   wrapped by the root key;
 //! - each **secret version** gets a fresh 256-bit data key; the value is sealed with it
@@ -15,6 +16,7 @@
 //! AES-GCM comes from aws-lc-rs, which rustls already brings: one crypto library in the tree.
 
 mod root;
+pub mod seal;
 
 pub use root::{RootKey, RootKeyFile};
 

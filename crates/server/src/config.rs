@@ -92,6 +92,11 @@ pub struct ServerArgs {
     /// variable STRONGROOM_SEAL_PASSPHRASE; neither: the root key file is plain, mode 0600).
     #[arg(long, env = "STRONGROOM_SEAL_PASSPHRASE_FILE")]
     pub seal_passphrase_file: Option<PathBuf>,
+    /// The root key wrapped by an HSM or an external KMS key:
+    /// `pkcs11:module=...;token=...;label=...` (PIN in STRONGROOM_PKCS11_PIN or `pin-file=`) or
+    /// `awskms:KEY_ARN[;endpoint=URL]` (credentials from the AWS SDK's standard chain).
+    #[arg(long, env = "STRONGROOM_SEAL")]
+    pub seal: Option<String>,
     /// Requests per second each identity (user, role, root) may make, sustained [default: no
     /// limit].
     /// Beyond it requests fail with ThrottlingException (SDKs retry them) and are audited.
@@ -164,6 +169,7 @@ struct FileConfig {
     throttle_rps: Option<f64>,
     throttle_burst: Option<f64>,
     seal_passphrase_file: Option<PathBuf>,
+    seal: Option<String>,
     header_read_timeout_secs: Option<u64>,
     idle_timeout_secs: Option<u64>,
     body_read_timeout_secs: Option<u64>,
@@ -213,6 +219,8 @@ pub struct ServerConfig {
     pub limits: ConnectionLimits,
     /// Where the root key's passphrase is read from (the file, else STRONGROOM_SEAL_PASSPHRASE).
     pub seal_passphrase_file: Option<PathBuf>,
+    /// The `--seal` specification (an HSM or an external KMS key), if any.
+    pub seal: Option<String>,
     /// A clock to use instead of the system's (tests: alarm windows, deletion windows).
     pub clock: Option<InjectedClock>,
 }
@@ -280,6 +288,7 @@ impl ServerConfig {
             throttle: None,
             limits: ConnectionLimits::default(),
             seal_passphrase_file: None,
+            seal: None,
             clock: None,
         }
     }
@@ -411,6 +420,7 @@ impl ServerConfig {
                 .unwrap_or(60)
                 .max(1),
             seal_passphrase_file: args.seal_passphrase_file.or(file.seal_passphrase_file),
+            seal: args.seal.or(file.seal),
             throttle: match args.throttle_rps.or(file.throttle_rps) {
                 None => None,
                 Some(rate) if rate.is_finite() && rate > 0.0 => Some(crate::throttle::Limit {

@@ -29,7 +29,7 @@ enum Command {
     Audit(strongroom::audit_cmd::AuditCommand),
     /// Copy a data directory consistently, while the server runs.
     Backup(strongroom::backup::BackupArgs),
-    /// Seal the root key file with a passphrase, or unseal it.
+    /// Seal the root key (passphrase, PKCS#11 HSM, AWS KMS key), move it between seals, unseal it.
     #[command(subcommand)]
     RootKey(strongroom::root_key_cmd::RootKeyCommand),
     /// Resolve {{resolve:secretsmanager|ssm|ssm-secure:...}} references in a text (an AWS
@@ -62,7 +62,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Backup(args) => run_tool(strongroom::backup::run(args)),
-        Command::RootKey(cmd) => std::process::ExitCode::from(strongroom::root_key_cmd::run(cmd)),
+        Command::RootKey(cmd) => run_tool(strongroom::root_key_cmd::run(cmd)),
         Command::Audit(cmd) => run_tool(strongroom::audit_cmd::run(cmd)),
         Command::Render(args) => {
             init_client_logging();

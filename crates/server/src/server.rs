@@ -311,21 +311,27 @@ async fn open_storage(config: &ServerConfig) -> Result<Storage, String> {
             Some(dir) => {
                 prepare_data_dir(dir)?;
                 let account = account_id(dir, config.account_id.as_deref())?;
-                let passphrase =
-                    crate::config::seal_passphrase(config.seal_passphrase_file.as_deref())?;
-                let (root_key, created) = RootKey::load_or_create(
-                    &dir.join("root.key"),
-                    passphrase.as_ref().map(|p| p.as_bytes()),
+                let seal = crate::root_key_cmd::server_seal(
+                    config.seal.as_deref(),
+                    config.seal_passphrase_file.as_deref(),
+                    &account,
                 )
-                .map_err(|e| e.to_string())?;
-                if passphrase.is_some()
-                    && !created
-                    && strongroom_barrier::RootKey::file_kind(&dir.join("root.key"))
-                        .is_ok_and(|k| k == strongroom_barrier::RootKeyFile::Plain)
-                {
-                    tracing::warn!(path = %dir.join("root.key").display(), "a seal passphrase was given but the root key file is plain: seal it with `strongroom root-key seal`");
+                .await?;
+                let key_path = dir.join("root.key");
+                let (root_key, created) = RootKey::load_or_create(&key_path, seal.as_deref())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Some(s) = &seal {
+                    if !created
+                        && RootKey::file_kind(&key_path)
+                            .is_ok_and(|k| k == strongroom_barrier::RootKeyFile::Plain)
+                    {
+                        tracing::warn!(path = %key_path.display(), seal = %s.describe(), "a seal was given but the root key file is plain: seal it with `strongroom root-key seal`");
+                    } else {
+                        tracing::info!(seal = %s.describe(), "root key unsealed");
+                    }
                 }
-                drop(passphrase);
+                drop(seal);
                 if created {
                     tracing::warn!(path = %dir.join("root.key").display(), "generated a new root key: back it up; without it the data cannot be decrypted");
                 }

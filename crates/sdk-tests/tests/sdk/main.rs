@@ -15,5 +15,6 @@ mod metrics;
 mod partitions;
 mod regions;
 mod rotation;
+mod seal;
 mod secretsmanager;
 mod security;
