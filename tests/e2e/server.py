@@ -16,6 +16,7 @@ database if any being the one to connect to for CREATE DATABASE), every server â
 each `Server(...)` â€” stores in PostgreSQL (`--store`): in a database of its own named after its
 data dir, created on first use, so a restart on the same data dir finds its data again.
 """
+import hashlib
 import os
 import re
 import urllib.parse
@@ -85,8 +86,11 @@ def store_url(data_dir):
         return None
     if not E2E_STORE.startswith(("postgres://", "postgresql://")):
         raise RuntimeError(f"STRONGROOM_E2E_STORE must be a postgres:// URL, not {E2E_STORE!r}")
-    name = re.sub(r"[^a-z0-9_]", "_", os.path.basename(os.path.normpath(data_dir)).lower())
-    db = (run_prefix() + name)[:63]
+    # Named after the data dir's whole path (two data dirs may share a base name), so a
+    # restart on the same data dir finds its database.
+    path = os.path.abspath(data_dir)
+    name = re.sub(r"[^a-z0-9_]", "_", os.path.basename(path).lower())[:24]
+    db = f"{run_prefix()}{name}_{hashlib.sha256(path.encode()).hexdigest()[:10]}"
     if not psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'").strip():
         psql(f'CREATE DATABASE "{db}"')
     base, _, query = _store_parts()
