@@ -13,6 +13,10 @@
 #   3. SIGTERM: the server must exit 0
 #   4. pytest test_leaks.py: no secret value in any server log or data dir
 # Every step runs even if an earlier one failed; the exit code is non-zero if any failed.
+#
+# STRONGROOM_E2E_STORE=postgres://postgres@127.0.0.1:5432 runs the same against PostgreSQL:
+# this server and every server a test starts get a fresh database of their own (--store),
+# dumped for the leak scan and dropped when the run passes (tests/e2e/server.py).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -63,8 +67,12 @@ cleanup() {
     wait "$PID" 2>/dev/null || true
   fi
   if [ "$rc" -eq 0 ] && [ -z "${E2E_KEEP:-}" ]; then
+    if [ -n "${STRONGROOM_E2E_STORE:-}" ]; then
+      (cd "$HERE" && "$VENV/bin/python" server.py drop >/dev/null) || echo "e2e: could not drop the run's databases" >&2
+    fi
     rm -rf "$WORK"
   else
+    [ -n "${STRONGROOM_E2E_STORE:-}" ] && echo "e2e: the run's PostgreSQL databases are kept (sr_e2e_*)" >&2
     echo "e2e: logs and data dirs kept in $WORK" >&2
   fi
   exit "$rc"
@@ -76,6 +84,16 @@ trap 'exit 143' TERM
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 ENDPOINT=http://127.0.0.1:$PORT
 
+STORE_ARGS=()
+if [ -n "${STRONGROOM_E2E_STORE:-}" ]; then
+  command -v psql >/dev/null && command -v pg_dump >/dev/null ||
+    { echo "e2e: STRONGROOM_E2E_STORE needs psql and pg_dump" >&2; exit 2; }
+  STORE_URL=$(cd "$HERE" && "$VENV/bin/python" server.py store-url "$DATA") ||
+    { echo "e2e: FAILED: cannot create a database at $STRONGROOM_E2E_STORE" >&2; exit 1; }
+  STORE_ARGS=(--store "$STORE_URL")
+  echo "e2e: store: PostgreSQL $STORE_URL"
+fi
+
 echo "e2e: starting $BIN on 127.0.0.1:$PORT (data $DATA, log $LOG)"
 (
   # Only the settings given here: none of the caller's STRONGROOM_* variables.
@@ -84,7 +102,7 @@ echo "e2e: starting $BIN on 127.0.0.1:$PORT (data $DATA, log $LOG)"
   done
   export STRONGROOM_ROOT_ACCESS_KEY_ID=$ACCESS_KEY STRONGROOM_ROOT_SECRET_ACCESS_KEY=$SECRET_KEY
   export STRONGROOM_LOG=debug NO_COLOR=1
-  exec "$BIN" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" --account-id 123456789012
+  exec "$BIN" server --data-dir "$DATA" --listen "127.0.0.1:$PORT" --account-id 123456789012 "${STORE_ARGS[@]}"
 ) </dev/null >"$LOG" 2>&1 &
 PID=$!
 
@@ -193,6 +211,10 @@ json.dump(sorted(values), open(path, "w"))
 EOF
 }
 leak_scan() {
+  # PostgreSQL stores are scanned as dumps (a data dir of their own).
+  if [ -n "${STRONGROOM_E2E_STORE:-}" ]; then
+    (cd "$HERE" && "$VENV/bin/python" server.py dump "$WORK/data/postgres-dumps" >/dev/null) || return 1
+  fi
   merge_node_values &&
     STRONGROOM_E2E_PHASE=leaks "$VENV/bin/python" -m pytest -p no:cacheprovider -rfEs test_leaks.py
 }

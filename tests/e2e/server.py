@@ -10,8 +10,16 @@ Two ways a test gets a server:
 
 When STRONGROOM_E2E_WORK is set (run.sh sets it), data dirs and logs of every server started
 here go under it (`data/`, `logs/`), so the leak scan after the run sees all of them.
+
+When STRONGROOM_E2E_STORE is a PostgreSQL URL (`postgres://postgres@127.0.0.1:5432`, its
+database if any being the one to connect to for CREATE DATABASE), every server — run.sh's and
+each `Server(...)` — stores in PostgreSQL (`--store`): in a database of its own named after its
+data dir, created on first use, so a restart on the same data dir finds its data again.
 """
+import hashlib
 import os
+import re
+import urllib.parse
 import signal
 import socket
 import ssl
@@ -40,6 +48,76 @@ def work_dir(kind):
     path = os.path.join(base, kind)
     os.makedirs(path, exist_ok=True)
     return path
+
+
+E2E_STORE = os.environ.get("STRONGROOM_E2E_STORE") or None
+DB_PREFIX = "sr_e2e_"
+
+
+def _store_parts():
+    """(URL without database, database to connect to for administration)."""
+    u = urllib.parse.urlsplit(E2E_STORE)
+    admin_db = u.path.lstrip("/") or "postgres"
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "", "", "")), admin_db, u.query
+
+
+def psql(sql, url=None):
+    """Run `sql` with psql on the e2e PostgreSQL server (its administration database, or the
+    database of `url`, e.g. a Server's `store`); returns stdout. Raises on failure."""
+    base, admin_db, _ = _store_parts()
+    r = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-Atc", sql, url or f"{base}/{admin_db}"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"psql failed ({sql!r}): {r.stderr.strip()}")
+    return r.stdout
+
+
+def run_prefix():
+    """Databases of this run start with this: the run's work dir's name, else the process id."""
+    work = os.environ.get("STRONGROOM_E2E_WORK")
+    tag = os.path.basename(os.path.normpath(work)) if work else f"pid{os.getpid()}"
+    return DB_PREFIX + re.sub(r"[^a-z0-9]", "", tag.lower())[-12:] + "_"
+
+
+def store_url(data_dir):
+    """The --store URL for a server on `data_dir`, its database created if missing; None when
+    the run uses SQLite."""
+    if not E2E_STORE:
+        return None
+    if not E2E_STORE.startswith(("postgres://", "postgresql://")):
+        raise RuntimeError(f"STRONGROOM_E2E_STORE must be a postgres:// URL, not {E2E_STORE!r}")
+    # Named after the data dir's whole path (two data dirs may share a base name), so a
+    # restart on the same data dir finds its database.
+    path = os.path.abspath(data_dir)
+    name = re.sub(r"[^a-z0-9_]", "_", os.path.basename(path).lower())[:24]
+    db = f"{run_prefix()}{name}_{hashlib.sha256(path.encode()).hexdigest()[:10]}"
+    if not psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'").strip():
+        psql(f'CREATE DATABASE "{db}"')
+    base, _, query = _store_parts()
+    return f"{base}/{db}" + (f"?{query}" if query else "")
+
+
+def drop_run_databases():
+    """Drop every database this run created (run.sh calls it when the run passed)."""
+    if not E2E_STORE:
+        return []
+    dbs = psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{run_prefix()}%'").split()
+    for db in dbs:
+        psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    return dbs
+
+
+def dump_run_databases(to_dir):
+    """pg_dump every database of this run into `to_dir` (so the leak scan reads the stores)."""
+    if not E2E_STORE:
+        return []
+    base, _, _ = _store_parts()
+    os.makedirs(to_dir, exist_ok=True)
+    dbs = psql(f"SELECT datname FROM pg_database WHERE datname LIKE '{run_prefix()}%'").split()
+    for db in dbs:
+        with open(os.path.join(to_dir, f"{db}.sql"), "wb") as f:
+            subprocess.run(["pg_dump", "--data-only", f"{base}/{db}"], stdout=f, check=True, timeout=120)
+    return dbs
 
 
 def binary():
@@ -91,6 +169,9 @@ class Server:
         self.endpoint = f"{scheme}://127.0.0.1:{self.port}"
         args = [self.bin, "server", "--data-dir", self.data_dir,
                 "--listen", f"{listen_host}:{self.port}", "--account-id", ACCOUNT, *extra_args]
+        self.store = store_url(self.data_dir) if "--dev" not in extra_args else None
+        if self.store:
+            args += ["--store", self.store]
         if tls:
             args += ["--tls-cert", tls["cert"], "--tls-key", tls["key"]]
         penv = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
@@ -184,3 +265,17 @@ class AttachedServer:
     def logs(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+
+if __name__ == "__main__":
+    # For run.sh: `python server.py store-url DATA_DIR | drop | dump DIR`.
+    import sys
+    cmd = sys.argv[1]
+    if cmd == "store-url":
+        print(store_url(sys.argv[2]) or "")
+    elif cmd == "drop":
+        print(" ".join(drop_run_databases()))
+    elif cmd == "dump":
+        print(" ".join(dump_run_databases(sys.argv[2])))
+    else:
+        sys.exit(f"unknown command {cmd}")

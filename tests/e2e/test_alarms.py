@@ -12,7 +12,7 @@ import threading
 import time
 
 from conftest import secret, sm_client
-from server import Server, free_port
+from server import Server, free_port, psql
 from test_tls import make_ca_and_cert
 
 SEED_003_ALARM = ("aws cloudwatch put-metric-alarm --alarm-name prod-secret-access-alert "
@@ -159,10 +159,14 @@ def test_alarms_live_in_the_store_across_restarts_and_an_old_alarms_json_is_impo
         assert not os.path.exists(os.path.join(data_dir, "alarms.json"))
         # The old format, as an earlier version wrote it: a JSON map of name → alarm, taken
         # from the kept alarm's stored document.
-        import sqlite3
-        db = sqlite3.connect(os.path.join(data_dir, "strongroom.db"))
-        (doc,) = db.execute("SELECT doc FROM cw_alarms WHERE name = 'kept-alarm'").fetchone()
-        db.close()
+        if s.store:
+            doc = psql("SELECT doc FROM strongroom.cw_alarms WHERE name = 'kept-alarm'", url=s.store)
+            assert doc.strip(), "the alarm is a row of the PostgreSQL store"
+        else:
+            import sqlite3
+            db = sqlite3.connect(os.path.join(data_dir, "strongroom.db"))
+            (doc,) = db.execute("SELECT doc FROM cw_alarms WHERE name = 'kept-alarm'").fetchone()
+            db.close()
         legacy = json.loads(doc)
         legacy["name"] = "legacy-alarm"
         legacy["threshold"] = 7.0

@@ -8,11 +8,16 @@ import subprocess
 import tempfile
 
 import boto3
+import pytest
 from botocore.config import Config
 
 import leaks
 from conftest import secret, unique
-from server import ACCESS_KEY, REGION, SECRET_KEY, Server, binary, work_dir
+from server import ACCESS_KEY, E2E_STORE, REGION, SECRET_KEY, Server, binary, work_dir
+
+# `strongroom backup` copies SQLite stores; on PostgreSQL (STRONGROOM_E2E_STORE) it refuses,
+# which test_backup_refuses_a_postgres_data_dir checks instead.
+sqlite_only = pytest.mark.skipif(bool(E2E_STORE), reason="strongroom backup copies SQLite stores")
 
 ONCE = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
@@ -28,6 +33,7 @@ def backup(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+@sqlite_only
 def test_backup_of_a_running_server_restores_what_it_held():
     s = Server(name="backup-source")
     restored = None
@@ -75,6 +81,7 @@ def test_backup_of_a_running_server_restores_what_it_held():
             restored.kill()
 
 
+@sqlite_only
 def test_backup_without_keys_and_bad_targets():
     s = Server(name="backup-nokeys")
     try:
@@ -98,5 +105,17 @@ def test_backup_without_keys_and_bad_targets():
                            env={k: v for k, v in os.environ.items()
                                 if not k.startswith("STRONGROOM_")})
         assert p.returncode != 0 and "root key does not match" in p.stderr, p.stderr
+    finally:
+        assert s.stop() == 0
+
+
+@pytest.mark.skipif(not E2E_STORE, reason="needs STRONGROOM_E2E_STORE (a PostgreSQL store)")
+def test_backup_refuses_a_postgres_data_dir():
+    s = Server(name="backup-postgres")
+    try:
+        dest = os.path.join(tempfile.mkdtemp(prefix="bk-pg-", dir=work_dir("data")), "copy")
+        code, out, err = backup("--data-dir", s.data_dir, "--to", dest)
+        assert code == 2 and "PostgreSQL" in err and "pg_dump" in err, (code, out, err)
+        assert not os.path.exists(dest)
     finally:
         assert s.stop() == 0

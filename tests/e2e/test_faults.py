@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import MARKER, secret
-from server import ACCESS_KEY, REGION, SECRET_KEY, Server, binary
+from server import ACCESS_KEY, REGION, SECRET_KEY, Server, binary, psql
 
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30)
 
@@ -119,24 +119,48 @@ def test_a_full_audit_file_system_refuses_requests_and_recovers_without_restart(
     audit_verify(data)
 
 
+def hold_postgres_lock(store):
+    """Another session locks the secrets table against writes for 2 s; returns once it holds
+    the lock, and a function that waits for its release."""
+    locker = subprocess.Popen(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-c",
+                               "BEGIN; LOCK TABLE strongroom.secrets IN EXCLUSIVE MODE; "
+                               "SELECT pg_sleep(2); COMMIT;", store],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while psql("SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+               "WHERE c.relname = 'secrets' AND l.mode = 'ExclusiveLock' AND l.granted",
+               url=store).strip() != "1":
+        assert locker.poll() is None and time.time() < deadline, locker.stderr.read()
+        time.sleep(0.05)
+    return lambda: locker.wait(10) == 0
+
+
 def test_the_store_locked_by_another_process_delays_but_loses_nothing():
-    """Another process holds SQLite's write lock for 2 s: writes meanwhile either wait and
-    succeed or fail with an AWS-shaped error — and every acknowledged one is readable after."""
+    """Another process holds the store's write lock for 2 s (SQLite's, or a PostgreSQL table
+    lock): writes meanwhile either wait and succeed or fail with an AWS-shaped error — and
+    every acknowledged one is readable after."""
     s = Server(name="faults-locked")
     try:
         sm = client(s)
         name = f"faults-lock-{uuid.uuid4().hex[:6]}x"
         sm.create_secret(Name=name, SecretString=secret("faults-lock-0"))
-        db = sqlite3.connect(os.path.join(s.data_dir, "strongroom.db"), timeout=10, isolation_level=None,
-                             check_same_thread=False)
-        db.execute("BEGIN EXCLUSIVE")
         released = threading.Event()
+        if s.store:
+            wait_postgres = hold_postgres_lock(s.store)
 
-        def release():
-            time.sleep(2)
-            db.execute("COMMIT")
-            db.close()
-            released.set()
+            def release():
+                assert wait_postgres()
+                released.set()
+        else:
+            db = sqlite3.connect(os.path.join(s.data_dir, "strongroom.db"), timeout=10,
+                                 isolation_level=None, check_same_thread=False)
+            db.execute("BEGIN EXCLUSIVE")
+
+            def release():
+                time.sleep(2)
+                db.execute("COMMIT")
+                db.close()
+                released.set()
 
         threading.Thread(target=release).start()
         acked, refused = [], []

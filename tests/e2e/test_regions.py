@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from conftest import secret, unique
-from server import ACCESS_KEY, ACCOUNT, SECRET_KEY, Server, binary, client_env, work_dir
+from server import ACCESS_KEY, ACCOUNT, SECRET_KEY, Server, binary, client_env, psql, work_dir
 
 ONCE = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 HOME, WEST = "us-east-1", "us-west-2"
@@ -128,6 +128,17 @@ def test_regions_are_separate_and_a_single_region_data_dir_becomes_the_home_regi
         assert [r["requestParameters"]["name"] for r in west_records] == [name]
         home_records = created(HOME)
         assert name in [r["requestParameters"]["name"] for r in home_records]
+
+        if s.store:
+            # PostgreSQL: each region is a schema of the server's database, the home region's
+            # `strongroom` (backups are then PostgreSQL's: pg_dump, not `strongroom backup`).
+            schemas = psql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'strongroom%' "
+                           "ORDER BY nspname", url=s.store).split()
+            assert schemas == ["strongroom", "strongroom_us_west_2"], schemas
+            for schema, arn in (("strongroom", home_arn), ("strongroom_us_west_2", west["ARN"])):
+                arns = psql(f"SELECT arn FROM {schema}.secrets", url=s.store).split()
+                assert arn in arns and len(arns) == 1, (schema, arns)
+            return
 
         # Backups carry every region; the copy serves both.
         dest = os.path.join(tempfile.mkdtemp(prefix="reg-bk-", dir=work_dir("data")), "copy")

@@ -1,11 +1,12 @@
-"""Sealed values moved in the store by someone with write access to the SQLite file (issue 16
-§3): the ciphertexts of two versions of one parameter swapped, of two secrets swapped, of two
+"""Sealed values moved in the store by someone with write access to the SQLite file or the
+PostgreSQL database (issue 16 §3): the ciphertexts of two versions of one parameter swapped, of two secrets swapped, of two
 versions of one secret swapped. Each value is authenticated with its parameter or secret and
 version, so a moved value never decrypts as the other one: every read is refused with AWS's
 4xx decryption error (Parameter Store InvalidKeyId, Secrets Manager DecryptionFailure), never
 a 500 and never the other value, and nothing of either value reaches the answer or the log."""
 import os
 import sqlite3
+import subprocess
 import uuid
 
 import boto3
@@ -24,8 +25,30 @@ def client(server, service):
                         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
 
 
-def swap(data_dir, table, keys, a, b):
+def swap_postgres(store, table, keys, a, b):
+    """`swap` in a PostgreSQL store (the home region's schema), in one transaction."""
+    def where(row):
+        return " AND ".join(f"{k} = '{str(v).replace(chr(39), chr(39) * 2)}'" for k, v in zip(keys, row))
+    t = f"strongroom.{table}"
+    sql = f"""BEGIN;
+CREATE TEMP TABLE moved AS SELECT wrapped_key, ciphertext FROM {t} WHERE {where(a)};
+UPDATE {t} SET (wrapped_key, ciphertext) = (SELECT wrapped_key, ciphertext FROM {t} WHERE {where(b)})
+    WHERE {where(a)} RETURNING 'swapped';
+UPDATE {t} SET (wrapped_key, ciphertext) = (SELECT wrapped_key, ciphertext FROM moved)
+    WHERE {where(b)} RETURNING 'swapped';
+COMMIT;
+"""
+    p = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-f", "-", store],
+                       input=sql, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["swapped", "swapped"], (table, a, b, p.stdout)
+
+
+def swap(server, table, keys, a, b):
     """Swap the sealed blobs (wrapped data key and ciphertext) of rows `a` and `b`."""
+    if server.store:
+        return swap_postgres(server.store, table, keys, a, b)
+    data_dir = server.data_dir
     db = sqlite3.connect(os.path.join(data_dir, "strongroom.db"), isolation_level=None)
     where = " AND ".join(f"{k} = ?" for k in keys)
     blobs = [db.execute(f"SELECT wrapped_key, ciphertext FROM {table} WHERE {where}", row).fetchone()
@@ -71,10 +94,10 @@ def test_swapped_values_are_refused_with_decryption_errors_and_leak_nothing():
     assert s.stop() == 0
 
     for name in (secure, plain):
-        swap(s.data_dir, "ssm_parameter_values", ("name", "version"), (name, 1), (name, 2))
-    swap(s.data_dir, "secret_versions", ("secret_arn", "version_id"),
+        swap(s, "ssm_parameter_values", ("name", "version"), (name, 1), (name, 2))
+    swap(s, "secret_versions", ("secret_arn", "version_id"),
          (a["ARN"], a["VersionId"]), (b["ARN"], b["VersionId"]))
-    swap(s.data_dir, "secret_versions", ("secret_arn", "version_id"),
+    swap(s, "secret_versions", ("secret_arn", "version_id"),
          (c["ARN"], c["VersionId"]), (c2["ARN"], c2["VersionId"]))
 
     s = Server(name="tamper-restarted", data_dir=s.data_dir)

@@ -64,8 +64,14 @@ async fn backup(args: &BackupArgs) -> Result<String, (u8, String)> {
     let failed = |m: String| (1u8, m);
     let db = args.data_dir.join("strongroom.db");
     if !db.is_file() {
+        // A server with --store postgres://... keeps only its keys and audit log here.
+        let hint = if args.data_dir.join("root.key").is_file() {
+            ": its store is in PostgreSQL (--store), which pg_dump backs up"
+        } else {
+            ""
+        };
         return Err(bad(format!(
-            "{} is not a Strongroom data directory (no strongroom.db)",
+            "{} is not a Strongroom data directory with a SQLite store (no strongroom.db){hint}",
             args.data_dir.display()
         )));
     }

@@ -21,6 +21,14 @@ pub struct ServerArgs {
     /// Where the embedded store, root key and generated credentials live.
     #[arg(long, env = "STRONGROOM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where secrets, parameters, keys and IAM are stored: `sqlite` (in the data directory)
+    /// or `postgres://USER@HOST:PORT/DB?sslmode=...` (one schema per region) [default: sqlite].
+    /// Give the password in PGPASSWORD, a pgpass file or --store-password-file.
+    #[arg(long, env = "STRONGROOM_STORE")]
+    pub store: Option<String>,
+    /// A file whose first line is the PostgreSQL password (for --store postgres://...).
+    #[arg(long, env = "STRONGROOM_STORE_PASSWORD_FILE")]
+    pub store_password_file: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8790].
     #[arg(long, env = "STRONGROOM_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -136,6 +144,8 @@ pub struct ServerArgs {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
     data_dir: Option<PathBuf>,
+    store: Option<String>,
+    store_password_file: Option<PathBuf>,
     listen: Option<SocketAddr>,
     region: Option<String>,
     regions: Option<Vec<String>>,
@@ -189,6 +199,8 @@ pub struct TlsFiles {
 pub struct ServerConfig {
     /// `None` in dev mode: nothing touches the disk.
     pub data_dir: Option<PathBuf>,
+    /// Where the regions' stores live.
+    pub store: StoreLocation,
     pub listen: SocketAddr,
     /// The home region: the first of `regions`.
     pub region: String,
@@ -268,6 +280,7 @@ impl ServerConfig {
     pub fn new(data_dir: impl Into<PathBuf>, listen: SocketAddr) -> Self {
         Self {
             data_dir: Some(data_dir.into()),
+            store: StoreLocation::Sqlite,
             listen,
             region: DEFAULT_REGION.into(),
             regions: vec![DEFAULT_REGION.into()],
@@ -308,6 +321,13 @@ impl ServerConfig {
                     .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             )
         };
+        let store = StoreLocation::parse(
+            args.store.or(file.store),
+            args.store_password_file.or(file.store_password_file),
+        )?;
+        if dev && store != StoreLocation::Sqlite {
+            return Err("--dev keeps everything in memory: it cannot be used with --store".into());
+        }
         let listen = match args.listen.or(file.listen) {
             Some(a) => a,
             None => DEFAULT_LISTEN.parse().map_err(|e| format!("{e}"))?,
@@ -362,6 +382,7 @@ impl ServerConfig {
         };
         Ok(Self {
             data_dir,
+            store,
             listen,
             region,
             regions,
@@ -593,6 +614,106 @@ fn validate_region(r: &str) -> Result<(), String> {
     }
 }
 
+/// Where the stores of the regions live.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `strongroom.db` in the data directory (`regions/<name>/` for other regions).
+    Sqlite,
+    /// A PostgreSQL database, one schema per region.
+    Postgres {
+        /// libpq's URL form. May hold a password: never printed (see `Debug`).
+        url: String,
+        password_file: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Debug for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite => f.write_str("sqlite"),
+            Self::Postgres { url, .. } => write!(f, "{}", redact_url(url)),
+        }
+    }
+}
+
+/// `url` with any password in it replaced by `***`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+fn url_has_password(url: &str) -> bool {
+    redact_url(url) != url
+}
+
+impl StoreLocation {
+    fn parse(store: Option<String>, password_file: Option<PathBuf>) -> Result<Self, String> {
+        match store.as_deref() {
+            None | Some("sqlite") => {
+                if password_file.is_some() {
+                    return Err("--store-password-file is for --store postgres://...".into());
+                }
+                Ok(Self::Sqlite)
+            }
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                if password_file.is_some() && url_has_password(url) {
+                    return Err(
+                        "the PostgreSQL password is given twice: in the --store URL and in --store-password-file".into(),
+                    );
+                }
+                // Parsed now, so a bad URL stops the start before anything is created.
+                strongroom_store::postgres::connect_options(url)
+                    .map_err(|e| format!("--store {}: {e}", redact_url(url)))?;
+                Ok(Self::Postgres {
+                    url: url.to_string(),
+                    password_file,
+                })
+            }
+            Some(other) => Err(format!(
+                "--store must be sqlite or a postgres:// URL, not {}",
+                redact_url(other)
+            )),
+        }
+    }
+
+    /// The connection options of a PostgreSQL store, with the password file read.
+    pub fn postgres_options(
+        url: &str,
+        password_file: Option<&Path>,
+    ) -> Result<sqlx::postgres::PgConnectOptions, String> {
+        let options = strongroom_store::postgres::connect_options(url)
+            .map_err(|e| format!("--store {}: {e}", redact_url(url)))?;
+        let Some(file) = password_file else {
+            return Ok(options);
+        };
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(file).map_err(|e| {
+            format!(
+                "cannot read the store password file {}: {e}",
+                file.display()
+            )
+        })?);
+        let first = text.lines().next().unwrap_or_default();
+        if first.is_empty() {
+            return Err(format!(
+                "the store password file {} is empty",
+                file.display()
+            ));
+        }
+        Ok(options.password(first))
+    }
+}
+
 /// The passphrase sealing the root key: the first line of `file`, else the environment
 /// variable STRONGROOM_SEAL_PASSPHRASE, else none. Never logged; zeroized when dropped.
 pub fn seal_passphrase(
@@ -647,6 +768,97 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.contains("no-such-setting"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn store_locations() {
+        let parse = |store: &str| {
+            ServerConfig::from_args(ServerArgs {
+                store: Some(store.into()),
+                ..Default::default()
+            })
+        };
+        assert_eq!(parse("sqlite").unwrap().store, StoreLocation::Sqlite);
+        assert_eq!(
+            ServerConfig::from_args(ServerArgs::default())
+                .unwrap()
+                .store,
+            StoreLocation::Sqlite,
+            "SQLite stays the default"
+        );
+        let pg = parse("postgres://app:s3cret-pw@db.internal:5433/strongroom?sslmode=verify-full")
+            .unwrap();
+        assert!(
+            matches!(&pg.store, StoreLocation::Postgres { url, .. } if url.contains("db.internal"))
+        );
+        let shown = format!("{pg:?}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.internal:5433/strongroom?sslmode=verify-full"),
+            "{shown}"
+        );
+        let e = parse("mysql://root:pw@localhost/x").unwrap_err();
+        assert!(e.contains("postgres://") && !e.contains(":pw@"), "{e}");
+        let e = parse("postgres://u@h/db?sslmode=sometimes").unwrap_err();
+        assert!(e.contains("postgres://u@h/db"), "{e}");
+        let e = ServerConfig::from_args(ServerArgs {
+            store: Some("postgres://u:pw@h/db".into()),
+            store_password_file: Some("/nonexistent".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("twice"), "{e}");
+        let e = ServerConfig::from_args(ServerArgs {
+            store: Some("postgres://u@h/db".into()),
+            dev: true,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.contains("--dev"), "{e}");
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("postgres://u@h"), "postgres://u@h");
+        assert_eq!(redact_url("postgres://u:p@h"), "postgres://u:***@h");
+
+        // The password file's first line becomes the password.
+        let dir = std::env::temp_dir().join(format!("sr-store-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pw");
+        std::fs::write(&file, "").unwrap();
+        assert!(
+            StoreLocation::postgres_options("postgres://u@h/db", Some(&file))
+                .unwrap_err()
+                .contains("empty")
+        );
+        std::fs::write(&file, "from-file\nignored\n").unwrap();
+        assert!(StoreLocation::postgres_options("postgres://u@h/db", Some(&file)).is_ok());
+
+        // In the TOML file too; the flag beats it.
+        let toml = dir.join("strongroom.toml");
+        std::fs::write(
+            &toml,
+            "store = \"postgres://app@db:5432/sr\"\nstore-password-file = \"/run/pw\"\n",
+        )
+        .unwrap();
+        let c = ServerConfig::from_args(ServerArgs {
+            config: Some(toml.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreLocation::Postgres {
+                url: "postgres://app@db:5432/sr".into(),
+                password_file: Some("/run/pw".into()),
+            }
+        );
+        let c = ServerConfig::from_args(ServerArgs {
+            config: Some(toml),
+            store: Some("postgres://app@other/sr".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(matches!(c.store, StoreLocation::Postgres { url, .. } if url.contains("other")));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

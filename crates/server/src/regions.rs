@@ -5,7 +5,8 @@
 //!
 //! The home region (the first configured) keeps the data directory's own store, so a
 //! single-region data directory is the home region of a multi-region one unchanged; another
-//! region's store is `regions/<name>/` inside it.
+//! region's store is `regions/<name>/` inside it. On PostgreSQL (`--store postgres://...`)
+//! each region is a schema of the one database, named the same way (see [`open_store`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +14,10 @@ use std::sync::Arc;
 use strongroom_barrier::Barrier;
 use strongroom_store::Store;
 use strongroom_store::cache::CachedStore;
+use strongroom_store::postgres::PostgresStore;
 use strongroom_store::sqlite::SqliteStore;
+
+use crate::config::StoreLocation;
 
 use crate::audit::Auditor;
 use crate::clock::Clock;
@@ -111,22 +115,46 @@ impl Region {
     }
 }
 
-/// The store of a region other than the home one: `regions/<name>/` in the data directory,
-/// or memory in dev mode.
-pub async fn open_store(data_dir: Option<&Path>, name: &str) -> Result<Arc<dyn Store>, String> {
-    let store = match data_dir {
-        Some(dir) => {
-            // Owner-only, as the data directory itself.
-            let regions = dir.join("regions");
-            crate::server::prepare_data_dir(&regions)?;
-            let dir = regions.join(name);
-            crate::server::prepare_data_dir(&dir)?;
-            SqliteStore::open(&dir).await
+/// The store of region `name`. SQLite: the home region's is the data directory's own
+/// `strongroom.db`, another's `regions/<name>/` inside it; memory in dev mode. PostgreSQL: the
+/// home region's schema is `strongroom`, another's `strongroom_<name, - as _>`.
+pub async fn open_store(
+    data_dir: Option<&Path>,
+    location: &StoreLocation,
+    name: &str,
+    home: bool,
+) -> Result<Arc<dyn Store>, String> {
+    let failed = |e: strongroom_store::StoreError| format!("region {name}: {e}");
+    let store: Arc<dyn Store> = match (location, data_dir) {
+        (StoreLocation::Postgres { url, password_file }, _) => {
+            let options = StoreLocation::postgres_options(url, password_file.as_deref())?;
+            let schema = strongroom_store::postgres::schema_for_region(name, home);
+            let store = PostgresStore::open_with(options, &schema)
+                .await
+                .map_err(failed)?;
+            tracing::info!(region = name, schema, store = ?location, "region store on PostgreSQL");
+            Arc::new(CachedStore::new(store))
         }
-        None => SqliteStore::in_memory().await,
-    }
-    .map_err(|e| format!("region {name}: {e}"))?;
-    Ok(Arc::new(CachedStore::new(store)))
+        (StoreLocation::Sqlite, Some(dir)) => {
+            let dir = if home {
+                dir.to_path_buf()
+            } else {
+                // Owner-only, as the data directory itself.
+                let regions = dir.join("regions");
+                crate::server::prepare_data_dir(&regions)?;
+                let dir = regions.join(name);
+                crate::server::prepare_data_dir(&dir)?;
+                dir
+            };
+            Arc::new(CachedStore::new(
+                SqliteStore::open(&dir).await.map_err(failed)?,
+            ))
+        }
+        (StoreLocation::Sqlite, None) => Arc::new(CachedStore::new(
+            SqliteStore::in_memory().await.map_err(failed)?,
+        )),
+    };
+    Ok(store)
 }
 
 /// Every region served, the home region first.

@@ -354,8 +354,15 @@ async fn open_storage(config: &ServerConfig) -> Result<Storage, String> {
                         c
                     }
                 };
-                let store = SqliteStore::open(dir).await.map_err(|e| e.to_string())?;
-                (Arc::new(CachedStore::new(store)), root_key, root, account)
+                if config.store != crate::config::StoreLocation::Sqlite
+                    && dir.join("strongroom.db").exists()
+                {
+                    tracing::warn!(path = %dir.join("strongroom.db").display(), "the data directory holds a SQLite store, which is not used: the store is PostgreSQL (--store)");
+                }
+                let store =
+                    crate::regions::open_store(Some(dir), &config.store, &config.region, true)
+                        .await?;
+                (store, root_key, root, account)
             }
         };
     Ok(Storage {
@@ -398,7 +405,9 @@ async fn build_services(
     .await?;
     let mut others = Vec::new();
     for name in config.regions.iter().skip(1) {
-        let store = crate::regions::open_store(config.data_dir.as_deref(), name).await?;
+        let store =
+            crate::regions::open_store(config.data_dir.as_deref(), &config.store, name, false)
+                .await?;
         others.push(Region::open(name, store, &shared, None).await?);
     }
     // IAM is global: its directory seals under the home region's managed key.

@@ -5,11 +5,16 @@
 //! Multi-row changes (new version + label moves + pruning) are one [`SecretWrite`], applied
 //! atomically with an optimistic revision check, so concurrent writers never lose updates.
 //!
-//! Implementations: [`sqlite::SqliteStore`] (embedded default). PostgreSQL comes later and
-//! satisfies the same trait.
+//! Implementations: [`sqlite::SqliteStore`] (embedded default) and
+//! [`postgres::PostgresStore`] (one schema per region of a shared database), with the same
+//! semantics — `crate::tests` runs one suite on both.
 
 pub mod cache;
+pub mod postgres;
+mod rows;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use async_trait::async_trait;
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};

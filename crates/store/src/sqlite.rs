@@ -7,17 +7,21 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
-use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
+use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
 
 use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 
+use crate::rows::{
+    SecretColumns, backend, is_unique_violation, meta_json, now_ms, parameter_from_columns,
+    rotation_due, secret_from_columns,
+};
 use crate::{
     IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
     StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy, StoredRole,
@@ -197,53 +201,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
 ];
 
-/// Secret fields kept as one JSON document: only the store's own columns are queried.
-#[derive(Serialize, Deserialize)]
-struct Meta {
-    description: Option<String>,
-    kms_key_id: Option<String>,
-    secret_type: Option<String>,
-    tags: Vec<Tag>,
-    /// Absent in data written before it existed: then a secret with tags has had them.
-    #[serde(default)]
-    tagged: bool,
-    last_changed_ms: Millis,
-    deleted_ms: Option<Millis>,
-    #[serde(default)]
-    resource_policy: Option<String>,
-    #[serde(default)]
-    rotation: strongroom_domain::rotation::Rotation,
-    #[serde(default)]
-    replication: strongroom_domain::replication::Replication,
-}
-
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
-}
-
 fn parameter_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Parameter, StoreError> {
     let meta: String = r.try_get("meta").map_err(backend)?;
-    let mut p: Parameter = serde_json::from_str(&meta).map_err(backend)?;
-    p.revision = r.try_get("revision").map_err(backend)?;
-    // Every parameter has a version (`Parameter::latest` relies on it): a row without one is
-    // damage, refused here rather than met by a request.
-    if p.versions.is_empty() {
-        return Err(StoreError::Backend(format!(
-            "parameter {:?} has no versions",
-            p.name
-        )));
-    }
-    Ok(p)
+    parameter_from_columns(&meta, r.try_get("revision").map_err(backend)?)
 }
 
 impl SqliteStore {
@@ -387,13 +352,6 @@ impl SqliteStore {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn version_from_row(row: &SqliteRow) -> Result<Version, StoreError> {
     let stages: String = row.try_get("stages").map_err(backend)?;
     Ok(Version {
@@ -407,52 +365,16 @@ fn version_from_row(row: &SqliteRow) -> Result<Version, StoreError> {
 }
 
 fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, StoreError> {
-    let meta: String = row.try_get("meta").map_err(backend)?;
-    let meta: Meta = serde_json::from_str(&meta).map_err(backend)?;
-    let deletion_due_ms: Option<i64> = row.try_get("deletion_due_ms").map_err(backend)?;
-    Ok(Secret {
+    let columns = SecretColumns {
         arn: row.try_get("arn").map_err(backend)?,
         name: row.try_get("name").map_err(backend)?,
-        description: meta.description,
-        kms_key_id: meta.kms_key_id,
-        secret_type: meta.secret_type,
-        tagged: meta.tagged || !meta.tags.is_empty(),
-        tags: meta.tags,
-        created_ms: row.try_get("created_ms").map_err(backend)?,
-        last_changed_ms: meta.last_changed_ms,
-        last_accessed_ms: row.try_get("last_accessed_ms").map_err(backend)?,
-        deleted_ms: meta.deleted_ms,
-        deletion_due_ms,
-        resource_policy: meta.resource_policy,
-        rotation: meta.rotation,
-        replication: meta.replication,
         revision: row.try_get("revision").map_err(backend)?,
-        versions,
-    })
-}
-
-fn meta_json(s: &Secret) -> Result<String, StoreError> {
-    serde_json::to_string(&Meta {
-        description: s.description.clone(),
-        kms_key_id: s.kms_key_id.clone(),
-        secret_type: s.secret_type.clone(),
-        tags: s.tags.clone(),
-        tagged: s.tagged || !s.tags.is_empty(),
-        last_changed_ms: s.last_changed_ms,
-        deleted_ms: s.deleted_ms,
-        resource_policy: s.resource_policy.clone(),
-        rotation: s.rotation.clone(),
-        replication: s.replication.clone(),
-    })
-    .map_err(backend)
-}
-
-/// When the scheduler should look at a secret: its next rotation, if rotation is on and the
-/// secret is not scheduled for deletion (indexed, so the scheduler never scans every secret).
-fn rotation_due(s: &Secret) -> Option<Millis> {
-    s.rotation
-        .next_rotation_ms
-        .filter(|_| s.rotation.enabled && s.deletion_due_ms.is_none())
+        created_ms: row.try_get("created_ms").map_err(backend)?,
+        last_accessed_ms: row.try_get("last_accessed_ms").map_err(backend)?,
+        deletion_due_ms: row.try_get("deletion_due_ms").map_err(backend)?,
+        meta: row.try_get("meta").map_err(backend)?,
+    };
+    secret_from_columns(columns, versions)
 }
 
 macro_rules! select_secrets {
@@ -1506,7 +1428,8 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strongroom_barrier::{Barrier, RootKey, ValueBinding};
+    use crate::rows::Meta;
+    use crate::tests::secret;
 
     /// Secret metadata written before `tagged` existed still loads; a secret with tags then
     /// counts as tagged (so it keeps `Tags: []` once they are removed).
@@ -1589,296 +1512,6 @@ mod tests {
                 created_ms: 5,
                 updated_ms: 5,
             }]
-        );
-        store.close().await;
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    fn secret(arn: &str, name: &str) -> Secret {
-        Secret {
-            arn: arn.into(),
-            name: name.into(),
-            description: Some("d".into()),
-            kms_key_id: None,
-            secret_type: None,
-            tags: vec![Tag {
-                key: "k".into(),
-                value: "v".into(),
-            }],
-            tagged: true,
-            created_ms: 1,
-            last_changed_ms: 1,
-            last_accessed_ms: None,
-            deleted_ms: None,
-            deletion_due_ms: None,
-            resource_policy: None,
-            rotation: Default::default(),
-            replication: Default::default(),
-            revision: 1,
-            versions: vec![],
-        }
-    }
-
-    fn version(id: &str, stages: &[&str]) -> Version {
-        Version {
-            id: id.into(),
-            stages: stages.iter().map(|s| s.to_string()).collect(),
-            created_ms: 5,
-            last_accessed_ms: None,
-            has_value: true,
-            kms_key_id: Some("k".into()),
-        }
-    }
-
-    async fn value_for(b: &Barrier, arn: &str, v: &str) -> StoredValue {
-        let binding = ValueBinding {
-            secret_arn: arn,
-            version_id: v,
-            kind: "string",
-        };
-        StoredValue {
-            kind: ValueKind::String,
-            sealed: b.seal("k", &binding, b"plain").unwrap(),
-        }
-    }
-
-    #[tokio::test]
-    async fn a_value_less_version_gets_its_value_once() {
-        let dir = std::env::temp_dir().join(format!("sr-store-fill-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::open(&dir).await.unwrap();
-        let b = Barrier::new(&RootKey::generate().unwrap());
-        b.create_kms_key("k").unwrap();
-        let mut s = secret("arn:p", "pending");
-        s.versions.push(version("v1", &["AWSCURRENT"]));
-        let mut pending = version("v2", &["AWSPENDING"]);
-        pending.has_value = false;
-        s.versions.push(pending);
-        let v1 = value_for(&b, "arn:p", "v1").await;
-        store
-            .commit(SecretWrite {
-                expected_revision: None,
-                secret: s.clone(),
-                new_values: vec![("v1".into(), v1)],
-                resealed: vec![],
-            })
-            .await
-            .unwrap();
-        assert!(store.value("arn:p", "v2").await.unwrap().is_none());
-
-        // The rotation function's PutSecretValue fills it in.
-        let mut filled = s.clone();
-        filled.revision = 2;
-        filled.versions[1].has_value = true;
-        let v2 = value_for(&b, "arn:p", "v2").await;
-        store
-            .commit(SecretWrite {
-                expected_revision: Some(1),
-                secret: filled.clone(),
-                new_values: vec![("v2".into(), v2.clone())],
-                resealed: vec![],
-            })
-            .await
-            .unwrap();
-        assert!(store.value("arn:p", "v2").await.unwrap().is_some());
-        assert_eq!(
-            store
-                .secret(SecretKey::Arn("arn:p"))
-                .await
-                .unwrap()
-                .unwrap(),
-            filled
-        );
-
-        // A stored value never changes.
-        let mut again = filled.clone();
-        again.revision = 3;
-        let refused = store
-            .commit(SecretWrite {
-                expected_revision: Some(2),
-                secret: again,
-                new_values: vec![("v2".into(), v2)],
-                resealed: vec![],
-            })
-            .await;
-        assert!(
-            matches!(refused, Err(StoreError::Backend(m)) if m.contains("already has a value"))
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[tokio::test]
-    async fn create_read_update_with_revision_check() {
-        let dir = std::env::temp_dir().join(format!("sr-store-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = SqliteStore::open(&dir).await.unwrap();
-        let b = Barrier::new(&RootKey::generate().unwrap());
-        b.create_kms_key("k").unwrap();
-
-        let mut s = secret("arn:1", "one");
-        s.versions.push(version("v1", &["AWSCURRENT"]));
-        let val = value_for(&b, "arn:1", "v1").await;
-        store
-            .commit(SecretWrite {
-                expected_revision: None,
-                secret: s.clone(),
-                new_values: vec![("v1".into(), val)],
-                resealed: vec![],
-            })
-            .await
-            .unwrap();
-        let got = store.secret(SecretKey::Name("one")).await.unwrap().unwrap();
-        assert_eq!(got, s);
-
-        // Same name again → NameTaken.
-        let dup = secret("arn:2", "one");
-        assert!(matches!(
-            store
-                .commit(SecretWrite {
-                    expected_revision: None,
-                    secret: dup,
-                    new_values: vec![],
-                    resealed: vec![],
-                })
-                .await,
-            Err(StoreError::NameTaken)
-        ));
-
-        // Add v2, move labels; stale revision → Conflict and nothing changes.
-        let mut s2 = got.clone();
-        s2.revision = 2;
-        s2.versions[0].stages = vec!["AWSPREVIOUS".into()];
-        s2.versions.push(version("v2", &["AWSCURRENT"]));
-        let val2 = value_for(&b, "arn:1", "v2").await;
-        let stale = SecretWrite {
-            expected_revision: Some(7),
-            secret: s2.clone(),
-            new_values: vec![("v2".into(), val2.clone())],
-            resealed: vec![],
-        };
-        assert!(matches!(
-            store.commit(stale).await,
-            Err(StoreError::Conflict)
-        ));
-        assert_eq!(
-            store
-                .secret(SecretKey::Arn("arn:1"))
-                .await
-                .unwrap()
-                .unwrap(),
-            got
-        );
-        store
-            .commit(SecretWrite {
-                expected_revision: Some(1),
-                secret: s2.clone(),
-                new_values: vec![("v2".into(), val2)],
-                resealed: vec![],
-            })
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .secret(SecretKey::Arn("arn:1"))
-                .await
-                .unwrap()
-                .unwrap(),
-            s2
-        );
-        assert_eq!(store.secrets().await.unwrap(), vec![s2.clone()]);
-
-        // Values come back sealed and open with the right binding.
-        let v = store.value("arn:1", "v2").await.unwrap().unwrap();
-        let binding = ValueBinding {
-            secret_arn: "arn:1",
-            version_id: "v2",
-            kind: "string",
-        };
-        assert_eq!(&*b.open(&v.sealed, &binding).unwrap(), b"plain");
-
-        // Dropping a version from the list deletes it.
-        let mut s3 = s2.clone();
-        s3.revision = 3;
-        s3.versions.retain(|v| v.id != "v1");
-        store
-            .commit(SecretWrite {
-                expected_revision: Some(2),
-                secret: s3.clone(),
-                new_values: vec![],
-                resealed: vec![],
-            })
-            .await
-            .unwrap();
-        assert!(store.value("arn:1", "v1").await.unwrap().is_none());
-
-        store
-            .record_access("arn:1", "v2", 86_400_000)
-            .await
-            .unwrap();
-        let got = store
-            .secret(SecretKey::Arn("arn:1"))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(got.last_accessed_ms, Some(86_400_000));
-        assert_eq!(got.versions[0].last_accessed_ms, Some(86_400_000));
-
-        // The rotation index: due when rotation is on and the time has come, not while the
-        // secret is scheduled for deletion.
-        assert_eq!(store.secret_count().await.unwrap(), 1);
-        assert!(store.due_for_rotation(i64::MAX).await.unwrap().is_empty());
-        let mut rotating = got.clone();
-        rotating.revision = 4;
-        rotating.rotation.enabled = true;
-        rotating.rotation.next_rotation_ms = Some(50);
-        store
-            .commit(SecretWrite {
-                expected_revision: Some(3),
-                secret: rotating.clone(),
-                new_values: vec![],
-                resealed: vec![],
-            })
-            .await
-            .unwrap();
-        assert!(store.due_for_rotation(49).await.unwrap().is_empty());
-        assert_eq!(
-            store.due_for_rotation(50).await.unwrap(),
-            vec!["arn:1".to_string()]
-        );
-        let got = rotating;
-
-        // Purge.
-        let mut s4 = got.clone();
-        s4.revision = 5;
-        s4.deleted_ms = Some(10);
-        s4.deletion_due_ms = Some(100);
-        store
-            .commit(SecretWrite {
-                expected_revision: Some(4),
-                secret: s4,
-                new_values: vec![],
-                resealed: vec![],
-            })
-            .await
-            .unwrap();
-        assert!(store.due_for_purge(99).await.unwrap().is_empty());
-        assert!(
-            store.due_for_rotation(i64::MAX).await.unwrap().is_empty(),
-            "a secret scheduled for deletion is never due for rotation"
-        );
-        assert_eq!(
-            store.due_for_purge(100).await.unwrap(),
-            vec!["arn:1".to_string()]
-        );
-        assert!(store.purge("arn:1").await.unwrap());
-        assert!(
-            store
-                .secret(SecretKey::Arn("arn:1"))
-                .await
-                .unwrap()
-                .is_none()
         );
         store.close().await;
         let _ = std::fs::remove_dir_all(&dir);

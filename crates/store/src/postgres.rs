@@ -1,0 +1,1418 @@
+//! PostgreSQL store: the same tables and documents as [`crate::sqlite`], in one schema per
+//! region of one database, for nodes that share their state.
+//!
+//! Transactions run at READ COMMITTED, which is enough for every write here: each
+//! multi-row change first takes the row lock of its parent (`UPDATE secrets ... WHERE
+//! revision = $expected`, the parameter's row, the KMS key's row), so concurrent writers of
+//! one secret queue behind it and the later one sees the new revision and fails with
+//! [`StoreError::Conflict`] — exactly what SQLite's single writer gives. Creations race on
+//! the primary key / unique name and the loser gets [`StoreError::NameTaken`]. Deletions go
+//! parent first (children by `ON DELETE CASCADE`), the same lock order as writes, so the two
+//! cannot deadlock.
+//!
+//! Migrations are numbered separately from SQLite's (PostgreSQL started with the schema
+//! SQLite reached at its migration 9, as PostgreSQL's version 1): each is applied once, inside
+//! one transaction holding an advisory lock for the schema, so nodes starting together never
+//! migrate twice.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use strongroom_barrier::{Sealed, WrappedKeyMaterial};
+use strongroom_domain::kms::KeyMeta;
+use strongroom_domain::parameters::Parameter;
+use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
+
+use crate::rows::{
+    SecretColumns, backend, is_unique_violation, meta_json, now_ms, parameter_from_columns,
+    rotation_due, secret_from_columns,
+};
+use crate::{
+    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
+    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy, StoredRole,
+    StoredUserPolicy, StoredValue,
+};
+
+/// The home region's schema; another region's is `strongroom_<region, - as _>`.
+pub const HOME_SCHEMA: &str = "strongroom";
+
+/// Class of the advisory lock migrators take (its object is the schema name's hash): an
+/// arbitrary constant, so Strongroom's locks do not meet other applications' on the database.
+const MIGRATION_LOCK_CLASS: i32 = 0x5352_0001;
+
+/// Connections per store (per region, per node).
+const MAX_CONNECTIONS: u32 = 16;
+
+/// Ordered migrations; each runs once, recorded in `schema_migrations`. Text keys are
+/// `COLLATE "C"` so `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale;
+/// `ord` columns keep insertion order where SQLite's rowid gave it.
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+    CREATE TABLE kms_keys (
+        key_id TEXT COLLATE "C" PRIMARY KEY,
+        arn TEXT NOT NULL,
+        alias TEXT UNIQUE,
+        description TEXT NOT NULL,
+        wrapped_material BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL,
+        meta TEXT,
+        ord BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE TABLE kms_key_materials (
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        version BIGINT NOT NULL,
+        wrapped_material BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (key_id, version)
+    );
+    CREATE TABLE kms_aliases (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        key_id TEXT COLLATE "C" NOT NULL REFERENCES kms_keys(key_id) ON DELETE CASCADE,
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE TABLE secrets (
+        arn TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        revision BIGINT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        last_accessed_ms BIGINT,
+        deletion_due_ms BIGINT,
+        rotation_due_ms BIGINT,
+        meta TEXT NOT NULL,
+        ord BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX secrets_deletion_due ON secrets(deletion_due_ms) WHERE deletion_due_ms IS NOT NULL;
+    CREATE INDEX secrets_rotation_due ON secrets(rotation_due_ms) WHERE rotation_due_ms IS NOT NULL;
+    CREATE TABLE secret_versions (
+        secret_arn TEXT COLLATE "C" NOT NULL REFERENCES secrets(arn) ON DELETE CASCADE,
+        version_id TEXT COLLATE "C" NOT NULL,
+        created_ms BIGINT NOT NULL,
+        stages TEXT NOT NULL,
+        last_accessed_ms BIGINT,
+        has_value BOOLEAN NOT NULL,
+        kms_key_id TEXT,
+        kind TEXT,
+        wrapped_key BYTEA,
+        ciphertext BYTEA,
+        PRIMARY KEY (secret_arn, version_id)
+    );
+    CREATE TABLE ssm_parameters (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        revision BIGINT NOT NULL,
+        meta TEXT NOT NULL
+    );
+    CREATE TABLE ssm_parameter_values (
+        name TEXT COLLATE "C" NOT NULL REFERENCES ssm_parameters(name) ON DELETE CASCADE,
+        version BIGINT NOT NULL,
+        kms_key_id TEXT NOT NULL,
+        wrapped_key BYTEA NOT NULL,
+        ciphertext BYTEA NOT NULL,
+        PRIMARY KEY (name, version)
+    );
+    CREATE TABLE iam_users (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        arn TEXT NOT NULL,
+        path TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        permissions_boundary TEXT
+    );
+    CREATE TABLE iam_access_keys (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        user_name TEXT COLLATE "C" NOT NULL REFERENCES iam_users(name),
+        status TEXT NOT NULL,
+        kms_key_id TEXT NOT NULL,
+        wrapped_key BYTEA NOT NULL,
+        ciphertext BYTEA NOT NULL,
+        created_ms BIGINT NOT NULL,
+        ord BIGINT GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE TABLE iam_user_policies (
+        user_name TEXT COLLATE "C" NOT NULL REFERENCES iam_users(name),
+        policy_name TEXT COLLATE "C" NOT NULL,
+        document TEXT NOT NULL,
+        PRIMARY KEY (user_name, policy_name)
+    );
+    CREATE TABLE iam_managed_policies (
+        arn TEXT COLLATE "C" PRIMARY KEY,
+        name TEXT COLLATE "C" NOT NULL UNIQUE,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE iam_user_attachments (
+        user_name TEXT COLLATE "C" NOT NULL REFERENCES iam_users(name),
+        policy_arn TEXT COLLATE "C" NOT NULL REFERENCES iam_managed_policies(arn),
+        PRIMARY KEY (user_name, policy_arn)
+    );
+    CREATE TABLE iam_roles (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE iam_role_attachments (
+        role_name TEXT COLLATE "C" NOT NULL REFERENCES iam_roles(name),
+        policy_arn TEXT COLLATE "C" NOT NULL REFERENCES iam_managed_policies(arn),
+        PRIMARY KEY (role_name, policy_arn)
+    );
+    CREATE TABLE iam_groups (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE iam_group_members (
+        group_name TEXT COLLATE "C" NOT NULL REFERENCES iam_groups(name),
+        user_name TEXT COLLATE "C" NOT NULL REFERENCES iam_users(name),
+        PRIMARY KEY (group_name, user_name)
+    );
+    CREATE TABLE iam_group_attachments (
+        group_name TEXT COLLATE "C" NOT NULL REFERENCES iam_groups(name),
+        policy_arn TEXT COLLATE "C" NOT NULL REFERENCES iam_managed_policies(arn),
+        PRIMARY KEY (group_name, policy_arn)
+    );
+    CREATE TABLE cw_alarms (
+        name TEXT COLLATE "C" PRIMARY KEY,
+        doc TEXT NOT NULL
+    );
+    "#,
+)];
+
+/// The schema a region's store lives in: the home region's is [`HOME_SCHEMA`] (as the home
+/// region keeps the data directory's own SQLite file), another's `strongroom_us_west_2`.
+pub fn schema_for_region(region: &str, home: bool) -> String {
+    if home {
+        HOME_SCHEMA.to_string()
+    } else {
+        format!("{HOME_SCHEMA}_{}", region.replace('-', "_"))
+    }
+}
+
+/// Schema names are interpolated into SQL (identifiers cannot be bound): only lower-case
+/// letters, digits and `_`, starting with a letter or `_`, at most 63 bytes (PostgreSQL's limit).
+fn check_schema(schema: &str) -> Result<(), StoreError> {
+    let ok = !schema.is_empty()
+        && schema.len() <= 63
+        && schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !schema.as_bytes()[0].is_ascii_digit();
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "invalid PostgreSQL schema name {schema:?}"
+        )))
+    }
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connect to the database of `url` (libpq's URL form; `sslmode` as libpq; the password
+    /// from the URL, else PGPASSWORD, else the pgpass file) and use `schema`, creating and
+    /// migrating it if needed.
+    pub async fn open(url: &str, schema: &str) -> Result<Self, StoreError> {
+        Self::open_with(connect_options(url)?, schema).await
+    }
+
+    /// As [`Self::open`], with options already parsed (e.g. a password set from a file).
+    pub async fn open_with(options: PgConnectOptions, schema: &str) -> Result<Self, StoreError> {
+        check_schema(schema)?;
+        let options = options
+            .application_name("strongroom")
+            // Every connection of this store sees its schema only (and pg_catalog).
+            .options([("search_path", schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        if let Err(e) = Self::migrate(&pool, schema).await {
+            // Close before returning, so no connection lingers holding the lock.
+            pool.close().await;
+            return Err(e);
+        }
+        Ok(Self { pool })
+    }
+
+    async fn migrate(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
+        let mut tx = pool.begin().await.map_err(backend)?;
+        match Self::migrate_in(&mut tx, schema).await {
+            Ok(()) => tx.commit().await.map_err(backend),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn migrate_in(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        schema: &str,
+    ) -> Result<(), StoreError> {
+        // One migrator at a time per schema, across every node: the lock goes with the
+        // transaction, so a migrator that dies releases it.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(MIGRATION_LOCK_CLASS)
+            .bind(schema)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+        // Checked first: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the
+        // database even when the schema exists (one an administrator made is fine).
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                .bind(schema)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(backend)?;
+        if !exists {
+            // The name was checked by `check_schema`: safe to interpolate.
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+        }
+        // The connection's search_path named the schema before it existed: set it again so
+        // what follows is created in it.
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET LOCAL search_path TO \"{schema}\""
+        )))
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(backend)?;
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(backend)?;
+        if let Some(newer) = applied
+            .iter()
+            .find(|v| !MIGRATIONS.iter().any(|(m, _)| m == *v))
+        {
+            return Err(StoreError::Backend(format!(
+                "schema {schema} has migration {newer}, which this Strongroom does not know: it was written by a newer version"
+            )));
+        }
+        for (version, sql) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            sqlx::raw_sql(*sql)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_ms) VALUES ($1, $2)")
+                .bind(version)
+                .bind(now_ms())
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Rows of an IAM table kept as one JSON document each.
+    async fn load_docs<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+    ) -> Result<Vec<T>, StoreError> {
+        let docs: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        docs.iter()
+            .map(|d| serde_json::from_str(d).map_err(backend))
+            .collect()
+    }
+
+    /// Insert or update a JSON-document row: `sql` binds $1 = key, $2 = document.
+    async fn write_doc<T: Serialize>(
+        &self,
+        sql: &'static str,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(value).map_err(backend)?;
+        match sqlx::query(sql)
+            .bind(key)
+            .bind(&doc)
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameTaken),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Run a statement binding one or two text parameters; whether a row changed.
+    async fn changed(
+        &self,
+        sql: &'static str,
+        a: &str,
+        b: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut q = sqlx::query(sql).bind(a);
+        if let Some(b) = b {
+            q = q.bind(b);
+        }
+        let n = q
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Run an INSERT of a (text, text) pair that does nothing if the pair exists.
+    async fn insert_pair(&self, sql: &'static str, a: &str, b: &str) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .bind(a)
+            .bind(b)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn pairs(&self, sql: &'static str) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn versions_of(&self, arn: &str) -> Result<Vec<Version>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
+             FROM secret_versions WHERE secret_arn = $1 ORDER BY created_ms, version_id",
+        )
+        .bind(arn)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(version_from_row).collect()
+    }
+}
+
+/// Parse a `postgres://` URL as libpq does (sslmode, sslrootcert, host, port, ...).
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    // The URL may carry a password: never repeated in the error.
+    PgConnectOptions::from_str(url)
+        .map_err(|_| StoreError::Backend("the PostgreSQL URL is not valid".into()))
+}
+
+fn version_from_row(row: &PgRow) -> Result<Version, StoreError> {
+    let stages: String = row.try_get("stages").map_err(backend)?;
+    Ok(Version {
+        id: row.try_get("version_id").map_err(backend)?,
+        stages: serde_json::from_str(&stages).map_err(backend)?,
+        created_ms: row.try_get("created_ms").map_err(backend)?,
+        last_accessed_ms: row.try_get("last_accessed_ms").map_err(backend)?,
+        has_value: row.try_get("has_value").map_err(backend)?,
+        kms_key_id: row.try_get("kms_key_id").map_err(backend)?,
+    })
+}
+
+fn secret_from_row(row: &PgRow, versions: Vec<Version>) -> Result<Secret, StoreError> {
+    let columns = SecretColumns {
+        arn: row.try_get("arn").map_err(backend)?,
+        name: row.try_get("name").map_err(backend)?,
+        revision: row.try_get("revision").map_err(backend)?,
+        created_ms: row.try_get("created_ms").map_err(backend)?,
+        last_accessed_ms: row.try_get("last_accessed_ms").map_err(backend)?,
+        deletion_due_ms: row.try_get("deletion_due_ms").map_err(backend)?,
+        meta: row.try_get("meta").map_err(backend)?,
+    };
+    secret_from_columns(columns, versions)
+}
+
+fn parameter_from_row(r: &PgRow) -> Result<Parameter, StoreError> {
+    let meta: String = r.try_get("meta").map_err(backend)?;
+    parameter_from_columns(&meta, r.try_get("revision").map_err(backend)?)
+}
+
+fn sealed_from_row(r: &PgRow) -> Result<Sealed, StoreError> {
+    Ok(Sealed::from_stored_parts(
+        r.try_get("kms_key_id").map_err(backend)?,
+        r.try_get("wrapped_key").map_err(backend)?,
+        r.try_get("ciphertext").map_err(backend)?,
+    ))
+}
+
+macro_rules! select_secrets {
+    ($tail:literal) => {
+        concat!(
+            "SELECT arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta FROM secrets",
+            $tail
+        )
+    };
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_id, arn, alias, description, wrapped_material, created_ms, meta FROM kms_keys ORDER BY created_ms, ord",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let materials = sqlx::query(
+            "SELECT key_id, version, wrapped_material, created_ms FROM kms_key_materials ORDER BY key_id, version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let key_id: String = r.try_get("key_id").map_err(backend)?;
+                let meta: Option<String> = r.try_get("meta").map_err(backend)?;
+                let meta = meta
+                    .map(|m| serde_json::from_str(&m).map_err(backend))
+                    .transpose()?;
+                let mut rotated = Vec::new();
+                for m in &materials {
+                    let k: String = m.try_get("key_id").map_err(backend)?;
+                    if k == key_id {
+                        let version: i64 = m.try_get("version").map_err(backend)?;
+                        rotated.push(StoredKmsMaterial {
+                            version: u32::try_from(version).map_err(backend)?,
+                            wrapped: WrappedKeyMaterial(
+                                m.try_get("wrapped_material").map_err(backend)?,
+                            ),
+                            created_ms: m.try_get("created_ms").map_err(backend)?,
+                        });
+                    }
+                }
+                Ok(StoredKmsKey {
+                    key_id,
+                    arn: r.try_get("arn").map_err(backend)?,
+                    alias: r.try_get("alias").map_err(backend)?,
+                    description: r.try_get("description").map_err(backend)?,
+                    wrapped: WrappedKeyMaterial(r.try_get("wrapped_material").map_err(backend)?),
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                    meta,
+                    rotated,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError> {
+        let meta = key
+            .meta
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO kms_keys (key_id, arn, alias, description, wrapped_material, created_ms, meta) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.key_id)
+        .bind(&key.arn)
+        .bind(&key.alias)
+        .bind(&key.description)
+        .bind(&key.wrapped.0)
+        .bind(key.created_ms)
+        .bind(meta)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if let Some(alias) = &key.alias {
+            sqlx::query(
+                "INSERT INTO kms_aliases (name, key_id, created_ms, updated_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(format!("alias/{alias}"))
+            .bind(&key.key_id)
+            .bind(key.created_ms)
+            .bind(key.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn update_kms_key(
+        &self,
+        key_id: &str,
+        meta: &KeyMeta,
+        material: Option<&StoredKmsMaterial>,
+    ) -> Result<bool, StoreError> {
+        let meta = serde_json::to_string(meta).map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let res = sqlx::query("UPDATE kms_keys SET meta = $1 WHERE key_id = $2")
+            .bind(meta)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if res.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(m) = material {
+            sqlx::query(
+                "INSERT INTO kms_key_materials (key_id, version, wrapped_material, created_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key_id)
+            .bind(i64::from(m.version))
+            .bind(&m.wrapped.0)
+            .bind(m.created_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    async fn delete_kms_key(&self, key_id: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM kms_keys WHERE key_id = $1", key_id, None)
+            .await
+    }
+
+    async fn kms_aliases(&self) -> Result<Vec<StoredAlias>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, key_id, created_ms, updated_ms FROM kms_aliases ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAlias {
+                    name: r.try_get("name").map_err(backend)?,
+                    key_id: r.try_get("key_id").map_err(backend)?,
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                    updated_ms: r.try_get("updated_ms").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_kms_alias(&self, alias: &StoredAlias, replace: bool) -> Result<(), StoreError> {
+        let res = if replace {
+            sqlx::query("UPDATE kms_aliases SET key_id = $2, updated_ms = $3 WHERE name = $1")
+                .bind(&alias.name)
+                .bind(&alias.key_id)
+                .bind(alias.updated_ms)
+                .execute(&self.pool)
+                .await
+        } else {
+            sqlx::query(
+                "INSERT INTO kms_aliases (name, key_id, created_ms, updated_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&alias.name)
+            .bind(&alias.key_id)
+            .bind(alias.created_ms)
+            .bind(alias.updated_ms)
+            .execute(&self.pool)
+            .await
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameTaken),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_kms_alias(&self, name: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM kms_aliases WHERE name = $1", name, None)
+            .await
+    }
+
+    async fn parameter(&self, name: &str) -> Result<Option<Parameter>, StoreError> {
+        let row = sqlx::query("SELECT revision, meta FROM ssm_parameters WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        row.map(|r| parameter_from_row(&r)).transpose()
+    }
+
+    async fn parameters(&self) -> Result<Vec<Parameter>, StoreError> {
+        let rows = sqlx::query("SELECT revision, meta FROM ssm_parameters ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter().map(parameter_from_row).collect()
+    }
+
+    async fn parameter_value(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<Sealed>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kms_key_id, wrapped_key, ciphertext FROM ssm_parameter_values WHERE name = $1 AND version = $2",
+        )
+        .bind(name)
+        .bind(version)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.map(|r| sealed_from_row(&r)).transpose()
+    }
+
+    async fn commit_parameter(&self, write: ParameterWrite) -> Result<(), StoreError> {
+        let p = &write.parameter;
+        if p.versions.is_empty() {
+            return Err(StoreError::Backend(format!(
+                "parameter {:?} would have no versions",
+                p.name
+            )));
+        }
+        let meta = serde_json::to_string(p).map_err(backend)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let res = match write.expected_revision {
+            None => sqlx::query(
+                "INSERT INTO ssm_parameters (name, revision, meta) VALUES ($1, $2, $3)",
+            )
+            .bind(&p.name)
+            .bind(p.revision)
+            .bind(&meta)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::NameTaken
+                } else {
+                    backend(e)
+                }
+            })?,
+            // Takes the parameter's row lock: a concurrent writer waits, then finds the
+            // revision moved and changes nothing.
+            Some(expected) => sqlx::query(
+                "UPDATE ssm_parameters SET revision = $1, meta = $2 WHERE name = $3 AND revision = $4",
+            )
+            .bind(p.revision)
+            .bind(&meta)
+            .bind(&p.name)
+            .bind(expected)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?,
+        };
+        if res.rows_affected() == 0 {
+            return Err(StoreError::Conflict);
+        }
+        // Versions the history no longer holds lose their values.
+        let oldest = p
+            .versions
+            .iter()
+            .map(|v| v.version)
+            .min()
+            .unwrap_or(i64::MAX);
+        sqlx::query("DELETE FROM ssm_parameter_values WHERE name = $1 AND version < $2")
+            .bind(&p.name)
+            .bind(oldest)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        for (version, sealed) in &write.new_values {
+            sqlx::query(
+                "INSERT INTO ssm_parameter_values (name, version, kms_key_id, wrapped_key, ciphertext) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&p.name)
+            .bind(version)
+            .bind(sealed.key_id())
+            .bind(sealed.wrapped_key())
+            .bind(sealed.ciphertext())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn delete_parameter(&self, name: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM ssm_parameters WHERE name = $1", name, None)
+            .await
+    }
+
+    async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {
+        let (sql, arg) = match key {
+            SecretKey::Arn(a) => (select_secrets!(" WHERE arn = $1"), a),
+            SecretKey::Name(n) => (select_secrets!(" WHERE name = $1"), n),
+        };
+        let Some(row) = sqlx::query(sql)
+            .bind(arg)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?
+        else {
+            return Ok(None);
+        };
+        let arn: String = row.try_get("arn").map_err(backend)?;
+        let versions = self.versions_of(&arn).await?;
+        secret_from_row(&row, versions).map(Some)
+    }
+
+    async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {
+        // One snapshot for both queries, so a secret and its versions agree.
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let rows = sqlx::query(select_secrets!(" ORDER BY ord"))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let vrows = sqlx::query(
+            "SELECT secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
+             FROM secret_versions ORDER BY created_ms, version_id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let mut by_secret: std::collections::HashMap<String, Vec<Version>> = Default::default();
+        for r in &vrows {
+            let arn: String = r.try_get("secret_arn").map_err(backend)?;
+            by_secret.entry(arn).or_default().push(version_from_row(r)?);
+        }
+        rows.iter()
+            .map(|r| {
+                let arn: String = r.try_get("arn").map_err(backend)?;
+                secret_from_row(r, by_secret.remove(&arn).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    async fn value(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+    ) -> Result<Option<StoredValue>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kms_key_id, kind, wrapped_key, ciphertext FROM secret_versions
+             WHERE secret_arn = $1 AND version_id = $2 AND has_value",
+        )
+        .bind(secret_arn)
+        .bind(version_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let kind: String = row.try_get("kind").map_err(backend)?;
+        let kind = ValueKind::parse(&kind)
+            .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
+        Ok(Some(StoredValue {
+            kind,
+            sealed: sealed_from_row(&row)?,
+        }))
+    }
+
+    async fn commit(&self, write: SecretWrite) -> Result<(), StoreError> {
+        let s = &write.secret;
+        let meta = meta_json(s)?;
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        match write.expected_revision {
+            None => {
+                let res = sqlx::query(
+                    "INSERT INTO secrets (arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta, rotation_due_ms)
+                     VALUES ($1, $2, $3, $4, NULL, $5, $6, $7)",
+                )
+                .bind(&s.arn)
+                .bind(&s.name)
+                .bind(s.revision)
+                .bind(s.created_ms)
+                .bind(s.deletion_due_ms)
+                .bind(&meta)
+                .bind(rotation_due(s))
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = res {
+                    if is_unique_violation(&e) {
+                        return Err(StoreError::NameTaken);
+                    }
+                    return Err(backend(e));
+                }
+            }
+            Some(expected) => {
+                // The secret's row lock serialises its writers (see the module docs): the
+                // versions read below cannot change until this transaction ends.
+                let done = sqlx::query(
+                    "UPDATE secrets SET revision = $1, deletion_due_ms = $2, meta = $3, rotation_due_ms = $4 WHERE arn = $5 AND revision = $6",
+                )
+                .bind(s.revision)
+                .bind(s.deletion_due_ms)
+                .bind(&meta)
+                .bind(rotation_due(s))
+                .bind(&s.arn)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+            }
+        }
+
+        for (id, val) in &write.resealed {
+            let done = sqlx::query(
+                "UPDATE secret_versions SET kms_key_id = $1, kind = $2, wrapped_key = $3, ciphertext = $4
+                 WHERE secret_arn = $5 AND version_id = $6 AND has_value",
+            )
+            .bind(val.sealed.key_id())
+            .bind(val.kind.as_str())
+            .bind(val.sealed.wrapped_key())
+            .bind(val.sealed.ciphertext())
+            .bind(&s.arn)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
+        let stored: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = $1",
+        )
+        .bind(&s.arn)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for (id, stages, had_value) in &stored {
+            match s.versions.iter().find(|v| &v.id == id) {
+                None => {
+                    sqlx::query(
+                        "DELETE FROM secret_versions WHERE secret_arn = $1 AND version_id = $2",
+                    )
+                    .bind(&s.arn)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+                }
+                Some(v) => {
+                    // A rotation's value-less AWSPENDING version gets its value once (the
+                    // rotation function's PutSecretValue); a stored value never changes.
+                    if let Some((_, val)) = write.new_values.iter().find(|(i, _)| i == id) {
+                        if *had_value || !v.has_value {
+                            return Err(StoreError::Backend(format!(
+                                "version {id} already has a value"
+                            )));
+                        }
+                        sqlx::query(
+                            "UPDATE secret_versions SET has_value = TRUE, kms_key_id = $1, kind = $2, wrapped_key = $3, ciphertext = $4
+                             WHERE secret_arn = $5 AND version_id = $6",
+                        )
+                        .bind(val.sealed.key_id())
+                        .bind(val.kind.as_str())
+                        .bind(val.sealed.wrapped_key())
+                        .bind(val.sealed.ciphertext())
+                        .bind(&s.arn)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                    }
+                    let new = serde_json::to_string(&v.stages).map_err(backend)?;
+                    if &new != stages {
+                        sqlx::query("UPDATE secret_versions SET stages = $1 WHERE secret_arn = $2 AND version_id = $3")
+                            .bind(&new)
+                            .bind(&s.arn)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                    }
+                }
+            }
+        }
+        for v in &s.versions {
+            if stored.iter().any(|(id, _, _)| id == &v.id) {
+                continue;
+            }
+            let value = write
+                .new_values
+                .iter()
+                .find(|(id, _)| id == &v.id)
+                .map(|(_, val)| val);
+            if v.has_value != value.is_some() {
+                return Err(StoreError::Backend(format!(
+                    "version {} value presence does not match its metadata",
+                    v.id
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO secret_versions
+                 (secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id, kind, wrapped_key, ciphertext)
+                 VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9)",
+            )
+            .bind(&s.arn)
+            .bind(&v.id)
+            .bind(v.created_ms)
+            .bind(serde_json::to_string(&v.stages).map_err(backend)?)
+            .bind(v.has_value)
+            .bind(value.map(|x| x.sealed.key_id().to_string()).or_else(|| v.kms_key_id.clone()))
+            .bind(value.map(|x| x.kind.as_str()))
+            .bind(value.map(|x| x.sealed.wrapped_key().to_vec()))
+            .bind(value.map(|x| x.sealed.ciphertext().to_vec()))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn purge(&self, secret_arn: &str) -> Result<bool, StoreError> {
+        // The secret's row first, its versions by cascade: the lock order of `commit`.
+        self.changed("DELETE FROM secrets WHERE arn = $1", secret_arn, None)
+            .await
+    }
+
+    async fn due_for_purge(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT arn FROM secrets WHERE deletion_due_ms IS NOT NULL AND deletion_due_ms <= $1 ORDER BY ord",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    async fn due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT arn FROM secrets WHERE rotation_due_ms IS NOT NULL AND rotation_due_ms <= $1 ORDER BY rotation_due_ms, ord",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    async fn secret_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secrets")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn record_access(
+        &self,
+        secret_arn: &str,
+        version_id: &str,
+        day_ms: Millis,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Secret row first, then the version: the lock order of `commit`.
+        sqlx::query("UPDATE secrets SET last_accessed_ms = $1 WHERE arn = $2")
+            .bind(day_ms)
+            .bind(secret_arn)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(
+            "UPDATE secret_versions SET last_accessed_ms = $1 WHERE secret_arn = $2 AND version_id = $3",
+        )
+        .bind(day_ms)
+        .bind(secret_arn)
+        .bind(version_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn iam_users(&self) -> Result<Vec<IamUser>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, id, arn, path, created_ms, permissions_boundary FROM iam_users ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(IamUser {
+                    name: r.try_get("name").map_err(backend)?,
+                    id: r.try_get("id").map_err(backend)?,
+                    arn: r.try_get("arn").map_err(backend)?,
+                    path: r.try_get("path").map_err(backend)?,
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                    permissions_boundary: r.try_get("permissions_boundary").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_iam_user(&self, user: &IamUser) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO iam_users (name, id, arn, path, created_ms, permissions_boundary) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&user.name)
+        .bind(&user.id)
+        .bind(&user.arn)
+        .bind(&user.path)
+        .bind(user.created_ms)
+        .bind(&user.permissions_boundary)
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameTaken),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn set_user_boundary(
+        &self,
+        name: &str,
+        boundary: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query("UPDATE iam_users SET permissions_boundary = $1 WHERE name = $2")
+            .bind(boundary)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn delete_iam_user(&self, name: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM iam_users WHERE name = $1", name, None)
+            .await
+    }
+
+    async fn access_keys(&self) -> Result<Vec<StoredAccessKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, user_name, status, kms_key_id, wrapped_key, ciphertext, created_ms FROM iam_access_keys ORDER BY created_ms, ord",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredAccessKey {
+                    id: r.try_get("id").map_err(backend)?,
+                    user_name: r.try_get("user_name").map_err(backend)?,
+                    status: r.try_get("status").map_err(backend)?,
+                    secret: sealed_from_row(r)?,
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_access_key(&self, key: &StoredAccessKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO iam_access_keys (id, user_name, status, kms_key_id, wrapped_key, ciphertext, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.id)
+        .bind(&key.user_name)
+        .bind(&key.status)
+        .bind(key.secret.key_id())
+        .bind(key.secret.wrapped_key())
+        .bind(key.secret.ciphertext())
+        .bind(key.created_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn set_access_key_status(&self, id: &str, status: &str) -> Result<bool, StoreError> {
+        self.changed(
+            "UPDATE iam_access_keys SET status = $2 WHERE id = $1",
+            id,
+            Some(status),
+        )
+        .await
+    }
+
+    async fn delete_access_key(&self, id: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM iam_access_keys WHERE id = $1", id, None)
+            .await
+    }
+
+    async fn user_policies(&self) -> Result<Vec<StoredUserPolicy>, StoreError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT user_name, policy_name, document FROM iam_user_policies ORDER BY user_name, policy_name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows
+            .into_iter()
+            .map(|(user_name, policy_name, document)| StoredUserPolicy {
+                user_name,
+                policy_name,
+                document,
+            })
+            .collect())
+    }
+
+    async fn put_user_policy(&self, p: &StoredUserPolicy) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO iam_user_policies (user_name, policy_name, document) VALUES ($1, $2, $3)
+             ON CONFLICT (user_name, policy_name) DO UPDATE SET document = excluded.document",
+        )
+        .bind(&p.user_name)
+        .bind(&p.policy_name)
+        .bind(&p.document)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn delete_user_policy(
+        &self,
+        user_name: &str,
+        policy_name: &str,
+    ) -> Result<bool, StoreError> {
+        self.changed(
+            "DELETE FROM iam_user_policies WHERE user_name = $1 AND policy_name = $2",
+            user_name,
+            Some(policy_name),
+        )
+        .await
+    }
+
+    async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError> {
+        self.load_docs("SELECT doc FROM iam_managed_policies ORDER BY name")
+            .await
+    }
+
+    async fn put_managed_policy(
+        &self,
+        p: &StoredManagedPolicy,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(p).map_err(backend)?;
+        let res = if replace {
+            sqlx::query("UPDATE iam_managed_policies SET doc = $1 WHERE arn = $2")
+                .bind(&doc)
+                .bind(&p.arn)
+                .execute(&self.pool)
+                .await
+        } else {
+            sqlx::query("INSERT INTO iam_managed_policies (arn, name, doc) VALUES ($1, $2, $3)")
+                .bind(&p.arn)
+                .bind(&p.name)
+                .bind(&doc)
+                .execute(&self.pool)
+                .await
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameTaken),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_managed_policy(&self, arn: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM iam_managed_policies WHERE arn = $1", arn, None)
+            .await
+    }
+
+    async fn user_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.pairs(
+            "SELECT user_name, policy_arn FROM iam_user_attachments ORDER BY user_name, policy_arn",
+        )
+        .await
+    }
+
+    async fn attach_user_policy(
+        &self,
+        user_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), StoreError> {
+        self.insert_pair(
+            "INSERT INTO iam_user_attachments (user_name, policy_arn) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            user_name,
+            policy_arn,
+        )
+        .await
+    }
+
+    async fn detach_user_policy(
+        &self,
+        user_name: &str,
+        policy_arn: &str,
+    ) -> Result<bool, StoreError> {
+        self.changed(
+            "DELETE FROM iam_user_attachments WHERE user_name = $1 AND policy_arn = $2",
+            user_name,
+            Some(policy_arn),
+        )
+        .await
+    }
+
+    async fn roles(&self) -> Result<Vec<StoredRole>, StoreError> {
+        self.load_docs("SELECT doc FROM iam_roles ORDER BY name")
+            .await
+    }
+
+    async fn put_role(&self, role: &StoredRole, replace: bool) -> Result<(), StoreError> {
+        let sql = if replace {
+            "UPDATE iam_roles SET doc = $2 WHERE name = $1"
+        } else {
+            "INSERT INTO iam_roles (name, doc) VALUES ($1, $2)"
+        };
+        self.write_doc(sql, &role.name, role).await
+    }
+
+    async fn delete_role(&self, name: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM iam_roles WHERE name = $1", name, None)
+            .await
+    }
+
+    async fn role_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.pairs(
+            "SELECT role_name, policy_arn FROM iam_role_attachments ORDER BY role_name, policy_arn",
+        )
+        .await
+    }
+
+    async fn attach_role_policy(
+        &self,
+        role_name: &str,
+        policy_arn: &str,
+    ) -> Result<(), StoreError> {
+        self.insert_pair(
+            "INSERT INTO iam_role_attachments (role_name, policy_arn) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            role_name,
+            policy_arn,
+        )
+        .await
+    }
+
+    async fn detach_role_policy(
+        &self,
+        role_name: &str,
+        policy_arn: &str,
+    ) -> Result<bool, StoreError> {
+        self.changed(
+            "DELETE FROM iam_role_attachments WHERE role_name = $1 AND policy_arn = $2",
+            role_name,
+            Some(policy_arn),
+        )
+        .await
+    }
+
+    async fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {
+        self.load_docs("SELECT doc FROM iam_groups ORDER BY name")
+            .await
+    }
+
+    async fn put_group(&self, group: &StoredGroup, replace: bool) -> Result<(), StoreError> {
+        let sql = if replace {
+            "UPDATE iam_groups SET doc = $2 WHERE name = $1"
+        } else {
+            "INSERT INTO iam_groups (name, doc) VALUES ($1, $2)"
+        };
+        self.write_doc(sql, &group.name, group).await
+    }
+
+    async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
+        self.changed("DELETE FROM iam_groups WHERE name = $1", name, None)
+            .await
+    }
+
+    async fn group_members(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.pairs(
+            "SELECT group_name, user_name FROM iam_group_members ORDER BY group_name, user_name",
+        )
+        .await
+    }
+
+    async fn add_group_member(&self, group: &str, user: &str) -> Result<(), StoreError> {
+        self.insert_pair(
+            "INSERT INTO iam_group_members (group_name, user_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            group,
+            user,
+        )
+        .await
+    }
+
+    async fn remove_group_member(&self, group: &str, user: &str) -> Result<bool, StoreError> {
+        self.changed(
+            "DELETE FROM iam_group_members WHERE group_name = $1 AND user_name = $2",
+            group,
+            Some(user),
+        )
+        .await
+    }
+
+    async fn group_attachments(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.pairs(
+            "SELECT group_name, policy_arn FROM iam_group_attachments ORDER BY group_name, policy_arn",
+        )
+        .await
+    }
+
+    async fn attach_group_policy(&self, group: &str, policy_arn: &str) -> Result<(), StoreError> {
+        self.insert_pair(
+            "INSERT INTO iam_group_attachments (group_name, policy_arn) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            group,
+            policy_arn,
+        )
+        .await
+    }
+
+    async fn detach_group_policy(&self, group: &str, policy_arn: &str) -> Result<bool, StoreError> {
+        self.changed(
+            "DELETE FROM iam_group_attachments WHERE group_name = $1 AND policy_arn = $2",
+            group,
+            Some(policy_arn),
+        )
+        .await
+    }
+
+    async fn alarms(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.pairs("SELECT name, doc FROM cw_alarms ORDER BY name")
+            .await
+    }
+
+    async fn write_alarms(
+        &self,
+        put: &[(String, String)],
+        delete: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for name in delete {
+            sqlx::query("DELETE FROM cw_alarms WHERE name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        for (name, doc) in put {
+            sqlx::query(
+                "INSERT INTO cw_alarms (name, doc) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET doc = excluded.doc",
+            )
+            .bind(name)
+            .bind(doc)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,1267 @@
+//! The store's behaviour, written once against the [`Store`] trait and run on every backend:
+//! SQLite (a temporary directory) and PostgreSQL (a fresh schema of the database at
+//! `STRONGROOM_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/postgres`,
+//! dropped afterwards). PostgreSQL being unreachable fails these tests: it is never skipped.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::AssertSqlSafe;
+use strongroom_barrier::{Barrier, RootKey, ValueBinding, WrappedKeyMaterial};
+use strongroom_domain::kms::{KeyManager, KeyMeta};
+use strongroom_domain::parameters::{Parameter, ParameterVersion};
+use strongroom_domain::secret::{Secret, Tag, ValueKind, Version};
+
+use crate::cache::CachedStore;
+use crate::postgres::PostgresStore;
+use crate::sqlite::SqliteStore;
+use crate::{
+    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
+    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy,
+    StoredPolicyVersion, StoredRole, StoredUserPolicy, StoredValue,
+};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// A temporary directory for one SQLite test, removed when dropped.
+pub(crate) struct TempDir(pub(crate) PathBuf);
+
+impl TempDir {
+    pub(crate) fn new() -> Self {
+        let dir = std::env::temp_dir().join(unique("sr-store"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(crate) fn pg_url() -> String {
+    std::env::var("STRONGROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh schema for one PostgreSQL test, dropped (with everything in it) when this is
+/// dropped — also when the test fails.
+pub(crate) struct PgSchema(pub(crate) String);
+
+impl PgSchema {
+    pub(crate) fn new() -> Self {
+        Self(unique("sr_test"))
+    }
+
+    /// A store on this schema (its own pool: two opens are two nodes).
+    pub(crate) async fn open(&self) -> PostgresStore {
+        PostgresStore::open(&pg_url(), &self.0)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {} is required by these tests (set STRONGROOM_TEST_POSTGRES_URL): {e}",
+                    pg_url()
+                )
+            })
+    }
+
+    pub(crate) async fn admin(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&pg_url())
+            .await
+            .expect("PostgreSQL is reachable")
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (pg_url(), self.0.clone());
+        // Drop runs inside the test's runtime: clean up from a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .acquire_timeout(std::time::Duration::from_secs(5))
+                    .connect(&url)
+                    .await;
+                if let Ok(pool) = pool {
+                    let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                    )))
+                    .execute(&pool)
+                    .await;
+                    pool.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Run `$body` (an async fn taking `&dyn Store`) on a SQLite store and on a PostgreSQL one.
+macro_rules! on_both {
+    ($sqlite:ident, $postgres:ident, $body:ident) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let dir = TempDir::new();
+            let store = SqliteStore::open(&dir.0).await.unwrap();
+            $body(&store).await;
+            store.close().await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            let schema = PgSchema::new();
+            let store = schema.open().await;
+            $body(&store).await;
+            store.close().await;
+        }
+    };
+}
+
+/// As `on_both!`, with two stores over the same data (two nodes; for SQLite two pools on one
+/// file), on a runtime with two threads so both really run at once.
+macro_rules! on_both_twice {
+    ($sqlite:ident, $postgres:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            let dir = TempDir::new();
+            let a = SqliteStore::open(&dir.0).await.unwrap();
+            let b = SqliteStore::open(&dir.0).await.unwrap();
+            $body(&a, &b).await;
+            a.close().await;
+            b.close().await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let schema = PgSchema::new();
+            let a = schema.open().await;
+            let b = schema.open().await;
+            $body(&a, &b).await;
+            a.close().await;
+            b.close().await;
+        }
+    };
+}
+
+pub(crate) fn secret(arn: &str, name: &str) -> Secret {
+    Secret {
+        arn: arn.into(),
+        name: name.into(),
+        description: Some("d".into()),
+        kms_key_id: None,
+        secret_type: None,
+        tags: vec![Tag {
+            key: "k".into(),
+            value: "v".into(),
+        }],
+        tagged: true,
+        created_ms: 1,
+        last_changed_ms: 1,
+        last_accessed_ms: None,
+        deleted_ms: None,
+        deletion_due_ms: None,
+        resource_policy: None,
+        rotation: Default::default(),
+        replication: Default::default(),
+        revision: 1,
+        versions: vec![],
+    }
+}
+
+fn version(id: &str, stages: &[&str]) -> Version {
+    Version {
+        id: id.into(),
+        stages: stages.iter().map(|s| s.to_string()).collect(),
+        created_ms: 5,
+        last_accessed_ms: None,
+        has_value: true,
+        kms_key_id: Some("k".into()),
+    }
+}
+
+fn barrier() -> Barrier {
+    let b = Barrier::new(&RootKey::generate().unwrap());
+    b.create_kms_key("k").unwrap();
+    b
+}
+
+fn value_for(b: &Barrier, arn: &str, v: &str, plain: &[u8]) -> StoredValue {
+    let binding = ValueBinding {
+        secret_arn: arn,
+        version_id: v,
+        kind: "string",
+    };
+    StoredValue {
+        kind: ValueKind::String,
+        sealed: b.seal("k", &binding, plain).unwrap(),
+    }
+}
+
+fn open_value(b: &Barrier, arn: &str, v: &str, value: &StoredValue) -> Vec<u8> {
+    let binding = ValueBinding {
+        secret_arn: arn,
+        version_id: v,
+        kind: "string",
+    };
+    b.open(&value.sealed, &binding).unwrap().to_vec()
+}
+
+on_both!(
+    sqlite_a_value_less_version_gets_its_value_once,
+    postgres_a_value_less_version_gets_its_value_once,
+    a_value_less_version_gets_its_value_once
+);
+
+async fn a_value_less_version_gets_its_value_once(store: &dyn Store) {
+    let b = barrier();
+    let mut s = secret("arn:p", "pending");
+    s.versions.push(version("v1", &["AWSCURRENT"]));
+    let mut pending = version("v2", &["AWSPENDING"]);
+    pending.has_value = false;
+    s.versions.push(pending);
+    let v1 = value_for(&b, "arn:p", "v1", b"plain");
+    store
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: s.clone(),
+            new_values: vec![("v1".into(), v1)],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(store.value("arn:p", "v2").await.unwrap().is_none());
+
+    // The rotation function's PutSecretValue fills it in.
+    let mut filled = s.clone();
+    filled.revision = 2;
+    filled.versions[1].has_value = true;
+    let v2 = value_for(&b, "arn:p", "v2", b"plain");
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(1),
+            secret: filled.clone(),
+            new_values: vec![("v2".into(), v2.clone())],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(store.value("arn:p", "v2").await.unwrap().is_some());
+    assert_eq!(
+        store
+            .secret(SecretKey::Arn("arn:p"))
+            .await
+            .unwrap()
+            .unwrap(),
+        filled
+    );
+
+    // A stored value never changes.
+    let mut again = filled.clone();
+    again.revision = 3;
+    let refused = store
+        .commit(SecretWrite {
+            expected_revision: Some(2),
+            secret: again,
+            new_values: vec![("v2".into(), v2)],
+            resealed: vec![],
+        })
+        .await;
+    assert!(matches!(refused, Err(StoreError::Backend(m)) if m.contains("already has a value")));
+    // ... and the refused write changed nothing.
+    assert_eq!(
+        store
+            .secret(SecretKey::Arn("arn:p"))
+            .await
+            .unwrap()
+            .unwrap()
+            .revision,
+        2
+    );
+}
+
+on_both!(
+    sqlite_create_read_update_with_revision_check,
+    postgres_create_read_update_with_revision_check,
+    create_read_update_with_revision_check
+);
+
+async fn create_read_update_with_revision_check(store: &dyn Store) {
+    let b = barrier();
+    let mut s = secret("arn:1", "one");
+    s.versions.push(version("v1", &["AWSCURRENT"]));
+    let val = value_for(&b, "arn:1", "v1", b"plain");
+    store
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: s.clone(),
+            new_values: vec![("v1".into(), val)],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    let got = store.secret(SecretKey::Name("one")).await.unwrap().unwrap();
+    assert_eq!(got, s);
+
+    // Same name again → NameTaken.
+    let dup = secret("arn:2", "one");
+    assert!(matches!(
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: dup,
+                new_values: vec![],
+                resealed: vec![],
+            })
+            .await,
+        Err(StoreError::NameTaken)
+    ));
+
+    // Add v2, move labels; stale revision → Conflict and nothing changes.
+    let mut s2 = got.clone();
+    s2.revision = 2;
+    s2.versions[0].stages = vec!["AWSPREVIOUS".into()];
+    s2.versions.push(version("v2", &["AWSCURRENT"]));
+    let val2 = value_for(&b, "arn:1", "v2", b"plain");
+    let stale = SecretWrite {
+        expected_revision: Some(7),
+        secret: s2.clone(),
+        new_values: vec![("v2".into(), val2.clone())],
+        resealed: vec![],
+    };
+    assert!(matches!(
+        store.commit(stale).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store
+            .secret(SecretKey::Arn("arn:1"))
+            .await
+            .unwrap()
+            .unwrap(),
+        got
+    );
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(1),
+            secret: s2.clone(),
+            new_values: vec![("v2".into(), val2)],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .secret(SecretKey::Arn("arn:1"))
+            .await
+            .unwrap()
+            .unwrap(),
+        s2
+    );
+    assert_eq!(store.secrets().await.unwrap(), vec![s2.clone()]);
+
+    // Values come back sealed and open with the right binding.
+    let v = store.value("arn:1", "v2").await.unwrap().unwrap();
+    assert_eq!(open_value(&b, "arn:1", "v2", &v), b"plain");
+
+    // Sealed again under another key (UpdateSecret's KmsKeyId): same plaintext.
+    b.create_kms_key("k2").unwrap();
+    let binding = ValueBinding {
+        secret_arn: "arn:1",
+        version_id: "v2",
+        kind: "string",
+    };
+    let resealed = StoredValue {
+        kind: ValueKind::String,
+        sealed: b.seal("k2", &binding, b"plain").unwrap(),
+    };
+    let mut s2b = s2.clone();
+    s2b.revision = 3;
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(2),
+            secret: s2b.clone(),
+            new_values: vec![],
+            resealed: vec![("v2".into(), resealed)],
+        })
+        .await
+        .unwrap();
+    let v = store.value("arn:1", "v2").await.unwrap().unwrap();
+    assert_eq!(v.sealed.key_id(), "k2");
+    assert_eq!(open_value(&b, "arn:1", "v2", &v), b"plain");
+
+    // Dropping a version from the list deletes it.
+    let mut s3 = s2b.clone();
+    s3.revision = 4;
+    s3.versions.retain(|v| v.id != "v1");
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(3),
+            secret: s3.clone(),
+            new_values: vec![],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(store.value("arn:1", "v1").await.unwrap().is_none());
+
+    store
+        .record_access("arn:1", "v2", 86_400_000)
+        .await
+        .unwrap();
+    let got = store
+        .secret(SecretKey::Arn("arn:1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.last_accessed_ms, Some(86_400_000));
+    assert_eq!(got.versions[0].last_accessed_ms, Some(86_400_000));
+
+    // The rotation index: due when rotation is on and the time has come, not while the
+    // secret is scheduled for deletion.
+    assert_eq!(store.secret_count().await.unwrap(), 1);
+    assert!(store.due_for_rotation(i64::MAX).await.unwrap().is_empty());
+    let mut rotating = got.clone();
+    rotating.revision = 5;
+    rotating.rotation.enabled = true;
+    rotating.rotation.next_rotation_ms = Some(50);
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(4),
+            secret: rotating.clone(),
+            new_values: vec![],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(store.due_for_rotation(49).await.unwrap().is_empty());
+    assert_eq!(
+        store.due_for_rotation(50).await.unwrap(),
+        vec!["arn:1".to_string()]
+    );
+    let got = rotating;
+
+    // Purge.
+    let mut s4 = got.clone();
+    s4.revision = 6;
+    s4.deleted_ms = Some(10);
+    s4.deletion_due_ms = Some(100);
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(5),
+            secret: s4,
+            new_values: vec![],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(store.due_for_purge(99).await.unwrap().is_empty());
+    assert!(
+        store.due_for_rotation(i64::MAX).await.unwrap().is_empty(),
+        "a secret scheduled for deletion is never due for rotation"
+    );
+    assert_eq!(
+        store.due_for_purge(100).await.unwrap(),
+        vec!["arn:1".to_string()]
+    );
+    assert!(store.purge("arn:1").await.unwrap());
+    assert!(!store.purge("arn:1").await.unwrap(), "purged once");
+    assert!(
+        store
+            .secret(SecretKey::Arn("arn:1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.value("arn:1", "v2").await.unwrap().is_none());
+    assert_eq!(store.secret_count().await.unwrap(), 0);
+    // The name is free again.
+    store
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: secret("arn:1b", "one"),
+            new_values: vec![],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+}
+
+on_both!(
+    sqlite_listings_sort_by_bytes,
+    postgres_listings_sort_by_bytes,
+    listings_sort_by_bytes
+);
+
+/// Every listing comes back in the same order on both backends: names by their bytes
+/// (upper case before lower, `/` before letters), whatever the database's locale.
+async fn listings_sort_by_bytes(store: &dyn Store) {
+    for (i, name) in ["b", "B", "a", "/x", "A_"].iter().enumerate() {
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: secret(&format!("arn:{i}"), name),
+                new_values: vec![],
+                resealed: vec![],
+            })
+            .await
+            .unwrap();
+        let group = StoredGroup {
+            name: name.to_string(),
+            id: format!("AGPA{i}"),
+            arn: format!("arn:group/{name}"),
+            path: "/".into(),
+            created_ms: 1,
+            inline_policies: vec![],
+        };
+        store.put_group(&group, false).await.unwrap();
+    }
+    let names: Vec<String> = store
+        .groups()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    assert_eq!(names, ["/x", "A_", "B", "a", "b"]);
+    // Secrets come back in the order they were created.
+    let names: Vec<String> = store
+        .secrets()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["b", "B", "a", "/x", "A_"]);
+}
+
+fn parameter(name: &str, revision: i64, versions: &[i64]) -> Parameter {
+    Parameter {
+        name: name.into(),
+        revision,
+        tags: vec![("team".into(), "a".into())],
+        versions: versions
+            .iter()
+            .map(|v| ParameterVersion {
+                version: *v,
+                kind: "SecureString".into(),
+                description: None,
+                allowed_pattern: None,
+                key_id: Some("k".into()),
+                key_alias: None,
+                tier: "Standard".into(),
+                data_type: "text".into(),
+                modified_ms: 7,
+                modified_by: "arn:aws:iam::1:root".into(),
+                labels: vec![],
+                policies: vec![],
+                policies_done: vec![],
+            })
+            .collect(),
+    }
+}
+
+fn sealed_param(b: &Barrier, name: &str, v: i64) -> strongroom_barrier::Sealed {
+    let version = v.to_string();
+    let binding = ValueBinding {
+        secret_arn: name,
+        version_id: &version,
+        kind: "parameter",
+    };
+    b.seal("k", &binding, b"param").unwrap()
+}
+
+on_both!(
+    sqlite_parameters_kms_iam_and_alarms,
+    postgres_parameters_kms_iam_and_alarms,
+    parameters_kms_iam_and_alarms
+);
+
+/// Every other table: a write, a read back, the refusals the services rely on.
+async fn parameters_kms_iam_and_alarms(store: &dyn Store) {
+    let b = barrier();
+
+    // SSM parameters: create, NameTaken, revision check, old values pruned, delete.
+    let p1 = parameter("/app/p", 1, &[1]);
+    store
+        .commit_parameter(ParameterWrite {
+            expected_revision: None,
+            parameter: p1.clone(),
+            new_values: vec![(1, sealed_param(&b, "/app/p", 1))],
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .commit_parameter(ParameterWrite {
+                expected_revision: None,
+                parameter: p1.clone(),
+                new_values: vec![],
+            })
+            .await,
+        Err(StoreError::NameTaken)
+    ));
+    assert!(matches!(
+        store
+            .commit_parameter(ParameterWrite {
+                expected_revision: Some(9),
+                parameter: parameter("/app/p", 10, &[1]),
+                new_values: vec![],
+            })
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let p2 = parameter("/app/p", 2, &[2]);
+    store
+        .commit_parameter(ParameterWrite {
+            expected_revision: Some(1),
+            parameter: p2.clone(),
+            new_values: vec![(2, sealed_param(&b, "/app/p", 2))],
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.parameter("/app/p").await.unwrap(), Some(p2.clone()));
+    assert_eq!(store.parameters().await.unwrap(), vec![p2]);
+    assert!(
+        store.parameter_value("/app/p", 1).await.unwrap().is_none(),
+        "a version the history no longer holds loses its value"
+    );
+    let sealed = store.parameter_value("/app/p", 2).await.unwrap().unwrap();
+    let binding = ValueBinding {
+        secret_arn: "/app/p",
+        version_id: "2",
+        kind: "parameter",
+    };
+    assert_eq!(&*b.open(&sealed, &binding).unwrap(), b"param");
+    assert!(store.delete_parameter("/app/p").await.unwrap());
+    assert!(!store.delete_parameter("/app/p").await.unwrap());
+    assert!(store.parameter_value("/app/p", 2).await.unwrap().is_none());
+    assert!(
+        store
+            .commit_parameter(ParameterWrite {
+                expected_revision: None,
+                parameter: parameter("/empty", 1, &[]),
+                new_values: vec![],
+            })
+            .await
+            .is_err(),
+        "a parameter without versions is refused"
+    );
+
+    // KMS keys, rotated materials, aliases.
+    let key = StoredKmsKey {
+        key_id: "key-1".into(),
+        arn: "arn:aws:kms:us-east-1:1:key/key-1".into(),
+        alias: Some("aws/secretsmanager".into()),
+        description: "managed".into(),
+        wrapped: WrappedKeyMaterial(vec![1, 2, 3]),
+        created_ms: 5,
+        meta: None,
+        rotated: vec![],
+    };
+    store.insert_kms_key(&key).await.unwrap();
+    let meta = KeyMeta::new("mine".into(), KeyManager::Customer);
+    let material = StoredKmsMaterial {
+        version: 1,
+        wrapped: WrappedKeyMaterial(vec![4, 5]),
+        created_ms: 6,
+    };
+    assert!(
+        store
+            .update_kms_key("key-1", &meta, Some(&material))
+            .await
+            .unwrap()
+    );
+    assert!(!store.update_kms_key("nope", &meta, None).await.unwrap());
+    let keys = store.kms_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].wrapped.0, vec![1, 2, 3]);
+    assert_eq!(keys[0].meta.as_ref(), Some(&meta));
+    assert_eq!(keys[0].rotated.len(), 1);
+    assert_eq!(keys[0].rotated[0].wrapped.0, vec![4, 5]);
+    let alias = StoredAlias {
+        name: "alias/mine".into(),
+        key_id: "key-1".into(),
+        created_ms: 8,
+        updated_ms: 8,
+    };
+    store.put_kms_alias(&alias, false).await.unwrap();
+    assert!(matches!(
+        store.put_kms_alias(&alias, false).await,
+        Err(StoreError::NameTaken)
+    ));
+    let moved = StoredAlias {
+        updated_ms: 9,
+        created_ms: 0,
+        ..alias.clone()
+    };
+    store.put_kms_alias(&moved, true).await.unwrap();
+    let aliases = store.kms_aliases().await.unwrap();
+    assert_eq!(
+        aliases.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["alias/aws/secretsmanager", "alias/mine"]
+    );
+    assert_eq!(
+        aliases[1],
+        StoredAlias {
+            updated_ms: 9,
+            ..alias
+        },
+        "repointing keeps the creation time"
+    );
+    assert!(store.delete_kms_alias("alias/mine").await.unwrap());
+    assert!(!store.delete_kms_alias("alias/mine").await.unwrap());
+    assert!(store.delete_kms_key("key-1").await.unwrap());
+    assert!(store.kms_keys().await.unwrap().is_empty());
+    assert!(
+        store.kms_aliases().await.unwrap().is_empty(),
+        "a deleted key's aliases go with it"
+    );
+
+    // IAM.
+    let user = IamUser {
+        name: "alice".into(),
+        id: "AIDA1".into(),
+        arn: "arn:aws:iam::1:user/alice".into(),
+        path: "/".into(),
+        created_ms: 3,
+        permissions_boundary: None,
+    };
+    store.insert_iam_user(&user).await.unwrap();
+    assert!(matches!(
+        store.insert_iam_user(&user).await,
+        Err(StoreError::NameTaken)
+    ));
+    assert!(
+        store
+            .set_user_boundary("alice", Some("arn:b"))
+            .await
+            .unwrap()
+    );
+    assert!(!store.set_user_boundary("bob", None).await.unwrap());
+    assert_eq!(
+        store.iam_users().await.unwrap()[0]
+            .permissions_boundary
+            .as_deref(),
+        Some("arn:b")
+    );
+    let binding = ValueBinding {
+        secret_arn: "AKIA1",
+        version_id: "",
+        kind: "access-key",
+    };
+    let ak = StoredAccessKey {
+        id: "AKIA1".into(),
+        user_name: "alice".into(),
+        status: "Active".into(),
+        secret: b.seal("k", &binding, b"secret-half").unwrap(),
+        created_ms: 4,
+    };
+    store.insert_access_key(&ak).await.unwrap();
+    assert!(
+        store
+            .set_access_key_status("AKIA1", "Inactive")
+            .await
+            .unwrap()
+    );
+    let keys = store.access_keys().await.unwrap();
+    assert_eq!(keys[0].status, "Inactive");
+    assert_eq!(&*b.open(&keys[0].secret, &binding).unwrap(), b"secret-half");
+    assert!(
+        store.delete_iam_user("alice").await.is_err(),
+        "a user with access keys cannot be deleted"
+    );
+    let up = StoredUserPolicy {
+        user_name: "alice".into(),
+        policy_name: "p".into(),
+        document: "{}".into(),
+    };
+    store.put_user_policy(&up).await.unwrap();
+    let up2 = StoredUserPolicy {
+        document: "{\"v\":2}".into(),
+        ..up
+    };
+    store.put_user_policy(&up2).await.unwrap();
+    assert_eq!(store.user_policies().await.unwrap(), vec![up2]);
+    let mp = StoredManagedPolicy {
+        arn: "arn:aws:iam::1:policy/m".into(),
+        name: "m".into(),
+        id: "ANPA1".into(),
+        path: "/".into(),
+        description: None,
+        default_version: "v1".into(),
+        created_ms: 1,
+        updated_ms: 1,
+        versions: vec![StoredPolicyVersion {
+            id: "v1".into(),
+            document: "{}".into(),
+            created_ms: 1,
+        }],
+    };
+    store.put_managed_policy(&mp, false).await.unwrap();
+    assert!(matches!(
+        store.put_managed_policy(&mp, false).await,
+        Err(StoreError::NameTaken)
+    ));
+    let mp2 = StoredManagedPolicy {
+        default_version: "v2".into(),
+        ..mp.clone()
+    };
+    store.put_managed_policy(&mp2, true).await.unwrap();
+    assert_eq!(store.managed_policies().await.unwrap(), vec![mp2]);
+    store.attach_user_policy("alice", &mp.arn).await.unwrap();
+    store.attach_user_policy("alice", &mp.arn).await.unwrap();
+    assert_eq!(
+        store.user_attachments().await.unwrap(),
+        vec![("alice".to_string(), mp.arn.clone())]
+    );
+    let role = StoredRole {
+        name: "r".into(),
+        id: "AROA1".into(),
+        arn: "arn:aws:iam::1:role/r".into(),
+        path: "/".into(),
+        description: None,
+        trust_policy: "{}".into(),
+        max_session_secs: 3600,
+        created_ms: 1,
+        inline_policies: vec![],
+        permissions_boundary: None,
+    };
+    store.put_role(&role, false).await.unwrap();
+    assert!(matches!(
+        store.put_role(&role, false).await,
+        Err(StoreError::NameTaken)
+    ));
+    store.attach_role_policy("r", &mp.arn).await.unwrap();
+    store.attach_role_policy("r", &mp.arn).await.unwrap();
+    assert_eq!(store.role_attachments().await.unwrap().len(), 1);
+    let group = StoredGroup {
+        name: "g".into(),
+        id: "AGPA1".into(),
+        arn: "arn:aws:iam::1:group/g".into(),
+        path: "/".into(),
+        created_ms: 1,
+        inline_policies: vec![],
+    };
+    store.put_group(&group, false).await.unwrap();
+    store.add_group_member("g", "alice").await.unwrap();
+    store.add_group_member("g", "alice").await.unwrap();
+    assert!(
+        store.add_group_member("g", "nobody").await.is_err(),
+        "a member must be a user"
+    );
+    store.attach_group_policy("g", &mp.arn).await.unwrap();
+    assert_eq!(
+        store.group_members().await.unwrap(),
+        vec![("g".to_string(), "alice".to_string())]
+    );
+    assert_eq!(store.group_attachments().await.unwrap().len(), 1);
+    assert!(store.detach_group_policy("g", &mp.arn).await.unwrap());
+    assert!(store.remove_group_member("g", "alice").await.unwrap());
+    assert!(!store.remove_group_member("g", "alice").await.unwrap());
+    assert!(store.delete_group("g").await.unwrap());
+    assert!(store.detach_role_policy("r", &mp.arn).await.unwrap());
+    assert!(store.delete_role("r").await.unwrap());
+    assert!(store.roles().await.unwrap().is_empty());
+    assert!(store.detach_user_policy("alice", &mp.arn).await.unwrap());
+    assert!(store.delete_managed_policy(&mp.arn).await.unwrap());
+    assert!(store.delete_user_policy("alice", "p").await.unwrap());
+    assert!(store.delete_access_key("AKIA1").await.unwrap());
+    assert!(store.delete_iam_user("alice").await.unwrap());
+    assert!(store.iam_users().await.unwrap().is_empty());
+
+    // CloudWatch alarms: put, replace and delete in one transaction.
+    store
+        .write_alarms(&[("a".into(), "1".into()), ("b".into(), "2".into())], &[])
+        .await
+        .unwrap();
+    store
+        .write_alarms(&[("a".into(), "3".into())], &["b".into()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.alarms().await.unwrap(),
+        vec![("a".to_string(), "3".to_string())]
+    );
+}
+
+#[tokio::test]
+async fn sqlite_cached_writes_invalidate_and_access_patches() {
+    let dir = TempDir::new();
+    cached_writes_invalidate_and_access_patches(SqliteStore::open(&dir.0).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_cached_writes_invalidate_and_access_patches() {
+    let schema = PgSchema::new();
+    cached_writes_invalidate_and_access_patches(schema.open().await).await;
+}
+
+/// The read-through cache in front of the backend: no stale read after a write.
+async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
+    let store = CachedStore::new(inner);
+    let secret = |rev: i64, desc: &str| {
+        let mut s = secret("arn:c", "c");
+        s.description = Some(desc.into());
+        s.revision = rev;
+        let mut v = version("v", &["AWSCURRENT"]);
+        v.has_value = false;
+        v.kms_key_id = None;
+        s.versions = vec![v];
+        s
+    };
+    store
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: secret(1, "one"),
+            new_values: vec![],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    let a = store.secret(SecretKey::Name("c")).await.unwrap().unwrap();
+    assert_eq!(a.description.as_deref(), Some("one"));
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(1),
+            secret: secret(2, "two"),
+            new_values: vec![],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    let b = store
+        .secret(SecretKey::Arn("arn:c"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        b.description.as_deref(),
+        Some("two"),
+        "no stale read after a write"
+    );
+    store.record_access("arn:c", "v", 86_400_000).await.unwrap();
+    let c = store.secret(SecretKey::Name("c")).await.unwrap().unwrap();
+    assert_eq!(c.last_accessed_ms, Some(86_400_000));
+    assert_eq!(c.versions[0].last_accessed_ms, Some(86_400_000));
+    assert!(store.purge("arn:c").await.unwrap());
+    assert!(store.secret(SecretKey::Name("c")).await.unwrap().is_none());
+    store.close().await;
+}
+
+on_both_twice!(
+    sqlite_two_writers_of_one_secret_one_wins,
+    postgres_two_writers_of_one_secret_one_wins,
+    two_writers_of_one_secret_one_wins
+);
+
+/// Exactly one of two results succeeded; the other failed with `loser`. Returns whether the
+/// first won.
+fn one_winner(a: Result<(), StoreError>, b: Result<(), StoreError>, loser: &str) -> bool {
+    let name = |e: &StoreError| match e {
+        StoreError::Conflict => "Conflict",
+        StoreError::NameTaken => "NameTaken",
+        StoreError::Backend(_) => "Backend",
+    };
+    match (&a, &b) {
+        (Ok(()), Err(e)) if name(e) == loser => true,
+        (Err(e), Ok(())) if name(e) == loser => false,
+        _ => panic!("expected one success and one {loser}, got {a:?} and {b:?}"),
+    }
+}
+
+/// Two nodes (two pools) commit the same change at the same moment — a client's retry of
+/// CreateSecret / PutSecretValue with one ClientRequestToken reaching two nodes, or two
+/// writers of one revision: exactly one wins, the other gets the error the services turn
+/// into an idempotent answer or a retry (NameTaken / Conflict), and the stored state is
+/// exactly the winner's.
+async fn two_writers_of_one_secret_one_wins(a: &dyn Store, b: &dyn Store) {
+    let bar = barrier();
+    for round in 0..8 {
+        let arn = format!("arn:race{round}");
+        let name = format!("race{round}");
+        let mut s = secret(&arn, &name);
+        s.versions.push(version("tok0", &["AWSCURRENT"]));
+        let create = |plain: &[u8]| SecretWrite {
+            expected_revision: None,
+            secret: s.clone(),
+            new_values: vec![("tok0".into(), value_for(&bar, &arn, "tok0", plain))],
+            resealed: vec![],
+        };
+        let (ra, rb) = tokio::join!(a.commit(create(b"A")), b.commit(create(b"B")));
+        let winner: &[u8] = if one_winner(ra, rb, "NameTaken") {
+            b"A"
+        } else {
+            b"B"
+        };
+        for store in [a, b] {
+            let got = store.secret(SecretKey::Name(&name)).await.unwrap().unwrap();
+            assert_eq!(got, s);
+            let v = store.value(&arn, "tok0").await.unwrap().unwrap();
+            assert_eq!(open_value(&bar, &arn, "tok0", &v), winner);
+        }
+
+        // PutSecretValue with the same token on both nodes, both having read revision 1.
+        let mut next = s.clone();
+        next.revision = 2;
+        next.versions[0].stages = vec!["AWSPREVIOUS".into()];
+        next.versions.push(version("tok1", &["AWSCURRENT"]));
+        let put = |plain: &[u8]| SecretWrite {
+            expected_revision: Some(1),
+            secret: next.clone(),
+            new_values: vec![("tok1".into(), value_for(&bar, &arn, "tok1", plain))],
+            resealed: vec![],
+        };
+        let (ra, rb) = tokio::join!(a.commit(put(b"A")), b.commit(put(b"B")));
+        let winner: &[u8] = if one_winner(ra, rb, "Conflict") {
+            b"A"
+        } else {
+            b"B"
+        };
+        for store in [a, b] {
+            let got = store.secret(SecretKey::Arn(&arn)).await.unwrap().unwrap();
+            assert_eq!(got, next, "one new version, labels moved once");
+            let v = store.value(&arn, "tok1").await.unwrap().unwrap();
+            assert_eq!(open_value(&bar, &arn, "tok1", &v), winner);
+        }
+
+        // Two different writes of revision 2 (two tokens): one lands, the other changes
+        // nothing (its version never appears).
+        let write = |token: &str| {
+            let mut w = next.clone();
+            w.revision = 3;
+            for v in &mut w.versions {
+                v.stages.retain(|s| s != "AWSPREVIOUS");
+                if v.stages == ["AWSCURRENT"] {
+                    v.stages = vec!["AWSPREVIOUS".into()];
+                }
+            }
+            w.versions.push(version(token, &["AWSCURRENT"]));
+            SecretWrite {
+                expected_revision: Some(2),
+                secret: w,
+                new_values: vec![(token.into(), value_for(&bar, &arn, token, b"x"))],
+                resealed: vec![],
+            }
+        };
+        let (ra, rb) = tokio::join!(a.commit(write("ta")), b.commit(write("tb")));
+        let (won, lost) = if one_winner(ra, rb, "Conflict") {
+            ("ta", "tb")
+        } else {
+            ("tb", "ta")
+        };
+        let got = a.secret(SecretKey::Arn(&arn)).await.unwrap().unwrap();
+        assert_eq!(got.revision, 3);
+        assert!(got.versions.iter().any(|v| v.id == won));
+        assert!(!got.versions.iter().any(|v| v.id == lost));
+        assert!(a.value(&arn, lost).await.unwrap().is_none());
+
+        // Purge on one node racing a write on the other: never a half-deleted secret.
+        let mut w = got.clone();
+        w.revision = 4;
+        w.description = Some("late".into());
+        let write = SecretWrite {
+            expected_revision: Some(3),
+            secret: w,
+            new_values: vec![],
+            resealed: vec![],
+        };
+        let (purged, written) = tokio::join!(a.purge(&arn), b.commit(write));
+        assert!(purged.unwrap());
+        match written {
+            // The write came first, then the purge took it all.
+            Ok(()) => {}
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("a write racing a purge must succeed or conflict: {e:?}"),
+        }
+        assert!(b.secret(SecretKey::Arn(&arn)).await.unwrap().is_none());
+        assert!(b.value(&arn, won).await.unwrap().is_none());
+
+        // SSM: PutParameter (create) on both nodes, then Overwrite at one revision.
+        let pname = format!("/race/{round}");
+        let create = || ParameterWrite {
+            expected_revision: None,
+            parameter: parameter(&pname, 1, &[1]),
+            new_values: vec![(1, sealed_param(&bar, &pname, 1))],
+        };
+        let (ra, rb) = tokio::join!(a.commit_parameter(create()), b.commit_parameter(create()));
+        one_winner(ra, rb, "NameTaken");
+        let overwrite = || ParameterWrite {
+            expected_revision: Some(1),
+            parameter: parameter(&pname, 2, &[1, 2]),
+            new_values: vec![(2, sealed_param(&bar, &pname, 2))],
+        };
+        let (ra, rb) = tokio::join!(
+            a.commit_parameter(overwrite()),
+            b.commit_parameter(overwrite())
+        );
+        one_winner(ra, rb, "Conflict");
+        assert_eq!(
+            b.parameter(&pname).await.unwrap(),
+            Some(parameter(&pname, 2, &[1, 2]))
+        );
+    }
+}
+
+/// Nodes starting together on an empty database: each migrates under the advisory lock, so
+/// every migration is applied exactly once and every node opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_first_starts_migrate_once() {
+    let schema = PgSchema::new();
+    let (a, b, c, d) = tokio::join!(schema.open(), schema.open(), schema.open(), schema.open());
+    let admin = schema.admin().await;
+    let (rows, distinct): (i64, i64) = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT COUNT(*), COUNT(DISTINCT version) FROM \"{}\".schema_migrations",
+        schema.0
+    )))
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert!(rows > 0);
+    assert_eq!(rows, distinct, "each migration recorded once");
+    // Opening again applies nothing new and works.
+    let e = schema.open().await;
+    let again: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM \"{}\".schema_migrations",
+        schema.0
+    )))
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(again, rows);
+    // Tables went into the schema, nowhere else.
+    let outside: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'secrets' AND table_schema = 'public'",
+    )
+    .fetch_one(&admin)
+    .await
+    .unwrap();
+    assert_eq!(outside, 0);
+    for s in [a, b, c, d, e] {
+        s.close().await;
+    }
+    admin.close().await;
+}
+
+/// A schema holding a migration this build does not know (a newer Strongroom wrote it) is
+/// refused rather than used.
+#[tokio::test]
+async fn postgres_a_newer_schema_is_refused() {
+    let schema = PgSchema::new();
+    schema.open().await.close().await;
+    let admin = schema.admin().await;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{}\".schema_migrations VALUES (999, 0)",
+        schema.0
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    let Err(e) = PostgresStore::open(&pg_url(), &schema.0).await else {
+        panic!("a schema with an unknown migration must be refused");
+    };
+    assert!(e.to_string().contains("newer version"), "{e}");
+    admin.close().await;
+}
+
+/// Regions are schemas: one region's secrets are invisible in another's.
+#[tokio::test]
+async fn postgres_schemas_are_isolated() {
+    let (one, two) = (PgSchema::new(), PgSchema::new());
+    let (a, b) = (one.open().await, two.open().await);
+    a.commit(SecretWrite {
+        expected_revision: None,
+        secret: secret("arn:iso", "iso"),
+        new_values: vec![],
+        resealed: vec![],
+    })
+    .await
+    .unwrap();
+    assert!(b.secret(SecretKey::Name("iso")).await.unwrap().is_none());
+    // The same name is free in the other schema.
+    b.commit(SecretWrite {
+        expected_revision: None,
+        secret: secret("arn:iso", "iso"),
+        new_values: vec![],
+        resealed: vec![],
+    })
+    .await
+    .unwrap();
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn postgres_a_parameter_without_versions_is_refused_when_loaded() {
+    let schema = PgSchema::new();
+    let store = schema.open().await;
+    let admin = schema.admin().await;
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO \"{}\".ssm_parameters (name, revision, meta) VALUES ($1, 1, $2)",
+        schema.0
+    )))
+    .bind("/damaged")
+    .bind(r#"{"name":"/damaged","revision":1,"tags":[],"versions":[]}"#)
+    .execute(&admin)
+    .await
+    .unwrap();
+    let e = store.parameter("/damaged").await.unwrap_err();
+    assert!(e.to_string().contains("no versions"), "{e}");
+    assert!(store.parameters().await.is_err());
+    admin.close().await;
+    store.close().await;
+}
+
+#[test]
+fn region_schemas_and_unsafe_names() {
+    use crate::postgres::schema_for_region;
+    assert_eq!(schema_for_region("us-east-1", true), "strongroom");
+    assert_eq!(
+        schema_for_region("us-west-2", false),
+        "strongroom_us_west_2"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for bad in ["", "Strongroom", "a;drop", "1abc", "a\"b", &"x".repeat(64)] {
+        // Refused before any connection is attempted.
+        let e = rt
+            .block_on(PostgresStore::open("postgres://nobody@127.0.0.1:1/x", bad))
+            .err()
+            .unwrap_or_else(|| panic!("{bad:?} accepted"));
+        assert!(e.to_string().contains("schema name"), "{bad:?}: {e}");
+    }
+}
+
+/// An unreachable server is an error at once, and the message carries no password.
+#[tokio::test]
+async fn postgres_unreachable_is_an_error_without_the_password() {
+    let e = PostgresStore::open("postgres://u:hunter2-secret@127.0.0.1:1/x", "strongroom")
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert!(
+        PostgresStore::open("postgres://u:hunter2-secret@[bad/x", "strongroom")
+            .await
+            .err()
+            .is_some_and(|e| !e.to_string().contains("hunter2"))
+    );
+}
