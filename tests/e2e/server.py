@@ -169,7 +169,9 @@ class Server:
         self.endpoint = f"{scheme}://127.0.0.1:{self.port}"
         args = [self.bin, "server", "--data-dir", self.data_dir,
                 "--listen", f"{listen_host}:{self.port}", "--account-id", ACCOUNT, *extra_args]
-        self.store = store_url(self.data_dir) if "--dev" not in extra_args else None
+        # A test that names its own --store (a cluster's nodes share one) keeps it.
+        self.store = (store_url(self.data_dir)
+                      if "--dev" not in extra_args and "--store" not in extra_args else None)
         if self.store:
             args += ["--store", self.store]
         if tls:

@@ -25,13 +25,26 @@ use crate::digest::verify_signature;
 use crate::log::{Attribute, AuditError, Found, Lookup, VerifyReport};
 
 /// Which node this is and where the cluster's database is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MirrorConfig {
-    /// A libpq-style URL (`postgres://user@host/db?sslmode=...`).
-    pub url: String,
+    /// The cluster's database (the nodes' `--store`); the tables go in schema
+    /// [`SCHEMA_NAME`].
+    pub options: PgConnectOptions,
     /// This node's stable id (kept in its data dir).
     pub node: String,
 }
+
+/// Not derived: the connect options may hold a password.
+impl std::fmt::Debug for MirrorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MirrorConfig")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The schema of the audit tables, beside the stores' (`strongroom`, `strongroom_<region>`).
+pub const SCHEMA_NAME: &str = "strongroom_audit";
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit_nodes (
@@ -109,14 +122,15 @@ pub(crate) struct Mirror {
 /// Rows per INSERT (17 parameters each, well under PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 256;
 
-pub(crate) async fn connect(url: &str) -> Result<PgPool, String> {
-    let options: PgConnectOptions = url
-        .parse()
-        .map_err(|e| format!("the audit database URL is not valid: {e}"))?;
+pub(crate) async fn connect(options: &PgConnectOptions) -> Result<PgPool, String> {
+    let options = options
+        .clone()
+        .options([("search_path", SCHEMA_NAME)])
+        .log_statements(tracing::log::LevelFilter::Trace);
     PgPoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect_with(options.log_statements(tracing::log::LevelFilter::Trace))
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect_with(options)
         .await
         .map_err(|e| format!("cannot connect to the audit database: {e}"))
 }
@@ -130,7 +144,7 @@ impl Mirror {
         public_key: &[u8],
         now_ms: i64,
     ) -> Result<(Self, i64), String> {
-        let pool = connect(&config.url).await?;
+        let pool = connect(&config.options).await?;
         let err = |e: sqlx::Error| format!("the audit database: {e}");
         let mut tx = pool.begin().await.map_err(err)?;
         // One node at a time creates the tables.
@@ -138,6 +152,12 @@ impl Mirror {
             .execute(&mut *tx)
             .await
             .map_err(err)?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {SCHEMA_NAME}"
+        )))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
         for stmt in SCHEMA {
             sqlx::query(sqlx::AssertSqlSafe(*stmt))
                 .execute(&mut *tx)
@@ -463,8 +483,8 @@ pub struct NodeReport {
 
 /// `strongroom audit verify` for a cluster: every node's chain in the table, from its anchor,
 /// against its signed digests (checked with the key it joined with).
-pub async fn verify_cluster(url: &str) -> Result<Vec<NodeReport>, AuditError> {
-    let pool = connect(url).await.map_err(AuditError::Read)?;
+pub async fn verify_cluster(options: &PgConnectOptions) -> Result<Vec<NodeReport>, AuditError> {
+    let pool = connect(options).await.map_err(AuditError::Read)?;
     let read = |e: sqlx::Error| AuditError::Read(e.to_string());
     let nodes = sqlx::query("SELECT node, public_key, anchor_seq, anchor_prev FROM audit_nodes ORDER BY joined_ms, node")
         .fetch_all(&pool)

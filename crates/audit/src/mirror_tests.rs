@@ -31,8 +31,18 @@ impl Db {
     fn url(&self) -> String {
         format!("{SERVER}/{}", self.name)
     }
+    fn options(&self) -> sqlx::postgres::PgConnectOptions {
+        self.url().parse().unwrap()
+    }
+    /// A connection to the audit tables' schema.
     async fn connect(&self) -> sqlx::PgConnection {
-        sqlx::PgConnection::connect(&self.url()).await.unwrap()
+        sqlx::PgConnection::connect_with(
+            &self
+                .options()
+                .options([("search_path", crate::mirror::SCHEMA_NAME)]),
+        )
+        .await
+        .unwrap()
     }
     async fn drop_it(self) {
         let mut c = sqlx::PgConnection::connect(&format!("{SERVER}/postgres"))
@@ -59,7 +69,7 @@ async fn node(dir: &std::path::Path, db: &Db, id: &str) -> AuditLog {
         AuditConfig {
             dir: Some(dir.to_path_buf()),
             mirror: Some(MirrorConfig {
-                url: db.url(),
+                options: db.options(),
                 node: id.into(),
             }),
             ..Default::default()
@@ -144,7 +154,7 @@ async fn two_nodes_share_one_history_each_chain_verifies_and_tampering_is_named(
     assert_eq!(first.len() + rest.len(), 40);
     assert!(first.last().unwrap().pos > rest[0].pos);
 
-    let reports = verify_cluster(&db.url()).await.unwrap();
+    let reports = verify_cluster(&db.options()).await.unwrap();
     assert_eq!(reports.len(), 2);
     for r in &reports {
         assert_eq!(r.report.records, 20, "{r:?}");
@@ -162,7 +172,7 @@ async fn two_nodes_share_one_history_each_chain_verifies_and_tampering_is_named(
         .execute(&mut c)
         .await
         .unwrap();
-    let reports = verify_cluster(&db.url()).await.unwrap();
+    let reports = verify_cluster(&db.options()).await.unwrap();
     let a_findings = &reports
         .iter()
         .find(|r| r.node == "node-a")
@@ -220,7 +230,7 @@ async fn a_node_replays_what_the_table_missed_and_refuses_a_stale_or_copied_data
         .await
         .unwrap();
     a.close(3_000).await;
-    let reports = verify_cluster(&db.url()).await.unwrap();
+    let reports = verify_cluster(&db.options()).await.unwrap();
     assert_eq!(reports[0].report.records, 11);
     assert!(
         reports[0].report.findings.is_empty(),
@@ -235,7 +245,7 @@ async fn a_node_replays_what_the_table_missed_and_refuses_a_stale_or_copied_data
         AuditConfig {
             dir: Some(other.path().to_path_buf()),
             mirror: Some(MirrorConfig {
-                url: db.url(),
+                options: db.options(),
                 node: "node-a".into(),
             }),
             ..Default::default()
@@ -264,7 +274,7 @@ async fn a_node_replays_what_the_table_missed_and_refuses_a_stale_or_copied_data
         AuditConfig {
             dir: Some(old.path().to_path_buf()),
             mirror: Some(MirrorConfig {
-                url: db.url(),
+                options: db.options(),
                 node: "node-a".into(),
             }),
             ..Default::default()
@@ -291,7 +301,7 @@ async fn an_unreachable_database_stops_the_open() {
         AuditConfig {
             dir: Some(dir.path().to_path_buf()),
             mirror: Some(MirrorConfig {
-                url: "postgres://postgres@127.0.0.1:1/none".into(),
+                options: "postgres://postgres@127.0.0.1:1/none".parse().unwrap(),
                 node: "n".into(),
             }),
             ..Default::default()

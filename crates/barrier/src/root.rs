@@ -66,6 +66,16 @@ impl RootKey {
         Ok(Self(Zeroizing::new(arr)))
     }
 
+    /// A public commitment to the key (HMAC-SHA256 under it of a fixed label): nodes of a
+    /// cluster compare it to find out whether they hold the same root key, without revealing it.
+    pub fn check_value(&self) -> [u8; 32] {
+        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, self.bytes());
+        let tag = aws_lc_rs::hmac::sign(&key, b"strongroom root key check v1");
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+
     /// Whether two keys are the same (a migration checks it before replacing the file).
     pub fn same_as(&self, other: &RootKey) -> bool {
         aws_lc_rs::constant_time::verify_slices_are_equal(self.bytes(), other.bytes()).is_ok()

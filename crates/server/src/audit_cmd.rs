@@ -138,7 +138,9 @@ async fn verify(a: VerifyArgs) -> Result<u8, String> {
 }
 
 async fn verify_cluster(url: &str) -> Result<u8, String> {
-    let nodes = strongroom_audit::mirror::verify_cluster(url)
+    let options = strongroom_store::postgres::connect_options(url)
+        .map_err(|e| format!("--cluster {}: {e}", crate::config::redact_url(url)))?;
+    let nodes = strongroom_audit::mirror::verify_cluster(&options)
         .await
         .map_err(|e| e.to_string())?;
     if nodes.is_empty() {

@@ -687,8 +687,18 @@ impl StoreLocation {
         }
     }
 
+    /// The PostgreSQL connection options, if the store is PostgreSQL.
+    pub fn postgres_options(&self) -> Result<Option<sqlx::postgres::PgConnectOptions>, String> {
+        match self {
+            Self::Sqlite => Ok(None),
+            Self::Postgres { url, password_file } => {
+                Self::postgres_options_for(url, password_file.as_deref()).map(Some)
+            }
+        }
+    }
+
     /// The connection options of a PostgreSQL store, with the password file read.
-    pub fn postgres_options(
+    pub fn postgres_options_for(
         url: &str,
         password_file: Option<&Path>,
     ) -> Result<sqlx::postgres::PgConnectOptions, String> {
@@ -826,12 +836,12 @@ mod tests {
         let file = dir.join("pw");
         std::fs::write(&file, "").unwrap();
         assert!(
-            StoreLocation::postgres_options("postgres://u@h/db", Some(&file))
+            StoreLocation::postgres_options_for("postgres://u@h/db", Some(&file))
                 .unwrap_err()
                 .contains("empty")
         );
         std::fs::write(&file, "from-file\nignored\n").unwrap();
-        assert!(StoreLocation::postgres_options("postgres://u@h/db", Some(&file)).is_ok());
+        assert!(StoreLocation::postgres_options_for("postgres://u@h/db", Some(&file)).is_ok());
 
         // In the TOML file too; the flag beats it.
         let toml = dir.join("strongroom.toml");

@@ -127,7 +127,7 @@ pub async fn open_store(
     let failed = |e: strongroom_store::StoreError| format!("region {name}: {e}");
     let store: Arc<dyn Store> = match (location, data_dir) {
         (StoreLocation::Postgres { url, password_file }, _) => {
-            let options = StoreLocation::postgres_options(url, password_file.as_deref())?;
+            let options = StoreLocation::postgres_options_for(url, password_file.as_deref())?;
             let schema = strongroom_store::postgres::schema_for_region(name, home);
             let store = PostgresStore::open_with(options, &schema)
                 .await

@@ -310,7 +310,19 @@ async fn open_storage(config: &ServerConfig) -> Result<Storage, String> {
             }
             Some(dir) => {
                 prepare_data_dir(dir)?;
-                let account = account_id(dir, config.account_id.as_deref())?;
+                // Several nodes on one PostgreSQL database: the cluster's identity, if a node
+                // has initialized it, names the account.
+                let pg = config.store.postgres_options()?;
+                let cluster = match &pg {
+                    Some(o) => strongroom_store::postgres::cluster_identity(o)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                    None => None,
+                };
+                let account = match &cluster {
+                    Some(c) => join_account(dir, config.account_id.as_deref(), &c.account_id)?,
+                    None => account_id(dir, config.account_id.as_deref())?,
+                };
                 let seal = crate::root_key_cmd::server_seal(
                     config.seal.as_deref(),
                     config.seal_passphrase_file.as_deref(),
@@ -332,6 +344,28 @@ async fn open_storage(config: &ServerConfig) -> Result<Storage, String> {
                     }
                 }
                 drop(seal);
+                if let Some(o) = &pg {
+                    let mine = strongroom_store::postgres::ClusterIdentity {
+                        account_id: account.clone(),
+                        root_key_check: root_key.check_value().to_vec(),
+                    };
+                    let now = clock_now_ms();
+                    let cluster = strongroom_store::postgres::init_cluster(o, &mine, now)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if cluster.root_key_check != mine.root_key_check {
+                        return Err(format!(
+                            "this PostgreSQL database belongs to a Strongroom cluster whose root key is not this node's ({}): copy root.key (and its seal's configuration) from a node of the cluster into the data directory, or use another database",
+                            dir.join("root.key").display()
+                        ));
+                    }
+                    if cluster.account_id != account {
+                        return Err(format!(
+                            "this PostgreSQL database belongs to account {}, this data directory to {account}",
+                            cluster.account_id
+                        ));
+                    }
+                }
                 if created {
                     tracing::warn!(path = %dir.join("root.key").display(), "generated a new root key: back it up; without it the data cannot be decrypted");
                 }
@@ -543,8 +577,14 @@ async fn open_audit_log(
         export_syslog: config.audit.syslog.clone(),
         segment_bytes: None,
         digest_every_records: Some(config.audit.digest_every_records),
-        // Set once the server runs as several nodes on PostgreSQL (issue 11).
-        mirror: None,
+        // On PostgreSQL (possibly several nodes): every record also in the cluster's history.
+        mirror: match (config.store.postgres_options()?, &config.data_dir) {
+            (Some(options), Some(dir)) => Some(strongroom_audit::mirror::MirrorConfig {
+                options,
+                node: node_id(dir)?,
+            }),
+            _ => None,
+        },
     };
     let hook: strongroom_audit::log::CommitHook =
         Arc::new(move |latency, records| metrics.audit_commit(latency, records));
@@ -730,6 +770,54 @@ fn account_id(dir: &Path, configured: Option<&str>) -> Result<String, String> {
                 Some(c) => c.to_string(),
                 None => random_account_id()?,
             };
+            std::fs::write(&path, format!("{id}\n"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// The account of a node joining a cluster of account `cluster`: adopted into a new data
+/// directory; a data directory or `--account-id` naming another is refused.
+fn join_account(dir: &Path, configured: Option<&str>, cluster: &str) -> Result<String, String> {
+    if let Some(c) = configured
+        && c != cluster
+    {
+        return Err(format!(
+            "this PostgreSQL database belongs to account {cluster}, not --account-id {c}"
+        ));
+    }
+    let path = dir.join("account-id");
+    match std::fs::read_to_string(&path) {
+        Ok(saved) if saved.trim() != cluster => Err(format!(
+            "this PostgreSQL database belongs to account {cluster}, this data directory to {}",
+            saved.trim()
+        )),
+        Ok(_) => Ok(cluster.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, format!("{cluster}\n"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(cluster.to_string())
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn clock_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// This node's id in a cluster (`node-id` in its data directory, made at first start).
+fn node_id(dir: &Path) -> Result<String, String> {
+    let path = dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        Ok(_) => Err(format!("{} is empty", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = uuid::Uuid::new_v4().to_string();
             std::fs::write(&path, format!("{id}\n"))
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             Ok(id)

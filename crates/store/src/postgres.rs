@@ -1416,3 +1416,88 @@ impl Store for PostgresStore {
         self.pool.close().await;
     }
 }
+
+/// The cluster's identity, in the home schema: the account id and a commitment to the root
+/// key (`RootKey::check_value`), written by the first node started on the database. A node
+/// joins only with the same root key; the account id is adopted from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterIdentity {
+    pub account_id: String,
+    pub root_key_check: Vec<u8>,
+}
+
+async fn cluster_connection(options: &PgConnectOptions) -> Result<sqlx::PgConnection, StoreError> {
+    use sqlx::ConnectOptions as _;
+    let mut conn = options
+        .clone()
+        .application_name("strongroom")
+        .connect()
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+    for stmt in [
+        format!("CREATE SCHEMA IF NOT EXISTS {HOME_SCHEMA}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {HOME_SCHEMA}.cluster (only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), account_id TEXT NOT NULL, root_key_check BYTEA NOT NULL, created_ms BIGINT NOT NULL)"
+        ),
+    ] {
+        // Two nodes starting at once may race to create them: one lock for both.
+        let mut tx = sqlx::Connection::begin(&mut conn).await.map_err(backend)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+            .bind(MIGRATION_LOCK_CLASS)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query(sqlx::AssertSqlSafe(stmt))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+    }
+    Ok(conn)
+}
+
+/// The cluster's identity, if a node has initialized the database.
+pub async fn cluster_identity(
+    options: &PgConnectOptions,
+) -> Result<Option<ClusterIdentity>, StoreError> {
+    let mut conn = cluster_connection(options).await?;
+    let row: Option<(String, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT account_id, root_key_check FROM {HOME_SCHEMA}.cluster"
+    )))
+    .fetch_optional(&mut conn)
+    .await
+    .map_err(backend)?;
+    Ok(row.map(|(account_id, root_key_check)| ClusterIdentity {
+        account_id,
+        root_key_check,
+    }))
+}
+
+/// Initialize the cluster with `mine` unless a node already has; returns the identity in
+/// force (the caller compares it with its own).
+pub async fn init_cluster(
+    options: &PgConnectOptions,
+    mine: &ClusterIdentity,
+    now_ms: i64,
+) -> Result<ClusterIdentity, StoreError> {
+    let mut conn = cluster_connection(options).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {HOME_SCHEMA}.cluster (account_id, root_key_check, created_ms) VALUES ($1, $2, $3) ON CONFLICT (only_row) DO NOTHING"
+    )))
+    .bind(&mine.account_id)
+    .bind(&mine.root_key_check)
+    .bind(now_ms)
+    .execute(&mut conn)
+    .await
+    .map_err(backend)?;
+    let (account_id, root_key_check): (String, Vec<u8>) = sqlx::query_as(sqlx::AssertSqlSafe(
+        format!("SELECT account_id, root_key_check FROM {HOME_SCHEMA}.cluster"),
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .map_err(backend)?;
+    Ok(ClusterIdentity {
+        account_id,
+        root_key_check,
+    })
+}
