@@ -116,3 +116,65 @@ def test_a_node_with_another_root_key_is_refused(cluster):
     with pytest.raises(RuntimeError) as e:
         Server(name="node-stranger", extra_args=["--store", cluster.url])
     assert "root key is not this node's" in str(e.value)
+
+
+def eventually(check, what, seconds=2.0):
+    """`check` true within `seconds` (the nodes' bound is 1 s; announcements take ms)."""
+    import time
+    deadline = time.time() + seconds
+    while True:
+        try:
+            got = check()
+        except Exception as e:  # noqa: BLE001 (a refused call is a "not yet")
+            got, last = False, e
+        else:
+            last = got
+        if got:
+            return got
+        if time.time() > deadline:
+            raise AssertionError(f"{what}: not within {seconds} s (last: {last!r})")
+        time.sleep(0.05)
+
+
+def test_each_nodes_memory_follows_the_others_writes(cluster):
+    a_sm, b_sm = client(cluster.a, "secretsmanager"), client(cluster.b, "secretsmanager")
+    # A cached secret on B is dropped when A writes it.
+    name, v1, v2 = unique("cached"), secret("cached-v1"), secret("cached-v2")
+    a_sm.create_secret(Name=name, SecretString=v1)
+    for _ in range(3):
+        assert b_sm.get_secret_value(SecretId=name)["SecretString"] == v1
+    a_sm.put_secret_value(SecretId=name, SecretString=v2)
+    eventually(lambda: b_sm.get_secret_value(SecretId=name)["SecretString"] == v2,
+               "B serves A's new value")
+
+    # An access key made on A works on B; deactivated on A, B refuses it.
+    iam = client(cluster.a, "iam")
+    user = unique("clusteruser")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:DescribeSecret", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    as_user = boto3.client("secretsmanager", endpoint_url=cluster.b.endpoint, region_name=REGION,
+                           aws_access_key_id=key["AccessKeyId"],
+                           aws_secret_access_key=key["SecretAccessKey"], config=ONCE)
+    eventually(lambda: as_user.describe_secret(SecretId=name)["Name"] == name,
+               "B knows A's new user, key and policy")
+    iam.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+
+    def refused():
+        try:
+            as_user.describe_secret(SecretId=name)
+            return False
+        except Exception as e:  # noqa: BLE001
+            return "UnrecognizedClient" in str(e) or "InvalidClientTokenId" in str(e)
+    eventually(refused, "B refuses the key A deactivated")
+
+    # A KMS key and alias made on A are usable on B.
+    kms_a, kms_b = client(cluster.a, "kms"), client(cluster.b, "kms")
+    k = kms_a.create_key()["KeyMetadata"]["KeyId"]
+    alias = f"alias/{unique('cluster')}"
+    kms_a.create_alias(AliasName=alias, TargetKeyId=k)
+    blob = eventually(lambda: kms_b.encrypt(KeyId=alias, Plaintext=b"across-nodes")["CiphertextBlob"],
+                      "B encrypts with A's new key by its alias")
+    assert kms_a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across-nodes"

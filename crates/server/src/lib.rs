@@ -15,6 +15,7 @@ pub mod audit_cmd;
 pub mod backup;
 pub mod changes;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod credentials;
 pub mod error;

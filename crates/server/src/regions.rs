@@ -133,7 +133,11 @@ pub async fn open_store(
                 .await
                 .map_err(failed)?;
             tracing::info!(region = name, schema, store = ?location, "region store on PostgreSQL");
-            Arc::new(CachedStore::new(store))
+            let cached = CachedStore::new(store);
+            // Other nodes may write here: no copies are served until their changes are heard
+            // (crate::cluster).
+            cached.hearing_others(false);
+            Arc::new(cached)
         }
         (StoreLocation::Sqlite, Some(dir)) => {
             let dir = if home {

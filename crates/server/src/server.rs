@@ -238,6 +238,28 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             stop_rx.clone(),
         )));
     }
+    // On PostgreSQL, other nodes may share the database: follow their changes.
+    if let Some(options) = config.store.postgres_options()? {
+        let followers = crate::cluster::Followers {
+            regions: state
+                .regions
+                .iter()
+                .map(|r| {
+                    let home = r.name == config.region;
+                    (
+                        strongroom_store::postgres::schema_for_region(&r.name, home),
+                        r.clone(),
+                    )
+                })
+                .collect(),
+            directory: directory.clone(),
+        };
+        background.push(tokio::spawn(crate::cluster::follow(
+            options,
+            followers,
+            stop_rx.clone(),
+        )));
+    }
     drop(stop_rx);
     let weak_state = Arc::downgrade(&state);
     drop(state);

@@ -6,7 +6,9 @@
 //! until their secret is written (a write may prune versions). A reader that loaded from the
 //! store while a write was in flight must not install its stale copy: every invalidation
 //! bumps an epoch, and a fill only lands if the epoch did not move since the read began.
-//! (A multi-node backend must add cross-node invalidation, e.g. PostgreSQL LISTEN/NOTIFY.)
+//! With several nodes on one database, the server tells the cache what other nodes changed
+//! ([`Store::changed_elsewhere`], from PostgreSQL's announcements), and while it cannot hear
+//! them ([`Store::hearing_others`] false) the cache serves nothing.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -42,6 +44,8 @@ pub struct CachedStore<S> {
     inner: S,
     maps: RwLock<Maps>,
     epoch: AtomicU64,
+    /// Several nodes, and other nodes' changes are not being heard: read through.
+    deaf: std::sync::atomic::AtomicBool,
 }
 
 impl<S: Store> CachedStore<S> {
@@ -50,6 +54,7 @@ impl<S: Store> CachedStore<S> {
             inner,
             maps: RwLock::new(Maps::default()),
             epoch: AtomicU64::new(0),
+            deaf: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -62,7 +67,20 @@ impl<S: Store> CachedStore<S> {
         m.values.retain(|(a, _), _| a != arn);
     }
 
+    fn clear(&self) {
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        *m = Maps::default();
+    }
+
+    fn serving(&self) -> bool {
+        !self.deaf.load(Ordering::SeqCst)
+    }
+
     fn lookup(&self, key: SecretKey<'_>) -> Option<Secret> {
+        if !self.serving() {
+            return None;
+        }
         let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
         let arn = match key {
             SecretKey::Arn(a) => a,
@@ -73,7 +91,7 @@ impl<S: Store> CachedStore<S> {
 
     fn fill_secret(&self, epoch: u64, s: &Secret) {
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
-        if self.epoch.load(Ordering::SeqCst) != epoch {
+        if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
             return;
         }
         if m.secrets.len() >= MAX_ENTRIES {
@@ -87,6 +105,19 @@ impl<S: Store> CachedStore<S> {
 
 #[async_trait]
 impl<S: Store> Store for CachedStore<S> {
+    fn changed_elsewhere(&self, arn: Option<&str>) {
+        match arn {
+            Some(arn) => self.invalidate(arn),
+            None => self.clear(),
+        }
+    }
+
+    fn hearing_others(&self, hearing: bool) {
+        // Cleared either way: what was cached while deaf, or before, may be stale.
+        self.deaf.store(!hearing, Ordering::SeqCst);
+        self.clear();
+    }
+
     async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError> {
         self.inner.kms_keys().await
     }
@@ -168,19 +199,18 @@ impl<S: Store> Store for CachedStore<S> {
     ) -> Result<Option<StoredValue>, StoreError> {
         let key = (secret_arn.to_string(), version_id.to_string());
         if let Some(v) = self
-            .maps
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values
-            .get(&key)
+            .serving()
+            .then(|| self.maps.read().unwrap_or_else(|e| e.into_inner()))
+            .as_ref()
+            .and_then(|m| m.values.get(&key).cloned())
         {
-            return Ok(Some(v.clone()));
+            return Ok(Some(v));
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
         let found = self.inner.value(secret_arn, version_id).await?;
         if let Some(v) = &found {
             let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
-            if self.epoch.load(Ordering::SeqCst) == epoch {
+            if self.epoch.load(Ordering::SeqCst) == epoch && self.serving() {
                 if m.values.len() >= MAX_ENTRIES {
                     m.values.clear();
                 }

@@ -198,6 +198,14 @@ pub struct SecretWrite {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Several nodes on one database: another node changed the secret `arn` (`None`: anything
+    /// may have changed). A store that keeps copies drops them.
+    fn changed_elsewhere(&self, _arn: Option<&str>) {}
+
+    /// Several nodes: whether this node now hears every other node's changes. While it does
+    /// not, a store that keeps copies must not serve them.
+    fn hearing_others(&self, _hearing: bool) {}
+
     async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError>;
     async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError>;
     /// Replace a key's metadata, adding a rotated material with it (atomically). False when

@@ -50,9 +50,10 @@ const MAX_CONNECTIONS: u32 = 16;
 /// Ordered migrations; each runs once, recorded in `schema_migrations`. Text keys are
 /// `COLLATE "C"` so `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale;
 /// `ord` columns keep insertion order where SQLite's rowid gave it.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE kms_keys (
         key_id TEXT COLLATE "C" PRIMARY KEY,
         arn TEXT NOT NULL,
@@ -177,7 +178,46 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         doc TEXT NOT NULL
     );
     "#,
-)];
+    ),
+    (
+        2,
+        // Several nodes: every change another node must see in its memory (cached secrets, the IAM
+        // directory, KMS keys, alarms) is announced on CHANGES_CHANNEL when its transaction
+        // commits, as `<schema> secret <arn>` or `<schema> iam|kms|alarms`.
+        r#"
+    CREATE FUNCTION strongroom_notify_secret() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('strongroom_changes', TG_TABLE_SCHEMA || ' secret ' ||
+            CASE WHEN TG_OP = 'DELETE' THEN OLD.arn ELSE NEW.arn END);
+        RETURN NULL;
+    END $$;
+    CREATE FUNCTION strongroom_notify_kind() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('strongroom_changes', TG_TABLE_SCHEMA || ' ' || TG_ARGV[0]);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER secrets_changed AFTER INSERT OR UPDATE OR DELETE ON secrets
+        FOR EACH ROW EXECUTE FUNCTION strongroom_notify_secret();
+    CREATE TRIGGER iam_users_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_users FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_access_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_access_keys FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_user_policies_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_user_policies FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_managed_policies_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_managed_policies FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_user_attachments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_user_attachments FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_roles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_roles FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_role_attachments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_role_attachments FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_groups_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_groups FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_group_members_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_group_members FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_group_attachments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_group_attachments FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER kms_keys_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON kms_keys FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('kms');
+    CREATE TRIGGER kms_key_materials_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON kms_key_materials FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('kms');
+    CREATE TRIGGER kms_aliases_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON kms_aliases FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('kms');
+    CREATE TRIGGER cw_alarms_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cw_alarms FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('alarms');
+    "#,
+    ),
+];
+
+/// The channel of the change announcements (migration 2).
+pub const CHANGES_CHANNEL: &str = "strongroom_changes";
 
 /// The schema a region's store lives in: the home region's is [`HOME_SCHEMA`] (as the home
 /// region keeps the data directory's own SQLite file), another's `strongroom_us_west_2`.

@@ -353,6 +353,18 @@ impl CloudWatch {
         Ok(json!({}))
     }
 
+    /// Several nodes: read the alarms again (another node changed them).
+    pub async fn refresh(&self) -> Result<(), String> {
+        let mut alarms = BTreeMap::new();
+        for (name, doc) in self.store.alarms().await.map_err(|e| e.to_string())? {
+            let alarm: Alarm = serde_json::from_str(&doc)
+                .map_err(|e| format!("stored alarm {name:?} is malformed: {e}"))?;
+            alarms.insert(name, alarm);
+        }
+        *self.write() = alarms;
+        Ok(())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Alarm>> {
         self.alarms.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -173,6 +173,27 @@ impl Kms {
         Ok(kms)
     }
 
+    /// Several nodes: read keys and aliases again (another node changed them).
+    pub async fn refresh(&self) -> Result<(), String> {
+        let _serialised = self.write_lock.lock().await;
+        let stored = self.store.kms_keys().await.map_err(|e| e.to_string())?;
+        for k in &stored {
+            self.unlock(k)?;
+        }
+        let gone: Vec<String> = read(&self.keys)
+            .keys()
+            .filter(|id| !stored.iter().any(|k| &k.key_id == *id))
+            .cloned()
+            .collect();
+        for id in gone {
+            write(&self.keys).remove(&id);
+            self.barrier.forget_kms_key(&id);
+        }
+        let aliases = self.store.kms_aliases().await.map_err(|e| e.to_string())?;
+        *write(&self.aliases) = aliases.into_iter().map(|a| (a.name.clone(), a)).collect();
+        Ok(())
+    }
+
     fn unlock(&self, k: &StoredKmsKey) -> Result<(), String> {
         let fail = |_| {
             format!(

@@ -1,0 +1,139 @@
+//! Several Strongroom nodes on one PostgreSQL database: keeping each node's memory in step
+//! with what the others write.
+//!
+//! Each node keeps copies in memory for speed — cached secrets and values
+//! ([`strongroom_store::cache`]), the IAM directory (users, access keys and their status,
+//! compiled policies), KMS keys and aliases, alarms. PostgreSQL announces every change when its
+//! transaction commits (triggers, store migration 2, channel `strongroom_changes`); each node
+//! listens and drops or re-reads what changed, so another node's write is seen within
+//! milliseconds. While a node cannot hear the announcements (its listening connection is
+//! down) its caches serve nothing and the directory, keys and alarms are re-read every second;
+//! after it hears again everything is re-read once, since what was said meanwhile is lost. The
+//! bound on serving another node's stale state is therefore the 1 s re-read interval, never
+//! longer, whatever happens to the notifications.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use tokio::sync::watch;
+
+use crate::iam::directory::Directory;
+use crate::regions::Region;
+
+/// How often state is re-read while the announcements cannot be heard.
+const DEAF_REFRESH: Duration = Duration::from_secs(1);
+
+/// What a node keeps in step: each region (by its schema) and the IAM directory.
+pub struct Followers {
+    pub regions: Vec<(String, Arc<Region>)>,
+    pub directory: Arc<Directory>,
+}
+
+impl Followers {
+    fn deaf(&self) {
+        for (_, r) in &self.regions {
+            r.store.hearing_others(false);
+        }
+    }
+
+    fn hearing(&self) {
+        for (_, r) in &self.regions {
+            r.store.hearing_others(true);
+        }
+    }
+
+    /// Re-read everything kept in memory.
+    async fn refresh_all(&self) {
+        if let Err(e) = self.directory.refresh().await {
+            tracing::warn!(error = %e, "could not re-read the IAM directory");
+        }
+        for (_, r) in &self.regions {
+            if let Err(e) = r.kms.refresh().await {
+                tracing::warn!(region = %r.name, error = %e, "could not re-read the KMS keys");
+            }
+            if let Err(e) = r.cloudwatch.refresh().await {
+                tracing::warn!(region = %r.name, error = %e, "could not re-read the alarms");
+            }
+        }
+    }
+
+    /// One announcement: `<schema> secret <arn>` or `<schema> iam|kms|alarms`.
+    async fn apply(&self, payload: &str) {
+        let mut parts = payload.splitn(3, ' ');
+        let (Some(schema), Some(kind)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        let region = self
+            .regions
+            .iter()
+            .find(|(s, _)| s == schema)
+            .map(|(_, r)| r);
+        let result = match (kind, region) {
+            ("iam", _) => self.directory.refresh().await,
+            ("secret", Some(r)) => {
+                r.store.changed_elsewhere(parts.next());
+                Ok(())
+            }
+            ("kms", Some(r)) => r.kms.refresh().await,
+            ("alarms", Some(r)) => r.cloudwatch.refresh().await,
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(payload, error = %e, "could not apply another node's change");
+        }
+    }
+}
+
+/// Listen for the other nodes' changes until `stop`.
+pub async fn follow(
+    options: PgConnectOptions,
+    followers: Followers,
+    mut stop: watch::Receiver<bool>,
+) {
+    let channel = strongroom_store::postgres::CHANGES_CHANNEL;
+    loop {
+        followers.deaf();
+        let listener = async {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options.clone())
+                .await?;
+            let mut l = PgListener::connect_with(&pool).await?;
+            l.listen(channel).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        let mut listener = tokio::select! {
+            l = listener => match l {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot hear the other nodes' changes: caches off, re-reading every second");
+                    followers.refresh_all().await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(DEAF_REFRESH) => continue,
+                        _ = stop.changed() => return,
+                    }
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        // What was announced before we listened is lost: read it all again, then serve.
+        followers.refresh_all().await;
+        followers.hearing();
+        tracing::info!("following the other nodes' changes");
+        loop {
+            tokio::select! {
+                n = listener.try_recv() => match n {
+                    Ok(Some(n)) => followers.apply(n.payload()).await,
+                    // The connection was lost (and announcements with it).
+                    Ok(None) | Err(_) => {
+                        tracing::warn!("lost the other nodes' changes; listening again");
+                        break;
+                    }
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+}
