@@ -467,6 +467,74 @@ fn boundary(state: &State, principal: &Principal) -> Option<CitedPolicy> {
     }
 }
 
+/// Everything the directory keeps in memory, read from the store (access keys' secrets opened).
+async fn read_state(store: &dyn Store, barrier: &Barrier) -> Result<State, String> {
+    let mut state = State::default();
+    for u in store.iam_users().await.map_err(|e| e.to_string())? {
+        state.users.insert(u.name.clone(), u);
+    }
+    for k in store.access_keys().await.map_err(|e| e.to_string())? {
+        let Some(user) = state.users.get(&k.user_name) else {
+            continue;
+        };
+        let secret = barrier
+            .open(&k.secret, &binding(&user.arn, &k.id))
+            .map_err(|_| format!("access key {} cannot be decrypted with this root key", k.id))?;
+        let secret = Zeroizing::new(
+            String::from_utf8(secret.to_vec()).map_err(|_| "corrupt access key".to_string())?,
+        );
+        state.keys.insert(
+            k.id.clone(),
+            KeyEntry {
+                user_name: k.user_name,
+                active: k.status == "Active",
+                secret,
+                created_ms: k.created_ms,
+            },
+        );
+    }
+    for p in store.user_policies().await.map_err(|e| e.to_string())? {
+        let compiled =
+            strongroom_policy::parse(&p.document, PolicyKind::Identity).map_err(|e| {
+                format!(
+                    "stored policy {}/{} no longer parses: {e}",
+                    p.user_name, p.policy_name
+                )
+            })?;
+        let policy = InlinePolicy::new(&p.user_name, &p.policy_name, p.document, compiled);
+        state.policies.insert((p.user_name, p.policy_name), policy);
+    }
+    for m in store.managed_policies().await.map_err(|e| e.to_string())? {
+        let arn = m.arn.clone();
+        state.managed.insert(arn, Managed::new(m)?);
+    }
+    for a in store.user_attachments().await.map_err(|e| e.to_string())? {
+        state.attachments.insert(a);
+    }
+    for r in store.roles().await.map_err(|e| e.to_string())? {
+        let name = r.name.clone();
+        let role =
+            Role::new(r).map_err(|e| format!("stored role {name} no longer parses: {e:?}"))?;
+        state.roles.insert(name, role);
+    }
+    for a in store.role_attachments().await.map_err(|e| e.to_string())? {
+        state.role_attachments.insert(a);
+    }
+    for g in store.groups().await.map_err(|e| e.to_string())? {
+        let name = g.name.clone();
+        let group =
+            Group::new(g).map_err(|e| format!("stored group {name} no longer parses: {e:?}"))?;
+        state.groups.insert(name, group);
+    }
+    for m in store.group_members().await.map_err(|e| e.to_string())? {
+        state.members.insert(m);
+    }
+    for a in store.group_attachments().await.map_err(|e| e.to_string())? {
+        state.group_attachments.insert(a);
+    }
+    Ok(state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,72 +622,4 @@ mod tests {
             "inactive keys are refused"
         );
     }
-}
-
-/// Everything the directory keeps in memory, read from the store (access keys' secrets opened).
-async fn read_state(store: &dyn Store, barrier: &Barrier) -> Result<State, String> {
-    let mut state = State::default();
-    for u in store.iam_users().await.map_err(|e| e.to_string())? {
-        state.users.insert(u.name.clone(), u);
-    }
-    for k in store.access_keys().await.map_err(|e| e.to_string())? {
-        let Some(user) = state.users.get(&k.user_name) else {
-            continue;
-        };
-        let secret = barrier
-            .open(&k.secret, &binding(&user.arn, &k.id))
-            .map_err(|_| format!("access key {} cannot be decrypted with this root key", k.id))?;
-        let secret = Zeroizing::new(
-            String::from_utf8(secret.to_vec()).map_err(|_| "corrupt access key".to_string())?,
-        );
-        state.keys.insert(
-            k.id.clone(),
-            KeyEntry {
-                user_name: k.user_name,
-                active: k.status == "Active",
-                secret,
-                created_ms: k.created_ms,
-            },
-        );
-    }
-    for p in store.user_policies().await.map_err(|e| e.to_string())? {
-        let compiled =
-            strongroom_policy::parse(&p.document, PolicyKind::Identity).map_err(|e| {
-                format!(
-                    "stored policy {}/{} no longer parses: {e}",
-                    p.user_name, p.policy_name
-                )
-            })?;
-        let policy = InlinePolicy::new(&p.user_name, &p.policy_name, p.document, compiled);
-        state.policies.insert((p.user_name, p.policy_name), policy);
-    }
-    for m in store.managed_policies().await.map_err(|e| e.to_string())? {
-        let arn = m.arn.clone();
-        state.managed.insert(arn, Managed::new(m)?);
-    }
-    for a in store.user_attachments().await.map_err(|e| e.to_string())? {
-        state.attachments.insert(a);
-    }
-    for r in store.roles().await.map_err(|e| e.to_string())? {
-        let name = r.name.clone();
-        let role =
-            Role::new(r).map_err(|e| format!("stored role {name} no longer parses: {e:?}"))?;
-        state.roles.insert(name, role);
-    }
-    for a in store.role_attachments().await.map_err(|e| e.to_string())? {
-        state.role_attachments.insert(a);
-    }
-    for g in store.groups().await.map_err(|e| e.to_string())? {
-        let name = g.name.clone();
-        let group =
-            Group::new(g).map_err(|e| format!("stored group {name} no longer parses: {e:?}"))?;
-        state.groups.insert(name, group);
-    }
-    for m in store.group_members().await.map_err(|e| e.to_string())? {
-        state.members.insert(m);
-    }
-    for a in store.group_attachments().await.map_err(|e| e.to_string())? {
-        state.group_attachments.insert(a);
-    }
-    Ok(state)
 }
