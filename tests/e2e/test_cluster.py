@@ -178,3 +178,35 @@ def test_each_nodes_memory_follows_the_others_writes(cluster):
     blob = eventually(lambda: kms_b.encrypt(KeyId=alias, Plaintext=b"across-nodes")["CiphertextBlob"],
                       "B encrypts with A's new key by its alias")
     assert kms_a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across-nodes"
+
+
+def background_role(server):
+    import urllib.request
+    with urllib.request.urlopen(f"{server.endpoint}/health", timeout=2) as r:
+        return json.load(r)["background"]
+
+
+def test_one_node_runs_the_background_work_and_another_takes_over_when_it_dies(cluster):
+    import time
+    nodes = {"a": cluster.a, "b": cluster.b}
+    roles = eventually(lambda: (lambda r: r if sorted(r.values()) == ["leader", "standby"] else None)(
+        {k: background_role(s) for k, s in nodes.items()}), "exactly one leader", seconds=5)
+    leader = next(k for k, r in roles.items() if r == "leader")
+    other = "b" if leader == "a" else "a"
+    dead = nodes[leader]
+    dead.kill()  # no goodbye: its lease must run out
+    t0 = time.time()
+    eventually(lambda: background_role(nodes[other]) == "leader", "the other node takes over",
+               seconds=12)
+    assert time.time() - t0 <= 12
+    # Back on its data dir it is a standby: the lease stays where it is.
+    back = Server(name=f"node-{leader}", data_dir=dead.data_dir, extra_args=["--store", cluster.url])
+    setattr(cluster, leader, back)
+    time.sleep(3)
+    assert background_role(back) == "standby"
+    assert background_role(nodes[other]) == "leader"
+    # A node that stops cleanly hands the work over at once (it releases its lease).
+    assert nodes[other].stop() == 0
+    eventually(lambda: background_role(back) == "leader", "the clean hand-over", seconds=4)
+    setattr(cluster, other, Server(name=f"node-{other}", data_dir=nodes[other].data_dir,
+                                   extra_args=["--store", cluster.url]))

@@ -137,3 +137,97 @@ pub async fn follow(
         }
     }
 }
+
+/// Whether this node runs the background work (deletion purge, scheduled rotations, KMS key
+/// schedules, alarm evaluation and notification, parameter policies, deliveries to peers):
+/// exactly one node of a cluster does, the holder of the `background` lease. One node alone
+/// (SQLite) always does.
+pub struct Leadership {
+    held: std::sync::atomic::AtomicBool,
+    /// The lease's fencing token while held (0 otherwise).
+    token: std::sync::atomic::AtomicI64,
+}
+
+/// The lease's length: a holder that stops renewing (a dead node) loses it this long after its
+/// last renewal, and another node takes over at its next attempt.
+pub const LEASE_TTL: Duration = Duration::from_secs(8);
+/// How often the lease is renewed, or tried for.
+pub const LEASE_RENEW: Duration = Duration::from_secs(2);
+const BACKGROUND_JOB: &str = "background";
+
+impl Leadership {
+    /// One node: always the leader.
+    pub fn solo() -> Arc<Self> {
+        Arc::new(Self {
+            held: true.into(),
+            token: 1.into(),
+        })
+    }
+
+    /// A cluster node: not the leader until its lease says so.
+    pub fn standby() -> Arc<Self> {
+        Arc::new(Self {
+            held: false.into(),
+            token: 0.into(),
+        })
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn token(&self) -> i64 {
+        self.token.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn set(&self, token: Option<i64>) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let was = self.held.swap(token.is_some(), SeqCst);
+        self.token.store(token.unwrap_or(0), SeqCst);
+        match (was, token) {
+            (false, Some(t)) => {
+                tracing::info!(token = t, "this node now runs the background work")
+            }
+            (true, None) => tracing::warn!("this node no longer runs the background work"),
+            _ => {}
+        }
+    }
+}
+
+/// Hold (or wait for) the background lease until `stop`; given up at shutdown.
+pub async fn keep_leadership(
+    options: PgConnectOptions,
+    node: String,
+    leadership: Arc<Leadership>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut leases = None;
+    loop {
+        if leases.is_none() {
+            match strongroom_store::postgres::Leases::open(&options).await {
+                Ok(l) => leases = Some(l),
+                Err(e) => tracing::warn!(error = %e, "cannot reach the leases"),
+            }
+        }
+        if let Some(l) = &leases {
+            match l.hold(BACKGROUND_JOB, &node, LEASE_TTL).await {
+                Ok(token) => leadership.set(token),
+                // Not sure it is still ours: stop acting as if it were.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot renew the background lease");
+                    leadership.set(None);
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEASE_RENEW) => {}
+            _ = stop.changed() => break,
+        }
+    }
+    if leadership.is_leader()
+        && let Some(l) = &leases
+    {
+        leadership.set(None);
+        let _ = l.release(BACKGROUND_JOB, &node).await;
+    }
+}

@@ -201,6 +201,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             region.clone(),
             state.audit.clone(),
             state.clock.clone(),
+            state.leadership.clone(),
             Duration::from_secs(config.purge_interval_secs),
             stop_rx.clone(),
         )));
@@ -209,11 +210,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
                 region
                     .secretsmanager
                     .clone()
-                    .deliver_to_peers(stop_rx.clone()),
+                    .deliver_to_peers(state.leadership.clone(), stop_rx.clone()),
             ));
         }
         background.push(tokio::spawn(alarm_loop(
             region.cloudwatch.clone(),
+            state.leadership.clone(),
             Duration::from_secs(config.alarm_interval_secs),
             stop_rx.clone(),
         )));
@@ -234,6 +236,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         background.push(tokio::spawn(crate::rotation::rotation_loop(
             runner,
             rotation_jobs,
+            state.leadership.clone(),
             Duration::from_secs(config.rotation_interval_secs),
             stop_rx.clone(),
         )));
@@ -255,8 +258,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             directory: directory.clone(),
         };
         background.push(tokio::spawn(crate::cluster::follow(
-            options,
+            options.clone(),
             followers,
+            stop_rx.clone(),
+        )));
+        // ...and hold or wait for the background lease.
+        let node = match &config.data_dir {
+            Some(dir) => node_id(dir)?,
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        background.push(tokio::spawn(crate::cluster::keep_leadership(
+            options,
+            node,
+            state.leadership.clone(),
             stop_rx.clone(),
         )));
     }
@@ -519,6 +533,10 @@ async fn build_services(
         tls: config.tls.is_some(),
         in_flight: tokio::sync::Semaphore::new(config.limits.max_requests_in_flight),
         body_read_timeout: Duration::from_secs(config.limits.body_read_timeout_secs),
+        leadership: match config.store {
+            crate::config::StoreLocation::Sqlite => crate::cluster::Leadership::solo(),
+            crate::config::StoreLocation::Postgres { .. } => crate::cluster::Leadership::standby(),
+        },
     });
     Ok((state, directory))
 }
@@ -618,6 +636,7 @@ async fn open_audit_log(
 /// Evaluates CloudWatch alarms over their trailing windows.
 async fn alarm_loop(
     cloudwatch: Arc<crate::services::cloudwatch::CloudWatch>,
+    leadership: Arc<crate::cluster::Leadership>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -625,6 +644,10 @@ async fn alarm_loop(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        // One node of a cluster evaluates and notifies, so a state change notifies once.
+        if !leadership.is_leader() {
+            continue;
         }
         cloudwatch.evaluate_all().await;
     }
@@ -666,6 +689,7 @@ async fn purge_loop(
     region: Arc<Region>,
     audit: Arc<Auditor>,
     clock: Arc<dyn Clock>,
+    leadership: Arc<crate::cluster::Leadership>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -673,6 +697,9 @@ async fn purge_loop(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        if !leadership.is_leader() {
+            continue;
         }
         match region.secretsmanager.purge_expired().await {
             Ok(purged) => {

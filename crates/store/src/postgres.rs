@@ -1541,3 +1541,69 @@ pub async fn init_cluster(
         root_key_check,
     })
 }
+
+/// Leases on jobs that must have one owner across a cluster's nodes (the background work), in
+/// the home schema. Time is the database's, so the nodes' clocks do not matter. A lease is
+/// held until `ttl` after its holder last renewed it; a new holder gets the next fencing
+/// token.
+pub struct Leases {
+    pool: PgPool,
+}
+
+impl Leases {
+    pub async fn open(options: &PgConnectOptions) -> Result<Self, StoreError> {
+        let mut conn = cluster_connection(options).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE IF NOT EXISTS {HOME_SCHEMA}.leases (job TEXT PRIMARY KEY, holder TEXT NOT NULL, token BIGINT NOT NULL, expires_at TIMESTAMPTZ NOT NULL)"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(backend)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone().application_name("strongroom-leases"))
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// Take or renew `job` for `holder`: its fencing token if `holder` has it now, `None` if
+    /// another holder's lease is still running.
+    pub async fn hold(
+        &self,
+        job: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {HOME_SCHEMA}.leases AS l (job, holder, token, expires_at)
+             VALUES ($1, $2, 1, clock_timestamp() + $3 * interval '1 millisecond')
+             ON CONFLICT (job) DO UPDATE SET
+                 holder = EXCLUDED.holder,
+                 token = CASE WHEN l.holder = EXCLUDED.holder THEN l.token ELSE l.token + 1 END,
+                 expires_at = EXCLUDED.expires_at
+             WHERE l.holder = EXCLUDED.holder OR l.expires_at < clock_timestamp()
+             RETURNING token"
+        )))
+        .bind(job)
+        .bind(holder)
+        .bind(ttl.as_millis() as i64)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    /// Give `job` up (a node stopping), so another node need not wait for the lease to run out.
+    pub async fn release(&self, job: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {HOME_SCHEMA}.leases SET expires_at = clock_timestamp() - interval '1 second' WHERE job = $1 AND holder = $2"
+        )))
+        .bind(job)
+        .bind(holder)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)
+        .map(|_| ())
+    }
+}

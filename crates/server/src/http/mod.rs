@@ -58,6 +58,8 @@ pub struct AppState {
     pub in_flight: tokio::sync::Semaphore,
     /// How long a client may take to send a request body (`--body-read-timeout-secs`).
     pub body_read_timeout: std::time::Duration,
+    /// Whether this node runs the background work (always, unless in a cluster).
+    pub leadership: Arc<crate::cluster::Leadership>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -103,11 +105,18 @@ fn http_date(now_ms: i64) -> header::HeaderValue {
     }
 }
 
-async fn health() -> Response {
+/// `{"status":"ok","background":"leader"|"standby"}`: in a cluster, which node runs the
+/// background work.
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let role = if state.leadership.is_leader() {
+        "leader"
+    } else {
+        "standby"
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        "{\"status\":\"ok\"}",
+        format!("{{\"status\":\"ok\",\"background\":\"{role}\"}}"),
     )
         .into_response()
 }

@@ -319,6 +319,7 @@ pub fn connect(
 pub async fn rotation_loop(
     runner: Arc<Runner>,
     mut jobs: mpsc::UnboundedReceiver<RotationJob>,
+    leadership: Arc<crate::cluster::Leadership>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -329,7 +330,12 @@ pub async fn rotation_loop(
             Some(job) = jobs.recv() => {
                 tokio::spawn(run(runner.clone(), job));
             }
+            // Scheduled rotations: one node of a cluster starts them (RotateSecret runs where
+            // it was called).
             _ = tick.tick() => {
+                if !leadership.is_leader() {
+                    continue;
+                }
                 for job in runner.secretsmanager.start_due_rotations().await {
                     tokio::spawn(run(runner.clone(), job));
                 }

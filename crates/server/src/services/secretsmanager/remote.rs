@@ -274,7 +274,11 @@ impl SecretsManager {
     /// The delivery loop of this region: sends queued primaries to their peers, retries
     /// failures with backoff, and rescans every primary each minute (nothing queued is lost
     /// to a restart: a primary whose replica is behind is found by the scan).
-    pub async fn deliver_to_peers(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn deliver_to_peers(
+        self: Arc<Self>,
+        leadership: Arc<crate::cluster::Leadership>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let Some(outbox) = self.outbox.get() else {
             return;
         };
@@ -284,6 +288,14 @@ impl SecretsManager {
         let mut backoff: HashMap<String, (Instant, Duration)> = HashMap::new();
         let mut last_scan: Option<Instant> = None;
         loop {
+            // One node of a cluster delivers (the others' queues drain on its scan).
+            while !leadership.is_leader() {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                }
+                last_scan = None;
+            }
             if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
                 self.scan_for_peers().await;
                 last_scan = Some(Instant::now());
