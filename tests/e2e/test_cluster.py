@@ -19,6 +19,7 @@ from conftest import secret, unique
 from server import ACCESS_KEY, REGION, SECRET_KEY, Server, binary, work_dir
 
 ONCE = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+NODE_ARGS = ["--alarm-interval-secs", "1"]
 PG = os.environ.get("STRONGROOM_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 
 
@@ -40,11 +41,11 @@ class Cluster:
         self.db = f"sr_cluster_{uuid.uuid4().hex[:12]}"
         psql(f'CREATE DATABASE "{self.db}"')
         self.url = f"{PG}/{self.db}"
-        self.a = Server(name="node-a", extra_args=["--store", self.url])
+        self.a = Server(name="node-a", extra_args=["--store", self.url, *NODE_ARGS])
         # The second node's data dir: only a copy of the first's root key.
         self.b_dir = tempfile.mkdtemp(prefix="node-b-", dir=work_dir("data"))
         shutil.copy(os.path.join(self.a.data_dir, "root.key"), self.b_dir)
-        self.b = Server(name="node-b", data_dir=self.b_dir, extra_args=["--store", self.url])
+        self.b = Server(name="node-b", data_dir=self.b_dir, extra_args=["--store", self.url, *NODE_ARGS])
 
     def close(self):
         codes = [self.a.stop(), self.b.stop()]
@@ -114,7 +115,7 @@ def test_every_nodes_records_are_in_one_history(cluster):
 
 def test_a_node_with_another_root_key_is_refused(cluster):
     with pytest.raises(RuntimeError) as e:
-        Server(name="node-stranger", extra_args=["--store", cluster.url])
+        Server(name="node-stranger", extra_args=["--store", cluster.url, *NODE_ARGS])
     assert "root key is not this node's" in str(e.value)
 
 
@@ -180,6 +181,38 @@ def test_each_nodes_memory_follows_the_others_writes(cluster):
     assert kms_a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across-nodes"
 
 
+def test_an_alarm_counts_the_calls_of_every_node(cluster):
+    name = unique("alarmed")
+    client(cluster.a, "secretsmanager").create_secret(Name=name, SecretString=secret("alarmed"))
+    cw_a, cw_b = client(cluster.a, "cloudwatch"), client(cluster.b, "cloudwatch")
+    alarm = unique("versions-alarm")
+    cw_a.put_metric_alarm(AlarmName=alarm, MetricName="ListSecretVersionIds",
+                          Namespace="AWS/SecretsManager", Statistic="Sum", Period=300,
+                          EvaluationPeriods=1, Threshold=10,
+                          ComparisonOperator="GreaterThanThreshold")
+    a, b = client(cluster.a, "secretsmanager"), client(cluster.b, "secretsmanager")
+    for _ in range(5):
+        a.list_secret_version_ids(SecretId=name)
+        b.list_secret_version_ids(SecretId=name)
+    # Ten calls, five on each node: not more than ten.
+    import time
+    time.sleep(3)
+    for cw in (cw_a, cw_b):
+        assert cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] in ("OK", "INSUFFICIENT_DATA")
+    b.list_secret_version_ids(SecretId=name)
+    for cw in (cw_a, cw_b):
+        eventually(lambda: cw.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["StateValue"] == "ALARM",
+                   "the alarm fires on eleven calls spread over two nodes", seconds=8)
+    # Either node's statistics count both nodes' calls.
+    import datetime
+    now = datetime.datetime.now(datetime.timezone.utc)
+    for cw in (cw_a, cw_b):
+        stats = eventually(lambda: cw.get_metric_statistics(
+            Namespace="AWS/SecretsManager", MetricName="ListSecretVersionIds",
+            StartTime=now - datetime.timedelta(minutes=10), EndTime=now + datetime.timedelta(minutes=1),
+            Period=3600, Statistics=["Sum"])["Datapoints"], "datapoints", seconds=3)
+        assert sum(d["Sum"] for d in stats) == 11, stats
+
 def background_role(server):
     import urllib.request
     with urllib.request.urlopen(f"{server.endpoint}/health", timeout=2) as r:
@@ -200,7 +233,7 @@ def test_one_node_runs_the_background_work_and_another_takes_over_when_it_dies(c
                seconds=12)
     assert time.time() - t0 <= 12
     # Back on its data dir it is a standby: the lease stays where it is.
-    back = Server(name=f"node-{leader}", data_dir=dead.data_dir, extra_args=["--store", cluster.url])
+    back = Server(name=f"node-{leader}", data_dir=dead.data_dir, extra_args=["--store", cluster.url, *NODE_ARGS])
     setattr(cluster, leader, back)
     time.sleep(3)
     assert background_role(back) == "standby"
@@ -209,4 +242,4 @@ def test_one_node_runs_the_background_work_and_another_takes_over_when_it_dies(c
     assert nodes[other].stop() == 0
     eventually(lambda: background_role(back) == "leader", "the clean hand-over", seconds=4)
     setattr(cluster, other, Server(name=f"node-{other}", data_dir=nodes[other].data_dir,
-                                   extra_args=["--store", cluster.url]))
+                                   extra_args=["--store", cluster.url, *NODE_ARGS]))

@@ -231,3 +231,83 @@ pub async fn keep_leadership(
         let _ = l.release(BACKGROUND_JOB, &node).await;
     }
 }
+
+/// How often a node shares its API-call counts and reads the others'.
+const METRICS_SYNC: Duration = Duration::from_secs(1);
+/// How far back the other nodes' counts are read each time (alarms' windows fit in it).
+const METRICS_WINDOW_MS: i64 = 24 * 3600 * 1000;
+const METRICS_RETENTION_MS: i64 = 15 * 24 * 3600 * 1000;
+
+/// Share this region's API-call counts with the other nodes and read theirs, every second,
+/// so alarms and GetMetricStatistics count every node's calls.
+pub async fn share_metrics(
+    options: PgConnectOptions,
+    schema: String,
+    node: String,
+    region: Arc<Region>,
+    clock: Arc<dyn crate::clock::Clock>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use crate::services::cloudwatch::metrics::MetricKey;
+    let mut table = None;
+    let mut last_prune = 0i64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(METRICS_SYNC) => {}
+            _ = stop.changed() => return,
+        }
+        if table.is_none() {
+            match strongroom_store::postgres::SharedMetrics::open(&options, &schema).await {
+                Ok(t) => table = Some(t),
+                Err(e) => {
+                    tracing::warn!(region = %region.name, error = %e, "cannot share API-call metrics");
+                    continue;
+                }
+            }
+        }
+        let Some(t) = &table else { continue };
+        let mine = region.cloudwatch.take_unshared();
+        let rows: Vec<_> = mine
+            .iter()
+            .map(|(k, minute, n)| {
+                (
+                    k.namespace.clone(),
+                    k.name.clone(),
+                    serde_json::to_string(&k.dimensions).unwrap_or_default(),
+                    *minute,
+                    *n as i64,
+                )
+            })
+            .collect();
+        if !rows.is_empty()
+            && let Err(e) = t.put(&node, &rows).await
+        {
+            tracing::warn!(region = %region.name, error = %e, "cannot share API-call metrics");
+            region.cloudwatch.unshare(&mine);
+            continue;
+        }
+        let now = clock.now_ms();
+        match t.others(&node, now - METRICS_WINDOW_MS).await {
+            Ok(points) => region.cloudwatch.set_others(
+                points
+                    .into_iter()
+                    .map(|(namespace, name, dims, minute, n)| {
+                        let key = MetricKey {
+                            namespace,
+                            name,
+                            dimensions: serde_json::from_str(&dims).unwrap_or_default(),
+                        };
+                        (key, minute, n.max(0) as u64)
+                    })
+                    .collect(),
+            ),
+            Err(e) => {
+                tracing::warn!(region = %region.name, error = %e, "cannot read the other nodes' metrics")
+            }
+        }
+        if now - last_prune > 3600 * 1000 {
+            last_prune = now;
+            let _ = t.prune(now - METRICS_RETENTION_MS).await;
+        }
+    }
+}

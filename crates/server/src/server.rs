@@ -262,11 +262,23 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             followers,
             stop_rx.clone(),
         )));
-        // ...and hold or wait for the background lease.
+        // ...share API-call metrics, region by region...
         let node = match &config.data_dir {
             Some(dir) => node_id(dir)?,
             None => uuid::Uuid::new_v4().to_string(),
         };
+        for r in state.regions.iter() {
+            let home = r.name == config.region;
+            background.push(tokio::spawn(crate::cluster::share_metrics(
+                options.clone(),
+                strongroom_store::postgres::schema_for_region(&r.name, home),
+                node.clone(),
+                r.clone(),
+                state.clock.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        // ...and hold or wait for the background lease.
         background.push(tokio::spawn(crate::cluster::keep_leadership(
             options,
             node,

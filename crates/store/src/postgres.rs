@@ -1607,3 +1607,81 @@ impl Leases {
         .map(|_| ())
     }
 }
+
+/// One node's count of one API-call metric in one minute: namespace, name, dimensions (JSON),
+/// minute start (epoch ms), count.
+pub type SharedDatapoint = (String, String, String, i64, i64);
+
+/// The nodes' API-call metric counts (CloudWatch's `AWS/SecretsManager` and `AWS/SSM`), in a
+/// region's schema: each node writes its own per-minute totals and reads the others', so an
+/// alarm counts calls from every node however a load balancer spreads them.
+pub struct SharedMetrics {
+    pool: PgPool,
+}
+
+impl SharedMetrics {
+    pub async fn open(options: &PgConnectOptions, schema: &str) -> Result<Self, StoreError> {
+        check_schema(schema)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(
+                options
+                    .clone()
+                    .application_name("strongroom-metrics")
+                    .options([("search_path", schema)]),
+            )
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS cw_datapoints (node TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, dims TEXT NOT NULL, minute BIGINT NOT NULL, count BIGINT NOT NULL, PRIMARY KEY (node, namespace, name, dims, minute))",
+        )
+        .execute(&pool)
+        .await
+        .map_err(backend)?;
+        Ok(Self { pool })
+    }
+
+    /// This node's totals for the given minutes (replacing what it wrote before).
+    pub async fn put(&self, node: &str, points: &[SharedDatapoint]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        for (namespace, name, dims, minute, count) in points {
+            sqlx::query(
+                "INSERT INTO cw_datapoints (node, namespace, name, dims, minute, count) VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (node, namespace, name, dims, minute) DO UPDATE SET count = EXCLUDED.count",
+            )
+            .bind(node)
+            .bind(namespace)
+            .bind(name)
+            .bind(dims)
+            .bind(minute)
+            .bind(count)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    /// Every other node's counts from minute `since` on.
+    pub async fn others(&self, node: &str, since: i64) -> Result<Vec<SharedDatapoint>, StoreError> {
+        sqlx::query_as(
+            "SELECT namespace, name, dims, minute, count FROM cw_datapoints WHERE node <> $1 AND minute >= $2",
+        )
+        .bind(node)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    /// Retention: counts older than `before` go.
+    pub async fn prune(&self, before: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM cw_datapoints WHERE minute < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)
+            .map(|_| ())
+    }
+}

@@ -353,6 +353,30 @@ impl CloudWatch {
         Ok(json!({}))
     }
 
+    /// Several nodes: this node's API-call counts changed since last time, to share.
+    pub fn take_unshared(&self) -> Vec<metrics::Datapoint> {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take_unshared()
+    }
+
+    /// Several nodes: counts that could not be shared, to try again.
+    pub fn unshare(&self, points: &[metrics::Datapoint]) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unshare(points);
+    }
+
+    /// Several nodes: the other nodes' counts.
+    pub fn set_others(&self, points: Vec<metrics::Datapoint>) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_others(points);
+    }
+
     /// Several nodes: read the alarms again (another node changed them).
     pub async fn refresh(&self) -> Result<(), String> {
         let mut alarms = BTreeMap::new();
