@@ -131,10 +131,11 @@ def test_regions_are_separate_and_a_single_region_data_dir_becomes_the_home_regi
 
         if s.store:
             # PostgreSQL: each region is a schema of the server's database, the home region's
-            # `strongroom` (backups are then PostgreSQL's: pg_dump, not `strongroom backup`).
+            # `strongroom` (backups are then PostgreSQL's: pg_dump, not `strongroom backup`),
+            # beside the audit history's `strongroom_audit`.
             schemas = psql("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'strongroom%' "
                            "ORDER BY nspname", url=s.store).split()
-            assert schemas == ["strongroom", "strongroom_us_west_2"], schemas
+            assert schemas == ["strongroom", "strongroom_audit", "strongroom_us_west_2"], schemas
             for schema, arn in (("strongroom", home_arn), ("strongroom_us_west_2", west["ARN"])):
                 arns = psql(f"SELECT arn FROM {schema}.secrets", url=s.store).split()
                 assert arn in arns and len(arns) == 1, (schema, arns)

@@ -227,6 +227,9 @@ pub struct Directory {
     partition: &'static str,
     root: RootCredentials,
     state: RwLock<State>,
+    /// Bumped by every change this node makes: a re-read (another node's change) that began
+    /// before one is not installed over it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 /// Public view of an access key.
@@ -264,6 +267,7 @@ impl Directory {
             partition,
             root,
             state: RwLock::new(state),
+            generation: Default::default(),
         })
     }
 
@@ -277,9 +281,17 @@ impl Directory {
 
     /// Several nodes: read everything again (another node changed IAM).
     pub async fn refresh(&self) -> Result<(), String> {
-        let state = read_state(&*self.store, &self.barrier).await?;
-        *self.write() = state;
-        Ok(())
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            let seen = self.generation.load(SeqCst);
+            let state = read_state(&*self.store, &self.barrier).await?;
+            let mut live = self.state.write().unwrap_or_else(|e| e.into_inner());
+            // A change of this node's own since the read began: read again.
+            if self.generation.load(SeqCst) == seen {
+                *live = state;
+                return Ok(());
+            }
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -287,6 +299,8 @@ impl Directory {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         // Cleared under the write lock: no reader can be computing from the old state.
         *state.effective.get_mut().unwrap_or_else(|e| e.into_inner()) = Default::default();

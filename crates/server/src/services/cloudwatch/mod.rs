@@ -60,6 +60,9 @@ fn slack() -> String {
 pub struct CloudWatch {
     metrics: Mutex<MetricStore>,
     alarms: RwLock<BTreeMap<String, Alarm>>,
+    /// Bumped by every change this node makes to `alarms`: a re-read (another node's change)
+    /// that began before one is not installed over it.
+    generation: std::sync::atomic::AtomicU64,
     clock: Arc<dyn Clock>,
     region: String,
     account_id: String,
@@ -159,6 +162,7 @@ impl CloudWatch {
         Ok(Self {
             metrics: Mutex::default(),
             alarms: RwLock::new(alarms),
+            generation: Default::default(),
             clock,
             region,
             account_id,
@@ -379,14 +383,22 @@ impl CloudWatch {
 
     /// Several nodes: read the alarms again (another node changed them).
     pub async fn refresh(&self) -> Result<(), String> {
-        let mut alarms = BTreeMap::new();
-        for (name, doc) in self.store.alarms().await.map_err(|e| e.to_string())? {
-            let alarm: Alarm = serde_json::from_str(&doc)
-                .map_err(|e| format!("stored alarm {name:?} is malformed: {e}"))?;
-            alarms.insert(name, alarm);
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            let seen = self.generation.load(SeqCst);
+            let mut alarms = BTreeMap::new();
+            for (name, doc) in self.store.alarms().await.map_err(|e| e.to_string())? {
+                let alarm: Alarm = serde_json::from_str(&doc)
+                    .map_err(|e| format!("stored alarm {name:?} is malformed: {e}"))?;
+                alarms.insert(name, alarm);
+            }
+            let mut live = self.alarms.write().unwrap_or_else(|e| e.into_inner());
+            // A change of this node's own since the read began: read again.
+            if self.generation.load(SeqCst) == seen {
+                *live = alarms;
+                return Ok(());
+            }
         }
-        *self.write() = alarms;
-        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Alarm>> {
@@ -394,6 +406,8 @@ impl CloudWatch {
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Alarm>> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.alarms.write().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -8,7 +8,7 @@ use super::shapes::{
     AliasListEntry, CreateAliasRequest, DeleteAliasRequest, ListAliasesRequest,
     ListAliasesResponse, UpdateAliasRequest,
 };
-use super::{KeyRecord, Kms, KmsError, read, write};
+use super::{KeyRecord, Kms, KmsError, read};
 use crate::services::input::epoch_seconds;
 
 impl Kms {
@@ -58,7 +58,7 @@ impl Kms {
             }
             Err(e) => return Err(e.into()),
         }
-        write(&self.aliases).insert(alias.name.clone(), alias);
+        self.aliases_mut().insert(alias.name.clone(), alias);
         Ok(())
     }
 
@@ -72,7 +72,7 @@ impl Kms {
         alias.key_id = key.key_id;
         alias.updated_ms = self.clock.now_ms();
         self.store.put_kms_alias(&alias, true).await?;
-        write(&self.aliases).insert(alias.name.clone(), alias);
+        self.aliases_mut().insert(alias.name.clone(), alias);
         Ok(())
     }
 
@@ -84,7 +84,7 @@ impl Kms {
         if !self.store.delete_kms_alias(alias_name).await? {
             return Err(self.alias_not_found(alias_name));
         }
-        write(&self.aliases).remove(alias_name);
+        self.aliases_mut().remove(alias_name);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use super::shapes::{
     ScheduleKeyDeletionResponse, Tag, TagResourceRequest, UntagResourceRequest,
     UpdateKeyDescriptionRequest,
 };
-use super::{KeyEvent, KeyRecord, Kms, KmsError, read, write};
+use super::{KeyEvent, KeyRecord, Kms, KmsError, read};
 use crate::services::input::epoch_seconds;
 
 const MAX_TAGS: usize = 50;
@@ -248,7 +248,7 @@ impl Kms {
             created_ms: now,
             meta,
         };
-        write(&self.keys).insert(key_id, record.clone());
+        self.keys_mut().insert(key_id, record.clone());
         Ok(CreateKeyResponse {
             key_metadata: Some(self.metadata(&record)),
         })

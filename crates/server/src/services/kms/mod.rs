@@ -123,6 +123,9 @@ pub struct Kms {
     account_id: String,
     keys: RwLock<HashMap<String, KeyRecord>>,
     aliases: RwLock<BTreeMap<String, StoredAlias>>,
+    /// Bumped by every change this node makes to `keys` or `aliases`: a re-read from the store
+    /// (another node's change) that began before one is not installed over it.
+    generation: std::sync::atomic::AtomicU64,
     /// Serialises read-modify-write cycles on keys and aliases.
     write_lock: tokio::sync::Mutex<()>,
 }
@@ -148,6 +151,7 @@ impl Kms {
             account_id,
             keys: RwLock::new(HashMap::new()),
             aliases: RwLock::new(BTreeMap::new()),
+            generation: Default::default(),
             write_lock: tokio::sync::Mutex::new(()),
         };
         let stored = kms.store.kms_keys().await.map_err(|e| e.to_string())?;
@@ -155,7 +159,7 @@ impl Kms {
             kms.unlock(k)?;
         }
         let aliases = kms.store.kms_aliases().await.map_err(|e| e.to_string())?;
-        *write(&kms.aliases) = aliases.into_iter().map(|a| (a.name.clone(), a)).collect();
+        *kms.aliases_mut() = aliases.into_iter().map(|a| (a.name.clone(), a)).collect();
         for (alias, description) in [
             (
                 SECRETS_MANAGER_KEY,
@@ -173,28 +177,54 @@ impl Kms {
         Ok(kms)
     }
 
-    /// Several nodes: read keys and aliases again (another node changed them).
+    /// Several nodes: read keys and aliases again (another node changed them). Installed
+    /// only if this node changed nothing meanwhile; else read again.
     pub async fn refresh(&self) -> Result<(), String> {
-        let _serialised = self.write_lock.lock().await;
-        let stored = self.store.kms_keys().await.map_err(|e| e.to_string())?;
-        for k in &stored {
-            self.unlock(k)?;
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            let seen = self.generation.load(SeqCst);
+            let stored = self.store.kms_keys().await.map_err(|e| e.to_string())?;
+            let mut keys = HashMap::new();
+            for k in &stored {
+                let record = self.record_of(k)?;
+                keys.insert(record.key_id.clone(), record);
+            }
+            let aliases = self.store.kms_aliases().await.map_err(|e| e.to_string())?;
+            let aliases = aliases.into_iter().map(|a| (a.name.clone(), a)).collect();
+            let mut live_keys = write(&self.keys);
+            let mut live_aliases = write(&self.aliases);
+            if self.generation.load(SeqCst) != seen {
+                continue;
+            }
+            for id in live_keys.keys().filter(|id| !keys.contains_key(*id)) {
+                self.barrier.forget_kms_key(id);
+            }
+            *live_keys = keys;
+            *live_aliases = aliases;
+            return Ok(());
         }
-        let gone: Vec<String> = read(&self.keys)
-            .keys()
-            .filter(|id| !stored.iter().any(|k| &k.key_id == *id))
-            .cloned()
-            .collect();
-        for id in gone {
-            write(&self.keys).remove(&id);
-            self.barrier.forget_kms_key(&id);
-        }
-        let aliases = self.store.kms_aliases().await.map_err(|e| e.to_string())?;
-        *write(&self.aliases) = aliases.into_iter().map(|a| (a.name.clone(), a)).collect();
-        Ok(())
+    }
+
+    fn keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, KeyRecord>> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        write(&self.keys)
+    }
+
+    fn aliases_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, StoredAlias>> {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        write(&self.aliases)
     }
 
     fn unlock(&self, k: &StoredKmsKey) -> Result<(), String> {
+        let record = self.record_of(k)?;
+        self.keys_mut().insert(k.key_id.clone(), record);
+        Ok(())
+    }
+
+    /// A stored key's record, its material loaded into the barrier.
+    fn record_of(&self, k: &StoredKmsKey) -> Result<KeyRecord, String> {
         let fail = |_| {
             format!(
                 "KMS key {} cannot be unwrapped: the root key does not match this data directory",
@@ -219,16 +249,12 @@ impl Kms {
             meta.next_rotation_ms = Some(k.created_ms + (elapsed / year + 1) * year);
             meta
         });
-        write(&self.keys).insert(
-            k.key_id.clone(),
-            KeyRecord {
-                key_id: k.key_id.clone(),
-                arn: k.arn.clone(),
-                created_ms: k.created_ms,
-                meta,
-            },
-        );
-        Ok(())
+        Ok(KeyRecord {
+            key_id: k.key_id.clone(),
+            arn: k.arn.clone(),
+            created_ms: k.created_ms,
+            meta,
+        })
     }
 
     async fn create_managed_key(&self, alias: &str, description: &str) -> Result<(), String> {
@@ -256,7 +282,7 @@ impl Kms {
             .insert_kms_key(&stored)
             .await
             .map_err(|e| e.to_string())?;
-        write(&self.keys).insert(
+        self.keys_mut().insert(
             key_id.clone(),
             KeyRecord {
                 key_id: key_id.clone(),
@@ -265,7 +291,7 @@ impl Kms {
                 meta,
             },
         );
-        write(&self.aliases).insert(
+        self.aliases_mut().insert(
             alias.into(),
             StoredAlias {
                 name: alias.into(),
@@ -409,7 +435,7 @@ impl Kms {
             )));
         }
         record.meta.tags.sort();
-        write(&self.keys).insert(record.key_id.clone(), record.clone());
+        self.keys_mut().insert(record.key_id.clone(), record.clone());
         Ok(record)
     }
 
@@ -700,8 +726,8 @@ impl Kms {
             match self.store.delete_kms_key(&key.key_id).await {
                 Ok(_) => {
                     self.barrier.forget_kms_key(&key.key_id);
-                    write(&self.keys).remove(&key.key_id);
-                    write(&self.aliases).retain(|_, a| a.key_id != key.key_id);
+                    self.keys_mut().remove(&key.key_id);
+                    self.aliases_mut().retain(|_, a| a.key_id != key.key_id);
                     tracing::info!(key_id = %key.key_id, "deleted KMS key after its waiting period");
                     events.push(KeyEvent {
                         name: "DeleteKey",
