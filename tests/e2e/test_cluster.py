@@ -181,6 +181,53 @@ def test_each_nodes_memory_follows_the_others_writes(cluster):
     assert kms_a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"across-nodes"
 
 
+def test_a_policy_changed_on_one_node_is_enforced_on_the_other_within_a_second(cluster):
+    import time
+    name = unique("policed")
+    client(cluster.a, "secretsmanager").create_secret(Name=name, SecretString=secret("policed"))
+    iam = client(cluster.a, "iam")
+    user = unique("policeduser")
+    iam.create_user(UserName=user)
+
+    def allow(*actions):
+        return json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": list(actions), "Resource": "*"}]})
+    iam.put_user_policy(UserName=user, PolicyName="read", PolicyDocument=allow(
+        "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    on_b = boto3.client("secretsmanager", endpoint_url=cluster.b.endpoint, region_name=REGION,
+                        aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"], config=ONCE)
+    eventually(lambda: on_b.get_secret_value(SecretId=name)["Name"] == name,
+               "B knows A's user, key and policy")
+
+    def denied(call):
+        def check():
+            try:
+                call()
+                return False
+            except on_b.exceptions.ClientError as e:
+                return e.response["Error"]["Code"] == "AccessDeniedException"
+        return check
+
+    # A permission removed through A (the policy replaced by a narrower one)...
+    iam.put_user_policy(UserName=user, PolicyName="read",
+                        PolicyDocument=allow("secretsmanager:DescribeSecret"))
+    changed = time.time()
+    eventually(denied(lambda: on_b.get_secret_value(SecretId=name)),
+               "B refuses what A's new policy no longer allows", seconds=1.0)
+    assert time.time() - changed <= 1.0
+    assert on_b.describe_secret(SecretId=name)["Name"] == name
+    # ...and an explicit Deny added through A: B enforces both within a second.
+    iam.put_user_policy(UserName=user, PolicyName="deny", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "secretsmanager:DescribeSecret", "Resource": "*"}]}))
+    changed = time.time()
+    eventually(denied(lambda: on_b.describe_secret(SecretId=name)),
+               "B enforces the Deny added on A", seconds=1.0)
+    assert time.time() - changed <= 1.0
+
+
 def test_an_alarm_counts_the_calls_of_every_node(cluster):
     name = unique("alarmed")
     client(cluster.a, "secretsmanager").create_secret(Name=name, SecretString=secret("alarmed"))

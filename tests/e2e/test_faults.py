@@ -76,6 +76,18 @@ def audit_verify(data_dir):
     return p.stdout
 
 
+def ready(server):
+    """(status, JSON body) of the server's GET /ready."""
+    import json
+    import urllib.error
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"{server.endpoint}/ready", timeout=5) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
 def test_a_full_audit_file_system_refuses_requests_and_recovers_without_restart(small_audit_fs):
     data, audit = small_audit_fs
     s = Server(name="faults-full", data_dir=data)
@@ -100,6 +112,10 @@ def test_a_full_audit_file_system_refuses_requests_and_recovers_without_restart(
             err = refused_internal(lambda: sm.get_secret_value(SecretId=name))
             assert value not in str(err) and MARKER not in str(err)
         refused_internal(lambda: sm.put_secret_value(SecretId=name, SecretString=secret("faults-refused")))
+        # Not ready, and /ready says why; still alive.
+        status, body = ready(s)
+        assert status == 503 and body["failing"] == ["audit"] and body["audit"] == "unwritable", body
+        assert body["store"] == {"us-east-1": "ok"}, body
         # Space returns: served again without a restart.
         os.remove(filler)
         deadline = time.time() + 15
@@ -111,6 +127,8 @@ def test_a_full_audit_file_system_refuses_requests_and_recovers_without_restart(
                 assert time.time() < deadline, "the server did not recover within 15 s of space returning"
                 time.sleep(0.5)
         assert got["SecretString"] == value
+        status, body = ready(s)
+        assert status == 200 and body["status"] == "ready" and body["failing"] == [], body
         # The write refused while full did not happen.
         versions = sm.list_secret_version_ids(SecretId=name)["Versions"]
         assert len(versions) == 1, versions

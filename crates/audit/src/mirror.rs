@@ -119,6 +119,9 @@ pub(crate) struct Mirror {
     pending_digests: Vec<(i64, Hash, i64, Vec<u8>)>,
 }
 
+/// How long a batch waits for a connection (sqlx retries a refused one until then).
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Rows per INSERT (17 parameters each, well under PostgreSQL's 65,535).
 const ROWS_PER_STATEMENT: usize = 256;
 
@@ -126,10 +129,14 @@ pub(crate) async fn connect(options: &PgConnectOptions) -> Result<PgPool, String
     let options = options
         .clone()
         .options([("search_path", SCHEMA_NAME)])
+        // Bounded as the stores' connections: while the database is down, a batch (and the
+        // requests waiting on it) fails in seconds and the log refuses requests until a probe
+        // finds it writable again, rather than every request hanging.
+        .options([("statement_timeout", "10s")])
         .log_statements(tracing::log::LevelFilter::Trace);
     PgPoolOptions::new()
         .max_connections(4)
-        .acquire_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await
         .map_err(|e| format!("cannot connect to the audit database: {e}"))

@@ -12,6 +12,7 @@
 //!   [`parameter_policies`]: their Expiration / notification policies;
 //! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
 //! - [`lambda`]: a rotation function's environment variables, as Lambda checks them;
+//! - [`readiness`]: what a node's `/ready` answers (which part keeps it from serving);
 //! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry;
 //! - [`validation`]: the messages of violated model constraints (ValidationException).
 
@@ -25,6 +26,7 @@ pub mod parameter_policies;
 pub mod parameters;
 pub mod partition;
 pub mod password;
+pub mod readiness;
 pub mod replication;
 pub mod rotation;
 pub mod secret;

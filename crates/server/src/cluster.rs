@@ -210,11 +210,21 @@ pub async fn keep_leadership(
             }
         }
         if let Some(l) = &leases {
-            match l.hold(BACKGROUND_JOB, &node, LEASE_TTL).await {
-                Ok(token) => leadership.set(token),
+            // Bounded well under the TTL: a renewal stuck on an unreachable database must not
+            // leave this node acting as leader after its lease ran out and another took it.
+            match tokio::time::timeout(LEASE_RENEW * 2, l.hold(BACKGROUND_JOB, &node, LEASE_TTL))
+                .await
+            {
+                Ok(Ok(token)) => leadership.set(token),
                 // Not sure it is still ours: stop acting as if it were.
-                Err(e) => {
+                Ok(Err(e)) => {
                     tracing::warn!(error = %e, "cannot renew the background lease");
+                    leadership.set(None);
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "cannot renew the background lease: the database does not answer"
+                    );
                     leadership.set(None);
                 }
             }

@@ -414,6 +414,10 @@ impl<S: Store> Store for CachedStore<S> {
         self.inner.write_alarms(put, delete).await
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
     async fn close(&self) {
         self.inner.close().await
     }

@@ -335,6 +335,10 @@ pub trait Store: Send + Sync + 'static {
         delete: &[String],
     ) -> Result<(), StoreError>;
 
+    /// A cheap round trip to the backing database (readiness checks): fails while it cannot
+    /// be reached.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Flush and close; later calls fail.
     async fn close(&self);
 }

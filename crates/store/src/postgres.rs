@@ -47,6 +47,19 @@ const MIGRATION_LOCK_CLASS: i32 = 0x5352_0001;
 /// Connections per store (per region, per node).
 const MAX_CONNECTIONS: u32 = 16;
 
+/// How long a request waits for a connection. sqlx keeps retrying a refused connection until
+/// this deadline, so it is also how long a request takes to fail while PostgreSQL is down:
+/// short, so callers get a retryable error in seconds instead of hanging.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Server-side bounds on every connection of the stores: no statement (lock waits included)
+/// runs longer than this, and a transaction left idle (a frozen node holding row locks) is
+/// ended. Migrations lift the statement bound for themselves.
+pub const SESSION_TIMEOUTS: [(&str, &str); 2] = [
+    ("statement_timeout", "10s"),
+    ("idle_in_transaction_session_timeout", "30s"),
+];
+
 /// Ordered migrations; each runs once, recorded in `schema_migrations`. Text keys are
 /// `COLLATE "C"` so `ORDER BY` sorts by bytes as SQLite does, whatever the database's locale;
 /// `ord` columns keep insertion order where SQLite's rowid gave it.
@@ -265,10 +278,11 @@ impl PostgresStore {
         let options = options
             .application_name("strongroom")
             // Every connection of this store sees its schema only (and pg_catalog).
-            .options([("search_path", schema)]);
+            .options([("search_path", schema)])
+            .options(SESSION_TIMEOUTS);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
@@ -295,6 +309,11 @@ impl PostgresStore {
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         schema: &str,
     ) -> Result<(), StoreError> {
+        // A migration of a large table, or the wait for another node's, may take long.
+        sqlx::raw_sql("SET LOCAL statement_timeout = 0")
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
         // One migrator at a time per schema, across every node: the lock goes with the
         // transaction, so a migrator that dies releases it.
         sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
@@ -1452,6 +1471,14 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1561,8 +1588,13 @@ impl Leases {
         .map_err(backend)?;
         let pool = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone().application_name("strongroom-leases"))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(
+                options
+                    .clone()
+                    .application_name("strongroom-leases")
+                    .options(SESSION_TIMEOUTS),
+            )
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
         Ok(Self { pool })
@@ -1624,12 +1656,13 @@ impl SharedMetrics {
         check_schema(schema)?;
         let pool = PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(
                 options
                     .clone()
                     .application_name("strongroom-metrics")
-                    .options([("search_path", schema)]),
+                    .options([("search_path", schema)])
+                    .options(SESSION_TIMEOUTS),
             )
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;

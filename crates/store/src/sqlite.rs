@@ -1419,6 +1419,14 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(backend)
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;

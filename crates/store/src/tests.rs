@@ -1250,6 +1250,40 @@ fn region_schemas_and_unsafe_names() {
     }
 }
 
+/// `ping` answers while the store is open and fails once it is closed (readiness checks).
+async fn ping_answers_while_open(store: &dyn Store) {
+    store.ping().await.expect("an open store answers");
+}
+on_both!(
+    sqlite_ping_answers,
+    postgres_ping_answers,
+    ping_answers_while_open
+);
+
+#[tokio::test]
+async fn postgres_ping_fails_once_closed() {
+    let schema = PgSchema::new();
+    let store = schema.open().await;
+    store.close().await;
+    assert!(store.ping().await.is_err());
+}
+
+/// A refused connection is retried only until the acquire deadline: a node whose database is
+/// down answers in seconds, not after sqlx's default wait.
+#[tokio::test]
+async fn postgres_a_refused_connection_fails_within_the_acquire_timeout() {
+    let started = std::time::Instant::now();
+    let e = PostgresStore::open("postgres://nobody@127.0.0.1:1/x", "strongroom")
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+    let took = started.elapsed();
+    assert!(
+        took < crate::postgres::ACQUIRE_TIMEOUT + std::time::Duration::from_secs(2),
+        "{took:?}: {e}"
+    );
+}
+
 /// An unreachable server is an error at once, and the message carries no password.
 #[tokio::test]
 async fn postgres_unreachable_is_an_error_without_the_password() {

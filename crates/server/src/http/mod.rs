@@ -65,6 +65,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/ready", get(ready))
         .route("/metrics", get(crate::pipeline::front::metrics))
         .route("/changes", get(crate::changes::handler))
         .fallback(crate::pipeline::front::api)
@@ -117,6 +118,59 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
         format!("{{\"status\":\"ok\",\"background\":\"{role}\"}}"),
+    )
+        .into_response()
+}
+
+/// How long `/ready` waits for each region's store to answer.
+const READY_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness, for a load balancer: 200 when every region's store answers a cheap query within
+/// 2 s and the audit log takes records (nothing is served without one), else 503 naming what
+/// fails. Also says which node runs the background work. `/health` stays liveness only.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    // Every region at once, so a dead database answers in 2 s however many regions.
+    let pings: Vec<_> = state
+        .regions
+        .iter()
+        .map(|r| {
+            let (name, store) = (r.name.clone(), r.store.clone());
+            tokio::spawn(async move {
+                let ok = match tokio::time::timeout(READY_STORE_TIMEOUT, store.ping()).await {
+                    Ok(Ok(())) => true,
+                    // The cause goes to the operator's log only.
+                    Ok(Err(e)) => {
+                        tracing::warn!(region = %name, error = %e, "readiness: the store does not answer");
+                        false
+                    }
+                    Err(_) => {
+                        tracing::warn!(region = %name, "readiness: the store does not answer in time");
+                        false
+                    }
+                };
+                (name, ok)
+            })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for p in pings {
+        stores.push(p.await.unwrap_or_else(|_| (String::new(), false)));
+    }
+    let audit = state.audit.is_healthy();
+    let readiness = strongroom_domain::readiness::Readiness {
+        stores,
+        audit_writable: audit,
+        leader: state.leadership.is_leader(),
+    };
+    let status = if readiness.is_ready() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        readiness.to_json().to_string(),
     )
         .into_response()
 }
