@@ -757,8 +757,16 @@ fn unfinished(source: &[Listed], s: Option<&Item>, t: &Item) -> bool {
             t.rotated.len() < s.rotated.len()
                 && key_json(s, t.rotated.len()) == key_json(t, t.rotated.len())
         }
-        // A secret is written, then its LastAccessedDates.
-        (Some(Item::Secret(s)), Item::Secret(t)) => secret_json(s, false) == secret_json(t, false),
+        // A secret is written, then its LastAccessedDates: one with none yet, otherwise the
+        // same. (Stamps the target has of its own — a server there read it — are a difference.)
+        (Some(Item::Secret(s)), Item::Secret(t)) => {
+            t.secret.last_accessed_ms.is_none()
+                && t.secret
+                    .versions
+                    .iter()
+                    .all(|v| v.last_accessed_ms.is_none())
+                && secret_json(s, false) == secret_json(t, false)
+        }
         // Inserting a key also writes the alias it was created with, as it was at creation.
         (_, Item::Alias(t)) => source.iter().any(|(_, _, k)| match k {
             Item::Key(k) => {
