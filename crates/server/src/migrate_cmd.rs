@@ -749,8 +749,8 @@ async fn list(store: &dyn Store, kind: Kind) -> Result<Vec<Listed>, StoreError> 
 }
 
 /// Whether the target's `t` is an interrupted migration's unfinished copy of the source's `s`
-/// (`s` is `None` for an item the source lacks).
-fn unfinished(source: &[Listed], s: Option<&Item>, t: &Item) -> bool {
+/// (`s` is `None` for an item the source lacks); `keys`: the source's KMS keys.
+fn unfinished(keys: &[StoredKmsKey], s: Option<&Item>, t: &Item) -> bool {
     match (s, t) {
         // A key is inserted, then its rotated materials added one by one.
         (Some(Item::Key(s)), Item::Key(t)) => {
@@ -768,15 +768,12 @@ fn unfinished(source: &[Listed], s: Option<&Item>, t: &Item) -> bool {
                 && secret_json(s, false) == secret_json(t, false)
         }
         // Inserting a key also writes the alias it was created with, as it was at creation.
-        (_, Item::Alias(t)) => source.iter().any(|(_, _, k)| match k {
-            Item::Key(k) => {
-                k.key_id == t.key_id
-                    && k.alias.as_deref().map(|a| format!("alias/{a}")).as_deref()
-                        == Some(t.name.as_str())
-                    && t.created_ms == k.created_ms
-                    && t.updated_ms == k.created_ms
-            }
-            _ => false,
+        (_, Item::Alias(t)) => keys.iter().any(|k| {
+            k.key_id == t.key_id
+                && k.alias.as_deref().map(|a| format!("alias/{a}")).as_deref()
+                    == Some(t.name.as_str())
+                && t.created_ms == k.created_ms
+                && t.updated_ms == k.created_ms
         }),
         _ => false,
     }
@@ -821,6 +818,11 @@ impl Copier<'_> {
         let err = |e: StoreError| failed(format!("{region}: {}: {e}", kind.label()));
         let source = list(src, kind).await.map_err(err)?;
         let target = list(dst, kind).await.map_err(err)?;
+        let keys = if kind == Kind::KmsAliases {
+            src.kms_keys().await.map_err(err)?
+        } else {
+            Vec::new()
+        };
         self.progress
             .stage(&format!("{region}: {}", kind.label()), source.len());
         let src_fps: Vec<(String, Fingerprint)> =
@@ -835,7 +837,7 @@ impl Copier<'_> {
                 return false;
             };
             let s = find(&source, id).map(|i| &source[i].2);
-            unfinished(&source, s, &target[t].2)
+            unfinished(&keys, s, &target[t].2)
         });
         let mut tally = Tally::default();
         for (id, step) in steps {
@@ -1722,5 +1724,252 @@ async fn carry_audit(from: &Side, to: &Side) -> Result<(Vec<String>, bool), Fail
             ],
             true,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Resuming and refusing, on two in-memory SQLite stores (the PostgreSQL side and the
+    //! whole command: tests/e2e/test_migrate.py).
+
+    use strongroom_barrier::WrappedKeyMaterial;
+    use strongroom_domain::kms::{KeyManager, KeyMeta};
+    use strongroom_domain::secret::ValueKind;
+    use strongroom_store::StoredKmsMaterial;
+
+    use super::*;
+
+    async fn stores() -> (SqliteStore, SqliteStore) {
+        (
+            SqliteStore::in_memory().await.unwrap(),
+            SqliteStore::in_memory().await.unwrap(),
+        )
+    }
+
+    fn copier(progress: &Progress, overwrite: bool) -> Copier<'_> {
+        Copier {
+            overwrite,
+            limit: None,
+            writes: 0,
+            progress,
+        }
+    }
+
+    fn quiet() -> Progress {
+        Progress { bar: None }
+    }
+
+    fn key(id: &str, alias: Option<&str>) -> StoredKmsKey {
+        StoredKmsKey {
+            key_id: id.into(),
+            arn: format!("arn:aws:kms:us-east-1:123456789012:key/{id}"),
+            alias: alias.map(str::to_string),
+            description: "d".into(),
+            wrapped: WrappedKeyMaterial(vec![1; 60]),
+            created_ms: 1_000,
+            meta: Some(KeyMeta::new("d".into(), KeyManager::Customer)),
+            rotated: Vec::new(),
+        }
+    }
+
+    fn material(version: u32) -> StoredKmsMaterial {
+        StoredKmsMaterial {
+            version,
+            wrapped: WrappedKeyMaterial(vec![version as u8; 60]),
+            created_ms: 2_000 + i64::from(version),
+        }
+    }
+
+    fn secret(revision: i64) -> (Secret, Vec<(String, StoredValue)>) {
+        let secret: Secret = serde_json::from_value(json!({
+            "arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+            "name": "db", "description": null, "kms_key_id": null, "secret_type": null,
+            "tags": [], "created_ms": 1_000, "last_changed_ms": 1_000, "last_accessed_ms": null,
+            "deleted_ms": null, "deletion_due_ms": null, "revision": revision,
+            "versions": [{"id": "v1", "stages": ["AWSCURRENT"], "created_ms": 1_000,
+                          "last_accessed_ms": null, "has_value": true, "kms_key_id": "k"}],
+        }))
+        .unwrap();
+        let value = StoredValue {
+            kind: ValueKind::String,
+            sealed: Sealed::from_stored_parts("k".into(), vec![7; 60], vec![8; 40]),
+        };
+        (secret, vec![("v1".into(), value)])
+    }
+
+    async fn commit(store: &dyn Store, (secret, values): (Secret, Vec<(String, StoredValue)>)) {
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret,
+                new_values: values,
+                resealed: Vec::new(),
+            })
+            .await
+            .unwrap();
+    }
+
+    async fn same(kind: Kind, src: &dyn Store, dst: &dyn Store) -> bool {
+        let c = compare("r", kind, src, dst).await.unwrap();
+        c.differing.is_empty() && c.source_sum == c.target_sum && c.source > 0
+    }
+
+    #[tokio::test]
+    async fn a_key_copied_without_its_rotated_materials_is_finished() {
+        let (src, dst) = stores().await;
+        let k = key("k1", None);
+        src.insert_kms_key(&k).await.unwrap();
+        let meta = k.meta.clone().unwrap();
+        for v in 1..=2 {
+            src.update_kms_key("k1", &meta, Some(&material(v)))
+                .await
+                .unwrap();
+        }
+        // Interrupted after the key's first material and one rotation.
+        dst.insert_kms_key(&k).await.unwrap();
+        dst.update_kms_key("k1", &meta, Some(&material(1)))
+            .await
+            .unwrap();
+        assert!(!same(Kind::KmsKeys, &src, &dst).await);
+        let p = quiet();
+        let t = copier(&p, false)
+            .copy_kind("r", Kind::KmsKeys, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!((t.resumed, t.copied, t.left.len()), (1, 0, 0));
+        assert!(same(Kind::KmsKeys, &src, &dst).await);
+        let rotated: Vec<u32> = dst.kms_keys().await.unwrap()[0]
+            .rotated
+            .iter()
+            .map(|m| m.version)
+            .collect();
+        assert_eq!(rotated, vec![1, 2]);
+    }
+
+    #[tokio::test]
+    async fn a_key_with_another_material_is_a_conflict_not_a_resume() {
+        let (src, dst) = stores().await;
+        src.insert_kms_key(&key("k1", None)).await.unwrap();
+        let mut other = key("k1", None);
+        other.wrapped = WrappedKeyMaterial(vec![9; 60]);
+        dst.insert_kms_key(&other).await.unwrap();
+        let p = quiet();
+        let t = copier(&p, false)
+            .copy_kind("r", Kind::KmsKeys, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!((t.resumed, t.left), (0, vec!["k1".to_string()]));
+        assert!(!same(Kind::KmsKeys, &src, &dst).await);
+        let t = copier(&p, true)
+            .copy_kind("r", Kind::KmsKeys, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(t.replaced, 1);
+        assert!(same(Kind::KmsKeys, &src, &dst).await);
+    }
+
+    #[tokio::test]
+    async fn the_alias_a_key_insert_wrote_follows_the_sources_alias() {
+        let (src, dst) = stores().await;
+        // The source's alias was repointed to another key after creation.
+        src.insert_kms_key(&key("k1", Some("app"))).await.unwrap();
+        src.insert_kms_key(&key("k2", None)).await.unwrap();
+        let moved = StoredAlias {
+            name: "alias/app".into(),
+            key_id: "k2".into(),
+            created_ms: 1_000,
+            updated_ms: 5_000,
+        };
+        src.put_kms_alias(&moved, true).await.unwrap();
+        let p = quiet();
+        let mut c = copier(&p, false);
+        c.copy_kind("r", Kind::KmsKeys, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        let t = c
+            .copy_kind("r", Kind::KmsAliases, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!((t.resumed, t.left.len()), (1, 0));
+        assert_eq!(dst.kms_aliases().await.unwrap(), vec![moved]);
+    }
+
+    #[tokio::test]
+    async fn a_secret_is_stamped_after_an_interruption_but_a_changed_one_is_refused() {
+        let (src, dst) = stores().await;
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf";
+        commit(&src, secret(1)).await;
+        src.record_access(arn, "v1", 86_400_000).await.unwrap();
+        // The interrupted copy: written, not yet stamped.
+        commit(&dst, secret(1)).await;
+        let p = quiet();
+        let t = copier(&p, false)
+            .copy_kind("r", Kind::Secrets, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!((t.resumed, t.left.len()), (1, 0));
+        assert!(same(Kind::Secrets, &src, &dst).await);
+        assert!(same(Kind::SecretVersions, &src, &dst).await);
+
+        // Changed on the target since (another revision): refused, then replaced on request.
+        let (changed, values) = secret(1);
+        dst.commit(SecretWrite {
+            expected_revision: Some(1),
+            secret: Secret {
+                revision: 2,
+                description: Some("changed".into()),
+                ..changed
+            },
+            new_values: Vec::new(),
+            resealed: values,
+        })
+        .await
+        .unwrap();
+        let t = copier(&p, false)
+            .copy_kind("r", Kind::Secrets, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!((t.resumed, t.left.len()), (0, 1));
+        assert!(!same(Kind::Secrets, &src, &dst).await);
+        let t = copier(&p, true)
+            .copy_kind("r", Kind::Secrets, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(t.replaced, 1);
+        assert!(same(Kind::Secrets, &src, &dst).await);
+        assert!(same(Kind::SecretVersions, &src, &dst).await);
+    }
+
+    #[tokio::test]
+    async fn the_limit_stops_before_a_write_and_the_next_run_goes_on() {
+        let (src, dst) = stores().await;
+        for i in 0..5 {
+            src.insert_kms_key(&key(&format!("k{i}"), None))
+                .await
+                .unwrap();
+        }
+        let p = quiet();
+        let mut c = copier(&p, false);
+        c.limit = Some(3);
+        assert!(matches!(
+            c.copy_kind("r", Kind::KmsKeys, &src, &dst).await,
+            Err(Failure::Interrupted(3))
+        ));
+        assert_eq!(dst.kms_keys().await.unwrap().len(), 3);
+        let t = copier(&p, false)
+            .copy_kind("r", Kind::KmsKeys, &src, &dst)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!((t.copied, t.skipped), (2, 3));
+        assert!(same(Kind::KmsKeys, &src, &dst).await);
     }
 }
