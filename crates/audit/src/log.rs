@@ -600,6 +600,90 @@ async fn open_mirror(
     Ok(mirror)
 }
 
+/// What [`mirror_local_history`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MirrorImport {
+    /// The local chain's last seq (0: no records).
+    pub head_seq: i64,
+    /// Records the table already held for this node before.
+    pub already: i64,
+    /// Records inserted now.
+    pub inserted: u64,
+    /// The local signed digests offered (ones the table had are kept as they are).
+    pub digests: u64,
+}
+
+/// `strongroom migrate` from a data dir to PostgreSQL: the data dir's own chain — its records,
+/// anchor and signed digests — goes into the cluster's history under `config.node`, as a node
+/// replays its log at open ([`open_mirror`]), but without starting a log (nothing new is
+/// written locally). Run again, it inserts only what the table lacks.
+pub async fn mirror_local_history(
+    config: &crate::mirror::MirrorConfig,
+    dir: &Path,
+    public_key: &[u8],
+) -> Result<MirrorImport, String> {
+    let audit_dir = dir.join(segments::DIR);
+    if !audit_dir.is_dir() {
+        return Ok(MirrorImport::default());
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (mirror, mirrored) = crate::mirror::Mirror::open(config, public_key, now_ms).await?;
+    let (anchor_seq, anchor_prev) = segments::read_anchor(&audit_dir).map_err(|e| e.to_string())?;
+    if mirrored == 0 && anchor_seq > 1 {
+        mirror.set_anchor(anchor_seq, &anchor_prev).await?;
+    }
+    let mut out = MirrorImport {
+        already: mirrored,
+        ..MirrorImport::default()
+    };
+    let mut batch = Vec::new();
+    for row in segments::rows(&audit_dir).map_err(|e| e.to_string())? {
+        let (row, time_ms, _) = row.map_err(|e| e.to_string())?;
+        if row.seq < 0 {
+            return Err(format!(
+                "the audit log in {} has a damaged line (position {}): `strongroom audit verify` names it",
+                dir.display(),
+                row.pos
+            ));
+        }
+        out.head_seq = out.head_seq.max(row.seq);
+        if row.seq <= mirrored {
+            continue;
+        }
+        let event: Event = serde_json::from_str(&row.record).map_err(|e| e.to_string())?;
+        let (prev, hash) = (
+            row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
+            row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
+        );
+        let p = prepared(&event, time_ms, None, row.record);
+        batch.push(mirror_row(row.seq, prev, hash, &p));
+        out.inserted += 1;
+        if batch.len() >= 1024 {
+            mirror.replay(&std::mem::take(&mut batch)).await?;
+        }
+    }
+    mirror.replay(&batch).await?;
+    if mirrored > out.head_seq {
+        return Err(format!(
+            "the cluster's audit history has records of node {} up to {mirrored}, beyond this data dir's log ({}): this data dir is older than the node it belongs to",
+            config.node, out.head_seq
+        ));
+    }
+    // Only this node's own digests (the key beside each must be the node's).
+    let digests: Vec<(i64, Hash, i64, Vec<u8>)> = segments::read_digests(&audit_dir)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(seq, _, _, key, _)| key == public_key && *seq >= anchor_seq)
+        .filter_map(|(seq, hash, time_ms, _, sig)| Some((seq, hash.try_into().ok()?, time_ms, sig)))
+        .collect();
+    out.digests = digests.len() as u64;
+    mirror.replay_digests(&digests).await?;
+    mirror.pool().close().await;
+    Ok(out)
+}
+
 struct Writer {
     /// `None` in memory mode: records go only to the (in-memory) index.
     segments: Option<SegmentLog>,

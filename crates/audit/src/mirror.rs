@@ -291,6 +291,29 @@ impl Mirror {
             .await
             .map_err(|e| format!("the cluster's audit history could not be written: {e}"))
     }
+
+    /// Signed digests from the local log (`strongroom migrate`); ones the table has are kept.
+    pub(crate) async fn replay_digests(
+        &self,
+        digests: &[(i64, Hash, i64, Vec<u8>)],
+    ) -> Result<(), String> {
+        insert(&self.pool, &self.node, &[], digests)
+            .await
+            .map_err(|e| format!("the cluster's audit history could not be written: {e}"))
+    }
+
+    /// Where this node's chain starts in the table, when the local log was pruned before the
+    /// node's records first went in (else verification would expect records from 1).
+    pub(crate) async fn set_anchor(&self, seq: i64, prev: &Hash) -> Result<(), String> {
+        sqlx::query("UPDATE audit_nodes SET anchor_seq = $2, anchor_prev = $3 WHERE node = $1")
+            .bind(&self.node)
+            .bind(seq)
+            .bind(prev.as_slice())
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the cluster's audit history could not be written: {e}"))
+    }
 }
 
 async fn insert(

@@ -318,3 +318,90 @@ async fn an_unreachable_database_stops_the_open() {
             .contains("cannot connect")
     );
 }
+
+/// `strongroom migrate`: a data dir's own log — pruned by retention, so its chain starts past
+/// 1 — goes into the cluster's history, verifies there from its anchor with its digests, a
+/// second run inserts nothing, and a node opened on that data dir then continues the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dirs_own_log_is_carried_into_the_cluster_and_continued() {
+    let db = Db::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let signer = DigestSigner::load_or_create(&dir.path().join("audit-signing.key")).unwrap();
+    let public_key = signer.public_key();
+    let log = AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.path().to_path_buf()),
+            // About two records per segment, so retention removes some.
+            segment_bytes: Some(2000),
+            ..Default::default()
+        },
+        signer,
+        None,
+    )
+    .await
+    .unwrap();
+    for i in 1..=20 {
+        log.append(entry(
+            "GetSecretValue",
+            &format!("local-{i}"),
+            10_000 + i * 100,
+        ))
+        .await
+        .unwrap();
+        if i % 5 == 0 {
+            log.sign_digest(10_000 + i * 100).await.unwrap();
+        }
+    }
+    let removed = log.prune(10_750).await.unwrap();
+    assert!(removed > 0);
+    log.close(50_000).await;
+
+    let config = MirrorConfig {
+        options: db.options(),
+        node: "moved".into(),
+    };
+    let import = crate::log::mirror_local_history(&config, dir.path(), &public_key)
+        .await
+        .unwrap();
+    assert_eq!((import.head_seq, import.already), (20, 0));
+    assert_eq!(import.inserted, 20 - removed);
+    assert!(import.digests >= 1, "{import:?}");
+    let reports = verify_cluster(&db.options()).await.unwrap();
+    assert_eq!(reports.len(), 1);
+    let r = &reports[0].report;
+    assert_eq!((r.records, r.findings.clone()), (20 - removed, vec![]));
+    assert!(r.digests >= 1);
+
+    // Again: nothing is inserted twice.
+    let again = crate::log::mirror_local_history(&config, dir.path(), &public_key)
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.already), (0, 20));
+
+    // A node on the data dir joins with the same id and key and continues the chain.
+    let n = node(dir.path(), &db, "moved").await;
+    n.append(entry("PutSecretValue", "after-move", 60_000))
+        .await
+        .unwrap();
+    n.close(70_000).await;
+    let reports = verify_cluster(&db.options()).await.unwrap();
+    let r = &reports[0].report;
+    assert_eq!((r.records, r.findings.clone()), (21 - removed, vec![]));
+
+    // A changed record in the table is found, as for any node's.
+    let mut c = db.connect().await;
+    sqlx::query("UPDATE audit_events SET record = replace(record, 'GetSecretValue', 'DeleteSecret') WHERE node = 'moved' AND seq = 20")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let reports = verify_cluster(&db.options()).await.unwrap();
+    assert!(
+        matches!(
+            reports[0].report.findings.first(),
+            Some(Finding::Altered { seq: 20, .. })
+        ),
+        "{:?}",
+        reports[0].report.findings
+    );
+    db.drop_it().await;
+}

@@ -12,6 +12,7 @@
 //!   [`parameter_policies`]: their Expiration / notification policies;
 //! - [`kms`]: KMS key references, aliases, key states, windows and encryption contexts;
 //! - [`lambda`]: a rotation function's environment variables, as Lambda checks them;
+//! - [`migration`]: `strongroom migrate`'s copy / skip / conflict rule per item;
 //! - [`readiness`]: what a node's `/ready` answers (which part keeps it from serving);
 //! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry;
 //! - [`validation`]: the messages of violated model constraints (ValidationException).
@@ -21,6 +22,7 @@ pub mod grants;
 pub mod kms;
 pub mod labels;
 pub mod lambda;
+pub mod migration;
 pub mod names;
 pub mod parameter_policies;
 pub mod parameters;

@@ -22,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod iam;
 pub mod metrics;
+pub mod migrate_cmd;
 pub mod pipeline;
 pub mod regions;
 pub mod root_key_cmd;

@@ -29,6 +29,9 @@ enum Command {
     Audit(strongroom::audit_cmd::AuditCommand),
     /// Copy a data directory consistently, while the server runs.
     Backup(strongroom::backup::BackupArgs),
+    /// Move the data between a data directory (SQLite) and PostgreSQL, either way: resumable,
+    /// verified afterwards (counts and a checksum of every version), the audit history with it.
+    Migrate(Box<strongroom::migrate_cmd::MigrateArgs>),
     /// Seal the root key (passphrase, PKCS#11 HSM, AWS KMS key), move it between seals, unseal it.
     #[command(subcommand)]
     RootKey(strongroom::root_key_cmd::RootKeyCommand),
@@ -62,6 +65,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Backup(args) => run_tool(strongroom::backup::run(args)),
+        Command::Migrate(args) => run_tool(strongroom::migrate_cmd::run(*args)),
         Command::RootKey(cmd) => run_tool(strongroom::root_key_cmd::run(cmd)),
         Command::Audit(cmd) => run_tool(strongroom::audit_cmd::run(cmd)),
         Command::Render(args) => {

@@ -872,7 +872,7 @@ fn clock_now_ms() -> i64 {
 }
 
 /// This node's id in a cluster (`node-id` in its data directory, made at first start).
-fn node_id(dir: &Path) -> Result<String, String> {
+pub(crate) fn node_id(dir: &Path) -> Result<String, String> {
     let path = dir.join("node-id");
     match std::fs::read_to_string(&path) {
         Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),

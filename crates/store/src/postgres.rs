@@ -242,6 +242,41 @@ pub fn schema_for_region(region: &str, home: bool) -> String {
     }
 }
 
+/// The regions whose stores a database holds: (region name, home), from its schemas — the home
+/// region's has no name of its own in the database (`None`). Only schemas with a store's
+/// tables count (not `strongroom_audit`, nor a schema an administrator made and nothing used).
+pub async fn region_schemas(
+    options: &PgConnectOptions,
+) -> Result<Vec<(Option<String>, String)>, StoreError> {
+    use sqlx::ConnectOptions as _;
+    let mut conn = options
+        .clone()
+        .application_name("strongroom")
+        .connect()
+        .await
+        .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT n.nspname::TEXT FROM pg_namespace n
+         WHERE (n.nspname = $1 OR n.nspname LIKE $1 || '\\_%')
+           AND EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = n.nspname AND t.tablename = 'secrets')
+         ORDER BY n.nspname",
+    )
+    .bind(HOME_SCHEMA)
+    .fetch_all(&mut conn)
+    .await
+    .map_err(backend)?;
+    let _ = sqlx::Connection::close(conn).await;
+    Ok(schemas
+        .into_iter()
+        .map(|s| {
+            let region = s
+                .strip_prefix(&format!("{HOME_SCHEMA}_"))
+                .map(|r| r.replace('_', "-"));
+            (region, s)
+        })
+        .collect())
+}
+
 /// Schema names are interpolated into SQL (identifiers cannot be bound): only lower-case
 /// letters, digits and `_`, starting with a letter or `_`, at most 63 bytes (PostgreSQL's limit).
 fn check_schema(schema: &str) -> Result<(), StoreError> {
