@@ -29,9 +29,10 @@ struct Args {
     /// The strongroom binary to start (build it with `cargo build --release`).
     #[arg(long, default_value = "target/release/strongroom")]
     server_bin: PathBuf,
-    /// Use an already running server at this endpoint instead (root credentials of the bench).
-    #[arg(long)]
-    endpoint: Option<String>,
+    /// Use already running servers at these endpoints instead (root credentials of the
+    /// bench); several (comma-separated: the nodes of a cluster) get requests in turn.
+    #[arg(long, value_delimiter = ',')]
+    endpoint: Option<Vec<String>>,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 5)]
     seconds: u64,
@@ -100,8 +101,9 @@ fn start_server(bin: &PathBuf, extra: &[&str]) -> (Server, String) {
 
 #[derive(Clone)]
 struct Signer {
-    endpoint: String,
-    host: String,
+    /// (endpoint, Host header) of each node, used in turn.
+    targets: std::sync::Arc<Vec<(String, String)>>,
+    next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     client: Client<HttpConnector, Full<Bytes>>,
     access_key: String,
     secret_key: String,
@@ -160,10 +162,14 @@ impl Signer {
         target: Option<&str>,
         body: &str,
     ) -> Result<(u16, Bytes), String> {
+        let (endpoint, host) = &self.targets[self
+            .next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.targets.len()];
         let mut builder = http::Request::builder()
             .method("POST")
-            .uri(format!("{}/", self.endpoint))
-            .header("host", &self.host)
+            .uri(format!("{endpoint}/"))
+            .header("host", host)
             .header("content-type", content_type);
         if let Some(t) = target {
             builder = builder.header("x-amz-target", t);
@@ -345,11 +351,11 @@ async fn account_of(root: &Signer) -> String {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let (_server, endpoint): (Option<Server>, String) = match &args.endpoint {
+    let (_server, endpoint): (Option<Server>, Vec<String>) = match &args.endpoint {
         Some(e) => (None, e.clone()),
         None => {
             let (s, e) = start_server(&args.server_bin, &[]);
-            (Some(s), e)
+            (Some(s), vec![e])
         }
     };
     println!("| operation | connections | requests/s | p50 | p99 | errors |");
@@ -358,7 +364,7 @@ async fn main() {
     if args.compare_unaudited {
         let (_off, endpoint) = start_server(&args.server_bin, &["--bench-unaudited"]);
         run(
-            &endpoint,
+            &[endpoint],
             &["GetSecretValue".to_string()],
             &args,
             " (audit off)",
@@ -367,17 +373,19 @@ async fn main() {
     }
 }
 
-async fn run(endpoint: &str, operations: &[String], args: &Args, label: &str) {
-    let endpoint = endpoint.to_string();
-    let host = endpoint.trim_start_matches("http://").to_string();
+async fn run(endpoints: &[String], operations: &[String], args: &Args, label: &str) {
+    let targets = endpoints
+        .iter()
+        .map(|e| (e.clone(), e.trim_start_matches("http://").to_string()))
+        .collect();
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(256)
         .build(connector);
     let signer = Signer {
-        endpoint: endpoint.clone(),
-        host,
+        targets: std::sync::Arc::new(targets),
+        next: Default::default(),
         client,
         access_key: ACCESS_KEY.into(),
         secret_key: SECRET_KEY.into(),
