@@ -162,10 +162,8 @@ impl Signer {
         target: Option<&str>,
         body: &str,
     ) -> Result<(u16, Bytes), String> {
-        let (endpoint, host) = &self.targets[self
-            .next
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            % self.targets.len()];
+        let (endpoint, host) = &self.targets
+            [self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.targets.len()];
         let mut builder = http::Request::builder()
             .method("POST")
             .uri(format!("{endpoint}/"))

@@ -435,7 +435,8 @@ impl Kms {
             )));
         }
         record.meta.tags.sort();
-        self.keys_mut().insert(record.key_id.clone(), record.clone());
+        self.keys_mut()
+            .insert(record.key_id.clone(), record.clone());
         Ok(record)
     }
 
