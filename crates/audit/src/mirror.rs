@@ -122,9 +122,6 @@ pub(crate) struct Mirror {
 /// How long a batch waits for a connection (sqlx retries a refused one until then).
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Rows per INSERT (17 parameters each, well under PostgreSQL's 65,535).
-const ROWS_PER_STATEMENT: usize = 256;
-
 pub(crate) async fn connect(options: &PgConnectOptions) -> Result<PgPool, String> {
     let options = options
         .clone()
@@ -323,47 +320,34 @@ async fn insert(
     digests: &[(i64, Hash, i64, Vec<u8>)],
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO audit_events (node, seq, prev, hash, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, region, record) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let b = i * 16;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            sql.push_str(
-                &(1..=16)
-                    .map(|k| format!("${}", b + k))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            );
-            sql.push(')');
-        }
-        // A replay after a crash may meet rows that made it: they are the same rows.
-        sql.push_str(" ON CONFLICT (node, seq) DO NOTHING");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(node)
-                .bind(r.seq)
-                .bind(r.prev.as_slice())
-                .bind(r.hash.as_slice())
-                .bind(r.time_ms)
-                .bind(&r.event_id)
-                .bind(&r.event_name)
-                .bind(&r.event_source)
-                .bind(&r.username)
-                .bind(&r.access_key_id)
-                .bind(r.read_only)
-                .bind(&r.resource_type)
-                .bind(&r.resource_name)
-                .bind(&r.resource_short)
-                .bind(&r.region)
-                .bind(&r.record);
-        }
-        q.execute(&mut *tx).await?;
+    // One statement of fixed text whatever the batch size (one array per column), prepared
+    // once per connection, instead of a VALUES list whose text changed with every batch size.
+    if !rows.is_empty() {
+        let col = |f: &dyn Fn(&MirrorRow) -> String| rows.iter().map(f).collect::<Vec<_>>();
+        let opt = |f: &dyn Fn(&MirrorRow) -> Option<String>| rows.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO audit_events (node, seq, prev, hash, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, region, record)
+             SELECT $1, * FROM UNNEST($2::bigint[], $3::bytea[], $4::bytea[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
+             ON CONFLICT (node, seq) DO NOTHING",
+        )
+        .bind(node)
+        .bind(rows.iter().map(|r| r.seq).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.prev.to_vec()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.hash.to_vec()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.time_ms).collect::<Vec<_>>())
+        .bind(col(&|r| r.event_id.clone()))
+        .bind(col(&|r| r.event_name.clone()))
+        .bind(col(&|r| r.event_source.clone()))
+        .bind(opt(&|r| r.username.clone()))
+        .bind(opt(&|r| r.access_key_id.clone()))
+        .bind(rows.iter().map(|r| r.read_only).collect::<Vec<_>>())
+        .bind(opt(&|r| r.resource_type.clone()))
+        .bind(opt(&|r| r.resource_name.clone()))
+        .bind(opt(&|r| r.resource_short.clone()))
+        .bind(col(&|r| r.region.clone()))
+        .bind(col(&|r| r.record.clone()))
+        .execute(&mut *tx)
+        .await?;
     }
     for (seq, hash, time_ms, sig) in digests {
         sqlx::query(
