@@ -19,6 +19,9 @@ from server import ACCESS_KEY, SECRET_KEY, Server, work_dir
 ONCE = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 EAST, EU = "us-east-1", "eu-west-1"
 DELIVERY_ACTIONS = ["secretsmanager:PutReplicaSecret", "secretsmanager:DeleteReplicaSecret"]
+# What the primary's IAM user on the peer may do.
+DELIVER = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": DELIVERY_ACTIONS, "Resource": "*"}]})
 
 
 def client(server, service, region, keys=(ACCESS_KEY, SECRET_KEY)):
@@ -69,9 +72,7 @@ class Peers:
         self.b = Server(name="peer-b", extra_args=["--region", EU])
         iam = client(self.b, "iam", EU)
         iam.create_user(UserName="replicator")
-        iam.put_user_policy(UserName="replicator", PolicyName="deliver", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Allow", "Action": DELIVERY_ACTIONS, "Resource": "*"}]}))
+        iam.put_user_policy(UserName="replicator", PolicyName="deliver", PolicyDocument=DELIVER)
         key = iam.create_access_key(UserName="replicator")["AccessKey"]
         self.replicator_arn = iam.get_user(UserName="replicator")["User"]["Arn"]
         secret_file = os.path.join(work_dir("data"), f"peer-secret-{self.b.port}")
@@ -249,9 +250,7 @@ def test_the_peers_iam_decides_whether_deliveries_land(peers):
         assert failed["StatusMessage"].startswith("AccessDeniedException"), failed
         assert "secretsmanager:PutReplicaSecret" in failed["StatusMessage"]
     finally:
-        iam.put_user_policy(UserName="replicator", PolicyName="deliver", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17",
-             "Statement": [{"Effect": "Allow", "Action": DELIVERY_ACTIONS, "Resource": "*"}]}))
+        iam.put_user_policy(UserName="replicator", PolicyName="deliver", PolicyDocument=DELIVER)
     # Allowed again: the retry lands.
     wait_status(east, name, "InSync", timeout=90)
 

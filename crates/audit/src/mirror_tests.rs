@@ -63,7 +63,12 @@ fn uuid_hex() -> String {
     hex::encode(b)
 }
 
-async fn node(dir: &std::path::Path, db: &Db, id: &str) -> AuditLog {
+/// A node's audit log with its history in `db`, as node `id`.
+async fn open_node(
+    dir: &std::path::Path,
+    db: &Db,
+    id: &str,
+) -> Result<AuditLog, crate::log::AuditError> {
     let signer = DigestSigner::load_or_create(&dir.join("audit-signing.key")).unwrap();
     AuditLog::open(
         AuditConfig {
@@ -78,7 +83,10 @@ async fn node(dir: &std::path::Path, db: &Db, id: &str) -> AuditLog {
         None,
     )
     .await
-    .unwrap()
+}
+
+async fn node(dir: &std::path::Path, db: &Db, id: &str) -> AuditLog {
+    open_node(dir, db, id).await.unwrap()
 }
 
 fn entry(name: &str, id: &str, t: i64) -> Entry {
@@ -240,20 +248,7 @@ async fn a_node_replays_what_the_table_missed_and_refuses_a_stale_or_copied_data
 
     // Another node's key under this node's id: refused.
     let other = tempfile::tempdir().unwrap();
-    let signer = DigestSigner::load_or_create(&other.path().join("audit-signing.key")).unwrap();
-    let refused = AuditLog::open(
-        AuditConfig {
-            dir: Some(other.path().to_path_buf()),
-            mirror: Some(MirrorConfig {
-                options: db.options(),
-                node: "node-a".into(),
-            }),
-            ..Default::default()
-        },
-        signer,
-        None,
-    )
-    .await;
+    let refused = open_node(other.path(), &db, "node-a").await;
     assert!(
         refused
             .err()
@@ -269,20 +264,7 @@ async fn a_node_replays_what_the_table_missed_and_refuses_a_stale_or_copied_data
         old.path().join("audit-signing.key"),
     )
     .unwrap();
-    let signer = DigestSigner::load_or_create(&old.path().join("audit-signing.key")).unwrap();
-    let refused = AuditLog::open(
-        AuditConfig {
-            dir: Some(old.path().to_path_buf()),
-            mirror: Some(MirrorConfig {
-                options: db.options(),
-                node: "node-a".into(),
-            }),
-            ..Default::default()
-        },
-        signer,
-        None,
-    )
-    .await;
+    let refused = open_node(old.path(), &db, "node-a").await;
     assert!(
         refused
             .err()

@@ -162,7 +162,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         Some(c) => c.0.clone(),
         None => Arc::new(SystemClock),
     };
-    let storage = open_storage(&config).await?;
+    let storage = open_storage(&config, &clock).await?;
     let (state, directory) = build_services(&config, &storage, &clock).await?;
     let Storage {
         store,
@@ -243,18 +243,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
     }
     // On PostgreSQL, other nodes may share the database: follow their changes.
     if let Some(options) = config.store.postgres_options()? {
+        // Each region with its schema, as the nodes' announcements and metrics name them.
+        let regions: Vec<(String, Arc<Region>)> = state
+            .regions
+            .iter()
+            .map(|r| {
+                let home = r.name == config.region;
+                (
+                    strongroom_store::postgres::schema_for_region(&r.name, home),
+                    r.clone(),
+                )
+            })
+            .collect();
         let followers = crate::cluster::Followers {
-            regions: state
-                .regions
-                .iter()
-                .map(|r| {
-                    let home = r.name == config.region;
-                    (
-                        strongroom_store::postgres::schema_for_region(&r.name, home),
-                        r.clone(),
-                    )
-                })
-                .collect(),
+            regions: regions.clone(),
             directory: directory.clone(),
         };
         background.push(tokio::spawn(crate::cluster::follow(
@@ -267,13 +269,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             Some(dir) => node_id(dir)?,
             None => uuid::Uuid::new_v4().to_string(),
         };
-        for r in state.regions.iter() {
-            let home = r.name == config.region;
+        for (schema, r) in regions {
             background.push(tokio::spawn(crate::cluster::share_metrics(
                 options.clone(),
-                strongroom_store::postgres::schema_for_region(&r.name, home),
+                schema,
                 node.clone(),
-                r.clone(),
+                r,
                 state.clock.clone(),
                 stop_rx.clone(),
             )));
@@ -330,7 +331,7 @@ struct Storage {
     account_id: String,
 }
 
-async fn open_storage(config: &ServerConfig) -> Result<Storage, String> {
+async fn open_storage(config: &ServerConfig, clock: &Arc<dyn Clock>) -> Result<Storage, String> {
     let (store, root_key, root, account_id): (Arc<dyn Store>, RootKey, RootCredentials, String) =
         match &config.data_dir {
             None => {
@@ -397,7 +398,7 @@ async fn open_storage(config: &ServerConfig) -> Result<Storage, String> {
                         account_id: account.clone(),
                         root_key_check: root_key.check_value().to_vec(),
                     };
-                    let now = clock_now_ms();
+                    let now = clock.now_ms();
                     let cluster = strongroom_store::postgres::init_cluster(o, &mine, now)
                         .await
                         .map_err(|e| e.to_string())?;
@@ -863,12 +864,6 @@ fn join_account(dir: &Path, configured: Option<&str>, cluster: &str) -> Result<S
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
-}
-
-fn clock_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// This node's id in a cluster (`node-id` in its data directory, made at first start).

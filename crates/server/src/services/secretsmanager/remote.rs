@@ -76,7 +76,7 @@ impl PeerRegion {
     /// The client for this peer, its secret key read now (so a missing file stops the start).
     pub fn connect(&self) -> Result<PeerClient, String> {
         let what = |m: &str| format!("[[peer-region]] {}: {m}", self.region);
-        Target::parse(&self.endpoint).map_err(|e| what(&format!("endpoint: {e}")))?;
+        let target = Target::parse(&self.endpoint).map_err(|e| what(&format!("endpoint: {e}")))?;
         let secret = match (&self.secret_access_key_file, &self.secret_access_key_env) {
             (Some(path), None) => std::fs::read_to_string(path)
                 .map_err(|e| what(&format!("cannot read {}: {e}", path.display())))?,
@@ -95,6 +95,7 @@ impl PeerRegion {
         Ok(PeerClient {
             region: self.region.clone(),
             endpoint: self.endpoint.trim_end_matches('/').to_string(),
+            target,
             access_key_id: self.access_key_id.clone(),
             secret_access_key: secret,
             ca_file: self.ca_file.clone(),
@@ -106,6 +107,8 @@ impl PeerRegion {
 pub struct PeerClient {
     pub region: String,
     pub endpoint: String,
+    /// The endpoint, parsed once (`connect`).
+    target: Target,
     access_key_id: String,
     secret_access_key: Zeroizing<String>,
     ca_file: Option<PathBuf>,
@@ -147,7 +150,7 @@ impl PeerClient {
     ) -> Result<serde_json::Value, PeerError> {
         let body = crate::sensitive::to_json(input)
             .map_err(|e| PeerError::Unreachable(format!("cannot encode the request: {e}")))?;
-        let target = Target::parse(&self.endpoint).map_err(PeerError::Unreachable)?;
+        let target = &self.target;
         let url = format!("{}/", self.endpoint);
         let mut req = http::Request::post(url.as_str())
             .header(http::header::HOST, target.authority.as_str())
@@ -195,7 +198,7 @@ impl PeerClient {
             .parse()
             .map_err(|e| PeerError::Unreachable(format!("bad URL: {e}")))?;
         let req = http::Request::from_parts(parts, Bytes::copy_from_slice(&body));
-        let (status, answer) = send(&target, self.ca_file.as_deref(), req, PEER_TIMEOUT)
+        let (status, answer) = send(target, self.ca_file.as_deref(), req, PEER_TIMEOUT)
             .await
             .map_err(PeerError::Unreachable)?;
         let json: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
