@@ -290,3 +290,59 @@ def test_one_node_runs_the_background_work_and_another_takes_over_when_it_dies(c
     eventually(lambda: background_role(back) == "leader", "the clean hand-over", seconds=4)
     setattr(cluster, other, Server(name=f"node-{other}", data_dir=nodes[other].data_dir,
                                    extra_args=["--store", cluster.url, *NODE_ARGS]))
+
+
+def test_nodes_started_together_on_an_empty_database_make_one_cluster():
+    """Three nodes with the same root key and no configured root credentials, started at once
+    on an empty database: one initializes the cluster (account, generated root credentials,
+    managed keys) and the others join it — one set of managed keys, and the generated
+    credentials work on every node."""
+    from concurrent.futures import ThreadPoolExecutor
+    db = f"sr_together_{uuid.uuid4().hex[:12]}"
+    psql(f'CREATE DATABASE "{db}"')
+    url = f"{PG}/{db}"
+    dirs = [tempfile.mkdtemp(prefix=f"together-{i}-", dir=work_dir("data")) for i in range(3)]
+    key_line = "strongroom-root-key-v1:" + os.urandom(32).hex() + "\n"
+    for d in dirs:
+        with open(os.path.join(d, "root.key"), "w") as f:
+            f.write(key_line)
+        os.chmod(os.path.join(d, "root.key"), 0o600)
+    nodes = []
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(Server, name=f"together-{i}", data_dir=d, root_credentials=None,
+                                   extra_args=["--store", url, *NODE_ARGS])
+                       for i, d in enumerate(dirs)]
+            for f in futures:
+                try:
+                    nodes.append(f.result())
+                except Exception as e:  # keep the others to stop them
+                    nodes.append(e)
+        started = [n for n in nodes if isinstance(n, Server)]
+        assert len(started) == 3, [str(n) for n in nodes if not isinstance(n, Server)]
+        # Exactly one node generated root credentials; the others use the cluster's.
+        made = [d for d in dirs if os.path.exists(os.path.join(d, "root-credentials.json"))]
+        assert len(made) == 1, made
+        with open(os.path.join(made[0], "root-credentials.json")) as f:
+            creds = json.load(f)
+        targets = set()
+        for n in started:
+            kms = boto3.client("kms", endpoint_url=n.endpoint, region_name=REGION,
+                               aws_access_key_id=creds["access_key_id"],
+                               aws_secret_access_key=creds["secret_access_key"], config=ONCE)
+            aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+            targets.add(aliases["alias/aws/secretsmanager"])
+            assert len(kms.list_keys()["Keys"]) == len(
+                [a for a in aliases if a.startswith("alias/aws/")]), "one key per managed alias"
+        assert len(targets) == 1, f"the nodes made their own managed keys: {targets}"
+        # The credentials are in the database only sealed.
+        dump = subprocess.run(["pg_dump", "--data-only", url], capture_output=True, text=True,
+                              timeout=120)
+        assert dump.returncode == 0, dump.stderr
+        assert creds["secret_access_key"] not in dump.stdout
+        assert psql("SELECT count(*) FROM strongroom.cluster WHERE root_credentials IS NOT NULL",
+                    db).strip() == "1"
+    finally:
+        codes = [n.stop() for n in nodes if isinstance(n, Server)]
+        psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    assert codes == [0, 0, 0]

@@ -123,7 +123,7 @@ def background(node):
     return get(node.endpoint, "/health")[1]["background"]
 
 
-def rotation_config(record):
+def rotation_config(record, step_delay=0):
     d = tempfile.mkdtemp(prefix="cluster-rotation-", dir=work_dir("data"))
     cfg = os.path.join(d, "strongroom.toml")
     with open(cfg, "w") as f:
@@ -132,7 +132,8 @@ def rotation_config(record):
                 f"command = {json.dumps([sys.executable, os.path.join(HERE, 'rotation', 'recording_rotation.py')])}\n"
                 f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
                 "timeout-secs = 30\n"
-                f"environment = {{ ROTATION_RECORD = {json.dumps(record)} }}\n")
+                f"environment = {{ ROTATION_RECORD = {json.dumps(record)}, "
+                f"ROTATION_STEP_DELAY = \"{step_delay}\" }}\n")
     return cfg
 
 
@@ -348,6 +349,48 @@ class PrivatePostgres:
         except AssertionError:
             pass  # already stopped
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_a_rotation_retried_on_another_node_does_not_run_twice(tmp_path):
+    """RotateSecret retried with the same token (an SDK retry the balancer sends to another
+    node) while the first node is still running the rotation: the second node answers with the
+    same version and starts nothing — each step runs once."""
+    db = f"sr_rotclaim_{uuid.uuid4().hex[:12]}"
+    psql(f'CREATE DATABASE "{db}"')
+    url = f"{PG}/{db}"
+    record = str(tmp_path / "rotations.jsonl")
+    nodes = start_nodes(url, 2, ["--config", rotation_config(record, step_delay=1)])
+    try:
+        a, b = (client(n.endpoint, "secretsmanager") for n in nodes)
+        allow_rotation_role(client(nodes[0].endpoint, "iam"))
+        time.sleep(1)  # the role reaches every node (bound: 1 s)
+        arn = a.create_secret(Name=unique("claim"), SecretString=secret("c0"))["ARN"]
+        token = str(uuid.uuid4())
+        first = a.rotate_secret(SecretId=arn, ClientRequestToken=token,
+                                RotationLambdaARN=FUNCTION_ARN)
+        time.sleep(0.5)  # node A's run is in its first step
+        again = b.rotate_secret(SecretId=arn, ClientRequestToken=token,
+                                RotationLambdaARN=FUNCTION_ARN)
+        assert first["VersionId"] == again["VersionId"] == token
+
+        def done():
+            stages = a.describe_secret(SecretId=arn)["VersionIdsToStages"]
+            return "AWSCURRENT" in stages.get(token, [])
+        eventually(done, "the rotation finished", seconds=30)
+        time.sleep(2)  # a second run, had one started, would have recorded steps by now
+        with open(record) as f:
+            steps = [json.loads(l) for l in f]
+        ran = sorted(s["step"] for s in steps if s["token"] == token)
+        assert ran == sorted(["createSecret", "setSecret", "testSecret", "finishSecret"]), ran
+        assert {s["endpoint"] for s in steps} == {nodes[0].endpoint}, "node A ran it"
+        # The claim ended with the run: the next rotation starts at once, on either node.
+        nxt = b.rotate_secret(SecretId=arn)["VersionId"]
+        eventually(lambda: "AWSCURRENT" in a.describe_secret(SecretId=arn)[
+            "VersionIdsToStages"].get(nxt, []), "the next rotation finished", seconds=30)
+    finally:
+        codes = [n.stop() for n in nodes]
+        psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    assert codes == [0, 0]
 
 
 def test_postgresql_restarted_under_load():

@@ -81,6 +81,26 @@ impl RootKey {
         aws_lc_rs::constant_time::verify_slices_are_equal(self.bytes(), other.bytes()).is_ok()
     }
 
+    /// Seal a small record the nodes of a cluster share through their database (the cluster's
+    /// root credentials): AES-256-GCM under the root key, bound to `label` by the AAD, so only
+    /// a node holding the same root key opens it and a record cannot pass for another.
+    pub fn seal_record(&self, label: &str, plaintext: &[u8]) -> Result<Vec<u8>, BarrierError> {
+        crate::seal_with(
+            &crate::aead_key(self.bytes()),
+            &record_aad(label),
+            plaintext,
+        )
+    }
+
+    /// Open what [`Self::seal_record`] sealed under the same `label`.
+    pub fn open_record(
+        &self,
+        label: &str,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BarrierError> {
+        crate::open_raw(&crate::aead_key(self.bytes()), &record_aad(label), sealed)
+    }
+
     /// Load the root key from `path`, or create it (mode 0600) when the file does not exist —
     /// wrapped by `seal` when one is given. Returns the key and whether it was created.
     pub async fn load_or_create(
@@ -147,6 +167,12 @@ impl RootKey {
         };
         write_text(path, &text, replace)
     }
+}
+
+fn record_aad(label: &str) -> Vec<u8> {
+    let mut aad = b"strongroom:cluster-record:v1\0".to_vec();
+    aad.extend_from_slice(label.as_bytes());
+    aad
 }
 
 /// Open what the file holds with `seal` (plain files need none; any seal given is then unused).
@@ -310,6 +336,24 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn records_open_only_with_the_same_key_and_label() {
+        let (k1, k2) = (RootKey::generate().unwrap(), RootKey::generate().unwrap());
+        let sealed = k1.seal_record("root-credentials", b"AKIA:secret").unwrap();
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+        assert_eq!(
+            k1.open_record("root-credentials", &sealed)
+                .unwrap()
+                .as_slice(),
+            b"AKIA:secret"
+        );
+        assert!(k2.open_record("root-credentials", &sealed).is_err());
+        assert!(k1.open_record("other", &sealed).is_err());
+        let mut tampered = sealed.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert!(k1.open_record("root-credentials", &tampered).is_err());
     }
 
     #[tokio::test]

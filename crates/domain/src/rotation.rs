@@ -35,6 +35,11 @@ pub struct Rotation {
     /// never a rotation in progress, and discarded wherever it is found (see [`discard_test`]).
     #[serde(default)]
     pub test_token: Option<String>,
+    /// Until when the rotation in progress is claimed by the node running its steps: a
+    /// retried RotateSecret (same token) reaching another node of a cluster must not start a
+    /// second run while this one may still be going (see [`claim_run`]).
+    #[serde(default)]
+    pub running_until_ms: Option<Millis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -352,6 +357,19 @@ pub fn begin(versions: &[Version], token: &str) -> Result<Begin, RotationError> 
     Ok(Begin::New)
 }
 
+/// Whether a start of the rotation (`begin`'s answer) should run its steps now, taking the
+/// claim until `now + bound` if so. A resumed rotation whose claim has not run out is running
+/// elsewhere (another node of a cluster): it must not run twice at once. A claim left by a
+/// node that died runs out after `bound` (the longest a run of the four steps may take), and
+/// the rotation is then resumed.
+pub fn claim_run(rotation: &mut Rotation, begin: Begin, now: Millis, bound: Millis) -> bool {
+    if begin == Begin::Resume && rotation.running_until_ms.is_some_and(|t| t > now) {
+        return false;
+    }
+    rotation.running_until_ms = Some(now + bound);
+    true
+}
+
 /// The value-less version a new rotation starts with.
 pub fn pending_version(token: &str, now: Millis, kms_key_id: Option<String>) -> Version {
     Version {
@@ -620,6 +638,21 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_claimed_run_is_not_resumed_elsewhere_until_its_claim_runs_out() {
+        let mut r = Rotation::default();
+        assert!(claim_run(&mut r, Begin::New, 1_000, 500));
+        assert_eq!(r.running_until_ms, Some(1_500));
+        // The same token retried (another node) while the run may still be going.
+        assert!(!claim_run(&mut r, Begin::Resume, 1_200, 500));
+        assert_eq!(r.running_until_ms, Some(1_500), "the claim is unchanged");
+        // Its node died: after the bound the rotation is resumed, with a new claim.
+        assert!(claim_run(&mut r, Begin::Resume, 1_500, 500));
+        assert_eq!(r.running_until_ms, Some(2_000));
+        // A new rotation (the previous one ended or was abandoned) always runs.
+        assert!(claim_run(&mut r, Begin::New, 1_600, 500));
     }
 
     #[test]

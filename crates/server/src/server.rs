@@ -169,8 +169,13 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         root_key,
         root,
         account_id,
+        start_lock,
     } = storage;
     drop(root_key);
+    if let Some(lock) = start_lock {
+        // The cluster is initialized (or joined): the next node may start.
+        lock.release().await.map_err(|e| e.to_string())?;
+    }
     let audit = state.audit.clone();
 
     let listener = std::net::TcpListener::bind(config.listen)
@@ -329,9 +334,12 @@ struct Storage {
     root_key: RootKey,
     root: RootCredentials,
     account_id: String,
+    /// On a cluster's database: held until this node's services are loaded.
+    start_lock: Option<strongroom_store::postgres::StartLock>,
 }
 
 async fn open_storage(config: &ServerConfig, clock: &Arc<dyn Clock>) -> Result<Storage, String> {
+    let mut start_lock = None;
     let (store, root_key, root, account_id): (Arc<dyn Store>, RootKey, RootCredentials, String) =
         match &config.data_dir {
             None => {
@@ -362,6 +370,13 @@ async fn open_storage(config: &ServerConfig, clock: &Arc<dyn Clock>) -> Result<S
                 // Several nodes on one PostgreSQL database: the cluster's identity, if a node
                 // has initialized it, names the account.
                 let pg = config.store.postgres_options()?;
+                if let Some(o) = &pg {
+                    start_lock = Some(
+                        strongroom_store::postgres::StartLock::acquire(o)
+                            .await
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
                 let cluster = match &pg {
                     Some(o) => strongroom_store::postgres::cluster_identity(o)
                         .await
@@ -419,20 +434,53 @@ async fn open_storage(config: &ServerConfig, clock: &Arc<dyn Clock>) -> Result<S
                     tracing::warn!(path = %dir.join("root.key").display(), "generated a new root key: back it up; without it the data cannot be decrypted");
                 }
                 let root = match &config.root_credentials {
-                    Some((a, s)) => RootCredentials {
-                        access_key_id: a.clone(),
-                        secret_access_key: s.clone(),
-                    },
+                    Some((a, s)) => {
+                        let c = RootCredentials {
+                            access_key_id: a.clone(),
+                            secret_access_key: s.clone(),
+                        };
+                        if let Some(o) = &pg {
+                            let cluster = cluster_root_credentials(o, &root_key, Some(&c)).await?;
+                            if cluster.access_key_id != c.access_key_id
+                                || cluster.secret_access_key != c.secret_access_key
+                            {
+                                tracing::warn!(
+                                    access_key_id = %c.access_key_id,
+                                    cluster_access_key_id = %cluster.access_key_id,
+                                    "this node's configured root credentials are not the cluster's (stored by the node that initialized it): root requests signed with the cluster's are refused on this node; configure the same on every node, or none"
+                                );
+                            }
+                        }
+                        c
+                    }
+                    None if pg.is_some() => {
+                        let o = pg.as_ref().expect("checked");
+                        match strongroom_store::postgres::cluster_root_credentials(o)
+                            .await
+                            .map_err(|e| e.to_string())?
+                        {
+                            // Joining: the cluster's, whatever this data dir holds.
+                            Some(_) => {
+                                if dir.join("root-credentials.json").exists() {
+                                    tracing::warn!(path = %dir.join("root-credentials.json").display(), "this data directory's root credentials are not used: the cluster's are");
+                                }
+                                cluster_root_credentials(o, &root_key, None).await?
+                            }
+                            // Initializing: generated (printed once) or this data dir's, and
+                            // stored for the nodes that join.
+                            None => {
+                                let (c, created) = RootCredentials::load_or_create(dir)?;
+                                if created {
+                                    print_generated_root_credentials(dir, &c);
+                                }
+                                cluster_root_credentials(o, &root_key, Some(&c)).await?
+                            }
+                        }
+                    }
                     None => {
                         let (c, created) = RootCredentials::load_or_create(dir)?;
                         if created {
-                            // Printed once, to the terminal, by design: like AWS showing a new key.
-                            eprintln!(
-                                "\nStrongroom generated root credentials (saved 0600 in {}):\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}\n",
-                                dir.join("root-credentials.json").display(),
-                                c.access_key_id,
-                                c.secret_access_key
-                            );
+                            print_generated_root_credentials(dir, &c);
                         }
                         c
                     }
@@ -453,7 +501,50 @@ async fn open_storage(config: &ServerConfig, clock: &Arc<dyn Clock>) -> Result<S
         root_key,
         root,
         account_id,
+        start_lock,
     })
+}
+
+/// Printed once, to the terminal, by design: like AWS showing a new key.
+fn print_generated_root_credentials(dir: &Path, c: &RootCredentials) {
+    eprintln!(
+        "\nStrongroom generated root credentials (saved 0600 in {}):\n  AWS_ACCESS_KEY_ID={}\n  AWS_SECRET_ACCESS_KEY={}\n",
+        dir.join("root-credentials.json").display(),
+        c.access_key_id,
+        c.secret_access_key
+    );
+}
+
+/// The label the cluster's root credentials are sealed under.
+const ROOT_CREDENTIALS_RECORD: &str = "root-credentials";
+
+/// The cluster's root credentials: `mine` stored (sealed under the root key) if the cluster
+/// has none yet, then whichever are stored, opened.
+async fn cluster_root_credentials(
+    options: &sqlx::postgres::PgConnectOptions,
+    root_key: &RootKey,
+    mine: Option<&RootCredentials>,
+) -> Result<RootCredentials, String> {
+    use strongroom_store::postgres as pg;
+    let sealed = match mine {
+        Some(c) => {
+            let json = zeroize::Zeroizing::new(serde_json::to_vec(c).map_err(|e| e.to_string())?);
+            let sealed = root_key
+                .seal_record(ROOT_CREDENTIALS_RECORD, &json)
+                .map_err(|e| e.to_string())?;
+            pg::init_cluster_root_credentials(options, &sealed)
+                .await
+                .map_err(|e| e.to_string())?
+        }
+        None => pg::cluster_root_credentials(options)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the cluster has no root credentials")?,
+    };
+    let json = root_key
+        .open_record(ROOT_CREDENTIALS_RECORD, &sealed)
+        .map_err(|_| "the cluster's root credentials do not open with this node's root key")?;
+    serde_json::from_slice(&json).map_err(|_| "the cluster's root credentials are malformed".into())
 }
 
 /// Every service over the storage, and the state the HTTP front serves them from.

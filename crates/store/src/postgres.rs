@@ -43,6 +43,8 @@ pub const HOME_SCHEMA: &str = "strongroom";
 /// Class of the advisory lock migrators take (its object is the schema name's hash): an
 /// arbitrary constant, so Strongroom's locks do not meet other applications' on the database.
 const MIGRATION_LOCK_CLASS: i32 = 0x5352_0001;
+/// Class of the advisory lock a node holds while it starts ([`StartLock`]).
+const START_LOCK_CLASS: i32 = 0x5352_0002;
 
 /// Connections per store (per region, per node).
 const MAX_CONNECTIONS: u32 = 16;
@@ -1528,6 +1530,70 @@ pub struct ClusterIdentity {
     pub root_key_check: Vec<u8>,
 }
 
+/// Held while a node starts on a cluster's database, from reading the cluster's identity until
+/// its services are loaded: nodes started together on an empty database start one at a time,
+/// so exactly one initializes the cluster (account, root credentials, managed keys) and the
+/// others join what it made. A session-level advisory lock: a node that dies while starting
+/// releases it with its connection.
+pub struct StartLock {
+    conn: sqlx::PgConnection,
+}
+
+impl StartLock {
+    pub async fn acquire(options: &PgConnectOptions) -> Result<Self, StoreError> {
+        let mut conn = cluster_connection(options).await?;
+        sqlx::query("SELECT pg_advisory_lock($1, 0)")
+            .bind(START_LOCK_CLASS)
+            .execute(&mut conn)
+            .await
+            .map_err(backend)?;
+        Ok(Self { conn })
+    }
+
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_unlock($1, 0)")
+            .bind(START_LOCK_CLASS)
+            .execute(&mut self.conn)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+}
+
+/// The cluster's root credentials, sealed under the root key (by the caller), stored by the
+/// node that initialized the cluster; `None` if no node has stored them yet.
+pub async fn cluster_root_credentials(
+    options: &PgConnectOptions,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut conn = cluster_connection(options).await?;
+    let row: Option<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT root_credentials FROM {HOME_SCHEMA}.cluster"
+    )))
+    .fetch_optional(&mut conn)
+    .await
+    .map_err(backend)?;
+    Ok(row.flatten())
+}
+
+/// Store the cluster's sealed root credentials unless some are stored already; returns the
+/// ones in force.
+pub async fn init_cluster_root_credentials(
+    options: &PgConnectOptions,
+    sealed: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    let mut conn = cluster_connection(options).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {HOME_SCHEMA}.cluster SET root_credentials = $1 WHERE root_credentials IS NULL"
+    )))
+    .bind(sealed)
+    .execute(&mut conn)
+    .await
+    .map_err(backend)?;
+    cluster_root_credentials(options)
+        .await?
+        .ok_or_else(|| StoreError::Backend("the cluster is not initialized".into()))
+}
+
 async fn cluster_connection(options: &PgConnectOptions) -> Result<sqlx::PgConnection, StoreError> {
     use sqlx::ConnectOptions as _;
     let mut conn = options
@@ -1540,6 +1606,11 @@ async fn cluster_connection(options: &PgConnectOptions) -> Result<sqlx::PgConnec
         format!("CREATE SCHEMA IF NOT EXISTS {HOME_SCHEMA}"),
         format!(
             "CREATE TABLE IF NOT EXISTS {HOME_SCHEMA}.cluster (only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row), account_id TEXT NOT NULL, root_key_check BYTEA NOT NULL, created_ms BIGINT NOT NULL)"
+        ),
+        // Added after the first clusters were made: their rows get it empty (a node then
+        // stores its credentials, as the first node of a new cluster does).
+        format!(
+            "ALTER TABLE {HOME_SCHEMA}.cluster ADD COLUMN IF NOT EXISTS root_credentials BYTEA"
         ),
     ] {
         // Two nodes starting at once may race to create them: one lock for both.

@@ -26,6 +26,8 @@ def main():
     sm = boto3.client("secretsmanager", endpoint_url=endpoint,
                       config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     outcome = "ok"
+    # A slow function (a test that needs a run to be still going when it acts).
+    time.sleep(float(os.environ.get("ROTATION_STEP_DELAY", "0")))
     try:
         stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
         if step == "createSecret":

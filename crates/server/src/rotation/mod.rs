@@ -308,9 +308,11 @@ pub fn connect(
     functions: &[RotationFunction],
 ) -> mpsc::UnboundedReceiver<RotationJob> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let longest_step_secs = functions.iter().map(|f| f.timeout_secs).max().unwrap_or(0);
     secretsmanager.set_rotation_queue(RotationQueue {
         functions: functions.iter().map(|f| f.arn.clone()).collect(),
         jobs: tx,
+        run_bound_ms: (4 * longest_step_secs as i64 + 60) * 1000,
     });
     rx
 }

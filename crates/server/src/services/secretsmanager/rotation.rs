@@ -70,6 +70,9 @@ pub(super) fn describe(r: &rotation::Rotation) -> DescribeSecretResponse {
 pub struct RotationQueue {
     pub functions: Vec<String>,
     pub jobs: tokio::sync::mpsc::UnboundedSender<RotationJob>,
+    /// The longest a run of a rotation's four steps may take (every function's step timeout,
+    /// four times, and a margin): how long a started run claims its rotation.
+    pub run_bound_ms: Millis,
 }
 
 /// Values a write seals: (version id, sealed value).
@@ -191,13 +194,10 @@ impl SecretsManager {
                     return self.begin_test(s, &token, lambda_arn, test_value.as_ref(), now);
                 }
                 let job = self.begin_rotation(s, &token, lambda_arn, now)?;
-                Ok((Some(job), Vec::new()))
+                Ok((job, Vec::new()))
             })
             .await?;
-        let version_id = job
-            .as_ref()
-            .filter(|j| !j.test_only)
-            .map(|j| j.token.clone());
+        let version_id = immediately.then(|| token.clone());
         if let Some(job) = job {
             self.queue_rotation(job);
         }
@@ -262,10 +262,16 @@ impl SecretsManager {
         token: &str,
         lambda_arn: String,
         now: Millis,
-    ) -> Result<RotationJob, SmError> {
+    ) -> Result<Option<RotationJob>, SmError> {
         // A configuration test's copy is not a rotation in progress.
         rotation::discard_test(&mut s.versions, &mut s.rotation);
-        if rotation::begin(&s.versions, token)? == Begin::New {
+        let begin = rotation::begin(&s.versions, token)?;
+        let bound = self.rotation_queue.get().map_or(0, |q| q.run_bound_ms);
+        if !rotation::claim_run(&mut s.rotation, begin, now, bound) {
+            tracing::debug!(secret_arn = %s.arn, token, "rotation already running (claimed by a run elsewhere)");
+            return Ok(None);
+        }
+        if begin == Begin::New {
             let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
             s.versions
                 .push(rotation::pending_version(token, now, Some(key_id)));
@@ -276,13 +282,13 @@ impl SecretsManager {
             )?;
         }
         s.rotation.next_rotation_ms = Some(now + RETRY_MS);
-        Ok(RotationJob {
+        Ok(Some(RotationJob {
             secret_arn: s.arn.clone(),
             secret_name: s.name.clone(),
             token: token.to_string(),
             lambda_arn,
             test_only: false,
-        })
+        }))
     }
 
     /// A write that made `new_current` AWSCURRENT during a rotation abandons it (see
@@ -358,7 +364,7 @@ impl SecretsManager {
                         return Ok((None, Vec::new()));
                     };
                     let job = self.begin_rotation(s, &token, lambda_arn, now)?;
-                    Ok((Some(job), Vec::new()))
+                    Ok((job, Vec::new()))
                 })
                 .await;
             match started {
@@ -401,6 +407,7 @@ impl SecretsManager {
         let result = self
             .modify(&job.secret_arn, |s| {
                 let ok = steps_ok && rotation::succeeded(&s.versions, &job.token);
+                s.rotation.running_until_ms = None;
                 let next = s
                     .rotation
                     .rules
