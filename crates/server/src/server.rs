@@ -507,7 +507,8 @@ async fn build_services(
             strongroom_domain::partition_of(&config.region),
             root.clone(),
         )
-        .await?,
+        .await?
+        .with_lockout(config.sign_in_lockout),
     );
     let regions = Regions::new(home, others);
     // Replication reaches the other regions' Secrets Managers.

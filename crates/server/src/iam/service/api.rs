@@ -4,7 +4,7 @@
 use super::ops::Op;
 use super::{Iam, Params};
 use crate::audit::Call;
-use crate::credentials::Principal;
+use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
 
@@ -19,6 +19,14 @@ impl Service for Iam {
     }
 
     async fn checks(&self, op: Op, params: &Params, principal: &Principal) -> Authorization<()> {
+        // AllowUsersToChangePassword grants every IAM user ChangePassword (on itself: the
+        // operation knows no other user) and GetAccountPasswordPolicy, account-wide.
+        if matches!(op, Op::ChangePassword | Op::GetAccountPasswordPolicy)
+            && matches!(principal.kind, PrincipalKind::User { .. })
+            && self.users_may_change_passwords()
+        {
+            return Authorization::none();
+        }
         let (action, resource) = self.authorization_target(op.name(), params, principal);
         Authorization::one(action, resource)
     }
