@@ -900,6 +900,45 @@ mod tests {
     }
 
     #[test]
+    fn the_sign_in_lockout_comes_from_the_file_or_the_flags() {
+        use strongroom_domain::console_passwords::Lockout;
+        let defaults = ServerConfig::from_args(ServerArgs::default()).unwrap();
+        assert_eq!(defaults.sign_in_lockout, Lockout::default());
+        let dir = std::env::temp_dir().join(format!("sr-lockout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("strongroom.toml");
+        std::fs::write(
+            &toml,
+            "sign-in-max-failures = 3\nsign-in-lockout-secs = 60\n",
+        )
+        .unwrap();
+        let c = ServerConfig::from_args(ServerArgs {
+            config: Some(toml.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.sign_in_lockout,
+            Lockout {
+                max_failures: 3,
+                period_ms: 60_000
+            }
+        );
+        let c = ServerConfig::from_args(ServerArgs {
+            config: Some(toml),
+            sign_in_max_failures: Some(10),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.sign_in_lockout.max_failures, 10,
+            "the flag beats the file"
+        );
+        assert_eq!(c.sign_in_lockout.period_ms, 60_000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn bad_values_are_refused() {
         let bad_account = ServerArgs {
             account_id: Some("12345".into()),

@@ -317,7 +317,8 @@ pub trait Store: Send + Sync + 'static {
     /// Sign-in failures are counted here, not in the directory's memory, so a lockout holds
     /// across nodes; they are not announced to other nodes (nothing caches them).
     async fn sign_in_failures(&self, user_name: &str) -> Result<SignInFailures, StoreError>;
-    /// Count one more failure, atomically; returns the new count.
+    /// Count one more failure, atomically; returns the new count. Any name (no user need
+    /// exist: the directory counts unknown users' failures under one name of its own).
     async fn add_sign_in_failure(&self, user_name: &str) -> Result<i64, StoreError>;
     /// Lock the user until `until_ms`, starting the count again.
     async fn lock_sign_in(&self, user_name: &str, until_ms: Millis) -> Result<(), StoreError>;

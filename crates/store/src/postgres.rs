@@ -245,8 +245,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         doc TEXT NOT NULL
     );
+    -- No foreign key: failures for unknown users are counted under '' (the same write either way).
     CREATE TABLE iam_sign_in_failures (
-        user_name TEXT COLLATE "C" PRIMARY KEY REFERENCES iam_users(name) ON DELETE CASCADE,
+        user_name TEXT COLLATE "C" PRIMARY KEY,
         failures BIGINT NOT NULL,
         locked_until_ms BIGINT
     );

@@ -669,6 +669,9 @@ async fn login_profiles_password_policy_and_sign_in_failures(store: &dyn Store) 
         "the failures go with the profile"
     );
     assert!(store.delete_iam_user("u").await.unwrap());
+    // Failures under a name no user has (the directory's count for unknown users).
+    assert_eq!(store.add_sign_in_failure("").await.unwrap(), 1);
+    assert_eq!(store.add_sign_in_failure("").await.unwrap(), 2);
 }
 
 on_both!(

@@ -49,6 +49,10 @@ pub enum SignInError {
     Internal,
 }
 
+/// Where failed sign-ins that name no user with a console password (or a locked one) are
+/// counted: no IAM user name is empty, so it is never a user's.
+const UNKNOWN_SIGN_IN: &str = "";
+
 /// Argon2id v19 with the crate's defaults (19 MiB, 2 passes, 1 lane: OWASP's baseline).
 fn hasher() -> argon2::Argon2<'static> {
     argon2::Argon2::default()
@@ -333,13 +337,20 @@ impl Directory {
     }
 
     /// Check a user's password with the lockout rules: the user and its profile when right.
+    ///
+    /// Every failure costs the same: one read of the user's failure count, one Argon2id
+    /// verification, one counted failure (unknown users', users without a console password
+    /// and locked users' under [`UNKNOWN_SIGN_IN`]), so time does not tell them apart.
     async fn check_password(
         &self,
         user_name: &str,
         password: &str,
         now_ms: i64,
     ) -> Result<(IamUser, StoredLoginProfile), SignInError> {
-        let internal = |_| SignInError::Internal;
+        let internal = |e: StoreError| {
+            tracing::error!(error = %e, "identity store failure during a password check");
+            SignInError::Internal
+        };
         let found = {
             let s = self.read();
             s.users
@@ -347,34 +358,37 @@ impl Directory {
                 .cloned()
                 .zip(s.logins.get(user_name).cloned())
         };
-        // Read for unknown users too: the same round trip either way.
         let failures: SignInFailures = self
             .store
             .sign_in_failures(user_name)
             .await
-            .map_err(|e| internal(DirectoryError::from(e)))?;
+            .map_err(internal)?;
         let hashes = found.iter().map(|(_, p)| p.password_hash.clone()).collect();
         let right = matches_any(Zeroizing::new(password.to_string()), hashes)
             .await
-            .map_err(internal)?;
-        let Some((user, profile)) = found else {
+            .map_err(|_| SignInError::Internal)?;
+        let locked = self.lockout.is_locked(failures.locked_until_ms, now_ms);
+        let Some((user, profile)) = found.filter(|_| !locked) else {
+            if locked {
+                tracing::info!(user = %user_name, "password sign-in refused: locked out");
+            }
+            self.store
+                .add_sign_in_failure(UNKNOWN_SIGN_IN)
+                .await
+                .map_err(internal)?;
             return Err(SignInError::Failed);
         };
-        if self.lockout.is_locked(failures.locked_until_ms, now_ms) {
-            tracing::info!(user = %user_name, "password sign-in refused: locked out");
-            return Err(SignInError::Failed);
-        }
         if !right {
             let n = self
                 .store
                 .add_sign_in_failure(user_name)
                 .await
-                .map_err(|e| internal(DirectoryError::from(e)))?;
+                .map_err(internal)?;
             if let Some(until) = self.lockout.lock_after(n, now_ms) {
                 self.store
                     .lock_sign_in(user_name, until)
                     .await
-                    .map_err(|e| internal(DirectoryError::from(e)))?;
+                    .map_err(internal)?;
                 tracing::warn!(user = %user_name, failures = n, "user locked out after failed password sign-ins");
             }
             return Err(SignInError::Failed);
@@ -383,7 +397,7 @@ impl Directory {
             self.store
                 .clear_sign_in_failures(user_name)
                 .await
-                .map_err(|e| internal(DirectoryError::from(e)))?;
+                .map_err(internal)?;
         }
         Ok((user, profile))
     }
@@ -433,6 +447,22 @@ mod tests {
         let unknown = d.sign_in_with_password("mallory", GOOD, ts::START).await;
         assert_eq!(wrong.unwrap_err(), SignInError::Failed);
         assert_eq!(unknown.unwrap_err(), SignInError::Failed);
+        // Both counted a failure (the same store write): the user's, and the unknown one's
+        // under the name no user has.
+        assert_eq!(d.store.sign_in_failures("alice").await.unwrap().failures, 1);
+        assert_eq!(
+            d.store
+                .sign_in_failures(UNKNOWN_SIGN_IN)
+                .await
+                .unwrap()
+                .failures,
+            1
+        );
+        assert_eq!(
+            d.store.sign_in_failures("mallory").await.unwrap(),
+            SignInFailures::default(),
+            "nothing is stored under an unknown name"
+        );
         assert_eq!(
             SignInError::Failed.to_string(),
             "Your authentication information is incorrect. Please try again."
