@@ -202,7 +202,18 @@ def test_change_password_with_the_old_one(server, iam, no_password_policy):
         me.change_password(OldPassword=second, NewPassword=first)
     assert error(e) == ("PasswordPolicyViolation",
                         "Password should not be one of your previous 2 passwords")
-    me.change_password(OldPassword=second, NewPassword=secret("third"))
+    third = secret("third")
+    me.change_password(OldPassword=second, NewPassword=third)
+
+    # The account setting allows what no policy does, never what one explicitly denies.
+    deny = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Action": "iam:ChangePassword", "Resource": "*"}]}
+    iam.put_user_policy(UserName=user, PolicyName="no-change", PolicyDocument=json.dumps(deny))
+    with pytest.raises(ClientError) as e:
+        me.change_password(OldPassword=third, NewPassword=secret("fourth"))
+    code, message = error(e)
+    assert code == "AccessDenied" and "explicit deny" in message, message
+    iam.delete_user_policy(UserName=user, PolicyName="no-change")
 
     # Root is not an IAM user: InvalidUserType.
     with pytest.raises(ClientError) as e:

@@ -19,15 +19,18 @@ impl Service for Iam {
     }
 
     async fn checks(&self, op: Op, params: &Params, principal: &Principal) -> Authorization<()> {
+        let (action, resource) = self.authorization_target(op.name(), params, principal);
         // AllowUsersToChangePassword grants every IAM user ChangePassword (on itself: the
-        // operation knows no other user) and GetAccountPasswordPolicy, account-wide.
+        // operation knows no other user) and GetAccountPasswordPolicy, as a grant does: what
+        // no policy allows, though never what one explicitly denies.
         if matches!(op, Op::ChangePassword | Op::GetAccountPasswordPolicy)
             && matches!(principal.kind, PrincipalKind::User { .. })
             && self.users_may_change_passwords()
         {
-            return Authorization::none();
+            let mut a = Authorization::one(action, resource);
+            a.checks[0].grantees = vec![principal.arn.clone()];
+            return a;
         }
-        let (action, resource) = self.authorization_target(op.name(), params, principal);
         Authorization::one(action, resource)
     }
 
