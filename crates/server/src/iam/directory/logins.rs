@@ -559,6 +559,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn another_node_sees_passwords_and_the_policy_after_a_refresh() {
+        let d = directory(Lockout::default()).await;
+        let other = ts::directory(d.store.clone(), d.barrier.clone()).await;
+        d.set_password_policy(Some(PasswordPolicy {
+            minimum_length: 20,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+        d.update_login_profile("alice", None, Some(true), ts::START)
+            .await
+            .unwrap();
+        other.refresh().await.unwrap();
+        assert_eq!(other.password_policy().unwrap().minimum_length, 20);
+        assert!(other.login_profile("alice").unwrap().reset_required);
+        let s = other
+            .sign_in_with_password("alice", GOOD, ts::START)
+            .await
+            .unwrap();
+        assert!(s.password_reset_required);
+        d.set_password_policy(None).await.unwrap();
+        assert!(matches!(
+            d.set_password_policy(None).await,
+            Err(DirectoryError::NoSuchEntity(m)) if m == "The Password Policy with domain name 123456789012 cannot be found."
+        ));
+        d.delete_login_profile("alice").await.unwrap();
+        other.refresh().await.unwrap();
+        assert!(other.password_policy().is_none());
+        assert!(matches!(
+            other.login_profile("alice"),
+            Err(DirectoryError::NoSuchEntity(m)) if m == "Login Profile for User alice cannot be found."
+        ));
+    }
+
+    #[tokio::test]
     async fn reset_required_and_expiry_are_reported() {
         let d = directory(Lockout::default()).await;
         d.update_login_profile("alice", None, Some(true), ts::START)
