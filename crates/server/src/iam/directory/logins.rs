@@ -70,15 +70,37 @@ fn dummy_hash() -> &'static str {
     })
 }
 
+/// Hashes computed at once: each takes 19 MiB and a core for tens of milliseconds, so a flood
+/// of sign-ins queues here instead of filling the blocking pool (and memory).
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores * 2)
+    })
+}
+
+/// Run Argon2id work on the blocking pool, at most [`hashing_permits`] at once.
+async fn hashing<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, DirectoryError> {
+    let _permit = hashing_permits()
+        .acquire()
+        .await
+        .map_err(|_| DirectoryError::Internal)?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| DirectoryError::Internal)
+}
+
 /// Hash a password (a PHC string with a fresh random salt), on the blocking pool.
 async fn hash_password(password: Zeroizing<String>) -> Result<String, DirectoryError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         hasher()
             .hash_password(password.as_bytes())
             .map(|h| h.to_string())
     })
-    .await
-    .map_err(|_| DirectoryError::Internal)?
+    .await?
     .map_err(|_| DirectoryError::Internal)
 }
 
@@ -88,7 +110,7 @@ async fn matches_any(
     password: Zeroizing<String>,
     hashes: Vec<String>,
 ) -> Result<bool, DirectoryError> {
-    tokio::task::spawn_blocking(move || {
+    hashing(move || {
         if hashes.is_empty() {
             let _ = hasher().verify_password(password.as_bytes(), dummy_hash());
             return false;
@@ -101,7 +123,6 @@ async fn matches_any(
         })
     })
     .await
-    .map_err(|_| DirectoryError::Internal)
 }
 
 fn no_login_profile(user: &str) -> DirectoryError {
@@ -121,6 +142,12 @@ impl Directory {
     pub fn with_lockout(mut self, lockout: Lockout) -> Self {
         self.lockout = lockout;
         self
+    }
+
+    /// Compute the dummy hash unknown users are checked against now, on the blocking pool, so
+    /// the first such sign-in does not take longer than the others (server start).
+    pub fn prepare_sign_in() {
+        tokio::task::spawn_blocking(dummy_hash);
     }
 
     /// GetLoginProfile.
