@@ -75,6 +75,8 @@ def snapshot(server, world):
     snap["users"] = strip(iam.list_users())
     snap["access keys"] = strip(iam.list_access_keys(UserName=world["user"]))
     snap["user policy"] = strip(iam.get_user_policy(UserName=world["user"], PolicyName="read"))
+    snap["login profile"] = strip(iam.get_login_profile(UserName=world["user"]))
+    snap["password policy"] = strip(iam.get_account_password_policy())
     snap["attached"] = strip(iam.list_attached_user_policies(UserName=world["user"]))
     snap["group"] = strip(iam.get_group(GroupName=world["group"]))
     snap["group policies"] = strip(iam.list_attached_group_policies(GroupName=world["group"]))
@@ -158,6 +160,10 @@ def fill(src):
     allow = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
     iam.put_user_policy(UserName=user, PolicyName="read", PolicyDocument=json.dumps(allow))
+    # A console password (moved as its hash) and the account password policy.
+    iam.update_account_password_policy(MinimumPasswordLength=10, RequireNumbers=True,
+                                       PasswordReusePrevention=2)
+    iam.create_login_profile(UserName=user, Password=secret("console"), PasswordResetRequired=True)
     policy = iam.create_policy(PolicyName=unique("mig-policy"),
                                PolicyDocument=json.dumps(allow))["Policy"]["Arn"]
     iam.attach_user_policy(UserName=user, PolicyArn=policy)

@@ -15,8 +15,10 @@
 //! - [`migration`]: `strongroom migrate`'s copy / skip / conflict rule per item;
 //! - [`readiness`]: what a node's `/ready` answers (which part keeps it from serving);
 //! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry;
+//! - [`console_passwords`]: IAM console passwords (account password policy, expiry, lockout);
 //! - [`validation`]: the messages of violated model constraints (ValidationException).
 
+pub mod console_passwords;
 pub mod filters;
 pub mod grants;
 pub mod kms;

@@ -135,6 +135,13 @@ pub struct ServerArgs {
     /// ThrottlingException (Throttling in IAM/STS), which SDKs retry [default: 1024].
     #[arg(long, env = "STRONGROOM_MAX_REQUESTS_IN_FLIGHT")]
     pub max_requests_in_flight: Option<usize>,
+    /// Consecutive failed console password sign-ins that lock an IAM user out; 0 turns the
+    /// lockout off [default: 5].
+    #[arg(long, env = "STRONGROOM_SIGN_IN_MAX_FAILURES")]
+    pub sign_in_max_failures: Option<u32>,
+    /// Seconds a locked-out user stays locked, even against the right password [default: 900].
+    #[arg(long, env = "STRONGROOM_SIGN_IN_LOCKOUT_SECS")]
+    pub sign_in_lockout_secs: Option<u64>,
     /// Benchmarks only: skip audit records, to measure what auditing costs. Loopback only.
     #[arg(long, hide = true)]
     pub bench_unaudited: bool,
@@ -186,6 +193,8 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     max_requests_in_flight: Option<usize>,
+    sign_in_max_failures: Option<u32>,
+    sign_in_lockout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +244,8 @@ pub struct ServerConfig {
     pub seal: Option<String>,
     /// A clock to use instead of the system's (tests: alarm windows, deletion windows).
     pub clock: Option<InjectedClock>,
+    /// The console's password sign-in lockout.
+    pub sign_in_lockout: strongroom_domain::console_passwords::Lockout,
 }
 
 /// A test clock, carried by the configuration.
@@ -303,6 +314,7 @@ impl ServerConfig {
             seal_passphrase_file: None,
             seal: None,
             clock: None,
+            sign_in_lockout: Default::default(),
         }
     }
 
@@ -442,6 +454,21 @@ impl ServerConfig {
                 .max(1),
             seal_passphrase_file: args.seal_passphrase_file.or(file.seal_passphrase_file),
             seal: args.seal.or(file.seal),
+            sign_in_lockout: {
+                let d = strongroom_domain::console_passwords::Lockout::default();
+                strongroom_domain::console_passwords::Lockout {
+                    max_failures: args
+                        .sign_in_max_failures
+                        .or(file.sign_in_max_failures)
+                        .unwrap_or(d.max_failures),
+                    period_ms: args
+                        .sign_in_lockout_secs
+                        .or(file.sign_in_lockout_secs)
+                        .map_or(d.period_ms, |s| {
+                            i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
+                        }),
+                }
+            },
             throttle: match args.throttle_rps.or(file.throttle_rps) {
                 None => None,
                 Some(rate) if rate.is_finite() && rate > 0.0 => Some(crate::throttle::Limit {
@@ -869,6 +896,45 @@ mod tests {
         })
         .unwrap();
         assert!(matches!(c.store, StoreLocation::Postgres { url, .. } if url.contains("other")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_sign_in_lockout_comes_from_the_file_or_the_flags() {
+        use strongroom_domain::console_passwords::Lockout;
+        let defaults = ServerConfig::from_args(ServerArgs::default()).unwrap();
+        assert_eq!(defaults.sign_in_lockout, Lockout::default());
+        let dir = std::env::temp_dir().join(format!("sr-lockout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("strongroom.toml");
+        std::fs::write(
+            &toml,
+            "sign-in-max-failures = 3\nsign-in-lockout-secs = 60\n",
+        )
+        .unwrap();
+        let c = ServerConfig::from_args(ServerArgs {
+            config: Some(toml.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.sign_in_lockout,
+            Lockout {
+                max_failures: 3,
+                period_ms: 60_000
+            }
+        );
+        let c = ServerConfig::from_args(ServerArgs {
+            config: Some(toml),
+            sign_in_max_failures: Some(10),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            c.sign_in_lockout.max_failures, 10,
+            "the flag beats the file"
+        );
+        assert_eq!(c.sign_in_lockout.period_ms, 60_000);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

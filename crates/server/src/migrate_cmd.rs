@@ -33,7 +33,8 @@ use strongroom_store::postgres::PostgresStore;
 use strongroom_store::sqlite::SqliteStore;
 use strongroom_store::{
     IamUser, ParameterWrite, SecretWrite, Store, StoreError, StoredAccessKey, StoredAlias,
-    StoredGroup, StoredKmsKey, StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    StoredGroup, StoredKmsKey, StoredLoginProfile, StoredManagedPolicy, StoredRole,
+    StoredUserPolicy, StoredValue,
 };
 
 use crate::config::redact_url;
@@ -401,6 +402,8 @@ enum Kind {
     Alarms,
     IamUsers,
     AccessKeys,
+    LoginProfiles,
+    PasswordPolicy,
     UserPolicies,
     ManagedPolicies,
     UserAttachments,
@@ -426,6 +429,8 @@ const REGION_KINDS: &[Kind] = &[
 const IAM_KINDS: &[Kind] = &[
     Kind::IamUsers,
     Kind::AccessKeys,
+    Kind::LoginProfiles,
+    Kind::PasswordPolicy,
     Kind::UserPolicies,
     Kind::ManagedPolicies,
     Kind::UserAttachments,
@@ -448,6 +453,8 @@ impl Kind {
             Kind::Alarms => "alarms",
             Kind::IamUsers => "IAM users",
             Kind::AccessKeys => "access keys",
+            Kind::LoginProfiles => "console passwords",
+            Kind::PasswordPolicy => "account password policy",
             Kind::UserPolicies => "user inline policies",
             Kind::ManagedPolicies => "managed policies",
             Kind::UserAttachments => "user policy attachments",
@@ -482,6 +489,10 @@ enum Item {
     Alarm(String, String),
     User(IamUser),
     AccessKey(StoredAccessKey),
+    /// A console password: its hash, never the password.
+    LoginProfile(StoredLoginProfile),
+    /// The account password policy's document.
+    PasswordPolicy(String),
     UserPolicy(StoredUserPolicy),
     Managed(StoredManagedPolicy),
     Role(StoredRole),
@@ -678,6 +689,34 @@ async fn list(store: &dyn Store, kind: Kind) -> Result<Vec<Listed>, StoreError> 
                     k.created_ms
                 ]));
                 (k.id.clone(), fp, Item::AccessKey(k))
+            })
+            .collect(),
+        Kind::LoginProfiles => store
+            .login_profiles()
+            .await?
+            .into_iter()
+            .map(|p| {
+                let fp = fingerprint(&json!([
+                    p.user_name,
+                    p.password_hash,
+                    p.created_ms,
+                    p.password_set_ms,
+                    p.reset_required,
+                    p.previous_hashes
+                ]));
+                (p.user_name.clone(), fp, Item::LoginProfile(p))
+            })
+            .collect(),
+        Kind::PasswordPolicy => store
+            .password_policy()
+            .await?
+            .into_iter()
+            .map(|d| {
+                (
+                    "account".to_string(),
+                    fingerprint(&json!(d)),
+                    Item::PasswordPolicy(d),
+                )
             })
             .collect(),
         Kind::UserPolicies => store
@@ -977,6 +1016,8 @@ async fn apply(
         Item::Alarm(n, d) => dst.write_alarms(&[(n.clone(), d.clone())], &[]).await?,
         Item::User(u) => dst.insert_iam_user(u).await?,
         Item::AccessKey(k) => dst.insert_access_key(k).await?,
+        Item::LoginProfile(p) => dst.put_login_profile(p, false).await?,
+        Item::PasswordPolicy(d) => dst.put_password_policy(Some(d)).await.map(drop)?,
         Item::UserPolicy(p) => dst.put_user_policy(p).await?,
         Item::Managed(p) => dst.put_managed_policy(p, step == Step::Replace).await?,
         Item::Role(r) => dst.put_role(r, step == Step::Replace).await?,
@@ -995,6 +1036,8 @@ async fn remove(dst: &dyn Store, t: &Item) -> Result<(), StoreError> {
         Item::Alarm(n, _) => dst.write_alarms(&[], std::slice::from_ref(n)).await,
         Item::User(u) => dst.delete_iam_user(&u.name).await.map(drop),
         Item::AccessKey(k) => dst.delete_access_key(&k.id).await.map(drop),
+        Item::LoginProfile(p) => dst.delete_login_profile(&p.user_name).await.map(drop),
+        Item::PasswordPolicy(_) => dst.put_password_policy(None).await.map(drop),
         Item::UserPolicy(p) => dst
             .delete_user_policy(&p.user_name, &p.policy_name)
             .await

@@ -598,8 +598,10 @@ async fn build_services(
             strongroom_domain::partition_of(&config.region),
             root.clone(),
         )
-        .await?,
+        .await?
+        .with_lockout(config.sign_in_lockout),
     );
+    Directory::prepare_sign_in();
     let regions = Regions::new(home, others);
     // Replication reaches the other regions' Secrets Managers.
     crate::services::secretsmanager::SecretsManager::connect_regions(

@@ -22,9 +22,9 @@ use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
-    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy, StoredRole,
-    StoredUserPolicy, StoredValue,
+    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
+    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
+    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
@@ -314,6 +314,38 @@ impl<S: Store> Store for CachedStore<S> {
         policy_name: &str,
     ) -> Result<bool, StoreError> {
         self.inner.delete_user_policy(user_name, policy_name).await
+    }
+
+    async fn login_profiles(&self) -> Result<Vec<StoredLoginProfile>, StoreError> {
+        self.inner.login_profiles().await
+    }
+    async fn put_login_profile(
+        &self,
+        profile: &StoredLoginProfile,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        self.inner.put_login_profile(profile, replace).await
+    }
+    async fn delete_login_profile(&self, user_name: &str) -> Result<bool, StoreError> {
+        self.inner.delete_login_profile(user_name).await
+    }
+    async fn password_policy(&self) -> Result<Option<String>, StoreError> {
+        self.inner.password_policy().await
+    }
+    async fn put_password_policy(&self, doc: Option<&str>) -> Result<bool, StoreError> {
+        self.inner.put_password_policy(doc).await
+    }
+    async fn sign_in_failures(&self, user_name: &str) -> Result<SignInFailures, StoreError> {
+        self.inner.sign_in_failures(user_name).await
+    }
+    async fn add_sign_in_failure(&self, user_name: &str) -> Result<i64, StoreError> {
+        self.inner.add_sign_in_failure(user_name).await
+    }
+    async fn lock_sign_in(&self, user_name: &str, until_ms: Millis) -> Result<(), StoreError> {
+        self.inner.lock_sign_in(user_name, until_ms).await
+    }
+    async fn clear_sign_in_failures(&self, user_name: &str) -> Result<(), StoreError> {
+        self.inner.clear_sign_in_failures(user_name).await
     }
 
     async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError> {

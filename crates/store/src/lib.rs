@@ -103,6 +103,26 @@ pub struct StoredAccessKey {
     pub created_ms: Millis,
 }
 
+/// A user's console password (IAM login profile): an Argon2id PHC string, never the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLoginProfile {
+    pub user_name: String,
+    pub password_hash: String,
+    pub created_ms: Millis,
+    /// When the current password was set (MaxPasswordAge counts from here).
+    pub password_set_ms: Millis,
+    pub reset_required: bool,
+    /// Hashes of the passwords before the current one, newest first (PasswordReusePrevention).
+    pub previous_hashes: Vec<String>,
+}
+
+/// A user's consecutive failed password sign-ins and the lock they caused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignInFailures {
+    pub failures: i64,
+    pub locked_until_ms: Option<Millis>,
+}
+
 /// An inline policy of a user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredUserPolicy {
@@ -280,6 +300,29 @@ pub trait Store: Send + Sync + 'static {
         user_name: &str,
         policy_name: &str,
     ) -> Result<bool, StoreError>;
+
+    async fn login_profiles(&self) -> Result<Vec<StoredLoginProfile>, StoreError>;
+    /// Insert (`NameTaken` if the user has one) or, with `replace`, overwrite.
+    async fn put_login_profile(
+        &self,
+        profile: &StoredLoginProfile,
+        replace: bool,
+    ) -> Result<(), StoreError>;
+    /// Delete a user's login profile and its sign-in failures.
+    async fn delete_login_profile(&self, user_name: &str) -> Result<bool, StoreError>;
+    /// The account password policy (a JSON document; the IAM service owns its format).
+    async fn password_policy(&self) -> Result<Option<String>, StoreError>;
+    /// Set (`Some`) or delete (`None`) the account password policy.
+    async fn put_password_policy(&self, doc: Option<&str>) -> Result<bool, StoreError>;
+    /// Sign-in failures are counted here, not in the directory's memory, so a lockout holds
+    /// across nodes; they are not announced to other nodes (nothing caches them).
+    async fn sign_in_failures(&self, user_name: &str) -> Result<SignInFailures, StoreError>;
+    /// Count one more failure, atomically; returns the new count. Any name (no user need
+    /// exist: the directory counts unknown users' failures under one name of its own).
+    async fn add_sign_in_failure(&self, user_name: &str) -> Result<i64, StoreError>;
+    /// Lock the user until `until_ms`, starting the count again.
+    async fn lock_sign_in(&self, user_name: &str, until_ms: Millis) -> Result<(), StoreError>;
+    async fn clear_sign_in_failures(&self, user_name: &str) -> Result<(), StoreError>;
 
     async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError>;
     /// Insert (`NameTaken` if the name exists) or, with `replace`, overwrite.

@@ -32,9 +32,9 @@ use crate::rows::{
     rotation_due, secret_from_columns,
 };
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
-    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy, StoredRole,
-    StoredUserPolicy, StoredValue,
+    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
+    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
+    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// The home region's schema; another region's is `strongroom_<region, - as _>`.
@@ -227,6 +227,34 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE TRIGGER kms_key_materials_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON kms_key_materials FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('kms');
     CREATE TRIGGER kms_aliases_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON kms_aliases FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('kms');
     CREATE TRIGGER cw_alarms_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON cw_alarms FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('alarms');
+    "#,
+    ),
+    (
+        3,
+        // Console passwords (SQLite's migration 10). Sign-in failures are deliberately not
+        // announced: nothing caches them, and a burst of failed sign-ins must not make every
+        // node re-read the directory.
+        r#"
+    CREATE TABLE iam_login_profiles (
+        user_name TEXT COLLATE "C" PRIMARY KEY REFERENCES iam_users(name),
+        password_hash TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        password_set_ms BIGINT NOT NULL,
+        reset_required BOOLEAN NOT NULL,
+        previous_hashes TEXT NOT NULL
+    );
+    CREATE TABLE iam_password_policy (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        doc TEXT NOT NULL
+    );
+    -- No foreign key: failures for unknown users are counted under '' (the same write either way).
+    CREATE TABLE iam_sign_in_failures (
+        user_name TEXT COLLATE "C" PRIMARY KEY,
+        failures BIGINT NOT NULL,
+        locked_until_ms BIGINT
+    );
+    CREATE TRIGGER iam_login_profiles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_login_profiles FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    CREATE TRIGGER iam_password_policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_password_policy FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
     "#,
     ),
 ];
@@ -1284,6 +1312,154 @@ impl Store for PostgresStore {
             Some(policy_name),
         )
         .await
+    }
+
+    async fn login_profiles(&self) -> Result<Vec<StoredLoginProfile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_name, password_hash, created_ms, password_set_ms, reset_required, previous_hashes
+             FROM iam_login_profiles ORDER BY user_name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let previous: String = r.try_get("previous_hashes").map_err(backend)?;
+                Ok(StoredLoginProfile {
+                    user_name: r.try_get("user_name").map_err(backend)?,
+                    password_hash: r.try_get("password_hash").map_err(backend)?,
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                    password_set_ms: r.try_get("password_set_ms").map_err(backend)?,
+                    reset_required: r.try_get("reset_required").map_err(backend)?,
+                    previous_hashes: serde_json::from_str(&previous).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_login_profile(
+        &self,
+        p: &StoredLoginProfile,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if replace {
+            "INSERT INTO iam_login_profiles (user_name, password_hash, created_ms, password_set_ms, reset_required, previous_hashes)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (user_name) DO UPDATE SET password_hash = excluded.password_hash,
+                 created_ms = excluded.created_ms, password_set_ms = excluded.password_set_ms,
+                 reset_required = excluded.reset_required, previous_hashes = excluded.previous_hashes"
+        } else {
+            "INSERT INTO iam_login_profiles (user_name, password_hash, created_ms, password_set_ms, reset_required, previous_hashes)
+             VALUES ($1, $2, $3, $4, $5, $6)"
+        };
+        let previous = serde_json::to_string(&p.previous_hashes).map_err(backend)?;
+        let res = sqlx::query(sql)
+            .bind(&p.user_name)
+            .bind(&p.password_hash)
+            .bind(p.created_ms)
+            .bind(p.password_set_ms)
+            .bind(p.reset_required)
+            .bind(previous)
+            .execute(&self.pool)
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameTaken),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_login_profile(&self, user_name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let n = sqlx::query("DELETE FROM iam_login_profiles WHERE user_name = $1")
+            .bind(user_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        sqlx::query("DELETE FROM iam_sign_in_failures WHERE user_name = $1")
+            .bind(user_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn password_policy(&self) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT doc FROM iam_password_policy WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)
+    }
+
+    async fn put_password_policy(&self, doc: Option<&str>) -> Result<bool, StoreError> {
+        let q = match doc {
+            Some(doc) => sqlx::query(
+                "INSERT INTO iam_password_policy (id, doc) VALUES (1, $1)
+                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            )
+            .bind(doc),
+            None => sqlx::query("DELETE FROM iam_password_policy WHERE id = 1"),
+        };
+        let n = q
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn sign_in_failures(&self, user_name: &str) -> Result<SignInFailures, StoreError> {
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT failures, locked_until_ms FROM iam_sign_in_failures WHERE user_name = $1",
+        )
+        .bind(user_name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row
+            .map(|(failures, locked_until_ms)| SignInFailures {
+                failures,
+                locked_until_ms,
+            })
+            .unwrap_or_default())
+    }
+
+    async fn add_sign_in_failure(&self, user_name: &str) -> Result<i64, StoreError> {
+        // One statement: concurrent failures on several nodes each count (the row lock
+        // orders them).
+        sqlx::query_scalar(
+            "INSERT INTO iam_sign_in_failures (user_name, failures) VALUES ($1, 1)
+             ON CONFLICT (user_name) DO UPDATE SET failures = iam_sign_in_failures.failures + 1
+             RETURNING failures",
+        )
+        .bind(user_name)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)
+    }
+
+    async fn lock_sign_in(&self, user_name: &str, until_ms: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO iam_sign_in_failures (user_name, failures, locked_until_ms) VALUES ($1, 0, $2)
+             ON CONFLICT (user_name) DO UPDATE SET failures = 0, locked_until_ms = excluded.locked_until_ms",
+        )
+        .bind(user_name)
+        .bind(until_ms)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn clear_sign_in_failures(&self, user_name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM iam_sign_in_failures WHERE user_name = $1")
+            .bind(user_name)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError> {

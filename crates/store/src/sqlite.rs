@@ -23,9 +23,9 @@ use crate::rows::{
     rotation_due, secret_from_columns,
 };
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
-    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy, StoredRole,
-    StoredUserPolicy, StoredValue,
+    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
+    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
+    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
@@ -196,6 +196,30 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE TABLE cw_alarms (
         name TEXT PRIMARY KEY,
         doc TEXT NOT NULL
+    );
+    "#,
+    ),
+    (
+        10,
+        // Console passwords: Argon2id PHC strings only, never a password.
+        r#"
+    CREATE TABLE iam_login_profiles (
+        user_name TEXT PRIMARY KEY REFERENCES iam_users(name),
+        password_hash TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        password_set_ms INTEGER NOT NULL,
+        reset_required INTEGER NOT NULL,
+        previous_hashes TEXT NOT NULL
+    );
+    CREATE TABLE iam_password_policy (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        doc TEXT NOT NULL
+    );
+    -- No foreign key: failures for unknown users are counted under '' (the same write either way).
+    CREATE TABLE iam_sign_in_failures (
+        user_name TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        locked_until_ms INTEGER
     );
     "#,
     ),
@@ -1148,6 +1172,153 @@ impl Store for SqliteStore {
                 .map_err(backend)?
                 .rows_affected();
         Ok(n > 0)
+    }
+
+    async fn login_profiles(&self) -> Result<Vec<StoredLoginProfile>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_name, password_hash, created_ms, password_set_ms, reset_required, previous_hashes
+             FROM iam_login_profiles ORDER BY user_name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                let previous: String = r.try_get("previous_hashes").map_err(backend)?;
+                Ok(StoredLoginProfile {
+                    user_name: r.try_get("user_name").map_err(backend)?,
+                    password_hash: r.try_get("password_hash").map_err(backend)?,
+                    created_ms: r.try_get("created_ms").map_err(backend)?,
+                    password_set_ms: r.try_get("password_set_ms").map_err(backend)?,
+                    reset_required: r.try_get::<i64, _>("reset_required").map_err(backend)? != 0,
+                    previous_hashes: serde_json::from_str(&previous).map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_login_profile(
+        &self,
+        p: &StoredLoginProfile,
+        replace: bool,
+    ) -> Result<(), StoreError> {
+        let sql = if replace {
+            "INSERT INTO iam_login_profiles (user_name, password_hash, created_ms, password_set_ms, reset_required, previous_hashes)
+             VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (user_name) DO UPDATE SET password_hash = excluded.password_hash,
+                 created_ms = excluded.created_ms, password_set_ms = excluded.password_set_ms,
+                 reset_required = excluded.reset_required, previous_hashes = excluded.previous_hashes"
+        } else {
+            "INSERT INTO iam_login_profiles (user_name, password_hash, created_ms, password_set_ms, reset_required, previous_hashes)
+             VALUES (?, ?, ?, ?, ?, ?)"
+        };
+        let previous = serde_json::to_string(&p.previous_hashes).map_err(backend)?;
+        let res = sqlx::query(sql)
+            .bind(&p.user_name)
+            .bind(&p.password_hash)
+            .bind(p.created_ms)
+            .bind(p.password_set_ms)
+            .bind(i64::from(p.reset_required))
+            .bind(previous)
+            .execute(&self.writer)
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::NameTaken),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    async fn delete_login_profile(&self, user_name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await.map_err(backend)?;
+        sqlx::query("DELETE FROM iam_sign_in_failures WHERE user_name = ?")
+            .bind(user_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let n = sqlx::query("DELETE FROM iam_login_profiles WHERE user_name = ?")
+            .bind(user_name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        tx.commit().await.map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    async fn password_policy(&self) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT doc FROM iam_password_policy WHERE id = 1")
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(backend)
+    }
+
+    async fn put_password_policy(&self, doc: Option<&str>) -> Result<bool, StoreError> {
+        let q = match doc {
+            Some(doc) => sqlx::query(
+                "INSERT INTO iam_password_policy (id, doc) VALUES (1, ?)
+                 ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            )
+            .bind(doc),
+            None => sqlx::query("DELETE FROM iam_password_policy WHERE id = 1"),
+        };
+        let n = q
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn sign_in_failures(&self, user_name: &str) -> Result<SignInFailures, StoreError> {
+        // The writer: a count just written must be seen (the readers may lag in WAL).
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT failures, locked_until_ms FROM iam_sign_in_failures WHERE user_name = ?",
+        )
+        .bind(user_name)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(row
+            .map(|(failures, locked_until_ms)| SignInFailures {
+                failures,
+                locked_until_ms,
+            })
+            .unwrap_or_default())
+    }
+
+    async fn add_sign_in_failure(&self, user_name: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "INSERT INTO iam_sign_in_failures (user_name, failures) VALUES (?, 1)
+             ON CONFLICT (user_name) DO UPDATE SET failures = failures + 1
+             RETURNING failures",
+        )
+        .bind(user_name)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(backend)
+    }
+
+    async fn lock_sign_in(&self, user_name: &str, until_ms: Millis) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO iam_sign_in_failures (user_name, failures, locked_until_ms) VALUES (?, 0, ?)
+             ON CONFLICT (user_name) DO UPDATE SET failures = 0, locked_until_ms = excluded.locked_until_ms",
+        )
+        .bind(user_name)
+        .bind(until_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn clear_sign_in_failures(&self, user_name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM iam_sign_in_failures WHERE user_name = ?")
+            .bind(user_name)
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 
     async fn managed_policies(&self) -> Result<Vec<StoredManagedPolicy>, StoreError> {

@@ -16,9 +16,9 @@ use crate::cache::CachedStore;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, Store, StoreError, StoredAccessKey,
-    StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredManagedPolicy,
-    StoredPolicyVersion, StoredRole, StoredUserPolicy, StoredValue,
+    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
+    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
+    StoredManagedPolicy, StoredPolicyVersion, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -585,6 +585,93 @@ fn sealed_param(b: &Barrier, name: &str, v: i64) -> strongroom_barrier::Sealed {
         kind: "parameter",
     };
     b.seal("k", &binding, b"param").unwrap()
+}
+
+on_both!(
+    sqlite_login_profiles_password_policy_and_sign_in_failures,
+    postgres_login_profiles_password_policy_and_sign_in_failures,
+    login_profiles_password_policy_and_sign_in_failures
+);
+
+/// Console passwords: one profile per user, replaced in place; the account's policy; sign-in
+/// failures counted atomically, locked, cleared, and gone with the profile.
+async fn login_profiles_password_policy_and_sign_in_failures(store: &dyn Store) {
+    store
+        .insert_iam_user(&IamUser {
+            name: "u".into(),
+            id: "AIDAU".into(),
+            arn: "arn:aws:iam::123456789012:user/u".into(),
+            path: "/".into(),
+            created_ms: 1,
+            permissions_boundary: None,
+        })
+        .await
+        .unwrap();
+    let mut p = StoredLoginProfile {
+        user_name: "u".into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_ms: 10,
+        password_set_ms: 10,
+        reset_required: true,
+        previous_hashes: vec![],
+    };
+    store.put_login_profile(&p, false).await.unwrap();
+    assert!(matches!(
+        store.put_login_profile(&p, false).await,
+        Err(StoreError::NameTaken)
+    ));
+    p.password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdDI$aGFzaDI".into();
+    p.previous_hashes = vec!["$argon2id$old".into()];
+    p.reset_required = false;
+    p.password_set_ms = 20;
+    store.put_login_profile(&p, true).await.unwrap();
+    assert_eq!(store.login_profiles().await.unwrap(), vec![p.clone()]);
+
+    assert_eq!(store.password_policy().await.unwrap(), None);
+    assert!(store.put_password_policy(Some("{\"a\":1}")).await.unwrap());
+    assert!(store.put_password_policy(Some("{\"a\":2}")).await.unwrap());
+    assert_eq!(
+        store.password_policy().await.unwrap().as_deref(),
+        Some("{\"a\":2}")
+    );
+    assert!(store.put_password_policy(None).await.unwrap());
+    assert!(!store.put_password_policy(None).await.unwrap());
+    assert_eq!(store.password_policy().await.unwrap(), None);
+
+    assert_eq!(
+        store.sign_in_failures("u").await.unwrap(),
+        SignInFailures::default()
+    );
+    assert_eq!(store.add_sign_in_failure("u").await.unwrap(), 1);
+    assert_eq!(store.add_sign_in_failure("u").await.unwrap(), 2);
+    store.lock_sign_in("u", 5_000).await.unwrap();
+    assert_eq!(
+        store.sign_in_failures("u").await.unwrap(),
+        SignInFailures {
+            failures: 0,
+            locked_until_ms: Some(5_000)
+        }
+    );
+    assert_eq!(store.add_sign_in_failure("u").await.unwrap(), 1);
+    store.clear_sign_in_failures("u").await.unwrap();
+    assert_eq!(
+        store.sign_in_failures("u").await.unwrap(),
+        SignInFailures::default()
+    );
+    store.add_sign_in_failure("u").await.unwrap();
+
+    assert!(store.delete_login_profile("u").await.unwrap());
+    assert!(!store.delete_login_profile("u").await.unwrap());
+    assert!(store.login_profiles().await.unwrap().is_empty());
+    assert_eq!(
+        store.sign_in_failures("u").await.unwrap(),
+        SignInFailures::default(),
+        "the failures go with the profile"
+    );
+    assert!(store.delete_iam_user("u").await.unwrap());
+    // Failures under a name no user has (the directory's count for unknown users).
+    assert_eq!(store.add_sign_in_failure("").await.unwrap(), 1);
+    assert_eq!(store.add_sign_in_failure("").await.unwrap(), 2);
 }
 
 on_both!(

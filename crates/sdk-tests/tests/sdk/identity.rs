@@ -1,6 +1,6 @@
 //! IAM and STS through the AWS SDK for Rust: seed 003's policies enforced on Secrets Manager
 //! calls for a user and for an assumed role, key deactivation, explicit deny, permissions
-//! boundaries, session tags, and paging.
+//! boundaries, session tags, paging, and console passwords (login profiles).
 
 use crate::common;
 
@@ -653,4 +653,92 @@ async fn presigned_get_urls_from_the_rust_signer_are_accepted() {
     );
     assert!(!r.text.contains(creds.session_token()), "{}", r.text);
     t.stop().await;
+}
+
+#[tokio::test]
+async fn console_password_round_trip() {
+    let t = TestServer::start("id-login").await;
+    let iam = iam(&t.endpoint());
+    iam.create_user().user_name("console").send().await.unwrap();
+    let created = iam
+        .create_login_profile()
+        .user_name("console")
+        .password("Sdk-Console-Pass-1")
+        .password_reset_required(true)
+        .send()
+        .await
+        .unwrap()
+        .login_profile
+        .unwrap();
+    assert_eq!(created.user_name, "console");
+    assert!(created.password_reset_required);
+    let got = iam
+        .get_login_profile()
+        .user_name("console")
+        .send()
+        .await
+        .unwrap()
+        .login_profile
+        .unwrap();
+    assert_eq!(got.create_date, created.create_date);
+    assert!(got.password_reset_required);
+    let twice = iam
+        .create_login_profile()
+        .user_name("console")
+        .password("Sdk-Console-Pass-2")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&twice), "EntityAlreadyExists");
+    assert!(
+        twice
+            .as_service_error()
+            .unwrap()
+            .is_entity_already_exists_exception()
+    );
+    iam.update_login_profile()
+        .user_name("console")
+        .password("Sdk-Console-Pass-3")
+        .password_reset_required(false)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !iam.get_login_profile()
+            .user_name("console")
+            .send()
+            .await
+            .unwrap()
+            .login_profile
+            .unwrap()
+            .password_reset_required
+    );
+    let conflict = iam
+        .delete_user()
+        .user_name("console")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&conflict), "DeleteConflict");
+    iam.delete_login_profile()
+        .user_name("console")
+        .send()
+        .await
+        .unwrap();
+    let gone = iam
+        .get_login_profile()
+        .user_name("console")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        gone.as_service_error()
+            .unwrap()
+            .is_no_such_entity_exception()
+    );
+    assert_eq!(
+        message(&gone),
+        "Login Profile for User console cannot be found."
+    );
+    iam.delete_user().user_name("console").send().await.unwrap();
 }

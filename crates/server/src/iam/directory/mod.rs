@@ -1,6 +1,6 @@
-//! The identity directory: IAM users and their access keys (users.rs), managed policies
-//! (policies.rs), roles and STS sessions (roles.rs), groups (groups.rs), and the policies
-//! that apply to a principal (here).
+//! The identity directory: IAM users and their access keys (users.rs), console passwords and
+//! the password sign-in (logins.rs), managed policies (policies.rs), roles and STS sessions
+//! (roles.rs), groups (groups.rs), and the policies that apply to a principal (here).
 //!
 //! Held in memory (authentication and authorization run on every request and must not touch
 //! the database) and written through to the store; access keys' secret halves are sealed by
@@ -8,9 +8,12 @@
 //! will need change notifications.
 
 mod groups;
+mod logins;
 mod policies;
 mod roles;
 mod users;
+
+pub use logins::{LoginProfileInfo, PasswordSignIn, SignInError};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -53,6 +56,9 @@ pub enum DirectoryError {
     DeleteConflict(String),
     LimitExceeded(String),
     MalformedPolicyDocument(String),
+    /// A password the account's password policy refuses (PasswordPolicyViolation).
+    PasswordPolicyViolation(String),
+    AccessDenied(String),
     Internal,
 }
 
@@ -186,6 +192,9 @@ struct State {
     keys: HashMap<String, KeyEntry>,
     /// (user, policy name) → policy
     policies: BTreeMap<(String, String), InlinePolicy>,
+    /// User name → console password (hash only).
+    logins: BTreeMap<String, strongroom_store::StoredLoginProfile>,
+    password_policy: Option<strongroom_domain::console_passwords::PasswordPolicy>,
     /// Each principal's [`Effective`] policies, computed on first use after a change (every
     /// write clears it): requests neither walk the directory nor build vectors.
     effective: std::sync::Mutex<EffectiveCache>,
@@ -230,6 +239,8 @@ pub struct Directory {
     /// Bumped by every change this node makes: a re-read (another node's change) that began
     /// before one is not installed over it.
     generation: std::sync::atomic::AtomicU64,
+    /// Password sign-in lockout ([`Directory::with_lockout`]).
+    lockout: strongroom_domain::console_passwords::Lockout,
 }
 
 /// Public view of an access key.
@@ -268,6 +279,7 @@ impl Directory {
             root,
             state: RwLock::new(state),
             generation: Default::default(),
+            lockout: Default::default(),
         })
     }
 
@@ -517,6 +529,15 @@ async fn read_state(store: &dyn Store, barrier: &Barrier) -> Result<State, Strin
             })?;
         let policy = InlinePolicy::new(&p.user_name, &p.policy_name, p.document, compiled);
         state.policies.insert((p.user_name, p.policy_name), policy);
+    }
+    for p in store.login_profiles().await.map_err(|e| e.to_string())? {
+        state.logins.insert(p.user_name.clone(), p);
+    }
+    if let Some(doc) = store.password_policy().await.map_err(|e| e.to_string())? {
+        state.password_policy = Some(
+            serde_json::from_str(&doc)
+                .map_err(|e| format!("the stored password policy is malformed: {e}"))?,
+        );
     }
     for m in store.managed_policies().await.map_err(|e| e.to_string())? {
         let arn = m.arn.clone();

@@ -101,6 +101,11 @@ impl Directory {
             if !s.users.contains_key(name) {
                 return Err(no_such_user(name));
             }
+            if s.logins.contains_key(name) {
+                return Err(DirectoryError::DeleteConflict(
+                    "Cannot delete entity, must delete login profile first.".into(),
+                ));
+            }
             if s.keys.values().any(|k| k.user_name == name)
                 || s.policies.keys().any(|(u, _)| u == name)
             {

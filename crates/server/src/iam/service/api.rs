@@ -4,7 +4,7 @@
 use super::ops::Op;
 use super::{Iam, Params};
 use crate::audit::Call;
-use crate::credentials::Principal;
+use crate::credentials::{Principal, PrincipalKind};
 use crate::error::ApiError;
 use crate::pipeline::{Authorization, Ctx, Operation, Output, Service, Wire};
 
@@ -20,6 +20,17 @@ impl Service for Iam {
 
     async fn checks(&self, op: Op, params: &Params, principal: &Principal) -> Authorization<()> {
         let (action, resource) = self.authorization_target(op.name(), params, principal);
+        // AllowUsersToChangePassword grants every IAM user ChangePassword (on itself: the
+        // operation knows no other user) and GetAccountPasswordPolicy, as a grant does: what
+        // no policy allows, though never what one explicitly denies.
+        if matches!(op, Op::ChangePassword | Op::GetAccountPasswordPolicy)
+            && matches!(principal.kind, PrincipalKind::User { .. })
+            && self.users_may_change_passwords()
+        {
+            let mut a = Authorization::one(action, resource);
+            a.checks[0].grantees = vec![principal.arn.clone()];
+            return a;
+        }
         Authorization::one(action, resource)
     }
 

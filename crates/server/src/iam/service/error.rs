@@ -12,6 +12,9 @@ pub enum IamError {
     DeleteConflict(String),
     LimitExceeded(String),
     MalformedPolicyDocument(String),
+    PasswordPolicyViolation(String),
+    InvalidUserType(String),
+    AccessDenied(String),
     Validation(String),
     InvalidAction(String),
     Internal,
@@ -27,6 +30,11 @@ impl From<IamError> for ApiError {
             IamError::MalformedPolicyDocument(m) => {
                 (StatusCode::BAD_REQUEST, "MalformedPolicyDocument", m)
             }
+            IamError::PasswordPolicyViolation(m) => {
+                (StatusCode::BAD_REQUEST, "PasswordPolicyViolation", m)
+            }
+            IamError::InvalidUserType(m) => (StatusCode::BAD_REQUEST, "InvalidUserType", m),
+            IamError::AccessDenied(m) => (StatusCode::FORBIDDEN, "AccessDenied", m),
             IamError::Validation(m) => (StatusCode::BAD_REQUEST, "ValidationError", m),
             IamError::InvalidAction(m) => (StatusCode::BAD_REQUEST, "InvalidAction", m),
             IamError::Internal => (
@@ -47,6 +55,8 @@ impl From<DirectoryError> for IamError {
             DirectoryError::DeleteConflict(m) => IamError::DeleteConflict(m),
             DirectoryError::LimitExceeded(m) => IamError::LimitExceeded(m),
             DirectoryError::MalformedPolicyDocument(m) => IamError::MalformedPolicyDocument(m),
+            DirectoryError::PasswordPolicyViolation(m) => IamError::PasswordPolicyViolation(m),
+            DirectoryError::AccessDenied(m) => IamError::AccessDenied(m),
             DirectoryError::Internal => IamError::Internal,
         }
     }

@@ -1,12 +1,14 @@
 //! AWS IAM (Query protocol, `Action=...&Version=2010-05-08`): users, groups, access keys,
 //! roles (trust policies), inline policies, customer managed policies (with versions) attached
-//! to users, groups and roles; SimulatePrincipalPolicy. Permission boundaries answer with an
+//! to users, groups and roles; SimulatePrincipalPolicy; console passwords (login profiles,
+//! ChangePassword, the account password policy). Permission boundaries answer with an
 //! error naming what is missing.
 
 pub(crate) mod api;
 mod error;
 mod groups;
 mod keys;
+mod logins;
 pub mod ops;
 mod policies;
 mod roles;
@@ -279,7 +281,13 @@ impl Iam {
                 params["PolicyArn"].clone()
             }
             Some(u) => format!("arn:{partition}:iam::{account}:user/{u}"),
-            None if action.contains("User") || action.contains("AccessKey") => caller.arn.clone(),
+            None if action.contains("User")
+                || action.contains("AccessKey")
+                || action.contains("LoginProfile")
+                || action == "ChangePassword" =>
+            {
+                caller.arn.clone()
+            }
             None => "*".to_string(),
         };
         (format!("iam:{action}"), resource)
@@ -376,9 +384,21 @@ impl Iam {
                 xml(op, self.list_attached_role_policies(input(op, p)?).await?)
             }
             Op::SimulatePrincipalPolicy => xml(op, self.simulate(input(op, p)?, authz, info)?),
+            Op::CreateLoginProfile => {
+                xml(op, self.create_login_profile(input(op, p)?, caller).await?)
+            }
+            Op::GetLoginProfile => xml(op, self.get_login_profile(input(op, p)?, caller).await?),
+            Op::UpdateLoginProfile => none(self.update_login_profile(input(op, p)?).await?),
+            Op::DeleteLoginProfile => none(self.delete_login_profile(input(op, p)?, caller).await?),
+            Op::ChangePassword => none(self.change_password(input(op, p)?, caller).await?),
+            Op::UpdateAccountPasswordPolicy => {
+                none(self.update_account_password_policy(input(op, p)?).await?)
+            }
+            Op::GetAccountPasswordPolicy => xml(op, self.get_account_password_policy().await?),
+            Op::DeleteAccountPasswordPolicy => none(self.delete_account_password_policy().await?),
             other => {
                 return Err(IamError::InvalidAction(format!(
-                    "IAM action {} is not available in this Strongroom version: users, groups, access keys, roles, inline and managed policies, permissions boundaries and SimulatePrincipalPolicy are.",
+                    "IAM action {} is not available in this Strongroom version: users, groups, access keys, console passwords, roles, inline and managed policies, permissions boundaries and SimulatePrincipalPolicy are.",
                     other.name()
                 )));
             }

@@ -190,18 +190,59 @@ pub static MODEL: Model = Model {
             Some("SimulatePrincipalPolicyRequest"),
             Some("SimulatePolicyResponse"),
         ),
+        (
+            "CreateLoginProfile",
+            Some("CreateLoginProfileRequest"),
+            Some("CreateLoginProfileResponse"),
+        ),
+        (
+            "GetLoginProfile",
+            Some("GetLoginProfileRequest"),
+            Some("GetLoginProfileResponse"),
+        ),
+        (
+            "UpdateLoginProfile",
+            Some("UpdateLoginProfileRequest"),
+            None,
+        ),
+        (
+            "DeleteLoginProfile",
+            Some("DeleteLoginProfileRequest"),
+            None,
+        ),
+        ("ChangePassword", Some("ChangePasswordRequest"), None),
+        (
+            "UpdateAccountPasswordPolicy",
+            Some("UpdateAccountPasswordPolicyRequest"),
+            None,
+        ),
+        (
+            "GetAccountPasswordPolicy",
+            None,
+            Some("GetAccountPasswordPolicyResponse"),
+        ),
+        ("DeleteAccountPasswordPolicy", None, None),
     ],
     errors: &[
         ("ConcurrentModification", "ConcurrentModificationException"),
         ("DeleteConflict", "DeleteConflictException"),
         ("EntityAlreadyExists", "EntityAlreadyExistsException"),
+        (
+            "EntityTemporarilyUnmodifiable",
+            "EntityTemporarilyUnmodifiableException",
+        ),
         ("InvalidInput", "InvalidInputException"),
+        ("InvalidUserType", "InvalidUserTypeException"),
         ("LimitExceeded", "LimitExceededException"),
         (
             "MalformedPolicyDocument",
             "MalformedPolicyDocumentException",
         ),
         ("NoSuchEntity", "NoSuchEntityException"),
+        (
+            "PasswordPolicyViolation",
+            "PasswordPolicyViolationException",
+        ),
         ("PolicyEvaluation", "PolicyEvaluationException"),
         ("PolicyNotAttachable", "PolicyNotAttachableException"),
         ("ServiceFailure", "ServiceFailureException"),
@@ -255,6 +296,10 @@ pub static MODEL: Model = Model {
             &[("PolicyName", Ty::Str), ("PolicyArn", Ty::Str)],
         ),
         (
+            "ChangePasswordRequest",
+            &[("OldPassword", Ty::Str), ("NewPassword", Ty::Str)],
+        ),
+        (
             "ContextEntry",
             &[
                 ("ContextKeyName", Ty::Str),
@@ -272,6 +317,18 @@ pub static MODEL: Model = Model {
             &[("Path", Ty::Str), ("GroupName", Ty::Str)],
         ),
         ("CreateGroupResponse", &[("Group", Ty::Struct("Group"))]),
+        (
+            "CreateLoginProfileRequest",
+            &[
+                ("UserName", Ty::Str),
+                ("Password", Ty::Str),
+                ("PasswordResetRequired", Ty::Bool),
+            ],
+        ),
+        (
+            "CreateLoginProfileResponse",
+            &[("LoginProfile", Ty::Struct("LoginProfile"))],
+        ),
         (
             "CreatePolicyRequest",
             &[
@@ -327,6 +384,7 @@ pub static MODEL: Model = Model {
             &[("GroupName", Ty::Str), ("PolicyName", Ty::Str)],
         ),
         ("DeleteGroupRequest", &[("GroupName", Ty::Str)]),
+        ("DeleteLoginProfileRequest", &[("UserName", Ty::Str)]),
         ("DeletePolicyRequest", &[("PolicyArn", Ty::Str)]),
         (
             "DeleteRolePermissionsBoundaryRequest",
@@ -382,6 +440,10 @@ pub static MODEL: Model = Model {
             ],
         ),
         (
+            "GetAccountPasswordPolicyResponse",
+            &[("PasswordPolicy", Ty::Struct("PasswordPolicy"))],
+        ),
+        (
             "GetGroupPolicyRequest",
             &[("GroupName", Ty::Str), ("PolicyName", Ty::Str)],
         ),
@@ -409,6 +471,11 @@ pub static MODEL: Model = Model {
                 ("IsTruncated", Ty::Bool),
                 ("Marker", Ty::Str),
             ],
+        ),
+        ("GetLoginProfileRequest", &[("UserName", Ty::Str)]),
+        (
+            "GetLoginProfileResponse",
+            &[("LoginProfile", Ty::Struct("LoginProfile"))],
         ),
         ("GetPolicyRequest", &[("PolicyArn", Ty::Str)]),
         ("GetPolicyResponse", &[("Policy", Ty::Struct("Policy"))]),
@@ -668,8 +735,31 @@ pub static MODEL: Model = Model {
             ],
         ),
         (
+            "LoginProfile",
+            &[
+                ("UserName", Ty::Str),
+                ("CreateDate", Ty::Time),
+                ("PasswordResetRequired", Ty::Bool),
+            ],
+        ),
+        (
             "OrganizationsDecisionDetail",
             &[("AllowedByOrganizations", Ty::Bool)],
+        ),
+        (
+            "PasswordPolicy",
+            &[
+                ("MinimumPasswordLength", Ty::Int),
+                ("RequireSymbols", Ty::Bool),
+                ("RequireNumbers", Ty::Bool),
+                ("RequireUppercaseCharacters", Ty::Bool),
+                ("RequireLowercaseCharacters", Ty::Bool),
+                ("AllowUsersToChangePassword", Ty::Bool),
+                ("ExpirePasswords", Ty::Bool),
+                ("MaxPasswordAge", Ty::Int),
+                ("PasswordReusePrevention", Ty::Int),
+                ("HardExpiry", Ty::Bool),
+            ],
         ),
         (
             "PermissionsBoundaryDecisionDetail",
@@ -842,8 +932,30 @@ pub static MODEL: Model = Model {
             ],
         ),
         (
+            "UpdateAccountPasswordPolicyRequest",
+            &[
+                ("MinimumPasswordLength", Ty::Int),
+                ("RequireSymbols", Ty::Bool),
+                ("RequireNumbers", Ty::Bool),
+                ("RequireUppercaseCharacters", Ty::Bool),
+                ("RequireLowercaseCharacters", Ty::Bool),
+                ("AllowUsersToChangePassword", Ty::Bool),
+                ("MaxPasswordAge", Ty::Int),
+                ("PasswordReusePrevention", Ty::Int),
+                ("HardExpiry", Ty::Bool),
+            ],
+        ),
+        (
             "UpdateAssumeRolePolicyRequest",
             &[("RoleName", Ty::Str), ("PolicyDocument", Ty::Str)],
+        ),
+        (
+            "UpdateLoginProfileRequest",
+            &[
+                ("UserName", Ty::Str),
+                ("Password", Ty::Str),
+                ("PasswordResetRequired", Ty::Bool),
+            ],
         ),
         (
             "User",
@@ -987,6 +1099,16 @@ pub struct AttachedPolicy {
     pub policy_arn: Option<String>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChangePasswordRequest {
+    /// The IAM user's current password.
+    #[serde(rename = "OldPassword")]
+    pub old_password: Sensitive,
+    /// The new password.
+    #[serde(rename = "NewPassword")]
+    pub new_password: Sensitive,
+}
+
 /// Contains information about a condition context key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContextEntry {
@@ -1044,6 +1166,31 @@ pub struct CreateGroupResponse {
     /// A structure containing details about the new group.
     #[serde(rename = "Group")]
     pub group: Group,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateLoginProfileRequest {
+    /// The name of the IAM user to create a password for.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// The new password for the user.
+    #[serde(rename = "Password", default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Sensitive>,
+    /// Specifies whether the user is required to set a new password on next sign-in.
+    #[serde(
+        rename = "PasswordResetRequired",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password_reset_required: Option<bool>,
+}
+
+/// Contains the response to a successful CreateLoginProfile request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateLoginProfileResponse {
+    /// A structure containing the user name and password create date.
+    #[serde(rename = "LoginProfile")]
+    pub login_profile: LoginProfile,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -1207,6 +1354,13 @@ pub struct DeleteGroupRequest {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteLoginProfileRequest {
+    /// The name of the user whose password you want to delete.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeletePolicyRequest {
     /// The Amazon Resource Name (ARN) of the IAM policy you want to delete.
     #[serde(rename = "PolicyArn")]
@@ -1351,6 +1505,14 @@ pub struct EvaluationResult {
     pub resource_specific_results: Option<Vec<ResourceSpecificResult>>,
 }
 
+/// Contains the response to a successful GetAccountPasswordPolicy request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GetAccountPasswordPolicyResponse {
+    /// A structure that contains details about the account's password policy.
+    #[serde(rename = "PasswordPolicy")]
+    pub password_policy: PasswordPolicy,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GetGroupPolicyRequest {
     /// The name of the group the policy is associated with.
@@ -1407,6 +1569,21 @@ pub struct GetGroupResponse {
     /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
     #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
     pub marker: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GetLoginProfileRequest {
+    /// The name of the user whose login profile you want to retrieve.
+    #[serde(rename = "UserName", default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+}
+
+/// Contains the response to a successful GetLoginProfile request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GetLoginProfileResponse {
+    /// A structure containing the user name and the profile creation date for the user.
+    #[serde(rename = "LoginProfile")]
+    pub login_profile: LoginProfile,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -1996,6 +2173,24 @@ pub struct ListUsersResponse {
     pub marker: Option<String>,
 }
 
+/// Contains the user name and password create date for a user.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LoginProfile {
+    /// The name of the user, which can be used for signing in to the Amazon Web Services Management Console.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The date when the password for the user was created.
+    #[serde(rename = "CreateDate")]
+    pub create_date: Timestamp,
+    /// Specifies whether the user is required to set a new password on next sign-in.
+    #[serde(
+        rename = "PasswordResetRequired",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password_reset_required: Option<bool>,
+}
+
 /// Contains information about the effect that Organizations has on a policy simulation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct OrganizationsDecisionDetail {
@@ -2006,6 +2201,81 @@ pub struct OrganizationsDecisionDetail {
         skip_serializing_if = "Option::is_none"
     )]
     pub allowed_by_organizations: Option<bool>,
+}
+
+/// Contains information about the account password policy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PasswordPolicy {
+    /// Minimum length to require for IAM user passwords.
+    #[serde(
+        rename = "MinimumPasswordLength",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub minimum_password_length: Option<i64>,
+    /// Specifies whether IAM user passwords must contain at least one of the following symbols: ! @ # $ % ^ &amp; * ( ) _ + - = [ ] { } | '
+    #[serde(
+        rename = "RequireSymbols",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_symbols: Option<bool>,
+    /// Specifies whether IAM user passwords must contain at least one numeric character (0 to 9).
+    #[serde(
+        rename = "RequireNumbers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_numbers: Option<bool>,
+    /// Specifies whether IAM user passwords must contain at least one uppercase character (A to Z).
+    #[serde(
+        rename = "RequireUppercaseCharacters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_uppercase_characters: Option<bool>,
+    /// Specifies whether IAM user passwords must contain at least one lowercase character (a to z).
+    #[serde(
+        rename = "RequireLowercaseCharacters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_lowercase_characters: Option<bool>,
+    /// Specifies whether IAM users are allowed to change their own password.
+    #[serde(
+        rename = "AllowUsersToChangePassword",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allow_users_to_change_password: Option<bool>,
+    /// Indicates whether passwords in the account expire.
+    #[serde(
+        rename = "ExpirePasswords",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expire_passwords: Option<bool>,
+    /// The number of days that an IAM user password is valid.
+    #[serde(
+        rename = "MaxPasswordAge",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_password_age: Option<i64>,
+    /// Specifies the number of previous passwords that IAM users are prevented from reusing.
+    #[serde(
+        rename = "PasswordReusePrevention",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password_reuse_prevention: Option<i64>,
+    /// Specifies whether IAM users are prevented from setting a new password via the Amazon Web Services Management Console after their password has expired.
+    #[serde(
+        rename = "HardExpiry",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hard_expiry: Option<bool>,
 }
 
 /// Contains information about the effect that a permissions boundary has on a policy simulation when the boundary is applied to an IAM entity.
@@ -2504,6 +2774,73 @@ pub struct UpdateAccessKeyRequest {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateAccountPasswordPolicyRequest {
+    /// The minimum number of characters allowed in an IAM user password.
+    #[serde(
+        rename = "MinimumPasswordLength",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub minimum_password_length: Option<i64>,
+    /// Specifies whether IAM user passwords must contain at least one of the following non-alphanumeric characters: ! @ # $ % ^ &amp; * ( ) _ + - = [ ] { } | ' If you do not specify a value for this parameter, then the operation uses the default value of false.
+    #[serde(
+        rename = "RequireSymbols",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_symbols: Option<bool>,
+    /// Specifies whether IAM user passwords must contain at least one numeric character (0 to 9).
+    #[serde(
+        rename = "RequireNumbers",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_numbers: Option<bool>,
+    /// Specifies whether IAM user passwords must contain at least one uppercase character from the ISO basic Latin alphabet (A to Z).
+    #[serde(
+        rename = "RequireUppercaseCharacters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_uppercase_characters: Option<bool>,
+    /// Specifies whether IAM user passwords must contain at least one lowercase character from the ISO basic Latin alphabet (a to z).
+    #[serde(
+        rename = "RequireLowercaseCharacters",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub require_lowercase_characters: Option<bool>,
+    /// Allows all IAM users in your account to use the Amazon Web Services Management Console to change their own passwords.
+    #[serde(
+        rename = "AllowUsersToChangePassword",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allow_users_to_change_password: Option<bool>,
+    /// The number of days that an IAM user password is valid.
+    #[serde(
+        rename = "MaxPasswordAge",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_password_age: Option<i64>,
+    /// Specifies the number of previous passwords that IAM users are prevented from reusing.
+    #[serde(
+        rename = "PasswordReusePrevention",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password_reuse_prevention: Option<i64>,
+    /// Prevents IAM users who are accessing the account via the Amazon Web Services Management Console from setting a new console password after their password has expired.
+    #[serde(
+        rename = "HardExpiry",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub hard_expiry: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateAssumeRolePolicyRequest {
     /// The name of the role to update with the new policy.
     #[serde(rename = "RoleName")]
@@ -2511,6 +2848,23 @@ pub struct UpdateAssumeRolePolicyRequest {
     /// The policy that grants an entity permission to assume the role.
     #[serde(rename = "PolicyDocument")]
     pub policy_document: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateLoginProfileRequest {
+    /// The name of the user whose password you want to update.
+    #[serde(rename = "UserName")]
+    pub user_name: String,
+    /// The new password for the specified IAM user.
+    #[serde(rename = "Password", default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Sensitive>,
+    /// Allows this new password to be used only once by requiring the specified IAM user to set a new password on next sign-in.
+    #[serde(
+        rename = "PasswordResetRequired",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password_reset_required: Option<bool>,
 }
 
 /// Contains information about an IAM user entity.
