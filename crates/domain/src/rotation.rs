@@ -40,6 +40,9 @@ pub struct Rotation {
     /// second run while this one may still be going (see [`claim_run`]).
     #[serde(default)]
     pub running_until_ms: Option<Millis>,
+    /// The node (its id) holding that claim.
+    #[serde(default)]
+    pub running_on: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -357,16 +360,29 @@ pub fn begin(versions: &[Version], token: &str) -> Result<Begin, RotationError> 
     Ok(Begin::New)
 }
 
-/// Whether a start of the rotation (`begin`'s answer) should run its steps now, taking the
-/// claim until `now + bound` if so. A resumed rotation whose claim has not run out is running
-/// elsewhere (another node of a cluster): it must not run twice at once. A claim left by a
-/// node that died runs out after `bound` (the longest a run of the four steps may take), and
-/// the rotation is then resumed.
-pub fn claim_run(rotation: &mut Rotation, begin: Begin, now: Millis, bound: Millis) -> bool {
-    if begin == Begin::Resume && rotation.running_until_ms.is_some_and(|t| t > now) {
+/// Whether a start of the rotation (`begin`'s answer) on node `node` should run its steps
+/// now, taking the claim until `now + bound` if so. A resumed rotation claimed by another
+/// node, its claim not run out, may still be running there (a retried RotateSecret the load
+/// balancer sent elsewhere): it must not run twice at once. A claim left by a node that died
+/// runs out after `bound` (the longest a run of the four steps may take) and the rotation is
+/// then resumed anywhere. A claim of this node's own is taken at once: either this process
+/// holds it (its runner refuses a second run of a secret itself) or this node's previous
+/// process, killed mid-rotation, left it.
+pub fn claim_run(
+    rotation: &mut Rotation,
+    begin: Begin,
+    now: Millis,
+    bound: Millis,
+    node: &str,
+) -> bool {
+    if begin == Begin::Resume
+        && rotation.running_until_ms.is_some_and(|t| t > now)
+        && rotation.running_on.as_deref().is_some_and(|n| n != node)
+    {
         return false;
     }
     rotation.running_until_ms = Some(now + bound);
+    rotation.running_on = Some(node.to_string());
     true
 }
 
@@ -643,16 +659,21 @@ mod tests {
     #[test]
     fn a_claimed_run_is_not_resumed_elsewhere_until_its_claim_runs_out() {
         let mut r = Rotation::default();
-        assert!(claim_run(&mut r, Begin::New, 1_000, 500));
+        assert!(claim_run(&mut r, Begin::New, 1_000, 500, "a"));
         assert_eq!(r.running_until_ms, Some(1_500));
-        // The same token retried (another node) while the run may still be going.
-        assert!(!claim_run(&mut r, Begin::Resume, 1_200, 500));
+        // The same token retried on another node while the run may still be going.
+        assert!(!claim_run(&mut r, Begin::Resume, 1_200, 500, "b"));
         assert_eq!(r.running_until_ms, Some(1_500), "the claim is unchanged");
-        // Its node died: after the bound the rotation is resumed, with a new claim.
-        assert!(claim_run(&mut r, Begin::Resume, 1_500, 500));
-        assert_eq!(r.running_until_ms, Some(2_000));
+        assert_eq!(r.running_on.as_deref(), Some("a"));
+        // Node a restarted after a kill: its own claim is its previous life's.
+        assert!(claim_run(&mut r, Begin::Resume, 1_300, 500, "a"));
+        assert_eq!(r.running_until_ms, Some(1_800));
+        // Node a died for good: after the bound node b resumes, with a new claim.
+        assert!(!claim_run(&mut r, Begin::Resume, 1_799, 500, "b"));
+        assert!(claim_run(&mut r, Begin::Resume, 1_800, 500, "b"));
+        assert_eq!(r.running_on.as_deref(), Some("b"));
         // A new rotation (the previous one ended or was abandoned) always runs.
-        assert!(claim_run(&mut r, Begin::New, 1_600, 500));
+        assert!(claim_run(&mut r, Begin::New, 1_900, 500, "a"));
     }
 
     #[test]

@@ -201,6 +201,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
         stop_rx.clone(),
     ))];
     // Each region's background work: deletion purge and KMS key schedules, alarms, rotation.
+    // This node's id (a rotation run's claim names it); a --dev server is a node of its own.
+    let this_node = match &config.data_dir {
+        Some(dir) => node_id(dir)?,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
     for region in state.regions.iter() {
         background.push(tokio::spawn(purge_loop(
             region.clone(),
@@ -224,8 +229,11 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             Duration::from_secs(config.alarm_interval_secs),
             stop_rx.clone(),
         )));
-        let rotation_jobs =
-            crate::rotation::connect(&region.secretsmanager, &config.rotation_functions);
+        let rotation_jobs = crate::rotation::connect(
+            &region.secretsmanager,
+            &config.rotation_functions,
+            &this_node,
+        );
         let runner = Arc::new(crate::rotation::Runner {
             secretsmanager: region.secretsmanager.clone(),
             audit: state.audit.clone(),
@@ -270,10 +278,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, String> {
             stop_rx.clone(),
         )));
         // ...share API-call metrics, region by region...
-        let node = match &config.data_dir {
-            Some(dir) => node_id(dir)?,
-            None => uuid::Uuid::new_v4().to_string(),
-        };
+        let node = this_node.clone();
         for (schema, r) in regions {
             background.push(tokio::spawn(crate::cluster::share_metrics(
                 options.clone(),

@@ -228,6 +228,236 @@ const MIGRATIONS: &[(i64, &str)] = &[
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Secret writes on their way to the group committer ([`commit_secret_writes`]).
+    secret_writes: tokio::sync::mpsc::UnboundedSender<PendingWrite>,
+}
+
+/// A secret write waiting for its group's commit, and who to tell how it went.
+struct PendingWrite {
+    write: SecretWrite,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// At most this many writes share one transaction (one `fsync`).
+const MAX_GROUP: usize = 256;
+
+/// Group commit of secret writes: every write queued while the previous group was being
+/// committed goes into the next transaction, each in its own savepoint (a write refused —
+/// a revision conflict, a name taken — is rolled back alone and told why), and the group is
+/// acknowledged after its one COMMIT, so one `fsync` serves many writers. Nothing is
+/// acknowledged before its commit is durable (`synchronous=FULL`): the guarantee of one
+/// transaction per write, at a fraction of the syncs. A task of its own, so a caller that
+/// goes away (a client disconnecting) never aborts other callers' writes.
+async fn commit_secret_writes(
+    writer: SqlitePool,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingWrite>,
+) {
+    let mut group = Vec::new();
+    while let Some(first) = queue.recv().await {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(p) => group.push(p),
+                Err(_) => break,
+            }
+        }
+        let outcomes = commit_group(&writer, &group).await;
+        for (p, outcome) in group.drain(..).zip(outcomes) {
+            let _ = p.done.send(outcome);
+        }
+    }
+}
+
+/// One transaction for the group; each write's outcome, in order (all failed if the
+/// transaction could not be committed).
+async fn commit_group(writer: &SqlitePool, group: &[PendingWrite]) -> Vec<Result<(), StoreError>> {
+    let committed = async {
+        let mut tx = writer.begin().await?;
+        let mut outcomes = Vec::with_capacity(group.len());
+        for p in group {
+            let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+            match apply_secret_write(&mut savepoint, &p.write).await {
+                Ok(()) => {
+                    savepoint.commit().await?;
+                    outcomes.push(Ok(()));
+                }
+                Err(e) => {
+                    savepoint.rollback().await?;
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok::<_, sqlx::Error>(outcomes)
+    }
+    .await;
+    committed.unwrap_or_else(|e| {
+        let message = e.to_string();
+        group
+            .iter()
+            .map(|_| Err(StoreError::Backend(message.clone())))
+            .collect()
+    })
+}
+
+/// One secret write inside the group's transaction (its savepoint): the secret's row (insert,
+/// or update at the expected revision), resealed values, and its versions diffed against what
+/// is stored.
+async fn apply_secret_write(
+    tx: &mut sqlx::SqliteConnection,
+    write: &SecretWrite,
+) -> Result<(), StoreError> {
+    let s = &write.secret;
+    let meta = meta_json(s)?;
+    match write.expected_revision {
+        None => {
+            let res = sqlx::query(
+                    "INSERT INTO secrets (arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta, rotation_due_ms)
+                     VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+                )
+                .bind(&s.arn)
+                .bind(&s.name)
+                .bind(s.revision)
+                .bind(s.created_ms)
+                .bind(s.deletion_due_ms)
+                .bind(&meta)
+                .bind(rotation_due(s))
+                .execute(&mut *tx)
+                .await;
+            if let Err(e) = res {
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation())
+                {
+                    return Err(StoreError::NameTaken);
+                }
+                return Err(backend(e));
+            }
+        }
+        Some(expected) => {
+            let done = sqlx::query(
+                    "UPDATE secrets SET revision = ?, deletion_due_ms = ?, meta = ?, rotation_due_ms = ? WHERE arn = ? AND revision = ?",
+                )
+                .bind(s.revision)
+                .bind(s.deletion_due_ms)
+                .bind(&meta)
+                .bind(rotation_due(s))
+                .bind(&s.arn)
+                .bind(expected)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+    }
+
+    for (id, val) in &write.resealed {
+        let done = sqlx::query(
+            "UPDATE secret_versions SET kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
+                 WHERE secret_arn = ? AND version_id = ? AND has_value = 1",
+        )
+        .bind(val.sealed.key_id().to_string())
+        .bind(val.kind.as_str())
+        .bind(val.sealed.wrapped_key().to_vec())
+        .bind(val.sealed.ciphertext().to_vec())
+        .bind(&s.arn)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
+    let stored: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = ?",
+    )
+    .bind(&s.arn)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(backend)?;
+    for (id, stages, had_value) in &stored {
+        match s.versions.iter().find(|v| &v.id == id) {
+            None => {
+                sqlx::query("DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?")
+                    .bind(&s.arn)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(backend)?;
+            }
+            Some(v) => {
+                // A rotation's value-less AWSPENDING version gets its value once (the
+                // rotation function's PutSecretValue); a stored value never changes.
+                if let Some((_, val)) = write.new_values.iter().find(|(i, _)| i == id) {
+                    if *had_value != 0 || !v.has_value {
+                        return Err(StoreError::Backend(format!(
+                            "version {id} already has a value"
+                        )));
+                    }
+                    sqlx::query(
+                            "UPDATE secret_versions SET has_value = 1, kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
+                             WHERE secret_arn = ? AND version_id = ?",
+                        )
+                        .bind(val.sealed.key_id().to_string())
+                        .bind(val.kind.as_str())
+                        .bind(val.sealed.wrapped_key().to_vec())
+                        .bind(val.sealed.ciphertext().to_vec())
+                        .bind(&s.arn)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                }
+                let new = serde_json::to_string(&v.stages).map_err(backend)?;
+                if &new != stages {
+                    sqlx::query("UPDATE secret_versions SET stages = ? WHERE secret_arn = ? AND version_id = ?")
+                            .bind(&new)
+                            .bind(&s.arn)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(backend)?;
+                }
+            }
+        }
+    }
+    for v in &s.versions {
+        if stored.iter().any(|(id, _, _)| id == &v.id) {
+            continue;
+        }
+        let value = write
+            .new_values
+            .iter()
+            .find(|(id, _)| id == &v.id)
+            .map(|(_, val)| val);
+        if v.has_value != value.is_some() {
+            return Err(StoreError::Backend(format!(
+                "version {} value presence does not match its metadata",
+                v.id
+            )));
+        }
+        sqlx::query(
+                "INSERT INTO secret_versions
+                 (secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id, kind, wrapped_key, ciphertext)
+                 VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+            )
+            .bind(&s.arn)
+            .bind(&v.id)
+            .bind(v.created_ms)
+            .bind(serde_json::to_string(&v.stages).map_err(backend)?)
+            .bind(v.has_value as i64)
+            .bind(value.map(|x| x.sealed.key_id().to_string()).or_else(|| v.kms_key_id.clone()))
+            .bind(value.map(|x| x.kind.as_str()))
+            .bind(value.map(|x| x.sealed.wrapped_key().to_vec()))
+            .bind(value.map(|x| x.sealed.ciphertext().to_vec()))
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
 }
 
 fn parameter_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Parameter, StoreError> {
@@ -258,7 +488,17 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await
             .map_err(backend)?;
-        Ok(Self { writer, reader })
+        Ok(Self::with_pools(writer, reader))
+    }
+
+    fn with_pools(writer: SqlitePool, reader: SqlitePool) -> Self {
+        let (secret_writes, queue) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(commit_secret_writes(writer.clone(), queue));
+        Self {
+            writer,
+            reader,
+            secret_writes,
+        }
     }
 
     /// An ephemeral in-memory database (`--dev`, unit tests). One connection serves all.
@@ -275,10 +515,7 @@ impl SqliteStore {
             .await
             .map_err(backend)?;
         Self::migrate(&pool).await?;
-        Ok(Self {
-            writer: pool.clone(),
-            reader: pool,
-        })
+        Ok(Self::with_pools(pool.clone(), pool))
     }
 
     async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
@@ -772,160 +1009,13 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, write: SecretWrite) -> Result<(), StoreError> {
-        let s = &write.secret;
-        let meta = meta_json(s)?;
-        let mut tx = self.writer.begin().await.map_err(backend)?;
-        match write.expected_revision {
-            None => {
-                let res = sqlx::query(
-                    "INSERT INTO secrets (arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta, rotation_due_ms)
-                     VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
-                )
-                .bind(&s.arn)
-                .bind(&s.name)
-                .bind(s.revision)
-                .bind(s.created_ms)
-                .bind(s.deletion_due_ms)
-                .bind(&meta)
-                .bind(rotation_due(s))
-                .execute(&mut *tx)
-                .await;
-                if let Err(e) = res {
-                    if e.as_database_error()
-                        .is_some_and(|d| d.is_unique_violation())
-                    {
-                        return Err(StoreError::NameTaken);
-                    }
-                    return Err(backend(e));
-                }
-            }
-            Some(expected) => {
-                let done = sqlx::query(
-                    "UPDATE secrets SET revision = ?, deletion_due_ms = ?, meta = ?, rotation_due_ms = ? WHERE arn = ? AND revision = ?",
-                )
-                .bind(s.revision)
-                .bind(s.deletion_due_ms)
-                .bind(&meta)
-                .bind(rotation_due(s))
-                .bind(&s.arn)
-                .bind(expected)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict);
-                }
-            }
-        }
-
-        for (id, val) in &write.resealed {
-            let done = sqlx::query(
-                "UPDATE secret_versions SET kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
-                 WHERE secret_arn = ? AND version_id = ? AND has_value = 1",
-            )
-            .bind(val.sealed.key_id().to_string())
-            .bind(val.kind.as_str())
-            .bind(val.sealed.wrapped_key().to_vec())
-            .bind(val.sealed.ciphertext().to_vec())
-            .bind(&s.arn)
-            .bind(id)
-            .execute(&mut *tx)
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.secret_writes
+            .send(PendingWrite { write, done })
+            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
+        outcome
             .await
-            .map_err(backend)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-        }
-        // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
-        let stored: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = ?",
-        )
-        .bind(&s.arn)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        for (id, stages, had_value) in &stored {
-            match s.versions.iter().find(|v| &v.id == id) {
-                None => {
-                    sqlx::query(
-                        "DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?",
-                    )
-                    .bind(&s.arn)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                }
-                Some(v) => {
-                    // A rotation's value-less AWSPENDING version gets its value once (the
-                    // rotation function's PutSecretValue); a stored value never changes.
-                    if let Some((_, val)) = write.new_values.iter().find(|(i, _)| i == id) {
-                        if *had_value != 0 || !v.has_value {
-                            return Err(StoreError::Backend(format!(
-                                "version {id} already has a value"
-                            )));
-                        }
-                        sqlx::query(
-                            "UPDATE secret_versions SET has_value = 1, kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
-                             WHERE secret_arn = ? AND version_id = ?",
-                        )
-                        .bind(val.sealed.key_id().to_string())
-                        .bind(val.kind.as_str())
-                        .bind(val.sealed.wrapped_key().to_vec())
-                        .bind(val.sealed.ciphertext().to_vec())
-                        .bind(&s.arn)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    }
-                    let new = serde_json::to_string(&v.stages).map_err(backend)?;
-                    if &new != stages {
-                        sqlx::query("UPDATE secret_versions SET stages = ? WHERE secret_arn = ? AND version_id = ?")
-                            .bind(&new)
-                            .bind(&s.arn)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(backend)?;
-                    }
-                }
-            }
-        }
-        for v in &s.versions {
-            if stored.iter().any(|(id, _, _)| id == &v.id) {
-                continue;
-            }
-            let value = write
-                .new_values
-                .iter()
-                .find(|(id, _)| id == &v.id)
-                .map(|(_, val)| val);
-            if v.has_value != value.is_some() {
-                return Err(StoreError::Backend(format!(
-                    "version {} value presence does not match its metadata",
-                    v.id
-                )));
-            }
-            sqlx::query(
-                "INSERT INTO secret_versions
-                 (secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id, kind, wrapped_key, ciphertext)
-                 VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-            )
-            .bind(&s.arn)
-            .bind(&v.id)
-            .bind(v.created_ms)
-            .bind(serde_json::to_string(&v.stages).map_err(backend)?)
-            .bind(v.has_value as i64)
-            .bind(value.map(|x| x.sealed.key_id().to_string()).or_else(|| v.kms_key_id.clone()))
-            .bind(value.map(|x| x.kind.as_str()))
-            .bind(value.map(|x| x.sealed.wrapped_key().to_vec()))
-            .bind(value.map(|x| x.sealed.ciphertext().to_vec()))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
+            .unwrap_or_else(|_| Err(StoreError::Backend("the store is closed".into())))
     }
 
     async fn purge(&self, secret_arn: &str) -> Result<bool, StoreError> {

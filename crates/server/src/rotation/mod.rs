@@ -306,6 +306,7 @@ impl Drop for Running<'_> {
 pub fn connect(
     secretsmanager: &SecretsManager,
     functions: &[RotationFunction],
+    node: &str,
 ) -> mpsc::UnboundedReceiver<RotationJob> {
     let (tx, rx) = mpsc::unbounded_channel();
     let longest_step_secs = functions.iter().map(|f| f.timeout_secs).max().unwrap_or(0);
@@ -313,6 +314,7 @@ pub fn connect(
         functions: functions.iter().map(|f| f.arn.clone()).collect(),
         jobs: tx,
         run_bound_ms: (4 * longest_step_secs as i64 + 60) * 1000,
+        node: node.to_string(),
     });
     rx
 }

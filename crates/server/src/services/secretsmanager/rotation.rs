@@ -73,6 +73,8 @@ pub struct RotationQueue {
     /// The longest a run of a rotation's four steps may take (every function's step timeout,
     /// four times, and a margin): how long a started run claims its rotation.
     pub run_bound_ms: Millis,
+    /// This node's id: whose claim a run's is.
+    pub node: String,
 }
 
 /// Values a write seals: (version id, sealed value).
@@ -266,8 +268,11 @@ impl SecretsManager {
         // A configuration test's copy is not a rotation in progress.
         rotation::discard_test(&mut s.versions, &mut s.rotation);
         let begin = rotation::begin(&s.versions, token)?;
-        let bound = self.rotation_queue.get().map_or(0, |q| q.run_bound_ms);
-        if !rotation::claim_run(&mut s.rotation, begin, now, bound) {
+        let (bound, node) = self
+            .rotation_queue
+            .get()
+            .map_or((0, ""), |q| (q.run_bound_ms, q.node.as_str()));
+        if !rotation::claim_run(&mut s.rotation, begin, now, bound, node) {
             tracing::debug!(secret_arn = %s.arn, token, "rotation already running (claimed by a run elsewhere)");
             return Ok(None);
         }
@@ -408,6 +413,7 @@ impl SecretsManager {
             .modify(&job.secret_arn, |s| {
                 let ok = steps_ok && rotation::succeeded(&s.versions, &job.token);
                 s.rotation.running_until_ms = None;
+                s.rotation.running_on = None;
                 let next = s
                     .rotation
                     .rules
