@@ -62,6 +62,7 @@ pub struct AuthorizationTarget {
     pub secret: Option<Secret>,
 }
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -87,10 +88,11 @@ pub struct SecretsManager {
     account_id: String,
     /// Key id of the managed key `aws/secretsmanager`.
     default_key_id: String,
-    /// Serialises read-modify-write cycles in this process: SQLite has one writer anyway, and
-    /// without it concurrent writers to one secret would burn their retries on conflicts.
-    /// The revision check still guards against other processes sharing the store.
-    write_lock: tokio::sync::Mutex<()>,
+    /// One lock per secret (by name) serialising its read-modify-write cycles in this
+    /// process: concurrent writers to one secret would otherwise burn their retries on
+    /// conflicts. Writes to different secrets run at once (and share the store's group
+    /// commits). The revision check still guards against other processes and nodes.
+    write_locks: std::sync::Mutex<HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
     rotation_queue: std::sync::OnceLock<rotation::RotationQueue>,
     /// The keys values are sealed under (customer keys also need the caller's KMS permission).
     kms: Arc<Kms>,
@@ -117,7 +119,7 @@ impl SecretsManager {
             region,
             account_id,
             default_key_id,
-            write_lock: tokio::sync::Mutex::new(()),
+            write_locks: Default::default(),
             rotation_queue: std::sync::OnceLock::new(),
             kms,
             peers: std::sync::OnceLock::new(),
@@ -362,12 +364,41 @@ impl SecretsManager {
     /// commits first and the original sees the retry's. Across processes sharing a store the
     /// same holds through the revision check: a write decided on a stale revision conflicts
     /// and is decided again.
+    /// Hold the write lock of the secret named `name` (see `write_locks`).
+    async fn lock_secret(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.write_locks.lock().unwrap_or_else(|e| e.into_inner());
+            match locks.get(name).and_then(std::sync::Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    // Locks nobody holds any more go now and then, so the map stays small.
+                    if locks.len() >= 1024 {
+                        locks.retain(|_, l| l.strong_count() > 0);
+                    }
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(name.to_string(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+
+    /// The write lock of the secret `id` (name or ARN) names; an id naming no secret locks
+    /// that id (the write then fails, or creates a secret of that name).
+    async fn lock_for(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        match self.resolve(id).await {
+            Ok(s) => self.lock_secret(&s.name).await,
+            Err(_) => self.lock_secret(id).await,
+        }
+    }
+
     async fn modify<T>(
         &self,
         id: &str,
         mut apply: impl FnMut(&mut Secret) -> Result<(T, Vec<(String, StoredValue)>), SmError>,
     ) -> Result<(Secret, T), SmError> {
-        let _serialised = self.write_lock.lock().await;
+        let _serialised = self.lock_for(id).await;
         for _ in 0..COMMIT_ATTEMPTS {
             let current = self.resolve(id).await?;
             let mut next = current.clone();

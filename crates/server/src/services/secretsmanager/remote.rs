@@ -552,7 +552,7 @@ impl SecretsManager {
             given.insert(v.version_id.clone(), value);
         }
         let key_id = self.key_id_for(input.kms_key_id.as_deref().filter(|k| !k.is_empty()))?;
-        let _serialised = self.write_lock.lock().await;
+        let _serialised = self.lock_secret(&name).await;
         let existing = self.store.secret(SecretKey::Name(&name)).await?;
         let decision = remote_replica_write(
             existing.as_ref(),
@@ -646,7 +646,7 @@ impl SecretsManager {
     ) -> Result<DeleteReplicaSecretResponse, SmError> {
         let name = validate::required("name", input.name.clone())?;
         let primary_region = validate::required("primaryRegion", input.primary_region.clone())?;
-        let _serialised = self.write_lock.lock().await;
+        let _serialised = self.lock_secret(&name).await;
         let existing = self.store.secret(SecretKey::Name(&name)).await?;
         let mut out = DeleteReplicaSecretResponse {
             arn: existing.as_ref().map(|e| e.arn.clone()),

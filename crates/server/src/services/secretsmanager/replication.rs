@@ -196,7 +196,7 @@ impl SecretsManager {
         input: StopReplicationToReplicaRequest,
     ) -> Result<StopReplicationToReplicaResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
-        let _serialised = self.write_lock.lock().await;
+        let _serialised = self.lock_for(&id).await;
         let current = self.resolve(&id).await?;
         let Some(primary_region) = current.replication.primary_region.clone() else {
             return Err(SmError::InvalidRequest(

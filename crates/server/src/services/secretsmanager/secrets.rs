@@ -217,7 +217,7 @@ impl SecretsManager {
         let now = self.clock.now_ms();
         // The loop of `modify`, with the idempotency decision and the re-encryption's reads
         // inside it (see there).
-        let _serialised = self.write_lock.lock().await;
+        let _serialised = self.lock_for(&id).await;
         'attempt: for _ in 0..super::COMMIT_ATTEMPTS {
             let current = self.resolve(&id).await?;
             if current.is_scheduled_for_deletion() {

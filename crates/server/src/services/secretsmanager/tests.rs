@@ -188,25 +188,47 @@ async fn dates_are_maintained() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_lose_no_update() {
     let (sm, _clock) = service().await;
     let sm = Arc::new(sm);
-    call(
+    let created = call(
         &sm,
         "CreateSecret",
         json!({"Name": "c", "SecretString": "0"}),
     )
     .await
     .unwrap();
+    let arn = created["ARN"].as_str().unwrap().to_string();
+    call(
+        &sm,
+        "CreateSecret",
+        json!({"Name": "other", "SecretString": "0"}),
+    )
+    .await
+    .unwrap();
+    // One secret named by its name and by its ARN (one lock), while another secret is
+    // written at the same time (its own lock).
     let mut tasks = Vec::new();
-    for i in 0..8 {
+    for i in 0..32 {
         let sm = sm.clone();
+        let id = if i % 2 == 0 {
+            "c".to_string()
+        } else {
+            arn.clone()
+        };
         tasks.push(tokio::spawn(async move {
             call(
                 &sm,
                 "TagResource",
-                json!({"SecretId": "c", "Tags": [{"Key": format!("k{i}"), "Value": "v"}]}),
+                json!({"SecretId": id, "Tags": [{"Key": format!("k{i}"), "Value": "v"}]}),
+            )
+            .await
+            .unwrap();
+            call(
+                &sm,
+                "PutSecretValue",
+                json!({"SecretId": "other", "SecretString": format!("v{i}")}),
             )
             .await
             .unwrap();
@@ -218,7 +240,16 @@ async fn concurrent_writers_lose_no_update() {
     let d = call(&sm, "DescribeSecret", json!({"SecretId": "c"}))
         .await
         .unwrap();
-    assert_eq!(d["Tags"].as_array().unwrap().len(), 8);
+    assert_eq!(d["Tags"].as_array().unwrap().len(), 32);
+    // Every write made its version (AWS keeps unlabelled versions younger than 24 h).
+    let v = call(
+        &sm,
+        "ListSecretVersionIds",
+        json!({"SecretId": "other", "IncludeDeprecated": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["Versions"].as_array().unwrap().len(), 33);
 }
 
 #[tokio::test]

@@ -234,7 +234,7 @@ impl SecretsManager {
         // The loop of `modify`, with the idempotency decision inside it (see there): the same
         // token with the same value succeeds without a new version, with another value
         // ResourceExistsException — decided on the copy of the secret the write commits over.
-        let _serialised = self.write_lock.lock().await;
+        let _serialised = self.lock_for(&id).await;
         for _ in 0..super::COMMIT_ATTEMPTS {
             let current = self.resolve(&id).await?;
             if current.is_scheduled_for_deletion() {
