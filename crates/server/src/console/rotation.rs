@@ -1,0 +1,210 @@
+//! Rotation: "Rotate now" and the per-secret rotation timeline, built from the audit log
+//! (LookupEvents as the signed-in principal — what the caller may not look up, it is not
+//! shown).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::secrets::{date, detail_href};
+use super::{Ctx, Nav, Refusal, html, redirect};
+use crate::http::AppState;
+use crate::pipeline::front::JsonService::{CloudTrail, SecretsManager};
+
+/// The audit events a rotation leaves: the calls that start or stop one, and the service's
+/// own events.
+const ROTATION_EVENTS: &[&str] = &[
+    "RotateSecret",
+    "CancelRotateSecret",
+    "RotationStarted",
+    "RotationSucceeded",
+    "RotationFailed",
+    "RotationAbandoned",
+];
+
+#[derive(Template)]
+#[template(path = "outcome.html")]
+struct OutcomePage {
+    nav: Option<Nav>,
+    detail_href: String,
+    headline: String,
+    refusal: Option<Refusal>,
+}
+
+/// A page saying what happened to an action on secret `id`, and why when refused.
+pub fn outcome_page(ctx: &Ctx, id: &str, headline: &str, refusal: Option<Refusal>) -> Response {
+    html(&OutcomePage {
+        nav: Some(ctx.nav()),
+        detail_href: detail_href(id),
+        headline: headline.to_string(),
+        refusal,
+    })
+}
+
+pub async fn rotate_now(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = form.get("id").cloned().unwrap_or_default();
+    match ctx
+        .call(
+            &state,
+            SecretsManager,
+            "RotateSecret",
+            json!({"SecretId": id}),
+        )
+        .await
+    {
+        Ok(_) => redirect(&timeline_href(&id)),
+        Err(r) => outcome_page(&ctx, &id, "The rotation could not be started.", Some(r)),
+    }
+}
+
+pub fn timeline_href(id: &str) -> String {
+    detail_href(id).replacen("/console/secret?", "/console/secret/timeline?", 1)
+}
+
+/// One entry of the timeline.
+#[derive(Debug, PartialEq)]
+pub struct Entry {
+    pub time: String,
+    pub event: String,
+    /// `started`, `succeeded`, `failed`, `abandoned` or `call` (for styling).
+    pub kind: &'static str,
+    pub version: String,
+    /// The step or reason, as recorded.
+    pub detail: String,
+    pub who: String,
+}
+
+/// The timeline from LookupEvents' answer (newest first, as it comes).
+pub fn entries(out: &Value) -> Vec<Entry> {
+    out["Events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e["EventName"].as_str()?;
+            if !ROTATION_EVENTS.contains(&name) {
+                return None;
+            }
+            let record: Value = e["CloudTrailEvent"]
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            let details = &record["serviceEventDetails"];
+            let params = &record["requestParameters"];
+            let version = details["versionId"]
+                .as_str()
+                .or(params["clientRequestToken"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            let detail = match (details["reason"].as_str(), record["errorMessage"].as_str()) {
+                (Some(r), _) | (None, Some(r)) => r.to_string(),
+                _ => match name {
+                    "RotationStarted" => details["rotationLambdaARN"]
+                        .as_str()
+                        .map(|f| format!("function {f}"))
+                        .unwrap_or_default(),
+                    "RotateSecret" => params["rotationRules"]
+                        .as_object()
+                        .map(|r| format!("rules {}", Value::Object(r.clone())))
+                        .unwrap_or_default(),
+                    _ => String::new(),
+                },
+            };
+            let kind = match name {
+                "RotationStarted" => "started",
+                "RotationSucceeded" => "succeeded",
+                "RotationFailed" => "failed",
+                "RotationAbandoned" => "abandoned",
+                _ if record["errorCode"].is_string() => "failed",
+                _ => "call",
+            };
+            Some(Entry {
+                time: date(&e["EventTime"]),
+                event: name.to_string(),
+                kind,
+                version,
+                detail,
+                who: e["Username"].as_str().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "timeline.html")]
+struct TimelinePage {
+    nav: Option<Nav>,
+    id: String,
+    detail_href: String,
+    entries: Vec<Entry>,
+    refusal: Option<Refusal>,
+}
+
+pub async fn timeline(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, q) = match Ctx::get(&state, peer, req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = q.get("id").cloned().unwrap_or_default();
+    let mut page = TimelinePage {
+        nav: Some(ctx.nav()),
+        detail_href: detail_href(&id),
+        id: id.clone(),
+        entries: Vec::new(),
+        refusal: None,
+    };
+    let input = json!({
+        "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": id}],
+        "MaxResults": 50,
+    });
+    match ctx.call(&state, CloudTrail, "LookupEvents", input).await {
+        Ok(out) => page.entries = entries(&out),
+        Err(r) => page.refusal = Some(r),
+    }
+    html(&page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeline_keeps_rotation_events_with_their_version_and_reason() {
+        let failed = json!({"serviceEventDetails": {"versionId": "v2",
+            "reason": "step setSecret failed: exit status 3"}})
+        .to_string();
+        let started = json!({"serviceEventDetails": {"versionId": "v2",
+            "rotationLambdaARN": "arn:aws:lambda:us-east-1:1:function:f"}})
+        .to_string();
+        let out = json!({"Events": [
+            {"EventName": "RotationFailed", "EventTime": 1700000060, "CloudTrailEvent": failed},
+            {"EventName": "GetSecretValue", "EventTime": 1700000030, "CloudTrailEvent": "{}"},
+            {"EventName": "RotationStarted", "EventTime": 1700000000, "CloudTrailEvent": started},
+        ]});
+        let e = entries(&out);
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].kind, e[0].version.as_str()), ("failed", "v2"));
+        assert!(e[0].detail.contains("setSecret"));
+        assert_eq!(
+            e[1].detail,
+            "function arn:aws:lambda:us-east-1:1:function:f"
+        );
+        assert_eq!(e[1].time, "2023-11-14 22:13:20 UTC");
+    }
+}
