@@ -125,7 +125,8 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/secret/rotate", post(rotation::rotate_now))
         .route("/console/secret/timeline", get(rotation::timeline))
         .route("/console/static/{file}", get(asset))
-        .fallback(not_found)
+        // Any other console path: 404 (with the headers), not the API front.
+        .route("/console/{*rest}", axum::routing::any(not_found))
         .layer(axum::middleware::map_response_with_state(
             state,
             security_headers,

@@ -70,7 +70,7 @@ pub async fn rotate_now(
 }
 
 pub fn timeline_href(id: &str) -> String {
-    detail_href(id).replacen("/console/secret?", "/console/secret/timeline?", 1)
+    format!("/console/secret/timeline?id={}", super::secrets::encode(id))
 }
 
 /// One entry of the timeline.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
@@ -17,15 +17,24 @@ use crate::http::AppState;
 use crate::http::query::Params;
 use crate::pipeline::front::JsonService::{Kms, SecretsManager};
 
+/// What a query-string value keeps as is: RFC 3986's unreserved characters.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A query-string value, percent-encoded.
+pub fn encode(v: &str) -> String {
+    utf8_percent_encode(v, QUERY_VALUE).to_string()
+}
+
 /// Secrets per list page.
 const PAGE_SIZE: u32 = 25;
 
 /// The detail page's address of a secret.
 pub fn detail_href(id: &str) -> String {
-    format!(
-        "/console/secret?id={}",
-        utf8_percent_encode(id, NON_ALPHANUMERIC)
-    )
+    format!("/console/secret?id={}", encode(id))
 }
 
 /// An epoch-seconds date as the API answers it, for people (UTC).
@@ -178,7 +187,7 @@ pub async fn list(
 fn query_string(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .map(|(k, v)| format!("{k}={}", encode(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -441,10 +450,7 @@ pub async fn detail(
     let mut page = DetailPage {
         nav: Some(ctx.nav()),
         csrf: ctx.csrf.clone(),
-        timeline_href: format!(
-            "/console/secret/timeline?id={}",
-            utf8_percent_encode(&id, NON_ALPHANUMERIC)
-        ),
+        timeline_href: super::rotation::timeline_href(&id),
         id,
         arn: String::new(),
         description: String::new(),
@@ -759,7 +765,10 @@ mod tests {
 
     #[test]
     fn hrefs_encode_names_and_dates_read_epoch_seconds() {
-        assert_eq!(detail_href("a/b c"), "/console/secret?id=a%2Fb%20c");
+        assert_eq!(
+            detail_href("a-b_c.d/e f+g"),
+            "/console/secret?id=a-b_c.d%2Fe%20f%2Bg"
+        );
         assert_eq!(date(&json!(1700000000.5)), "2023-11-14 22:13:20 UTC");
         assert_eq!(date(&Value::Null), "");
     }

@@ -77,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     } else {
         routes
             .route("/console", axum::routing::any(console_off))
+            .route("/console/", axum::routing::any(console_off))
             .route("/console/{*rest}", axum::routing::any(console_off))
     };
     routes

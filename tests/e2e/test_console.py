@@ -1,0 +1,456 @@
+"""The web console (/console/) end to end, in Debian's chromium (headless, driven by Selenium
+through chromedriver), plus request-level security checks where a browser adds nothing.
+
+Flows: sign in with root's keys; seed 003's console flow (store `auth-service-prod-config` as
+key/value pairs following the naming convention, 30-day rotation with a configured function,
+rotate now, the timeline's entries); retrieve a value and find the GetSecretValue audited as a
+console call; a user holding seed 003's Development Access Policy reads a stage secret but is
+refused the prod one, with the reason; sign out (the old cookie opens nothing).
+Security: CSRF refused (nothing changed), XSS payloads shown as text, no CSP violation in any
+page, the security headers, idle expiry, `--console off`, nothing secret in the server's log.
+Screenshots of the main pages go to tests/e2e/artifacts/console/ (git-ignored).
+"""
+import json
+import os
+import re
+import sys
+import time
+import uuid
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from leaks import remember, secret
+from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server, work_dir
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ARTIFACTS = os.path.join(HERE, "artifacts", "console")
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret-rotation"
+ROLE = "console-rotation"
+# Seed 003's naming convention, <service-name>-<environment>-<secret-type>, as a regex.
+NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*-(prod|stage|test)-[a-z0-9]+(-[a-z0-9]+)*$"
+NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+# Seed 003's Development Access Policy, ${region} and ${account-id} filled in.
+DEV_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Allow",
+        "Action": ["secretsmanager:GetSecretValue", "secretsmanager:UpdateSecret"],
+        "Resource": [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*-test-*",
+                     f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*-stage-*"],
+    }],
+}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+
+
+def client(server, service, access_key=ACCESS_KEY, secret_key=SECRET_KEY):
+    return boto3.client(service, endpoint_url=server.endpoint, region_name=REGION,
+                        aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                        config=NO_RETRY)
+
+
+@pytest.fixture(scope="module")
+def console():
+    """A server with a rotation function (a token rotator run with its role's credentials),
+    seed 003's naming convention enforced by the console, and due rotations checked every
+    second."""
+    d = os.path.join(work_dir("data"), f"console-config-{uuid.uuid4().hex[:8]}")
+    os.makedirs(d)
+    cfg = os.path.join(d, "strongroom.toml")
+    record = os.path.join(d, "rotation-record.jsonl")
+    with open(cfg, "w") as f:
+        f.write("[[rotation-function]]\n"
+                f'arn = "{FUNCTION_ARN}"\n'
+                f"command = {json.dumps([sys.executable, os.path.join(HERE, 'rotation', 'recording_rotation.py')])}\n"
+                f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+                "timeout-secs = 30\n"
+                f"environment = {{ ROTATION_RECORD = {json.dumps(record)} }}\n")
+    s = Server(name="console", extra_args=["--config", cfg, "--rotation-interval-secs", "1",
+                                           "--console-secret-name-pattern", NAME_PATTERN])
+    iam = client(s, "iam")
+    iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    iam.put_role_policy(RoleName=ROLE, PolicyName="rotate", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+            "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+            "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
+            "secretsmanager:GetRandomPassword"], "Resource": "*"}]}))
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(a)
+    # The browser's console: CSP violations and script errors show up there.
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    d.implicitly_wait(0)
+    yield d
+    d.quit()
+
+
+def shot(browser, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    browser.save_screenshot(os.path.join(ARTIFACTS, f"{name}.png"))
+
+
+def wait_for(browser, css, timeout=10):
+    return WebDriverWait(browser, timeout).until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def browser_problems(browser):
+    """Console messages about CSP violations or script errors since the last call (answers
+    with an error status, such as a refused sign-in's 401, are expected)."""
+    return [e["message"] for e in browser.get_log("browser")
+            if "Failed to load resource" not in e["message"]
+            and (e["level"] == "SEVERE" or "Content Security Policy" in e["message"])]
+
+
+def sign_in(browser, server, access_key, secret_key):
+    browser.delete_all_cookies()
+    browser.get(server.endpoint + "/console/")
+    wait_for(browser, "#access_key_id")
+    browser.find_element(By.ID, "access_key_id").send_keys(access_key)
+    browser.find_element(By.ID, "secret_access_key").send_keys(secret_key)
+    browser.find_element(By.ID, "signin").click()
+
+
+def session_cookie(browser):
+    c = browser.get_cookie("strongroom_console")
+    assert c, "no session cookie after sign-in"
+    return c
+
+
+def test_seed_003_flow_in_the_browser(console, browser):
+    # Wrong credentials: the form again, with one message for every wrong part.
+    sign_in(browser, console, ACCESS_KEY, "not-the-secret-key-0000000000000000000000")
+    assert "not correct" in wait_for(browser, "#signin-error").text
+    assert browser.get_cookie("strongroom_console") is None
+    shot(browser, "signin")
+
+    sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
+    wait_for(browser, "table#secrets")
+    assert browser.current_url.endswith("/console/secrets")
+    assert browser.find_element(By.ID, "who").text == f"arn:aws:iam::{ACCOUNT}:root"
+    cookie = session_cookie(browser)
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console/"
+
+    # Store a new secret → Other type of secret → key/value pairs → the naming convention →
+    # rotation, in one form.
+    browser.find_element(By.LINK_TEXT, "Store a new secret").click()
+    wait_for(browser, "#new-secret")
+    assert "auth-service-prod-config" in browser.find_element(By.ID, "naming-hint").text
+    values = {"MONGODB_URI": secret("mongodb"), "JWT_SECRET": secret("jwt"),
+              "API_KEY": secret("api"), "EXTRA": secret("extra")}
+    browser.find_element(By.ID, "add-row").click()  # a fourth row, added by console.js
+    keys = browser.find_elements(By.CSS_SELECTOR, "#kv-rows input[name^=key]")
+    vals = browser.find_elements(By.CSS_SELECTOR, "#kv-rows input[name^=value]")
+    assert len(keys) == 4 and len(vals) == 4
+    for (k, v), ki, vi in zip(values.items(), keys, vals):
+        ki.send_keys(k)
+        vi.send_keys(v)
+    browser.find_element(By.ID, "name").send_keys("auth-service-prod-config")
+    browser.find_element(By.ID, "description").send_keys("Production configuration for auth-service")
+    browser.find_element(By.NAME, "tagkey0").send_keys("environment")
+    browser.find_element(By.NAME, "tagvalue0").send_keys("prod")
+    Select(browser.find_element(By.ID, "rotation_function")).select_by_value(FUNCTION_ARN)
+    days = browser.find_element(By.ID, "rotation_days")
+    days.clear()
+    days.send_keys("30")
+    browser.find_element(By.ID, "rotate_immediately").click()
+    shot(browser, "new-secret")
+    browser.find_element(By.ID, "store").click()
+
+    wait_for(browser, "#overview")
+    assert browser.find_element(By.ID, "secret-name").text == "auth-service-prod-config"
+    assert browser.find_element(By.ID, "rotation-status").text == "enabled"
+    assert '"AutomaticallyAfterDays":30' in browser.find_element(By.ID, "rotation-rules").text
+    tags = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#tags td")]
+    assert tags == ["environment", "prod"]
+    shot(browser, "secret-detail")
+
+    # What the API says the console did.
+    sm = client(console, "secretsmanager")
+    d = sm.describe_secret(SecretId="auth-service-prod-config")
+    assert d["RotationEnabled"] and d["RotationRules"]["AutomaticallyAfterDays"] == 30
+    assert d["RotationLambdaARN"] == FUNCTION_ARN
+    stored = json.loads(sm.get_secret_value(SecretId="auth-service-prod-config")["SecretString"])
+    assert stored == values
+
+    # The first rotation (immediately, as asked) and then "Rotate now": the timeline shows
+    # each started and succeeded.
+    def timeline_until(succeeded):
+        deadline = time.time() + 60
+        while True:
+            names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#timeline .event-name")]
+            if names.count("RotationSucceeded") >= succeeded or time.time() > deadline:
+                return names
+            time.sleep(1)
+            browser.refresh()
+            wait_for(browser, "#timeline")
+
+    browser.find_element(By.ID, "timeline-link").click()
+    wait_for(browser, "#timeline")
+    names = timeline_until(1)
+    assert names.count("RotationSucceeded") == 1, names
+    browser.find_element(By.LINK_TEXT, "Back to the secret").click()
+    wait_for(browser, "#rotate-now").click()
+    wait_for(browser, "#timeline")
+    names = timeline_until(2)
+    assert names.count("RotationSucceeded") == 2, names
+    assert names.count("RotationStarted") == 2 and names.count("RotateSecret") == 2, names
+    # Newest first: the last rotation's success on top.
+    assert names[0] == "RotationSucceeded", names
+    started = browser.find_element(By.CSS_SELECTOR, "#timeline li.started .detail").text
+    assert FUNCTION_ARN in started
+    shot(browser, "rotation-timeline")
+    current = sm.get_secret_value(SecretId="auth-service-prod-config")
+    remember(current["SecretString"])
+
+    # The value stays hidden until asked for; then it comes in the POST's answer (htmx swaps
+    # it in), never in a URL.
+    browser.find_element(By.LINK_TEXT, "Back to the secret").click()
+    wait_for(browser, "#retrieve")
+    assert current["SecretString"] not in browser.page_source
+    browser.find_element(By.ID, "retrieve").click()
+    wait_for(browser, "#secret-value")
+    assert browser.find_element(By.ID, "plain-value").text == current["SecretString"]
+    assert current["SecretString"] not in browser.current_url
+    assert browser.current_url.endswith("/console/secret?id=auth-service-prod-config")
+    shot(browser, "secret-value")
+
+    # Audited as the root's console call, with the console's marker and user agent.
+    ct = client(console, "cloudtrail")
+    events = ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "GetSecretValue"}])["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    from_console = [r for r in records if r.get("sessionCredentialFromConsole") == "true"]
+    assert from_console, records
+    r = from_console[0]
+    assert r["userAgent"].startswith("strongroom-console")
+    assert r["userIdentity"]["type"] == "Root"
+    assert r["requestParameters"]["secretId"] == "auth-service-prod-config"
+    # The API's own calls (boto3 above) carry no console marker.
+    assert any("sessionCredentialFromConsole" not in x for x in records)
+    created = [json.loads(e["CloudTrailEvent"]) for e in ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "CreateSecret"}])["Events"]]
+    assert created[0]["sessionCredentialFromConsole"] == "true"
+
+    # The list: search, filter by tag, sort.
+    sm.create_secret(Name="payment-service-stage-api-keys", SecretString=secret("pay"),
+                     Description="stage keys", Tags=[{"Key": "environment", "Value": "stage"}])
+    browser.get(console.endpoint + "/console/secrets?q=payment")
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.secret-link")]
+    assert names == ["payment-service-stage-api-keys"]
+    browser.get(console.endpoint + "/console/secrets?tagvalue=prod")
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.secret-link")] == [
+        "auth-service-prod-config"]
+    browser.get(console.endpoint + "/console/secrets?order=desc")
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.secret-link")]
+    assert names == ["payment-service-stage-api-keys", "auth-service-prod-config"]
+    shot(browser, "secrets-list")
+    assert browser_problems(browser) == []
+
+    # Sign out: back to the sign-in page, and the old cookie opens nothing.
+    browser.find_element(By.ID, "signout").click()
+    wait_for(browser, "#access_key_id")
+    old = requests.get(console.endpoint + "/console/secrets", allow_redirects=False,
+                       cookies={"strongroom_console": cookie["value"]})
+    assert old.status_code == 303 and old.headers["Location"] == "/console/signin"
+
+
+def test_a_developer_reads_stage_secrets_and_is_refused_prod_with_the_reason(console, browser):
+    sm = client(console, "secretsmanager")
+    stage_value = secret("dev-stage")
+    sm.create_secret(Name="billing-service-stage-credentials", SecretString=stage_value)
+    sm.create_secret(Name="billing-service-prod-credentials", SecretString=secret("dev-prod"))
+    iam = client(console, "iam")
+    iam.create_user(UserName="developer")
+    iam.put_user_policy(UserName="developer", PolicyName="DevelopmentAccess",
+                        PolicyDocument=json.dumps(DEV_POLICY))
+    key = iam.create_access_key(UserName="developer")["AccessKey"]
+    remember(key["SecretAccessKey"])
+
+    sign_in(browser, console, key["AccessKeyId"], key["SecretAccessKey"])
+    wait_for(browser, "#who")
+    assert browser.find_element(By.ID, "who").text == f"arn:aws:iam::{ACCOUNT}:user/developer"
+    # Listing is not among the policy's actions: the page says so, in AWS's words.
+    refusal = wait_for(browser, ".refusal")
+    assert "AccessDeniedException" in refusal.text and "secretsmanager:ListSecrets" in refusal.text
+
+    browser.get(console.endpoint + "/console/secret?id=billing-service-stage-credentials")
+    wait_for(browser, "#retrieve").click()
+    assert wait_for(browser, "#plain-value").text == stage_value
+    shot(browser, "developer-stage-value")
+
+    browser.get(console.endpoint + "/console/secret?id=billing-service-prod-credentials")
+    wait_for(browser, "#retrieve").click()
+    refusal = wait_for(browser, "#value .refusal")
+    assert "AccessDeniedException" in refusal.text
+    assert ("is not authorized to perform: secretsmanager:GetSecretValue" in refusal.text)
+    assert "because no identity-based policy allows" in refusal.text
+    decided = refusal.find_element(By.CLASS_NAME, "decided-by").text
+    assert "implicit deny" in decided
+    assert "billing-service-prod" not in browser.current_url or "id=" in browser.current_url
+    shot(browser, "developer-prod-refused")
+    assert browser_problems(browser) == []
+
+    # The refusal is audited as the developer's console call.
+    ct = client(console, "cloudtrail")
+    records = [json.loads(e["CloudTrailEvent"]) for e in ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "Username", "AttributeValue": "developer"}])["Events"]]
+    denied = [r for r in records if r["eventName"] == "GetSecretValue"
+              and r.get("errorCode") == "AccessDeniedException"]
+    assert denied and denied[0]["sessionCredentialFromConsole"] == "true"
+    browser.find_element(By.ID, "signout").click()
+    wait_for(browser, "#access_key_id")
+
+
+def test_xss_payloads_are_shown_as_text_and_never_run(console, browser):
+    sm = client(console, "secretsmanager")
+    payload = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"\'&'
+    sm.create_secret(Name="xss-service-test-probe", SecretString=secret("xss"),
+                     Description=payload)
+    sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
+    wait_for(browser, "table#secrets")
+    browser.get(console.endpoint + "/console/secrets?q=xss")
+    cell = wait_for(browser, "td.description")
+    assert cell.text == payload
+    assert browser.execute_script("return window.__xss === undefined")
+    browser.get(console.endpoint + "/console/secret?id=xss-service-test-probe")
+    assert wait_for(browser, "#description").text == payload
+    assert browser.execute_script("return window.__xss === undefined")
+    assert not browser.find_elements(By.CSS_SELECTOR, "main img")
+    # A name the API refuses never reaches a page; a name in the query string is text too.
+    browser.get(console.endpoint + "/console/secret?id=" + requests.utils.quote(payload))
+    assert wait_for(browser, "#secret-name").text == payload
+    assert browser.execute_script("return window.__xss === undefined")
+    shot(browser, "xss-inert")
+    browser.find_element(By.ID, "signout").click()
+
+
+def http_sign_in(server):
+    s = requests.Session()
+    r = s.post(server.endpoint + "/console/signin", allow_redirects=False,
+               data={"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY})
+    assert r.status_code == 303, r.text
+    return s
+
+
+def csrf_of(session, server, path="/console/secrets/new"):
+    page = session.get(server.endpoint + path).text
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(console):
+    s = http_sign_in(console)
+    token = csrf_of(s, console)
+    sm = client(console, "secretsmanager")
+    form = {"name": "csrf-service-test-probe", "kind": "kv", "key0": "k",
+            "value0": secret("csrf")}
+    for sent in ({}, {"csrf": "x" * len(token)}, {"csrf": ""}):
+        r = s.post(console.endpoint + "/console/secrets/new", data={**form, **sent},
+                   allow_redirects=False)
+        assert r.status_code == 403, (sent, r.status_code)
+        with pytest.raises(sm.exceptions.ResourceNotFoundException):
+            sm.describe_secret(SecretId="csrf-service-test-probe")
+    # Another session's token is no better.
+    other = http_sign_in(console)
+    r = s.post(console.endpoint + "/console/secrets/new",
+               data={**form, "csrf": csrf_of(other, console)}, allow_redirects=False)
+    assert r.status_code == 403
+    # No session at all: 403 too.
+    r = requests.post(console.endpoint + "/console/secrets/new", data={**form, "csrf": token},
+                      allow_redirects=False)
+    assert r.status_code == 403
+    # The right token (form field or htmx header) works: the refusals above were the token's.
+    r = s.post(console.endpoint + "/console/secrets/new", data={**form, "csrf": token},
+               allow_redirects=False)
+    assert r.status_code == 303, r.text
+    sm.describe_secret(SecretId="csrf-service-test-probe")
+    r = s.post(console.endpoint + "/console/secret/delete", headers={"X-CSRF-Token": token},
+               data={"id": "csrf-service-test-probe", "recovery_window_days": "7"},
+               allow_redirects=False)
+    assert r.status_code == 303
+    assert "DeletedDate" in sm.describe_secret(SecretId="csrf-service-test-probe")
+
+
+def test_the_form_checks_the_naming_convention(console):
+    s = http_sign_in(console)
+    token = csrf_of(s, console)
+    r = s.post(console.endpoint + "/console/secrets/new", allow_redirects=False,
+               data={"csrf": token, "name": "MyBadName", "kind": "plaintext",
+                     "plaintext": secret("badname")})
+    assert r.status_code == 200 and "does not follow the naming convention" in r.text
+    with pytest.raises(client(console, "secretsmanager").exceptions.ResourceNotFoundException):
+        client(console, "secretsmanager").describe_secret(SecretId="MyBadName")
+
+
+def test_every_console_answer_carries_the_security_headers(console):
+    s = http_sign_in(console)
+    for path in ("/console/signin", "/console/secrets", "/console/secrets/new",
+                 "/console/static/console.js", "/console/nowhere"):
+        r = s.get(console.endpoint + path, allow_redirects=False)
+        assert r.headers["Content-Security-Policy"] == CSP, path
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["Referrer-Policy"] == "no-referrer"
+        assert r.headers["Cache-Control"] == "no-store"
+    # No inline script or style in the pages themselves (the CSP would block them anyway).
+    page = s.get(console.endpoint + "/console/secrets/new").text
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page) and "<style" not in page
+    assert not re.search(r"\son[a-z]+=", page) and "style=" not in page
+
+
+def test_an_idle_session_expires():
+    s_ = Server(name="console-idle", extra_args=["--console-idle-timeout-secs", "2"])
+    try:
+        s = http_sign_in(s_)
+        assert s.get(s_.endpoint + "/console/secrets", allow_redirects=False).status_code == 200
+        time.sleep(1.2)
+        assert s.get(s_.endpoint + "/console/secrets", allow_redirects=False).status_code == 200
+        time.sleep(2.5)
+        r = s.get(s_.endpoint + "/console/secrets", allow_redirects=False)
+        assert r.status_code == 303 and r.headers["Location"] == "/console/signin"
+    finally:
+        assert s_.stop() == 0
+
+
+def test_console_off_serves_no_console_route():
+    s = Server(name="console-off", extra_args=["--console", "off"])
+    try:
+        for path in ("/console", "/console/", "/console/signin", "/console/static/htmx.min.js"):
+            assert requests.get(s.endpoint + path).status_code == 404, path
+        r = requests.post(s.endpoint + "/console/signin",
+                          data={"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY})
+        assert r.status_code == 404 and "set-cookie" not in r.headers
+        # The API is still served.
+        client(s, "secretsmanager").list_secrets()
+    finally:
+        assert s.stop() == 0
+
+
+def test_nothing_secret_reaches_the_servers_log(console):
+    """Runs last in this module: everything above has been logged by now."""
+    s = http_sign_in(console)
+    token = csrf_of(s, console)
+    session_id = s.cookies["strongroom_console"]
+    log = console.logs()
+    for needle in (SECRET_KEY, token, session_id):
+        assert needle not in log, needle[:6]
+    assert "console sign-in" in log
