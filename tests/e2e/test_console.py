@@ -10,6 +10,7 @@ Security: CSRF refused (nothing changed), XSS payloads shown as text, no CSP vio
 page, the security headers, idle expiry, `--console off`, nothing secret in the server's log.
 Screenshots of the main pages go to tests/e2e/artifacts/console/ (git-ignored).
 """
+import html
 import json
 import os
 import re
@@ -83,7 +84,10 @@ def console():
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
             "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
             "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage",
-            "secretsmanager:GetRandomPassword"], "Resource": "*"}]}))
+            "secretsmanager:GetRandomPassword"], "Resource": "*"},
+            # The secret the console stores is encrypted with a customer managed key.
+            {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+             "Resource": "*"}]}))
     yield s
     assert s.stop() == 0
 
@@ -143,12 +147,32 @@ def test_seed_003_flow_in_the_browser(console, browser):
     assert browser.get_cookie("strongroom_console") is None
     shot(browser, "signin")
 
+    # The secret pasted into the key id's field: refused, and repeated nowhere.
+    sign_in(browser, console, SECRET_KEY, SECRET_KEY)
+    wait_for(browser, "#signin-error")
+    assert SECRET_KEY not in browser.page_source
+
     sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
     wait_for(browser, "table#secrets")
     assert browser.current_url.endswith("/console/secrets")
+    # Each attempt is audited as CloudTrail's ConsoleLogin, without the secret.
+    ct = client(console, "cloudtrail")
+    logins = [json.loads(e["CloudTrailEvent"]) for e in ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ConsoleLogin"}])["Events"]]
+    assert [r["responseElements"]["ConsoleLogin"] for r in logins] == [
+        "Success", "Failure", "Failure"]
+    assert logins[0]["userIdentity"]["type"] == "Root"
+    assert logins[0]["eventSource"] == "signin.amazonaws.com"
+    assert logins[2]["userIdentity"]["accessKeyId"] == ACCESS_KEY
+    assert "accessKeyId" not in logins[1]["userIdentity"]
+    assert SECRET_KEY not in json.dumps(logins)
     assert browser.find_element(By.ID, "who").text == f"arn:aws:iam::{ACCOUNT}:root"
     cookie = session_cookie(browser)
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console/"
+
+    kms = client(console, "kms")
+    key_id = kms.create_key(Description="auth-service")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/auth-service", TargetKeyId=key_id)
 
     # Store a new secret → Other type of secret → key/value pairs → the naming convention →
     # rotation, in one form.
@@ -168,6 +192,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
     browser.find_element(By.ID, "description").send_keys("Production configuration for auth-service")
     browser.find_element(By.NAME, "tagkey0").send_keys("environment")
     browser.find_element(By.NAME, "tagvalue0").send_keys("prod")
+    Select(browser.find_element(By.ID, "kms_key")).select_by_value("alias/auth-service")
     Select(browser.find_element(By.ID, "rotation_function")).select_by_value(FUNCTION_ARN)
     days = browser.find_element(By.ID, "rotation_days")
     days.clear()
@@ -189,6 +214,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
     d = sm.describe_secret(SecretId="auth-service-prod-config")
     assert d["RotationEnabled"] and d["RotationRules"]["AutomaticallyAfterDays"] == 30
     assert d["RotationLambdaARN"] == FUNCTION_ARN
+    assert d["KmsKeyId"] in ("alias/auth-service", key_id) or key_id in d["KmsKeyId"]
     stored = json.loads(sm.get_secret_value(SecretId="auth-service-prod-config")["SecretString"])
     assert stored == values
 
@@ -234,14 +260,24 @@ def test_seed_003_flow_in_the_browser(console, browser):
     assert browser.current_url.endswith("/console/secret?id=auth-service-prod-config")
     shot(browser, "secret-value")
 
+    # Edit the value: a new AWSCURRENT version, the old one AWSPREVIOUS.
+    new_value = secret("edited")
+    browser.find_element(By.CSS_SELECTOR, "#value-section summary").click()
+    browser.find_element(By.ID, "new_value").send_keys(new_value)
+    browser.find_element(By.ID, "put-value").click()
+    wait_for(browser, "#versions")
+    stages = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#versions td:nth-child(2)")]
+    assert "AWSCURRENT" in stages and "AWSPREVIOUS" in stages, stages
+    assert sm.get_secret_value(SecretId="auth-service-prod-config")["SecretString"] == new_value
+
     # Audited as the root's console call, with the console's marker and user agent.
-    ct = client(console, "cloudtrail")
     events = ct.lookup_events(LookupAttributes=[
         {"AttributeKey": "EventName", "AttributeValue": "GetSecretValue"}])["Events"]
     records = [json.loads(e["CloudTrailEvent"]) for e in events]
     from_console = [r for r in records if r.get("sessionCredentialFromConsole") == "true"]
     assert from_console, records
     r = from_console[0]
+    assert r["eventSource"] == "secretsmanager.amazonaws.com"
     assert r["userAgent"].startswith("strongroom-console")
     assert r["userIdentity"]["type"] == "Root"
     assert r["requestParameters"]["secretId"] == "auth-service-prod-config"
@@ -265,6 +301,19 @@ def test_seed_003_flow_in_the_browser(console, browser):
     assert names == ["payment-service-stage-api-keys", "auth-service-prod-config"]
     shot(browser, "secrets-list")
     assert browser_problems(browser) == []
+
+    # Delete with a recovery window, then restore.
+    browser.get(console.endpoint + "/console/secret?id=payment-service-stage-api-keys")
+    days = wait_for(browser, "#recovery_window_days")
+    days.clear()
+    days.send_keys("7")
+    browser.find_element(By.ID, "delete").click()
+    wait_for(browser, "#deleted")
+    assert "DeletedDate" in sm.describe_secret(SecretId="payment-service-stage-api-keys")
+    shot(browser, "secret-scheduled-for-deletion")
+    browser.find_element(By.ID, "restore").click()
+    wait_for(browser, "#delete")
+    assert "DeletedDate" not in sm.describe_secret(SecretId="payment-service-stage-api-keys")
 
     # Sign out: back to the sign-in page, and the old cookie opens nothing.
     browser.find_element(By.ID, "signout").click()
@@ -415,6 +464,64 @@ def test_every_console_answer_carries_the_security_headers(console):
     page = s.get(console.endpoint + "/console/secrets/new").text
     assert not re.search(r"<script(?![^>]*\bsrc=)", page) and "<style" not in page
     assert not re.search(r"\son[a-z]+=", page) and "style=" not in page
+
+
+def test_the_list_pages_with_listsecrets_next_token(console):
+    sm = client(console, "secretsmanager")
+    for i in range(30):
+        sm.create_secret(Name=f"paging-service-test-s{i:02d}", SecretString=secret(f"page{i}"))
+    s = http_sign_in(console)
+    r = s.get(console.endpoint + "/console/secrets", params={"q": "paging-service"})
+    first = re.findall(r'class="secret-link" href="[^"]+">([^<]+)<', r.text)
+    assert first == [f"paging-service-test-s{i:02d}" for i in range(25)]
+    nxt = html.unescape(re.search(r'id="next-page" href="([^"]+)"', r.text).group(1))
+    assert "q=paging-service" in nxt and "next=" in nxt
+    r = s.get(console.endpoint + nxt)
+    second = re.findall(r'class="secret-link" href="[^"]+">([^<]+)<', r.text)
+    assert second == [f"paging-service-test-s{i:02d}" for i in range(25, 30)]
+    assert 'id="next-page"' not in r.text
+
+
+def test_a_refusal_names_the_statement_that_denied(console):
+    iam = client(console, "iam")
+    iam.create_user(UserName="no-prod")
+    iam.put_user_policy(UserName="no-prod", PolicyName="NoProd", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:*", "Resource": "*"},
+            {"Sid": "NeverProd", "Effect": "Deny", "Action": "secretsmanager:GetSecretValue",
+             "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*-prod-*"}]}))
+    key = iam.create_access_key(UserName="no-prod")["AccessKey"]
+    remember(key["SecretAccessKey"])
+    client(console, "secretsmanager").create_secret(Name="deny-service-prod-config",
+                                                    SecretString=secret("deny"))
+    s = requests.Session()
+    r = s.post(console.endpoint + "/console/signin", allow_redirects=False,
+               data={"access_key_id": key["AccessKeyId"],
+                     "secret_access_key": key["SecretAccessKey"]})
+    assert r.status_code == 303
+    token = csrf_of(s, console, "/console/secret?id=deny-service-prod-config")
+    r = s.post(console.endpoint + "/console/secret/value",
+               data={"csrf": token, "id": "deny-service-prod-config"})
+    assert "with an explicit deny in an identity-based policy" in r.text
+    decided = re.search(r'class="decided-by">([^<]+)<', r.text).group(1)
+    assert "ExplicitDeny" in decided and "NeverProd" in decided and "statement 2" in decided
+
+
+def test_the_session_cookie_is_secure_over_tls():
+    from test_tls import make_ca_and_cert
+    d = os.path.join(work_dir("data"), f"console-tls-{uuid.uuid4().hex[:8]}")
+    os.makedirs(d)
+    tls = make_ca_and_cert(d)
+    s = Server(name="console-tls", tls=tls)
+    try:
+        r = requests.post(s.endpoint + "/console/signin", allow_redirects=False, verify=tls["ca"],
+                          data={"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY})
+        assert r.status_code == 303
+        cookie = r.headers["Set-Cookie"]
+        assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+    finally:
+        assert s.stop() == 0
 
 
 def test_an_idle_session_expires():

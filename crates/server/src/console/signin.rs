@@ -12,8 +12,11 @@ use zeroize::Zeroizing;
 
 use super::session::COOKIE;
 use super::{Ctx, html, redirect};
+use crate::audit::{Call, Transport};
 use crate::credentials::Principal;
+use crate::error::ApiError;
 use crate::http::AppState;
+use crate::pipeline::front::CONSOLE_USER_AGENT;
 
 /// How a console user proves who they are.
 pub enum SignIn {
@@ -103,13 +106,36 @@ pub async fn submit(
     let mut form = crate::http::query::parse_form(&body);
     let sign_in = SignIn::from_form(&mut form);
     drop(form);
-    let principal = match sign_in.verify(&state) {
+    // What the record and the form may repeat of what was typed: only the shape of an access
+    // key id (a secret pasted into the wrong field goes nowhere).
+    let claimed = match &sign_in {
+        SignIn::AccessKey { access_key_id, .. } if looks_like_key_id(access_key_id) => {
+            access_key_id.clone()
+        }
+        SignIn::Password { user_name, .. } => user_name.chars().take(64).collect(),
+        SignIn::AccessKey { .. } => String::new(),
+    };
+    let verified = sign_in.verify(&state);
+    drop(sign_in);
+    // No sign-in without its record, successful or not (CloudTrail's ConsoleLogin).
+    if record(&state, &parts, peer, verified.as_ref().ok(), &claimed)
+        .await
+        .is_err()
+    {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The sign-in could not be audited, so it was refused.\n",
+        )
+            .into_response();
+    }
+    let principal = match verified {
         Ok(p) => p,
         Err(message) => {
             tracing::info!(peer = %peer.ip(), "console sign-in refused");
-            let access_key_id = match &sign_in {
-                SignIn::AccessKey { access_key_id, .. } => access_key_id.clone(),
-                SignIn::Password { .. } => String::new(),
+            let access_key_id = if looks_like_key_id(&claimed) {
+                claimed
+            } else {
+                String::new()
             };
             let mut res = html(&SignInPage {
                 nav: None,
@@ -120,7 +146,6 @@ pub async fn submit(
             return res;
         }
     };
-    drop(sign_in);
     tracing::info!(principal = %principal.arn, peer = %peer.ip(), "console sign-in");
     let (id, _) = state
         .console
@@ -133,6 +158,71 @@ pub async fn submit(
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     res
+}
+
+/// An access key id's shape: `AKIA`/`ASIA` and 16 more upper-case letters or digits.
+fn looks_like_key_id(s: &str) -> bool {
+    s.len() == 20
+        && (s.starts_with("AKIA") || s.starts_with("ASIA"))
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The sign-in's audit record, as CloudTrail's `ConsoleLogin` of `signin.amazonaws.com`:
+/// `responseElements.ConsoleLogin` Success or Failure; a failure names only the access key
+/// (or user name) claimed. Never the secret typed.
+async fn record(
+    state: &AppState,
+    parts: &http::request::Parts,
+    peer: SocketAddr,
+    principal: Option<&Principal>,
+    claimed: &str,
+) -> Result<(), ()> {
+    let admission = state.audit.admit().map_err(|_| ())?;
+    let now_ms = state.clock.now_ms();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let outcome = if principal.is_some() {
+        "Success"
+    } else {
+        "Failure"
+    };
+    let call = Call {
+        event_source: crate::audit::event_source("signin"),
+        event_name: "ConsoleLogin".into(),
+        principal: principal.cloned(),
+        claimed_access_key: (principal.is_none() && !claimed.is_empty())
+            .then(|| claimed.to_string()),
+        response_elements: Some(serde_json::json!({"ConsoleLogin": outcome})),
+        from_console: true,
+        ..Default::default()
+    };
+    let error = principal.is_none().then(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "FailedAuthentication",
+            "Failed authentication",
+        )
+    });
+    let user_agent = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|b| {
+            format!(
+                "{CONSOLE_USER_AGENT} ({})",
+                b.chars().take(256).collect::<String>()
+            )
+        });
+    let transport = Transport {
+        source_ip: peer.ip(),
+        user_agent: user_agent.as_deref().or(Some(CONSOLE_USER_AGENT)),
+        request_id: &request_id,
+        tls: None,
+        time_ms: now_ms,
+    };
+    let recorded = state.audit.api_call(call, transport, error.as_ref()).await;
+    drop(admission);
+    recorded.map_err(|e| tracing::error!(error = %e, "console sign-in refused: its audit record could not be written"))
 }
 
 pub async fn signout(
@@ -154,4 +244,19 @@ pub async fn signout(
         ),
     );
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_access_key_ids_shape_is_repeated() {
+        assert!(looks_like_key_id("AKIAE2ETESTROOT00001"));
+        assert!(!looks_like_key_id(
+            "e2e/secret/key/0123456789abcdefghijklmno"
+        ));
+        assert!(!looks_like_key_id("AKIAshort"));
+        assert!(!looks_like_key_id("AKIAE2ETESTROOT0000/"));
+    }
 }
