@@ -505,6 +505,10 @@ def test_a_refusal_names_the_statement_that_denied(console):
     assert "with an explicit deny in an identity-based policy" in r.text
     decided = re.search(r'class="decided-by">([^<]+)<', r.text).group(1)
     assert "ExplicitDeny" in decided and "NeverProd" in decided and "statement 2" in decided
+    # Deactivating the access key the session signed in with ends the session.
+    iam.update_access_key(UserName="no-prod", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    r = s.get(console.endpoint + "/console/secrets", allow_redirects=False)
+    assert r.status_code == 303 and r.headers["Location"] == "/console/signin"
 
 
 def test_the_session_cookie_is_secure_over_tls():
