@@ -205,7 +205,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
     assert browser.find_element(By.ID, "secret-name").text == "auth-service-prod-config"
     assert browser.find_element(By.ID, "rotation-status").text == "enabled"
     assert '"AutomaticallyAfterDays":30' in browser.find_element(By.ID, "rotation-rules").text
-    tags = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#tags td")]
+    tags = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#tags td.tag-key, #tags td.tag-value")]
     assert tags == ["environment", "prod"]
     shot(browser, "secret-detail")
 
@@ -314,6 +314,32 @@ def test_seed_003_flow_in_the_browser(console, browser):
     browser.find_element(By.ID, "restore").click()
     wait_for(browser, "#delete")
     assert "DeletedDate" not in sm.describe_secret(SecretId="payment-service-stage-api-keys")
+
+    # Tags: add one, remove one.
+    browser.find_element(By.ID, "new-tag-key").send_keys("owner")
+    browser.find_element(By.ID, "new-tag-value").send_keys("payments")
+    browser.find_element(By.ID, "tag-submit").click()
+    wait_for(browser, "#tags")
+    assert {"Key": "owner", "Value": "payments"} in sm.describe_secret(
+        SecretId="payment-service-stage-api-keys")["Tags"]
+    row = [r for r in browser.find_elements(By.CSS_SELECTOR, "#tags tbody tr")
+           if r.find_element(By.CSS_SELECTOR, "td.tag-key").text == "environment"][0]
+    row.find_element(By.CSS_SELECTOR, "button.untag").click()
+    wait_for(browser, "#tags")
+    assert sm.describe_secret(SecretId="payment-service-stage-api-keys")["Tags"] == [
+        {"Key": "owner", "Value": "payments"}]
+
+    # Rotation configured on an existing secret (a schedule expression), then turned off.
+    browser.find_element(By.CSS_SELECTOR, "#rotation summary").click()
+    Select(browser.find_element(By.ID, "rotation_function")).select_by_value(FUNCTION_ARN)
+    browser.find_element(By.ID, "rotation_schedule").send_keys("rate(10 days)")
+    browser.find_element(By.ID, "configure-rotation").click()
+    assert wait_for(browser, "#rotation-status").text == "enabled"
+    d = sm.describe_secret(SecretId="payment-service-stage-api-keys")
+    assert d["RotationRules"]["ScheduleExpression"] == "rate(10 days)"
+    wait_for(browser, "#rotation-off").click()
+    assert wait_for(browser, "#rotation-status").text == "disabled"
+    assert not sm.describe_secret(SecretId="payment-service-stage-api-keys").get("RotationEnabled")
 
     # Sign out: back to the sign-in page, and the old cookie opens nothing.
     browser.find_element(By.ID, "signout").click()

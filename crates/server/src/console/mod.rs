@@ -122,7 +122,11 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/secret/put-value", post(secrets::put_value))
         .route("/console/secret/delete", post(secrets::delete))
         .route("/console/secret/restore", post(secrets::restore))
+        .route("/console/secret/tag", post(secrets::tag))
+        .route("/console/secret/untag", post(secrets::untag))
         .route("/console/secret/rotate", post(rotation::rotate_now))
+        .route("/console/secret/rotation", post(rotation::configure))
+        .route("/console/secret/rotation/cancel", post(rotation::cancel))
         .route("/console/secret/timeline", get(rotation::timeline))
         .route("/console/static/{file}", get(asset))
         // Any other console path: 404 (with the headers), not the API front.

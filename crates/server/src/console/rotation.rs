@@ -69,6 +69,69 @@ pub async fn rotate_now(
     }
 }
 
+/// Configure (or change) rotation: function and schedule, optionally rotating at once.
+pub async fn configure(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let field = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let id = field("id");
+    let rules = match super::secrets::rotation_rules(
+        &field("rotation_days"),
+        &field("rotation_schedule"),
+    ) {
+        Ok(r) => r,
+        Err(e) => return outcome_page(&ctx, &id, &e, None),
+    };
+    let input = json!({
+        "SecretId": id,
+        "RotationLambdaARN": field("rotation_function"),
+        "RotationRules": rules,
+        "RotateImmediately": form.contains_key("rotate_immediately"),
+    });
+    match ctx
+        .call(&state, SecretsManager, "RotateSecret", input)
+        .await
+    {
+        Ok(_) => redirect(&detail_href(&id)),
+        Err(r) => outcome_page(&ctx, &id, "Rotation could not be configured.", Some(r)),
+    }
+}
+
+/// Turn automatic rotation off (CancelRotateSecret; a rotation in progress is cancelled).
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = form.get("id").cloned().unwrap_or_default();
+    match ctx
+        .call(
+            &state,
+            SecretsManager,
+            "CancelRotateSecret",
+            json!({"SecretId": id}),
+        )
+        .await
+    {
+        Ok(_) => redirect(&detail_href(&id)),
+        Err(r) => outcome_page(&ctx, &id, "Rotation could not be turned off.", Some(r)),
+    }
+}
+
 pub fn timeline_href(id: &str) -> String {
     format!("/console/secret/timeline?id={}", super::secrets::encode(id))
 }

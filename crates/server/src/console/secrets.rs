@@ -434,6 +434,8 @@ struct DetailPage {
     next_rotation: String,
     tags: Vec<Pair>,
     versions: Vec<Version>,
+    /// The configured rotation functions, for the rotation form.
+    functions: Vec<String>,
     refusal: Option<Refusal>,
 }
 
@@ -465,6 +467,7 @@ pub async fn detail(
         next_rotation: String::new(),
         tags: Vec::new(),
         versions: Vec::new(),
+        functions: state.console.rotation_functions.clone(),
         refusal: None,
     };
     // A caller allowed only some actions (seed 003's developers: GetSecretValue and
@@ -665,6 +668,33 @@ pub async fn delete(
             .unwrap_or(30);
         json!({"SecretId": id, "RecoveryWindowInDays": days})
     })
+    .await
+}
+
+pub async fn tag(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    act(&state, peer, req, "TagResource", |id, f| {
+        let field = |k: &str| f.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+        json!({"SecretId": id, "Tags": [{"Key": field("key"), "Value": field("value")}]})
+    })
+    .await
+}
+
+pub async fn untag(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    act(
+        &state,
+        peer,
+        req,
+        "UntagResource",
+        |id, f| json!({"SecretId": id, "TagKeys": [f.get("key").cloned().unwrap_or_default()]}),
+    )
     .await
 }
 
