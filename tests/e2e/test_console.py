@@ -117,6 +117,15 @@ def wait_for(browser, css, timeout=10):
         EC.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def navigate(browser, element):
+    """Click something that loads a new page, and wait until the old one is gone (so what
+    follows reads the new page, not the old one)."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    # A DOM click (chromedriver's own click can report the page it just left as an error).
+    browser.execute_script("arguments[0].click()", element)
+    WebDriverWait(browser, 15).until(EC.staleness_of(old))
+
+
 def browser_problems(browser):
     """Console messages about CSP violations or script errors since the last call (answers
     with an error status, such as a refused sign-in's 401, are expected)."""
@@ -131,7 +140,7 @@ def sign_in(browser, server, access_key, secret_key):
     wait_for(browser, "#access_key_id")
     browser.find_element(By.ID, "access_key_id").send_keys(access_key)
     browser.find_element(By.ID, "secret_access_key").send_keys(secret_key)
-    browser.find_element(By.ID, "signin").click()
+    navigate(browser, browser.find_element(By.ID, "signin"))
 
 
 def session_cookie(browser):
@@ -176,7 +185,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
 
     # Store a new secret → Other type of secret → key/value pairs → the naming convention →
     # rotation, in one form.
-    browser.find_element(By.LINK_TEXT, "Store a new secret").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Store a new secret"))
     wait_for(browser, "#new-secret")
     assert "auth-service-prod-config" in browser.find_element(By.ID, "naming-hint").text
     values = {"MONGODB_URI": secret("mongodb"), "JWT_SECRET": secret("jwt"),
@@ -199,7 +208,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
     days.send_keys("30")
     browser.find_element(By.ID, "rotate_immediately").click()
     shot(browser, "new-secret")
-    browser.find_element(By.ID, "store").click()
+    navigate(browser, browser.find_element(By.ID, "store"))
 
     wait_for(browser, "#overview")
     assert browser.find_element(By.ID, "secret-name").text == "auth-service-prod-config"
@@ -230,12 +239,12 @@ def test_seed_003_flow_in_the_browser(console, browser):
             browser.refresh()
             wait_for(browser, "#timeline")
 
-    browser.find_element(By.ID, "timeline-link").click()
+    navigate(browser, browser.find_element(By.ID, "timeline-link"))
     wait_for(browser, "#timeline")
     names = timeline_until(1)
     assert names.count("RotationSucceeded") == 1, names
-    browser.find_element(By.LINK_TEXT, "Back to the secret").click()
-    wait_for(browser, "#rotate-now").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Back to the secret"))
+    navigate(browser, wait_for(browser, "#rotate-now"))
     wait_for(browser, "#timeline")
     names = timeline_until(2)
     assert names.count("RotationSucceeded") == 2, names
@@ -250,7 +259,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
 
     # The value stays hidden until asked for; then it comes in the POST's answer (htmx swaps
     # it in), never in a URL.
-    browser.find_element(By.LINK_TEXT, "Back to the secret").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Back to the secret"))
     wait_for(browser, "#retrieve")
     assert current["SecretString"] not in browser.page_source
     browser.find_element(By.ID, "retrieve").click()
@@ -264,7 +273,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
     new_value = secret("edited")
     browser.find_element(By.CSS_SELECTOR, "#value-section summary").click()
     browser.find_element(By.ID, "new_value").send_keys(new_value)
-    browser.find_element(By.ID, "put-value").click()
+    navigate(browser, browser.find_element(By.ID, "put-value"))
     wait_for(browser, "#versions")
     stages = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#versions td:nth-child(2)")]
     assert "AWSCURRENT" in stages and "AWSPREVIOUS" in stages, stages
@@ -307,24 +316,24 @@ def test_seed_003_flow_in_the_browser(console, browser):
     days = wait_for(browser, "#recovery_window_days")
     days.clear()
     days.send_keys("7")
-    browser.find_element(By.ID, "delete").click()
+    navigate(browser, browser.find_element(By.ID, "delete"))
     wait_for(browser, "#deleted")
     assert "DeletedDate" in sm.describe_secret(SecretId="payment-service-stage-api-keys")
     shot(browser, "secret-scheduled-for-deletion")
-    browser.find_element(By.ID, "restore").click()
+    navigate(browser, browser.find_element(By.ID, "restore"))
     wait_for(browser, "#delete")
     assert "DeletedDate" not in sm.describe_secret(SecretId="payment-service-stage-api-keys")
 
     # Tags: add one, remove one.
     browser.find_element(By.ID, "new-tag-key").send_keys("owner")
     browser.find_element(By.ID, "new-tag-value").send_keys("payments")
-    browser.find_element(By.ID, "tag-submit").click()
+    navigate(browser, browser.find_element(By.ID, "tag-submit"))
     wait_for(browser, "#tags")
     assert {"Key": "owner", "Value": "payments"} in sm.describe_secret(
         SecretId="payment-service-stage-api-keys")["Tags"]
     row = [r for r in browser.find_elements(By.CSS_SELECTOR, "#tags tbody tr")
            if r.find_element(By.CSS_SELECTOR, "td.tag-key").text == "environment"][0]
-    row.find_element(By.CSS_SELECTOR, "button.untag").click()
+    navigate(browser, row.find_element(By.CSS_SELECTOR, "button.untag"))
     wait_for(browser, "#tags")
     assert sm.describe_secret(SecretId="payment-service-stage-api-keys")["Tags"] == [
         {"Key": "owner", "Value": "payments"}]
@@ -333,16 +342,16 @@ def test_seed_003_flow_in_the_browser(console, browser):
     browser.find_element(By.CSS_SELECTOR, "#rotation summary").click()
     Select(browser.find_element(By.ID, "rotation_function")).select_by_value(FUNCTION_ARN)
     browser.find_element(By.ID, "rotation_schedule").send_keys("rate(10 days)")
-    browser.find_element(By.ID, "configure-rotation").click()
+    navigate(browser, browser.find_element(By.ID, "configure-rotation"))
     assert wait_for(browser, "#rotation-status").text == "enabled"
     d = sm.describe_secret(SecretId="payment-service-stage-api-keys")
     assert d["RotationRules"]["ScheduleExpression"] == "rate(10 days)"
-    wait_for(browser, "#rotation-off").click()
+    navigate(browser, wait_for(browser, "#rotation-off"))
     assert wait_for(browser, "#rotation-status").text == "disabled"
     assert not sm.describe_secret(SecretId="payment-service-stage-api-keys").get("RotationEnabled")
 
     # Sign out: back to the sign-in page, and the old cookie opens nothing.
-    browser.find_element(By.ID, "signout").click()
+    navigate(browser, browser.find_element(By.ID, "signout"))
     wait_for(browser, "#access_key_id")
     old = requests.get(console.endpoint + "/console/secrets", allow_redirects=False,
                        cookies={"strongroom_console": cookie["value"]})
@@ -392,7 +401,7 @@ def test_a_developer_reads_stage_secrets_and_is_refused_prod_with_the_reason(con
     denied = [r for r in records if r["eventName"] == "GetSecretValue"
               and r.get("errorCode") == "AccessDeniedException"]
     assert denied and denied[0]["sessionCredentialFromConsole"] == "true"
-    browser.find_element(By.ID, "signout").click()
+    navigate(browser, browser.find_element(By.ID, "signout"))
     wait_for(browser, "#access_key_id")
 
 
@@ -416,7 +425,7 @@ def test_xss_payloads_are_shown_as_text_and_never_run(console, browser):
     assert wait_for(browser, "#secret-name").text == payload
     assert browser.execute_script("return window.__xss === undefined")
     shot(browser, "xss-inert")
-    browser.find_element(By.ID, "signout").click()
+    navigate(browser, browser.find_element(By.ID, "signout"))
 
 
 def http_sign_in(server):
