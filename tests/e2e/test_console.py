@@ -458,6 +458,17 @@ def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_nothing(c
     r = s.post(console.endpoint + "/console/secrets/new",
                data={**form, "csrf": csrf_of(other, console)}, allow_redirects=False)
     assert r.status_code == 403
+    # The right token from another site's page: refused (browsers name the page's origin).
+    r = s.post(console.endpoint + "/console/secrets/new", data={**form, "csrf": token},
+               headers={"Origin": "http://evil.example"}, allow_redirects=False)
+    assert r.status_code == 403
+    # A cross-site sign-in (no session token exists yet): refused by where it comes from.
+    for headers in ({"Origin": "http://evil.example"},
+                    {"Origin": "null", "Sec-Fetch-Site": "cross-site"}):
+        r = requests.post(console.endpoint + "/console/signin", allow_redirects=False,
+                          headers=headers,
+                          data={"access_key_id": ACCESS_KEY, "secret_access_key": SECRET_KEY})
+        assert r.status_code == 403 and "set-cookie" not in r.headers, headers
     # No session at all: 403 too.
     r = requests.post(console.endpoint + "/console/secrets/new", data={**form, "csrf": token},
                       allow_redirects=False)

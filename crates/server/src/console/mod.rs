@@ -309,6 +309,9 @@ impl Ctx {
         req: Request,
     ) -> Result<(Self, Params), Response> {
         let (parts, body) = req.into_parts();
+        if !same_origin(&parts) {
+            return Err(forbidden("The request comes from another site."));
+        }
         let Some((id, session)) = signed_in(state, &parts) else {
             return Err(forbidden(
                 "You are not signed in, or your session has expired.",
@@ -361,6 +364,36 @@ impl Ctx {
             csrf: self.csrf.clone(),
         }
     }
+}
+
+/// A browser's POST says where it comes from: `Sec-Fetch-Site` (sent by current browsers
+/// whatever the referrer policy) must be `same-origin`, and an `Origin` naming a site must be
+/// this one. (With `Referrer-Policy: no-referrer` browsers send `Origin: null` even for this
+/// site's own forms, so "null" is left to `Sec-Fetch-Site`.) This is what refuses a cross-site
+/// sign-in, which has no session token yet. Clients that send neither (not browsers) are
+/// judged by the session and token alone.
+pub fn same_origin(parts: &Parts) -> bool {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|s| s != "same-origin") {
+        return false;
+    }
+    match (
+        header(header::ORIGIN.as_str()),
+        header(header::HOST.as_str()),
+    ) {
+        (None | Some("null"), _) => true,
+        (Some(o), Some(h)) => origin_matches(o, h),
+        (Some(_), None) => false,
+    }
+}
+
+/// `origin` is `http(s)://` and the request's host exactly. Either
+/// scheme: behind a proxy that terminates TLS the browser's page is https, the listener not.
+fn origin_matches(origin: &str, host: &str) -> bool {
+    origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .is_some_and(|h| h.eq_ignore_ascii_case(host))
 }
 
 /// Constant-time equality of two tokens.
@@ -479,6 +512,44 @@ mod tests {
         let s = ConsoleSettings::new(Some("off"), Some(String::new()), Some(0), None).unwrap();
         assert!(!s.enabled && s.name_pattern.is_none());
         assert_eq!((s.idle_secs, s.max_secs), (1, 43200));
+    }
+
+    #[test]
+    fn an_origin_must_be_this_server_exactly() {
+        let host = "127.0.0.1:8790";
+        assert!(origin_matches("http://127.0.0.1:8790", host));
+        assert!(origin_matches(
+            "https://Secrets.internal",
+            "secrets.internal"
+        ));
+        assert!(!origin_matches("http://evil.example", host));
+        assert!(!origin_matches("http://127.0.0.1:8790.evil", host));
+        assert!(!origin_matches("ftp://127.0.0.1:8790", host));
+        assert!(!origin_matches("null", host));
+    }
+
+    #[test]
+    fn a_post_from_another_site_is_told_apart_by_its_fetch_metadata_or_origin() {
+        let parts = |headers: &[(&str, &str)]| {
+            let mut b = http::Request::builder().header("host", "127.0.0.1:8790");
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(()).unwrap().into_parts().0
+        };
+        // This site's own form under Referrer-Policy: no-referrer.
+        assert!(same_origin(&parts(&[
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+        assert!(same_origin(&parts(&[("origin", "http://127.0.0.1:8790")])));
+        assert!(same_origin(&parts(&[])));
+        assert!(!same_origin(&parts(&[
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!same_origin(&parts(&[("sec-fetch-site", "same-site")])));
+        assert!(!same_origin(&parts(&[("origin", "http://evil.example")])));
     }
 
     #[test]

@@ -99,6 +99,13 @@ pub async fn submit(
     req: Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
+    if !super::same_origin(&parts) {
+        return (
+            StatusCode::FORBIDDEN,
+            "Forbidden: the request comes from another site.\n",
+        )
+            .into_response();
+    }
     let body = match crate::http::read_body(&parts, body, state.body_read_timeout).await {
         Ok(b) => b,
         Err(e) => return (e.status, e.message).into_response(),
