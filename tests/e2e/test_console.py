@@ -394,6 +394,17 @@ def test_a_developer_reads_stage_secrets_and_is_refused_prod_with_the_reason(con
     shot(browser, "developer-prod-refused")
     assert browser_problems(browser) == []
 
+    # The prod secret's page shows who read it: the developer's refused attempt highlighted.
+    navigate(browser, browser.find_element(By.ID, "signout"))
+    sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
+    wait_for(browser, "table#secrets")
+    browser.get(console.endpoint + "/console/secret/timeline?id=billing-service-prod-credentials")
+    denied = wait_for(browser, "#reads tr.denied")
+    assert denied.find_element(By.CLASS_NAME, "reader").text == f"arn:aws:iam::{ACCOUNT}:user/developer"
+    assert "AccessDeniedException" in denied.find_element(By.CLASS_NAME, "outcome").text
+    assert "console" in denied.text
+    shot(browser, "secret-access")
+
     # The refusal is audited as the developer's console call.
     ct = client(console, "cloudtrail")
     records = [json.loads(e["CloudTrailEvent"]) for e in ct.lookup_events(LookupAttributes=[

@@ -205,6 +205,56 @@ pub fn entries(out: &Value) -> Vec<Entry> {
         .collect()
 }
 
+/// One read of the secret's value.
+#[derive(Debug, PartialEq)]
+pub struct Read {
+    pub time: String,
+    pub event: String,
+    pub who: String,
+    pub source_ip: String,
+    pub console: bool,
+    /// The refusal's code, when the read was refused.
+    pub denied: String,
+}
+
+/// Who read the value and when (allowed and refused), from LookupEvents' answer.
+pub fn reads(out: &Value) -> Vec<Read> {
+    out["Events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e["EventName"].as_str()?;
+            if !matches!(name, "GetSecretValue" | "BatchGetSecretValue") {
+                return None;
+            }
+            let record: Value = e["CloudTrailEvent"]
+                .as_str()
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            let identity = &record["userIdentity"];
+            Some(Read {
+                time: date(&e["EventTime"]),
+                event: name.to_string(),
+                who: identity["arn"]
+                    .as_str()
+                    .or(identity["accessKeyId"].as_str())
+                    .unwrap_or("unknown")
+                    .to_string(),
+                source_ip: record["sourceIPAddress"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                console: record["sessionCredentialFromConsole"].as_str() == Some("true"),
+                denied: record["errorCode"].as_str().unwrap_or_default().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// How many pages of the secret's audit events the page reads (50 each, newest first).
+const PAGES: usize = 4;
+
 #[derive(Template)]
 #[template(path = "timeline.html")]
 struct TimelinePage {
@@ -212,6 +262,7 @@ struct TimelinePage {
     id: String,
     detail_href: String,
     entries: Vec<Entry>,
+    reads: Vec<Read>,
     refusal: Option<Refusal>,
 }
 
@@ -230,15 +281,32 @@ pub async fn timeline(
         detail_href: detail_href(&id),
         id: id.clone(),
         entries: Vec::new(),
+        reads: Vec::new(),
         refusal: None,
     };
-    let input = json!({
-        "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": id}],
-        "MaxResults": 50,
-    });
-    match ctx.call(&state, CloudTrail, "LookupEvents", input).await {
-        Ok(out) => page.entries = entries(&out),
-        Err(r) => page.refusal = Some(r),
+    let mut next: Option<String> = None;
+    for _ in 0..PAGES {
+        let mut input = json!({
+            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": id}],
+            "MaxResults": 50,
+        });
+        if let Some(t) = &next {
+            input["NextToken"] = Value::String(t.clone());
+        }
+        match ctx.call(&state, CloudTrail, "LookupEvents", input).await {
+            Ok(out) => {
+                page.entries.extend(entries(&out));
+                page.reads.extend(reads(&out));
+                next = out["NextToken"].as_str().map(str::to_owned);
+                if next.is_none() {
+                    break;
+                }
+            }
+            Err(r) => {
+                page.refusal = Some(r);
+                break;
+            }
+        }
     }
     html(&page)
 }
@@ -269,5 +337,40 @@ mod tests {
             "function arn:aws:lambda:us-east-1:1:function:f"
         );
         assert_eq!(e[1].time, "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn reads_say_who_from_where_and_whether_refused() {
+        let refused = json!({"userIdentity": {"arn": "arn:aws:iam::1:user/dev"},
+            "sourceIPAddress": "10.0.0.1", "errorCode": "AccessDeniedException",
+            "sessionCredentialFromConsole": "true"})
+        .to_string();
+        let unsigned =
+            json!({"userIdentity": {"type": "Unknown", "accessKeyId": "AKIAX"}}).to_string();
+        let out = json!({"Events": [
+            {"EventName": "GetSecretValue", "EventTime": 1700000000, "CloudTrailEvent": refused},
+            {"EventName": "RotationStarted", "EventTime": 1700000000, "CloudTrailEvent": "{}"},
+            {"EventName": "GetSecretValue", "EventTime": 1700000000, "CloudTrailEvent": unsigned},
+        ]});
+        let r = reads(&out);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (
+                r[0].who.as_str(),
+                r[0].source_ip.as_str(),
+                r[0].console,
+                r[0].denied.as_str()
+            ),
+            (
+                "arn:aws:iam::1:user/dev",
+                "10.0.0.1",
+                true,
+                "AccessDeniedException"
+            )
+        );
+        assert_eq!(
+            (r[1].who.as_str(), r[1].console, r[1].denied.as_str()),
+            ("AKIAX", false, "")
+        );
     }
 }
