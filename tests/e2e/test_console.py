@@ -585,8 +585,9 @@ def test_the_session_cookie_is_secure_over_tls():
         assert s.stop() == 0
 
 
-def test_an_idle_session_expires():
-    s_ = Server(name="console-idle", extra_args=["--console-idle-timeout-secs", "2"])
+def test_a_session_expires_when_idle_and_at_its_absolute_limit():
+    s_ = Server(name="console-expiry", extra_args=["--console-idle-timeout-secs", "2",
+                                                   "--console-session-max-secs", "5"])
     try:
         s = http_sign_in(s_)
         assert s.get(s_.endpoint + "/console/secrets", allow_redirects=False).status_code == 200
@@ -595,12 +596,33 @@ def test_an_idle_session_expires():
         time.sleep(2.5)
         r = s.get(s_.endpoint + "/console/secrets", allow_redirects=False)
         assert r.status_code == 303 and r.headers["Location"] == "/console/signin"
+        # Active every second, the session still ends 5 s after sign-in.
+        s = http_sign_in(s_)
+        started = time.time()
+        statuses = []
+        while time.time() - started < 6.5:
+            statuses.append((time.time() - started,
+                             s.get(s_.endpoint + "/console/secrets",
+                                   allow_redirects=False).status_code))
+            time.sleep(1)
+        assert all(code == 200 for t, code in statuses if t < 4.5), statuses
+        assert statuses[-1][1] == 303, statuses
     finally:
         assert s_.stop() == 0
 
 
-def test_console_off_serves_no_console_route():
-    s = Server(name="console-off", extra_args=["--console", "off"])
+@pytest.mark.parametrize("how", ["flag", "config file"])
+def test_console_off_serves_no_console_route(how):
+    if how == "flag":
+        args = ["--console", "off"]
+    else:
+        d = os.path.join(work_dir("data"), f"console-off-{uuid.uuid4().hex[:8]}")
+        os.makedirs(d)
+        cfg = os.path.join(d, "strongroom.toml")
+        with open(cfg, "w") as f:
+            f.write('console = "off"\n')
+        args = ["--config", cfg]
+    s = Server(name="console-off", extra_args=args)
     try:
         for path in ("/console", "/console/", "/console/signin", "/console/static/htmx.min.js"):
             assert requests.get(s.endpoint + path).status_code == 404, path
