@@ -34,6 +34,7 @@ from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server, work_dir
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARTIFACTS = os.path.join(HERE, "artifacts", "console")
 FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret-rotation"
+BROKEN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:broken-rotation"
 ROLE = "console-rotation"
 # Seed 003's naming convention, <service-name>-<environment>-<secret-type>, as a regex.
 NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*-(prod|stage|test)-[a-z0-9]+(-[a-z0-9]+)*$"
@@ -73,7 +74,17 @@ def console():
                 f"command = {json.dumps([sys.executable, os.path.join(HERE, 'rotation', 'recording_rotation.py')])}\n"
                 f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
                 "timeout-secs = 30\n"
-                f"environment = {{ ROTATION_RECORD = {json.dumps(record)} }}\n")
+                f"environment = {{ ROTATION_RECORD = {json.dumps(record)} }}\n\n")
+        # Fails its setSecret step.
+        broken = os.path.join(d, "broken.py")
+        with open(broken, "w") as b:
+            b.write("import json, sys\nevent = json.load(sys.stdin)\n"
+                    "sys.exit(3 if event['Step'] == 'setSecret' else 0)\n")
+        f.write("[[rotation-function]]\n"
+                f'arn = "{BROKEN_ARN}"\n'
+                f"command = {json.dumps([sys.executable, broken])}\n"
+                f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+                "timeout-secs = 30\n")
     s = Server(name="console", extra_args=["--config", cfg, "--rotation-interval-secs", "1",
                                            "--console-secret-name-pattern", NAME_PATTERN])
     iam = client(s, "iam")
@@ -356,6 +367,24 @@ def test_seed_003_flow_in_the_browser(console, browser):
     old = requests.get(console.endpoint + "/console/secrets", allow_redirects=False,
                        cookies={"strongroom_console": cookie["value"]})
     assert old.status_code == 303 and old.headers["Location"] == "/console/signin"
+
+
+def test_a_failed_rotation_shows_on_the_timeline_with_its_step(console):
+    sm = client(console, "secretsmanager")
+    sm.create_secret(Name="broken-service-test-token", SecretString=secret("broken"))
+    sm.rotate_secret(SecretId="broken-service-test-token", RotationLambdaARN=BROKEN_ARN,
+                     RotationRules={"AutomaticallyAfterDays": 30})
+    s = http_sign_in(console)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        page = s.get(console.endpoint + "/console/secret/timeline",
+                     params={"id": "broken-service-test-token"}).text
+        if 'class="event failed"' in page:
+            break
+        time.sleep(1)
+    failed = re.search(r'<li class="event failed">(.*?)</li>', page, re.S)
+    assert failed, page
+    assert "RotationFailed" in failed.group(1) and "setSecret" in failed.group(1)
 
 
 def test_a_developer_reads_stage_secrets_and_is_refused_prod_with_the_reason(console, browser):

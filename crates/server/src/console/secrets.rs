@@ -137,22 +137,21 @@ pub async fn list(
         Err(r) => return r,
     };
     let field = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let input = list_input(&q);
     let mut page = ListPage {
         nav: Some(ctx.nav()),
         q: field("q"),
         tag: field("tag"),
         tagvalue: field("tagvalue"),
         desc: field("desc"),
-        order: field("order"),
-        sort: field("sort"),
+        // As asked of ListSecrets (defaults included), so the form shows what is listed.
+        order: input["SortOrder"].as_str().unwrap_or_default().to_string(),
+        sort: input["SortBy"].as_str().unwrap_or_default().to_string(),
         rows: Vec::new(),
         next_href: None,
         refusal: None,
     };
-    match ctx
-        .call(&state, SecretsManager, "ListSecrets", list_input(&q))
-        .await
-    {
+    match ctx.call(&state, SecretsManager, "ListSecrets", input).await {
         Ok(out) => {
             for s in out["SecretList"].as_array().into_iter().flatten() {
                 let name = text(s, "Name");
