@@ -277,6 +277,11 @@ def test_seed_003_flow_in_the_browser(console, browser):
     wait_for(browser, "#secret-value")
     assert browser.find_element(By.ID, "plain-value").text == current["SecretString"]
     assert current["SecretString"] not in browser.current_url
+    # The value is kept nowhere in the browser's storage (htmx's history cache is off; it
+    # notes only the page's path).
+    stored = browser.execute_script(
+        "return JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])")
+    assert "htmx-history-cache" not in stored and current["SecretString"] not in stored, stored
     assert browser.current_url.endswith("/console/secret?id=auth-service-prod-config")
     shot(browser, "secret-value")
 
