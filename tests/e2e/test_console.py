@@ -470,6 +470,20 @@ def test_xss_payloads_are_shown_as_text_and_never_run(console, browser):
     assert wait_for(browser, "#secret-name").text == payload
     assert browser.execute_script("return window.__xss === undefined")
     shot(browser, "xss-inert")
+    # A value is attacker-controlled too: shown as text, in the page and in the htmx fragment.
+    value = secret("html") + "<script>window.__xss=3</script>"
+    remember(value)
+    sm.put_secret_value(SecretId="xss-service-test-probe", SecretString=value)
+    s = http_sign_in(console)
+    token = csrf_of(s, console, "/console/secret?id=xss-service-test-probe")
+    for headers in ({}, {"HX-Request": "true"}):
+        r = s.post(console.endpoint + "/console/secret/value", headers=headers,
+                   data={"csrf": token, "id": "xss-service-test-probe"})
+        assert r.status_code == 200
+        # askama's escapes: < as &#60;, > as &#62;.
+        assert value.replace("<", "&#60;").replace(">", "&#62;") in r.text, r.text
+        assert "<script>window.__xss=3" not in r.text
+        assert ("<html" in r.text) == (not headers)
     navigate(browser, browser.find_element(By.ID, "signout"))
 
 
