@@ -265,6 +265,12 @@ def test_seed_003_flow_in_the_browser(console, browser):
     started = browser.find_element(By.CSS_SELECTOR, "#timeline li.started .detail").text
     assert FUNCTION_ARN in started
     shot(browser, "rotation-timeline")
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Rotations"))
+    account = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#rotations .secret-link")]
+    assert account.count("auth-service-prod-config") == 4, account  # 2 started, 2 succeeded
+    shot(browser, "rotations")
+    browser.back()
+    wait_for(browser, "#timeline")
     current = sm.get_secret_value(SecretId="auth-service-prod-config")
     remember(current["SecretString"])
 
@@ -390,6 +396,13 @@ def test_a_failed_rotation_shows_on_the_timeline_with_its_step(console):
     failed = re.search(r'<li class="event failed">(.*?)</li>', page, re.S)
     assert failed, page
     assert "RotationFailed" in failed.group(1) and "setSecret" in failed.group(1)
+    # The account's rotations page lists it too, linked to the secret.
+    page = s.get(console.endpoint + "/console/rotations").text
+    failed = re.search(r'<li class="event failed">(.*?)</li>', page, re.S)
+    assert failed and "broken-service-test-token</a>" in failed.group(1), page
+    href = html.unescape(re.search(r'class="secret-link" href="([^"]+)"', failed.group(1)).group(1))
+    detail = s.get(console.endpoint + href).text
+    assert 'id="overview"' in detail and "broken-service-test-token" in detail
 
 
 def test_a_developer_reads_stage_secrets_and_is_refused_prod_with_the_reason(console, browser):

@@ -128,6 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/secret/rotation", post(rotation::configure))
         .route("/console/secret/rotation/cancel", post(rotation::cancel))
         .route("/console/secret/timeline", get(rotation::timeline))
+        .route("/console/rotations", get(rotation::account_timeline))
         .route("/console/static/{file}", get(asset))
         // Any other console path: 404 (with the headers), not the API front.
         .route("/console/{*rest}", axum::routing::any(not_found))

@@ -147,6 +147,10 @@ pub struct Entry {
     /// The step or reason, as recorded.
     pub detail: String,
     pub who: String,
+    /// The secret's name (the event's resource).
+    pub secret: String,
+    /// Its page.
+    pub secret_href: String,
 }
 
 /// The timeline from LookupEvents' answer (newest first, as it comes).
@@ -193,6 +197,18 @@ pub fn entries(out: &Value) -> Vec<Entry> {
                 _ if record["errorCode"].is_string() => "failed",
                 _ => "call",
             };
+            // The resource: a secret's ARN (linked as is), shown by its name (the ARN's
+            // last part without its six-character suffix).
+            let resource = e["Resources"]
+                .as_array()
+                .and_then(|r| r.first())
+                .and_then(|r| r["ResourceName"].as_str())
+                .unwrap_or_default();
+            let secret = match resource.rsplit_once(":secret:") {
+                Some((_, n)) => n.rsplit_once('-').map_or(n, |(name, _)| name),
+                None => resource,
+            }
+            .to_string();
             Some(Entry {
                 time: date(&e["EventTime"]),
                 event: name.to_string(),
@@ -200,6 +216,8 @@ pub fn entries(out: &Value) -> Vec<Entry> {
                 version,
                 detail,
                 who: e["Username"].as_str().unwrap_or_default().to_string(),
+                secret_href: detail_href(resource),
+                secret,
             })
         })
         .collect()
@@ -311,6 +329,59 @@ pub async fn timeline(
     html(&page)
 }
 
+/// The service's rotation events, one LookupEvents per event name (it takes one attribute).
+const ACCOUNT_EVENTS: &[&str] = &[
+    "RotationStarted",
+    "RotationSucceeded",
+    "RotationFailed",
+    "RotationAbandoned",
+];
+
+#[derive(Template)]
+#[template(path = "rotations.html")]
+struct AccountPage {
+    nav: Option<Nav>,
+    entries: Vec<Entry>,
+    refusal: Option<Refusal>,
+}
+
+/// Every secret's recent rotation events, newest first (50 of each kind).
+pub async fn account_timeline(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, _) = match Ctx::get(&state, peer, req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut page = AccountPage {
+        nav: Some(ctx.nav()),
+        entries: Vec::new(),
+        refusal: None,
+    };
+    let mut events = Vec::new();
+    for name in ACCOUNT_EVENTS {
+        let input = json!({
+            "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
+            "MaxResults": 50,
+        });
+        match ctx.call(&state, CloudTrail, "LookupEvents", input).await {
+            Ok(out) => events.extend(out["Events"].as_array().cloned().unwrap_or_default()),
+            Err(r) => {
+                page.refusal = Some(r);
+                break;
+            }
+        }
+    }
+    events.sort_by(|a, b| {
+        let t = |e: &Value| e["EventTime"].as_f64().unwrap_or_default();
+        t(b).total_cmp(&t(a))
+    });
+    page.entries = entries(&json!({ "Events": events }));
+    html(&page)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +408,17 @@ mod tests {
             "function arn:aws:lambda:us-east-1:1:function:f"
         );
         assert_eq!(e[1].time, "2023-11-14 22:13:20 UTC");
+        assert_eq!(e[1].secret, "");
+        let named = json!({"Events": [{"EventName": "RotationSucceeded", "EventTime": 1,
+            "CloudTrailEvent": "{}", "Resources": [{"ResourceType": "AWS::SecretsManager::Secret",
+            "ResourceName": "arn:aws:secretsmanager:us-east-1:1:secret:a-prod-b-AbCdEf"}]}]});
+        let e = &entries(&named)[0];
+        assert_eq!(e.secret, "a-prod-b");
+        assert!(
+            e.secret_href.ends_with("secret%3Aa-prod-b-AbCdEf"),
+            "{}",
+            e.secret_href
+        );
     }
 
     #[test]
