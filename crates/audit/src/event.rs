@@ -42,6 +42,10 @@ pub struct Event {
     pub event_category: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_details: Option<TlsDetails>,
+    /// CloudTrail's `"true"` for a call made from the web console (the console's session,
+    /// not an access key the caller signed with). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_credential_from_console: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

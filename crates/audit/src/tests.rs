@@ -40,6 +40,7 @@ pub(crate) fn sample_event(name: &str) -> Event {
         recipient_account_id: "123456789012".into(),
         event_category: "Management".into(),
         tls_details: None,
+        session_credential_from_console: None,
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Call {
     /// KMS calls a service made on the caller's behalf (Secrets Manager or Parameter Store
     /// decrypting with a customer managed key), each recorded as its own KMS event.
     pub delegated: Vec<DelegatedKms>,
+    /// Made by the web console as the signed-in principal (`sessionCredentialFromConsole`).
+    pub from_console: bool,
 }
 
 /// A KMS operation a service performed for the caller, as CloudTrail records it: the
@@ -187,6 +189,7 @@ impl Auditor {
                 recipient_account_id: self.account_id.clone(),
                 event_category: "Management".into(),
                 tls_details: t.tls,
+                session_credential_from_console: call.from_console.then(|| "true".to_string()),
             },
             time_ms: t.time_ms,
             resource_short_name: name,
@@ -289,6 +292,7 @@ impl Auditor {
             recipient_account_id: self.account_id.clone(),
             event_category: "Management".into(),
             tls_details: None,
+            session_credential_from_console: None,
         }
     }
 

@@ -88,6 +88,19 @@ pub struct ServerArgs {
     /// allowed `cloudwatch:GetMetricData`).
     #[arg(long, env = "STRONGROOM_METRICS_PUBLIC")]
     pub metrics_public: bool,
+    /// The web console at `/console/`: `on` or `off` (its routes then answer 404) [default: on].
+    #[arg(long, env = "STRONGROOM_CONSOLE", value_parser = ["on", "off"])]
+    pub console: Option<String>,
+    /// A regex new secret names must match in the console's "Store a new secret" form
+    /// (e.g. seed 003's `^[a-z0-9-]+-(prod|stage|test)-[a-z0-9-]+$`) [default: no check].
+    #[arg(long, env = "STRONGROOM_CONSOLE_SECRET_NAME_PATTERN")]
+    pub console_secret_name_pattern: Option<String>,
+    /// A console session idle this many seconds is signed out [default: 900].
+    #[arg(long, env = "STRONGROOM_CONSOLE_IDLE_TIMEOUT_SECS")]
+    pub console_idle_timeout_secs: Option<u64>,
+    /// A console session ends this many seconds after sign-in, however active [default: 43200].
+    #[arg(long, env = "STRONGROOM_CONSOLE_SESSION_MAX_SECS")]
+    pub console_session_max_secs: Option<u64>,
     /// Seconds between CloudWatch alarm evaluations [default: 10]. Webhooks for alarm
     /// actions are configured in the TOML file (`[[alarm-webhook]]`).
     #[arg(long, env = "STRONGROOM_ALARM_INTERVAL_SECS")]
@@ -171,6 +184,10 @@ struct FileConfig {
     audit_digest_interval_secs: Option<u64>,
     audit_digest_every_records: Option<u64>,
     metrics_public: Option<bool>,
+    console: Option<String>,
+    console_secret_name_pattern: Option<String>,
+    console_idle_timeout_secs: Option<u64>,
+    console_session_max_secs: Option<u64>,
     /// `[[alarm-webhook]]` tables: SNS topic ARN → webhook.
     #[serde(default)]
     alarm_webhook: Vec<crate::services::cloudwatch::Webhook>,
@@ -225,6 +242,8 @@ pub struct ServerConfig {
     pub root_credentials: Option<(String, String)>,
     pub audit: AuditSettings,
     pub metrics_public: bool,
+    /// The web console's settings.
+    pub console: crate::console::ConsoleSettings,
     /// Where alarm actions (SNS topic ARNs) are delivered.
     pub alarm_webhooks: Vec<crate::services::cloudwatch::Webhook>,
     /// Seconds between alarm evaluations.
@@ -304,6 +323,7 @@ impl ServerConfig {
             root_credentials: None,
             audit: AuditSettings::default(),
             metrics_public: false,
+            console: Default::default(),
             alarm_webhooks: Vec::new(),
             alarm_interval_secs: 10,
             rotation_functions: Vec::new(),
@@ -434,6 +454,15 @@ impl ServerConfig {
                 disabled: args.bench_unaudited,
             },
             metrics_public: args.metrics_public || file.metrics_public.unwrap_or(false),
+            console: crate::console::ConsoleSettings::new(
+                args.console.as_deref().or(file.console.as_deref()),
+                args.console_secret_name_pattern
+                    .or(file.console_secret_name_pattern),
+                args.console_idle_timeout_secs
+                    .or(file.console_idle_timeout_secs),
+                args.console_session_max_secs
+                    .or(file.console_session_max_secs),
+            )?,
             alarm_interval_secs: args
                 .alarm_interval_secs
                 .or(file.alarm_interval_secs)

@@ -17,6 +17,7 @@ pub mod changes;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod error;
 pub mod http;

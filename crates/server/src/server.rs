@@ -640,6 +640,14 @@ async fn build_services(
         metrics,
         throttle: crate::throttle::Throttle::new(config.throttle),
         metrics_public: config.metrics_public,
+        console: crate::console::Console::new(
+            config.console.clone(),
+            config
+                .rotation_functions
+                .iter()
+                .map(|f| f.arn.clone())
+                .collect(),
+        ),
         clock: clock.clone(),
         tls: config.tls.is_some(),
         in_flight: tokio::sync::Semaphore::new(config.limits.max_requests_in_flight),

@@ -65,6 +65,27 @@ impl Authenticator {
         }
     }
 
+    /// The principal an access key pair signs in as (the console's sign-in), if the pair is
+    /// right. The secret is compared in constant time and not kept.
+    pub fn verify_key_pair(
+        &self,
+        access_key_id: &str,
+        secret_access_key: &str,
+    ) -> Option<Principal> {
+        let (principal, secret) = self.directory.credentials(access_key_id)?;
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            secret.as_bytes(),
+            secret_access_key.as_bytes(),
+        )
+        .ok()
+        .map(|()| principal)
+    }
+
+    /// Who a long-term access key belongs to now (`None`: deleted or deactivated).
+    pub fn principal_of_key(&self, access_key_id: &str) -> Option<Principal> {
+        self.directory.credentials(access_key_id).map(|(p, _)| p)
+    }
+
     /// Verify the request's signature and return who sent it and the service it was signed
     /// for. `service` fixes the expected signing name; `None` accepts any of `allowed`.
     pub fn authenticate(

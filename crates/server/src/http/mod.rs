@@ -51,6 +51,8 @@ pub struct AppState {
     pub throttle: crate::throttle::Throttle,
     /// Serve `/metrics` without authentication.
     pub metrics_public: bool,
+    /// The web console (`/console/`): settings and signed-in sessions.
+    pub console: crate::console::Console,
     pub clock: Arc<dyn Clock>,
     /// Whether this listener serves TLS (aws:SecureTransport).
     pub tls: bool,
@@ -63,11 +65,22 @@ pub struct AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let console = state.console.settings.enabled;
+    let routes = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(crate::pipeline::front::metrics))
-        .route("/changes", get(crate::changes::handler))
+        .route("/changes", get(crate::changes::handler));
+    // Off: the console's paths answer 404 (rather than reaching the API front).
+    let routes = if console {
+        routes.merge(crate::console::router(state.clone()))
+    } else {
+        routes
+            .route("/console", axum::routing::any(console_off))
+            .route("/console/", axum::routing::any(console_off))
+            .route("/console/{*rest}", axum::routing::any(console_off))
+    };
+    routes
         .fallback(crate::pipeline::front::api)
         .layer(axum::middleware::map_response_with_state(
             state.clone(),
@@ -75,6 +88,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         ))
         .with_state(state)
         .layer(axum::middleware::from_fn(limits::track_requests))
+}
+
+/// `--console off`: the console's paths are not served.
+async fn console_off() -> StatusCode {
+    StatusCode::NOT_FOUND
 }
 
 /// Every answer's `Date` is the server's clock — the clock it judges request signatures and

@@ -146,7 +146,7 @@ pub async fn metrics(
 
 /// The services reachable through JSON 1.1 targets, by `X-Amz-Target` prefix.
 #[derive(Clone, Copy)]
-enum JsonService {
+pub enum JsonService {
     SecretsManager,
     CloudTrail,
     CloudWatch,
@@ -234,6 +234,42 @@ pub async fn api(
             (None, None) => handle_query(&state, &parts, body, &info, &mut call).await,
         }
     };
+    if call.principal.is_none() {
+        call.claimed_access_key = claimed_access_key(&parts);
+    }
+    let finish = Finish {
+        admitted: admission.is_ok(),
+        transport: transport(&parts, peer, &request_id, info.now_ms),
+        started,
+        target: target.as_deref(),
+    };
+    let result = conclude(&state, call, result, finish).await;
+    drop(admission);
+    encode(result, protocol, &request_id)
+}
+
+/// What [`conclude`] needs besides the call and its result.
+struct Finish<'a> {
+    /// Whether the audit log took the request (else nothing is recorded).
+    admitted: bool,
+    transport: crate::audit::Transport<'a>,
+    started: Instant,
+    /// What the request named (logged).
+    target: Option<&'a str>,
+}
+
+/// Everything after the operation, for every entry (`api()` and the console's `call_as`):
+/// the CloudWatch API-call metric, the audit record (+ delegated KMS and service events),
+/// the Prometheus counters and the log line.
+async fn conclude(
+    state: &AppState,
+    call: Call,
+    result: Result<Reply, ApiError>,
+    f: Finish<'_>,
+) -> Result<Reply, ApiError> {
+    let now_ms = f.transport.time_ms;
+    let request_id = f.transport.request_id.to_string();
+    let target = f.target;
     let service = call
         .event_source
         .strip_suffix(".amazonaws.com")
@@ -246,23 +282,19 @@ pub async fn api(
     );
     let region = call.region.clone();
     count_api_call(
-        &state,
+        state,
         region.as_deref(),
         &service,
         &operation,
         recognised,
-        info.now_ms,
+        now_ms,
     );
-    let result = if admission.is_ok() && (state.audit.is_healthy() || result.is_ok()) {
-        if call.principal.is_none() {
-            call.claimed_access_key = claimed_access_key(&parts);
-        }
-        let transport = transport(&parts, peer, &request_id, info.now_ms);
-        record(&state, call, transport, result, info.now_ms).await
+    let result = if f.admitted && (state.audit.is_healthy() || result.is_ok()) {
+        record(state, call, f.transport, result, now_ms).await
     } else {
         result
     };
-    let elapsed = started.elapsed();
+    let elapsed = f.started.elapsed();
     let error_code = result.as_ref().err().map(|e| e.code);
     state.metrics.record_request(&crate::metrics::Outcome {
         service: &service,
@@ -285,7 +317,97 @@ pub async fn api(
     } else {
         tracing::debug!(request_id, target, elapsed_us, status = 200, "request");
     }
-    encode(result, protocol, &request_id)
+    result
+}
+
+/// Where a console action comes from, for its audit record.
+pub struct ConsoleInfo {
+    pub source_ip: std::net::IpAddr,
+    /// The browser's User-Agent, recorded after the console's own name.
+    pub user_agent: Option<String>,
+}
+
+/// The console's user agent in audit records: the console's name, then the browser's.
+pub const CONSOLE_USER_AGENT: &str = "strongroom-console";
+
+/// A JSON API call made by the web console as `principal` (already signed in: no
+/// signature), through the same stages as a signed request — in-flight bound, audit
+/// admission, throttle, [`pipeline::run`] (parse, IAM authorization, execute) and
+/// [`conclude`] (metrics, audit record marked `sessionCredentialFromConsole`). Served in
+/// the home region. The answer is the operation's JSON output.
+pub async fn call_as(
+    state: &AppState,
+    principal: &Principal,
+    service: JsonService,
+    operation: &str,
+    input: &serde_json::Value,
+    console: &ConsoleInfo,
+) -> Result<serde_json::Value, ApiError> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let started = Instant::now();
+    let info = RequestInfo {
+        source_ip: Some(console.source_ip),
+        secure_transport: state.tls,
+        now_ms: state.clock.now_ms(),
+    };
+    let Ok(_in_flight) = state.in_flight.try_acquire() else {
+        return Err(overloaded(&Protocol::Json));
+    };
+    let admission = state.audit.admit();
+    let mut call = Call {
+        event_source: event_source(service.signing_name()),
+        event_name: operation.to_string(),
+        from_console: true,
+        ..Default::default()
+    };
+    let result = if admission.is_err() {
+        Err(audit_unavailable())
+    } else {
+        let region = state.regions.home().clone();
+        call.region = Some(region.name.clone());
+        call.principal = Some(principal.clone());
+        match admit(state, principal, "ThrottlingException") {
+            Err(e) => Err(e),
+            Ok(()) => {
+                // Zeroizing: a PutSecretValue input carries the value.
+                let body = Zeroizing::new(serde_json::to_vec(input).unwrap_or_default());
+                run_json(
+                    state,
+                    &region,
+                    service,
+                    operation,
+                    Wire::Json(body),
+                    principal,
+                    &info,
+                    &mut call,
+                )
+                .await
+            }
+        }
+    };
+    let user_agent = match &console.user_agent {
+        Some(browser) => format!("{CONSOLE_USER_AGENT} ({browser})"),
+        None => CONSOLE_USER_AGENT.to_string(),
+    };
+    let finish = Finish {
+        admitted: admission.is_ok(),
+        transport: crate::audit::Transport {
+            source_ip: console.source_ip,
+            user_agent: Some(&user_agent),
+            request_id: &request_id,
+            tls: None,
+            time_ms: info.now_ms,
+        },
+        started,
+        target: Some(operation),
+    };
+    let result = conclude(state, call, result, finish).await;
+    drop(admission);
+    match result? {
+        Reply::Json(bytes) | Reply::Json10(bytes) => Ok(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))),
+        _ => Ok(serde_json::Value::Object(Default::default())),
+    }
 }
 
 /// The protocol's throttling error for a server at its bound on requests in flight.
@@ -463,8 +585,32 @@ async fn handle_json(
             format!("Unsupported Content-Type: send {}.", json::CONTENT_TYPE),
         ));
     }
-    let wire = Wire::Json(body);
-    let (p, authz) = (&principal, &state.authz);
+    run_json(
+        state,
+        region,
+        service,
+        operation,
+        Wire::Json(body),
+        &principal,
+        info,
+        call,
+    )
+    .await
+}
+
+/// A decoded JSON request of an authenticated, admitted caller through the pipeline.
+#[allow(clippy::too_many_arguments)]
+async fn run_json(
+    state: &AppState,
+    region: &crate::regions::Region,
+    service: JsonService,
+    operation: &str,
+    wire: Wire,
+    p: &Principal,
+    info: &RequestInfo,
+    call: &mut Call,
+) -> Result<Reply, ApiError> {
+    let authz = &state.authz;
     let out = match service {
         JsonService::SecretsManager => {
             pipeline::run(
