@@ -1,0 +1,319 @@
+"""The console's admin pages in Debian's chromium (headless, Selenium), each checked against
+what boto3 then sees: a secret's staging labels (moving AWSCURRENT) and resource policy
+(ValidateResourcePolicy's findings, BlockPublicPolicy), Parameter Store parameters (a
+SecureString's value only in the answer to a POST, never in a URL), KMS keys (created,
+disabled, rotation, deletion), IAM (a user with an access key shown once that signs boto3
+requests until the console deactivates it; policies; a refusal with AWS's message and the
+deciding statement). Markup in names, values and descriptions is shown as text.
+
+Fixtures and helpers come from test_console.py (the same server options and browser);
+screenshots go to the same artifacts directory.
+"""
+import html
+import json
+import re
+import uuid
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from leaks import remember, secret
+from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
+from test_console import (  # noqa: F401 (fixtures)
+    browser, browser_problems, client, console, csrf_of, http_sign_in, shot, sign_in, wait_for)
+
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"\'&'
+
+
+def unique(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def no_xss(browser):
+    return browser.execute_script("return window.__xss === undefined")
+
+
+def submit(browser, element, css):
+    """Click `element` (a submit button) and wait for the next page's `css`."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 10).until(EC.staleness_of(old))
+    return wait_for(browser, css)
+
+
+def root_in(browser, console):
+    sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
+    wait_for(browser, "#who")
+
+
+def test_moving_awscurrent_in_the_console_is_seen_by_boto3(console, browser):
+    sm = client(console, "secretsmanager")
+    name = unique("stages-service-test-config")
+    first, second = secret("stage-v1"), secret("stage-v2")
+    v1 = sm.create_secret(Name=name, SecretString=first)["VersionId"]
+    v2 = sm.put_secret_value(SecretId=name, SecretString=second)["VersionId"]
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == second
+
+    root_in(browser, console)
+    browser.get(console.endpoint + "/console/secret?id=" + name)
+    submit(browser, wait_for(browser, "#versions-link"), "#versions")
+    form = browser.find_element(By.CSS_SELECTOR, 'form.move-stage[data-stage="AWSCURRENT"]')
+    assert form.get_attribute("data-from") == v2
+    Select(form.find_element(By.NAME, "to")).select_by_value(v1)
+    shot(browser, "secret-versions")
+    submit(browser, form.find_element(By.CSS_SELECTOR, "button.move"), "#versions")
+
+    # boto3 sees the move: the first value is current again, AWSPREVIOUS followed.
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == first
+    stages = {v["VersionId"]: v["VersionStages"] for v in
+              sm.list_secret_version_ids(SecretId=name)["Versions"]}
+    assert stages[v1] == ["AWSCURRENT"] and stages[v2] == ["AWSPREVIOUS"]
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.version[data-version="{v1}"]')
+    assert [s.text for s in row.find_elements(By.CSS_SELECTOR, ".stage")] == ["AWSCURRENT"]
+
+    # A label of one's own, attached then removed.
+    browser.find_element(By.ID, "new-stage").send_keys("BLUE")
+    Select(browser.find_element(By.ID, "new-stage-version")).select_by_value(v2)
+    submit(browser, browser.find_element(By.ID, "add-stage-submit"), "#versions")
+    stages = {v["VersionId"]: v["VersionStages"] for v in
+              sm.list_secret_version_ids(SecretId=name)["Versions"]}
+    assert "BLUE" in stages[v2]
+    form = browser.find_element(By.CSS_SELECTOR, 'form.move-stage[data-stage="BLUE"]')
+    Select(form.find_element(By.NAME, "to")).select_by_value("")
+    submit(browser, form.find_element(By.CSS_SELECTOR, "button.move"), "#versions")
+    stages = {v["VersionId"]: v["VersionStages"] for v in
+              sm.list_secret_version_ids(SecretId=name)["Versions"]}
+    assert "BLUE" not in stages.get(v2, [])
+
+    # AWS's own refusal shown for an impossible move (the label is not on that version).
+    s = http_sign_in(console)
+    token = csrf_of(s, console, "/console/secret/versions?id=" + name)
+    r = s.post(console.endpoint + "/console/secret/stage",
+               data={"csrf": token, "id": name, "stage": "AWSCURRENT", "to": v2, "from": v2 + "x"})
+    assert r.status_code == 200 and "InvalidParameterException" in r.text
+    assert sm.get_secret_value(SecretId=name)["SecretString"] == first
+    assert browser_problems(browser) == []
+
+
+def test_a_public_resource_policy_is_refused_with_its_finding_shown(console, browser):
+    sm = client(console, "secretsmanager")
+    name = unique("policy-service-test-config")
+    sm.create_secret(Name=name, SecretString=secret("policy"))
+    public = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*"}]})
+    narrow = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]})
+
+    root_in(browser, console)
+    browser.get(console.endpoint + "/console/secret?id=" + name)
+    wait_for(browser, "#policy-link").click()
+    editor = wait_for(browser, "#policy")
+    assert browser.find_element(By.ID, "block_public").is_selected()
+    # Validate first: the finding, nothing saved.
+    editor.send_keys(public)
+    submit(browser, browser.find_element(By.ID, "validate-policy"), "#findings")
+    assert browser.find_elements(By.ID, "validation-failed")
+    checks = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#findings .check")]
+    assert "PUBLIC_ACCESS" in checks
+    assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=name)
+    # Save with BlockPublicPolicy (ticked by default): refused, and the finding still shown.
+    browser.find_element(By.ID, "save-policy").click()
+    refusal = wait_for(browser, ".refusal")
+    assert "PublicPolicyException" in refusal.text and "BlockPublicPolicy" in refusal.text
+    assert "PUBLIC_ACCESS" in browser.find_element(By.ID, "findings").text
+    shot(browser, "secret-policy-refused")
+    assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=name)
+
+    # The account's own root: passes, saved, seen by boto3.
+    editor = browser.find_element(By.ID, "policy")
+    editor.clear()
+    editor.send_keys(narrow)
+    submit(browser, browser.find_element(By.ID, "save-policy"), "#notice")
+    assert browser.find_elements(By.ID, "validation-passed")
+    assert json.loads(sm.get_resource_policy(SecretId=name)["ResourcePolicy"]) == json.loads(narrow)
+    # Reloaded, the stored document is in the editor; then deleted.
+    browser.get(console.endpoint + "/console/secret/policy?id=" + name)
+    assert json.loads(wait_for(browser, "#policy").get_attribute("value")) == json.loads(narrow)
+    submit(browser, browser.find_element(By.ID, "delete-policy"), "#notice")
+    assert "ResourcePolicy" not in sm.get_resource_policy(SecretId=name)
+    assert browser_problems(browser) == []
+
+
+def test_parameters_created_in_the_console_are_read_back_by_boto3(console, browser):
+    ssm, kms = client(console, "ssm"), client(console, "kms")
+    base = f"/console-test/{uuid.uuid4().hex[:8]}"
+    key_id = kms.create_key(Description="parameters")["KeyMetadata"]["KeyId"]
+    alias = f"alias/{unique('params')}"
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    password = secret("ssm-password")
+
+    root_in(browser, console)
+    submit(browser, browser.find_element(By.LINK_TEXT, "Parameters"), "#parameters")
+    browser.find_element(By.ID, "new-parameter").click()
+    wait_for(browser, "#new-parameter-form")
+    browser.find_element(By.ID, "name").send_keys(f"{base}/db-password")
+    browser.find_element(By.ID, "description").send_keys(XSS)
+    browser.find_element(By.ID, "type-securestring").click()
+    Select(browser.find_element(By.ID, "kms_key")).select_by_value(alias)
+    browser.find_element(By.ID, "value").send_keys(password)
+    shot(browser, "parameter-new")
+    browser.find_element(By.ID, "create").click()
+
+    # The page: the description as text, the value nowhere until asked for, by POST.
+    wait_for(browser, "#overview")
+    assert browser.find_element(By.ID, "type").text == "SecureString"
+    assert browser.find_element(By.ID, "description").text == XSS and no_xss(browser)
+    assert password not in browser.page_source and password not in browser.current_url
+    got = ssm.get_parameter(Name=f"{base}/db-password", WithDecryption=True)["Parameter"]
+    assert got["Value"] == password and got["Type"] == "SecureString"
+    assert ssm.describe_parameters(ParameterFilters=[{"Key": "Name", "Values": [
+        f"{base}/db-password"]}])["Parameters"][0]["KeyId"] == alias
+    browser.find_element(By.ID, "show-value").click()
+    assert wait_for(browser, "#decrypted-value").text == password
+    assert password not in browser.current_url
+    shot(browser, "parameter-value")
+
+    # Edit: a new version, seen by boto3; the history lists both, without values.
+    edited = secret("ssm-edited")
+    browser.find_element(By.CSS_SELECTOR, "#value-section summary").click()
+    browser.find_element(By.ID, "new-value").send_keys(edited)
+    submit(browser, browser.find_element(By.ID, "save"), "#history")
+    assert browser.find_element(By.ID, "version").text == "2"
+    assert ssm.get_parameter(Name=f"{base}/db-password", WithDecryption=True)[
+        "Parameter"]["Value"] == edited
+    versions = [td.text for td in browser.find_elements(By.CSS_SELECTOR, ".history-version")]
+    assert versions == ["2", "1"]
+    assert edited not in browser.page_source and password not in browser.page_source
+    shot(browser, "parameter-detail")
+
+    # A String whose value is markup: shown (no secret) as text; a StringList.
+    browser.get(console.endpoint + "/console/parameters/new")
+    browser.find_element(By.ID, "name").send_keys(f"{base}/banner")
+    browser.find_element(By.ID, "value").send_keys(XSS)
+    browser.find_element(By.ID, "create").click()
+    assert wait_for(browser, "#plain-value").text == XSS and no_xss(browser)
+    assert ssm.get_parameter(Name=f"{base}/banner")["Parameter"]["Value"] == XSS
+    browser.get(console.endpoint + "/console/parameters/new")
+    browser.find_element(By.ID, "name").send_keys(f"{base}/hosts")
+    browser.find_element(By.ID, "type-stringlist").click()
+    browser.find_element(By.ID, "value").send_keys("a.example,b.example")
+    submit(browser, browser.find_element(By.ID, "create"), "#overview")
+    assert ssm.get_parameter(Name=f"{base}/hosts")["Parameter"]["Type"] == "StringList"
+
+    # The list: by path, by name, by type.
+    browser.get(console.endpoint + "/console/parameters?path=" + base)
+    names = [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.parameter-link")]
+    assert sorted(names) == sorted([f"{base}/db-password", f"{base}/banner", f"{base}/hosts"])
+    assert no_xss(browser)
+    shot(browser, "parameters-list")
+    browser.get(console.endpoint + f"/console/parameters?path={base}&type=SecureString")
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.parameter-link")] == [
+        f"{base}/db-password"]
+    browser.get(console.endpoint + "/console/parameters?q=" + base.rsplit("/", 1)[1])
+    assert len(browser.find_elements(By.CSS_SELECTOR, "a.parameter-link")) == 3
+
+    # Delete.
+    browser.get(console.endpoint + "/console/parameter?name=" + f"{base}/banner")
+    submit(browser, wait_for(browser, "#delete"), "#parameters")
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=f"{base}/banner")
+    assert browser_problems(browser) == []
+
+
+def test_the_parameter_list_pages_and_a_bad_value_is_refused_in_awss_words(console):
+    ssm = client(console, "ssm")
+    base = f"/paging-test/{uuid.uuid4().hex[:8]}"
+    for i in range(30):
+        ssm.put_parameter(Name=f"{base}/p{i:02d}", Value=f"v{i}", Type="String")
+    s = http_sign_in(console)
+    r = s.get(console.endpoint + "/console/parameters", params={"path": base})
+    first = re.findall(r'class="parameter-link" href="[^"]+">([^<]+)<', r.text)
+    assert len(first) == 25
+    nxt = html.unescape(re.search(r'id="next-page" href="([^"]+)"', r.text).group(1))
+    assert "next=" in nxt and "path=" in nxt
+    second = re.findall(r'class="parameter-link" href="[^"]+">([^<]+)<',
+                        s.get(console.endpoint + nxt).text)
+    assert sorted(first + second) == [f"{base}/p{i:02d}" for i in range(30)]
+    # A name SSM refuses: AWS's error, the value typed not echoed back.
+    token = csrf_of(s, console, "/console/parameters/new")
+    value = secret("ssm-refused")
+    r = s.post(console.endpoint + "/console/parameters/new", data={
+        "csrf": token, "name": "aws-reserved", "type": "SecureString", "value": value})
+    assert r.status_code == 200 and "ValidationException" in r.text, r.text
+    assert value not in r.text
+    # Without the CSRF token nothing is created.
+    r = s.post(console.endpoint + "/console/parameters/new", allow_redirects=False,
+               data={"name": f"{base}/csrf", "type": "String", "value": "x"})
+    assert r.status_code == 403
+    with pytest.raises(ssm.exceptions.ParameterNotFound):
+        ssm.get_parameter(Name=f"{base}/csrf")
+
+
+def test_a_kms_key_created_and_disabled_in_the_console_is_disabled_for_boto3(console, browser):
+    kms = client(console, "kms")
+    alias = f"alias/{unique('console-key')}"
+    root_in(browser, console)
+    submit(browser, browser.find_element(By.LINK_TEXT, "KMS keys"), "#keys")
+    browser.find_element(By.ID, "new-key").click()
+    wait_for(browser, "#new-key-form")
+    browser.find_element(By.ID, "description").send_keys(XSS)
+    browser.find_element(By.ID, "alias").send_keys(alias.removeprefix("alias/"))
+    shot(browser, "kms-new")
+    submit(browser, browser.find_element(By.ID, "create"), "#overview")
+    key_id = browser.find_element(By.ID, "key-id").text
+    assert browser.find_element(By.ID, "description").text == XSS and no_xss(browser)
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "#aliases .alias")] == [alias]
+    assert browser.find_element(By.ID, "key-state").text == "Enabled"
+    meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+    assert meta["KeyId"] == key_id and meta["Description"] == XSS and meta["Enabled"]
+
+    # Disable: boto3's describe_key says Disabled; enable again.
+    submit(browser, browser.find_element(By.ID, "disable"), "#enable")
+    assert browser.find_element(By.ID, "key-state").text == "Disabled"
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "Disabled" and not meta["Enabled"]
+    shot(browser, "kms-key-disabled")
+    submit(browser, browser.find_element(By.ID, "enable"), "#disable")
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+    # Automatic rotation on, then off.
+    submit(browser, browser.find_element(By.ID, "rotation-on"), "#rotation-off")
+    assert browser.find_element(By.ID, "rotation-status").text == "enabled"
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    submit(browser, browser.find_element(By.ID, "rotation-off"), "#rotation-on")
+    assert not kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+
+    # Schedule deletion (7 days), then cancel it.
+    days = browser.find_element(By.ID, "days")
+    days.clear()
+    days.send_keys("7")
+    submit(browser, browser.find_element(By.ID, "schedule-deletion"), "#cancel-deletion")
+    assert browser.find_element(By.ID, "key-state").text == "PendingDeletion"
+    assert browser.find_element(By.ID, "deletion-date").text
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "PendingDeletion" and "DeletionDate" in meta
+    submit(browser, browser.find_element(By.ID, "cancel-deletion"), "#overview")
+    # AWS leaves a key Disabled after its deletion is cancelled.
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+
+    # The list: the key with its alias and state.
+    browser.get(console.endpoint + "/console/kms")
+    row = wait_for(browser, f'tr.key[data-key="{key_id}"]')
+    assert row.find_element(By.CSS_SELECTOR, ".aliases").text == alias
+    assert row.find_element(By.CSS_SELECTOR, ".state").text == "Disabled"
+    assert no_xss(browser)
+    shot(browser, "kms-keys")
+
+    # A window AWS refuses: its message, the key unchanged.
+    s = http_sign_in(console)
+    token = csrf_of(s, console, "/console/kms/key?id=" + key_id)
+    r = s.post(console.endpoint + "/console/kms/key",
+               data={"csrf": token, "id": key_id, "action": "schedule-deletion", "days": "3"})
+    assert "ValidationException" in r.text and "PendingWindowInDays must be between 7 and 30" in r.text, r.text
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+    assert browser_problems(browser) == []
