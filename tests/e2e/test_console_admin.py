@@ -25,6 +25,8 @@ from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 from test_console import (  # noqa: F401 (fixtures)
     browser, browser_problems, client, console, csrf_of, http_sign_in, shot, sign_in, wait_for)
 
+# Values that must never reach the server's log or the audit records (checked last).
+SHOWN_ONCE = []
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"\'&'
 
 
@@ -151,6 +153,7 @@ def test_parameters_created_in_the_console_are_read_back_by_boto3(console, brows
     alias = f"alias/{unique('params')}"
     kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     password = secret("ssm-password")
+    SHOWN_ONCE.append(password)
 
     root_in(browser, console)
     submit(browser, browser.find_element(By.LINK_TEXT, "Parameters"), "#parameters")
@@ -180,6 +183,7 @@ def test_parameters_created_in_the_console_are_read_back_by_boto3(console, brows
 
     # Edit: a new version, seen by boto3; the history lists both, without values.
     edited = secret("ssm-edited")
+    SHOWN_ONCE.append(edited)
     browser.find_element(By.CSS_SELECTOR, "#value-section summary").click()
     browser.find_element(By.ID, "new-value").send_keys(edited)
     submit(browser, browser.find_element(By.ID, "save"), "#history")
@@ -317,3 +321,193 @@ def test_a_kms_key_created_and_disabled_in_the_console_is_disabled_for_boto3(con
     assert "ValidationException" in r.text and "PendingWindowInDays must be between 7 and 30" in r.text, r.text
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
     assert browser_problems(browser) == []
+
+
+def test_an_iam_user_made_in_the_console_signs_requests_until_deactivated(console, browser):
+    iam = client(console, "iam")
+    user = unique("console-made")
+    policy_name = unique("ListSecretsOnly")
+    root_in(browser, console)
+    submit(browser, browser.find_element(By.LINK_TEXT, "IAM"), "#users")
+
+    # A managed policy from JSON (its description is markup, shown as text).
+    browser.find_element(By.ID, "iam-policies").click()
+    wait_for(browser, "#new-policy-form")
+    browser.find_element(By.ID, "policy-name").send_keys(policy_name)
+    browser.find_element(By.ID, "policy-description").send_keys(XSS)
+    browser.find_element(By.ID, "policy-document").send_keys(json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Sid": "List", "Effect": "Allow",
+                                                "Action": "secretsmanager:ListSecrets",
+                                                "Resource": "*"}]}))
+    submit(browser, browser.find_element(By.ID, "create-policy"), "#overview")
+    policy_arn = browser.find_element(By.ID, "policy-arn").text
+    assert browser.find_element(By.ID, "description").text == XSS and no_xss(browser)
+    assert json.loads(browser.find_element(By.ID, "policy-document").text)["Statement"][0][
+        "Sid"] == "List"
+    assert iam.get_policy(PolicyArn=policy_arn)["Policy"]["PolicyName"] == policy_name
+    shot(browser, "iam-policy")
+
+    # The user, the policy attached, an inline policy (made by boto3) shown.
+    browser.find_element(By.ID, "iam-users").click()
+    wait_for(browser, "#new-user-form")
+    browser.find_element(By.ID, "new-user-name").send_keys(user)
+    submit(browser, browser.find_element(By.ID, "create-user"), "#access-keys")
+    assert browser.find_element(By.ID, "user-name").text == user
+    iam.get_user(UserName=user)
+    Select(browser.find_element(By.ID, "policy_arn")).select_by_value(policy_arn)
+    submit(browser, browser.find_element(By.ID, "attach"), "#managed-policies")
+    assert [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user)[
+        "AttachedPolicies"]] == [policy_arn]
+    iam.put_user_policy(UserName=user, PolicyName="ReadOne", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action":
+            "secretsmanager:DescribeSecret", "Resource": "*"}]}))
+    browser.refresh()
+    assert wait_for(browser, ".inline-name").text == "ReadOne"
+    assert "secretsmanager:DescribeSecret" in browser.find_element(
+        By.CSS_SELECTOR, ".inline-document").text
+
+    # An access key: its secret shown once, in the answer to the POST only.
+    submit(browser, browser.find_element(By.ID, "create-key"), "#new-key")
+    key_id = browser.find_element(By.ID, "new-access-key-id").text
+    secret_key = browser.find_element(By.ID, "new-secret-access-key").text
+    remember(secret_key)
+    SHOWN_ONCE.append(secret_key)
+    assert len(secret_key) == 40 and secret_key not in browser.current_url
+    shot(browser, "iam-access-key-once")
+    submit(browser, browser.find_element(By.ID, "back"), "#access-keys")
+    assert secret_key not in browser.page_source
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.access-key[data-key="{key_id}"]')
+    assert row.find_element(By.CSS_SELECTOR, ".key-status").text == "Active"
+    shot(browser, "iam-user")
+
+    # boto3 signs with it: the attached policy allows ListSecrets, nothing else.
+    sm = client(console, "secretsmanager", key_id, secret_key)
+    sm.list_secrets()
+    with pytest.raises(sm.exceptions.ClientError) as e:
+        sm.get_random_password()
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+
+    # Deactivated in the console: refused.
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.access-key[data-key="{key_id}"]')
+    submit(browser, row.find_element(By.CSS_SELECTOR, "button.deactivate"), "#access-keys")
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.access-key[data-key="{key_id}"]')
+    assert row.find_element(By.CSS_SELECTOR, ".key-status").text == "Inactive"
+    assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    with pytest.raises(sm.exceptions.ClientError) as e:
+        sm.list_secrets()
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] in (400, 403)
+    # Activated again, it works; then deleted, it never will.
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.access-key[data-key="{key_id}"]')
+    submit(browser, row.find_element(By.CSS_SELECTOR, "button.activate"), "#access-keys")
+    sm.list_secrets()
+    row = browser.find_element(By.CSS_SELECTOR, f'tr.access-key[data-key="{key_id}"]')
+    submit(browser, row.find_element(By.CSS_SELECTOR, "button.delete-key"), "#access-keys")
+    assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
+
+    # Deleting a user that still has policies: IAM's DeleteConflict, shown.
+    submit(browser, browser.find_element(By.ID, "delete-user"), "#headline")
+    assert "DeleteConflict" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    iam.delete_user_policy(UserName=user, PolicyName="ReadOne")
+    browser.get(console.endpoint + "/console/iam/user?name=" + user)
+    submit(browser, wait_for(browser, "button.detach"), "#managed-policies")
+    assert iam.list_attached_user_policies(UserName=user)["AttachedPolicies"] == []
+    submit(browser, browser.find_element(By.ID, "delete-user"), "#users")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName=user)
+    assert browser_problems(browser) == []
+
+
+def test_iam_roles_policies_and_markup_are_shown_as_text(console, browser):
+    iam = client(console, "iam")
+    role = unique("console-role")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust),
+                    Description="<b>role</b> & co")
+    iam.put_role_policy(RoleName=role, PolicyName="Inline", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt",
+                                                "Resource": "*"}]}))
+    root_in(browser, console)
+    browser.get(console.endpoint + "/console/iam/roles")
+    wait_for(browser, "#roles")
+    link = [a for a in browser.find_elements(By.CSS_SELECTOR, "a.role-link") if a.text == role]
+    assert link
+    shot(browser, "iam-roles")
+    submit(browser, link[0], "#trust")
+    assert json.loads(browser.find_element(By.ID, "trust-document").text) == trust
+    assert browser.find_element(By.ID, "description").text == "<b>role</b> & co"
+    assert not browser.find_elements(By.CSS_SELECTOR, "main b")
+    assert "kms:Decrypt" in browser.find_element(By.CSS_SELECTOR, ".inline-document").text
+
+    # A name IAM refuses, with markup: AWS's validation message, the markup inert.
+    s = http_sign_in(console)
+    token = csrf_of(s, console, "/console/iam")
+    r = s.post(console.endpoint + "/console/iam/users/new",
+               data={"csrf": token, "name": XSS})
+    assert r.status_code == 200 and "ValidationError" in r.text
+    assert "<script>" not in r.text and "<img" not in r.text
+    # A malformed document: MalformedPolicyDocument, nothing created.
+    r = s.post(console.endpoint + "/console/iam/policies/new",
+               data={"csrf": token, "name": "Broken", "document": "{not json"})
+    assert "MalformedPolicyDocument" in r.text
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy(PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/Broken")
+
+
+def test_a_secrets_only_user_sees_iams_refusal_with_awss_message(console, browser):
+    iam = client(console, "iam")
+    user = unique("secrets-only")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="SecretsOnly", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Sid": "AllSecrets", "Effect": "Allow",
+                                                "Action": "secretsmanager:*",
+                                                "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    remember(key["SecretAccessKey"])
+    sign_in(browser, console, key["AccessKeyId"], key["SecretAccessKey"])
+    wait_for(browser, "table#secrets")
+    browser.find_element(By.LINK_TEXT, "IAM").click()
+    refusal = wait_for(browser, ".refusal")
+    assert "AccessDenied" in refusal.text
+    assert f"User: arn:aws:iam::{ACCOUNT}:user/{user} is not authorized to perform: iam:ListUsers" \
+        in refusal.text
+    assert "because no identity-based policy allows the iam:ListUsers action" in refusal.text
+    assert "implicit deny" in refusal.find_element(By.CLASS_NAME, "decided-by").text
+    assert not browser.find_elements(By.CSS_SELECTOR, "a.user-link")
+    shot(browser, "iam-refused")
+    for path in ("/console/iam/roles", "/console/iam/policies", "/console/kms",
+                 "/console/parameters"):
+        browser.get(console.endpoint + path)
+        assert "is not authorized to perform" in wait_for(browser, ".refusal").text, path
+    # An action refused: the same, and nothing done.
+    browser.get(console.endpoint + "/console/iam")
+    wait_for(browser, "#new-user-name").send_keys(user + "-child")
+    submit(browser, browser.find_element(By.ID, "create-user"), ".refusal")
+    assert "iam:CreateUser" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_user(UserName=user + "-child")
+    # Refusals are audited as the user's console calls.
+    ct = client(console, "cloudtrail")
+    records = [json.loads(e["CloudTrailEvent"]) for e in ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "Username", "AttributeValue": user}])["Events"]]
+    denied = [r for r in records if r["eventName"] == "CreateUser"]
+    assert denied and denied[0]["errorCode"] == "AccessDenied"
+    assert denied[0]["sessionCredentialFromConsole"] == "true"
+    assert denied[0]["eventSource"] == "iam.amazonaws.com"
+    assert browser_problems(browser) == []
+
+
+def test_nothing_secret_reaches_the_servers_log_or_the_audit_records(console):
+    """Runs last in this module: the values above (a SecureString's, an access key's secret)
+    are in neither the server's log nor any audit record of the console's calls."""
+    assert len(SHOWN_ONCE) >= 3, "run with the whole module"
+    log = console.logs()
+    ct = client(console, "cloudtrail")
+    records = []
+    for name in ("CreateAccessKey", "PutParameter", "GetParameter"):
+        records += [e["CloudTrailEvent"] for e in ct.lookup_events(LookupAttributes=[
+            {"AttributeKey": "EventName", "AttributeValue": name}])["Events"]]
+    assert any('"sessionCredentialFromConsole":"true"' in r.replace(" ", "") for r in records)
+    for value in SHOWN_ONCE:
+        assert value not in log, value[:12]
+        assert not [r for r in records if value in r], value[:12]

@@ -16,6 +16,7 @@ pub mod session;
 pub mod signin;
 
 // Admin pages (issue 12): a secret's policy and stages, parameters, KMS keys, IAM.
+pub mod iam;
 pub mod kms;
 pub mod parameters;
 pub mod secret_admin;
@@ -152,6 +153,14 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/kms", get(kms::list))
         .route("/console/kms/new", get(kms::new_form).post(kms::create))
         .route("/console/kms/key", get(kms::detail).post(kms::act))
+        .route("/console/iam", get(iam::users))
+        .route("/console/iam/users/new", post(iam::create_user))
+        .route("/console/iam/user", get(iam::user).post(iam::user_act))
+        .route("/console/iam/roles", get(iam::roles))
+        .route("/console/iam/role", get(iam::role))
+        .route("/console/iam/policies", get(iam::policies))
+        .route("/console/iam/policies/new", post(iam::create_policy))
+        .route("/console/iam/policy", get(iam::policy))
         .route("/console/static/{file}", get(asset))
         // Any other console path: 404 (with the headers), not the API front.
         .route("/console/{*rest}", axum::routing::any(not_found))
