@@ -497,6 +497,51 @@ def test_a_secrets_only_user_sees_iams_refusal_with_awss_message(console, browse
     assert browser_problems(browser) == []
 
 
+def test_admin_pages_carry_the_headers_and_refuse_posts_without_the_csrf_token(console):
+    from test_console import CSP
+    iam, kms, sm = client(console, "iam"), client(console, "kms"), client(console, "secretsmanager")
+    user = unique("csrf-user")
+    iam.create_user(UserName=user)
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    name = unique("csrf-service-test-config")
+    sm.create_secret(Name=name, SecretString=secret("csrf-admin"))
+    s = http_sign_in(console)
+    for path in ("/console/parameters", "/console/parameters/new", "/console/kms",
+                 "/console/kms/new", f"/console/kms/key?id={key_id}", "/console/iam",
+                 f"/console/iam/user?name={user}", "/console/iam/roles",
+                 "/console/iam/policies", f"/console/secret/policy?id={name}",
+                 f"/console/secret/versions?id={name}"):
+        r = s.get(console.endpoint + path, allow_redirects=False)
+        assert r.status_code == 200, path
+        assert r.headers["Content-Security-Policy"] == CSP, path
+        assert r.headers["Cache-Control"] == "no-store" and r.headers["X-Frame-Options"] == "DENY"
+        assert not re.search(r"<script(?![^>]*\bsrc=)", r.text) and "<style" not in r.text, path
+        # (Inside tags: escaped markup in descriptions may read "onerror=" as text.)
+        assert not re.search(r"<[^>]*\son[a-z]+=", r.text), path
+        assert not re.search(r"<[^>]*\sstyle=", r.text), path
+    # Each state-changing form, without the token: 403 and nothing done.
+    refused = [
+        ("/console/iam/user", {"name": user, "action": "create-key"}),
+        ("/console/iam/user", {"name": user, "action": "delete-user"}),
+        ("/console/iam/users/new", {"name": user + "-x"}),
+        ("/console/iam/policies/new", {"name": "CsrfPolicy", "document": "{}"}),
+        ("/console/kms/key", {"id": key_id, "action": "disable"}),
+        ("/console/kms/new", {"description": "csrf"}),
+        ("/console/secret/policy", {"id": name, "action": "save", "policy": "{}"}),
+        ("/console/secret/stage", {"id": name, "stage": "X", "to": "v"}),
+        ("/console/parameter/delete", {"name": "/x"}),
+        ("/console/parameter/value", {"name": "/x"}),
+    ]
+    keys_before = len(kms.list_keys()["Keys"])
+    for path, form in refused:
+        r = s.post(console.endpoint + path, data=form, allow_redirects=False)
+        assert r.status_code == 403, path
+    assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
+    iam.get_user(UserName=user)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
+    assert len(kms.list_keys()["Keys"]) == keys_before
+
+
 def test_nothing_secret_reaches_the_servers_log_or_the_audit_records(console):
     """Runs last in this module: the values above (a SecureString's, an access key's secret)
     are in neither the server's log nor any audit record of the console's calls."""
