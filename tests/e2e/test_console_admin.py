@@ -21,7 +21,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from leaks import remember, secret
-from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
+from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY, Server
 from test_console import (  # noqa: F401 (fixtures)
     browser, browser_problems, client, console, csrf_of, http_sign_in, shot, sign_in, wait_for)
 
@@ -194,6 +194,12 @@ def test_parameters_created_in_the_console_are_read_back_by_boto3(console, brows
     assert versions == ["2", "1"]
     assert edited not in browser.page_source and password not in browser.page_source
     shot(browser, "parameter-detail")
+    # Every version's value, on request (a POST; htmx swaps the table in).
+    browser.find_element(By.ID, "show-history-values").click()
+    wait_for(browser, "#history-with-values")
+    assert [v.text for v in browser.find_elements(By.CSS_SELECTOR, ".history-value")] == [
+        edited, password]
+    assert edited not in browser.current_url
 
     # A String whose value is markup: shown (no secret) as text; a StringList.
     browser.get(console.endpoint + "/console/parameters/new")
@@ -540,6 +546,69 @@ def test_admin_pages_carry_the_headers_and_refuse_posts_without_the_csrf_token(c
     iam.get_user(UserName=user)
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
     assert len(kms.list_keys()["Keys"]) == keys_before
+
+
+def test_a_replicated_secret_shows_its_replicas_status():
+    s_ = Server(name="console-regions", extra_args=["--regions", f"{REGION},eu-west-1"])
+    try:
+        sm = client(s_, "secretsmanager")
+        name = unique("replicated-service-prod-config")
+        sm.create_secret(Name=name, SecretString=secret("replicated"),
+                         AddReplicaRegions=[{"Region": "eu-west-1"}])
+        s = http_sign_in(s_)
+        r = s.get(s_.endpoint + "/console/secret/versions", params={"id": name})
+        assert 'id="replication"' in r.text and 'id="no-replication"' not in r.text
+        assert re.search(r'class="replica-region">eu-west-1<', r.text)
+        status = sm.describe_secret(SecretId=name)["ReplicationStatus"][0]["Status"]
+        assert re.search(rf'class="replica-status">{status}<', r.text)
+        assert f'id="primary-region">{REGION}<' in r.text
+        # A secret without replicas says so.
+        sm.create_secret(Name=name + "-single", SecretString=secret("single"))
+        r = s.get(s_.endpoint + "/console/secret/versions", params={"id": name + "-single"})
+        assert 'id="no-replication"' in r.text
+    finally:
+        assert s_.stop() == 0
+
+
+def test_an_explicit_deny_on_an_iam_action_is_named_and_the_kms_list_pages(console):
+    iam, kms = client(console, "iam"), client(console, "kms")
+    user = unique("no-delete")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="IamButNoDelete", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["iam:*", "kms:*"], "Resource": "*"},
+            {"Sid": "NeverDeleteUsers", "Effect": "Deny", "Action": "iam:DeleteUser",
+             "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    remember(key["SecretAccessKey"])
+    victim = unique("victim")
+    iam.create_user(UserName=victim)
+    s = requests.Session()
+    r = s.post(console.endpoint + "/console/signin", allow_redirects=False,
+               data={"access_key_id": key["AccessKeyId"],
+                     "secret_access_key": key["SecretAccessKey"]})
+    assert r.status_code == 303
+    token = csrf_of(s, console, "/console/iam/user?name=" + victim)
+    r = s.post(console.endpoint + "/console/iam/user",
+               data={"csrf": token, "name": victim, "action": "delete-user"})
+    assert "with an explicit deny in an identity-based policy" in r.text, r.text
+    decided = html.unescape(re.search(r'class="decided-by">([^<]+)<', r.text).group(1))
+    assert "ExplicitDeny" in decided and "NeverDeleteUsers" in decided and "statement 2" in decided
+    iam.get_user(UserName=victim)
+
+    # The KMS list, 25 keys a page (ListKeys' Marker).
+    for _ in range(26):
+        kms.create_key(Description="paging")
+    total = len(kms.list_keys(Limit=1000)["Keys"])
+    r = s.get(console.endpoint + "/console/kms")
+    first = re.findall(r'<tr class="key" data-key="([^"]+)"', r.text)
+    assert len(first) == 25
+    seen = list(first)
+    while 'id="next-page"' in r.text:
+        nxt = html.unescape(re.search(r'id="next-page" href="([^"]+)"', r.text).group(1))
+        r = s.get(console.endpoint + nxt)
+        seen += re.findall(r'<tr class="key" data-key="([^"]+)"', r.text)
+    assert len(seen) == len(set(seen)) == total
 
 
 def test_nothing_secret_reaches_the_servers_log_or_the_audit_records(console):

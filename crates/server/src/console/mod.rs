@@ -149,6 +149,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/parameter", get(parameters::detail))
         .route("/console/parameter/value", post(parameters::value))
         .route("/console/parameter/put", post(parameters::put))
+        .route(
+            "/console/parameter/history",
+            post(parameters::history_values),
+        )
         .route("/console/parameter/delete", post(parameters::delete))
         .route("/console/kms", get(kms::list))
         .route("/console/kms/new", get(kms::new_form).post(kms::create))

@@ -279,6 +279,8 @@ pub struct HistoryRow {
     pub description: String,
     pub labels: String,
     pub key: String,
+    /// Filled only in the answer to "Show values" (a POST).
+    pub value: Zeroizing<String>,
 }
 
 fn history(out: &Value) -> Vec<HistoryRow> {
@@ -300,6 +302,7 @@ fn history(out: &Value) -> Vec<HistoryRow> {
                 .collect::<Vec<_>>()
                 .join(", "),
             key: text(h, "KeyId"),
+            value: Zeroizing::new(String::new()),
         })
         .collect();
     // Newest first.
@@ -469,6 +472,66 @@ struct ValuePage {
     name: String,
     back_href: String,
     part: ValuePart,
+}
+
+#[derive(Template)]
+#[template(path = "parameter_history_values.html")]
+struct HistoryValues {
+    rows: Vec<HistoryRow>,
+    refusal: Option<Refusal>,
+}
+
+#[derive(Template)]
+#[template(path = "parameter_history_page.html")]
+struct HistoryValuesPage {
+    nav: Option<Nav>,
+    name: String,
+    back_href: String,
+    part: HistoryValues,
+}
+
+/// "Show values" of the history: GetParameterHistory WithDecryption, answered only to this
+/// POST (as a fragment htmx swaps in, or a page without JavaScript).
+pub async fn history_values(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let name = form.get("name").cloned().unwrap_or_default();
+    let mut part = HistoryValues {
+        rows: Vec::new(),
+        refusal: None,
+    };
+    let input = json!({"Name": name, "WithDecryption": true, "MaxResults": 50});
+    match ctx.call(&state, Ssm, "GetParameterHistory", input).await {
+        Ok(out) => {
+            part.rows = history(&out);
+            let mut values: Vec<Zeroizing<String>> = out["Parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|h| Zeroizing::new(text(h, "Value")))
+                .collect();
+            values.reverse();
+            for (row, value) in part.rows.iter_mut().zip(values) {
+                row.value = value;
+            }
+        }
+        Err(r) => part.refusal = Some(r),
+    }
+    if ctx.partial {
+        return html(&part);
+    }
+    html(&HistoryValuesPage {
+        nav: Some(ctx.nav()),
+        back_href: parameter_href(&name),
+        name,
+        part,
+    })
 }
 
 /// Edit: a new version (PutParameter Overwrite) with the type kept.
