@@ -611,6 +611,28 @@ def test_an_explicit_deny_on_an_iam_action_is_named_and_the_kms_list_pages(conso
     assert len(seen) == len(set(seen)) == total
 
 
+def test_markup_in_the_query_of_any_admin_page_is_shown_as_text(console, browser):
+    """Names come from the query string too (a link someone sent): every admin page shows
+    them as text, with the service's answer for a name that does not exist."""
+    root_in(browser, console)
+    quoted = requests.utils.quote(XSS, safe="")
+    for path, heading in (("/console/parameter?name=", "#parameter-name"),
+                          ("/console/kms/key?id=", "#key-id"),
+                          ("/console/iam/user?name=", "#user-name"),
+                          ("/console/iam/role?name=", "#role-name"),
+                          ("/console/iam/policy?arn=", "#policy-name"),
+                          ("/console/secret/policy?id=", "#secret-name"),
+                          ("/console/secret/versions?id=", "#secret-name")):
+        browser.get(console.endpoint + path + quoted)
+        wait_for(browser, ".refusal")
+        if heading != "#policy-name":  # the policy's name comes from IAM, not the query
+            assert browser.find_element(By.CSS_SELECTOR, heading).text == XSS, path
+        assert no_xss(browser), path
+        assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script"), path
+    shot(browser, "admin-xss-inert")
+    assert browser_problems(browser) == []
+
+
 def test_nothing_secret_reaches_the_servers_log_or_the_audit_records(console):
     """Runs last in this module: the values above (a SecureString's, an access key's secret)
     are in neither the server's log nor any audit record of the console's calls."""
