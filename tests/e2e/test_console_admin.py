@@ -557,7 +557,7 @@ def test_a_replicated_secret_shows_its_replicas_status():
                          AddReplicaRegions=[{"Region": "eu-west-1"}])
         s = http_sign_in(s_)
         r = s.get(s_.endpoint + "/console/secret/versions", params={"id": name})
-        assert 'id="replication"' in r.text and 'id="no-replication"' not in r.text
+        assert 'id="replicas"' in r.text and 'id="no-replication"' not in r.text
         assert re.search(r'class="replica-region">eu-west-1<', r.text)
         status = sm.describe_secret(SecretId=name)["ReplicationStatus"][0]["Status"]
         assert re.search(rf'class="replica-status">{status}<', r.text)
