@@ -15,6 +15,12 @@ pub mod secrets;
 pub mod session;
 pub mod signin;
 
+// Admin pages (issue 12): a secret's policy and stages, parameters, KMS keys, IAM.
+pub mod iam;
+pub mod kms;
+pub mod parameters;
+pub mod secret_admin;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -129,6 +135,37 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/secret/rotation/cancel", post(rotation::cancel))
         .route("/console/secret/timeline", get(rotation::timeline))
         .route("/console/rotations", get(rotation::account_timeline))
+        // Admin pages: a secret's policy, versions and replication; parameters; KMS; IAM.
+        .route(
+            "/console/secret/policy",
+            get(secret_admin::policy).post(secret_admin::policy_submit),
+        )
+        .route("/console/secret/versions", get(secret_admin::versions_page))
+        .route("/console/secret/stage", post(secret_admin::move_stage))
+        .route("/console/parameters", get(parameters::list))
+        .route(
+            "/console/parameters/new",
+            get(parameters::new_form).post(parameters::create),
+        )
+        .route("/console/parameter", get(parameters::detail))
+        .route("/console/parameter/value", post(parameters::value))
+        .route("/console/parameter/put", post(parameters::put))
+        .route(
+            "/console/parameter/history",
+            post(parameters::history_values),
+        )
+        .route("/console/parameter/delete", post(parameters::delete))
+        .route("/console/kms", get(kms::list))
+        .route("/console/kms/new", get(kms::new_form).post(kms::create))
+        .route("/console/kms/key", get(kms::detail).post(kms::act))
+        .route("/console/iam", get(iam::users))
+        .route("/console/iam/users/new", post(iam::create_user))
+        .route("/console/iam/user", get(iam::user).post(iam::user_act))
+        .route("/console/iam/roles", get(iam::roles))
+        .route("/console/iam/role", get(iam::role))
+        .route("/console/iam/policies", get(iam::policies))
+        .route("/console/iam/policies/new", post(iam::create_policy))
+        .route("/console/iam/policy", get(iam::policy))
         .route("/console/static/{file}", get(asset))
         // Any other console path: 404 (with the headers), not the API front.
         .route("/console/{*rest}", axum::routing::any(not_found))

@@ -343,6 +343,61 @@ pub async fn call_as(
     input: &serde_json::Value,
     console: &ConsoleInfo,
 ) -> Result<serde_json::Value, ApiError> {
+    // Zeroizing: a PutSecretValue input carries the value.
+    let body = Zeroizing::new(serde_json::to_vec(input).unwrap_or_default());
+    let reply = console_call(
+        state,
+        principal,
+        operation,
+        ConsoleRequest::Json(service, Wire::Json(body)),
+        console,
+    )
+    .await?;
+    match reply {
+        Reply::Json(bytes) | Reply::Json10(bytes) => Ok(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))),
+        _ => Ok(serde_json::Value::Object(Default::default())),
+    }
+}
+
+/// An IAM call (Query protocol: `params` are the form's fields) made by the web console as
+/// `principal`, through the same stages as [`call_as`]. The answer is the inside of
+/// `<{Action}Result>` (`None` for actions without a result).
+pub async fn call_iam_as(
+    state: &AppState,
+    principal: &Principal,
+    action: &str,
+    params: query::Params,
+    console: &ConsoleInfo,
+) -> Result<Option<String>, ApiError> {
+    let reply = console_call(
+        state,
+        principal,
+        action,
+        ConsoleRequest::Iam(Wire::Query(params)),
+        console,
+    )
+    .await?;
+    match reply {
+        Reply::Xml { result, .. } => Ok(result),
+        _ => Ok(None),
+    }
+}
+
+/// What the console asks for: a JSON service's operation, or IAM's.
+enum ConsoleRequest {
+    Json(JsonService, Wire),
+    Iam(Wire),
+}
+
+/// The console's calls, whatever the service: the stages of [`api`] without the signature.
+async fn console_call(
+    state: &AppState,
+    principal: &Principal,
+    operation: &str,
+    request: ConsoleRequest,
+    console: &ConsoleInfo,
+) -> Result<Reply, ApiError> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let started = Instant::now();
     let info = RequestInfo {
@@ -350,12 +405,16 @@ pub async fn call_as(
         secure_transport: state.tls,
         now_ms: state.clock.now_ms(),
     };
+    let (signing_name, protocol) = match &request {
+        ConsoleRequest::Json(service, _) => (service.signing_name(), Protocol::Json),
+        ConsoleRequest::Iam(_) => ("iam", Protocol::Query(iam::XMLNS)),
+    };
     let Ok(_in_flight) = state.in_flight.try_acquire() else {
-        return Err(overloaded(&Protocol::Json));
+        return Err(overloaded(&protocol));
     };
     let admission = state.audit.admit();
     let mut call = Call {
-        event_source: event_source(service.signing_name()),
+        event_source: event_source(signing_name),
         event_name: operation.to_string(),
         from_console: true,
         ..Default::default()
@@ -366,23 +425,36 @@ pub async fn call_as(
         let region = state.regions.home().clone();
         call.region = Some(region.name.clone());
         call.principal = Some(principal.clone());
-        match admit(state, principal, "ThrottlingException") {
-            Err(e) => Err(e),
-            Ok(()) => {
-                // Zeroizing: a PutSecretValue input carries the value.
-                let body = Zeroizing::new(serde_json::to_vec(input).unwrap_or_default());
-                run_json(
-                    state,
-                    &region,
-                    service,
+        match request {
+            ConsoleRequest::Json(service, wire) => {
+                match admit(state, principal, "ThrottlingException") {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        run_json(
+                            state, &region, service, operation, wire, principal, &info, &mut call,
+                        )
+                        .await
+                    }
+                }
+            }
+            ConsoleRequest::Iam(wire) => match admit(state, principal, "Throttling") {
+                Err(e) => Err(e),
+                Ok(()) => pipeline::run(
+                    &state.iam,
                     operation,
-                    Wire::Json(body),
+                    wire,
                     principal,
                     &info,
+                    &state.authz,
                     &mut call,
                 )
                 .await
-            }
+                .map(|out| Reply::Xml {
+                    action: operation.to_string(),
+                    xmlns: iam::XMLNS,
+                    result: xml_output(out),
+                }),
+            },
         }
     };
     let user_agent = match &console.user_agent {
@@ -403,11 +475,7 @@ pub async fn call_as(
     };
     let result = conclude(state, call, result, finish).await;
     drop(admission);
-    match result? {
-        Reply::Json(bytes) | Reply::Json10(bytes) => Ok(serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))),
-        _ => Ok(serde_json::Value::Object(Default::default())),
-    }
+    result
 }
 
 /// The protocol's throttling error for a server at its bound on requests in flight.
