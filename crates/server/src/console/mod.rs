@@ -118,6 +118,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/", get(index))
         .route("/console/signin", get(signin::page).post(signin::submit))
         .route("/console/signout", post(signin::signout))
+        .route(
+            PASSWORD_PATH,
+            get(signin::password_page).post(signin::change_password),
+        )
         .route("/console/secrets", get(secrets::list))
         .route(
             "/console/secrets/new",
@@ -281,10 +285,19 @@ fn cookie(parts: &Parts) -> Option<&str> {
 fn signed_in(state: &AppState, parts: &Parts) -> Option<(String, Session)> {
     let id = cookie(parts)?;
     let mut session = state.console.sessions.get(id, state.clock.now_ms())?;
-    match state
-        .auth
-        .principal_of_key(&session.principal.access_key_id)
-    {
+    // Who the session acts as now: a deactivated key, a deleted user or a removed console
+    // password ends it.
+    let now = match &session.principal.kind {
+        crate::credentials::PrincipalKind::User { name, .. }
+            if session.principal.access_key_id.is_empty() =>
+        {
+            state.auth.principal_of_console_user(name)
+        }
+        _ => state
+            .auth
+            .principal_of_key(&session.principal.access_key_id),
+    };
+    match now {
         Some(p) => session.principal = p,
         None => {
             state.console.sessions.revoke(id);
@@ -294,6 +307,9 @@ fn signed_in(state: &AppState, parts: &Parts) -> Option<(String, Session)> {
     Some((id.to_string(), session))
 }
 
+/// Where a user changes its console password (the only page of a session that must).
+pub const PASSWORD_PATH: &str = "/console/password";
+
 /// A signed-in request: who, from where, and the token its forms must carry back.
 pub struct Ctx {
     pub session_id: String,
@@ -302,6 +318,8 @@ pub struct Ctx {
     pub origin: ConsoleInfo,
     /// htmx asked for a fragment, not a page.
     pub partial: bool,
+    /// The session must change its console password before anything else.
+    pub password_change: bool,
 }
 
 impl Ctx {
@@ -319,6 +337,7 @@ impl Ctx {
                     .map(|u| u.chars().take(256).collect()),
             },
             partial: parts.headers.contains_key("hx-request"),
+            password_change: session.password_change,
         }
     }
 
@@ -334,6 +353,9 @@ impl Ctx {
         let Some((id, session)) = signed_in(state, &parts) else {
             return Err(redirect("/console/signin"));
         };
+        if session.password_change && parts.uri.path() != PASSWORD_PATH {
+            return Err(redirect(PASSWORD_PATH));
+        }
         let query = crate::http::query::parse_form(parts.uri.query().unwrap_or("").as_bytes());
         Ok((Self::new(&parts, peer, id, session), query))
     }
@@ -355,6 +377,11 @@ impl Ctx {
                 "You are not signed in, or your session has expired.",
             ));
         };
+        if session.password_change
+            && !matches!(parts.uri.path(), PASSWORD_PATH | "/console/signout")
+        {
+            return Err(forbidden("Change your password first."));
+        }
         let body = crate::http::read_body(&parts, body, state.body_read_timeout)
             .await
             .map_err(|e| (e.status, e.message).into_response())?;

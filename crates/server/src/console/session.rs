@@ -24,6 +24,9 @@ pub struct Session {
     pub principal: Principal,
     /// Required with every state-changing request of this session.
     pub csrf: String,
+    /// Opened with a console password that must be changed first (PasswordResetRequired, or
+    /// older than the policy's MaxPasswordAge): nothing but the change and sign-out until then.
+    pub password_change: bool,
 }
 
 struct Entry {
@@ -65,11 +68,17 @@ impl Sessions {
     }
 
     /// A new session for `principal`: its id (for the cookie only) and the session.
-    pub fn create(&self, principal: Principal, now_ms: i64) -> (String, Session) {
+    pub fn create(
+        &self,
+        principal: Principal,
+        password_change: bool,
+        now_ms: i64,
+    ) -> (String, Session) {
         let id = random_token();
         let session = Session {
             principal,
             csrf: random_token(),
+            password_change,
         };
         let mut map = self.lock();
         // Expired sessions go when new ones come, so the map stays as large as the live ones.
@@ -99,6 +108,13 @@ impl Sessions {
         Some(entry.session.clone())
     }
 
+    /// The password was changed: the session may do what its principal may.
+    pub fn password_changed(&self, id: &str) {
+        if let Some(e) = self.lock().get_mut(&hash(id)) {
+            e.session.password_change = false;
+        }
+    }
+
     /// Sign-out: the id opens nothing any more.
     pub fn revoke(&self, id: &str) {
         self.lock().remove(&hash(id));
@@ -124,7 +140,7 @@ mod tests {
     #[test]
     fn a_session_lives_while_used_and_dies_when_idle() {
         let s = Sessions::new(10, 100);
-        let (id, session) = s.create(root(), 0);
+        let (id, session) = s.create(root(), false, 0);
         assert_eq!(id.len(), 43, "256 bits in URL-safe base64");
         assert_ne!(id, session.csrf);
         assert!(s.get(&id, 9_000).is_some());
@@ -138,7 +154,7 @@ mod tests {
     #[test]
     fn a_session_ends_at_its_absolute_limit_however_active() {
         let s = Sessions::new(10, 25);
-        let (id, _) = s.create(root(), 0);
+        let (id, _) = s.create(root(), false, 0);
         for t in [8_000, 16_000, 24_000] {
             assert!(s.get(&id, t).is_some());
         }
@@ -148,7 +164,7 @@ mod tests {
     #[test]
     fn revoked_and_unknown_ids_open_nothing() {
         let s = Sessions::new(10, 100);
-        let (id, _) = s.create(root(), 0);
+        let (id, _) = s.create(root(), false, 0);
         assert!(s.get("not-a-session", 1).is_none());
         s.revoke(&id);
         assert!(s.get(&id, 1).is_none());
@@ -157,7 +173,7 @@ mod tests {
     #[test]
     fn only_the_hash_of_an_id_is_kept() {
         let s = Sessions::new(10, 100);
-        let (id, _) = s.create(root(), 0);
+        let (id, _) = s.create(root(), false, 0);
         let map = s.lock();
         assert!(map.contains_key(&hash(&id)));
         assert!(!map.keys().any(|k| k.as_slice() == id.as_bytes()));

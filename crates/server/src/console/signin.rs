@@ -25,8 +25,8 @@ pub enum SignIn {
         access_key_id: String,
         secret_access_key: Zeroizing<String>,
     },
-    /// An IAM user's console password (IAM login profiles). The seam for
-    /// `Directory::sign_in_with_password`, which another branch adds: until then refused.
+    /// An IAM user's console password (IAM login profiles: lockout after repeated failures,
+    /// the account's password policy).
     Password {
         user_name: String,
         password: Zeroizing<String>,
@@ -54,9 +54,10 @@ impl SignIn {
         }
     }
 
-    /// The principal these credentials sign in as, or the message the form shows (the same
-    /// for every wrong credential: the form tells nothing about which part was wrong).
-    fn verify(&self, state: &AppState) -> Result<Principal, &'static str> {
+    /// The principal these credentials sign in as and whether its password must be changed
+    /// first, or the message the form shows (the same for every wrong credential: the form
+    /// tells nothing about which part was wrong, or whether the user exists).
+    async fn verify(&self, state: &AppState) -> Result<(Principal, bool), String> {
         const WRONG: &str = "The credentials are not correct.";
         match self {
             SignIn::AccessKey {
@@ -65,10 +66,20 @@ impl SignIn {
             } => state
                 .auth
                 .verify_key_pair(access_key_id, secret_access_key)
-                .ok_or(WRONG),
-            SignIn::Password { .. } => Err(
-                "Console passwords are not available on this server yet: sign in with an access key.",
-            ),
+                .map(|p| (p, false))
+                .ok_or_else(|| WRONG.to_string()),
+            SignIn::Password {
+                user_name,
+                password,
+            } => state
+                .auth
+                .verify_password(user_name, password)
+                .await
+                .map(|s| {
+                    let change = s.password_reset_required || s.password_expired;
+                    (s.principal, change)
+                })
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -122,12 +133,18 @@ pub async fn submit(
         SignIn::Password { user_name, .. } => user_name.chars().take(64).collect(),
         SignIn::AccessKey { .. } => String::new(),
     };
-    let verified = sign_in.verify(&state);
+    let verified = sign_in.verify(&state).await;
     drop(sign_in);
     // No sign-in without its record, successful or not (CloudTrail's ConsoleLogin).
-    if record(&state, &parts, peer, verified.as_ref().ok(), &claimed)
-        .await
-        .is_err()
+    if record(
+        &state,
+        &parts,
+        peer,
+        verified.as_ref().ok().map(|(p, _)| p),
+        &claimed,
+    )
+    .await
+    .is_err()
     {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,7 +152,7 @@ pub async fn submit(
         )
             .into_response();
     }
-    let principal = match verified {
+    let (principal, password_change) = match verified {
         Ok(p) => p,
         Err(message) => {
             tracing::info!(peer = %peer.ip(), "console sign-in refused");
@@ -146,7 +163,7 @@ pub async fn submit(
             };
             let mut res = html(&SignInPage {
                 nav: None,
-                error: Some(message.to_string()),
+                error: Some(message),
                 access_key_id,
             });
             *res.status_mut() = StatusCode::UNAUTHORIZED;
@@ -157,10 +174,14 @@ pub async fn submit(
     let (id, _) = state
         .console
         .sessions
-        .create(principal, state.clock.now_ms());
+        .create(principal, password_change, state.clock.now_ms());
     let secure = if state.tls { "; Secure" } else { "" };
     let cookie = format!("{COOKIE}={id}; Path=/console/; HttpOnly; SameSite=Strict{secure}");
-    let mut res = redirect("/console/secrets");
+    let mut res = redirect(if password_change {
+        super::PASSWORD_PATH
+    } else {
+        "/console/secrets"
+    });
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -230,6 +251,82 @@ async fn record(
     let recorded = state.audit.api_call(call, transport, error.as_ref()).await;
     drop(admission);
     recorded.map_err(|e| tracing::error!(error = %e, "console sign-in refused: its audit record could not be written"))
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    nav: Option<super::Nav>,
+    /// The session may do nothing else until the password is changed.
+    required: bool,
+    refusal: Option<super::Refusal>,
+}
+
+/// The form changing the signed-in user's console password.
+pub async fn password_page(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, _) = match Ctx::get(&state, peer, req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    html(&PasswordPage {
+        nav: Some(ctx.nav()),
+        required: ctx.password_change,
+        refusal: None,
+    })
+}
+
+/// IAM's ChangePassword, called as the signed-in user through the pipeline (authorized by
+/// the account's AllowUsersToChangePassword or the user's iam:ChangePassword, the new
+/// password checked against the account's policy, audited); then the session is a full one.
+pub async fn change_password(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, mut form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let old = Zeroizing::new(form.remove("old_password").unwrap_or_default());
+    let new = Zeroizing::new(form.remove("new_password").unwrap_or_default());
+    let again = Zeroizing::new(form.remove("new_password_again").unwrap_or_default());
+    let refusal = if *new != *again {
+        Some(super::Refusal {
+            code: "ValidationError".into(),
+            message: "The new passwords do not match.".into(),
+            decided_by: None,
+        })
+    } else {
+        let mut params = crate::http::query::Params::new();
+        params.insert("OldPassword".into(), old.to_string());
+        params.insert("NewPassword".into(), new.to_string());
+        match crate::pipeline::front::call_iam_as(
+            &state,
+            &ctx.principal,
+            "ChangePassword",
+            params,
+            &ctx.origin,
+        )
+        .await
+        {
+            Ok(_) => {
+                state.console.sessions.password_changed(&ctx.session_id);
+                return redirect("/console/secrets");
+            }
+            Err(e) => Some(super::Refusal::explain(&state, &ctx.principal, e)),
+        }
+    };
+    let mut res = html(&PasswordPage {
+        nav: Some(ctx.nav()),
+        required: ctx.password_change,
+        refusal,
+    });
+    *res.status_mut() = StatusCode::BAD_REQUEST;
+    res
 }
 
 pub async fn signout(

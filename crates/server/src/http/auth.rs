@@ -81,6 +81,23 @@ impl Authenticator {
         .map(|()| principal)
     }
 
+    /// An IAM user's console password sign-in (lockout and expiry rules included).
+    pub async fn verify_password(
+        &self,
+        user_name: &str,
+        password: &str,
+    ) -> Result<crate::iam::directory::PasswordSignIn, crate::iam::directory::SignInError> {
+        self.directory
+            .sign_in_with_password(user_name, password, self.clock.now_ms())
+            .await
+    }
+
+    /// Who a password-opened console session acts as now (`None`: the user or its console
+    /// password is gone).
+    pub fn principal_of_console_user(&self, user_name: &str) -> Option<Principal> {
+        self.directory.console_user(user_name)
+    }
+
     /// Who a long-term access key belongs to now (`None`: deleted or deactivated).
     pub fn principal_of_key(&self, access_key_id: &str) -> Option<Principal> {
         self.directory.credentials(access_key_id).map(|(p, _)| p)

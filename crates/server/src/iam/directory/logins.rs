@@ -348,19 +348,32 @@ impl Directory {
             return Err(SignInError::HardExpired);
         }
         Ok(PasswordSignIn {
-            principal: Principal {
-                account_id: self.account_id.clone(),
-                arn: user.arn.clone(),
-                access_key_id: String::new(),
-                kind: PrincipalKind::User {
-                    name: user.name.clone(),
-                    id: user.id.clone(),
-                },
-                session_issued_ms: None,
-            },
+            principal: self.password_principal(&user),
             password_reset_required: profile.reset_required,
             password_expired: expired,
         })
+    }
+
+    /// A user signed in with its console password, as the requests it makes act.
+    fn password_principal(&self, user: &IamUser) -> Principal {
+        Principal {
+            account_id: self.account_id.clone(),
+            arn: user.arn.clone(),
+            access_key_id: String::new(),
+            kind: PrincipalKind::User {
+                name: user.name.clone(),
+                id: user.id.clone(),
+            },
+            session_issued_ms: None,
+        }
+    }
+
+    /// The principal of a console session a password opened, as long as the user still has
+    /// a console password (a deleted user or login profile ends its sessions).
+    pub fn console_user(&self, user_name: &str) -> Option<Principal> {
+        let user = self.user(user_name).ok()?;
+        self.has_login_profile(user_name)
+            .then(|| self.password_principal(&user))
     }
 
     /// Check a user's password with the lockout rules: the user and its profile when right.
