@@ -14,6 +14,11 @@ pub mod rotation;
 pub mod secrets;
 pub mod session;
 pub mod signin;
+// Access, audit search, account rotation timeline, alarms (issue 12).
+pub mod access;
+pub mod alarms;
+pub mod audit;
+pub mod charts;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -128,6 +133,14 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/secret/rotation", post(rotation::configure))
         .route("/console/secret/rotation/cancel", post(rotation::cancel))
         .route("/console/secret/timeline", get(rotation::timeline))
+        // Access, audit search, account rotation timeline, alarms.
+        .route("/console/secret/access", get(access::page))
+        .route("/console/audit", get(audit::search))
+        .route("/console/rotation", get(rotation::account_timeline))
+        .route("/console/alarms", get(alarms::list))
+        .route("/console/alarms/edit", get(alarms::form).post(alarms::save))
+        .route("/console/alarms/delete", post(alarms::delete))
+        .route("/console/alarm", get(alarms::detail))
         .route("/console/static/{file}", get(asset))
         // Any other console path: 404 (with the headers), not the API front.
         .route("/console/{*rest}", axum::routing::any(not_found))

@@ -147,14 +147,19 @@ pub struct Entry {
     /// The step or reason, as recorded.
     pub detail: String,
     pub who: String,
+    /// The secret's name (from the record's resource) and its detail page.
+    pub secret: String,
+    pub secret_href: String,
 }
 
 /// The timeline from LookupEvents' answer (newest first, as it comes).
 pub fn entries(out: &Value) -> Vec<Entry> {
-    out["Events"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    entries_of(out["Events"].as_array().into_iter().flatten())
+}
+
+/// The timeline of these events (in their order), other events left out.
+pub fn entries_of<'a>(events: impl Iterator<Item = &'a Value>) -> Vec<Entry> {
+    events
         .filter_map(|e| {
             let name = e["EventName"].as_str()?;
             if !ROTATION_EVENTS.contains(&name) {
@@ -193,7 +198,13 @@ pub fn entries(out: &Value) -> Vec<Entry> {
                 _ if record["errorCode"].is_string() => "failed",
                 _ => "call",
             };
+            let arn = e["Resources"][0]["ResourceName"]
+                .as_str()
+                .unwrap_or_default();
+            let secret = super::access::short_name(arn).unwrap_or(arn).to_string();
             Some(Entry {
+                secret_href: detail_href(&secret),
+                secret,
                 time: date(&e["EventTime"]),
                 event: name.to_string(),
                 kind,
@@ -209,6 +220,7 @@ pub fn entries(out: &Value) -> Vec<Entry> {
 #[template(path = "timeline.html")]
 struct TimelinePage {
     nav: Option<Nav>,
+    /// The secret, or empty for the account's timeline (each entry then names its secret).
     id: String,
     detail_href: String,
     entries: Vec<Entry>,
@@ -243,6 +255,60 @@ pub async fn timeline(
     html(&page)
 }
 
+/// The service's own rotation events, across the account.
+const SERVICE_EVENTS: [&str; 4] = [
+    "RotationStarted",
+    "RotationSucceeded",
+    "RotationFailed",
+    "RotationAbandoned",
+];
+
+/// Events per kind on the account's timeline.
+const ACCOUNT_PAGES: usize = 2;
+
+/// Merge lookups (each newest first) into one timeline, newest first.
+pub fn merged(mut events: Vec<Value>) -> Vec<Entry> {
+    events.sort_by(|a, b| {
+        let t = |e: &Value| e["EventTime"].as_f64().unwrap_or_default();
+        t(b).total_cmp(&t(a))
+    });
+    entries_of(events.iter())
+}
+
+/// The account's rotation timeline: every RotationStarted / Succeeded / Failed / Abandoned
+/// across secrets (one lookup per event name: LookupEvents takes one attribute).
+pub async fn account_timeline(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, _) = match Ctx::get(&state, peer, req) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let mut page = TimelinePage {
+        nav: Some(ctx.nav()),
+        detail_href: String::new(),
+        id: String::new(),
+        entries: Vec::new(),
+        refusal: None,
+    };
+    let mut events = Vec::new();
+    for name in SERVICE_EVENTS {
+        let input =
+            json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}]});
+        match super::audit::lookup_pages(&state, &ctx, input, ACCOUNT_PAGES).await {
+            Ok((found, _)) => events.extend(found),
+            Err(r) => {
+                page.refusal = Some(r);
+                return html(&page);
+            }
+        }
+    }
+    page.entries = merged(events);
+    html(&page)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +335,35 @@ mod tests {
             "function arn:aws:lambda:us-east-1:1:function:f"
         );
         assert_eq!(e[1].time, "2023-11-14 22:13:20 UTC");
+    }
+
+    #[test]
+    fn the_account_timeline_merges_lookups_newest_first_and_names_each_secret() {
+        let ev = |name: &str, t: i64, arn: &str| {
+            json!({"EventName": name, "EventTime": t, "CloudTrailEvent": "{}",
+                   "Resources": [{"ResourceName": arn}]})
+        };
+        let a = "arn:aws:secretsmanager:us-east-1:1:secret:db-prod-AbCdEf";
+        let b = "arn:aws:secretsmanager:us-east-1:1:secret:api-test-key-123456";
+        let e = merged(vec![
+            ev("RotationStarted", 10, a),
+            ev("RotationStarted", 30, b),
+            ev("RotationSucceeded", 20, a),
+            ev("RotationFailed", 40, b),
+        ]);
+        let got: Vec<(&str, &str)> = e
+            .iter()
+            .map(|e| (e.event.as_str(), e.secret.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("RotationFailed", "api-test-key"),
+                ("RotationStarted", "api-test-key"),
+                ("RotationSucceeded", "db-prod"),
+                ("RotationStarted", "db-prod")
+            ]
+        );
+        assert_eq!(e[3].secret_href, "/console/secret?id=db-prod");
     }
 }
