@@ -96,6 +96,21 @@ pub fn number(v: f64) -> String {
     if s == "-0" { "0".into() } else { s.into() }
 }
 
+/// The y scale's top: a round number (1, 2, 2.5 or 5 times a power of ten) a little above
+/// `max`; 1 for an empty chart, so it still has axes.
+pub fn nice_top(max: f64) -> f64 {
+    if max.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !max.is_finite() {
+        return 1.0;
+    }
+    let want = max * 1.05;
+    let e = 10f64.powf(want.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * e)
+        .find(|v| *v >= want)
+        .unwrap_or(10.0 * e)
+}
+
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -131,8 +146,7 @@ pub fn svg(c: &Chart) -> String {
         .map(|b| b.0)
         .chain(c.threshold)
         .fold(0.0_f64, f64::max);
-    // Headroom above the highest bar or the threshold; at least 1 so an empty chart has axes.
-    let top = if max <= 0.0 { 1.0 } else { max * 1.1 };
+    let top = nice_top(max);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let y = |v: f64| TOP + plot_h - (v.max(0.0) / top) * plot_h;
@@ -205,6 +219,7 @@ pub fn svg(c: &Chart) -> String {
         }
         s.push_str("</g>");
     }
+    // The threshold across the plot, its value on the y axis (clear of the bars).
     if let Some(t) = c.threshold {
         let _ = write!(
             s,
@@ -213,8 +228,8 @@ pub fn svg(c: &Chart) -> String {
             y(t),
             W - RIGHT,
             y(t),
-            W - RIGHT,
-            y(t) - 3.0,
+            LEFT - 4.0,
+            y(t) + 4.0,
             number(t)
         );
     }
@@ -322,8 +337,20 @@ mod tests {
             let y = s[at..].split(attr).nth(1).unwrap();
             y[..y.find('"').unwrap()].parse().unwrap()
         };
-        assert!(y_of("<rect class=\"bar\"", " y=\"") > 150.0);
-        assert!(y_of("<line class=\"threshold\"", " y1=\"") < 40.0);
+        let (bar, line) = (
+            y_of("<rect class=\"bar\"", " y=\""),
+            y_of("<line class=\"threshold\"", " y1=\""),
+        );
+        assert!(
+            line >= TOP && line < bar && bar < H - BOTTOM,
+            "{line} {bar}"
+        );
+        assert_eq!(nice_top(100.0), 200.0);
+        assert_eq!(nice_top(7.0), 10.0);
+        assert_eq!(nice_top(13.0), 20.0);
+        assert_eq!(nice_top(2.0), 2.5);
+        assert_eq!(nice_top(0.3), 0.5);
+        assert_eq!(nice_top(0.0), 1.0);
         assert_eq!(number(1.0), "1");
         assert_eq!(number(0.25), "0.25");
         assert_eq!(number(2.5), "2.5");

@@ -150,6 +150,9 @@ pub struct Entry {
     /// The secret's name (from the record's resource) and its detail page.
     pub secret: String,
     pub secret_href: String,
+    pub time_s: i64,
+    /// For an outcome (succeeded, failed, abandoned): how long since its RotationStarted.
+    pub duration: String,
 }
 
 /// The timeline from LookupEvents' answer (newest first, as it comes).
@@ -157,8 +160,36 @@ pub fn entries(out: &Value) -> Vec<Entry> {
     entries_of(out["Events"].as_array().into_iter().flatten())
 }
 
-/// The timeline of these events (in their order), other events left out.
+/// The timeline of these events (in their order, newest first), other events left out;
+/// each outcome with the time its rotation took.
 pub fn entries_of<'a>(events: impl Iterator<Item = &'a Value>) -> Vec<Entry> {
+    let mut entries = rotation_entries(events);
+    for i in 0..entries.len() {
+        if !matches!(entries[i].kind, "succeeded" | "failed" | "abandoned") {
+            continue;
+        }
+        // The same rotation's start: older (further down), same secret and version.
+        let started = entries[i + 1..].iter().find(|s| {
+            s.kind == "started" && s.version == entries[i].version && s.secret == entries[i].secret
+        });
+        if let Some(s) = started {
+            entries[i].duration = duration(entries[i].time_s - s.time_s);
+        }
+    }
+    entries
+}
+
+/// `42 s`, `3 min 5 s`, `2 h 1 min`.
+pub fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+fn rotation_entries<'a>(events: impl Iterator<Item = &'a Value>) -> Vec<Entry> {
     events
         .filter_map(|e| {
             let name = e["EventName"].as_str()?;
@@ -206,6 +237,8 @@ pub fn entries_of<'a>(events: impl Iterator<Item = &'a Value>) -> Vec<Entry> {
                 secret_href: detail_href(&secret),
                 secret,
                 time: date(&e["EventTime"]),
+                time_s: e["EventTime"].as_f64().unwrap_or_default() as i64,
+                duration: String::new(),
                 event: name.to_string(),
                 kind,
                 version,
@@ -335,6 +368,11 @@ mod tests {
             "function arn:aws:lambda:us-east-1:1:function:f"
         );
         assert_eq!(e[1].time, "2023-11-14 22:13:20 UTC");
+        // The failure came a minute after its start.
+        assert_eq!(e[0].duration, "1 min 0 s");
+        assert_eq!(e[1].duration, "");
+        assert_eq!(duration(42), "42 s");
+        assert_eq!(duration(7260), "2 h 1 min");
     }
 
     #[test]
