@@ -162,7 +162,11 @@ impl CloudWatch {
         let mut items = Vec::new();
         let mut scanned = 0;
         let mut more = false;
-        'scan: while scanned < SCAN_LIMIT {
+        'scan: loop {
+            if scanned >= SCAN_LIMIT {
+                more = true;
+                break;
+            }
             let found = self
                 .audit
                 .log
@@ -207,7 +211,6 @@ impl CloudWatch {
             if last_batch {
                 break;
             }
-            more = true;
         }
         let mut out = json!({ "AlarmHistoryItems": items });
         if more && let Some(p) = pos {
