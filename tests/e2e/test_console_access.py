@@ -195,6 +195,16 @@ def test_audit_search_by_event_name_time_range_and_pages(console, browser):
     assert "start=" in browser.current_url and "end=" in browser.current_url
     assert search(second - datetime.timedelta(minutes=2),
                   second - datetime.timedelta(minutes=1)) == []
+    # A value put through the API never shows in a record (the audit keeps no value).
+    value = secret("search-put")
+    sm.put_secret_value(SecretId=name, SecretString=value)
+    browser.get(console.endpoint + "/console/audit?key=EventName&value=PutSecretValue")
+    wait_for(browser, "#events pre.record")
+    records = [browser.execute_script("return arguments[0].textContent", pre)
+               for pre in browser.find_elements(By.CSS_SELECTOR, "pre.record")]
+    assert any(name in r for r in records) and not any(value in r for r in records)
+    assert value not in browser.page_source
+
     # A time that is not one is the form's message, not a failed page.
     browser.get(console.endpoint + "/console/audit?start=yesterday")
     assert "StartTime must be a date" in wait_for(browser, "#form-error").text
@@ -347,6 +357,20 @@ def test_an_alarm_made_in_the_console_is_cloudwatchs_with_chart_and_history(cons
     assert states["AlarmHistoryItems"] and all(
         i["HistoryItemType"] == "StateUpdate" for i in states["AlarmHistoryItems"])
     shot(browser, "alarm-history")
+
+    # An alarm named with markup: text on the list and on its page.
+    cw.put_metric_alarm(AlarmName=XSS, Namespace="AWS/SecretsManager", MetricName="GetSecretValue",
+                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                        ComparisonOperator="GreaterThanThreshold")
+    browser.get(console.endpoint + "/console/alarms")
+    link = [l for l in browser.find_elements(By.CSS_SELECTOR, "#alarms a.alarm-link")
+            if l.text == XSS][0]
+    inert(browser)
+    link.click()
+    assert wait_for(browser, "#alarm-title").text == XSS
+    wait_for(browser, "#alarm-chart svg.chart")
+    inert(browser)
+    cw.delete_alarms(AlarmNames=[XSS])
 
     # The list, then delete: gone from CloudWatch, its history kept.
     browser.find_element(By.LINK_TEXT, "All alarms").click()
