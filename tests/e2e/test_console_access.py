@@ -292,6 +292,19 @@ def test_an_alarm_made_in_the_console_is_cloudwatchs_with_chart_and_history(cons
         el.clear()
         el.send_keys(value)
     Select(browser.find_element(By.ID, "comparison")).select_by_value("GreaterThanThreshold")
+    # The form's chart: the default's threshold (100, per 300 s) until "Preview chart" redraws
+    # it from what was typed, saving nothing.
+    assert browser.find_element(
+        By.CSS_SELECTOR, "#alarm-chart line.threshold").get_attribute("data-threshold") == "100"
+    browser.find_element(By.ID, "preview-alarm").click()
+    line = wait_for(browser, "#alarm-chart line.threshold")
+    assert line.get_attribute("data-threshold") == "3"
+    assert len(buckets(browser, "#alarm-chart svg.chart g.bucket")) == 60
+    assert all(x[0] % 60 == 0 for x in buckets(browser, "#alarm-chart svg.chart g.bucket"))
+    assert browser.find_element(By.ID, "alarm-name").get_attribute("value") == name
+    assert browser.find_element(By.ID, "alarm-description").get_attribute("value") == XSS
+    assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []
+    inert(browser)
     shot(browser, "alarm-form")
     browser.find_element(By.ID, "save-alarm").click()
     wait_for(browser, "#alarm-chart")

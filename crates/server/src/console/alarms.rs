@@ -232,6 +232,8 @@ struct FormPage {
     statistics: Vec<Choice>,
     comparisons: Vec<Choice>,
     missing: Vec<Choice>,
+    /// The metric with the threshold, as the form holds them.
+    chart: String,
     error: Option<String>,
     refusal: Option<Refusal>,
 }
@@ -247,8 +249,18 @@ impl FormPage {
             comparisons: choices(COMPARISONS, &alarm.comparison),
             missing: choices(&MISSING, &alarm.treat_missing),
             alarm,
+            chart: String::new(),
             error: None,
             refusal: None,
+        }
+    }
+
+    /// The chart of the metric and threshold the form holds (a refusal to read the metric
+    /// is shown instead).
+    async fn with_chart(&mut self, state: &AppState, ctx: &Ctx) {
+        match metric_chart(state, ctx, &self.alarm).await {
+            Ok(svg) => self.chart = svg,
+            Err(r) => self.refusal = Some(r),
         }
     }
 }
@@ -276,10 +288,16 @@ pub async fn form(
             treat_missing: "notBreaching".into(),
             ..Default::default()
         };
-        return html(&FormPage::new(&ctx, false, blank));
+        let mut page = FormPage::new(&ctx, false, blank);
+        page.with_chart(&state, &ctx).await;
+        return html(&page);
     }
     match describe(&state, &ctx, &name).await {
-        Ok(Some(a)) => html(&FormPage::new(&ctx, true, a)),
+        Ok(Some(a)) => {
+            let mut page = FormPage::new(&ctx, true, a);
+            page.with_chart(&state, &ctx).await;
+            html(&page)
+        }
         Ok(None) => {
             let mut p = FormPage::new(&ctx, false, Alarm::default());
             p.error = Some(format!("No alarm is named {name}."));
@@ -309,23 +327,30 @@ async fn describe(state: &AppState, ctx: &Ctx, name: &str) -> Result<Option<Alar
         .map(alarm_of))
 }
 
-/// Create or update (PutMetricAlarm replaces an alarm of the same name).
-pub async fn save(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+/// The alarm's metric as an SVG chart with its threshold (GetMetricStatistics as the caller).
+async fn metric_chart(state: &AppState, ctx: &Ctx, alarm: &Alarm) -> Result<String, Refusal> {
+    let now = state.clock.now_ms().div_euclid(1000);
+    let period = alarm.period.parse::<i64>().unwrap_or(60).max(1);
+    let (start, end) = chart_range(period, now);
+    let stats = json!({
+        "Namespace": alarm.namespace, "MetricName": alarm.metric,
+        "StartTime": start, "EndTime": end, "Period": period,
+        "Statistics": [alarm.statistic],
+    });
+    let points = ctx
+        .call(state, CloudWatch, "GetMetricStatistics", stats)
+        .await?;
+    Ok(charts::svg(&chart(alarm, &points, now)))
+}
+
+/// The alarm the form describes, as typed.
+fn typed(form: &Params) -> Alarm {
     let field = |k: &str| {
         form.get(k)
             .map(|v| v.trim().to_string())
             .unwrap_or_default()
     };
-    // What was typed, to show again if refused.
-    let typed = Alarm {
+    Alarm {
         name: field("name"),
         description: field("description"),
         namespace: field("namespace"),
@@ -338,7 +363,37 @@ pub async fn save(
         treat_missing: field("treat_missing"),
         actions: field("actions"),
         ..Default::default()
+    }
+}
+
+/// The form again with the chart of what it describes (a POST only so the CSRF token stays
+/// out of the URL; nothing is changed).
+pub async fn preview(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
     };
+    let mut page = FormPage::new(&ctx, form.contains_key("editing"), typed(&form));
+    page.with_chart(&state, &ctx).await;
+    html(&page)
+}
+
+/// Create or update (PutMetricAlarm replaces an alarm of the same name).
+pub async fn save(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (ctx, form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    // What was typed, to show again if refused.
+    let typed = typed(&form);
     let editing = form.contains_key("editing");
     let input = match put_input(&form) {
         Ok(i) => i,
@@ -398,19 +453,8 @@ pub async fn detail(
             return html(&page);
         }
     };
-    let now = state.clock.now_ms().div_euclid(1000);
-    let period = alarm.period.parse::<i64>().unwrap_or(60).max(1);
-    let (start, end) = chart_range(period, now);
-    let stats = json!({
-        "Namespace": alarm.namespace, "MetricName": alarm.metric,
-        "StartTime": start, "EndTime": end, "Period": period,
-        "Statistics": [alarm.statistic],
-    });
-    match ctx
-        .call(&state, CloudWatch, "GetMetricStatistics", stats)
-        .await
-    {
-        Ok(points) => page.chart = charts::svg(&chart(&alarm, &points, now)),
+    match metric_chart(&state, &ctx, &alarm).await {
+        Ok(svg) => page.chart = svg,
         Err(r) => page.refusal = Some(r),
     }
     match ctx

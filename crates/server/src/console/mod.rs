@@ -139,6 +139,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/rotation", get(rotation::account_timeline))
         .route("/console/alarms", get(alarms::list))
         .route("/console/alarms/edit", get(alarms::form).post(alarms::save))
+        .route("/console/alarms/preview", post(alarms::preview))
         .route("/console/alarms/delete", post(alarms::delete))
         .route("/console/alarm", get(alarms::detail))
         .route("/console/static/{file}", get(asset))
