@@ -155,8 +155,9 @@ impl CloudWatch {
             }
         };
         let attribute = match name {
-            // An alarm's records carry it as their resource (name or ARN).
-            Some(n) => Attribute::ResourceName(n.to_string()),
+            // An alarm's records carry its ARN as their resource (the name is indexed too, but
+            // not for records re-indexed from the segments or migrated).
+            Some(n) => Attribute::ResourceName(self.alarm_arn(n)),
             None => Attribute::EventSource("monitoring.amazonaws.com".into()),
         };
         let mut items = Vec::new();
