@@ -205,6 +205,19 @@ def test_audit_search_by_event_name_time_range_and_pages(console, browser):
     assert any(name in r for r in records) and not any(value in r for r in records)
     assert value not in browser.page_source
 
+    # By EventId: that one event; by Username: only that user's.
+    browser.get(console.endpoint + "/console/audit?key=EventId&value=" + created["EventId"])
+    wait_for(browser, "#events")
+    assert [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#events td.event-name")] == [
+        "CreateSecret"]
+    browser.get(console.endpoint + "/console/audit?key=Username&value=root")
+    wait_for(browser, "#events")
+    assert {td.text for td in browser.find_elements(By.CSS_SELECTOR, "#events td.user")} == {"root"}
+    # A value CloudTrail refuses: its error, in its words.
+    browser.get(console.endpoint + "/console/audit?key=ReadOnly&value=maybe")
+    refusal = wait_for(browser, ".refusal")
+    assert "InvalidLookupAttributes" in refusal.text and "true or false" in refusal.text
+
     # A time that is not one is the form's message, not a failed page.
     browser.get(console.endpoint + "/console/audit?start=yesterday")
     assert "StartTime must be a date" in wait_for(browser, "#form-error").text
