@@ -250,8 +250,15 @@ def test_audit_search_by_event_name_time_range_and_pages(console, browser):
 def test_the_account_rotation_timeline_shows_every_secrets_rotations(console, browser):
     sm = client(console, "secretsmanager")
     names = ["timeline-service-test-token", "timeline-service-stage-token"]
-    for n in names:
+    broken = "timeline-service-prod-token"
+    for n in names + [broken]:
         sm.create_secret(Name=n, SecretString=secret(n))
+    # The function may not write this one's new version: its rotation fails.
+    sm.put_resource_policy(SecretId=broken, ResourcePolicy=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Principal": "*",
+                                                "Action": "secretsmanager:PutSecretValue",
+                                                "Resource": "*"}]}))
+    for n in names + [broken]:
         sm.rotate_secret(SecretId=n, RotationLambdaARN=FUNCTION_ARN,
                          RotationRules={"AutomaticallyAfterDays": 30})
     sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
@@ -263,8 +270,8 @@ def test_the_account_rotation_timeline_shows_every_secrets_rotations(console, br
         entries = [(li.find_element(By.CSS_SELECTOR, ".event-name").text,
                     [a.text for a in li.find_elements(By.CSS_SELECTOR, "a.secret-link")])
                    for li in browser.find_elements(By.CSS_SELECTOR, "#timeline li.event")]
-        done = {n for e, s in entries if e == "RotationSucceeded" for n in s}
-        if set(names) <= done or time.time() > deadline:
+        done = {n for e, s in entries if e in ("RotationSucceeded", "RotationFailed") for n in s}
+        if set(names + [broken]) <= done or time.time() > deadline:
             break
         time.sleep(1)
         browser.refresh()
@@ -272,6 +279,13 @@ def test_the_account_rotation_timeline_shows_every_secrets_rotations(console, br
         mine = [e for e, s in entries if s == [n]]
         # Newest first: its success above its start; API calls (RotateSecret) are not listed.
         assert mine == ["RotationSucceeded", "RotationStarted"], (n, entries)
+    # The failure, in red, with its reason.
+    failed = [li for li in browser.find_elements(By.CSS_SELECTOR, "#timeline li.failed")
+              if [a.text for a in li.find_elements(By.CSS_SELECTOR, "a.secret-link")] == [broken]]
+    assert failed, entries
+    assert failed[0].find_element(By.CSS_SELECTOR, ".event-name").text == "RotationFailed"
+    assert "createSecret" in failed[0].find_element(By.CSS_SELECTOR, ".detail").text
+    assert failed[0].value_of_css_property("border-left-color") != "rgb(208, 215, 222)"
     # Each success says how long its rotation took (since its RotationStarted).
     for li in browser.find_elements(By.CSS_SELECTOR, "#timeline li.succeeded"):
         if [a.text for a in li.find_elements(By.CSS_SELECTOR, "a.secret-link")][0] in names:
