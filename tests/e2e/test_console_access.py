@@ -465,7 +465,8 @@ def test_a_user_without_lookup_or_alarm_rights_sees_aws_refusal(console, browser
         assert f"is not authorized to perform: {action}" in refusal.text, (path, refusal.text)
         assert "implicit deny" in refusal.find_element(By.CLASS_NAME, "decided-by").text
         # No empty result dressed as an answer.
-        assert not browser.find_elements(By.CSS_SELECTOR, "svg.chart, #events tbody.event-row")
+        assert not browser.find_elements(
+            By.CSS_SELECTOR, "svg.chart, #events, #timeline, #alarms, .empty")
     shot(browser, "access-refused")
 
 
