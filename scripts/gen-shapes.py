@@ -95,7 +95,7 @@ SERVICES = {
     ]),
     "cloudwatch": dict(typed=False, milliseconds=True, operations=[
         "PutMetricAlarm", "DescribeAlarms", "DeleteAlarms", "SetAlarmState",
-        "GetMetricStatistics", "GetMetricData", "ListMetrics",
+        "GetMetricStatistics", "GetMetricData", "ListMetrics", "DescribeAlarmHistory",
     ]),
 }
 

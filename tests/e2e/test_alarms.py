@@ -4,6 +4,7 @@ TOML configuration maps the alarm's SNS topic to."""
 import http.server
 import json
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -11,8 +12,12 @@ import tempfile
 import threading
 import time
 
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
 from conftest import secret, sm_client
-from server import Server, free_port, psql
+from server import ACCESS_KEY, REGION, SECRET_KEY, Server, free_port, psql
 from test_tls import make_ca_and_cert
 
 SEED_003_ALARM = ("aws cloudwatch put-metric-alarm --alarm-name prod-secret-access-alert "
@@ -191,3 +196,79 @@ def test_alarms_live_in_the_store_across_restarts_and_an_old_alarms_json_is_impo
         assert sorted(a["AlarmName"] for a in got) == ["kept-alarm", "legacy-alarm"]
     finally:
         assert s.stop() == 0
+
+
+def test_describe_alarm_history_from_the_audit_log(server):
+    """DescribeAlarmHistory (boto3, and the AWS CLI's paginator): configuration updates and
+    state changes, newest first or oldest first, by type, paged with NextToken, kept after the
+    alarm is deleted; a token from other parameters is refused."""
+    cw = boto3.client("cloudwatch", endpoint_url=server.endpoint, region_name=REGION,
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    name = f"history-{time.time_ns()}"
+    other = name + "-other"
+    alarm = dict(Namespace="AWS/SecretsManager", MetricName="GetSecretValue", Statistic="Sum",
+                 Period=300, EvaluationPeriods=1, ComparisonOperator="GreaterThanThreshold")
+    cw.put_metric_alarm(AlarmName=name, Threshold=10, **alarm)
+    cw.put_metric_alarm(AlarmName=other, Threshold=1, **alarm)
+    cw.put_metric_alarm(AlarmName=name, Threshold=20, **alarm)
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test: by hand")
+    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test: back")
+
+    items = cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]
+    # The evaluation (every 10 s) may add state changes of its own: look at ours.
+    mine = [i for i in items if i["HistoryItemType"] == "ConfigurationUpdate"
+            or "test:" in i["HistoryData"]]
+    got = [i["HistorySummary"] for i in mine]
+    assert got[0] == "Alarm updated from ALARM to OK", items
+    assert re.fullmatch(r"Alarm updated from \w+ to ALARM", got[1]), items
+    assert got[2:] == [f'Alarm "{name}" updated'] * 2, items
+    assert all(i["AlarmName"] == name and i["AlarmType"] == "MetricAlarm" for i in items)
+    assert json.loads(mine[0]["HistoryData"])["newState"] == {
+        "stateValue": "OK", "stateReason": "test: back"}
+    assert json.loads(mine[2]["HistoryData"])["updatedAlarm"]["threshold"] == 20
+    # Newest first in the audit log's order (a record is appended when its call ends, so
+    # two near-simultaneous ones may be a few milliseconds apart the other way).
+    stamps = [int(i["Timestamp"].timestamp()) for i in items]
+    assert all(a >= b - 1 for a, b in zip(stamps, stamps[1:])), stamps
+
+    configs = cw.describe_alarm_history(AlarmName=name, HistoryItemType="ConfigurationUpdate")
+    assert len(configs["AlarmHistoryItems"]) == 2
+    assert json.loads(configs["AlarmHistoryItems"][0]["HistoryData"])["updatedAlarm"][
+        "threshold"] == 20
+    oldest = cw.describe_alarm_history(AlarmName=name, HistoryItemType="ConfigurationUpdate",
+                                       ScanBy="TimestampAscending")["AlarmHistoryItems"]
+    assert oldest == configs["AlarmHistoryItems"][::-1]
+    assert json.loads(oldest[0]["HistoryData"])["updatedAlarm"]["threshold"] == 10
+    assert cw.describe_alarm_history(AlarmName=name, AlarmTypes=["CompositeAlarm"])[
+        "AlarmHistoryItems"] == []
+
+    # Paged: one item at a time, the same items in the same order.
+    paged, token = [], None
+    while True:
+        kw = {"NextToken": token} if token else {}
+        page = cw.describe_alarm_history(AlarmName=name, MaxRecords=1, **kw)
+        assert len(page["AlarmHistoryItems"]) <= 1
+        paged += page["AlarmHistoryItems"]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert [i["HistorySummary"] for i in paged][:len(items)] == [
+        i["HistorySummary"] for i in items][:len(paged)]
+    assert len(paged) >= len(items)
+    page = cw.describe_alarm_history(AlarmName=name, MaxRecords=1)
+    with pytest.raises(ClientError) as e:
+        cw.describe_alarm_history(AlarmName=other, MaxRecords=1, NextToken=page["NextToken"])
+    assert e.value.response["Error"]["Code"] == "InvalidNextToken"
+    with pytest.raises(ClientError) as e:
+        cw.describe_alarm_history(AlarmName=name, HistoryItemType="Sometimes")
+    assert e.value.response["Error"]["Code"] in ("InvalidParameterValue", "ValidationError")
+
+    # Deleted: the history stays, its last item the deletion.
+    cw.delete_alarms(AlarmNames=[name])
+    items = cw.describe_alarm_history(AlarmName=name)["AlarmHistoryItems"]
+    assert items[0]["HistorySummary"] == f'Alarm "{name}" deleted'
+    # Without a name: every alarm's (the other one's creation among them), via the CLI.
+    p = cli(server, "aws cloudwatch describe-alarm-history --history-item-type ConfigurationUpdate")
+    summaries = [i["HistorySummary"] for i in json.loads(p.stdout)["AlarmHistoryItems"]]
+    assert f'Alarm "{other}" updated' in summaries and f'Alarm "{name}" deleted' in summaries
+    cw.delete_alarms(AlarmNames=[other])

@@ -266,7 +266,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
     assert FUNCTION_ARN in started
     shot(browser, "rotation-timeline")
     navigate(browser, browser.find_element(By.LINK_TEXT, "Rotations"))
-    account = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#rotations .secret-link")]
+    account = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#timeline .secret-link")]
     assert account.count("auth-service-prod-config") == 4, account  # 2 started, 2 succeeded
     shot(browser, "rotations")
     browser.back()
@@ -445,11 +445,10 @@ def test_a_developer_reads_stage_secrets_and_is_refused_prod_with_the_reason(con
     navigate(browser, browser.find_element(By.ID, "signout"))
     sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
     wait_for(browser, "table#secrets")
-    browser.get(console.endpoint + "/console/secret/timeline?id=billing-service-prod-credentials")
-    denied = wait_for(browser, "#reads tr.denied")
-    assert denied.find_element(By.CLASS_NAME, "reader").text == f"arn:aws:iam::{ACCOUNT}:user/developer"
-    assert "AccessDeniedException" in denied.find_element(By.CLASS_NAME, "outcome").text
-    assert "console" in denied.text
+    browser.get(console.endpoint + "/console/secret/access?id=billing-service-prod-credentials")
+    denied = wait_for(browser, "tr.denied")
+    assert denied.find_element(By.CLASS_NAME, "who").text == f"arn:aws:iam::{ACCOUNT}:user/developer"
+    assert "AccessDeniedException" in denied.find_element(By.CLASS_NAME, "reason").text
     shot(browser, "secret-access")
 
     # The refusal is audited as the developer's console call.

@@ -51,12 +51,12 @@ function v3Client(protocol) {
 /** One interface over v3 (send(Command)) and v2 (method().promise()). */
 function v3Api(client) {
   const call = (name) => (input) => client.send(new cw[`${name}Command`](input));
-  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'GetMetricData', 'ListMetrics', 'DeleteAlarms']
+  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'GetMetricData', 'ListMetrics', 'DeleteAlarms', 'DescribeAlarmHistory']
     .reduce((api, n) => ({ ...api, [n]: call(n) }), {});
 }
 function v2Api(client) {
   const call = (name) => (input) => client[name[0].toLowerCase() + name.slice(1)](input).promise();
-  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'GetMetricData', 'ListMetrics', 'DeleteAlarms']
+  return ['PutMetricAlarm', 'DescribeAlarms', 'SetAlarmState', 'GetMetricStatistics', 'GetMetricData', 'ListMetrics', 'DeleteAlarms', 'DescribeAlarmHistory']
     .reduce((api, n) => ({ ...api, [n]: call(n) }), {});
 }
 
@@ -164,6 +164,22 @@ async function exercise(label, api) {
   await api.DeleteAlarms({ AlarmNames: [name] });
   out = await api.DescribeAlarms({ AlarmNames: [name] });
   assert.strictEqual(out.MetricAlarms.length, 0, `${label}: deleted`);
+
+  // The history outlives the alarm: its creation, the state set above, its deletion.
+  const history = await api.DescribeAlarmHistory({ AlarmName: name });
+  const summaries = history.AlarmHistoryItems.map((i) => i.HistorySummary);
+  assert.strictEqual(summaries[0], `Alarm "${name}" deleted`, `${label}: ${summaries}`);
+  assert.ok(summaries.includes(`Alarm "${name}" updated`), `${label}: ${summaries}`);
+  assert.ok(summaries.some((s) => s.endsWith('to ALARM')), `${label}: ${summaries}`);
+  for (const i of history.AlarmHistoryItems) {
+    assert.strictEqual(i.AlarmName, name);
+    assert.ok(i.Timestamp instanceof Date, `${label}: history timestamps are dates`);
+    assert.ok(['ConfigurationUpdate', 'StateUpdate'].includes(i.HistoryItemType), i.HistoryItemType);
+    JSON.parse(i.HistoryData);
+  }
+  const paged = await api.DescribeAlarmHistory({ AlarmName: name, MaxRecords: 1 });
+  assert.strictEqual(paged.AlarmHistoryItems.length, 1, `${label}: one record`);
+  assert.ok(paged.NextToken, `${label}: and a token for the rest`);
   console.log(`node e2e: CloudWatch over ${label}: ok`);
 }
 

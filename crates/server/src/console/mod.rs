@@ -14,6 +14,11 @@ pub mod rotation;
 pub mod secrets;
 pub mod session;
 pub mod signin;
+// Access, audit search, account rotation timeline, alarms (issue 12).
+pub mod access;
+pub mod alarms;
+pub mod audit;
+pub mod charts;
 
 // Admin pages (issue 12): a secret's policy and stages, parameters, KMS keys, IAM.
 pub mod iam;
@@ -138,6 +143,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/secret/rotation", post(rotation::configure))
         .route("/console/secret/rotation/cancel", post(rotation::cancel))
         .route("/console/secret/timeline", get(rotation::timeline))
+        // The account timeline's first address, kept.
         .route("/console/rotations", get(rotation::account_timeline))
         // Admin pages: a secret's policy, versions and replication; parameters; KMS; IAM.
         .route(
@@ -170,6 +176,15 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/iam/policies", get(iam::policies))
         .route("/console/iam/policies/new", post(iam::create_policy))
         .route("/console/iam/policy", get(iam::policy))
+        // Access, audit search, account rotation timeline, alarms.
+        .route("/console/secret/access", get(access::page))
+        .route("/console/audit", get(audit::search))
+        .route("/console/rotation", get(rotation::account_timeline))
+        .route("/console/alarms", get(alarms::list))
+        .route("/console/alarms/edit", get(alarms::form).post(alarms::save))
+        .route("/console/alarms/preview", post(alarms::preview))
+        .route("/console/alarms/delete", post(alarms::delete))
+        .route("/console/alarm", get(alarms::detail))
         .route("/console/static/{file}", get(asset))
         // Any other console path: 404 (with the headers), not the API front.
         .route("/console/{*rest}", axum::routing::any(not_found))

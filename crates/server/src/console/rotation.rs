@@ -147,18 +147,50 @@ pub struct Entry {
     /// The step or reason, as recorded.
     pub detail: String,
     pub who: String,
-    /// The secret's name (the event's resource).
+    /// The secret's name (from the record's resource) and its detail page.
     pub secret: String,
-    /// Its page.
     pub secret_href: String,
+    pub time_s: i64,
+    /// For an outcome (succeeded, failed, abandoned): how long since its RotationStarted.
+    pub duration: String,
 }
 
 /// The timeline from LookupEvents' answer (newest first, as it comes).
 pub fn entries(out: &Value) -> Vec<Entry> {
-    out["Events"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    entries_of(out["Events"].as_array().into_iter().flatten())
+}
+
+/// The timeline of these events (in their order, newest first), other events left out;
+/// each outcome with the time its rotation took.
+pub fn entries_of<'a>(events: impl Iterator<Item = &'a Value>) -> Vec<Entry> {
+    let mut entries = rotation_entries(events);
+    for i in 0..entries.len() {
+        if !matches!(entries[i].kind, "succeeded" | "failed" | "abandoned") {
+            continue;
+        }
+        // The same rotation's start: older (further down), same secret and version.
+        let started = entries[i + 1..].iter().find(|s| {
+            s.kind == "started" && s.version == entries[i].version && s.secret == entries[i].secret
+        });
+        if let Some(s) = started {
+            entries[i].duration = duration(entries[i].time_s - s.time_s);
+        }
+    }
+    entries
+}
+
+/// `42 s`, `3 min 5 s`, `2 h 1 min`.
+pub fn duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
+}
+
+fn rotation_entries<'a>(events: impl Iterator<Item = &'a Value>) -> Vec<Entry> {
+    events
         .filter_map(|e| {
             let name = e["EventName"].as_str()?;
             if !ROTATION_EVENTS.contains(&name) {
@@ -197,90 +229,34 @@ pub fn entries(out: &Value) -> Vec<Entry> {
                 _ if record["errorCode"].is_string() => "failed",
                 _ => "call",
             };
-            // The resource: a secret's ARN (linked as is), shown by its name (the ARN's
-            // last part without its six-character suffix).
-            let resource = e["Resources"]
-                .as_array()
-                .and_then(|r| r.first())
-                .and_then(|r| r["ResourceName"].as_str())
+            let arn = e["Resources"][0]["ResourceName"]
+                .as_str()
                 .unwrap_or_default();
-            let secret = match resource.rsplit_once(":secret:") {
-                Some((_, n)) => n.rsplit_once('-').map_or(n, |(name, _)| name),
-                None => resource,
-            }
-            .to_string();
+            let secret = super::access::short_name(arn).unwrap_or(arn).to_string();
             Some(Entry {
+                secret_href: detail_href(&secret),
+                secret,
                 time: date(&e["EventTime"]),
+                time_s: e["EventTime"].as_f64().unwrap_or_default() as i64,
+                duration: String::new(),
                 event: name.to_string(),
                 kind,
                 version,
                 detail,
                 who: e["Username"].as_str().unwrap_or_default().to_string(),
-                secret_href: detail_href(resource),
-                secret,
             })
         })
         .collect()
 }
-
-/// One read of the secret's value.
-#[derive(Debug, PartialEq)]
-pub struct Read {
-    pub time: String,
-    pub event: String,
-    pub who: String,
-    pub source_ip: String,
-    pub console: bool,
-    /// The refusal's code, when the read was refused.
-    pub denied: String,
-}
-
-/// Who read the value and when (allowed and refused), from LookupEvents' answer.
-pub fn reads(out: &Value) -> Vec<Read> {
-    out["Events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| {
-            let name = e["EventName"].as_str()?;
-            if !matches!(name, "GetSecretValue" | "BatchGetSecretValue") {
-                return None;
-            }
-            let record: Value = e["CloudTrailEvent"]
-                .as_str()
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_default();
-            let identity = &record["userIdentity"];
-            Some(Read {
-                time: date(&e["EventTime"]),
-                event: name.to_string(),
-                who: identity["arn"]
-                    .as_str()
-                    .or(identity["accessKeyId"].as_str())
-                    .unwrap_or("unknown")
-                    .to_string(),
-                source_ip: record["sourceIPAddress"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                console: record["sessionCredentialFromConsole"].as_str() == Some("true"),
-                denied: record["errorCode"].as_str().unwrap_or_default().to_string(),
-            })
-        })
-        .collect()
-}
-
-/// How many pages of the secret's audit events the page reads (50 each, newest first).
-const PAGES: usize = 4;
 
 #[derive(Template)]
 #[template(path = "timeline.html")]
 struct TimelinePage {
     nav: Option<Nav>,
+    /// The secret, or empty for the account's timeline (each entry then names its secret).
     id: String,
     detail_href: String,
     entries: Vec<Entry>,
-    reads: Vec<Read>,
     refusal: Option<Refusal>,
 }
 
@@ -299,53 +275,41 @@ pub async fn timeline(
         detail_href: detail_href(&id),
         id: id.clone(),
         entries: Vec::new(),
-        reads: Vec::new(),
         refusal: None,
     };
-    let mut next: Option<String> = None;
-    for _ in 0..PAGES {
-        let mut input = json!({
-            "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": id}],
-            "MaxResults": 50,
-        });
-        if let Some(t) = &next {
-            input["NextToken"] = Value::String(t.clone());
-        }
-        match ctx.call(&state, CloudTrail, "LookupEvents", input).await {
-            Ok(out) => {
-                page.entries.extend(entries(&out));
-                page.reads.extend(reads(&out));
-                next = out["NextToken"].as_str().map(str::to_owned);
-                if next.is_none() {
-                    break;
-                }
-            }
-            Err(r) => {
-                page.refusal = Some(r);
-                break;
-            }
-        }
+    let input = json!({
+        "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": id}],
+        "MaxResults": 50,
+    });
+    match ctx.call(&state, CloudTrail, "LookupEvents", input).await {
+        Ok(out) => page.entries = entries(&out),
+        Err(r) => page.refusal = Some(r),
     }
     html(&page)
 }
 
-/// The service's rotation events, one LookupEvents per event name (it takes one attribute).
-const ACCOUNT_EVENTS: &[&str] = &[
+/// The service's own rotation events, across the account.
+const SERVICE_EVENTS: [&str; 4] = [
     "RotationStarted",
     "RotationSucceeded",
     "RotationFailed",
     "RotationAbandoned",
 ];
 
-#[derive(Template)]
-#[template(path = "rotations.html")]
-struct AccountPage {
-    nav: Option<Nav>,
-    entries: Vec<Entry>,
-    refusal: Option<Refusal>,
+/// Events per kind on the account's timeline.
+const ACCOUNT_PAGES: usize = 2;
+
+/// Merge lookups (each newest first) into one timeline, newest first.
+pub fn merged(mut events: Vec<Value>) -> Vec<Entry> {
+    events.sort_by(|a, b| {
+        let t = |e: &Value| e["EventTime"].as_f64().unwrap_or_default();
+        t(b).total_cmp(&t(a))
+    });
+    entries_of(events.iter())
 }
 
-/// Every secret's recent rotation events, newest first (50 of each kind).
+/// The account's rotation timeline: every RotationStarted / Succeeded / Failed / Abandoned
+/// across secrets (one lookup per event name: LookupEvents takes one attribute).
 pub async fn account_timeline(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -355,30 +319,26 @@ pub async fn account_timeline(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let mut page = AccountPage {
+    let mut page = TimelinePage {
         nav: Some(ctx.nav()),
+        detail_href: String::new(),
+        id: String::new(),
         entries: Vec::new(),
         refusal: None,
     };
     let mut events = Vec::new();
-    for name in ACCOUNT_EVENTS {
-        let input = json!({
-            "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
-            "MaxResults": 50,
-        });
-        match ctx.call(&state, CloudTrail, "LookupEvents", input).await {
-            Ok(out) => events.extend(out["Events"].as_array().cloned().unwrap_or_default()),
+    for name in SERVICE_EVENTS {
+        let input =
+            json!({"LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}]});
+        match super::audit::lookup_pages(&state, &ctx, input, ACCOUNT_PAGES).await {
+            Ok((found, _)) => events.extend(found),
             Err(r) => {
                 page.refusal = Some(r);
-                break;
+                return html(&page);
             }
         }
     }
-    events.sort_by(|a, b| {
-        let t = |e: &Value| e["EventTime"].as_f64().unwrap_or_default();
-        t(b).total_cmp(&t(a))
-    });
-    page.entries = entries(&json!({ "Events": events }));
+    page.entries = merged(events);
     html(&page)
 }
 
@@ -408,51 +368,40 @@ mod tests {
             "function arn:aws:lambda:us-east-1:1:function:f"
         );
         assert_eq!(e[1].time, "2023-11-14 22:13:20 UTC");
-        assert_eq!(e[1].secret, "");
-        let named = json!({"Events": [{"EventName": "RotationSucceeded", "EventTime": 1,
-            "CloudTrailEvent": "{}", "Resources": [{"ResourceType": "AWS::SecretsManager::Secret",
-            "ResourceName": "arn:aws:secretsmanager:us-east-1:1:secret:a-prod-b-AbCdEf"}]}]});
-        let e = &entries(&named)[0];
-        assert_eq!(e.secret, "a-prod-b");
-        assert!(
-            e.secret_href.ends_with("secret%3Aa-prod-b-AbCdEf"),
-            "{}",
-            e.secret_href
-        );
+        // The failure came a minute after its start.
+        assert_eq!(e[0].duration, "1 min 0 s");
+        assert_eq!(e[1].duration, "");
+        assert_eq!(duration(42), "42 s");
+        assert_eq!(duration(7260), "2 h 1 min");
     }
 
     #[test]
-    fn reads_say_who_from_where_and_whether_refused() {
-        let refused = json!({"userIdentity": {"arn": "arn:aws:iam::1:user/dev"},
-            "sourceIPAddress": "10.0.0.1", "errorCode": "AccessDeniedException",
-            "sessionCredentialFromConsole": "true"})
-        .to_string();
-        let unsigned =
-            json!({"userIdentity": {"type": "Unknown", "accessKeyId": "AKIAX"}}).to_string();
-        let out = json!({"Events": [
-            {"EventName": "GetSecretValue", "EventTime": 1700000000, "CloudTrailEvent": refused},
-            {"EventName": "RotationStarted", "EventTime": 1700000000, "CloudTrailEvent": "{}"},
-            {"EventName": "GetSecretValue", "EventTime": 1700000000, "CloudTrailEvent": unsigned},
-        ]});
-        let r = reads(&out);
-        assert_eq!(r.len(), 2);
+    fn the_account_timeline_merges_lookups_newest_first_and_names_each_secret() {
+        let ev = |name: &str, t: i64, arn: &str| {
+            json!({"EventName": name, "EventTime": t, "CloudTrailEvent": "{}",
+                   "Resources": [{"ResourceName": arn}]})
+        };
+        let a = "arn:aws:secretsmanager:us-east-1:1:secret:db-prod-AbCdEf";
+        let b = "arn:aws:secretsmanager:us-east-1:1:secret:api-test-key-123456";
+        let e = merged(vec![
+            ev("RotationStarted", 10, a),
+            ev("RotationStarted", 30, b),
+            ev("RotationSucceeded", 20, a),
+            ev("RotationFailed", 40, b),
+        ]);
+        let got: Vec<(&str, &str)> = e
+            .iter()
+            .map(|e| (e.event.as_str(), e.secret.as_str()))
+            .collect();
         assert_eq!(
-            (
-                r[0].who.as_str(),
-                r[0].source_ip.as_str(),
-                r[0].console,
-                r[0].denied.as_str()
-            ),
-            (
-                "arn:aws:iam::1:user/dev",
-                "10.0.0.1",
-                true,
-                "AccessDeniedException"
-            )
+            got,
+            vec![
+                ("RotationFailed", "api-test-key"),
+                ("RotationStarted", "api-test-key"),
+                ("RotationSucceeded", "db-prod"),
+                ("RotationStarted", "db-prod")
+            ]
         );
-        assert_eq!(
-            (r[1].who.as_str(), r[1].console, r[1].denied.as_str()),
-            ("AKIAX", false, "")
-        );
+        assert_eq!(e[3].secret_href, "/console/secret?id=db-prod");
     }
 }

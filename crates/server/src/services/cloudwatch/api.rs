@@ -73,13 +73,29 @@ impl Service for CloudWatch {
     /// The parameters also when the call is refused.
     async fn audit(
         &self,
-        _op: Op,
+        op: Op,
         input: &Zeroizing<Vec<u8>>,
         _result: Result<&Output, &ApiError>,
         call: &mut Call,
     ) {
-        call.request_parameters = serde_json::from_slice(input)
-            .ok()
-            .map(|v| strongroom_audit::redact::for_record(Self::EVENT_SOURCE, v));
+        let params: Option<serde_json::Value> = serde_json::from_slice(input).ok();
+        // The alarm a configuration call names is its resource: DescribeAlarmHistory (and
+        // LookupEvents by ResourceName) find it by the alarm.
+        let named = match op {
+            Op::PutMetricAlarm => params.as_ref().and_then(|p| p["AlarmName"].as_str()),
+            Op::DeleteAlarms => params
+                .as_ref()
+                .and_then(|p| p["AlarmNames"].as_array())
+                .filter(|n| n.len() == 1)
+                .and_then(|n| n[0].as_str()),
+            _ => None,
+        };
+        call.resource = named.map(|n| crate::audit::CallResource {
+            arn: self.alarm_arn(n),
+            kind: "AWS::CloudWatch::Alarm",
+            name: Some(n.to_string()),
+        });
+        call.request_parameters =
+            params.map(|v| strongroom_audit::redact::for_record(Self::EVENT_SOURCE, v));
     }
 }

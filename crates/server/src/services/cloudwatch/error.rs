@@ -12,6 +12,7 @@ pub enum CwError {
     ResourceNotFound(String),
     Serialization(String),
     UnknownOperation(String),
+    InvalidNextToken(String),
     Internal,
 }
 
@@ -25,6 +26,7 @@ impl From<CwError> for ApiError {
             CwError::ResourceNotFound(m) => (404, "ResourceNotFound", m),
             CwError::Serialization(m) => (400, "SerializationException", m),
             CwError::UnknownOperation(m) => (400, "UnknownOperationException", m),
+            CwError::InvalidNextToken(m) => (400, "InvalidNextToken", m),
             CwError::Internal => return ApiError::internal(),
         };
         ApiError::new(

@@ -12,6 +12,7 @@ pub mod alarms;
 mod error;
 pub use error::CwError;
 mod api;
+mod history;
 pub mod metrics;
 pub mod ops;
 
@@ -247,6 +248,7 @@ impl CloudWatch {
             Op::GetMetricStatistics => self.get_metric_statistics(&input)?,
             Op::GetMetricData => self.get_metric_data(&input)?,
             Op::ListMetrics => self.list_metrics(&input),
+            Op::DescribeAlarmHistory => self.describe_alarm_history(&input).await?,
             other => {
                 return Err(CwError::UnknownOperation(format!(
                     "CloudWatch operation {} is not offered by this server (alarms on its API-call metrics are).",

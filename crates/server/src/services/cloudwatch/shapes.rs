@@ -29,6 +29,11 @@ pub static MODEL: Model = Model {
             Some("ListMetricsInput"),
             Some("ListMetricsOutput"),
         ),
+        (
+            "DescribeAlarmHistory",
+            Some("DescribeAlarmHistoryInput"),
+            Some("DescribeAlarmHistoryOutput"),
+        ),
     ],
     errors: &[
         ("InternalServiceError", "InternalServiceFault"),
@@ -48,6 +53,19 @@ pub static MODEL: Model = Model {
         (
             "ActionConfiguration",
             &[("AlarmTagsPropagation", Ty::Struct("AlarmTagsPropagation"))],
+        ),
+        (
+            "AlarmHistoryItem",
+            &[
+                ("AlarmName", Ty::Str),
+                ("AlarmContributorId", Ty::Str),
+                ("AlarmType", Ty::Str),
+                ("Timestamp", Ty::Time),
+                ("HistoryItemType", Ty::Str),
+                ("HistorySummary", Ty::Str),
+                ("HistoryData", Ty::Str),
+                ("AlarmContributorAttributes", Ty::Map(&Ty::Str)),
+            ],
         ),
         (
             "AlarmPromQLCriteria",
@@ -104,6 +122,30 @@ pub static MODEL: Model = Model {
             ],
         ),
         ("DeleteAlarmsInput", &[("AlarmNames", Ty::List(&Ty::Str))]),
+        (
+            "DescribeAlarmHistoryInput",
+            &[
+                ("AlarmName", Ty::Str),
+                ("AlarmContributorId", Ty::Str),
+                ("AlarmTypes", Ty::List(&Ty::Str)),
+                ("HistoryItemType", Ty::Str),
+                ("StartDate", Ty::Time),
+                ("EndDate", Ty::Time),
+                ("MaxRecords", Ty::Int),
+                ("NextToken", Ty::Str),
+                ("ScanBy", Ty::Str),
+            ],
+        ),
+        (
+            "DescribeAlarmHistoryOutput",
+            &[
+                (
+                    "AlarmHistoryItems",
+                    Ty::List(&Ty::Struct("AlarmHistoryItem")),
+                ),
+                ("NextToken", Ty::Str),
+            ],
+        ),
         (
             "DescribeAlarmsInput",
             &[
