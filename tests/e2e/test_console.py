@@ -218,6 +218,12 @@ def test_seed_003_flow_in_the_browser(console, browser):
     days.clear()
     days.send_keys("30")
     browser.find_element(By.ID, "rotate_immediately").click()
+    # A resource policy in the same flow: the rotation role may read it.
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "RotationRole", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/{ROLE}"},
+        "Action": "secretsmanager:GetSecretValue", "Resource": "*"}]}
+    browser.find_element(By.ID, "resource_policy").send_keys(json.dumps(policy))
     shot(browser, "new-secret")
     navigate(browser, browser.find_element(By.ID, "store"))
 
@@ -237,6 +243,8 @@ def test_seed_003_flow_in_the_browser(console, browser):
     assert d["KmsKeyId"] in ("alias/auth-service", key_id) or key_id in d["KmsKeyId"]
     stored = json.loads(sm.get_secret_value(SecretId="auth-service-prod-config")["SecretString"])
     assert stored == values
+    attached = sm.get_resource_policy(SecretId="auth-service-prod-config")["ResourcePolicy"]
+    assert json.loads(attached)["Statement"][0]["Sid"] == "RotationRole"
 
     # The first rotation (immediately, as asked) and then "Rotate now": the timeline shows
     # each started and succeeded.

@@ -208,6 +208,8 @@ struct NewPage {
     plaintext: String,
     pairs: Vec<Pair>,
     tags: Vec<Pair>,
+    /// A resource policy to attach (JSON), saved with BlockPublicPolicy.
+    policy: String,
     kms_keys: Vec<String>,
     functions: Vec<String>,
     error: Option<String>,
@@ -240,6 +242,7 @@ impl NewPage {
                 .clone()
                 .unwrap_or_default(),
             name: String::new(),
+            policy: String::new(),
             description: String::new(),
             plaintext: String::new(),
             pairs: (0..3)
@@ -333,6 +336,7 @@ pub async fn create(
     page.pairs = rows(&form, "key", "value");
     page.tags = rows(&form, "tagkey", "tagvalue");
     page.plaintext = form.get("plaintext").cloned().unwrap_or_default();
+    page.policy = field("resource_policy");
     let plaintext_mode = form.get("kind").map(String::as_str) == Some("plaintext");
     if let Some(re) = &state.console.name_pattern
         && !re.is_match(&page.name)
@@ -385,6 +389,26 @@ pub async fn create(
             return html(&page);
         }
     };
+    // The resource policy, as AWS's console attaches it: after the secret exists, refused if
+    // it would grant access outside the account (BlockPublicPolicy).
+    if !page.policy.is_empty() {
+        let put = json!({
+            "SecretId": arn,
+            "ResourcePolicy": page.policy,
+            "BlockPublicPolicy": true,
+        });
+        if let Err(r) = ctx
+            .call(&state, SecretsManager, "PutResourcePolicy", put)
+            .await
+        {
+            return super::rotation::outcome_page(
+                &ctx,
+                &page.name,
+                "The secret is stored, but its resource policy was refused (nothing else was configured).",
+                Some(r),
+            );
+        }
+    }
     if let Some(rules) = rules {
         let rotate = json!({
             "SecretId": arn,
