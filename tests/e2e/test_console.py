@@ -712,3 +712,40 @@ def test_nothing_secret_reaches_the_servers_log(console):
     for needle in (SECRET_KEY, token, session_id):
         assert needle not in log, needle[:6]
     assert "console sign-in" in log
+
+
+def test_the_rotation_form_shows_the_next_runs_and_saves_a_window(console, browser):
+    from datetime import datetime
+    from selenium.webdriver.support.ui import WebDriverWait as Wait
+    sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
+    wait_for(browser, "table#secrets")
+    browser.get(console.endpoint + "/console/secrets/new")
+    wait_for(browser, "#new-secret")
+    Select(browser.find_element(By.ID, "rotation_function")).select_by_value(FUNCTION_ARN)
+    schedule = browser.find_element(By.ID, "rotation_schedule")
+    schedule.send_keys("rate(10 days)")
+    browser.find_element(By.ID, "preview-schedule").click()
+    runs = Wait(browser, 10).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "#next-runs-list li"))
+    dates = [datetime.strptime(li.text, "%Y-%m-%d %H:%M:%S UTC") for li in runs]
+    assert len(dates) == 3
+    assert all((b - a).days == 10 for a, b in zip(dates, dates[1:])), dates
+    # A schedule the service refuses: its reason, not dates.
+    schedule.clear()
+    schedule.send_keys("cron(not a schedule)")
+    browser.find_element(By.ID, "preview-schedule").click()
+    assert Wait(browser, 10).until(
+        lambda b: b.find_elements(By.ID, "next-runs-error"))[0].text
+    shot(browser, "rotation-next-runs")
+    # The window is saved with the rules.
+    schedule.clear()
+    schedule.send_keys("rate(10 days)")
+    browser.find_element(By.ID, "rotation_window").send_keys("3h")
+    browser.find_element(By.CSS_SELECTOR, "#kv-rows input[name^=key]").send_keys("token")
+    browser.find_element(By.CSS_SELECTOR, "#kv-rows input[name^=value]").send_keys(secret("window"))
+    browser.find_element(By.ID, "name").send_keys("window-service-test-token")
+    navigate(browser, browser.find_element(By.ID, "store"))
+    wait_for(browser, "#overview")
+    rules = client(console, "secretsmanager").describe_secret(
+        SecretId="window-service-test-token")["RotationRules"]
+    assert rules.get("ScheduleExpression") == "rate(10 days)" and rules.get("Duration") == "3h", rules

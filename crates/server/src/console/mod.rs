@@ -180,6 +180,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/secret/access", get(access::page))
         .route("/console/audit", get(audit::search))
         .route("/console/rotation", get(rotation::account_timeline))
+        .route("/console/rotation/preview", post(rotation::preview))
         .route("/console/alarms", get(alarms::list))
         .route("/console/alarms/edit", get(alarms::form).post(alarms::save))
         .route("/console/alarms/preview", post(alarms::preview))

@@ -88,6 +88,7 @@ pub async fn configure(
     let rules = match super::secrets::rotation_rules(
         &field("rotation_days"),
         &field("rotation_schedule"),
+        &field("rotation_window"),
     ) {
         Ok(r) => r,
         Err(e) => return outcome_page(&ctx, &id, &e, None),
@@ -342,6 +343,72 @@ pub async fn account_timeline(
     html(&page)
 }
 
+/// The next runs the rules of a rotation form would give, computed as the scheduler computes
+/// them (from now; a rotation that runs at once counts from its end instead): the form's
+/// "Show next runs", answered as a fragment. Nothing is called or changed, so nothing is
+/// audited; the form's CSRF token is still required, as on every POST.
+pub async fn preview(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (_ctx, form) = match Ctx::post(&state, peer, req).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let field = |k: &str| {
+        form.get(k)
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let page = match super::secrets::rotation_rules(
+        &field("rotation_days"),
+        &field("rotation_schedule"),
+        &field("rotation_window"),
+    ) {
+        Ok(rules) => next_runs(&rules, state.clock.now_ms(), 3),
+        Err(e) => NextRuns {
+            runs: Vec::new(),
+            error: Some(e),
+        },
+    };
+    html(&page)
+}
+
+#[derive(Template)]
+#[template(path = "next_runs.html")]
+pub struct NextRuns {
+    pub runs: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// `count` next runs of `rules` (RotateSecret's JSON) after `now`, or the rules' error in
+/// the service's words.
+pub fn next_runs(rules: &Value, now: i64, count: usize) -> NextRuns {
+    let parsed = strongroom_domain::rotation::RotationRules {
+        automatically_after_days: rules["AutomaticallyAfterDays"].as_i64(),
+        duration: rules["Duration"].as_str().map(str::to_string),
+        schedule_expression: rules["ScheduleExpression"].as_str().map(str::to_string),
+    };
+    let mut runs = Vec::new();
+    let mut from = now;
+    for _ in 0..count {
+        match strongroom_domain::rotation::next_after(&parsed, from) {
+            Ok(t) => {
+                runs.push(super::secrets::date(&json!(t as f64 / 1000.0)));
+                from = t;
+            }
+            Err(e) => {
+                return NextRuns {
+                    runs: Vec::new(),
+                    error: Some(e.to_string()),
+                };
+            }
+        }
+    }
+    NextRuns { runs, error: None }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,5 +470,31 @@ mod tests {
             ]
         );
         assert_eq!(e[3].secret_href, "/console/secret?id=db-prod");
+    }
+
+    #[test]
+    fn next_runs_follow_the_rules_or_say_why_not() {
+        // 2026-12-05 00:00:00 UTC.
+        let now = 1_796_428_800_000;
+        let every = next_runs(&json!({"AutomaticallyAfterDays": 10}), now, 3);
+        assert_eq!(
+            every.runs,
+            vec![
+                "2026-12-15 00:00:00 UTC",
+                "2026-12-25 00:00:00 UTC",
+                "2027-01-04 00:00:00 UTC"
+            ]
+        );
+        let cron = next_runs(
+            &json!({"ScheduleExpression": "cron(0 16 1,15 * ? *)"}),
+            now,
+            2,
+        );
+        assert_eq!(
+            cron.runs,
+            vec!["2026-12-15 16:00:00 UTC", "2027-01-01 16:00:00 UTC"]
+        );
+        let bad = next_runs(&json!({"ScheduleExpression": "cron(nonsense)"}), now, 3);
+        assert!(bad.runs.is_empty() && bad.error.is_some());
     }
 }

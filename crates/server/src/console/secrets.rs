@@ -305,15 +305,27 @@ pub fn kv_json(pairs: &[Pair]) -> Zeroizing<String> {
 }
 
 /// The rotation rules the form asks for: a schedule expression, else every N days.
-pub fn rotation_rules(days: &str, schedule: &str) -> Result<Value, String> {
+/// RotateSecret's RotationRules from the form: a schedule expression if given, else every N
+/// days; and the rotation window (`Duration`, e.g. `3h`) if given.
+pub fn rotation_rules(days: &str, schedule: &str, window: &str) -> Result<Value, String> {
     let schedule = schedule.trim();
-    if !schedule.is_empty() {
-        return Ok(json!({"ScheduleExpression": schedule}));
+    let mut rules = if !schedule.is_empty() {
+        json!({"ScheduleExpression": schedule})
+    } else {
+        match days.trim().parse::<u32>() {
+            Ok(n) => json!({"AutomaticallyAfterDays": n}),
+            Err(_) => {
+                return Err(
+                    "Give the rotation's interval in days, or a schedule expression.".into(),
+                );
+            }
+        }
+    };
+    let window = window.trim();
+    if !window.is_empty() {
+        rules["Duration"] = Value::String(window.to_string());
     }
-    match days.trim().parse::<u32>() {
-        Ok(n) => Ok(json!({"AutomaticallyAfterDays": n})),
-        Err(_) => Err("Give the rotation's interval in days, or a schedule expression.".into()),
-    }
+    Ok(rules)
 }
 
 pub async fn create(
@@ -351,7 +363,11 @@ pub async fn create(
     let rules = if function.is_empty() {
         None
     } else {
-        match rotation_rules(&field("rotation_days"), &field("rotation_schedule")) {
+        match rotation_rules(
+            &field("rotation_days"),
+            &field("rotation_schedule"),
+            &field("rotation_window"),
+        ) {
             Ok(r) => Some(r),
             Err(e) => {
                 page.error = Some(e);
@@ -799,14 +815,18 @@ mod tests {
     #[test]
     fn rotation_rules_prefer_a_schedule_and_need_one_or_the_other() {
         assert_eq!(
-            rotation_rules("30", "").unwrap(),
+            rotation_rules("30", "", "").unwrap(),
             json!({"AutomaticallyAfterDays": 30})
         );
         assert_eq!(
-            rotation_rules("30", "rate(10 days)").unwrap(),
+            rotation_rules("30", "rate(10 days)", " ").unwrap(),
             json!({"ScheduleExpression": "rate(10 days)"})
         );
-        assert!(rotation_rules("soon", " ").is_err());
+        assert_eq!(
+            rotation_rules("7", "", "3h").unwrap(),
+            json!({"AutomaticallyAfterDays": 7, "Duration": "3h"})
+        );
+        assert!(rotation_rules("soon", " ", "").is_err());
     }
 
     #[test]
