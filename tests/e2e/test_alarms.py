@@ -206,7 +206,9 @@ def test_describe_alarm_history_from_the_audit_log(server):
                       aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
     name = f"history-{time.time_ns()}"
     other = name + "-other"
-    alarm = dict(Namespace="AWS/SecretsManager", MetricName="GetSecretValue", Statistic="Sum",
+    # A metric no other call feeds: the evaluation must not move the alarm to ALARM by itself
+    # (the shared server's GetSecretValue counts would), or the hand-set ALARM changes nothing.
+    alarm = dict(Namespace="Strongroom/E2E", MetricName=name, Statistic="Sum",
                  Period=300, EvaluationPeriods=1, ComparisonOperator="GreaterThanThreshold")
     cw.put_metric_alarm(AlarmName=name, Threshold=10, **alarm)
     cw.put_metric_alarm(AlarmName=other, Threshold=1, **alarm)
