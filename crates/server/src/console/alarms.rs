@@ -345,11 +345,7 @@ async fn metric_chart(state: &AppState, ctx: &Ctx, alarm: &Alarm) -> Result<Stri
 
 /// The alarm the form describes, as typed.
 fn typed(form: &Params) -> Alarm {
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(form, k);
     Alarm {
         name: field("name"),
         description: field("description"),

@@ -720,11 +720,7 @@ pub async fn create_policy(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(&form, k);
     let (name, description, doc) = (field("name"), field("description"), field("document"));
     let mut fields = vec![
         ("PolicyName", name.as_str()),

@@ -323,6 +323,13 @@ fn signed_in(state: &AppState, parts: &Parts) -> Option<(String, Session)> {
     Some((id.to_string(), session))
 }
 
+/// A form field as the handlers read it: trimmed, empty when absent.
+pub fn form_field(form: &Params, key: &str) -> String {
+    form.get(key)
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// Where a user changes its console password (the only page of a session that must).
 pub const PASSWORD_PATH: &str = "/console/password";
 

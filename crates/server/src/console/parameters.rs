@@ -201,11 +201,7 @@ pub async fn new_form(
 /// PutParameter's input from a create or edit form. The value is moved in, never copied
 /// into a page.
 pub fn put_input(form: &Params, overwrite: bool) -> Result<Value, String> {
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(form, k);
     let kind = field("type");
     if !TYPES.contains(&kind.as_str()) {
         return Err("Choose the parameter's type: String, StringList or SecureString.".into());
@@ -237,11 +233,7 @@ pub async fn create(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(&form, k);
     let mut page = NewPage {
         nav: Some(ctx.nav()),
         csrf: ctx.csrf.clone(),

@@ -79,11 +79,7 @@ pub async fn configure(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(&form, k);
     let id = field("id");
     let rules = match super::secrets::rotation_rules(
         &field("rotation_days"),
@@ -356,11 +352,7 @@ pub async fn preview(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(&form, k);
     let page = match super::secrets::rotation_rules(
         &field("rotation_days"),
         &field("rotation_schedule"),

@@ -354,11 +354,7 @@ pub async fn move_stage(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(&form, k);
     let id = field("id");
     let input = match stage_input(&id, &field("stage"), &field("to"), &field("from")) {
         Ok(i) => i,

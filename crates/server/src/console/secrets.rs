@@ -337,11 +337,7 @@ pub async fn create(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let field = |k: &str| {
-        form.get(k)
-            .map(|v| v.trim().to_string())
-            .unwrap_or_default()
-    };
+    let field = |k: &str| super::form_field(&form, k);
     let mut page = NewPage::blank(&state, &ctx).await;
     page.name = field("name");
     page.description = field("description");
