@@ -151,17 +151,27 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
         .unwrap();
     wait_for(&endpoint, "ALARM", &clock).await;
 
-    // The ALARM webhook carried Slack's incoming-webhook payload.
+    // The ALARM webhook carried Slack's incoming-webhook payload. The OK action may have fired
+    // first (INSUFFICIENT_DATA -> OK when the alarm was created), so look for the ALARM call.
     let mut slack = None;
     // Up to 15 s: the notification is posted by the alarm loop, slow on a loaded machine.
     for _ in 0..300 {
-        slack = received.lock().unwrap().last().cloned();
+        slack = received
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|call| {
+                call["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("is now ALARM"))
+            })
+            .cloned();
         if slack.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let slack = slack.expect("a webhook call");
+    let slack = slack.expect("a webhook call for the ALARM state");
     let text = slack["text"].as_str().unwrap_or("");
     assert!(
         text.contains("prod-secret-access-alert") && text.contains("ALARM"),
