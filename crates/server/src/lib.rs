@@ -37,4 +37,4 @@ pub mod throttle;
 pub mod xml;
 
 pub use config::ServerConfig;
-pub use server::{RunningServer, start};
+pub use server::{RunningServer, ShutdownSignals, start};

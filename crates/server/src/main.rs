@@ -113,8 +113,9 @@ fn main() -> std::process::ExitCode {
                 }
             };
             rt.block_on(async {
+                let signals = strongroom::ShutdownSignals::listen();
                 match strongroom::start(config).await {
-                    Ok(server) => match server.run_until_signalled().await {
+                    Ok(server) => match server.run_until_signalled(signals).await {
                         Ok(()) => std::process::ExitCode::SUCCESS,
                         Err(e) => {
                             eprintln!("strongroom: server error: {e}");

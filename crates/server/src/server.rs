@@ -75,9 +75,10 @@ impl RunningServer {
         &self.root.secret_access_key
     }
 
-    /// Serve until SIGTERM or SIGINT, then shut down gracefully.
-    pub async fn run_until_signalled(self) -> std::io::Result<()> {
-        shutdown_signal().await;
+    /// Serve until SIGTERM or SIGINT (listened for since `signals` was made), then shut down
+    /// gracefully.
+    pub async fn run_until_signalled(self, signals: ShutdownSignals) -> std::io::Result<()> {
+        signals.recv().await;
         tracing::info!("shutdown requested: finishing in-flight requests");
         self.shutdown().await
     }
@@ -106,24 +107,53 @@ impl RunningServer {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM and SIGINT, listened for from the moment [`ShutdownSignals::listen`] is called:
+/// made before the server starts, so a signal that comes while it is still starting (a
+/// supervisor stopping it, a test stopping it as soon as `/health` answers) waits for the start
+/// to finish and then shuts down gracefully — never the signal's default action, which kills
+/// the process without draining.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Must run inside the runtime.
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                term: signal(SignalKind::terminate()).ok(),
+                int: signal(SignalKind::interrupt()).ok(),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn recv(self) {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(self.term) => {},
+                _ = wait(self.int) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
