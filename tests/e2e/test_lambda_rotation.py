@@ -255,6 +255,19 @@ def test_a_failing_handler_is_a_rotation_failed_with_its_reason(server, function
     assert "the database refused the new password" not in record
     if function == "raises":
         assert "the database refused the new password" in open(server["log"]).read()
+    if function == "sleeps":
+        # Stopped at its timeout, as Lambda stops one: the timeout line, END and REPORT.
+        text = open(server["log"]).read()
+        stopped = re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ([0-9a-f-]{36}) "
+                            r"Task timed out after 2\.00 seconds$", text, re.M)
+        assert stopped, text
+        request = stopped.group(1)
+        start = text.index(f"START RequestId: {request} Version: $LATEST\n")
+        end = text.index(f"END RequestId: {request}\n")
+        report = re.search(rf"^REPORT RequestId: {request}\tDuration: 2000\.00 ms\t"
+                           r"Billed Duration: 2000 ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t$",
+                           text, re.M)
+        assert report and start < stopped.start() < end < report.start(), text
     assert "AWSCURRENT" not in sm.describe_secret(SecretId=name)["VersionIdsToStages"].get(
         token, [])
 

@@ -17,7 +17,8 @@ const context = {
   functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION || "$LATEST",
   invokedFunctionArn: process.env.STRONGROOM_LAMBDA_ARN,
   memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE || "128",
-  awsRequestId: crypto.randomUUID(),
+  // The runner's id for the invocation (it writes the timeout lines of one it stops).
+  awsRequestId: process.env.STRONGROOM_LAMBDA_REQUEST_ID || crypto.randomUUID(),
   logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME || `/aws/lambda/${name}`,
   logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME || "strongroom",
   callbackWaitsForEmptyEventLoop: true,

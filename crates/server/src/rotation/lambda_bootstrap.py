@@ -22,7 +22,8 @@ class LambdaContext:
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.invoked_function_arn = os.environ["STRONGROOM_LAMBDA_ARN"]
         self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
-        self.aws_request_id = str(uuid.uuid4())
+        # The runner's id for the invocation (it writes the timeout lines of one it stops).
+        self.aws_request_id = os.environ.get("STRONGROOM_LAMBDA_REQUEST_ID") or str(uuid.uuid4())
         self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{name}")
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "strongroom")
         self.identity = None
