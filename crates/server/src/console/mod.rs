@@ -524,12 +524,12 @@ pub struct Back {
 /// What became of an action on an admin page, why when refused, and the way back.
 #[derive(Template)]
 #[template(path = "admin_outcome.html")]
-pub struct Outcome {
-    pub nav: Option<Nav>,
-    pub headline: String,
-    pub back_href: String,
-    pub back_text: String,
-    pub refusal: Option<Refusal>,
+struct Outcome {
+    nav: Option<Nav>,
+    headline: String,
+    back_href: String,
+    back_text: String,
+    refusal: Option<Refusal>,
 }
 
 impl Ctx {
