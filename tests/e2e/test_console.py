@@ -388,7 +388,7 @@ def test_seed_003_flow_in_the_browser(console, browser):
     assert old.status_code == 303 and old.headers["Location"] == "/console/signin"
 
 
-def test_a_failed_rotation_shows_on_the_timeline_with_its_step(console):
+def test_a_failed_rotation_shows_on_the_timeline_with_its_step(console, browser):
     sm = client(console, "secretsmanager")
     sm.create_secret(Name="broken-service-test-token", SecretString=secret("broken"))
     sm.rotate_secret(SecretId="broken-service-test-token", RotationLambdaARN=BROKEN_ARN,
@@ -411,6 +411,16 @@ def test_a_failed_rotation_shows_on_the_timeline_with_its_step(console):
     href = html.unescape(re.search(r'class="secret-link" href="([^"]+)"', failed.group(1)).group(1))
     detail = s.get(console.endpoint + href).text
     assert 'id="overview"' in detail and "broken-service-test-token" in detail
+    # While that rotation is unfinished (its AWSPENDING version waits for the retry), "Rotate
+    # now" is refused, and the page says why in AWS's words.
+    sign_in(browser, console, ACCESS_KEY, SECRET_KEY)
+    wait_for(browser, "#who")
+    browser.get(console.endpoint + "/console/secret?id=broken-service-test-token")
+    navigate(browser, wait_for(browser, "#rotate-now"))
+    assert wait_for(browser, "#headline").text == "The rotation could not be started."
+    refusal = browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    assert "InvalidRequestException" in refusal, refusal
+    assert "A previous rotation isn't complete. That rotation will be reattempted." in refusal
 
 
 def test_a_developer_reads_stage_secrets_and_is_refused_prod_with_the_reason(console, browser):

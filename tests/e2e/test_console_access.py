@@ -20,7 +20,7 @@ from selenium.webdriver.support.ui import Select
 from leaks import remember, secret
 from server import ACCESS_KEY, ACCOUNT, REGION, SECRET_KEY
 from test_console import (FUNCTION_ARN, CSP, browser, browser_problems, client,  # noqa: F401
-                          console, csrf_of, http_sign_in, shot, sign_in, wait_for)
+                          console, csrf_of, http_sign_in, navigate, shot, sign_in, wait_for)
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"\'&'
 ROOT_ARN = f"arn:aws:iam::{ACCOUNT}:root"
@@ -333,7 +333,8 @@ def test_an_alarm_made_in_the_console_is_cloudwatchs_with_chart_and_history(cons
     assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []
     inert(browser)
     shot(browser, "alarm-form")
-    browser.find_element(By.ID, "save-alarm").click()
+    # The form page has a chart too: wait for the page the save leads to.
+    navigate(browser, browser.find_element(By.ID, "save-alarm"))
     wait_for(browser, "#alarm-chart")
 
     a = cw.describe_alarms(AlarmNames=[name])["MetricAlarms"]
@@ -376,7 +377,8 @@ def test_an_alarm_made_in_the_console_is_cloudwatchs_with_chart_and_history(cons
     assert th.get_attribute("value") == "3"
     th.clear()
     th.send_keys("7.5")
-    browser.find_element(By.ID, "save-alarm").click()
+    # The form page has a chart too: wait for the page the save leads to.
+    navigate(browser, browser.find_element(By.ID, "save-alarm"))
     wait_for(browser, "#alarm-chart")
     assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["Threshold"] == 7.5
     assert browser.find_element(

@@ -53,8 +53,11 @@ def server():
                     f'python-handler = "{FUNCTIONS}:failing.{name}"\n{python}{role}\n')
         f.write(f'[[rotation-function]]\narn = "{arn("sleeps")}"\n'
                 f'python-handler = "{FUNCTIONS}:failing.sleeps"\n{python}{role}timeout-secs = 2\n\n')
-        f.write(f'[[rotation-function]]\narn = "{arn("node-rotation")}"\n'
-                f'node-handler = "{FUNCTIONS}:index.handler"\nnode-path = "{NODE_MODULES}"\n{role}\n')
+        for name, export in (("node-rotation", "handler"), ("node-raises", "raises")):
+            f.write(f'[[rotation-function]]\narn = "{arn(name)}"\n'
+                    f'node-handler = "{FUNCTIONS}:index.{export}"\nnode-path = "{NODE_MODULES}"\n'
+                    f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
+                    f'log-file = "{os.path.join(d, name + ".log")}"\n\n')
         # Configured through its environment, as AWS's templates are.
         f.write(f'[[rotation-function]]\narn = "{arn("token-env")}"\n'
                 f'python-handler = "{FUNCTIONS}:token_rotation.lambda_handler"\n{python}'
@@ -75,7 +78,9 @@ def server():
                                            "secretsmanager:UpdateSecretVersionStage"],
              "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:*"},
             {"Effect": "Allow", "Action": "secretsmanager:GetRandomPassword", "Resource": "*"}]}))
-    yield {"server": s, "log": log, "token_log": os.path.join(d, "token-env.log")}
+    yield {"server": s, "log": log, "token_log": os.path.join(d, "token-env.log"),
+           "node_log": os.path.join(d, "node-rotation.log"),
+           "node_raises_log": os.path.join(d, "node-raises.log")}
     assert s.stop() == 0
 
 
@@ -186,6 +191,50 @@ def test_a_node_handler_rotates_a_token(server):
     assert new != first and len(new) == 24
     assert json.loads(sm.get_secret_value(SecretId=name, VersionStage="AWSPREVIOUS")
                       ["SecretString"])["token"] == first
+    # Logged as Lambda's Node runtime logs: each step between START and END/REPORT, its
+    # console lines as `time\trequestId\tLEVEL\tmessage`; no token.
+    text = open(server["node_log"]).read()
+    assert new not in text and first not in text
+    for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+        request = lambda_invocation(text, rf"INFO\t{step} done")
+        assert f"START RequestId: {request} Version: $LATEST" in text
+
+
+def lambda_invocation(text, line):
+    """The request id of the invocation that logged `line` (Node's console format), after
+    checking its START, END and REPORT lines are there and in order."""
+    found = re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\t([0-9a-f-]{36})\t" + line + "$",
+                      text, re.M)
+    assert found, text
+    request = found.group(1)
+    start = text.index(f"START RequestId: {request} Version: $LATEST\n")
+    end = text.index(f"END RequestId: {request}\n")
+    report = re.search(rf"^REPORT RequestId: {request}\tDuration: \d+\.\d\d ms\t"
+                       r"Billed Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t"
+                       r"Init Duration: \d+\.\d\d ms\t$", text, re.M)
+    assert report, text
+    assert start < found.start() < end < report.start(), text
+    return request
+
+
+def test_a_failing_node_handler_logs_its_error_as_lambda(server):
+    s = server["server"]
+    sm = client(s, "secretsmanager")
+    name = f"lambda-node-fail-{uuid.uuid4().hex[:6]}"
+    secret_arn = sm.create_secret(Name=name, SecretString=json.dumps({"v": 1}))["ARN"]
+    rotate_with_cli(s, name, "node-raises")
+    failed = wait_for(lambda: events(s, "RotationFailed", secret_arn), "RotationFailed")
+    record = json.dumps(failed[0])
+    assert "step createSecret: the handler raised RangeError" in record, record
+    assert "the token service refused" not in record
+    text = open(server["node_raises_log"]).read()
+    lambda_invocation(text, r"WARN\tabout to fail")
+    error = lambda_invocation(text, r"ERROR\tInvoke Error \t(\{.*\})")
+    line = next(l for l in text.splitlines() if f"\t{error}\tERROR\tInvoke Error" in l)
+    details = json.loads(line.split("Invoke Error \t", 1)[1])
+    assert details["errorType"] == "RangeError"
+    assert details["errorMessage"] == "the token service refused the new token"
+    assert details["stack"][0].startswith("RangeError:")
 
 
 @pytest.mark.parametrize("function,reason", [
@@ -206,6 +255,19 @@ def test_a_failing_handler_is_a_rotation_failed_with_its_reason(server, function
     assert "the database refused the new password" not in record
     if function == "raises":
         assert "the database refused the new password" in open(server["log"]).read()
+    if function == "sleeps":
+        # Stopped at its timeout, as Lambda stops one: the timeout line, END and REPORT.
+        text = open(server["log"]).read()
+        stopped = re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ([0-9a-f-]{36}) "
+                            r"Task timed out after 2\.00 seconds$", text, re.M)
+        assert stopped, text
+        request = stopped.group(1)
+        start = text.index(f"START RequestId: {request} Version: $LATEST\n")
+        end = text.index(f"END RequestId: {request}\n")
+        report = re.search(rf"^REPORT RequestId: {request}\tDuration: 2000\.00 ms\t"
+                           r"Billed Duration: 2000 ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t$",
+                           text, re.M)
+        assert report and start < stopped.start() < end < report.start(), text
     assert "AWSCURRENT" not in sm.describe_secret(SecretId=name)["VersionIdsToStages"].get(
         token, [])
 
@@ -230,6 +292,9 @@ def test_a_handler_gets_its_functions_environment_and_logs_as_lambda(server):
     request = line.group(1)
     assert f"START RequestId: {request} Version: $LATEST" in text
     assert f"END RequestId: {request}" in text
+    assert re.search(rf"^REPORT RequestId: {request}\tDuration: \d+\.\d\d ms\t"
+                     r"Billed Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t"
+                     r"Init Duration: \d+\.\d\d ms\t$", text, re.M), text
 
 
 def test_a_reserved_environment_key_is_refused_at_start(tmp_path):

@@ -30,6 +30,7 @@ FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:secret-rotation"
 BROKEN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:broken-rotation"
 UNTRUSTED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:untrusted-rotation"
 SLOW_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow-rotation"
+SLOW_TEST_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slow-test-rotation"
 MYSQL_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:mysql-builtin"
 PG_BUILTIN_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-builtin"
 PG_VERIFIED_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:postgresql-verified"
@@ -78,12 +79,18 @@ def rotating():
     with open(slow, "w") as f:
         f.write("import json, sys, time\nevent = json.load(sys.stdin)\n"
                 "time.sleep(3 if event['Step'] == 'createSecret' else 0)\n")
+    # Takes its time over testSecret (a configuration test runs only that step).
+    slow_test = os.path.join(d, "slow_test.py")
+    with open(slow_test, "w") as f:
+        f.write("import json, sys, time\nevent = json.load(sys.stdin)\n"
+                "time.sleep(4 if event['Step'] == 'testSecret' else 0)\n")
     cfg = os.path.join(d, "strongroom.toml")
     with open(cfg, "w") as f:
         for arn, script, role in (
                 (FUNCTION_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py"), ROLE),
                 (BROKEN_ARN, broken, ROLE),
                 (SLOW_ARN, slow, ROLE),
+                (SLOW_TEST_ARN, slow_test, ROLE),
                 (UNTRUSTED_ARN, os.path.join(HERE, "rotation", "mariadb_rotation.py"),
                  "not-for-lambda")):
             f.write("[[rotation-function]]\n"
@@ -253,6 +260,9 @@ def test_a_failed_rotation_leaves_the_secret_current_and_blocks_the_next(rotatin
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
     assert "LastRotatedDate" not in d
     assert metric(s, "failed") == failed_before + 1
+    # NextRotationDate stays the schedule's (10 days from the start), not the retry an hour
+    # on: AWS's "on or before" date.
+    assert abs(d["NextRotationDate"].timestamp() - (time.time() + 10 * 86400)) < 120, d
 
     # While that rotation is unfinished, another is refused — also a configuration test
     # naming the unfinished rotation's own version (it must not overwrite it).
@@ -269,6 +279,46 @@ def test_a_failed_rotation_leaves_the_secret_current_and_blocks_the_next(rotatin
     d = sm.describe_secret(SecretId=name)
     assert d["RotationEnabled"] is False and "NextRotationDate" not in d
     assert d["RotationRules"] == {"ScheduleExpression": "rate(10 days)"}
+
+
+def test_a_running_configuration_test_is_a_rotation_in_progress(rotating):
+    """RotateImmediately=false's configuration test holds an AWSPENDING copy while testSecret
+    runs: as AWS, RotateSecret is refused meanwhile ("A previous rotation isn't complete"),
+    except the same request again; once the test ended a rotation starts, and NextRotationDate
+    shows the schedule's date while it runs, not the retry time."""
+    s = rotating["server"]
+    sm = client(s, "secretsmanager")
+    name = f"rot-testing-{uuid.uuid4().hex[:6]}"
+    arn = sm.create_secret(Name=name, SecretString=secret("rot-testing"))["ARN"]
+    token = str(uuid.uuid4())
+    first = dict(SecretId=name, RotationLambdaARN=SLOW_TEST_ARN, RotateImmediately=False,
+                 RotationRules={"AutomaticallyAfterDays": 10}, ClientRequestToken=token)
+    sm.rotate_secret(**first)
+    stages = sm.describe_secret(SecretId=name)["VersionIdsToStages"]
+    assert stages.get(token) == ["AWSPENDING"], stages
+    for kwargs in (dict(SecretId=name),
+                   dict(SecretId=name, RotateImmediately=False),
+                   dict(SecretId=name, ClientRequestToken=token)):
+        with pytest.raises(ClientError) as e:
+            sm.rotate_secret(**kwargs)
+        assert e.value.response["Error"]["Code"] == "InvalidRequestException", kwargs
+        assert e.value.response["Error"]["Message"] == (
+            "A previous rotation isn't complete. That rotation will be reattempted."), kwargs
+    # The same request again (an SDK's retry) is answered as the first was.
+    again = sm.rotate_secret(**first)
+    assert "VersionId" not in again and again["Name"] == name
+    d = wait_for(lambda: (lambda d: d if len(d["VersionIdsToStages"]) == 1 else None)(
+        sm.describe_secret(SecretId=name)), "the configuration test to end")
+    assert abs(d["NextRotationDate"].timestamp() - (time.time() + 10 * 86400)) < 120, d
+    rotation = sm.rotate_secret(SecretId=name)["VersionId"]
+    d = sm.describe_secret(SecretId=name)
+    assert d["VersionIdsToStages"][rotation] == ["AWSPENDING"]
+    assert abs(d["NextRotationDate"].timestamp() - (time.time() + 10 * 86400)) < 120, d
+    sm.cancel_rotate_secret(SecretId=name)
+    # That function never promotes its version: the rotation ends failed (awaited, so the
+    # next test's counts are its own).
+    failed = wait_for(lambda: events(s, "RotationFailed", arn), "the rotation's end")
+    assert "finishSecret did not make the new version AWSCURRENT" in json.dumps(failed)
 
 
 def test_a_manual_write_during_rotation_abandons_it(rotating):

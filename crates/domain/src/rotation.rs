@@ -29,8 +29,13 @@ pub struct Rotation {
     pub lambda_arn: Option<String>,
     pub rules: Option<RotationRules>,
     pub last_rotated_ms: Option<Millis>,
-    /// When the scheduler starts the next rotation (a failed one is retried from here too).
+    /// When the scheduler next looks at the secret: its next rotation, or while a rotation is
+    /// in progress or failed, when it is retried (see [`Rotation::start`]).
     pub next_rotation_ms: Option<Millis>,
+    /// NextRotationDate while a rotation is in progress or failed: the schedule's date, not
+    /// the retry time in `next_rotation_ms`. `None`: the same as `next_rotation_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_rotation_date_ms: Option<Millis>,
     /// The AWSPENDING copy of a RotateImmediately=false configuration test, while it exists:
     /// never a rotation in progress, and discarded wherever it is found (see [`discard_test`]).
     #[serde(default)]
@@ -58,6 +63,55 @@ pub enum RotationError {
         "A version with the ClientRequestToken {0} already exists and is not a pending rotation."
     )]
     TokenUsed(String),
+}
+
+impl Rotation {
+    /// DescribeSecret's NextRotationDate: the schedule's date, "on or before" which the next
+    /// rotation happens — while a rotation is in progress or being retried after a failure,
+    /// the date it was started for, not the retry time (so it may lie in the past, as AWS
+    /// says of a failed rotation). None when rotation is off (or nothing is due: a replica).
+    pub fn next_rotation_date(&self) -> Option<Millis> {
+        self.next_rotation_ms
+            .filter(|_| self.enabled)
+            .map(|due| self.next_rotation_date_ms.unwrap_or(due))
+    }
+
+    /// A rotation starts at `now`; the scheduler looks again at `now + retry`, so one the
+    /// server stopped in the middle of is resumed. NextRotationDate stays the schedule's: for
+    /// a rotation RotateSecret started, the rules' next date from now (what success will set);
+    /// for one the schedule started, the date that fell due.
+    pub fn start(&mut self, now: Millis, retry: Millis, requested: bool) {
+        let shown = if requested {
+            self.rules.as_ref().and_then(|r| next_after(r, now).ok())
+        } else {
+            self.next_rotation_date_ms.or(self.next_rotation_ms)
+        };
+        self.next_rotation_date_ms = shown;
+        self.next_rotation_ms = Some(now + retry);
+    }
+
+    /// The rotation failed at `now`: retried at `now + retry` while rotation is on;
+    /// NextRotationDate keeps the date the rotation was for.
+    pub fn failed(&mut self, now: Millis, retry: Millis) {
+        if self.enabled {
+            self.next_rotation_date_ms = self.next_rotation_date_ms.or(self.next_rotation_ms);
+            self.next_rotation_ms = Some(now + retry);
+        }
+    }
+
+    /// Back to the schedule from `now` (a rotation succeeded or was abandoned, or rotation
+    /// was configured without rotating): the rules' next date, or none without rules.
+    pub fn schedule_from(&mut self, now: Millis) {
+        self.next_rotation_ms = self.rules.as_ref().and_then(|r| next_after(r, now).ok());
+        self.next_rotation_date_ms = None;
+    }
+
+    /// Rotation turned off: nothing is due.
+    pub fn stop(&mut self) {
+        self.enabled = false;
+        self.next_rotation_ms = None;
+        self.next_rotation_date_ms = None;
+    }
 }
 
 /// How the rules schedule rotations.
@@ -405,6 +459,37 @@ pub fn succeeded(versions: &[Version], token: &str) -> bool {
         .any(|v| v.id == token && v.has_value && v.has_stage(AWSCURRENT))
 }
 
+/// Whether a configuration test (RotateImmediately=false) is running at `now`: its run's
+/// claim (taken as a rotation's, see [`claim_run`]) has not run out. Its AWSPENDING copy is
+/// then a rotation in progress, as AWS has it; once the claim has run out (a server stopped
+/// mid-test) the copy is a leftover, discarded where it is found.
+pub fn test_running(rotation: &Rotation, now: Millis) -> bool {
+    rotation.test_token.is_some() && rotation.running_until_ms.is_some_and(|t| t > now)
+}
+
+/// What a configuration test means to a rotation or test about to start with `token`
+/// (`test`: RotateImmediately=false) at `now`. A test still running is a rotation in
+/// progress: refused — except the same RotateImmediately=false request again (the test's own
+/// token, a retried call), which answers as the first did and starts nothing (`Ok(false)`).
+/// A leftover test copy is discarded (`Ok(true)`: go on).
+pub fn before_start(
+    versions: &mut Vec<Version>,
+    rotation: &mut Rotation,
+    token: &str,
+    test: bool,
+    now: Millis,
+) -> Result<bool, RotationError> {
+    if test_running(rotation, now) {
+        return if test && rotation.test_token.as_deref() == Some(token) {
+            Ok(false)
+        } else {
+            Err(RotationError::InProgress)
+        };
+    }
+    discard_test(versions, rotation);
+    Ok(true)
+}
+
 /// Remove a configuration test's AWSPENDING copy (whatever left it: the test's end, a server
 /// stopped mid-test, a write, a new rotation). Only a copy that is still nothing but a test —
 /// at most the AWSPENDING label — is removed. Returns whether a version went.
@@ -654,6 +739,89 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn next_rotation_date_is_the_schedules_while_a_rotation_is_in_progress_or_retried() {
+        let mut r = Rotation {
+            enabled: true,
+            rules: Some(rules(Some(30), None, None)),
+            ..Default::default()
+        };
+        r.schedule_from(T0);
+        assert_eq!(r.next_rotation_date(), Some(T0 + 30 * DAY_MS));
+        // RotateSecret at T0 + 1 h: the scheduler looks again an hour on (a resume if the
+        // server stops), but the date shown is the schedule's from now.
+        let now = T0 + HOUR_MS;
+        r.start(now, HOUR_MS, true);
+        assert_eq!(r.next_rotation_ms, Some(now + HOUR_MS));
+        assert_eq!(r.next_rotation_date(), Some(now + 30 * DAY_MS));
+        // It fails: retried an hour later; the date stays.
+        r.failed(now + 60_000, HOUR_MS);
+        assert_eq!(r.next_rotation_ms, Some(now + 60_000 + HOUR_MS));
+        assert_eq!(r.next_rotation_date(), Some(now + 30 * DAY_MS));
+        // The schedule's retry starts it again: still that date.
+        r.start(now + 2 * HOUR_MS, HOUR_MS, false);
+        assert_eq!(r.next_rotation_date(), Some(now + 30 * DAY_MS));
+        // It succeeds: the schedule from then.
+        let done = now + 3 * HOUR_MS;
+        r.schedule_from(done);
+        assert_eq!(r.next_rotation_ms, Some(done + 30 * DAY_MS));
+        assert_eq!(r.next_rotation_date(), Some(done + 30 * DAY_MS));
+        assert_eq!(r.next_rotation_date_ms, None);
+
+        // A rotation the schedule starts shows the date that fell due, in the past once it
+        // has failed (as AWS says of a failed rotation).
+        let due = r.next_rotation_ms.unwrap();
+        r.start(due + 1_000, HOUR_MS, false);
+        r.failed(due + 5_000, HOUR_MS);
+        assert_eq!(r.next_rotation_date(), Some(due));
+        assert_eq!(r.next_rotation_ms, Some(due + 5_000 + HOUR_MS));
+
+        // Off: no date; a record written before the field existed shows what is due.
+        r.stop();
+        assert_eq!((r.next_rotation_date(), r.next_rotation_ms), (None, None));
+        let old: Rotation =
+            serde_json::from_str(r#"{"enabled":true,"lambda_arn":null,"rules":null,"last_rotated_ms":null,"next_rotation_ms":5}"#)
+                .unwrap();
+        assert_eq!(old.next_rotation_date(), Some(5));
+    }
+
+    #[test]
+    fn a_running_configuration_test_is_a_rotation_in_progress_until_its_claim_runs_out() {
+        let mut vs = vec![
+            v("cur", &[AWSCURRENT], true),
+            v("test", &[AWSPENDING], true),
+        ];
+        let mut r = Rotation {
+            test_token: Some("test".into()),
+            ..Default::default()
+        };
+        assert!(claim_run(&mut r, Begin::New, 1_000, 500, "a"));
+        assert!(test_running(&r, 1_499));
+        // Another rotation, or another test, is refused; nothing changes.
+        for (token, test) in [("other", false), ("other", true), ("test", false)] {
+            assert_eq!(
+                before_start(&mut vs, &mut r, token, test, 1_200),
+                Err(RotationError::InProgress),
+                "{token} {test}"
+            );
+        }
+        assert_eq!(vs.len(), 2);
+        // The same RotateImmediately=false request again: answered, nothing started.
+        assert_eq!(
+            before_start(&mut vs, &mut r, "test", true, 1_200),
+            Ok(false)
+        );
+        assert_eq!(vs.len(), 2);
+        // Its claim ran out (a server stopped mid-test): the copy is a leftover, discarded.
+        assert!(!test_running(&r, 1_500));
+        assert_eq!(
+            before_start(&mut vs, &mut r, "other", false, 1_500),
+            Ok(true)
+        );
+        assert_eq!(vs.len(), 1);
+        assert!(r.test_token.is_none() && !test_running(&r, 1_000));
     }
 
     #[test]

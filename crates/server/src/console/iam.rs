@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
 use super::secrets::encode;
-use super::{Ctx, Nav, Refusal, html, redirect};
+use super::{Back, Ctx, Nav, Posted, Refusal, html, redirect};
 use crate::http::AppState;
 use crate::http::query::Params;
 use crate::pipeline::front::call_iam_as;
@@ -252,27 +252,20 @@ pub async fn users(
 
 pub async fn create_user(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    Posted(ctx, form): Posted,
 ) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let name = form
         .get("name")
         .map(|n| n.trim().to_string())
         .unwrap_or_default();
-    match call(&state, &ctx, "CreateUser", &[("UserName", &name)]).await {
-        Ok(_) => redirect(&user_href(&name)),
-        Err(r) => outcome(
-            &ctx,
-            "The user could not be created.",
-            "/console/iam",
-            "Back to the users",
-            Some(r),
-        ),
-    }
+    let created = call(&state, &ctx, "CreateUser", &[("UserName", &name)]).await;
+    let back = Back {
+        href: "/console/iam".into(),
+        text: "Back to the users",
+    };
+    ctx.answer(created, "The user could not be created.", &back, |_| {
+        redirect(&user_href(&name))
+    })
 }
 
 pub struct Key {
@@ -504,42 +497,36 @@ pub fn user_action<'a>(
     Some((name, fields))
 }
 
-pub async fn user_act(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn user_act(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
     let user = form.get("name").cloned().unwrap_or_default();
     let action = form.get("action").cloned().unwrap_or_default();
-    let back = user_href(&user);
-    let Some((operation, fields)) = user_action(&action, &user, &form) else {
-        return outcome(&ctx, "Unknown action.", &back, "Back to the user", None);
+    let back = Back {
+        href: user_href(&user),
+        text: "Back to the user",
     };
-    match call(&state, &ctx, operation, &fields).await {
-        Ok(out) if operation == "CreateAccessKey" => {
-            let key = &out["AccessKey"];
-            html(&KeyOncePage {
-                nav: Some(ctx.nav()),
-                user_href: back,
-                user,
-                access_key_id: text(key, "AccessKeyId"),
-                secret_access_key: Zeroizing::new(text(key, "SecretAccessKey")),
-            })
-        }
-        Ok(_) if operation == "DeleteUser" => redirect("/console/iam"),
-        Ok(_) => redirect(&back),
-        Err(r) => outcome(
-            &ctx,
-            &format!("{operation} was refused."),
-            &back,
-            "Back to the user",
-            Some(r),
-        ),
-    }
+    let Some((operation, fields)) = user_action(&action, &user, &form) else {
+        return ctx.outcome(&back, "Unknown action.", None);
+    };
+    let done = call(&state, &ctx, operation, &fields).await;
+    ctx.answer(
+        done,
+        &format!("{operation} was refused."),
+        &back,
+        |out| match operation {
+            "CreateAccessKey" => {
+                let key = &out["AccessKey"];
+                html(&KeyOncePage {
+                    nav: Some(ctx.nav()),
+                    user_href: back.href.clone(),
+                    user: user.clone(),
+                    access_key_id: text(key, "AccessKeyId"),
+                    secret_access_key: Zeroizing::new(text(key, "SecretAccessKey")),
+                })
+            }
+            "DeleteUser" => redirect("/console/iam"),
+            _ => redirect(&back.href),
+        },
+    )
 }
 
 #[derive(Template)]
@@ -713,13 +700,8 @@ pub async fn policies(
 /// is refused with AWS's MalformedPolicyDocument message).
 pub async fn create_policy(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    Posted(ctx, form): Posted,
 ) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let field = |k: &str| super::form_field(&form, k);
     let (name, description, doc) = (field("name"), field("description"), field("document"));
     let mut fields = vec![
@@ -729,16 +711,14 @@ pub async fn create_policy(
     if !description.is_empty() {
         fields.push(("Description", description.as_str()));
     }
-    match call(&state, &ctx, "CreatePolicy", &fields).await {
-        Ok(out) => redirect(&policy_href(&text(&out["Policy"], "Arn"))),
-        Err(r) => outcome(
-            &ctx,
-            "The policy could not be created.",
-            "/console/iam/policies",
-            "Back to the policies",
-            Some(r),
-        ),
-    }
+    let created = call(&state, &ctx, "CreatePolicy", &fields).await;
+    let back = Back {
+        href: "/console/iam/policies".into(),
+        text: "Back to the policies",
+    };
+    ctx.answer(created, "The policy could not be created.", &back, |out| {
+        redirect(&policy_href(&text(&out["Policy"], "Arn")))
+    })
 }
 
 #[derive(Template)]
@@ -802,22 +782,6 @@ pub async fn policy(
         Err(r) => page.refusals.push(r),
     }
     html(&page)
-}
-
-fn outcome(
-    ctx: &Ctx,
-    headline: &str,
-    back_href: &str,
-    back_text: &str,
-    refusal: Option<Refusal>,
-) -> Response {
-    html(&super::parameters::Outcome {
-        nav: Some(ctx.nav()),
-        headline: headline.to_string(),
-        back_href: back_href.to_string(),
-        back_text: back_text.to_string(),
-        refusal,
-    })
 }
 
 #[cfg(test)]

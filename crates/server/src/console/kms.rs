@@ -11,9 +11,8 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::parameters::Outcome;
 use super::secrets::{date, encode};
-use super::{Ctx, Nav, Refusal, html, redirect};
+use super::{Back, Ctx, Nav, Posted, Refusal, html, redirect};
 use crate::http::AppState;
 use crate::pipeline::front::JsonService::Kms;
 
@@ -29,6 +28,14 @@ fn text(v: &Value, key: &str) -> String {
 
 pub fn key_href(id: &str) -> String {
     format!("/console/kms/key?id={}", encode(id))
+}
+
+/// An action's way back to the key's page.
+fn key_back(id: &str) -> Back {
+    Back {
+        href: key_href(id),
+        text: "Back to the key",
+    }
 }
 
 /// Alias names by the key they point at.
@@ -186,15 +193,7 @@ pub fn alias_name(typed: &str) -> Option<String> {
 }
 
 /// CreateKey (a symmetric encryption key), then CreateAlias when one is given.
-pub async fn create(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn create(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
     let field = |k: &str| super::form_field(&form, k);
     let mut page = NewPage {
         nav: Some(ctx.nav()),
@@ -218,24 +217,24 @@ pub async fn create(
             return html(&page);
         }
     };
-    if let Some(alias) = alias_name(&page.alias)
-        && let Err(r) = ctx
-            .call(
-                &state,
-                Kms,
-                "CreateAlias",
-                json!({"AliasName": alias, "TargetKeyId": id}),
-            )
-            .await
-    {
-        return outcome(
-            &ctx,
-            &id,
-            "The key is created, but its alias could not be.",
-            Some(r),
-        );
-    }
-    redirect(&key_href(&id))
+    let back = key_back(&id);
+    let Some(alias) = alias_name(&page.alias) else {
+        return redirect(&back.href);
+    };
+    let aliased = ctx
+        .call(
+            &state,
+            Kms,
+            "CreateAlias",
+            json!({"AliasName": alias, "TargetKeyId": id}),
+        )
+        .await;
+    ctx.answer(
+        aliased,
+        "The key is created, but its alias could not be.",
+        &back,
+        |_| redirect(&back.href),
+    )
 }
 
 #[derive(Template)]
@@ -355,33 +354,16 @@ pub fn action_input(action: &str, id: &str, days: &str) -> Option<(&'static str,
     })
 }
 
-pub async fn act(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn act(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let id = field("id");
+    let back = key_back(&id);
     let Some((operation, input)) = action_input(&field("action"), &id, &field("days")) else {
-        return outcome(&ctx, &id, "Unknown action.", None);
+        return ctx.outcome(&back, "Unknown action.", None);
     };
-    match ctx.call(&state, Kms, operation, input).await {
-        Ok(_) => redirect(&key_href(&id)),
-        Err(r) => outcome(&ctx, &id, &format!("{operation} was refused."), Some(r)),
-    }
-}
-
-fn outcome(ctx: &Ctx, id: &str, headline: &str, refusal: Option<Refusal>) -> Response {
-    html(&Outcome {
-        nav: Some(ctx.nav()),
-        headline: headline.to_string(),
-        back_href: key_href(id),
-        back_text: "Back to the key".into(),
-        refusal,
+    let done = ctx.call(&state, Kms, operation, input).await;
+    ctx.answer(done, &format!("{operation} was refused."), &back, |_| {
+        redirect(&back.href)
     })
 }
 

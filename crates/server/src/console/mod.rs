@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, FromRequest, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::request::Parts;
@@ -496,6 +496,70 @@ fn forbidden(message: &str) -> Response {
         format!("Forbidden: {message}\n"),
     )
         .into_response()
+}
+
+/// A signed-in POST and its form (see [`Ctx::post`]), taken as a handler's argument.
+pub struct Posted(pub Ctx, pub Params);
+
+impl FromRequest<Arc<AppState>> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Response> {
+        // The listener always records the peer (it is audited); without it, nothing is done.
+        let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
+        else {
+            return Err((StatusCode::INTERNAL_SERVER_ERROR, "No peer address.\n").into_response());
+        };
+        let (ctx, form) = Ctx::post(state, peer, req).await?;
+        Ok(Self(ctx, form))
+    }
+}
+
+/// Where an action's outcome page leads back to.
+pub struct Back {
+    pub href: String,
+    pub text: &'static str,
+}
+
+/// What became of an action on an admin page, why when refused, and the way back.
+#[derive(Template)]
+#[template(path = "admin_outcome.html")]
+struct Outcome {
+    nav: Option<Nav>,
+    headline: String,
+    back_href: String,
+    back_text: String,
+    refusal: Option<Refusal>,
+}
+
+impl Ctx {
+    /// The outcome page of an action: `headline`, the refusal's reason if there is one, and
+    /// the way `back`.
+    pub fn outcome(&self, back: &Back, headline: &str, refusal: Option<Refusal>) -> Response {
+        html(&Outcome {
+            nav: Some(self.nav()),
+            headline: headline.to_string(),
+            back_href: back.href.clone(),
+            back_text: back.text.to_string(),
+            refusal,
+        })
+    }
+
+    /// How a form's action ends, once its API call (made as the signed-in principal) has
+    /// answered: `done` with the answer (a redirect, mostly), or for a refusal the outcome
+    /// page headed `refused`, with AWS's reason and the way `back`.
+    pub fn answer(
+        &self,
+        result: Result<serde_json::Value, Refusal>,
+        refused: &str,
+        back: &Back,
+        done: impl FnOnce(serde_json::Value) -> Response,
+    ) -> Response {
+        match result {
+            Ok(out) => done(out),
+            Err(r) => self.outcome(back, refused, Some(r)),
+        }
+    }
 }
 
 /// What every page's header shows.

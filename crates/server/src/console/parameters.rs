@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::secrets::{date, encode};
-use super::{Ctx, Nav, Refusal, html, redirect};
+use super::{Back, Ctx, Nav, Posted, Refusal, html, redirect};
 use crate::http::AppState;
 use crate::http::query::Params;
 use crate::pipeline::front::JsonService::{Kms, Ssm};
@@ -32,6 +32,14 @@ fn text(v: &Value, key: &str) -> String {
 
 pub fn parameter_href(name: &str) -> String {
     format!("/console/parameter?name={}", encode(name))
+}
+
+/// An action's way back to the parameter's page.
+fn parameter_back(name: &str) -> Back {
+    Back {
+        href: parameter_href(name),
+        text: "Back to the parameter",
+    }
 }
 
 /// The aliases of the caller's KMS keys (those pointing at a key), for a key choice; none
@@ -224,15 +232,7 @@ pub fn put_input(form: &Params, overwrite: bool) -> Result<Value, String> {
     Ok(input)
 }
 
-pub async fn create(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn create(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
     let field = |k: &str| super::form_field(&form, k);
     let mut page = NewPage {
         nav: Some(ctx.nav()),
@@ -415,15 +415,7 @@ struct ValuePart {
 
 /// "Show decrypted value": GetParameter WithDecryption, answered only to this POST (htmx
 /// swaps it into the page; never in a URL or a cached page).
-pub async fn value(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn value(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
     let name = form.get("name").cloned().unwrap_or_default();
     let mut part = ValuePart {
         value: Zeroizing::new(String::new()),
@@ -486,13 +478,8 @@ struct HistoryValuesPage {
 /// POST (as a fragment htmx swaps in, or a page without JavaScript).
 pub async fn history_values(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    Posted(ctx, form): Posted,
 ) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let name = form.get("name").cloned().unwrap_or_default();
     let mut part = HistoryValues {
         rows: Vec::new(),
@@ -527,63 +514,30 @@ pub async fn history_values(
 }
 
 /// Edit: a new version (PutParameter Overwrite) with the type kept.
-pub async fn put(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub async fn put(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
     let name = form.get("name").cloned().unwrap_or_default();
+    let back = parameter_back(&name);
     let input = match put_input(&form, true) {
         Ok(i) => i,
-        Err(e) => return outcome(&ctx, &name, &e, None),
+        Err(e) => return ctx.outcome(&back, &e, None),
     };
-    match ctx.call(&state, Ssm, "PutParameter", input).await {
-        Ok(_) => redirect(&parameter_href(&name)),
-        Err(r) => outcome(&ctx, &name, "The parameter could not be changed.", Some(r)),
-    }
-}
-
-pub async fn delete(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-) -> Response {
-    let (ctx, form) = match Ctx::post(&state, peer, req).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let name = form.get("name").cloned().unwrap_or_default();
-    match ctx
-        .call(&state, Ssm, "DeleteParameter", json!({"Name": name}))
-        .await
-    {
-        Ok(_) => redirect("/console/parameters"),
-        Err(r) => outcome(&ctx, &name, "The parameter could not be deleted.", Some(r)),
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin_outcome.html")]
-pub struct Outcome {
-    pub nav: Option<Nav>,
-    pub headline: String,
-    pub back_href: String,
-    pub back_text: String,
-    pub refusal: Option<Refusal>,
-}
-
-fn outcome(ctx: &Ctx, name: &str, headline: &str, refusal: Option<Refusal>) -> Response {
-    html(&Outcome {
-        nav: Some(ctx.nav()),
-        headline: headline.to_string(),
-        back_href: parameter_href(name),
-        back_text: "Back to the parameter".into(),
-        refusal,
+    let put = ctx.call(&state, Ssm, "PutParameter", input).await;
+    ctx.answer(put, "The parameter could not be changed.", &back, |_| {
+        redirect(&back.href)
     })
+}
+
+pub async fn delete(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
+    let name = form.get("name").cloned().unwrap_or_default();
+    let deleted = ctx
+        .call(&state, Ssm, "DeleteParameter", json!({"Name": name}))
+        .await;
+    ctx.answer(
+        deleted,
+        "The parameter could not be deleted.",
+        &parameter_back(&name),
+        |_| redirect("/console/parameters"),
+    )
 }
 
 #[cfg(test)]

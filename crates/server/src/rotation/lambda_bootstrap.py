@@ -2,11 +2,13 @@
 # as AWS Lambda does. Given by the runner: _HANDLER ("module.function"), LAMBDA_TASK_ROOT (the
 # function's directory), the event on standard input, STRONGROOM_LAMBDA_DEADLINE_MS and
 # STRONGROOM_LAMBDA_RESULT (where a failure's type is written). The handler's output and a
-# failure's traceback go to standard output/error: the function's log.
+# failure's traceback go to standard output/error: the function's log, between Lambda's START,
+# END and REPORT lines.
 import importlib
 import json
 import logging
 import os
+import resource
 import sys
 import time
 import traceback
@@ -20,7 +22,8 @@ class LambdaContext:
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         self.invoked_function_arn = os.environ["STRONGROOM_LAMBDA_ARN"]
         self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
-        self.aws_request_id = str(uuid.uuid4())
+        # The runner's id for the invocation (it writes the timeout lines of one it stops).
+        self.aws_request_id = os.environ.get("STRONGROOM_LAMBDA_REQUEST_ID") or str(uuid.uuid4())
         self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{name}")
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "strongroom")
         self.identity = None
@@ -47,8 +50,25 @@ class RequestId(logging.Filter):
         return True
 
 
+def report(context, started):
+    """Lambda's REPORT line: the call's duration, the memory used, and the init duration
+    (from the runtime's start to the handler's call: every step is a cold start here)."""
+    now = time.monotonic()
+    called = started if started is not None else now
+    ms = (now - called) * 1000
+    init = (called - RUNTIME_START) * 1000
+    max_mb = -(-resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    print(f"REPORT RequestId: {context.aws_request_id}\tDuration: {ms:.2f} ms\t"
+          f"Billed Duration: {int(-(-ms // 1))} ms\tMemory Size: {context.memory_limit_in_mb} MB\t"
+          f"Max Memory Used: {max_mb} MB\tInit Duration: {init:.2f} ms\t", flush=True)
+
+
+RUNTIME_START = time.monotonic()
+
+
 def main():
     context = LambdaContext()
+    started = None
     # As Lambda's runtime: the root logger writes to the function's log in Lambda's format
     # (UTC time, the invocation's request id: it ties a step's lines together); the handler
     # picks the level (AWS's templates call logger.setLevel(logging.INFO)).
@@ -71,6 +91,7 @@ def main():
         traceback.print_exc()
         fail(f"Runtime.ImportModuleError ({type(e).__name__})")
     try:
+        started = time.monotonic()
         handler(event, context)
     except Exception as e:  # noqa: BLE001 - any exception fails the step, as in Lambda
         traceback.print_exc()
@@ -78,6 +99,7 @@ def main():
     finally:
         logging.shutdown()
         print(f"END RequestId: {context.aws_request_id}", flush=True)
+        report(context, started)
     sys.stdout.flush()
 
 

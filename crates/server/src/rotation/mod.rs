@@ -196,12 +196,15 @@ struct Launch {
     env: Vec<(String, String)>,
     /// Where a handler's runtime writes a failure's type.
     result: Option<PathBuf>,
+    /// A handler's invocation id (its context's request id, on its log lines).
+    request_id: Option<String>,
     /// A handler runs in its directory, as Lambda runs one in its task root.
     dir: Option<PathBuf>,
 }
 
 impl Launch {
     fn for_function(f: &RotationFunction, step_timeout: Duration) -> Result<Self, String> {
+        let request_id = uuid::Uuid::new_v4().to_string();
         let handler = |spec: &str, runtime: &str| -> Result<Vec<(String, String)>, String> {
             let h = Handler::parse(spec)?;
             let name = f.arn.rsplit(':').next().unwrap_or(&f.arn).to_string();
@@ -210,6 +213,7 @@ impl Launch {
                 .unwrap_or_default()
                 + step_timeout;
             Ok(vec![
+                ("STRONGROOM_LAMBDA_REQUEST_ID".into(), request_id.clone()),
                 ("_HANDLER".into(), h.name),
                 ("LAMBDA_TASK_ROOT".into(), h.dir.display().to_string()),
                 ("AWS_LAMBDA_FUNCTION_NAME".into(), name.clone()),
@@ -240,6 +244,7 @@ impl Launch {
                 args: vec!["-c".into(), PYTHON_BOOTSTRAP.into()],
                 env,
                 result: Some(result()),
+                request_id: Some(request_id),
                 dir: Some(Handler::parse(spec)?.dir),
             });
         }
@@ -253,6 +258,7 @@ impl Launch {
                 args: vec!["-e".into(), NODE_BOOTSTRAP.into()],
                 env,
                 result: Some(result()),
+                request_id: Some(request_id),
                 dir: Some(Handler::parse(spec)?.dir),
             });
         }
@@ -265,6 +271,7 @@ impl Launch {
             args: args.to_vec(),
             env: Vec::new(),
             result: None,
+            request_id: None,
             dir: None,
         })
     }
@@ -663,7 +670,19 @@ async fn invoke(
         Ok(Ok(status)) => Err(format!("the function exited with {status}")),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => {
+            // As Lambda: the peak memory is the process's, read before it goes.
+            let max_kb = child.id().and_then(peak_rss_kb);
             let _ = child.kill().await;
+            if let (Some(path), Some(id)) = (&function.log_file, &launch.request_id) {
+                let lines = timeout_lines(id, function.timeout_secs, max_kb, &now_rfc3339());
+                let appended = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, lines.as_bytes()));
+                if let Err(e) = appended {
+                    tracing::warn!(log_file = %path.display(), error = %e, "could not log a handler's timeout");
+                }
+            }
             Err(format!(
                 "the function ran longer than {} s",
                 function.timeout_secs
@@ -672,9 +691,61 @@ async fn invoke(
     }
 }
 
+/// What Lambda logs of an invocation it stopped at its timeout: the timeout line, then END and
+/// REPORT (the handler's runtime, killed, writes neither).
+fn timeout_lines(request_id: &str, timeout_secs: u64, max_kb: Option<u64>, now: &str) -> String {
+    let ms = timeout_secs * 1000;
+    let memory = max_kb
+        .map(|kb| format!("Max Memory Used: {} MB\t", kb.div_ceil(1024)))
+        .unwrap_or_default();
+    format!(
+        "{now} {request_id} Task timed out after {timeout_secs}.00 seconds\n\
+         END RequestId: {request_id}\n\
+         REPORT RequestId: {request_id}\tDuration: {ms}.00 ms\tBilled Duration: {ms} ms\t\
+         Memory Size: 128 MB\t{memory}\n"
+    )
+}
+
+/// A process's peak resident memory (Linux's VmHWM), in KiB.
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Now as Lambda's log lines write it: RFC 3339 in UTC, milliseconds.
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod handler_tests {
     use super::*;
+
+    #[test]
+    fn a_stopped_invocation_is_logged_as_lambda_logs_a_timeout() {
+        let lines = timeout_lines("r-1", 3, Some(40_000), "2026-12-06T00:00:03.004Z");
+        assert_eq!(
+            lines,
+            "2026-12-06T00:00:03.004Z r-1 Task timed out after 3.00 seconds\n\
+             END RequestId: r-1\n\
+             REPORT RequestId: r-1\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\t\
+             Memory Size: 128 MB\tMax Memory Used: 40 MB\t\n"
+        );
+        assert!(!timeout_lines("r", 1, None, "t").contains("Max Memory"));
+        // This process's own peak, read as a handler's is.
+        assert!(peak_rss_kb(std::process::id()).is_some_and(|kb| kb > 0));
+    }
 
     fn function(toml: &str) -> RotationFunction {
         toml::from_str(toml).unwrap()

@@ -28,3 +28,9 @@ exports.handler = async (event, context) => {
   }
   console.log(`${step} done`);
 };
+
+// Fails its first step, as a handler whose service refuses it would.
+exports.raises = async () => {
+  console.warn("about to fail");
+  throw new RangeError("the token service refused the new token");
+};

@@ -60,7 +60,7 @@ pub(super) fn describe(r: &rotation::Rotation) -> DescribeSecretResponse {
             schedule_expression: x.schedule_expression.clone(),
         }),
         last_rotated_date: r.last_rotated_ms.map(ts),
-        next_rotation_date: r.next_rotation_ms.filter(|_| r.enabled).map(ts),
+        next_rotation_date: r.next_rotation_date().map(ts),
         ..Default::default()
     }
 }
@@ -184,18 +184,28 @@ impl SecretsManager {
                         )
                     })?;
                 let rules = rules.clone().or_else(|| s.rotation.rules.clone());
-                let next = rules
-                    .as_ref()
-                    .map(|r| rotation::next_after(r, now))
-                    .transpose()?;
+                if let Some(r) = &rules {
+                    rotation::next_after(r, now)?;
+                }
+                // A configuration test still running is a rotation in progress (refused);
+                // the same test request again is answered as the first was.
+                if !rotation::before_start(
+                    &mut s.versions,
+                    &mut s.rotation,
+                    &token,
+                    !immediately,
+                    now,
+                )? {
+                    return Ok((None, Vec::new()));
+                }
                 s.rotation.enabled = true;
                 s.rotation.lambda_arn = Some(lambda_arn.clone());
                 s.rotation.rules = rules;
                 if !immediately {
-                    s.rotation.next_rotation_ms = next;
+                    s.rotation.schedule_from(now);
                     return self.begin_test(s, &token, lambda_arn, test_value.as_ref(), now);
                 }
-                let job = self.begin_rotation(s, &token, lambda_arn, now)?;
+                let job = self.begin_rotation(s, &token, lambda_arn, now, true)?;
                 Ok((job, Vec::new()))
             })
             .await?;
@@ -221,7 +231,6 @@ impl SecretsManager {
         test_value: Option<&(String, super::SecretValue)>,
         now: Millis,
     ) -> Result<(Option<RotationJob>, NewValues), SmError> {
-        rotation::discard_test(&mut s.versions, &mut s.rotation);
         let current = s
             .version_with_stage(strongroom_domain::secret::AWSCURRENT)
             .map(|v| v.id.clone());
@@ -235,6 +244,10 @@ impl SecretsManager {
         if rotation::begin(&s.versions, token)? != Begin::New {
             return Err(RotationError::InProgress.into());
         }
+        // The test claims the secret as a run does: while it runs, its copy is a rotation in
+        // progress to RotateSecret, on every node.
+        let (bound, node) = self.run_claim();
+        rotation::claim_run(&mut s.rotation, Begin::New, now, bound, node);
         s.rotation.test_token = Some(token.to_string());
         let key_id = self.key_id_for(s.kms_key_id.as_deref())?;
         s.versions
@@ -255,23 +268,29 @@ impl SecretsManager {
         Ok((Some(job), vec![(token.to_string(), sealed)]))
     }
 
-    /// Start (or resume) the rotation `token` on `s`: the value-less AWSPENDING version if it
-    /// is new, and a retry time until the rotation ends (the runner then sets the next one from
-    /// its outcome), so a rotation the server stopped in the middle of is resumed.
+    /// How long a run's claim lasts, and this node's id (see `rotation::claim_run`).
+    fn run_claim(&self) -> (Millis, &str) {
+        self.rotation_queue
+            .get()
+            .map_or((0, ""), |q| (q.run_bound_ms, q.node.as_str()))
+    }
+
+    /// Start (or resume) the rotation `token` on `s` (`requested`: by RotateSecret, else by
+    /// the schedule): the value-less AWSPENDING version if it is new, and a retry time until
+    /// the rotation ends (the runner then sets the next one from its outcome), so a rotation
+    /// the server stopped in the middle of is resumed.
     fn begin_rotation(
         &self,
         s: &mut strongroom_domain::Secret,
         token: &str,
         lambda_arn: String,
         now: Millis,
+        requested: bool,
     ) -> Result<Option<RotationJob>, SmError> {
-        // A configuration test's copy is not a rotation in progress.
-        rotation::discard_test(&mut s.versions, &mut s.rotation);
+        // A running configuration test is a rotation in progress; a leftover one goes.
+        rotation::before_start(&mut s.versions, &mut s.rotation, token, false, now)?;
         let begin = rotation::begin(&s.versions, token)?;
-        let (bound, node) = self
-            .rotation_queue
-            .get()
-            .map_or((0, ""), |q| (q.run_bound_ms, q.node.as_str()));
+        let (bound, node) = self.run_claim();
         if !rotation::claim_run(&mut s.rotation, begin, now, bound, node) {
             tracing::debug!(secret_arn = %s.arn, token, "rotation already running (claimed by a run elsewhere)");
             return Ok(None);
@@ -286,7 +305,7 @@ impl SecretsManager {
                 Some(&[strongroom_domain::secret::AWSPENDING.to_string()]),
             )?;
         }
-        s.rotation.next_rotation_ms = Some(now + RETRY_MS);
+        s.rotation.start(now, RETRY_MS, requested);
         Ok(Some(RotationJob {
             secret_arn: s.arn.clone(),
             secret_name: s.name.clone(),
@@ -307,12 +326,11 @@ impl SecretsManager {
         // A configuration test's copy goes quietly: no rotation was abandoned.
         rotation::discard_test(&mut s.versions, &mut s.rotation);
         let token = rotation::abandon(&mut s.versions, new_current)?;
-        s.rotation.next_rotation_ms = s
-            .rotation
-            .rules
-            .as_ref()
-            .filter(|_| s.rotation.enabled)
-            .and_then(|r| rotation::next_after(r, now).ok());
+        if s.rotation.enabled {
+            s.rotation.schedule_from(now);
+        } else {
+            s.rotation.stop();
+        }
         Some(token)
     }
 
@@ -328,8 +346,7 @@ impl SecretsManager {
                 }
                 // As AWS: rotation is turned off; labels a cancelled rotation left are the
                 // caller's to tidy (DescribeSecret shows them).
-                s.rotation.enabled = false;
-                s.rotation.next_rotation_ms = None;
+                s.rotation.stop();
                 Ok(((), Vec::new()))
             })
             .await?;
@@ -353,9 +370,11 @@ impl SecretsManager {
             let Ok(Some(s)) = self.store.secret(SecretKey::Arn(&arn)).await else {
                 continue;
             };
+            // A configuration test running is no rotation's time.
             if !(s.rotation.enabled
                 && !s.is_scheduled_for_deletion()
                 && s.rotation.next_rotation_ms.is_some_and(|t| t <= now))
+                || rotation::test_running(&s.rotation, now)
             {
                 continue;
             }
@@ -368,7 +387,7 @@ impl SecretsManager {
                     let Some(lambda_arn) = s.rotation.lambda_arn.clone() else {
                         return Ok((None, Vec::new()));
                     };
-                    let job = self.begin_rotation(s, &token, lambda_arn, now)?;
+                    let job = self.begin_rotation(s, &token, lambda_arn, now, false)?;
                     Ok((job, Vec::new()))
                 })
                 .await;
@@ -389,6 +408,8 @@ impl SecretsManager {
             .modify(&job.secret_arn, |s| {
                 if s.rotation.test_token.as_deref() == Some(job.token.as_str()) {
                     rotation::discard_test(&mut s.versions, &mut s.rotation);
+                    s.rotation.running_until_ms = None;
+                    s.rotation.running_on = None;
                 }
                 Ok(((), Vec::new()))
             })
@@ -414,16 +435,11 @@ impl SecretsManager {
                 let ok = steps_ok && rotation::succeeded(&s.versions, &job.token);
                 s.rotation.running_until_ms = None;
                 s.rotation.running_on = None;
-                let next = s
-                    .rotation
-                    .rules
-                    .as_ref()
-                    .and_then(|r| rotation::next_after(r, now).ok());
                 if ok {
                     s.rotation.last_rotated_ms = Some(now);
-                    s.rotation.next_rotation_ms = next;
-                } else if s.rotation.enabled {
-                    s.rotation.next_rotation_ms = Some(now + RETRY_MS);
+                    s.rotation.schedule_from(now);
+                } else {
+                    s.rotation.failed(now, RETRY_MS);
                 }
                 Ok((ok, Vec::new()))
             })
