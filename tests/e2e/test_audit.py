@@ -1339,6 +1339,9 @@ def test_full_audit_log_fails_closed():
         assert err.response["Error"]["Code"] == "InternalFailure"
         assert "could not be audited" in err.response["Error"]["Message"]
         assert "SecretString" not in err.response and first_value not in str(err.response)
+        # Refused unread, the connection is not reused: the answer says so (else the client's
+        # next request on it could meet the closing connection).
+        assert err.response["ResponseMetadata"]["HTTPHeaders"].get("connection") == "close", err.response
         # So is everything else, including lookups of the trail and new writes.
         for call in (lambda: sm.list_secrets(),
                      lambda: sm.create_secret(Name=unique("full-after"),

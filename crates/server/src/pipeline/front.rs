@@ -213,7 +213,7 @@ pub async fn api(
     // retry). Nothing is done, so nothing is recorded.
     let Ok(_in_flight) = state.in_flight.try_acquire() else {
         tracing::warn!(request_id, "request refused: too many requests in flight");
-        return encode(Err(overloaded(&protocol)), protocol, &request_id);
+        return closing(encode(Err(overloaded(&protocol)), protocol, &request_id));
     };
     // No access without a record: while the log cannot take this request's record, nothing
     // is done (and nothing is recorded). Held until the record is written.
@@ -244,8 +244,25 @@ pub async fn api(
         target: target.as_deref(),
     };
     let result = conclude(&state, call, result, finish).await;
+    let refused_unread = admission.is_err();
     drop(admission);
-    encode(result, protocol, &request_id)
+    let response = encode(result, protocol, &request_id);
+    if refused_unread {
+        closing(response)
+    } else {
+        response
+    }
+}
+
+/// A refusal sent without reading the request's body: hyper cannot reuse that connection and
+/// closes it after the response, so say so (`Connection: close`). Without the header a client
+/// may send its next request on the keep-alive connection as it closes and see it reset (seen
+/// in the full-audit-log test on PostgreSQL: botocore's ConnectionClosedError).
+fn closing(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
 }
 
 /// What [`conclude`] needs besides the call and its result.
