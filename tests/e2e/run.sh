@@ -159,8 +159,9 @@ run_step() { # name command...
 cd "$HERE"
 
 # 1. Everything pytest drives against the shared server (and the servers TLS/dev tests start).
+#    --durations: every run names its 20 slowest tests (the suite must stay well under 30 min).
 run_step "pytest suites (CLI, boto3, raw HTTP, TLS, ...)" \
-  "$VENV/bin/python" -m pytest -p no:cacheprovider -rfEs "$@"
+  "$VENV/bin/python" -m pytest -p no:cacheprovider -rfEs --durations=20 "$@"
 
 # 2. Node: seed 004's Lambda handler with aws-sdk v2, then the v3 client.
 node_env() {
