@@ -493,3 +493,98 @@ async fn lookups_are_per_region_and_an_index_from_before_regions_is_rebuilt() {
     );
     log.close(100_000).await;
 }
+
+/// A log with 64 KiB segments, written until its current segment is a pre-zeroed one (the
+/// spare is prepared on a thread of its own once a segment is half full). Returns the number
+/// of records and the path of that segment.
+async fn log_into_pre_zeroed_segment(dir: &std::path::Path) -> (i64, std::path::PathBuf) {
+    let log = AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.to_path_buf()),
+            segment_bytes: Some(64 * 1024),
+            ..Default::default()
+        },
+        DigestSigner::load_or_create(&dir.join("audit-signing.key")).unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let mut n = 0;
+    let found = loop {
+        n += 1;
+        log.append(entry("GetSecretValue", n)).await.unwrap();
+        let segs = crate::segments::segments(&dir.join("audit")).unwrap();
+        let last = segs.last().unwrap().clone();
+        let len = std::fs::metadata(&last).unwrap().len();
+        // A pre-zeroed segment, with some records in it and zeros after them.
+        if segs.len() > 1 && len == 64 * 1024 && std::fs::read(&last).unwrap()[..100] != [0; 100] {
+            break last;
+        }
+        assert!(n < 2000, "no pre-zeroed segment after {n} records");
+    };
+    log.close(n * 1000 + 500).await;
+    (n, found)
+}
+
+#[tokio::test]
+async fn pre_zeroed_segments_verify_and_the_chain_continues_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (n, seg) = log_into_pre_zeroed_segment(dir.path()).await;
+    let bytes = std::fs::read(&seg).unwrap();
+    assert_eq!(
+        *bytes.last().unwrap(),
+        0,
+        "the segment has zeros after its data"
+    );
+    let report = verify(dir.path(), None, None).await.unwrap();
+    assert_eq!((report.records, report.findings), (n as u64, vec![]));
+    // Reopened: the next record goes right after the data, not after the zeros.
+    let log = open(dir.path()).await;
+    log.append(entry("ListSecrets", n + 1)).await.unwrap();
+    let newest = log
+        .lookup(&Lookup {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest[0].seq, n + 1);
+    assert!(newest[0].record.contains("ListSecrets"));
+    assert!(newest[1].record.contains("GetSecretValue"));
+    log.close(n * 1000 + 2000).await;
+    let report = verify(dir.path(), None, None).await.unwrap();
+    assert_eq!((report.records, report.findings), (n as u64 + 1, vec![]));
+}
+
+#[tokio::test]
+async fn a_torn_batch_in_a_pre_zeroed_segment_is_discarded_at_open() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (n, seg) = log_into_pre_zeroed_segment(dir.path()).await;
+    let bytes = std::fs::read(&seg).unwrap();
+    let data_end = bytes.iter().position(|b| *b == 0).unwrap() as u64;
+    // A crash while a batch was written: its first page reached the disk cut mid-line, a
+    // later page too, with zeros (a page that never did) between them.
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.write_all_at(format!("{}\t00ab", n + 1).as_bytes(), data_end)
+        .unwrap();
+    let later = format!(
+        "{}\t{}\t{}\t1\t{{}}\n",
+        n + 7,
+        "00".repeat(32),
+        "11".repeat(32)
+    );
+    f.write_all_at(later.as_bytes(), data_end + 4096).unwrap();
+    drop(f);
+    // Read as it lies, the torn batch would be a damaged line.
+    assert!(!findings(dir.path()).await.is_empty());
+    let log = open(dir.path()).await;
+    log.append(entry("ListSecrets", n + 1)).await.unwrap();
+    log.close(n * 1000 + 2000).await;
+    let report = verify(dir.path(), None, None).await.unwrap();
+    assert_eq!((report.records, report.findings), (n as u64 + 1, vec![]));
+    // Nothing of the torn batch is left after the new record.
+    let bytes = std::fs::read(&seg).unwrap();
+    let end = bytes.iter().position(|b| *b == 0).unwrap();
+    assert!(bytes[end..].iter().all(|b| *b == 0));
+}
