@@ -3,6 +3,7 @@ restart. Nothing acknowledged is lost, every acknowledged version reads back its
 `strongroom audit verify` passes. And the audit chain head is signed on a record-count
 threshold as well as on the interval, so a crash leaves at most N records without signature
 coverage. Real server processes; bounded (a few rounds of a few seconds)."""
+import os
 import random
 import re
 import subprocess
@@ -84,6 +85,74 @@ def test_kill_9_during_write_storms_loses_no_acknowledged_write():
         assert s.stop() == 0
     records, _ = audit_verify(data_dir)
     assert records >= len(acked)
+
+
+def _segments(data_dir):
+    d = os.path.join(data_dir, "audit")
+    return [os.path.join(d, f) for f in sorted(os.listdir(d)) if f.endswith(".log") and f[:1].isdigit()]
+
+
+def _pre_zeroed_segment_in_use(data_dir):
+    """A segment with zeros after its data: the log writes into space prepared beforehand."""
+    for path in _segments(data_dir):
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) == b"\0":
+                    return True
+    return False
+
+
+def test_kill_9_while_the_audit_log_writes_pre_zeroed_segments_loses_no_acknowledged_record():
+    """Issue 13: once the log is busy its next segment is pre-zeroed and written in place (no
+    file-size change for fdatasync to write). kill -9 under load after it is in use, restart:
+    every acknowledged request's record is in the log and `audit verify` passes."""
+    s = Server(name="crash-prezeroed")
+    data_dir = s.data_dir
+    name = f"crash-prezeroed-{uuid.uuid4().hex[:6]}x"
+    client(s, "secretsmanager").create_secret(Name=name, SecretString=secret("crash-prezeroed"))
+    acked = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def caller():
+        c = client(s, "secretsmanager")
+        while not stop.is_set():
+            try:
+                r = c.describe_secret(SecretId=name)
+            except (ClientError, BotoCoreError, OSError):
+                continue
+            with lock:
+                acked.append(r["ResponseMetadata"]["RequestId"])
+
+    threads = [threading.Thread(target=caller) for _ in range(8)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.time() + 90
+        while not _pre_zeroed_segment_in_use(data_dir) and time.time() < deadline:
+            time.sleep(0.2)
+        in_use = _pre_zeroed_segment_in_use(data_dir)
+        time.sleep(0.3 + random.random())
+        s.proc.kill()
+        s.proc.wait()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    s.log.close()
+    assert in_use, f"no pre-zeroed segment after {len(acked)} records"
+    s = Server(name="crash-prezeroed-after", data_dir=data_dir)
+    try:
+        client(s, "secretsmanager").describe_secret(SecretId=name)
+    finally:
+        assert s.stop() == 0
+    records, _ = audit_verify(data_dir)
+    assert records >= len(acked) + 1
+    logged = b"".join(open(p, "rb").read() for p in _segments(data_dir))
+    missing = [r for r in acked if r.encode() not in logged]
+    assert not missing, f"{len(missing)} of {len(acked)} acknowledged requests have no record"
 
 
 def test_kill_9_during_kms_key_rotations_keeps_every_acknowledged_rotation():
