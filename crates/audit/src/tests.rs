@@ -493,3 +493,47 @@ async fn lookups_are_per_region_and_an_index_from_before_regions_is_rebuilt() {
     );
     log.close(100_000).await;
 }
+
+/// How long `audit verify` takes: `STRONGROOM_VERIFY_RECORDS` (default 1,000,000) records of a
+/// GetSecretValue's size written straight into segments (4096 per batch), then verified.
+/// `cargo test --release -p strongroom-audit verify_time -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn verify_time() {
+    use crate::chain;
+    use crate::segments::{self, SegmentLog};
+    let n: i64 = std::env::var("STRONGROOM_VERIFY_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, mut head) =
+        SegmentLog::open(&dir.path().join(segments::DIR), None, segments::ROLL_BYTES).unwrap();
+    let written = std::time::Instant::now();
+    let mut lines = Vec::new();
+    let mut first = 1;
+    for seq in 1..=n {
+        let mut e = sample_event("GetSecretValue");
+        e.event_id = format!("{seq:036}");
+        let record = serde_json::to_string(&e).unwrap();
+        let hash = chain::link(seq, &head.hash, &chain::content_hash(&record));
+        segments::format_line(&mut lines, seq, &head.hash, &hash, seq, &record);
+        head = segments::Head { seq, hash };
+        if seq % 4096 == 0 || seq == n {
+            log.append(&lines, first).unwrap();
+            lines.clear();
+            first = seq + 1;
+        }
+    }
+    let bytes = log.total_bytes();
+    let written = written.elapsed();
+    let started = std::time::Instant::now();
+    let report = verify(dir.path(), None, None).await.unwrap();
+    let took = started.elapsed();
+    assert_eq!((report.records, report.findings), (n as u64, vec![]));
+    println!(
+        "{n} records, {} bytes/record, written in {written:?}; verified in {took:?} ({:.0} records/s)",
+        bytes / n as u64,
+        n as f64 / took.as_secs_f64()
+    );
+}
