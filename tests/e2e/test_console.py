@@ -183,6 +183,12 @@ def test_seed_003_flow_in_the_browser(console, browser):
         "Success", "Failure", "Failure"]
     assert logins[0]["userIdentity"]["type"] == "Root"
     assert logins[0]["eventSource"] == "signin.amazonaws.com"
+    # As CloudTrail records console sign-ins: their own eventType, MFAUsed, and a failure as an
+    # errorMessage without an errorCode.
+    assert {r["eventType"] for r in logins} == {"AwsConsoleSignIn"}
+    assert all(r["additionalEventData"]["MFAUsed"] == "No" for r in logins)
+    assert logins[1]["errorMessage"] == "Failed authentication" and "errorCode" not in logins[1]
+    assert "errorCode" not in logins[0] and "errorMessage" not in logins[0]
     assert logins[2]["userIdentity"]["accessKeyId"] == ACCESS_KEY
     assert "accessKeyId" not in logins[1]["userIdentity"]
     assert SECRET_KEY not in json.dumps(logins)

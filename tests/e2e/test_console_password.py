@@ -100,6 +100,7 @@ def test_a_password_that_must_be_reset_is_changed_first_then_the_user_acts_as_it
     assert all(r.get("sessionCredentialFromConsole") == "true" for r in changes), changes
     logins = [r for r in records if r["eventName"] == "ConsoleLogin"]
     assert [r["responseElements"]["ConsoleLogin"] for r in logins].count("Success") == 1
+    assert all(r["eventType"] == "AwsConsoleSignIn" for r in logins), logins
     text = json.dumps(records)
     assert first not in text and second not in text
 

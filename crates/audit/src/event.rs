@@ -37,6 +37,9 @@ pub struct Event {
     pub event_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service_event_details: Option<Value>,
+    /// What CloudTrail adds to some events, e.g. a console sign-in's `MFAUsed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub additional_event_data: Option<Value>,
     pub management_event: bool,
     pub recipient_account_id: String,
     pub event_category: String,

@@ -41,6 +41,7 @@ pub(crate) fn sample_event(name: &str) -> Event {
         event_category: "Management".into(),
         tls_details: None,
         session_credential_from_console: None,
+        additional_event_data: None,
     }
 }
 

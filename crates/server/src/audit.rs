@@ -48,6 +48,9 @@ pub struct Call {
     pub delegated: Vec<DelegatedKms>,
     /// Made by the web console as the signed-in principal (`sessionCredentialFromConsole`).
     pub from_console: bool,
+    /// A console sign-in (`ConsoleLogin`): recorded as CloudTrail records one, with eventType
+    /// `AwsConsoleSignIn`, its `additionalEventData`, and a failure as an errorMessage alone.
+    pub console_sign_in: bool,
 }
 
 /// A KMS operation a service performed for the caller, as CloudTrail records it: the
@@ -175,7 +178,10 @@ impl Auditor {
                 aws_region: call.region.unwrap_or_else(|| self.region.clone()),
                 source_ip_address: Some(t.source_ip.to_string()),
                 user_agent: t.user_agent.map(|u| truncate(u, 1024)),
-                error_code: error.map(|e| e.code.to_string()),
+                // CloudTrail's failed console sign-in carries only errorMessage.
+                error_code: error
+                    .filter(|_| !call.console_sign_in)
+                    .map(|e| e.code.to_string()),
                 error_message: error.map(|e| e.message.clone()),
                 request_parameters: call.request_parameters,
                 response_elements: call.response_elements,
@@ -183,8 +189,20 @@ impl Auditor {
                 event_id: uuid::Uuid::new_v4().to_string(),
                 read_only,
                 resources,
-                event_type: "AwsApiCall".into(),
+                event_type: if call.console_sign_in {
+                    "AwsConsoleSignIn"
+                } else {
+                    "AwsApiCall"
+                }
+                .into(),
                 service_event_details: None,
+                additional_event_data: call.console_sign_in.then(|| {
+                    serde_json::json!({
+                        "LoginTo": "/console/",
+                        "MobileVersion": "No",
+                        "MFAUsed": "No",
+                    })
+                }),
                 management_event: true,
                 recipient_account_id: self.account_id.clone(),
                 event_category: "Management".into(),
@@ -293,6 +311,7 @@ impl Auditor {
             event_category: "Management".into(),
             tls_details: None,
             session_credential_from_console: None,
+            additional_event_data: None,
         }
     }
 

@@ -222,6 +222,7 @@ async fn record(
             .then(|| claimed.to_string()),
         response_elements: Some(serde_json::json!({"ConsoleLogin": outcome})),
         from_console: true,
+        console_sign_in: true,
         ..Default::default()
     };
     let error = principal.is_none().then(|| {
