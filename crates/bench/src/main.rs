@@ -4,6 +4,10 @@
 //!
 //! Client and server share the machine: signing costs client CPU that the server then
 //! doesn't get, so figures are a floor, not a ceiling. Every run is bounded in time.
+//!
+//! `strongroom-bench populate --endpoint URL --secrets N --parameters M` fills a running
+//! server through the same signed API (CreateSecret, PutParameter) for scale measurements;
+//! it skips what exists, so an interrupted run is resumed by running it again.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -26,6 +30,15 @@ const SECRET_KEY: &str = "bench/secret/key/0123456789abcdefghijklmn";
 #[derive(Parser)]
 #[command(about = "Benchmark a strongroom server with real signed requests")]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// GetSecretValue reads a random one of the first N secrets `populate` made (names of
+    /// `--prefix`) instead of one secret: every read may miss the server's cache.
+    #[arg(long, default_value_t = 0)]
+    spread: u64,
+    /// The names' prefix of `populate`, for `--spread` and the listing operations.
+    #[arg(long, default_value = "scale")]
+    prefix: String,
     /// The strongroom binary to start (build it with `cargo build --release`).
     #[arg(long, default_value = "target/release/strongroom")]
     server_bin: PathBuf,
@@ -58,6 +71,14 @@ struct Args {
     #[arg(long, default_value = "bench-agent-token")]
     agent_token: String,
 }
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Create many secrets and parameters through the API (resumable: what exists is skipped).
+    Populate(populate::PopulateArgs),
+}
+
+mod populate;
 
 struct Server(Child, PathBuf);
 
@@ -215,13 +236,35 @@ struct Measured {
     p99: Duration,
 }
 
-async fn measure(signer: &Signer, op: &str, concurrency: usize, seconds: u64) -> Measured {
+/// The request of a listing operation (first pages over what `populate` made), if `op` is one.
+fn listing_body(op: &str, prefix: &str) -> Option<String> {
+    Some(match op {
+        "ListSecrets" => r#"{"MaxResults":100}"#.to_string(),
+        // One group of 1,000 names, by the name index.
+        "ListSecrets(name)" => format!(
+            r#"{{"MaxResults":100,"SortBy":"name","Filters":[{{"Key":"name","Values":["{prefix}/g0500/"]}}]}}"#
+        ),
+        "DescribeParameters" => r#"{"MaxResults":50}"#.to_string(),
+        "GetParametersByPath" => format!(r#"{{"Path":"/{prefix}/p0500","MaxResults":10}}"#),
+        _ => return None,
+    })
+}
+
+async fn measure(
+    signer: &Signer,
+    op: &str,
+    concurrency: usize,
+    seconds: u64,
+    spread: u64,
+    prefix: &str,
+) -> Measured {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..concurrency {
         let signer = signer.clone();
         let op = op.to_string();
+        let prefix = prefix.to_string();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
@@ -230,6 +273,7 @@ async fn measure(signer: &Signer, op: &str, concurrency: usize, seconds: u64) ->
             // secret every 90 versions (its creation is not measured).
             let mut generation = 0u64;
             let mut target = String::new();
+            let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ ((w as u64 + 1) << 32);
             while Instant::now() < deadline {
                 let body = if op == "PutSecretValue" {
                     i += 1;
@@ -240,11 +284,30 @@ async fn measure(signer: &Signer, op: &str, concurrency: usize, seconds: u64) ->
                         let _ = signer.call("CreateSecret", &create).await;
                     }
                     format!(r#"{{"SecretId":"{target}","SecretString":"value-{w}-{i}"}}"#)
+                } else if let Some(body) = listing_body(&op, &prefix) {
+                    body
+                } else if spread > 0 {
+                    // xorshift: a cheap, per-worker stream of secret numbers.
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    let name = populate::secret_name(&prefix, rng % spread);
+                    format!(r#"{{"SecretId":"{name}"}}"#)
                 } else {
                     r#"{"SecretId":"bench-get"}"#.to_string()
                 };
                 let t = Instant::now();
-                let ok = matches!(signer.call(&op, &body).await, Ok((200, _)));
+                let res = match op.as_str() {
+                    "DescribeParameters" | "GetParametersByPath" => {
+                        let target = format!("AmazonSSM.{op}");
+                        signer
+                            .send("ssm", "application/x-amz-json-1.1", Some(&target), &body)
+                            .await
+                    }
+                    "ListSecrets(name)" => signer.call("ListSecrets", &body).await,
+                    _ => signer.call(&op, &body).await,
+                };
+                let ok = matches!(res, Ok((200, _)));
                 lat.push(t.elapsed());
                 if !ok {
                     errors += 1;
@@ -349,6 +412,10 @@ async fn account_of(root: &Signer) -> String {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Some(Cmd::Populate(p)) = &args.command {
+        populate::run(p).await;
+        return;
+    }
     let (_server, endpoint): (Option<Server>, Vec<String>) = match &args.endpoint {
         Some(e) => (None, e.clone()),
         None => {
@@ -434,7 +501,7 @@ async fn run(endpoints: &[String], operations: &[String], args: &Args, label: &s
                 Some(base) => (user.as_ref().expect("user set up"), base),
                 None => (&signer, op.as_str()),
             };
-            let m = measure(who, op_name, c, args.seconds).await;
+            let m = measure(who, op_name, c, args.seconds, args.spread, &args.prefix).await;
             println!(
                 "| {op}{label} | {c} | {:.0} | {:.3} ms | {:.3} ms | {} |",
                 m.requests as f64 / m.elapsed.as_secs_f64(),

@@ -167,6 +167,20 @@ pub fn parse_filters(raw: &[(String, Vec<String>)]) -> Result<Vec<Filter>, Filte
     Ok(out)
 }
 
+/// A prefix every secret passing `filters` has in the `key` attribute (for an index range):
+/// the longest single, positive value among the filters of that key. `None` when no filter
+/// narrows the key that way (values are OR'd, so several values give no one prefix).
+pub fn index_prefix(filters: &[Filter], key: FilterKey) -> Option<&str> {
+    filters
+        .iter()
+        .filter(|f| f.key == key)
+        .filter_map(|f| match f.values.as_slice() {
+            [v] if !v.starts_with('!') && !v.is_empty() => Some(v.as_str()),
+            _ => None,
+        })
+        .max_by_key(|v| v.len())
+}
+
 /// Whether the secret passes every filter (AND); no filters pass everything.
 pub fn matches(filters: &[Filter], s: &FilterView) -> bool {
     filters.iter().all(|f| filter_matches(f, s))
@@ -451,6 +465,36 @@ mod tests {
         for good in ["", "!", "!prod", "a b:c_d@e/f+g=h.i-j!k", "!!x"] {
             assert!(parse_filters(&[raw("all", &[good])]).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn index_prefix_is_implied_by_the_filters() {
+        let name = |v: &[&str]| f(FilterKey::Name, v);
+        assert_eq!(index_prefix(&[], FilterKey::Name), None);
+        assert_eq!(
+            index_prefix(&[name(&["prod/"])], FilterKey::Name),
+            Some("prod/")
+        );
+        // OR'd values, negations and other keys imply no prefix.
+        assert_eq!(index_prefix(&[name(&["a", "b"])], FilterKey::Name), None);
+        assert_eq!(index_prefix(&[name(&["!a"])], FilterKey::Name), None);
+        assert_eq!(
+            index_prefix(&[f(FilterKey::TagKey, &["a"])], FilterKey::Name),
+            None
+        );
+        // Filters AND: the longest prefix holds for every secret passing them.
+        assert_eq!(
+            index_prefix(
+                &[name(&["p"]), name(&["!x"]), name(&["prod"])],
+                FilterKey::Name
+            ),
+            Some("prod")
+        );
+        // Whatever passes the filters has the prefix.
+        let secrets = [S::new("prod/a"), S::new("pro"), S::new("dev/prod")];
+        let filters = [name(&["prod"])];
+        let p = index_prefix(&filters, FilterKey::Name).unwrap();
+        assert!(names(&secrets, &filters).iter().all(|n| n.starts_with(p)));
     }
 
     #[test]

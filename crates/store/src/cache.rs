@@ -22,9 +22,9 @@ use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
-    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
-    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage, SignInFailures,
+    Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial,
+    StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
@@ -160,6 +160,23 @@ impl<S: Store> Store for CachedStore<S> {
         self.inner.parameters().await
     }
 
+    async fn parameters_page(
+        &self,
+        after: Option<&ParameterCursor>,
+        prefix: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Parameter>, StoreError> {
+        self.inner.parameters_page(after, prefix, limit).await
+    }
+
+    async fn parameters_with_policies(&self) -> Result<Vec<Parameter>, StoreError> {
+        self.inner.parameters_with_policies().await
+    }
+
+    async fn parameter_count(&self) -> Result<usize, StoreError> {
+        self.inner.parameter_count().await
+    }
+
     async fn parameter_value(
         &self,
         name: &str,
@@ -190,6 +207,14 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {
         self.inner.secrets().await
+    }
+
+    async fn secrets_page(&self, page: &SecretsPage<'_>) -> Result<Vec<Secret>, StoreError> {
+        self.inner.secrets_page(page).await
+    }
+
+    async fn secrets_with_replicas(&self) -> Result<Vec<Secret>, StoreError> {
+        self.inner.secrets_with_replicas().await
     }
 
     async fn value(

@@ -18,6 +18,7 @@ mod tests;
 
 use async_trait::async_trait;
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
+use strongroom_domain::filters::{SortBy, SortOrder};
 use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 use strongroom_domain::secret::{Millis, Secret, ValueKind};
@@ -187,6 +188,81 @@ pub struct StoredGroup {
     pub inline_policies: Vec<(String, String)>,
 }
 
+/// Where a listing of secrets resumes: the sort key of the last secret it looked at. Listings
+/// are keyset-paged on an index of (key, name, ARN), so a page costs the same at any depth and
+/// any store size.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecretCursor {
+    /// The sort column's value: created, last accessed (-1 when never: such secrets sort
+    /// first, as [`strongroom_domain::filters::compare`] orders them) or last changed
+    /// (ms); 0 when sorting by name.
+    pub key: i64,
+    pub name: String,
+    pub arn: String,
+}
+
+impl SecretCursor {
+    /// The position of `s` in a listing sorted by `sort_by`.
+    pub fn of(sort_by: SortBy, s: &Secret) -> Self {
+        let key = match sort_by {
+            SortBy::CreatedDate => s.created_ms,
+            SortBy::LastAccessedDate => s.last_accessed_ms.unwrap_or(NEVER_ACCESSED),
+            SortBy::LastChangedDate => s.last_changed_ms,
+            SortBy::Name => 0,
+        };
+        Self {
+            key,
+            name: s.name.clone(),
+            arn: s.arn.clone(),
+        }
+    }
+}
+
+/// The `accessed_key` column's value for a secret never read (dates are never negative).
+pub(crate) const NEVER_ACCESSED: i64 = -1;
+
+/// One batch of a secrets listing, in the order of `sort_by`/`order`, after `after`.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretsPage<'a> {
+    pub sort_by: SortBy,
+    pub order: SortOrder,
+    pub after: Option<&'a SecretCursor>,
+    /// Only names starting with this (an index range when sorting by name; a plain condition
+    /// otherwise, so callers pass it only with [`SortBy::Name`]).
+    pub name_prefix: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// Where a listing of parameters resumes. Parameters list by their canonical name (`/a` and
+/// `a` are one parameter, listed as `a`), then by the name they are stored under.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ParameterCursor {
+    pub list_name: String,
+    pub name: String,
+}
+
+impl ParameterCursor {
+    pub fn of(p: &Parameter) -> Self {
+        Self {
+            list_name: strongroom_domain::parameters::canonical(&p.name).to_string(),
+            name: p.name.clone(),
+        }
+    }
+}
+
+/// The least string greater than every string starting with `prefix`, for an index range;
+/// `None` when there is none simple to give (empty, or not ASCII at its end): the caller's
+/// own check of the prefix then does the work.
+pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
+    let last = prefix.chars().last()?;
+    if !last.is_ascii() || last == '\x7f' {
+        return None;
+    }
+    let mut end = prefix[..prefix.len() - 1].to_string();
+    end.push((last as u8 + 1) as char);
+    Some(end)
+}
+
 /// How to find a secret.
 #[derive(Debug, Clone, Copy)]
 pub enum SecretKey<'a> {
@@ -244,16 +320,34 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_kms_alias(&self, name: &str) -> Result<bool, StoreError>;
 
     async fn parameter(&self, name: &str) -> Result<Option<Parameter>, StoreError>;
-    /// Every parameter, by name.
+    /// Every parameter, by name: for copying a whole store (`strongroom migrate`), never for
+    /// serving a request.
     async fn parameters(&self) -> Result<Vec<Parameter>, StoreError>;
+    /// Up to `limit` parameters in listing order ([`ParameterCursor`]) after `after`, only
+    /// those whose canonical name starts with `prefix` when given.
+    async fn parameters_page(
+        &self,
+        after: Option<&ParameterCursor>,
+        prefix: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Parameter>, StoreError>;
+    /// The parameters whose newest version has policies (the policy sweep's work, indexed).
+    async fn parameters_with_policies(&self) -> Result<Vec<Parameter>, StoreError>;
+    async fn parameter_count(&self) -> Result<usize, StoreError>;
     async fn parameter_value(&self, name: &str, version: i64)
     -> Result<Option<Sealed>, StoreError>;
     async fn commit_parameter(&self, write: ParameterWrite) -> Result<(), StoreError>;
     async fn delete_parameter(&self, name: &str) -> Result<bool, StoreError>;
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError>;
-    /// Every secret (including those scheduled for deletion) with version metadata.
+    /// Every secret (including those scheduled for deletion) with version metadata: for
+    /// copying a whole store (`strongroom migrate`), never for serving a request.
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError>;
+    /// One batch of a listing (including secrets scheduled for deletion), with version
+    /// metadata, from an index: its cost does not grow with the store.
+    async fn secrets_page(&self, page: &SecretsPage<'_>) -> Result<Vec<Secret>, StoreError>;
+    /// The primaries that have replicas (the replication sweeps' work, indexed).
+    async fn secrets_with_replicas(&self) -> Result<Vec<Secret>, StoreError>;
     async fn value(
         &self,
         secret_arn: &str,

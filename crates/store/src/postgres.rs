@@ -28,13 +28,14 @@ use strongroom_domain::parameters::Parameter;
 use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
 
 use crate::rows::{
-    SecretColumns, backend, is_unique_violation, meta_json, now_ms, parameter_from_columns,
-    rotation_due, secret_from_columns,
+    Bind, Binds, SecretColumns, backend, is_unique_violation, meta_json, now_ms,
+    parameter_from_columns, parameters_page_query, rotation_due, secret_from_columns,
+    secrets_page_query,
 };
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
-    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
-    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage, SignInFailures,
+    Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial,
+    StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// The home region's schema; another region's is `strongroom_<region, - as _>`.
@@ -255,6 +256,31 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     CREATE TRIGGER iam_login_profiles_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_login_profiles FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
     CREATE TRIGGER iam_password_policy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON iam_password_policy FOR EACH STATEMENT EXECUTE FUNCTION strongroom_notify_kind('iam');
+    "#,
+    ),
+    (
+        4,
+        // Listings from indexes (issue 13; SQLite's migration 11, same columns and indexes):
+        // one index per ListSecrets sort, keyset-paged, and indexed flags for the background
+        // sweeps, generated from the metadata document so writes stay as they are.
+        r#"
+    ALTER TABLE secrets ADD COLUMN last_changed_ms BIGINT
+        GENERATED ALWAYS AS (((meta::jsonb) ->> 'last_changed_ms')::bigint) STORED;
+    ALTER TABLE secrets ADD COLUMN accessed_key BIGINT
+        GENERATED ALWAYS AS (coalesce(last_accessed_ms, -1)) STORED;
+    ALTER TABLE secrets ADD COLUMN replicated BOOLEAN
+        GENERATED ALWAYS AS (jsonb_array_length(coalesce((meta::jsonb) -> 'replication' -> 'replicas', '[]'::jsonb)) > 0) STORED;
+    CREATE INDEX secrets_by_created ON secrets(created_ms, name, arn);
+    CREATE INDEX secrets_by_accessed ON secrets(accessed_key, name, arn);
+    CREATE INDEX secrets_by_changed ON secrets(last_changed_ms, name, arn);
+    CREATE INDEX secrets_replicated ON secrets(arn) WHERE replicated;
+    ALTER TABLE ssm_parameters ADD COLUMN list_name TEXT COLLATE "C"
+        GENERATED ALWAYS AS (CASE WHEN left(name, 1) = '/' AND length(name) > 1
+            AND strpos(substr(name, 2), '/') = 0 THEN substr(name, 2) ELSE name END) STORED;
+    ALTER TABLE ssm_parameters ADD COLUMN has_policies BOOLEAN
+        GENERATED ALWAYS AS (jsonb_array_length(coalesce((meta::jsonb) -> 'versions' -> -1 -> 'policies', '[]'::jsonb)) > 0) STORED;
+    CREATE INDEX ssm_parameters_listed ON ssm_parameters(list_name, name);
+    CREATE INDEX ssm_parameters_with_policies ON ssm_parameters(name) WHERE has_policies;
     "#,
     ),
 ];
@@ -517,6 +543,51 @@ impl PostgresStore {
             .map_err(backend)
     }
 
+    /// Secrets of `sql` (binding `binds`) with their versions, from one snapshot so a secret
+    /// and its versions agree.
+    async fn secrets_where(
+        &self,
+        sql: String,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<Secret>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Int(i) => q.bind(i),
+                Bind::Text(t) => q.bind(t),
+            };
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(backend)?;
+        let arns = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("arn"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        let vrows = sqlx::query(
+            "SELECT secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
+             FROM secret_versions WHERE secret_arn = ANY($1) ORDER BY created_ms, version_id",
+        )
+        .bind(&arns)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let mut by_secret: std::collections::HashMap<String, Vec<Version>> = Default::default();
+        for r in &vrows {
+            let arn: String = r.try_get("secret_arn").map_err(backend)?;
+            by_secret.entry(arn).or_default().push(version_from_row(r)?);
+        }
+        rows.iter()
+            .zip(arns)
+            .map(|(r, arn)| secret_from_row(r, by_secret.remove(&arn).unwrap_or_default()))
+            .collect()
+    }
+
     async fn versions_of(&self, arn: &str) -> Result<Vec<Version>, StoreError> {
         let rows = sqlx::query(
             "SELECT version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
@@ -775,6 +846,43 @@ impl Store for PostgresStore {
         rows.iter().map(parameter_from_row).collect()
     }
 
+    async fn parameters_page(
+        &self,
+        after: Option<&ParameterCursor>,
+        prefix: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Parameter>, StoreError> {
+        let mut binds = Binds::new(|n| format!("${n}"));
+        let sql = parameters_page_query(after, prefix, limit, &mut binds);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds.values {
+            q = match b {
+                Bind::Int(i) => q.bind(i),
+                Bind::Text(t) => q.bind(t),
+            };
+        }
+        let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
+        rows.iter().map(parameter_from_row).collect()
+    }
+
+    async fn parameters_with_policies(&self) -> Result<Vec<Parameter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT revision, meta FROM ssm_parameters WHERE has_policies ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(parameter_from_row).collect()
+    }
+
+    async fn parameter_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ssm_parameters")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     async fn parameter_value(
         &self,
         name: &str,
@@ -915,6 +1023,20 @@ impl Store for PostgresStore {
                 secret_from_row(r, by_secret.remove(&arn).unwrap_or_default())
             })
             .collect()
+    }
+
+    async fn secrets_page(&self, page: &SecretsPage<'_>) -> Result<Vec<Secret>, StoreError> {
+        let mut binds = Binds::new(|n| format!("${n}"));
+        let sql = secrets_page_query(page, &mut binds);
+        self.secrets_where(sql, binds.values).await
+    }
+
+    async fn secrets_with_replicas(&self) -> Result<Vec<Secret>, StoreError> {
+        self.secrets_where(
+            select_secrets!(" WHERE replicated ORDER BY arn").into(),
+            Vec::new(),
+        )
+        .await
     }
 
     async fn value(

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use strongroom_domain::parameters::Parameter;
 use strongroom_domain::secret::{Millis, Secret, Tag, Version};
 
-use crate::StoreError;
+use strongroom_domain::filters::{SortBy, SortOrder};
+
+use crate::{ParameterCursor, SecretsPage, StoreError, prefix_end};
 
 /// Secret fields kept as one JSON document: only the store's own columns are queried.
 #[derive(Serialize, Deserialize)]
@@ -117,4 +119,114 @@ pub(crate) fn parameter_from_columns(meta: &str, revision: i64) -> Result<Parame
         )));
     }
     Ok(p)
+}
+
+/// A value bound to a listing query.
+pub(crate) enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Collects a query's bound values, naming each by the backend's placeholder (`?` or `$n`).
+pub(crate) struct Binds {
+    pub(crate) values: Vec<Bind>,
+    placeholder: fn(usize) -> String,
+}
+
+impl Binds {
+    pub(crate) fn new(placeholder: fn(usize) -> String) -> Self {
+        Self {
+            values: Vec::new(),
+            placeholder,
+        }
+    }
+
+    fn push(&mut self, b: Bind) -> String {
+        self.values.push(b);
+        (self.placeholder)(self.values.len())
+    }
+}
+
+/// The columns a secrets listing reads (as `select_secrets!` of each backend).
+const SECRET_COLUMNS: &str =
+    "SELECT arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta FROM secrets";
+
+/// One batch of a secrets listing: a keyset range on the index of the sort column (the
+/// generated columns and indexes of SQLite's migration 11 and PostgreSQL's 4 have the same
+/// names), so the database reads `limit` index entries wherever the listing is.
+pub(crate) fn secrets_page_query(q: &SecretsPage<'_>, binds: &mut Binds) -> String {
+    let key = match q.sort_by {
+        SortBy::CreatedDate => Some("created_ms"),
+        SortBy::LastAccessedDate => Some("accessed_key"),
+        SortBy::LastChangedDate => Some("last_changed_ms"),
+        // Names are unique: the name alone orders.
+        SortBy::Name => None,
+    };
+    let (cmp, dir) = match q.order {
+        SortOrder::Asc => (">", "ASC"),
+        SortOrder::Desc => ("<", "DESC"),
+    };
+    let mut conditions = Vec::new();
+    if let Some(c) = q.after {
+        conditions.push(match key {
+            Some(k) => {
+                let (a, b, c) = (
+                    binds.push(Bind::Int(c.key)),
+                    binds.push(Bind::Text(c.name.clone())),
+                    binds.push(Bind::Text(c.arn.clone())),
+                );
+                format!("({k}, name, arn) {cmp} ({a}, {b}, {c})")
+            }
+            None => format!("name {cmp} {}", binds.push(Bind::Text(c.name.clone()))),
+        });
+    }
+    if let Some(p) = q.name_prefix.filter(|p| !p.is_empty()) {
+        conditions.push(format!("name >= {}", binds.push(Bind::Text(p.into()))));
+        if let Some(end) = prefix_end(p) {
+            conditions.push(format!("name < {}", binds.push(Bind::Text(end))));
+        }
+    }
+    let order = match key {
+        Some(k) => format!("{k} {dir}, name {dir}, arn {dir}"),
+        None => format!("name {dir}"),
+    };
+    let limit = binds.push(Bind::Int(i64::try_from(q.limit).unwrap_or(i64::MAX)));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    format!("{SECRET_COLUMNS}{filter} ORDER BY {order} LIMIT {limit}")
+}
+
+/// One batch of a parameters listing, by the generated `list_name` (the canonical name).
+pub(crate) fn parameters_page_query(
+    after: Option<&ParameterCursor>,
+    prefix: Option<&str>,
+    limit: usize,
+    binds: &mut Binds,
+) -> String {
+    let mut conditions = Vec::new();
+    if let Some(c) = after {
+        let (a, b) = (
+            binds.push(Bind::Text(c.list_name.clone())),
+            binds.push(Bind::Text(c.name.clone())),
+        );
+        conditions.push(format!("(list_name, name) > ({a}, {b})"));
+    }
+    if let Some(p) = prefix.filter(|p| !p.is_empty()) {
+        conditions.push(format!("list_name >= {}", binds.push(Bind::Text(p.into()))));
+        if let Some(end) = prefix_end(p) {
+            conditions.push(format!("list_name < {}", binds.push(Bind::Text(end))));
+        }
+    }
+    let limit = binds.push(Bind::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    format!(
+        "SELECT revision, meta FROM ssm_parameters{filter} ORDER BY list_name, name LIMIT {limit}"
+    )
 }

@@ -19,13 +19,14 @@ use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 
 use crate::rows::{
-    SecretColumns, backend, is_unique_violation, meta_json, now_ms, parameter_from_columns,
-    rotation_due, secret_from_columns,
+    Bind, Binds, SecretColumns, backend, is_unique_violation, meta_json, now_ms,
+    parameter_from_columns, parameters_page_query, rotation_due, secret_from_columns,
+    secrets_page_query,
 };
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
-    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
-    StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage, SignInFailures,
+    Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial,
+    StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
 };
 
 /// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
@@ -221,6 +222,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
         failures INTEGER NOT NULL,
         locked_until_ms INTEGER
     );
+    "#,
+    ),
+    (
+        11,
+        // Listings from indexes (issue 13): one index per ListSecrets sort, keyset-paged, and
+        // indexed flags for the background sweeps. The sort and flag columns are generated
+        // from the metadata document, so writes stay as they are. PostgreSQL's migration 4
+        // makes the same columns and indexes.
+        r#"
+    ALTER TABLE secrets ADD COLUMN last_changed_ms INTEGER
+        GENERATED ALWAYS AS (json_extract(meta, '$.last_changed_ms')) VIRTUAL;
+    ALTER TABLE secrets ADD COLUMN accessed_key INTEGER
+        GENERATED ALWAYS AS (coalesce(last_accessed_ms, -1)) VIRTUAL;
+    ALTER TABLE secrets ADD COLUMN replicated INTEGER
+        GENERATED ALWAYS AS (coalesce(json_array_length(meta, '$.replication.replicas'), 0) > 0) VIRTUAL;
+    CREATE INDEX secrets_by_created ON secrets(created_ms, name, arn);
+    CREATE INDEX secrets_by_accessed ON secrets(accessed_key, name, arn);
+    CREATE INDEX secrets_by_changed ON secrets(last_changed_ms, name, arn);
+    CREATE INDEX secrets_replicated ON secrets(arn) WHERE replicated;
+    ALTER TABLE ssm_parameters ADD COLUMN list_name TEXT
+        GENERATED ALWAYS AS (CASE WHEN substr(name, 1, 1) = '/' AND length(name) > 1
+            AND instr(substr(name, 2), '/') = 0 THEN substr(name, 2) ELSE name END) VIRTUAL;
+    ALTER TABLE ssm_parameters ADD COLUMN has_policies INTEGER
+        GENERATED ALWAYS AS (coalesce(json_array_length(meta, '$.versions[#-1].policies'), 0) > 0) VIRTUAL;
+    CREATE INDEX ssm_parameters_listed ON ssm_parameters(list_name, name);
+    CREATE INDEX ssm_parameters_with_policies ON ssm_parameters(name) WHERE has_policies;
     "#,
     ),
 ];
@@ -600,6 +627,48 @@ impl SqliteStore {
         Ok(n > 0)
     }
 
+    /// Secrets of `sql` (binding `binds`) with their versions, read in one transaction so
+    /// a secret and its versions agree.
+    async fn secrets_where(
+        &self,
+        sql: String,
+        binds: Vec<Bind>,
+    ) -> Result<Vec<Secret>, StoreError> {
+        let mut tx = self.reader.begin().await.map_err(backend)?;
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = match b {
+                Bind::Int(i) => q.bind(i),
+                Bind::Text(t) => q.bind(t),
+            };
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(backend)?;
+        let arns = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("arn"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        let vrows = sqlx::query(
+            "SELECT secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
+             FROM secret_versions WHERE secret_arn IN (SELECT value FROM json_each(?))
+             ORDER BY created_ms, version_id",
+        )
+        .bind(serde_json::to_string(&arns).map_err(backend)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        let mut by_secret: std::collections::HashMap<String, Vec<Version>> = Default::default();
+        for r in &vrows {
+            let arn: String = r.try_get("secret_arn").map_err(backend)?;
+            by_secret.entry(arn).or_default().push(version_from_row(r)?);
+        }
+        rows.iter()
+            .zip(arns)
+            .map(|(r, arn)| secret_from_row(r, by_secret.remove(&arn).unwrap_or_default()))
+            .collect()
+    }
+
     async fn versions_of(&self, arn: &str) -> Result<Vec<Version>, StoreError> {
         let rows = sqlx::query(
             "SELECT version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
@@ -840,6 +909,43 @@ impl Store for SqliteStore {
         rows.iter().map(parameter_from_row).collect()
     }
 
+    async fn parameters_page(
+        &self,
+        after: Option<&ParameterCursor>,
+        prefix: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Parameter>, StoreError> {
+        let mut binds = Binds::new(|_| "?".to_string());
+        let sql = parameters_page_query(after, prefix, limit, &mut binds);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds.values {
+            q = match b {
+                Bind::Int(i) => q.bind(i),
+                Bind::Text(t) => q.bind(t),
+            };
+        }
+        let rows = q.fetch_all(&self.reader).await.map_err(backend)?;
+        rows.iter().map(parameter_from_row).collect()
+    }
+
+    async fn parameters_with_policies(&self) -> Result<Vec<Parameter>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT revision, meta FROM ssm_parameters WHERE has_policies ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(parameter_from_row).collect()
+    }
+
+    async fn parameter_count(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ssm_parameters")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     async fn parameter_value(
         &self,
         name: &str,
@@ -978,6 +1084,20 @@ impl Store for SqliteStore {
                 secret_from_row(r, by_secret.remove(&arn).unwrap_or_default())
             })
             .collect()
+    }
+
+    async fn secrets_page(&self, page: &SecretsPage<'_>) -> Result<Vec<Secret>, StoreError> {
+        let mut binds = Binds::new(|_| "?".to_string());
+        let sql = secrets_page_query(page, &mut binds);
+        self.secrets_where(sql, binds.values).await
+    }
+
+    async fn secrets_with_replicas(&self) -> Result<Vec<Secret>, StoreError> {
+        self.secrets_where(
+            select_secrets!(" WHERE replicated ORDER BY arn").into(),
+            Vec::new(),
+        )
+        .await
     }
 
     async fn value(

@@ -8,17 +8,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::AssertSqlSafe;
 use strongroom_barrier::{Barrier, RootKey, ValueBinding, WrappedKeyMaterial};
+use strongroom_domain::filters::{SortBy, SortOrder, SortView, compare};
 use strongroom_domain::kms::{KeyManager, KeyMeta};
-use strongroom_domain::parameters::{Parameter, ParameterVersion};
+use strongroom_domain::parameter_policies::{Policy, PolicyKind};
+use strongroom_domain::parameters::{Parameter, ParameterVersion, canonical};
 use strongroom_domain::secret::{Secret, Tag, ValueKind, Version};
 
 use crate::cache::CachedStore;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::{
-    IamUser, ParameterWrite, SecretKey, SecretWrite, SignInFailures, Store, StoreError,
-    StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial, StoredLoginProfile,
-    StoredManagedPolicy, StoredPolicyVersion, StoredRole, StoredUserPolicy, StoredValue,
+    IamUser, ParameterCursor, ParameterWrite, SecretCursor, SecretKey, SecretWrite, SecretsPage,
+    SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
+    StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredPolicyVersion, StoredRole,
+    StoredUserPolicy, StoredValue, prefix_end,
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -1470,4 +1473,271 @@ async fn postgres_unreachable_is_an_error_without_the_password() {
             .err()
             .is_some_and(|e| !e.to_string().contains("hunter2"))
     );
+}
+
+on_both!(
+    sqlite_listings_page_from_indexes_in_every_order,
+    postgres_listings_page_from_indexes_in_every_order,
+    listings_page_from_indexes_in_every_order
+);
+
+/// Walk a listing batch by batch from the cursor of the last secret of each batch.
+async fn walk(
+    store: &dyn Store,
+    sort_by: SortBy,
+    order: SortOrder,
+    name_prefix: Option<&str>,
+    limit: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut after: Option<SecretCursor> = None;
+    loop {
+        let page = SecretsPage {
+            sort_by,
+            order,
+            after: after.as_ref(),
+            name_prefix,
+            limit,
+        };
+        let batch = store.secrets_page(&page).await.unwrap();
+        assert!(batch.len() <= limit);
+        out.extend(batch.iter().map(|s| s.name.clone()));
+        match batch.last() {
+            Some(last) if batch.len() == limit => after = Some(SecretCursor::of(sort_by, last)),
+            _ => return out,
+        }
+    }
+}
+
+/// Keyset pages in each of ListSecrets' orders are exactly the domain's total order
+/// (`filters::compare`: missing dates first, ties by name then ARN, bytes not locale), and a
+/// name prefix is a range of names.
+async fn listings_page_from_indexes_in_every_order(store: &dyn Store) {
+    // Ties on every date, names that sort differently by bytes and by locale.
+    let names = ["b", "B", "a", "/x", "A_", "a/b", "ab", "a0", "Z", "c"];
+    let mut secrets = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut s = secret(&format!("arn:{i:02}"), name);
+        s.created_ms = (i as i64) % 3;
+        s.last_changed_ms = 10 - (i as i64) % 4;
+        s.versions.push(version(&format!("v{i}"), &["AWSCURRENT"]));
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: s.clone(),
+                new_values: vec![(format!("v{i}"), value_for(&barrier(), &s.arn, "v", b"x"))],
+                resealed: vec![],
+            })
+            .await
+            .unwrap();
+        if i % 3 != 0 {
+            let day = (i as i64) % 2 * 86_400_000;
+            store
+                .record_access(&s.arn, &format!("v{i}"), day)
+                .await
+                .unwrap();
+            s.last_accessed_ms = Some(day);
+        }
+        secrets.push(s);
+    }
+    for sort_by in [
+        SortBy::CreatedDate,
+        SortBy::LastAccessedDate,
+        SortBy::LastChangedDate,
+        SortBy::Name,
+    ] {
+        for order in [SortOrder::Asc, SortOrder::Desc] {
+            let mut expected = secrets.clone();
+            expected.sort_by(|a, b| compare(sort_by, order, &sort_view(a), &sort_view(b)));
+            let expected: Vec<String> = expected.into_iter().map(|s| s.name).collect();
+            for limit in [1, 3, 100] {
+                assert_eq!(
+                    walk(store, sort_by, order, None, limit).await,
+                    expected,
+                    "{sort_by:?} {order:?} by {limit}"
+                );
+            }
+        }
+    }
+    // Versions come with each secret.
+    let page = SecretsPage {
+        sort_by: SortBy::Name,
+        order: SortOrder::Asc,
+        after: None,
+        name_prefix: Some("a0"),
+        limit: 10,
+    };
+    let batch = store.secrets_page(&page).await.unwrap();
+    assert_eq!(batch.len(), 1);
+    assert_eq!(batch[0].versions.len(), 1);
+    assert_eq!(batch[0].versions[0].id, "v7");
+    for (prefix, want) in [
+        ("a", vec!["a", "a/b", "a0", "ab"]),
+        ("A", vec!["A_"]),
+        ("/", vec!["/x"]),
+        ("q", vec![]),
+    ] {
+        for order in [SortOrder::Asc, SortOrder::Desc] {
+            let mut want = want.clone();
+            if order == SortOrder::Desc {
+                want.reverse();
+            }
+            assert_eq!(
+                walk(store, SortBy::Name, order, Some(prefix), 2).await,
+                want,
+                "{prefix:?} {order:?}"
+            );
+        }
+    }
+    assert!(store.secrets_with_replicas().await.unwrap().is_empty());
+    let mut primary = secrets[4].clone();
+    primary
+        .replication
+        .replicas
+        .push(strongroom_domain::replication::Replica {
+            region: "eu-west-1".into(),
+            kms_key_id: None,
+            status: strongroom_domain::replication::ReplicaStatus::InProgress,
+            status_message: None,
+            synced_ms: None,
+            synced_state: None,
+            synced_versions: vec![],
+            last_accessed_ms: None,
+            overwrite: false,
+        });
+    primary.revision = 2;
+    store
+        .commit(SecretWrite {
+            expected_revision: Some(1),
+            secret: primary.clone(),
+            new_values: vec![],
+            resealed: vec![],
+        })
+        .await
+        .unwrap();
+    let replicated = store.secrets_with_replicas().await.unwrap();
+    assert_eq!(replicated.len(), 1);
+    assert_eq!(replicated[0].name, primary.name);
+    assert_eq!(replicated[0].versions.len(), 1);
+}
+
+fn sort_view(s: &Secret) -> SortView<'_> {
+    SortView {
+        name: &s.name,
+        arn: &s.arn,
+        created_ms: s.created_ms,
+        last_accessed_ms: s.last_accessed_ms,
+        last_changed_ms: Some(s.last_changed_ms),
+    }
+}
+
+on_both!(
+    sqlite_parameters_page_by_canonical_name,
+    postgres_parameters_page_by_canonical_name,
+    parameters_page_by_canonical_name
+);
+
+/// Parameters list by their canonical name (an old `/x` lists as `x`), from an index, in
+/// keyset pages; a prefix is a range; the policy sweep finds exactly the parameters whose
+/// newest version has policies.
+async fn parameters_page_by_canonical_name(store: &dyn Store) {
+    let b = barrier();
+    let names = ["/x", "w", "/a/b", "/a/c/d", "/a0", "/ab/c", "B", "/"];
+    for name in names {
+        store
+            .commit_parameter(ParameterWrite {
+                expected_revision: None,
+                parameter: parameter(name, 1, &[1]),
+                new_values: vec![(1, sealed_param(&b, name, 1))],
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.parameter_count().await.unwrap(), names.len());
+    let mut expected: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (canonical(n).to_string(), n.to_string()))
+        .collect();
+    expected.sort();
+    let expected: Vec<String> = expected.into_iter().map(|(_, n)| n).collect();
+    for limit in [1, 3, 100] {
+        let mut got = Vec::new();
+        let mut after: Option<ParameterCursor> = None;
+        loop {
+            let batch = store
+                .parameters_page(after.as_ref(), None, limit)
+                .await
+                .unwrap();
+            got.extend(batch.iter().map(|p| p.name.clone()));
+            match batch.last() {
+                Some(last) if batch.len() == limit => after = Some(ParameterCursor::of(last)),
+                _ => break,
+            }
+        }
+        assert_eq!(got, expected, "by {limit}");
+    }
+    let under = |prefix: &'static str| async move {
+        store
+            .parameters_page(None, Some(prefix), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(under("/a/").await, ["/a/b", "/a/c/d"]);
+    assert_eq!(under("/a").await, ["/a/b", "/a/c/d", "/ab/c"]);
+    assert_eq!(under("a").await, ["/a0"]);
+    assert_eq!(under("x").await, ["/x"]);
+
+    assert!(store.parameters_with_policies().await.unwrap().is_empty());
+    let mut p = parameter("w", 1, &[1, 2]);
+    p.revision = 2;
+    p.versions[0].policies.push(Policy {
+        text: "old".into(),
+        kind: PolicyKind::Expiration { at_ms: 1 },
+    });
+    store
+        .commit_parameter(ParameterWrite {
+            expected_revision: Some(1),
+            parameter: p.clone(),
+            new_values: vec![(2, sealed_param(&b, "w", 2))],
+        })
+        .await
+        .unwrap();
+    // Policies of an older version are not in force.
+    assert!(store.parameters_with_policies().await.unwrap().is_empty());
+    p.revision = 3;
+    p.versions[1].policies.push(Policy {
+        text: "new".into(),
+        kind: PolicyKind::Expiration { at_ms: 2 },
+    });
+    store
+        .commit_parameter(ParameterWrite {
+            expected_revision: Some(2),
+            parameter: p,
+            new_values: vec![],
+        })
+        .await
+        .unwrap();
+    let with: Vec<String> = store
+        .parameters_with_policies()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(with, ["w"]);
+}
+
+#[test]
+fn prefix_ends_bound_exactly_the_prefixed_strings() {
+    assert_eq!(prefix_end("a/b"), Some("a/c".into()));
+    assert_eq!(prefix_end("/a/"), Some("/a0".into()));
+    assert_eq!(prefix_end("z"), Some("{".into()));
+    assert_eq!(prefix_end(""), None);
+    assert_eq!(prefix_end("é"), None);
+    for s in ["a/b", "a/b/c", "a/bz", "a/b~"] {
+        assert!(("a/b".."a/c").contains(&s), "{s}");
+    }
 }

@@ -4,6 +4,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+use strongroom_store::SecretCursor;
+
 use super::SmError;
 
 pub fn encode(offset: usize, query_fingerprint: u64) -> String {
@@ -21,6 +23,33 @@ pub fn decode(token: Option<&str>, query_fingerprint: u64) -> Result<usize, SmEr
             if u64::from_str_radix(fp, 16).ok() == Some(query_fingerprint) =>
         {
             offset.parse().map_err(|_| invalid())
+        }
+        _ => Err(invalid()),
+    }
+}
+
+/// A listing's NextToken: where the next page starts (the sort key of the last secret the
+/// call looked at, [`SecretCursor`]), bound to the query.
+pub fn encode_cursor(cursor: &SecretCursor, query_fingerprint: u64) -> String {
+    let json = serde_json::to_string(cursor).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(format!("v2:{query_fingerprint:x}:{json}"))
+}
+
+/// The cursor of a listing's NextToken; `None` without a token (the first page).
+pub fn decode_cursor(
+    token: Option<&str>,
+    query_fingerprint: u64,
+) -> Result<Option<SecretCursor>, SmError> {
+    let Some(token) = token else { return Ok(None) };
+    let invalid = || SmError::InvalidNextToken("The NextToken value is invalid.".into());
+    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    let text = String::from_utf8(raw).map_err(|_| invalid())?;
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("v2"), Some(fp), Some(json))
+            if u64::from_str_radix(fp, 16).ok() == Some(query_fingerprint) =>
+        {
+            serde_json::from_str(json).map(Some).map_err(|_| invalid())
         }
         _ => Err(invalid()),
     }
@@ -67,6 +96,22 @@ mod tests {
         assert!(decode(Some(&t), fingerprint(&["a", "c"])).is_err());
         assert!(decode(Some("garbage!"), fp).is_err());
         assert_eq!(decode(None, fp).unwrap(), 0);
+    }
+
+    #[test]
+    fn cursor_tokens_round_trip_and_bind_to_query() {
+        let fp = fingerprint(&["a"]);
+        let c = SecretCursor {
+            key: -1,
+            name: "a:b/c".into(),
+            arn: "arn:aws:secretsmanager:us-east-1:1:secret:a:b/c-AbCdEf".into(),
+        };
+        let t = encode_cursor(&c, fp);
+        assert_eq!(decode_cursor(Some(&t), fp).unwrap(), Some(c));
+        assert!(decode_cursor(Some(&t), fingerprint(&["b"])).is_err());
+        assert!(decode_cursor(Some(&encode(3, fp)), fp).is_err());
+        assert!(decode_cursor(Some("garbage!"), fp).is_err());
+        assert_eq!(decode_cursor(None, fp).unwrap(), None);
     }
 
     #[test]

@@ -335,7 +335,7 @@ impl SecretsManager {
 
     /// Queue every primary with a peer replica that is behind or failed.
     async fn scan_for_peers(&self) {
-        let Ok(secrets) = self.store.secrets().await else {
+        let Ok(secrets) = self.store.secrets_with_replicas().await else {
             return;
         };
         for s in secrets {

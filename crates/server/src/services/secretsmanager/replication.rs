@@ -449,7 +449,7 @@ impl SecretsManager {
 
     /// The background sweep: replicas not in sync are tried again.
     pub async fn retry_replication(&self) {
-        let Ok(secrets) = self.store.secrets().await else {
+        let Ok(secrets) = self.store.secrets_with_replicas().await else {
             return;
         };
         for s in secrets {

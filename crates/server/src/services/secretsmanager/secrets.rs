@@ -6,7 +6,12 @@ use std::collections::BTreeMap;
 use strongroom_domain::filters::{self, FilterView};
 use strongroom_domain::secret::{AWSCURRENT, AWSPENDING, AWSPREVIOUS, MS_PER_DAY, Secret};
 use strongroom_domain::{labels, names};
-use strongroom_store::{SecretKey, SecretWrite, StoreError};
+use strongroom_store::{SecretCursor, SecretKey, SecretWrite, SecretsPage, StoreError};
+
+/// Secrets a listing call examines at most (see [`SecretsManager::listing`]).
+const SCAN_BUDGET: usize = 2_000;
+/// Secrets read from the store at a time by a filtered listing.
+const SCAN_BATCH: usize = 250;
 
 use super::shapes::*;
 use super::ts;
@@ -416,18 +421,17 @@ impl SecretsManager {
             .map(filters::SortOrder::parse)
             .transpose()?
             .unwrap_or_default();
-        let secrets = self
-            .listing(&filters, include_deleted, sort_by, order)
-            .await?;
         let fp = paging::fingerprint(&[
             &filter_fp.to_string(),
             &format!("{sort_by:?}{order:?}{include_deleted}"),
         ]);
-        let offset = paging::decode(input.next_token.as_deref(), fp)?;
-        let (page, next_token) = paging::page(secrets, offset, limit, fp);
+        let after = paging::decode_cursor(input.next_token.as_deref(), fp)?;
+        let (page, next) = self
+            .listing(&filters, include_deleted, sort_by, order, after, limit)
+            .await?;
         Ok(ListSecretsResponse {
             secret_list: Some(page.iter().map(list_entry).collect()),
-            next_token,
+            next_token: next.map(|c| paging::encode_cursor(&c, fp)),
         })
     }
 
@@ -454,25 +458,66 @@ impl SecretsManager {
         Ok((parsed, paging::fingerprint(&refs)))
     }
 
-    /// The secrets a listing shows, filtered and in a total order (so pages are stable).
+    /// One page of the secrets a listing shows, filtered, in a total order, after `after`;
+    /// with where the next page starts when there may be more. Read from the store's index of
+    /// the sort in batches, examining at most [`SCAN_BUDGET`] secrets: a selective filter
+    /// over a large store answers a short (even empty) page with a NextToken, as AWS documents
+    /// a page may ("fewer than MaxResults ... while NextToken is present").
     pub(super) async fn listing(
         &self,
         filters: &[filters::Filter],
         include_deleted: bool,
         sort_by: filters::SortBy,
         order: filters::SortOrder,
-    ) -> Result<Vec<Secret>, SmError> {
-        let mut secrets: Vec<Secret> = self
-            .store
-            .secrets()
-            .await?
-            .into_iter()
-            .filter(|s| {
-                (include_deleted || !s.is_scheduled_for_deletion()) && self.matches(filters, s)
-            })
-            .collect();
-        secrets.sort_by(|a, b| filters::compare(sort_by, order, &sort_view(a), &sort_view(b)));
-        Ok(secrets)
+        mut after: Option<SecretCursor>,
+        limit: usize,
+    ) -> Result<(Vec<Secret>, Option<SecretCursor>), SmError> {
+        let name_prefix = (sort_by == filters::SortBy::Name)
+            .then(|| filters::index_prefix(filters, filters::FilterKey::Name))
+            .flatten();
+        let everything = filters.is_empty() && include_deleted;
+        let mut out: Vec<Secret> = Vec::new();
+        let mut examined = 0;
+        loop {
+            // Unfiltered, one more than the page tells whether there is a next one.
+            let want = if everything {
+                limit + 1 - out.len()
+            } else {
+                SCAN_BATCH
+            };
+            let batch = self
+                .store
+                .secrets_page(&SecretsPage {
+                    sort_by,
+                    order,
+                    after: after.as_ref(),
+                    name_prefix,
+                    limit: want,
+                })
+                .await?;
+            let exhausted = batch.len() < want;
+            for s in batch {
+                let shown = (include_deleted || !s.is_scheduled_for_deletion())
+                    && self.matches(filters, &s);
+                if shown {
+                    if out.len() == limit {
+                        // `after` is the last secret examined: the next page starts here.
+                        return Ok((out, after));
+                    }
+                    out.push(s);
+                    after = out.last().map(|s| SecretCursor::of(sort_by, s));
+                } else {
+                    after = Some(SecretCursor::of(sort_by, &s));
+                }
+                examined += 1;
+            }
+            if exhausted {
+                return Ok((out, None));
+            }
+            if out.len() == limit || examined >= SCAN_BUDGET {
+                return Ok((out, after));
+            }
+        }
     }
 
     fn matches(&self, filters: &[filters::Filter], s: &Secret) -> bool {
@@ -570,16 +615,6 @@ fn list_entry(s: &Secret) -> SecretListEntry {
         owning_service: d.owning_service,
         created_date: d.created_date,
         primary_region: d.primary_region,
-    }
-}
-
-fn sort_view(s: &Secret) -> filters::SortView<'_> {
-    filters::SortView {
-        name: &s.name,
-        arn: &s.arn,
-        created_ms: s.created_ms,
-        last_accessed_ms: s.last_accessed_ms,
-        last_changed_ms: Some(s.last_changed_ms),
     }
 }
 

@@ -287,3 +287,97 @@ async fn error_messages_never_echo_secret_values() {
         );
     }
 }
+
+/// A selective filter over more secrets than one call examines: pages may be short (even
+/// empty) while a NextToken is present, as AWS documents, and following the tokens lists every
+/// match once, in order. By name, the name filter is an index range: one full answer.
+#[tokio::test]
+async fn filtered_listings_page_with_bounded_work() {
+    let (sm, clock) = service().await;
+    let mut wanted = Vec::new();
+    for i in 0..2_600 {
+        let name = if i % 52 == 0 {
+            wanted.push(format!("want/{i:04}"));
+            format!("want/{i:04}")
+        } else {
+            format!("other/{i:04}")
+        };
+        // Distinct creation times: the default order is by creation.
+        clock.advance(1);
+        call(
+            &sm,
+            "CreateSecret",
+            json!({"Name": name, "SecretString": "x"}),
+        )
+        .await
+        .unwrap();
+    }
+    let filters = json!([{"Key": "name", "Values": ["want/"]}]);
+    let mut listed = Vec::new();
+    let mut short_pages_with_token = 0;
+    let mut token: Option<String> = None;
+    for _ in 0..10 {
+        let mut input = json!({"MaxResults": 100, "Filters": filters});
+        if let Some(t) = &token {
+            input["NextToken"] = json!(t);
+        }
+        let out = call(&sm, "ListSecrets", input).await.unwrap();
+        let page: Vec<String> = out["SecretList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Name"].as_str().unwrap().to_string())
+            .collect();
+        token = out["NextToken"].as_str().map(str::to_string);
+        if token.is_some() && page.len() < 100 {
+            short_pages_with_token += 1;
+        }
+        listed.extend(page);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert!(token.is_none(), "the listing ends");
+    assert_eq!(listed, wanted);
+    assert!(
+        short_pages_with_token > 0,
+        "2,600 secrets take more than one call's scan"
+    );
+
+    let out = call(
+        &sm,
+        "ListSecrets",
+        json!({"MaxResults": 100, "Filters": filters, "SortBy": "name", "SortOrder": "desc"}),
+    )
+    .await
+    .unwrap();
+    let by_name: Vec<&str> = out["SecretList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Name"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = wanted.iter().map(String::as_str).collect();
+    expected.reverse();
+    assert_eq!(by_name, expected);
+    assert!(out.get("NextToken").is_none_or(Value::is_null));
+
+    // A token of another query, or of the old offset form, is refused.
+    let other = call(&sm, "ListSecrets", json!({"MaxResults": 1}))
+        .await
+        .unwrap();
+    let t = other["NextToken"].as_str().unwrap();
+    let err = call(
+        &sm,
+        "ListSecrets",
+        json!({"MaxResults": 1, "Filters": filters, "NextToken": t}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "InvalidNextTokenException");
+    let old = super::paging::encode(1, 0);
+    let err = call(&sm, "ListSecrets", json!({"NextToken": old}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "InvalidNextTokenException");
+}

@@ -190,11 +190,18 @@ impl SecretsManager {
                 )
                 .map_err(SmError::AccessDenied)?;
                 let (filters, fp) = self.parse_filters(&filters)?;
-                let secrets = self
-                    .listing(&filters, false, SortBy::CreatedDate, SortOrder::Asc)
+                let after = paging::decode_cursor(input.next_token.as_deref(), fp)?;
+                let (page, next) = self
+                    .listing(
+                        &filters,
+                        false,
+                        SortBy::CreatedDate,
+                        SortOrder::Asc,
+                        after,
+                        limit,
+                    )
                     .await?;
-                let offset = paging::decode(input.next_token.as_deref(), fp)?;
-                let (page, next_token) = paging::page(secrets, offset, limit, fp);
+                let next_token = next.map(|c| paging::encode_cursor(&c, fp));
                 let mut out = Batch::default();
                 for secret in page {
                     let res = match allowed(&secret) {

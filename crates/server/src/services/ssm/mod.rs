@@ -312,7 +312,7 @@ impl Ssm {
 
     /// How many parameters exist (ResourceCount, for metrics).
     pub async fn count(&self) -> Result<usize, SsmError> {
-        Ok(self.store.parameters().await?.len())
+        Ok(self.store.parameter_count().await?)
     }
 
     fn is_reference(name: &str) -> bool {

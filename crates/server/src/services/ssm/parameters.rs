@@ -4,13 +4,14 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use strongroom_domain::parameter_policies::{self as policy_rules, Policy, PolicyError};
 use strongroom_domain::parameters::{
     self as rules, Filter, FilterError, MAX_ADVANCED_VALUE, MAX_STANDARD_VALUE, ParamError,
     Parameter, ParameterVersion, RawFilter, SECRETS_MANAGER_REFERENCE, Selector,
 };
 use strongroom_domain::validation as v;
-use strongroom_store::{ParameterWrite, StoreError};
+use strongroom_store::{ParameterCursor, ParameterWrite, StoreError};
 
 use super::shapes::{
     self, DeleteParameterRequest, DeleteParameterResult, DeleteParametersRequest,
@@ -70,6 +71,39 @@ fn page<T>(
     Ok((rest.into_iter().map(|(_, t)| t).collect(), next))
 }
 
+/// Parameters a listing call examines at most: SSM documents that a page may hold fewer than
+/// MaxResults, with a NextToken, when "the service reaches an internal limit", so a selective
+/// filter over a large store costs bounded work per call.
+const SCAN_BUDGET: usize = 2_000;
+/// Parameters read from the store at a time by a listing.
+const SCAN_BATCH: usize = 250;
+
+/// A listing's NextToken: where the next page starts.
+fn listing_token(c: &ParameterCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "v2:{}",
+        serde_json::to_string(c).unwrap_or_default()
+    ))
+}
+
+fn listing_cursor(token: Option<&str>) -> Result<Option<ParameterCursor>, SsmError> {
+    let Some(token) = token else { return Ok(None) };
+    URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|t| serde_json::from_str(t.strip_prefix("v2:")?).ok())
+        .map(Some)
+        .ok_or_else(|| SsmError::InvalidNextToken("The specified token isn't valid.".into()))
+}
+
+/// The index range of the parameters under `path` (`None`: all of them, for `/`). Names
+/// under a path below the root are stored as given, so their canonical name is the name.
+fn path_prefix(path: &str) -> Option<String> {
+    let path = path.trim_end_matches('/');
+    (!path.is_empty()).then(|| format!("{path}/"))
+}
+
 /// The value a caller sees: plaintext, or for a SecureString read without decryption a KMS
 /// ciphertext of it (bound to the parameter's ARN, as AWS), which `kms decrypt` opens.
 struct Shown {
@@ -77,6 +111,46 @@ struct Shown {
 }
 
 impl Ssm {
+    /// One page of the parameters `keep` accepts, in listing order, within `prefix`, from
+    /// `token` on; with the next page's token when there may be more. Read from the store's
+    /// index in batches, examining at most [`SCAN_BUDGET`] parameters.
+    async fn listing(
+        &self,
+        prefix: Option<&str>,
+        token: Option<&str>,
+        max: usize,
+        keep: impl Fn(&Parameter) -> bool,
+    ) -> Result<(Vec<Parameter>, Option<String>), SsmError> {
+        let mut after = listing_cursor(token)?;
+        let mut out: Vec<Parameter> = Vec::new();
+        let mut examined = 0;
+        loop {
+            let batch = self
+                .store
+                .parameters_page(after.as_ref(), prefix, SCAN_BATCH)
+                .await?;
+            let exhausted = batch.len() < SCAN_BATCH;
+            for p in batch {
+                if keep(&p) {
+                    if out.len() == max {
+                        return Ok((out, after.as_ref().map(listing_token)));
+                    }
+                    after = Some(ParameterCursor::of(&p));
+                    out.push(p);
+                } else {
+                    after = Some(ParameterCursor::of(&p));
+                }
+                examined += 1;
+            }
+            if exhausted {
+                return Ok((out, None));
+            }
+            if out.len() == max || examined >= SCAN_BUDGET {
+                return Ok((out, after.as_ref().map(listing_token)));
+            }
+        }
+    }
+
     pub(super) async fn put_parameter(
         &self,
         input: &PutParameterRequest,
@@ -447,16 +521,13 @@ impl Ssm {
         let filters = filters(&raw_filters, true)?;
         let recursive = input.recursive.unwrap_or(false);
         let decrypt = input.with_decryption.unwrap_or(false);
-        let matching: Vec<(String, Parameter)> = self
-            .store
-            .parameters()
-            .await?
-            .into_iter()
-            .filter(|p| rules::in_path(&p.name, path, recursive))
-            .filter(|p| filters.iter().all(|f| rules::matches(p, f)))
-            .map(|p| (rules::canonical(&p.name).to_string(), p))
-            .collect();
-        let (found, next_token) = page(matching, input.next_token.as_deref(), max)?;
+        let prefix = path_prefix(path);
+        let (found, next_token) = self
+            .listing(prefix.as_deref(), input.next_token.as_deref(), max, |p| {
+                rules::in_path(&p.name, path, recursive)
+                    && filters.iter().all(|f| rules::matches(p, f))
+            })
+            .await?;
         let mut parameters = Vec::with_capacity(found.len());
         for p in &found {
             parameters.push(
@@ -554,15 +625,20 @@ impl Ssm {
                 values: f.values.clone(),
             });
         }
-        let matching: Vec<(String, Parameter)> = self
-            .store
-            .parameters()
-            .await?
-            .into_iter()
-            .filter(|p| all_filters.iter().all(|f| rules::matches(p, f)))
-            .map(|p| (rules::canonical(&p.name).to_string(), p))
-            .collect();
-        let (found, next_token) = page(matching, input.next_token.as_deref(), max)?;
+        // One Path value narrows the listing to its index range.
+        let prefix =
+            all_filters
+                .iter()
+                .find(|f| f.key == "Path")
+                .and_then(|f| match f.values.as_slice() {
+                    [path] => path_prefix(path),
+                    _ => None,
+                });
+        let (found, next_token) = self
+            .listing(prefix.as_deref(), input.next_token.as_deref(), max, |p| {
+                all_filters.iter().all(|f| rules::matches(p, f))
+            })
+            .await?;
         Ok(DescribeParametersResult {
             parameters: Some(found.iter().map(|p| self.metadata(p)).collect()),
             next_token,

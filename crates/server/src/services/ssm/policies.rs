@@ -26,7 +26,7 @@ pub struct PolicyAction {
 impl Ssm {
     /// Act on every policy due now.
     pub async fn sweep_policies(&self) -> Vec<PolicyAction> {
-        let Ok(parameters) = self.store.parameters().await else {
+        let Ok(parameters) = self.store.parameters_with_policies().await else {
             return Vec::new();
         };
         let mut out = Vec::new();
