@@ -636,7 +636,6 @@ async fn build_services(
         .await?
         .with_lockout(config.sign_in_lockout),
     );
-    Directory::prepare_sign_in();
     let regions = Regions::new(home, others);
     // Replication reaches the other regions' Secrets Managers.
     crate::services::secretsmanager::SecretsManager::connect_regions(

@@ -58,17 +58,12 @@ fn hasher() -> argon2::Argon2<'static> {
     argon2::Argon2::default()
 }
 
-/// A hash no password is checked against successfully in practice: unknown users are verified
-/// against it, so they cost the same work as known ones.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        hasher()
-            .hash_password(random_id(32).as_bytes())
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
-}
+/// What unknown users' passwords are verified against, so they cost the same work as known
+/// ones: an Argon2id hash with [`hasher`]'s parameters (a unit test keeps them equal) of a
+/// random password nobody kept — and an unknown user fails whatever it matches. A constant,
+/// not computed at start: hashing it there allocated 19 MiB that the allocator kept (idle RSS,
+/// and a restarted server's resident set varied by that much).
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$71iBb0NkZRV6kEdRWB8iSg$4mWLWFmfJ59RJkXbD0L8ilRnngW/HfoNBA8U/cZD3Fk";
 
 /// Hashes computed at once: each takes 19 MiB and a core for tens of milliseconds, so a flood
 /// of sign-ins queues here instead of filling the blocking pool (and memory).
@@ -112,7 +107,7 @@ async fn matches_any(
 ) -> Result<bool, DirectoryError> {
     hashing(move || {
         if hashes.is_empty() {
-            let _ = hasher().verify_password(password.as_bytes(), dummy_hash());
+            let _ = hasher().verify_password(password.as_bytes(), DUMMY_HASH);
             return false;
         }
         hashes.iter().fold(false, |found, h| {
@@ -142,12 +137,6 @@ impl Directory {
     pub fn with_lockout(mut self, lockout: Lockout) -> Self {
         self.lockout = lockout;
         self
-    }
-
-    /// Compute the dummy hash unknown users are checked against now, on the blocking pool, so
-    /// the first such sign-in does not take longer than the others (server start).
-    pub fn prepare_sign_in() {
-        tokio::task::spawn_blocking(dummy_hash);
     }
 
     /// GetLoginProfile.
@@ -448,6 +437,21 @@ mod tests {
     use super::*;
     use crate::clock::Clock;
     use crate::test_support as ts;
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does() {
+        let dummy = argon2::PasswordHash::new(DUMMY_HASH).unwrap();
+        let real_hash = hasher().hash_password(b"any password").unwrap().to_string();
+        let real = argon2::PasswordHash::new(&real_hash).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert!(
+            hasher()
+                .verify_password(b"any password", DUMMY_HASH)
+                .is_err()
+        );
+    }
 
     const GOOD: &str = "Correct-Horse-9";
 
