@@ -555,13 +555,7 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Int(i) => q.bind(i),
-                Bind::Text(t) => q.bind(t),
-            };
-        }
+        let q = Binds::query(binds, sql);
         let rows = q.fetch_all(&mut *tx).await.map_err(backend)?;
         let arns = rows
             .iter()
@@ -854,13 +848,7 @@ impl Store for PostgresStore {
     ) -> Result<Vec<Parameter>, StoreError> {
         let mut binds = Binds::new(|n| format!("${n}"));
         let sql = parameters_page_query(after, prefix, limit, &mut binds);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds.values {
-            q = match b {
-                Bind::Int(i) => q.bind(i),
-                Bind::Text(t) => q.bind(t),
-            };
-        }
+        let q = Binds::query(binds.values, sql);
         let rows = q.fetch_all(&self.pool).await.map_err(backend)?;
         rows.iter().map(parameter_from_row).collect()
     }

@@ -141,6 +141,24 @@ impl Binds {
         }
     }
 
+    /// `sql` with every collected value bound, in order, for either backend.
+    pub(crate) fn query<'q, DB>(
+        values: Vec<Bind>,
+        sql: String,
+    ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>
+    where
+        DB: sqlx::Database,
+        i64: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+        String: for<'t> sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    {
+        values
+            .into_iter()
+            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, b| match b {
+                Bind::Int(i) => q.bind(i),
+                Bind::Text(t) => q.bind(t),
+            })
+    }
+
     fn push(&mut self, b: Bind) -> String {
         self.values.push(b);
         (self.placeholder)(self.values.len())

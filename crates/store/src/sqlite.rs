@@ -635,13 +635,7 @@ impl SqliteStore {
         binds: Vec<Bind>,
     ) -> Result<Vec<Secret>, StoreError> {
         let mut tx = self.reader.begin().await.map_err(backend)?;
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = match b {
-                Bind::Int(i) => q.bind(i),
-                Bind::Text(t) => q.bind(t),
-            };
-        }
+        let q = Binds::query(binds, sql);
         let rows = q.fetch_all(&mut *tx).await.map_err(backend)?;
         let arns = rows
             .iter()
@@ -917,13 +911,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<Parameter>, StoreError> {
         let mut binds = Binds::new(|_| "?".to_string());
         let sql = parameters_page_query(after, prefix, limit, &mut binds);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds.values {
-            q = match b {
-                Bind::Int(i) => q.bind(i),
-                Bind::Text(t) => q.bind(t),
-            };
-        }
+        let q = Binds::query(binds.values, sql);
         let rows = q.fetch_all(&self.reader).await.map_err(backend)?;
         rows.iter().map(parameter_from_row).collect()
     }
