@@ -109,6 +109,15 @@ pub fn validate_secret_id(id: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// A random (version 4) UUID, e.g. a request id or a version id, from the OS-seeded thread
+/// CSPRNG: `uuid::Uuid::new_v4` asks the OS (a `getrandom` call) for every id, two per request.
+pub fn random_uuid() -> String {
+    let bytes: [u8; 16] = rand::random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
 /// Six characters from `[A-Za-z0-9]`, uniform, from the OS-seeded thread CSPRNG.
 pub fn random_suffix() -> String {
     random_suffix_with(&mut rand::rng())
@@ -305,6 +314,19 @@ mod tests {
     use proptest::prelude::*;
     use rand::SeedableRng;
     use rand::rngs::StdRng;
+
+    #[test]
+    fn random_uuids_are_version_4_and_distinct() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        for id in [&a, &b] {
+            let u = uuid::Uuid::parse_str(id).unwrap();
+            assert_eq!(u.get_version_num(), 4, "{id}");
+            assert_eq!(u.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id.len(), 36);
+        }
+    }
 
     const R: &str = "us-east-1";
     const A: &str = "123456789012";

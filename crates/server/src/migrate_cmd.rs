@@ -990,6 +990,7 @@ async fn apply(
                     secret: item.secret.clone(),
                     new_values: item.values.clone(),
                     resealed: Vec::new(),
+                    stored_versions: None,
                 })
                 .await?;
             }
@@ -1847,6 +1848,7 @@ mod tests {
                 secret,
                 new_values: values,
                 resealed: Vec::new(),
+                stored_versions: None,
             })
             .await
             .unwrap();
@@ -1971,6 +1973,7 @@ mod tests {
             },
             new_values: Vec::new(),
             resealed: values,
+            stored_versions: None,
         })
         .await
         .unwrap();

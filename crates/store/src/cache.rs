@@ -9,10 +9,14 @@
 //! With several nodes on one database, the server tells the cache what other nodes changed
 //! ([`Store::changed_elsewhere`], from PostgreSQL's announcements), and while it cannot hear
 //! them ([`Store::hearing_others`] false) the cache serves nothing.
+//!
+//! LastAccessedDate stamps are deferred here (crate::access): patched into cached copies and
+//! laid over what is loaded, written in one transaction per [`ACCESS_FLUSH_INTERVAL`].
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use strongroom_domain::secret::{Millis, Secret};
@@ -21,11 +25,16 @@ use strongroom_barrier::Sealed;
 use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 
+use crate::access::PendingAccess;
 use crate::{
-    IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage, SignInFailures,
-    Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial,
-    StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
+    SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
+    StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy,
+    StoredValue,
 };
+
+/// How long a LastAccessedDate stamp waits, at most, to be written.
+pub const ACCESS_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
 const MAX_ENTRIES: usize = 10_000;
@@ -36,12 +45,16 @@ struct Maps {
     secrets: HashMap<String, Secret>,
     /// name → ARN.
     names: HashMap<String, String>,
-    /// (ARN, version id) → sealed value.
-    values: HashMap<(String, String), StoredValue>,
+    /// ARN → version id → sealed value: looked up without allocating, dropped per secret.
+    values: HashMap<String, HashMap<String, StoredValue>>,
+    /// How many values `values` holds.
+    value_count: usize,
 }
 
 pub struct CachedStore<S> {
-    inner: S,
+    /// Shared with the task that writes access stamps.
+    inner: Arc<S>,
+    access: Arc<PendingAccess>,
     maps: RwLock<Maps>,
     epoch: AtomicU64,
     /// Several nodes, and other nodes' changes are not being heard: read through.
@@ -51,7 +64,8 @@ pub struct CachedStore<S> {
 impl<S: Store> CachedStore<S> {
     pub fn new(inner: S) -> Self {
         Self {
-            inner,
+            inner: Arc::new(inner),
+            access: Arc::default(),
             maps: RwLock::new(Maps::default()),
             epoch: AtomicU64::new(0),
             deaf: std::sync::atomic::AtomicBool::new(false),
@@ -64,7 +78,9 @@ impl<S: Store> CachedStore<S> {
         if let Some(s) = m.secrets.remove(arn) {
             m.names.remove(&s.name);
         }
-        m.values.retain(|(a, _), _| a != arn);
+        if let Some(dropped) = m.values.remove(arn) {
+            m.value_count -= dropped.len();
+        }
     }
 
     fn clear(&self) {
@@ -87,6 +103,79 @@ impl<S: Store> CachedStore<S> {
             SecretKey::Name(n) => m.names.get(n)?.as_str(),
         };
         m.secrets.get(arn).cloned()
+    }
+
+    /// Load through `load` with pending access stamps laid over what it returns, reading
+    /// again if a flush completed meanwhile (crate::access explains why that is enough).
+    async fn loaded<T, F, Fut>(&self, mut load: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+        T: Stamped,
+    {
+        loop {
+            let flushes = self.access.flushes();
+            let mut found = load().await?;
+            found.each(&mut |s| self.access.overlay(s));
+            if self.access.flushes() == flushes {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// Write pending access stamps until none are left, in batches of one interval.
+    async fn flush_access(inner: Arc<S>, access: Arc<PendingAccess>) {
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(ACCESS_FLUSH_INTERVAL).await;
+            if access.is_closed() {
+                return;
+            }
+            if !Self::write_access(&inner, &access, &mut failing).await && !access.release_flusher()
+            {
+                return;
+            }
+        }
+    }
+
+    /// One batch; false when there was nothing to write. A batch that fails stays pending
+    /// (retried next interval: the store may be back).
+    async fn write_access(inner: &S, access: &PendingAccess, failing: &mut bool) -> bool {
+        let batch = access.batch();
+        if batch.is_empty() {
+            return false;
+        }
+        match inner.record_accesses(&batch).await {
+            Ok(()) => {
+                access.written(&batch);
+                *failing = false;
+            }
+            Err(e) => {
+                if !*failing {
+                    tracing::warn!(stamps = batch.len(), error = %e, "could not record LastAccessedDate; retrying");
+                }
+                *failing = true;
+            }
+        }
+        true
+    }
+
+    /// Install a secret's committed state. The epoch moves first: a load that began before
+    /// the commit must not replace it with what it read.
+    fn install_committed(&self, mut s: Secret) {
+        self.access.overlay(&mut s);
+        let epoch = {
+            let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+            let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+            if let Some(old) = m.secrets.remove(&s.arn) {
+                m.names.remove(&old.name);
+            }
+            if let Some(dropped) = m.values.remove(&s.arn) {
+                m.value_count -= dropped.len();
+            }
+            epoch
+        };
+        self.fill_secret(epoch, &s);
     }
 
     fn fill_secret(&self, epoch: u64, s: &Secret) {
@@ -198,7 +287,7 @@ impl<S: Store> Store for CachedStore<S> {
             return Ok(Some(s));
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let found = self.inner.secret(key).await?;
+        let found = self.loaded(|| self.inner.secret(key)).await?;
         if let Some(s) = &found {
             self.fill_secret(epoch, s);
         }
@@ -206,15 +295,15 @@ impl<S: Store> Store for CachedStore<S> {
     }
 
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {
-        self.inner.secrets().await
+        self.loaded(|| self.inner.secrets()).await
     }
 
     async fn secrets_page(&self, page: &SecretsPage<'_>) -> Result<Vec<Secret>, StoreError> {
-        self.inner.secrets_page(page).await
+        self.loaded(|| self.inner.secrets_page(page)).await
     }
 
     async fn secrets_with_replicas(&self) -> Result<Vec<Secret>, StoreError> {
-        self.inner.secrets_with_replicas().await
+        self.loaded(|| self.inner.secrets_with_replicas()).await
     }
 
     async fn value(
@@ -222,12 +311,11 @@ impl<S: Store> Store for CachedStore<S> {
         secret_arn: &str,
         version_id: &str,
     ) -> Result<Option<StoredValue>, StoreError> {
-        let key = (secret_arn.to_string(), version_id.to_string());
         if let Some(v) = self
             .serving()
             .then(|| self.maps.read().unwrap_or_else(|e| e.into_inner()))
             .as_ref()
-            .and_then(|m| m.values.get(&key).cloned())
+            .and_then(|m| m.values.get(secret_arn)?.get(version_id).cloned())
         {
             return Ok(Some(v));
         }
@@ -236,10 +324,18 @@ impl<S: Store> Store for CachedStore<S> {
         if let Some(v) = &found {
             let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
             if self.epoch.load(Ordering::SeqCst) == epoch && self.serving() {
-                if m.values.len() >= MAX_ENTRIES {
+                if m.value_count >= MAX_ENTRIES {
                     m.values.clear();
+                    m.value_count = 0;
                 }
-                m.values.insert(key, v.clone());
+                let previous = m
+                    .values
+                    .entry(secret_arn.to_string())
+                    .or_default()
+                    .insert(version_id.to_string(), v.clone());
+                if previous.is_none() {
+                    m.value_count += 1;
+                }
             }
         }
         Ok(found)
@@ -247,9 +343,15 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn commit(&self, write: SecretWrite) -> Result<(), StoreError> {
         let arn = write.secret.arn.clone();
+        // Written through: the next read of a secret just written (a writer's next write
+        // above all) needs no load of it and its versions.
+        let stored = write.as_stored();
         self.invalidate(&arn);
         let res = self.inner.commit(write).await;
-        self.invalidate(&arn);
+        match res {
+            Ok(()) => self.install_committed(stored),
+            Err(_) => self.invalidate(&arn),
+        }
         res
     }
 
@@ -278,24 +380,31 @@ impl<S: Store> Store for CachedStore<S> {
         version_id: &str,
         day_ms: Millis,
     ) -> Result<(), StoreError> {
-        let res = self
-            .inner
-            .record_access(secret_arn, version_id, day_ms)
-            .await;
-        // Patch the cached copy rather than dropping it: reads stay hot across midnight.
+        if self.access.add(secret_arn, version_id, day_ms) {
+            tokio::spawn(Self::flush_access(
+                Arc::clone(&self.inner),
+                Arc::clone(&self.access),
+            ));
+        }
+        // Patch the cached copy rather than dropping it: reads stay hot across midnight. The
+        // epoch moves so that a copy loaded before the stamp is not installed after it.
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        if res.is_ok()
-            && let Some(s) = m.secrets.get_mut(secret_arn)
-        {
+        if let Some(s) = m.secrets.get_mut(secret_arn) {
             s.last_accessed_ms = Some(day_ms);
             if let Some(v) = s.versions.iter_mut().find(|v| v.id == version_id) {
                 v.last_accessed_ms = Some(day_ms);
             }
-        } else if let Some(s) = m.secrets.remove(secret_arn) {
-            m.names.remove(&s.name);
         }
-        res
+        Ok(())
+    }
+
+    async fn record_accesses(&self, stamps: &[AccessStamp]) -> Result<(), StoreError> {
+        for s in stamps {
+            self.record_access(&s.secret_arn, &s.version_id, s.day_ms)
+                .await?;
+        }
+        Ok(())
     }
 
     // IAM state is held in memory by the server's directory; nothing to cache here.
@@ -476,7 +585,30 @@ impl<S: Store> Store for CachedStore<S> {
     }
 
     async fn close(&self) {
+        // Stamps still pending are written now (once: a store that fails here is closing).
+        self.access.close();
+        let mut failing = false;
+        Self::write_access(&self.inner, &self.access, &mut failing).await;
         self.inner.close().await
+    }
+}
+
+/// What a load returns, with every secret in it reachable for the access overlay.
+trait Stamped {
+    fn each(&mut self, f: &mut dyn FnMut(&mut Secret));
+}
+
+impl Stamped for Option<Secret> {
+    fn each(&mut self, f: &mut dyn FnMut(&mut Secret)) {
+        if let Some(s) = self {
+            f(s)
+        }
+    }
+}
+
+impl Stamped for Vec<Secret> {
+    fn each(&mut self, f: &mut dyn FnMut(&mut Secret)) {
+        self.iter_mut().for_each(f)
     }
 }
 

@@ -9,6 +9,7 @@
 //! [`postgres::PostgresStore`] (one schema per region of a shared database), with the same
 //! semantics — `crate::tests` runs one suite on both.
 
+mod access;
 pub mod cache;
 pub mod postgres;
 mod rows;
@@ -21,7 +22,7 @@ use strongroom_barrier::{Sealed, WrappedKeyMaterial};
 use strongroom_domain::filters::{SortBy, SortOrder};
 use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
-use strongroom_domain::secret::{Millis, Secret, ValueKind};
+use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -277,6 +278,14 @@ pub struct StoredValue {
     pub sealed: Sealed,
 }
 
+/// A LastAccessedDate stamp: one version of a secret was read on the day `day_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessStamp {
+    pub secret_arn: String,
+    pub version_id: String,
+    pub day_ms: Millis,
+}
+
 /// One atomic change to one secret.
 #[derive(Debug)]
 pub struct SecretWrite {
@@ -290,6 +299,32 @@ pub struct SecretWrite {
     /// Existing values sealed again under another key (UpdateSecret's KmsKeyId): same
     /// plaintext, new ciphertext. The version must already have a value.
     pub resealed: Vec<(String, StoredValue)>,
+    /// The versions as stored at `expected_revision` — those of the copy the write was
+    /// computed from — when the caller has them: the store diffs against them instead of
+    /// reading them back. Every change made on their strength is checked (a stage rewrite
+    /// needs the stages it replaces, a deletion its row, an insert a free id), so a copy that
+    /// is not what is stored fails the write as a `Conflict` (re-read and retry), never
+    /// writes a wrong diff.
+    pub stored_versions: Option<Vec<Version>>,
+}
+
+impl SecretWrite {
+    /// The secret as a load returns it once this write has committed: versions in the
+    /// store's order, each value's key as sealed, `tagged` as stored. Only the access dates
+    /// are the caller's (a write does not store them). What the caching store installs after
+    /// a commit instead of loading the secret again.
+    pub fn as_stored(&self) -> Secret {
+        let mut s = self.secret.clone();
+        s.tagged = s.tagged || !s.tags.is_empty();
+        for (id, value) in self.new_values.iter().chain(&self.resealed) {
+            if let Some(v) = s.versions.iter_mut().find(|v| &v.id == id) {
+                v.kms_key_id = Some(value.sealed.key_id().to_string());
+            }
+        }
+        s.versions
+            .sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        s
+    }
 }
 
 #[async_trait]
@@ -364,13 +399,26 @@ pub trait Store: Send + Sync + 'static {
     async fn due_for_rotation(&self, now: Millis) -> Result<Vec<String>, StoreError>;
     /// How many secrets exist (including those scheduled for deletion).
     async fn secret_count(&self) -> Result<usize, StoreError>;
-    /// Stamp LastAccessedDate (already truncated to the day) on a secret and a version.
+    /// Stamp LastAccessedDate (already truncated to the day) on a secret and a version. The
+    /// caching store ([`cache::CachedStore`]) defers the write off the caller's path (made
+    /// durable within [`cache::ACCESS_FLUSH_INTERVAL`] and on close) and shows it to every
+    /// read through it at once.
     async fn record_access(
         &self,
         secret_arn: &str,
         version_id: &str,
         day_ms: Millis,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.record_accesses(&[AccessStamp {
+            secret_arn: secret_arn.to_string(),
+            version_id: version_id.to_string(),
+            day_ms,
+        }])
+        .await
+    }
+    /// Many stamps in one transaction, written in the order given (callers sort by ARN: the
+    /// row lock order of `commit`). Stamps of secrets that no longer exist change nothing.
+    async fn record_accesses(&self, stamps: &[AccessStamp]) -> Result<(), StoreError>;
 
     async fn iam_users(&self) -> Result<Vec<IamUser>, StoreError>;
     /// `NameTaken` when a user of that name exists.

@@ -28,14 +28,15 @@ use strongroom_domain::parameters::Parameter;
 use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
 
 use crate::rows::{
-    Bind, Binds, SecretColumns, backend, is_unique_violation, meta_json, now_ms,
-    parameter_from_columns, parameters_page_query, rotation_due, secret_from_columns,
-    secrets_page_query,
+    Bind, Binds, SecretColumns, StoredVersion, backend, is_unique_violation, known_versions,
+    meta_json, now_ms, parameter_from_columns, parameters_page_query, rotation_due,
+    secret_from_columns, secrets_page_query, version_changes,
 };
 use crate::{
-    IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage, SignInFailures,
-    Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial,
-    StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
+    SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
+    StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy,
+    StoredValue,
 };
 
 /// The home region's schema; another region's is `strongroom_<region, - as _>`.
@@ -1054,6 +1055,9 @@ impl Store for PostgresStore {
     async fn commit(&self, write: SecretWrite) -> Result<(), StoreError> {
         let s = &write.secret;
         let meta = meta_json(s)?;
+        // The versions as the caller knows them, if it does (see the diff below).
+        let known = known_versions(&write)?;
+        let checked = known.is_some();
         let mut tx = self.pool.begin().await.map_err(backend)?;
         match write.expected_revision {
             None => {
@@ -1081,7 +1085,8 @@ impl Store for PostgresStore {
                 // The secret's row lock serialises its writers (see the module docs): the
                 // versions read below cannot change until this transaction ends.
                 let done = sqlx::query(
-                    "UPDATE secrets SET revision = $1, deletion_due_ms = $2, meta = $3, rotation_due_ms = $4 WHERE arn = $5 AND revision = $6",
+                    "UPDATE secrets SET revision = $1, deletion_due_ms = $2, meta = $3, rotation_due_ms = $4 WHERE arn = $5 AND revision = $6
+                     AND ($7::bigint IS NULL OR (SELECT count(*) FROM secret_versions WHERE secret_arn = $5) = $7)",
                 )
                 .bind(s.revision)
                 .bind(s.deletion_due_ms)
@@ -1089,6 +1094,9 @@ impl Store for PostgresStore {
                 .bind(rotation_due(s))
                 .bind(&s.arn)
                 .bind(expected)
+                // A known copy must hold as many versions as are stored (one the copy lacks would
+                // otherwise survive the diff unnoticed).
+                .bind(known.as_ref().map(|k| k.len() as i64))
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -1116,78 +1124,68 @@ impl Store for PostgresStore {
                 return Err(StoreError::Conflict);
             }
         }
-        // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
-        let stored: Vec<(String, String, bool)> = sqlx::query_as(
-            "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = $1",
-        )
-        .bind(&s.arn)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(backend)?;
-        for (id, stages, had_value) in &stored {
-            match s.versions.iter().find(|v| &v.id == id) {
-                None => {
-                    sqlx::query(
-                        "DELETE FROM secret_versions WHERE secret_arn = $1 AND version_id = $2",
-                    )
-                    .bind(&s.arn)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-                }
-                Some(v) => {
-                    // A rotation's value-less AWSPENDING version gets its value once (the
-                    // rotation function's PutSecretValue); a stored value never changes.
-                    if let Some((_, val)) = write.new_values.iter().find(|(i, _)| i == id) {
-                        if *had_value || !v.has_value {
-                            return Err(StoreError::Backend(format!(
-                                "version {id} already has a value"
-                            )));
-                        }
-                        sqlx::query(
-                            "UPDATE secret_versions SET has_value = TRUE, kms_key_id = $1, kind = $2, wrapped_key = $3, ciphertext = $4
-                             WHERE secret_arn = $5 AND version_id = $6",
-                        )
-                        .bind(val.sealed.key_id())
-                        .bind(val.kind.as_str())
-                        .bind(val.sealed.wrapped_key())
-                        .bind(val.sealed.ciphertext())
-                        .bind(&s.arn)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                    }
-                    let new = serde_json::to_string(&v.stages).map_err(backend)?;
-                    if &new != stages {
-                        sqlx::query("UPDATE secret_versions SET stages = $1 WHERE secret_arn = $2 AND version_id = $3")
-                            .bind(&new)
-                            .bind(&s.arn)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(backend)?;
-                    }
-                }
+        // Diff versions against what is stored: from the caller's copy when it has one (each
+        // change then checked, see `SecretWrite::stored_versions`), else read back.
+        let stored: Vec<StoredVersion> = match known {
+            Some(k) => k,
+            None => sqlx::query_as(
+                "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = $1",
+            )
+            .bind(&s.arn)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(backend)?,
+        };
+        let changes = version_changes(&write, &stored)?;
+        for id in changes.deletes {
+            let done = sqlx::query(
+                "DELETE FROM secret_versions WHERE secret_arn = $1 AND version_id = $2",
+            )
+            .bind(&s.arn)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
             }
         }
-        for v in &s.versions {
-            if stored.iter().any(|(id, _, _)| id == &v.id) {
-                continue;
+        for (id, val) in changes.fills {
+            let done = sqlx::query(
+                "UPDATE secret_versions SET has_value = TRUE, kms_key_id = $1, kind = $2, wrapped_key = $3, ciphertext = $4
+                 WHERE secret_arn = $5 AND version_id = $6 AND NOT has_value",
+            )
+            .bind(val.sealed.key_id())
+            .bind(val.kind.as_str())
+            .bind(val.sealed.wrapped_key())
+            .bind(val.sealed.ciphertext())
+            .bind(&s.arn)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
             }
-            let value = write
-                .new_values
-                .iter()
-                .find(|(id, _)| id == &v.id)
-                .map(|(_, val)| val);
-            if v.has_value != value.is_some() {
-                return Err(StoreError::Backend(format!(
-                    "version {} value presence does not match its metadata",
-                    v.id
-                )));
+        }
+        for (id, old, new) in changes.restages {
+            // The stages replaced must be the ones diffed against (compared as JSON).
+            let done = sqlx::query(
+                "UPDATE secret_versions SET stages = $1 WHERE secret_arn = $2 AND version_id = $3 AND stages::jsonb = $4::jsonb",
+            )
+            .bind(&new)
+            .bind(&s.arn)
+            .bind(id)
+            .bind(old)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
             }
-            sqlx::query(
+        }
+        for (v, value) in changes.inserts {
+            let inserted = sqlx::query(
                 "INSERT INTO secret_versions
                  (secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id, kind, wrapped_key, ciphertext)
                  VALUES ($1, $2, $3, $4, NULL, $5, $6, $7, $8, $9)",
@@ -1197,13 +1195,19 @@ impl Store for PostgresStore {
             .bind(v.created_ms)
             .bind(serde_json::to_string(&v.stages).map_err(backend)?)
             .bind(v.has_value)
-            .bind(value.map(|x| x.sealed.key_id().to_string()).or_else(|| v.kms_key_id.clone()))
+            .bind(value.map(|x| x.sealed.key_id()).or(v.kms_key_id.as_deref()))
             .bind(value.map(|x| x.kind.as_str()))
-            .bind(value.map(|x| x.sealed.wrapped_key().to_vec()))
-            .bind(value.map(|x| x.sealed.ciphertext().to_vec()))
+            .bind(value.map(|x| x.sealed.wrapped_key()))
+            .bind(value.map(|x| x.sealed.ciphertext()))
             .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+            .await;
+            match inserted {
+                // The caller's copy lacked a version the store has.
+                Err(e) if checked && is_unique_violation(&e) => return Err(StoreError::Conflict),
+                other => {
+                    other.map_err(backend)?;
+                }
+            }
         }
         tx.commit().await.map_err(backend)
     }
@@ -1242,29 +1246,26 @@ impl Store for PostgresStore {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    async fn record_access(
-        &self,
-        secret_arn: &str,
-        version_id: &str,
-        day_ms: Millis,
-    ) -> Result<(), StoreError> {
+    async fn record_accesses(&self, stamps: &[AccessStamp]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        // Secret row first, then the version: the lock order of `commit`.
-        sqlx::query("UPDATE secrets SET last_accessed_ms = $1 WHERE arn = $2")
-            .bind(day_ms)
-            .bind(secret_arn)
+        // Each secret's row before its version's: the lock order of `commit`.
+        for s in stamps {
+            sqlx::query("UPDATE secrets SET last_accessed_ms = $1 WHERE arn = $2")
+                .bind(s.day_ms)
+                .bind(&s.secret_arn)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::query(
+                "UPDATE secret_versions SET last_accessed_ms = $1 WHERE secret_arn = $2 AND version_id = $3",
+            )
+            .bind(s.day_ms)
+            .bind(&s.secret_arn)
+            .bind(&s.version_id)
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query(
-            "UPDATE secret_versions SET last_accessed_ms = $1 WHERE secret_arn = $2 AND version_id = $3",
-        )
-        .bind(day_ms)
-        .bind(secret_arn)
-        .bind(version_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)
     }
 

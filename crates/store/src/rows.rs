@@ -8,7 +8,7 @@ use strongroom_domain::secret::{Millis, Secret, Tag, Version};
 
 use strongroom_domain::filters::{SortBy, SortOrder};
 
-use crate::{ParameterCursor, SecretsPage, StoreError, prefix_end};
+use crate::{ParameterCursor, SecretWrite, SecretsPage, StoreError, StoredValue, prefix_end};
 
 /// Secret fields kept as one JSON document: only the store's own columns are queried.
 #[derive(Serialize, Deserialize)]
@@ -97,6 +97,93 @@ pub(crate) fn meta_json(s: &Secret) -> Result<String, StoreError> {
         replication: s.replication.clone(),
     })
     .map_err(backend)
+}
+
+/// A stored version as a write's diff sees it: id, stages (as stored, JSON), has a value.
+pub(crate) type StoredVersion = (String, String, bool);
+
+/// The stored versions a write may diff against without reading them: those of the copy it
+/// was computed from (`SecretWrite::stored_versions`), for an update. `None`: read them back.
+pub(crate) fn known_versions(
+    write: &SecretWrite,
+) -> Result<Option<Vec<StoredVersion>>, StoreError> {
+    let Some(versions) = write
+        .stored_versions
+        .as_ref()
+        .filter(|_| write.expected_revision.is_some())
+    else {
+        return Ok(None);
+    };
+    versions
+        .iter()
+        .map(|v| {
+            let stages = serde_json::to_string(&v.stages).map_err(backend)?;
+            Ok((v.id.clone(), stages, v.has_value))
+        })
+        .collect::<Result<_, StoreError>>()
+        .map(Some)
+}
+
+/// The row changes that take a secret's versions from `stored` to the write's: the same plan
+/// for both backends, which only execute it.
+#[derive(Default)]
+pub(crate) struct VersionChanges<'a> {
+    /// Versions dropped (pruned).
+    pub(crate) deletes: Vec<&'a str>,
+    /// A rotation's value-less version getting its value (once).
+    pub(crate) fills: Vec<(&'a str, &'a StoredValue)>,
+    /// (id, stages as stored, new stages): labels moved.
+    pub(crate) restages: Vec<(&'a str, &'a str, String)>,
+    /// New versions, with their values.
+    pub(crate) inserts: Vec<(&'a Version, Option<&'a StoredValue>)>,
+}
+
+pub(crate) fn version_changes<'a>(
+    write: &'a SecretWrite,
+    stored: &'a [StoredVersion],
+) -> Result<VersionChanges<'a>, StoreError> {
+    let mut c = VersionChanges::default();
+    let value_of = |id: &str| {
+        write
+            .new_values
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, val)| val)
+    };
+    for (id, stages, had_value) in stored {
+        let Some(v) = write.secret.versions.iter().find(|v| &v.id == id) else {
+            c.deletes.push(id);
+            continue;
+        };
+        // A rotation's value-less AWSPENDING version gets its value once (the rotation
+        // function's PutSecretValue); a stored value never changes.
+        if let Some(val) = value_of(id) {
+            if *had_value || !v.has_value {
+                return Err(StoreError::Backend(format!(
+                    "version {id} already has a value"
+                )));
+            }
+            c.fills.push((id, val));
+        }
+        let new = serde_json::to_string(&v.stages).map_err(backend)?;
+        if &new != stages {
+            c.restages.push((id, stages, new));
+        }
+    }
+    for v in &write.secret.versions {
+        if stored.iter().any(|(id, _, _)| id == &v.id) {
+            continue;
+        }
+        let value = value_of(&v.id);
+        if v.has_value != value.is_some() {
+            return Err(StoreError::Backend(format!(
+                "version {} value presence does not match its metadata",
+                v.id
+            )));
+        }
+        c.inserts.push((v, value));
+    }
+    Ok(c)
 }
 
 /// When the scheduler should look at a secret: its next rotation, if rotation is on and the

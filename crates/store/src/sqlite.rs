@@ -19,14 +19,15 @@ use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 
 use crate::rows::{
-    Bind, Binds, SecretColumns, backend, is_unique_violation, meta_json, now_ms,
-    parameter_from_columns, parameters_page_query, rotation_due, secret_from_columns,
-    secrets_page_query,
+    Bind, Binds, SecretColumns, StoredVersion, backend, is_unique_violation, known_versions,
+    meta_json, now_ms, parameter_from_columns, parameters_page_query, rotation_due,
+    secret_from_columns, secrets_page_query, version_changes,
 };
 use crate::{
-    IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage, SignInFailures,
-    Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey, StoredKmsMaterial,
-    StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy, StoredValue,
+    AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
+    SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
+    StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy,
+    StoredValue,
 };
 
 /// Ordered migrations; each runs once, in a transaction, recorded in `schema_migrations`.
@@ -336,6 +337,9 @@ async fn apply_secret_write(
 ) -> Result<(), StoreError> {
     let s = &write.secret;
     let meta = meta_json(s)?;
+    // The versions as the caller knows them, if it does (see the diff below).
+    let known = known_versions(write)?;
+    let checked = known.is_some();
     match write.expected_revision {
         None => {
             let res = sqlx::query(
@@ -362,7 +366,8 @@ async fn apply_secret_write(
         }
         Some(expected) => {
             let done = sqlx::query(
-                    "UPDATE secrets SET revision = ?, deletion_due_ms = ?, meta = ?, rotation_due_ms = ? WHERE arn = ? AND revision = ?",
+                    "UPDATE secrets SET revision = ?1, deletion_due_ms = ?2, meta = ?3, rotation_due_ms = ?4 WHERE arn = ?5 AND revision = ?6
+                     AND (?7 IS NULL OR (SELECT count(*) FROM secret_versions WHERE secret_arn = ?5) = ?7)",
                 )
                 .bind(s.revision)
                 .bind(s.deletion_due_ms)
@@ -370,6 +375,9 @@ async fn apply_secret_write(
                 .bind(rotation_due(s))
                 .bind(&s.arn)
                 .bind(expected)
+                // A known copy must hold as many versions as are stored (one the copy lacks would
+                // otherwise survive the diff unnoticed).
+                .bind(known.as_ref().map(|k| k.len() as i64))
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -397,92 +405,89 @@ async fn apply_secret_write(
             return Err(StoreError::Conflict);
         }
     }
-    // Diff versions against what is stored: delete dropped ones, rewrite changed stages.
-    let stored: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = ?",
-    )
-    .bind(&s.arn)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(backend)?;
-    for (id, stages, had_value) in &stored {
-        match s.versions.iter().find(|v| &v.id == id) {
-            None => {
-                sqlx::query("DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?")
-                    .bind(&s.arn)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(backend)?;
-            }
-            Some(v) => {
-                // A rotation's value-less AWSPENDING version gets its value once (the
-                // rotation function's PutSecretValue); a stored value never changes.
-                if let Some((_, val)) = write.new_values.iter().find(|(i, _)| i == id) {
-                    if *had_value != 0 || !v.has_value {
-                        return Err(StoreError::Backend(format!(
-                            "version {id} already has a value"
-                        )));
-                    }
-                    sqlx::query(
-                            "UPDATE secret_versions SET has_value = 1, kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
-                             WHERE secret_arn = ? AND version_id = ?",
-                        )
-                        .bind(val.sealed.key_id().to_string())
-                        .bind(val.kind.as_str())
-                        .bind(val.sealed.wrapped_key().to_vec())
-                        .bind(val.sealed.ciphertext().to_vec())
-                        .bind(&s.arn)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
-                }
-                let new = serde_json::to_string(&v.stages).map_err(backend)?;
-                if &new != stages {
-                    sqlx::query("UPDATE secret_versions SET stages = ? WHERE secret_arn = ? AND version_id = ?")
-                            .bind(&new)
-                            .bind(&s.arn)
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(backend)?;
-                }
-            }
+    // Diff versions against what is stored: from the caller's copy when it has one (each
+    // change then checked, see `SecretWrite::stored_versions`), else read back.
+    let stored: Vec<StoredVersion> = match known {
+        Some(k) => k,
+        None => sqlx::query_as(
+            "SELECT version_id, stages, has_value FROM secret_versions WHERE secret_arn = ?",
+        )
+        .bind(&s.arn)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(backend)?,
+    };
+    let changes = version_changes(write, &stored)?;
+    for id in changes.deletes {
+        let done =
+            sqlx::query("DELETE FROM secret_versions WHERE secret_arn = ? AND version_id = ?")
+                .bind(&s.arn)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
         }
     }
-    for v in &s.versions {
-        if stored.iter().any(|(id, _, _)| id == &v.id) {
-            continue;
+    for (id, val) in changes.fills {
+        let done = sqlx::query(
+            "UPDATE secret_versions SET has_value = 1, kms_key_id = ?, kind = ?, wrapped_key = ?, ciphertext = ?
+             WHERE secret_arn = ? AND version_id = ? AND has_value = 0",
+        )
+        .bind(val.sealed.key_id())
+        .bind(val.kind.as_str())
+        .bind(val.sealed.wrapped_key())
+        .bind(val.sealed.ciphertext())
+        .bind(&s.arn)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
         }
-        let value = write
-            .new_values
-            .iter()
-            .find(|(id, _)| id == &v.id)
-            .map(|(_, val)| val);
-        if v.has_value != value.is_some() {
-            return Err(StoreError::Backend(format!(
-                "version {} value presence does not match its metadata",
-                v.id
-            )));
+    }
+    for (id, old, new) in changes.restages {
+        // The stages replaced must be the ones diffed against (compared as JSON).
+        let done = sqlx::query(
+            "UPDATE secret_versions SET stages = ? WHERE secret_arn = ? AND version_id = ? AND json(stages) = json(?)",
+        )
+        .bind(&new)
+        .bind(&s.arn)
+        .bind(id)
+        .bind(old)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
         }
-        sqlx::query(
-                "INSERT INTO secret_versions
-                 (secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id, kind, wrapped_key, ciphertext)
-                 VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
-            )
-            .bind(&s.arn)
-            .bind(&v.id)
-            .bind(v.created_ms)
-            .bind(serde_json::to_string(&v.stages).map_err(backend)?)
-            .bind(v.has_value as i64)
-            .bind(value.map(|x| x.sealed.key_id().to_string()).or_else(|| v.kms_key_id.clone()))
-            .bind(value.map(|x| x.kind.as_str()))
-            .bind(value.map(|x| x.sealed.wrapped_key().to_vec()))
-            .bind(value.map(|x| x.sealed.ciphertext().to_vec()))
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+    }
+    for (v, value) in changes.inserts {
+        let inserted = sqlx::query(
+            "INSERT INTO secret_versions
+             (secret_arn, version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id, kind, wrapped_key, ciphertext)
+             VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.arn)
+        .bind(&v.id)
+        .bind(v.created_ms)
+        .bind(serde_json::to_string(&v.stages).map_err(backend)?)
+        .bind(v.has_value)
+        .bind(value.map(|x| x.sealed.key_id()).or(v.kms_key_id.as_deref()))
+        .bind(value.map(|x| x.kind.as_str()))
+        .bind(value.map(|x| x.sealed.wrapped_key()))
+        .bind(value.map(|x| x.sealed.ciphertext()))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            // The caller's copy lacked a version the store has.
+            Err(e) if checked && is_unique_violation(&e) => return Err(StoreError::Conflict),
+            other => {
+                other.map_err(backend)?;
+            }
+        }
     }
     Ok(())
 }
@@ -1171,26 +1176,23 @@ impl Store for SqliteStore {
         .map_err(backend)
     }
 
-    async fn record_access(
-        &self,
-        secret_arn: &str,
-        version_id: &str,
-        day_ms: Millis,
-    ) -> Result<(), StoreError> {
+    async fn record_accesses(&self, stamps: &[AccessStamp]) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await.map_err(backend)?;
-        sqlx::query("UPDATE secrets SET last_accessed_ms = ? WHERE arn = ?")
-            .bind(day_ms)
-            .bind(secret_arn)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-        sqlx::query("UPDATE secret_versions SET last_accessed_ms = ? WHERE secret_arn = ? AND version_id = ?")
-            .bind(day_ms)
-            .bind(secret_arn)
-            .bind(version_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        for s in stamps {
+            sqlx::query("UPDATE secrets SET last_accessed_ms = ? WHERE arn = ?")
+                .bind(s.day_ms)
+                .bind(&s.secret_arn)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            sqlx::query("UPDATE secret_versions SET last_accessed_ms = ? WHERE secret_arn = ? AND version_id = ?")
+                .bind(s.day_ms)
+                .bind(&s.secret_arn)
+                .bind(&s.version_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
         tx.commit().await.map_err(backend)
     }
 

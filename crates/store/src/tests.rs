@@ -188,7 +188,7 @@ pub(crate) fn secret(arn: &str, name: &str) -> Secret {
     }
 }
 
-fn version(id: &str, stages: &[&str]) -> Version {
+pub(crate) fn version(id: &str, stages: &[&str]) -> Version {
     Version {
         id: id.into(),
         stages: stages.iter().map(|s| s.to_string()).collect(),
@@ -246,6 +246,7 @@ async fn a_value_less_version_gets_its_value_once(store: &dyn Store) {
             secret: s.clone(),
             new_values: vec![("v1".into(), v1)],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -262,6 +263,7 @@ async fn a_value_less_version_gets_its_value_once(store: &dyn Store) {
             secret: filled.clone(),
             new_values: vec![("v2".into(), v2.clone())],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -284,6 +286,7 @@ async fn a_value_less_version_gets_its_value_once(store: &dyn Store) {
             secret: again,
             new_values: vec![("v2".into(), v2)],
             resealed: vec![],
+            stored_versions: None,
         })
         .await;
     assert!(matches!(refused, Err(StoreError::Backend(m)) if m.contains("already has a value")));
@@ -319,6 +322,7 @@ async fn concurrent_writes_are_each_committed_or_refused_alone(store: &dyn Store
             new_values: vec![("v1".into(), value_for(&b, &arn, "v1", b"plain"))],
             secret: s,
             resealed: vec![],
+            stored_versions: None,
         }
     };
     // 40 secrets, and two more claiming the name of secret 0.
@@ -346,6 +350,7 @@ async fn concurrent_writes_are_each_committed_or_refused_alone(store: &dyn Store
             new_values: vec![(vid.into(), value_for(&b, &arn, vid, b"plain"))],
             secret: s,
             resealed: vec![],
+            stored_versions: None,
         }
     };
     let mut writes: Vec<_> = (0..40).map(|i| update(i, "v2")).collect();
@@ -401,6 +406,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
             secret: s.clone(),
             new_values: vec![("v1".into(), val)],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -416,6 +422,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
                 secret: dup,
                 new_values: vec![],
                 resealed: vec![],
+                stored_versions: None,
             })
             .await,
         Err(StoreError::NameTaken)
@@ -432,6 +439,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
         secret: s2.clone(),
         new_values: vec![("v2".into(), val2.clone())],
         resealed: vec![],
+        stored_versions: None,
     };
     assert!(matches!(
         store.commit(stale).await,
@@ -451,6 +459,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
             secret: s2.clone(),
             new_values: vec![("v2".into(), val2)],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -487,6 +496,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
             secret: s2b.clone(),
             new_values: vec![],
             resealed: vec![("v2".into(), resealed)],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -504,6 +514,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
             secret: s3.clone(),
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -535,6 +546,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
             secret: rotating.clone(),
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -556,6 +568,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
             secret: s4,
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -586,6 +599,7 @@ async fn create_read_update_with_revision_check(store: &dyn Store) {
             secret: secret("arn:1b", "one"),
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -607,6 +621,7 @@ async fn listings_sort_by_bytes(store: &dyn Store) {
                 secret: secret(&format!("arn:{i}"), name),
                 new_values: vec![],
                 resealed: vec![],
+                stored_versions: None,
             })
             .await
             .unwrap();
@@ -1107,6 +1122,7 @@ async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
             secret: secret(1, "one"),
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -1118,6 +1134,7 @@ async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
             secret: secret(2, "two"),
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();
@@ -1138,6 +1155,264 @@ async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
     assert!(store.purge("arn:c").await.unwrap());
     assert!(store.secret(SecretKey::Name("c")).await.unwrap().is_none());
     store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_access_stamps_are_deferred_and_durable() {
+    let dir = TempDir::new();
+    access_stamps_are_deferred_and_durable(
+        SqliteStore::open(&dir.0).await.unwrap(),
+        SqliteStore::open(&dir.0).await.unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_access_stamps_are_deferred_and_durable() {
+    let schema = PgSchema::new();
+    access_stamps_are_deferred_and_durable(schema.open().await, schema.open().await).await;
+}
+
+/// LastAccessedDate stamps leave the read path: every read through the cache sees them at
+/// once (cached or loaded, single or listed), the store has them within a few flush
+/// intervals, and closing writes what is still pending. `b` is another view of the same data.
+async fn access_stamps_are_deferred_and_durable<S: Store>(a: S, b: S) {
+    const DAY: i64 = 86_400_000;
+    let mut s = secret("arn:d", "d");
+    let mut v = version("v", &["AWSCURRENT"]);
+    v.has_value = false;
+    v.kms_key_id = None;
+    s.versions = vec![v];
+    b.commit(SecretWrite {
+        expected_revision: None,
+        secret: s,
+        new_values: vec![],
+        resealed: vec![],
+        stored_versions: None,
+    })
+    .await
+    .unwrap();
+    let cached = CachedStore::new(a);
+    let first = cached.secret(SecretKey::Name("d")).await.unwrap().unwrap();
+    assert_eq!(first.last_accessed_ms, None);
+
+    cached.record_access("arn:d", "v", DAY).await.unwrap();
+    let hit = cached.secret(SecretKey::Name("d")).await.unwrap().unwrap();
+    assert_eq!(
+        hit.last_accessed_ms,
+        Some(DAY),
+        "the cached copy is patched"
+    );
+    let listed = cached.secrets().await.unwrap();
+    assert_eq!(
+        listed[0].last_accessed_ms,
+        Some(DAY),
+        "loaded copies get the overlay"
+    );
+    assert_eq!(listed[0].versions[0].last_accessed_ms, Some(DAY));
+
+    let durable = async {
+        loop {
+            let s = b.secret(SecretKey::Arn("arn:d")).await.unwrap().unwrap();
+            if s.last_accessed_ms == Some(DAY) && s.versions[0].last_accessed_ms == Some(DAY) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(crate::cache::ACCESS_FLUSH_INTERVAL * 10, durable)
+        .await
+        .expect("the stamp reached the store within ten flush intervals");
+
+    // The next day's stamp is pending when the store closes: closing writes it.
+    cached.record_access("arn:d", "v", 2 * DAY).await.unwrap();
+    cached.close().await;
+    let s = b.secret(SecretKey::Arn("arn:d")).await.unwrap().unwrap();
+    assert_eq!(
+        s.last_accessed_ms,
+        Some(2 * DAY),
+        "close flushes pending stamps"
+    );
+    assert_eq!(s.versions[0].last_accessed_ms, Some(2 * DAY));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_written_through_copies_equal_loads() {
+    let dir = TempDir::new();
+    written_through_copies_equal_loads(
+        SqliteStore::open(&dir.0).await.unwrap(),
+        SqliteStore::open(&dir.0).await.unwrap(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_written_through_copies_equal_loads() {
+    let schema = PgSchema::new();
+    written_through_copies_equal_loads(schema.open().await, schema.open().await).await;
+}
+
+/// After a commit the cache holds what it wrote (`SecretWrite::as_stored`), not a load: that
+/// copy must be exactly what a load returns, for every kind of write. `b` loads.
+async fn written_through_copies_equal_loads<S: Store>(a: S, b: S) {
+    let bar = barrier();
+    let arn = "arn:w";
+    let cached = CachedStore::new(a);
+    let same = |what: &'static str| {
+        let (cached, b) = (&cached, &b);
+        async move {
+            let hit = cached.secret(SecretKey::Arn(arn)).await.unwrap().unwrap();
+            let load = b.secret(SecretKey::Arn(arn)).await.unwrap().unwrap();
+            assert_eq!(hit, load, "{what}: the cached copy is what a load returns");
+            hit
+        }
+    };
+    // Created with tags but `tagged` unset, versions out of the store's order, and a value
+    // sealed under another key id than the version's metadata says.
+    let mut s = secret(arn, "w");
+    s.tagged = false;
+    let mut v2 = version("v2", &["AWSCURRENT"]);
+    v2.created_ms = 7;
+    let mut v1 = version("v1", &[]);
+    v1.kms_key_id = Some("stale".into());
+    s.versions = vec![v2, v1];
+    cached
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: s,
+            new_values: vec![
+                ("v2".into(), value_for(&bar, arn, "v2", b"two")),
+                ("v1".into(), value_for(&bar, arn, "v1", b"one")),
+            ],
+            resealed: vec![],
+            stored_versions: None,
+        })
+        .await
+        .unwrap();
+    let mut s = same("create").await;
+
+    // A new version takes AWSCURRENT; the old one becomes AWSPREVIOUS; v1 is pruned.
+    s.revision = 2;
+    s.description = Some("changed".into());
+    s.versions.retain(|v| v.id != "v1");
+    s.versions[0].stages = vec!["AWSPREVIOUS".into()];
+    let mut v3 = version("v3", &["AWSCURRENT"]);
+    v3.created_ms = 9;
+    s.versions.push(v3);
+    cached
+        .commit(SecretWrite {
+            expected_revision: Some(1),
+            secret: s,
+            new_values: vec![("v3".into(), value_for(&bar, arn, "v3", b"three"))],
+            resealed: vec![],
+            stored_versions: None,
+        })
+        .await
+        .unwrap();
+    let mut s = same("new version").await;
+
+    // Resealed under the same key: the version's key id as sealed.
+    s.revision = 3;
+    cached
+        .commit(SecretWrite {
+            expected_revision: Some(2),
+            secret: s,
+            new_values: vec![],
+            resealed: vec![("v2".into(), value_for(&bar, arn, "v2", b"two"))],
+            stored_versions: None,
+        })
+        .await
+        .unwrap();
+    same("resealed").await;
+    cached.close().await;
+    b.close().await;
+}
+
+on_both!(
+    sqlite_a_write_from_a_wrong_copy_is_a_conflict,
+    postgres_a_write_from_a_wrong_copy_is_a_conflict,
+    a_write_from_a_wrong_copy_is_a_conflict
+);
+
+/// A write that names the versions it was computed from is diffed against them without a
+/// read; a copy that is not what is stored must fail as a conflict and change nothing.
+async fn a_write_from_a_wrong_copy_is_a_conflict(store: &dyn Store) {
+    let b = barrier();
+    let arn = "arn:k";
+    let mut s = secret(arn, "k");
+    s.versions = vec![version("v1", &["AWSCURRENT"]), version("v0", &[])];
+    store
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: s.clone(),
+            new_values: vec![
+                ("v1".into(), value_for(&b, arn, "v1", b"one")),
+                ("v0".into(), value_for(&b, arn, "v0", b"zero")),
+            ],
+            resealed: vec![],
+            stored_versions: None,
+        })
+        .await
+        .unwrap();
+    let before = store.secret(SecretKey::Arn(arn)).await.unwrap().unwrap();
+    // The next state: v2 current, v1 previous, v0 pruned.
+    let mut next = before.clone();
+    next.revision = 2;
+    next.versions.retain(|v| v.id != "v0");
+    next.versions[0].stages = vec!["AWSPREVIOUS".into()];
+    next.versions.push(version("v2", &["AWSCURRENT"]));
+    let write = |stored: Vec<Version>| SecretWrite {
+        expected_revision: Some(1),
+        secret: next.clone(),
+        new_values: vec![("v2".into(), value_for(&b, arn, "v2", b"two"))],
+        resealed: vec![],
+        stored_versions: Some(stored),
+    };
+    let wrong_stages = {
+        let mut v = before.versions.clone();
+        v.iter_mut()
+            .for_each(|v| v.stages = vec!["AWSPENDING".into()]);
+        v
+    };
+    let missing_one = before.versions[..1].to_vec();
+    let extra_one = {
+        let mut v = before.versions.clone();
+        v.push(version("v9", &[]));
+        v
+    };
+    let v2_already = {
+        let mut v = before.versions.clone();
+        v.push(version("v2", &["AWSCURRENT"]));
+        v
+    };
+    for (what, copy) in [
+        ("stages not as stored", wrong_stages),
+        ("a stored version missing", missing_one),
+        ("a version that is not stored", extra_one),
+        ("the new version already there", v2_already),
+    ] {
+        let res = store.commit(write(copy)).await;
+        assert!(matches!(res, Err(StoreError::Conflict)), "{what}: {res:?}");
+        let after = store.secret(SecretKey::Arn(arn)).await.unwrap().unwrap();
+        assert_eq!(after, before, "{what}: nothing changed");
+    }
+    // The right copy commits, without reading the versions back.
+    store.commit(write(before.versions.clone())).await.unwrap();
+    let after = store.secret(SecretKey::Arn(arn)).await.unwrap().unwrap();
+    let ids: Vec<(&str, Vec<String>)> = after
+        .versions
+        .iter()
+        .map(|v| (v.id.as_str(), v.stages.clone()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("v1", vec!["AWSPREVIOUS".to_string()]),
+            ("v2", vec!["AWSCURRENT".to_string()])
+        ]
+    );
+    assert_eq!(after.revision, 2);
 }
 
 on_both_twice!(
@@ -1178,6 +1453,7 @@ async fn two_writers_of_one_secret_one_wins(a: &dyn Store, b: &dyn Store) {
             secret: s.clone(),
             new_values: vec![("tok0".into(), value_for(&bar, &arn, "tok0", plain))],
             resealed: vec![],
+            stored_versions: None,
         };
         let (ra, rb) = tokio::join!(a.commit(create(b"A")), b.commit(create(b"B")));
         let winner: &[u8] = if one_winner(ra, rb, "NameTaken") {
@@ -1202,6 +1478,7 @@ async fn two_writers_of_one_secret_one_wins(a: &dyn Store, b: &dyn Store) {
             secret: next.clone(),
             new_values: vec![("tok1".into(), value_for(&bar, &arn, "tok1", plain))],
             resealed: vec![],
+            stored_versions: None,
         };
         let (ra, rb) = tokio::join!(a.commit(put(b"A")), b.commit(put(b"B")));
         let winner: &[u8] = if one_winner(ra, rb, "Conflict") {
@@ -1233,6 +1510,7 @@ async fn two_writers_of_one_secret_one_wins(a: &dyn Store, b: &dyn Store) {
                 secret: w,
                 new_values: vec![(token.into(), value_for(&bar, &arn, token, b"x"))],
                 resealed: vec![],
+                stored_versions: None,
             }
         };
         let (ra, rb) = tokio::join!(a.commit(write("ta")), b.commit(write("tb")));
@@ -1256,6 +1534,7 @@ async fn two_writers_of_one_secret_one_wins(a: &dyn Store, b: &dyn Store) {
             secret: w,
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         };
         let (purged, written) = tokio::join!(a.purge(&arn), b.commit(write));
         assert!(purged.unwrap());
@@ -1365,6 +1644,7 @@ async fn postgres_schemas_are_isolated() {
         secret: secret("arn:iso", "iso"),
         new_values: vec![],
         resealed: vec![],
+        stored_versions: None,
     })
     .await
     .unwrap();
@@ -1375,6 +1655,7 @@ async fn postgres_schemas_are_isolated() {
         secret: secret("arn:iso", "iso"),
         new_values: vec![],
         resealed: vec![],
+        stored_versions: None,
     })
     .await
     .unwrap();
@@ -1527,6 +1808,7 @@ async fn listings_page_from_indexes_in_every_order(store: &dyn Store) {
                 secret: s.clone(),
                 new_values: vec![(format!("v{i}"), value_for(&barrier(), &s.arn, "v", b"x"))],
                 resealed: vec![],
+                stored_versions: None,
             })
             .await
             .unwrap();
@@ -1612,6 +1894,7 @@ async fn listings_page_from_indexes_in_every_order(store: &dyn Store) {
             secret: primary.clone(),
             new_values: vec![],
             resealed: vec![],
+            stored_versions: None,
         })
         .await
         .unwrap();

@@ -46,7 +46,7 @@ pub async fn metrics(
     const EVENT_NAME: &str = "GetPrometheusMetrics";
     let (parts, _) = req.into_parts();
     // The scrape's id, as API replies carry theirs: it finds the scrape's audit record.
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = strongroom_domain::names::random_uuid();
     let request_id_header = (
         header::HeaderName::from_static("x-amzn-requestid"),
         request_id.clone(),
@@ -187,7 +187,7 @@ pub async fn api(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = strongroom_domain::names::random_uuid();
     let started = Instant::now();
     let (parts, body) = req.into_parts();
     let target = parts
@@ -415,7 +415,7 @@ async fn console_call(
     request: ConsoleRequest,
     console: &ConsoleInfo,
 ) -> Result<Reply, ApiError> {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = strongroom_domain::names::random_uuid();
     let started = Instant::now();
     let info = RequestInfo {
         source_ip: Some(console.source_ip),

@@ -435,6 +435,8 @@ impl SecretsManager {
             secret: next.clone(),
             new_values,
             resealed,
+            // What the write was computed from is what is stored at its revision.
+            stored_versions: Some(current.versions.clone()),
         };
         match self.store.commit(write).await {
             Ok(()) => {

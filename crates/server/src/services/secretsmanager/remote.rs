@@ -626,6 +626,7 @@ impl SecretsManager {
                 secret: replica.clone(),
                 new_values,
                 resealed,
+                stored_versions: None,
             })
             .await
             .map_err(|e| match e {

@@ -212,6 +212,7 @@ impl SecretsManager {
                 secret: next.clone(),
                 new_values: Vec::new(),
                 resealed: Vec::new(),
+                stored_versions: None,
             })
             .await
             .map_err(|e| match e {
@@ -346,6 +347,7 @@ impl SecretsManager {
                 secret: next.clone(),
                 new_values: Vec::new(),
                 resealed: Vec::new(),
+                stored_versions: None,
             };
             match self.store.commit(write).await {
                 Ok(()) => return next,
@@ -440,6 +442,7 @@ impl SecretsManager {
             secret: replica,
             new_values,
             resealed,
+            stored_versions: None,
         };
         peer.store
             .commit(write)

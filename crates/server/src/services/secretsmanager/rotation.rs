@@ -381,7 +381,7 @@ impl SecretsManager {
             let token = rotation::in_progress(&s.versions)
                 .filter(|v| s.rotation.test_token.as_deref() != Some(v.id.as_str()))
                 .map(|v| v.id.clone())
-                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                .unwrap_or_else(strongroom_domain::names::random_uuid);
             let started = self
                 .modify(&s.arn, |s| {
                     let Some(lambda_arn) = s.rotation.lambda_arn.clone() else {

@@ -120,6 +120,7 @@ impl SecretsManager {
                 secret,
                 new_values,
                 resealed: Vec::new(),
+                stored_versions: None,
             };
             match self.store.commit(write).await {
                 Ok(()) => {

@@ -45,7 +45,7 @@ pub(super) fn decode_value(
 }
 
 pub(super) fn new_version_id(token: Option<String>) -> String {
-    token.unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    token.unwrap_or_else(strongroom_domain::names::random_uuid)
 }
 
 impl SecretsManager {
@@ -111,7 +111,8 @@ impl SecretsManager {
         })?;
         let today = day_floor(self.clock.now_ms());
         if secret.last_accessed_ms != Some(today) || version.last_accessed_ms != Some(today) {
-            // Date granularity (as AWS): at most one write per secret and version per day.
+            // Date granularity (as AWS): at most one stamp per secret and version per day,
+            // written off this request's path by the caching store (in batches).
             if let Err(e) = self
                 .store
                 .record_access(&secret.arn, &version.id, today)
