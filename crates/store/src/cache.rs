@@ -175,10 +175,10 @@ impl<S: Store> CachedStore<S> {
             }
             epoch
         };
-        self.fill_secret(epoch, &s);
+        self.fill_secret(epoch, s);
     }
 
-    fn fill_secret(&self, epoch: u64, s: &Secret) {
+    fn fill_secret(&self, epoch: u64, s: Secret) {
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
             return;
@@ -188,7 +188,7 @@ impl<S: Store> CachedStore<S> {
             m.names.clear();
         }
         m.names.insert(s.name.clone(), s.arn.clone());
-        m.secrets.insert(s.arn.clone(), s.clone());
+        m.secrets.insert(s.arn.clone(), s);
     }
 }
 
@@ -289,7 +289,7 @@ impl<S: Store> Store for CachedStore<S> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let found = self.loaded(|| self.inner.secret(key)).await?;
         if let Some(s) = &found {
-            self.fill_secret(epoch, s);
+            self.fill_secret(epoch, s.clone());
         }
         Ok(found)
     }

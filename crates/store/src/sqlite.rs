@@ -20,7 +20,7 @@ use strongroom_domain::parameters::Parameter;
 
 use crate::rows::{
     Bind, Binds, SecretColumns, StoredVersion, backend, is_unique_violation, known_versions,
-    meta_json, now_ms, parameter_from_columns, parameters_page_query, rotation_due,
+    meta_json, now_ms, one_row, parameter_from_columns, parameters_page_query, rotation_due,
     secret_from_columns, secrets_page_query, version_changes,
 };
 use crate::{
@@ -381,9 +381,7 @@ async fn apply_secret_write(
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
+            one_row(done.rows_affected())?;
         }
     }
 
@@ -401,9 +399,7 @@ async fn apply_secret_write(
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
+        one_row(done.rows_affected())?;
     }
     // Diff versions against what is stored: from the caller's copy when it has one (each
     // change then checked, see `SecretWrite::stored_versions`), else read back.
@@ -426,9 +422,7 @@ async fn apply_secret_write(
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
+        one_row(done.rows_affected())?;
     }
     for (id, val) in changes.fills {
         let done = sqlx::query(
@@ -444,9 +438,7 @@ async fn apply_secret_write(
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
+        one_row(done.rows_affected())?;
     }
     for (id, old, new) in changes.restages {
         // The stages replaced must be the ones diffed against (compared as JSON).
@@ -460,9 +452,7 @@ async fn apply_secret_write(
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
+        one_row(done.rows_affected())?;
     }
     for (v, value) in changes.inserts {
         let inserted = sqlx::query(
