@@ -51,6 +51,9 @@ pub struct Call {
     /// A console sign-in (`ConsoleLogin`): recorded as CloudTrail records one, with eventType
     /// `AwsConsoleSignIn`, its `additionalEventData`, and a failure as an errorMessage alone.
     pub console_sign_in: bool,
+    /// The authorizer's refusal of this call, with its decision: the console explains a
+    /// denial by it (never recorded; the record has AWS's message only).
+    pub denial: Option<crate::iam::authz::Denial>,
 }
 
 /// A KMS operation a service performed for the caller, as CloudTrail records it: the

@@ -1,6 +1,6 @@
 //! The audit search page: CloudTrail's LookupEvents (one lookup attribute and a time range,
 //! as AWS allows), paged with its NextToken, each record expandable. Also the paged lookup
-//! the access and account-timeline pages share.
+//! the access page uses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -34,7 +34,7 @@ async fn call(
     params.insert("Version".into(), "2010-05-08".into());
     match call_iam_as(state, &ctx.principal, action, params, &ctx.origin).await {
         Ok(xml) => Ok(xml.map(|x| xml_to_json(&x)).unwrap_or(Value::Null)),
-        Err(e) => Err(Refusal::explain(state, &ctx.principal, e)),
+        Err(e) => Err(Refusal::explain(e)),
     }
 }
 

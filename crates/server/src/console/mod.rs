@@ -38,10 +38,9 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode, header};
 
 use crate::credentials::Principal;
-use crate::error::ApiError;
 use crate::http::AppState;
 use crate::http::query::Params;
-use crate::pipeline::front::{ConsoleInfo, JsonService, call_as};
+use crate::pipeline::front::{ConsoleInfo, JsonService, Refused, call_as};
 use session::{COOKIE, Session, Sessions};
 
 /// The console's options (`--console`, `--console-secret-name-pattern`,
@@ -443,7 +442,7 @@ impl Ctx {
             &self.origin,
         )
         .await
-        .map_err(|e| Refusal::explain(state, &self.principal, e))
+        .map_err(Refusal::explain)
     }
 
     pub fn nav(&self) -> Nav {
@@ -578,41 +577,30 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn explain(state: &AppState, principal: &Principal, e: ApiError) -> Self {
-        let decided_by = denied_request(&e.message).map(|(action, resource)| {
-            let info = crate::iam::authz::RequestInfo {
-                source_ip: None,
-                secure_transport: state.tls,
-                now_ms: state.clock.now_ms(),
-            };
-            let d =
-                state
-                    .authz
-                    .decide(principal, action, resource, None, Default::default(), &info);
-            explanation(&d, action)
-        });
+    /// AWS's code and message; for the authorizer's refusal, the decision it made for this
+    /// very request (resource policy, conditions and all), in words.
+    pub fn explain(r: Refused) -> Self {
         Self {
-            code: e.code.to_string(),
-            message: e.message,
-            decided_by,
+            code: r.error.code.to_string(),
+            message: r.error.message,
+            decided_by: r.denial.map(|d| explanation(&d.decision, &d.action)),
         }
     }
 }
 
-/// The action and resource of AWS's AccessDenied message ("User: ARN is not authorized to
-/// perform: ACTION on resource: RESOURCE because ...").
-fn denied_request(message: &str) -> Option<(&str, &str)> {
-    let rest = message.split_once("is not authorized to perform: ")?.1;
-    let (action, rest) = rest.split_once(" on resource: ")?;
-    let resource = rest.split_whitespace().next()?;
-    Some((action, resource))
-}
-
-/// Which statements decided, in words.
+/// Which statements decided, in words: simulate-principal-policy's EvalDecision and
+/// matched statements (each statement's policy and its type).
 fn explanation(d: &strongroom_policy::Decision, action: &str) -> String {
+    use strongroom_policy::eval::Source;
     if d.statements.is_empty() {
+        let policies = match d.source {
+            Some(Source::Boundary) => "the principal's permissions boundary",
+            Some(Source::Session) => "the session's policies",
+            Some(Source::Resource) => "the resource's policy",
+            _ => "the principal's policies",
+        };
         return format!(
-            "No statement of the principal's policies allows {action} on this resource (implicit deny)."
+            "No statement of {policies} allows {action} on this resource (implicit deny)."
         );
     }
     let cited: Vec<String> = d
@@ -624,12 +612,11 @@ fn explanation(d: &strongroom_policy::Decision, action: &str) -> String {
                 .as_deref()
                 .map(|x| format!(" ({x})"))
                 .unwrap_or_default();
-            format!(
-                "{:?} statement {}{sid} of policy {}",
-                s.effect,
-                s.index + 1,
-                s.policy
-            )
+            let policy = match crate::iam::service::simulate::source_type(&s.policy) {
+                "resource" => "the resource's policy (resource)".to_string(),
+                kind => format!("policy {} ({kind})", s.policy),
+            };
+            format!("{:?} statement {}{sid} of {policy}", s.effect, s.index + 1)
         })
         .collect();
     format!("{:?}: {}", d.outcome, cited.join("; "))
@@ -640,20 +627,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_denied_action_and_resource_are_read_from_aws_message() {
-        let m = "User: arn:aws:iam::123456789012:user/dev is not authorized to perform: \
-                 secretsmanager:GetSecretValue on resource: arn:aws:secretsmanager:us-east-1:123456789012:secret:a-prod-b-AbCdEf \
-                 because no identity-based policy allows the secretsmanager:GetSecretValue action";
+    fn the_explanation_names_the_deciding_statement_and_its_policy() {
+        use strongroom_policy::eval::{Decision, Outcome, Source, StatementRef};
+        let by = |policy: &str, sid: Option<&str>| Decision {
+            outcome: Outcome::ExplicitDeny,
+            statements: vec![StatementRef {
+                policy: policy.into(),
+                index: 1,
+                sid: sid.map(str::to_string),
+                effect: strongroom_policy::Effect::Deny,
+            }],
+            source: Some(Source::Resource),
+        };
+        let a = "secretsmanager:GetSecretValue";
         assert_eq!(
-            denied_request(m),
-            Some((
-                "secretsmanager:GetSecretValue",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:a-prod-b-AbCdEf"
-            ))
+            explanation(&by("resource policy", Some("NoConsole")), a),
+            "ExplicitDeny: Deny statement 2 (NoConsole) of the resource's policy (resource)"
         );
         assert_eq!(
-            denied_request("Secrets Manager can't find the specified secret."),
-            None
+            explanation(&by("user/dev/NoProd", None), a),
+            "ExplicitDeny: Deny statement 2 of policy user/dev/NoProd (user)"
+        );
+        let implicit = Decision {
+            outcome: Outcome::ImplicitDeny,
+            statements: Vec::new(),
+            source: Some(Source::Boundary),
+        };
+        assert_eq!(
+            explanation(&implicit, a),
+            "No statement of the principal's permissions boundary allows \
+             secretsmanager:GetSecretValue on this resource (implicit deny)."
         );
     }
 

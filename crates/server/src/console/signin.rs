@@ -318,7 +318,7 @@ pub async fn change_password(
                 state.console.sessions.password_changed(&ctx.session_id);
                 return redirect("/console/secrets");
             }
-            Err(e) => Some(super::Refusal::explain(&state, &ctx.principal, e)),
+            Err(e) => Some(super::Refusal::explain(e)),
         }
     };
     let mut res = html(&PasswordPage {

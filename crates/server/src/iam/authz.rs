@@ -18,6 +18,15 @@ pub struct RequestInfo {
     pub now_ms: i64,
 }
 
+/// A refusal as the authorizer made it: AWS's AccessDenied message (all the caller is told)
+/// and the decision behind it, for the console to say which statement decided.
+#[derive(Debug, Clone)]
+pub struct Denial {
+    pub message: String,
+    pub action: String,
+    pub decision: strongroom_policy::Decision,
+}
+
 pub struct Authorizer {
     directory: Arc<Directory>,
     /// Resource policies compiled once per distinct document (they were validated when
@@ -92,6 +101,31 @@ impl Authorizer {
         extra_keys: Keys,
         info: &RequestInfo,
     ) -> Result<(), String> {
+        self.check_granted(
+            principal,
+            action,
+            resource,
+            resource_policy,
+            grantees,
+            extra_keys,
+            info,
+        )
+        .map_err(|d| d.message)
+    }
+
+    /// [`Self::authorize_granted`], a refusal keeping the decision that made it (what the
+    /// console shows as the deciding statements).
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_granted(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource: &str,
+        resource_policy: Option<&str>,
+        grantees: &[String],
+        extra_keys: Keys,
+        info: &RequestInfo,
+    ) -> Result<(), Denial> {
         if principal.is_root() {
             return Ok(());
         }
@@ -157,17 +191,18 @@ impl Authorizer {
             info,
         );
         self.verdict(principal, action, resource, decision)
+            .map_err(|d| d.message)
     }
 
-    /// `Ok` for an allowing decision, else AWS's AccessDenied message (the deciding
-    /// statements logged for the operator).
+    /// `Ok` for an allowing decision, else AWS's AccessDenied message with the decision (the
+    /// deciding statements logged for the operator).
     fn verdict(
         &self,
         principal: &Principal,
         action: &str,
         resource: &str,
         decision: strongroom_policy::Decision,
-    ) -> Result<(), String> {
+    ) -> Result<(), Denial> {
         if decision.is_allowed() {
             tracing::debug!(principal = %principal.arn, action, resource, statements = ?decision.statements, "allowed");
             return Ok(());
@@ -180,11 +215,15 @@ impl Authorizer {
             deciding_statements = ?decision.statements,
             "access denied"
         );
-        Err(format!(
-            "User: {} is not authorized to perform: {action} on resource: {resource} {}",
-            principal.arn,
-            decision.reason(action)
-        ))
+        Err(Denial {
+            message: format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource} {}",
+                principal.arn,
+                decision.reason(action)
+            ),
+            action: action.to_string(),
+            decision,
+        })
     }
 
     /// The full decision, with the statements that made it.

@@ -27,7 +27,7 @@ use crate::audit::{Call, claimed_access_key, event_source};
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::http::{AppState, cbor, json, query, read_body, transport};
-use crate::iam::authz::RequestInfo;
+use crate::iam::authz::{Denial, RequestInfo};
 use crate::iam::{service as iam, sts};
 use crate::pipeline::{self, Output, Wire};
 use crate::services::cloudtrail;
@@ -359,7 +359,7 @@ pub async fn call_as(
     operation: &str,
     input: &serde_json::Value,
     console: &ConsoleInfo,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<serde_json::Value, Refused> {
     // Zeroizing: a PutSecretValue input carries the value.
     let body = Zeroizing::new(serde_json::to_vec(input).unwrap_or_default());
     let reply = console_call(
@@ -386,7 +386,7 @@ pub async fn call_iam_as(
     action: &str,
     params: query::Params,
     console: &ConsoleInfo,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Refused> {
     let reply = console_call(
         state,
         principal,
@@ -399,6 +399,14 @@ pub async fn call_iam_as(
         Reply::Xml { result, .. } => Ok(result),
         _ => Ok(None),
     }
+}
+
+/// A console call's refusal: the API's error, and when the authorizer refused it, the
+/// decision that did (the statements the console shows).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: ApiError,
+    pub denial: Option<Denial>,
 }
 
 /// What the console asks for: a JSON service's operation, or IAM's.
@@ -414,7 +422,7 @@ async fn console_call(
     operation: &str,
     request: ConsoleRequest,
     console: &ConsoleInfo,
-) -> Result<Reply, ApiError> {
+) -> Result<Reply, Refused> {
     let request_id = strongroom_domain::names::random_uuid();
     let started = Instant::now();
     let info = RequestInfo {
@@ -427,7 +435,10 @@ async fn console_call(
         ConsoleRequest::Iam(_) => ("iam", Protocol::Query(iam::XMLNS)),
     };
     let Ok(_in_flight) = state.in_flight.try_acquire() else {
-        return Err(overloaded(&protocol));
+        return Err(Refused {
+            error: overloaded(&protocol),
+            denial: None,
+        });
     };
     let admission = state.audit.admit();
     let mut call = Call {
@@ -490,9 +501,14 @@ async fn console_call(
         started,
         target: Some(operation),
     };
+    let denial = call.denial.take();
     let result = conclude(state, call, result, finish).await;
     drop(admission);
-    result
+    result.map_err(|error| Refused {
+        // Only the refusal the caller got is explained (not, say, a failed audit write).
+        denial: denial.filter(|d| d.message == error.message),
+        error,
+    })
 }
 
 /// The protocol's throttling error for a server at its bound on requests in flight.

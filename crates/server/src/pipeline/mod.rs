@@ -27,7 +27,7 @@ use crate::audit::{Call, CallResource, DelegatedKms, ServiceEvent};
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::http::query::Params;
-use crate::iam::authz::{Authorizer, RequestInfo};
+use crate::iam::authz::{Authorizer, Denial, RequestInfo};
 use crate::services::Check;
 
 /// A service's operations, generated from its AWS model.
@@ -220,7 +220,7 @@ pub async fn run<S: Service>(
     };
     let mut result = Ok(());
     for c in authorization.checks {
-        if let Err(m) = authz.authorize_granted(
+        if let Err(d) = authz.check_granted(
             principal,
             &c.action,
             &c.resource,
@@ -229,7 +229,8 @@ pub async fn run<S: Service>(
             c.keys,
             info,
         ) {
-            result = Err(svc.denied(m));
+            result = Err(svc.denied(d.message.clone()));
+            call.denial = Some(d);
             break;
         }
     }
@@ -244,7 +245,15 @@ pub async fn run<S: Service>(
     if let Some(r) = ctx.response_elements.take() {
         call.response_elements = Some(r);
     }
-    call.delegated = gate.into_uses();
+    let (uses, gate_denial) = gate.into_parts();
+    call.delegated = uses;
+    // A denial on the caller's behalf (a KMS key's) explains the call's refusal only when
+    // the refusal is that denial: a service may have survived it and failed otherwise.
+    if let (Err(e), None, Some(d)) = (&result, &call.denial, gate_denial)
+        && e.message == d.message
+    {
+        call.denial = Some(d);
+    }
     svc.audit(op, &input, result.as_ref(), call).await;
     result
 }
@@ -258,6 +267,8 @@ pub struct KmsGate<'a> {
     principal: &'a Principal,
     info: &'a RequestInfo,
     uses: std::sync::Mutex<Vec<DelegatedKms>>,
+    /// The last check it refused, with the decision.
+    denial: std::sync::Mutex<Option<Denial>>,
 }
 
 impl<'a> KmsGate<'a> {
@@ -273,6 +284,7 @@ impl<'a> KmsGate<'a> {
             principal,
             info,
             uses: std::sync::Mutex::new(Vec::new()),
+            denial: std::sync::Mutex::new(None),
         }
     }
 
@@ -293,14 +305,16 @@ impl<'a> KmsGate<'a> {
             keys.insert("aws:viaawsservice".into(), vec!["true".into()]);
         }
         let Some(operation) = action.strip_prefix("kms:") else {
-            return self.authz.authorize_with(
+            let result = self.authz.check_granted(
                 self.principal,
                 action,
                 resource,
                 policy,
+                &[],
                 keys,
                 self.info,
             );
+            return self.noted(result);
         };
         // The context's keys in their own spelling, values from the condition keys.
         let mut context = serde_json::Map::new();
@@ -312,7 +326,7 @@ impl<'a> KmsGate<'a> {
                 context.insert(k.clone(), serde_json::Value::String(v.clone()));
             }
         }
-        let result = self.authz.authorize_granted(
+        let result = self.noted(self.authz.check_granted(
             self.principal,
             action,
             resource,
@@ -320,7 +334,7 @@ impl<'a> KmsGate<'a> {
             grantees,
             keys,
             self.info,
-        );
+        ));
         if let Ok(mut u) = self.uses.lock() {
             u.push(DelegatedKms {
                 operation: operation.to_string(),
@@ -333,8 +347,23 @@ impl<'a> KmsGate<'a> {
         result
     }
 
-    fn into_uses(self) -> Vec<DelegatedKms> {
-        self.uses.into_inner().unwrap_or_default()
+    /// A check's result in the services' shape, a refusal's decision kept.
+    fn noted(&self, result: Result<(), Denial>) -> Result<(), String> {
+        result.map_err(|d| {
+            let message = d.message.clone();
+            if let Ok(mut last) = self.denial.lock() {
+                *last = Some(d);
+            }
+            message
+        })
+    }
+
+    /// The KMS uses to record, and the last refusal.
+    fn into_parts(self) -> (Vec<DelegatedKms>, Option<Denial>) {
+        (
+            self.uses.into_inner().unwrap_or_default(),
+            self.denial.into_inner().unwrap_or_default(),
+        )
     }
 }
 
@@ -532,6 +561,14 @@ mod tests {
         );
         assert_eq!(call.resource.unwrap().name.as_deref(), Some("t"));
         assert!(call.service_events.is_empty());
+        // The authorizer's decision comes with the refusal (the console explains it).
+        let denial = call.denial.expect("the denial's decision");
+        assert_eq!(denial.message, e.message);
+        assert_eq!(denial.action, "fake:Write");
+        assert_eq!(
+            denial.decision.outcome,
+            strongroom_policy::Outcome::ImplicitDeny
+        );
     }
 
     #[tokio::test]
@@ -556,6 +593,6 @@ mod tests {
         assert_eq!(fake.executed.load(Ordering::SeqCst), 1);
         assert_eq!(fake.audited.load(Ordering::SeqCst), 1);
         assert_eq!(call.service_events.len(), 1);
-        assert!(call.delegated.is_empty());
+        assert!(call.delegated.is_empty() && call.denial.is_none());
     }
 }

@@ -13,7 +13,7 @@ pub mod ops;
 mod policies;
 mod roles;
 pub mod shapes;
-mod simulate;
+pub(crate) mod simulate;
 mod users;
 
 use crate::pipeline::Operation as _;

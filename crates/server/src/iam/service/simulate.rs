@@ -154,8 +154,9 @@ impl Iam {
     }
 }
 
-/// Which kind of policy a decision cites, in SimulatePrincipalPolicy's vocabulary.
-fn source_type(cited: &str) -> &'static str {
+/// SimulatePrincipalPolicy's SourcePolicyType of a statement's policy, by the name the
+/// evaluation cites it with.
+pub(crate) fn source_type(cited: &str) -> &'static str {
     if cited.starts_with("user/") {
         "user"
     } else if cited.starts_with("group/") {
