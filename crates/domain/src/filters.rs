@@ -16,7 +16,9 @@
 //! - a value starting with `!` negates; the values of one filter are OR'd, filters are AND'd.
 //!
 //! Sorting: SortBy is `created-date` (the documented default), `last-accessed-date`,
-//! `last-changed-date` or `name`; SortOrder `asc` or `desc`.
+//! `last-changed-date` or `name`; SortOrder `asc` or `desc`. The web console also sorts by
+//! `description` and `next-rotation-date` ([`SortBy::parse_console`]): never ListSecrets
+//! values, whose wire enum stays AWS's.
 
 use std::cmp::Ordering;
 
@@ -265,6 +267,10 @@ pub enum SortBy {
     LastAccessedDate,
     LastChangedDate,
     Name,
+    /// The console's: by description (none as empty), bytes not locale.
+    Description,
+    /// The console's: by NextRotationDate; secrets without one last in either order.
+    NextRotationDate,
 }
 
 impl SortBy {
@@ -274,6 +280,8 @@ impl SortBy {
             SortBy::LastAccessedDate => "last-accessed-date",
             SortBy::LastChangedDate => "last-changed-date",
             SortBy::Name => "name",
+            SortBy::Description => "description",
+            SortBy::NextRotationDate => "next-rotation-date",
         }
     }
 
@@ -287,6 +295,15 @@ impl SortBy {
         .into_iter()
         .find(|b| b.as_str() == s)
         .ok_or_else(|| FilterError::UnknownSortBy(s.to_string()))
+    }
+
+    /// The console's sorts: ListSecrets' and [`SortBy::Description`],
+    /// [`SortBy::NextRotationDate`].
+    pub fn parse_console(s: &str) -> Result<Self, FilterError> {
+        [SortBy::Description, SortBy::NextRotationDate]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+            .map_or_else(|| Self::parse(s), Ok)
     }
 }
 
@@ -316,6 +333,20 @@ impl SortOrder {
     }
 }
 
+/// How much of a description sorting looks at: an index entry must stay under PostgreSQL's
+/// B-tree limit (~2.7 kB; a description may be 2,048 characters of up to 4 bytes each).
+pub const DESCRIPTION_SORT_CHARS: usize = 200;
+
+/// What [`SortBy::Description`] orders by: the description's first
+/// [`DESCRIPTION_SORT_CHARS`] characters ("" for none); ties break by name.
+pub fn description_sort_key(description: Option<&str>) -> &str {
+    let d = description.unwrap_or_default();
+    match d.char_indices().nth(DESCRIPTION_SORT_CHARS) {
+        Some((end, _)) => &d[..end],
+        None => d,
+    }
+}
+
 /// The attributes of a secret that sorting looks at. Times are ms since the Unix epoch.
 #[derive(Debug, Clone, Copy)]
 pub struct SortView<'a> {
@@ -325,6 +356,9 @@ pub struct SortView<'a> {
     pub created_ms: i64,
     pub last_accessed_ms: Option<i64>,
     pub last_changed_ms: Option<i64>,
+    pub description: Option<&'a str>,
+    /// NextRotationDate: `None` when rotation is off.
+    pub next_rotation_ms: Option<i64>,
 }
 
 /// A total order for ListSecrets: by `by` in `order`; a missing date sorts as older than any
@@ -336,6 +370,16 @@ pub fn compare(by: SortBy, order: SortOrder, a: &SortView, b: &SortView) -> Orde
         SortBy::LastAccessedDate => a.last_accessed_ms.cmp(&b.last_accessed_ms),
         SortBy::LastChangedDate => a.last_changed_ms.cmp(&b.last_changed_ms),
         SortBy::Name => Ordering::Equal,
+        SortBy::Description => {
+            description_sort_key(a.description).cmp(description_sort_key(b.description))
+        }
+        // Secrets that do not rotate come last whatever the order.
+        SortBy::NextRotationDate => match (a.next_rotation_ms, b.next_rotation_ms) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (None, None) => Ordering::Equal,
+            (Some(_), None) => return Ordering::Less,
+            (None, Some(_)) => return Ordering::Greater,
+        },
     };
     let ord = primary
         .then_with(|| a.name.cmp(b.name))
@@ -762,6 +806,8 @@ mod tests {
             created_ms: created,
             last_accessed_ms: accessed,
             last_changed_ms: changed,
+            description: None,
+            next_rotation_ms: None,
         }
     }
 
@@ -806,6 +852,50 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_consoles_sorts_by_description_and_next_rotation_without_rotation_last() {
+        let with = |name, desc, next| SortView {
+            description: desc,
+            next_rotation_ms: next,
+            ..sv(name, 0, None, None)
+        };
+        let items = [
+            with("d", Some("beta"), None),
+            with("c", None, Some(30)),
+            with("b", Some("Alpha"), Some(10)),
+            with("a", Some("alpha"), None),
+        ];
+        // Bytes: "" < "Alpha" < "alpha" < "beta".
+        assert_eq!(
+            sorted(SortBy::Description, SortOrder::Asc, &items),
+            ["c", "b", "a", "d"]
+        );
+        assert_eq!(
+            sorted(SortBy::Description, SortOrder::Desc, &items),
+            ["d", "a", "b", "c"]
+        );
+        assert_eq!(
+            sorted(SortBy::NextRotationDate, SortOrder::Asc, &items),
+            ["b", "c", "a", "d"]
+        );
+        assert_eq!(
+            sorted(SortBy::NextRotationDate, SortOrder::Desc, &items),
+            ["c", "b", "d", "a"]
+        );
+        // ListSecrets never takes them; the console does, and ListSecrets' own values.
+        assert!(SortBy::parse("description").is_err());
+        assert!(SortBy::parse("next-rotation-date").is_err());
+        for by in [SortBy::Description, SortBy::NextRotationDate, SortBy::Name] {
+            assert_eq!(SortBy::parse_console(by.as_str()), Ok(by));
+        }
+        assert!(SortBy::parse_console("tags").is_err());
+        // Only the first 200 characters count (what the stores index).
+        let long = "é".repeat(250);
+        assert_eq!(description_sort_key(Some(&long)).chars().count(), 200);
+        assert_eq!(description_sort_key(Some("short")), "short");
+        assert_eq!(description_sort_key(None), "");
+    }
+
     proptest! {
         #[test]
         fn desc_is_exactly_asc_reversed(
@@ -820,6 +910,7 @@ mod tests {
             let arns: Vec<String> = (0..items.len()).map(|i| format!("arn{i:03}")).collect();
             let views: Vec<SortView> = items.iter().zip(&arns).map(|((n, c, a, ch), arn)| SortView {
                 name: n, arn, created_ms: *c, last_accessed_ms: *a, last_changed_ms: *ch,
+                description: None, next_rotation_ms: None,
             }).collect();
             let mut asc = views.clone();
             asc.sort_by(|a, b| compare(by, SortOrder::Asc, a, b));

@@ -195,24 +195,41 @@ pub struct StoredGroup {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SecretCursor {
     /// The sort column's value: created, last accessed (-1 when never: such secrets sort
-    /// first, as [`strongroom_domain::filters::compare`] orders them) or last changed
-    /// (ms); 0 when sorting by name.
+    /// first, as [`strongroom_domain::filters::compare`] orders them), last changed or next
+    /// rotation (ms; without rotation [`NO_ROTATION_ASC`] or [`NO_ROTATION_DESC`], so such
+    /// secrets come last in either order); 0 when sorting by name or description.
     pub key: i64,
+    /// When sorting by description, its sort key
+    /// ([`strongroom_domain::filters::description_sort_key`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub text: String,
     pub name: String,
     pub arn: String,
 }
 
 impl SecretCursor {
-    /// The position of `s` in a listing sorted by `sort_by`.
-    pub fn of(sort_by: SortBy, s: &Secret) -> Self {
+    /// The position of `s` in a listing sorted by `sort_by` in `order`.
+    pub fn of(sort_by: SortBy, order: SortOrder, s: &Secret) -> Self {
         let key = match sort_by {
             SortBy::CreatedDate => s.created_ms,
             SortBy::LastAccessedDate => s.last_accessed_ms.unwrap_or(NEVER_ACCESSED),
             SortBy::LastChangedDate => s.last_changed_ms,
-            SortBy::Name => 0,
+            SortBy::NextRotationDate => s.rotation.next_rotation_date().unwrap_or(match order {
+                SortOrder::Asc => NO_ROTATION_ASC,
+                SortOrder::Desc => NO_ROTATION_DESC,
+            }),
+            SortBy::Name | SortBy::Description => 0,
+        };
+        let text = match sort_by {
+            SortBy::Description => {
+                strongroom_domain::filters::description_sort_key(s.description.as_deref())
+                    .to_string()
+            }
+            _ => String::new(),
         };
         Self {
             key,
+            text,
             name: s.name.clone(),
             arn: s.arn.clone(),
         }
@@ -221,6 +238,11 @@ impl SecretCursor {
 
 /// The `accessed_key` column's value for a secret never read (dates are never negative).
 pub(crate) const NEVER_ACCESSED: i64 = -1;
+
+/// `rotation_key_asc`'s value for a secret without a NextRotationDate: after every date.
+pub const NO_ROTATION_ASC: i64 = i64::MAX;
+/// `rotation_key_desc`'s: before every date, so after them all when listed newest first.
+pub const NO_ROTATION_DESC: i64 = -1;
 
 /// One batch of a secrets listing, in the order of `sort_by`/`order`, after `after`.
 #[derive(Debug, Clone, Copy)]

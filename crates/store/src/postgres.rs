@@ -284,6 +284,28 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX ssm_parameters_with_policies ON ssm_parameters(name) WHERE has_policies;
     "#,
     ),
+    (
+        5,
+        // The console's sorts by description and by next rotation (issue 12; SQLite's
+        // migration 12, same columns and indexes, same values).
+        r#"
+    ALTER TABLE secrets ADD COLUMN description_key TEXT COLLATE "C"
+        GENERATED ALWAYS AS (left(coalesce((meta::jsonb) ->> 'description', ''), 200)) STORED;
+    ALTER TABLE secrets ADD COLUMN rotation_key_asc BIGINT
+        GENERATED ALWAYS AS (coalesce(CASE WHEN ((meta::jsonb) -> 'rotation' ->> 'enabled') = 'true'
+            AND ((meta::jsonb) -> 'rotation' ->> 'next_rotation_ms') IS NOT NULL
+            THEN coalesce(((meta::jsonb) -> 'rotation' ->> 'next_rotation_date_ms')::bigint,
+                ((meta::jsonb) -> 'rotation' ->> 'next_rotation_ms')::bigint) END, 9223372036854775807)) STORED;
+    ALTER TABLE secrets ADD COLUMN rotation_key_desc BIGINT
+        GENERATED ALWAYS AS (coalesce(CASE WHEN ((meta::jsonb) -> 'rotation' ->> 'enabled') = 'true'
+            AND ((meta::jsonb) -> 'rotation' ->> 'next_rotation_ms') IS NOT NULL
+            THEN coalesce(((meta::jsonb) -> 'rotation' ->> 'next_rotation_date_ms')::bigint,
+                ((meta::jsonb) -> 'rotation' ->> 'next_rotation_ms')::bigint) END, -1)) STORED;
+    CREATE INDEX secrets_by_description ON secrets(description_key, name, arn);
+    CREATE INDEX secrets_by_rotation_asc ON secrets(rotation_key_asc, name, arn);
+    CREATE INDEX secrets_by_rotation_desc ON secrets(rotation_key_desc, name, arn);
+    "#,
+    ),
 ];
 
 /// The channel of the change announcements (migration 2).

@@ -267,15 +267,19 @@ const SECRET_COLUMNS: &str =
     "SELECT arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta FROM secrets";
 
 /// One batch of a secrets listing: a keyset range on the index of the sort column (the
-/// generated columns and indexes of SQLite's migration 11 and PostgreSQL's 4 have the same
-/// names), so the database reads `limit` index entries wherever the listing is.
+/// generated columns and indexes of SQLite's migrations 11 and 12 and PostgreSQL's 4 and 5
+/// have the same names), so the database reads `limit` index entries wherever the listing is.
 pub(crate) fn secrets_page_query(q: &SecretsPage<'_>, binds: &mut Binds) -> String {
-    let key = match q.sort_by {
-        SortBy::CreatedDate => Some("created_ms"),
-        SortBy::LastAccessedDate => Some("accessed_key"),
-        SortBy::LastChangedDate => Some("last_changed_ms"),
+    let key = match (q.sort_by, q.order) {
+        (SortBy::CreatedDate, _) => Some("created_ms"),
+        (SortBy::LastAccessedDate, _) => Some("accessed_key"),
+        (SortBy::LastChangedDate, _) => Some("last_changed_ms"),
+        (SortBy::Description, _) => Some("description_key"),
+        // One column per order: secrets without rotation are last in both.
+        (SortBy::NextRotationDate, SortOrder::Asc) => Some("rotation_key_asc"),
+        (SortBy::NextRotationDate, SortOrder::Desc) => Some("rotation_key_desc"),
         // Names are unique: the name alone orders.
-        SortBy::Name => None,
+        (SortBy::Name, _) => None,
     };
     let (cmp, dir) = match q.order {
         SortOrder::Asc => (">", "ASC"),
@@ -285,8 +289,12 @@ pub(crate) fn secrets_page_query(q: &SecretsPage<'_>, binds: &mut Binds) -> Stri
     if let Some(c) = q.after {
         conditions.push(match key {
             Some(k) => {
+                let at = match q.sort_by {
+                    SortBy::Description => Bind::Text(c.text.clone()),
+                    _ => Bind::Int(c.key),
+                };
                 let (a, b, c) = (
-                    binds.push(Bind::Int(c.key)),
+                    binds.push(at),
                     binds.push(Bind::Text(c.name.clone())),
                     binds.push(Bind::Text(c.arn.clone())),
                 );

@@ -251,6 +251,31 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX ssm_parameters_with_policies ON ssm_parameters(name) WHERE has_policies;
     "#,
     ),
+    (
+        12,
+        // The console's sorts by description and by next rotation (issue 12), keyset-paged
+        // like ListSecrets' (PostgreSQL's migration 5 makes the same columns and indexes).
+        // The description's first 200 characters (`filters::DESCRIPTION_SORT_CHARS`); the
+        // NextRotationDate as DescribeSecret answers it, one column per order so secrets
+        // without rotation come last in both (`NO_ROTATION_ASC`, `NO_ROTATION_DESC`).
+        r#"
+    ALTER TABLE secrets ADD COLUMN description_key TEXT
+        GENERATED ALWAYS AS (substr(coalesce(json_extract(meta, '$.description'), ''), 1, 200)) VIRTUAL;
+    ALTER TABLE secrets ADD COLUMN rotation_key_asc INTEGER
+        GENERATED ALWAYS AS (coalesce(CASE WHEN json_extract(meta, '$.rotation.enabled') = 1
+            AND json_extract(meta, '$.rotation.next_rotation_ms') IS NOT NULL
+            THEN coalesce(json_extract(meta, '$.rotation.next_rotation_date_ms'),
+                json_extract(meta, '$.rotation.next_rotation_ms')) END, 9223372036854775807)) VIRTUAL;
+    ALTER TABLE secrets ADD COLUMN rotation_key_desc INTEGER
+        GENERATED ALWAYS AS (coalesce(CASE WHEN json_extract(meta, '$.rotation.enabled') = 1
+            AND json_extract(meta, '$.rotation.next_rotation_ms') IS NOT NULL
+            THEN coalesce(json_extract(meta, '$.rotation.next_rotation_date_ms'),
+                json_extract(meta, '$.rotation.next_rotation_ms')) END, -1)) VIRTUAL;
+    CREATE INDEX secrets_by_description ON secrets(description_key, name, arn);
+    CREATE INDEX secrets_by_rotation_asc ON secrets(rotation_key_asc, name, arn);
+    CREATE INDEX secrets_by_rotation_desc ON secrets(rotation_key_desc, name, arn);
+    "#,
+    ),
 ];
 
 pub struct SqliteStore {

@@ -1784,15 +1784,18 @@ async fn walk(
         assert!(batch.len() <= limit);
         out.extend(batch.iter().map(|s| s.name.clone()));
         match batch.last() {
-            Some(last) if batch.len() == limit => after = Some(SecretCursor::of(sort_by, last)),
+            Some(last) if batch.len() == limit => {
+                after = Some(SecretCursor::of(sort_by, order, last))
+            }
             _ => return out,
         }
     }
 }
 
-/// Keyset pages in each of ListSecrets' orders are exactly the domain's total order
-/// (`filters::compare`: missing dates first, ties by name then ARN, bytes not locale), and a
-/// name prefix is a range of names.
+/// Keyset pages in each of ListSecrets' orders, and the console's (description, next
+/// rotation), are exactly the domain's total order (`filters::compare`: missing dates first,
+/// secrets without rotation last, ties by name then ARN, bytes not locale), and a name prefix
+/// is a range of names.
 async fn listings_page_from_indexes_in_every_order(store: &dyn Store) {
     // Ties on every date, names that sort differently by bytes and by locale.
     let names = ["b", "B", "a", "/x", "A_", "a/b", "ab", "a0", "Z", "c"];
@@ -1801,6 +1804,29 @@ async fn listings_page_from_indexes_in_every_order(store: &dyn Store) {
         let mut s = secret(&format!("arn:{i:02}"), name);
         s.created_ms = (i as i64) % 3;
         s.last_changed_ms = 10 - (i as i64) % 4;
+        // Ties, none, case and bytes (é after z), and one beyond the indexed 200 characters.
+        s.description = match i % 5 {
+            0 => None,
+            1 => Some("beta".into()),
+            2 => Some("Alpha".into()),
+            3 => Some(format!("{}{}", "é".repeat(200), i)),
+            _ => Some("zeta".into()),
+        };
+        // Every third rotates (one in the past, ties), one more is configured but off, and
+        // one shows its schedule's date while a retry is due earlier.
+        match i % 3 {
+            0 => {}
+            1 => {
+                s.rotation.enabled = true;
+                s.rotation.next_rotation_ms = Some(1_000 * (i as i64 % 4));
+            }
+            _ if i == 5 => {
+                s.rotation.enabled = true;
+                s.rotation.next_rotation_ms = Some(1);
+                s.rotation.next_rotation_date_ms = Some(5_000);
+            }
+            _ => s.rotation.next_rotation_ms = Some(2_000),
+        }
         s.versions.push(version(&format!("v{i}"), &["AWSCURRENT"]));
         store
             .commit(SecretWrite {
@@ -1827,6 +1853,8 @@ async fn listings_page_from_indexes_in_every_order(store: &dyn Store) {
         SortBy::LastAccessedDate,
         SortBy::LastChangedDate,
         SortBy::Name,
+        SortBy::Description,
+        SortBy::NextRotationDate,
     ] {
         for order in [SortOrder::Asc, SortOrder::Desc] {
             let mut expected = secrets.clone();
@@ -1911,6 +1939,8 @@ fn sort_view(s: &Secret) -> SortView<'_> {
         created_ms: s.created_ms,
         last_accessed_ms: s.last_accessed_ms,
         last_changed_ms: Some(s.last_changed_ms),
+        description: s.description.as_deref(),
+        next_rotation_ms: s.rotation.next_rotation_date(),
     }
 }
 

@@ -40,7 +40,7 @@ use http::{HeaderValue, StatusCode, header};
 use crate::credentials::Principal;
 use crate::http::AppState;
 use crate::http::query::Params;
-use crate::pipeline::front::{ConsoleInfo, JsonService, Refused, call_as};
+use crate::pipeline::front::{ConsoleInfo, JsonService, Refused, call_as, list_secrets_as};
 use session::{COOKIE, Session, Sessions};
 
 /// The console's options (`--console`, `--console-secret-name-pattern`,
@@ -443,6 +443,18 @@ impl Ctx {
         )
         .await
         .map_err(Refusal::explain)
+    }
+
+    /// The secrets list's ListSecrets, with the console's own sorts and rotation filter
+    /// ([`list_secrets_as`]): authorized and audited as ListSecrets.
+    pub async fn list_secrets(
+        &self,
+        state: &AppState,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, Refusal> {
+        list_secrets_as(state, &self.principal, &input, &self.origin)
+            .await
+            .map_err(Refusal::explain)
     }
 
     pub fn nav(&self) -> Nav {

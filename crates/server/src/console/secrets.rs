@@ -60,8 +60,9 @@ fn text(v: &Value, key: &str) -> String {
         .to_string()
 }
 
-/// ListSecrets' input from the list page's query: name search, tag and description filters,
-/// sort field and order, page token.
+/// The list's ListSecrets input from the page's query: name search, tag and description
+/// filters, rotation on / off, sort field (ListSecrets' own and the console's description and
+/// next rotation) and order, page token.
 pub fn list_input(q: &Params) -> Value {
     let mut filters = Vec::new();
     for (field, key) in [("q", "name"), ("tag", "tag-key"), ("desc", "description")] {
@@ -80,11 +81,13 @@ pub fn list_input(q: &Params) -> Value {
         Some("desc") => "desc",
         _ => "asc",
     };
-    const SORTS: [&str; 4] = [
+    const SORTS: [&str; 6] = [
         "name",
         "created-date",
         "last-accessed-date",
         "last-changed-date",
+        "description",
+        "next-rotation-date",
     ];
     let sort = q
         .get("sort")
@@ -95,6 +98,11 @@ pub fn list_input(q: &Params) -> Value {
                            "IncludePlannedDeletion": true});
     if !filters.is_empty() {
         input["Filters"] = Value::Array(filters);
+    }
+    match q.get("rotation").map(String::as_str) {
+        Some("on") => input["RotationEnabled"] = Value::Bool(true),
+        Some("off") => input["RotationEnabled"] = Value::Bool(false),
+        _ => {}
     }
     if let Some(t) = q.get("next").filter(|t| !t.is_empty()) {
         input["NextToken"] = Value::String(t.clone());
@@ -120,6 +128,8 @@ struct ListPage {
     tag: String,
     tagvalue: String,
     desc: String,
+    /// "on", "off" or "" (either).
+    rotation: String,
     order: String,
     sort: String,
     rows: Vec<Row>,
@@ -144,6 +154,11 @@ pub async fn list(
         tag: field("tag"),
         tagvalue: field("tagvalue"),
         desc: field("desc"),
+        rotation: match input["RotationEnabled"].as_bool() {
+            Some(true) => "on".into(),
+            Some(false) => "off".into(),
+            None => String::new(),
+        },
         // As asked of ListSecrets (defaults included), so the form shows what is listed.
         order: input["SortOrder"].as_str().unwrap_or_default().to_string(),
         sort: input["SortBy"].as_str().unwrap_or_default().to_string(),
@@ -151,7 +166,7 @@ pub async fn list(
         next_href: None,
         refusal: None,
     };
-    match ctx.call(&state, SecretsManager, "ListSecrets", input).await {
+    match ctx.list_secrets(&state, input).await {
         Ok(out) => {
             for s in out["SecretList"].as_array().into_iter().flatten() {
                 let name = text(s, "Name");
@@ -161,19 +176,20 @@ pub async fn list(
                     description: text(s, "Description"),
                     last_changed: date(&s["LastChangedDate"]),
                     last_accessed: date(&s["LastAccessedDate"]),
-                    rotation: if s["RotationEnabled"].as_bool() == Some(true) {
-                        "on".into()
-                    } else {
-                        "off".into()
+                    rotation: match (s["RotationEnabled"].as_bool(), date(&s["NextRotationDate"])) {
+                        (Some(true), next) if !next.is_empty() => format!("on, next {next}"),
+                        (Some(true), _) => "on".into(),
+                        _ => "off".into(),
                     },
                     deleted: s.get("DeletedDate").is_some_and(|d| !d.is_null()),
                 });
             }
             if let Some(t) = out["NextToken"].as_str() {
-                let mut next: Vec<(&str, &str)> = ["q", "tag", "tagvalue", "desc", "order", "sort"]
-                    .iter()
-                    .filter_map(|k| q.get(*k).map(|v| (*k, v.as_str())))
-                    .collect();
+                let mut next: Vec<(&str, &str)> =
+                    ["q", "tag", "tagvalue", "desc", "rotation", "order", "sort"]
+                        .iter()
+                        .filter_map(|k| q.get(*k).map(|v| (*k, v.as_str())))
+                        .collect();
                 next.push(("next", t));
                 page.next_href = Some(format!("/console/secrets?{}", query_string(&next)));
             }
@@ -205,7 +221,12 @@ struct NewPage {
     pattern: String,
     name: String,
     description: String,
+    /// The secret type chosen: "kv", "json" or "plaintext".
+    kind: String,
     plaintext: String,
+    /// The JSON mode's text, and why it is not valid JSON ("" when it is).
+    json: String,
+    json_error: String,
     pairs: Vec<Pair>,
     tags: Vec<Pair>,
     /// A resource policy to attach (JSON), saved with BlockPublicPolicy.
@@ -244,7 +265,10 @@ impl NewPage {
             name: String::new(),
             policy: String::new(),
             description: String::new(),
+            kind: "kv".into(),
             plaintext: String::new(),
+            json: String::new(),
+            json_error: String::new(),
             pairs: (0..3)
                 .map(|_| Pair {
                     key: String::new(),
@@ -304,7 +328,19 @@ pub fn kv_json(pairs: &[Pair]) -> Zeroizing<String> {
     Zeroizing::new(Value::Object(m).to_string())
 }
 
-/// The rotation rules the form asks for: a schedule expression, else every N days.
+/// The JSON mode's secret string: the text as typed, if it is one JSON document. The error
+/// names where it stops being JSON (line, column), never what the text holds.
+pub fn json_value(text: &str) -> Result<Zeroizing<String>, String> {
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => Ok(Zeroizing::new(text.to_string())),
+        Err(e) => Err(format!(
+            "The secret value is not valid JSON (line {}, column {}).",
+            e.line(),
+            e.column()
+        )),
+    }
+}
+
 /// RotateSecret's RotationRules from the form: a schedule expression if given, else every N
 /// days; and the rotation window (`Duration`, e.g. `3h`) if given.
 pub fn rotation_rules(days: &str, schedule: &str, window: &str) -> Result<Value, String> {
@@ -344,8 +380,12 @@ pub async fn create(
     page.pairs = rows(&form, "key", "value");
     page.tags = rows(&form, "tagkey", "tagvalue");
     page.plaintext = form.get("plaintext").cloned().unwrap_or_default();
+    page.json = form.get("json").cloned().unwrap_or_default();
     page.policy = field("resource_policy");
-    let plaintext_mode = form.get("kind").map(String::as_str) == Some("plaintext");
+    page.kind = match form.get("kind").map(String::as_str) {
+        Some(k @ ("json" | "plaintext")) => k.to_string(),
+        _ => "kv".into(),
+    };
     if let Some(re) = &state.console.name_pattern
         && !re.is_match(&page.name)
     {
@@ -371,10 +411,16 @@ pub async fn create(
             }
         }
     };
-    let secret_string = if plaintext_mode {
-        Zeroizing::new(page.plaintext.clone())
-    } else {
-        kv_json(&page.pairs)
+    let secret_string = match page.kind.as_str() {
+        "plaintext" => Zeroizing::new(page.plaintext.clone()),
+        "json" => match json_value(&page.json) {
+            Ok(v) => v,
+            Err(e) => {
+                page.json_error = e;
+                return html(&page);
+            }
+        },
+        _ => kv_json(&page.pairs),
     };
     let mut input = json!({"Name": page.name, "SecretString": secret_string.as_str()});
     if !page.description.is_empty() {
@@ -577,9 +623,12 @@ pub async fn detail(
 #[derive(Template)]
 #[template(path = "value.html")]
 struct ValuePart {
+    csrf: String,
     id: String,
     plain: String,
     pairs: Vec<Pair>,
+    /// A JSON object of text values: offered in the key/value editor.
+    editable: bool,
     version: String,
     refusal: Option<Refusal>,
 }
@@ -611,6 +660,13 @@ pub fn shown_value(s: &str) -> (String, Vec<Pair>) {
     }
 }
 
+/// Whether the key/value editor can edit a value without changing it: a JSON object whose
+/// values are all text (numbers, lists or objects would come back as text).
+pub fn kv_editable(s: &str) -> bool {
+    matches!(serde_json::from_str::<Value>(s),
+        Ok(Value::Object(m)) if !m.is_empty() && m.values().all(Value::is_string))
+}
+
 /// "Retrieve secret value": an audited GetSecretValue, answered only to this POST (never in
 /// a URL or a cached page).
 pub async fn value(
@@ -624,9 +680,11 @@ pub async fn value(
     };
     let id = form.get("id").cloned().unwrap_or_default();
     let mut part = ValuePart {
+        csrf: ctx.csrf.clone(),
         id: id.clone(),
         plain: String::new(),
         pairs: Vec::new(),
+        editable: false,
         version: String::new(),
         refusal: None,
     };
@@ -642,7 +700,10 @@ pub async fn value(
         Ok(out) => {
             part.version = text(&out, "VersionId");
             match out["SecretString"].as_str() {
-                Some(s) => (part.plain, part.pairs) = shown_value(s),
+                Some(s) => {
+                    (part.plain, part.pairs) = shown_value(s);
+                    part.editable = kv_editable(s);
+                }
                 None => part.plain = "(a binary value)".into(),
             }
         }
@@ -687,8 +748,13 @@ pub async fn put_value(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    // From the key/value editor (a retrieved JSON object's rows) or the text box.
     act(&state, peer, req, "PutSecretValue", |id, f| {
-        json!({"SecretId": id, "SecretString": f.get("secret_string").cloned().unwrap_or_default()})
+        let value = match f.get("kind").map(String::as_str) {
+            Some("kv") => kv_json(&rows(f, "key", "value")),
+            _ => Zeroizing::new(f.get("secret_string").cloned().unwrap_or_default()),
+        };
+        json!({"SecretId": id, "SecretString": value.as_str()})
     })
     .await
 }
@@ -780,7 +846,18 @@ mod tests {
             (Some("desc"), Some("last-changed-date"))
         );
         assert_eq!(i["NextToken"], "tok");
-        let plain = list_input(&params(&[("sort", "bogus")]));
+        assert!(i.get("RotationEnabled").is_none());
+        let console = list_input(&params(&[
+            ("sort", "next-rotation-date"),
+            ("rotation", "off"),
+        ]));
+        assert_eq!(console["SortBy"], "next-rotation-date");
+        assert_eq!(console["RotationEnabled"], false);
+        let by_description = list_input(&params(&[("sort", "description"), ("rotation", "on")]));
+        assert_eq!(by_description["SortBy"], "description");
+        assert_eq!(by_description["RotationEnabled"], true);
+        let plain = list_input(&params(&[("sort", "bogus"), ("rotation", "maybe")]));
+        assert!(plain.get("RotationEnabled").is_none());
         assert!(plain.get("Filters").is_none() && plain.get("NextToken").is_none());
         assert_eq!(
             (plain["SortOrder"].as_str(), plain["SortBy"].as_str()),
@@ -832,6 +909,32 @@ mod tests {
         assert_eq!((pairs[1].key.as_str(), pairs[1].value.as_str()), ("N", "1"));
         assert_eq!(shown_value("just text").0, "just text");
         assert_eq!(shown_value("[1]").0, "[1]");
+    }
+
+    #[test]
+    fn json_mode_takes_one_json_document_and_says_where_it_breaks() {
+        assert_eq!(
+            json_value(r#"{"a": [1, {"b": null}]}"#).unwrap().as_str(),
+            r#"{"a": [1, {"b": null}]}"#
+        );
+        assert!(json_value("\"text\"").is_ok());
+        let e = json_value("{\"user\": \"hunter2\",\n \"pw\" }").unwrap_err();
+        assert_eq!(e, "The secret value is not valid JSON (line 2, column 7).");
+        assert!(json_value("").is_err() && json_value("{} {}").is_err());
+    }
+
+    #[test]
+    fn only_objects_of_text_values_go_to_the_key_value_editor() {
+        assert!(kv_editable(r#"{"user": "a", "pw": "b"}"#));
+        for s in [
+            r#"{"n": 1}"#,
+            r#"{"o": {"x": "y"}}"#,
+            "{}",
+            "[\"a\"]",
+            "text",
+        ] {
+            assert!(!kv_editable(s), "{s}");
+        }
     }
 
     #[test]

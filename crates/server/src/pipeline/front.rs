@@ -32,6 +32,7 @@ use crate::iam::{service as iam, sts};
 use crate::pipeline::{self, Output, Wire};
 use crate::services::cloudtrail;
 use crate::services::cloudwatch;
+use crate::services::secretsmanager::console_listing::ConsoleListing;
 
 /// Prometheus text. Public only when configured (`--metrics-public`: nothing authenticated,
 /// so nothing recorded); otherwise a scrape is an API call like any other: SigV4-signed
@@ -377,6 +378,32 @@ pub async fn call_as(
     }
 }
 
+/// The web console's listing of secrets as `principal`: ListSecrets' input, with the sorts and
+/// filter only the console has ([`ConsoleListing`]), through the same stages as [`call_as`]:
+/// authorized as `secretsmanager:ListSecrets`, recorded as a ListSecrets event. The answer
+/// is ListSecrets' output.
+pub async fn list_secrets_as(
+    state: &AppState,
+    principal: &Principal,
+    input: &serde_json::Value,
+    console: &ConsoleInfo,
+) -> Result<serde_json::Value, Refused> {
+    let body = Zeroizing::new(serde_json::to_vec(input).unwrap_or_default());
+    let reply = console_call(
+        state,
+        principal,
+        "ListSecrets",
+        ConsoleRequest::SecretsListing(Wire::Json(body)),
+        console,
+    )
+    .await?;
+    match reply {
+        Reply::Json(bytes) => Ok(serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))),
+        _ => Ok(serde_json::Value::Object(Default::default())),
+    }
+}
+
 /// An IAM call (Query protocol: `params` are the form's fields) made by the web console as
 /// `principal`, through the same stages as [`call_as`]. The answer is the inside of
 /// `<{Action}Result>` (`None` for actions without a result).
@@ -412,6 +439,8 @@ pub struct Refused {
 /// What the console asks for: a JSON service's operation, or IAM's.
 enum ConsoleRequest {
     Json(JsonService, Wire),
+    /// The console's listing of secrets ([`list_secrets_as`]).
+    SecretsListing(Wire),
     Iam(Wire),
 }
 
@@ -432,6 +461,7 @@ async fn console_call(
     };
     let (signing_name, protocol) = match &request {
         ConsoleRequest::Json(service, _) => (service.signing_name(), Protocol::Json),
+        ConsoleRequest::SecretsListing(_) => ("secretsmanager", Protocol::Json),
         ConsoleRequest::Iam(_) => ("iam", Protocol::Query(iam::XMLNS)),
     };
     let Ok(_in_flight) = state.in_flight.try_acquire() else {
@@ -463,6 +493,22 @@ async fn console_call(
                         )
                         .await
                     }
+                }
+            }
+            ConsoleRequest::SecretsListing(wire) => {
+                match admit(state, principal, "ThrottlingException") {
+                    Err(e) => Err(e),
+                    Ok(()) => pipeline::run(
+                        &ConsoleListing(&region.secretsmanager),
+                        operation,
+                        wire,
+                        principal,
+                        &info,
+                        &state.authz,
+                        &mut call,
+                    )
+                    .await
+                    .map(|out| Reply::Json(json_output(out))),
                 }
             }
             ConsoleRequest::Iam(wire) => match admit(state, principal, "Throttling") {

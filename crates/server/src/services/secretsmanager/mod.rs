@@ -5,6 +5,7 @@
 //! `strongroom-domain`; this layer validates input, loads, applies, seals and commits.
 
 mod api;
+pub mod console_listing;
 mod error;
 pub mod ops;
 pub mod shapes;

@@ -103,6 +103,7 @@ mod tests {
         let fp = fingerprint(&["a"]);
         let c = SecretCursor {
             key: -1,
+            text: String::new(),
             name: "a:b/c".into(),
             arn: "arn:aws:secretsmanager:us-east-1:1:secret:a:b/c-AbCdEf".into(),
         };

@@ -406,30 +406,60 @@ impl SecretsManager {
         &self,
         input: ListSecretsRequest,
     ) -> Result<ListSecretsResponse, SmError> {
-        let limit = validate::max_results(input.max_results, 100)?.unwrap_or(100);
-        let include_deleted = input.include_planned_deletion.unwrap_or(false);
-        let (filters, filter_fp) =
-            self.parse_filters(input.filters.as_deref().unwrap_or_default())?;
         let sort_by = input
             .sort_by
             .as_deref()
             .map(filters::SortBy::parse)
             .transpose()?
             .unwrap_or_default();
+        self.list_sorted(input, sort_by, None).await
+    }
+
+    /// The web console's listing ([`super::console_listing`]): ListSecrets with its sorts
+    /// by description and next rotation, and a filter on rotation being on or off.
+    pub async fn console_list_secrets(
+        &self,
+        input: ListSecretsRequest,
+        rotation_enabled: Option<bool>,
+    ) -> Result<ListSecretsResponse, SmError> {
+        let sort_by = input
+            .sort_by
+            .as_deref()
+            .map(filters::SortBy::parse_console)
+            .transpose()?
+            .unwrap_or_default();
+        self.list_sorted(input, sort_by, rotation_enabled).await
+    }
+
+    async fn list_sorted(
+        &self,
+        input: ListSecretsRequest,
+        sort_by: filters::SortBy,
+        rotation_enabled: Option<bool>,
+    ) -> Result<ListSecretsResponse, SmError> {
+        let limit = validate::max_results(input.max_results, 100)?.unwrap_or(100);
+        let include_deleted = input.include_planned_deletion.unwrap_or(false);
+        let (filters, filter_fp) =
+            self.parse_filters(input.filters.as_deref().unwrap_or_default())?;
         let order = input
             .sort_order
             .as_deref()
             .map(filters::SortOrder::parse)
             .transpose()?
             .unwrap_or_default();
+        // ListSecrets' fingerprint as it always was; the console's rotation filter adds to it.
+        let rotation_fp = rotation_enabled.map_or(String::new(), |on| format!("rotation={on}"));
         let fp = paging::fingerprint(&[
             &filter_fp.to_string(),
-            &format!("{sort_by:?}{order:?}{include_deleted}"),
+            &format!("{sort_by:?}{order:?}{include_deleted}{rotation_fp}"),
         ]);
         let after = paging::decode_cursor(input.next_token.as_deref(), fp)?;
-        let (page, next) = self
-            .listing(&filters, include_deleted, sort_by, order, after, limit)
-            .await?;
+        let shown = Shown {
+            filters: &filters,
+            include_deleted,
+            rotation_enabled,
+        };
+        let (page, next) = self.listing(&shown, sort_by, order, after, limit).await?;
         Ok(ListSecretsResponse {
             secret_list: Some(page.iter().map(list_entry).collect()),
             next_token: next.map(|c| paging::encode_cursor(&c, fp)),
@@ -466,17 +496,17 @@ impl SecretsManager {
     /// a page may ("fewer than MaxResults ... while NextToken is present").
     pub(super) async fn listing(
         &self,
-        filters: &[filters::Filter],
-        include_deleted: bool,
+        shown: &Shown<'_>,
         sort_by: filters::SortBy,
         order: filters::SortOrder,
         mut after: Option<SecretCursor>,
         limit: usize,
     ) -> Result<(Vec<Secret>, Option<SecretCursor>), SmError> {
         let name_prefix = (sort_by == filters::SortBy::Name)
-            .then(|| filters::index_prefix(filters, filters::FilterKey::Name))
+            .then(|| filters::index_prefix(shown.filters, filters::FilterKey::Name))
             .flatten();
-        let everything = filters.is_empty() && include_deleted;
+        let everything =
+            shown.filters.is_empty() && shown.include_deleted && shown.rotation_enabled.is_none();
         let mut out: Vec<Secret> = Vec::new();
         let mut examined = 0;
         loop {
@@ -498,17 +528,15 @@ impl SecretsManager {
                 .await?;
             let exhausted = batch.len() < want;
             for s in batch {
-                let shown = (include_deleted || !s.is_scheduled_for_deletion())
-                    && self.matches(filters, &s);
-                if shown {
+                if self.shows(shown, &s) {
                     if out.len() == limit {
                         // `after` is the last secret examined: the next page starts here.
                         return Ok((out, after));
                     }
                     out.push(s);
-                    after = out.last().map(|s| SecretCursor::of(sort_by, s));
+                    after = out.last().map(|s| SecretCursor::of(sort_by, order, s));
                 } else {
-                    after = Some(SecretCursor::of(sort_by, &s));
+                    after = Some(SecretCursor::of(sort_by, order, &s));
                 }
                 examined += 1;
             }
@@ -519,6 +547,14 @@ impl SecretsManager {
                 return Ok((out, after));
             }
         }
+    }
+
+    fn shows(&self, shown: &Shown<'_>, s: &Secret) -> bool {
+        (shown.include_deleted || !s.is_scheduled_for_deletion())
+            && shown
+                .rotation_enabled
+                .is_none_or(|on| s.rotation.enabled == on)
+            && self.matches(shown.filters, s)
     }
 
     fn matches(&self, filters: &[filters::Filter], s: &Secret) -> bool {
@@ -538,6 +574,14 @@ impl SecretsManager {
             },
         )
     }
+}
+
+/// Which secrets a listing shows.
+pub(super) struct Shown<'a> {
+    pub(super) filters: &'a [filters::Filter],
+    pub(super) include_deleted: bool,
+    /// The console's filter: only secrets whose rotation is on (`true`) or off.
+    pub(super) rotation_enabled: Option<bool>,
 }
 
 /// A replica is removed from its primary, and a primary only once it has no replicas.

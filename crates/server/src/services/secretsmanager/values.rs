@@ -194,8 +194,11 @@ impl SecretsManager {
                 let after = paging::decode_cursor(input.next_token.as_deref(), fp)?;
                 let (page, next) = self
                     .listing(
-                        &filters,
-                        false,
+                        &super::secrets::Shown {
+                            filters: &filters,
+                            include_deleted: false,
+                            rotation_enabled: None,
+                        },
                         SortBy::CreatedDate,
                         SortOrder::Asc,
                         after,
