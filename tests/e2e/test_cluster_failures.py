@@ -123,17 +123,18 @@ def background(node):
     return get(node.endpoint, "/health")[1]["background"]
 
 
-def rotation_config(record, step_delay=0):
+def rotation_config(record, step_delay=0, timeout=30, **env):
     d = tempfile.mkdtemp(prefix="cluster-rotation-", dir=work_dir("data"))
     cfg = os.path.join(d, "strongroom.toml")
+    extra = "".join(f", {k} = {json.dumps(v)}" for k, v in env.items())
     with open(cfg, "w") as f:
         f.write("[[rotation-function]]\n"
                 f'arn = "{FUNCTION_ARN}"\n'
                 f"command = {json.dumps([sys.executable, os.path.join(HERE, 'rotation', 'recording_rotation.py')])}\n"
                 f'role-arn = "arn:aws:iam::{ACCOUNT}:role/{ROLE}"\n'
-                "timeout-secs = 30\n"
+                f"timeout-secs = {timeout}\n"
                 f"environment = {{ ROTATION_RECORD = {json.dumps(record)}, "
-                f"ROTATION_STEP_DELAY = \"{step_delay}\" }}\n")
+                f"ROTATION_STEP_DELAY = \"{step_delay}\"{extra} }}\n")
     return cfg
 
 
@@ -391,6 +392,66 @@ def test_a_rotation_retried_on_another_node_does_not_run_twice(tmp_path):
         codes = [n.stop() for n in nodes]
         psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     assert codes == [0, 0]
+
+
+def test_a_rotation_cut_short_by_a_killed_node_dies_with_it_and_is_resumed_elsewhere(tmp_path):
+    """The node running a rotation (the background leader) is killed with SIGKILL in the
+    middle of a step: the function process it started dies with it at once (it must not go on
+    writing while another node resumes), and the other node — leader within 10 s — resumes the
+    rotation as soon as the dead run's claim runs out (four step timeouts and a margin: 27 s
+    here), not an hour later; each step then runs once, on the surviving node."""
+    db = f"sr_rotkill_{uuid.uuid4().hex[:12]}"
+    psql(f'CREATE DATABASE "{db}"')
+    url = f"{PG}/{db}"
+    record, pids = str(tmp_path / "rotations.jsonl"), str(tmp_path / "pids")
+    # The first step ever sleeps 20 s (the run the kill cuts short); every later one is quick.
+    cfg = rotation_config(record, step_delay=20, timeout=3, ROTATION_PIDS=pids,
+                          ROTATION_SLOW_ONCE=str(tmp_path / "slow-once"))
+    nodes = start_nodes(url, 2, ["--config", cfg, "--rotation-interval-secs", "1"])
+    dead = None
+    try:
+        eventually(lambda: sorted(background(n) for n in nodes) == ["leader", "standby"],
+                   "one leader", seconds=15)
+        dead, alive = sorted(nodes, key=lambda n: background(n) != "leader")
+        sm = client(dead.endpoint, "secretsmanager")
+        allow_rotation_role(client(dead.endpoint, "iam"))
+        time.sleep(1)  # the role reaches every node (bound: 1 s)
+        arn = sm.create_secret(Name=unique("cut"), SecretString=secret("k0"))["ARN"]
+        token = sm.rotate_secret(SecretId=arn, RotationLambdaARN=FUNCTION_ARN,
+                                 RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
+        pid = int(eventually(lambda: open(pids).read().split()[0] if os.path.exists(pids)
+                             else None, "the function started", seconds=10))
+        assert os.path.exists(f"/proc/{pid}"), "the function is running its first step"
+        killed_at = time.time()
+        dead.kill()
+
+        def gone():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    return f.read().split(")")[-1].split()[0] == "Z"  # reaped by init later
+            except FileNotFoundError:
+                return True
+        eventually(gone, "the function died with its node", seconds=2)
+        assert time.time() - killed_at < 5, "it did not sleep out its step"
+
+        other = client(alive.endpoint, "secretsmanager")
+        eventually(lambda: background(alive) == "leader", "the lease moved", seconds=12)
+
+        def resumed():
+            return "AWSCURRENT" in other.describe_secret(SecretId=arn)[
+                "VersionIdsToStages"].get(token, [])
+        eventually(resumed, "the rotation resumed and finished", seconds=45)
+        with open(record) as f:
+            steps = [json.loads(l) for l in f if json.loads(l)["token"] == token]
+        assert sorted(s["step"] for s in steps) == sorted(
+            ["createSecret", "setSecret", "testSecret", "finishSecret"]), steps
+        assert {s["endpoint"] for s in steps} == {alive.endpoint}, "the survivor ran it"
+        assert min(s["start"] for s in steps) - killed_at < 40, "resumed when the claim ran out"
+        assert other.get_secret_value(SecretId=arn)["VersionId"] == token
+    finally:
+        codes = [n.stop() for n in nodes if n is not dead]
+        psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    assert codes == [0]
 
 
 def test_postgresql_restarted_under_load():

@@ -76,10 +76,12 @@ impl Rotation {
             .map(|due| self.next_rotation_date_ms.unwrap_or(due))
     }
 
-    /// A rotation starts at `now`; the scheduler looks again at `now + retry`, so one the
-    /// server stopped in the middle of is resumed. NextRotationDate stays the schedule's: for
-    /// a rotation RotateSecret started, the rules' next date from now (what success will set);
-    /// for one the schedule started, the date that fell due.
+    /// A rotation starts at `now`; the scheduler looks again at `now + retry` — or, if a run
+    /// claimed it ([`claim_run`]), when that claim runs out, if sooner — so one whose server
+    /// stopped in the middle of it (a node killed) is resumed, by whichever node runs the
+    /// schedule, as soon as it can no longer be running. NextRotationDate stays the
+    /// schedule's: for a rotation RotateSecret started, the rules' next date from now (what
+    /// success will set); for one the schedule started, the date that fell due.
     pub fn start(&mut self, now: Millis, retry: Millis, requested: bool) {
         let shown = if requested {
             self.rules.as_ref().and_then(|r| next_after(r, now).ok())
@@ -87,7 +89,8 @@ impl Rotation {
             self.next_rotation_date_ms.or(self.next_rotation_ms)
         };
         self.next_rotation_date_ms = shown;
-        self.next_rotation_ms = Some(now + retry);
+        let claim_ends = self.running_until_ms.filter(|&t| t > now);
+        self.next_rotation_ms = Some(claim_ends.map_or(now + retry, |t| t.min(now + retry)));
     }
 
     /// The rotation failed at `now`: retried at `now + retry` while rotation is on;
@@ -785,6 +788,38 @@ mod tests {
             serde_json::from_str(r#"{"enabled":true,"lambda_arn":null,"rules":null,"last_rotated_ms":null,"next_rotation_ms":5}"#)
                 .unwrap();
         assert_eq!(old.next_rotation_date(), Some(5));
+    }
+
+    #[test]
+    fn a_run_cut_short_is_due_again_when_its_claim_runs_out() {
+        let mut r = Rotation {
+            enabled: true,
+            rules: Some(rules(Some(30), None, None)),
+            ..Default::default()
+        };
+        r.schedule_from(T0);
+        let now = T0 + HOUR_MS;
+        // The run claims the rotation for 3 minutes: if its node dies, the schedule looks
+        // again then (and claim_run lets it resume), not an hour later.
+        assert!(claim_run(&mut r, Begin::New, now, 180_000, "a"));
+        r.start(now, HOUR_MS, true);
+        assert_eq!(r.next_rotation_ms, Some(now + 180_000));
+        assert!(claim_run(
+            &mut r,
+            Begin::Resume,
+            now + 180_000,
+            180_000,
+            "b"
+        ));
+        // A claim longer than the retry does not delay it.
+        let mut long = Rotation::default();
+        assert!(claim_run(&mut long, Begin::New, now, 2 * HOUR_MS, "a"));
+        long.start(now, HOUR_MS, true);
+        assert_eq!(long.next_rotation_ms, Some(now + HOUR_MS));
+        // No claim (or one already run out): the retry.
+        let mut free = Rotation::default();
+        free.start(now, HOUR_MS, false);
+        assert_eq!(free.next_rotation_ms, Some(now + HOUR_MS));
     }
 
     #[test]

@@ -153,7 +153,7 @@ pub struct Leadership {
 pub const LEASE_TTL: Duration = Duration::from_secs(8);
 /// How often the lease is renewed, or tried for.
 pub const LEASE_RENEW: Duration = Duration::from_secs(2);
-const BACKGROUND_JOB: &str = "background";
+use strongroom_store::fence::BACKGROUND_JOB;
 
 impl Leadership {
     /// One node: always the leader.
@@ -178,6 +178,14 @@ impl Leadership {
 
     pub fn token(&self) -> i64 {
         self.token.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Run background `work` under the lease's current fencing token: on PostgreSQL each of
+    /// its writes is refused if the lease has since moved on or run out (see
+    /// `strongroom_store::fence`), so a node that lost the lease without knowing it yet
+    /// cannot overlap the new holder's work.
+    pub async fn fenced<F: std::future::Future>(&self, work: F) -> F::Output {
+        strongroom_store::fence::scope(self.token(), work).await
     }
 
     fn set(&self, token: Option<i64>) {

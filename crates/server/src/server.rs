@@ -797,7 +797,7 @@ async fn alarm_loop(
         if !leadership.is_leader() {
             continue;
         }
-        cloudwatch.evaluate_all().await;
+        leadership.fenced(cloudwatch.evaluate_all()).await;
     }
 }
 
@@ -849,77 +849,85 @@ async fn purge_loop(
         if !leadership.is_leader() {
             continue;
         }
-        match region.secretsmanager.purge_expired().await {
-            Ok(purged) => {
-                for arn in purged {
-                    // AWS records the end of a secret's deletion as a service event.
-                    let resource = crate::audit::CallResource {
-                        arn: arn.clone(),
-                        kind: crate::audit::SECRET_RESOURCE_TYPE,
-                        name: None,
-                    };
-                    audit
-                        .service_event(
-                            &region.name,
-                            "secretsmanager",
-                            "EndSecretVersionDelete",
-                            serde_json::json!({"secretArn": arn, "reason": "recovery window ended"}),
-                            Some(resource),
-                            clock.now_ms(),
-                        )
-                        .await;
-                }
+        leadership
+            .fenced(sweep_region(&region, &audit, clock.as_ref()))
+            .await;
+    }
+}
+
+/// One pass of a region's background sweep: deletions whose recovery window ended, replicas
+/// to bring up to date, parameter policies, KMS key deletions and rotations.
+async fn sweep_region(region: &Region, audit: &Auditor, clock: &dyn Clock) {
+    match region.secretsmanager.purge_expired().await {
+        Ok(purged) => {
+            for arn in purged {
+                // AWS records the end of a secret's deletion as a service event.
+                let resource = crate::audit::CallResource {
+                    arn: arn.clone(),
+                    kind: crate::audit::SECRET_RESOURCE_TYPE,
+                    name: None,
+                };
+                audit
+                    .service_event(
+                        &region.name,
+                        "secretsmanager",
+                        "EndSecretVersionDelete",
+                        serde_json::json!({"secretArn": arn, "reason": "recovery window ended"}),
+                        Some(resource),
+                        clock.now_ms(),
+                    )
+                    .await;
             }
-            Err(e) => tracing::warn!(error = ?e, region = %region.name, "purge sweep failed"),
         }
-        // Replicas that could not be brought up to date are tried again.
-        region.secretsmanager.retry_replication().await;
-        // Parameter policies: expirations delete, notifications are announced once.
-        for a in region.ssm.sweep_policies().await {
-            let now = clock.now_ms();
-            region.cloudwatch.record_call(
-                crate::services::cloudwatch::NAMESPACE_SSM,
+        Err(e) => tracing::warn!(error = ?e, region = %region.name, "purge sweep failed"),
+    }
+    // Replicas that could not be brought up to date are tried again.
+    region.secretsmanager.retry_replication().await;
+    // Parameter policies: expirations delete, notifications are announced once.
+    for a in region.ssm.sweep_policies().await {
+        let now = clock.now_ms();
+        region.cloudwatch.record_call(
+            crate::services::cloudwatch::NAMESPACE_SSM,
+            a.policy_type,
+            now,
+        );
+        let resource = crate::audit::CallResource {
+            arn: a.arn.clone(),
+            kind: crate::audit::PARAMETER_RESOURCE_TYPE,
+            name: Some(a.name.clone()),
+        };
+        let expires = a.expires_ms.map(strongroom_audit::event::format_time);
+        audit
+            .service_event(
+                &region.name,
+                "ssm",
                 a.policy_type,
+                serde_json::json!({"parameterName": a.name, "policyType": a.policy_type,
+                    "parameterVersion": a.version, "expirationTime": expires}),
+                Some(resource),
                 now,
-            );
-            let resource = crate::audit::CallResource {
-                arn: a.arn.clone(),
-                kind: crate::audit::PARAMETER_RESOURCE_TYPE,
-                name: Some(a.name.clone()),
-            };
-            let expires = a.expires_ms.map(strongroom_audit::event::format_time);
-            audit
-                .service_event(
-                    &region.name,
-                    "ssm",
-                    a.policy_type,
-                    serde_json::json!({"parameterName": a.name, "policyType": a.policy_type,
-                        "parameterVersion": a.version, "expirationTime": expires}),
-                    Some(resource),
-                    now,
-                )
-                .await;
-        }
-        // KMS: keys whose waiting period ended are deleted; due automatic rotations run.
-        let mut events = region.kms.delete_due().await;
-        events.extend(region.kms.rotate_due().await);
-        for e in events {
-            let resource = crate::audit::CallResource {
-                arn: e.key_arn,
-                kind: crate::audit::KMS_KEY_RESOURCE_TYPE,
-                name: None,
-            };
-            audit
-                .service_event(
-                    &region.name,
-                    "kms",
-                    e.name,
-                    e.details,
-                    Some(resource),
-                    clock.now_ms(),
-                )
-                .await;
-        }
+            )
+            .await;
+    }
+    // KMS: keys whose waiting period ended are deleted; due automatic rotations run.
+    let mut events = region.kms.delete_due().await;
+    events.extend(region.kms.rotate_due().await);
+    for e in events {
+        let resource = crate::audit::CallResource {
+            arn: e.key_arn,
+            kind: crate::audit::KMS_KEY_RESOURCE_TYPE,
+            name: None,
+        };
+        audit
+            .service_event(
+                &region.name,
+                "kms",
+                e.name,
+                e.details,
+                Some(resource),
+                clock.now_ms(),
+            )
+            .await;
     }
 }
 

@@ -11,6 +11,7 @@
 
 mod access;
 pub mod cache;
+pub mod fence;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -34,6 +35,10 @@ pub enum StoreError {
     NameTaken,
     #[error("storage error: {0}")]
     Backend(String),
+    /// A background job's write refused: its node no longer holds the background lease with
+    /// the job's fencing token (see [`fence`]).
+    #[error("this node no longer holds the background lease (fencing token {0})")]
+    Fenced(i64),
 }
 
 /// A KMS key as persisted: its material wrapped by the root key.

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
@@ -27,6 +28,7 @@ use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
 
+use crate::fence;
 use crate::rows::{
     Bind, Binds, SecretColumns, StoredVersion, backend, is_unique_violation, known_versions,
     meta_json, now_ms, one_row, parameter_from_columns, parameters_page_query, rotation_due,
@@ -529,7 +531,30 @@ impl PostgresStore {
         }
     }
 
-    /// Run a statement binding one or two text parameters; whether a row changed.
+    /// Begin a transaction that writes. Inside a background job's [`fence::scope`] it first
+    /// checks that the background lease still carries the job's token and has not run out,
+    /// and share-locks the lease row: no other node's takeover commits before this write
+    /// does (or is refused).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        if let Some(token) = fence::current() {
+            let held: Option<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT 1 FROM {HOME_SCHEMA}.leases WHERE job = $1 AND token = $2 AND expires_at > clock_timestamp() FOR SHARE"
+            )))
+            .bind(fence::BACKGROUND_JOB)
+            .bind(token)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if held.is_none() {
+                return Err(StoreError::Fenced(token));
+            }
+        }
+        Ok(tx)
+    }
+
+    /// Run a statement binding one or two text parameters; whether a row changed. A
+    /// background job's statement runs in a fenced transaction ([`Self::begin_write`]).
     async fn changed(
         &self,
         sql: &'static str,
@@ -540,11 +565,17 @@ impl PostgresStore {
         if let Some(b) = b {
             q = q.bind(b);
         }
-        let n = q
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?
-            .rows_affected();
+        let n = if fence::current().is_some() {
+            let mut tx = self.begin_write().await?;
+            let n = q.execute(&mut *tx).await.map_err(backend)?.rows_affected();
+            tx.commit().await.map_err(backend)?;
+            n
+        } else {
+            q.execute(&self.pool)
+                .await
+                .map_err(backend)?
+                .rows_affected()
+        };
         Ok(n > 0)
     }
 
@@ -765,7 +796,7 @@ impl Store for PostgresStore {
         material: Option<&StoredKmsMaterial>,
     ) -> Result<bool, StoreError> {
         let meta = serde_json::to_string(meta).map_err(backend)?;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("UPDATE kms_keys SET meta = $1 WHERE key_id = $2")
             .bind(meta)
             .bind(key_id)
@@ -919,7 +950,7 @@ impl Store for PostgresStore {
             )));
         }
         let meta = serde_json::to_string(p).map_err(backend)?;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         let res = match write.expected_revision {
             None => sqlx::query(
                 "INSERT INTO ssm_parameters (name, revision, meta) VALUES ($1, $2, $3)",
@@ -1080,7 +1111,7 @@ impl Store for PostgresStore {
         // The versions as the caller knows them, if it does (see the diff below).
         let known = known_versions(&write)?;
         let checked = known.is_some();
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         match write.expected_revision {
             None => {
                 let res = sqlx::query(
@@ -1786,7 +1817,7 @@ impl Store for PostgresStore {
         put: &[(String, String)],
         delete: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = self.begin_write().await?;
         for name in delete {
             sqlx::query("DELETE FROM cw_alarms WHERE name = $1")
                 .bind(name)

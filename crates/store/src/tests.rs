@@ -1428,6 +1428,7 @@ fn one_winner(a: Result<(), StoreError>, b: Result<(), StoreError>, loser: &str)
         StoreError::Conflict => "Conflict",
         StoreError::NameTaken => "NameTaken",
         StoreError::Backend(_) => "Backend",
+        StoreError::Fenced(_) => "Fenced",
     };
     match (&a, &b) {
         (Ok(()), Err(e)) if name(e) == loser => true,
@@ -2053,4 +2054,125 @@ fn prefix_ends_bound_exactly_the_prefixed_strings() {
     for s in ["a/b", "a/b/c", "a/bz", "a/b~"] {
         assert!(("a/b".."a/c").contains(&s), "{s}");
     }
+}
+
+/// A background job's writes carry its lease's fencing token: once the lease moved to another
+/// node (or ran out), the old holder's writes — which it may still make, not knowing yet — are
+/// refused and change nothing, while the new holder's and every request's (no token) go
+/// through. (A fresh database: the lease lives in its home schema.)
+#[tokio::test]
+async fn postgres_background_writes_are_fenced_by_the_lease() {
+    use crate::fence::{self, BACKGROUND_JOB};
+    use crate::postgres::{HOME_SCHEMA, Leases, connect_options};
+    use std::time::Duration;
+
+    let db = unique("sr_fence");
+    let admin = sqlx::PgPool::connect(&pg_url())
+        .await
+        .expect("PostgreSQL is reachable");
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{db}", pg_url().rsplit_once('/').unwrap().0);
+    let store = PostgresStore::open(&url, HOME_SCHEMA).await.unwrap();
+    let leases = Leases::open(&connect_options(&url).unwrap()).await.unwrap();
+
+    let ttl = Duration::from_millis(300);
+    let a = leases
+        .hold(BACKGROUND_JOB, "node-a", ttl)
+        .await
+        .unwrap()
+        .expect("a free lease");
+    let write = |expected: Option<i64>, s: &Secret| SecretWrite {
+        expected_revision: expected,
+        secret: s.clone(),
+        new_values: vec![],
+        resealed: vec![],
+        stored_versions: None,
+    };
+    let mut s = secret("arn:fenced", "fenced");
+    s.versions.push(version("v1", &["AWSCURRENT"]));
+    s.versions[0].has_value = false; // no value needed to test the fence
+    fence::scope(a, store.commit(write(None, &s)))
+        .await
+        .unwrap();
+
+    // A stops renewing (paused, cut off); its lease runs out and B takes it.
+    tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+    let b = leases
+        .hold(BACKGROUND_JOB, "node-b", Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("taken over");
+    assert!(b > a, "a new holder gets a new token");
+
+    // A's job, not knowing yet: every kind of background write is refused.
+    let mut s2 = s.clone();
+    s2.revision = 2;
+    s2.description = Some("written by the old holder".into());
+    let refused = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Fenced(t)) if t == a);
+    assert!(refused(
+        fence::scope(a, store.commit(write(Some(1), &s2))).await
+    ));
+    assert!(matches!(
+        fence::scope(a, store.purge("arn:fenced")).await,
+        Err(StoreError::Fenced(_))
+    ));
+    let alarm = [("alarm".to_string(), "{}".to_string())];
+    assert!(refused(
+        fence::scope(a, store.write_alarms(&alarm, &[])).await
+    ));
+    assert!(refused(
+        fence::scope(
+            a,
+            store.commit_parameter(ParameterWrite {
+                expected_revision: None,
+                parameter: parameter("/fenced", 1, &[1]),
+                new_values: vec![],
+            })
+        )
+        .await
+    ));
+    // Nothing changed.
+    assert_eq!(
+        store.secret(SecretKey::Arn("arn:fenced")).await.unwrap(),
+        Some(s.clone())
+    );
+    assert!(store.alarms().await.unwrap().is_empty());
+    assert_eq!(store.parameter("/fenced").await.unwrap(), None);
+
+    // B's job writes; a request (no token) writes whoever holds the lease.
+    fence::scope(b, store.commit(write(Some(1), &s2)))
+        .await
+        .unwrap();
+    store.write_alarms(&alarm, &[]).await.unwrap();
+    assert_eq!(
+        store.secret(SecretKey::Arn("arn:fenced")).await.unwrap(),
+        Some(s2)
+    );
+
+    // B stops (gives the lease up): its token no longer writes either.
+    leases.release(BACKGROUND_JOB, "node-b").await.unwrap();
+    assert!(matches!(
+        fence::scope(b, store.purge("arn:fenced")).await,
+        Err(StoreError::Fenced(t)) if t == b
+    ));
+    assert!(
+        store
+            .secret(SecretKey::Arn("arn:fenced"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    store.close().await;
+    drop(leases);
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    admin.close().await;
 }

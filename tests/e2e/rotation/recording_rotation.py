@@ -26,8 +26,19 @@ def main():
     sm = boto3.client("secretsmanager", endpoint_url=endpoint,
                       config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     outcome = "ok"
-    # A slow function (a test that needs a run to be still going when it acts).
-    time.sleep(float(os.environ.get("ROTATION_STEP_DELAY", "0")))
+    if os.environ.get("ROTATION_PIDS"):
+        with open(os.environ["ROTATION_PIDS"], "a") as f:
+            f.write(f"{os.getpid()}\n")
+    # A slow function (a test that needs a run to be still going when it acts) — with
+    # ROTATION_SLOW_ONCE (a marker file's path), only its first step ever is slow.
+    delay = float(os.environ.get("ROTATION_STEP_DELAY", "0"))
+    once = os.environ.get("ROTATION_SLOW_ONCE")
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            delay = 0
+    time.sleep(delay)
     try:
         stages = sm.describe_secret(SecretId=arn)["VersionIdsToStages"]
         if step == "createSecret":

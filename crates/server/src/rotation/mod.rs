@@ -23,7 +23,7 @@
 //! Every rotation leaves `RotationStarted` and `RotationSucceeded`/`RotationFailed` audit
 //! events and counts in `strongroom_rotations_total{outcome}`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -320,7 +320,9 @@ pub fn connect(
     secretsmanager.set_rotation_queue(RotationQueue {
         functions: functions.iter().map(|f| f.arn.clone()).collect(),
         jobs: tx,
-        run_bound_ms: (4 * longest_step_secs as i64 + 60) * 1000,
+        // Four steps at their timeout, and a margin for what runs between them and for the
+        // nodes' clocks (another node compares a claim with its own).
+        run_bound_ms: (4 * longest_step_secs as i64 + 15) * 1000,
         node: node.to_string(),
     });
     rx
@@ -347,7 +349,8 @@ pub async fn rotation_loop(
                 if !leadership.is_leader() {
                     continue;
                 }
-                for job in runner.secretsmanager.start_due_rotations().await {
+                let due = leadership.fenced(runner.secretsmanager.start_due_rotations()).await;
+                for job in due {
                     tokio::spawn(run(runner.clone(), job));
                 }
             }
@@ -588,7 +591,15 @@ async fn invoke(
     use tokio::io::AsyncWriteExt;
     let launch = Launch::for_function(function, Duration::from_secs(function.timeout_secs))?;
     let program = launch.program.display().to_string();
-    let mut cmd = tokio::process::Command::new(&launch.program);
+    let mut cmd = match setpriv() {
+        // Dies with this server (see `setpriv`).
+        Some(setpriv) => {
+            let mut cmd = tokio::process::Command::new(setpriv);
+            cmd.args(["--pdeathsig", "KILL", "--"]).arg(&launch.program);
+            cmd
+        }
+        None => tokio::process::Command::new(&launch.program),
+    };
     cmd.args(&launch.args).env_clear();
     // Only what a program needs to start, plus the function's own settings.
     for keep in [
@@ -689,6 +700,33 @@ async fn invoke(
             ))
         }
     }
+}
+
+/// util-linux's `setpriv`, which functions are started through so that they die with this
+/// server: a node killed with SIGKILL runs no cleanup, and a step it left running would go on
+/// writing while another node resumes the rotation once its claim runs out. `--pdeathsig
+/// KILL` sets Linux's parent-death signal and execs the function (same process, so timeouts
+/// and peak memory still see it) — without an `unsafe` `pre_exec` here. Linux sends it when
+/// the *thread* that started the child ends: functions are started from the runtime's worker
+/// threads, which live as long as the server. Without setpriv (not Linux, or no util-linux)
+/// functions start directly, and a warning says they can outlive a killed server.
+fn setpriv() -> Option<&'static Path> {
+    static FOUND: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            let found = std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join("setpriv"))
+                    .find(|p| p.is_file())
+            });
+            if found.is_none() {
+                tracing::warn!(
+                    "setpriv (util-linux) not found: rotation functions can outlive a killed server"
+                );
+            }
+            found
+        })
+        .as_deref()
 }
 
 /// What Lambda logs of an invocation it stopped at its timeout: the timeout line, then END and

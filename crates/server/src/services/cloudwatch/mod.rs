@@ -715,7 +715,16 @@ impl CloudWatch {
         if old == state {
             return;
         }
-        let _ = self.save(&[name.to_string()]).await;
+        let saved = self.save(&[name.to_string()]).await;
+        if saved.is_err() && strongroom_store::fence::current().is_some() {
+            // Evaluated as the background lease's holder but not saved (this node may have
+            // lost the lease: its write fenced off): undone, and nobody notified — the
+            // holder's own evaluation makes the change and notifies once.
+            if let Some(a) = self.write().get_mut(name) {
+                a.state = old;
+            }
+            return;
+        }
         tracing::info!(
             alarm = name,
             from = old.as_str(),

@@ -299,18 +299,23 @@ impl SecretsManager {
                 }
                 last_scan = None;
             }
-            if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
-                self.scan_for_peers().await;
-                last_scan = Some(Instant::now());
-            }
-            let queued = std::mem::take(&mut *outbox.queue.lock().unwrap());
-            for arn in queued {
-                if let Err(region) = self.deliver(&arn, &mut backoff).await {
-                    // Kept for the next pass; that peer is waited for.
-                    tracing::debug!(secret_arn = %arn, region, "delivery to a peer deferred");
-                    outbox.queue.lock().unwrap().insert(arn);
-                }
-            }
+            // Fenced: the delivery status it writes to secrets is the lease holder's to write.
+            leadership
+                .fenced(async {
+                    if last_scan.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                        self.scan_for_peers().await;
+                        last_scan = Some(Instant::now());
+                    }
+                    let queued = std::mem::take(&mut *outbox.queue.lock().unwrap());
+                    for arn in queued {
+                        if let Err(region) = self.deliver(&arn, &mut backoff).await {
+                            // Kept for the next pass; that peer is waited for.
+                            tracing::debug!(secret_arn = %arn, region, "delivery to a peer deferred");
+                            outbox.queue.lock().unwrap().insert(arn);
+                        }
+                    }
+                })
+                .await;
             let pending = !outbox.queue.lock().unwrap().is_empty();
             let wait = if pending {
                 backoff
