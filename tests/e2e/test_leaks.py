@@ -61,3 +61,9 @@ def test_the_scan_can_fail(tmp_path):
     assert leaks.scan_logs([str(tmp_path / "x.log")], [MARKER])
     findings, _ = leaks.scan_dirs([str(tmp_path)], [MARKER])
     assert findings
+    # A marked value is named, and an unmarked one (a generated password) found too.
+    (tmp_path / "y.log").write_text(f"x {MARKER}-abc y Gen3rated!Passw0rd z")
+    named = leaks.scan_logs([str(tmp_path / "y.log")], [MARKER, f"{MARKER}-abc",
+                                                         f"{MARKER}-zzz", "Gen3rated!Passw0rd"])
+    assert sorted(v for _, v in named) == sorted(
+        [MARKER, f"{MARKER}-abc"[:24] + "...", "Gen3rated!Passw0rd"])
