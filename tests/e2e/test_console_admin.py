@@ -3,8 +3,10 @@ what boto3 then sees: a secret's staging labels (moving AWSCURRENT) and resource
 (ValidateResourcePolicy's findings, BlockPublicPolicy), Parameter Store parameters (a
 SecureString's value only in the answer to a POST, never in a URL), KMS keys (created,
 disabled, rotation, deletion), IAM (a user with an access key shown once that signs boto3
-requests until the console deactivates it; policies; a refusal with AWS's message and the
-deciding statement). Markup in names, values and descriptions is shown as text.
+requests until the console deactivates it; roles created, given policies and deleted;
+managed policies' versions and deletion; a refusal with AWS's message and the deciding
+statement), a secret's replication (replicate to a region with a KMS key, remove one, promote
+a replica in its own region). Markup in names, values and descriptions is shown as text.
 
 Fixtures and helpers come from test_console.py (the same server options and browser);
 screenshots go to the same artifacts directory.
@@ -14,6 +16,7 @@ import json
 import re
 import uuid
 
+import boto3
 import pytest
 import requests
 from selenium.webdriver.common.by import By
@@ -28,6 +31,13 @@ from test_console import (  # noqa: F401 (fixtures)
 # Values that must never reach the server's log or the audit records (checked last).
 SHOWN_ONCE = []
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"\'&'
+
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+    "Action": "sts:AssumeRole"}]})
+ALLOW_LIST = json.dumps({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "secretsmanager:ListSecrets", "Resource": "*"}]})
 
 
 def unique(prefix):
@@ -513,10 +523,16 @@ def test_admin_pages_carry_the_headers_and_refuse_posts_without_the_csrf_token(c
     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
     name = unique("csrf-service-test-config")
     sm.create_secret(Name=name, SecretString=secret("csrf-admin"))
+    role = unique("csrf-role")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
+    policy_arn = iam.create_policy(PolicyName=unique("CsrfPolicy"),
+                                   PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]
+    other_token = csrf_of(http_sign_in(console), console, "/console/iam/roles")
     s = http_sign_in(console)
     for path in ("/console/parameters", "/console/parameters/new", "/console/kms",
                  "/console/kms/new", f"/console/kms/key?id={key_id}", "/console/iam",
                  f"/console/iam/user?name={user}", "/console/iam/roles",
+                 f"/console/iam/role?name={role}", f"/console/iam/policy?arn={policy_arn}",
                  "/console/iam/policies", f"/console/secret/policy?id={name}",
                  f"/console/secret/versions?id={name}"):
         r = s.get(console.endpoint + path, allow_redirects=False)
@@ -539,13 +555,34 @@ def test_admin_pages_carry_the_headers_and_refuse_posts_without_the_csrf_token(c
         ("/console/secret/stage", {"id": name, "stage": "X", "to": "v"}),
         ("/console/parameter/delete", {"name": "/x"}),
         ("/console/parameter/value", {"name": "/x"}),
+        ("/console/iam/roles/new", {"name": role + "-x", "trust": TRUST}),
+        ("/console/iam/role", {"name": role, "action": "delete-role"}),
+        ("/console/iam/role", {"name": role, "action": "put-inline", "policy_name": "P",
+                               "document": ALLOW_LIST}),
+        ("/console/iam/policy", {"arn": policy_arn, "action": "new-version",
+                                 "document": ALLOW_LIST, "set_default": "on"}),
+        ("/console/iam/policy", {"arn": policy_arn, "action": "delete-policy"}),
+        ("/console/secret/replication", {"id": name, "action": "replicate",
+                                         "replica_region": "eu-west-1"}),
+        ("/console/secret/replication", {"id": name, "action": "promote"}),
     ]
     keys_before = len(kms.list_keys()["Keys"])
     for path, form in refused:
         r = s.post(console.endpoint + path, data=form, allow_redirects=False)
         assert r.status_code == 403, path
+        # A token of another session is no token.
+        r = s.post(console.endpoint + path, data={**form, "csrf": other_token},
+                   allow_redirects=False)
+        assert r.status_code == 403, path
     assert iam.list_access_keys(UserName=user)["AccessKeyMetadata"] == []
     iam.get_user(UserName=user)
+    iam.get_role(RoleName=role)
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=role + "-x")
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+    assert iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"] == "v1"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy_version(PolicyArn=policy_arn, VersionId="v2")
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
     assert len(kms.list_keys()["Keys"]) == keys_before
 
@@ -560,7 +597,7 @@ def test_a_replicated_secret_shows_its_replicas_status():
         s = http_sign_in(s_)
         r = s.get(s_.endpoint + "/console/secret/versions", params={"id": name})
         assert 'id="replicas"' in r.text and 'id="no-replication"' not in r.text
-        assert re.search(r'class="replica-region">eu-west-1<', r.text)
+        assert re.search(r'class="replica-region"><a class="replica-link" [^>]*>eu-west-1<', r.text)
         status = sm.describe_secret(SecretId=name)["ReplicationStatus"][0]["Status"]
         assert re.search(rf'class="replica-status">{status}<', r.text)
         assert f'id="primary-region">{REGION}<' in r.text
@@ -633,6 +670,300 @@ def test_markup_in_the_query_of_any_admin_page_is_shown_as_text(console, browser
         assert not browser.find_elements(By.CSS_SELECTOR, "main img, main script"), path
     shot(browser, "admin-xss-inert")
     assert browser_problems(browser) == []
+
+
+def type_into(browser, element_id, text):
+    field = browser.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(text)
+
+
+def test_an_iam_role_made_in_the_console_gets_policies_and_is_deleted(console, browser):
+    iam = client(console, "iam")
+    role = unique("console-made-role")
+    trust = json.loads(TRUST)
+    policy_arn = iam.create_policy(PolicyName=unique("ForRoles"),
+                                   PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]
+    inline = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "ReadConfig", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+        "Resource": "*"}]}
+    root_in(browser, console)
+    browser.get(console.endpoint + "/console/iam/roles")
+    wait_for(browser, "#new-role-form")
+    type_into(browser, "new-role-name", role)
+    type_into(browser, "new-role-description", XSS)
+    type_into(browser, "new-role-trust", TRUST)
+    shot(browser, "iam-role-new")
+    submit(browser, browser.find_element(By.ID, "create-role"), "#trust")
+    assert browser.find_element(By.ID, "role-name").text == role
+    assert browser.find_element(By.ID, "description").text == XSS and no_xss(browser)
+    got = iam.get_role(RoleName=role)["Role"]
+    assert got["AssumeRolePolicyDocument"] == trust and got["Description"] == XSS
+
+    # A managed policy attached, seen by boto3, then detached.
+    Select(browser.find_element(By.ID, "policy_arn")).select_by_value(policy_arn)
+    submit(browser, browser.find_element(By.ID, "attach"), "#managed-policies")
+    assert [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role)[
+        "AttachedPolicies"]] == [policy_arn]
+    assert browser.find_elements(By.CSS_SELECTOR, f'tr.attached[data-arn="{policy_arn}"]')
+
+    # An inline policy put, read back by boto3.
+    type_into(browser, "inline-policy-name", "ReadConfig")
+    type_into(browser, "inline-policy-document", json.dumps(inline))
+    submit(browser, browser.find_element(By.ID, "put-inline"), "#inline-policies")
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == ["ReadConfig"]
+    assert iam.get_role_policy(RoleName=role, PolicyName="ReadConfig")[
+        "PolicyDocument"] == inline
+    assert browser.find_element(By.CSS_SELECTOR, ".inline-name").text == "ReadConfig"
+    shot(browser, "iam-role")
+
+    # Deleting a role that still has policies: IAM's DeleteConflict, shown; the role stays.
+    submit(browser, browser.find_element(By.ID, "delete-role"), "#headline")
+    assert "DeleteConflict" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    iam.get_role(RoleName=role)
+    submit(browser, browser.find_element(By.ID, "back"), "#managed-policies")
+    submit(browser, browser.find_element(
+        By.CSS_SELECTOR, '.inline-policy[data-name="ReadConfig"] button.delete-inline'),
+        "#inline-policies")
+    assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
+    submit(browser, browser.find_element(
+        By.CSS_SELECTOR, f'tr.attached[data-arn="{policy_arn}"] button.detach'),
+        "#managed-policies")
+    assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+    submit(browser, browser.find_element(By.ID, "delete-role"), "#roles")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=role)
+    assert role not in [a.text for a in browser.find_elements(By.CSS_SELECTOR, "a.role-link")]
+
+    # A trust policy that is not JSON: IAM's MalformedPolicyDocument, nothing created.
+    s = http_sign_in(console)
+    token = csrf_of(s, console, "/console/iam/roles")
+    r = s.post(console.endpoint + "/console/iam/roles/new",
+               data={"csrf": token, "name": role, "trust": "{not json"})
+    assert r.status_code == 200 and "MalformedPolicyDocument" in r.text, r.text
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=role)
+    assert browser_problems(browser) == []
+
+
+def test_a_policy_version_made_default_in_the_console_and_a_policy_deleted(console, browser):
+    iam = client(console, "iam")
+    arn = iam.create_policy(PolicyName=unique("Versioned"),
+                            PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]
+    v2 = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "Second", "Effect": "Allow", "Action": "secretsmanager:DescribeSecret",
+        "Resource": "*"}]}
+    v3 = {"Version": "2012-10-17", "Statement": [{
+        "Sid": "Third", "Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]}
+
+    def default():
+        return iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
+
+    root_in(browser, console)
+    browser.get(console.endpoint + "/console/iam/policy?arn=" + arn)
+    # The form starts from the default version's document.
+    assert json.loads(wait_for(browser, "#new-version-document").get_attribute("value")) == \
+        json.loads(ALLOW_LIST)
+    assert browser.find_element(By.ID, "set-default").is_selected()
+    type_into(browser, "new-version-document", json.dumps(v2))
+    submit(browser, browser.find_element(By.ID, "create-version"), "#policy-versions")
+    assert default() == "v2"
+    assert iam.get_policy_version(PolicyArn=arn, VersionId="v2")["PolicyVersion"][
+        "Document"] == v2
+    assert browser.find_element(By.ID, "default-version").text == "v2"
+    assert json.loads(browser.find_element(By.ID, "policy-document").text) == v2
+    shot(browser, "iam-policy-version")
+
+    # Not ticked: a new version that is not the default.
+    type_into(browser, "new-version-document", json.dumps(v3))
+    browser.find_element(By.ID, "set-default").click()
+    submit(browser, browser.find_element(By.ID, "create-version"), "#policy-versions")
+    assert default() == "v2"
+    got = iam.get_policy_version(PolicyArn=arn, VersionId="v3")["PolicyVersion"]
+    assert got["Document"] == v3 and not got["IsDefaultVersion"]
+    assert browser.find_element(By.ID, "default-version").text == "v2"
+    # A document IAM refuses: its message, no version made.
+    type_into(browser, "new-version-document", "{not json")
+    submit(browser, browser.find_element(By.ID, "create-version"), "#headline")
+    assert "MalformedPolicyDocument" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy_version(PolicyArn=arn, VersionId="v4")
+
+    # A policy with several versions is not deleted: IAM's DeleteConflict, shown.
+    submit(browser, browser.find_element(By.ID, "back"), "#delete-policy")
+    submit(browser, browser.find_element(By.ID, "delete-policy"), "#headline")
+    assert "DeleteConflict" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    iam.get_policy(PolicyArn=arn)
+    # One with its only version is: gone from the list and for boto3.
+    single = iam.create_policy(PolicyName=unique("Single"),
+                               PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]
+    browser.get(console.endpoint + "/console/iam/policy?arn=" + single)
+    submit(browser, wait_for(browser, "#delete-policy"), "#policies")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy(PolicyArn=single)
+    assert browser_problems(browser) == []
+
+
+def test_a_read_only_iam_user_is_refused_role_and_policy_changes_with_awss_message(
+        console, browser):
+    iam = client(console, "iam")
+    user = unique("iam-reader")
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="IamReadOnly", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Sid": "Read", "Effect": "Allow",
+                                                "Action": ["iam:Get*", "iam:List*"],
+                                                "Resource": "*"}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    remember(key["SecretAccessKey"])
+    role = unique("kept-role")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
+    arn = iam.create_policy(PolicyName=unique("Kept"), PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]
+    sign_in(browser, console, key["AccessKeyId"], key["SecretAccessKey"])
+    wait_for(browser, "#who")
+
+    browser.get(console.endpoint + "/console/iam/roles")
+    type_into(browser, "new-role-name", role + "-new")
+    type_into(browser, "new-role-trust", TRUST)
+    submit(browser, browser.find_element(By.ID, "create-role"), ".refusal")
+    refusal = browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    assert f"User: arn:aws:iam::{ACCOUNT}:user/{user} is not authorized to perform: " \
+        "iam:CreateRole" in refusal
+    assert "because no identity-based policy allows the iam:CreateRole action" in refusal
+    assert "implicit deny" in browser.find_element(By.CLASS_NAME, "decided-by").text
+    shot(browser, "iam-role-refused")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_role(RoleName=role + "-new")
+
+    browser.get(console.endpoint + "/console/iam/role?name=" + role)
+    submit(browser, wait_for(browser, "#delete-role"), ".refusal")
+    assert "iam:DeleteRole" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    iam.get_role(RoleName=role)
+
+    browser.get(console.endpoint + "/console/iam/policy?arn=" + arn)
+    type_into(browser, "new-version-document", ALLOW_LIST)
+    submit(browser, wait_for(browser, "#create-version"), ".refusal")
+    assert "iam:CreatePolicyVersion" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v1"
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy_version(PolicyArn=arn, VersionId="v2")
+    assert browser_problems(browser) == []
+
+
+def test_replication_in_the_console_replicate_remove_and_promote(browser):
+    west, eu = "us-west-2", "eu-west-1"
+    s_ = Server(name="console-replication",
+                extra_args=["--regions", f"{REGION},{eu},{west}"])
+    try:
+        def regional(service, region):
+            return boto3.client(service, endpoint_url=s_.endpoint, region_name=region,
+                                aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+        home_sm, eu_sm, west_sm = (regional("secretsmanager", r) for r in (REGION, eu, west))
+        eu_key = regional("kms", eu).create_key(Description="eu replicas")["KeyMetadata"]["KeyId"]
+        name = unique("replicated-service-prod-config")
+        value = secret("console-replicated")
+        home_sm.create_secret(Name=name, SecretString=value)
+
+        sign_in(browser, s_, ACCESS_KEY, SECRET_KEY)
+        wait_for(browser, "#who")
+        browser.get(s_.endpoint + "/console/secret?id=" + name)
+        submit(browser, wait_for(browser, "#replication-link"), "#replicate-form")
+        assert browser.find_element(By.ID, "no-replication")
+        offered = [o.get_attribute("value") for o in
+                   browser.find_elements(By.CSS_SELECTOR, "#replica-regions option")]
+        assert sorted(offered) == sorted([eu, west])
+
+        # Replicate to eu-west-1 under a key of that region: boto3 reads the replica there.
+        type_into(browser, "replica-region", eu)
+        type_into(browser, "replica-kms-key", eu_key)
+        submit(browser, browser.find_element(By.ID, "replicate"), "#replicas")
+        status = {r["Region"]: r for r in
+                  home_sm.describe_secret(SecretId=name)["ReplicationStatus"]}
+        assert set(status) == {eu} and status[eu]["KmsKeyId"] == eu_key
+        assert eu_sm.get_secret_value(SecretId=name)["SecretString"] == value
+        assert eu_sm.describe_secret(SecretId=name)["KmsKeyId"] == eu_key
+        row = browser.find_element(By.CSS_SELECTOR, f'tr.replica[data-region="{eu}"]')
+        assert row.find_element(By.CSS_SELECTOR, ".replica-key").text == eu_key
+        # And to us-west-2 with the region's default key; then removed again.
+        type_into(browser, "replica-region", west)
+        submit(browser, browser.find_element(By.ID, "replicate"), "#replicas")
+        assert west_sm.get_secret_value(SecretId=name)["SecretString"] == value
+        shot(browser, "secret-replication")
+        submit(browser, browser.find_element(
+            By.CSS_SELECTOR, f'tr.replica[data-region="{west}"] button.remove-replica'),
+            "#replicas")
+        assert [r["Region"] for r in
+                home_sm.describe_secret(SecretId=name)["ReplicationStatus"]] == [eu]
+        with pytest.raises(west_sm.exceptions.ResourceNotFoundException):
+            west_sm.describe_secret(SecretId=name)
+        # A region this server does not serve: Secrets Manager's refusal, nothing added.
+        type_into(browser, "replica-region", "ap-south-1")
+        submit(browser, browser.find_element(By.ID, "replicate"), "#headline")
+        assert "ReplicateSecretToRegions was refused." in browser.find_element(
+            By.ID, "headline").text
+        assert browser.find_element(By.CSS_SELECTOR, ".refusal .code").text
+        assert [r["Region"] for r in
+                home_sm.describe_secret(SecretId=name)["ReplicationStatus"]] == [eu]
+
+        # The replica's page, in its own region: read-only, and promoted from there.
+        browser.get(s_.endpoint + "/console/secret/versions?id=" + name)
+        submit(browser, wait_for(browser, f'tr.replica[data-region="{eu}"] a.replica-link'),
+               "#replica-of")
+        assert browser.find_element(By.ID, "page-region").text == eu
+        assert browser.find_element(By.ID, "primary-region").text == REGION
+        assert not browser.find_elements(By.ID, "add-stage-form")
+        assert not browser.find_elements(By.ID, "replicate-form")
+        shot(browser, "secret-replica")
+        submit(browser, browser.find_element(By.ID, "promote"), "#replicate-form")
+        assert browser.find_element(By.ID, "page-region").text == eu
+        assert not browser.find_elements(By.ID, "promote")
+        d = eu_sm.describe_secret(SecretId=name)
+        assert "PrimaryRegion" not in d and "ReplicationStatus" not in d
+        assert "ReplicationStatus" not in home_sm.describe_secret(SecretId=name)
+        # Called in the replica's region, and audited there as the console's call.
+        records = [json.loads(e["CloudTrailEvent"]) for e in regional("cloudtrail", eu)
+                   .lookup_events(LookupAttributes=[{"AttributeKey": "EventName",
+                                                     "AttributeValue": "StopReplicationToReplica"}])[
+                       "Events"]]
+        assert [(r["awsRegion"], r["sessionCredentialFromConsole"]) for r in records] == [
+            (eu, "true")], records
+        # Standalone now: written to in its region, the primary's value unchanged.
+        eu_sm.put_secret_value(SecretId=name, SecretString=secret("eu-standalone"))
+        assert home_sm.get_secret_value(SecretId=name)["SecretString"] == value
+
+        # A region the server does not serve is said so, not shown as the home region's.
+        browser.get(s_.endpoint + f"/console/secret/versions?id={name}&region=ap-south-1")
+        refusal = wait_for(browser, ".refusal").text
+        assert "does not serve the region ap-south-1" in refusal
+        assert not browser.find_elements(By.CSS_SELECTOR, "tr.version")
+        assert not browser.find_elements(By.ID, "replicate-form")
+
+        # A user who may read the secret but not replicate it: AWS's refusal, nothing done.
+        iam = regional("iam", REGION)
+        user = unique("replication-reader")
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="ReadSecrets", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Resource": "*", "Action": [
+                    "secretsmanager:DescribeSecret", "secretsmanager:ListSecretVersionIds",
+                    "secretsmanager:ListSecrets"]}]}))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        remember(key["SecretAccessKey"])
+        sign_in(browser, s_, key["AccessKeyId"], key["SecretAccessKey"])
+        wait_for(browser, "#who")
+        browser.get(s_.endpoint + "/console/secret/versions?id=" + name)
+        type_into(browser, "replica-region", west)
+        submit(browser, wait_for(browser, "#replicate"), ".refusal")
+        refusal = browser.find_element(By.CSS_SELECTOR, ".refusal").text
+        assert f"User: arn:aws:iam::{ACCOUNT}:user/{user} is not authorized to perform: " \
+            "secretsmanager:ReplicateSecretToRegions" in refusal, refusal
+        shot(browser, "secret-replication-refused")
+        assert "ReplicationStatus" not in home_sm.describe_secret(SecretId=name)
+        with pytest.raises(west_sm.exceptions.ResourceNotFoundException):
+            west_sm.describe_secret(SecretId=name)
+        assert browser_problems(browser) == []
+    finally:
+        assert s_.stop() == 0
+
 
 
 def test_nothing_secret_reaches_the_servers_log_or_the_audit_records(console):

@@ -1,8 +1,11 @@
 //! IAM pages: users (create / delete, attach / detach managed policies, inline policies
 //! shown, access keys created — the secret shown once, in the answer to that POST only —
-//! activated, deactivated, deleted), roles (trust and permission policies), managed
-//! policies (list, document, create from JSON). Each action an IAM call as the signed-in
-//! principal; a refusal shows AWS's message and the statements that decided.
+//! activated, deactivated, deleted), roles (create with a trust policy, delete, attach /
+//! detach managed policies, put / delete inline policies), managed policies (list, create
+//! from JSON, delete, a new version set as the default or not). Each action an IAM call as
+//! the signed-in principal; a refusal shows AWS's message and the statements that decided.
+//! (The server's IAM has no ListPolicyVersions, SetDefaultPolicyVersion or
+//! DeletePolicyVersion: the page shows the default version only.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -421,28 +424,34 @@ pub async fn user(
         Err(r) => page.refusals.push(r),
     }
     page.inline = inline_policies(&state, &ctx, "user", &name, &mut page.refusals).await;
-    // The attach form's choice; a caller who may not list policies types an ARN instead.
-    if let Ok(out) = call(
-        &state,
-        &ctx,
+    page.attachable = attachable(&state, &ctx, &page.attached).await;
+    html(&page)
+}
+
+/// The attach form's choice: the managed policies not attached yet. Empty for a caller who
+/// may not list policies (the form then asks for an ARN).
+async fn attachable(state: &AppState, ctx: &Ctx, attached: &[Attached]) -> Vec<Attached> {
+    let Ok(out) = call(
+        state,
+        ctx,
         "ListPolicies",
         &[("Scope", "All"), ("MaxItems", "1000")],
     )
     .await
-    {
-        page.attachable = list(&out, "Policies")
-            .map(|p| {
-                let arn = text(p, "Arn");
-                Attached {
-                    name: text(p, "PolicyName"),
-                    href: policy_href(&arn),
-                    arn,
-                }
-            })
-            .filter(|p| !page.attached.iter().any(|a| a.arn == p.arn))
-            .collect();
-    }
-    html(&page)
+    else {
+        return Vec::new();
+    };
+    list(&out, "Policies")
+        .map(|p| {
+            let arn = text(p, "Arn");
+            Attached {
+                name: text(p, "PolicyName"),
+                href: policy_href(&arn),
+                arn,
+            }
+        })
+        .filter(|p| !attached.iter().any(|a| a.arn == p.arn))
+        .collect()
 }
 
 /// The secret access key of a key just created: this page is the only place it is ever
@@ -533,6 +542,7 @@ pub async fn user_act(State(state): State<Arc<AppState>>, Posted(ctx, form): Pos
 #[template(path = "iam_roles.html")]
 struct RolesPage {
     nav: Option<Nav>,
+    csrf: String,
     roles: Vec<Item>,
     next_href: Option<String>,
     refusal: Option<Refusal>,
@@ -549,6 +559,7 @@ pub async fn roles(
     };
     let mut page = RolesPage {
         nav: Some(ctx.nav()),
+        csrf: ctx.csrf.clone(),
         roles: Vec::new(),
         next_href: None,
         refusal: None,
@@ -576,10 +587,36 @@ pub async fn roles(
     html(&page)
 }
 
+/// "Create role": CreateRole with the trust policy typed (IAM checks it: a malformed one is
+/// refused with AWS's MalformedPolicyDocument message).
+pub async fn create_role(
+    State(state): State<Arc<AppState>>,
+    Posted(ctx, form): Posted,
+) -> Response {
+    let field = |k: &str| super::form_field(&form, k);
+    let (name, description, trust) = (field("name"), field("description"), field("trust"));
+    let mut fields = vec![
+        ("RoleName", name.as_str()),
+        ("AssumeRolePolicyDocument", trust.as_str()),
+    ];
+    if !description.is_empty() {
+        fields.push(("Description", description.as_str()));
+    }
+    let created = call(&state, &ctx, "CreateRole", &fields).await;
+    let back = Back {
+        href: "/console/iam/roles".into(),
+        text: "Back to the roles",
+    };
+    ctx.answer(created, "The role could not be created.", &back, |out| {
+        redirect(&role_href(&text(&out["Role"], "RoleName")))
+    })
+}
+
 #[derive(Template)]
 #[template(path = "iam_role.html")]
 struct RolePage {
     nav: Option<Nav>,
+    csrf: String,
     name: String,
     found: bool,
     arn: String,
@@ -587,6 +624,8 @@ struct RolePage {
     trust: String,
     attached: Vec<Attached>,
     inline: Vec<Inline>,
+    /// Managed policies that may be attached (not attached yet).
+    attachable: Vec<Attached>,
     refusals: Vec<Refusal>,
 }
 
@@ -602,6 +641,7 @@ pub async fn role(
     let name = q.get("name").cloned().unwrap_or_default();
     let mut page = RolePage {
         nav: Some(ctx.nav()),
+        csrf: ctx.csrf.clone(),
         name: name.clone(),
         found: false,
         arn: String::new(),
@@ -609,6 +649,7 @@ pub async fn role(
         trust: String::new(),
         attached: Vec::new(),
         inline: Vec::new(),
+        attachable: Vec::new(),
         refusals: Vec::new(),
     };
     match call(&state, &ctx, "GetRole", &[("RoleName", &name)]).await {
@@ -636,7 +677,62 @@ pub async fn role(
         Err(r) => page.refusals.push(r),
     }
     page.inline = inline_policies(&state, &ctx, "role", &name, &mut page.refusals).await;
+    page.attachable = attachable(&state, &ctx, &page.attached).await;
     html(&page)
+}
+
+/// A role page's button: the IAM action and its fields.
+pub fn role_action<'a>(
+    action: &str,
+    role: &'a str,
+    form: &'a Params,
+) -> Option<(&'static str, Vec<(&'static str, &'a str)>)> {
+    let field = |k: &str| form.get(k).map(|v| v.trim()).unwrap_or_default();
+    let mut fields = vec![("RoleName", role)];
+    let name = match action {
+        "attach" => {
+            fields.push(("PolicyArn", field("policy_arn")));
+            "AttachRolePolicy"
+        }
+        "detach" => {
+            fields.push(("PolicyArn", field("policy_arn")));
+            "DetachRolePolicy"
+        }
+        "put-inline" => {
+            fields.push(("PolicyName", field("policy_name")));
+            fields.push(("PolicyDocument", field("document")));
+            "PutRolePolicy"
+        }
+        "delete-inline" => {
+            fields.push(("PolicyName", field("policy_name")));
+            "DeleteRolePolicy"
+        }
+        "delete-role" => "DeleteRole",
+        _ => return None,
+    };
+    Some((name, fields))
+}
+
+pub async fn role_act(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
+    let role = form.get("name").cloned().unwrap_or_default();
+    let action = form.get("action").cloned().unwrap_or_default();
+    let back = Back {
+        href: role_href(&role),
+        text: "Back to the role",
+    };
+    let Some((operation, fields)) = role_action(&action, &role, &form) else {
+        return ctx.outcome(&back, "Unknown action.", None);
+    };
+    let done = call(&state, &ctx, operation, &fields).await;
+    ctx.answer(
+        done,
+        &format!("{operation} was refused."),
+        &back,
+        |_| match operation {
+            "DeleteRole" => redirect("/console/iam/roles"),
+            _ => redirect(&back.href),
+        },
+    )
 }
 
 #[derive(Template)]
@@ -725,6 +821,7 @@ pub async fn create_policy(
 #[template(path = "iam_policy.html")]
 struct PolicyPage {
     nav: Option<Nav>,
+    csrf: String,
     arn: String,
     found: bool,
     name: String,
@@ -747,6 +844,7 @@ pub async fn policy(
     let arn = q.get("arn").cloned().unwrap_or_default();
     let mut page = PolicyPage {
         nav: Some(ctx.nav()),
+        csrf: ctx.csrf.clone(),
         arn: arn.clone(),
         found: false,
         name: String::new(),
@@ -782,6 +880,54 @@ pub async fn policy(
         Err(r) => page.refusals.push(r),
     }
     html(&page)
+}
+
+/// A policy page's button: the IAM action and its fields.
+pub fn policy_action<'a>(
+    action: &str,
+    arn: &'a str,
+    form: &'a Params,
+) -> Option<(&'static str, Vec<(&'static str, &'a str)>)> {
+    let field = |k: &str| form.get(k).map(|v| v.trim()).unwrap_or_default();
+    let mut fields = vec![("PolicyArn", arn)];
+    let name = match action {
+        "new-version" => {
+            fields.push(("PolicyDocument", field("document")));
+            // An unticked checkbox is not sent at all.
+            let default = if form.contains_key("set_default") {
+                "true"
+            } else {
+                "false"
+            };
+            fields.push(("SetAsDefault", default));
+            "CreatePolicyVersion"
+        }
+        "delete-policy" => "DeletePolicy",
+        _ => return None,
+    };
+    Some((name, fields))
+}
+
+pub async fn policy_act(State(state): State<Arc<AppState>>, Posted(ctx, form): Posted) -> Response {
+    let arn = form.get("arn").cloned().unwrap_or_default();
+    let action = form.get("action").cloned().unwrap_or_default();
+    let back = Back {
+        href: policy_href(&arn),
+        text: "Back to the policy",
+    };
+    let Some((operation, fields)) = policy_action(&action, &arn, &form) else {
+        return ctx.outcome(&back, "Unknown action.", None);
+    };
+    let done = call(&state, &ctx, operation, &fields).await;
+    ctx.answer(
+        done,
+        &format!("{operation} was refused."),
+        &back,
+        |_| match operation {
+            "DeletePolicy" => redirect("/console/iam/policies"),
+            _ => redirect(&back.href),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -845,5 +991,81 @@ mod tests {
             "CreateAccessKey"
         );
         assert!(user_action("become-root", "u", &form).is_none());
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Params {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn role_buttons_name_iam_actions() {
+        let f = form(&[
+            ("policy_arn", " arn:p "),
+            ("policy_name", " Inline "),
+            ("document", "{}"),
+        ]);
+        assert_eq!(
+            role_action("attach", "r", &f).unwrap(),
+            (
+                "AttachRolePolicy",
+                vec![("RoleName", "r"), ("PolicyArn", "arn:p")]
+            )
+        );
+        assert_eq!(
+            role_action("detach", "r", &f).unwrap().0,
+            "DetachRolePolicy"
+        );
+        assert_eq!(
+            role_action("put-inline", "r", &f).unwrap(),
+            (
+                "PutRolePolicy",
+                vec![
+                    ("RoleName", "r"),
+                    ("PolicyName", "Inline"),
+                    ("PolicyDocument", "{}")
+                ]
+            )
+        );
+        assert_eq!(
+            role_action("delete-inline", "r", &f).unwrap(),
+            (
+                "DeleteRolePolicy",
+                vec![("RoleName", "r"), ("PolicyName", "Inline")]
+            )
+        );
+        assert_eq!(
+            role_action("delete-role", "r", &f).unwrap(),
+            ("DeleteRole", vec![("RoleName", "r")])
+        );
+        assert!(role_action("delete-user", "r", &f).is_none());
+    }
+
+    #[test]
+    fn policy_buttons_name_iam_actions_and_the_default_box_is_read() {
+        let ticked = form(&[("document", "{}"), ("set_default", "on")]);
+        assert_eq!(
+            policy_action("new-version", "arn:p", &ticked).unwrap(),
+            (
+                "CreatePolicyVersion",
+                vec![
+                    ("PolicyArn", "arn:p"),
+                    ("PolicyDocument", "{}"),
+                    ("SetAsDefault", "true")
+                ]
+            )
+        );
+        let unticked = form(&[("document", "{}")]);
+        assert_eq!(
+            policy_action("new-version", "arn:p", &unticked).unwrap().1[2],
+            ("SetAsDefault", "false")
+        );
+        assert_eq!(
+            policy_action("delete-policy", "arn:p", &unticked).unwrap(),
+            ("DeletePolicy", vec![("PolicyArn", "arn:p")])
+        );
+        assert!(policy_action("attach", "arn:p", &unticked).is_none());
     }
 }

@@ -151,6 +151,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         )
         .route("/console/secret/versions", get(secret_admin::versions_page))
         .route("/console/secret/stage", post(secret_admin::move_stage))
+        .route(
+            "/console/secret/replication",
+            post(secret_admin::replication),
+        )
         .route("/console/parameters", get(parameters::list))
         .route(
             "/console/parameters/new",
@@ -171,10 +175,14 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route("/console/iam/users/new", post(iam::create_user))
         .route("/console/iam/user", get(iam::user).post(iam::user_act))
         .route("/console/iam/roles", get(iam::roles))
-        .route("/console/iam/role", get(iam::role))
+        .route("/console/iam/roles/new", post(iam::create_role))
+        .route("/console/iam/role", get(iam::role).post(iam::role_act))
         .route("/console/iam/policies", get(iam::policies))
         .route("/console/iam/policies/new", post(iam::create_policy))
-        .route("/console/iam/policy", get(iam::policy))
+        .route(
+            "/console/iam/policy",
+            get(iam::policy).post(iam::policy_act),
+        )
         // Access, audit search, account rotation timeline, alarms.
         .route("/console/secret/access", get(access::page))
         .route("/console/audit", get(audit::search))
@@ -425,7 +433,7 @@ impl Ctx {
         Ok((Self::new(&parts, peer, id, session), form))
     }
 
-    /// An API call as the signed-in principal.
+    /// An API call as the signed-in principal, in the home region.
     pub async fn call(
         &self,
         state: &AppState,
@@ -433,9 +441,39 @@ impl Ctx {
         operation: &str,
         input: serde_json::Value,
     ) -> Result<serde_json::Value, Refusal> {
+        self.call_in(state, "", service, operation, input).await
+    }
+
+    /// An API call as the signed-in principal in `region` (empty: the home region). A
+    /// region this server does not serve is refused before any call: the API front would
+    /// serve it in the home region, which a page naming the region must not pretend.
+    pub async fn call_in(
+        &self,
+        state: &AppState,
+        region: &str,
+        service: JsonService,
+        operation: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, Refusal> {
+        let served = if region.is_empty() {
+            Some(state.regions.home())
+        } else {
+            state.regions.get(region)
+        };
+        let Some(served) = served else {
+            return Err(Refusal {
+                code: "InvalidParameterException".into(),
+                message: format!(
+                    "This server does not serve the region {region}; it serves {}.",
+                    state.regions.names().join(", ")
+                ),
+                decided_by: None,
+            });
+        };
         call_as(
             state,
             &self.principal,
+            served,
             service,
             operation,
             &input,

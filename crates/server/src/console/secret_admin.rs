@@ -1,7 +1,9 @@
 //! A secret's resource policy (Get/Put/DeleteResourcePolicy, ValidateResourcePolicy's
 //! findings shown before saving, BlockPublicPolicy), its versions with their staging labels
-//! (move, add or remove a stage: UpdateSecretVersionStage) and its replication status
-//! (DescribeSecret's ReplicationStatus). Pages of their own, linked from the secret's page.
+//! (move, add or remove a stage: UpdateSecretVersionStage) and its replication
+//! (DescribeSecret's ReplicationStatus; replicate to a region, remove one, and on a
+//! replica's page — the same page in the replica's region — promote it). Pages of their
+//! own, linked from the secret's page.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::secrets::{date, detail_href, encode};
-use super::{Ctx, Nav, Refusal, html, redirect};
+use super::{Back, Ctx, Nav, Posted, Refusal, html, redirect};
 use crate::http::AppState;
 use crate::pipeline::front::JsonService::SecretsManager;
 
@@ -29,6 +31,16 @@ pub fn policy_href(id: &str) -> String {
 
 pub fn versions_href(id: &str) -> String {
     format!("/console/secret/versions?id={}", encode(id))
+}
+
+/// The versions and replication page of the secret `id` in `region` (empty: the home
+/// region, whose page has no region in its address).
+pub fn versions_href_in(id: &str, region: &str) -> String {
+    if region.is_empty() {
+        versions_href(id)
+    } else {
+        format!("{}&region={}", versions_href(id), encode(region))
+    }
 }
 
 /// One of ValidateResourcePolicy's findings.
@@ -225,10 +237,22 @@ struct VersionsPage {
     nav: Option<Nav>,
     csrf: String,
     id: String,
+    /// The region asked for (empty: the home region).
+    region: String,
+    /// The region the page shows, named.
+    region_name: String,
     detail_href: String,
     versions: Vec<Version>,
     primary_region: String,
+    /// DescribeSecret answered: the replication section has something to show.
+    described: bool,
+    /// The secret here is a replica (its primary is in `primary_region`).
+    is_replica: bool,
     replicas: Vec<Replica>,
+    /// The secret's name, for the pages of its replicas (an ARN names one region).
+    name: String,
+    /// Regions of this server the secret is not in yet (the "replicate" form's hints).
+    candidates: Vec<String>,
     refusal: Option<Refusal>,
 }
 
@@ -286,19 +310,38 @@ pub async fn versions_page(
         Err(r) => return r,
     };
     let id = q.get("id").cloned().unwrap_or_default();
+    let home = state.regions.home().name.clone();
+    // The home region's page has one address.
+    let region = super::form_field(&q, "region");
+    let region = if region == home {
+        String::new()
+    } else {
+        region
+    };
     let mut page = VersionsPage {
         nav: Some(ctx.nav()),
         csrf: ctx.csrf.clone(),
         detail_href: detail_href(&id),
+        region_name: if region.is_empty() {
+            home
+        } else {
+            region.clone()
+        },
+        region,
+        name: id.clone(),
         id,
         versions: Vec::new(),
         primary_region: String::new(),
+        described: false,
+        is_replica: false,
         replicas: Vec::new(),
+        candidates: Vec::new(),
         refusal: None,
     };
     match ctx
-        .call(
+        .call_in(
             &state,
+            &page.region,
             SecretsManager,
             "ListSecretVersionIds",
             json!({"SecretId": page.id, "IncludeDeprecated": true}),
@@ -308,10 +351,11 @@ pub async fn versions_page(
         Ok(out) => page.versions = versions(&out),
         Err(r) => page.refusal = Some(r),
     }
-    // Replication is shown when the caller may describe the secret and it has replicas.
+    // Replication is shown when the caller may describe the secret.
     if let Ok(d) = ctx
-        .call(
+        .call_in(
             &state,
+            &page.region,
             SecretsManager,
             "DescribeSecret",
             json!({"SecretId": page.id}),
@@ -319,9 +363,88 @@ pub async fn versions_page(
         .await
     {
         page.primary_region = text(&d, "PrimaryRegion");
+        page.is_replica =
+            !page.primary_region.is_empty() && page.primary_region != page.region_name;
         page.replicas = replicas(&d);
+        page.name = text(&d, "Name");
+        page.described = true;
+        if !page.is_replica {
+            let taken =
+                |r: &String| *r == page.region_name || page.replicas.iter().any(|x| &x.region == r);
+            page.candidates = state
+                .regions
+                .names()
+                .into_iter()
+                .filter(|r| !taken(r))
+                .collect();
+        }
     }
     html(&page)
+}
+
+/// A replication button: the Secrets Manager operation and its input.
+pub fn replication_input(
+    action: &str,
+    id: &str,
+    form: &crate::http::query::Params,
+) -> Result<(&'static str, Value), String> {
+    let field = |k: &str| super::form_field(form, k);
+    let replica_region = field("replica_region");
+    match action {
+        "replicate" => {
+            if replica_region.is_empty() {
+                return Err("Name the region to replicate to.".into());
+            }
+            let mut replica = json!({"Region": replica_region});
+            let key = field("kms_key");
+            if !key.is_empty() {
+                replica["KmsKeyId"] = Value::String(key);
+            }
+            let mut input = json!({"SecretId": id, "AddReplicaRegions": [replica]});
+            // An unticked checkbox is not sent at all.
+            if form.contains_key("overwrite") {
+                input["ForceOverwriteReplicaSecret"] = Value::Bool(true);
+            }
+            Ok(("ReplicateSecretToRegions", input))
+        }
+        "remove" => {
+            if replica_region.is_empty() {
+                return Err("Name the region to remove.".into());
+            }
+            Ok((
+                "RemoveRegionsFromReplication",
+                json!({"SecretId": id, "RemoveReplicaRegions": [replica_region]}),
+            ))
+        }
+        "promote" => Ok(("StopReplicationToReplica", json!({"SecretId": id}))),
+        _ => Err("Unknown action.".into()),
+    }
+}
+
+/// Replicate to a region, remove one, or promote this replica: called as the signed-in
+/// principal in the page's region (the primary's for replicate and remove, the replica's
+/// for promote, as AWS requires).
+pub async fn replication(
+    State(state): State<Arc<AppState>>,
+    Posted(ctx, form): Posted,
+) -> Response {
+    let id = super::form_field(&form, "id");
+    let region = super::form_field(&form, "region");
+    let back = Back {
+        href: format!("{}#replication", versions_href_in(&id, &region)),
+        text: "Back to the replication",
+    };
+    let action = form.get("action").map(String::as_str).unwrap_or_default();
+    let (operation, input) = match replication_input(action, &id, &form) {
+        Ok(x) => x,
+        Err(e) => return ctx.outcome(&back, &e, None),
+    };
+    let done = ctx
+        .call_in(&state, &region, SecretsManager, operation, input)
+        .await;
+    ctx.answer(done, &format!("{operation} was refused."), &back, |_| {
+        redirect(&back.href)
+    })
 }
 
 /// UpdateSecretVersionStage's input from the form: a stage moved to a version (from the one
@@ -355,16 +478,22 @@ pub async fn move_stage(
         Err(r) => return r,
     };
     let field = |k: &str| super::form_field(&form, k);
-    let id = field("id");
+    let (id, region) = (field("id"), field("region"));
     let input = match stage_input(&id, &field("stage"), &field("to"), &field("from")) {
         Ok(i) => i,
         Err(e) => return super::rotation::outcome_page(&ctx, &id, &e, None),
     };
     match ctx
-        .call(&state, SecretsManager, "UpdateSecretVersionStage", input)
+        .call_in(
+            &state,
+            &region,
+            SecretsManager,
+            "UpdateSecretVersionStage",
+            input,
+        )
         .await
     {
-        Ok(_) => redirect(&versions_href(&id)),
+        Ok(_) => redirect(&versions_href_in(&id, &region)),
         Err(r) => super::rotation::outcome_page(
             &ctx,
             &id,
@@ -400,6 +529,51 @@ mod tests {
         assert!(stage_input("s", "X", "", "").is_err());
     }
 
+    fn form(pairs: &[(&str, &str)]) -> crate::http::query::Params {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn replication_buttons_name_secrets_manager_operations() {
+        let f = form(&[("replica_region", " eu-west-1 "), ("kms_key", "alias/eu")]);
+        assert_eq!(
+            replication_input("replicate", "s", &f).unwrap(),
+            (
+                "ReplicateSecretToRegions",
+                json!({"SecretId": "s",
+                       "AddReplicaRegions": [{"Region": "eu-west-1", "KmsKeyId": "alias/eu"}]})
+            )
+        );
+        // No key: the region's default (aws/secretsmanager); overwrite only when ticked.
+        let f = form(&[
+            ("replica_region", "eu-west-1"),
+            ("kms_key", " "),
+            ("overwrite", "on"),
+        ]);
+        assert_eq!(
+            replication_input("replicate", "s", &f).unwrap().1,
+            json!({"SecretId": "s", "AddReplicaRegions": [{"Region": "eu-west-1"}],
+                   "ForceOverwriteReplicaSecret": true})
+        );
+        assert_eq!(
+            replication_input("remove", "s", &f).unwrap(),
+            (
+                "RemoveRegionsFromReplication",
+                json!({"SecretId": "s", "RemoveReplicaRegions": ["eu-west-1"]})
+            )
+        );
+        assert_eq!(
+            replication_input("promote", "s", &form(&[])).unwrap(),
+            ("StopReplicationToReplica", json!({"SecretId": "s"}))
+        );
+        assert!(replication_input("replicate", "s", &form(&[])).is_err());
+        assert!(replication_input("remove", "s", &form(&[])).is_err());
+        assert!(replication_input("delete", "s", &f).is_err());
+    }
+
     #[test]
     fn findings_and_versions_are_read_from_the_answers() {
         let (passed, f) = findings(&json!({"PolicyValidationPassed": false,
@@ -421,6 +595,11 @@ mod tests {
             ("eu-west-1", "InSync")
         );
         assert!(replicas(&json!({})).is_empty());
+        assert_eq!(
+            versions_href_in("a b", "eu-west-1"),
+            "/console/secret/versions?id=a%20b&region=eu-west-1"
+        );
+        assert_eq!(versions_href_in("a", ""), "/console/secret/versions?id=a");
         assert_eq!(pretty(r#"{"a":1}"#), "{\n  \"a\": 1\n}");
         assert_eq!(pretty("not json"), "not json");
     }

@@ -30,6 +30,7 @@ use crate::http::{AppState, cbor, json, query, read_body, transport};
 use crate::iam::authz::{Denial, RequestInfo};
 use crate::iam::{service as iam, sts};
 use crate::pipeline::{self, Output, Wire};
+use crate::regions::Region;
 use crate::services::cloudtrail;
 use crate::services::cloudwatch;
 use crate::services::secretsmanager::console_listing::ConsoleListing;
@@ -352,10 +353,12 @@ pub const CONSOLE_USER_AGENT: &str = "strongroom-console";
 /// signature), through the same stages as a signed request — in-flight bound, audit
 /// admission, throttle, [`pipeline::run`] (parse, IAM authorization, execute) and
 /// [`conclude`] (metrics, audit record marked `sessionCredentialFromConsole`). Served in
-/// the home region. The answer is the operation's JSON output.
+/// `region` (one this server serves; the console checks). The answer is the operation's
+/// JSON output.
 pub async fn call_as(
     state: &AppState,
     principal: &Principal,
+    region: &Arc<Region>,
     service: JsonService,
     operation: &str,
     input: &serde_json::Value,
@@ -368,6 +371,7 @@ pub async fn call_as(
         principal,
         operation,
         ConsoleRequest::Json(service, Wire::Json(body)),
+        region,
         console,
     )
     .await?;
@@ -419,6 +423,8 @@ pub async fn call_iam_as(
         principal,
         action,
         ConsoleRequest::Iam(Wire::Query(params)),
+        // IAM is global: recorded in the home region, as the API front records it.
+        state.regions.home(),
         console,
     )
     .await?;
@@ -450,6 +456,7 @@ async fn console_call(
     principal: &Principal,
     operation: &str,
     request: ConsoleRequest,
+    region: &Arc<Region>,
     console: &ConsoleInfo,
 ) -> Result<Reply, Refused> {
     let request_id = strongroom_domain::names::random_uuid();
@@ -480,7 +487,7 @@ async fn console_call(
     let result = if admission.is_err() {
         Err(audit_unavailable())
     } else {
-        let region = state.regions.home().clone();
+        let region = region.clone();
         call.region = Some(region.name.clone());
         call.principal = Some(principal.clone());
         match request {
