@@ -398,6 +398,8 @@ pub async fn list_secrets_as(
         principal,
         "ListSecrets",
         ConsoleRequest::SecretsListing(Wire::Json(body)),
+        // The console's secrets list is the home region's.
+        state.regions.home(),
         console,
     )
     .await?;
