@@ -4,8 +4,8 @@ what boto3 then sees: a secret's staging labels (moving AWSCURRENT) and resource
 SecureString's value only in the answer to a POST, never in a URL), KMS keys (created,
 disabled, rotation, deletion), IAM (a user with an access key shown once that signs boto3
 requests until the console deactivates it; roles created, given policies and deleted;
-managed policies' versions and deletion; a refusal with AWS's message and the deciding
-statement), a secret's replication (replicate to a region with a KMS key, remove one, promote
+managed policies' versions listed, made default and deleted, and the policy deleted; a refusal
+with AWS's message and the deciding statement), a secret's replication (replicate to a region with a KMS key, remove one, promote
 a replica in its own region). Markup in names, values and descriptions is shown as text.
 
 Fixtures and helpers come from test_console.py (the same server options and browser);
@@ -527,6 +527,8 @@ def test_admin_pages_carry_the_headers_and_refuse_posts_without_the_csrf_token(c
     iam.create_role(RoleName=role, AssumeRolePolicyDocument=TRUST)
     policy_arn = iam.create_policy(PolicyName=unique("CsrfPolicy"),
                                    PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]
+    # A second version, not the default: what the refused forms would make default or delete.
+    iam.create_policy_version(PolicyArn=policy_arn, PolicyDocument=ALLOW_LIST)
     other_token = csrf_of(http_sign_in(console), console, "/console/iam/roles")
     s = http_sign_in(console)
     for path in ("/console/parameters", "/console/parameters/new", "/console/kms",
@@ -561,6 +563,10 @@ def test_admin_pages_carry_the_headers_and_refuse_posts_without_the_csrf_token(c
                                "document": ALLOW_LIST}),
         ("/console/iam/policy", {"arn": policy_arn, "action": "new-version",
                                  "document": ALLOW_LIST, "set_default": "on"}),
+        ("/console/iam/policy", {"arn": policy_arn, "action": "set-default",
+                                 "version_id": "v2"}),
+        ("/console/iam/policy", {"arn": policy_arn, "action": "delete-version",
+                                 "version_id": "v2"}),
         ("/console/iam/policy", {"arn": policy_arn, "action": "delete-policy"}),
         ("/console/secret/replication", {"id": name, "action": "replicate",
                                          "replica_region": "eu-west-1"}),
@@ -581,8 +587,8 @@ def test_admin_pages_carry_the_headers_and_refuse_posts_without_the_csrf_token(c
         iam.get_role(RoleName=role + "-x")
     assert iam.list_role_policies(RoleName=role)["PolicyNames"] == []
     assert iam.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"] == "v1"
-    with pytest.raises(iam.exceptions.NoSuchEntityException):
-        iam.get_policy_version(PolicyArn=policy_arn, VersionId="v2")
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in iam.list_policy_versions(
+        PolicyArn=policy_arn)["Versions"]] == [("v2", False), ("v1", True)]
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Enabled"]
     assert len(kms.list_keys()["Keys"]) == keys_before
 
@@ -746,7 +752,8 @@ def test_an_iam_role_made_in_the_console_gets_policies_and_is_deleted(console, b
     assert browser_problems(browser) == []
 
 
-def test_a_policy_version_made_default_in_the_console_and_a_policy_deleted(console, browser):
+def test_policy_versions_made_default_and_deleted_in_the_console_then_the_policy(
+        console, browser):
     iam = client(console, "iam")
     arn = iam.create_policy(PolicyName=unique("Versioned"),
                             PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]
@@ -794,6 +801,45 @@ def test_a_policy_version_made_default_in_the_console_and_a_policy_deleted(conso
     submit(browser, browser.find_element(By.ID, "delete-policy"), "#headline")
     assert "DeleteConflict" in browser.find_element(By.CSS_SELECTOR, ".refusal").text
     iam.get_policy(PolicyArn=arn)
+
+    # The versions, newest first, the default marked and without buttons of its own.
+    submit(browser, browser.find_element(By.ID, "back"), "#policy-versions")
+
+    def rows():
+        return [(r.get_attribute("data-version"),
+                 r.find_element(By.CSS_SELECTOR, ".version-default").text,
+                 len(r.find_elements(By.CSS_SELECTOR, "button")))
+                for r in browser.find_elements(By.CSS_SELECTOR, "tr.policy-version")]
+
+    def row_button(version, css):
+        return browser.find_element(
+            By.CSS_SELECTOR, f'tr.policy-version[data-version="{version}"] {css}')
+
+    assert rows() == [("v3", "", 2), ("v2", "Default", 0), ("v1", "", 2)]
+    shot(browser, "iam-policy-versions")
+    # "Make default" on v1: boto3 sees v1 in effect, the page shows its document.
+    submit(browser, row_button("v1", "button.make-default"), "#policy-versions")
+    assert default() == "v1"
+    assert browser.find_element(By.ID, "default-version").text == "v1"
+    assert json.loads(browser.find_element(By.ID, "policy-document").text) == \
+        json.loads(ALLOW_LIST)
+    assert rows() == [("v3", "", 2), ("v2", "", 2), ("v1", "Default", 0)]
+    # The default version's Delete, posted all the same: AWS's DeleteConflict message, shown.
+    s = http_sign_in(console)
+    token = csrf_of(s, console, "/console/iam/policy?arn=" + arn)
+    r = s.post(console.endpoint + "/console/iam/policy", data={
+        "csrf": token, "arn": arn, "action": "delete-version", "version_id": "v1"})
+    assert r.status_code == 200 and "DeleteConflict" in r.text \
+        and "Cannot delete the default version of a policy." in r.text, r.text
+    # "Delete" on the others: gone for boto3, then the policy itself can be deleted.
+    for version in ("v2", "v3"):
+        submit(browser, row_button(version, "button.delete-version"), "#policy-versions")
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=arn)["Versions"]] == \
+        ["v1"]
+    assert rows() == [("v1", "Default", 0)]
+    submit(browser, browser.find_element(By.ID, "delete-policy"), "#policies")
+    with pytest.raises(iam.exceptions.NoSuchEntityException):
+        iam.get_policy(PolicyArn=arn)
     # One with its only version is: gone from the list and for boto3.
     single = iam.create_policy(PolicyName=unique("Single"),
                                PolicyDocument=ALLOW_LIST)["Policy"]["Arn"]

@@ -222,6 +222,152 @@ def test_managed_policies_attach_version_detach(server, sm):
     assert code != 0 and "MalformedPolicyDocument" in err
 
 
+def test_policy_versions_listed_made_default_again_and_deleted(server, sm):
+    """ListPolicyVersions, SetDefaultPolicyVersion, DeletePolicyVersion (CLI and boto3): an
+    older version made the default changes what an attached user may read at once; the default
+    version is never deleted alone; the policy is deleted once its default is its only version."""
+    from conftest import audit_record, request_id, since
+    from server import ACCESS_KEY, SECRET_KEY
+    iam = client(server, "iam", ACCESS_KEY, SECRET_KEY)
+    sm.create_secret(Name="pv-alpha-config", SecretString=f"{MARKER}-pv-alpha")
+    sm.create_secret(Name="pv-beta-config", SecretString=f"{MARKER}-pv-beta")
+    iam.create_user(UserName="versioned-reader")
+    key = iam.create_access_key(UserName="versioned-reader")["AccessKey"]
+    reader = client(server, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+    reader_iam = client(server, "iam", key["AccessKeyId"], key["SecretAccessKey"])
+
+    def reads(prefix):
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+            "Resource": f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{prefix}-*"}]})
+
+    def allowed(name):
+        try:
+            reader.get_secret_value(SecretId=name)
+            return True
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "AccessDeniedException"
+            return False
+
+    def listed(**kw):
+        return [(v["VersionId"], v["IsDefaultVersion"])
+                for v in iam.list_policy_versions(PolicyArn=arn, **kw)["Versions"]]
+
+    arn = iam.create_policy(PolicyName="Versioned", PolicyDocument=reads("pv-alpha"))[
+        "Policy"]["Arn"]
+    iam.attach_user_policy(UserName="versioned-reader", PolicyArn=arn)
+    _, out, _ = aws(server, "iam", "create-policy-version", "--policy-arn", arn,
+                    "--policy-document", reads("pv-beta"), "--set-as-default")
+    assert json.loads(out)["PolicyVersion"]["VersionId"] == "v2"
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=reads("pv-gamma"))
+    assert (allowed("pv-alpha-config"), allowed("pv-beta-config")) == (False, True)
+
+    # Listed newest first, without documents; paged with Marker/MaxItems.
+    _, out, _ = aws(server, "iam", "list-policy-versions", "--policy-arn", arn)
+    versions = json.loads(out)["Versions"]
+    assert [(v["VersionId"], v["IsDefaultVersion"]) for v in versions] == \
+        [("v3", False), ("v2", True), ("v1", False)]
+    assert all("Document" not in v and v["CreateDate"] for v in versions)
+    first = iam.list_policy_versions(PolicyArn=arn, MaxItems=2)
+    assert [v["VersionId"] for v in first["Versions"]] == ["v3", "v2"]
+    assert first["IsTruncated"] is True and first["Marker"]
+    rest = iam.list_policy_versions(PolicyArn=arn, Marker=first["Marker"])
+    assert [v["VersionId"] for v in rest["Versions"]] == ["v1"] and rest["IsTruncated"] is False
+    pages = list(iam.get_paginator("list_policy_versions").paginate(
+        PolicyArn=arn, PaginationConfig={"PageSize": 1}))
+    assert [v["VersionId"] for p in pages for v in p["Versions"]] == ["v3", "v2", "v1"]
+
+    # v1 made the default again: the user reads alpha, not beta, from the next request on.
+    start = since()
+    set_default = iam.set_default_policy_version(PolicyArn=arn, VersionId="v1")
+    assert (allowed("pv-alpha-config"), allowed("pv-beta-config")) == (True, False)
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v1"
+    assert listed() == [("v3", False), ("v2", False), ("v1", True)]
+    aws(server, "iam", "set-default-policy-version", "--policy-arn", arn, "--version-id", "v2")
+    assert (allowed("pv-alpha-config"), allowed("pv-beta-config")) == (False, True)
+    aws(server, "iam", "set-default-policy-version", "--policy-arn", arn, "--version-id", "v1")
+
+    # The default version is not deleted on its own: AWS's DeleteConflict and message.
+    with pytest.raises(ClientError) as e:
+        iam.delete_policy_version(PolicyArn=arn, VersionId="v1")
+    err = e.value.response["Error"]
+    assert (err["Code"], err["Message"]) == \
+        ("DeleteConflict", "Cannot delete the default version of a policy.")
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    refused = e.value
+    code, _, stderr = aws(server, "iam", "delete-policy-version", "--policy-arn", arn,
+                          "--version-id", "v1", check=False)
+    assert code != 0 and "(DeleteConflict)" in stderr \
+        and "Cannot delete the default version of a policy." in stderr
+    deleted = iam.delete_policy_version(PolicyArn=arn, VersionId="v2")
+    assert listed() == [("v3", False), ("v1", True)]
+    for op in (iam.delete_policy_version, iam.set_default_policy_version, iam.get_policy_version):
+        with pytest.raises(ClientError) as e:
+            op(PolicyArn=arn, VersionId="v2")
+        assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+        assert e.value.response["Error"]["Message"] == \
+            f"Policy {arn} version v2 does not exist or is not attachable."
+    with pytest.raises(ClientError) as e:
+        iam.set_default_policy_version(PolicyArn=arn, VersionId="2")
+    assert e.value.response["Error"]["Code"] == "ValidationError"
+    assert "Member must satisfy regular expression pattern: v[1-9][0-9]*" in \
+        e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        iam.list_policy_versions(PolicyArn=arn.replace("Versioned", "Missing"))
+    assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+
+    # Ids are never given again (v2 was deleted: v4 is next); five versions at most.
+    made = [iam.create_policy_version(PolicyArn=arn, PolicyDocument=reads(f"pv-{i}"))[
+        "PolicyVersion"]["VersionId"] for i in range(3)]
+    assert made == ["v4", "v5", "v6"]
+    with pytest.raises(ClientError) as e:
+        iam.create_policy_version(PolicyArn=arn, PolicyDocument=reads("pv-7"))
+    assert e.value.response["Error"]["Code"] == "LimitExceeded"
+    assert e.value.response["Error"]["Message"] == (
+        "A managed policy can have up to 5 versions. Before you create a new version, you "
+        "must delete an existing version.")
+
+    # Without iam:ListPolicyVersions (etc.) on the policy: AccessDenied naming it.
+    with pytest.raises(ClientError) as e:
+        reader_iam.list_policy_versions(PolicyArn=arn)
+    assert e.value.response["Error"]["Code"] == "AccessDenied"
+    assert f"iam:ListPolicyVersions on resource: {arn}" in e.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as e:
+        reader_iam.delete_policy_version(PolicyArn=arn, VersionId="v3")
+    assert f"iam:DeletePolicyVersion on resource: {arn}" in e.value.response["Error"]["Message"]
+
+    # DeletePolicy: refused while attached or while other versions remain, then done.
+    iam.detach_user_policy(UserName="versioned-reader", PolicyArn=arn)
+    with pytest.raises(ClientError) as e:
+        iam.delete_policy(PolicyArn=arn)
+    assert e.value.response["Error"]["Code"] == "DeleteConflict"
+    assert e.value.response["Error"]["Message"].startswith("This policy has more than one version.")
+    for v in ("v3", "v4", "v5"):
+        aws(server, "iam", "delete-policy-version", "--policy-arn", arn, "--version-id", v)
+    iam.delete_policy_version(PolicyArn=arn, VersionId="v6")
+    assert listed() == [("v1", True)]
+    aws(server, "iam", "delete-policy", "--policy-arn", arn)
+    with pytest.raises(ClientError) as e:
+        iam.get_policy(PolicyArn=arn)
+    assert e.value.response["Error"]["Code"] == "NoSuchEntity"
+
+    # Audited as the other IAM calls: parameters, the refusal's code, reads marked read-only.
+    r = audit_record(server, "iam.amazonaws.com", "SetDefaultPolicyVersion",
+                     request_id(set_default), start)
+    assert r["requestParameters"] == {"policyArn": arn, "versionId": "v1"}
+    assert r["readOnly"] is False
+    r = audit_record(server, "iam.amazonaws.com", "DeletePolicyVersion", request_id(refused), start)
+    assert r["errorCode"] == "DeleteConflict"
+    assert r["errorMessage"] == "Cannot delete the default version of a policy."
+    r = audit_record(server, "iam.amazonaws.com", "DeletePolicyVersion", request_id(deleted), start)
+    assert r["requestParameters"] == {"policyArn": arn, "versionId": "v2"} and "errorCode" not in r
+    ct = boto3.client("cloudtrail", endpoint_url=server.endpoint, region_name="us-east-1",
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+    lists = ct.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "ListPolicyVersions"}],
+        StartTime=start)["Events"]
+    assert lists and all(json.loads(e["CloudTrailEvent"])["readOnly"] is True for e in lists)
+
 def test_groups_grant_their_members(server, sm):
     sm.create_secret(Name="grp-team-config", SecretString=f"{MARKER}-grp")
     aws(server, "iam", "create-user", "--user-name", "member")

@@ -16,6 +16,7 @@
 //! - [`readiness`]: what a node's `/ready` answers (which part keeps it from serving);
 //! - [`partition`]: which AWS partition (`aws`, `aws-cn`, ...) a region's ARNs carry;
 //! - [`console_passwords`]: IAM console passwords (account password policy, expiry, lockout);
+//! - [`policy_versions`]: IAM managed policies' versions (ids, the limit, the default);
 //! - [`validation`]: the messages of violated model constraints (ValidationException).
 
 pub mod console_passwords;
@@ -30,6 +31,7 @@ pub mod parameter_policies;
 pub mod parameters;
 pub mod partition;
 pub mod password;
+pub mod policy_versions;
 pub mod readiness;
 pub mod replication;
 pub mod rotation;

@@ -151,6 +151,10 @@ pub struct StoredManagedPolicy {
     pub created_ms: Millis,
     pub updated_ms: Millis,
     pub versions: Vec<StoredPolicyVersion>,
+    /// The highest version number ever given (IAM never gives a deleted version's id again);
+    /// 0 in policies stored before it was kept.
+    #[serde(default)]
+    pub highest_version: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,6 +163,12 @@ pub struct StoredPolicyVersion {
     pub id: String,
     pub document: String,
     pub created_ms: Millis,
+}
+
+impl strongroom_domain::policy_versions::Versioned for StoredPolicyVersion {
+    fn version_id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// An IAM role, with its trust policy and inline policies (one document: they change together

@@ -1003,14 +1003,25 @@ async fn parameters_kms_iam_and_alarms(store: &dyn Store) {
             document: "{}".into(),
             created_ms: 1,
         }],
+        highest_version: 1,
     };
     store.put_managed_policy(&mp, false).await.unwrap();
     assert!(matches!(
         store.put_managed_policy(&mp, false).await,
         Err(StoreError::NameTaken)
     ));
+    // Every version and the highest number given are kept (v2 was deleted: v3 is next but one).
     let mp2 = StoredManagedPolicy {
-        default_version: "v2".into(),
+        default_version: "v3".into(),
+        versions: vec![
+            mp.versions[0].clone(),
+            StoredPolicyVersion {
+                id: "v3".into(),
+                document: "{\"v\":3}".into(),
+                created_ms: 3,
+            },
+        ],
+        highest_version: 3,
         ..mp.clone()
     };
     store.put_managed_policy(&mp2, true).await.unwrap();

@@ -2,10 +2,9 @@
 //! shown, access keys created — the secret shown once, in the answer to that POST only —
 //! activated, deactivated, deleted), roles (create with a trust policy, delete, attach /
 //! detach managed policies, put / delete inline policies), managed policies (list, create
-//! from JSON, delete, a new version set as the default or not). Each action an IAM call as
-//! the signed-in principal; a refusal shows AWS's message and the statements that decided.
-//! (The server's IAM has no ListPolicyVersions, SetDefaultPolicyVersion or
-//! DeletePolicyVersion: the page shows the default version only.)
+//! from JSON, delete; their versions listed, a new one set as the default or not, an older one
+//! made the default again, a non-default one deleted). Each action an IAM call as the
+//! signed-in principal; a refusal shows AWS's message and the statements that decided.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -829,7 +828,15 @@ struct PolicyPage {
     version: String,
     attachments: String,
     document: String,
+    versions: Vec<PolicyVersionRow>,
     refusals: Vec<Refusal>,
+}
+
+/// A row of a policy's versions (ListPolicyVersions: the newest first).
+struct PolicyVersionRow {
+    id: String,
+    created: String,
+    is_default: bool,
 }
 
 pub async fn policy(
@@ -852,6 +859,7 @@ pub async fn policy(
         version: String::new(),
         attachments: String::new(),
         document: String::new(),
+        versions: Vec::new(),
         refusals: Vec::new(),
     };
     match call(&state, &ctx, "GetPolicy", &[("PolicyArn", &arn)]).await {
@@ -879,6 +887,19 @@ pub async fn policy(
         Ok(out) => page.document = document(&text(&out["PolicyVersion"], "Document")),
         Err(r) => page.refusals.push(r),
     }
+    // At most five versions: one page.
+    match call(&state, &ctx, "ListPolicyVersions", &[("PolicyArn", &arn)]).await {
+        Ok(out) => {
+            page.versions = list(&out, "Versions")
+                .map(|v| PolicyVersionRow {
+                    id: text(v, "VersionId"),
+                    created: when(&v["CreateDate"]),
+                    is_default: text(v, "IsDefaultVersion") == "true",
+                })
+                .collect();
+        }
+        Err(r) => page.refusals.push(r),
+    }
     html(&page)
 }
 
@@ -901,6 +922,14 @@ pub fn policy_action<'a>(
             };
             fields.push(("SetAsDefault", default));
             "CreatePolicyVersion"
+        }
+        "set-default" => {
+            fields.push(("VersionId", field("version_id")));
+            "SetDefaultPolicyVersion"
+        }
+        "delete-version" => {
+            fields.push(("VersionId", field("version_id")));
+            "DeletePolicyVersion"
         }
         "delete-policy" => "DeletePolicy",
         _ => return None,
@@ -1065,6 +1094,21 @@ mod tests {
         assert_eq!(
             policy_action("delete-policy", "arn:p", &unticked).unwrap(),
             ("DeletePolicy", vec![("PolicyArn", "arn:p")])
+        );
+        let version = form(&[("version_id", " v2 ")]);
+        assert_eq!(
+            policy_action("set-default", "arn:p", &version).unwrap(),
+            (
+                "SetDefaultPolicyVersion",
+                vec![("PolicyArn", "arn:p"), ("VersionId", "v2")]
+            )
+        );
+        assert_eq!(
+            policy_action("delete-version", "arn:p", &version).unwrap(),
+            (
+                "DeletePolicyVersion",
+                vec![("PolicyArn", "arn:p"), ("VersionId", "v2")]
+            )
         );
         assert!(policy_action("attach", "arn:p", &unticked).is_none());
     }

@@ -38,7 +38,6 @@ pub const MAX_INLINE_GROUP_POLICY_CHARS: usize = 5_120;
 pub const MAX_INLINE_ROLE_POLICY_CHARS: usize = 10_240;
 /// Managed policy documents: 6,144 characters, whitespace not counted.
 pub const MAX_MANAGED_POLICY_CHARS: usize = 6144;
-pub const MAX_POLICY_VERSIONS: usize = 5;
 /// Managed policies attached to one user.
 pub const MAX_ATTACHED_PER_USER: usize = 10;
 /// "Aggregate inline policy size" for a user: all its inline policies together, whitespace
@@ -60,6 +59,18 @@ pub enum DirectoryError {
     PasswordPolicyViolation(String),
     AccessDenied(String),
     Internal,
+}
+
+impl From<strongroom_domain::policy_versions::VersionError> for DirectoryError {
+    fn from(e: strongroom_domain::policy_versions::VersionError) -> Self {
+        use strongroom_domain::policy_versions::VersionError as V;
+        let message = e.to_string();
+        match e {
+            V::NoSuchVersion { .. } => DirectoryError::NoSuchEntity(message),
+            V::TooManyVersions => DirectoryError::LimitExceeded(message),
+            V::DeleteDefault | V::OtherVersions => DirectoryError::DeleteConflict(message),
+        }
+    }
 }
 
 impl From<StoreError> for DirectoryError {
@@ -625,6 +636,59 @@ mod tests {
                 .unwrap_err(),
             SessionError::Invalid
         );
+    }
+
+    #[tokio::test]
+    async fn policy_versions_survive_a_restart_and_ids_are_not_given_again() {
+        use crate::test_support as ts;
+        let (store, barrier) = (ts::store().await, ts::barrier());
+        let load = || ts::directory(store.clone(), barrier.clone());
+        let doc = |action: &str| {
+            format!(
+                r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"{action}","Resource":"*"}}}}"#
+            )
+        };
+        let d = load().await;
+        let arn = d
+            .create_policy("p", "/", None, &doc("secretsmanager:ListSecrets"), 0)
+            .await
+            .unwrap()
+            .arn;
+        for (i, action) in ["kms:ListKeys", "iam:ListUsers"].iter().enumerate() {
+            d.create_policy_version(&arn, &doc(action), true, i as i64 + 1)
+                .await
+                .unwrap();
+        }
+        d.set_default_policy_version(&arn, "v1").await.unwrap();
+        // UpdateDate: the newest version's creation, which a new default does not move.
+        assert_eq!(d.policy(&arn).unwrap().updated_ms, 2);
+        assert_eq!(
+            d.delete_policy_version(&arn, "v1").await,
+            Err(DirectoryError::DeleteConflict(
+                "Cannot delete the default version of a policy.".into()
+            ))
+        );
+        d.delete_policy_version(&arn, "v3").await.unwrap();
+        assert_eq!(d.policy(&arn).unwrap().updated_ms, 1);
+        assert!(matches!(
+            d.delete_policy(&arn).await,
+            Err(DirectoryError::DeleteConflict(_))
+        ));
+        let again = load().await;
+        let p = again.policy(&arn).unwrap();
+        let ids: Vec<&str> = p.versions.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!((ids, p.default_version.as_str()), (vec!["v1", "v2"], "v1"));
+        // v3 was deleted: the next version is v4.
+        let v = again
+            .create_policy_version(&arn, &doc("kms:ListAliases"), false, 7)
+            .await
+            .unwrap();
+        assert_eq!(v.id, "v4");
+        for id in ["v2", "v4"] {
+            again.delete_policy_version(&arn, id).await.unwrap();
+        }
+        again.delete_policy(&arn).await.unwrap();
+        assert!(load().await.policy(&arn).is_err());
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Customer managed policies, their versions and attachments.
 
 use super::*;
+use strongroom_domain::policy_versions as versions;
 
 impl Directory {
     pub(super) fn parse_managed(document: &str) -> Result<Policy, DirectoryError> {
@@ -45,6 +46,7 @@ impl Directory {
                 document: document.to_string(),
                 created_ms: now,
             }],
+            highest_version: 1,
         };
         match self.store.put_managed_policy(&stored, false).await {
             Err(StoreError::NameTaken) => {
@@ -96,32 +98,51 @@ impl Directory {
     ) -> Result<StoredPolicyVersion, DirectoryError> {
         Self::parse_managed(document)?;
         let mut stored = self.policy(arn)?;
-        if stored.versions.len() >= MAX_POLICY_VERSIONS {
-            return Err(DirectoryError::LimitExceeded(format!(
-                "A managed policy can have up to {MAX_POLICY_VERSIONS} versions. Before you create a new version, you must delete an existing version."
-            )));
-        }
-        let next = stored
-            .versions
-            .iter()
-            .filter_map(|v| v.id.strip_prefix('v')?.parse::<u32>().ok())
-            .max()
-            .unwrap_or(0)
-            + 1;
+        let (id, highest) = versions::next_version(&stored.versions, stored.highest_version)?;
         let version = StoredPolicyVersion {
-            id: format!("v{next}"),
+            id,
             document: document.to_string(),
             created_ms: now,
         };
         stored.versions.push(version.clone());
+        stored.highest_version = highest;
         if set_default {
             stored.default_version = version.id.clone();
         }
-        stored.updated_ms = now;
-        self.store.put_managed_policy(&stored, true).await?;
-        let m = Managed::new(stored).map_err(|_| DirectoryError::Internal)?;
-        self.write().managed.insert(arn.to_string(), m);
+        self.replace_policy(stored).await?;
         Ok(version)
+    }
+
+    /// SetDefaultPolicyVersion: the version in effect for every principal the policy is
+    /// attached to, from the next request on.
+    pub async fn set_default_policy_version(
+        &self,
+        arn: &str,
+        id: &str,
+    ) -> Result<(), DirectoryError> {
+        let mut stored = self.policy(arn)?;
+        versions::position(arn, &stored.versions, id)?;
+        stored.default_version = id.to_string();
+        self.replace_policy(stored).await
+    }
+
+    /// DeletePolicyVersion: any version but the default.
+    pub async fn delete_policy_version(&self, arn: &str, id: &str) -> Result<(), DirectoryError> {
+        let mut stored = self.policy(arn)?;
+        let at = versions::deletable(arn, &stored.versions, &stored.default_version, id)?;
+        stored.versions.remove(at);
+        self.replace_policy(stored).await
+    }
+
+    /// Write a changed policy through and install it (its default version compiled again).
+    async fn replace_policy(&self, mut stored: StoredManagedPolicy) -> Result<(), DirectoryError> {
+        let dates: Vec<i64> = stored.versions.iter().map(|v| v.created_ms).collect();
+        stored.updated_ms = versions::update_date(stored.created_ms, &dates);
+        self.store.put_managed_policy(&stored, true).await?;
+        let arn = stored.arn.clone();
+        let m = Managed::new(stored).map_err(|_| DirectoryError::Internal)?;
+        self.write().managed.insert(arn, m);
+        Ok(())
     }
 
     pub async fn delete_policy(&self, arn: &str) -> Result<(), DirectoryError> {
@@ -131,11 +152,7 @@ impl Directory {
                 "Cannot delete a policy attached to entities.".into(),
             ));
         }
-        if stored.versions.len() > 1 {
-            return Err(DirectoryError::DeleteConflict(
-                "This policy has more than one version. Before you delete a policy, you must delete the policy's versions. The default version is deleted with the policy.".into(),
-            ));
-        }
+        versions::policy_deletable(stored.versions.len())?;
         self.store.delete_managed_policy(arn).await?;
         self.write().managed.remove(arn);
         Ok(())

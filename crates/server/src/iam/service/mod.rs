@@ -334,6 +334,11 @@ impl Iam {
             Op::DeletePolicy => none(self.delete_policy(input(op, p)?).await?),
             Op::CreatePolicyVersion => xml(op, self.create_policy_version(input(op, p)?).await?),
             Op::GetPolicyVersion => xml(op, self.get_policy_version(input(op, p)?).await?),
+            Op::ListPolicyVersions => xml(op, self.list_policy_versions(input(op, p)?).await?),
+            Op::SetDefaultPolicyVersion => {
+                none(self.set_default_policy_version(input(op, p)?).await?)
+            }
+            Op::DeletePolicyVersion => none(self.delete_policy_version(input(op, p)?).await?),
             Op::AttachUserPolicy => none(self.attach_user_policy(input(op, p)?).await?),
             Op::DetachUserPolicy => none(self.detach_user_policy(input(op, p)?).await?),
             Op::ListAttachedUserPolicies => {

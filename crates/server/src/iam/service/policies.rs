@@ -85,19 +85,66 @@ impl Iam {
         &self,
         i: GetPolicyVersionRequest,
     ) -> Result<GetPolicyVersionResponse, IamError> {
+        version_id(&i.version_id)?;
         let found = self.directory.policy(&i.policy_arn)?;
-        let v = found
-            .versions
-            .iter()
-            .find(|v| v.id == i.version_id)
-            .ok_or_else(|| {
-                IamError::NoSuchEntity(format!(
-                    "Policy {} version {} does not exist or is not attachable.",
-                    i.policy_arn, i.version_id
-                ))
-            })?;
+        let at = strongroom_domain::policy_versions::position(
+            &i.policy_arn,
+            &found.versions,
+            &i.version_id,
+        )
+        .map_err(crate::iam::directory::DirectoryError::from)?;
+        let v = &found.versions[at];
         Ok(GetPolicyVersionResponse {
             policy_version: Some(version(v, &found.default_version, true)),
         })
     }
+
+    /// ListPolicyVersions: the newest first, without documents (as AWS answers).
+    pub(super) async fn list_policy_versions(
+        &self,
+        i: ListPolicyVersionsRequest,
+    ) -> Result<ListPolicyVersionsResponse, IamError> {
+        let found = self.directory.policy(&i.policy_arn)?;
+        let mut versions = found.versions.clone();
+        strongroom_domain::policy_versions::newest_first(&mut versions);
+        let versions = versions
+            .iter()
+            .map(|v| version(v, &found.default_version, false))
+            .collect();
+        let (versions, is_truncated, marker) = page(versions, i.marker.as_deref(), i.max_items)?;
+        Ok(ListPolicyVersionsResponse {
+            versions: Some(versions),
+            is_truncated,
+            marker,
+        })
+    }
+
+    /// SetDefaultPolicyVersion.
+    pub(super) async fn set_default_policy_version(
+        &self,
+        i: SetDefaultPolicyVersionRequest,
+    ) -> Result<(), IamError> {
+        version_id(&i.version_id)?;
+        self.directory
+            .set_default_policy_version(&i.policy_arn, &i.version_id)
+            .await?;
+        Ok(())
+    }
+
+    /// DeletePolicyVersion: any version but the default (DeletePolicy deletes that one).
+    pub(super) async fn delete_policy_version(
+        &self,
+        i: DeletePolicyVersionRequest,
+    ) -> Result<(), IamError> {
+        version_id(&i.version_id)?;
+        self.directory
+            .delete_policy_version(&i.policy_arn, &i.version_id)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A `VersionId` as the model constrains it (ValidationError otherwise).
+fn version_id(id: &str) -> Result<(), IamError> {
+    strongroom_domain::policy_versions::check_id(id).map_err(IamError::Validation)
 }

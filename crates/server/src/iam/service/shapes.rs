@@ -76,6 +76,21 @@ pub static MODEL: Model = Model {
             Some("GetPolicyVersionRequest"),
             Some("GetPolicyVersionResponse"),
         ),
+        (
+            "ListPolicyVersions",
+            Some("ListPolicyVersionsRequest"),
+            Some("ListPolicyVersionsResponse"),
+        ),
+        (
+            "SetDefaultPolicyVersion",
+            Some("SetDefaultPolicyVersionRequest"),
+            None,
+        ),
+        (
+            "DeletePolicyVersion",
+            Some("DeletePolicyVersionRequest"),
+            None,
+        ),
         ("AttachUserPolicy", Some("AttachUserPolicyRequest"), None),
         ("DetachUserPolicy", Some("DetachUserPolicyRequest"), None),
         (
@@ -387,6 +402,10 @@ pub static MODEL: Model = Model {
         ("DeleteLoginProfileRequest", &[("UserName", Ty::Str)]),
         ("DeletePolicyRequest", &[("PolicyArn", Ty::Str)]),
         (
+            "DeletePolicyVersionRequest",
+            &[("PolicyArn", Ty::Str), ("VersionId", Ty::Str)],
+        ),
+        (
             "DeleteRolePermissionsBoundaryRequest",
             &[("RoleName", Ty::Str)],
         ),
@@ -671,6 +690,22 @@ pub static MODEL: Model = Model {
             ],
         ),
         (
+            "ListPolicyVersionsRequest",
+            &[
+                ("PolicyArn", Ty::Str),
+                ("Marker", Ty::Str),
+                ("MaxItems", Ty::Int),
+            ],
+        ),
+        (
+            "ListPolicyVersionsResponse",
+            &[
+                ("Versions", Ty::List(&Ty::Struct("PolicyVersion"))),
+                ("IsTruncated", Ty::Bool),
+                ("Marker", Ty::Str),
+            ],
+        ),
+        (
             "ListRolePoliciesRequest",
             &[
                 ("RoleName", Ty::Str),
@@ -876,6 +911,10 @@ pub static MODEL: Model = Model {
         (
             "RoleLastUsed",
             &[("LastUsedDate", Ty::Time), ("Region", Ty::Str)],
+        ),
+        (
+            "SetDefaultPolicyVersionRequest",
+            &[("PolicyArn", Ty::Str), ("VersionId", Ty::Str)],
         ),
         (
             "SimulatePolicyResponse",
@@ -1365,6 +1404,16 @@ pub struct DeletePolicyRequest {
     /// The Amazon Resource Name (ARN) of the IAM policy you want to delete.
     #[serde(rename = "PolicyArn")]
     pub policy_arn: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeletePolicyVersionRequest {
+    /// The Amazon Resource Name (ARN) of the IAM policy from which you want to delete a version.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+    /// The policy version to delete.
+    #[serde(rename = "VersionId")]
+    pub version_id: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -2042,6 +2091,37 @@ pub struct ListPoliciesResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListPolicyVersionsRequest {
+    /// The Amazon Resource Name (ARN) of the IAM policy for which you want the versions.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+    /// Use this parameter only when paginating results and only after you receive a response indicating that the results are truncated.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    /// Use this only when paginating results to indicate the maximum number of items you want in the response.
+    #[serde(rename = "MaxItems", default, skip_serializing_if = "Option::is_none")]
+    pub max_items: Option<i64>,
+}
+
+/// Contains the response to a successful ListPolicyVersions request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListPolicyVersionsResponse {
+    /// A list of policy versions.
+    #[serde(rename = "Versions", default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<Vec<PolicyVersion>>,
+    /// A flag that indicates whether there are more items to return.
+    #[serde(
+        rename = "IsTruncated",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub is_truncated: Option<bool>,
+    /// When IsTruncated is true, this element is present and contains the value to use for the Marker parameter in a subsequent pagination request.
+    #[serde(rename = "Marker", default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListRolePoliciesRequest {
     /// The name of the role to list policies for.
     #[serde(rename = "RoleName")]
@@ -2606,6 +2686,16 @@ pub struct RoleLastUsed {
     /// The name of the Amazon Web Services Region in which the role was last used.
     #[serde(rename = "Region", default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SetDefaultPolicyVersionRequest {
+    /// The Amazon Resource Name (ARN) of the IAM policy whose default version you want to set.
+    #[serde(rename = "PolicyArn")]
+    pub policy_arn: String,
+    /// The version of the policy to set as the default (operative) version.
+    #[serde(rename = "VersionId")]
+    pub version_id: String,
 }
 
 /// Contains the response to a successful SimulatePrincipalPolicy or SimulateCustomPolicy request.
