@@ -120,7 +120,12 @@ def browser():
 
 def shot(browser, name):
     os.makedirs(ARTIFACTS, exist_ok=True)
-    browser.save_screenshot(os.path.join(ARTIFACTS, f"{name}.png"))
+    # Written aside, then renamed: scripts/test runs the SQLite and PostgreSQL passes at once,
+    # and both save the same pages.
+    path = os.path.join(ARTIFACTS, f"{name}.png")
+    aside = f"{path}.{os.getpid()}.tmp"
+    browser.save_screenshot(aside)
+    os.replace(aside, path)
 
 
 def wait_for(browser, css, timeout=10):
