@@ -123,7 +123,7 @@ def shot(browser, name):
     # Written aside, then renamed: scripts/test runs the SQLite and PostgreSQL passes at once,
     # and both save the same pages.
     path = os.path.join(ARTIFACTS, f"{name}.png")
-    aside = f"{path}.{os.getpid()}.tmp"
+    aside = os.path.join(ARTIFACTS, f".{name}.{os.getpid()}.png")
     browser.save_screenshot(aside)
     os.replace(aside, path)
 
