@@ -719,19 +719,37 @@ pub async fn role_act(State(state): State<Arc<AppState>>, Posted(ctx, form): Pos
         href: role_href(&role),
         text: "Back to the role",
     };
-    let Some((operation, fields)) = role_action(&action, &role, &form) else {
-        return ctx.outcome(&back, "Unknown action.", None);
-    };
-    let done = call(&state, &ctx, operation, &fields).await;
-    ctx.answer(
-        done,
-        &format!("{operation} was refused."),
+    let chosen = role_action(&action, &role, &form);
+    run_action(
+        &state,
+        &ctx,
         &back,
-        |_| match operation {
-            "DeleteRole" => redirect("/console/iam/roles"),
-            _ => redirect(&back.href),
-        },
+        chosen,
+        ("DeleteRole", "/console/iam/roles"),
     )
+    .await
+}
+
+/// A page's button run as its one IAM call (`None`: the form named no known action), then
+/// back to the page — or, once `gone.0` removed what the page showed, to the list `gone.1`.
+async fn run_action(
+    state: &AppState,
+    ctx: &Ctx,
+    back: &Back,
+    chosen: Option<(&'static str, Vec<(&'static str, &str)>)>,
+    gone: (&str, &str),
+) -> Response {
+    let Some((operation, fields)) = chosen else {
+        return ctx.outcome(back, "Unknown action.", None);
+    };
+    let done = call(state, ctx, operation, &fields).await;
+    ctx.answer(done, &format!("{operation} was refused."), back, |_| {
+        if operation == gone.0 {
+            redirect(gone.1)
+        } else {
+            redirect(&back.href)
+        }
+    })
 }
 
 #[derive(Template)]
@@ -944,19 +962,15 @@ pub async fn policy_act(State(state): State<Arc<AppState>>, Posted(ctx, form): P
         href: policy_href(&arn),
         text: "Back to the policy",
     };
-    let Some((operation, fields)) = policy_action(&action, &arn, &form) else {
-        return ctx.outcome(&back, "Unknown action.", None);
-    };
-    let done = call(&state, &ctx, operation, &fields).await;
-    ctx.answer(
-        done,
-        &format!("{operation} was refused."),
+    let chosen = policy_action(&action, &arn, &form);
+    run_action(
+        &state,
+        &ctx,
         &back,
-        |_| match operation {
-            "DeletePolicy" => redirect("/console/iam/policies"),
-            _ => redirect(&back.href),
-        },
+        chosen,
+        ("DeletePolicy", "/console/iam/policies"),
     )
+    .await
 }
 
 #[cfg(test)]

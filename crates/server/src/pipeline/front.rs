@@ -375,10 +375,15 @@ pub async fn call_as(
         console,
     )
     .await?;
+    Ok(json_answer(reply))
+}
+
+/// A JSON operation's answer as a value (an empty object for an empty or non-JSON body).
+fn json_answer(reply: Reply) -> serde_json::Value {
     match reply {
-        Reply::Json(bytes) | Reply::Json10(bytes) => Ok(serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))),
-        _ => Ok(serde_json::Value::Object(Default::default())),
+        Reply::Json(bytes) | Reply::Json10(bytes) => serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default())),
+        _ => serde_json::Value::Object(Default::default()),
     }
 }
 
@@ -403,11 +408,7 @@ pub async fn list_secrets_as(
         console,
     )
     .await?;
-    match reply {
-        Reply::Json(bytes) => Ok(serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))),
-        _ => Ok(serde_json::Value::Object(Default::default())),
-    }
+    Ok(json_answer(reply))
 }
 
 /// An IAM call (Query protocol: `params` are the form's fields) made by the web console as
