@@ -538,3 +538,81 @@ async fn verify_time() {
         n as f64 / took.as_secs_f64()
     );
 }
+
+#[test]
+fn the_group_commit_waits_only_for_requests_in_flight_and_not_long() {
+    use crate::log::{GROUP_STEP, GROUP_WAIT, group_wait};
+    use std::time::Duration;
+    // Alone (or everyone in flight already held): commit at once.
+    assert_eq!(group_wait(1, 1, Duration::ZERO), None);
+    assert_eq!(group_wait(3, 3, Duration::ZERO), None);
+    // A request may append several records: more held than in flight is no reason to wait.
+    assert_eq!(group_wait(4, 2, Duration::ZERO), None);
+    // Others in flight: look again a step later, never past GROUP_WAIT from the oldest.
+    assert_eq!(group_wait(1, 5, Duration::ZERO), Some(GROUP_STEP));
+    let late = GROUP_WAIT - Duration::from_micros(10);
+    assert_eq!(group_wait(1, 5, late), Some(Duration::from_micros(10)));
+    assert_eq!(group_wait(1, 5, GROUP_WAIT), None);
+    // Nothing held, or a full batch: nothing to wait for.
+    assert_eq!(group_wait(0, 5, Duration::ZERO), None);
+    assert_eq!(group_wait(4096, 5000, Duration::ZERO), None);
+}
+
+/// Admitted requests' records share one commit when they arrive while it waits; a request
+/// that stays in flight without appending holds the others back only until GROUP_WAIT, and
+/// nothing is lost either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admitted_requests_share_a_commit_and_a_straggler_delays_it_only_briefly() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = batches.clone();
+    let hook: crate::log::CommitHook = std::sync::Arc::new(move |_, n| {
+        seen.lock().unwrap().push(n);
+    });
+    let log = AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        },
+        DigestSigner::generate().unwrap(),
+        Some(hook),
+    )
+    .await
+    .unwrap();
+    // Three requests in flight; two append at once, the third never does (a request busy
+    // elsewhere): the two are committed together, after at most the group wait.
+    let in_flight = [
+        log.admit().unwrap(),
+        log.admit().unwrap(),
+        log.admit().unwrap(),
+    ];
+    let started = std::time::Instant::now();
+    let (a, b) = tokio::join!(
+        log.append(entry("GetSecretValue", 1)),
+        log.append(entry("GetSecretValue", 2))
+    );
+    a.unwrap();
+    b.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "a straggler must not hold a commit back for long"
+    );
+    drop(in_flight);
+    // Alone now: its record is committed without waiting for anyone.
+    let alone = log.admit().unwrap();
+    log.append(entry("GetSecretValue", 3)).await.unwrap();
+    drop(alone);
+    let batches = batches.lock().unwrap().clone();
+    assert_eq!(
+        batches.iter().sum::<usize>(),
+        3,
+        "every record committed once: {batches:?}"
+    );
+    assert_eq!(
+        batches[0], 2,
+        "the two concurrent records shared a commit: {batches:?}"
+    );
+    log.close(1).await;
+    let report = verify(dir.path(), None, None).await.unwrap();
+    assert_eq!((report.records, report.findings.len()), (3, 0));
+}
