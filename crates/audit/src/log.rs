@@ -384,7 +384,7 @@ impl AuditLog {
         let Some(b) = &self.budget else {
             return Ok(admission);
         };
-        let waiting = waiting.max(1) as u64;
+        let waiting = waiting as u64;
         let used = b.used.load(Ordering::Acquire);
         if used + waiting * RESERVE_BYTES > b.max {
             return Err(AuditError::Unwritable(format!(
