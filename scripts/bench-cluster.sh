@@ -7,14 +7,14 @@
 # PostgreSQL before each answer, change announcements, the lease), not how it scales.
 #
 #   cargo build --release -p strongroom -p strongroom-bench
-#   scripts/bench-cluster.sh            # OPS, CONC, SECONDS, PG (server URL without database)
+#   scripts/bench-cluster.sh            # OPS, CONC, SECS, PG (server URL without database)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/strongroom
 BENCH=target/release/strongroom-bench
 OPS=${OPS:-GetSecretValue,PutSecretValue}
 CONC=${CONC:-64}
-SECONDS_EACH=${SECONDS:-5}
+SECONDS_EACH=${SECS:-5}  # not SECONDS: bash sets that itself (seconds since start)
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 export STRONGROOM_ROOT_ACCESS_KEY_ID=AKIABENCHROOT0000001
 export STRONGROOM_ROOT_SECRET_ACCESS_KEY=bench/secret/key/0123456789abcdefghijklmn

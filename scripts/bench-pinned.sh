@@ -5,7 +5,7 @@
 # so each figure is a ratio to what any server doing the unavoidable work reaches here.
 #
 #   cargo build --release -p strongroom -p strongroom-bench
-#   scripts/bench-pinned.sh             # CONC (64), SECONDS (5 per figure), ROUNDS (1)
+#   scripts/bench-pinned.sh             # CONC (64), SECS (5 per figure), ROUNDS (1)
 #
 # Rows: reference; Strongroom unaudited (--bench-unaudited); Strongroom as shipped (durable
 # audit) — GetSecretValue as root and as an IAM user with 10 policies, PutSecretValue.
@@ -15,7 +15,7 @@ BIN=target/release/strongroom
 BENCH=target/release/strongroom-bench
 REF=target/release/strongroom-reference
 CONC=${CONC:-64}
-SECONDS_EACH=${SECONDS:-5}
+SECONDS_EACH=${SECS:-5}  # not SECONDS: bash sets that itself (seconds since start)
 ROUNDS=${ROUNDS:-1}
 export STRONGROOM_ROOT_ACCESS_KEY_ID=AKIABENCHROOT0000001
 export STRONGROOM_ROOT_SECRET_ACCESS_KEY=bench/secret/key/0123456789abcdefghijklmn

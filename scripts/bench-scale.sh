@@ -14,7 +14,8 @@
 # Per server: startup to ready (process start to GET /health 200), RSS after startup,
 # GetSecretValue (64 connections) reading a random one of 1,000 secrets and of all N, the first
 # page of ListSecrets / ListSecrets by a name prefix / DescribeParameters / GetParametersByPath
-# (1 connection: latency), RSS after the load, and the data dir's size.
+# (1 connection: latency; the name-prefix listings read the middle group of 1,000 names, which
+# both stores hold), RSS after the load, and the data dir's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/strongroom
@@ -22,7 +23,7 @@ BENCH=target/release/strongroom-bench
 BIG=${BIG:?the data dir populate filled}
 N=${N:?how many secrets it holds}
 CONC=${CONC:-64}
-SECONDS_EACH=${SECONDS:-5}
+SECONDS_EACH=${SECS:-5}  # not SECONDS: bash sets that itself (seconds since start)
 export STRONGROOM_ROOT_ACCESS_KEY_ID=AKIABENCHROOT0000001
 export STRONGROOM_ROOT_SECRET_ACCESS_KEY=bench/secret/key/0123456789abcdefghijklmn
 export STRONGROOM_LOG=warn
@@ -66,7 +67,8 @@ measure() { # label, data dir, secrets, port
   echo "RSS after startup: $(rss_mib "$pid") MiB"
   bench "$4" --operations GetSecretValue --concurrency "$CONC" --spread 1000 | sed 's/^/spread 1000 /'
   [ "$3" -gt 1000 ] && bench "$4" --operations GetSecretValue --concurrency "$CONC" --spread "$3" | sed "s/^/spread $3 /"
-  bench "$4" --operations "ListSecrets,ListSecrets(name),DescribeParameters,GetParametersByPath" --concurrency 1
+  # --spread: the name-prefix listings read the middle group of the store's names
+  bench "$4" --operations "ListSecrets,ListSecrets(name),DescribeParameters,GetParametersByPath" --concurrency 1 --spread "$3"
   echo "RSS after load: $(rss_mib "$pid") MiB"
   kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
   echo "data dir: $(du -sb "$2" | cut -f1) bytes (store $(du -cb "$2"/strongroom.db* | tail -1 | cut -f1))"

@@ -46,8 +46,9 @@ struct Args {
     /// bench); several (comma-separated: the nodes of a cluster) get requests in turn.
     #[arg(long, value_delimiter = ',')]
     endpoint: Option<Vec<String>>,
-    /// Seconds per measurement.
-    #[arg(long, default_value_t = 5)]
+    /// Seconds per measurement (at least 1: a zero-length measurement reported 0 requests/s
+    /// as if it were a figure).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
     /// Concurrency levels.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
@@ -237,15 +238,21 @@ struct Measured {
 }
 
 /// The request of a listing operation (first pages over what `populate` made), if `op` is one.
-fn listing_body(op: &str, prefix: &str) -> Option<String> {
+/// The name-prefix listings read the middle group of 1,000 of the first `spread` names (the
+/// first group when `spread` is under 2,000): a group that exists in a small store and a big
+/// one alike, so both answer the same page.
+fn listing_body(op: &str, prefix: &str, spread: u64) -> Option<String> {
+    let group = spread / 2 / 1000;
     Some(match op {
         "ListSecrets" => r#"{"MaxResults":100}"#.to_string(),
         // One group of 1,000 names, by the name index.
         "ListSecrets(name)" => format!(
-            r#"{{"MaxResults":100,"SortBy":"name","Filters":[{{"Key":"name","Values":["{prefix}/g0500/"]}}]}}"#
+            r#"{{"MaxResults":100,"SortBy":"name","Filters":[{{"Key":"name","Values":["{prefix}/g{group:04}/"]}}]}}"#
         ),
         "DescribeParameters" => r#"{"MaxResults":50}"#.to_string(),
-        "GetParametersByPath" => format!(r#"{{"Path":"/{prefix}/p0500","MaxResults":10}}"#),
+        "GetParametersByPath" => {
+            format!(r#"{{"Path":"/{prefix}/p{group:04}","MaxResults":10}}"#)
+        }
         _ => return None,
     })
 }
@@ -284,7 +291,7 @@ async fn measure(
                         let _ = signer.call("CreateSecret", &create).await;
                     }
                     format!(r#"{{"SecretId":"{target}","SecretString":"value-{w}-{i}"}}"#)
-                } else if let Some(body) = listing_body(&op, &prefix) {
+                } else if let Some(body) = listing_body(&op, &prefix, spread) {
                     body
                 } else if spread > 0 {
                     // xorshift: a cheap, per-worker stream of secret numbers.

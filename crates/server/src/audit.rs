@@ -189,7 +189,7 @@ impl Auditor {
                 request_parameters: call.request_parameters,
                 response_elements: call.response_elements,
                 request_id: Some(t.request_id.to_string()),
-                event_id: uuid::Uuid::new_v4().to_string(),
+                event_id: strongroom_domain::names::random_uuid(),
                 read_only,
                 resources,
                 event_type: if call.console_sign_in {
@@ -267,7 +267,7 @@ impl Auditor {
             "encryptionContext": d.encryption_context,
             "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
         }));
-        event.request_id = Some(uuid::Uuid::new_v4().to_string());
+        event.request_id = Some(strongroom_domain::names::random_uuid());
         event.read_only = true;
         event.event_type = "AwsApiCall".into();
         let entry = Entry {
@@ -304,7 +304,7 @@ impl Auditor {
             request_parameters: None,
             response_elements: None,
             request_id: None,
-            event_id: uuid::Uuid::new_v4().to_string(),
+            event_id: strongroom_domain::names::random_uuid(),
             read_only: false,
             resources,
             event_type: "AwsServiceEvent".into(),
