@@ -509,18 +509,12 @@ impl SecretsManager {
             shown.filters.is_empty() && shown.include_deleted && shown.rotation_enabled.is_none();
         let mut out: Vec<Secret> = Vec::new();
         let mut examined = 0;
-        let mut first = true;
+        // One more than the page tells whether there is a next one: all that an unfiltered
+        // listing reads, and the first batch of any, as SSM's listings do (ListSecrets hides
+        // secrets planned for deletion by default, so reading 250 for a page of 100 made each
+        // page at a million secrets read 150 more rows at random).
+        let mut want = limit + 1;
         loop {
-            // One more than the page tells whether there is a next one: all that an unfiltered
-            // listing reads, and the first batch of any (ListSecrets hides secrets planned for
-            // deletion by default, so reading 250 for a page of 100 made each page at a million
-            // secrets read 150 more rows at random).
-            let want = if everything || first {
-                limit + 1 - out.len()
-            } else {
-                SCAN_BATCH
-            };
-            first = false;
             let batch = self
                 .store
                 .secrets_page(&SecretsPage {
@@ -551,6 +545,11 @@ impl SecretsManager {
             if out.len() == limit || examined >= SCAN_BUDGET {
                 return Ok((out, after));
             }
+            want = if everything {
+                limit + 1 - out.len()
+            } else {
+                SCAN_BATCH
+            };
         }
     }
 
