@@ -259,6 +259,9 @@ struct TimelinePage {
     end: String,
     entries: Vec<Entry>,
     next_href: Option<String>,
+    /// Reached through an "Older entries" link: an empty page then says there are no older
+    /// ones (the lookups' older events can all be other secrets'), not "none recorded yet".
+    older: bool,
     error: Option<String>,
     refusal: Option<Refusal>,
 }
@@ -279,6 +282,7 @@ impl TimelinePage {
             end: field("end"),
             entries: Vec::new(),
             next_href: None,
+            older: q.contains_key("next"),
             error: None,
             refusal: None,
         }
