@@ -30,7 +30,7 @@ use crate::{
     AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
     SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
     StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy,
-    StoredValue,
+    StoredValue, WithCurrent,
 };
 
 /// How long a LastAccessedDate stamp waits, at most, to be written.
@@ -178,6 +178,26 @@ impl<S: Store> CachedStore<S> {
         self.fill_secret(epoch, s);
     }
 
+    /// Cache a value read at `epoch`, unless a write came in between.
+    fn fill_value(&self, epoch: u64, secret_arn: &str, version_id: &str, v: StoredValue) {
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
+            return;
+        }
+        if m.value_count >= MAX_ENTRIES {
+            m.values.clear();
+            m.value_count = 0;
+        }
+        let previous = m
+            .values
+            .entry(secret_arn.to_string())
+            .or_default()
+            .insert(version_id.to_string(), v);
+        if previous.is_none() {
+            m.value_count += 1;
+        }
+    }
+
     fn fill_secret(&self, epoch: u64, s: Secret) {
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
@@ -287,11 +307,14 @@ impl<S: Store> Store for CachedStore<S> {
             return Ok(Some(s));
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let found = self.loaded(|| self.inner.secret(key)).await?;
-        if let Some(s) = &found {
+        let found = self.loaded(|| self.inner.secret_with_current(key)).await?;
+        Ok(found.map(|(s, current)| {
             self.fill_secret(epoch, s.clone());
-        }
-        Ok(found)
+            if let Some((version_id, v)) = current {
+                self.fill_value(epoch, &s.arn, &version_id, v);
+            }
+            s
+        }))
     }
 
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {
@@ -322,21 +345,7 @@ impl<S: Store> Store for CachedStore<S> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         let found = self.inner.value(secret_arn, version_id).await?;
         if let Some(v) = &found {
-            let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
-            if self.epoch.load(Ordering::SeqCst) == epoch && self.serving() {
-                if m.value_count >= MAX_ENTRIES {
-                    m.values.clear();
-                    m.value_count = 0;
-                }
-                let previous = m
-                    .values
-                    .entry(secret_arn.to_string())
-                    .or_default()
-                    .insert(version_id.to_string(), v.clone());
-                if previous.is_none() {
-                    m.value_count += 1;
-                }
-            }
+            self.fill_value(epoch, secret_arn, version_id, v.clone());
         }
         Ok(found)
     }
@@ -601,6 +610,14 @@ trait Stamped {
 impl Stamped for Option<Secret> {
     fn each(&mut self, f: &mut dyn FnMut(&mut Secret)) {
         if let Some(s) = self {
+            f(s)
+        }
+    }
+}
+
+impl Stamped for Option<WithCurrent> {
+    fn each(&mut self, f: &mut dyn FnMut(&mut Secret)) {
+        if let Some((s, _)) = self {
             f(s)
         }
     }

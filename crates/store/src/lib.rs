@@ -315,6 +315,9 @@ pub struct StoredValue {
     pub sealed: Sealed,
 }
 
+/// A secret and, when read with it, its AWSCURRENT version's id and sealed value.
+pub type WithCurrent = (Secret, Option<(String, StoredValue)>);
+
 /// A LastAccessedDate stamp: one version of a secret was read on the day `day_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessStamp {
@@ -412,6 +415,15 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_parameter(&self, name: &str) -> Result<bool, StoreError>;
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError>;
+    /// [`Self::secret`] with the sealed value of its AWSCURRENT version (id, value) when the
+    /// store reads both in one go: what GetSecretValue asks next, read with the secret on a
+    /// cache miss. By default the value is left to [`Self::value`].
+    async fn secret_with_current(
+        &self,
+        key: SecretKey<'_>,
+    ) -> Result<Option<WithCurrent>, StoreError> {
+        Ok(self.secret(key).await?.map(|s| (s, None)))
+    }
     /// Every secret (including those scheduled for deletion) with version metadata: for
     /// copying a whole store (`strongroom migrate`), never for serving a request.
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError>;

@@ -32,13 +32,13 @@ use crate::fence;
 use crate::rows::{
     Bind, Binds, SecretColumns, StoredVersion, backend, is_unique_violation, known_versions,
     meta_json, now_ms, one_row, parameter_from_columns, parameters_page_query, rotation_due,
-    secret_from_columns, secrets_page_query, version_changes,
+    secret_from_columns, secrets_page_query, version_changes, versions_from_json,
 };
 use crate::{
     AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
     SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
     StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy,
-    StoredValue,
+    StoredValue, WithCurrent,
 };
 
 /// The home region's schema; another region's is `strongroom_<region, - as _>`.
@@ -635,18 +635,6 @@ impl PostgresStore {
             .map(|(r, arn)| secret_from_row(r, by_secret.remove(&arn).unwrap_or_default()))
             .collect()
     }
-
-    async fn versions_of(&self, arn: &str) -> Result<Vec<Version>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id
-             FROM secret_versions WHERE secret_arn = $1 ORDER BY created_ms, version_id",
-        )
-        .bind(arn)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.iter().map(version_from_row).collect()
-    }
 }
 
 /// Parse a `postgres://` URL as libpq does (sslmode, sslrootcert, host, port, ...).
@@ -699,6 +687,28 @@ macro_rules! select_secrets {
         concat!(
             "SELECT arn, name, revision, created_ms, last_accessed_ms, deletion_due_ms, meta FROM secrets",
             $tail
+        )
+    };
+}
+
+/// [`select_secrets`] with the secret's versions (a JSON array, as
+/// [`versions_from_json`] reads) and its AWSCURRENT value (the `current_` columns, NULL
+/// without one).
+macro_rules! select_secret_with_versions {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.arn, s.name, s.revision, s.created_ms, s.last_accessed_ms,
+               s.deletion_due_ms, s.meta,
+               (SELECT COALESCE(json_agg(json_build_array(v.version_id, v.created_ms,
+                          v.stages::json, v.last_accessed_ms, v.has_value::int, v.kms_key_id)),
+                        '[]')::text
+                FROM secret_versions v WHERE v.secret_arn = s.arn) AS versions,
+               c.version_id AS current_id, c.kms_key_id AS current_kms_key_id,
+               c.kind AS current_kind, c.wrapped_key AS current_wrapped_key,
+               c.ciphertext AS current_ciphertext
+             FROM secrets s LEFT JOIN secret_versions c ON c.secret_arn = s.arn
+               AND c.has_value AND c.stages::jsonb @> '[\"AWSCURRENT\"]'",
+            $where
         )
     };
 }
@@ -1018,9 +1028,18 @@ impl Store for PostgresStore {
     }
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {
+        Ok(self.secret_with_current(key).await?.map(|(s, _)| s))
+    }
+
+    /// The secret, its versions and its AWSCURRENT value in one statement: one round trip,
+    /// one snapshot.
+    async fn secret_with_current(
+        &self,
+        key: SecretKey<'_>,
+    ) -> Result<Option<WithCurrent>, StoreError> {
         let (sql, arg) = match key {
-            SecretKey::Arn(a) => (select_secrets!(" WHERE arn = $1"), a),
-            SecretKey::Name(n) => (select_secrets!(" WHERE name = $1"), n),
+            SecretKey::Arn(a) => (select_secret_with_versions!(" WHERE s.arn = $1"), a),
+            SecretKey::Name(n) => (select_secret_with_versions!(" WHERE s.name = $1"), n),
         };
         let Some(row) = sqlx::query(sql)
             .bind(arg)
@@ -1030,9 +1049,26 @@ impl Store for PostgresStore {
         else {
             return Ok(None);
         };
-        let arn: String = row.try_get("arn").map_err(backend)?;
-        let versions = self.versions_of(&arn).await?;
-        secret_from_row(&row, versions).map(Some)
+        let versions: String = row.try_get("versions").map_err(backend)?;
+        let secret = secret_from_row(&row, versions_from_json(&versions)?)?;
+        let current = match row
+            .try_get::<Option<String>, _>("current_id")
+            .map_err(backend)?
+        {
+            Some(id) => {
+                let kind: String = row.try_get("current_kind").map_err(backend)?;
+                let kind = ValueKind::parse(&kind)
+                    .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
+                let sealed = Sealed::from_stored_parts(
+                    row.try_get("current_kms_key_id").map_err(backend)?,
+                    row.try_get("current_wrapped_key").map_err(backend)?,
+                    row.try_get("current_ciphertext").map_err(backend)?,
+                );
+                Some((id, StoredValue { kind, sealed }))
+            }
+            None => None,
+        };
+        Ok(Some((secret, current)))
     }
 
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {

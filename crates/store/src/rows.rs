@@ -353,3 +353,33 @@ pub(crate) fn parameters_page_query(
         "SELECT revision, meta FROM ssm_parameters{filter} ORDER BY list_name, name LIMIT {limit}"
     )
 }
+
+/// Versions read as a JSON array of `[version_id, created_ms, stages, last_accessed_ms,
+/// has_value (0/1), kms_key_id]` (a secret's row with its versions in one statement), in the
+/// store's order: created, then id.
+pub(crate) fn versions_from_json(json: &str) -> Result<Vec<Version>, StoreError> {
+    type Columns = (
+        String,
+        Millis,
+        Vec<String>,
+        Option<Millis>,
+        i64,
+        Option<String>,
+    );
+    let rows: Vec<Columns> = serde_json::from_str(json).map_err(backend)?;
+    let mut versions: Vec<Version> = rows
+        .into_iter()
+        .map(
+            |(id, created_ms, stages, last_accessed_ms, has_value, kms_key_id)| Version {
+                id,
+                stages,
+                created_ms,
+                last_accessed_ms,
+                has_value: has_value != 0,
+                kms_key_id,
+            },
+        )
+        .collect();
+    versions.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+    Ok(versions)
+}

@@ -2187,3 +2187,72 @@ async fn postgres_background_writes_are_fenced_by_the_lease() {
     .unwrap();
     admin.close().await;
 }
+
+on_both!(
+    sqlite_the_current_value_comes_with_its_secret,
+    postgres_the_current_value_comes_with_its_secret,
+    the_current_value_comes_with_its_secret
+);
+
+/// `secret_with_current`: the secret as `secret` reads it and exactly the AWSCURRENT
+/// version's value — not a version whose label merely contains the word, nor a value-less
+/// one.
+async fn the_current_value_comes_with_its_secret(store: &dyn Store) {
+    let b = barrier();
+    let mut s = secret("arn:w", "with-current");
+    s.versions = vec![
+        version("v0", &["xAWSCURRENTx", "\"AWSCURRENT\""]),
+        version("v1", &["AWSCURRENT"]),
+        version("v2", &["AWSPREVIOUS"]),
+    ];
+    store
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: s.clone(),
+            new_values: ["v0", "v1", "v2"]
+                .iter()
+                .map(|v| (v.to_string(), value_for(&b, "arn:w", v, v.as_bytes())))
+                .collect(),
+            resealed: vec![],
+            stored_versions: None,
+        })
+        .await
+        .unwrap();
+    for key in [SecretKey::Name("with-current"), SecretKey::Arn("arn:w")] {
+        let (got, current) = store.secret_with_current(key).await.unwrap().unwrap();
+        assert_eq!(got, s);
+        let (id, value) = current.expect("the AWSCURRENT value, read with the secret");
+        assert_eq!(id, "v1");
+        assert_eq!(open_value(&b, "arn:w", "v1", &value), b"v1");
+    }
+    // An AWSCURRENT version without a value (a rotation's first step can leave one): none.
+    let mut bare = secret("arn:x", "without-value");
+    let mut v = version("v", &["AWSCURRENT"]);
+    v.has_value = false;
+    v.kms_key_id = None;
+    bare.versions = vec![v];
+    store
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: bare.clone(),
+            new_values: vec![],
+            resealed: vec![],
+            stored_versions: None,
+        })
+        .await
+        .unwrap();
+    let (got, current) = store
+        .secret_with_current(SecretKey::Name("without-value"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, bare);
+    assert!(current.is_none());
+    assert!(
+        store
+            .secret_with_current(SecretKey::Name("absent"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
