@@ -283,6 +283,128 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Secret writes on their way to the group committer ([`commit_secret_writes`]).
     secret_writes: tokio::sync::mpsc::UnboundedSender<PendingWrite>,
+    /// Secret reads on their way to the batched reader ([`read_secrets`]).
+    secret_reads: tokio::sync::mpsc::UnboundedSender<PendingRead>,
+}
+
+/// One secret with its versions and its AWSCURRENT value in a single statement: one trip to
+/// the reader's thread instead of three (the hop costs more than the read at a million
+/// secrets), all from one snapshot. The versions come as a JSON array of
+/// `[version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id]`; the value as
+/// the `current_` columns (NULL without an AWSCURRENT value).
+macro_rules! select_secret_with_versions {
+    ($where:literal) => {
+        concat!(
+            "SELECT secrets.arn, secrets.name, secrets.revision, secrets.created_ms,
+               secrets.last_accessed_ms, secrets.deletion_due_ms, secrets.meta,
+               (SELECT json_group_array(json_array(v.version_id, v.created_ms, json(v.stages),
+                                                   v.last_accessed_ms, v.has_value, v.kms_key_id))
+                FROM secret_versions v WHERE v.secret_arn = secrets.arn) AS versions,
+               c.version_id AS current_id, c.kms_key_id AS current_kms_key_id,
+               c.kind AS current_kind, c.wrapped_key AS current_wrapped_key,
+               c.ciphertext AS current_ciphertext
+             FROM secrets LEFT JOIN secret_versions c ON c.secret_arn = secrets.arn
+               AND c.has_value = 1
+               AND EXISTS (SELECT 1 FROM json_each(c.stages) WHERE value = 'AWSCURRENT')",
+            $where
+        )
+    };
+}
+
+/// A secret read waiting for its batch, by ARN (`by_arn`) or name.
+struct PendingRead {
+    key: String,
+    by_arn: bool,
+    done: tokio::sync::oneshot::Sender<Result<Option<WithCurrent>, StoreError>>,
+}
+
+/// At most this many secret reads share one statement.
+const MAX_READ_BATCH: usize = 64;
+
+/// Batched secret reads, the reads' group commit: every read queued while the previous
+/// batch was being answered goes in the next one, a single statement. sqlx runs each SQLite
+/// connection on a thread of its own, and a statement's trip there and back (a futex wake
+/// and a context switch each way) cost more than the read itself; a cache miss made that
+/// trip for every request (docs/performance.md, issue 13). A read that finds the queue
+/// empty goes alone, at once. One batch at a time: on the one core a server may have, a
+/// second would only take turns with the first.
+async fn read_secrets(
+    reader: SqlitePool,
+    mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingRead>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = queue.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_READ_BATCH {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        match read_batch(&reader, &batch).await {
+            Ok(found) => {
+                // Each waiter's secret: moved to the last one that asked for it, cloned for
+                // the others (a batch holds at most 64: a scan beats hashing here).
+                let wanted: Vec<Option<usize>> = batch
+                    .iter()
+                    .map(|p| {
+                        found.iter().position(|(s, _)| {
+                            p.key
+                                == if p.by_arn {
+                                    s.arn.as_str()
+                                } else {
+                                    s.name.as_str()
+                                }
+                        })
+                    })
+                    .collect();
+                let mut found: Vec<Option<WithCurrent>> = found.into_iter().map(Some).collect();
+                for (n, p) in batch.drain(..).enumerate() {
+                    let mine = wanted[n].and_then(|i| {
+                        if wanted[n + 1..].contains(&Some(i)) {
+                            found[i].clone()
+                        } else {
+                            found[i].take()
+                        }
+                    });
+                    let _ = p.done.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                for p in batch.drain(..) {
+                    let _ = p.done.send(Err(StoreError::Backend(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// The secrets a batch asks for (by name or by ARN), from one statement (one snapshot).
+async fn read_batch(
+    reader: &SqlitePool,
+    batch: &[PendingRead],
+) -> Result<Vec<WithCurrent>, String> {
+    let keys = |arn: bool| {
+        let keys: Vec<&str> = batch
+            .iter()
+            .filter(|p| p.by_arn == arn)
+            .map(|p| p.key.as_str())
+            .collect();
+        serde_json::to_string(&keys).map_err(|e| e.to_string())
+    };
+    let rows = sqlx::query(concat!(
+        select_secret_with_versions!(" WHERE secrets.name IN (SELECT value FROM json_each(?))"),
+        " UNION ALL ",
+        select_secret_with_versions!(" WHERE secrets.arn IN (SELECT value FROM json_each(?))"),
+    ))
+    .bind(keys(false)?)
+    .bind(keys(true)?)
+    .fetch_all(reader)
+    .await
+    .map_err(|e| e.to_string())?;
+    rows.iter()
+        .map(|row| with_current_from_row(row).map_err(|e| e.to_string()))
+        .collect()
 }
 
 /// A secret write waiting for its group's commit, and who to tell how it went.
@@ -541,10 +663,13 @@ impl SqliteStore {
     fn with_pools(writer: SqlitePool, reader: SqlitePool) -> Self {
         let (secret_writes, queue) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(commit_secret_writes(writer.clone(), queue));
+        let (secret_reads, queue) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(read_secrets(reader.clone(), queue));
         Self {
             writer,
             reader,
             secret_writes,
+            secret_reads,
         }
     }
 
@@ -684,30 +809,6 @@ impl SqliteStore {
     }
 }
 
-/// One secret with its versions and its AWSCURRENT value in a single statement: one trip to
-/// the reader's thread instead of three (the hop costs more than the read at a million
-/// secrets), all from one snapshot. The versions come as a JSON array of
-/// `[version_id, created_ms, stages, last_accessed_ms, has_value, kms_key_id]`; the value as
-/// the `current_` columns (NULL without an AWSCURRENT value).
-macro_rules! select_secret_with_versions {
-    ($where:literal) => {
-        concat!(
-            "SELECT secrets.arn, secrets.name, secrets.revision, secrets.created_ms,
-               secrets.last_accessed_ms, secrets.deletion_due_ms, secrets.meta,
-               (SELECT json_group_array(json_array(v.version_id, v.created_ms, json(v.stages),
-                                                   v.last_accessed_ms, v.has_value, v.kms_key_id))
-                FROM secret_versions v WHERE v.secret_arn = secrets.arn) AS versions,
-               c.version_id AS current_id, c.kms_key_id AS current_kms_key_id,
-               c.kind AS current_kind, c.wrapped_key AS current_wrapped_key,
-               c.ciphertext AS current_ciphertext
-             FROM secrets LEFT JOIN secret_versions c ON c.secret_arn = secrets.arn
-               AND c.has_value = 1
-               AND EXISTS (SELECT 1 FROM json_each(c.stages) WHERE value = 'AWSCURRENT')",
-            $where
-        )
-    };
-}
-
 fn version_from_row(row: &SqliteRow) -> Result<Version, StoreError> {
     let stages: String = row.try_get("stages").map_err(backend)?;
     Ok(Version {
@@ -745,6 +846,20 @@ fn value_from_row(row: &SqliteRow, columns: [&str; 4]) -> Result<StoredValue, St
             row.try_get(ciphertext).map_err(backend)?,
         ),
     })
+}
+
+/// A row of [`select_secret_with_versions`].
+fn with_current_from_row(row: &SqliteRow) -> Result<WithCurrent, StoreError> {
+    let versions: String = row.try_get("versions").map_err(backend)?;
+    let secret = secret_from_row(row, versions_from_json(&versions)?)?;
+    let current = match row
+        .try_get::<Option<String>, _>("current_id")
+        .map_err(backend)?
+    {
+        Some(id) => Some((id, value_from_row(row, CURRENT_VALUE_COLUMNS)?)),
+        None => None,
+    };
+    Ok((secret, current))
 }
 
 fn secret_from_row(row: &SqliteRow, versions: Vec<Version>) -> Result<Secret, StoreError> {
@@ -1098,28 +1213,22 @@ impl Store for SqliteStore {
         &self,
         key: SecretKey<'_>,
     ) -> Result<Option<WithCurrent>, StoreError> {
-        let (sql, arg) = match key {
-            SecretKey::Arn(a) => (select_secret_with_versions!(" WHERE secrets.arn = ?"), a),
-            SecretKey::Name(n) => (select_secret_with_versions!(" WHERE secrets.name = ?"), n),
+        let (key, by_arn) = match key {
+            SecretKey::Arn(a) => (a, true),
+            SecretKey::Name(n) => (n, false),
         };
-        let Some(row) = sqlx::query(sql)
-            .bind(arg)
-            .fetch_optional(&self.reader)
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let read = PendingRead {
+            key: key.to_string(),
+            by_arn,
+            done,
+        };
+        if self.secret_reads.send(read).is_err() {
+            return Err(StoreError::Backend("the store's reader has stopped".into()));
+        }
+        outcome
             .await
-            .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        let versions: String = row.try_get("versions").map_err(backend)?;
-        let secret = secret_from_row(&row, versions_from_json(&versions)?)?;
-        let current = match row
-            .try_get::<Option<String>, _>("current_id")
-            .map_err(backend)?
-        {
-            Some(id) => Some((id, value_from_row(&row, CURRENT_VALUE_COLUMNS)?)),
-            None => None,
-        };
-        Ok(Some((secret, current)))
+            .map_err(|_| StoreError::Backend("the store's reader has stopped".into()))?
     }
 
     async fn secrets(&self) -> Result<Vec<Secret>, StoreError> {

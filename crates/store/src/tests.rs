@@ -2256,3 +2256,61 @@ async fn the_current_value_comes_with_its_secret(store: &dyn Store) {
             .is_none()
     );
 }
+
+on_both!(
+    sqlite_concurrent_reads_each_get_their_own_secret,
+    postgres_concurrent_reads_each_get_their_own_secret,
+    concurrent_reads_each_get_their_own_secret
+);
+
+/// Many reads at once (SQLite answers them in batches, one statement each): every reader
+/// gets exactly its secret — by name or by ARN, the same one twice, or none for a name
+/// that does not exist.
+async fn concurrent_reads_each_get_their_own_secret(store: &dyn Store) {
+    let b = barrier();
+    for i in 0..20 {
+        let (arn, name) = (format!("arn:r{i}"), format!("read-{i}"));
+        let mut s = secret(&arn, &name);
+        s.versions = vec![version(&format!("v{i}"), &["AWSCURRENT"])];
+        let value = value_for(&b, &arn, &format!("v{i}"), name.as_bytes());
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: s,
+                new_values: vec![(format!("v{i}"), value)],
+                resealed: vec![],
+                stored_versions: None,
+            })
+            .await
+            .unwrap();
+    }
+    let keys: Vec<(bool, String)> = (0..200)
+        .map(|j| match j % 4 {
+            0 => (false, format!("read-{}", j % 20)),
+            1 => (true, format!("arn:r{}", j % 20)),
+            2 => (false, format!("read-{}", j % 7)),
+            _ => (false, format!("missing-{j}")),
+        })
+        .collect();
+    let reads = keys.iter().map(|(by_arn, k)| async move {
+        let key = if *by_arn {
+            SecretKey::Arn(k)
+        } else {
+            SecretKey::Name(k)
+        };
+        (by_arn, k, store.secret_with_current(key).await.unwrap())
+    });
+    for (by_arn, k, found) in futures_util::future::join_all(reads).await {
+        if k.starts_with("missing-") {
+            assert!(found.is_none(), "{k}");
+            continue;
+        }
+        let (s, current) = found.unwrap_or_else(|| panic!("{k} not found"));
+        assert_eq!(if *by_arn { &s.arn } else { &s.name }, k);
+        let i = s.name.trim_start_matches("read-");
+        assert_eq!(s.arn, format!("arn:r{i}"));
+        let (id, value) = current.unwrap();
+        assert_eq!(id, format!("v{i}"));
+        assert_eq!(open_value(&b, &s.arn, &id, &value), s.name.as_bytes());
+    }
+}
