@@ -318,62 +318,80 @@ struct PendingRead {
     done: tokio::sync::oneshot::Sender<Result<Option<WithCurrent>, StoreError>>,
 }
 
+/// Read-only connections of a file store.
+const READERS: u32 = 4;
+
 /// At most this many secret reads share one statement.
 const MAX_READ_BATCH: usize = 64;
 
-/// Batched secret reads, the reads' group commit: every read queued while the previous
-/// batch was being answered goes in the next one, a single statement. sqlx runs each SQLite
+/// Batched secret reads, the reads' group commit: every read queued while the batches in
+/// flight are being answered goes in the next one, a single statement. sqlx runs each SQLite
 /// connection on a thread of its own, and a statement's trip there and back (a futex wake
 /// and a context switch each way) cost more than the read itself; a cache miss made that
-/// trip for every request (docs/performance.md, issue 13). A read that finds the queue
-/// empty goes alone, at once. One batch at a time: on the one core a server may have, a
-/// second would only take turns with the first.
+/// trip for every request (docs/performance.md, issue 13). A read that finds a batch slot
+/// free goes at once. One batch in flight per core the server may use (its affinity or
+/// quota), at most one per reader connection: on one core a second batch would only take
+/// turns with the first; on many, reads still run side by side.
 async fn read_secrets(
     reader: SqlitePool,
     mut queue: tokio::sync::mpsc::UnboundedReceiver<PendingRead>,
 ) {
-    let mut batch = Vec::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(cores.min(READERS as usize)));
     while let Some(first) = queue.recv().await {
-        batch.push(first);
+        // Reads go on queuing while every slot is busy: they join this batch.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
         while batch.len() < MAX_READ_BATCH {
             match queue.try_recv() {
                 Ok(p) => batch.push(p),
                 Err(_) => break,
             }
         }
-        match read_batch(&reader, &batch).await {
-            Ok(found) => {
-                // Each waiter's secret: moved to the last one that asked for it, cloned for
-                // the others (a batch holds at most 64: a scan beats hashing here).
-                let wanted: Vec<Option<usize>> = batch
-                    .iter()
-                    .map(|p| {
-                        found.iter().position(|(s, _)| {
-                            p.key
-                                == if p.by_arn {
-                                    s.arn.as_str()
-                                } else {
-                                    s.name.as_str()
-                                }
-                        })
+        let reader = reader.clone();
+        tokio::spawn(async move {
+            answer_reads(&reader, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Read one batch and tell each waiter what it asked for.
+async fn answer_reads(reader: &SqlitePool, mut batch: Vec<PendingRead>) {
+    match read_batch(reader, &batch).await {
+        Ok(found) => {
+            // Each waiter's secret: moved to the last one that asked for it, cloned for
+            // the others (a batch holds at most 64: a scan beats hashing here).
+            let wanted: Vec<Option<usize>> = batch
+                .iter()
+                .map(|p| {
+                    found.iter().position(|(s, _)| {
+                        p.key
+                            == if p.by_arn {
+                                s.arn.as_str()
+                            } else {
+                                s.name.as_str()
+                            }
                     })
-                    .collect();
-                let mut found: Vec<Option<WithCurrent>> = found.into_iter().map(Some).collect();
-                for (n, p) in batch.drain(..).enumerate() {
-                    let mine = wanted[n].and_then(|i| {
-                        if wanted[n + 1..].contains(&Some(i)) {
-                            found[i].clone()
-                        } else {
-                            found[i].take()
-                        }
-                    });
-                    let _ = p.done.send(Ok(mine));
-                }
+                })
+                .collect();
+            let mut found: Vec<Option<WithCurrent>> = found.into_iter().map(Some).collect();
+            for (n, p) in batch.drain(..).enumerate() {
+                let mine = wanted[n].and_then(|i| {
+                    if wanted[n + 1..].contains(&Some(i)) {
+                        found[i].clone()
+                    } else {
+                        found[i].take()
+                    }
+                });
+                let _ = p.done.send(Ok(mine));
             }
-            Err(e) => {
-                for p in batch.drain(..) {
-                    let _ = p.done.send(Err(StoreError::Backend(e.clone())));
-                }
+        }
+        Err(e) => {
+            for p in batch.drain(..) {
+                let _ = p.done.send(Err(StoreError::Backend(e.clone())));
             }
         }
     }
@@ -653,7 +671,7 @@ impl SqliteStore {
         let store_migrated = Self::migrate(&writer).await;
         store_migrated?;
         let reader = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(READERS)
             .connect_with(base.read_only(true))
             .await
             .map_err(backend)?;
