@@ -2314,3 +2314,29 @@ async fn concurrent_reads_each_get_their_own_secret(store: &dyn Store) {
         assert_eq!(open_value(&b, &s.arn, &id, &value), s.name.as_bytes());
     }
 }
+
+/// A read the batched reader cannot answer (the store closed under it) is an error for every
+/// waiter of the batch, at once — never a hang.
+#[tokio::test]
+async fn sqlite_reads_of_a_closed_store_fail_at_once() {
+    let dir = TempDir::new();
+    let store = SqliteStore::open(&dir.0).await.unwrap();
+    store.close().await;
+    let reads = (0..10).map(|i| {
+        let name = format!("after-close-{i}");
+        let store = &store;
+        async move { store.secret(SecretKey::Name(&name)).await }
+    });
+    let outcomes = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        futures_util::future::join_all(reads),
+    )
+    .await
+    .expect("reads of a closed store must not hang");
+    for outcome in outcomes {
+        assert!(
+            matches!(outcome, Err(StoreError::Backend(_))),
+            "{outcome:?}"
+        );
+    }
+}
