@@ -175,7 +175,11 @@ def test_a_python_handler_rotates_a_postgresql_password(server):
         # The server stores the new password's SCRAM verifier (this machine's PostgreSQL
         # trusts loopback logins, so the verifier is what shows the password changed).
         assert verifier() != before and verifier().startswith("SCRAM-SHA-256$")
-        assert len(events(s, "RotationSucceeded", sm.describe_secret(SecretId=name)["ARN"])) == 1
+        # RotationSucceeded is recorded once finishSecret has returned, after the stage move
+        # `rotated` saw: wait for it (the PostgreSQL pass once looked in between), then one.
+        arn = sm.describe_secret(SecretId=name)["ARN"]
+        wait_for(lambda: events(s, "RotationSucceeded", arn), "RotationSucceeded")
+        assert len(events(s, "RotationSucceeded", arn)) == 1
     finally:
         psql(f"DROP ROLE IF EXISTS {role}")
 
