@@ -30,9 +30,10 @@ use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
 
 use crate::fence;
 use crate::rows::{
-    Bind, Binds, SecretColumns, StoredVersion, backend, is_unique_violation, known_versions,
-    meta_json, now_ms, one_row, parameter_from_columns, parameters_page_query, rotation_due,
-    secret_from_columns, secrets_page_query, version_changes, versions_from_json,
+    Bind, Binds, CURRENT_VALUE_COLUMNS, SecretColumns, StoredVersion, VALUE_COLUMNS, backend,
+    is_unique_violation, known_versions, meta_json, now_ms, one_row, parameter_from_columns,
+    parameters_page_query, rotation_due, secret_from_columns, secrets_page_query, version_changes,
+    versions_from_json,
 };
 use crate::{
     AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
@@ -674,6 +675,22 @@ fn parameter_from_row(r: &PgRow) -> Result<Parameter, StoreError> {
     parameter_from_columns(&meta, r.try_get("revision").map_err(backend)?)
 }
 
+/// A sealed value from the `columns` (as [`VALUE_COLUMNS`]) of `row`.
+fn value_from_row(row: &PgRow, columns: [&str; 4]) -> Result<StoredValue, StoreError> {
+    let [kms_key_id, kind, wrapped_key, ciphertext] = columns;
+    let kind: String = row.try_get(kind).map_err(backend)?;
+    let kind = ValueKind::parse(&kind)
+        .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
+    Ok(StoredValue {
+        kind,
+        sealed: Sealed::from_stored_parts(
+            row.try_get(kms_key_id).map_err(backend)?,
+            row.try_get(wrapped_key).map_err(backend)?,
+            row.try_get(ciphertext).map_err(backend)?,
+        ),
+    })
+}
+
 fn sealed_from_row(r: &PgRow) -> Result<Sealed, StoreError> {
     Ok(Sealed::from_stored_parts(
         r.try_get("kms_key_id").map_err(backend)?,
@@ -1055,17 +1072,7 @@ impl Store for PostgresStore {
             .try_get::<Option<String>, _>("current_id")
             .map_err(backend)?
         {
-            Some(id) => {
-                let kind: String = row.try_get("current_kind").map_err(backend)?;
-                let kind = ValueKind::parse(&kind)
-                    .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
-                let sealed = Sealed::from_stored_parts(
-                    row.try_get("current_kms_key_id").map_err(backend)?,
-                    row.try_get("current_wrapped_key").map_err(backend)?,
-                    row.try_get("current_ciphertext").map_err(backend)?,
-                );
-                Some((id, StoredValue { kind, sealed }))
-            }
+            Some(id) => Some((id, value_from_row(&row, CURRENT_VALUE_COLUMNS)?)),
             None => None,
         };
         Ok(Some((secret, current)))
@@ -1131,14 +1138,8 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let kind: String = row.try_get("kind").map_err(backend)?;
-        let kind = ValueKind::parse(&kind)
-            .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
-        Ok(Some(StoredValue {
-            kind,
-            sealed: sealed_from_row(&row)?,
-        }))
+        row.map(|row| value_from_row(&row, VALUE_COLUMNS))
+            .transpose()
     }
 
     async fn commit(&self, write: SecretWrite) -> Result<(), StoreError> {

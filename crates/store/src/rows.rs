@@ -383,3 +383,14 @@ pub(crate) fn versions_from_json(json: &str) -> Result<Vec<Version>, StoreError>
     versions.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
     Ok(versions)
 }
+
+/// The columns of a sealed value in `value`'s statement: kms_key_id, kind, wrapped_key,
+/// ciphertext.
+pub(crate) const VALUE_COLUMNS: [&str; 4] = ["kms_key_id", "kind", "wrapped_key", "ciphertext"];
+/// The same, for the AWSCURRENT value read with its secret.
+pub(crate) const CURRENT_VALUE_COLUMNS: [&str; 4] = [
+    "current_kms_key_id",
+    "current_kind",
+    "current_wrapped_key",
+    "current_ciphertext",
+];

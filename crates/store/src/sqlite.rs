@@ -19,9 +19,10 @@ use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
 
 use crate::rows::{
-    Bind, Binds, SecretColumns, StoredVersion, backend, is_unique_violation, known_versions,
-    meta_json, now_ms, one_row, parameter_from_columns, parameters_page_query, rotation_due,
-    secret_from_columns, secrets_page_query, version_changes, versions_from_json,
+    Bind, Binds, CURRENT_VALUE_COLUMNS, SecretColumns, StoredVersion, VALUE_COLUMNS, backend,
+    is_unique_violation, known_versions, meta_json, now_ms, one_row, parameter_from_columns,
+    parameters_page_query, rotation_due, secret_from_columns, secrets_page_query, version_changes,
+    versions_from_json,
 };
 use crate::{
     AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
@@ -838,17 +839,6 @@ fn version_from_row(row: &SqliteRow) -> Result<Version, StoreError> {
         kms_key_id: row.try_get("kms_key_id").map_err(backend)?,
     })
 }
-
-/// The columns of a sealed value in `value`'s statement: kms_key_id, kind, wrapped_key,
-/// ciphertext.
-const VALUE_COLUMNS: [&str; 4] = ["kms_key_id", "kind", "wrapped_key", "ciphertext"];
-/// The same, for the AWSCURRENT value read with its secret.
-const CURRENT_VALUE_COLUMNS: [&str; 4] = [
-    "current_kms_key_id",
-    "current_kind",
-    "current_wrapped_key",
-    "current_ciphertext",
-];
 
 /// A sealed value from the `columns` (as [`VALUE_COLUMNS`]) of `row`.
 fn value_from_row(row: &SqliteRow, columns: [&str; 4]) -> Result<StoredValue, StoreError> {
