@@ -7,6 +7,7 @@ the session starts its own server and does the same checks when the session ends
 """
 import json
 import os
+import signal
 import subprocess
 import uuid
 
@@ -18,6 +19,13 @@ from leaks import MARKER, SEED_VALUES, remember, remember_fields, secret  # noqa
 from server import ACCESS_KEY, REGION, SECRET_KEY, AttachedServer, Server
 
 LEAK_PHASE = os.environ.get("STRONGROOM_E2E_PHASE") == "leaks"
+
+# A suite started as a background job of a non-interactive shell (`./scripts/test &`) inherits
+# SIGINT ignored, and so would every program the tests start: a shell exec'd by `strongroom
+# run` could then not trap the SIGINT test_run sends (POSIX: signals ignored on entry cannot
+# be trapped), and the test would hang. Python may reset it; children get the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # test_leaks.py runs on its own, after the server has been stopped; the other suites never in
 # that phase.
