@@ -49,6 +49,7 @@ fn main() {
         principal_account: "123456789012".into(),
         resource_account: "123456789012".into(),
         keys,
+        facts: None,
     };
     let set = PolicySet {
         identity: pols

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use crate::matching::{self, Keys};
+use crate::matching::{self, KeyLookup};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Base {
@@ -105,8 +105,8 @@ pub struct Condition {
 
 impl Condition {
     /// Whether the condition holds for the request's `keys`.
-    pub fn holds(&self, keys: &Keys, variables: bool) -> bool {
-        let request = keys.get(&self.key).filter(|v| !v.is_empty());
+    pub fn holds(&self, keys: &dyn KeyLookup, variables: bool) -> bool {
+        let request = keys.lookup(&self.key).filter(|v| !v.is_empty());
         let op = &self.operator;
         if op.base == Base::Null {
             let want_absent = self.values.iter().any(|v| v.eq_ignore_ascii_case("true"));
@@ -124,16 +124,22 @@ impl Condition {
                 .any(|p| base_match(op.base, r, p, keys, variables))
         };
         match (op.qualifier, op.negated) {
-            (None | Some(Qualifier::ForAnyValue), false) => request.iter().any(|r| hit(r)),
-            (None, true) => !request.iter().any(|r| hit(r)),
+            (None | Some(Qualifier::ForAnyValue), false) => request.iter().any(&hit),
+            (None, true) => !request.iter().any(&hit),
             (Some(Qualifier::ForAnyValue), true) => request.iter().any(|r| !hit(r)),
-            (Some(Qualifier::ForAllValues), false) => request.iter().all(|r| hit(r)),
+            (Some(Qualifier::ForAllValues), false) => request.iter().all(&hit),
             (Some(Qualifier::ForAllValues), true) => request.iter().all(|r| !hit(r)),
         }
     }
 }
 
-fn base_match(base: Base, request: &str, policy: &str, keys: &Keys, variables: bool) -> bool {
+fn base_match(
+    base: Base,
+    request: &str,
+    policy: &str,
+    keys: &dyn KeyLookup,
+    variables: bool,
+) -> bool {
     use Base::*;
     match base {
         StringEquals | StringEqualsIgnoreCase | StringLike | ArnLike => {
@@ -298,6 +304,7 @@ fn ip_in_cidr(ip: &str, cidr: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matching::Keys;
 
     fn cond(op: &str, key: &str, values: &[&str]) -> Condition {
         Condition {

@@ -309,7 +309,7 @@ fn patterns(v: &Value, negated: bool, what: &str, n: usize) -> Result<Patterns, 
             if p.contains("${") {
                 None
             } else {
-                crate::matching::compile(p, &Default::default(), false)
+                crate::matching::compile(p, &(), false)
             }
         })
         .collect();

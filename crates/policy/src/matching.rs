@@ -17,10 +17,55 @@ pub enum Tok {
 /// Request values by lowercase condition key; also the source of policy variables.
 pub type Keys = HashMap<String, Vec<String>>;
 
+/// A condition key's values in one request: a list a key map owns, or a single value lent by
+/// whatever knows the request (the global keys every request has are not copied into a map
+/// for each request: most policies look at none of them).
+#[derive(Debug, Clone, Copy)]
+pub enum Values<'a> {
+    Many(&'a [String]),
+    One(&'a str),
+}
+
+impl<'a> Values<'a> {
+    pub fn iter(self) -> impl Iterator<Item = &'a str> {
+        let (many, one) = match self {
+            Values::Many(v) => (v, None),
+            Values::One(s) => (&[][..], Some(s)),
+        };
+        many.iter().map(String::as_str).chain(one)
+    }
+
+    pub fn first(self) -> Option<&'a str> {
+        self.iter().next()
+    }
+
+    pub fn is_empty(self) -> bool {
+        matches!(self, Values::Many([]))
+    }
+}
+
+/// Where conditions and policy variables read a request's keys, by lowercase name.
+pub trait KeyLookup: std::fmt::Debug {
+    fn lookup(&self, key: &str) -> Option<Values<'_>>;
+}
+
+impl KeyLookup for Keys {
+    fn lookup(&self, key: &str) -> Option<Values<'_>> {
+        self.get(key).map(|v| Values::Many(v))
+    }
+}
+
+/// No keys at all.
+impl KeyLookup for () {
+    fn lookup(&self, _: &str) -> Option<Values<'_>> {
+        None
+    }
+}
+
 /// Compile `pattern`, substituting `${key}` / `${key, 'default'}` from `keys` when
 /// `variables` is set (policy version 2012-10-17). Returns `None` when a variable has no
 /// value and no default: AWS then treats the element as not matching.
-pub fn compile(pattern: &str, keys: &Keys, variables: bool) -> Option<Vec<Tok>> {
+pub fn compile(pattern: &str, keys: &dyn KeyLookup, variables: bool) -> Option<Vec<Tok>> {
     let mut out = Vec::with_capacity(pattern.len());
     let mut rest = pattern;
     while let Some(c) = rest.chars().next() {
@@ -54,7 +99,7 @@ pub fn compile(pattern: &str, keys: &Keys, variables: bool) -> Option<Vec<Tok>> 
 }
 
 /// `${aws:username}` or `${aws:username, 'default'}`; keys are case-insensitive.
-fn variable(inner: &str, keys: &Keys) -> Option<String> {
+fn variable(inner: &str, keys: &dyn KeyLookup) -> Option<String> {
     let (key, default) = match inner.split_once(',') {
         Some((k, d)) => {
             let d = d.trim();
@@ -63,8 +108,11 @@ fn variable(inner: &str, keys: &Keys) -> Option<String> {
         }
         None => (inner.trim(), None),
     };
-    match keys.get(&key.to_ascii_lowercase()).and_then(|v| v.first()) {
-        Some(v) => Some(v.clone()),
+    match keys
+        .lookup(&key.to_ascii_lowercase())
+        .and_then(Values::first)
+    {
+        Some(v) => Some(v.to_string()),
         None => default.map(str::to_string),
     }
 }
@@ -142,7 +190,7 @@ pub fn matches(pattern: &[Tok], text: &str, fold: bool) -> bool {
 
 /// Action patterns (`secretsmanager:Get*`): case-insensitive.
 pub fn action_matches(pattern: &str, action: &str) -> bool {
-    compile(pattern, &Keys::new(), false).is_some_and(|toks| matches(&toks, action, true))
+    compile(pattern, &(), false).is_some_and(|toks| matches(&toks, action, true))
 }
 
 /// ARN patterns: the five leading colon-separated segments are matched one by one (a

@@ -22,11 +22,11 @@
 //! a grant to the *role* ARN a session belongs to is limited by both.
 
 use crate::document::{Effect, Policy, Principals, Statement};
-use crate::matching::{self, Keys};
+use crate::matching::{self, KeyLookup, Keys, Values};
 
 /// Everything the evaluation looks at. Condition keys are lowercase.
 #[derive(Debug, Clone, Default)]
-pub struct RequestContext {
+pub struct RequestContext<'a> {
     /// `service:Operation`, e.g. `secretsmanager:GetSecretValue`.
     pub action: String,
     /// The resource ARN (or `*` for actions without one).
@@ -37,7 +37,20 @@ pub struct RequestContext {
     pub principal_aliases: Vec<String>,
     pub principal_account: String,
     pub resource_account: String,
+    /// The request's own condition keys (a service's, or SimulatePrincipalPolicy's context
+    /// entries): they win over `facts`.
     pub keys: Keys,
+    /// The keys every request has (the global condition keys), read only where a policy
+    /// looks at one.
+    pub facts: Option<&'a dyn KeyLookup>,
+}
+
+impl KeyLookup for RequestContext<'_> {
+    fn lookup(&self, key: &str) -> Option<Values<'_>> {
+        self.keys
+            .lookup(key)
+            .or_else(|| self.facts.and_then(|f| f.lookup(key)))
+    }
 }
 
 /// A policy with the name the decision will cite.
@@ -230,14 +243,14 @@ fn applies(st: &Statement, variables: bool, ctx: &RequestContext) -> bool {
         let hit = r.compiled.iter().zip(&r.values).any(|(c, p)| match c {
             // `${` is literal text in 2008-10-17 policies: compile those at evaluation too.
             Some(toks) => matching::arn_matches(toks, &ctx.resource),
-            None => matching::compile(p, &ctx.keys, variables)
+            None => matching::compile(p, ctx, variables)
                 .is_some_and(|toks| matching::arn_matches(&toks, &ctx.resource)),
         });
         if hit == r.negated {
             return false;
         }
     }
-    st.conditions.iter().all(|c| c.holds(&ctx.keys, variables))
+    st.conditions.iter().all(|c| c.holds(ctx, variables))
 }
 
 #[derive(Default)]

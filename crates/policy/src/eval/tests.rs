@@ -13,7 +13,7 @@ fn secret(name: &str) -> String {
     format!("arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:{name}-AbCdEf")
 }
 
-fn ctx(user: &str, action: &str, resource: &str) -> RequestContext {
+fn ctx(user: &str, action: &str, resource: &str) -> RequestContext<'static> {
     let mut keys = Keys::new();
     keys.insert("aws:username".into(), vec![user.into()]);
     RequestContext {
@@ -24,6 +24,7 @@ fn ctx(user: &str, action: &str, resource: &str) -> RequestContext {
         principal_account: ACCOUNT.into(),
         resource_account: ACCOUNT.into(),
         keys,
+        facts: None,
     }
 }
 
@@ -643,4 +644,51 @@ fn principals_and_resources_match_in_their_partition_only() {
             "{resource}"
         );
     }
+}
+
+/// The global keys a request lends (`facts`) are read where a policy looks — conditions and
+/// policy variables alike — and a key of the same name in the request's own keys wins.
+#[test]
+fn facts_are_read_where_the_request_has_no_key_of_that_name() {
+    #[derive(Debug)]
+    struct Facts;
+    impl KeyLookup for Facts {
+        fn lookup(&self, key: &str) -> Option<Values<'_>> {
+            match key {
+                "aws:principaltag/team" => Some(Values::One("blue")),
+                "aws:sourceip" => Some(Values::One("10.1.2.3")),
+                _ => None,
+            }
+        }
+    }
+    let p = identity(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue",
+            "Resource":"arn:aws:secretsmanager:*:*:secret:${aws:PrincipalTag/team}-*",
+            "Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}}]}"#,
+    );
+    let get = "secretsmanager:GetSecretValue";
+    let mut c = ctx("a", get, &secret("blue"));
+    assert!(
+        !decide(&c, &[&p], None).is_allowed(),
+        "no facts: no tag, no address"
+    );
+    c.facts = Some(&Facts);
+    assert!(decide(&c, &[&p], None).is_allowed());
+    let mut red = ctx("a", get, &secret("red"));
+    red.facts = Some(&Facts);
+    assert!(
+        !decide(&red, &[&p], None).is_allowed(),
+        "the variable is the fact's value"
+    );
+    c.keys
+        .insert("aws:sourceip".into(), vec!["192.168.0.1".into()]);
+    assert!(
+        !decide(&c, &[&p], None).is_allowed(),
+        "the request's own key wins"
+    );
+    c.keys.insert("aws:sourceip".into(), vec![]);
+    assert!(
+        !decide(&c, &[&p], None).is_allowed(),
+        "an empty list hides the fact too"
+    );
 }

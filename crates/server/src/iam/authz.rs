@@ -2,10 +2,11 @@
 //! policies with its IAM action name and resource ARN. Root is all-powerful (as AWS's root
 //! user); every other principal starts with no permissions.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use strongroom_policy::eval::{Named, PolicySet, RequestContext, ResourceRule};
-use strongroom_policy::matching::Keys;
+use strongroom_policy::matching::{KeyLookup, Keys, Values};
 
 use crate::credentials::{Principal, PrincipalKind};
 use crate::iam::directory::Directory;
@@ -265,6 +266,7 @@ impl Authorizer {
             PrincipalKind::AssumedRole { session_policy, .. } => session_policy.clone(),
             _ => None,
         };
+        let facts = RequestFacts::new(principal, info);
         let ctx = RequestContext {
             action: action.to_string(),
             resource: resource.to_string(),
@@ -272,7 +274,8 @@ impl Authorizer {
             principal_aliases: aliases,
             principal_account: principal.account_id.clone(),
             resource_account: self.directory.account_id().to_string(),
-            keys: context_keys(principal, extra_keys, info),
+            keys: extra_keys,
+            facts: Some(&facts),
         };
         let effective = self.directory.effective(principal);
         let boundary = &effective.boundary;
@@ -337,70 +340,116 @@ fn resource_rule(resource: &str) -> ResourceRule {
     }
 }
 
-/// The global condition keys of a request. Keys already present win: SimulatePrincipalPolicy's
-/// context entries replace the live request's facts (services never supply these names).
-fn context_keys(principal: &Principal, mut keys: Keys, info: &RequestInfo) -> Keys {
-    keys.reserve(14);
-    let mut put = |k: &str, v: String| {
-        if !keys.contains_key(k) {
-            keys.insert(k.to_string(), vec![v]);
+/// The global condition keys of a request, answered where a policy looks at one: most
+/// policies look at none, and building them all for every request was ~30 allocations.
+/// Keys the request itself carries win (RequestContext::keys): SimulatePrincipalPolicy's
+/// context entries replace the live request's facts, and a check a service makes with the
+/// caller's identity sets aws:ViaAWSService (services never supply the other names).
+#[derive(Debug)]
+struct RequestFacts<'a> {
+    principal: &'a Principal,
+    info: &'a RequestInfo,
+    /// The formatted values, made on first use.
+    token_issue_time: OnceCell<String>,
+    current_time: OnceCell<String>,
+    epoch_time: OnceCell<String>,
+    source_ip: OnceCell<String>,
+}
+
+impl<'a> RequestFacts<'a> {
+    fn new(principal: &'a Principal, info: &'a RequestInfo) -> Self {
+        Self {
+            principal,
+            info,
+            token_issue_time: OnceCell::new(),
+            current_time: OnceCell::new(),
+            epoch_time: OnceCell::new(),
+            source_ip: OnceCell::new(),
         }
-    };
-    put("aws:principalarn", principal.arn.clone());
-    put("aws:principalaccount", principal.account_id.clone());
-    put("aws:userid", principal.user_id().to_string());
-    match &principal.kind {
-        PrincipalKind::User { name, .. } => {
-            put("aws:username", name.clone());
-            put("aws:principaltype", "User".into());
-        }
-        PrincipalKind::AssumedRole {
-            session_tags,
-            source_identity,
-            ..
-        } => {
-            put("aws:principaltype", "AssumedRole".into());
-            if let Some(source) = source_identity {
-                put("aws:sourceidentity", source.clone());
+    }
+}
+
+impl KeyLookup for RequestFacts<'_> {
+    fn lookup(&self, key: &str) -> Option<Values<'_>> {
+        let p = self.principal;
+        let value: &str = match key {
+            "aws:principalarn" => &p.arn,
+            "aws:principalaccount" => &p.account_id,
+            "aws:userid" => p.user_id(),
+            "aws:username" => match &p.kind {
+                PrincipalKind::User { name, .. } => name,
+                _ => return None,
+            },
+            "aws:principaltype" => match &p.kind {
+                PrincipalKind::User { .. } => "User",
+                PrincipalKind::AssumedRole { .. } => "AssumedRole",
+                PrincipalKind::Root => "Account",
+            },
+            "aws:sourceidentity" => match &p.kind {
+                PrincipalKind::AssumedRole {
+                    source_identity: Some(source),
+                    ..
+                } => source,
+                _ => return None,
+            },
+            // Temporary credentials (AssumeRole, GetSessionToken) carry their issue time, the
+            // key of AWS's "revoke active sessions" (a Deny on `DateLessThan
+            // aws:TokenIssueTime`), and aws:MultiFactorAuthPresent, false as Strongroom issues
+            // no session with MFA. AWS's "AWS global condition context keys" page:
+            // MultiFactorAuthPresent "is not present when an API or CLI command is called with
+            // long-term credentials", so neither is set for access keys. The issue time keeps
+            // its milliseconds (the policy side may have them: the IAM console writes
+            // `new Date().toISOString()`), so a session issued just before the Deny in the
+            // same second is cut off too.
+            "aws:tokenissuetime" => {
+                let issued = p.session_issued_ms?;
+                self.token_issue_time.get_or_init(|| {
+                    format!(
+                        "{}.{:03}Z",
+                        crate::clock::iso8601(issued).trim_end_matches('Z'),
+                        issued.rem_euclid(1000)
+                    )
+                })
             }
-            for (k, v) in session_tags {
-                put(
-                    &format!("aws:principaltag/{}", k.to_ascii_lowercase()),
-                    v.clone(),
-                );
+            "aws:multifactorauthpresent" => {
+                p.session_issued_ms?;
+                "false"
             }
-        }
-        PrincipalKind::Root => put("aws:principaltype", "Account".into()),
+            // Present on every request (AWS: "always included in the request context"); true
+            // only for the checks a service makes with the caller's identity (the KmsGate
+            // sets it among the request's keys).
+            "aws:viaawsservice" => "false",
+            "aws:securetransport" => {
+                if self.info.secure_transport {
+                    "true"
+                } else {
+                    "false"
+                }
+            }
+            "aws:currenttime" => self
+                .current_time
+                .get_or_init(|| current_time(self.info.now_ms)),
+            "aws:epochtime" => self
+                .epoch_time
+                .get_or_init(|| (self.info.now_ms / 1000).to_string()),
+            "aws:sourceip" => {
+                let ip = self.info.source_ip?;
+                self.source_ip.get_or_init(|| ip.to_string())
+            }
+            _ => {
+                // Session tags, by lowercase key; the first of two spellings of one key wins.
+                let tag = key.strip_prefix("aws:principaltag/")?;
+                let PrincipalKind::AssumedRole { session_tags, .. } = &p.kind else {
+                    return None;
+                };
+                &session_tags
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(tag))?
+                    .1
+            }
+        };
+        Some(Values::One(value))
     }
-    // Temporary credentials (AssumeRole, GetSessionToken) carry their issue time, the key of
-    // AWS's "revoke active sessions" (a Deny on `DateLessThan aws:TokenIssueTime`), and
-    // aws:MultiFactorAuthPresent, false as Strongroom issues no session with MFA. AWS's
-    // "AWS global condition context keys" page: MultiFactorAuthPresent "is not present when
-    // an API or CLI command is called with long-term credentials", so neither is set for
-    // access keys. The issue time keeps its milliseconds (the policy side may have them:
-    // the IAM console writes `new Date().toISOString()`), so a session issued just before
-    // the Deny in the same second is cut off too.
-    if let Some(issued) = principal.session_issued_ms {
-        put(
-            "aws:tokenissuetime",
-            format!(
-                "{}.{:03}Z",
-                crate::clock::iso8601(issued).trim_end_matches('Z'),
-                issued.rem_euclid(1000)
-            ),
-        );
-        put("aws:multifactorauthpresent", "false".into());
-    }
-    // Present on every request (AWS: "always included in the request context"); true only
-    // for the checks a service makes with the caller's identity (the KmsGate sets it).
-    put("aws:viaawsservice", "false".into());
-    put("aws:securetransport", info.secure_transport.to_string());
-    put("aws:currenttime", current_time(info.now_ms));
-    put("aws:epochtime", (info.now_ms / 1000).to_string());
-    if let Some(ip) = info.source_ip {
-        put("aws:sourceip", ip.to_string());
-    }
-    keys
 }
 
 /// [`iso8601`] for aws:CurrentTime on every request: formatted once per second per thread.
@@ -420,7 +469,7 @@ fn current_time(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ResourceRule, resource_rule};
+    use super::{KeyLookup, Keys, RequestContext, ResourceRule, resource_rule};
 
     #[test]
     fn trust_and_key_policies_must_allow_themselves() {
@@ -450,13 +499,19 @@ mod tests {
             secure_transport: false,
             now_ms: 1_700_000_000_000,
         };
-        let get =
-            |k: &strongroom_policy::matching::Keys, name: &str| k.get(name).map(|v| v.join(","));
-        let root = super::context_keys(
-            &Principal::root("123456789012", "AKIAROOT"),
-            Default::default(),
-            &info,
-        );
+        // What a policy reads: the request's own keys, then the request's facts.
+        let read = |p: &Principal, given: Keys, name: &str| {
+            let facts = super::RequestFacts::new(p, &info);
+            let ctx = RequestContext {
+                keys: given,
+                facts: Some(&facts),
+                ..Default::default()
+            };
+            ctx.lookup(name)
+                .map(|v| v.iter().collect::<Vec<_>>().join(","))
+        };
+        let get = |p: &Principal, name: &str| read(p, Keys::new(), name);
+        let root = Principal::root("123456789012", "AKIAROOT");
         assert_eq!(get(&root, "aws:userid").as_deref(), Some("123456789012"));
         assert_eq!(get(&root, "aws:principaltype").as_deref(), Some("Account"));
         assert_eq!(
@@ -464,8 +519,17 @@ mod tests {
             Some("123456789012")
         );
         assert_eq!(get(&root, "aws:viaawsservice").as_deref(), Some("false"));
+        assert_eq!(get(&root, "aws:securetransport").as_deref(), Some("false"));
+        assert_eq!(get(&root, "aws:epochtime").as_deref(), Some("1700000000"));
+        assert_eq!(
+            get(&root, "aws:currenttime").as_deref(),
+            Some("2023-11-14T22:13:20Z")
+        );
+        assert_eq!(get(&root, "aws:username"), None);
+        assert_eq!(get(&root, "aws:sourceip"), None);
         assert_eq!(get(&root, "aws:tokenissuetime"), None);
         assert_eq!(get(&root, "aws:multifactorauthpresent"), None);
+        assert_eq!(get(&root, "aws:nosuchkey"), None);
 
         let mut user = Principal {
             account_id: "123456789012".into(),
@@ -477,30 +541,73 @@ mod tests {
             },
             session_issued_ms: None,
         };
-        let long_term = super::context_keys(&user, Default::default(), &info);
-        assert_eq!(get(&long_term, "aws:userid").as_deref(), Some("AIDAUSER"));
+        assert_eq!(get(&user, "aws:userid").as_deref(), Some("AIDAUSER"));
+        assert_eq!(get(&user, "aws:username").as_deref(), Some("u"));
+        assert_eq!(get(&user, "aws:principaltype").as_deref(), Some("User"));
         assert_eq!(
-            get(&long_term, "aws:principaltype").as_deref(),
-            Some("User")
+            get(&user, "aws:principalarn").as_deref(),
+            Some("arn:aws:iam::123456789012:user/u")
         );
-        assert_eq!(get(&long_term, "aws:tokenissuetime"), None);
-        assert_eq!(get(&long_term, "aws:multifactorauthpresent"), None);
+        assert_eq!(get(&user, "aws:tokenissuetime"), None);
+        assert_eq!(get(&user, "aws:multifactorauthpresent"), None);
 
         user.session_issued_ms = Some(1_579_814_279_042);
-        let session = super::context_keys(&user, Default::default(), &info);
         assert_eq!(
-            get(&session, "aws:tokenissuetime").as_deref(),
+            get(&user, "aws:tokenissuetime").as_deref(),
             Some("2020-01-23T21:17:59.042Z")
         );
         assert_eq!(
-            get(&session, "aws:multifactorauthpresent").as_deref(),
+            get(&user, "aws:multifactorauthpresent").as_deref(),
             Some("false")
         );
         // A key a caller supplies (SimulatePrincipalPolicy's context entries) wins.
-        let mut given = strongroom_policy::matching::Keys::new();
+        let mut given = Keys::new();
         given.insert("aws:viaawsservice".into(), vec!["true".into()]);
-        let via = super::context_keys(&user, given, &info);
-        assert_eq!(get(&via, "aws:viaawsservice").as_deref(), Some("true"));
+        assert_eq!(
+            read(&user, given, "aws:viaawsservice").as_deref(),
+            Some("true")
+        );
+
+        let session = Principal {
+            account_id: "123456789012".into(),
+            arn: "arn:aws:sts::123456789012:assumed-role/r/s".into(),
+            access_key_id: "ASIASESSION".into(),
+            kind: PrincipalKind::AssumedRole {
+                role_name: "r".into(),
+                role_arn: "arn:aws:iam::123456789012:role/r".into(),
+                principal_id: "AROAROLE:s".into(),
+                session_name: "s".into(),
+                transitive_tag_keys: Vec::new(),
+                session_tags: vec![
+                    ("Team".into(), "blue".into()),
+                    ("TEAM".into(), "red".into()),
+                ],
+                source_identity: Some("alice".into()),
+                session_policy: None,
+            },
+            session_issued_ms: Some(1_579_814_279_042),
+        };
+        let info_tls = super::RequestInfo {
+            source_ip: Some("10.1.2.3".parse().unwrap()),
+            secure_transport: true,
+            now_ms: 1_700_000_000_000,
+        };
+        let facts = super::RequestFacts::new(&session, &info_tls);
+        let fact = |name: &str| {
+            facts
+                .lookup(name)
+                .and_then(|v| v.first())
+                .map(str::to_string)
+        };
+        assert_eq!(fact("aws:principaltype").as_deref(), Some("AssumedRole"));
+        assert_eq!(fact("aws:userid").as_deref(), Some("AROAROLE:s"));
+        assert_eq!(fact("aws:sourceidentity").as_deref(), Some("alice"));
+        // The first of two spellings of one tag key, as when the keys were a map.
+        assert_eq!(fact("aws:principaltag/team").as_deref(), Some("blue"));
+        assert_eq!(fact("aws:principaltag/other"), None);
+        assert_eq!(fact("aws:username"), None);
+        assert_eq!(fact("aws:sourceip").as_deref(), Some("10.1.2.3"));
+        assert_eq!(fact("aws:securetransport").as_deref(), Some("true"));
     }
 
     #[test]

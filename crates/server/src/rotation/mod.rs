@@ -567,6 +567,7 @@ fn lambda_may_assume(trust: &strongroom_policy::Policy, role_arn: &str, account:
         keys: [("aws:sourceaccount".to_string(), vec![account.to_string()])]
             .into_iter()
             .collect(),
+        facts: None,
     };
     let set = PolicySet {
         resource: Some(Named {
