@@ -516,27 +516,35 @@ fn prepare(entry: Entry) -> Result<Prepared, AuditError> {
     let record =
         serde_json::to_string(&entry.event).map_err(|e| AuditError::Unwritable(e.to_string()))?;
     Ok(prepared(
-        &entry.event,
+        entry.event,
         entry.time_ms,
         entry.resource_short_name,
         record,
     ))
 }
 
-fn prepared(e: &Event, time_ms: i64, short: Option<String>, record: String) -> Prepared {
-    let first = e.resources.first();
+/// The index's columns of a record, moved out of its event (serialized already: the event
+/// is not needed again, and cloning eight strings per request showed in profiles).
+fn prepared(mut e: Event, time_ms: i64, short: Option<String>, record: String) -> Prepared {
+    let username = e.username();
+    let first = (!e.resources.is_empty()).then(|| e.resources.swap_remove(0));
+    let resource_short = short.or_else(|| first.as_ref().and_then(|r| short_name(&r.arn)));
+    let (resource_type, resource_name) = match first {
+        Some(r) => (Some(r.kind), Some(r.arn)),
+        None => (None, None),
+    };
     Prepared {
         time_ms,
-        event_id: e.event_id.clone(),
-        event_name: e.event_name.clone(),
-        event_source: e.event_source.clone(),
-        username: e.username(),
-        access_key_id: e.user_identity.access_key_id.clone(),
+        event_id: e.event_id,
+        event_name: e.event_name,
+        event_source: e.event_source,
+        username,
+        access_key_id: e.user_identity.access_key_id.take(),
         read_only: e.read_only,
-        resource_type: first.map(|r| r.kind.clone()),
-        resource_name: first.map(|r| r.arn.clone()),
-        resource_short: short.or_else(|| first.and_then(|r| short_name(&r.arn))),
-        region: e.aws_region.clone(),
+        resource_type,
+        resource_name,
+        resource_short,
+        region: e.aws_region,
         content_hash: chain::content_hash(&record),
         record,
         queued: Instant::now(),
@@ -603,7 +611,7 @@ async fn open_mirror(
                 row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
                 row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
             );
-            let p = prepared(&event, time_ms, None, row.record);
+            let p = prepared(event, time_ms, None, row.record);
             batch.push(mirror_row(row.seq, prev, hash, &p));
             if batch.len() >= 1024 {
                 mirror.replay(&std::mem::take(&mut batch)).await?;
@@ -676,7 +684,7 @@ pub async fn mirror_local_history(
             row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
             row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
         );
-        let p = prepared(&event, time_ms, None, row.record);
+        let p = prepared(event, time_ms, None, row.record);
         batch.push(mirror_row(row.seq, prev, hash, &p));
         out.inserted += 1;
         if batch.len() >= 1024 {
@@ -1046,7 +1054,7 @@ impl Indexer {
             let Ok(event) = serde_json::from_str::<Event>(&row.record) else {
                 continue;
             };
-            let p = prepared(&event, time_ms, None, row.record);
+            let p = prepared(event, time_ms, None, row.record);
             batch.push((row.seq, Box::new(p), Some(at)));
             if batch.len() >= ROWS_PER_TRANSACTION {
                 insert(&self.pool, &std::mem::take(&mut batch))

@@ -49,14 +49,18 @@ pub fn format_line(
     time_ms: i64,
     record: &str,
 ) -> usize {
-    out.extend_from_slice(
-        format!(
-            "{seq}\t{}\t{}\t{time_ms}\t",
-            hex::encode(prev),
-            hex::encode(hash)
-        )
-        .as_bytes(),
-    );
+    // Written in place (no formatted strings per record: this runs on the writer thread,
+    // once per record of every batch).
+    let mut hex = [0u8; 64];
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{seq}");
+    for h in [prev, hash] {
+        out.push(b'\t');
+        // Cannot fail: 64 bytes hold 32 bytes' hex.
+        let _ = hex::encode_to_slice(h, &mut hex);
+        out.extend_from_slice(&hex);
+    }
+    let _ = write!(out, "\t{time_ms}\t");
     let at = out.len();
     out.extend_from_slice(record.as_bytes());
     out.push(b'\n');
@@ -482,7 +486,7 @@ fn previous_head(dir: &Path, files: &[PathBuf]) -> std::io::Result<Head> {
 
 #[cfg(test)]
 mod tail_tests {
-    use super::last_complete_line;
+    use super::{format_line, last_complete_line, parse_line};
     use std::io::Write;
 
     fn file_with(bytes: &[u8]) -> std::fs::File {
@@ -506,6 +510,27 @@ mod tail_tests {
     fn check(bytes: &[u8]) -> (u64, Option<Vec<u8>>) {
         let mut f = file_with(bytes);
         last_complete_line(&mut f, bytes.len() as u64).unwrap()
+    }
+
+    #[test]
+    fn a_formatted_line_is_the_documented_text_and_parses_back() {
+        let (prev, hash) = ([0xabu8; 32], [0x01u8; 32]);
+        let mut out = b"before".to_vec();
+        let at = format_line(&mut out, 42, &prev, &hash, 1_700_000_000_123, r#"{"a":1}"#);
+        let text = std::str::from_utf8(&out[6..]).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "42\t{}\t{}\t1700000000123\t{{\"a\":1}}\n",
+                "ab".repeat(32),
+                "01".repeat(32)
+            )
+        );
+        assert_eq!(&out[at..out.len() - 1], br#"{"a":1}"#);
+        let l = parse_line(text.trim_end()).unwrap();
+        assert_eq!((l.seq, l.time_ms), (42, 1_700_000_000_123));
+        assert_eq!((l.prev, l.hash), (prev.to_vec(), hash.to_vec()));
+        assert_eq!(l.record, r#"{"a":1}"#);
     }
 
     #[test]
