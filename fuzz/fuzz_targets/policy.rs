@@ -5,7 +5,7 @@
 //! - a resource policy that must allow (trust, key policy) never allows what the same
 //!   document as an optional resource policy would deny;
 //! - a permissions boundary or session policy can only take permissions away;
-//! - evaluation is deterministic.
+//! - evaluation is deterministic, and keys lent as facts decide as keys the request owns.
 //! Input: `DOCUMENT\0ACTION\0RESOURCE\0KEY=VALUE...`.
 #![no_main]
 
@@ -41,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
         principal_account: ACCOUNT.into(),
         resource_account: ACCOUNT.into(),
         keys,
+        facts: None,
     };
     let allow_all = parse(
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
@@ -62,6 +63,9 @@ fuzz_target!(|data: &[u8]| {
         let set = PolicySet { identity: vec![named(identity)], ..Default::default() };
         let d = evaluate(&ctx, &set);
         assert_eq!(d, evaluate(&ctx, &set), "not deterministic");
+        // The same keys lent as the request's facts decide as the keys it owns.
+        let lent = RequestContext { keys: Default::default(), facts: Some(&ctx.keys), ..ctx.clone() };
+        assert_eq!(evaluate(&lent, &set), d, "lent and owned keys disagree");
         // A boundary or session policy only takes away.
         let bounded = PolicySet {
             identity: vec![named(identity)],
