@@ -36,13 +36,8 @@ use crate::{
 /// How long a LastAccessedDate stamp waits, at most, to be written.
 pub const ACCESS_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// The most secrets (and, separately, values) the cache holds.
+/// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
 const MAX_ENTRIES: usize = 10_000;
-/// Dropped at once when full: an arbitrary eighth of the entries (the maps' hash order,
-/// unrelated to use). A working set a little larger than the cache keeps most of its hits;
-/// starting over, as the cache did, lost them all at every fill. Batches keep the cost of
-/// finding victims at a few clones per insert.
-const EVICT_BATCH: usize = MAX_ENTRIES / 8;
 
 #[derive(Default)]
 struct Maps {
@@ -54,34 +49,6 @@ struct Maps {
     values: HashMap<String, HashMap<String, StoredValue>>,
     /// How many values `values` holds.
     value_count: usize,
-}
-
-impl Maps {
-    /// Room for one more secret.
-    fn make_room_for_secret(&mut self) {
-        if self.secrets.len() < MAX_ENTRIES {
-            return;
-        }
-        let victims: Vec<String> = self.secrets.keys().take(EVICT_BATCH).cloned().collect();
-        for arn in victims {
-            if let Some(s) = self.secrets.remove(&arn) {
-                self.names.remove(&s.name);
-            }
-        }
-    }
-
-    /// Room for one more value (whole secrets' values go: they are dropped per secret).
-    fn make_room_for_value(&mut self) {
-        if self.value_count < MAX_ENTRIES {
-            return;
-        }
-        let victims: Vec<String> = self.values.keys().take(EVICT_BATCH).cloned().collect();
-        for arn in victims {
-            if let Some(dropped) = self.values.remove(&arn) {
-                self.value_count -= dropped.len();
-            }
-        }
-    }
 }
 
 pub struct CachedStore<S> {
@@ -217,7 +184,10 @@ impl<S: Store> CachedStore<S> {
         if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
             return;
         }
-        m.make_room_for_value();
+        if m.value_count >= MAX_ENTRIES {
+            m.values.clear();
+            m.value_count = 0;
+        }
         let previous = m
             .values
             .entry(secret_arn.to_string())
@@ -233,7 +203,10 @@ impl<S: Store> CachedStore<S> {
         if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
             return;
         }
-        m.make_room_for_secret();
+        if m.secrets.len() >= MAX_ENTRIES {
+            m.secrets.clear();
+            m.names.clear();
+        }
         m.names.insert(s.name.clone(), s.arn.clone());
         m.secrets.insert(s.arn.clone(), s);
     }
@@ -657,56 +630,3 @@ impl Stamped for Vec<Secret> {
 }
 
 // Tested on every backend in crate::tests (cached_writes_invalidate_and_access_patches).
-#[cfg(test)]
-mod eviction_tests {
-    use super::*;
-    use strongroom_domain::secret::ValueKind;
-
-    fn value() -> StoredValue {
-        StoredValue {
-            kind: ValueKind::String,
-            sealed: Sealed::from_stored_parts("k".into(), vec![1], vec![2]),
-        }
-    }
-
-    /// A full cache drops an eighth, not everything; names stay in step with secrets.
-    #[test]
-    fn a_full_cache_evicts_a_batch_and_keeps_the_rest() {
-        let mut m = Maps::default();
-        let n = MAX_ENTRIES + 3 * EVICT_BATCH;
-        for i in 0..n {
-            m.make_room_for_secret();
-            let s = crate::tests::secret(&format!("arn:{i}"), &format!("name-{i}"));
-            m.names.insert(s.name.clone(), s.arn.clone());
-            m.secrets.insert(s.arn.clone(), s);
-            assert!(m.secrets.len() <= MAX_ENTRIES);
-        }
-        assert!(
-            m.secrets.len() > MAX_ENTRIES - EVICT_BATCH,
-            "{}",
-            m.secrets.len()
-        );
-        assert_eq!(m.names.len(), m.secrets.len());
-        assert!(m.names.values().all(|arn| m.secrets.contains_key(arn)));
-
-        let mut m = Maps::default();
-        for i in 0..n {
-            m.make_room_for_value();
-            let arn = format!("arn:{}", i / 2);
-            let versions = m.values.entry(arn).or_default();
-            if versions.insert(format!("v{i}"), value()).is_none() {
-                m.value_count += 1;
-            }
-            assert!(m.value_count <= MAX_ENTRIES);
-        }
-        assert!(
-            m.value_count > MAX_ENTRIES - 2 * EVICT_BATCH - 2,
-            "{}",
-            m.value_count
-        );
-        assert_eq!(
-            m.value_count,
-            m.values.values().map(HashMap::len).sum::<usize>()
-        );
-    }
-}
