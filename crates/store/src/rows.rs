@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use strongroom_domain::parameters::Parameter;
-use strongroom_domain::secret::{Millis, Secret, Tag, Version};
+use strongroom_domain::secret::{Millis, Secret, Tag, ValueKind, Version};
 
 use strongroom_domain::filters::{SortBy, SortOrder};
 
@@ -394,3 +394,19 @@ pub(crate) const CURRENT_VALUE_COLUMNS: [&str; 4] = [
     "current_wrapped_key",
     "current_ciphertext",
 ];
+
+/// A sealed value from its stored columns (each backend reads [`VALUE_COLUMNS`] or
+/// [`CURRENT_VALUE_COLUMNS`] of its own row type).
+pub(crate) fn value_from_columns(
+    kind: &str,
+    kms_key_id: String,
+    wrapped_key: Vec<u8>,
+    ciphertext: Vec<u8>,
+) -> Result<StoredValue, StoreError> {
+    let kind = ValueKind::parse(kind)
+        .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
+    Ok(StoredValue {
+        kind,
+        sealed: strongroom_barrier::Sealed::from_stored_parts(kms_key_id, wrapped_key, ciphertext),
+    })
+}

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, SqlitePool};
 use strongroom_barrier::{Sealed, WrappedKeyMaterial};
-use strongroom_domain::secret::{Millis, Secret, ValueKind, Version};
+use strongroom_domain::secret::{Millis, Secret, Version};
 
 use strongroom_domain::kms::KeyMeta;
 use strongroom_domain::parameters::Parameter;
@@ -21,8 +21,8 @@ use strongroom_domain::parameters::Parameter;
 use crate::rows::{
     Bind, Binds, CURRENT_VALUE_COLUMNS, SecretColumns, StoredVersion, VALUE_COLUMNS, backend,
     is_unique_violation, known_versions, meta_json, now_ms, one_row, parameter_from_columns,
-    parameters_page_query, rotation_due, secret_from_columns, secrets_page_query, version_changes,
-    versions_from_json,
+    parameters_page_query, rotation_due, secret_from_columns, secrets_page_query,
+    value_from_columns, version_changes, versions_from_json,
 };
 use crate::{
     AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
@@ -843,17 +843,12 @@ fn version_from_row(row: &SqliteRow) -> Result<Version, StoreError> {
 /// A sealed value from the `columns` (as [`VALUE_COLUMNS`]) of `row`.
 fn value_from_row(row: &SqliteRow, columns: [&str; 4]) -> Result<StoredValue, StoreError> {
     let [kms_key_id, kind, wrapped_key, ciphertext] = columns;
-    let kind: String = row.try_get(kind).map_err(backend)?;
-    let kind = ValueKind::parse(&kind)
-        .ok_or_else(|| StoreError::Backend(format!("bad value kind {kind:?}")))?;
-    Ok(StoredValue {
-        kind,
-        sealed: Sealed::from_stored_parts(
-            row.try_get(kms_key_id).map_err(backend)?,
-            row.try_get(wrapped_key).map_err(backend)?,
-            row.try_get(ciphertext).map_err(backend)?,
-        ),
-    })
+    value_from_columns(
+        &row.try_get::<String, _>(kind).map_err(backend)?,
+        row.try_get(kms_key_id).map_err(backend)?,
+        row.try_get(wrapped_key).map_err(backend)?,
+        row.try_get(ciphertext).map_err(backend)?,
+    )
 }
 
 /// A row of [`select_secret_with_versions`].
