@@ -161,3 +161,36 @@ def test_metrics_scrapes_are_authenticated_authorized_and_audited(server, nobody
         rid = e.headers.get("x-amzn-requestid")
     r = audit_record(server, "monitoring.amazonaws.com", "GetPrometheusMetrics", rid, start)
     assert r.get("errorCode"), r
+
+
+def test_metrics_count_the_store_cache_hits_and_misses(server, sm):
+    """`strongroom_store_cache_lookups_total` counts secret and value reads answered from the
+    store's cache (hit) or read from the store (miss), and `strongroom_store_cache_entries`
+    what it holds: the figures that say whether the cache is big enough."""
+    def scrape():
+        status, _, text = signed(server, (ACCESS_KEY, SECRET_KEY), "monitoring",
+                                 method="GET", path="/metrics")
+        assert status == 200, text
+        counts = {}
+        for line in text.decode().splitlines():
+            if line.startswith(("strongroom_store_cache_lookups_total{",
+                                "strongroom_store_cache_entries{")):
+                key, value = line.rsplit(" ", 1)
+                counts[key] = float(value)
+        return counts
+
+    def lookups(counts, kind, result):
+        return counts[f'strongroom_store_cache_lookups_total{{kind="{kind}",result="{result}"}}']
+
+    name = unique("cache-counted")
+    sm.create_secret(Name=name, SecretString="counted")
+    before = scrape()
+    # The secret was cached when it was written; its value is read from the store once.
+    for _ in range(3):
+        assert sm.get_secret_value(SecretId=name)["SecretString"] == "counted"
+    after = scrape()
+    assert lookups(after, "secret", "hit") - lookups(before, "secret", "hit") >= 3
+    assert lookups(after, "value", "miss") - lookups(before, "value", "miss") >= 1
+    assert lookups(after, "value", "hit") - lookups(before, "value", "hit") >= 2
+    assert after['strongroom_store_cache_entries{kind="secret"}'] >= 1
+    assert after['strongroom_store_cache_entries{kind="value"}'] >= 1

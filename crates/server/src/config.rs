@@ -148,6 +148,10 @@ pub struct ServerArgs {
     /// ThrottlingException (Throttling in IAM/STS), which SDKs retry [default: 1024].
     #[arg(long, env = "STRONGROOM_MAX_REQUESTS_IN_FLIGHT")]
     pub max_requests_in_flight: Option<usize>,
+    /// Secrets (and, apart, their values) each region keeps in memory for reads; a read of
+    /// one not held costs a store query. ~1.5 KiB each at a typical size [default: 10000].
+    #[arg(long, env = "STRONGROOM_CACHE_ENTRIES")]
+    pub cache_entries: Option<usize>,
     /// Consecutive failed console password sign-ins that lock an IAM user out; 0 turns the
     /// lockout off [default: 5].
     #[arg(long, env = "STRONGROOM_SIGN_IN_MAX_FAILURES")]
@@ -210,6 +214,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     max_requests_in_flight: Option<usize>,
+    cache_entries: Option<usize>,
     sign_in_max_failures: Option<u32>,
     sign_in_lockout_secs: Option<u64>,
 }
@@ -257,6 +262,8 @@ pub struct ServerConfig {
     /// Per-caller request rate limit (`None`: unlimited).
     pub throttle: Option<crate::throttle::Limit>,
     pub limits: ConnectionLimits,
+    /// Secrets and values each region's store cache holds.
+    pub cache_entries: usize,
     /// Where the root key's passphrase is read from (the file, else STRONGROOM_SEAL_PASSPHRASE).
     pub seal_passphrase_file: Option<PathBuf>,
     /// The `--seal` specification (an HSM or an external KMS key), if any.
@@ -331,6 +338,7 @@ impl ServerConfig {
             rotation_interval_secs: 60,
             throttle: None,
             limits: ConnectionLimits::default(),
+            cache_entries: strongroom_store::cache::DEFAULT_ENTRIES,
             seal_passphrase_file: None,
             seal: None,
             clock: None,
@@ -561,6 +569,11 @@ impl ServerConfig {
                             .unwrap_or(d.max_requests_in_flight) as u64,
                     )? as usize,
                 }
+            },
+            cache_entries: match args.cache_entries.or(file.cache_entries) {
+                Some(0) => return Err("--cache-entries must be at least 1".into()),
+                Some(n) => n,
+                None => strongroom_store::cache::DEFAULT_ENTRIES,
             },
             clock: None,
         })
@@ -983,6 +996,34 @@ mod tests {
             ..Default::default()
         };
         assert!(ServerConfig::from_args(bad_region).is_err());
+    }
+
+    #[test]
+    fn the_cache_size_comes_from_the_file_or_the_flag() {
+        let dir = std::env::temp_dir().join(format!("sr-config-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("strongroom.toml");
+        std::fs::write(&file, "dev = true\ncache-entries = 250000\n").unwrap();
+        let from = |config: Option<PathBuf>, flag: Option<usize>| {
+            ServerConfig::from_args(ServerArgs {
+                config,
+                dev: true,
+                cache_entries: flag,
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            from(None, None).unwrap().cache_entries,
+            strongroom_store::cache::DEFAULT_ENTRIES
+        );
+        assert_eq!(
+            from(Some(file.clone()), None).unwrap().cache_entries,
+            250_000
+        );
+        assert_eq!(from(Some(file), Some(7)).unwrap().cache_entries, 7);
+        let e = from(None, Some(0)).unwrap_err();
+        assert!(e.contains("--cache-entries must be at least 1"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use strongroom_store::CacheStats;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -48,6 +49,22 @@ pub struct Metrics {
     parameters: Gauge,
     kms_keys: Gauge,
     rotations: Family<RotationLabels, Counter>,
+    cache_lookups: Family<CacheLabels, Counter>,
+    cache_entries: Family<CacheKindLabels, Gauge>,
+    /// Serialises scrapes' catching up of `cache_lookups` with the stores' own counts.
+    cache_sync: Mutex<()>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    /// `secret` (a secret with its versions) or `value` (one version's sealed value).
+    kind: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheKindLabels {
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
@@ -156,8 +173,23 @@ impl Metrics {
             "Secret rotations by outcome (succeeded, failed, abandoned)",
             rotations.clone(),
         );
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        r.register(
+            "store_cache_lookups",
+            "Secret and value reads answered from the store's cache (hit) or read from the store (miss)",
+            cache_lookups.clone(),
+        );
+        let cache_entries = Family::<CacheKindLabels, Gauge>::default();
+        r.register(
+            "store_cache_entries",
+            "Secrets and values the store's cache holds",
+            cache_entries.clone(),
+        );
         Self {
             rotations,
+            cache_lookups,
+            cache_entries,
+            cache_sync: Mutex::new(()),
             registry: Mutex::new(r),
             requests,
             latency,
@@ -228,6 +260,31 @@ impl Metrics {
         self.secrets.set(n as i64);
     }
 
+    /// The stores' cache counts (summed over regions), read at scrape time: the counters are
+    /// brought up to the stores' totals.
+    pub fn set_cache_stats(&self, stats: &CacheStats) {
+        let _one_scrape = self.cache_sync.lock().unwrap_or_else(|e| e.into_inner());
+        for (kind, result, total) in [
+            ("secret", "hit", stats.secret_hits),
+            ("secret", "miss", stats.secret_misses),
+            ("value", "hit", stats.value_hits),
+            ("value", "miss", stats.value_misses),
+        ] {
+            let counter = self
+                .cache_lookups
+                .get_or_create(&CacheLabels { kind, result });
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        for (kind, n) in [
+            ("secret", stats.secrets_cached),
+            ("value", stats.values_cached),
+        ] {
+            self.cache_entries
+                .get_or_create(&CacheKindLabels { kind })
+                .set(n as i64);
+        }
+    }
+
     /// Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -277,5 +334,35 @@ mod tests {
         assert!(text.contains(
             r#"strongroom_request_duration_seconds_count{service="secretsmanager",operation="GetSecretValue"} 4"#
         ), "{text}");
+    }
+
+    #[test]
+    fn cache_counters_follow_the_stores_totals() {
+        let m = Metrics::new();
+        let mut stats = CacheStats {
+            secret_hits: 5,
+            secret_misses: 2,
+            value_hits: 4,
+            value_misses: 3,
+            secrets_cached: 2,
+            values_cached: 1,
+        };
+        m.set_cache_stats(&stats);
+        stats.secret_hits = 9;
+        stats.values_cached = 0;
+        m.set_cache_stats(&stats);
+        // Scraped again with nothing new: no change.
+        m.set_cache_stats(&stats);
+        let text = m.render();
+        for line in [
+            r#"strongroom_store_cache_lookups_total{kind="secret",result="hit"} 9"#,
+            r#"strongroom_store_cache_lookups_total{kind="secret",result="miss"} 2"#,
+            r#"strongroom_store_cache_lookups_total{kind="value",result="hit"} 4"#,
+            r#"strongroom_store_cache_lookups_total{kind="value",result="miss"} 3"#,
+            r#"strongroom_store_cache_entries{kind="secret"} 2"#,
+            r#"strongroom_store_cache_entries{kind="value"} 0"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

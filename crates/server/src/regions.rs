@@ -123,6 +123,7 @@ pub async fn open_store(
     location: &StoreLocation,
     name: &str,
     home: bool,
+    cache_entries: usize,
 ) -> Result<Arc<dyn Store>, String> {
     let failed = |e: strongroom_store::StoreError| format!("region {name}: {e}");
     let store: Arc<dyn Store> = match (location, data_dir) {
@@ -133,7 +134,7 @@ pub async fn open_store(
                 .await
                 .map_err(failed)?;
             tracing::info!(region = name, schema, store = ?location, "region store on PostgreSQL");
-            let cached = CachedStore::new(store);
+            let cached = CachedStore::with_capacity(store, cache_entries);
             // Other nodes may write here: no copies are served until their changes are heard
             // (crate::cluster).
             cached.hearing_others(false);
@@ -150,12 +151,14 @@ pub async fn open_store(
                 crate::server::prepare_data_dir(&dir)?;
                 dir
             };
-            Arc::new(CachedStore::new(
+            Arc::new(CachedStore::with_capacity(
                 SqliteStore::open(&dir).await.map_err(failed)?,
+                cache_entries,
             ))
         }
-        (StoreLocation::Sqlite, None) => Arc::new(CachedStore::new(
+        (StoreLocation::Sqlite, None) => Arc::new(CachedStore::with_capacity(
             SqliteStore::in_memory().await.map_err(failed)?,
+            cache_entries,
         )),
     };
     Ok(store)

@@ -394,7 +394,7 @@ async fn open_storage(config: &ServerConfig, clock: &Arc<dyn Clock>) -> Result<S
                     .clone()
                     .unwrap_or_else(|| DEV_ACCOUNT_ID.into());
                 (
-                    Arc::new(CachedStore::new(store)),
+                    Arc::new(CachedStore::with_capacity(store, config.cache_entries)),
                     RootKey::generate().map_err(|e| e.to_string())?,
                     root,
                     account,
@@ -525,9 +525,14 @@ async fn open_storage(config: &ServerConfig, clock: &Arc<dyn Clock>) -> Result<S
                 {
                     tracing::warn!(path = %dir.join("strongroom.db").display(), "the data directory holds a SQLite store, which is not used: the store is PostgreSQL (--store)");
                 }
-                let store =
-                    crate::regions::open_store(Some(dir), &config.store, &config.region, true)
-                        .await?;
+                let store = crate::regions::open_store(
+                    Some(dir),
+                    &config.store,
+                    &config.region,
+                    true,
+                    config.cache_entries,
+                )
+                .await?;
                 (store, root_key, root, account)
             }
         };
@@ -614,9 +619,14 @@ async fn build_services(
     .await?;
     let mut others = Vec::new();
     for name in config.regions.iter().skip(1) {
-        let store =
-            crate::regions::open_store(config.data_dir.as_deref(), &config.store, name, false)
-                .await?;
+        let store = crate::regions::open_store(
+            config.data_dir.as_deref(),
+            &config.store,
+            name,
+            false,
+            config.cache_entries,
+        )
+        .await?;
         others.push(Region::open(name, store, &shared, None).await?);
     }
     // IAM is global: its directory seals under the home region's managed key.

@@ -27,17 +27,19 @@ use strongroom_domain::parameters::Parameter;
 
 use crate::access::PendingAccess;
 use crate::{
-    AccessStamp, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite, SecretsPage,
-    SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
-    StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredRole, StoredUserPolicy,
-    StoredValue, WithCurrent,
+    AccessStamp, CacheStats, IamUser, ParameterCursor, ParameterWrite, SecretKey, SecretWrite,
+    SecretsPage, SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup,
+    StoredKmsKey, StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredRole,
+    StoredUserPolicy, StoredValue, WithCurrent,
 };
 
 /// How long a LastAccessedDate stamp waits, at most, to be written.
 pub const ACCESS_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Beyond this many cached secrets (or values) the cache starts over: simple and bounded.
-const MAX_ENTRIES: usize = 10_000;
+/// How many secrets (and, apart, values) the cache holds by default (`--cache-entries`):
+/// ~15 MiB at a typical secret's size. Beyond its capacity the cache starts over: simple
+/// and bounded.
+pub const DEFAULT_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 struct Maps {
@@ -59,16 +61,39 @@ pub struct CachedStore<S> {
     epoch: AtomicU64,
     /// Several nodes, and other nodes' changes are not being heard: read through.
     deaf: std::sync::atomic::AtomicBool,
+    counts: Counts,
+    /// The most secrets, and apart the most values, held at once.
+    capacity: usize,
+}
+
+/// Hits and misses, for `/metrics` (relaxed: counts, not synchronisation).
+#[derive(Default)]
+struct Counts {
+    secret_hits: AtomicU64,
+    secret_misses: AtomicU64,
+    value_hits: AtomicU64,
+    value_misses: AtomicU64,
+}
+
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 impl<S: Store> CachedStore<S> {
     pub fn new(inner: S) -> Self {
+        Self::with_capacity(inner, DEFAULT_ENTRIES)
+    }
+
+    /// A cache of at most `entries` secrets and `entries` values (at least one of each).
+    pub fn with_capacity(inner: S, entries: usize) -> Self {
         Self {
+            capacity: entries.max(1),
             inner: Arc::new(inner),
             access: Arc::default(),
             maps: RwLock::new(Maps::default()),
             epoch: AtomicU64::new(0),
             deaf: std::sync::atomic::AtomicBool::new(false),
+            counts: Counts::default(),
         }
     }
 
@@ -184,7 +209,7 @@ impl<S: Store> CachedStore<S> {
         if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
             return;
         }
-        if m.value_count >= MAX_ENTRIES {
+        if m.value_count >= self.capacity {
             m.values.clear();
             m.value_count = 0;
         }
@@ -203,7 +228,7 @@ impl<S: Store> CachedStore<S> {
         if self.epoch.load(Ordering::SeqCst) != epoch || !self.serving() {
             return;
         }
-        if m.secrets.len() >= MAX_ENTRIES {
+        if m.secrets.len() >= self.capacity {
             m.secrets.clear();
             m.names.clear();
         }
@@ -225,6 +250,22 @@ impl<S: Store> Store for CachedStore<S> {
         // Cleared either way: what was cached while deaf, or before, may be stale.
         self.deaf.store(!hearing, Ordering::SeqCst);
         self.clear();
+    }
+
+    fn cache_stats(&self) -> Option<CacheStats> {
+        let (secrets_cached, values_cached) = {
+            let m = self.maps.read().unwrap_or_else(|e| e.into_inner());
+            (m.secrets.len(), m.value_count)
+        };
+        let c = &self.counts;
+        Some(CacheStats {
+            secret_hits: c.secret_hits.load(Ordering::Relaxed),
+            secret_misses: c.secret_misses.load(Ordering::Relaxed),
+            value_hits: c.value_hits.load(Ordering::Relaxed),
+            value_misses: c.value_misses.load(Ordering::Relaxed),
+            secrets_cached,
+            values_cached,
+        })
     }
 
     async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError> {
@@ -304,8 +345,10 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {
         if let Some(s) = self.lookup(key) {
+            count(&self.counts.secret_hits);
             return Ok(Some(s));
         }
+        count(&self.counts.secret_misses);
         let epoch = self.epoch.load(Ordering::SeqCst);
         let found = self.loaded(|| self.inner.secret_with_current(key)).await?;
         Ok(found.map(|(s, current)| {
@@ -340,8 +383,10 @@ impl<S: Store> Store for CachedStore<S> {
             .as_ref()
             .and_then(|m| m.values.get(secret_arn)?.get(version_id).cloned())
         {
+            count(&self.counts.value_hits);
             return Ok(Some(v));
         }
+        count(&self.counts.value_misses);
         let epoch = self.epoch.load(Ordering::SeqCst);
         let found = self.inner.value(secret_arn, version_id).await?;
         if let Some(v) = &found {

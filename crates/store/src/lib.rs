@@ -316,6 +316,30 @@ pub struct StoredValue {
 }
 
 /// A secret and, when read with it, its AWSCURRENT version's id and sealed value.
+/// A caching store's counts since it started: lookups answered from its copies (hits) or
+/// read through (misses: not cached, or not serving), and how many entries it holds now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub secret_hits: u64,
+    pub secret_misses: u64,
+    pub value_hits: u64,
+    pub value_misses: u64,
+    pub secrets_cached: usize,
+    pub values_cached: usize,
+}
+
+/// Summed over several stores (one per region).
+impl std::ops::AddAssign for CacheStats {
+    fn add_assign(&mut self, o: Self) {
+        self.secret_hits += o.secret_hits;
+        self.secret_misses += o.secret_misses;
+        self.value_hits += o.value_hits;
+        self.value_misses += o.value_misses;
+        self.secrets_cached += o.secrets_cached;
+        self.values_cached += o.values_cached;
+    }
+}
+
 pub type WithCurrent = (Secret, Option<(String, StoredValue)>);
 
 /// A LastAccessedDate stamp: one version of a secret was read on the day `day_ms`.
@@ -376,6 +400,11 @@ pub trait Store: Send + Sync + 'static {
     /// Several nodes: whether this node now hears every other node's changes. While it does
     /// not, a store that keeps copies must not serve them.
     fn hearing_others(&self, _hearing: bool) {}
+
+    /// What a store that keeps copies has served from them (`None`: it keeps none).
+    fn cache_stats(&self) -> Option<CacheStats> {
+        None
+    }
 
     async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError>;
     async fn insert_kms_key(&self, key: &StoredKmsKey) -> Result<(), StoreError>;

@@ -18,10 +18,10 @@ use crate::cache::CachedStore;
 use crate::postgres::PostgresStore;
 use crate::sqlite::SqliteStore;
 use crate::{
-    IamUser, ParameterCursor, ParameterWrite, SecretCursor, SecretKey, SecretWrite, SecretsPage,
-    SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup, StoredKmsKey,
-    StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredPolicyVersion, StoredRole,
-    StoredUserPolicy, StoredValue, prefix_end,
+    CacheStats, IamUser, ParameterCursor, ParameterWrite, SecretCursor, SecretKey, SecretWrite,
+    SecretsPage, SignInFailures, Store, StoreError, StoredAccessKey, StoredAlias, StoredGroup,
+    StoredKmsKey, StoredKmsMaterial, StoredLoginProfile, StoredManagedPolicy, StoredPolicyVersion,
+    StoredRole, StoredUserPolicy, StoredValue, prefix_end,
 };
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -1165,6 +1165,110 @@ async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
     assert_eq!(c.versions[0].last_accessed_ms, Some(86_400_000));
     assert!(store.purge("arn:c").await.unwrap());
     assert!(store.secret(SecretKey::Name("c")).await.unwrap().is_none());
+    store.close().await;
+}
+
+/// The cache's counts, as `/metrics` shows them: a read it answers is a hit, a read it passes
+/// to the store a miss (absent secrets and versions too, and everything while it is not
+/// serving). The backend does not matter here: SQLite only.
+#[tokio::test]
+async fn the_cache_counts_hits_and_misses() {
+    let dir = TempDir::new();
+    let b = barrier();
+    let mut s = secret("arn:h", "h");
+    s.versions = vec![version("v1", &["AWSCURRENT"])];
+    // Written by another store on the same file, so the cache has not seen it.
+    let writer = SqliteStore::open(&dir.0).await.unwrap();
+    writer
+        .commit(SecretWrite {
+            expected_revision: None,
+            secret: s,
+            new_values: vec![("v1".into(), value_for(&b, "arn:h", "v1", b"one"))],
+            resealed: vec![],
+            stored_versions: None,
+        })
+        .await
+        .unwrap();
+    writer.close().await;
+    let store = CachedStore::new(SqliteStore::open(&dir.0).await.unwrap());
+    assert_eq!(store.cache_stats(), Some(CacheStats::default()));
+    let stats = |sh, sm, vh, vm, sc, vc| CacheStats {
+        secret_hits: sh,
+        secret_misses: sm,
+        value_hits: vh,
+        value_misses: vm,
+        secrets_cached: sc,
+        values_cached: vc,
+    };
+    assert!(store.secret(SecretKey::Name("h")).await.unwrap().is_some());
+    assert_eq!(store.cache_stats(), Some(stats(0, 1, 0, 0, 1, 1)));
+    // The current value came with its secret; the secret is now cached by name and ARN.
+    let v = store.value("arn:h", "v1").await.unwrap().unwrap();
+    assert_eq!(open_value(&b, "arn:h", "v1", &v), b"one");
+    assert!(
+        store
+            .secret(SecretKey::Arn("arn:h"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.secret(SecretKey::Name("h")).await.unwrap().is_some());
+    assert_eq!(store.cache_stats(), Some(stats(2, 1, 1, 0, 1, 1)));
+    assert!(
+        store
+            .secret(SecretKey::Name("absent"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.value("arn:h", "v0").await.unwrap().is_none());
+    assert_eq!(store.cache_stats(), Some(stats(2, 2, 1, 1, 1, 1)));
+    // Not hearing other nodes: emptied, and every read goes to the store.
+    store.hearing_others(false);
+    assert!(store.secret(SecretKey::Name("h")).await.unwrap().is_some());
+    assert!(store.value("arn:h", "v1").await.unwrap().is_some());
+    assert_eq!(store.cache_stats(), Some(stats(2, 3, 1, 2, 0, 0)));
+    store.close().await;
+}
+
+/// `--cache-entries`: the cache holds at most that many secrets and values, and starts over
+/// when full.
+#[tokio::test]
+async fn the_cache_holds_at_most_its_capacity() {
+    let dir = TempDir::new();
+    let b = barrier();
+    let writer = SqliteStore::open(&dir.0).await.unwrap();
+    for n in ["a", "b", "c"] {
+        let arn = format!("arn:{n}");
+        let mut s = secret(&arn, n);
+        s.versions = vec![version("v1", &["AWSCURRENT"])];
+        writer
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: s,
+                new_values: vec![("v1".into(), value_for(&b, &arn, "v1", n.as_bytes()))],
+                resealed: vec![],
+                stored_versions: None,
+            })
+            .await
+            .unwrap();
+    }
+    writer.close().await;
+    let store = CachedStore::with_capacity(SqliteStore::open(&dir.0).await.unwrap(), 2);
+    let held = |store: &CachedStore<SqliteStore>| {
+        let s = store.cache_stats().unwrap();
+        (s.secrets_cached, s.values_cached, s.secret_misses)
+    };
+    for n in ["a", "b"] {
+        store.secret(SecretKey::Name(n)).await.unwrap().unwrap();
+    }
+    assert_eq!(held(&store), (2, 2, 2));
+    store.secret(SecretKey::Name("a")).await.unwrap().unwrap();
+    assert_eq!(held(&store), (2, 2, 2), "a hit");
+    store.secret(SecretKey::Name("c")).await.unwrap().unwrap();
+    assert_eq!(held(&store), (1, 1, 3), "full: started over with c");
+    store.secret(SecretKey::Name("a")).await.unwrap().unwrap();
+    assert_eq!(held(&store), (2, 2, 4), "a was dropped");
     store.close().await;
 }
 

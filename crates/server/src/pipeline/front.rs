@@ -124,11 +124,16 @@ pub async fn metrics(
         .metrics
         .set_audit_queue_depth(state.audit.log.queue_depth());
     let (mut secrets, mut parameters, mut keys) = (0, 0, 0);
+    let mut cache = strongroom_store::CacheStats::default();
     for region in state.regions.iter() {
         secrets += region.secretsmanager.count().await.unwrap_or(0);
         parameters += region.ssm.count().await.unwrap_or(0);
         keys += region.kms.count();
+        if let Some(c) = region.store.cache_stats() {
+            cache += c;
+        }
     }
+    state.metrics.set_cache_stats(&cache);
     state.metrics.set_secrets(secrets);
     state.metrics.set_parameters(parameters);
     state.metrics.set_kms_keys(keys);
