@@ -155,10 +155,6 @@ pub struct AuditLog {
     /// Admitted requests not yet done with the log (their [`Admission`] is held): a capped
     /// log reserves room for each, and the group commit waits for their records.
     in_flight: Arc<AtomicI64>,
-    /// Records handed to the writer and not yet in a commit.
-    handed_in: Arc<AtomicI64>,
-    /// The writer's thread, woken when the last request in flight hands in its record.
-    writer_thread: Option<std::thread::Thread>,
     public_key: Vec<u8>,
     /// Where lookups read records from (`None` in memory mode).
     segments_dir: Option<PathBuf>,
@@ -336,9 +332,7 @@ impl AuditLog {
                 used: used.clone(),
             });
         let in_flight = Arc::new(AtomicI64::new(0));
-        let handed_in = Arc::new(AtomicI64::new(0));
         let writer = Writer {
-            handed_in: handed_in.clone(),
             // In memory (`--dev`) a commit costs nothing to wait for.
             in_flight: segments.as_ref().map(|_| in_flight.clone()),
             used,
@@ -361,8 +355,6 @@ impl AuditLog {
             .spawn(move || writer.run(rx))
             .map_err(|e| unwritable(e.to_string()))?;
         Ok(Self {
-            writer_thread: Some(writer.thread().clone()),
-            handed_in,
             tx,
             reader,
             cluster,
@@ -441,18 +433,10 @@ impl AuditLog {
     pub async fn append(&self, entry: Entry) -> Result<(), AuditError> {
         let prepared = prepare(entry)?;
         let (ack, done) = oneshot::channel();
-        // Counted before it is sent, so the writer never takes more than were counted.
-        let handed_in = self.handed_in.fetch_add(1, Ordering::AcqRel) + 1;
-        if let Err(_closed) = self.tx.send(Msg::Append(Box::new(prepared), ack)).await {
-            self.handed_in.fetch_sub(1, Ordering::AcqRel);
-            return Err(AuditError::Closed);
-        }
-        // Everyone in flight has handed in a record: the group commit need not nap on.
-        if handed_in >= self.in_flight.load(Ordering::Acquire)
-            && let Some(t) = &self.writer_thread
-        {
-            t.unpark();
-        }
+        self.tx
+            .send(Msg::Append(Box::new(prepared), ack))
+            .await
+            .map_err(|_| AuditError::Closed)?;
         done.await
             .map_err(|_| AuditError::Closed)?
             .map_err(AuditError::Unwritable)
@@ -744,9 +728,6 @@ struct Writer {
     progress: Arc<Progress>,
     /// Requests admitted and not yet acknowledged (`None` in memory mode).
     in_flight: Option<Arc<AtomicI64>>,
-    /// Records handed in and not yet in a commit ([`AuditLog::append`] wakes the writer when
-    /// they are as many as the requests in flight).
-    handed_in: Arc<AtomicI64>,
 }
 
 impl Writer {
@@ -791,8 +772,7 @@ impl Writer {
     /// from the requests that would have joined). So while more admitted requests are in
     /// flight than records held — they will hand theirs in soon — the writer sleeps in
     /// [`GROUP_STEP`]s until the oldest record held has waited [`GROUP_WAIT`] (counted from
-    /// its arrival, so time spent in the previous commit counts), or until the last of them
-    /// hands its record in and wakes it (a nap's end was up to a step of idle waiting). A request alone (light
+    /// its arrival, so time spent in the previous commit counts). A request alone (light
     /// load) is committed at once. True if it slept (look for more records, then ask again).
     fn gather(&self, held: &[Waiting]) -> bool {
         let (Some(in_flight), Some((oldest, _))) = (&self.in_flight, held.first()) else {
@@ -807,8 +787,7 @@ impl Writer {
             oldest.queued.elapsed(),
         ) {
             Some(nap) => {
-                // Woken early by the last request in flight to hand in its record.
-                std::thread::park_timeout(nap);
+                std::thread::sleep(nap);
                 true
             }
             None => false,
@@ -819,8 +798,6 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        self.handed_in
-            .fetch_sub(batch.len() as i64, Ordering::AcqRel);
         let started = Instant::now();
         let mut head = self.head;
         let mut lines = Vec::with_capacity(batch.iter().map(|(p, _)| p.record.len() + 180).sum());
