@@ -1272,6 +1272,67 @@ async fn the_cache_holds_at_most_its_capacity() {
     store.close().await;
 }
 
+/// Reads that each stamp LastAccessedDate (the first of the day, as GetSecretValue does)
+/// while others load: every secret read once is cached, with its value and its stamp.
+#[tokio::test]
+async fn concurrent_stamping_reads_all_stay_cached() {
+    const N: usize = 64;
+    const DAY: i64 = 86_400_000;
+    let dir = TempDir::new();
+    let b = barrier();
+    let writer = SqliteStore::open(&dir.0).await.unwrap();
+    for i in 0..N {
+        let arn = format!("arn:s{i}");
+        let mut s = secret(&arn, &format!("s{i}"));
+        s.versions = vec![version("v1", &["AWSCURRENT"])];
+        writer
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: s,
+                new_values: vec![("v1".into(), value_for(&b, &arn, "v1", b"x"))],
+                resealed: vec![],
+                stored_versions: None,
+            })
+            .await
+            .unwrap();
+    }
+    writer.close().await;
+    let store = std::sync::Arc::new(CachedStore::new(SqliteStore::open(&dir.0).await.unwrap()));
+    let reads = (0..N).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let name = format!("s{i}");
+            let s = store.secret(SecretKey::Name(&name)).await.unwrap().unwrap();
+            store.record_access(&s.arn, "v1", 3 * DAY).await.unwrap();
+        })
+    });
+    for r in reads.collect::<Vec<_>>() {
+        r.await.unwrap();
+    }
+    let stats = store.cache_stats().unwrap();
+    assert_eq!(
+        (stats.secrets_cached, stats.values_cached),
+        (N, N),
+        "{stats:?}"
+    );
+    for i in 0..N {
+        let s = store
+            .secret(SecretKey::Name(&format!("s{i}")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.last_accessed_ms, Some(3 * DAY), "s{i}");
+        assert_eq!(s.versions[0].last_accessed_ms, Some(3 * DAY), "s{i}");
+        assert!(store.value(&s.arn, "v1").await.unwrap().is_some());
+    }
+    let after = store.cache_stats().unwrap();
+    assert_eq!(
+        after.secret_misses, stats.secret_misses,
+        "the second reads all hit"
+    );
+    assert_eq!(after.value_misses, stats.value_misses, "the values too");
+}
+
 #[tokio::test]
 async fn sqlite_access_stamps_are_deferred_and_durable() {
     let dir = TempDir::new();
