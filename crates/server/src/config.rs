@@ -149,7 +149,8 @@ pub struct ServerArgs {
     #[arg(long, env = "STRONGROOM_MAX_REQUESTS_IN_FLIGHT")]
     pub max_requests_in_flight: Option<usize>,
     /// Secrets (and, apart, their values) each region keeps in memory for reads; a read of
-    /// one not held costs a store query. ~2.5 KiB of memory each (a small secret with its value) [default: 10000].
+    /// one not held costs a store query. ~2.5 KiB of memory each for a small secret with its
+    /// value [default: 10000].
     #[arg(long, env = "STRONGROOM_CACHE_ENTRIES")]
     pub cache_entries: Option<usize>,
     /// Consecutive failed console password sign-ins that lock an IAM user out; 0 turns the

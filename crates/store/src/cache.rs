@@ -37,8 +37,8 @@ use crate::{
 pub const ACCESS_FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How many secrets (and, apart, values) the cache holds by default (`--cache-entries`):
-/// ~25 MiB for small secrets (~2.5 KiB each with its value, measured). Beyond its capacity the cache starts over: simple
-/// and bounded.
+/// ~25 MiB for small secrets (~2.5 KiB each with its value, measured). Beyond its capacity
+/// the cache starts over: simple and bounded.
 pub const DEFAULT_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
