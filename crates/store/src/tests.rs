@@ -1168,6 +1168,28 @@ async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
     store.close().await;
 }
 
+/// Secrets `arn:NAME` with one AWSCURRENT version `v1` holding `value`, written to the SQLite
+/// store in `dir` by a store of their own, so that a cache opened on it has seen none of them.
+async fn written_elsewhere(dir: &TempDir, b: &Barrier, secrets: &[(&str, &[u8])]) {
+    let writer = SqliteStore::open(&dir.0).await.unwrap();
+    for (name, value) in secrets {
+        let arn = format!("arn:{name}");
+        let mut s = secret(&arn, name);
+        s.versions = vec![version("v1", &["AWSCURRENT"])];
+        writer
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: s,
+                new_values: vec![("v1".into(), value_for(b, &arn, "v1", value))],
+                resealed: vec![],
+                stored_versions: None,
+            })
+            .await
+            .unwrap();
+    }
+    writer.close().await;
+}
+
 /// The cache's counts, as `/metrics` shows them: a read it answers is a hit, a read it passes
 /// to the store a miss (absent secrets and versions too, and everything while it is not
 /// serving). The backend does not matter here: SQLite only.
@@ -1175,21 +1197,7 @@ async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
 async fn the_cache_counts_hits_and_misses() {
     let dir = TempDir::new();
     let b = barrier();
-    let mut s = secret("arn:h", "h");
-    s.versions = vec![version("v1", &["AWSCURRENT"])];
-    // Written by another store on the same file, so the cache has not seen it.
-    let writer = SqliteStore::open(&dir.0).await.unwrap();
-    writer
-        .commit(SecretWrite {
-            expected_revision: None,
-            secret: s,
-            new_values: vec![("v1".into(), value_for(&b, "arn:h", "v1", b"one"))],
-            resealed: vec![],
-            stored_versions: None,
-        })
-        .await
-        .unwrap();
-    writer.close().await;
+    written_elsewhere(&dir, &b, &[("h", b"one")]).await;
     let store = CachedStore::new(SqliteStore::open(&dir.0).await.unwrap());
     assert_eq!(store.cache_stats(), Some(CacheStats::default()));
     let stats = |sh, sm, vh, vm, sc, vc| CacheStats {
@@ -1236,24 +1244,7 @@ async fn the_cache_counts_hits_and_misses() {
 #[tokio::test]
 async fn the_cache_holds_at_most_its_capacity() {
     let dir = TempDir::new();
-    let b = barrier();
-    let writer = SqliteStore::open(&dir.0).await.unwrap();
-    for n in ["a", "b", "c"] {
-        let arn = format!("arn:{n}");
-        let mut s = secret(&arn, n);
-        s.versions = vec![version("v1", &["AWSCURRENT"])];
-        writer
-            .commit(SecretWrite {
-                expected_revision: None,
-                secret: s,
-                new_values: vec![("v1".into(), value_for(&b, &arn, "v1", n.as_bytes()))],
-                resealed: vec![],
-                stored_versions: None,
-            })
-            .await
-            .unwrap();
-    }
-    writer.close().await;
+    written_elsewhere(&dir, &barrier(), &[("a", b"a"), ("b", b"b"), ("c", b"c")]).await;
     let store = CachedStore::with_capacity(SqliteStore::open(&dir.0).await.unwrap(), 2);
     let held = |store: &CachedStore<SqliteStore>| {
         let s = store.cache_stats().unwrap();
@@ -1279,24 +1270,9 @@ async fn concurrent_stamping_reads_all_stay_cached() {
     const N: usize = 64;
     const DAY: i64 = 86_400_000;
     let dir = TempDir::new();
-    let b = barrier();
-    let writer = SqliteStore::open(&dir.0).await.unwrap();
-    for i in 0..N {
-        let arn = format!("arn:s{i}");
-        let mut s = secret(&arn, &format!("s{i}"));
-        s.versions = vec![version("v1", &["AWSCURRENT"])];
-        writer
-            .commit(SecretWrite {
-                expected_revision: None,
-                secret: s,
-                new_values: vec![("v1".into(), value_for(&b, &arn, "v1", b"x"))],
-                resealed: vec![],
-                stored_versions: None,
-            })
-            .await
-            .unwrap();
-    }
-    writer.close().await;
+    let names: Vec<String> = (0..N).map(|i| format!("s{i}")).collect();
+    let secrets: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    written_elsewhere(&dir, &barrier(), &secrets).await;
     let store = std::sync::Arc::new(CachedStore::new(SqliteStore::open(&dir.0).await.unwrap()));
     let reads = (0..N).map(|i| {
         let store = store.clone();
