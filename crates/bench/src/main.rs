@@ -197,24 +197,22 @@ impl Signer {
             .await
     }
 
-    /// `op` (a Secrets Manager or SSM operation) signed for sending again; `None` for the
-    /// agent's unsigned GET.
+    /// A measured operation's request, signed now (the agent's unsigned GET included).
+    async fn measured(&self, op: &str, body: &str) -> Result<(u16, Bytes), String> {
+        match route(op) {
+            Some((service, target)) => {
+                self.send(service, "application/x-amz-json-1.1", Some(&target), body)
+                    .await
+            }
+            None => self.call(op, body).await,
+        }
+    }
+
+    /// A measured operation's request signed for sending again; `None` for the agent's
+    /// unsigned GET.
     fn signed_call(&self, op: &str, body: &str) -> Option<Signed> {
-        let (parts, body) = match op {
-            "AgentGetSecretValue" => return None,
-            "DescribeParameters" | "GetParametersByPath" => self.sign(
-                "ssm",
-                "application/x-amz-json-1.1",
-                Some(&format!("AmazonSSM.{op}")),
-                body,
-            ),
-            _ => self.sign(
-                "secretsmanager",
-                "application/x-amz-json-1.1",
-                Some(&format!("secretsmanager.{op}")),
-                body,
-            ),
-        };
+        let (service, target) = route(op)?;
+        let (parts, body) = self.sign(service, "application/x-amz-json-1.1", Some(&target), body);
         Some(Signed {
             at: Instant::now(),
             parts,
@@ -280,6 +278,17 @@ impl Signer {
         let (parts, body) = req.into_parts();
         (parts, Bytes::from(body))
     }
+}
+
+/// The service and X-Amz-Target of a measured operation (`None`: the agent's unsigned GET).
+/// `ListSecrets(name)` is ListSecrets with a name filter.
+fn route(op: &str) -> Option<(&'static str, String)> {
+    Some(match op {
+        "AgentGetSecretValue" => return None,
+        "DescribeParameters" | "GetParametersByPath" => ("ssm", format!("AmazonSSM.{op}")),
+        "ListSecrets(name)" => ("secretsmanager", "secretsmanager.ListSecrets".into()),
+        _ => ("secretsmanager", format!("secretsmanager.{op}")),
+    })
 }
 
 /// A signed request kept to be sent again: its signature holds for AWS's 15 minutes of clock
@@ -391,16 +400,7 @@ async fn measure(
                     r#"{"SecretId":"bench-get"}"#.to_string()
                 };
                 let t = Instant::now();
-                let res = match op.as_str() {
-                    "DescribeParameters" | "GetParametersByPath" => {
-                        let target = format!("AmazonSSM.{op}");
-                        signer
-                            .send("ssm", "application/x-amz-json-1.1", Some(&target), &body)
-                            .await
-                    }
-                    "ListSecrets(name)" => signer.call("ListSecrets", &body).await,
-                    _ => signer.call(&op, &body).await,
-                };
+                let res = signer.measured(&op, &body).await;
                 let ok = matches!(res, Ok((200, _)));
                 lat.push(t.elapsed());
                 if !ok {
