@@ -6,7 +6,8 @@
 //! compiled policies), KMS keys and aliases, alarms. PostgreSQL announces every change when its
 //! transaction commits (triggers, store migration 2, channel `strongroom_changes`); each node
 //! listens and drops or re-reads what changed, so another node's write is seen within
-//! milliseconds. While a node cannot hear the announcements (its listening connection is
+//! milliseconds. A secret's announcement names the store that wrote it, and a node passes
+//! over its own: its cache already holds what it wrote. While a node cannot hear the announcements (its listening connection is
 //! down) its caches serve nothing and the directory, keys and alarms are re-read every second;
 //! after it hears again everything is re-read once, since what was said meanwhile is lost. The
 //! bound on serving another node's stale state is therefore the 1 s re-read interval, never
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::iam::directory::Directory;
 use crate::regions::Region;
+use strongroom_store::postgres::{CHANGES_CHANNEL, SECRET_CHANGES_CHANNEL};
 
 /// How often state is re-read while the announcements cannot be heard.
 const DEAF_REFRESH: Duration = Duration::from_secs(1);
@@ -58,23 +60,39 @@ impl Followers {
         }
     }
 
-    /// One announcement: `<schema> secret <arn>` or `<schema> iam|kms|alarms`.
+    fn region(&self, schema: &str) -> Option<&Arc<Region>> {
+        self.regions
+            .iter()
+            .find(|(s, _)| s == schema)
+            .map(|(_, r)| r)
+    }
+
+    /// One announcement on [`SECRET_CHANGES_CHANNEL`]: `<schema> <origin> <arn>`. A secret
+    /// this node's own store wrote is already in its cache as committed (the cache installs
+    /// or drops what it writes, as with one node alone): only other writers' changes count.
+    fn apply_secret(&self, payload: &str) {
+        let mut parts = payload.splitn(3, ' ');
+        let (Some(schema), Some(origin)) = (parts.next(), parts.next()) else {
+            return;
+        };
+        if let Some(r) = self.region(schema)
+            && r.store.announces_as() != Some(origin)
+        {
+            r.store.changed_elsewhere(parts.next());
+        }
+    }
+
+    /// One announcement on [`CHANGES_CHANNEL`]: `<schema> iam|kms|alarms`, or `<schema> secret
+    /// <arn>`, which is also announced on [`SECRET_CHANGES_CHANNEL`] with its writer and
+    /// followed there.
     async fn apply(&self, payload: &str) {
         let mut parts = payload.splitn(3, ' ');
         let (Some(schema), Some(kind)) = (parts.next(), parts.next()) else {
             return;
         };
-        let region = self
-            .regions
-            .iter()
-            .find(|(s, _)| s == schema)
-            .map(|(_, r)| r);
+        let region = self.region(schema);
         let result = match (kind, region) {
             ("iam", _) => self.directory.refresh().await,
-            ("secret", Some(r)) => {
-                r.store.changed_elsewhere(parts.next());
-                Ok(())
-            }
             ("kms", Some(r)) => r.kms.refresh().await,
             ("alarms", Some(r)) => r.cloudwatch.refresh().await,
             _ => Ok(()),
@@ -91,7 +109,6 @@ pub async fn follow(
     followers: Followers,
     mut stop: watch::Receiver<bool>,
 ) {
-    let channel = strongroom_store::postgres::CHANGES_CHANNEL;
     loop {
         followers.deaf();
         let listener = async {
@@ -101,7 +118,8 @@ pub async fn follow(
                 .connect_with(options.clone())
                 .await?;
             let mut l = PgListener::connect_with(&pool).await?;
-            l.listen(channel).await?;
+            l.listen_all([CHANGES_CHANNEL, SECRET_CHANGES_CHANNEL])
+                .await?;
             Ok::<_, sqlx::Error>(l)
         };
         let mut listener = tokio::select! {
@@ -125,6 +143,9 @@ pub async fn follow(
         loop {
             tokio::select! {
                 n = listener.try_recv() => match n {
+                    Ok(Some(n)) if n.channel() == SECRET_CHANGES_CHANNEL => {
+                        followers.apply_secret(n.payload())
+                    }
                     Ok(Some(n)) => followers.apply(n.payload()).await,
                     // The connection was lost (and announcements with it).
                     Ok(None) | Err(_) => {

@@ -263,6 +263,10 @@ impl<S: Store> Store for CachedStore<S> {
         self.clear();
     }
 
+    fn announces_as(&self) -> Option<&str> {
+        self.inner.announces_as()
+    }
+
     fn cache_stats(&self) -> Option<CacheStats> {
         let (secrets_cached, values_cached) = {
             let m = self.maps.read().unwrap_or_else(|e| e.into_inner());

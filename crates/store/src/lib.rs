@@ -401,6 +401,12 @@ pub trait Store: Send + Sync + 'static {
     /// not, a store that keeps copies must not serve them.
     fn hearing_others(&self, _hearing: bool) {}
 
+    /// Several nodes: how this store's own writes are named in the change announcements
+    /// (PostgreSQL), so the node that made them does not drop what it has just cached.
+    fn announces_as(&self) -> Option<&str> {
+        None
+    }
+
     /// What a store that keeps copies has served from them (`None`: it keeps none).
     fn cache_stats(&self) -> Option<CacheStats> {
         None

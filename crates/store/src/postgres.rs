@@ -309,10 +309,36 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX secrets_by_rotation_desc ON secrets(rotation_key_desc, name, arn);
     "#,
     ),
+    (
+        6,
+        // A secret's change is also announced on SECRET_CHANGES_CHANNEL with the writing
+        // store's origin (`<schema> <origin> <arn>`), so a node can tell its own writes — its
+        // cache already holds them — from other nodes': hearing its own dropped every secret it
+        // had just written or stamped. The old announcement stays, for nodes of the previous
+        // version still running against this database.
+        r#"
+    CREATE OR REPLACE FUNCTION strongroom_notify_secret() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        changed TEXT := CASE WHEN TG_OP = 'DELETE' THEN OLD.arn ELSE NEW.arn END;
+    BEGIN
+        PERFORM pg_notify('strongroom_changes', TG_TABLE_SCHEMA || ' secret ' || changed);
+        PERFORM pg_notify('strongroom_secret_changes', TG_TABLE_SCHEMA || ' ' ||
+            coalesce(nullif(current_setting('strongroom.origin', true), ''), '-') || ' ' || changed);
+        RETURN NULL;
+    END $$;
+    "#,
+    ),
 ];
 
 /// The channel of the change announcements (migration 2).
 pub const CHANGES_CHANNEL: &str = "strongroom_changes";
+
+/// The channel of secrets' change announcements with their writer (migration 6):
+/// `<schema> <origin> <arn>`, the origin `-` for a connection that named none.
+pub const SECRET_CHANGES_CHANNEL: &str = "strongroom_secret_changes";
+
+/// The custom setting a store's connections name their origin in, for the announcements.
+const ORIGIN_SETTING: &str = "strongroom.origin";
 
 /// The schema a region's store lives in: the home region's is [`HOME_SCHEMA`] (as the home
 /// region keeps the data directory's own SQLite file), another's `strongroom_us_west_2`.
@@ -379,6 +405,10 @@ fn check_schema(schema: &str) -> Result<(), StoreError> {
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Names this store's writes in the announcements ([`SECRET_CHANGES_CHANNEL`]): random
+    /// per store, so another process on the same data directory (a `strongroom` command) or
+    /// another region's store is never taken for this one.
+    origin: String,
 }
 
 impl PostgresStore {
@@ -392,10 +422,12 @@ impl PostgresStore {
     /// As [`Self::open`], with options already parsed (e.g. a password set from a file).
     pub async fn open_with(options: PgConnectOptions, schema: &str) -> Result<Self, StoreError> {
         check_schema(schema)?;
+        let origin = uuid::Uuid::new_v4().simple().to_string();
         let options = options
             .application_name("strongroom")
             // Every connection of this store sees its schema only (and pg_catalog).
             .options([("search_path", schema)])
+            .options([(ORIGIN_SETTING, origin.as_str())])
             .options(SESSION_TIMEOUTS);
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
@@ -408,7 +440,7 @@ impl PostgresStore {
             pool.close().await;
             return Err(e);
         }
-        Ok(Self { pool })
+        Ok(Self { pool, origin })
     }
 
     async fn migrate(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
@@ -727,6 +759,10 @@ macro_rules! select_secret_with_versions {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn announces_as(&self) -> Option<&str> {
+        Some(&self.origin)
+    }
+
     async fn kms_keys(&self) -> Result<Vec<StoredKmsKey>, StoreError> {
         let rows = sqlx::query(
             "SELECT key_id, arn, alias, description, wrapped_material, created_ms, meta FROM kms_keys ORDER BY created_ms, ord",

@@ -1816,6 +1816,53 @@ async fn postgres_schemas_are_isolated() {
     b.close().await;
 }
 
+/// A secret's change is announced with the store that wrote it, so a node can pass over its
+/// own writes (crate::postgres migration 6): two stores on one schema, two origins.
+#[tokio::test]
+async fn postgres_secret_announcements_name_their_writer() {
+    use crate::postgres::SECRET_CHANGES_CHANNEL;
+    let schema = PgSchema::new();
+    let (a, b) = (schema.open().await, schema.open().await);
+    let (origin_a, origin_b) = (a.announces_as().unwrap(), b.announces_as().unwrap());
+    assert_ne!(origin_a, origin_b);
+    let mut listener = sqlx::postgres::PgListener::connect(&pg_url())
+        .await
+        .unwrap();
+    listener.listen(SECRET_CHANGES_CHANNEL).await.unwrap();
+    for (store, arn) in [(&a, "arn:by-a"), (&b, "arn:by-b")] {
+        store
+            .commit(SecretWrite {
+                expected_revision: None,
+                secret: secret(arn, arn),
+                new_values: vec![],
+                resealed: vec![],
+                stored_versions: None,
+            })
+            .await
+            .unwrap();
+    }
+    let mut heard = Vec::new();
+    while heard.len() < 2 {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+            .await
+            .expect("announced within 5 s")
+            .unwrap();
+        // Other tests' schemas announce on the same channel.
+        if n.payload().starts_with(&format!("{} ", schema.0)) {
+            heard.push(n.payload().to_string());
+        }
+    }
+    assert_eq!(
+        heard,
+        [
+            format!("{} {origin_a} arn:by-a", schema.0),
+            format!("{} {origin_b} arn:by-b", schema.0)
+        ]
+    );
+    a.close().await;
+    b.close().await;
+}
+
 #[tokio::test]
 async fn postgres_a_parameter_without_versions_is_refused_when_loaded() {
     let schema = PgSchema::new();
