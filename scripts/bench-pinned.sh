@@ -6,6 +6,7 @@
 #
 #   cargo build --release -p strongroom -p strongroom-bench
 #   scripts/bench-pinned.sh             # CONC (64), SECS (5 per figure), ROUNDS (1)
+#   HALT_POLL_NS=200000 scripts/bench-pinned.sh   # idle vCPUs poll (see below)
 #
 # Rows: reference; Strongroom unaudited (--bench-unaudited); Strongroom as shipped (durable
 # audit) — GetSecretValue as root and as an IAM user with 10 policies, PutSecretValue.
@@ -31,7 +32,26 @@ cleanup() {
   [ -n "$dir" ] && rm -rf "$dir"
   return 0
 }
-trap cleanup EXIT
+# HALT_POLL_NS: on a KVM guest with the haltpoll cpuidle driver (these Firecracker VMs boot it
+# with polling off), how long an idle vCPU polls before it halts. A halted generator vCPU must
+# be woken by an inter-processor interrupt at every response, paid on the server's core
+# (`sock_def_readable`, 10% of its samples) and the more the slower the server, whose
+# generator idles more: an artifact of a loopback benchmark in a VM, biased against the
+# slower server. Set, it is in force for the run (root) and restored at exit; the value in
+# force is printed either way.
+HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+halt_poll_was=
+restore_halt_poll() {
+  [ -n "$halt_poll_was" ] && echo "$halt_poll_was" > "$HALT_POLL"
+  return 0
+}
+trap 'cleanup; restore_halt_poll' EXIT
+if [ -n "${HALT_POLL_NS:-}" ]; then
+  [ -w "$HALT_POLL" ] || { echo "HALT_POLL_NS needs a writable $HALT_POLL (root, haltpoll cpuidle driver)" >&2; exit 2; }
+  halt_poll_was=$(cat "$HALT_POLL")
+  echo "$HALT_POLL_NS" > "$HALT_POLL"
+fi
+echo "guest_halt_poll_ns: $(cat "$HALT_POLL" 2>/dev/null || echo 'n/a (no haltpoll cpuidle driver)')"
 
 wait_up() { # port
   for _ in $(seq 100); do
