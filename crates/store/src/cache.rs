@@ -8,7 +8,9 @@
 //! bumps an epoch, and a fill only lands if the epoch did not move since the read began.
 //! With several nodes on one database, the server tells the cache what other nodes changed
 //! ([`Store::changed_elsewhere`], from PostgreSQL's announcements), and while it cannot hear
-//! them ([`Store::hearing_others`] false) the cache serves nothing.
+//! them ([`Store::hearing_others`] false) the cache serves nothing. A write of this node's
+//! that heard of another change while in flight does not install its copy: the other write
+//! may be the later one.
 //!
 //! LastAccessedDate stamps are deferred here (crate::access): patched into cached copies and
 //! laid over what is loaded, written in one transaction per [`ACCESS_FLUSH_INTERVAL`].
@@ -59,6 +61,10 @@ pub struct CachedStore<S> {
     access: Arc<PendingAccess>,
     maps: RwLock<Maps>,
     epoch: AtomicU64,
+    /// Moves (under the maps lock) with every change heard from elsewhere and every change of
+    /// hearing: a write of this node's that saw it move while in flight does not install its
+    /// copy, which might be older than the change heard (see [`Self::install_committed`]).
+    elsewhere: AtomicU64,
     /// Several nodes, and other nodes' changes are not being heard: read through.
     deaf: std::sync::atomic::AtomicBool,
     counts: Counts,
@@ -92,14 +98,14 @@ impl<S: Store> CachedStore<S> {
             access: Arc::default(),
             maps: RwLock::new(Maps::default()),
             epoch: AtomicU64::new(0),
+            elsewhere: AtomicU64::new(0),
             deaf: std::sync::atomic::AtomicBool::new(false),
             counts: Counts::default(),
         }
     }
 
-    fn invalidate(&self, arn: &str) {
-        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
-        self.epoch.fetch_add(1, Ordering::SeqCst);
+    /// Drop a secret and its values (the maps locked by the caller).
+    fn forget(m: &mut Maps, arn: &str) {
         if let Some(s) = m.secrets.remove(arn) {
             m.names.remove(&s.name);
         }
@@ -108,9 +114,25 @@ impl<S: Store> CachedStore<S> {
         }
     }
 
+    fn invalidate(&self, arn: &str) {
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        Self::forget(&mut m, arn);
+    }
+
+    /// A change heard from elsewhere: dropped, and this node's writes in flight told.
+    fn invalidate_elsewhere(&self, arn: &str) {
+        let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.elsewhere.fetch_add(1, Ordering::SeqCst);
+        Self::forget(&mut m, arn);
+    }
+
+    /// Everything dropped: by another node's word, or when hearing it starts or stops.
     fn clear(&self) {
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.elsewhere.fetch_add(1, Ordering::SeqCst);
         *m = Maps::default();
     }
 
@@ -186,17 +208,18 @@ impl<S: Store> CachedStore<S> {
     }
 
     /// Install a secret's committed state. The epoch moves first: a load that began before
-    /// the commit must not replace it with what it read.
-    fn install_committed(&self, s: Secret) {
+    /// the commit must not replace it with what it read. Nothing is installed if a change was
+    /// heard from elsewhere since `elsewhere` (read before the write began): another node's
+    /// write committed after this one may have been heard before this install, and would be
+    /// hidden by it until the secret changed again.
+    fn install_committed(&self, s: Secret, elsewhere: u64) {
         let flushes = self.access.flushes();
         let epoch = {
             let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
             let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-            if let Some(old) = m.secrets.remove(&s.arn) {
-                m.names.remove(&old.name);
-            }
-            if let Some(dropped) = m.values.remove(&s.arn) {
-                m.value_count -= dropped.len();
+            Self::forget(&mut m, &s.arn);
+            if self.elsewhere.load(Ordering::SeqCst) != elsewhere {
+                return;
             }
             epoch
         };
@@ -252,7 +275,7 @@ impl<S: Store> CachedStore<S> {
 impl<S: Store> Store for CachedStore<S> {
     fn changed_elsewhere(&self, arn: Option<&str>) {
         match arn {
-            Some(arn) => self.invalidate(arn),
+            Some(arn) => self.invalidate_elsewhere(arn),
             None => self.clear(),
         }
     }
@@ -416,10 +439,11 @@ impl<S: Store> Store for CachedStore<S> {
         // Written through: the next read of a secret just written (a writer's next write
         // above all) needs no load of it and its versions.
         let stored = write.as_stored();
+        let elsewhere = self.elsewhere.load(Ordering::SeqCst);
         self.invalidate(&arn);
         let res = self.inner.commit(write).await;
         match res {
-            Ok(()) => self.install_committed(stored),
+            Ok(()) => self.install_committed(stored, elsewhere),
             Err(_) => self.invalidate(&arn),
         }
         res

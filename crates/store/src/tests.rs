@@ -1241,6 +1241,56 @@ async fn the_cache_counts_hits_and_misses() {
 
 /// `--cache-entries`: the cache holds at most that many secrets and values, and starts over
 /// when full.
+/// Several nodes: a change heard from elsewhere while this node's write of a secret is in
+/// flight keeps the write's copy out of the cache. The other node's write may be the later
+/// one, heard before this node got to install its own copy, which would then hide it until
+/// the secret changed again. The write is held in flight by another connection's lock.
+#[tokio::test]
+async fn a_change_heard_during_a_write_keeps_its_copy_out() {
+    let dir = TempDir::new();
+    let b = barrier();
+    written_elsewhere(&dir, &b, &[("w", b"one")]).await;
+    let store = std::sync::Arc::new(CachedStore::new(SqliteStore::open(&dir.0).await.unwrap()));
+    let db = format!("sqlite://{}", dir.0.join("strongroom.db").display());
+    let mut lock = <sqlx::SqliteConnection as sqlx::Connection>::connect(&db)
+        .await
+        .unwrap();
+    let misses = |store: &CachedStore<SqliteStore>| store.cache_stats().unwrap().secret_misses;
+    for (revision, heard) in [(1, false), (2, true)] {
+        let mut next = store.secret(SecretKey::Name("w")).await.unwrap().unwrap();
+        assert_eq!(next.revision, revision);
+        next.revision += 1;
+        next.description = Some(format!("revision {}", next.revision));
+        let write = SecretWrite {
+            expected_revision: Some(revision),
+            secret: next,
+            new_values: vec![],
+            resealed: vec![],
+            stored_versions: None,
+        };
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+        let writing = tokio::spawn({
+            let store = store.clone();
+            async move { store.commit(write).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!writing.is_finished(), "the write waits for the lock");
+        if heard {
+            store.changed_elsewhere(Some("arn:w"));
+        }
+        sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+        writing.await.unwrap().unwrap();
+        let before = misses(&store);
+        let read = store.secret(SecretKey::Name("w")).await.unwrap().unwrap();
+        assert_eq!(read.revision, revision + 1);
+        // Nothing heard: the write's copy answers. Heard: the secret is loaded again.
+        assert_eq!(misses(&store) - before, u64::from(heard), "heard: {heard}");
+    }
+}
+
 #[tokio::test]
 async fn the_cache_holds_at_most_its_capacity() {
     let dir = TempDir::new();
