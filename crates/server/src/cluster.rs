@@ -6,9 +6,10 @@
 //! compiled policies), KMS keys and aliases, alarms. PostgreSQL announces every change when its
 //! transaction commits (triggers, store migration 2, channel `strongroom_changes`); each node
 //! listens and drops or re-reads what changed, so another node's write is seen within
-//! milliseconds. A secret's announcement names the store that wrote it, and a node passes
-//! over its own: its cache already holds what it wrote. While a node cannot hear the announcements (its listening connection is
-//! down) its caches serve nothing and the directory, keys and alarms are re-read every second;
+//! milliseconds. A secret's announcement names the store that wrote it (migration 6, channel
+//! `strongroom_secret_changes`), and a node passes over its own: its cache already holds what
+//! it wrote. While a node cannot hear the announcements (its listening connection is down)
+//! its caches serve nothing and the directory, keys and alarms are re-read every second;
 //! after it hears again everything is re-read once, since what was said meanwhile is lost. The
 //! bound on serving another node's stale state is therefore the 1 s re-read interval, never
 //! longer, whatever happens to the notifications.
