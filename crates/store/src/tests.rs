@@ -1239,8 +1239,6 @@ async fn the_cache_counts_hits_and_misses() {
     store.close().await;
 }
 
-/// `--cache-entries`: the cache holds at most that many secrets and values, and starts over
-/// when full.
 /// Several nodes: a change heard from elsewhere while this node's write of a secret is in
 /// flight keeps the write's copy out of the cache. The other node's write may be the later
 /// one, heard before this node got to install its own copy, which would then hide it until
@@ -1291,6 +1289,8 @@ async fn a_change_heard_during_a_write_keeps_its_copy_out() {
     }
 }
 
+/// `--cache-entries`: the cache holds at most that many secrets and values, and starts over
+/// when full.
 #[tokio::test]
 async fn the_cache_holds_at_most_its_capacity() {
     let dir = TempDir::new();
