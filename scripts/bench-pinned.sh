@@ -12,7 +12,7 @@
 # audit) — GetSecretValue as root and as an IAM user with 10 policies, PutSecretValue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=target/release/strongroom
+BIN=${BIN:-target/release/strongroom}  # BIN=...: another build of the server (A/B)
 BENCH=target/release/strongroom-bench
 REF=target/release/strongroom-reference
 CONC=${CONC:-64}

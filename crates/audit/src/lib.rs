@@ -8,6 +8,7 @@
 //! - [`digest`]: periodic Ed25519-signed digests over the chain head.
 //! - [`segments`]: the durable append-only segment files.
 //! - [`log`]: the writer (group commit), the lookup index, retention, verification.
+//! - [`idle`]: the request runtime's park hooks, the group commit's cue to commit.
 //! - [`export`]: JSON-lines copies for log collectors.
 //! - [`mirror`]: several nodes' chains in one PostgreSQL database (clusters).
 
@@ -15,6 +16,7 @@ pub mod chain;
 pub mod digest;
 pub mod event;
 pub mod export;
+pub mod idle;
 pub mod log;
 pub mod mirror;
 pub mod redact;

@@ -541,15 +541,15 @@ async fn verify_time() {
 
 #[test]
 fn the_group_commit_waits_only_for_requests_in_flight_and_not_long() {
-    use crate::log::{GROUP_STEP, GROUP_WAIT, group_wait};
+    use crate::log::{GROUP_WAIT, group_wait};
     use std::time::Duration;
     // Alone (or everyone in flight already held): commit at once.
     assert_eq!(group_wait(1, 1, Duration::ZERO), None);
     assert_eq!(group_wait(3, 3, Duration::ZERO), None);
     // A request may append several records: more held than in flight is no reason to wait.
     assert_eq!(group_wait(4, 2, Duration::ZERO), None);
-    // Others in flight: look again a step later, never past GROUP_WAIT from the oldest.
-    assert_eq!(group_wait(1, 5, Duration::ZERO), Some(GROUP_STEP));
+    // Others in flight: wait for them, never past GROUP_WAIT from the oldest.
+    assert_eq!(group_wait(1, 5, Duration::ZERO), Some(GROUP_WAIT));
     let late = GROUP_WAIT - Duration::from_micros(10);
     assert_eq!(group_wait(1, 5, late), Some(Duration::from_micros(10)));
     assert_eq!(group_wait(1, 5, GROUP_WAIT), None);

@@ -273,6 +273,9 @@ pub struct ServerConfig {
     pub clock: Option<InjectedClock>,
     /// The console's password sign-in lockout.
     pub sign_in_lockout: strongroom_domain::console_passwords::Lockout,
+    /// The park hooks of the runtime serving requests, if the binary installed them: the
+    /// audit log's group commit then commits the moment the runtime runs out of work.
+    pub runtime_idle: Option<std::sync::Arc<strongroom_audit::idle::RuntimeIdle>>,
 }
 
 /// A test clock, carried by the configuration.
@@ -344,6 +347,7 @@ impl ServerConfig {
             seal: None,
             clock: None,
             sign_in_lockout: Default::default(),
+            runtime_idle: None,
         }
     }
 
@@ -492,6 +496,7 @@ impl ServerConfig {
                 .max(1),
             seal_passphrase_file: args.seal_passphrase_file.or(file.seal_passphrase_file),
             seal: args.seal.or(file.seal),
+            runtime_idle: None,
             sign_in_lockout: {
                 let d = strongroom_domain::console_passwords::Lockout::default();
                 strongroom_domain::console_passwords::Lockout {

@@ -97,7 +97,7 @@ fn main() -> std::process::ExitCode {
             }
         }
         Command::Server(args) => {
-            let config = match ServerConfig::from_args(*args) {
+            let mut config = match ServerConfig::from_args(*args) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("strongroom: {e}");
@@ -105,7 +105,19 @@ fn main() -> std::process::ExitCode {
                 }
             };
             init_logging(config.log_json);
-            let rt = match tokio::runtime::Runtime::new() {
+            // One worker per core the process may use (its CPU affinity), as tokio's default;
+            // its park hooks tell the audit log's group commit when the workers run dry.
+            let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let idle = std::sync::Arc::new(strongroom_audit::idle::RuntimeIdle::new(workers));
+            config.runtime_idle = Some(idle.clone());
+            let (parked, unparked) = (idle.clone(), idle);
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .on_thread_park(move || parked.worker_parked())
+                .on_thread_unpark(move || unparked.worker_unparked())
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("strongroom: cannot start the async runtime: {e}");

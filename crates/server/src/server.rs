@@ -783,6 +783,7 @@ async fn open_audit_log(
             }),
             _ => None,
         },
+        runtime_idle: config.runtime_idle.clone(),
     };
     let hook: strongroom_audit::log::CommitHook =
         Arc::new(move |latency, records| metrics.audit_commit(latency, records));
