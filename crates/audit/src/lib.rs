@@ -8,11 +8,13 @@
 //! - [`digest`]: periodic Ed25519-signed digests over the chain head.
 //! - [`segments`]: the durable append-only segment files.
 //! - [`log`]: the writer (group commit), the lookup index, retention, verification.
+//! - `columns`: a record's searchable fields, packed into one index column.
 //! - [`idle`]: the request runtime's park hooks, the group commit's cue to commit.
 //! - [`export`]: JSON-lines copies for log collectors.
 //! - [`mirror`]: several nodes' chains in one PostgreSQL database (clusters).
 
 pub mod chain;
+mod columns;
 pub mod digest;
 pub mod event;
 pub mod export;

@@ -23,6 +23,7 @@ use sqlx::{Row as _, SqliteConnection};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::chain::{self, Finding, Hash, Verifier};
+use crate::columns::Columns;
 use crate::digest::{DigestSigner, verify_signature};
 use crate::event::Event;
 use crate::export::Exporter;
@@ -195,17 +196,9 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS events (
         seq INTEGER PRIMARY KEY,
         time_ms INTEGER NOT NULL,
-        event_id TEXT NOT NULL,
-        event_name TEXT NOT NULL,
-        event_source TEXT NOT NULL,
-        username TEXT,
-        access_key_id TEXT,
-        read_only INTEGER NOT NULL,
-        resource_type TEXT,
-        resource_name TEXT,
-        resource_short TEXT,
-        -- The record's awsRegion (LookupEvents is per region).
-        region TEXT,
+        -- What lookups filter by (event name, user, resource, region, ...), packed: see
+        -- columns.rs.
+        attrs BLOB NOT NULL,
         -- The record itself only in memory mode; otherwise where it lies in the segments,
         -- so the index stays small and cheap to write.
         record TEXT,
@@ -262,10 +255,10 @@ impl AuditLog {
             .connect_with(base.clone().create_if_missing(true))
             .await
             .map_err(|e| unwritable(e.to_string()))?;
-        // An index from before regions lacks the column: it is only a cache of the segments,
-        // so it is dropped and rebuilt from them (the catch-up below).
-        let has_region: Option<i64> = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'region'",
+        // An index of an earlier layout (a column per attribute) lacks `attrs`: it is only a
+        // cache of the segments, so it is dropped and rebuilt from them (the catch-up below).
+        let has_attrs: Option<i64> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'attrs'",
         )
         .fetch_optional(&index_pool)
         .await
@@ -276,8 +269,8 @@ impl AuditLog {
         .fetch_optional(&index_pool)
         .await
         .map_err(|e| unwritable(e.to_string()))?;
-        if table_exists == Some(1) && has_region == Some(0) {
-            tracing::info!("rebuilding the audit index from the log (it gains the region column)");
+        if table_exists == Some(1) && has_attrs == Some(0) {
+            tracing::info!("rebuilding the audit index from the log (its layout changed)");
             sqlx::query("DROP TABLE events")
                 .execute(&index_pool)
                 .await
@@ -554,6 +547,23 @@ fn prepared(mut e: Event, time_ms: i64, short: Option<String>, record: String) -
         content_hash: chain::content_hash(&record),
         record,
         queued: Instant::now(),
+    }
+}
+
+impl Prepared {
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            event_id: &self.event_id,
+            event_name: &self.event_name,
+            event_source: &self.event_source,
+            username: self.username.as_deref(),
+            access_key_id: self.access_key_id.as_deref(),
+            read_only: self.read_only,
+            resource_type: self.resource_type.as_deref(),
+            resource_name: self.resource_name.as_deref(),
+            resource_short: self.resource_short.as_deref(),
+            region: &self.region,
+        }
     }
 }
 
@@ -971,7 +981,7 @@ struct Indexer {
     progress: Arc<Progress>,
 }
 
-/// Rows per INSERT statement (16 parameters each). Many rows per statement amortise its cost,
+/// Rows per INSERT statement (7 parameters each). Many rows per statement amortise its cost,
 /// but the memory SQLite takes to compile one grows with its parameters: at 1024 rows (15,360
 /// parameters) a start that caught the index up peaked ~30 MiB higher, and the allocator kept
 /// most of it. Full-size statements are prepared once per connection and cached.
@@ -988,7 +998,7 @@ async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
-const COLUMNS: &str = "seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, resource_short, region, record, segment, offset, length";
+const COLUMNS: &str = "seq, time_ms, attrs, record, segment, offset, length";
 
 impl Indexer {
     async fn run(
@@ -1109,33 +1119,24 @@ async fn insert(pool: &SqlitePool, rows: Vec<IndexRow>) -> Result<(), sqlx::Erro
     tx.commit().await
 }
 
-/// `n` rows, moved into the statement: sqlx copies a string bound by reference, and the
-/// index's ~8 strings per record showed in profiles as allocations and copies.
+/// `n` rows, moved into the statement (sqlx copies what is bound by reference).
 async fn insert_rows(
     conn: &mut SqliteConnection,
     rows: impl Iterator<Item = IndexRow>,
     n: usize,
 ) -> Result<(), sqlx::Error> {
-    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; n].join(", ");
+    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?)"; n].join(", ");
     // Fixed text per row count; every value is bound. INSERT OR REPLACE: a rebuilt index may
     // meet rows it already has.
     let sql = format!("INSERT OR REPLACE INTO events ({COLUMNS}) VALUES {placeholders}");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(true);
     for (seq, p, at) in rows {
+        let attrs = p.columns().pack();
         let p = *p;
         q = q
             .bind(seq)
             .bind(p.time_ms)
-            .bind(p.event_id)
-            .bind(p.event_name)
-            .bind(p.event_source)
-            .bind(p.username)
-            .bind(p.access_key_id)
-            .bind(p.read_only)
-            .bind(p.resource_type)
-            .bind(p.resource_name)
-            .bind(p.resource_short)
-            .bind(p.region)
+            .bind(attrs)
             .bind(at.is_none().then_some(p.record))
             .bind(at.map(|a| a.0))
             .bind(at.map(|a| a.1 as i64))
@@ -1240,109 +1241,108 @@ pub struct Found {
     pub record: String,
 }
 
-/// `segments`: where records live when the index holds only their locations.
+/// Rows a filtered lookup reads from the index at a time.
+const LOOKUP_PAGE: usize = 1024;
+
+/// `segments`: where records live when the index holds only their locations. The index is
+/// read newest first (or oldest first) a page at a time, each row's packed columns filtered
+/// here, until `limit` records match or the rows run out.
 async fn lookup(
     pool: &SqlitePool,
     segments_dir: Option<&Path>,
     q: &Lookup,
 ) -> Result<Vec<Found>, AuditError> {
-    let mut sql = String::from(
-        "SELECT seq, seq, time_ms, event_id, event_name, event_source, username, access_key_id, read_only, resource_type, resource_name, record, segment, offset, length FROM events WHERE 1=1",
-    );
-    enum Bind {
-        S(String),
-        I(i64),
-    }
-    let mut binds = Vec::new();
-    if let Some(a) = &q.attribute {
-        let (clause, bind) = match a {
-            Attribute::EventId(v) => (" AND event_id = ?", Bind::S(v.clone())),
-            Attribute::EventName(v) => (" AND event_name = ?", Bind::S(v.clone())),
-            Attribute::ReadOnly(v) => (" AND read_only = ?", Bind::I(*v as i64)),
-            Attribute::Username(v) => (" AND username = ?", Bind::S(v.clone())),
-            Attribute::ResourceType(v) => (" AND resource_type = ?", Bind::S(v.clone())),
-            // By ARN or by the friendly name, as people type either.
-            Attribute::ResourceName(v) => {
-                binds.push(Bind::S(v.clone()));
-                (
-                    " AND (resource_name = ? OR resource_short = ?)",
-                    Bind::S(v.clone()),
-                )
+    let limit = q.limit.max(1);
+    let filtered = q.attribute.is_some() || q.region.is_some();
+    let (mut before, mut after) = (q.before_pos, q.after_pos);
+    let mut found = Vec::new();
+    loop {
+        let mut sql = String::from(
+            "SELECT seq, time_ms, attrs, record, segment, offset, length FROM events WHERE 1=1",
+        );
+        let mut binds = Vec::new();
+        for (clause, value) in [
+            (" AND time_ms >= ?", q.start_ms),
+            (" AND time_ms <= ?", q.end_ms),
+            (" AND seq < ?", before),
+            (" AND seq > ?", after),
+        ] {
+            if let Some(v) = value {
+                sql.push_str(clause);
+                binds.push(v);
             }
-            Attribute::EventSource(v) => (" AND event_source = ?", Bind::S(v.clone())),
-            Attribute::AccessKeyId(v) => (" AND access_key_id = ?", Bind::S(v.clone())),
-        };
-        sql.push_str(clause);
-        binds.push(bind);
-    }
-    if let Some(r) = &q.region {
-        sql.push_str(" AND region = ?");
-        binds.push(Bind::S(r.clone()));
-    }
-    if let Some(s) = q.start_ms {
-        sql.push_str(" AND time_ms >= ?");
-        binds.push(Bind::I(s));
-    }
-    if let Some(e) = q.end_ms {
-        sql.push_str(" AND time_ms <= ?");
-        binds.push(Bind::I(e));
-    }
-    if let Some(p) = q.before_pos {
-        sql.push_str(" AND seq < ?");
-        binds.push(Bind::I(p));
-    }
-    if let Some(p) = q.after_pos {
-        sql.push_str(" AND seq > ?");
-        binds.push(Bind::I(p));
-    }
-    sql.push_str(if q.ascending {
-        " ORDER BY seq ASC LIMIT ?"
-    } else {
-        " ORDER BY seq DESC LIMIT ?"
-    });
-    binds.push(Bind::I(q.limit.max(1) as i64));
-    // Only fixed clauses are concatenated; every value is bound.
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for b in binds {
-        query = match b {
-            Bind::S(s) => query.bind(s),
-            Bind::I(i) => query.bind(i),
-        };
-    }
-    let rows = query.fetch_all(pool).await.map_err(read_err)?;
-    let mut found = Vec::with_capacity(rows.len());
-    for r in rows {
-        let record: Option<String> = r.get(11);
-        let record = match (record, segments_dir) {
-            (Some(text), _) => text,
-            (None, Some(dir)) => {
-                let at: (i64, i64, i64) = (r.get(12), r.get(13), r.get(14));
-                let dir = dir.to_path_buf();
-                tokio::task::spawn_blocking(move || {
-                    segments::read_record(&dir, (at.0, at.1 as u64, at.2 as u32))
-                })
-                .await
-                .map_err(read_err)?
-                .map_err(read_err)?
-            }
-            (None, None) => return Err(AuditError::Read("an index row without its record".into())),
-        };
-        found.push(Found {
-            pos: r.get(0),
-            seq: r.get(1),
-            time_ms: r.get(2),
-            event_id: r.get(3),
-            event_name: r.get(4),
-            event_source: r.get(5),
-            username: r.get(6),
-            access_key_id: r.get(7),
-            read_only: r.get(8),
-            resource_type: r.get(9),
-            resource_name: r.get(10),
-            record,
+        }
+        sql.push_str(if q.ascending {
+            " ORDER BY seq ASC LIMIT ?"
+        } else {
+            " ORDER BY seq DESC LIMIT ?"
         });
+        let page = if filtered {
+            LOOKUP_PAGE
+        } else {
+            limit - found.len()
+        };
+        binds.push(page as i64);
+        // Only fixed clauses are concatenated; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(pool).await.map_err(read_err)?;
+        let read = rows.len();
+        for r in rows {
+            let seq: i64 = r.get(0);
+            if q.ascending {
+                after = Some(seq);
+            } else {
+                before = Some(seq);
+            }
+            let Some(c) = Columns::unpack(r.get::<&[u8], _>(2)) else {
+                tracing::warn!(seq, "skipping an audit index row that does not unpack");
+                continue;
+            };
+            if !c.matches(q.attribute.as_ref(), q.region.as_deref()) {
+                continue;
+            }
+            let record: Option<String> = r.get(3);
+            let record = match (record, segments_dir) {
+                (Some(text), _) => text,
+                (None, Some(dir)) => {
+                    let at: (i64, i64, i64) = (r.get(4), r.get(5), r.get(6));
+                    let dir = dir.to_path_buf();
+                    tokio::task::spawn_blocking(move || {
+                        segments::read_record(&dir, (at.0, at.1 as u64, at.2 as u32))
+                    })
+                    .await
+                    .map_err(read_err)?
+                    .map_err(read_err)?
+                }
+                (None, None) => {
+                    return Err(AuditError::Read("an index row without its record".into()));
+                }
+            };
+            found.push(Found {
+                pos: seq,
+                seq,
+                time_ms: r.get(1),
+                event_id: c.event_id.to_owned(),
+                event_name: c.event_name.to_owned(),
+                event_source: c.event_source.to_owned(),
+                username: c.username.map(str::to_owned),
+                access_key_id: c.access_key_id.map(str::to_owned),
+                read_only: c.read_only,
+                resource_type: c.resource_type.map(str::to_owned),
+                resource_name: c.resource_name.map(str::to_owned),
+                record,
+            });
+            if found.len() >= limit {
+                return Ok(found);
+            }
+        }
+        if read < page {
+            return Ok(found);
+        }
     }
-    Ok(found)
 }
 
 /// The outcome of `audit verify`.

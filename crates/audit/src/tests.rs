@@ -452,9 +452,9 @@ async fn append_throughput() {
 }
 
 #[tokio::test]
-async fn lookups_are_per_region_and_an_index_from_before_regions_is_rebuilt() {
+async fn lookups_are_per_region_and_an_index_of_an_earlier_layout_is_rebuilt() {
     let dir = written_log().await;
-    // An index as written before regions: the same table without the region column.
+    // An index of an earlier layout (a column per attribute, before regions), holding rows.
     {
         let pool = sqlx::SqlitePool::connect(&format!(
             "sqlite://{}",
@@ -462,10 +462,18 @@ async fn lookups_are_per_region_and_an_index_from_before_regions_is_rebuilt() {
         ))
         .await
         .unwrap();
-        sqlx::query("ALTER TABLE events DROP COLUMN region")
-            .execute(&pool)
-            .await
-            .unwrap();
+        for stmt in [
+            "DROP TABLE events",
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, \
+             event_id TEXT NOT NULL, event_name TEXT NOT NULL, event_source TEXT NOT NULL, \
+             username TEXT, access_key_id TEXT, read_only INTEGER NOT NULL, resource_type TEXT, \
+             resource_name TEXT, resource_short TEXT, record TEXT, segment INTEGER, \
+             offset INTEGER, length INTEGER)",
+            "INSERT INTO events (seq, time_ms, event_id, event_name, event_source, read_only) \
+             VALUES (1, 1, 'e', 'GetSecretValue', 'secretsmanager.amazonaws.com', 1)",
+        ] {
+            sqlx::query(stmt).execute(&pool).await.unwrap();
+        }
         pool.close().await;
     }
     let log = open(dir.path()).await;
@@ -615,4 +623,86 @@ async fn admitted_requests_share_a_commit_and_a_straggler_delays_it_only_briefly
     log.close(1).await;
     let report = verify(dir.path(), None, None).await.unwrap();
     assert_eq!((report.records, report.findings.len()), (3, 0));
+}
+
+/// Filtered lookups read the index a page at a time: a match older than a page of others is
+/// found, the limit holds across pages, and a page boundary neither repeats nor skips one.
+#[tokio::test]
+async fn filtered_lookups_page_through_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(open(dir.path()).await);
+    // Three DeleteSecret records, then 2,500 others (more than two pages), with a fourth
+    // DeleteSecret in the middle: appended concurrently in groups (each group one commit).
+    let name = |n: i64| {
+        if n <= 3 || n == 1300 {
+            "DeleteSecret"
+        } else {
+            "GetSecretValue"
+        }
+    };
+    for group in (1..=2_503i64).collect::<Vec<_>>().chunks(500) {
+        let tasks: Vec<_> = group
+            .iter()
+            .map(|&n| {
+                let log = log.clone();
+                tokio::spawn(async move { log.append(entry(name(n), n)).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+    }
+    let deletes = |limit: usize, ascending: bool| Lookup {
+        attribute: Some(Attribute::EventName("DeleteSecret".into())),
+        limit,
+        ascending,
+        ..Default::default()
+    };
+    let found = log.lookup(&deletes(50, false)).await.unwrap();
+    assert_eq!(found.len(), 4, "every match, however far back");
+    assert!(
+        found.windows(2).all(|w| w[0].pos > w[1].pos),
+        "newest first"
+    );
+    assert!(found.iter().all(|f| f.event_name == "DeleteSecret"));
+    assert!(found.iter().all(|f| f.record.contains("\"DeleteSecret\"")));
+    let ids: std::collections::BTreeSet<_> = found.iter().map(|f| f.event_id.clone()).collect();
+    let want: std::collections::BTreeSet<_> =
+        ["id-1", "id-2", "id-3", "id-1300"].map(String::from).into();
+    assert_eq!(ids, want);
+    // The limit holds, and paging on from the last one found reaches the rest.
+    let first = log.lookup(&deletes(2, false)).await.unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = log
+        .lookup(&Lookup {
+            before_pos: Some(first[1].pos),
+            ..deletes(50, false)
+        })
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(rest[0].pos < first[1].pos);
+    // Oldest first too.
+    let oldest = log.lookup(&deletes(3, true)).await.unwrap();
+    assert_eq!(
+        oldest
+            .iter()
+            .map(|f| f.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["id-1", "id-2", "id-3"]
+    );
+    // Unfiltered: exactly the limit, newest first.
+    let newest = log
+        .lookup(&Lookup {
+            limit: 1500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest.len(), 1500);
+    assert!(newest.windows(2).all(|w| w[0].pos == w[1].pos + 1));
+    std::sync::Arc::into_inner(log)
+        .unwrap()
+        .close(10_000_000)
+        .await;
 }
