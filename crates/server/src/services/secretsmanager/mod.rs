@@ -740,7 +740,12 @@ pub fn audit_details(
         name: Option<String>,
     }
     let params = Some(params);
-    let answered = response.and_then(|r| serde_json::from_slice::<Touched>(r).ok());
+    let read_only = is_read_only(operation);
+    // A read answers about the secret authorization resolved: its response (for
+    // GetSecretValue, the value) is not parsed again only to name it.
+    let answered = response
+        .filter(|_| !(read_only && named.is_some()))
+        .and_then(|r| serde_json::from_slice::<Touched>(r).ok());
     call.resource = match answered {
         Some(Touched {
             arn: Some(arn),
@@ -767,7 +772,7 @@ pub fn audit_details(
             }),
     };
     call.request_parameters = params.map(|p| redact::for_record(SOURCE, p));
-    if !is_read_only(operation) {
+    if !read_only {
         call.response_elements = response
             .and_then(|r| serde_json::from_slice(r).ok())
             .map(|r| redact::for_record(SOURCE, r));
