@@ -58,8 +58,9 @@ impl<'a> Columns<'a> {
             match f {
                 // A field longer than 4 GiB cannot reach a record (requests are far smaller).
                 Some(s) => {
-                    out.extend_from_slice(&(s.len().min(ABSENT as usize - 1) as u32).to_le_bytes());
-                    out.extend_from_slice(s.as_bytes());
+                    let bytes = &s.as_bytes()[..s.len().min(ABSENT as usize - 1)];
+                    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    out.extend_from_slice(bytes);
                 }
                 None => out.extend_from_slice(&ABSENT.to_le_bytes()),
             }

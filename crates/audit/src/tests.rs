@@ -706,3 +706,31 @@ async fn filtered_lookups_page_through_the_index() {
         .close(10_000_000)
         .await;
 }
+
+/// The index's SQLite thread runs ten nice levels below the server (its batches of inserts
+/// must not hold requests up), whatever else the process runs.
+#[tokio::test]
+async fn the_index_thread_yields_to_requests() {
+    use rustix::process::{Pid, getpriority_process};
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path()).await;
+    let own = getpriority_process(None).unwrap();
+    let mut seen = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != crate::log::INDEX_THREAD {
+            continue;
+        }
+        let tid = Pid::from_raw(task.file_name().to_str().unwrap().parse().unwrap()).unwrap();
+        // Other tests' logs open theirs concurrently, each lowered just after it starts.
+        if getpriority_process(Some(tid)).ok() == Some((own + 10).min(19)) {
+            seen += 1;
+        }
+    }
+    assert!(
+        seen >= 1,
+        "no {} thread ten nice levels down",
+        crate::log::INDEX_THREAD
+    );
+    log.close(1).await;
+}
