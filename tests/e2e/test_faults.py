@@ -111,6 +111,12 @@ def test_a_full_audit_file_system_refuses_requests_and_recovers_without_restart(
         for _ in range(3):
             err = refused_internal(lambda: sm.get_secret_value(SecretId=name))
             assert value not in str(err) and MARKER not in str(err)
+        # The log looks again at most once a second whether it can write; a look must not find it
+        # writable while the file system is still full (a request admitted then would change the
+        # store and only then fail to record it).
+        time.sleep(1.2)
+        refused_internal(lambda: sm.get_secret_value(SecretId=name))
+        time.sleep(0.5)
         refused_internal(lambda: sm.put_secret_value(SecretId=name, SecretString=secret("faults-refused")))
         # Not ready, and /ready says why; still alive.
         status, body = ready(s)

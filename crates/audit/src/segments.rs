@@ -353,10 +353,17 @@ impl SegmentLog {
         self.total_bytes
     }
 
-    /// Whether appends can succeed again: `room` bytes fit the budget and the file syncs.
+    /// Whether appends can succeed again: `room` bytes fit the budget and the file system,
+    /// and the file syncs. (A sync alone succeeds on a full file system: it has nothing to
+    /// write. Found writable, the log admits requests that change the store before their
+    /// record fails.)
     pub fn writable(&mut self, room: u64) -> bool {
+        let free = rustix::fs::fstatvfs(&self.file)
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .unwrap_or(u64::MAX);
         self.max_bytes
             .is_none_or(|max| self.total_bytes + room <= max)
+            && free >= room
             && self.file.sync_data().is_ok()
     }
 
