@@ -31,6 +31,20 @@ pub(crate) struct Columns<'a> {
 }
 
 impl<'a> Columns<'a> {
+    /// No fields (what a row that does not unpack stands for where one must be given).
+    pub const EMPTY: Columns<'static> = Columns {
+        event_id: "",
+        event_name: "",
+        event_source: "",
+        username: None,
+        access_key_id: None,
+        read_only: false,
+        resource_type: None,
+        resource_name: None,
+        resource_short: None,
+        region: "",
+    };
+
     fn fields(&self) -> [Option<&'a str>; 9] {
         [
             Some(self.event_id),

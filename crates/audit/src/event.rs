@@ -97,16 +97,16 @@ impl Event {
     /// The name LookupEvents reports and matches as `Username`: the IAM user's name, the
     /// role session's name, or `root`.
     pub fn username(&self) -> Option<String> {
+        self.username_str().map(str::to_owned)
+    }
+
+    /// [`Event::username`], borrowed from the event.
+    pub fn username_str(&self) -> Option<&str> {
         let id = &self.user_identity;
         match id.kind.as_str() {
-            "Root" => Some("root".into()),
-            "IAMUser" => id.user_name.clone(),
-            "AssumedRole" => id
-                .arn
-                .as_deref()
-                .and_then(|a| a.rsplit('/').next())
-                .map(str::to_owned),
-            _ => id.user_name.clone(),
+            "Root" => Some("root"),
+            "AssumedRole" => id.arn.as_deref().and_then(|a| a.rsplit('/').next()),
+            _ => id.user_name.as_deref(),
         }
     }
 }

@@ -95,16 +95,9 @@ pub struct Entry {
 
 struct Prepared {
     time_ms: i64,
-    event_id: String,
-    event_name: String,
-    event_source: String,
-    username: Option<String>,
-    access_key_id: Option<String>,
-    read_only: bool,
-    resource_type: Option<String>,
-    resource_name: Option<String>,
-    resource_short: Option<String>,
-    region: String,
+    /// What lookups search by, packed for the index ([`Columns::pack`]) while the event is
+    /// at hand: one allocation instead of nine strings held until the index takes them.
+    attrs: Vec<u8>,
     record: String,
     /// SHA-256 of `record`, computed by the appending task, off the writer's serial path.
     content_hash: Hash,
@@ -126,7 +119,14 @@ enum Msg {
 
 /// A row for the index: seq, the record's columns, and where the record lies in the
 /// segments (`None` in memory mode, where the index keeps the record itself).
-type IndexRow = (i64, Box<Prepared>, Option<segments::Location>);
+struct IndexRow {
+    seq: i64,
+    time_ms: i64,
+    attrs: Vec<u8>,
+    /// The record itself, kept by the index only in memory mode (`at` is `None`).
+    record: Option<String>,
+    at: Option<segments::Location>,
+}
 
 /// Rows for the index, in chain order.
 enum IndexMsg {
@@ -556,83 +556,71 @@ fn prepare(entry: Entry) -> Result<Prepared, AuditError> {
     let record =
         serde_json::to_string(&entry.event).map_err(|e| AuditError::Unwritable(e.to_string()))?;
     Ok(prepared(
-        entry.event,
+        &entry.event,
         entry.time_ms,
-        entry.resource_short_name,
+        entry.resource_short_name.as_deref(),
         record,
     ))
 }
 
-/// The index's columns of a record, moved out of its event (serialized already: the event
-/// is not needed again, and cloning eight strings per request showed in profiles).
-fn prepared(mut e: Event, time_ms: i64, short: Option<String>, record: String) -> Prepared {
-    let username = e.username();
-    let first = (!e.resources.is_empty()).then(|| e.resources.swap_remove(0));
-    let resource_short = short.or_else(|| first.as_ref().and_then(|r| short_name(&r.arn)));
-    let (resource_type, resource_name) = match first {
-        Some(r) => (Some(r.kind), Some(r.arn)),
-        None => (None, None),
-    };
+/// A record ready for the writer: its columns packed from the event (serialized already:
+/// the event is not needed again).
+fn prepared(e: &Event, time_ms: i64, short: Option<&str>, record: String) -> Prepared {
     Prepared {
         time_ms,
-        event_id: e.event_id,
-        event_name: e.event_name,
-        event_source: e.event_source,
-        username,
-        access_key_id: e.user_identity.access_key_id.take(),
-        read_only: e.read_only,
-        resource_type,
-        resource_name,
-        resource_short,
-        region: e.aws_region,
+        attrs: index_columns(e, short).pack(),
         content_hash: chain::content_hash(&record),
         record,
         queued: Instant::now(),
     }
 }
 
-impl Prepared {
-    fn columns(&self) -> Columns<'_> {
-        Columns {
-            event_id: &self.event_id,
-            event_name: &self.event_name,
-            event_source: &self.event_source,
-            username: self.username.as_deref(),
-            access_key_id: self.access_key_id.as_deref(),
-            read_only: self.read_only,
-            resource_type: self.resource_type.as_deref(),
-            resource_name: self.resource_name.as_deref(),
-            resource_short: self.resource_short.as_deref(),
-            region: &self.region,
-        }
+/// What the index searches a record by, borrowed from its event.
+fn index_columns<'a>(e: &'a Event, short: Option<&'a str>) -> Columns<'a> {
+    let first = e.resources.first();
+    Columns {
+        event_id: &e.event_id,
+        event_name: &e.event_name,
+        event_source: &e.event_source,
+        username: e.username_str(),
+        access_key_id: e.user_identity.access_key_id.as_deref(),
+        read_only: e.read_only,
+        resource_type: first.map(|r| r.kind.as_str()),
+        resource_name: first.map(|r| r.arn.as_str()),
+        resource_short: short.or_else(|| first.and_then(|r| short_name(&r.arn))),
+        region: &e.aws_region,
     }
 }
 
 /// A secret's name from its ARN (`...:secret:NAME-AbCdEf` → `NAME`), for records re-read
 /// from the segments.
-fn short_name(arn: &str) -> Option<String> {
+fn short_name(arn: &str) -> Option<&str> {
     let name = arn.split(":secret:").nth(1)?;
     let (base, suffix) = name.rsplit_once('-')?;
-    (suffix.len() == 6).then(|| base.to_string())
+    (suffix.len() == 6).then_some(base)
 }
 
 /// The cluster table's copy of a chain record.
 fn mirror_row(seq: i64, prev: Hash, hash: Hash, p: &Prepared) -> crate::mirror::MirrorRow {
+    // Packed by `prepared` a moment ago: it unpacks (a field over 4 GiB, which no request
+    // can carry, would be the only way not to).
+    let c = Columns::unpack(&p.attrs).unwrap_or(Columns::EMPTY);
+    let owned = |s: Option<&str>| s.map(str::to_owned);
     crate::mirror::MirrorRow {
         seq,
         prev,
         hash,
         time_ms: p.time_ms,
-        event_id: p.event_id.clone(),
-        event_name: p.event_name.clone(),
-        event_source: p.event_source.clone(),
-        username: p.username.clone(),
-        access_key_id: p.access_key_id.clone(),
-        read_only: p.read_only,
-        resource_type: p.resource_type.clone(),
-        resource_name: p.resource_name.clone(),
-        resource_short: p.resource_short.clone(),
-        region: p.region.clone(),
+        event_id: c.event_id.to_owned(),
+        event_name: c.event_name.to_owned(),
+        event_source: c.event_source.to_owned(),
+        username: owned(c.username),
+        access_key_id: owned(c.access_key_id),
+        read_only: c.read_only,
+        resource_type: owned(c.resource_type),
+        resource_name: owned(c.resource_name),
+        resource_short: owned(c.resource_short),
+        region: c.region.to_owned(),
         record: p.record.clone(),
     }
 }
@@ -668,7 +656,7 @@ async fn open_mirror(
                 row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
                 row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
             );
-            let p = prepared(event, time_ms, None, row.record);
+            let p = prepared(&event, time_ms, None, row.record);
             batch.push(mirror_row(row.seq, prev, hash, &p));
             if batch.len() >= 1024 {
                 mirror.replay(&std::mem::take(&mut batch)).await?;
@@ -741,7 +729,7 @@ pub async fn mirror_local_history(
             row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
             row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
         );
-        let p = prepared(event, time_ms, None, row.record);
+        let p = prepared(&event, time_ms, None, row.record);
         batch.push(mirror_row(row.seq, prev, hash, &p));
         out.inserted += 1;
         if batch.len() >= 1024 {
@@ -938,13 +926,27 @@ impl Writer {
         for (i, (p, ack)) in batch.into_iter().enumerate() {
             let _ = ack.send(result.clone());
             if let Ok(at) = &written {
-                let location = at.map(|(segment, offset)| {
+                let at = at.map(|(segment, offset)| {
                     (segment, offset + starts[i] as u64, p.record.len() as u32)
                 });
-                rows.push((first_seq + i as i64, p, location));
+                // With segments the index keeps where the record lies, not the record: it
+                // is freed here, not held until the index's next batch.
+                let Prepared {
+                    time_ms,
+                    attrs,
+                    record,
+                    ..
+                } = *p;
+                rows.push(IndexRow {
+                    seq: first_seq + i as i64,
+                    time_ms,
+                    attrs,
+                    record: at.is_none().then_some(record),
+                    at,
+                });
             }
         }
-        let last_time = rows.last().map(|(_, p, _)| p.time_ms);
+        let last_time = rows.last().map(|r| r.time_ms);
         if !rows.is_empty() {
             let _ = self.index.send(IndexMsg::Rows(rows));
         }
@@ -1095,7 +1097,7 @@ impl Indexer {
     }
 
     async fn insert(&self, rows: Vec<IndexRow>) {
-        let Some(last) = rows.last().map(|(seq, _, _)| *seq) else {
+        let Some(last) = rows.last().map(|r| r.seq) else {
             return;
         };
         if let Err(e) = insert(&self.pool, rows).await {
@@ -1124,8 +1126,13 @@ impl Indexer {
             let Ok(event) = serde_json::from_str::<Event>(&row.record) else {
                 continue;
             };
-            let p = prepared(event, time_ms, None, row.record);
-            batch.push((row.seq, Box::new(p), Some(at)));
+            batch.push(IndexRow {
+                seq: row.seq,
+                time_ms,
+                attrs: index_columns(&event, None).pack(),
+                record: None,
+                at: Some(at),
+            });
             if batch.len() >= ROWS_PER_TRANSACTION {
                 insert(&self.pool, std::mem::take(&mut batch))
                     .await
@@ -1171,14 +1178,19 @@ async fn insert_rows(
     // meet rows it already has.
     let sql = format!("INSERT OR REPLACE INTO events ({COLUMNS}) VALUES {placeholders}");
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(true);
-    for (seq, p, at) in rows {
-        let attrs = p.columns().pack();
-        let p = *p;
+    for IndexRow {
+        seq,
+        time_ms,
+        attrs,
+        record,
+        at,
+    } in rows
+    {
         q = q
             .bind(seq)
-            .bind(p.time_ms)
+            .bind(time_ms)
             .bind(attrs)
-            .bind(at.is_none().then_some(p.record))
+            .bind(record)
             .bind(at.map(|a| a.0))
             .bind(at.map(|a| a.1 as i64))
             .bind(at.map(|a| a.2 as i64));
