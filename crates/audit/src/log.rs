@@ -601,16 +601,19 @@ fn short_name(arn: &str) -> Option<&str> {
 }
 
 /// The cluster table's copy of a chain record.
-fn mirror_row(seq: i64, prev: Hash, hash: Hash, p: &Prepared) -> crate::mirror::MirrorRow {
-    // Packed by `prepared` a moment ago: it unpacks (a field over 4 GiB, which no request
-    // can carry, would be the only way not to).
-    let c = Columns::unpack(&p.attrs).unwrap_or(Columns::EMPTY);
+fn mirror_row(
+    seq: i64,
+    (prev, hash): (Hash, Hash),
+    time_ms: i64,
+    c: &Columns<'_>,
+    record: String,
+) -> crate::mirror::MirrorRow {
     let owned = |s: Option<&str>| s.map(str::to_owned);
     crate::mirror::MirrorRow {
         seq,
         prev,
         hash,
-        time_ms: p.time_ms,
+        time_ms,
         event_id: c.event_id.to_owned(),
         event_name: c.event_name.to_owned(),
         event_source: c.event_source.to_owned(),
@@ -621,7 +624,7 @@ fn mirror_row(seq: i64, prev: Hash, hash: Hash, p: &Prepared) -> crate::mirror::
         resource_name: owned(c.resource_name),
         resource_short: owned(c.resource_short),
         region: c.region.to_owned(),
-        record: p.record.clone(),
+        record,
     }
 }
 
@@ -656,8 +659,14 @@ async fn open_mirror(
                 row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
                 row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
             );
-            let p = prepared(&event, time_ms, None, row.record);
-            batch.push(mirror_row(row.seq, prev, hash, &p));
+            let columns = index_columns(&event, None);
+            batch.push(mirror_row(
+                row.seq,
+                (prev, hash),
+                time_ms,
+                &columns,
+                row.record,
+            ));
             if batch.len() >= 1024 {
                 mirror.replay(&std::mem::take(&mut batch)).await?;
             }
@@ -729,8 +738,14 @@ pub async fn mirror_local_history(
             row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
             row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
         );
-        let p = prepared(&event, time_ms, None, row.record);
-        batch.push(mirror_row(row.seq, prev, hash, &p));
+        let columns = index_columns(&event, None);
+        batch.push(mirror_row(
+            row.seq,
+            (prev, hash),
+            time_ms,
+            &columns,
+            row.record,
+        ));
         out.inserted += 1;
         if batch.len() >= 1024 {
             mirror.replay(&std::mem::take(&mut batch)).await?;
@@ -891,7 +906,16 @@ impl Writer {
                 .zip(&links)
                 .enumerate()
                 .map(|(i, ((p, _), (prev, hash)))| {
-                    mirror_row(first_seq + i as i64, *prev, *hash, p)
+                    // Packed by `prepared` a moment ago: it unpacks (a field over 4 GiB,
+                    // which no request can carry, would be the only way not to).
+                    let c = Columns::unpack(&p.attrs).unwrap_or(Columns::EMPTY);
+                    mirror_row(
+                        first_seq + i as i64,
+                        (*prev, *hash),
+                        p.time_ms,
+                        &c,
+                        p.record.clone(),
+                    )
                 })
                 .collect();
             if let Err(e) = m.push(rows) {
