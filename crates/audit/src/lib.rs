@@ -7,7 +7,8 @@
 //!   inserted record or cut-off tail.
 //! - [`digest`]: periodic Ed25519-signed digests over the chain head.
 //! - [`segments`]: the durable append-only segment files.
-//! - [`log`]: the writer (group commit), the lookup index, retention, verification.
+//! - [`log`]: the writer (group commit), lookups, retention, verification.
+//! - `index`: the lookup index (SQLite), written by an idle-priority thread of its own.
 //! - `columns`: a record's searchable fields, packed into one index column.
 //! - [`idle`]: the request runtime's park hooks, the group commit's cue to commit.
 //! - [`export`]: JSON-lines copies for log collectors.
@@ -19,6 +20,7 @@ pub mod digest;
 pub mod event;
 pub mod export;
 pub mod idle;
+mod index;
 pub mod log;
 pub mod mirror;
 pub mod redact;

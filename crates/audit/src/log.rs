@@ -6,21 +6,16 @@
 //! and wait. The writer takes everything queued, links the batch into the chain, writes it
 //! with one `write` + `fdatasync`, and answers every waiter: an acknowledged record is on
 //! disk. A failed write fails every request in the batch, and the server refuses requests
-//! while the log stays unwritable (fail closed). The index is a copy, rebuilt from the
-//! segments at startup if it is behind; lookups wait for it to catch up with what is durable,
-//! so a caller always finds its own earlier requests.
+//! while the log stays unwritable (fail closed). The index (`index.rs`) is a copy,
+//! rebuilt from the segments at startup if it is behind; lookups wait for it to catch up with
+//! what is durable, so a caller always finds its own earlier requests.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Row as _, SqliteConnection};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{self, Finding, Hash, Verifier};
 use crate::columns::Columns;
@@ -28,6 +23,8 @@ use crate::digest::{DigestSigner, verify_signature};
 use crate::event::Event;
 use crate::export::Exporter;
 use crate::idle::RuntimeIdle;
+pub use crate::index::INDEX_FILE;
+use crate::index::{IndexFeed, IndexRow, Progress, Readers};
 use crate::segments::{self, Head, SegmentLog};
 
 /// The most records one commit takes; more wait for the next.
@@ -40,7 +37,6 @@ pub(crate) const GROUP_WAIT: Duration = Duration::from_millis(2);
 pub(crate) const GROUP_STEP: Duration = Duration::from_micros(250);
 /// Appends waiting beyond this apply backpressure to requests.
 const QUEUE_CAPACITY: usize = 16 * 1024;
-pub const INDEX_FILE: &str = "audit-index.db";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -117,46 +113,21 @@ enum Msg {
     Probe,
 }
 
-/// A row for the index: seq, the record's columns, and where the record lies in the
-/// segments (`None` in memory mode, where the index keeps the record itself).
-struct IndexRow {
-    seq: i64,
-    time_ms: i64,
-    attrs: Vec<u8>,
-    /// The record itself, kept by the index only in memory mode (`at` is `None`).
-    record: Option<String>,
-    at: Option<segments::Location>,
-}
-
-/// Rows for the index, in chain order.
-enum IndexMsg {
-    Rows(Vec<IndexRow>),
-    /// Retention removed every record below this seq.
-    PruneBelow(i64),
-}
-
 /// Called after every commit with its latency and size (metrics).
 pub type CommitHook = Arc<dyn Fn(Duration, usize) + Send + Sync>;
 
-/// How far the log and its index have got (seq numbers), for read-your-writes lookups.
-#[derive(Default)]
-struct Progress {
-    durable: AtomicI64,
-    indexed: AtomicI64,
-    changed: Notify,
-    /// A lookup waits: index what is queued now instead of gathering a larger batch.
-    flush: Notify,
-}
-
 pub struct AuditLog {
     tx: mpsc::Sender<Msg>,
-    reader: SqlitePool,
+    /// Where lookups read the index.
+    readers: Arc<Readers>,
+    /// To the index thread, for lookups' [`crate::index::IndexMsg::Flush`].
+    index_tx: std::sync::mpsc::Sender<crate::index::IndexMsg>,
     /// Several nodes: lookups search the cluster's table instead of the local index.
     cluster: Option<sqlx::PgPool>,
     healthy: Arc<AtomicBool>,
     last_probe_ms: AtomicI64,
     writer: Option<std::thread::JoinHandle<()>>,
-    indexer: Option<tokio::task::JoinHandle<()>>,
+    indexer: Option<std::thread::JoinHandle<()>>,
     progress: Arc<Progress>,
     /// Admitted requests not yet done with the log (their [`Admission`] is held): a capped
     /// log reserves room for each, and the group commit waits for their records.
@@ -189,73 +160,6 @@ impl Drop for Admission<'_> {
     }
 }
 
-const SCHEMA: &[&str] = &[
-    // `seq` is the chain position. No secondary indexes: the index is written off the
-    // request path, but still on the same cores; lookups walk back from the newest record,
-    // which is where LookupEvents queries look.
-    "CREATE TABLE IF NOT EXISTS events (
-        seq INTEGER PRIMARY KEY,
-        time_ms INTEGER NOT NULL,
-        -- What lookups filter by (event name, user, resource, region, ...), packed: see
-        -- columns.rs.
-        attrs BLOB NOT NULL,
-        -- The record itself only in memory mode; otherwise where it lies in the segments,
-        -- so the index stays small and cheap to write.
-        record TEXT,
-        segment INTEGER,
-        offset INTEGER,
-        length INTEGER)",
-];
-
-fn index_options(dir: Option<&Path>) -> Result<SqliteConnectOptions, AuditError> {
-    Ok(match dir {
-        // The segments are the durable copy; the index may lose its tail in a crash and is
-        // rebuilt from them, so it need not fsync every commit.
-        Some(d) => SqliteConnectOptions::new()
-            .filename(d.join(INDEX_FILE))
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10)),
-        None => SqliteConnectOptions::from_str("sqlite::memory:").map_err(read_err)?,
-    })
-}
-
-/// The name of the index's SQLite thread (sqlx runs each connection on a thread of its own).
-pub(crate) const INDEX_THREAD: &str = "audit-index";
-/// How much lower than the server's the index thread's priority is (nice values).
-const INDEX_NICE_OFFSET: i32 = 10;
-
-/// The index's SQLite thread yields the core to requests: every 100 ms it inserts the
-/// batch's rows (~3,000 at 30k records/s) and, at the requests' priority, they waited behind
-/// it (durable p99 6.0–6.4 ms, 4.7–5.0 with this; docs/performance.md, session 20). Ten nice
-/// levels lower it still gets ~10% of a busy core, more than it uses (~4%), so it keeps up;
-/// at 19 it fell behind under load and its rows piled up in memory. Best effort: Linux keeps
-/// a nice value per thread, found here by the name given to sqlx.
-fn lower_index_thread_priority() {
-    use rustix::process::{Pid, getpriority_process, setpriority_process};
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return;
-    };
-    let Ok(own) = getpriority_process(None) else {
-        return;
-    };
-    let nice = (own + INDEX_NICE_OFFSET).min(19);
-    for task in tasks.flatten() {
-        let named = std::fs::read_to_string(task.path().join("comm"))
-            .is_ok_and(|c| c.trim_end() == INDEX_THREAD);
-        let tid = task
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse().ok())
-            .and_then(Pid::from_raw);
-        if let (true, Some(tid)) = (named, tid)
-            && let Err(e) = setpriority_process(Some(tid), nice)
-        {
-            tracing::debug!(error = %e, "could not lower the audit index thread's priority");
-        }
-    }
-}
-
 impl AuditLog {
     pub async fn open(
         config: AuditConfig,
@@ -281,66 +185,10 @@ impl AuditLog {
                 },
             ),
         };
-        let base = index_options(config.dir.as_deref())?;
-        let index_pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .connect_with(
-                base.clone()
-                    .create_if_missing(true)
-                    .thread_name(|_| INDEX_THREAD.to_string()),
-            )
-            .await
-            .map_err(|e| unwritable(e.to_string()))?;
-        lower_index_thread_priority();
-        // An index of an earlier layout (a column per attribute) lacks `attrs`: it is only a
-        // cache of the segments, so it is dropped and rebuilt from them (the catch-up below).
-        let has_attrs: Option<i64> = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'attrs'",
-        )
-        .fetch_optional(&index_pool)
-        .await
-        .map_err(|e| unwritable(e.to_string()))?;
-        let table_exists: Option<i64> = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
-        )
-        .fetch_optional(&index_pool)
-        .await
-        .map_err(|e| unwritable(e.to_string()))?;
-        if table_exists == Some(1) && has_attrs == Some(0) {
-            tracing::info!("rebuilding the audit index from the log (its layout changed)");
-            sqlx::query("DROP TABLE events")
-                .execute(&index_pool)
-                .await
-                .map_err(|e| unwritable(e.to_string()))?;
-        }
-        for stmt in SCHEMA {
-            sqlx::query(*stmt)
-                .execute(&index_pool)
-                .await
-                .map_err(|e| unwritable(e.to_string()))?;
-        }
-        let reader = match &config.dir {
-            Some(_) => SqlitePoolOptions::new()
-                .max_connections(2)
-                .connect_with(base.read_only(true))
-                .await
-                .map_err(read_err)?,
-            // An in-memory database exists only inside its one connection.
-            None => index_pool.clone(),
-        };
         let progress = Arc::new(Progress::default());
         progress.durable.store(head.seq, Ordering::SeqCst);
-        let (index_tx, index_rx) = mpsc::unbounded_channel();
-        let indexer = Indexer {
-            pool: index_pool,
-            progress: progress.clone(),
-        };
-        let catch_up_from = config.dir.as_ref().map(|d| d.join(segments::DIR));
-        let indexer = tokio::spawn(indexer.run(index_rx, catch_up_from, head.seq));
+        let index = crate::index::start(config.dir.as_deref(), head.seq, progress.clone())
+            .map_err(unwritable)?;
         let syslog = match config.export_syslog.clone() {
             Some(t) => {
                 Some(crate::syslog::SyslogSink::start(t).map_err(|e| unwritable(e.to_string()))?)
@@ -383,7 +231,7 @@ impl AuditLog {
             on_commit,
             last_digest_seq: None,
             digest_every: config.digest_every_records.filter(|n| *n > 0),
-            index: index_tx,
+            index: index.feed,
             progress: progress.clone(),
             mirror,
             runtime_idle: config.runtime_idle.clone(),
@@ -396,12 +244,13 @@ impl AuditLog {
             .map_err(|e| unwritable(e.to_string()))?;
         Ok(Self {
             tx,
-            reader,
+            readers: index.readers,
+            index_tx: index.tx,
             cluster,
             healthy,
             last_probe_ms: AtomicI64::new(0),
             writer: Some(writer),
-            indexer: Some(indexer),
+            indexer: Some(index.thread),
             progress,
             in_flight,
             public_key,
@@ -514,10 +363,10 @@ impl AuditLog {
             }
             // Asked again each time round: the rows may reach the indexer just after it
             // answered an earlier request with what it had.
-            self.progress.flush.notify_one();
+            let _ = self.index_tx.send(crate::index::IndexMsg::Flush);
             let _ = tokio::time::timeout(left.min(Duration::from_millis(10)), changed).await;
         }
-        lookup(&self.reader, self.segments_dir.as_deref(), q).await
+        crate::index::lookup_off_runtime(&self.readers, self.segments_dir.as_deref(), q).await
     }
 
     /// Remove segments whose records are all older than `before_ms`, keeping the chain
@@ -541,14 +390,14 @@ impl AuditLog {
         let writer = self.writer.take();
         let indexer = self.indexer.take();
         drop(self.tx);
+        drop(self.index_tx);
         if let Some(w) = writer {
             let _ = tokio::task::spawn_blocking(move || w.join()).await;
         }
-        // The writer dropped the index sender: the indexer drains and stops.
+        // The writer dropped the index's feed: the index thread drains and stops.
         if let Some(i) = indexer {
-            let _ = i.await;
+            let _ = tokio::task::spawn_blocking(move || i.join()).await;
         }
-        self.reader.close().await;
     }
 }
 
@@ -576,7 +425,7 @@ fn prepared(e: &Event, time_ms: i64, short: Option<&str>, record: String) -> Pre
 }
 
 /// What the index searches a record by, borrowed from its event.
-fn index_columns<'a>(e: &'a Event, short: Option<&'a str>) -> Columns<'a> {
+pub(crate) fn index_columns<'a>(e: &'a Event, short: Option<&'a str>) -> Columns<'a> {
     let first = e.resources.first();
     Columns {
         event_id: &e.event_id,
@@ -783,7 +632,7 @@ struct Writer {
     on_commit: Option<CommitHook>,
     last_digest_seq: Option<i64>,
     digest_every: Option<u64>,
-    index: mpsc::UnboundedSender<IndexMsg>,
+    index: IndexFeed,
     mirror: Option<crate::mirror::Mirror>,
     progress: Arc<Progress>,
     /// Requests admitted and not yet acknowledged (`None` in memory mode).
@@ -971,9 +820,7 @@ impl Writer {
             }
         }
         let last_time = rows.last().map(|r| r.time_ms);
-        if !rows.is_empty() {
-            let _ = self.index.send(IndexMsg::Rows(rows));
-        }
+        self.index.rows(rows);
         // The record-count threshold: signed after the batch is acknowledged (off the
         // requests' path), stamped with the batch's last record time.
         if let (Some(every), Some(t)) = (self.digest_every, last_time)
@@ -1012,7 +859,7 @@ impl Writer {
         };
         let (deleted, first_kept) = s.prune(before_ms)?;
         if let Some(seq) = first_kept {
-            let _ = self.index.send(IndexMsg::PruneBelow(seq));
+            self.index.prune_below(seq);
             if let Some(m) = &mut self.mirror {
                 m.prune_below(seq)?;
             }
@@ -1043,189 +890,10 @@ pub(crate) fn group_wait(held: usize, in_flight: i64, waited: Duration) -> Optio
     Some(GROUP_WAIT - waited)
 }
 
-struct Indexer {
-    pool: SqlitePool,
-    progress: Arc<Progress>,
-}
-
-/// Rows per INSERT statement (7 parameters each). Many rows per statement amortise its cost,
-/// but the memory SQLite takes to compile one grows with its parameters: at 1024 rows (15,360
-/// parameters) a start that caught the index up peaked ~30 MiB higher, and the allocator kept
-/// most of it. Full-size statements are prepared once per connection and cached.
-const ROWS_PER_STATEMENT: usize = 64;
-/// Rows per transaction when catching the index up from the segments.
-const ROWS_PER_TRANSACTION: usize = 1024;
-/// The most rows the indexer gathers before a transaction, and the longest it waits.
-const INDEX_BATCH: usize = 4096;
-const INDEX_DELAY: Duration = Duration::from_millis(100);
-
-async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
-}
-const COLUMNS: &str = "seq, time_ms, attrs, record, segment, offset, length";
-
-impl Indexer {
-    async fn run(
-        self,
-        mut rx: mpsc::UnboundedReceiver<IndexMsg>,
-        segments_dir: Option<PathBuf>,
-        head_seq: i64,
-    ) {
-        if let Some(dir) = segments_dir
-            && let Err(e) = self.catch_up(&dir, head_seq).await
-        {
-            tracing::error!(error = %e, "could not rebuild the audit index from the log");
-        }
-        self.progress.indexed.store(head_seq, Ordering::SeqCst);
-        self.progress.changed.notify_waiters();
-        // Rows gather for up to INDEX_DELAY (or INDEX_BATCH rows, or until a lookup asks):
-        // one transaction per commit of the log cost the server ~15% of its CPU at 30k
-        // records/s, most of it per transaction and per hand-off to SQLite's thread.
-        let mut rows = Vec::new();
-        let mut deadline: Option<tokio::time::Instant> = None;
-        loop {
-            let flush_now = tokio::select! {
-                m = rx.recv() => match m {
-                    Some(IndexMsg::Rows(mut r)) => {
-                        rows.append(&mut r);
-                        deadline.get_or_insert_with(|| tokio::time::Instant::now() + INDEX_DELAY);
-                        rows.len() >= INDEX_BATCH
-                    }
-                    Some(IndexMsg::PruneBelow(seq)) => {
-                        self.insert(std::mem::take(&mut rows)).await;
-                        deadline = None;
-                        if let Err(e) = sqlx::query("DELETE FROM events WHERE seq < ?")
-                            .bind(seq)
-                            .execute(&self.pool)
-                            .await
-                        {
-                            tracing::error!(error = %e, "could not prune the audit index");
-                        }
-                        false
-                    }
-                    None => break,
-                },
-                () = self.progress.flush.notified() => true,
-                () = sleep_until_some(deadline) => true,
-            };
-            if flush_now {
-                self.insert(std::mem::take(&mut rows)).await;
-                deadline = None;
-            }
-        }
-        self.insert(rows).await;
-        self.pool.close().await;
-    }
-
-    async fn insert(&self, rows: Vec<IndexRow>) {
-        let Some(last) = rows.last().map(|r| r.seq) else {
-            return;
-        };
-        if let Err(e) = insert(&self.pool, rows).await {
-            tracing::error!(error = %e, "could not index audit records (lookups will miss them until restart)");
-        }
-        self.progress.indexed.store(last, Ordering::SeqCst);
-        self.progress.changed.notify_waiters();
-    }
-
-    /// Index the records the log has and the index lacks (after a crash, or a deleted index).
-    async fn catch_up(&self, dir: &Path, head_seq: i64) -> Result<(), String> {
-        let indexed: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| e.to_string())?;
-        let from = indexed.unwrap_or(0);
-        if from >= head_seq {
-            return Ok(());
-        }
-        let mut batch = Vec::new();
-        for row in segments::rows(dir).map_err(|e| e.to_string())? {
-            let (row, time_ms, at) = row.map_err(|e| e.to_string())?;
-            if row.seq <= from {
-                continue;
-            }
-            let Ok(event) = serde_json::from_str::<Event>(&row.record) else {
-                continue;
-            };
-            batch.push(IndexRow {
-                seq: row.seq,
-                time_ms,
-                attrs: index_columns(&event, None).pack(),
-                record: None,
-                at: Some(at),
-            });
-            if batch.len() >= ROWS_PER_TRANSACTION {
-                insert(&self.pool, std::mem::take(&mut batch))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-        }
-        insert(&self.pool, batch).await.map_err(|e| e.to_string())?;
-        tracing::info!(from, to = head_seq, "audit index rebuilt from the log");
-        Ok(())
-    }
-}
-
-async fn insert(pool: &SqlitePool, rows: Vec<IndexRow>) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut conn = pool.acquire().await?;
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    // Statements of 64, 32, ... 1 rows: a handful of texts, each prepared once and cached
-    // (a statement sized to every batch was parsed anew each time: ~2% of server CPU).
-    let mut left = rows.len();
-    let mut rows = rows.into_iter();
-    while left > 0 {
-        let n = if left >= ROWS_PER_STATEMENT {
-            ROWS_PER_STATEMENT
-        } else {
-            1 << left.ilog2()
-        };
-        insert_rows(&mut tx, rows.by_ref().take(n), n).await?;
-        left -= n;
-    }
-    tx.commit().await
-}
-
-/// `n` rows, moved into the statement (sqlx copies what is bound by reference).
-async fn insert_rows(
-    conn: &mut SqliteConnection,
-    rows: impl Iterator<Item = IndexRow>,
-    n: usize,
-) -> Result<(), sqlx::Error> {
-    let placeholders = vec!["(?, ?, ?, ?, ?, ?, ?)"; n].join(", ");
-    // Fixed text per row count; every value is bound. INSERT OR REPLACE: a rebuilt index may
-    // meet rows it already has.
-    let sql = format!("INSERT OR REPLACE INTO events ({COLUMNS}) VALUES {placeholders}");
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(true);
-    for IndexRow {
-        seq,
-        time_ms,
-        attrs,
-        record,
-        at,
-    } in rows
-    {
-        q = q
-            .bind(seq)
-            .bind(time_ms)
-            .bind(attrs)
-            .bind(record)
-            .bind(at.map(|a| a.0))
-            .bind(at.map(|a| a.1 as i64))
-            .bind(at.map(|a| a.2 as i64));
-    }
-    q.execute(conn).await.map(|_| ())
-}
-
 /// Read-only access to a log another process (the server) may be writing: for operators'
 /// `audit tail` and `audit search`.
 pub struct AuditReader {
-    pool: SqlitePool,
+    readers: Arc<Readers>,
     segments_dir: PathBuf,
 }
 
@@ -1238,34 +906,26 @@ impl AuditReader {
                 path.display()
             )));
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(index_options(Some(dir))?.read_only(true))
-            .await
-            .map_err(read_err)?;
         Ok(Self {
-            pool,
+            readers: Arc::new(Readers::file(path)),
             segments_dir: dir.join(segments::DIR),
         })
     }
 
     pub async fn lookup(&self, q: &Lookup) -> Result<Vec<Found>, AuditError> {
-        lookup(&self.pool, Some(&self.segments_dir), q).await
+        crate::index::lookup_off_runtime(&self.readers, Some(&self.segments_dir), q).await
     }
 
     /// Records stored after position `after`, oldest first (for following the log).
     pub async fn after(&self, after: i64, limit: usize) -> Result<Vec<Found>, AuditError> {
-        let mut found = lookup(
-            &self.pool,
-            Some(&self.segments_dir),
-            &Lookup {
+        let mut found = self
+            .lookup(&Lookup {
                 after_pos: Some(after),
                 limit,
                 ascending: true,
                 ..Default::default()
-            },
-        )
-        .await?;
+            })
+            .await?;
         found.sort_by_key(|f| f.pos);
         Ok(found)
     }
@@ -1316,110 +976,6 @@ pub struct Found {
     pub resource_type: Option<String>,
     pub resource_name: Option<String>,
     pub record: String,
-}
-
-/// Rows a filtered lookup reads from the index at a time.
-const LOOKUP_PAGE: usize = 1024;
-
-/// `segments`: where records live when the index holds only their locations. The index is
-/// read newest first (or oldest first) a page at a time, each row's packed columns filtered
-/// here, until `limit` records match or the rows run out.
-async fn lookup(
-    pool: &SqlitePool,
-    segments_dir: Option<&Path>,
-    q: &Lookup,
-) -> Result<Vec<Found>, AuditError> {
-    let limit = q.limit.max(1);
-    let filtered = q.attribute.is_some() || q.region.is_some();
-    let (mut before, mut after) = (q.before_pos, q.after_pos);
-    let mut found = Vec::new();
-    loop {
-        let mut sql = String::from(
-            "SELECT seq, time_ms, attrs, record, segment, offset, length FROM events WHERE 1=1",
-        );
-        let mut binds = Vec::new();
-        for (clause, value) in [
-            (" AND time_ms >= ?", q.start_ms),
-            (" AND time_ms <= ?", q.end_ms),
-            (" AND seq < ?", before),
-            (" AND seq > ?", after),
-        ] {
-            if let Some(v) = value {
-                sql.push_str(clause);
-                binds.push(v);
-            }
-        }
-        sql.push_str(if q.ascending {
-            " ORDER BY seq ASC LIMIT ?"
-        } else {
-            " ORDER BY seq DESC LIMIT ?"
-        });
-        let page = if filtered {
-            LOOKUP_PAGE
-        } else {
-            limit - found.len()
-        };
-        binds.push(page as i64);
-        // Only fixed clauses are concatenated; every value is bound.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            query = query.bind(b);
-        }
-        let rows = query.fetch_all(pool).await.map_err(read_err)?;
-        let read = rows.len();
-        for r in rows {
-            let seq: i64 = r.get(0);
-            if q.ascending {
-                after = Some(seq);
-            } else {
-                before = Some(seq);
-            }
-            let Some(c) = Columns::unpack(r.get::<&[u8], _>(2)) else {
-                tracing::warn!(seq, "skipping an audit index row that does not unpack");
-                continue;
-            };
-            if !c.matches(q.attribute.as_ref(), q.region.as_deref()) {
-                continue;
-            }
-            let record: Option<String> = r.get(3);
-            let record = match (record, segments_dir) {
-                (Some(text), _) => text,
-                (None, Some(dir)) => {
-                    let at: (i64, i64, i64) = (r.get(4), r.get(5), r.get(6));
-                    let dir = dir.to_path_buf();
-                    tokio::task::spawn_blocking(move || {
-                        segments::read_record(&dir, (at.0, at.1 as u64, at.2 as u32))
-                    })
-                    .await
-                    .map_err(read_err)?
-                    .map_err(read_err)?
-                }
-                (None, None) => {
-                    return Err(AuditError::Read("an index row without its record".into()));
-                }
-            };
-            found.push(Found {
-                pos: seq,
-                seq,
-                time_ms: r.get(1),
-                event_id: c.event_id.to_owned(),
-                event_name: c.event_name.to_owned(),
-                event_source: c.event_source.to_owned(),
-                username: c.username.map(str::to_owned),
-                access_key_id: c.access_key_id.map(str::to_owned),
-                read_only: c.read_only,
-                resource_type: c.resource_type.map(str::to_owned),
-                resource_name: c.resource_name.map(str::to_owned),
-                record,
-            });
-            if found.len() >= limit {
-                return Ok(found);
-            }
-        }
-        if read < page {
-            return Ok(found);
-        }
-    }
 }
 
 /// The outcome of `audit verify`.

@@ -126,7 +126,25 @@ pub fn segments(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// Every line of every segment, in storage order, with its position (1-based, across
 /// segments). Unparseable lines come back as rows that cannot verify.
 pub fn rows(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<RowAt>> + Send> {
-    let files = segments(dir)?;
+    Ok(rows_of(segments(dir)?))
+}
+
+/// The rows of the segments that may hold records after seq `after` (a segment's name is its
+/// first seq, so those wholly at or below it are not read); positions count from the first
+/// segment read. The caller skips the leading rows at or below `after`.
+pub fn rows_after(
+    dir: &Path,
+    after: i64,
+) -> std::io::Result<impl Iterator<Item = std::io::Result<RowAt>> + Send> {
+    let mut files = segments(dir)?;
+    let below = files
+        .windows(2)
+        .take_while(|w| segment_id(&w[1]) <= after + 1)
+        .count();
+    Ok(rows_of(files.split_off(below)))
+}
+
+fn rows_of(files: Vec<PathBuf>) -> impl Iterator<Item = std::io::Result<RowAt>> + Send {
     let mut pos = 0i64;
     let lines = files.into_iter().flat_map(|p| {
         let id = segment_id(&p);
@@ -151,7 +169,7 @@ pub fn rows(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<
             };
         iter
     });
-    Ok(lines.map(move |l| {
+    lines.map(move |l| {
         let (l, at) = l?;
         pos += 1;
         Ok(match parse_line(&l) {
@@ -178,7 +196,7 @@ pub fn rows(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<
                 at,
             ),
         })
-    }))
+    })
 }
 
 /// A row as stored, with its time and where its record lies.

@@ -45,7 +45,7 @@ pub(crate) fn sample_event(name: &str) -> Event {
     }
 }
 
-fn entry(name: &str, n: i64) -> Entry {
+pub(crate) fn entry(name: &str, n: i64) -> Entry {
     let mut event = sample_event(name);
     event.event_id = format!("id-{n}");
     Entry {
@@ -55,7 +55,7 @@ fn entry(name: &str, n: i64) -> Entry {
     }
 }
 
-async fn open(dir: &std::path::Path) -> AuditLog {
+pub(crate) async fn open(dir: &std::path::Path) -> AuditLog {
     let signer = DigestSigner::load_or_create(&dir.join("audit-signing.key")).unwrap();
     AuditLog::open(
         AuditConfig {
@@ -707,30 +707,69 @@ async fn filtered_lookups_page_through_the_index() {
         .await;
 }
 
-/// The index's SQLite thread runs ten nice levels below the server (its batches of inserts
-/// must not hold requests up), whatever else the process runs.
-#[tokio::test]
-async fn the_index_thread_yields_to_requests() {
-    use rustix::process::{Pid, getpriority_process};
-    let dir = tempfile::tempdir().unwrap();
-    let log = open(dir.path()).await;
-    let own = getpriority_process(None).unwrap();
-    let mut seen = 0;
+/// The scheduling policy (`SCHED_*`) and nice value of every thread named `name`.
+fn threads_named(name: &str) -> Vec<(u32, i32)> {
+    let mut out = Vec::new();
     for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() != crate::log::INDEX_THREAD {
+        if comm.trim_end() != name {
             continue;
         }
-        let tid = Pid::from_raw(task.file_name().to_str().unwrap().parse().unwrap()).unwrap();
-        // Other tests' logs open theirs concurrently, each lowered just after it starts.
-        if getpriority_process(Some(tid)).ok() == Some((own + 10).min(19)) {
-            seen += 1;
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the command's closing parenthesis start at field 3 (state); nice is
+        // field 19, policy field 41 (proc(5)).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+        if let (Some(nice), Some(policy)) = (fields.get(16), fields.get(38)) {
+            out.push((policy.parse().unwrap(), nice.parse().unwrap()));
         }
     }
-    assert!(
-        seen >= 1,
-        "no {} thread ten nice levels down",
-        crate::log::INDEX_THREAD
-    );
+    out
+}
+
+/// With segments, the index thread is `SCHED_IDLE` (it runs only when no request wants the
+/// core); in memory mode, ten nice levels below the server.
+#[tokio::test]
+async fn the_index_thread_yields_to_requests() {
+    use std::time::Duration;
+    const SCHED_IDLE: u32 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    // Other tests' logs run index threads too, each lowered just after it starts.
+    while !threads_named(crate::index::INDEX_THREAD)
+        .iter()
+        .any(|(policy, _)| *policy == SCHED_IDLE)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no SCHED_IDLE index thread: {:?}",
+            threads_named(crate::index::INDEX_THREAD)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     log.close(1).await;
+
+    let own = rustix::process::getpriority_process(None).unwrap();
+    let memory = AuditLog::open(
+        AuditConfig::default(),
+        DigestSigner::generate().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !threads_named(crate::index::INDEX_THREAD)
+        .iter()
+        .any(|&(policy, nice)| policy == 0 && nice == (own + 10).min(19))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no index thread ten nice levels down: {:?}",
+            threads_named(crate::index::INDEX_THREAD)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    memory.close(1).await;
 }
