@@ -112,6 +112,16 @@ impl IndexFeed {
     }
 }
 
+impl Drop for IndexFeed {
+    /// The log is closing: the thread drains its queue before it stops, the rows it let go
+    /// of included (else they would wait for the next start's catch-up).
+    fn drop(&mut self) {
+        if let Some((from, to)) = self.gap.take() {
+            let _ = self.tx.send(IndexMsg::Gap(from, to));
+        }
+    }
+}
+
 /// Where lookups read the index: connections of their own to the file (WAL lets them read
 /// while the thread writes), or, in memory mode, the thread's own connection.
 pub(crate) enum Readers {
@@ -621,18 +631,24 @@ mod tests {
             .collect();
         assert_eq!(made.len(), 10);
         // An index that believes itself current at seq 0 (no catch-up), fed 1–3, then
-        // "behind" for 4–7, then 8–10.
+        // "behind" for 4–5 and 6–7, then 8–9, then behind again for 10 as the log closes.
         let progress = Arc::new(Progress::default());
         let mut index = start(Some(dir.path()), 0, progress.clone()).unwrap();
+        let last = made.split_off(9);
         let tail = made.split_off(7);
-        let middle = made.split_off(3);
+        let mut middle = made.split_off(3);
+        let middle_end = middle.split_off(2);
         index.feed.rows(made);
         index.feed.max_queued = 0;
         index.feed.rows(middle);
+        index.feed.rows(middle_end);
         assert_eq!(index.feed.gap, Some((4, 7)));
         index.feed.max_queued = MAX_QUEUED_ROWS;
         index.feed.rows(tail);
         assert_eq!(index.feed.gap, None);
+        index.feed.max_queued = 0;
+        index.feed.rows(last);
+        assert_eq!(index.feed.gap, Some((10, 10)));
         drop(index.feed);
         drop(index.tx);
         index.thread.join().unwrap();
