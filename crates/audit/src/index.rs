@@ -3,10 +3,11 @@
 //!
 //! The index is a copy: the segments are the durable record, and whatever the index lacks
 //! (after a crash, a deleted file, or rows it had to let go) is read back from them. That is
-//! what lets its thread run at the lowest priority the kernel has (`SCHED_IDLE`): it fills
-//! the time the core would otherwise spend waiting for the log's `fdatasync`, and never
-//! takes the core from a request (measured: docs/performance.md, sessions 21–22). Should it
-//! fall behind — a core kept busy by something else — its queue stops growing at
+//! what lets its thread run at the lowest priority the kernel has (`SCHED_IDLE`): its work
+//! goes into the moments the core waits for the log's `fdatasync`, and it never takes the
+//! core from a request (docs/performance.md, sessions 21–22: the same speed as nice 10 or
+//! up to a few percent more). Should it fall behind — a core kept busy by something else —
+//! its queue stops growing at
 //! [`MAX_QUEUED_ROWS`]: further rows are dropped and the range they covered is indexed from
 //! the segments once the thread runs again.
 //!
@@ -441,8 +442,8 @@ fn insert(conn: &mut Connection, rows: &[IndexRow]) -> rusqlite::Result<()> {
 }
 
 /// With segments, `SCHED_IDLE`: the thread runs only when no request wants the core — in
-/// the log's `fdatasync` waits, which a durable load has plenty of (+3–6% req/s measured
-/// against nice 10, the index kept up: docs/performance.md, session 21). Not in memory mode:
+/// the log's `fdatasync` waits, which a durable load has plenty of (it kept up at 28k
+/// records/s on one core; docs/performance.md, sessions 21–22). Not in memory mode:
 /// nothing there can refill rows dropped while it starved. Where the policy cannot be set,
 /// and in memory mode, ten nice levels below the server instead (nice 19 fell behind under
 /// load, session 20). Linux keeps both per thread; this sets the calling thread's.
