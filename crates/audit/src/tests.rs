@@ -728,27 +728,31 @@ fn threads_named(name: &str) -> Vec<(u32, i32)> {
     out
 }
 
+/// Waits until some index thread's (policy, nice) satisfies `want`. Other tests' logs run
+/// index threads too, each lowered just after it starts.
+async fn index_thread_within_5s(what: &str, want: impl Fn(u32, i32) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !threads_named(crate::index::INDEX_THREAD)
+        .iter()
+        .any(|&(policy, nice)| want(policy, nice))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no index thread {what}: {:?}",
+            threads_named(crate::index::INDEX_THREAD)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// With segments, the index thread is `SCHED_IDLE` (it runs only when no request wants the
 /// core); in memory mode, ten nice levels below the server.
 #[tokio::test]
 async fn the_index_thread_yields_to_requests() {
-    use std::time::Duration;
     const SCHED_IDLE: u32 = 5;
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path()).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    // Other tests' logs run index threads too, each lowered just after it starts.
-    while !threads_named(crate::index::INDEX_THREAD)
-        .iter()
-        .any(|(policy, _)| *policy == SCHED_IDLE)
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no SCHED_IDLE index thread: {:?}",
-            threads_named(crate::index::INDEX_THREAD)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    index_thread_within_5s("SCHED_IDLE", |policy, _| policy == SCHED_IDLE).await;
     log.close(1).await;
 
     let own = rustix::process::getpriority_process(None).unwrap();
@@ -759,17 +763,9 @@ async fn the_index_thread_yields_to_requests() {
     )
     .await
     .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while !threads_named(crate::index::INDEX_THREAD)
-        .iter()
-        .any(|&(policy, nice)| policy == 0 && nice == (own + 10).min(19))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no index thread ten nice levels down: {:?}",
-            threads_named(crate::index::INDEX_THREAD)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    index_thread_within_5s("ten nice levels down", |policy, nice| {
+        policy == 0 && nice == (own + 10).min(19)
+    })
+    .await;
     memory.close(1).await;
 }
