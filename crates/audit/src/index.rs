@@ -2,20 +2,21 @@
 //! ([`Columns`]) and where it lies in the segments — written by a thread of its own.
 //!
 //! The index is a copy: the segments are the durable record, and whatever the index lacks
-//! (after a crash, a deleted file, or rows it had to let go) is read back from them. That is
-//! what lets its thread run at the lowest priority the kernel has (`SCHED_IDLE`): its work
-//! goes into the moments the core waits for the log's `fdatasync`, and it never takes the
-//! core from a request (docs/performance.md, sessions 21–22: the same speed as nice 10 or
-//! up to a few percent more). Should it fall behind — a core kept busy by something else —
-//! its queue stops growing at
-//! [`MAX_QUEUED_ROWS`]: further rows are dropped and the range they covered is indexed from
-//! the segments once the thread runs again.
+//! (after a crash, a deleted file, or rows it had to let go) is read back from them. Its
+//! thread runs ten nice levels below the server, so its batches do not hold requests up.
+//! Should it still fall behind — a core kept busy by something else — its queue stops
+//! growing at [`MAX_QUEUED_ROWS`]: further rows are dropped and the range they covered is
+//! indexed from the segments once the thread catches up.
+//!
+//! Not `SCHED_IDLE`, though its work could then fill the log's `fdatasync` waits: built and
+//! measured (docs/performance.md, session 22), it read no faster (+1%, within the noise) and,
+//! with the cores busy, a LookupEvents right after a write waited 10× longer (p90 ~300 ms
+//! against ~20), since such a thread runs only when nothing else will.
 //!
 //! Why rusqlite and a plain thread rather than sqlx (used for every other SQLite file here):
 //! sqlx runs each connection on a worker thread it owns, fed through a channel from an async
-//! task — a hop and a per-value binding that cost ~1.4 µs per record on the request core,
-//! and a thread whose scheduling policy only an `unsafe` call could change. Both link the
-//! same `libsqlite3-sys`.
+//! task — a hop and a per-value binding that cost ~1.4 µs per record on the request core —
+//! and a thread it names but does not let us set up. Both link the same `libsqlite3-sys`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -75,8 +76,7 @@ const INDEX_BATCH: usize = 4096;
 const INDEX_DELAY: Duration = Duration::from_millis(100);
 /// Rows per transaction when indexing from the segments.
 const ROWS_PER_TRANSACTION: usize = 1024;
-/// How much lower than the server's the thread's priority is when `SCHED_IDLE` is not to be
-/// had, or in memory mode (nice values).
+/// How much lower than the server's the thread's priority is (nice values).
 const NICE_OFFSET: i32 = 10;
 
 /// The writer's end: hands rows over without blocking, and lets go of them (as a gap the
@@ -290,7 +290,7 @@ struct IndexThread {
 
 impl IndexThread {
     fn run(self, rx: Receiver<IndexMsg>, head_seq: i64) {
-        lower_own_priority(self.segments_dir.is_some());
+        lower_own_priority();
         if let Some(dir) = &self.segments_dir {
             let from = self
                 .with_conn(|c| c.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0)))
@@ -441,27 +441,12 @@ fn insert(conn: &mut Connection, rows: &[IndexRow]) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// With segments, `SCHED_IDLE`: the thread runs only when no request wants the core — in
-/// the log's `fdatasync` waits, which a durable load has plenty of (it kept up at 28k
-/// records/s on one core; docs/performance.md, sessions 21–22). Not in memory mode:
-/// nothing there can refill rows dropped while it starved. Where the policy cannot be set,
-/// and in memory mode, ten nice levels below the server instead (nice 19 fell behind under
-/// load, session 20). Linux keeps both per thread; this sets the calling thread's.
-fn lower_own_priority(idle: bool) {
-    use thread_priority::{
-        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-        set_thread_priority_and_policy, thread_native_id, thread_schedule_policy,
-    };
-    let idle_policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    if idle {
-        // The crate also sets nice 0 afterwards, which may be refused; only the policy counts.
-        let _ =
-            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle_policy);
-        if thread_schedule_policy().is_ok_and(|p| p == idle_policy) {
-            return;
-        }
-        tracing::debug!("SCHED_IDLE refused for the audit index thread; lowering its nice value");
-    }
+/// Ten nice levels below the server: every 100 ms the thread inserts a batch (~3,000 rows at
+/// 30k records/s) and, at the requests' priority, they waited behind it (durable p99 6.0–6.4
+/// ms, 4.7–5.0 with this; docs/performance.md, session 20). Ten levels down it still gets
+/// ~10% of a busy core, more than it uses (~4%); at 19 it fell behind under load. Linux keeps
+/// a nice value per thread; this sets the calling thread's.
+fn lower_own_priority() {
     use rustix::process::{getpriority_process, setpriority_process};
     if let Ok(own) = getpriority_process(None)
         && let Err(e) = setpriority_process(None, (own + NICE_OFFSET).min(19))
