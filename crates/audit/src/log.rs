@@ -477,6 +477,24 @@ fn mirror_row(
     }
 }
 
+/// The cluster table's copy of a record read back from the segments (replaying the local
+/// log into the table).
+fn stored_mirror_row(row: chain::Row, time_ms: i64) -> Result<crate::mirror::MirrorRow, String> {
+    let event: Event = serde_json::from_str(&row.record).map_err(|e| e.to_string())?;
+    let (prev, hash) = (
+        row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
+        row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
+    );
+    let columns = index_columns(&event, None);
+    Ok(mirror_row(
+        row.seq,
+        (prev, hash),
+        time_ms,
+        &columns,
+        row.record,
+    ))
+}
+
 /// Join the cluster's audit history and replay into it what the local log has beyond it.
 async fn open_mirror(
     config: &crate::mirror::MirrorConfig,
@@ -498,24 +516,13 @@ async fn open_mirror(
         && let Some(dir) = dir
     {
         let mut batch = Vec::new();
-        for row in segments::rows(&dir.join(segments::DIR)).map_err(|e| e.to_string())? {
+        let tail = segments::rows_after(&dir.join(segments::DIR), mirrored);
+        for row in tail.map_err(|e| e.to_string())? {
             let (row, time_ms, _) = row.map_err(|e| e.to_string())?;
             if row.seq <= mirrored {
                 continue;
             }
-            let event: Event = serde_json::from_str(&row.record).map_err(|e| e.to_string())?;
-            let (prev, hash) = (
-                row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
-                row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
-            );
-            let columns = index_columns(&event, None);
-            batch.push(mirror_row(
-                row.seq,
-                (prev, hash),
-                time_ms,
-                &columns,
-                row.record,
-            ));
+            batch.push(stored_mirror_row(row, time_ms)?);
             if batch.len() >= 1024 {
                 mirror.replay(&std::mem::take(&mut batch)).await?;
             }
@@ -582,19 +589,7 @@ pub async fn mirror_local_history(
         if row.seq <= mirrored {
             continue;
         }
-        let event: Event = serde_json::from_str(&row.record).map_err(|e| e.to_string())?;
-        let (prev, hash) = (
-            row.prev.as_slice().try_into().unwrap_or(chain::GENESIS),
-            row.hash.as_slice().try_into().unwrap_or(chain::GENESIS),
-        );
-        let columns = index_columns(&event, None);
-        batch.push(mirror_row(
-            row.seq,
-            (prev, hash),
-            time_ms,
-            &columns,
-            row.record,
-        ));
+        batch.push(stored_mirror_row(row, time_ms)?);
         out.inserted += 1;
         if batch.len() >= 1024 {
             mirror.replay(&std::mem::take(&mut batch)).await?;

@@ -125,7 +125,9 @@ pub fn segments(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Every line of every segment, in storage order, with its position (1-based, across
 /// segments). Unparseable lines come back as rows that cannot verify.
-pub fn rows(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<RowAt>> + Send> {
+pub fn rows(
+    dir: &Path,
+) -> std::io::Result<impl Iterator<Item = std::io::Result<RowAt>> + Send + use<>> {
     Ok(rows_of(segments(dir)?))
 }
 
@@ -135,7 +137,7 @@ pub fn rows(dir: &Path) -> std::io::Result<impl Iterator<Item = std::io::Result<
 pub fn rows_after(
     dir: &Path,
     after: i64,
-) -> std::io::Result<impl Iterator<Item = std::io::Result<RowAt>> + Send> {
+) -> std::io::Result<impl Iterator<Item = std::io::Result<RowAt>> + Send + use<>> {
     let mut files = segments(dir)?;
     let below = files
         .windows(2)
