@@ -295,6 +295,44 @@ async fn retention_prunes_whole_segments_and_the_rest_still_verifies() {
     );
 }
 
+/// Reading the log from a seq on opens only the segments that can hold it, and yields every
+/// record after it.
+#[tokio::test]
+async fn rows_after_a_seq_skip_only_segments_wholly_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        AuditConfig {
+            dir: Some(dir.path().to_path_buf()),
+            // About two records per segment.
+            segment_bytes: Some(2000),
+            ..Default::default()
+        },
+        DigestSigner::generate().unwrap(),
+        None,
+    )
+    .await
+    .unwrap();
+    for n in 1..=20 {
+        log.append(entry("GetSecretValue", n)).await.unwrap();
+    }
+    log.close(100_000).await;
+    let seg_dir = dir.path().join("audit");
+    let segments = crate::segments::segments(&seg_dir).unwrap();
+    assert!(segments.len() >= 5, "{segments:?}");
+    for after in 0..=20 {
+        let seqs: Vec<i64> = crate::segments::rows_after(&seg_dir, after)
+            .unwrap()
+            .map(|r| r.unwrap().0.seq)
+            .collect();
+        let wanted: Vec<i64> = (after + 1..=20).collect();
+        let read_beyond: Vec<i64> = seqs.iter().copied().filter(|s| *s > after).collect();
+        assert_eq!(read_beyond, wanted, "after {after}");
+        // What it read at or below `after` is only the start of the one segment holding it.
+        let below = seqs.len() - read_beyond.len();
+        assert!(below <= 2, "after {after}: read {below} earlier records");
+    }
+}
+
 #[tokio::test]
 async fn the_index_is_rebuilt_from_the_log() {
     let dir = written_log().await;
