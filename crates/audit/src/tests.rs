@@ -252,13 +252,12 @@ async fn a_forged_digest_is_caught() {
     );
 }
 
-#[tokio::test]
-async fn retention_prunes_whole_segments_and_the_rest_still_verifies() {
-    let dir = tempfile::tempdir().unwrap();
+/// A log of 20 GetSecretValue records (times 1 s apart) in segments of a few records each.
+async fn twenty_records_in_small_segments(dir: &std::path::Path) -> AuditLog {
     let log = AuditLog::open(
         AuditConfig {
-            dir: Some(dir.path().to_path_buf()),
-            // About two records per segment.
+            dir: Some(dir.to_path_buf()),
+            // A few records per segment.
             segment_bytes: Some(2000),
             ..Default::default()
         },
@@ -270,6 +269,13 @@ async fn retention_prunes_whole_segments_and_the_rest_still_verifies() {
     for n in 1..=20 {
         log.append(entry("GetSecretValue", n)).await.unwrap();
     }
+    log
+}
+
+#[tokio::test]
+async fn retention_prunes_whole_segments_and_the_rest_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = twenty_records_in_small_segments(dir.path()).await;
     let removed = log.prune(10_500).await.unwrap();
     assert!((8..=10).contains(&removed), "{removed}");
     log.append(entry("ListSecrets", 21)).await.unwrap();
@@ -300,21 +306,7 @@ async fn retention_prunes_whole_segments_and_the_rest_still_verifies() {
 #[tokio::test]
 async fn rows_after_a_seq_skip_only_segments_wholly_below_it() {
     let dir = tempfile::tempdir().unwrap();
-    let log = AuditLog::open(
-        AuditConfig {
-            dir: Some(dir.path().to_path_buf()),
-            // About two records per segment.
-            segment_bytes: Some(2000),
-            ..Default::default()
-        },
-        DigestSigner::generate().unwrap(),
-        None,
-    )
-    .await
-    .unwrap();
-    for n in 1..=20 {
-        log.append(entry("GetSecretValue", n)).await.unwrap();
-    }
+    let log = twenty_records_in_small_segments(dir.path()).await;
     log.close(100_000).await;
     let seg_dir = dir.path().join("audit");
     let segments = crate::segments::segments(&seg_dir).unwrap();
