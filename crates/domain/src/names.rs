@@ -113,9 +113,11 @@ pub fn validate_secret_id(id: &str) -> Result<(), NameError> {
 /// CSPRNG: `uuid::Uuid::new_v4` asks the OS (a `getrandom` call) for every id, two per request.
 pub fn random_uuid() -> String {
     let bytes: [u8; 16] = rand::random();
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    // Encoded straight into a buffer: `to_string` goes through the formatting machinery,
+    // and every request takes one or two of these.
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid.hyphenated().encode_lower(&mut buf).to_owned()
 }
 
 /// Six characters from `[A-Za-z0-9]`, uniform, from the OS-seeded thread CSPRNG.

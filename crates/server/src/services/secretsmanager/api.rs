@@ -28,20 +28,8 @@ impl Service for SecretsManager {
         input: &Input,
         principal: &Principal,
     ) -> Authorization<Option<Secret>> {
-        // Root may do everything: its hot path skips building the policy context.
-        if principal.is_root() {
-            return Authorization::none();
-        }
-        let mut t = self.authorization_target(&target(op, input)).await;
-        let secret = t.secret.take();
-        Authorization {
-            checks: vec![Check {
-                action: t.action,
-                resource: t.resource,
-                keys: t.keys,
-                policy: t.resource_policy,
-                grantees: Vec::new(),
-            }],
+        let named = |secret: Option<Secret>, checks| Authorization {
+            checks,
             // A refused call is still recorded against the secret it named (by its ARN).
             resource: secret.as_ref().map(|s| CallResource {
                 arn: s.arn.clone(),
@@ -49,7 +37,28 @@ impl Service for SecretsManager {
                 name: Some(s.name.clone()),
             }),
             resolved: secret,
+        };
+        // Root may do everything: its hot path builds no policy context. The secret the
+        // request names is still resolved here, once, as for everyone else: the operation
+        // uses it, and the record names it without parsing the response again (for
+        // GetSecretValue, a response holding the value).
+        if principal.is_root() {
+            let secret = match target(op, input).secret_id {
+                Some(id) => self.resolve(id).await.ok(),
+                None => None,
+            };
+            return named(secret, Vec::new());
         }
+        let mut t = self.authorization_target(&target(op, input)).await;
+        let secret = t.secret.take();
+        let check = Check {
+            action: t.action,
+            resource: t.resource,
+            keys: t.keys,
+            policy: t.resource_policy,
+            grantees: Vec::new(),
+        };
+        named(secret, vec![check])
     }
 
     async fn execute(
