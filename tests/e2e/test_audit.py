@@ -749,6 +749,11 @@ def test_every_secrets_manager_operation_leaves_one_clean_record(server):
             assert r["resources"] == [{"ARN": arn, "accountId": ACCOUNT, "type": SECRET_TYPE}], \
                 where
             assert e["Resources"] == [{"ResourceType": SECRET_TYPE, "ResourceName": arn}], where
+        if on_secret and failed:
+            # Refused after the secret was found (RotateSecret without a function, replication):
+            # named by its ARN, not as the caller spelled it, as an IAM user's refusal is.
+            assert r["resources"] == [{"ARN": arn, "accountId": ACCOUNT, "type": SECRET_TYPE}], \
+                where
         if r["readOnly"]:
             assert r["responseElements"] is None, f"{where}: a read's response was recorded"
         assert isinstance(r["requestParameters"], dict), where
