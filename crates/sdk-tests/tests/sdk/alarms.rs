@@ -182,14 +182,27 @@ async fn seed_003_alarm_fires_a_slack_webhook_and_clears() {
     // Five minutes later the window holds no calls: OK again, and the OK action fires.
     clock.advance(6 * 60 * 1000);
     wait_for(&endpoint, "OK", &clock).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let calls = received.lock().unwrap().clone();
+    // The OK webhook after the ALARM one; up to 15 s, as above (a fixed 300 ms wait failed
+    // once on a slow machine with the state already OK and the call not yet posted).
+    let says = |call: &serde_json::Value, what: &str| {
+        call["text"].as_str().is_some_and(|t| t.contains(what))
+    };
+    let ok_after_alarm = |calls: &[serde_json::Value]| {
+        calls
+            .iter()
+            .position(|c| says(c, "is now ALARM"))
+            .is_some_and(|i| calls[i + 1..].iter().any(|c| says(c, "is now OK")))
+    };
+    let mut calls = Vec::new();
+    for _ in 0..300 {
+        calls = received.lock().unwrap().clone();
+        if ok_after_alarm(&calls) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
-        calls.len() >= 2
-            && calls.last().unwrap()["text"]
-                .as_str()
-                .unwrap()
-                .contains("is now OK"),
+        ok_after_alarm(&calls) && says(calls.last().unwrap(), "is now OK"),
         "{calls:?}"
     );
 
