@@ -50,12 +50,14 @@ impl Stats {
 impl MetricStore {
     pub fn record(&mut self, key: MetricKey, at_ms: i64) {
         let minute = at_ms.div_euclid(MINUTE_MS) * MINUTE_MS;
-        *self
-            .series
-            .entry(key.clone())
-            .or_default()
-            .entry(minute)
-            .or_default() += 1;
+        // Once per API call: the key is cloned only for a metric's first call.
+        match self.series.get_mut(&key) {
+            Some(minutes) => *minutes.entry(minute).or_default() += 1,
+            None => {
+                self.series
+                    .insert(key.clone(), BTreeMap::from([(minute, 1)]));
+            }
+        }
         self.unshared.insert((key, minute));
     }
 
