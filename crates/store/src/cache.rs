@@ -45,8 +45,8 @@ pub const DEFAULT_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 struct Maps {
-    /// ARN → secret.
-    secrets: HashMap<String, Secret>,
+    /// ARN → secret, shared with readers ([`Store::secret_shared`]: no copy per read).
+    secrets: HashMap<String, Arc<Secret>>,
     /// name → ARN.
     names: HashMap<String, String>,
     /// ARN → version id → sealed value: looked up without allocating, dropped per secret.
@@ -140,7 +140,7 @@ impl<S: Store> CachedStore<S> {
         !self.deaf.load(Ordering::SeqCst)
     }
 
-    fn lookup(&self, key: SecretKey<'_>) -> Option<Secret> {
+    fn lookup(&self, key: SecretKey<'_>) -> Option<Arc<Secret>> {
         if !self.serving() {
             return None;
         }
@@ -267,7 +267,7 @@ impl<S: Store> CachedStore<S> {
             m.names.clear();
         }
         m.names.insert(s.name.clone(), s.arn.clone());
-        m.secrets.insert(s.arn.clone(), s);
+        m.secrets.insert(s.arn.clone(), Arc::new(s));
     }
 }
 
@@ -382,6 +382,10 @@ impl<S: Store> Store for CachedStore<S> {
     }
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError> {
+        Ok(self.secret_shared(key).await?.map(Arc::unwrap_or_clone))
+    }
+
+    async fn secret_shared(&self, key: SecretKey<'_>) -> Result<Option<Arc<Secret>>, StoreError> {
         if let Some(s) = self.lookup(key) {
             count(&self.counts.secret_hits);
             return Ok(Some(s));
@@ -395,7 +399,7 @@ impl<S: Store> Store for CachedStore<S> {
             if let Some((version_id, v)) = current {
                 self.fill_value(epoch, &s.arn, &version_id, v);
             }
-            s
+            Arc::new(s)
         }))
     }
 
@@ -484,6 +488,8 @@ impl<S: Store> Store for CachedStore<S> {
         // copy being loaded meanwhile gets the stamp when it is installed (`fill_secret`).
         let mut m = self.maps.write().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = m.secrets.get_mut(secret_arn) {
+            // Copied only while a reader holds it (at most once a day per secret).
+            let s = Arc::make_mut(s);
             s.last_accessed_ms = Some(day_ms);
             if let Some(v) = s.versions.iter_mut().find(|v| v.id == version_id) {
                 v.last_accessed_ms = Some(day_ms);

@@ -450,6 +450,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_parameter(&self, name: &str) -> Result<bool, StoreError>;
 
     async fn secret(&self, key: SecretKey<'_>) -> Result<Option<Secret>, StoreError>;
+    /// [`Self::secret`] for reading only: a caching store hands out the copy it holds
+    /// instead of cloning it for every read (GetSecretValue's hot path).
+    async fn secret_shared(
+        &self,
+        key: SecretKey<'_>,
+    ) -> Result<Option<std::sync::Arc<Secret>>, StoreError> {
+        Ok(self.secret(key).await?.map(std::sync::Arc::new))
+    }
     /// [`Self::secret`] with the sealed value of its AWSCURRENT version (id, value) when the
     /// store reads both in one go: what GetSecretValue asks next, read with the secret on a
     /// cache miss. By default the value is left to [`Self::value`].

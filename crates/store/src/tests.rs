@@ -1159,10 +1159,32 @@ async fn cached_writes_invalidate_and_access_patches<S: Store>(inner: S) {
         Some("two"),
         "no stale read after a write"
     );
+    // Readers share the cached copy; a stamp patches the cache, not a copy a reader holds.
+    let held = store
+        .secret_shared(SecretKey::Name("c"))
+        .await
+        .unwrap()
+        .unwrap();
+    let again = store
+        .secret_shared(SecretKey::Arn("arn:c"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(&held, &again), "a hit is not copied");
     store.record_access("arn:c", "v", 86_400_000).await.unwrap();
+    assert_eq!(
+        held.last_accessed_ms, None,
+        "a reader's copy is not changed under it"
+    );
     let c = store.secret(SecretKey::Name("c")).await.unwrap().unwrap();
     assert_eq!(c.last_accessed_ms, Some(86_400_000));
     assert_eq!(c.versions[0].last_accessed_ms, Some(86_400_000));
+    let shared = store
+        .secret_shared(SecretKey::Name("c"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shared.last_accessed_ms, Some(86_400_000));
     assert!(store.purge("arn:c").await.unwrap());
     assert!(store.secret(SecretKey::Name("c")).await.unwrap().is_none());
     store.close().await;

@@ -632,16 +632,19 @@ async fn record(
         tracing::error!(request_id, error = %e, "request failed: its audit record could not be written");
         return Err(audit_unavailable());
     }
+    // Boxed: rarer than the call's own record, and large.
     if let Some(p) = &caller {
         for d in delegated {
-            state.audit.delegated_kms(&region, p, d, now_ms).await;
+            Box::pin(state.audit.delegated_kms(&region, p, d, now_ms)).await;
         }
     }
     for e in service_events {
-        state
-            .audit
-            .service_event(&region, e.service, e.name, e.details, e.resource, now_ms)
-            .await;
+        Box::pin(
+            state
+                .audit
+                .service_event(&region, e.service, e.name, e.details, e.resource, now_ms),
+        )
+        .await;
     }
     result
 }
@@ -794,9 +797,18 @@ async fn run_json(
             pipeline::run(&region.cloudtrail, operation, wire, p, info, authz, call).await
         }
         JsonService::CloudWatch => {
-            return pipeline::run(&*region.cloudwatch, operation, wire, p, info, authz, call)
-                .await
-                .map(|out| Reply::Json10(json_output(out)));
+            // Boxed, as every large future off the read path (see `SecretsManager::call`).
+            return Box::pin(pipeline::run(
+                &*region.cloudwatch,
+                operation,
+                wire,
+                p,
+                info,
+                authz,
+                call,
+            ))
+            .await
+            .map(|out| Reply::Json10(json_output(out)));
         }
     };
     out.map(|out| Reply::Json(json_output(out)))
@@ -834,7 +846,7 @@ async fn handle_cbor(
     if parts.method != Method::POST {
         return Err(pipeline::unknown_operation(false, "monitoring", operation));
     }
-    let out = pipeline::run(
+    let out = Box::pin(pipeline::run(
         &*region.cloudwatch,
         operation,
         Wire::Cbor(body),
@@ -842,7 +854,7 @@ async fn handle_cbor(
         info,
         &state.authz,
         call,
-    )
+    ))
     .await?;
     let output: serde_json::Value = serde_json::from_slice(&json_output(out)).unwrap_or_default();
     Ok(Reply::Cbor(cloudwatch::protocol::json_to_cbor(
@@ -922,19 +934,31 @@ async fn handle_query(
     let (p, authz) = (&principal, &state.authz);
     let wire = Wire::Query(params);
     let result = match service.as_str() {
-        "monitoring" => pipeline::run(&*region.cloudwatch, &action, wire, p, info, authz, call)
-            .await
-            .map(|out| {
-                let output: serde_json::Value =
-                    serde_json::from_slice(&json_output(out)).unwrap_or_default();
-                cloudwatch::protocol::json_to_query_xml(&action, &output)
-            }),
-        "sts" => pipeline::run(&state.sts, &action, wire, p, info, authz, call)
-            .await
-            .map(xml_output),
-        _ => pipeline::run(&state.iam, &action, wire, p, info, authz, call)
-            .await
-            .map(xml_output),
+        "monitoring" => Box::pin(pipeline::run(
+            &*region.cloudwatch,
+            &action,
+            wire,
+            p,
+            info,
+            authz,
+            call,
+        ))
+        .await
+        .map(|out| {
+            let output: serde_json::Value =
+                serde_json::from_slice(&json_output(out)).unwrap_or_default();
+            cloudwatch::protocol::json_to_query_xml(&action, &output)
+        }),
+        "sts" => Box::pin(pipeline::run(
+            &state.sts, &action, wire, p, info, authz, call,
+        ))
+        .await
+        .map(xml_output),
+        _ => Box::pin(pipeline::run(
+            &state.iam, &action, wire, p, info, authz, call,
+        ))
+        .await
+        .map(xml_output),
     };
     let reply = result.map(|result| Reply::Xml {
         action: action.clone(),

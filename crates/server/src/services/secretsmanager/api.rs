@@ -1,5 +1,7 @@
 //! Secrets Manager behind the request pipeline ([`crate::pipeline::Service`]).
 
+use std::sync::Arc;
+
 use strongroom_domain::secret::Secret;
 
 use super::ops::Op;
@@ -15,7 +17,7 @@ impl Service for SecretsManager {
     type Op = Op;
     type Input = Input;
     /// The secret the request names, resolved while authorizing (read once).
-    type Resolved = Option<Secret>;
+    type Resolved = Option<Arc<Secret>>;
     const EVENT_SOURCE: &'static str = "secretsmanager.amazonaws.com";
 
     fn parse(&self, op: Op, wire: Wire) -> Result<Input, ApiError> {
@@ -27,8 +29,8 @@ impl Service for SecretsManager {
         op: Op,
         input: &Input,
         principal: &Principal,
-    ) -> Authorization<Option<Secret>> {
-        let named = |secret: Option<Secret>, checks| Authorization {
+    ) -> Authorization<Option<Arc<Secret>>> {
+        let named = |secret: Option<Arc<Secret>>, checks| Authorization {
             checks,
             // A refused call is still recorded against the secret it named (by its ARN).
             resource: secret.as_ref().map(|s| CallResource {
@@ -44,7 +46,7 @@ impl Service for SecretsManager {
         // GetSecretValue, a response holding the value).
         if principal.is_root() {
             let secret = match target(op, input).secret_id {
-                Some(id) => self.resolve(id).await.ok(),
+                Some(id) => self.resolve_shared(id).await.ok(),
                 None => None,
             };
             return named(secret, Vec::new());
@@ -65,7 +67,7 @@ impl Service for SecretsManager {
         &self,
         _op: Op,
         input: &Input,
-        resolved: Option<Secret>,
+        resolved: Option<Arc<Secret>>,
         ctx: &mut Ctx<'_>,
     ) -> Result<Output, ApiError> {
         let gate = ctx.gate;

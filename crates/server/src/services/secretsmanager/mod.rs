@@ -59,8 +59,8 @@ pub struct AuthorizationTarget {
     pub resource_policy: Option<String>,
     pub keys: Keys,
     /// The secret the request names, already resolved: the operation need not look it up
-    /// again (GetSecretValue's hot path).
-    pub secret: Option<Secret>,
+    /// again (GetSecretValue's hot path). Shared with the store's cache, not copied.
+    pub secret: Option<Arc<Secret>>,
 }
 
 use std::collections::HashMap;
@@ -161,7 +161,7 @@ impl SecretsManager {
             }
             "ListSecrets" | "GetRandomPassword" | "BatchGetSecretValue" => "*".to_string(),
             _ => match r.secret_id {
-                Some(id) => match self.resolve(id).await {
+                Some(id) => match self.resolve_shared(id).await {
                     Ok(secret) => {
                         put("secretsmanager:SecretId".into(), vec![secret.arn.clone()]);
                         resource_policy = secret.resource_policy.clone();
@@ -200,7 +200,7 @@ impl SecretsManager {
         &self,
         input: &Input,
         gate: &Gate<'_>,
-        resolved: Option<Secret>,
+        resolved: Option<Arc<Secret>>,
         events: &mut Vec<ServiceEvent>,
     ) -> Result<Zeroizing<Vec<u8>>, SmError> {
         if matches!(
@@ -209,56 +209,70 @@ impl SecretsManager {
         ) {
             self.kms_write_allowed(input, gate).await?;
         }
+        // The writes' futures are boxed: each holds a store commit's state (~5 KB), and
+        // inline they would size every request's future, a read's included, to the largest
+        // of them — a future axum moves to the heap on every request (`memmove`, 1.9% of a
+        // read's CPU). Reads stay inline (GetSecretValue's is ~450 bytes).
         match input {
-            Input::CreateSecret(i) => respond(self.create_secret(i.clone()).await),
+            Input::CreateSecret(i) => respond(Box::pin(self.create_secret(i.clone())).await),
             Input::DescribeSecret(i) => respond(self.describe_secret(i.clone()).await),
             Input::UpdateSecret(i) => {
-                let (out, abandoned_rotation) = self.update_secret(i.clone()).await?;
+                let (out, abandoned_rotation) = Box::pin(self.update_secret(i.clone())).await?;
                 abandoned(events, &out.arn, &out.name, abandoned_rotation.as_deref());
                 respond(Ok(out))
             }
-            Input::DeleteSecret(i) => respond(self.delete_secret(i.clone()).await),
-            Input::RestoreSecret(i) => respond(self.restore_secret(i.clone()).await),
+            Input::DeleteSecret(i) => respond(Box::pin(self.delete_secret(i.clone())).await),
+            Input::RestoreSecret(i) => respond(Box::pin(self.restore_secret(i.clone())).await),
             Input::ListSecrets(i) => respond(self.list_secrets(i.clone()).await),
             Input::GetSecretValue(i) => {
                 respond(self.get_secret_value(i.clone(), resolved, gate).await)
             }
             Input::BatchGetSecretValue(i) => {
-                respond(self.batch_get_secret_value(i.clone(), gate).await)
+                respond(Box::pin(self.batch_get_secret_value(i.clone(), gate)).await)
             }
             Input::PutSecretValue(i) => {
-                let (out, abandoned_rotation) = self.put_secret_value(i.clone()).await?;
+                let (out, abandoned_rotation) = Box::pin(self.put_secret_value(i.clone())).await?;
                 abandoned(events, &out.arn, &out.name, abandoned_rotation.as_deref());
                 respond(Ok(out))
             }
             Input::UpdateSecretVersionStage(i) => {
-                respond(self.update_secret_version_stage(i.clone()).await)
+                respond(Box::pin(self.update_secret_version_stage(i.clone())).await)
             }
             Input::ListSecretVersionIds(i) => {
                 respond(self.list_secret_version_ids(i.clone()).await)
             }
-            Input::TagResource(i) => self.tag_resource(i.clone()).await.map(|()| empty()),
-            Input::UntagResource(i) => self.untag_resource(i.clone()).await.map(|()| empty()),
+            Input::TagResource(i) => Box::pin(self.tag_resource(i.clone()))
+                .await
+                .map(|()| empty()),
+            Input::UntagResource(i) => Box::pin(self.untag_resource(i.clone()))
+                .await
+                .map(|()| empty()),
             Input::GetRandomPassword(i) => respond(self.get_random_password(i.clone())),
-            Input::RotateSecret(i) => respond(self.rotate_secret(i.clone(), gate).await),
-            Input::CancelRotateSecret(i) => respond(self.cancel_rotate_secret(i.clone()).await),
-            Input::PutResourcePolicy(i) => respond(self.put_resource_policy(i.clone()).await),
+            Input::RotateSecret(i) => respond(Box::pin(self.rotate_secret(i.clone(), gate)).await),
+            Input::CancelRotateSecret(i) => {
+                respond(Box::pin(self.cancel_rotate_secret(i.clone())).await)
+            }
+            Input::PutResourcePolicy(i) => {
+                respond(Box::pin(self.put_resource_policy(i.clone())).await)
+            }
             Input::GetResourcePolicy(i) => respond(self.get_resource_policy(i.clone()).await),
-            Input::DeleteResourcePolicy(i) => respond(self.delete_resource_policy(i.clone()).await),
+            Input::DeleteResourcePolicy(i) => {
+                respond(Box::pin(self.delete_resource_policy(i.clone())).await)
+            }
             Input::ValidateResourcePolicy(i) => {
                 respond(self.validate_resource_policy(i.clone()).await)
             }
             Input::ReplicateSecretToRegions(i) => {
-                respond(self.replicate_secret_to_regions(i.clone()).await)
+                respond(Box::pin(self.replicate_secret_to_regions(i.clone())).await)
             }
             Input::RemoveRegionsFromReplication(i) => {
-                respond(self.remove_regions_from_replication(i.clone()).await)
+                respond(Box::pin(self.remove_regions_from_replication(i.clone())).await)
             }
             Input::StopReplicationToReplica(i) => {
-                respond(self.stop_replication_to_replica(i.clone()).await)
+                respond(Box::pin(self.stop_replication_to_replica(i.clone())).await)
             }
-            Input::PutReplicaSecret(i) => respond(self.put_replica_secret(i).await),
-            Input::DeleteReplicaSecret(i) => respond(self.delete_replica_secret(i).await),
+            Input::PutReplicaSecret(i) => respond(Box::pin(self.put_replica_secret(i)).await),
+            Input::DeleteReplicaSecret(i) => respond(Box::pin(self.delete_replica_secret(i)).await),
             Input::NotOffered(op, _) if *op == ops::Op::ListResourcePolicies => Err(
                 SmError::not_available(op.name(), "multiple named resource policies"),
             ),
@@ -343,13 +357,19 @@ impl SecretsManager {
     /// Find a secret by name, full ARN or partial ARN (an ARN without the 6-character suffix);
     /// the classification rules live in `strongroom_domain::names`.
     async fn resolve(&self, id: &str) -> Result<Secret, SmError> {
+        self.resolve_shared(id).await.map(Arc::unwrap_or_clone)
+    }
+
+    /// [`Self::resolve`] for reading: the store's cached copy itself, not a copy of it.
+    async fn resolve_shared(&self, id: &str) -> Result<Arc<Secret>, SmError> {
         strongroom_domain::names::validate_secret_id(id)?;
         let found = match parse_secret_id(id, &self.region, &self.account_id) {
-            SecretRef::Name(name) => self.store.secret(SecretKey::Name(&name)).await?,
-            SecretRef::PartialArn { name } => self.store.secret(SecretKey::Name(&name)).await?,
+            SecretRef::Name(name) | SecretRef::PartialArn { name } => {
+                self.store.secret_shared(SecretKey::Name(&name)).await?
+            }
             // A full ARN matches exactly; AWS does not fall back to a secret whose own name
             // ends in what looks like the random suffix.
-            SecretRef::FullArn(arn) => self.store.secret(SecretKey::Arn(&arn)).await?,
+            SecretRef::FullArn(arn) => self.store.secret_shared(SecretKey::Arn(&arn)).await?,
             SecretRef::ForeignArn(_) => None,
         };
         found.ok_or_else(SmError::not_found)

@@ -52,7 +52,7 @@ impl SecretsManager {
     pub(super) async fn get_secret_value(
         &self,
         input: GetSecretValueRequest,
-        resolved: Option<Secret>,
+        resolved: Option<std::sync::Arc<Secret>>,
         gate: &super::Gate<'_>,
     ) -> Result<GetSecretValueResponse, SmError> {
         let id = validate::required("secretId", input.secret_id)?;
@@ -64,7 +64,7 @@ impl SecretsManager {
         }
         let secret = match resolved {
             Some(s) => s,
-            None => self.resolve(&id).await?,
+            None => self.resolve_shared(&id).await?,
         };
         self.read_value(
             &secret,
