@@ -712,7 +712,7 @@ async fn serve(
     String,
 > {
     let handle: Handle<SocketAddr> = Handle::new();
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let app = crate::http::MakeDispatch::new(state.clone());
     let limits = crate::http::limits::Limits {
         max_connections: config.limits.max_connections,
         max_connections_per_ip: config.limits.max_connections_per_ip,

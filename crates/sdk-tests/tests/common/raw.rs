@@ -13,6 +13,7 @@ use hyper_util::rt::TokioExecutor;
 
 pub struct RawResponse {
     pub status: u16,
+    pub headers: http::HeaderMap,
     pub json: serde_json::Value,
     pub text: String,
 }
@@ -135,9 +136,15 @@ impl Req {
         let client = Client::builder(TokioExecutor::new()).build_http();
         let res = client.request(req).await.expect("server answers");
         let status = res.status().as_u16();
+        let headers = res.headers().clone();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
         let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        RawResponse { status, json, text }
+        RawResponse {
+            status,
+            headers,
+            json,
+            text,
+        }
     }
 }

@@ -310,6 +310,78 @@ async fn health_endpoint_answers() {
     t.stop().await;
 }
 
+/// Every answer's `Date` is the server's clock (SDKs correct their skew by it), whichever way
+/// the request went: an API call straight to the pipeline (JSON, an error, CBOR's path), a
+/// route through the router (health), an unknown path (the router's fallback, the API front).
+#[tokio::test]
+async fn every_answer_is_dated_by_the_servers_clock() {
+    use std::sync::Arc;
+    use strongroom::clock::{Clock, ManualClock, SystemClock};
+    // Three days ahead of real time, so the real clock cannot pass for it.
+    let clock = Arc::new(ManualClock::new(SystemClock.now_ms() + 3 * 86_400_000));
+    let dir = common::temp_dir("dated");
+    let mut config = strongroom::ServerConfig::new(&dir, "127.0.0.1:0".parse().unwrap());
+    config.account_id = Some("123456789012".into());
+    config.root_credentials = Some((common::ACCESS_KEY.into(), common::SECRET_KEY.into()));
+    config.clock = Some(strongroom::config::InjectedClock(clock.clone()));
+    let server = strongroom::start(config).await.unwrap();
+    let endpoint = server.endpoint();
+    let server_time = SystemTime::UNIX_EPOCH + Duration::from_millis(clock.now_ms() as u64);
+    let dated = |what: &str, res: &common::raw::RawResponse| {
+        let date = res
+            .headers
+            .get(http::header::DATE)
+            .unwrap_or_else(|| panic!("{what}: no Date header"));
+        let at = httpdate::parse_http_date(date.to_str().unwrap()).unwrap();
+        let off = at
+            .duration_since(server_time)
+            .unwrap_or_else(|e| e.duration());
+        assert!(off < Duration::from_secs(1), "{what}: Date {date:?}");
+    };
+
+    let ok = Req {
+        time: server_time,
+        ..Req::new("GetRandomPassword", "{}")
+    }
+    .send(&endpoint)
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    dated("an API call", &ok);
+    // Signed at real time: three days off the server's clock, refused.
+    let skewed = Req::new("GetRandomPassword", "{}").send(&endpoint).await;
+    assert_eq!(skewed.status, 400, "{}", skewed.text);
+    dated("a refused API call", &skewed);
+    let cbor = Req {
+        target: None,
+        content_type: Some("application/cbor".into()),
+        service: "monitoring".into(),
+        path: "/service/GraniteServiceVersion20100801/operation/DescribeAlarms".into(),
+        sign: false,
+        ..Req::new("", "")
+    }
+    .send(&endpoint)
+    .await;
+    assert!(
+        cbor.status == 403 || cbor.status == 400,
+        "{} {}",
+        cbor.status,
+        cbor.text
+    );
+    dated("a CBOR operation's path", &cbor);
+    let health = Req {
+        sign: false,
+        ..Req::get("/health", "secretsmanager")
+    }
+    .send(&endpoint)
+    .await;
+    assert_eq!(health.status, 200);
+    dated("/health", &health);
+    let unknown = Req::get("/nowhere", "secretsmanager").send(&endpoint).await;
+    assert!(unknown.status >= 400, "{} {}", unknown.status, unknown.text);
+    dated("an unknown path", &unknown);
+    server.shutdown().await.unwrap();
+}
+
 /// Swap two rows' sealed blobs (wrapped key and ciphertext) in the SQLite file of a stopped
 /// server: what someone with write access to the database could do.
 async fn swap_blobs(dir: &std::path::Path, table: &str, key_columns: &str, a: &[&str], b: &[&str]) {

@@ -64,7 +64,7 @@ impl Activity {
 }
 
 /// One request in progress, from its head to the end of its response body.
-struct Active(Arc<Activity>);
+pub struct Active(Arc<Activity>);
 
 impl Active {
     fn start(activity: &Arc<Activity>) -> Self {
@@ -89,16 +89,33 @@ pub async fn track_requests(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let Some(activity) = req.extensions().get::<Arc<Activity>>().cloned() else {
-        return next.run(req).await;
-    };
-    let active = Active::start(&activity);
-    next.run(req).await.map(|body| {
-        axum::body::Body::new(TrackedBody {
-            body,
-            _active: active,
-        })
-    })
+    let active = Active::of(&req);
+    let response = next.run(req).await;
+    hold_until_sent(active, response)
+}
+
+impl Active {
+    /// The request in progress on its connection (none when the connection is not tracked:
+    /// a test's service called directly).
+    pub fn of<B>(req: &http::Request<B>) -> Option<Self> {
+        req.extensions().get::<Arc<Activity>>().map(Active::start)
+    }
+}
+
+/// The response, its request counted in progress until its body is sent or dropped.
+pub fn hold_until_sent(
+    active: Option<Active>,
+    response: axum::response::Response,
+) -> axum::response::Response {
+    match active {
+        Some(active) => response.map(|body| {
+            axum::body::Body::new(TrackedBody {
+                body,
+                _active: active,
+            })
+        }),
+        None => response,
+    }
 }
 
 struct TrackedBody {
