@@ -105,8 +105,13 @@ pub struct ValueBinding<'a> {
 
 impl ValueBinding<'_> {
     fn aad(&self) -> Vec<u8> {
-        let mut aad = b"strongroom:secret-value:v1\0".to_vec();
-        for part in [self.secret_arn, self.version_id, self.kind] {
+        const PREFIX: &[u8] = b"strongroom:secret-value:v1\0";
+        let parts = [self.secret_arn, self.version_id, self.kind];
+        // Sized once: this runs on every read (growing it was four allocations).
+        let mut aad =
+            Vec::with_capacity(PREFIX.len() + parts.iter().map(|p| 4 + p.len()).sum::<usize>());
+        aad.extend_from_slice(PREFIX);
+        for part in parts {
             aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
             aad.extend_from_slice(part.as_bytes());
         }
@@ -444,7 +449,9 @@ fn parse_blob(blob: &[u8]) -> Option<(&str, u32, usize)> {
 }
 
 fn dek_aad(key_id: &str, value_aad: &[u8]) -> Vec<u8> {
-    let mut aad = b"strongroom:data-key:v1\0".to_vec();
+    const PREFIX: &[u8] = b"strongroom:data-key:v1\0";
+    let mut aad = Vec::with_capacity(PREFIX.len() + 4 + key_id.len() + value_aad.len());
+    aad.extend_from_slice(PREFIX);
     aad.extend_from_slice(&(key_id.len() as u32).to_be_bytes());
     aad.extend_from_slice(key_id.as_bytes());
     aad.extend_from_slice(value_aad);

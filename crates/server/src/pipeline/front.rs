@@ -618,7 +618,12 @@ async fn record(
 ) -> Result<Reply, ApiError> {
     let service_events = std::mem::take(&mut call.service_events);
     let delegated = std::mem::take(&mut call.delegated);
-    let caller = call.principal.clone();
+    // The caller again only for the KMS uses' records (most calls make none).
+    let caller = if delegated.is_empty() {
+        None
+    } else {
+        call.principal.clone()
+    };
     let region = call
         .region
         .clone()
@@ -733,34 +738,39 @@ async fn handle_json(
     let principal = signed.principal;
     let region = state.regions.for_request(&signed.region);
     call.region = Some(region.name.clone());
-    call.principal = Some(principal.clone());
-    admit(state, &principal, "ThrottlingException")?;
-
-    let Some(service) = service.filter(|_| parts.method == Method::POST) else {
-        return Err(ApiError::bad_request(
-            "UnknownOperationException",
-            format!(
-                "Unknown operation: X-Amz-Target {target:?} names no operation this server offers."
-            ),
-        ));
-    };
-    if !json::content_type_ok(parts.headers.get(header::CONTENT_TYPE)) {
-        return Err(ApiError::bad_request(
-            "SerializationException",
-            format!("Unsupported Content-Type: send {}.", json::CONTENT_TYPE),
-        ));
+    let result = async {
+        admit(state, &principal, "ThrottlingException")?;
+        let Some(service) = service.filter(|_| parts.method == Method::POST) else {
+            return Err(ApiError::bad_request(
+                "UnknownOperationException",
+                format!(
+                    "Unknown operation: X-Amz-Target {target:?} names no operation this server offers."
+                ),
+            ));
+        };
+        if !json::content_type_ok(parts.headers.get(header::CONTENT_TYPE)) {
+            return Err(ApiError::bad_request(
+                "SerializationException",
+                format!("Unsupported Content-Type: send {}.", json::CONTENT_TYPE),
+            ));
+        }
+        run_json(
+            state,
+            region,
+            service,
+            operation,
+            Wire::Json(body),
+            &principal,
+            info,
+            call,
+        )
+        .await
     }
-    run_json(
-        state,
-        region,
-        service,
-        operation,
-        Wire::Json(body),
-        &principal,
-        info,
-        call,
-    )
-    .await
+    .await;
+    // The caller joins the record once the call is done (whatever its outcome): it is lent
+    // to the pipeline meanwhile, so it is not copied per request.
+    call.principal = Some(principal);
+    result
 }
 
 /// A decoded JSON request of an authenticated, admitted caller through the pipeline.
