@@ -21,22 +21,25 @@
 //! the exact role session ARN is not limited by a permissions boundary or a session policy;
 //! a grant to the *role* ARN a session belongs to is limited by both.
 
+use std::borrow::Cow;
+
 use crate::document::{Effect, Policy, Principals, Statement};
 use crate::matching::{self, KeyLookup, Keys, Values};
 
-/// Everything the evaluation looks at. Condition keys are lowercase.
+/// Everything the evaluation looks at. Condition keys are lowercase. The names are borrowed
+/// where the caller has them (a request's are: no copies per authorization).
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext<'a> {
     /// `service:Operation`, e.g. `secretsmanager:GetSecretValue`.
-    pub action: String,
+    pub action: Cow<'a, str>,
     /// The resource ARN (or `*` for actions without one).
-    pub resource: String,
+    pub resource: Cow<'a, str>,
     /// The caller's ARN: a user, an assumed-role session, or the account root.
-    pub principal_arn: String,
+    pub principal_arn: Cow<'a, str>,
     /// Other ARNs the caller answers to in a `Principal` (an assumed role's role ARN).
     pub principal_aliases: Vec<String>,
-    pub principal_account: String,
-    pub resource_account: String,
+    pub principal_account: Cow<'a, str>,
+    pub resource_account: Cow<'a, str>,
     /// The request's own condition keys (a service's, or SimulatePrincipalPolicy's context
     /// entries): they win over `facts`.
     pub keys: Keys,
@@ -191,7 +194,7 @@ fn principal_match(p: &Principals, ctx: &RequestContext) -> PrincipalMatch {
         );
         let mut m = PrincipalMatch::No;
         for a in &p.aws {
-            if a == &ctx.principal_arn {
+            if a == ctx.principal_arn.as_ref() {
                 m = PrincipalMatch::Direct;
                 break;
             }
@@ -202,7 +205,7 @@ fn principal_match(p: &Principals, ctx: &RequestContext) -> PrincipalMatch {
             if m == PrincipalMatch::Role {
                 continue;
             }
-            if a == &ctx.principal_account || a == &root {
+            if a == ctx.principal_account.as_ref() || a == &root {
                 m = if ctx.principal_arn == root {
                     PrincipalMatch::Direct
                 } else {
@@ -210,7 +213,7 @@ fn principal_match(p: &Principals, ctx: &RequestContext) -> PrincipalMatch {
                 };
             }
         }
-        if m == PrincipalMatch::No && p.service.iter().any(|s| s == &ctx.principal_arn) {
+        if m == PrincipalMatch::No && p.service.iter().any(|s| s == ctx.principal_arn.as_ref()) {
             m = PrincipalMatch::Direct;
         }
         m

@@ -17,9 +17,9 @@ fn ctx(user: &str, action: &str, resource: &str) -> RequestContext<'static> {
     let mut keys = Keys::new();
     keys.insert("aws:username".into(), vec![user.into()]);
     RequestContext {
-        action: action.into(),
-        resource: resource.into(),
-        principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/{user}"),
+        action: action.to_string().into(),
+        resource: resource.to_string().into(),
+        principal_arn: format!("arn:aws:iam::{ACCOUNT}:user/{user}").into(),
         principal_aliases: vec![],
         principal_account: ACCOUNT.into(),
         resource_account: ACCOUNT.into(),
@@ -170,7 +170,7 @@ fn resource_policy_grants_within_the_account() {
 fn cross_account_needs_both_sides() {
     let mut c = ctx("x", "secretsmanager:GetSecretValue", &secret("shared"));
     c.principal_account = OTHER.into();
-    c.principal_arn = format!("arn:aws:iam::{OTHER}:user/x");
+    c.principal_arn = format!("arn:aws:iam::{OTHER}:user/x").into();
     let id = identity(
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}}"#,
     );
@@ -505,7 +505,7 @@ fn a_deny_in_identity_or_trust_wins_over_a_named_grant() {
 fn a_grant_to_the_role_is_limited_by_the_session_policy_one_to_the_session_is_not() {
     let session_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s1");
     let mut c = ctx("x", "sts:AssumeRole", &role_arn("next"));
-    c.principal_arn = session_arn.clone();
+    c.principal_arn = session_arn.clone().into();
     c.principal_aliases = vec![role_arn("app")];
     let nothing = identity(
         r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}}"#,
@@ -581,7 +581,7 @@ fn a_key_policy_delegating_to_the_account_with_a_condition_binds_iam_too() {
 fn principals_and_resources_match_in_their_partition_only() {
     let cn = |arn: String| arn.replacen("arn:aws:", "arn:aws-cn:", 1);
     let mut c = ctx("trusted", "sts:AssumeRole", &cn(role_arn("r")));
-    c.principal_arn = cn(c.principal_arn);
+    c.principal_arn = cn(c.principal_arn.into_owned()).into();
     let any = may_assume_anything();
     // The account shorthand and the account root ARN of the caller's partition delegate.
     for account in [
@@ -612,12 +612,12 @@ fn principals_and_resources_match_in_their_partition_only() {
     );
     // The account root calling is the shorthand's principal itself.
     let mut root = c.clone();
-    root.principal_arn = format!("arn:aws-cn:iam::{ACCOUNT}:root");
+    root.principal_arn = format!("arn:aws-cn:iam::{ACCOUNT}:root").into();
     assert!(assume(&root, &[], &trust(&format!(r#"{{"AWS":"{ACCOUNT}"}}"#))).is_allowed());
 
     // Resources: `arn:aws:` never matches an `arn:aws-cn:` ARN; `arn:*:` matches both.
     let mut read = ctx("app", "secretsmanager:GetSecretValue", &cn(secret("db")));
-    read.principal_arn = cn(read.principal_arn);
+    read.principal_arn = cn(read.principal_arn.into_owned()).into();
     let allow = |resource: &str| {
         identity(&format!(
             r#"{{"Version":"2012-10-17","Statement":{{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"{resource}"}}}}"#

@@ -268,12 +268,12 @@ impl Authorizer {
         };
         let facts = RequestFacts::new(principal, info);
         let ctx = RequestContext {
-            action: action.to_string(),
-            resource: resource.to_string(),
-            principal_arn: principal.arn.clone(),
+            action: action.into(),
+            resource: resource.into(),
+            principal_arn: principal.arn.as_str().into(),
             principal_aliases: aliases,
-            principal_account: principal.account_id.clone(),
-            resource_account: self.directory.account_id().to_string(),
+            principal_account: principal.account_id.as_str().into(),
+            resource_account: self.directory.account_id().into(),
             keys: extra_keys,
             facts: Some(&facts),
         };

@@ -142,19 +142,19 @@ impl SecretsManager {
                 .collect();
             crate::services::insert_request_tags(&mut keys, &pairs);
         }
-        let mut put = |k: String, vals: Vec<String>| {
+        let mut put = |k: &str, vals: Vec<String>| {
             keys.insert(k.to_ascii_lowercase(), vals);
         };
         if let Some(x) = r.version_stage {
-            put("secretsmanager:VersionStage".into(), vec![x.to_string()]);
+            put("secretsmanager:VersionStage", vec![x.to_string()]);
         }
         if let Some(x) = r.version_id {
-            put("secretsmanager:VersionId".into(), vec![x.to_string()]);
+            put("secretsmanager:VersionId", vec![x.to_string()]);
         }
         let resource = match r.operation {
             "CreateSecret" => {
                 let name = r.name.unwrap_or_default();
-                put("secretsmanager:Name".into(), vec![name.to_string()]);
+                put("secretsmanager:Name", vec![name.to_string()]);
                 // The random suffix does not exist yet: policies see six placeholder
                 // characters, so `NAME-*` and `NAME-??????` both match.
                 format!("{}{name}-??????", self.arn_prefix())
@@ -163,14 +163,14 @@ impl SecretsManager {
             _ => match r.secret_id {
                 Some(id) => match self.resolve_shared(id).await {
                     Ok(secret) => {
-                        put("secretsmanager:SecretId".into(), vec![secret.arn.clone()]);
+                        put("secretsmanager:SecretId", vec![secret.arn.clone()]);
                         resource_policy = secret.resource_policy.clone();
                         for t in &secret.tags {
                             put(
-                                format!("secretsmanager:ResourceTag/{}", t.key),
+                                &format!("secretsmanager:ResourceTag/{}", t.key),
                                 vec![t.value.clone()],
                             );
-                            put(format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()]);
+                            put(&format!("aws:ResourceTag/{}", t.key), vec![t.value.clone()]);
                         }
                         let arn = secret.arn.clone();
                         resolved = Some(secret);
