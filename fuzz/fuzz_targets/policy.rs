@@ -34,9 +34,9 @@ fuzz_target!(|data: &[u8]| {
         .map(|k| parse(doc, k).ok())
         .collect();
     let ctx = RequestContext {
-        action: action.to_string(),
-        resource: resource.to_string(),
-        principal_arn: format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s1"),
+        action: action.into(),
+        resource: resource.into(),
+        principal_arn: format!("arn:aws:sts::{ACCOUNT}:assumed-role/app/s1").into(),
         principal_aliases: vec![format!("arn:aws:iam::{ACCOUNT}:role/app")],
         principal_account: ACCOUNT.into(),
         resource_account: ACCOUNT.into(),
