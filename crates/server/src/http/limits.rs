@@ -6,8 +6,9 @@
 //! also serves HTTP/2 (h2c, or ALPN under TLS), where it has no such deadline: a client sending
 //! a PING a second would hold its connection forever. So every connection, whatever its
 //! protocol, must start a request within the same deadline of being accepted or of its last
-//! request finishing ([`Activity`], counted by the [`track_requests`] middleware). The body
-//! read deadline and the bound on requests in flight are applied per request in `http::api`.
+//! request finishing ([`Activity`], counted by the [`track_requests`] middleware for the
+//! router's paths and by `http::Dispatch` for API calls). The body read deadline and the bound
+//! on requests in flight are applied per request in the API front (`pipeline::front::api`).
 //!
 //! Over a connection cap the connection is closed at once, before any byte is read: a client
 //! (or an attacker) holding that many connections gets no more, everyone else is unaffected.
