@@ -68,6 +68,12 @@ impl Activity {
 pub struct Active(Arc<Activity>);
 
 impl Active {
+    /// The request in progress on its connection (none when the connection is not tracked:
+    /// a test's service called directly).
+    pub fn of<B>(req: &http::Request<B>) -> Option<Self> {
+        req.extensions().get::<Arc<Activity>>().map(Active::start)
+    }
+
     fn start(activity: &Arc<Activity>) -> Self {
         activity.lock().active += 1;
         Self(activity.clone())
@@ -93,14 +99,6 @@ pub async fn track_requests(
     let active = Active::of(&req);
     let response = next.run(req).await;
     hold_until_sent(active, response)
-}
-
-impl Active {
-    /// The request in progress on its connection (none when the connection is not tracked:
-    /// a test's service called directly).
-    pub fn of<B>(req: &http::Request<B>) -> Option<Self> {
-        req.extensions().get::<Arc<Activity>>().map(Active::start)
-    }
 }
 
 /// The response, its request counted in progress until its body is sent or dropped.
