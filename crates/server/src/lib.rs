@@ -10,6 +10,7 @@
 //!
 //! [`server::start`] wires them together; `main.rs` is only the command line.
 
+pub mod address;
 pub mod audit;
 pub mod audit_cmd;
 pub mod backup;

@@ -352,35 +352,20 @@ pub fn evaluate(ctx: &RequestContext, set: &PolicySet<'_>) -> Decision {
     let delegated = !resource.account_allow.is_empty();
 
     let same_account = ctx.principal_account == ctx.resource_account;
-    let mut statements = Vec::new();
-    let mut grant = |identity: bool| {
-        if identity {
-            statements.extend(identity_allows.iter().cloned());
-        }
-        statements.extend(resource.allow.iter().cloned());
-        if role_grant_ok {
-            statements.extend(resource.role_allow.iter().cloned());
-        }
-        if identity {
-            statements.extend(resource.account_allow.iter().cloned());
-        }
-    };
-    let allowed = match (set.resource_rule, same_account) {
+    // Whether the grant includes the identity side's statements (else only the resource
+    // policy's direct ones).
+    let with_identity = match (set.resource_rule, same_account) {
         (ResourceRule::EitherSide, true) => {
-            if identity_ok || direct_ok {
-                grant(identity_ok);
-                true
-            } else {
+            if !(identity_ok || direct_ok) {
                 return denied(missing);
             }
+            identity_ok
         }
         // The resource policy must allow; naming the account delegates to identity policies.
         (ResourceRule::Required, true) => {
             if direct_ok {
-                grant(false);
-                true
+                false
             } else if delegated && identity_ok {
-                grant(true);
                 true
             } else if delegated {
                 return denied(missing);
@@ -396,11 +381,28 @@ pub fn evaluate(ctx: &RequestContext, set: &PolicySet<'_>) -> Decision {
             if !(direct_ok || delegated) {
                 return denied(Source::Resource);
             }
-            grant(true);
             true
         }
     };
-    debug_assert!(allowed);
+    // The deciding statements, moved (not copied) out of the tallies.
+    let Tally {
+        allow: mut resource_allow,
+        role_allow: mut resource_role_allow,
+        account_allow: mut resource_account_allow,
+        ..
+    } = resource;
+    let mut statements = if with_identity {
+        identity_allows
+    } else {
+        Vec::new()
+    };
+    statements.append(&mut resource_allow);
+    if role_grant_ok {
+        statements.append(&mut resource_role_allow);
+    }
+    if with_identity {
+        statements.append(&mut resource_account_allow);
+    }
     Decision {
         outcome: Outcome::Allowed,
         statements,

@@ -353,7 +353,7 @@ struct RequestFacts<'a> {
     token_issue_time: OnceCell<String>,
     current_time: OnceCell<String>,
     epoch_time: OnceCell<String>,
-    source_ip: OnceCell<String>,
+    source_ip: OnceCell<crate::address::IpText>,
 }
 
 impl<'a> RequestFacts<'a> {
@@ -434,7 +434,9 @@ impl KeyLookup for RequestFacts<'_> {
                 .get_or_init(|| (self.info.now_ms / 1000).to_string()),
             "aws:sourceip" => {
                 let ip = self.info.source_ip?;
-                self.source_ip.get_or_init(|| ip.to_string())
+                self.source_ip
+                    .get_or_init(|| crate::address::IpText::new(ip))
+                    .as_str()
             }
             _ => {
                 // Session tags, by lowercase key; the first of two spellings of one key wins.
