@@ -124,7 +124,7 @@ impl Feed {
         if !succeeded || is_read_only(&call.event_name) {
             return;
         }
-        match call.event_source.as_str() {
+        match call.event_source.as_ref() {
             "secretsmanager.amazonaws.com" => {
                 if let Some(r) = &call.resource {
                     self.publish(secret_change(&call.event_name, r, time_ms));

@@ -12,6 +12,7 @@
 //! The transport (`http/`) hands requests here and owns only connections, bodies and the wire
 //! codecs.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -292,22 +293,25 @@ async fn conclude(
     f: Finish<'_>,
 ) -> Result<Reply, ApiError> {
     let now_ms = f.transport.time_ms;
-    let request_id = f.transport.request_id.to_string();
+    let request_id = f.transport.request_id;
     let target = f.target;
-    let service = call
-        .event_source
-        .strip_suffix(".amazonaws.com")
-        .unwrap_or("unknown")
-        .to_string();
+    // Borrowed for the services this server has (the call moves into its record below).
+    let service: Cow<'static, str> = match &call.event_source {
+        Cow::Borrowed(s) => Cow::Borrowed(s.strip_suffix(".amazonaws.com").unwrap_or("unknown")),
+        Cow::Owned(s) => Cow::Owned(
+            s.strip_suffix(".amazonaws.com")
+                .unwrap_or("unknown")
+                .to_string(),
+        ),
+    };
     let operation = call.event_name.clone();
     let recognised = recognised(
         call.principal.is_some(),
         result.as_ref().err().map(|e| e.code),
     );
-    let region = call.region.clone();
     count_api_call(
         state,
-        region.as_deref(),
+        call.region.as_deref(),
         &service,
         &operation,
         recognised,
@@ -624,11 +628,15 @@ async fn record(
     } else {
         call.principal.clone()
     };
-    let region = call
-        .region
-        .clone()
-        .unwrap_or_else(|| state.regions.home().name.clone());
-    let request_id = transport.request_id.to_string();
+    // Where the call's KMS uses and service events are recorded (most calls have none).
+    let region = if delegated.is_empty() && service_events.is_empty() {
+        String::new()
+    } else {
+        call.region
+            .clone()
+            .unwrap_or_else(|| state.regions.home().name.clone())
+    };
+    let request_id = transport.request_id;
     if let Err(e) = state
         .audit
         .api_call(call, transport, result.as_ref().err())
