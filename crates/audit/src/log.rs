@@ -319,16 +319,26 @@ impl AuditLog {
     }
 
     /// Append one record and wait until it is durable.
-    pub async fn append(&self, entry: Entry) -> Result<(), AuditError> {
-        let prepared = prepare(entry)?;
-        let (ack, done) = oneshot::channel();
-        self.tx
-            .send(Msg::Append(Box::new(prepared), ack))
-            .await
-            .map_err(|_| AuditError::Closed)?;
-        done.await
-            .map_err(|_| AuditError::Closed)?
-            .map_err(AuditError::Unwritable)
+    ///
+    /// The record is serialized and hashed when this is called; the future returned only
+    /// hands it to the writer and waits. So the future is small (a pointer, the channel's
+    /// send and the acknowledgement, ~200 bytes instead of the 1.9 KB an `async fn` holding
+    /// the entry made): every request's future embeds it and is moved whole onto the heap.
+    pub fn append(
+        &self,
+        entry: Entry,
+    ) -> impl Future<Output = Result<(), AuditError>> + Send + use<'_> {
+        let prepared = prepare(entry).map(Box::new);
+        async move {
+            let (ack, done) = oneshot::channel();
+            self.tx
+                .send(Msg::Append(prepared?, ack))
+                .await
+                .map_err(|_| AuditError::Closed)?;
+            done.await
+                .map_err(|_| AuditError::Closed)?
+                .map_err(AuditError::Unwritable)
+        }
     }
 
     /// Sign a digest over the chain head (if anything was added since the last one).
@@ -434,7 +444,7 @@ pub(crate) fn index_columns<'a>(e: &'a Event, short: Option<&'a str>) -> Columns
         username: e.username_str(),
         access_key_id: e.user_identity.access_key_id.as_deref(),
         read_only: e.read_only,
-        resource_type: first.map(|r| r.kind.as_str()),
+        resource_type: first.map(|r| &*r.kind),
         resource_name: first.map(|r| r.arn.as_str()),
         resource_short: short.or_else(|| first.and_then(|r| short_name(&r.arn))),
         region: &e.aws_region,

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use futures_util::future::Either;
 use serde_json::{Value, json};
 use strongroom_audit::event::{EVENT_VERSION, format_time};
 use strongroom_audit::{AuditError, AuditLog, Entry, Event, Resource, TlsDetails, UserIdentity};
@@ -160,27 +161,28 @@ impl Auditor {
     }
 
     /// Record one request; `Err` means it could not be made durable and the caller must fail
-    /// the request.
-    pub async fn api_call(
-        &self,
+    /// the request. The record is made now; the future returned only waits for it to be
+    /// durable (small: see [`AuditLog::append`]).
+    pub fn api_call<'s>(
+        &'s self,
         call: Call,
         t: Transport<'_>,
         error: Option<&ApiError>,
-    ) -> Result<(), AuditError> {
+    ) -> impl Future<Output = Result<(), AuditError>> + Send + use<'s> {
         self.changes.api_call(&call, error.is_none(), t.time_ms);
-        if !self.enabled {
-            return Ok(());
+        if self.enabled {
+            Either::Left(self.log.append(self.api_call_entry(call, t, error)))
+        } else {
+            Either::Right(std::future::ready(Ok(())))
         }
-        let entry = self.api_call_entry(call, t, error);
-        self.log.append(entry).await
     }
 
     fn api_call_entry(&self, call: Call, t: Transport<'_>, error: Option<&ApiError>) -> Entry {
-        let user_identity = match &call.principal {
+        let user_identity = match call.principal {
             Some(p) => identity(p),
             None => UserIdentity {
                 kind: "Unknown".into(),
-                access_key_id: call.claimed_access_key.clone(),
+                access_key_id: call.claimed_access_key,
                 ..Default::default()
             },
         };
@@ -191,7 +193,7 @@ impl Auditor {
                 event_version: EVENT_VERSION.into(),
                 user_identity,
                 event_time: format_time(t.time_ms),
-                event_source: call.event_source.into_owned(),
+                event_source: call.event_source,
                 event_name: call.event_name,
                 aws_region: call.region.unwrap_or_else(|| self.region.clone()),
                 source_ip_address: Some(crate::address::IpText::new(t.source_ip).as_str().into()),
@@ -258,7 +260,7 @@ impl Auditor {
         if !self.enabled {
             return;
         }
-        let mut user_identity = identity(principal);
+        let mut user_identity = identity(principal.clone());
         user_identity.invoked_by = Some(d.via.clone());
         let (resources, name) = self.resources(Some(CallResource {
             arn: d.key_arn,
@@ -309,7 +311,7 @@ impl Auditor {
             event_version: EVENT_VERSION.into(),
             user_identity,
             event_time: format_time(time_ms),
-            event_source: source.into_owned(),
+            event_source: source,
             event_name: event_name.into(),
             aws_region: region.to_string(),
             source_ip_address: None,
@@ -374,52 +376,51 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-fn identity(p: &Principal) -> UserIdentity {
-    let base = UserIdentity {
-        arn: Some(p.arn.clone()),
-        account_id: Some(p.account_id.clone()),
-        access_key_id: Some(p.access_key_id.clone()),
-        ..Default::default()
-    };
-    match &p.kind {
-        PrincipalKind::Root => UserIdentity {
-            kind: "Root".into(),
-            principal_id: Some(p.account_id.clone()),
-            ..base
-        },
-        PrincipalKind::User { name, id } => UserIdentity {
-            kind: "IAMUser".into(),
-            principal_id: Some(id.clone()),
-            user_name: Some(name.clone()),
-            ..base
-        },
+/// The caller as CloudTrail's `userIdentity`, made from the call's own copy (moved, not
+/// copied: once per record).
+fn identity(p: Principal) -> UserIdentity {
+    let Principal {
+        account_id,
+        arn,
+        access_key_id,
+        kind,
+        ..
+    } = p;
+    let (kind, principal_id, user_name, session_context) = match kind {
+        PrincipalKind::Root => ("Root", account_id.clone(), None, None),
+        PrincipalKind::User { name, id } => ("IAMUser", id, Some(name), None),
         PrincipalKind::AssumedRole {
             role_name,
             role_arn,
             principal_id,
             source_identity,
             ..
-        } => UserIdentity {
-            kind: "AssumedRole".into(),
-            principal_id: Some(principal_id.clone()),
-            session_context: Some({
-                let mut context = json!({
-                    "sessionIssuer": {
-                        "type": "Role",
-                        "principalId": principal_id.split(':').next(),
-                        "arn": role_arn,
-                        "accountId": p.account_id,
-                        "userName": role_name,
-                    },
-                    "attributes": { "mfaAuthenticated": "false" },
-                });
-                if let Some(source) = source_identity {
-                    context["sourceIdentity"] = json!(source);
-                }
-                context
-            }),
-            ..base
-        },
+        } => {
+            let mut context = json!({
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": principal_id.split(':').next(),
+                    "arn": role_arn,
+                    "accountId": account_id,
+                    "userName": role_name,
+                },
+                "attributes": { "mfaAuthenticated": "false" },
+            });
+            if let Some(source) = source_identity {
+                context["sourceIdentity"] = json!(source);
+            }
+            ("AssumedRole", principal_id, None, Some(context))
+        }
+    };
+    UserIdentity {
+        kind: kind.into(),
+        principal_id: Some(principal_id),
+        arn: Some(arn),
+        account_id: Some(account_id),
+        access_key_id: Some(access_key_id),
+        user_name,
+        session_context,
+        invoked_by: None,
     }
 }
 

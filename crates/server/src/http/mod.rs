@@ -20,6 +20,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::FutureExt;
 use http::request::Parts;
 use http::{StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -134,16 +135,17 @@ where
         let peer = self.peer;
         if is_api_path(req.uri().path()) {
             let state = self.state.clone();
-            return Box::pin(async move {
-                let active = limits::Active::of(&req);
-                let clock = state.clock.clone();
-                let mut response =
-                    crate::pipeline::front::api(State(state), ConnectInfo(peer), req).await;
+            let active = limits::Active::of(&req);
+            let clock = state.clock.clone();
+            // Composed, not an `async` block: the block would hold the request twice (its own
+            // copy and the call's) and the whole is moved onto the heap per request.
+            let answer = crate::pipeline::front::api(State(state), ConnectInfo(peer), req);
+            return Box::pin(answer.map(move |mut response| {
                 response
                     .headers_mut()
                     .insert(header::DATE, http_date(clock.now_ms()));
                 Ok(limits::hold_until_sent(active, response))
-            });
+            }));
         }
         req.extensions_mut().insert(ConnectInfo(peer));
         let mut router = self.router.clone();
