@@ -136,6 +136,12 @@ pub fn event_source(service: &str) -> Cow<'static, str> {
     })
 }
 
+/// The service an event source names (`secretsmanager.amazonaws.com` → `secretsmanager`),
+/// the inverse of [`event_source`]; `unknown` for a source not of that form.
+pub fn service_of(source: &str) -> &str {
+    source.strip_suffix(".amazonaws.com").unwrap_or("unknown")
+}
+
 impl Auditor {
     pub fn new(log: AuditLog, region: String, account_id: String, enabled: bool) -> Self {
         Self {

@@ -26,7 +26,7 @@ use http::request::Parts;
 use http::{Method, StatusCode, header};
 use zeroize::Zeroizing;
 
-use crate::audit::{Call, claimed_access_key, event_source};
+use crate::audit::{Call, claimed_access_key, event_source, service_of};
 use crate::credentials::Principal;
 use crate::error::ApiError;
 use crate::http::{AppState, cbor, json, query, read_body, transport};
@@ -305,12 +305,8 @@ fn conclude<'s, 'f>(
     let started = f.started;
     // Borrowed for the services this server has (the call moves into its record below).
     let service: Cow<'static, str> = match &call.event_source {
-        Cow::Borrowed(s) => Cow::Borrowed(s.strip_suffix(".amazonaws.com").unwrap_or("unknown")),
-        Cow::Owned(s) => Cow::Owned(
-            s.strip_suffix(".amazonaws.com")
-                .unwrap_or("unknown")
-                .to_string(),
-        ),
+        Cow::Borrowed(source) => Cow::Borrowed(service_of(source)),
+        Cow::Owned(source) => Cow::Owned(service_of(source).to_owned()),
     };
     let operation = call.event_name.clone();
     let recognised = recognised(

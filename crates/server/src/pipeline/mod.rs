@@ -202,7 +202,7 @@ pub async fn run<S: Service>(
     authz: &Authorizer,
     call: &mut Call,
 ) -> Result<Output, ApiError> {
-    let service = S::EVENT_SOURCE.trim_end_matches(".amazonaws.com");
+    let service = crate::audit::service_of(S::EVENT_SOURCE);
     let Some(op) = S::Op::from_name(name) else {
         return Err(unknown_operation(wire.is_query(), service, name));
     };
